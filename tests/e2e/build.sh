@@ -77,6 +77,7 @@ if [ "$KUBECTL_OUT" = "$BIN/kubectl" ]; then
   build kubectl k8s.io/kubernetes/cmd/kubectl
 fi
 
+echo "GO=$GO"
 echo "E2E_BIN_DIR=$BIN"
 echo "ETCD=$BIN/etcd"
 echo "KUBE_APISERVER=$BIN/kube-apiserver"

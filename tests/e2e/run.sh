@@ -279,7 +279,8 @@ for s in "${SELECTED[@]}"; do
   dur=$(( SECONDS - start ))
   if [ "$rc" = 0 ]; then
     PASSED=$((PASSED + 1)); echo "PASS $s (${dur}s)"
-    [ "${E2E_VERBOSE:-0}" = 1 ] && sed 's/^/    /' "$slog"
+    if [ "${E2E_VERBOSE:-0}" = 1 ]; then sed 's/^/    /' "$slog";
+    elif [ "$s" = latency ] && [ -f "$LOGS/latency.txt" ]; then sed 's/^/    /' "$LOGS/latency.txt"; fi
   elif [ "$rc" = 77 ]; then
     SKIPPED=$((SKIPPED + 1)); echo "SKIP $s: $(tail -n 1 "$slog")"
   else
