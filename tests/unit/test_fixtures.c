@@ -94,8 +94,8 @@ static int run_case(const char *dir, const char *name)
         fprintf(stderr, "%s: cannot read endpoint\n", name);
         goto done;
     }
-    enum ka_endpoint ep = strncmp(endpoint.data, "mutate", 6) == 0 ? KA_ENDPOINT_MUTATE
-                                                                    : KA_ENDPOINT_VALIDATE;
+    enum ka_endpoint ep =
+        strncmp(endpoint.data, "mutate", 6) == 0 ? KA_ENDPOINT_MUTATE : KA_ENDPOINT_VALIDATE;
     snprintf(path, sizeof(path), "%s/%s/policy.yaml", dir, name);
     FILE *f = fopen(path, "r");
     int ret;
