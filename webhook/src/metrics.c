@@ -177,21 +177,6 @@ static void label_value(char *out, size_t out_len, const char *s, const char *fa
     out[o] = '\0';
 }
 
-static const char *action_label(enum ka_action a)
-{
-    switch (a) {
-    case KA_ACTION_OFF:
-        return "off";
-    case KA_ACTION_AUDIT:
-        return "audit";
-    case KA_ACTION_WARN:
-        return "warn";
-    case KA_ACTION_ENFORCE:
-        return "enforce";
-    }
-    return "unknown";
-}
-
 void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
                                const struct ka_review_summary *summary, int result, double seconds)
 {
@@ -206,7 +191,7 @@ void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
     label_value(kind, sizeof(kind), summary != NULL ? summary->kind : NULL, "unknown");
     label_value(op, sizeof(op), summary != NULL ? summary->operation : NULL, "unknown");
     snprintf(labels, sizeof(labels), "webhook=\"%s\",kind=\"%s\",operation=\"%s\",decision=\"%s\"",
-             ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate", kind, op, decision);
+             ka_endpoint_name(ep), kind, op, decision);
     family_add(&m->requests, labels, 1);
 
     if (summary != NULL && result == 0) {
@@ -214,7 +199,7 @@ void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
             const struct ka_finding *fd = &summary->findings[i];
             label_value(rule, sizeof(rule), fd->rule, "unknown");
             snprintf(labels, sizeof(labels), "rule=\"%s\",action=\"%s\",result=\"%s\"", rule,
-                     action_label(fd->action), fd->preexisting ? "preexisting" : "violation");
+                     ka_action_name(fd->action), fd->preexisting ? "preexisting" : "violation");
             family_add(&m->rules, labels, 1);
         }
         for (size_t i = 0; i < summary->n_mutations && i < 32; i++) {
