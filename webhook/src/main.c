@@ -23,6 +23,7 @@ static int ka_cmd_version(int argc, char **argv)
 }
 
 static const struct command commands[] = {
+    {"serve", ka_cmd_serve, "run the HTTPS admission webhook server"},
     {"review", ka_cmd_review, "answer one AdmissionReview from a file or stdin"},
     {"audit", ka_cmd_audit, "check manifests and cluster snapshots against the policy"},
     {"lint", ka_cmd_lint, "validate policy files"},

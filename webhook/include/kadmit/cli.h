@@ -9,6 +9,7 @@
 int ka_cmd_review(int argc, char **argv);
 int ka_cmd_lint(int argc, char **argv);
 int ka_cmd_audit(int argc, char **argv);
+int ka_cmd_serve(int argc, char **argv);
 
 struct ka_policy;
 /** Load --policies PATH (NULL: the embedded checklist), printing diagnostics to stderr. */
