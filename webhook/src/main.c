@@ -24,6 +24,7 @@ static int ka_cmd_version(int argc, char **argv)
 
 static const struct command commands[] = {
     {"version", ka_cmd_version, "print the version"},
+    {"certs", ka_cmd_certs, "create or renew the webhook's CA and serving certificate"},
 };
 
 static void usage(FILE *f)

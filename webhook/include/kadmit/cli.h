@@ -8,4 +8,7 @@
 
 /* Each module that offers a subcommand declares it here and adds a row to main.c's table. */
 
+/** `kadmit certs`: create or renew the webhook CA and serving certificate (cmd_certs.c). */
+int ka_cmd_certs(int argc, char **argv);
+
 #endif
