@@ -1,0 +1,93 @@
+/*
+ * Policy snapshots.
+ *
+ * A policy is loaded from YAML or JSON files (a file, or a directory whose *.yaml, *.yml and
+ * *.json files are merged) or from the embedded default checklist, validated, and frozen into an
+ * immutable, reference-counted snapshot. Requests hold a reference for their whole life; a reload
+ * builds a new snapshot and swaps it in (see ka_policy_holder), so a bad file never replaces a
+ * good snapshot and requests in flight keep the one they started with.
+ *
+ * Ownership: ka_policy_load_*() return a snapshot with one reference owned by the caller;
+ * ka_policy_ref() adds one, ka_policy_unref() drops one and frees at zero. Thread-safe.
+ */
+#ifndef KADMIT_POLICY_H
+#define KADMIT_POLICY_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kadmit/buf.h"
+
+struct ka_policy; /* opaque */
+
+enum ka_action { KA_ACTION_OFF = 0, KA_ACTION_AUDIT, KA_ACTION_WARN, KA_ACTION_ENFORCE };
+
+/** "off", "audit", "warn", "enforce". */
+const char *ka_action_name(enum ka_action a);
+
+struct ka_policy_load_opts {
+    /* Directory of attestation files that overrides the image-scan-attestation rule's
+     * `attestationsDir` param (the server's --attestations flag). NULL: use the param. */
+    const char *attestations_dir;
+    /* Maximum nesting depth of policy documents. 0: KA_MAX_DEPTH_DEFAULT. */
+    unsigned max_depth;
+};
+
+/**
+ * Load a file or a directory of policy files. On error returns KA_EPOLICY (or KA_ENOTFOUND,
+ * KA_EIO, KA_ENOMEM) and writes `file:line:column: message` lines to `diag` (may be NULL).
+ */
+__attribute__((warn_unused_result)) int ka_policy_load_path(const char *path,
+                                                            const struct ka_policy_load_opts *opts,
+                                                            struct ka_policy **out,
+                                                            struct ka_buf *diag);
+/** Load from memory; `name` is used in diagnostics. */
+__attribute__((warn_unused_result)) int
+ka_policy_load_buffer(const char *name, const char *data, size_t len,
+                      const struct ka_policy_load_opts *opts, struct ka_policy **out,
+                      struct ka_buf *diag);
+/** Load the embedded default (the shipped policies/checklist.yaml). */
+__attribute__((warn_unused_result)) int
+ka_policy_load_default(const struct ka_policy_load_opts *opts, struct ka_policy **out,
+                       struct ka_buf *diag);
+
+/** The embedded checklist's bytes (static, borrowed). */
+const char *ka_policy_default_text(size_t *len);
+
+/**
+ * Validate without keeping the result: every problem is a `file:line:column: message` line in
+ * `diag`. Returns 0 when valid, KA_EPOLICY when not.
+ */
+__attribute__((warn_unused_result)) int ka_policy_lint_path(const char *path, struct ka_buf *diag);
+
+struct ka_policy *ka_policy_ref(struct ka_policy *p);
+void ka_policy_unref(struct ka_policy *p);
+
+struct ka_rule;
+struct cJSON;
+/** The snapshot's compiled rules, in policy order (borrowed for the snapshot's life). */
+const struct ka_rule *ka_policy_rules(const struct ka_policy *p, size_t *n);
+/** Globs of namespaces no rule looks at (borrowed). */
+const struct cJSON *ka_policy_excluded_namespaces(const struct ka_policy *p);
+
+/** Parse "168h", "7d", "5m", "30s" or a bare number of seconds. 0 or KA_EINVAL. */
+__attribute__((warn_unused_result)) int ka_duration_parse(const char *s, int64_t *seconds);
+
+/** Human-readable identity of the snapshot: names of the files/policies merged (borrowed). */
+const char *ka_policy_source(const struct ka_policy *p);
+
+/*
+ * A holder publishes the current snapshot to many threads. get() returns a new reference (the
+ * caller unrefs it); set() takes over the caller's reference to the new snapshot.
+ */
+struct ka_policy_holder {
+    struct ka_policy *current;
+    pthread_mutex_t lock; /* held only to copy the pointer and take a reference */
+};
+void ka_policy_holder_init(struct ka_policy_holder *h);
+void ka_policy_holder_free(struct ka_policy_holder *h);
+struct ka_policy *ka_policy_holder_get(struct ka_policy_holder *h);
+void ka_policy_holder_set(struct ka_policy_holder *h, struct ka_policy *p);
+
+#endif

@@ -1,0 +1,66 @@
+/* kadmit: flags -> subcommand. Everything else lives in the modules. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kadmit/cli.h"
+
+#ifndef KADMIT_VERSION
+#define KADMIT_VERSION "0.1.0"
+#endif
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static int ka_cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("kadmit %s\n", KADMIT_VERSION);
+    return 0;
+}
+
+static const struct command commands[] = {
+    {"serve", ka_cmd_serve, "run the HTTPS admission webhook server"},
+    {"review", ka_cmd_review, "answer one AdmissionReview from a file or stdin"},
+    {"audit", ka_cmd_audit, "check manifests and cluster snapshots against the policy"},
+    {"lint", ka_cmd_lint, "validate policy files"},
+    {"version", ka_cmd_version, "print the version"},
+    {"certs", ka_cmd_certs, "create or renew the webhook's CA and serving certificate"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kadmit <command> [flags]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(f, "\n`kadmit <command> --help` lists a command's flags. kadmit %s\n", KADMIT_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("kadmit %s\n", KADMIT_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].run(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "kadmit: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
