@@ -623,14 +623,29 @@ sc_escaping() {
 }
 
 sc_deploy_kustomize() {
-  local out n
+  local out n r="$WORK/deploy-copy" d="$WORK/deploy-copy/deploy" x
   [ -f "$REPO/deploy/kustomization.yaml" ] || [ -f "$REPO/deploy/kustomization.yml" ] \
     || skip "no deploy/kustomization.yaml in this checkout"
-  out="$(k kustomize "$REPO/deploy")" || fail "kubectl kustomize deploy/ failed"
+  # deploy/ generates its TLS Secret from deploy/certs/ (made by `kadmit certs`); render a copy
+  # (with the top-level directories it may refer to, e.g. ../../policies) so the checkout is
+  # left alone.
+  rm -rf "$r"; mkdir -p "$r"
+  for x in deploy policies; do [ ! -d "$REPO/$x" ] || cp -r "$REPO/$x" "$r/"; done
+  if [ ! -s "$d/certs/tls.crt" ]; then
+    expect_ok out "$KADMIT" certs --out-dir "$d/certs"
+  fi
+  out="$(k kustomize "$d")" || fail "kubectl kustomize deploy/ failed"
   for n in $(awk '/^  namespace:/ {print $2}' <<<"$out" | sort -u); do ns_create "$n"; done
   step "kubectl apply --dry-run=server -k deploy/"
-  expect_ok out k apply --dry-run=server -k "$REPO/deploy"
+  expect_ok out k apply --dry-run=server -k "$d"
   assert_contains "$out" "(server dry run)" "kubectl output"
+  assert_no_rule_warning "$out"
+  step "nothing was stored"
+  if k get mutatingwebhookconfiguration -o name | grep -vx 'mutatingwebhookconfiguration.admissionregistration.k8s.io/kadmit'; then
+    fail "a MutatingWebhookConfiguration from deploy/ was stored"
+  fi
+  if k get deployments -A -o name | grep -q .; then fail "a Deployment was stored by a dry run"; fi
+  echo "ok: no Deployment or extra webhook configuration stored"
 }
 
 sc_webhook_down() {
