@@ -50,6 +50,7 @@ BUILD_OUT="$("$E2E_DIR/build.sh")" || { echo "run.sh: build.sh failed"; echo "0 
 eval "$BUILD_OUT"
 log "etcd $ETCD_VERSION, kube-apiserver $K8S_VERSION, kubectl $KUBECTL"
 
+rm -rf "$E2E_DIR/.cache/last-failed-run"
 WORK="$(mktemp -d /tmp/kadmit-e2e.XXXXXX)"
 LOGS="$WORK/logs"
 mkdir -p "$LOGS"
