@@ -313,7 +313,6 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             break;
         }
         if (ev.type == YAML_DOCUMENT_START_EVENT) {
-            unsigned line = (unsigned)ev.start_mark.line + 1;
             yaml_event_delete(&ev);
             have_ev = 0;
             if (!yaml_parser_parse(&b.parser, &ev)) {
@@ -322,6 +321,7 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
                 goto cleanup;
             }
             have_ev = 1;
+            unsigned line = (unsigned)ev.start_mark.line + 1; /* where the content starts */
             cJSON *doc = NULL;
             ret = build_node(&b, &ev, 1, &doc);
             if (ret != 0) {
