@@ -730,6 +730,17 @@ static const struct ka_rule_def rule_pdb = {
  * Mutations: helpers that change the tree and record the patch together
  */
 
+/* cJSON_AddItemToObject() copies the key and fails when that allocation fails, leaving `value`
+ * unattached: attach or free it, and say so. */
+static int attach_member(cJSON *obj, const char *key, cJSON *value)
+{
+    if (!cJSON_AddItemToObject(obj, key, value)) {
+        cJSON_Delete(value);
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
 static int record_add(struct ka_rule_run *run, const char *path, const cJSON *value)
 {
     struct ka_eval *ev = run->ev;
@@ -782,7 +793,10 @@ static int ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **ou
             cJSON_Delete(meta);
             return ret;
         }
-        cJSON_AddItemToObject(parent, "metadata", meta);
+        ret = attach_member(parent, "metadata", meta);
+        if (ret != 0) {
+            return ret;
+        }
         obj->pod_meta = meta;
     }
     cJSON *map = item(obj->pod_meta, field);
@@ -806,7 +820,10 @@ static int ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **ou
             cJSON_Delete(map);
             return ret;
         }
-        cJSON_AddItemToObject(obj->pod_meta, field, map);
+        ret = attach_member(obj->pod_meta, field, map);
+        if (ret != 0) {
+            return ret;
+        }
     }
     if (!cJSON_IsObject(map)) {
         return KA_ETYPE;
@@ -852,7 +869,10 @@ static int add_annotations(struct ka_rule_run *run, const cJSON *wanted)
             cJSON_Delete(v);
             return ret;
         }
-        cJSON_AddItemToObject(annotations, kv->string, v);
+        ret = attach_member(annotations, kv->string, v);
+        if (ret != 0) {
+            return ret;
+        }
     }
     return 0;
 }
@@ -877,8 +897,7 @@ static int append_to_spec_array(struct ka_rule_run *run, const char *field, cJSO
             cJSON_Delete(arr);
             return ret;
         }
-        cJSON_AddItemToObject(run->obj->pod_spec, field, arr);
-        return 0;
+        return attach_member(run->obj->pod_spec, field, arr);
     }
     if (!cJSON_IsArray(arr)) {
         cJSON_Delete(value);
@@ -913,38 +932,36 @@ static int run_sidecar(struct ka_rule_run *run)
         }
     }
     if (!present) {
+        /* name, image, ports, resources: the order users write, for readable patches */
         cJSON *c = cJSON_CreateObject();
+        if (c == NULL || cJSON_AddStringToObject(c, "name", name) == NULL ||
+            cJSON_AddStringToObject(c, "image", str_at(run->rule->params, "image")) == NULL) {
+            cJSON_Delete(c);
+            return KA_ENOMEM;
+        }
         cJSON *ports = cJSON_AddArrayToObject(c, "ports");
         cJSON *port = cJSON_CreateObject();
-        cJSON *res = cJSON_AddObjectToObject(c, "resources");
-        if (c == NULL || ports == NULL || port == NULL || res == NULL ||
-            cJSON_AddStringToObject(c, "name", name) == NULL ||
-            cJSON_AddStringToObject(c, "image", str_at(run->rule->params, "image")) == NULL ||
-            cJSON_AddNumberToObject(port, "containerPort", param_int(run, "port")) == NULL ||
-            cJSON_AddStringToObject(port, "protocol", "TCP") == NULL) {
+        if (ports == NULL || port == NULL) {
             cJSON_Delete(c);
             cJSON_Delete(port);
             return KA_ENOMEM;
         }
-        cJSON_AddItemToArray(ports, port);
+        cJSON_AddItemToArray(ports, port); /* cannot fail: both exist */
+        cJSON *res = NULL;
+        if (cJSON_AddNumberToObject(port, "containerPort", param_int(run, "port")) == NULL ||
+            cJSON_AddStringToObject(port, "protocol", "TCP") == NULL ||
+            (res = cJSON_AddObjectToObject(c, "resources")) == NULL) {
+            cJSON_Delete(c);
+            return KA_ENOMEM;
+        }
         static const char *const sections[] = {"requests", "limits"};
         for (size_t i = 0; i < 2; i++) {
             cJSON *copy = cJSON_Duplicate(param(run, sections[i]), 1);
-            if (copy == NULL) {
+            if (copy == NULL || attach_member(res, sections[i], copy) != 0) {
                 cJSON_Delete(c);
                 return KA_ENOMEM;
             }
-            cJSON_AddItemToObject(res, sections[i], copy);
         }
-        /* Keep the object's own key order (name first) for readable patches. */
-        cJSON *nm = cJSON_DetachItemFromObjectCaseSensitive(c, "name");
-        cJSON *img = cJSON_DetachItemFromObjectCaseSensitive(c, "image");
-        cJSON *prt = cJSON_DetachItemFromObjectCaseSensitive(c, "ports");
-        cJSON *rs = cJSON_DetachItemFromObjectCaseSensitive(c, "resources");
-        cJSON_AddItemToObject(c, "name", nm);
-        cJSON_AddItemToObject(c, "image", img);
-        cJSON_AddItemToObject(c, "ports", prt);
-        cJSON_AddItemToObject(c, "resources", rs);
         ret = append_to_spec_array(run, "containers", c);
         if (ret != 0) {
             return ret;
@@ -1016,7 +1033,11 @@ static cJSON *make_probe(const cJSON *cfg, const cJSON *port)
         cJSON_Delete(p);
         return NULL;
     }
-    cJSON_AddItemToObject(get, "port", p);
+    if (!cJSON_AddItemToObject(get, "port", p)) {
+        cJSON_Delete(probe);
+        cJSON_Delete(p);
+        return NULL;
+    }
     static const char *const fields[] = {"initialDelaySeconds", "periodSeconds", "timeoutSeconds",
                                          "failureThreshold", "successThreshold"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -1078,7 +1099,10 @@ static int probes_inject_container(struct ka_rule_run *run, cJSON *c, const char
             cJSON_Delete(probe);
             return ret;
         }
-        cJSON_AddItemToObject(c, field, probe);
+        ret = attach_member(c, field, probe);
+        if (ret != 0) {
+            return ret;
+        }
     }
     return 0;
 }
