@@ -24,6 +24,7 @@ static int ka_cmd_version(int argc, char **argv)
 
 static const struct command commands[] = {
     {"version", ka_cmd_version, "print the version"},
+    {"attest", ka_cmd_attest, "explain image-scan attestations for an image"},
 };
 
 static void usage(FILE *f)

@@ -8,4 +8,7 @@
 
 /* Each module that offers a subcommand declares it here and adds a row to main.c's table. */
 
+/** `kadmit attest verify ...`: explain image-scan attestations for one image (cmd_attest.c). */
+int ka_cmd_attest(int argc, char **argv);
+
 #endif
