@@ -1529,6 +1529,7 @@ static int evaluate(const char *problem, int has_time, int64_t finished,
         }
         return KA_EATTEST;
     }
+    int bad = 0;
     if (finished > now && finished - now > p->max_future_skew_s) {
         if (why != NULL) {
             r = ka_buf_adds(why, "scan is dated ");
@@ -1537,9 +1538,8 @@ static int evaluate(const char *problem, int has_time, int64_t finished,
             r = r ? r : ka_attest_format_duration(why, p->max_future_skew_s);
             r = r ? r : ka_buf_adds(why, ")");
         }
-        return KA_EATTEST;
-    }
-    if (now > finished && now - finished > p->max_age_s) {
+        bad = 1;
+    } else if (now > finished && now - finished > p->max_age_s) {
         if (why != NULL) {
             r = ka_buf_adds(why, "scan is ");
             r = r ? r : ka_attest_format_duration(why, now - finished);
@@ -1547,9 +1547,8 @@ static int evaluate(const char *problem, int has_time, int64_t finished,
             r = r ? r : ka_attest_format_duration(why, p->max_age_s);
             r = r ? r : ka_buf_adds(why, ")");
         }
-        return KA_EATTEST;
+        bad = 1;
     }
-    int bad = 0;
     for (int s = 0; s < KA_SEV_COUNT; s++) {
         if (p->max_severity[s] >= 0 && counts[s] > (unsigned)p->max_severity[s]) {
             if (why != NULL) {

@@ -108,10 +108,10 @@ static void print_entries(const struct ka_attest_index *idx, size_t from, size_t
         } else {
             printf("    scanned:    (unknown)\n");
         }
-        printf("    findings:  ");
+        printf("    findings:   ");
         for (int s = 0; s < KA_SEV_COUNT; s++) {
-            printf(" %s %u%s", ka_attest_sev_name((enum ka_sev)s), e.counts[s],
-                   s + 1 < KA_SEV_COUNT ? "," : "\n");
+            printf("%s %u%s", ka_attest_sev_name((enum ka_sev)s), e.counts[s],
+                   s + 1 < KA_SEV_COUNT ? ", " : "\n");
         }
         if (match == (size_t)-1) {
             printf("    result:     does not apply (no subject is this image)\n");
