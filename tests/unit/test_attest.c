@@ -880,6 +880,81 @@ static void test_load_dir(void)
     free(wrong);
 }
 
+static void test_reload_reuses_unchanged(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s/reload", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    char *a = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *b = make_att("p384", "trivy-findings.json", D2, FINISHED, NULL, NULL);
+    char *c = make_att("rsa2048", "trivy-clean.json", D2, FINISHED, NULL, NULL);
+    char *rogue = make_att("other", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    CU_ASSERT_EQUAL(spit(path, a, strlen(a)), 0);
+    snprintf(path, sizeof(path), "%s/b.json", dir);
+    CU_ASSERT_EQUAL(spit(path, b, strlen(b)), 0);
+    snprintf(path, sizeof(path), "%s/bad.json", dir);
+    CU_ASSERT_EQUAL(spit(path, "{", 1), 0);
+
+    struct ka_attest_index *first = NULL, *second = NULL, *third = NULL;
+    struct ka_attest_stats st;
+    struct ka_attest_params p;
+    struct ka_buf diag, why;
+    ka_buf_init(&diag, 8192);
+    ka_buf_init(&why, 4096);
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_load_dir(dir, trusted, &first, &diag), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(first, IMG1, &p, now, &why), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(first, IMG2, &p, now, &why), KA_EATTEST);
+
+    /* a.json replaced by a forgery, c.json added, b.json and bad.json unchanged */
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    CU_ASSERT_EQUAL(spit(path, rogue, strlen(rogue)), 0);
+    snprintf(path, sizeof(path), "%s/c.json", dir);
+    CU_ASSERT_EQUAL(spit(path, c, strlen(c)), 0);
+    ka_buf_reset(&diag);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_reload_dir(dir, trusted, first, &second, &diag), 0);
+    ka_attest_index_stats(second, &st);
+    CU_ASSERT_EQUAL(st.files, 4);
+    CU_ASSERT_EQUAL(st.reused, 2); /* b.json and bad.json */
+    CU_ASSERT_EQUAL(st.bad_files, 1);
+    CU_ASSERT_EQUAL(st.attestations, 3);
+    CU_ASSERT_EQUAL(st.verified, 2);
+    CU_ASSERT_TRUE(contains(diag.data, "bad.json: malformed JSON")); /* still reported */
+    ka_attest_index_free(first);                                     /* the new index owns copies */
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(second, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "a.json: signature does not verify"));
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(second, IMG2, &p, now, &why), 0); /* via c.json */
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL(ka_attest_index_entry(second, 1, &e), 0);
+    CU_ASSERT_STRING_EQUAL(e.source, "b.json");
+    CU_ASSERT_EQUAL(e.counts[KA_SEV_CRITICAL], 3);
+    CU_ASSERT_TRUE(contains(e.verified_by, "p384.pub"));
+
+    /* another key set: nothing is reused, everything is verified again */
+    struct ka_attest_keys *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&k), 0);
+    snprintf(path, sizeof(path), "%s/other.pub", tmp);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_add_file(k, path, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_reload_dir(dir, k, second, &third, NULL), 0);
+    ka_attest_index_stats(third, &st);
+    CU_ASSERT_EQUAL(st.reused, 0);
+    CU_ASSERT_EQUAL(st.verified, 1); /* only the forgery's key is trusted now */
+    CU_ASSERT_EQUAL(ka_attest_check(third, IMG1, &p, now, NULL), 0);
+    ka_attest_keys_free(k);
+    ka_attest_index_free(second);
+    ka_attest_index_free(third);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(a);
+    free(b);
+    free(c);
+    free(rogue);
+}
+
 /* ---- parsers ------------------------------------------------------------------------------ */
 
 static void test_durations_and_times(void)
@@ -974,6 +1049,7 @@ int main(void)
         {"deep_json", test_deep_json},
         {"oversize", test_oversize},
         {"load_dir", test_load_dir},
+        {"reload_reuses_unchanged", test_reload_reuses_unchanged},
         {"durations_and_times", test_durations_and_times},
         {"cleanup", test_cleanup},
         {NULL, NULL},

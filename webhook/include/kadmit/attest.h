@@ -121,6 +121,16 @@ __attribute__((warn_unused_result)) int ka_attest_index_load_dir(const char *dir
                                                                  struct ka_attest_index **out,
                                                                  struct ka_buf *diag);
 /**
+ * Like ka_attest_index_load_dir(), but files whose name and content (SHA-256) are unchanged since
+ * `prev` (may be NULL) was loaded from a directory with the same trusted keys are copied from
+ * `prev` instead of being parsed and verified again, so a reload after a CI job adds one file
+ * costs one verification. `prev` is only read; the caller still owns and frees it.
+ */
+__attribute__((warn_unused_result)) int
+ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *keys,
+                           const struct ka_attest_index *prev, struct ka_attest_index **out,
+                           struct ka_buf *diag);
+/**
  * Parse and verify one file's bytes (`source` names it in messages) and add what it holds.
  * Returns 0 when at least one attestation was added; KA_EATTEST when the bytes hold none (the
  * reasons are in `diag`); KA_ELIMIT for an oversize file or a full index; KA_ENOMEM.
@@ -137,6 +147,7 @@ struct ka_attest_stats {
     size_t attestations; /* envelopes parsed far enough to name a subject */
     size_t verified;     /* ... whose signature verified with a trusted key */
     size_t entries;      /* (attestation, subject digest) pairs indexed */
+    size_t reused;       /* files copied unchanged from the previous index (reload_dir) */
 };
 void ka_attest_index_stats(const struct ka_attest_index *idx, struct ka_attest_stats *out);
 
