@@ -955,6 +955,61 @@ static void test_reload_reuses_unchanged(void)
     free(rogue);
 }
 
+static void test_load_dir_many(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    /* enough files for several loader threads; results merge back in name order */
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s/many", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    char *good = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *other = make_att("rsa2048", "trivy-findings.json", D2, FINISHED, NULL, "--pss");
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof(path), "%s/f%03d.json", dir, i);
+        const char *t = i == 150 ? "{broken" : (i % 2) ? other : good;
+        CU_ASSERT_EQUAL(spit(path, t, strlen(t)), 0);
+    }
+    struct ka_attest_index *idx = NULL, *again = NULL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 8192);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_load_dir(dir, trusted, &idx, &diag), 0);
+    struct ka_attest_stats st;
+    ka_attest_index_stats(idx, &st);
+    CU_ASSERT_EQUAL(st.files, 300);
+    CU_ASSERT_EQUAL(st.bad_files, 1);
+    CU_ASSERT_EQUAL(st.attestations, 299);
+    CU_ASSERT_EQUAL(st.verified, 299);
+    CU_ASSERT_TRUE(contains(diag.data, "f150.json: malformed JSON"));
+    int in_order = 1;
+    for (size_t i = 0; i < ka_attest_index_count(idx); i++) {
+        struct ka_attest_entry e;
+        char want[32];
+        CU_ASSERT_EQUAL_FATAL(ka_attest_index_entry(idx, i, &e), 0);
+        snprintf(want, sizeof(want), "f%03zu.json", i < 150 ? i : i + 1);
+        in_order &= strcmp(e.source, want) == 0;
+        in_order &= strcmp(e.digest, (i < 150 ? i : i + 1) % 2 ? "sha256:" D2 : "sha256:" D1) == 0;
+    }
+    CU_ASSERT_TRUE(in_order);
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    struct ka_buf why;
+    ka_buf_init(&why, 4096);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "3 CRITICAL findings (max 0); "));
+    CU_ASSERT_TRUE(contains(why.data, "; and 142 more")); /* 150 candidates, 8 listed */
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_reload_dir(dir, trusted, idx, &again, NULL), 0);
+    ka_attest_index_stats(again, &st);
+    CU_ASSERT_EQUAL(st.reused, 300);
+    CU_ASSERT_EQUAL(st.verified, 299);
+    ka_attest_index_free(idx);
+    ka_attest_index_free(again);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(good);
+    free(other);
+}
+
 /* ---- parsers ------------------------------------------------------------------------------ */
 
 static void test_durations_and_times(void)
@@ -1050,6 +1105,7 @@ int main(void)
         {"oversize", test_oversize},
         {"load_dir", test_load_dir},
         {"reload_reuses_unchanged", test_reload_reuses_unchanged},
+        {"load_dir_many", test_load_dir_many},
         {"durations_and_times", test_durations_and_times},
         {"cleanup", test_cleanup},
         {NULL, NULL},

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
@@ -298,7 +299,9 @@ struct key {
     mbedtls_pk_context pk;
     enum key_kind kind;
     char *label;
-    char *keyid; /* NULL: matches any signature */
+    char *keyid;        /* NULL: matches any signature */
+    unsigned char *der; /* SubjectPublicKeyInfo, to clone the key for loader threads */
+    size_t der_len;
 };
 
 struct ka_attest_keys {
@@ -360,27 +363,68 @@ void ka_attest_keys_free(struct ka_attest_keys *k)
         mbedtls_pk_free(&k->v[i].pk);
         free(k->v[i].label);
         free(k->v[i].keyid);
+        free(k->v[i].der);
     }
     free(k->v);
     pthread_mutex_destroy(&k->lock);
     free(k);
 }
 
+/* A private copy of a key set, so loader threads never share mbedTLS key contexts. */
+static int keys_clone(const struct ka_attest_keys *src, struct ka_attest_keys **out)
+{
+    int ret = ka_attest_keys_new(out);
+    if (ret != 0 || src == NULL || src->n == 0) {
+        return ret;
+    }
+    struct ka_attest_keys *k = *out;
+    k->v = calloc(src->n, sizeof(*k->v));
+    if (k->v == NULL) {
+        ret = KA_ENOMEM;
+        goto exit;
+    }
+    for (size_t i = 0; i < src->n; i++) {
+        const struct key *s = &src->v[i];
+        struct key *d = &k->v[i];
+        mbedtls_pk_init(&d->pk);
+        k->n++;
+        d->kind = s->kind;
+        d->label = dup_s(s->label);
+        d->keyid = s->keyid ? dup_s(s->keyid) : NULL;
+        d->der = malloc(s->der_len);
+        if (d->label == NULL || (s->keyid && d->keyid == NULL) || d->der == NULL) {
+            ret = KA_ENOMEM;
+            goto exit;
+        }
+        memcpy(d->der, s->der, s->der_len);
+        d->der_len = s->der_len;
+        if (mbedtls_pk_parse_public_key(&d->pk, d->der, d->der_len) != 0) {
+            ret = KA_EINTERNAL;
+            goto exit;
+        }
+    }
+    ret = 0;
+exit:
+    if (ret != 0) {
+        ka_attest_keys_free(*out);
+        *out = NULL;
+    }
+    return ret;
+}
+
 /* SHA-256 over every key (DER) and keyid: two key sets with equal fingerprints verify alike. */
 static int keys_fingerprint(const struct ka_attest_keys *k, unsigned char out[32])
 {
     int ret = KA_EINTERNAL;
-    unsigned char der[2048];
     mbedtls_sha256_context sha;
     mbedtls_sha256_init(&sha);
     if (mbedtls_sha256_starts_ret(&sha, 0) != 0) {
         goto exit;
     }
     for (size_t i = 0; k != NULL && i < k->n; i++) {
-        int n = mbedtls_pk_write_pubkey_der((mbedtls_pk_context *)&k->v[i].pk, der, sizeof(der));
         const char *id = k->v[i].keyid ? k->v[i].keyid : "";
         unsigned char sep[1] = {0};
-        if (n <= 0 || mbedtls_sha256_update_ret(&sha, der + sizeof(der) - n, (size_t)n) != 0 ||
+        if (mbedtls_sha256_update_ret(&sha, k->v[i].der, k->v[i].der_len) != 0 ||
             mbedtls_sha256_update_ret(&sha, (const unsigned char *)id, strlen(id) + 1) != 0 ||
             mbedtls_sha256_update_ret(&sha, sep, 1) != 0) {
             goto exit;
@@ -522,13 +566,22 @@ int ka_attest_keys_add_pem(struct ka_attest_keys *k, const char *pem, size_t len
         }
         key->label = dup_s(name);
         key->keyid = (keyid != NULL && *keyid != '\0') ? dup_s(keyid) : NULL;
-        if (key->label == NULL || (keyid != NULL && *keyid != '\0' && key->keyid == NULL)) {
+        unsigned char der[2048];
+        int dn = mbedtls_pk_write_pubkey_der(&key->pk, der, sizeof(der));
+        if (dn > 0) {
+            key->der = malloc((size_t)dn);
+            key->der_len = (size_t)dn;
+        }
+        if (key->label == NULL || (keyid != NULL && *keyid != '\0' && key->keyid == NULL) ||
+            key->der == NULL) {
             mbedtls_pk_free(&key->pk);
             free(key->label);
             free(key->keyid);
-            ret = KA_ENOMEM;
+            free(key->der);
+            ret = dn > 0 ? KA_ENOMEM : KA_EINVAL;
             goto exit;
         }
+        memcpy(key->der, der + sizeof(der) - dn, (size_t)dn);
         k->n++;
         added++;
         p = close;
@@ -1597,6 +1650,124 @@ int ka_attest_index_load_dir(const char *dir, const struct ka_attest_keys *keys,
     return ka_attest_index_reload_dir(dir, keys, NULL, out, diag);
 }
 
+/* Move everything `src` holds to the end of `dst`; `src` is left empty. */
+static int index_merge(struct ka_attest_index *dst, struct ka_attest_index *src)
+{
+    if (dst->nentries + src->nentries > KA_ATTEST_MAX_ENTRIES) {
+        return KA_ELIMIT;
+    }
+    if (grow((void **)&dst->sources, &dst->cap_sources, dst->nsources + src->nsources,
+             sizeof(struct source)) != 0 ||
+        grow((void **)&dst->atts, &dst->cap_atts, dst->natts + src->natts, sizeof(struct att)) !=
+            0 ||
+        grow((void **)&dst->entries, &dst->cap_entries, dst->nentries + src->nentries,
+             sizeof(struct entry)) != 0) {
+        return KA_ENOMEM;
+    }
+    size_t att_off = dst->natts, entry_off = dst->nentries;
+    for (size_t i = 0; i < src->nsources; i++) {
+        struct source so = src->sources[i];
+        so.first_att += att_off;
+        so.first_entry += entry_off;
+        dst->sources[dst->nsources++] = so;
+    }
+    memcpy(dst->atts + dst->natts, src->atts, src->natts * sizeof(struct att));
+    dst->natts += src->natts;
+    for (size_t i = 0; i < src->nentries; i++) {
+        struct entry e = src->entries[i];
+        e.att += att_off;
+        dst->entries[dst->nentries++] = e;
+    }
+    dst->stats.files += src->stats.files;
+    dst->stats.bad_files += src->stats.bad_files;
+    dst->stats.attestations += src->stats.attestations;
+    dst->stats.verified += src->stats.verified;
+    dst->stats.reused += src->stats.reused;
+    src->nsources = src->natts = src->nentries = 0; /* moved, not freed */
+    return 0;
+}
+
+/* One loader thread: files names[from, to) into its own index, with its own copy of the keys. */
+struct loader {
+    const char *dir;
+    char *const *names;
+    size_t from, to;
+    struct ka_attest_keys *keys; /* owned clone */
+    const struct ka_attest_index *prev;
+    const struct source *const *sorted; /* prev's sources by name, NULL: reuse nothing */
+    size_t nsorted;
+    struct ka_attest_index *idx;
+    struct ka_buf diag;
+    int ret;
+};
+
+static void *loader_run(void *arg)
+{
+    struct loader *w = arg;
+    struct ka_buf path, data;
+    ka_buf_init(&path, PATH_MAX);
+    ka_buf_init(&data, KA_ATTEST_MAX_FILE);
+    w->ret = 0;
+    for (size_t i = w->from; i < w->to && w->ret == 0; i++) {
+        const char *name = w->names[i];
+        ka_buf_reset(&path);
+        ka_buf_reset(&data);
+        if (ka_buf_printf(&path, "%s/%s", w->dir, name) != 0) {
+            errmsg(&w->diag, "%s: path too long\n", name);
+            continue;
+        }
+        struct stat st;
+        if (stat(path.data, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue; /* directories, sockets, dangling links: not attestation files */
+        }
+        int r;
+        if ((uintmax_t)st.st_size > KA_ATTEST_MAX_FILE) {
+            /* index_add checks the length before touching the bytes: it reports the size */
+            r = index_add(w->idx, name, "", (size_t)st.st_size, w->keys, &w->diag);
+        } else {
+            r = ka_buf_read_file(&data, path.data);
+            unsigned char sha[32];
+            const struct source *ps = NULL;
+            if (r == 0 && w->nsorted > 0 &&
+                mbedtls_sha256_ret((const unsigned char *)data.data, data.len, sha, 0) == 0) {
+                ps = prev_source(w->sorted, w->nsorted, name, sha);
+            }
+            if (r == 0 && ps != NULL) {
+                r = index_reuse(w->idx, w->prev, ps, &w->diag);
+            } else if (r == 0) {
+                r = index_add(w->idx, name, data.data, data.len, w->keys, &w->diag);
+            } else {
+                /* unreadable, or grew past the limit since stat */
+                errmsg(&w->diag, "%s: cannot read: %s\n", name, ka_strerror(r));
+                KA_LOG_W("attestation file %s cannot be read: %s", name, ka_strerror(r));
+                w->idx->stats.files++;
+                w->idx->stats.bad_files++;
+                r = 0;
+            }
+        }
+        if (r == KA_ENOMEM) {
+            w->ret = r;
+        }
+    }
+    ka_buf_free(&path);
+    ka_buf_free(&data);
+    return NULL;
+}
+
+/* Loader threads for n files: one per CPU (at most 8), none beyond one per 32 files. */
+static size_t loader_count(size_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t w = cpus > 1 ? (size_t)cpus : 1;
+    if (w > 8) {
+        w = 8;
+    }
+    if (w > n / 32 + 1) {
+        w = n / 32 + 1;
+    }
+    return w;
+}
+
 int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *keys,
                                const struct ka_attest_index *prev, struct ka_attest_index **out,
                                struct ka_buf *diag)
@@ -1608,9 +1779,8 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
     size_t nnames = 0, cap = 0;
     const struct source **sorted = NULL;
     size_t nsorted = 0;
-    struct ka_buf path, data;
-    ka_buf_init(&path, PATH_MAX);
-    ka_buf_init(&data, KA_ATTEST_MAX_FILE);
+    struct loader *w = NULL;
+    size_t nw = 0;
     *out = NULL;
     if (dir == NULL) {
         return KA_EINVAL;
@@ -1658,44 +1828,59 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
         nnames++;
     }
     qsort(names, nnames, sizeof(*names), name_cmp);
-    for (size_t i = 0; i < nnames; i++) {
-        ka_buf_reset(&path);
-        ka_buf_reset(&data);
-        if (ka_buf_printf(&path, "%s/%s", dir, names[i]) != 0) {
-            errmsg(diag, "%s/%s: path too long\n", dir, names[i]);
-            continue;
+
+    /* contiguous slices of the sorted names, merged back in order */
+    nw = loader_count(nnames);
+    w = calloc(nw, sizeof(*w));
+    if (w == NULL) {
+        ret = KA_ENOMEM;
+        goto exit;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        w[i] = (struct loader){.dir = dir,
+                               .names = names,
+                               .from = nnames * i / nw,
+                               .to = nnames * (i + 1) / nw,
+                               .prev = prev,
+                               .sorted = sorted,
+                               .nsorted = nsorted};
+        ka_buf_init(&w[i].diag, 256 * 1024);
+        ret = keys_clone(keys, &w[i].keys);
+        ret = ret ? ret : ka_attest_index_new(&w[i].idx);
+        if (ret != 0) {
+            goto exit;
         }
-        struct stat st;
-        if (stat(path.data, &st) != 0 || !S_ISREG(st.st_mode)) {
-            continue; /* directories, sockets, dangling links: not attestation files */
+    }
+    pthread_t tids[8];
+    size_t started = 0;
+    for (size_t i = 1; i < nw; i++) {
+        if (pthread_create(&tids[i], NULL, loader_run, &w[i]) != 0) {
+            break;
         }
-        int r;
-        if ((uintmax_t)st.st_size > KA_ATTEST_MAX_FILE) {
-            /* index_add checks the length before touching the bytes: it reports the size */
-            r = index_add(idx, names[i], "", (size_t)st.st_size, keys, diag);
-        } else {
-            r = ka_buf_read_file(&data, path.data);
-            unsigned char sha[32];
-            const struct source *ps = NULL;
-            if (r == 0 && nsorted > 0 &&
-                mbedtls_sha256_ret((const unsigned char *)data.data, data.len, sha, 0) == 0) {
-                ps = prev_source(sorted, nsorted, names[i], sha);
-            }
-            if (r == 0 && ps != NULL) {
-                r = index_reuse(idx, prev, ps, diag);
-            } else if (r == 0) {
-                r = index_add(idx, names[i], data.data, data.len, keys, diag);
-            } else {
-                /* unreadable, or grew past the limit since stat */
-                errmsg(diag, "%s: cannot read: %s\n", names[i], ka_strerror(r));
-                KA_LOG_W("attestation file %s cannot be read: %s", names[i], ka_strerror(r));
-                idx->stats.files++;
-                idx->stats.bad_files++;
-                r = 0;
-            }
+        started = i;
+    }
+    loader_run(&w[0]);
+    for (size_t i = 1; i <= started; i++) {
+        pthread_join(tids[i], NULL);
+    }
+    for (size_t i = started + 1; i < nw; i++) {
+        loader_run(&w[i]); /* threads that could not start: do their share here */
+    }
+    for (size_t i = 0; i < nw; i++) {
+        if (w[i].ret != 0) {
+            ret = w[i].ret;
+            goto exit;
         }
-        if (r == KA_ENOMEM) {
-            ret = r;
+        if (diag != NULL && w[i].diag.len > 0) {
+            errmsg(diag, "%s", w[i].diag.data);
+        }
+        ret = index_merge(idx, w[i].idx);
+        if (ret == KA_ELIMIT) {
+            errmsg(diag, "%s: more than %d attestation subjects; the rest are ignored\n", dir,
+                   KA_ATTEST_MAX_ENTRIES);
+            break;
+        }
+        if (ret != 0) {
             goto exit;
         }
     }
@@ -1714,13 +1899,17 @@ exit:
     if (d != NULL) {
         closedir(d);
     }
+    for (size_t i = 0; w != NULL && i < nw; i++) {
+        ka_attest_keys_free(w[i].keys);
+        ka_attest_index_free(w[i].idx);
+        ka_buf_free(&w[i].diag);
+    }
+    free(w);
     for (size_t i = 0; i < nnames; i++) {
         free(names[i]);
     }
     free(names);
     free(sorted);
-    ka_buf_free(&path);
-    ka_buf_free(&data);
     ka_attest_index_free(idx);
     return ret;
 }
