@@ -167,7 +167,10 @@ static int attach(struct builder *b, cJSON *parent, const char *key, cJSON *chil
         cJSON_Delete(child);
         return note(b, mark, msg, KA_EPARSE);
     }
-    cJSON_AddItemToObject(parent, key, child);
+    if (!cJSON_AddItemToObject(parent, key, child)) {
+        cJSON_Delete(child);
+        return KA_ENOMEM;
+    }
     return 0;
 }
 
