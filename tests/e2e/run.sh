@@ -94,20 +94,56 @@ trap 'exit 130' INT TERM
 
 # ---- ports ----------------------------------------------------------------------------------
 USED_PORTS=" "
-free_port() { # prints a loopback TCP port nobody listens on (and that we did not hand out)
+# Ports are picked below the kernel's ephemeral range (outgoing connections never take them)
+# and must not appear as the local port of any TCP socket; a collision at bind time anyway
+# (another process racing us) is handled by start_with_retry.
+read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+PORT_LOW=10000; PORT_HIGH=$(( EPHEMERAL_LOW - 1 ))
+[ "$PORT_HIGH" -gt $(( PORT_LOW + 1000 )) ] || { PORT_LOW=20000; PORT_HIGH=60000; }
+port_bound() { # port_bound PORT: some TCP socket (any state) has it as local port
+  local hex; hex=$(printf '%04X' "$1")
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v h=":$hex" 'NR > 1 && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }'
+}
+free_port() { # prints a loopback TCP port nobody uses (and that we did not hand out)
   local p i
   for i in $(seq 1 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    p=$(( PORT_LOW + (RANDOM * 32768 + RANDOM) % (PORT_HIGH - PORT_LOW) ))
     case "$USED_PORTS" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      USED_PORTS="$USED_PORTS$p "
-      echo "$p"; return 0
-    fi
+    port_bound "$p" && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+    USED_PORTS="$USED_PORTS$p "
+    echo "$p"; return 0
   done
   echo "run.sh: no free port" >&2; return 1
 }
-ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
-KADMIT_PORT=$(free_port); KADMIT_METRICS_PORT=$(free_port)
+wait_until() { # wait_until SECONDS CMD...   (polls every 0.2s)
+  local deadline=$(( SECONDS + $1 )); shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+# start_with_retry NAME START-FN READY-FN PID-VAR SECONDS: up to 3 attempts, each with fresh
+# ports (START-FN picks them); an attempt ends early when the process exits.
+start_with_retry() {
+  local name="$1" startfn="$2" readyfn="$3" pidvar="$4" secs="$5" attempt deadline pid
+  for attempt in 1 2 3; do
+    "$startfn"
+    pid="${!pidvar}"
+    deadline=$(( SECONDS + secs ))
+    while ! "$readyfn" >/dev/null 2>&1; do
+      if ! pid_alive "$pid"; then
+        wait "$pid" 2>/dev/null
+        log "$name exited during startup (attempt $attempt); log tail:"; tail -n 5 "$LOGS/$name.log" >&2
+        continue 2
+      fi
+      [ "$SECONDS" -lt "$deadline" ] || { log "$name not ready after ${secs}s"; tail -n 30 "$LOGS/$name.log" >&2; return 1; }
+      sleep 0.2
+    done
+    return 0
+  done
+  return 1
+}
 
 # ---- certificates ---------------------------------------------------------------------------
 # gen_ca DIR NAME          -> DIR/NAME.crt DIR/NAME.key
@@ -139,50 +175,51 @@ ADMIN_TOKEN="$(openssl rand -hex 24)"
 printf '%s,e2e-admin,e2e-admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
 
 # ---- etcd -----------------------------------------------------------------------------------
-log "starting etcd on 127.0.0.1:$ETCD_PORT"
-"$ETCD" --name e2e --data-dir "$WORK/etcd" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-  --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync \
-  --quota-backend-bytes 1073741824 --log-level warn >"$LOGS/etcd.log" 2>&1 &
-PIDS_ETCD=$!
-
-wait_until() { # wait_until SECONDS CMD...   (polls every 0.2s)
-  local deadline=$(( SECONDS + $1 )); shift
-  while ! "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
+start_etcd() {
+  ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port)
+  rm -rf "$WORK/etcd"
+  log "starting etcd on 127.0.0.1:$ETCD_PORT"
+  "$ETCD" --name e2e --data-dir "$WORK/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync \
+    --quota-backend-bytes 1073741824 --log-level warn >"$LOGS/etcd.log" 2>&1 &
+  PIDS_ETCD=$!
 }
-etcd_healthy() { curl -fsS "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
-if ! wait_until 30 etcd_healthy; then
-  log "etcd did not become healthy; log:"; tail -n 30 "$LOGS/etcd.log" >&2
+etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+if ! start_with_retry etcd start_etcd etcd_healthy PIDS_ETCD 30; then
+  log "etcd did not become healthy"
   RUN_FAILED=1; echo "0 passed, ${#SELECTED[@]} failed"; exit 1
 fi
 
 # ---- kube-apiserver -------------------------------------------------------------------------
 # ServiceAccount admission is disabled: without kube-controller-manager no "default"
 # ServiceAccount is ever created, and that plugin would reject every pod.
-log "starting kube-apiserver on 127.0.0.1:$API_PORT"
-"$KUBE_APISERVER" \
-  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
-  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-  --client-ca-file="$PKI/ca.crt" \
-  --token-auth-file="$PKI/tokens.csv" \
-  --authorization-mode=RBAC \
-  --service-account-issuer=https://kubernetes.default.svc \
-  --service-account-key-file="$PKI/sa.pub" \
-  --service-account-signing-key-file="$PKI/sa.key" \
-  --service-cluster-ip-range=10.0.0.0/24 \
-  --disable-admission-plugins=ServiceAccount \
-  --cert-dir="$WORK/apiserver-certs" \
-  --profiling=false \
-  >"$LOGS/kube-apiserver.log" 2>&1 &
-PID_APISERVER=$!
+start_apiserver() {
+  API_PORT=$(free_port)
+  write_kubeconfig
+  log "starting kube-apiserver on 127.0.0.1:$API_PORT"
+  "$KUBE_APISERVER" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --token-auth-file="$PKI/tokens.csv" \
+    --authorization-mode=RBAC \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --service-account-key-file="$PKI/sa.pub" \
+    --service-account-signing-key-file="$PKI/sa.key" \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --disable-admission-plugins=ServiceAccount \
+    --cert-dir="$WORK/apiserver-certs" \
+    --profiling=false \
+    >"$LOGS/kube-apiserver.log" 2>&1 &
+  PID_APISERVER=$!
+}
 
 export KUBECONFIG="$WORK/kubeconfig"
-cat >"$KUBECONFIG" <<EOF
+write_kubeconfig() {
+  cat >"$KUBECONFIG" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -199,10 +236,11 @@ contexts:
   context: {cluster: e2e, user: e2e-admin}
 current-context: e2e
 EOF
+}
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
 apiserver_ready() { [ "$(k get --raw /readyz 2>/dev/null)" = ok ]; }
-if ! wait_until 90 apiserver_ready; then
-  log "kube-apiserver did not become ready; log:"; tail -n 40 "$LOGS/kube-apiserver.log" >&2
+if ! start_with_retry kube-apiserver start_apiserver apiserver_ready PID_APISERVER 90; then
+  log "kube-apiserver did not become ready"
   RUN_FAILED=1; echo "0 passed, ${#SELECTED[@]} failed"; exit 1
 fi
 # The default namespace is created by a post-start hook shortly after /readyz.
@@ -231,14 +269,24 @@ kadmit_certs() {
     "IP:127.0.0.1,DNS:localhost,DNS:kadmit.kadmit-system.svc,DNS:kadmit.kadmit-system.svc.cluster.local"
 }
 
-kadmit_start() {
+kadmit_launch() {
   "$KADMIT" serve --listen "127.0.0.1:$KADMIT_PORT" --metrics-listen "127.0.0.1:$KADMIT_METRICS_PORT" \
     --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY" \
     >>"$LOGS/kadmit.log" 2>&1 &
   PID_KADMIT=$!
-  if ! wait_until 20 kadmit_ready; then
-    log "kadmit did not become ready; log:"; tail -n 30 "$LOGS/kadmit.log" >&2
-    return 1
+}
+kadmit_launch_new_ports() {
+  KADMIT_PORT=$(free_port); KADMIT_METRICS_PORT=$(free_port)
+  log "starting kadmit on 127.0.0.1:$KADMIT_PORT (metrics 127.0.0.1:$KADMIT_METRICS_PORT)"
+  kadmit_launch
+}
+# First start: fresh ports (retried on a bind collision). Restarts reuse the registered port.
+kadmit_start() {
+  if [ -z "${KADMIT_PORT:-}" ]; then
+    start_with_retry kadmit kadmit_launch_new_ports kadmit_ready PID_KADMIT 20
+  else
+    kadmit_launch
+    wait_until 20 kadmit_ready || { log "kadmit did not become ready; log:"; tail -n 30 "$LOGS/kadmit.log" >&2; return 1; }
   fi
 }
 kadmit_stop() { stop_pid "$PID_KADMIT"; PID_KADMIT=""; }
@@ -255,7 +303,7 @@ if [ "$needs_kadmit" = 1 ]; then
     log "kadmit certificates from: $KADMIT_CERTS_SOURCE"
     policy_init
     policy_write
-    log "starting kadmit on 127.0.0.1:$KADMIT_PORT (metrics 127.0.0.1:$KADMIT_METRICS_PORT)"
+    KADMIT_PORT=""
     if kadmit_start; then
       register_webhooks >"$LOGS/register.log" 2>&1 && wait_until 30 webhooks_active \
         && KADMIT_READY=1 || { log "webhook registration did not take effect"; cat "$LOGS/register.log" >&2; }

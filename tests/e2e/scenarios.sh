@@ -234,8 +234,10 @@ set_action() {
 policy_init() {
   local src="$REPO/policies/checklist.yaml"
   [ -f "$src" ] || src="$E2E_DIR/manifests/policy-checklist.yaml"
-  set_action image-scan-attestation off <"$src" >"$POLICY_BASE"
-  grep -q 'image-scan-attestation' "$POLICY_BASE" || true
+  # image-scan-attestation off (if the policy has it): the test images have no attestations.
+  # $POLICY_EXCLUDED_NS joins spec.exclude.namespaces (a flow list on one line in the checklist).
+  set_action image-scan-attestation off <"$src" \
+    | sed -E "s/^([[:space:]]*namespaces:[[:space:]]*\[)(.*kadmit-system.*)\]/\1\2, $POLICY_EXCLUDED_NS]/" >"$POLICY_BASE"
   echo 0 >"$WORK/policy.last-write"
 }
 
@@ -296,23 +298,44 @@ policy_apply() {
 # ---- webhook registration -------------------------------------------------------------------
 MUTATING_NAME=mutate.kadmit.dev
 VALIDATING_NAME=validate.kadmit.dev
+# Namespaces with this label are skipped by the shipped namespaceSelector (latency baseline).
+IGNORE_LABEL=kadmit.dev/ignore
+# A namespace only kadmit's policy excludes (added to spec.exclude.namespaces by policy_init).
+POLICY_EXCLUDED_NS=e2e-policy-excluded
 
-webhook_rules_yaml() {
-  cat <<'EOF'
-  rules:
-  - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods, replicationcontrollers], scope: Namespaced}
-  - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments, statefulsets, daemonsets, replicasets], scope: Namespaced}
-  - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [jobs, cronjobs], scope: Namespaced}
-  - {apiGroups: [autoscaling], apiVersions: [v2], operations: [CREATE, UPDATE], resources: [horizontalpodautoscalers], scope: Namespaced}
-  - {apiGroups: [policy], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [poddisruptionbudgets], scope: Namespaced}
+# The registered configurations are the shipped ones, deploy/base/webhooks.yaml, rendered by
+# `kadmit certs --render-webhooks --webhook-url https://127.0.0.1:PORT` (caBundle filled,
+# clientConfig.url instead of the Service), renamed kadmit-e2e so that deploy-kustomize
+# dry-runs a fresh install. If rendering fails, an equivalent hand-written configuration is
+# registered instead and webhook-health fails, naming the reason.
+register_webhooks() {
+  local tmpl=() rendered="$WORK/webhooks.yaml"
+  ns_create e2e-probe
+  [ ! -f "$REPO/deploy/base/webhooks.yaml" ] || tmpl=(--webhooks-template "$REPO/deploy/base/webhooks.yaml")
+  if "$KADMIT" certs --out-dir "$KADMIT_CERTS" --render-webhooks "$rendered" \
+       --webhook-url "https://127.0.0.1:$KADMIT_PORT" "${tmpl[@]}" >"$LOGS/render-webhooks.log" 2>&1 \
+     && grep -q "url: .*127.0.0.1:$KADMIT_PORT/validate" "$rendered"; then
+    echo "rendered by kadmit certs --render-webhooks ${tmpl[*]}" >"$WORK/webhooks.source"
+    sed -i 's/^  name: kadmit$/  name: kadmit-e2e/' "$rendered"
+  else
+    echo "hand-written fallback (kadmit certs --render-webhooks failed: $(tr '\n' ' ' <"$LOGS/render-webhooks.log" | head -c 300))" >"$WORK/webhooks.source"
+    webhooks_fallback_yaml >"$rendered"
+  fi
+  cat "$WORK/webhooks.source"
+  k apply -f "$rendered"
+}
+
+webhook_selector_yaml() {
+  cat <<EOF
+  namespaceSelector:
+    matchExpressions:
+    - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, kube-node-lease, kadmit-system]}
+    - {key: $IGNORE_LABEL, operator: DoesNotExist}
 EOF
 }
 
-# Namespaces labelled e2e.kadmit.dev/no-webhooks (the latency baseline) are skipped as well.
-# The namespaceSelector skips kube-system, kube-public and kube-node-lease. kadmit-system is
-# deliberately NOT skipped here so that the excluded-namespace scenario exercises kadmit's own
-# spec.exclude.namespaces handling (a production deployment skips it in the selector too).
-webhooks_yaml() { # webhooks_yaml CONFIG-NAME MUTATING-WEBHOOK-NAME [objectSelector-label]
+# mutating_webhook_yaml CONFIG-NAME WEBHOOK-NAME [objectSelector-label]
+mutating_webhook_yaml() {
   local ca; ca="$(base64 -w0 <"$KADMIT_CERTS/ca.crt")"
   cat <<EOF
 apiVersion: admissionregistration.k8s.io/v1
@@ -330,26 +353,22 @@ webhooks:
   matchPolicy: Equivalent
   reinvocationPolicy: IfNeeded
   failurePolicy: Ignore
-  namespaceSelector:
-    matchExpressions:
-    - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, kube-public, kube-node-lease]}
-    - {key: e2e.kadmit.dev/no-webhooks, operator: DoesNotExist}
 EOF
+  webhook_selector_yaml
   [ -z "${3:-}" ] || printf '  objectSelector:\n    matchLabels: {%s: "true"}\n' "$3"
-  webhook_rules_yaml
+  echo "  rules:"
+  echo "  - {apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [pods], scope: Namespaced}"
 }
 
-register_webhooks() {
+webhooks_fallback_yaml() {
   local ca; ca="$(base64 -w0 <"$KADMIT_CERTS/ca.crt")"
-  ns_create e2e-probe
-  {
-    webhooks_yaml kadmit "$MUTATING_NAME"
-    cat <<EOF
+  mutating_webhook_yaml kadmit-e2e "$MUTATING_NAME"
+  cat <<EOF
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata:
-  name: kadmit
+  name: kadmit-e2e
 webhooks:
 - name: $VALIDATING_NAME
   clientConfig:
@@ -360,13 +379,16 @@ webhooks:
   timeoutSeconds: 5
   matchPolicy: Equivalent
   failurePolicy: Fail
-  namespaceSelector:
-    matchExpressions:
-    - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, kube-public, kube-node-lease]}
-    - {key: e2e.kadmit.dev/no-webhooks, operator: DoesNotExist}
 EOF
-    webhook_rules_yaml
-  } | k apply -f -
+  webhook_selector_yaml
+  cat <<'EOF'
+  rules:
+  - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods, replicationcontrollers], scope: Namespaced}
+  - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments, statefulsets, daemonsets, replicasets], scope: Namespaced}
+  - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [jobs, cronjobs], scope: Namespaced}
+  - {apiGroups: [autoscaling], apiVersions: [v2], operations: [CREATE, UPDATE], resources: [horizontalpodautoscalers], scope: Namespaced}
+  - {apiGroups: [policy], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [poddisruptionbudgets], scope: Namespaced}
+EOF
 }
 webhooks_active() { [ "$(probe resources-required)" = reject ]; }
 
@@ -402,6 +424,8 @@ sc_webhook_health() {
   done
   out="$(curl -fsS --max-time 5 "http://127.0.0.1:$KADMIT_METRICS_PORT/metrics")" || fail "GET /metrics failed"
   assert_match "$out" '^kadmit_' "/metrics body"
+  step "the registered configurations are the shipped deploy/base/webhooks.yaml"
+  assert_contains "$(cat "$WORK/webhooks.source")" "rendered by kadmit certs --render-webhooks" "webhook configuration source"
   step "the API server has called both webhooks"
   [ "$(apiserver_webhook_calls "$VALIDATING_NAME")" -gt 0 ] || fail "no calls to $VALIDATING_NAME"
   [ "$(apiserver_webhook_calls "$MUTATING_NAME")" -gt 0 ] || fail "no calls to $MUTATING_NAME"
@@ -471,7 +495,7 @@ sc_agent_sidecar() {
   assert_eq "$(k get pod agent-1-again -n "$NS" -o json | jq -c '.spec.containers')" "$(jq -c '.spec.containers' <<<"$j")" \
     "containers of the re-created pod equal the original's"
   step "reinvocation: a second mutating webhook on the same endpoint (reinvocationPolicy IfNeeded)"
-  webhooks_yaml kadmit-e2e-double double.kadmit.dev e2e.kadmit.dev/double | k apply -f -
+  mutating_webhook_yaml kadmit-e2e-double double.kadmit.dev e2e.kadmit.dev/double | k apply -f -
   calls0="$(apiserver_webhook_calls double.kadmit.dev)"
   local t0=$SECONDS
   until pod_yaml agent-probe app=agent cname=agent port=http probes=0 tgp=120 labels='e2e.kadmit.dev/double: "true"' \
@@ -553,7 +577,13 @@ sc_update_ratchet() {
 
 sc_excluded_namespace() {
   local out n j
-  for n in kadmit-system kube-system; do
+  grep -q "$POLICY_EXCLUDED_NS" "$POLICY" || fail "could not add $POLICY_EXCLUDED_NS to spec.exclude.namespaces"
+  ns_create "$POLICY_EXCLUDED_NS"
+  ns_create e2e-ignored
+  k label namespace e2e-ignored "$IGNORE_LABEL=true" --overwrite >/dev/null
+  # kube-system and kadmit-system: skipped by the namespaceSelector; e2e-ignored: by its label;
+  # e2e-policy-excluded: reaches kadmit, which must leave it alone (spec.exclude.namespaces).
+  for n in kube-system kadmit-system e2e-ignored "$POLICY_EXCLUDED_NS"; do
     ns_create "$n"
     step "agent pod without limits, probes or grace period in $n: admitted untouched"
     out="$(pod_yaml agent-excluded app=agent cname=agent port=http probes=0 resources=0 | k create -n "$n" -f - 2>&1)" \
@@ -566,6 +596,14 @@ sc_excluded_namespace() {
     assert_eq "$(jq -r '.spec.containers[0].readinessProbe // "none"' <<<"$j")" none "readinessProbe in $n"
     k delete pod agent-excluded -n "$n" --wait=false >/dev/null
   done
+  step "a Deployment without limits in $POLICY_EXCLUDED_NS: kadmit is called and admits it"
+  local c0 c1
+  c0="$(apiserver_webhook_calls "$VALIDATING_NAME")"
+  expect_ok out k create -n "$POLICY_EXCLUDED_NS" -f - < <(deploy_yaml excluded-deploy resources=0)
+  assert_no_rule_warning "$out"
+  c1="$(apiserver_webhook_calls "$VALIDATING_NAME")"
+  [ "$c1" -gt "$c0" ] || fail "$VALIDATING_NAME was not called for $POLICY_EXCLUDED_NS"
+  echo "ok: $VALIDATING_NAME was called ($c0 -> $c1) and admitted"
 }
 
 sc_policy_reload() {
@@ -641,18 +679,19 @@ sc_deploy_kustomize() {
   assert_contains "$out" "(server dry run)" "kubectl output"
   assert_no_rule_warning "$out"
   step "nothing was stored"
-  if k get mutatingwebhookconfiguration -o name | grep -vx 'mutatingwebhookconfiguration.admissionregistration.k8s.io/kadmit'; then
-    fail "a MutatingWebhookConfiguration from deploy/ was stored"
-  fi
-  if k get deployments -A -o name | grep -q .; then fail "a Deployment was stored by a dry run"; fi
-  echo "ok: no Deployment or extra webhook configuration stored"
+  assert_absent deployment kadmit kadmit-system
+  assert_absent service kadmit kadmit-system
+  for x in mutatingwebhookconfiguration validatingwebhookconfiguration; do
+    if k get "$x" kadmit >/dev/null 2>&1; then fail "$x kadmit from deploy/ was stored by a dry run"; fi
+    echo "ok: $x kadmit was not stored"
+  done
 }
 
 sc_webhook_down() {
   local out fp_v fp_m t0
   ns_create
-  fp_v="$(k get validatingwebhookconfiguration kadmit -o jsonpath='{.webhooks[0].failurePolicy}')"
-  fp_m="$(k get mutatingwebhookconfiguration kadmit -o jsonpath='{.webhooks[0].failurePolicy}')"
+  fp_v="$(k get validatingwebhookconfiguration kadmit-e2e -o jsonpath='{.webhooks[0].failurePolicy}')"
+  fp_m="$(k get mutatingwebhookconfiguration kadmit-e2e -o jsonpath='{.webhooks[0].failurePolicy}')"
   assert_eq "$fp_v" Fail "validating failurePolicy"
   assert_eq "$fp_m" Ignore "mutating failurePolicy"
   step "stop kadmit"
@@ -667,7 +706,7 @@ sc_webhook_down() {
   assert_contains "$out" "failed calling webhook \"$VALIDATING_NAME\"" "kubectl error"
   assert_absent pod down-1
   step "mutating failurePolicy Ignore: with validation set to Ignore, an agent pod is admitted unmutated"
-  k patch validatingwebhookconfiguration kadmit --type=json \
+  k patch validatingwebhookconfiguration kadmit-e2e --type=json \
     -p '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}]'
   t0=$SECONDS
   until pod_yaml down-probe | k create --dry-run=server -n "$NS" -f - >/dev/null 2>&1; do
@@ -676,7 +715,7 @@ sc_webhook_down() {
   done
   expect_ok out create_yaml < <(pod_yaml down-agent app=agent cname=agent port=http probes=0 tgp=120)
   assert_eq "$(jget pod down-agent '.spec.containers | length')" 1 "containers (not mutated)"
-  k patch validatingwebhookconfiguration kadmit --type=json \
+  k patch validatingwebhookconfiguration kadmit-e2e --type=json \
     -p '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Fail"}]'
 }
 

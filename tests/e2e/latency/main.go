@@ -1,7 +1,7 @@
 // Command latency measures how much kadmit's admission webhooks add to a pod CREATE.
 //
 // It creates -n pods one after another in a namespace the webhooks see, then -n pods in a
-// namespace labelled e2e.kadmit.dev/no-webhooks=true (which the e2e webhook configurations'
+// namespace labelled kadmit.dev/ignore=true (which the shipped webhook configurations'
 // namespaceSelector skips), and prints median and p99 of each plus the difference. The pods are
 // agent pods (label app=agent, no probes) so the mutating webhook does real work. Nothing is
 // asserted: the numbers are for humans. Pods are deleted afterwards.
@@ -28,6 +28,7 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file")
 	n := flag.Int("n", 50, "pods to create per phase")
 	warmup := flag.Int("warmup", 5, "untimed creates per phase before measuring")
+	ignoreLabel := flag.String("ignore-label", "kadmit.dev/ignore", "namespace label the webhooks' namespaceSelector skips")
 	prefix := flag.String("namespace-prefix", "e2e-latency", "namespaces <prefix>-webhooks and <prefix>-none are used")
 	flag.Parse()
 
@@ -45,7 +46,7 @@ func main() {
 	with := *prefix + "-webhooks"
 	without := *prefix + "-none"
 	ensureNamespace(ctx, cs, with, nil)
-	ensureNamespace(ctx, cs, without, map[string]string{"e2e.kadmit.dev/no-webhooks": "true"})
+	ensureNamespace(ctx, cs, without, map[string]string{*ignoreLabel: "true"})
 
 	// Alternate phases so that warm-up and background effects hit both sides.
 	measure(ctx, cs, with, "warm", *warmup)
