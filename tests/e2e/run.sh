@@ -56,6 +56,7 @@ LOGS="$WORK/logs"
 mkdir -p "$LOGS"
 PIDS_ETCD="" PID_APISERVER="" PID_KADMIT=""
 RUN_FAILED=0
+PASSED=0 FAILED=0 SKIPPED=0 FINAL_LINE=""
 
 pid_alive() { # running and not a zombie
   local st
@@ -87,6 +88,12 @@ teardown() {
     log "logs of this run copied to $keep/logs"
   fi
   if [ "${E2E_KEEP:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+  # The summary is the very last line, whatever ended the run (scenarios not run count as failed).
+  if [ -z "$FINAL_LINE" ]; then
+    FINAL_LINE="$PASSED passed, $(( ${#SELECTED[@]} - PASSED - SKIPPED )) failed"
+    [ "$rc" != 0 ] || rc=1
+  fi
+  echo "$FINAL_LINE"
   exit "$rc"
 }
 trap teardown EXIT
@@ -189,7 +196,7 @@ start_etcd() {
 etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 if ! start_with_retry etcd start_etcd etcd_healthy PIDS_ETCD 30; then
   log "etcd did not become healthy"
-  RUN_FAILED=1; echo "0 passed, ${#SELECTED[@]} failed"; exit 1
+  RUN_FAILED=1; exit 1
 fi
 
 # ---- kube-apiserver -------------------------------------------------------------------------
@@ -241,7 +248,7 @@ k() { "$KUBECTL" --request-timeout=30s "$@"; }
 apiserver_ready() { [ "$(k get --raw /readyz 2>/dev/null)" = ok ]; }
 if ! start_with_retry kube-apiserver start_apiserver apiserver_ready PID_APISERVER 90; then
   log "kube-apiserver did not become ready"
-  RUN_FAILED=1; echo "0 passed, ${#SELECTED[@]} failed"; exit 1
+  RUN_FAILED=1; exit 1
 fi
 # The default namespace is created by a post-start hook shortly after /readyz.
 wait_until 30 k get namespace default || true
@@ -312,7 +319,6 @@ if [ "$needs_kadmit" = 1 ]; then
 fi
 
 # ---- scenarios ------------------------------------------------------------------------------
-PASSED=0 FAILED=0 SKIPPED=0
 FAILED_NAMES=()
 for s in "${SELECTED[@]}"; do
   fn="sc_${s//-/_}"
@@ -345,5 +351,5 @@ done
 
 [ "$SKIPPED" -gt 0 ] && echo "($SKIPPED skipped)"
 [ "$FAILED" -gt 0 ] && echo "failed: ${FAILED_NAMES[*]}"
-echo "$PASSED passed, $FAILED failed"
+FINAL_LINE="$PASSED passed, $FAILED failed"   # printed last, by teardown
 [ "$FAILED" -eq 0 ]
