@@ -176,7 +176,7 @@ static void test_many_findings_bounded(void)
 
 int main(void)
 {
-    if (ka_policy_load_default(NULL, &policy, NULL) != 0) {
+    if (ka_test_load_checklist_without_attestations(&policy, NULL) != 0) {
         return 2;
     }
     static const struct ka_test tests[] = {
