@@ -294,17 +294,52 @@ for dir in "$d" "$k" "$k3"; do
     check "curl refuses a name the certificate does not carry" test "${code: -3}" = 000
 done
 
-# ---- kadmit serve, when it exists ----------------------------------------------------------------
+# ---- kadmit serve, when it exists: it presents the certificate and picks up renewals ----------
+served_serial() { # PORT
+    openssl s_client -connect "127.0.0.1:$1" -servername kadmit.kadmit-system.svc </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
+}
+file_serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
+# wait_serial PORT FILE: until new connections get FILE's certificate (at most ~15s).
+wait_serial() {
+    local want
+    want=$(file_serial "$2")
+    for _ in $(seq 1 150); do
+        [ "$(served_serial "$1")" = "$want" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 if "$KADMIT" serve --help >/dev/null 2>&1; then
+    sd=$tmp/serve
+    "$KADMIT" certs --out-dir "$sd" --ip 127.0.0.1 >/dev/null 2>&1
     port=$(free_port)
     mport=$(free_port)
     "$KADMIT" serve --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
-        --tls-cert "$d/tls.crt" --tls-key "$d/tls.key" >"$tmp/serve.log" 2>&1 &
-    pids+=($!)
-    if wait_listen "$port"; then
-        code=$(curl -sS --max-time 5 --cacert "$d/ca.crt" -o /dev/null -w '%{http_code}' \
-            "https://127.0.0.1:$port/healthz" 2>&1)
-        check "kadmit serve presents the certificate (curl --cacert ca.crt, HTTP $code)" test "${code: -3}" != 000
+        --tls-cert "$sd/tls.crt" --tls-key "$sd/tls.key" >"$tmp/serve.log" 2>&1 &
+    spid=$!
+    pids+=("$spid")
+    if wait_listen "$port" && wait_listen "$mport"; then
+        code=$(curl -sS --max-time 5 --cacert "$sd/ca.crt" -o /dev/null -w '%{http_code}' \
+            "https://127.0.0.1:$port/healthz" 2>/dev/null)
+        check "kadmit serve: curl --cacert ca.crt completes TLS (HTTP $code)" test "${code: -3}" != 000
+        code=$(curl -sS --max-time 5 --cacert "$sd/ca.crt" -o /dev/null -w '%{http_code}' \
+            --resolve "kadmit.kadmit-system.svc:$port:127.0.0.1" \
+            "https://kadmit.kadmit-system.svc:$port/healthz" 2>/dev/null)
+        check "kadmit serve: accepted as kadmit.kadmit-system.svc (HTTP $code)" test "${code: -3}" != 000
+        check "kadmit serve presents tls.crt" test "$(served_serial "$port")" = "$(file_serial "$sd/tls.crt")"
+        "$KADMIT" certs --out-dir "$sd" --ip 127.0.0.1 --force >/dev/null 2>&1
+        check "kadmit serve picks up a renewed certificate without a signal" wait_serial "$port" "$sd/tls.crt"
+        "$KADMIT" certs --out-dir "$sd" --ip 127.0.0.1 --force >/dev/null 2>&1
+        kill -HUP "$spid"
+        check "kadmit serve picks up a renewed certificate on SIGHUP" wait_serial "$port" "$sd/tls.crt"
+        code=$(curl -sS --max-time 5 --cacert "$sd/ca.crt" -o /dev/null -w '%{http_code}' \
+            "https://127.0.0.1:$port/healthz" 2>/dev/null)
+        check "kadmit serve: the same ca.crt still trusts it after renewals" test "${code: -3}" != 000
+        na=$(seconds "$(openssl x509 -in "$sd/tls.crt" -noout -enddate | cut -d= -f2)")
+        m=$(curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^kadmit_tls_certificate_expiry_timestamp_seconds' | awk '{print $2}')
+        check "kadmit_tls_certificate_expiry_timestamp_seconds is the renewed notAfter ($m)" test "${m%.*}" = "$na"
+        check "kadmit serve still running" kill -0 "$spid"
     else
         bad "kadmit serve did not start: $(tail -3 "$tmp/serve.log")"
     fi
