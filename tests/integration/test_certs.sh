@@ -170,6 +170,24 @@ out=$("$KADMIT" certs --out-dir "$n" 2>&1)
 contains "a ca.crt that is not a CA is replaced" "$out" "ca: created"
 check "new pair verifies" openssl verify -CAfile "$n/ca.crt" "$n/tls.crt"
 
+# ---- CA rotation: a ca.crt bundle (new CA first, old CA second) keeps working -------------------
+cur=$tmp/rot-cur
+new=$tmp/rot-new
+"$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 >/dev/null 2>&1
+"$KADMIT" certs --out-dir "$new" --ip 127.0.0.1 >/dev/null 2>&1
+cp "$cur/tls.crt" "$tmp/old-leaf.crt"
+cat "$new/ca.crt" "$cur/ca.crt" >"$tmp/both.crt"
+cp "$new/ca.key" "$new/tls.crt" "$new/tls.key" "$cur/"
+mv "$tmp/both.crt" "$cur/ca.crt"
+out=$("$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 2>&1)
+contains "rotation: a two-CA bundle is kept" "$out" "ca: kept"
+contains "rotation: the new leaf is kept" "$out" "leaf: kept"
+check "rotation: the bundle trusts the new leaf" openssl verify -CAfile "$cur/ca.crt" "$cur/tls.crt"
+check "rotation: the bundle still trusts the old leaf" openssl verify -CAfile "$cur/ca.crt" "$tmp/old-leaf.crt"
+check "rotation: --print-ca-bundle carries both CAs" test "$("$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 --print-ca-bundle 2>/dev/null | base64 -d | grep -c 'BEGIN CERTIFICATE')" -eq 2
+out=$("$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 --force 2>&1)
+check "rotation: renewals sign with the new CA" openssl verify -CAfile "$new/ca.crt" "$cur/tls.crt"
+
 # ---- key types ---------------------------------------------------------------------------------------
 k=$tmp/rsa
 "$KADMIT" certs --out-dir "$k" --key-type rsa-2048 --ip 127.0.0.1 >/dev/null 2>&1

@@ -8,7 +8,9 @@
  * rename in the same directory) so a server watching them never reads half a file; private keys
  * are created with mode 0600 and never exist with wider permissions.
  *
- * Files in the output directory: ca.crt, ca.key, tls.crt, tls.key (PEM).
+ * Files in the output directory: ca.crt, ca.key, tls.crt, tls.key (PEM). ca.crt may hold more than
+ * one certificate during a CA rotation: the first is the CA that signs (its key is ca.key), the
+ * others stay trusted (they are part of the caBundle) until removed.
  *
  * Ownership: every function borrows its pointer arguments; output goes to caller-owned buffers.
  * Private key material held in memory is wiped (mbedtls_platform_zeroize) before it is freed.
