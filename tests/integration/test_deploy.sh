@@ -95,6 +95,15 @@ else
     bad "the compiled-in webhook template is deploy/base/webhooks.yaml (rebuild if this fails)"
 fi
 
+# policies/Kustomization (the ConfigMap generator) is not mistaken for a policy file.
+if "$KADMIT" lint --help >/dev/null 2>&1; then
+    if "$KADMIT" lint "$root/policies" >"$tmp/lint.out" 2>&1; then
+        ok "kadmit lint policies/ ignores policies/Kustomization"
+    else
+        bad "kadmit lint policies/ ignores policies/Kustomization: $(head -3 "$tmp/lint.out")"
+    fi
+fi
+
 # Private keys never get committed.
 if git -C "$root" rev-parse >/dev/null 2>&1; then
     if git -C "$root" check-ignore -q deploy/certs/tls.key; then
