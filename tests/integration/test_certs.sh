@@ -270,6 +270,8 @@ for flag in --out-dir --service --namespace --dns --ip --key-type --ca-validity 
     --renew-before --force --print-ca-bundle --render-webhooks --webhook-url --webhooks-template; do
     contains "--help lists $flag" "$help" "$flag"
 done
+"$KADMIT" certs --out-dir "$tmp/deep/er/dir" >/dev/null 2>&1
+check "--out-dir parents are created (mkdir -p), the directory 0700" test "$(mode "$tmp/deep/er/dir")" = 700
 touch "$tmp/file"
 "$KADMIT" certs --out-dir "$tmp/file" >/dev/null 2>&1
 check "--out-dir that is a file exits non-zero" test $? -ne 0

@@ -104,8 +104,8 @@ struct ka_certs_report {
  * Make sure `dir` holds a usable CA and a serving certificate for `o` (see the top of this
  * file). A valid, unexpired CA whose key is missing or does not match is an error (KA_ECERT): it
  * is never replaced silently because every installed caBundle trusts it. `dir` is created (0700)
- * if missing. Returns 0, KA_EINVAL (bad options), KA_ECERT, KA_EIO or KA_ENOMEM; `diag` gets a
- * message on error.
+ * (with missing parents, like mkdir -p) if missing. Returns 0, KA_EINVAL (bad options), KA_ECERT,
+ * KA_EIO or KA_ENOMEM; `diag` gets a message on error.
  */
 __attribute__((warn_unused_result)) int ka_certs_ensure(const char *dir,
                                                         const struct ka_certs_opts *o,
