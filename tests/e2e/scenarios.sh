@@ -22,6 +22,7 @@ ALL_SCENARIOS=(
   generate-name
   no-annotations
   escaping
+  image-attestation
   deploy-kustomize
   latency
   webhook-down
@@ -236,8 +237,12 @@ policy_init() {
   [ -f "$src" ] || src="$E2E_DIR/manifests/policy-checklist.yaml"
   # image-scan-attestation off (if the policy has it): the test images have no attestations.
   # $POLICY_EXCLUDED_NS joins spec.exclude.namespaces (a flow list on one line in the checklist).
+  # Its attestation directory and scanner keys point into the work directory (image-attestation).
   set_action image-scan-attestation off <"$src" \
-    | sed -E "s/^([[:space:]]*namespaces:[[:space:]]*\[)(.*kadmit-system.*)\]/\1\2, $POLICY_EXCLUDED_NS]/" >"$POLICY_BASE"
+    | sed -E -e "s/^([[:space:]]*namespaces:[[:space:]]*\[)(.*kadmit-system.*)\]/\1\2, $POLICY_EXCLUDED_NS]/" \
+        -e "s#^([[:space:]]*attestationsDir:).*#\1 $WORK/attestations#" \
+        -e "s#^([[:space:]]*keyFiles:).*#\1 [$WORK/attestation-keys/*.pem]#" >"$POLICY_BASE"
+  mkdir -p "$WORK/attestations" "$WORK/attestation-keys"
   echo 0 >"$WORK/policy.last-write"
 }
 
@@ -658,6 +663,52 @@ sc_escaping() {
   assert_eq "$(jq -r '.metadata.annotations["prometheus.io/path"]' <<<"$j")" /metrics "annotation prometheus.io/path"
   assert_eq "$(jq -r '.metadata.labels["e2e.kadmit.dev/team"]' <<<"$j")" core "label e2e.kadmit.dev/team"
   assert_eq "$(jq '.metadata.annotations | length' <<<"$j")" 4 "annotation count"
+}
+
+sc_image_attestation() {
+  local A="$REPO/tests/attest" out d1 d2 d3 img=registry.chaozcode.com/e2e-app t0 now
+  grep -q 'id: image-scan-attestation' "$POLICY_BASE" || skip "the policy has no image-scan-attestation rule"
+  [ -x "$A/sign.sh" ] || [ -f "$A/sign.sh" ] || skip "no tests/attest/ signing tools in this checkout"
+  grep -q "attestationsDir: $WORK/attestations" "$POLICY_BASE" || fail "could not point attestationsDir at the work directory"
+  ns_create
+  step "a scanner key, a clean scan for digest 1 and a scan with a CRITICAL finding for digest 3"
+  d1="$(openssl rand -hex 32)"; d2="$(openssl rand -hex 32)"; d3="$(openssl rand -hex 32)"
+  now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  bash "$A/keygen.sh" p256 "$WORK/scanner"
+  cp "$WORK/scanner.pub" "$WORK/attestation-keys/scanner.pem"
+  bash "$A/statement.sh" --digest "$d1" --name "$img" --finished "$now" "$A/trivy-clean.json" >"$WORK/clean.st"
+  bash "$A/statement.sh" --digest "$d3" --name "$img" --finished "$now" "$A/trivy-findings.json" >"$WORK/crit.st"
+  bash "$A/sign.sh" "$WORK/scanner.key" "$WORK/clean.st" >"$WORK/attestations/clean.json"
+  bash "$A/sign.sh" "$WORK/scanner.key" "$WORK/crit.st" >"$WORK/attestations/crit.json"
+  step "image-scan-attestation: enforce"
+  policy_write image-scan-attestation=enforce
+  t0=$SECONDS
+  until out="$(pod_yaml probe-attest image="$img@sha256:$d2" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
+        [[ "$out" == *image-scan-attestation* ]]; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "image-scan-attestation enforce not in effect after 20s: $out"
+    sleep 0.3
+  done
+  echo "in effect after $((SECONDS - t0))s"
+  step "digest with a clean signed scan: admitted"
+  expect_ok out create_yaml < <(pod_yaml attested image="$img@sha256:$d1")
+  step "digest without attestation: denied"
+  expect_fail out create_yaml < <(pod_yaml unattested image="$img@sha256:$d2")
+  assert_contains "$out" "image-scan-attestation: Pod $NS/unattested container \"app\"" "kubectl error"
+  assert_absent pod unattested
+  step "digest whose scan has a CRITICAL finding: denied"
+  expect_fail out create_yaml < <(pod_yaml critical image="$img@sha256:$d3")
+  assert_contains "$out" "image-scan-attestation: Pod $NS/critical container \"app\"" "kubectl error"
+  step "tag without digest: denied"
+  expect_fail out create_yaml < <(pod_yaml tagonly image="$img:1.0.0")
+  assert_contains "$out" "image-scan-attestation" "kubectl error"
+  step "(informational) an agent pod with an attested image, with the injected tag-only sidecar"
+  if out="$(pod_yaml agent-attested app=agent cname=agent port=http probes=0 tgp=120 image="$img@sha256:$d1" \
+            | k create --dry-run=server -n "$NS" -f - 2>&1)"; then
+    echo "NOTE: admitted: $out"
+  else
+    echo "NOTE: denied: $out"
+  fi
+  policy_apply
 }
 
 sc_deploy_kustomize() {
