@@ -26,6 +26,7 @@ ALL_SCENARIOS=(
   deploy-kustomize
   latency
   webhook-down
+  kadmit-log
 )
 
 # ---- assertions -----------------------------------------------------------------------------
@@ -776,4 +777,22 @@ sc_latency() {
   (cd "$E2E_DIR" && GOFLAGS=-mod=mod "$GO" build -o "$bin" ./latency)
   step "create ${E2E_LATENCY_PODS:-50} pods with and without the webhooks (printed, not asserted)"
   "$bin" -kubeconfig "$KUBECONFIG" -n "${E2E_LATENCY_PODS:-50}" | tee "$LOGS/latency.txt"
+}
+
+# Last: stop kadmit (so that a sanitizer's exit-time leak report lands in its log too), then
+# its log over the whole run must have no sanitizer report, crash or error-level line
+# (run with an ASan/UBSan build: KADMIT=build-asan/kadmit).
+sc_kadmit_log() {
+  local f="$LOGS/kadmit.log" bad t0=$SECONDS
+  [ -s "$f" ] || fail "no kadmit log at $f"
+  kill "$PID_KADMIT" 2>/dev/null || true
+  while pid_alive "$PID_KADMIT"; do
+    [ $((SECONDS - t0)) -lt 30 ] || fail "kadmit did not exit within 30s of SIGTERM"
+    sleep 0.2
+  done
+  echo "ok: kadmit exited $((SECONDS - t0))s after SIGTERM"
+  bad="$(grep -nE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|Segmentation fault|Aborted|"level":"error"' "$f" | head -n 20 || true)"
+  [ -z "$bad" ] || fail "kadmit log has errors:
+$bad"
+  echo "ok: $(wc -l <"$f") log lines, no sanitizer report or error-level line"
 }
