@@ -344,7 +344,7 @@ for s in "${SELECTED[@]}"; do
     tail -n 25 "$slog" | sed 's/^/    /'
   fi
   # a scenario may have stopped kadmit (webhook-down); bring it back for the next one
-  if [ "$KADMIT_READY" = 1 ] && ! kadmit_ready; then
+  if [ "$KADMIT_READY" = 1 ] && [ "$s" != kadmit-log ] && ! kadmit_ready; then
     kadmit_stop; policy_write; kadmit_start || KADMIT_READY=0
   fi
 done
