@@ -328,7 +328,7 @@ for s in "${SELECTED[@]}"; do
     echo "kadmit is not running (binary $KADMIT); cannot run a webhook scenario" >"$slog"
     rc=1
   else
-    ( set -eE; CURRENT_SCENARIO="$s"; NS="e2e-$s"; "$fn" ) >"$slog" 2>&1
+    ( set -eE; NS="e2e-$s"; "$fn" ) >"$slog" 2>&1
     rc=$?
   fi
   dur=$(( SECONDS - start ))
