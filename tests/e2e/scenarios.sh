@@ -193,8 +193,8 @@ EOF
 
 # ---- policy file ----------------------------------------------------------------------------
 # The webhook runs with --policies $POLICY: a copy of the repository's policies/checklist.yaml
-# (or the embedded copy in manifests/ when absent) with image-scan-attestation off, because the
-# e2e images have no scan attestations. Scenarios change rule actions with policy_apply.
+# with image-scan-attestation off, because the e2e images have no scan attestations (except in
+# image-attestation). Scenarios change rule actions with policy_apply.
 
 # set_action RULE ACTION  (stdin -> stdout): sets `action:` of the spec.rules item with id RULE
 set_action() {
@@ -235,7 +235,6 @@ set_action() {
 
 policy_init() {
   local src="$REPO/policies/checklist.yaml"
-  [ -f "$src" ] || src="$E2E_DIR/manifests/policy-checklist.yaml"
   # image-scan-attestation off (if the policy has it): the test images have no attestations.
   # $POLICY_EXCLUDED_NS joins spec.exclude.namespaces (a flow list on one line in the checklist).
   # Its attestation directory and scanner keys point into the work directory (image-attestation).
@@ -440,7 +439,7 @@ sc_webhook_health() {
 
 sc_checklist_admitted() {
   local dir="$REPO/tests/fixtures/checklist" f ns out
-  [ -d "$dir" ] || dir="$E2E_DIR/manifests/checklist"
+  [ -d "$dir" ] || fail "no $dir in this checkout"
   for f in "$dir"/*.yaml; do
     for ns in $(awk '/^  namespace:/ {print $2}' "$f" | sort -u); do ns_create "$ns"; done
   done
