@@ -259,7 +259,7 @@ static int check_image(struct ka_rule_run *run, const char *container, const cha
     ret = ka_rule_report(run, container, path, what,
                          pinned == NULL
                              ? "reference the image as repo@sha256:<digest>"
-                             : "add a signed vulnerability-scan attestation of this digest to the "
+                             : "publish a signed scan of this digest within the limits to the "
                                "attestation directory");
 done:
     ka_buf_free(&why);
