@@ -1918,6 +1918,16 @@ exit:
 /* admission check                                                                          */
 /* ======================================================================================== */
 
+/* a - b, saturated at the int64 limits (`now` comes from the caller) */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t d;
+    if (__builtin_sub_overflow(a, b, &d)) {
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    }
+    return d;
+}
+
 /* Evaluate one candidate; on failure append its clause (no source prefix) to `why`. */
 static int evaluate(const char *problem, int has_time, int64_t finished,
                     const unsigned counts[KA_SEV_COUNT], const struct ka_attest_params *p,
@@ -1937,19 +1947,20 @@ static int evaluate(const char *problem, int has_time, int64_t finished,
         return KA_EATTEST;
     }
     int bad = 0;
-    if (finished > now && finished - now > p->max_future_skew_s) {
+    int64_t ahead = sat_sub(finished, now), age = sat_sub(now, finished);
+    if (ahead > 0 && ahead > p->max_future_skew_s) {
         if (why != NULL) {
             r = ka_buf_adds(why, "scan is dated ");
-            r = r ? r : ka_attest_format_duration(why, finished - now);
+            r = r ? r : ka_attest_format_duration(why, ahead);
             r = r ? r : ka_buf_adds(why, " in the future (max skew ");
             r = r ? r : ka_attest_format_duration(why, p->max_future_skew_s);
             r = r ? r : ka_buf_adds(why, ")");
         }
         bad = 1;
-    } else if (now > finished && now - finished > p->max_age_s) {
+    } else if (age > 0 && age > p->max_age_s) {
         if (why != NULL) {
             r = ka_buf_adds(why, "scan is ");
-            r = r ? r : ka_attest_format_duration(why, now - finished);
+            r = r ? r : ka_attest_format_duration(why, age);
             r = r ? r : ka_buf_adds(why, " old (max ");
             r = r ? r : ka_attest_format_duration(why, p->max_age_s);
             r = r ? r : ka_buf_adds(why, ")");
