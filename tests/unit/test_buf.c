@@ -70,9 +70,9 @@ static void test_read_file(void)
 int main(void)
 {
     static const struct ka_test tests[] = {
-        {"ceiling", test_ceiling},       {"printf_and_grow", test_printf_and_grow},
+        {"ceiling", test_ceiling},         {"printf_and_grow", test_printf_and_grow},
         {"json_string", test_json_string}, {"take", test_take},
-        {"read_file", test_read_file},   {NULL, NULL},
+        {"read_file", test_read_file},     {NULL, NULL},
     };
     return ka_test_run("buf", tests);
 }

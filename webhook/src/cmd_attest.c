@@ -14,6 +14,7 @@
 #include "kadmit/buf.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
+#include "kadmit/error.h"
 #include "kadmit/log.h"
 
 #define MAX_ARGS 4096

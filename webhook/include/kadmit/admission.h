@@ -20,18 +20,18 @@ enum ka_endpoint { KA_ENDPOINT_VALIDATE = 0, KA_ENDPOINT_MUTATE = 1 };
 const char *ka_endpoint_name(enum ka_endpoint ep);
 
 struct ka_review_opts {
-    unsigned max_depth;   /* JSON nesting limit; 0: KA_MAX_DEPTH_DEFAULT */
-    int64_t now;          /* Unix time for time-dependent rules; 0: time(NULL) */
+    unsigned max_depth; /* JSON nesting limit; 0: KA_MAX_DEPTH_DEFAULT */
+    int64_t now;        /* Unix time for time-dependent rules; 0: time(NULL) */
 };
 
 /* One finding of one rule on one object (a violation, at the rule's action). */
 struct ka_finding {
-    const char *rule;                 /* rule id (static) */
-    enum ka_action action;            /* enforce, warn or audit (effective, after ratcheting) */
-    int preexisting;                  /* UPDATE: the old object had it too */
-    char container[64];               /* container name or "" */
-    char path[160];                   /* JSON pointer of the offending field or "" */
-    char message[512];                /* full "<rule>: <Kind> ns/name container ...: ..." text */
+    const char *rule;      /* rule id (static) */
+    enum ka_action action; /* enforce, warn or audit (effective, after ratcheting) */
+    int preexisting;       /* UPDATE: the old object had it too */
+    char container[64];    /* container name or "" */
+    char path[160];        /* JSON pointer of the offending field or "" */
+    char message[512];     /* full "<rule>: <Kind> ns/name container ...: ..." text */
 };
 
 /* One JSON patch operation kadmit added (for reports; the patch itself is in the response). */
@@ -43,24 +43,30 @@ struct ka_mutation {
 
 /* What the core decided, for logs, metrics, the decision log and reports. */
 struct ka_review_summary {
-    int http_status;      /* 200, or 400 when the body is not an AdmissionReview */
+    int http_status; /* 200, or 400 when the body is not an AdmissionReview */
     int allowed;
     int dry_run;
     char uid[128];
-    char kind[64];        /* request.kind.kind */
+    char kind[64]; /* request.kind.kind */
     char group[64];
     char version[32];
     char namespace_[64];
     char name[256];
     char operation[16];
     char user[128];
-    char reason[256];     /* 400 reason or internal-error reason */
+    char reason[256]; /* 400 reason or internal-error reason */
     size_t n_findings;
     struct ka_finding findings[64];
     size_t n_dropped_findings;
     size_t n_mutations;
     struct ka_mutation mutations[32];
 };
+
+/**
+ * Reset a summary for a new review: clears the header fields and counts, not the (large) finding
+ * and mutation arrays, which are only read up to n_findings / n_mutations.
+ */
+void ka_review_summary_reset(struct ka_review_summary *s);
 
 /**
  * Review one AdmissionReview v1 request.
@@ -70,11 +76,23 @@ struct ka_review_summary {
  * plain-text reason and summary->http_status is 400. Other negative codes: out of memory etc.;
  * the caller answers 500. `summary` may be NULL.
  */
-__attribute__((warn_unused_result)) int ka_admission_review(const struct ka_policy *policy,
-                                                            enum ka_endpoint ep, const char *body,
-                                                            size_t len,
-                                                            const struct ka_review_opts *opts,
-                                                            struct ka_buf *response,
-                                                            struct ka_review_summary *summary);
+__attribute__((warn_unused_result)) int
+ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, const char *body,
+                    size_t len, const struct ka_review_opts *opts, struct ka_buf *response,
+                    struct ka_review_summary *summary);
+
+struct cJSON;
+/**
+ * Evaluate one object as a CREATE would be at the API server: kadmit's mutations are applied to
+ * `object` in place (and listed in summary->mutations), then validation runs on the result.
+ * `summary->kind` and `summary->namespace_` may be preset (else taken from the object).
+ * Used by `kadmit audit`. Returns 0, KA_ETYPE or KA_ENOTFOUND (kind not checked; `err` says
+ * why), or another negative code.
+ */
+__attribute__((warn_unused_result)) int ka_admission_evaluate(const struct ka_policy *policy,
+                                                              struct cJSON *object,
+                                                              const struct ka_review_opts *opts,
+                                                              struct ka_review_summary *summary,
+                                                              char *err, size_t err_len);
 
 #endif

@@ -13,10 +13,10 @@
 #include <stdio.h>
 
 struct ka_buf {
-    char *data;   /* NUL-terminated content, NULL while empty and never grown */
-    size_t len;   /* bytes used, not counting the NUL */
-    size_t cap;   /* bytes allocated */
-    size_t max;   /* ceiling on len */
+    char *data; /* NUL-terminated content, NULL while empty and never grown */
+    size_t len; /* bytes used, not counting the NUL */
+    size_t cap; /* bytes allocated */
+    size_t max; /* ceiling on len */
 };
 
 /** Initialise an empty buffer that may hold at most `max` bytes. Cannot fail. */
@@ -32,9 +32,9 @@ __attribute__((warn_unused_result)) int ka_buf_add(struct ka_buf *b, const void 
 __attribute__((warn_unused_result)) int ka_buf_adds(struct ka_buf *b, const char *s);
 /** Append printf-formatted text. */
 __attribute__((warn_unused_result, format(printf, 2, 3))) int ka_buf_printf(struct ka_buf *b,
-                                                                             const char *fmt, ...);
-__attribute__((warn_unused_result)) int ka_buf_vprintf(struct ka_buf *b, const char *fmt,
-                                                       va_list ap);
+                                                                            const char *fmt, ...);
+__attribute__((warn_unused_result, format(printf, 2, 0))) int
+ka_buf_vprintf(struct ka_buf *b, const char *fmt, va_list ap);
 /** Append `s` as a JSON string literal, quotes included. */
 __attribute__((warn_unused_result)) int ka_buf_add_json_string(struct ka_buf *b, const char *s,
                                                                size_t n);

@@ -43,14 +43,14 @@ __attribute__((warn_unused_result)) int ka_policy_load_path(const char *path,
                                                             struct ka_policy **out,
                                                             struct ka_buf *diag);
 /** Load from memory; `name` is used in diagnostics. */
-__attribute__((warn_unused_result)) int ka_policy_load_buffer(const char *name, const char *data,
-                                                              size_t len,
-                                                              const struct ka_policy_load_opts *opts,
-                                                              struct ka_policy **out,
-                                                              struct ka_buf *diag);
+__attribute__((warn_unused_result)) int
+ka_policy_load_buffer(const char *name, const char *data, size_t len,
+                      const struct ka_policy_load_opts *opts, struct ka_policy **out,
+                      struct ka_buf *diag);
 /** Load the embedded default (the shipped policies/checklist.yaml). */
-__attribute__((warn_unused_result)) int ka_policy_load_default(
-    const struct ka_policy_load_opts *opts, struct ka_policy **out, struct ka_buf *diag);
+__attribute__((warn_unused_result)) int
+ka_policy_load_default(const struct ka_policy_load_opts *opts, struct ka_policy **out,
+                       struct ka_buf *diag);
 
 /** The embedded checklist's bytes (static, borrowed). */
 const char *ka_policy_default_text(size_t *len);
@@ -63,6 +63,16 @@ __attribute__((warn_unused_result)) int ka_policy_lint_path(const char *path, st
 
 struct ka_policy *ka_policy_ref(struct ka_policy *p);
 void ka_policy_unref(struct ka_policy *p);
+
+struct ka_rule;
+struct cJSON;
+/** The snapshot's compiled rules, in policy order (borrowed for the snapshot's life). */
+const struct ka_rule *ka_policy_rules(const struct ka_policy *p, size_t *n);
+/** Globs of namespaces no rule looks at (borrowed). */
+const struct cJSON *ka_policy_excluded_namespaces(const struct ka_policy *p);
+
+/** Parse "168h", "7d", "5m", "30s" or a bare number of seconds. 0 or KA_EINVAL. */
+__attribute__((warn_unused_result)) int ka_duration_parse(const char *s, int64_t *seconds);
 
 /** Human-readable identity of the snapshot: names of the files/policies merged (borrowed). */
 const char *ka_policy_source(const struct ka_policy *p);

@@ -1,0 +1,154 @@
+/*
+ * The checklist rules and the object view they run on.
+ *
+ * A rule definition (struct ka_rule_def) is static: id, kinds, parameter schema, and a run
+ * function. A policy compiles each configured rule into a struct ka_rule (action, match,
+ * exclude, exceptions, parameters merged with defaults), borrowed by evaluations.
+ *
+ * Evaluation: ka_rules_mutate() applies the mutation rules to an object tree (and records the
+ * JSON patch), ka_rules_validate() runs the validation rules and appends findings to a summary.
+ */
+#ifndef KADMIT_RULES_H
+#define KADMIT_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "kadmit/admission.h"
+#include "kadmit/buf.h"
+#include "kadmit/patch.h"
+#include "kadmit/policy.h"
+
+/* Kinds kadmit understands. */
+enum ka_kind {
+    KA_KIND_OTHER = 0,
+    KA_KIND_POD = 1 << 0,
+    KA_KIND_DEPLOYMENT = 1 << 1,
+    KA_KIND_STATEFULSET = 1 << 2,
+    KA_KIND_DAEMONSET = 1 << 3,
+    KA_KIND_REPLICASET = 1 << 4,
+    KA_KIND_REPLICATIONCONTROLLER = 1 << 5,
+    KA_KIND_JOB = 1 << 6,
+    KA_KIND_CRONJOB = 1 << 7,
+    KA_KIND_HPA = 1 << 8,
+    KA_KIND_PDB = 1 << 9,
+};
+#define KA_KINDS_WORKLOAD                                                                          \
+    (KA_KIND_POD | KA_KIND_DEPLOYMENT | KA_KIND_STATEFULSET | KA_KIND_DAEMONSET |                  \
+     KA_KIND_REPLICASET | KA_KIND_REPLICATIONCONTROLLER | KA_KIND_JOB | KA_KIND_CRONJOB)
+
+/** Kind name ("StatefulSet") to enum; KA_KIND_OTHER when unknown. */
+enum ka_kind ka_kind_from_name(const char *name);
+
+/* A view of one Kubernetes object: where its pod spec and pod metadata are. Borrowed. */
+struct ka_object {
+    enum ka_kind kind;
+    const char *kind_name;
+    const char *api_version; /* "apps/v1", or "" */
+    const char *namespace_;  /* "" when unknown */
+    char name[256];          /* name, or "<generateName>*" */
+    cJSON *root;
+    cJSON *pod_meta;        /* pod metadata (Pod: metadata; templates: template.metadata) */
+    cJSON *pod_spec;        /* pod spec, or NULL for HPA/PDB/other */
+    char pod_meta_path[48]; /* JSON pointer of pod_meta's position ("/metadata", ...) */
+    char pod_spec_path[48];
+    int job_pod; /* a Job/CronJob template, or a pod owned by a Job */
+    int mirror_pod;
+};
+
+/**
+ * Build the view. `kind_name` is the request's kind (or the object's), `ns` the request's
+ * namespace used when the object has none. Returns 0 or KA_ETYPE when a present field has the
+ * wrong type (message in err).
+ */
+__attribute__((warn_unused_result)) int ka_object_view(cJSON *root, const char *kind_name,
+                                                       const char *ns, struct ka_object *out,
+                                                       char *err, size_t err_len);
+
+enum ka_param_type {
+    KA_P_BOOL,
+    KA_P_INT,
+    KA_P_STRING,
+    KA_P_STRINGS,  /* list of strings */
+    KA_P_DURATION, /* "168h", "7d", "5m", "30s" */
+    KA_P_PORT,     /* port number or name */
+    KA_P_OBJECT,   /* mapping, checked by the rule's check function */
+    KA_P_LIST,     /* list, checked by the rule's check function */
+};
+
+struct ka_param_def {
+    const char *name;
+    enum ka_param_type type;
+    const char *default_json; /* JSON text of the default, or NULL for none */
+};
+
+struct ka_rule;
+struct ka_rule_run;
+
+struct ka_rule_def {
+    const char *id;
+    int mutating;
+    unsigned kinds;                    /* enum ka_kind bits the rule applies to */
+    const struct ka_param_def *params; /* NULL-terminated */
+    /* Extra checks on merged params (may be NULL). Fill err, set *where; return KA_EPOLICY. */
+    int (*check)(const cJSON *params, char *err, size_t err_len, const cJSON **where);
+    /* Optional compiled state built at load (e.g. the attestation index). */
+    int (*load)(struct ka_rule *rule, const struct ka_policy_load_opts *opts, struct ka_buf *diag);
+    void (*unload)(struct ka_rule *rule);
+    int (*run)(struct ka_rule_run *run);
+};
+
+/* One configured rule of a policy snapshot. */
+struct ka_rule {
+    const struct ka_rule_def *def;
+    enum ka_action action;
+    int target_templates; /* mutation rules: also mutate workload templates */
+    const cJSON *match;   /* borrowed from the policy document */
+    const cJSON *exclude;
+    const cJSON *exceptions;
+    cJSON *params; /* owned: defaults merged with the file's params */
+    void *state;   /* owned by def->load/unload */
+};
+
+/** The rule catalogue (NULL-terminated) and lookup by id. */
+extern const struct ka_rule_def *const ka_rule_defs[];
+const struct ka_rule_def *ka_rule_def_find(const char *id);
+
+/* Evaluation context shared by all rules of one review. */
+struct ka_eval {
+    const struct ka_rule *rules;
+    size_t n_rules;
+    const cJSON *excluded_namespaces;
+    struct ka_object *obj;
+    struct ka_review_summary *summary; /* findings and mutations go here */
+    struct ka_patch *patch;            /* mutations: record ops (NULL: apply in memory only) */
+    int64_t now;
+    int templates_as_pods; /* apply pod mutations to templates (validation view) */
+};
+
+/* Handed to a rule's run function. */
+struct ka_rule_run {
+    const struct ka_rule *rule;
+    struct ka_eval *ev;
+    struct ka_object *obj;
+};
+
+/**
+ * Report a violation: formats the message, applies exceptions, appends to the summary.
+ * `container` may be NULL. `fix` is the remedy shown in parentheses.
+ */
+__attribute__((warn_unused_result)) int ka_rule_report(struct ka_rule_run *run,
+                                                       const char *container, const char *path,
+                                                       const char *what, const char *fix);
+
+/** Run mutation rules (in policy order) on ev->obj. Returns 0 or a negative code. */
+__attribute__((warn_unused_result)) int ka_rules_mutate(struct ka_eval *ev);
+/** Run validation rules on ev->obj. */
+__attribute__((warn_unused_result)) int ka_rules_validate(struct ka_eval *ev);
+
+/** True when the namespace is excluded for every rule. */
+int ka_rules_namespace_excluded(const struct ka_eval *ev, const char *ns);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * YAML (and JSON, which YAML reads too) documents into cJSON trees, with source positions.
+ *
+ * Used for policy files and manifests, never on the admission hot path. Scalars are typed the
+ * way Kubernetes reads YAML: plain true/false, null/~, integers and floats become JSON values;
+ * quoted scalars stay strings. Anchors and aliases are refused (no billion laughs); so are
+ * non-string keys, duplicate keys and nesting deeper than the limit.
+ *
+ * Ownership: a ka_yaml_stream owns every document tree and the position table; trees are
+ * borrowed by callers until ka_yaml_stream_free().
+ */
+#ifndef KADMIT_YAML_H
+#define KADMIT_YAML_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "kadmit/buf.h"
+
+struct ka_yaml_pos {
+    const cJSON *node;
+    unsigned line;   /* 1-based */
+    unsigned column; /* 1-based */
+};
+
+struct ka_yaml_stream {
+    cJSON **docs;        /* one tree per document ("---"); empty documents skipped */
+    unsigned *doc_lines; /* line where each document starts */
+    size_t n_docs;
+    struct ka_yaml_pos *pos; /* position of every node, in creation order */
+    size_t n_pos, cap_pos;
+    int error_line; /* on parse failure: where (1-based), else 0 */
+    int error_column;
+};
+
+void ka_yaml_stream_init(struct ka_yaml_stream *s);
+void ka_yaml_stream_free(struct ka_yaml_stream *s);
+
+/**
+ * Parse every document of `data`. On error returns KA_EPARSE / KA_EDEPTH / KA_ELIMIT /
+ * KA_ENOMEM and appends `name:line:column: message\n` to `diag` (may be NULL); documents
+ * parsed before the error are kept in `s`.
+ */
+__attribute__((warn_unused_result)) int ka_yaml_parse(struct ka_yaml_stream *s, const char *name,
+                                                      const char *data, size_t len,
+                                                      unsigned max_depth, struct ka_buf *diag);
+
+/** Position of a node parsed into `s` (line 0 when unknown). */
+void ka_yaml_position(const struct ka_yaml_stream *s, const cJSON *node, unsigned *line,
+                      unsigned *column);
+
+#endif

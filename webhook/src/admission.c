@@ -1,0 +1,487 @@
+/*
+ * The admission core: AdmissionReview v1 request bytes -> response bytes.
+ *
+ *   bytes -> depth check -> cJSON tree -> request fields -> object view
+ *         -> mutate (patch) or validate (findings, UPDATE ratcheting) -> response bytes
+ *
+ * Fails closed: an internal error becomes a deny with a reason, never a silent allow.
+ */
+#include "kadmit/admission.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kadmit/error.h"
+#include "kadmit/json.h"
+#include "kadmit/limits.h"
+#include "kadmit/patch.h"
+#include "kadmit/rules.h"
+
+void ka_review_summary_reset(struct ka_review_summary *s)
+{
+    memset(s, 0, offsetof(struct ka_review_summary, findings));
+    s->n_dropped_findings = 0;
+    s->n_mutations = 0;
+}
+
+const char *ka_endpoint_name(enum ka_endpoint ep)
+{
+    return ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate";
+}
+
+/* Nesting depth of JSON text, stopping as soon as it passes `max`. Strings are skipped with
+ * memchr; a quote preceded by an odd number of backslashes is escaped. Malformed text is left
+ * to the parser: this only bounds the parser's recursion. */
+static int json_depth_ok(const char *p, size_t len, unsigned max)
+{
+    static const unsigned char cls[256] = {['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3};
+    const unsigned char *s = (const unsigned char *)p, *end = s + len;
+    unsigned depth = 0;
+    while (s < end) {
+        unsigned c = cls[*s];
+        if (c == 0) {
+            s++;
+        } else if (c == 2) {
+            if (++depth > max) {
+                return 0;
+            }
+            s++;
+        } else if (c == 3) {
+            depth -= depth > 0;
+            s++;
+        } else { /* a string: find its closing quote */
+            const unsigned char *q = s + 1;
+            for (;;) {
+                q = memchr(q, '"', (size_t)(end - q));
+                if (q == NULL) {
+                    return 1; /* unterminated: the parser will say so */
+                }
+                size_t bs = 0;
+                while (q - bs > s + 1 && q[-1 - (ptrdiff_t)bs] == '\\') {
+                    bs++;
+                }
+                if (bs % 2 == 0) {
+                    break;
+                }
+                q++;
+            }
+            s = q + 1;
+        }
+    }
+    return 1;
+}
+
+static const char *str_at(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void copy_field(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+/* Everything one review needs, freed in one place. */
+struct review {
+    const struct ka_policy *policy;
+    enum ka_endpoint ep;
+    struct ka_review_summary *s;
+    cJSON *root;
+    const char *api_version;
+    const char *subresource;
+    cJSON *object;
+    cJSON *old_object;
+    struct ka_patch patch;
+    int64_t now;
+};
+
+static int write_text(struct ka_buf *out, const char *text)
+{
+    ka_buf_reset(out);
+    return ka_buf_adds(out, text);
+}
+
+/* Keep a warning under the API server's display length, cutting at a UTF-8 boundary. */
+static int add_warning(struct ka_buf *out, const char *prefix, const char *msg, int *first)
+{
+    char w[KA_MAX_WARNING_LEN + 8];
+    size_t n = (size_t)snprintf(w, sizeof(w), "%s%s", prefix, msg);
+    if (n >= KA_MAX_WARNING_LEN) {
+        size_t cut = KA_MAX_WARNING_LEN - 4;
+        while (cut > 0 && ((unsigned char)w[cut] & 0xC0) == 0x80) {
+            cut--;
+        }
+        memcpy(w + cut, "...", 4);
+        n = cut + 3;
+    }
+    int ret = ka_buf_adds(out, *first ? "" : ",");
+    *first = 0;
+    if (ret == 0) {
+        ret = ka_buf_add_json_string(out, w, n);
+    }
+    return ret;
+}
+
+static int write_response(struct review *r, struct ka_buf *out, const char *deny_reason,
+                          int deny_code)
+{
+    struct ka_review_summary *s = r->s;
+    int ret = 0;
+    ka_buf_reset(out);
+    int allowed = deny_reason == NULL;
+    for (size_t i = 0; allowed && i < s->n_findings; i++) {
+        allowed = s->findings[i].action != KA_ACTION_ENFORCE;
+    }
+    s->allowed = allowed;
+    if (deny_reason == NULL) {
+        deny_code = 403;
+    }
+    ret = ka_buf_printf(out,
+                        "{\"apiVersion\":\"%s\",\"kind\":\"AdmissionReview\",\"response\":{"
+                        "\"uid\":",
+                        r->api_version);
+    if (ret == 0) {
+        ret = ka_buf_add_json_string(out, s->uid, strlen(s->uid));
+    }
+    if (ret == 0) {
+        ret = ka_buf_printf(out, ",\"allowed\":%s", allowed ? "true" : "false");
+    }
+    if (ret == 0 && !allowed) {
+        struct ka_buf msg;
+        ka_buf_init(&msg, 64 * 1024);
+        if (deny_reason != NULL) {
+            ret = ka_buf_adds(&msg, deny_reason);
+        }
+        for (size_t i = 0; ret == 0 && deny_reason == NULL && i < s->n_findings; i++) {
+            if (s->findings[i].action == KA_ACTION_ENFORCE) {
+                ret = ka_buf_printf(&msg, "%s%s", msg.len ? "\n" : "", s->findings[i].message);
+            }
+        }
+        if (ret == 0 && s->n_dropped_findings > 0) {
+            ret = ka_buf_printf(&msg, "\n... and %zu more findings", s->n_dropped_findings);
+        }
+        if (ret == 0) {
+            ret = ka_buf_printf(out,
+                                ",\"status\":{\"status\":\"Failure\",\"code\":%d,"
+                                "\"reason\":\"%s\",\"message\":",
+                                deny_code,
+                                deny_code == 403   ? "Forbidden"
+                                : deny_code == 400 ? "BadRequest"
+                                                   : "InternalError");
+        }
+        if (ret == 0) {
+            ret = ka_buf_add_json_string(out, msg.data ? msg.data : "", msg.len);
+        }
+        if (ret == 0) {
+            ret = ka_buf_add(out, "}", 1);
+        }
+        ka_buf_free(&msg);
+    }
+    /* Warnings: warn rules, and enforce findings the old object already had (ratcheting). */
+    int first = 1, n_warn = 0;
+    for (size_t i = 0; ret == 0 && i < s->n_findings && n_warn < KA_MAX_WARNINGS; i++) {
+        const struct ka_finding *f = &s->findings[i];
+        if (f->action != KA_ACTION_WARN) {
+            continue;
+        }
+        if (first) {
+            ret = ka_buf_adds(out, ",\"warnings\":[");
+        }
+        if (ret == 0) {
+            ret = add_warning(out, f->preexisting ? "(existing) " : "", f->message, &first);
+        }
+        n_warn++;
+    }
+    if (ret == 0 && !first) {
+        ret = ka_buf_add(out, "]", 1);
+    }
+    if (ret == 0 && r->patch.n_ops > 0) {
+        struct ka_buf patch;
+        ka_buf_init(&patch, 4u * 1024u * 1024u);
+        ret = ka_patch_render(&r->patch, &patch);
+        if (ret == 0) {
+            ret = ka_buf_adds(out, ",\"patchType\":\"JSONPatch\",\"patch\":\"");
+        }
+        if (ret == 0) {
+            ret = ka_base64_append(out, patch.data, patch.len);
+        }
+        if (ret == 0) {
+            ret = ka_buf_add(out, "\"", 1);
+        }
+        ka_buf_free(&patch);
+    }
+    if (ret == 0) {
+        ret = ka_buf_adds(out, "}}");
+    }
+    return ret;
+}
+
+/* Findings of the old object with the same rule, container and path mark new ones as existing:
+ * on UPDATE, an object that does not get worse is admitted with a warning. */
+static void ratchet(struct ka_review_summary *now, const struct ka_review_summary *before)
+{
+    for (size_t i = 0; i < now->n_findings; i++) {
+        struct ka_finding *f = &now->findings[i];
+        for (size_t j = 0; j < before->n_findings; j++) {
+            const struct ka_finding *o = &before->findings[j];
+            if (o->rule == f->rule && strcmp(o->container, f->container) == 0 &&
+                strcmp(o->path, f->path) == 0) {
+                f->preexisting = 1;
+                if (f->action == KA_ACTION_ENFORCE) {
+                    f->action = KA_ACTION_WARN;
+                }
+                break;
+            }
+        }
+    }
+}
+
+static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_object *obj,
+                      struct ka_review_summary *s)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->rules = ka_policy_rules(r->policy, &ev->n_rules);
+    ev->excluded_namespaces = (const cJSON *)ka_policy_excluded_namespaces(r->policy);
+    ev->obj = obj;
+    ev->summary = s;
+    ev->now = r->now;
+}
+
+/* Validation view: a workload's pods will get kadmit's mutations when they are created, so
+ * templates are judged with those mutations applied (in memory only). Pods are judged as they
+ * are: the mutating webhook has already run. */
+static int validate_object(struct review *r, cJSON *object, struct ka_review_summary *s, char *err,
+                           size_t err_len)
+{
+    struct ka_object obj;
+    int ret = ka_object_view(object, s->kind, s->namespace_, &obj, err, err_len);
+    if (ret != 0) {
+        return ret;
+    }
+    struct ka_eval ev;
+    eval_init(&ev, r, &obj, s);
+    if (obj.kind != KA_KIND_POD && obj.pod_spec != NULL) {
+        ev.templates_as_pods = 1;
+        ret = ka_rules_mutate(&ev);
+        ev.templates_as_pods = 0;
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return ka_rules_validate(&ev);
+}
+
+static int run_review(struct review *r, struct ka_buf *out)
+{
+    struct ka_review_summary *s = r->s;
+    const char *op = s->operation;
+    char err[256] = "";
+    int ret;
+
+    if (strcmp(op, "CREATE") != 0 && strcmp(op, "UPDATE") != 0) {
+        return write_response(r, out, NULL, 0); /* DELETE and CONNECT are allowed */
+    }
+    if (r->subresource != NULL && r->subresource[0] != '\0' &&
+        strcmp(r->subresource, "ephemeralcontainers") != 0) {
+        return write_response(r, out, NULL, 0); /* status, scale, ...: not a spec change */
+    }
+    if (ka_kind_from_name(s->kind) == KA_KIND_OTHER) {
+        return write_response(r, out, NULL, 0);
+    }
+    if (!cJSON_IsObject(r->object)) {
+        return write_response(r, out, "kadmit: request.object is missing or not an object", 400);
+    }
+    if (r->ep == KA_ENDPOINT_MUTATE) {
+        struct ka_object obj;
+        ret = ka_object_view(r->object, s->kind, s->namespace_, &obj, err, sizeof(err));
+        if (ret == 0 && (obj.kind == KA_KIND_POD ? strcmp(op, "CREATE") == 0 : 1)) {
+            struct ka_eval ev;
+            eval_init(&ev, r, &obj, s);
+            ev.patch = &r->patch;
+            ret = ka_rules_mutate(&ev);
+        }
+    } else {
+        ret = validate_object(r, r->object, s, err, sizeof(err));
+        if (ret == 0 && strcmp(op, "UPDATE") == 0 && cJSON_IsObject(r->old_object)) {
+            struct ka_review_summary *before = malloc(sizeof(*before));
+            if (before == NULL) {
+                return KA_ENOMEM;
+            }
+            ka_review_summary_reset(before);
+            memcpy(before->kind, s->kind, sizeof(s->kind));
+            memcpy(before->namespace_, s->namespace_, sizeof(s->namespace_));
+            char old_err[256];
+            if (validate_object(r, r->old_object, before, old_err, sizeof(old_err)) == 0) {
+                ratchet(s, before);
+            }
+            free(before);
+        }
+    }
+    if (ret == KA_ETYPE) {
+        char reason[400];
+        snprintf(reason, sizeof(reason), "kadmit: request.object: %s", err);
+        s->n_findings = 0;
+        return write_response(r, out, reason, 400);
+    }
+    if (ret == KA_ELIMIT) {
+        s->n_findings = 0;
+        return write_response(r, out,
+                              "kadmit: the object needs more changes than the patch limit "
+                              "allows; request denied (fail closed)",
+                              500);
+    }
+    if (ret != 0) {
+        char reason[200];
+        snprintf(reason, sizeof(reason),
+                 "kadmit: internal error (%s); request denied (fail closed)", ka_strerror(ret));
+        s->n_findings = 0;
+        int wret = write_response(r, out, reason, 500);
+        return wret != 0 ? wret : 0;
+    }
+    return write_response(r, out, NULL, 0);
+}
+
+int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
+                          const struct ka_review_opts *opts, struct ka_review_summary *summary,
+                          char *err, size_t err_len)
+{
+    struct review r;
+    memset(&r, 0, sizeof(r));
+    r.policy = policy;
+    r.s = summary;
+    r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
+    ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
+    struct ka_object obj;
+    int ret = ka_object_view(object, summary->kind, summary->namespace_, &obj, err, err_len);
+    if (ret == 0 && obj.kind == KA_KIND_OTHER) {
+        snprintf(err, err_len, "kind %s is not checked by kadmit", obj.kind_name);
+        ret = KA_ENOTFOUND;
+    }
+    if (ret == 0) {
+        struct ka_eval ev;
+        eval_init(&ev, &r, &obj, summary);
+        ev.patch = &r.patch;
+        ret = ka_rules_mutate(&ev);
+    }
+    if (ret == 0) {
+        ret = validate_object(&r, object, summary, err, err_len);
+    }
+    if (ret == 0) {
+        summary->allowed = 1;
+        for (size_t i = 0; i < summary->n_findings; i++) {
+            summary->allowed &= summary->findings[i].action != KA_ACTION_ENFORCE;
+        }
+    }
+    ka_patch_free(&r.patch);
+    return ret;
+}
+
+int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, const char *body,
+                        size_t len, const struct ka_review_opts *opts, struct ka_buf *response,
+                        struct ka_review_summary *summary)
+{
+    int ret = KA_EINTERNAL;
+    struct ka_review_summary *own = NULL;
+    struct review r;
+    memset(&r, 0, sizeof(r));
+    ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
+    /* Every cJSON allocation of this review comes from one arena, released at the end. */
+    int arena = ka_json_arena_begin() == 0;
+    if (summary == NULL) {
+        own = malloc(sizeof(*own));
+        if (own == NULL) {
+            ret = KA_ENOMEM;
+            goto cleanup;
+        }
+        summary = own;
+    }
+    ka_review_summary_reset(summary);
+    summary->http_status = 400;
+    r.s = summary;
+    r.policy = policy;
+    r.ep = ep;
+    r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
+    unsigned max_depth =
+        opts != NULL && opts->max_depth != 0 ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
+
+    if (!json_depth_ok(body, len, max_depth)) {
+        snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
+                 max_depth);
+        ret = KA_EREVIEW;
+        goto reject;
+    }
+    r.root = cJSON_ParseWithLength(body, len);
+    if (r.root == NULL) {
+        snprintf(summary->reason, sizeof(summary->reason), "malformed JSON");
+        ret = KA_EREVIEW;
+        goto reject;
+    }
+    const char *kind = str_at(r.root, "kind");
+    r.api_version = str_at(r.root, "apiVersion");
+    if (!cJSON_IsObject(r.root) || kind == NULL || strcmp(kind, "AdmissionReview") != 0 ||
+        r.api_version == NULL ||
+        (strcmp(r.api_version, "admission.k8s.io/v1") != 0 &&
+         strcmp(r.api_version, "admission.k8s.io/v1beta1") != 0)) {
+        snprintf(summary->reason, sizeof(summary->reason),
+                 "not an AdmissionReview (want apiVersion admission.k8s.io/v1, kind "
+                 "AdmissionReview)");
+        ret = KA_EREVIEW;
+        goto reject;
+    }
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(r.root, "request");
+    const char *uid = str_at(req, "uid");
+    if (!cJSON_IsObject(req) || uid == NULL || uid[0] == '\0' ||
+        strlen(uid) >= sizeof(summary->uid)) {
+        snprintf(summary->reason, sizeof(summary->reason),
+                 "AdmissionReview has no request or no request.uid");
+        ret = KA_EREVIEW;
+        goto reject;
+    }
+    summary->http_status = 200;
+    copy_field(summary->uid, sizeof(summary->uid), uid);
+    const cJSON *rk = cJSON_GetObjectItemCaseSensitive(req, "kind");
+    copy_field(summary->kind, sizeof(summary->kind), str_at(rk, "kind"));
+    copy_field(summary->group, sizeof(summary->group), str_at(rk, "group"));
+    copy_field(summary->version, sizeof(summary->version), str_at(rk, "version"));
+    copy_field(summary->namespace_, sizeof(summary->namespace_), str_at(req, "namespace"));
+    copy_field(summary->name, sizeof(summary->name), str_at(req, "name"));
+    copy_field(summary->operation, sizeof(summary->operation), str_at(req, "operation"));
+    copy_field(summary->user, sizeof(summary->user),
+               str_at(cJSON_GetObjectItemCaseSensitive(req, "userInfo"), "username"));
+    summary->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "dryRun"));
+    r.subresource = str_at(req, "subResource");
+    r.object = cJSON_GetObjectItemCaseSensitive(req, "object");
+    r.old_object = cJSON_GetObjectItemCaseSensitive(req, "oldObject");
+    if (summary->kind[0] == '\0' || summary->operation[0] == '\0') {
+        ret = write_response(
+            &r, response, "kadmit: request.kind.kind and request.operation must be strings", 400);
+    } else {
+        if (summary->name[0] == '\0' && cJSON_IsObject(r.object)) {
+            const cJSON *meta = cJSON_GetObjectItemCaseSensitive(r.object, "metadata");
+            copy_field(summary->name, sizeof(summary->name), str_at(meta, "name"));
+        }
+        ret = run_review(&r, response);
+    }
+    if (ret != 0) {
+        summary->http_status = 500;
+        snprintf(summary->reason, sizeof(summary->reason), "internal error: %s", ka_strerror(ret));
+    }
+    goto cleanup;
+reject:
+    if (write_text(response, summary->reason) != 0) {
+        ret = KA_ENOMEM;
+    }
+cleanup:
+    ka_patch_free(&r.patch);
+    if (arena) {
+        ka_json_arena_end(); /* frees the whole tree at once */
+    } else {
+        cJSON_Delete(r.root);
+    }
+    free(own);
+    return ret;
+}

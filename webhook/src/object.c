@@ -1,0 +1,176 @@
+/* The object view: where a Kubernetes object keeps its pod spec and pod metadata. */
+#include <stdio.h>
+#include <string.h>
+
+#include "kadmit/error.h"
+#include "kadmit/rules.h"
+
+static const struct {
+    const char *name;
+    enum ka_kind kind;
+} kind_names[] = {
+    {"Pod", KA_KIND_POD},
+    {"Deployment", KA_KIND_DEPLOYMENT},
+    {"StatefulSet", KA_KIND_STATEFULSET},
+    {"DaemonSet", KA_KIND_DAEMONSET},
+    {"ReplicaSet", KA_KIND_REPLICASET},
+    {"ReplicationController", KA_KIND_REPLICATIONCONTROLLER},
+    {"Job", KA_KIND_JOB},
+    {"CronJob", KA_KIND_CRONJOB},
+    {"HorizontalPodAutoscaler", KA_KIND_HPA},
+    {"PodDisruptionBudget", KA_KIND_PDB},
+};
+
+enum ka_kind ka_kind_from_name(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+        if (strcmp(name, kind_names[i].name) == 0) {
+            return kind_names[i].kind;
+        }
+    }
+    return KA_KIND_OTHER;
+}
+
+static const char *string_at(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Follow `keys` (NULL-terminated) from `node`; every step must be an object. */
+static int descend(cJSON *node, const char *const *keys, cJSON **out, char *err, size_t err_len)
+{
+    char path[128] = "";
+    size_t n = 0;
+    *out = NULL;
+    for (; *keys != NULL; keys++) {
+        if (!cJSON_IsObject(node)) {
+            snprintf(err, err_len, "%s is not an object", n ? path : "the object");
+            return KA_ETYPE;
+        }
+        n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", *keys);
+        if (n >= sizeof(path)) {
+            n = sizeof(path) - 1;
+        }
+        node = cJSON_GetObjectItemCaseSensitive(node, *keys);
+        if (node == NULL || cJSON_IsNull(node)) {
+            return 0;
+        }
+    }
+    *out = node;
+    return 0;
+}
+
+static int owned_by_job(const cJSON *meta)
+{
+    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
+    const cJSON *r;
+    cJSON_ArrayForEach(r, refs)
+    {
+        const char *k = string_at(r, "kind");
+        if (k != NULL && strcmp(k, "Job") == 0) {
+            return 1;
+        }
+    }
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    return string_at(labels, "batch.kubernetes.io/job-name") != NULL ||
+           string_at(labels, "job-name") != NULL;
+}
+
+int ka_object_view(cJSON *root, const char *kind_name, const char *ns, struct ka_object *out,
+                   char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, err_len, "object is not a JSON object");
+        return KA_ETYPE;
+    }
+    out->root = root;
+    if (kind_name == NULL || kind_name[0] == '\0') {
+        kind_name = string_at(root, "kind");
+    }
+    out->kind_name = kind_name ? kind_name : "";
+    out->kind = ka_kind_from_name(kind_name);
+    const char *api = string_at(root, "apiVersion");
+    out->api_version = api ? api : "";
+
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    if (meta != NULL && !cJSON_IsObject(meta)) {
+        snprintf(err, err_len, "metadata is not an object");
+        return KA_ETYPE;
+    }
+    const char *obj_ns = string_at(meta, "namespace");
+    out->namespace_ = (obj_ns != NULL && obj_ns[0] != '\0') ? obj_ns : (ns ? ns : "");
+    const char *name = string_at(meta, "name");
+    const char *gen = string_at(meta, "generateName");
+    if (name != NULL && name[0] != '\0') {
+        snprintf(out->name, sizeof(out->name), "%s", name);
+    } else if (gen != NULL) {
+        snprintf(out->name, sizeof(out->name), "%s*", gen);
+    } else {
+        snprintf(out->name, sizeof(out->name), "(unnamed)");
+    }
+
+    static const char *const k_spec_tmpl_spec[] = {"spec", "template", "spec", NULL};
+    static const char *const k_spec_tmpl_meta[] = {"spec", "template", "metadata", NULL};
+    static const char *const k_cron_spec[] = {"spec",     "jobTemplate", "spec",
+                                              "template", "spec",        NULL};
+    static const char *const k_cron_meta[] = {"spec",     "jobTemplate", "spec",
+                                              "template", "metadata",    NULL};
+    static const char *const k_pod_spec[] = {"spec", NULL};
+    const char *const *spec_keys = NULL, *const *meta_keys = NULL;
+    const char *spec_path = "", *meta_path = "";
+
+    switch (out->kind) {
+    case KA_KIND_POD:
+        spec_keys = k_pod_spec;
+        spec_path = "/spec";
+        meta_path = "/metadata";
+        out->pod_meta = meta;
+        out->job_pod = meta != NULL && owned_by_job(meta);
+        out->mirror_pod = string_at(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                                    "kubernetes.io/config.mirror") != NULL;
+        break;
+    case KA_KIND_DEPLOYMENT:
+    case KA_KIND_STATEFULSET:
+    case KA_KIND_DAEMONSET:
+    case KA_KIND_REPLICASET:
+    case KA_KIND_REPLICATIONCONTROLLER:
+    case KA_KIND_JOB:
+        spec_keys = k_spec_tmpl_spec;
+        meta_keys = k_spec_tmpl_meta;
+        spec_path = "/spec/template/spec";
+        meta_path = "/spec/template/metadata";
+        out->job_pod = out->kind == KA_KIND_JOB;
+        break;
+    case KA_KIND_CRONJOB:
+        spec_keys = k_cron_spec;
+        meta_keys = k_cron_meta;
+        spec_path = "/spec/jobTemplate/spec/template/spec";
+        meta_path = "/spec/jobTemplate/spec/template/metadata";
+        out->job_pod = 1;
+        break;
+    default:
+        out->pod_meta = meta;
+        snprintf(out->pod_meta_path, sizeof(out->pod_meta_path), "/metadata");
+        return 0;
+    }
+    int ret = descend(root, spec_keys, &out->pod_spec, err, err_len);
+    if (ret == 0 && meta_keys != NULL) {
+        ret = descend(root, meta_keys, &out->pod_meta, err, err_len);
+    }
+    if (ret != 0) {
+        return ret;
+    }
+    if (out->pod_spec != NULL && !cJSON_IsObject(out->pod_spec)) {
+        snprintf(err, err_len, "%s is not an object", spec_path);
+        return KA_ETYPE;
+    }
+    if (out->pod_meta != NULL && !cJSON_IsObject(out->pod_meta)) {
+        snprintf(err, err_len, "%s is not an object", meta_path);
+        return KA_ETYPE;
+    }
+    snprintf(out->pod_spec_path, sizeof(out->pod_spec_path), "%s", spec_path);
+    snprintf(out->pod_meta_path, sizeof(out->pod_meta_path), "%s", meta_path);
+    return 0;
+}

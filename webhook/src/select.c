@@ -1,0 +1,183 @@
+#include "kadmit/select.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kadmit/error.h"
+
+static int fold(int c, int nocase)
+{
+    return nocase ? tolower((unsigned char)c) : c;
+}
+
+int ka_glob_match(const char *pattern, const char *text, int nocase)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*text != '\0') {
+        if (*pattern == '*') {
+            star = pattern++;
+            resume = text;
+        } else if (*pattern == '?' ||
+                   (*pattern != '\0' && fold(*pattern, nocase) == fold(*text, nocase))) {
+            pattern++;
+            text++;
+        } else if (star != NULL) {
+            pattern = star + 1;
+            text = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pattern == '*') {
+        pattern++;
+    }
+    return *pattern == '\0';
+}
+
+int ka_glob_match_any(const cJSON *patterns, const char *text, int nocase)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, patterns)
+    {
+        if (cJSON_IsString(p) && ka_glob_match(p->valuestring, text, nocase)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *label(const cJSON *labels, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(labels, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int in_values(const cJSON *values, const char *v)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, values)
+    {
+        if (cJSON_IsString(x) && strcmp(x->valuestring, v) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int ka_selector_matches(const cJSON *selector, const cJSON *labels)
+{
+    if (selector == NULL || cJSON_IsNull(selector)) {
+        return 1;
+    }
+    const cJSON *ml = cJSON_GetObjectItemCaseSensitive(selector, "matchLabels");
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, ml)
+    {
+        const char *have = label(labels, kv->string);
+        if (have == NULL || !cJSON_IsString(kv) || strcmp(have, kv->valuestring) != 0) {
+            return 0;
+        }
+    }
+    const cJSON *exprs = cJSON_GetObjectItemCaseSensitive(selector, "matchExpressions");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, exprs)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(e, "operator");
+        const cJSON *values = cJSON_GetObjectItemCaseSensitive(e, "values");
+        if (!cJSON_IsString(k) || !cJSON_IsString(op)) {
+            return 0;
+        }
+        const char *have = label(labels, k->valuestring);
+        if (strcmp(op->valuestring, "In") == 0) {
+            if (have == NULL || !in_values(values, have)) {
+                return 0;
+            }
+        } else if (strcmp(op->valuestring, "NotIn") == 0) {
+            if (have != NULL && in_values(values, have)) {
+                return 0;
+            }
+        } else if (strcmp(op->valuestring, "Exists") == 0) {
+            if (have == NULL) {
+                return 0;
+            }
+        } else if (strcmp(op->valuestring, "DoesNotExist") == 0) {
+            if (have != NULL) {
+                return 0;
+            }
+        } else {
+            return 0; /* unknown operator: match nothing (fail safe) */
+        }
+    }
+    return 1;
+}
+
+int ka_selector_validate(const cJSON *selector, char *err, size_t err_len, const cJSON **where)
+{
+    *where = selector;
+    if (!cJSON_IsObject(selector)) {
+        snprintf(err, err_len, "selector must be a mapping with matchLabels/matchExpressions");
+        return KA_EPOLICY;
+    }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, selector)
+    {
+        *where = f;
+        if (strcmp(f->string, "matchLabels") == 0) {
+            if (!cJSON_IsObject(f)) {
+                snprintf(err, err_len, "matchLabels must be a mapping of strings");
+                return KA_EPOLICY;
+            }
+            const cJSON *kv;
+            cJSON_ArrayForEach(kv, f)
+            {
+                if (!cJSON_IsString(kv)) {
+                    *where = kv;
+                    snprintf(err, err_len, "matchLabels.%s must be a string", kv->string);
+                    return KA_EPOLICY;
+                }
+            }
+        } else if (strcmp(f->string, "matchExpressions") == 0) {
+            if (!cJSON_IsArray(f)) {
+                snprintf(err, err_len, "matchExpressions must be a list");
+                return KA_EPOLICY;
+            }
+            const cJSON *e;
+            cJSON_ArrayForEach(e, f)
+            {
+                *where = e;
+                const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
+                const cJSON *op = cJSON_GetObjectItemCaseSensitive(e, "operator");
+                const cJSON *values = cJSON_GetObjectItemCaseSensitive(e, "values");
+                if (!cJSON_IsString(k) || !cJSON_IsString(op)) {
+                    snprintf(err, err_len, "matchExpressions entries need string key and operator");
+                    return KA_EPOLICY;
+                }
+                int needs_values =
+                    strcmp(op->valuestring, "In") == 0 || strcmp(op->valuestring, "NotIn") == 0;
+                int no_values = strcmp(op->valuestring, "Exists") == 0 ||
+                                strcmp(op->valuestring, "DoesNotExist") == 0;
+                if (!needs_values && !no_values) {
+                    snprintf(err, err_len,
+                             "unknown operator \"%.40s\" (use In, NotIn, Exists, DoesNotExist)",
+                             op->valuestring);
+                    return KA_EPOLICY;
+                }
+                if (needs_values && (!cJSON_IsArray(values) || cJSON_GetArraySize(values) == 0)) {
+                    snprintf(err, err_len, "operator %s needs a non-empty values list",
+                             op->valuestring);
+                    return KA_EPOLICY;
+                }
+                if (no_values && values != NULL && cJSON_GetArraySize(values) > 0) {
+                    snprintf(err, err_len, "operator %s takes no values", op->valuestring);
+                    return KA_EPOLICY;
+                }
+            }
+        } else {
+            snprintf(err, err_len, "unknown selector field \"%.60s\"", f->string);
+            return KA_EPOLICY;
+        }
+    }
+    return 0;
+}

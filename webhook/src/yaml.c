@@ -1,0 +1,350 @@
+#include "kadmit/yaml.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "kadmit/error.h"
+#include "kadmit/limits.h"
+
+#define KA_YAML_MAX_DOCS 100000
+#define KA_YAML_MAX_NODES 10000000
+
+void ka_yaml_stream_init(struct ka_yaml_stream *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+void ka_yaml_stream_free(struct ka_yaml_stream *s)
+{
+    for (size_t i = 0; i < s->n_docs; i++) {
+        cJSON_Delete(s->docs[i]);
+    }
+    free(s->docs);
+    free(s->doc_lines);
+    free(s->pos);
+    memset(s, 0, sizeof(*s));
+}
+
+void ka_yaml_position(const struct ka_yaml_stream *s, const cJSON *node, unsigned *line,
+                      unsigned *column)
+{
+    *line = 0;
+    *column = 0;
+    for (size_t i = 0; i < s->n_pos; i++) {
+        if (s->pos[i].node == node) {
+            *line = s->pos[i].line;
+            *column = s->pos[i].column;
+            return;
+        }
+    }
+}
+
+struct builder {
+    struct ka_yaml_stream *s;
+    yaml_parser_t parser;
+    const char *name;
+    unsigned max_depth;
+    struct ka_buf *diag;
+};
+
+static int note(struct builder *b, const yaml_mark_t *mark, const char *msg, int code)
+{
+    if (b->s->error_line == 0) {
+        b->s->error_line = (int)mark->line + 1;
+        b->s->error_column = (int)mark->column + 1;
+    }
+    if (b->diag != NULL) {
+        int ret = ka_buf_printf(b->diag, "%s:%zu:%zu: %s\n", b->name, mark->line + 1,
+                                mark->column + 1, msg);
+        (void)ret;
+    }
+    return code;
+}
+
+static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mark)
+{
+    struct ka_yaml_stream *s = b->s;
+    if (s->n_pos == s->cap_pos) {
+        if (s->cap_pos >= KA_YAML_MAX_NODES) {
+            return note(b, mark, "too many nodes", KA_ELIMIT);
+        }
+        size_t cap = s->cap_pos ? s->cap_pos * 2 : 64;
+        struct ka_yaml_pos *p = realloc(s->pos, cap * sizeof(*p));
+        if (p == NULL) {
+            return KA_ENOMEM;
+        }
+        s->pos = p;
+        s->cap_pos = cap;
+    }
+    s->pos[s->n_pos].node = node;
+    s->pos[s->n_pos].line = (unsigned)mark->line + 1;
+    s->pos[s->n_pos].column = (unsigned)mark->column + 1;
+    s->n_pos++;
+    return 0;
+}
+
+static int is_one_of(const char *v, const char *const *words)
+{
+    for (; *words != NULL; words++) {
+        if (strcmp(v, *words) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Plain scalars are typed as Kubernetes' YAML reader (YAML 1.2 core schema) types them. */
+static cJSON *scalar_node(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+    size_t len = ev->data.scalar.length;
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+        return cJSON_CreateString(v);
+    }
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
+    static const char *const trues[] = {"true", "True", "TRUE", NULL};
+    static const char *const falses[] = {"false", "False", "FALSE", NULL};
+    if (is_one_of(v, nulls)) {
+        return cJSON_CreateNull();
+    }
+    if (is_one_of(v, trues)) {
+        return cJSON_CreateTrue();
+    }
+    if (is_one_of(v, falses)) {
+        return cJSON_CreateFalse();
+    }
+    if (len > 0 && len < 40 && strlen(v) == len) {
+        const char *p = v;
+        if (*p == '-' || *p == '+') {
+            p++;
+        }
+        int digits = 0, dots = 0, exps = 0, ok = 1;
+        for (; *p != '\0' && ok; p++) {
+            if (*p >= '0' && *p <= '9') {
+                digits++;
+            } else if (*p == '.' && dots == 0 && exps == 0) {
+                dots++;
+            } else if ((*p == 'e' || *p == 'E') && digits > 0 && exps == 0) {
+                exps++;
+                if (p[1] == '-' || p[1] == '+') {
+                    p++;
+                }
+            } else {
+                ok = 0;
+            }
+        }
+        /* Leading-zero integers like 0755 stay strings (YAML 1.2 reads them as decimal but
+         * they are almost always meant as text in Kubernetes manifests). */
+        int leading_zero = (v[0] == '0' && len > 1 && v[1] != '.');
+        if (ok && digits > 0 && !leading_zero) {
+            errno = 0;
+            char *end = NULL;
+            double d = strtod(v, &end);
+            if (errno == 0 && end != NULL && *end == '\0' && isfinite(d)) {
+                return cJSON_CreateNumber(d);
+            }
+        }
+    }
+    return cJSON_CreateString(v);
+}
+
+static int attach(struct builder *b, cJSON *parent, const char *key, cJSON *child,
+                  const yaml_mark_t *mark)
+{
+    if (parent == NULL) {
+        return 0;
+    }
+    if (cJSON_IsArray(parent)) {
+        cJSON_AddItemToArray(parent, child);
+        return 0;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(parent, key) != NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "duplicate key \"%.200s\"", key);
+        cJSON_Delete(child);
+        return note(b, mark, msg, KA_EPARSE);
+    }
+    if (!cJSON_AddItemToObject(parent, key, child)) {
+        cJSON_Delete(child);
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
+/* Parses one node (the event `ev` has started it) into *out, recursively. */
+static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON **out)
+{
+    int ret = KA_EINTERNAL;
+    cJSON *node = NULL;
+    char *key = NULL;
+    yaml_event_t child;
+    int have_child = 0;
+
+    if (depth > b->max_depth) {
+        return note(b, &ev->start_mark, "nesting too deep", KA_EDEPTH);
+    }
+    if (ev->type == YAML_ALIAS_EVENT ||
+        (ev->type == YAML_SCALAR_EVENT && ev->data.scalar.anchor != NULL) ||
+        (ev->type == YAML_MAPPING_START_EVENT && ev->data.mapping_start.anchor != NULL) ||
+        (ev->type == YAML_SEQUENCE_START_EVENT && ev->data.sequence_start.anchor != NULL)) {
+        return note(b, &ev->start_mark, "anchors and aliases are not supported", KA_EPARSE);
+    }
+    if (ev->type == YAML_SCALAR_EVENT) {
+        node = scalar_node(ev);
+        if (node == NULL) {
+            return KA_ENOMEM;
+        }
+        ret = remember(b, node, &ev->start_mark);
+        if (ret != 0) {
+            cJSON_Delete(node);
+            return ret;
+        }
+        *out = node;
+        return 0;
+    }
+    int is_map = ev->type == YAML_MAPPING_START_EVENT;
+    if (!is_map && ev->type != YAML_SEQUENCE_START_EVENT) {
+        return note(b, &ev->start_mark, "unexpected YAML event", KA_EPARSE);
+    }
+    node = is_map ? cJSON_CreateObject() : cJSON_CreateArray();
+    if (node == NULL) {
+        return KA_ENOMEM;
+    }
+    ret = remember(b, node, &ev->start_mark);
+    if (ret != 0) {
+        goto cleanup;
+    }
+    for (;;) {
+        if (!yaml_parser_parse(&b->parser, &child)) {
+            ret = note(b, &b->parser.problem_mark,
+                       b->parser.problem ? b->parser.problem : "YAML syntax error", KA_EPARSE);
+            goto cleanup;
+        }
+        have_child = 1;
+        if (child.type == YAML_MAPPING_END_EVENT || child.type == YAML_SEQUENCE_END_EVENT) {
+            break;
+        }
+        if (is_map && key == NULL) {
+            if (child.type != YAML_SCALAR_EVENT) {
+                ret = note(b, &child.start_mark, "mapping keys must be strings", KA_EPARSE);
+                goto cleanup;
+            }
+            key = strdup((const char *)child.data.scalar.value);
+            if (key == NULL) {
+                ret = KA_ENOMEM;
+                goto cleanup;
+            }
+        } else {
+            cJSON *value = NULL;
+            ret = build_node(b, &child, depth + 1, &value);
+            if (ret != 0) {
+                goto cleanup;
+            }
+            ret = attach(b, node, key, value, &child.start_mark);
+            if (ret != 0) {
+                goto cleanup;
+            }
+            free(key);
+            key = NULL;
+        }
+        yaml_event_delete(&child);
+        have_child = 0;
+    }
+    *out = node;
+    node = NULL;
+    ret = 0;
+cleanup:
+    if (have_child) {
+        yaml_event_delete(&child);
+    }
+    free(key);
+    cJSON_Delete(node);
+    return ret;
+}
+
+static int add_doc(struct builder *b, cJSON *doc, unsigned line)
+{
+    struct ka_yaml_stream *s = b->s;
+    if (s->n_docs >= KA_YAML_MAX_DOCS) {
+        return KA_ELIMIT;
+    }
+    cJSON **docs = realloc(s->docs, (s->n_docs + 1) * sizeof(*docs));
+    if (docs == NULL) {
+        return KA_ENOMEM;
+    }
+    s->docs = docs;
+    unsigned *lines = realloc(s->doc_lines, (s->n_docs + 1) * sizeof(*lines));
+    if (lines == NULL) {
+        return KA_ENOMEM;
+    }
+    s->doc_lines = lines;
+    s->docs[s->n_docs] = doc;
+    s->doc_lines[s->n_docs] = line;
+    s->n_docs++;
+    return 0;
+}
+
+int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, size_t len,
+                  unsigned max_depth, struct ka_buf *diag)
+{
+    int ret = KA_EINTERNAL;
+    struct builder b = {.s = s,
+                        .name = name,
+                        .diag = diag,
+                        .max_depth = max_depth ? max_depth : KA_MAX_DEPTH_DEFAULT};
+    yaml_event_t ev;
+    int have_ev = 0;
+
+    if (!yaml_parser_initialize(&b.parser)) {
+        return KA_ENOMEM;
+    }
+    yaml_parser_set_input_string(&b.parser, (const unsigned char *)data, len);
+    for (;;) {
+        if (!yaml_parser_parse(&b.parser, &ev)) {
+            ret = note(&b, &b.parser.problem_mark,
+                       b.parser.problem ? b.parser.problem : "YAML syntax error", KA_EPARSE);
+            goto cleanup;
+        }
+        have_ev = 1;
+        if (ev.type == YAML_STREAM_END_EVENT) {
+            break;
+        }
+        if (ev.type == YAML_DOCUMENT_START_EVENT) {
+            yaml_event_delete(&ev);
+            have_ev = 0;
+            if (!yaml_parser_parse(&b.parser, &ev)) {
+                ret = note(&b, &b.parser.problem_mark,
+                           b.parser.problem ? b.parser.problem : "YAML syntax error", KA_EPARSE);
+                goto cleanup;
+            }
+            have_ev = 1;
+            unsigned line = (unsigned)ev.start_mark.line + 1; /* where the content starts */
+            cJSON *doc = NULL;
+            ret = build_node(&b, &ev, 1, &doc);
+            if (ret != 0) {
+                goto cleanup;
+            }
+            if (cJSON_IsNull(doc)) {
+                cJSON_Delete(doc); /* an empty document between "---" separators */
+            } else {
+                ret = add_doc(&b, doc, line);
+                if (ret != 0) {
+                    cJSON_Delete(doc);
+                    goto cleanup;
+                }
+            }
+        }
+        yaml_event_delete(&ev);
+        have_ev = 0;
+    }
+    ret = 0;
+cleanup:
+    if (have_ev) {
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&b.parser);
+    return ret;
+}
