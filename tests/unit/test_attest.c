@@ -1010,6 +1010,145 @@ static void test_load_dir_many(void)
     free(other);
 }
 
+/* ---- the rule's configuration ------------------------------------------------------------ */
+
+static cJSON *json(const char *text)
+{
+    cJSON *j = cJSON_Parse(text);
+    CU_ASSERT_PTR_NOT_NULL(j);
+    return j;
+}
+
+static void test_config_check(void)
+{
+    static const struct {
+        const char *params, *want, *where;
+    } cases[] = {
+        {"{\"attestationsDir\":\"/x\",\"keyFiles\":[\"/k/*.pem\"],\"maxAge\":\"7d\","
+         "\"maxFutureSkew\":\"5m\",\"maxSeverity\":{\"CRITICAL\":0,\"high\":5,\"LOW\":-1},"
+         "\"keys\":[{\"pem\":\"-----BEGIN PUBLIC KEY-----\",\"keyid\":\"a\"}]}",
+         NULL, NULL},
+        {"{\"keyFiles\":[]}", "attestationsDir is required", NULL},
+        {"{\"attestationsDir\":\"/x\",\"maxAge\":\"7\"}", "maxAge must be a duration", "maxAge"},
+        {"{\"attestationsDir\":\"/x\",\"maxFutureSkew\":5}", "maxFutureSkew must be",
+         "maxFutureSkew"},
+        {"{\"attestationsDir\":\"/x\",\"maxSeverity\":{\"SEVERE\":1}}", "unknown severity",
+         "SEVERE"},
+        {"{\"attestationsDir\":\"/x\",\"maxSeverity\":{\"HIGH\":1.5}}", "whole number", "HIGH"},
+        {"{\"attestationsDir\":\"/x\",\"maxSeverity\":{\"HIGH\":-2}}", "whole number", "HIGH"},
+        {"{\"attestationsDir\":\"/x\",\"maxSeverity\":[1]}", "maxSeverity must be a mapping",
+         "maxSeverity"},
+        {"{\"attestationsDir\":\"/x\",\"keyFiles\":[1]}", "keyFiles entries", NULL},
+        {"{\"attestationsDir\":\"/x\",\"keys\":[{\"pem\":\"hello\"}]}", "keys entries need pem",
+         NULL},
+        {"{\"attestationsDir\":\"/x\",\"keys\":[{\"pem\":\"-----BEGIN \",\"kid\":\"a\"}]}",
+         "unknown field \"kid\"", "kid"},
+        {"{\"attestationsDir\":\"\"}", "attestationsDir must be a non-empty string",
+         "attestationsDir"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *p = json(cases[i].params);
+        char err[256] = "";
+        const cJSON *where = NULL;
+        int r = ka_attest_config_check(p, err, sizeof(err), &where);
+        if (cases[i].want == NULL) {
+            CU_ASSERT_EQUAL(r, 0);
+        } else {
+            CU_ASSERT_EQUAL(r, KA_EPOLICY);
+            if (!contains(err, cases[i].want)) {
+                fprintf(stderr, "case %zu: want \"%s\" in \"%s\"\n", i, cases[i].want, err);
+            }
+            CU_ASSERT_TRUE(contains(err, cases[i].want));
+            CU_ASSERT_PTR_NOT_NULL(where);
+            if (cases[i].where != NULL && where != NULL) {
+                CU_ASSERT_TRUE(where->string != NULL && strcmp(where->string, cases[i].where) == 0);
+            }
+        }
+        cJSON_Delete(p);
+    }
+}
+
+static void test_config_load(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s/cfg", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    char *a = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *b = make_att("rsa2048", "trivy-findings.json", D2, FINISHED, NULL, "--keyid rsa-1");
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    CU_ASSERT_EQUAL(spit(path, a, strlen(a)), 0);
+    snprintf(path, sizeof(path), "%s/b.json", dir);
+    CU_ASSERT_EQUAL(spit(path, b, strlen(b)), 0);
+    snprintf(path, sizeof(path), "%s/rsa2048.pub", tmp);
+    char *rsa = slurp(path, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rsa);
+
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "attestationsDir", dir);
+    cJSON *files = cJSON_AddArrayToObject(p, "keyFiles");
+    snprintf(path, sizeof(path), "%s/p256.pub", tmp);
+    cJSON_AddItemToArray(files, cJSON_CreateString(path));
+    snprintf(path, sizeof(path), "%s/absent-*.pem", tmp);
+    cJSON_AddItemToArray(files, cJSON_CreateString(path));
+    cJSON *keys = cJSON_AddArrayToObject(p, "keys");
+    cJSON *k = cJSON_CreateObject();
+    cJSON_AddStringToObject(k, "pem", rsa);
+    cJSON_AddStringToObject(k, "keyid", "rsa-1");
+    cJSON_AddItemToArray(keys, k);
+    cJSON *sev = cJSON_AddObjectToObject(p, "maxSeverity");
+    cJSON_AddNumberToObject(sev, "HIGH", 2);
+    cJSON_AddNumberToObject(sev, "CRITICAL", 3);
+
+    struct ka_attest_config *c = NULL, *again = NULL, *moved = NULL;
+    struct ka_buf diag, why;
+    ka_buf_init(&diag, 8192);
+    ka_buf_init(&why, 4096);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_config_load(p, NULL, NULL, &c, &diag), 0);
+    CU_ASSERT_TRUE(contains(diag.data, "absent-*.pem matches no file"));
+    CU_ASSERT_EQUAL(ka_attest_keys_count(c->keys), 2);
+    CU_ASSERT_EQUAL(ka_attest_config_check_image(c, IMG1, now, &why), 0);
+    CU_ASSERT_EQUAL(ka_attest_config_check_image(c, IMG2, now, &why), 0); /* limits raised */
+    cJSON_ReplaceItemInObject(sev, "HIGH", cJSON_CreateNumber(1));
+    CU_ASSERT_EQUAL_FATAL(ka_attest_config_load(p, NULL, c, &again, &diag), 0);
+    struct ka_attest_stats st;
+    ka_attest_index_stats(again->index, &st);
+    CU_ASSERT_EQUAL(st.reused, 2);
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_config_check_image(again, IMG2, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "b.json: 2 HIGH findings (max 1)"));
+
+    /* a missing directory loads (with a warning) and denies */
+    ka_buf_reset(&diag);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_config_load(p, "/nonexistent/kadmit", NULL, &moved, &diag), 0);
+    CU_ASSERT_TRUE(contains(diag.data, "attestationsDir /nonexistent/kadmit does not exist"));
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_config_check_image(moved, IMG1, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "no attestation for sha256:" D1));
+    ka_attest_config_free(moved);
+    moved = NULL;
+
+    /* an unsupported key fails the load */
+    snprintf(path, sizeof(path), "%s/p521.pub", tmp);
+    char *p521 = slurp(path, NULL);
+    cJSON_ReplaceItemInObject(k, "pem", cJSON_CreateString(p521));
+    ka_buf_reset(&diag);
+    CU_ASSERT_EQUAL(ka_attest_config_load(p, NULL, NULL, &moved, &diag), KA_EPOLICY);
+    CU_ASSERT_PTR_NULL(moved);
+    CU_ASSERT_TRUE(contains(diag.data, "keys[0]: unsupported elliptic curve"));
+
+    ka_attest_config_free(c);
+    ka_attest_config_free(again);
+    ka_attest_config_free(NULL);
+    cJSON_Delete(p);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(p521);
+    free(rsa);
+    free(a);
+    free(b);
+}
+
 /* ---- parsers ------------------------------------------------------------------------------ */
 
 static void test_durations_and_times(void)
@@ -1106,6 +1245,8 @@ int main(void)
         {"load_dir", test_load_dir},
         {"reload_reuses_unchanged", test_reload_reuses_unchanged},
         {"load_dir_many", test_load_dir_many},
+        {"config_check", test_config_check},
+        {"config_load", test_config_load},
         {"durations_and_times", test_durations_and_times},
         {"cleanup", test_cleanup},
         {NULL, NULL},

@@ -2119,3 +2119,261 @@ int ka_attest_entry_evaluate(const struct ka_attest_entry *e, const char *digest
     }
     return evaluate(e->problem, e->has_scan_time, e->scan_finished, e->counts, p, now, why);
 }
+
+/* ======================================================================================== */
+/* the rule's configuration                                                                 */
+/* ======================================================================================== */
+
+/* Parse params into `p`; on error fill err/where and return KA_EPOLICY. No I/O. */
+static int config_parse(const cJSON *params, struct ka_attest_params *p, char *err, size_t err_len,
+                        const cJSON **where)
+{
+    const cJSON *bad = params;
+    ka_attest_params_init(p);
+    if (where != NULL) {
+        *where = NULL;
+    }
+    if (params != NULL && !cJSON_IsObject(params)) {
+        snprintf(err, err_len, "params must be a mapping");
+        goto fail;
+    }
+    bad = cJSON_GetObjectItemCaseSensitive(params, "attestationsDir");
+    if (bad != NULL && !(cJSON_IsString(bad) && bad->valuestring[0] != '\0')) {
+        snprintf(err, err_len, "attestationsDir must be a non-empty string (a directory)");
+        goto fail;
+    }
+    bad = cJSON_GetObjectItemCaseSensitive(params, "keyFiles");
+    if (bad != NULL && !cJSON_IsNull(bad)) {
+        const cJSON *f;
+        if (!cJSON_IsArray(bad) && !cJSON_IsString(bad)) {
+            snprintf(err, err_len, "keyFiles must be a list of paths or globs");
+            goto fail;
+        }
+        cJSON_ArrayForEach(f, bad)
+        {
+            if (!cJSON_IsString(f) || f->valuestring[0] == '\0') {
+                bad = f;
+                snprintf(err, err_len, "keyFiles entries must be non-empty strings");
+                goto fail;
+            }
+        }
+    }
+    bad = cJSON_GetObjectItemCaseSensitive(params, "keys");
+    if (bad != NULL && !cJSON_IsNull(bad)) {
+        const cJSON *k;
+        if (!cJSON_IsArray(bad)) {
+            snprintf(err, err_len, "keys must be a list of {pem, keyid} entries");
+            goto fail;
+        }
+        cJSON_ArrayForEach(k, bad)
+        {
+            const cJSON *pem = cJSON_IsObject(k) ? cJSON_GetObjectItemCaseSensitive(k, "pem") : k;
+            const cJSON *id =
+                cJSON_IsObject(k) ? cJSON_GetObjectItemCaseSensitive(k, "keyid") : NULL;
+            if (!cJSON_IsString(pem) || strstr(pem->valuestring, "-----BEGIN ") == NULL) {
+                bad = k;
+                snprintf(err, err_len, "keys entries need pem: a PEM public key");
+                goto fail;
+            }
+            if (id != NULL && !cJSON_IsString(id) && !cJSON_IsNull(id)) {
+                bad = id;
+                snprintf(err, err_len, "keyid must be a string");
+                goto fail;
+            }
+            const cJSON *m;
+            const cJSON *fields = cJSON_IsObject(k) ? k : NULL;
+            cJSON_ArrayForEach(m, fields)
+            {
+                if (strcmp(m->string, "pem") != 0 && strcmp(m->string, "keyid") != 0) {
+                    bad = m;
+                    snprintf(err, err_len, "unknown field \"%.64s\" in keys (pem, keyid)",
+                             m->string);
+                    goto fail;
+                }
+            }
+        }
+    }
+    static const char *const durations[] = {"maxAge", "maxFutureSkew"};
+    for (size_t i = 0; i < 2; i++) {
+        bad = cJSON_GetObjectItemCaseSensitive(params, durations[i]);
+        int64_t *dst = i == 0 ? &p->max_age_s : &p->max_future_skew_s;
+        if (bad != NULL &&
+            !(cJSON_IsString(bad) && ka_attest_parse_duration(bad->valuestring, dst) == 0)) {
+            snprintf(err, err_len, "%s must be a duration such as 168h, 7d, 5m or 90s",
+                     durations[i]);
+            goto fail;
+        }
+    }
+    bad = cJSON_GetObjectItemCaseSensitive(params, "maxSeverity");
+    if (bad != NULL && !cJSON_IsNull(bad)) {
+        if (!cJSON_IsObject(bad)) {
+            snprintf(err, err_len, "maxSeverity must be a mapping such as {CRITICAL: 0, HIGH: 5}");
+            goto fail;
+        }
+        /* the mapping replaces the default: severities not named are unlimited */
+        for (int s = 0; s < KA_SEV_COUNT; s++) {
+            p->max_severity[s] = -1;
+        }
+        const cJSON *m;
+        cJSON_ArrayForEach(m, bad)
+        {
+            int sev = ka_attest_sev_parse(m->string, strlen(m->string));
+            if (sev < 0 || ieq(m->string, strlen(m->string), "negligible")) {
+                bad = m;
+                snprintf(err, err_len,
+                         "maxSeverity: unknown severity \"%.32s\" (CRITICAL, HIGH, MEDIUM, LOW, "
+                         "UNKNOWN)",
+                         m->string);
+                goto fail;
+            }
+            if (!cJSON_IsNumber(m) || m->valuedouble != (double)(int)m->valuedouble ||
+                m->valuedouble < -1 || m->valuedouble > 1e8) {
+                bad = m;
+                snprintf(err, err_len,
+                         "maxSeverity.%.32s must be a whole number >= 0, or -1 for "
+                         "no limit",
+                         m->string);
+                goto fail;
+            }
+            p->max_severity[sev] = (int)m->valuedouble;
+        }
+    }
+    return 0;
+fail:
+    if (where != NULL) {
+        *where = bad;
+    }
+    return KA_EPOLICY;
+}
+
+int ka_attest_config_check(const cJSON *params, char *err, size_t err_len, const cJSON **where)
+{
+    struct ka_attest_params p;
+    int ret = config_parse(params, &p, err, err_len, where);
+    if (ret == 0 && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(params, "attestationsDir"))) {
+        snprintf(err, err_len, "attestationsDir is required");
+        if (where != NULL) {
+            *where = params;
+        }
+        ret = KA_EPOLICY;
+    }
+    return ret;
+}
+
+void ka_attest_config_free(struct ka_attest_config *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    ka_attest_keys_free(c->keys);
+    ka_attest_index_free(c->index);
+    free(c->dir);
+    free(c);
+}
+
+int ka_attest_config_load(const cJSON *params, const char *dir_override,
+                          const struct ka_attest_config *prev, struct ka_attest_config **out,
+                          struct ka_buf *diag)
+{
+    int ret = KA_EINTERNAL;
+    struct ka_attest_config *c = NULL;
+    struct ka_buf err;
+    char msg[256];
+    ka_buf_init(&err, 1024);
+    *out = NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        ret = KA_ENOMEM;
+        goto exit;
+    }
+    if (config_parse(params, &c->params, msg, sizeof(msg), NULL) != 0) {
+        errmsg(diag, "image-scan-attestation: %s\n", msg);
+        ret = KA_EPOLICY;
+        goto exit;
+    }
+    const cJSON *dir = cJSON_GetObjectItemCaseSensitive(params, "attestationsDir");
+    const char *path = dir_override != NULL ? dir_override : cJSON_GetStringValue(dir);
+    if (path == NULL) {
+        errmsg(diag, "image-scan-attestation: attestationsDir is required\n");
+        ret = KA_EPOLICY;
+        goto exit;
+    }
+    c->dir = dup_s(path);
+    ret = c->dir ? ka_attest_keys_new(&c->keys) : KA_ENOMEM;
+    if (ret != 0) {
+        goto exit;
+    }
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(params, "keyFiles");
+    const cJSON *f;
+    const cJSON *one = cJSON_IsString(files) ? files : NULL;
+    for (f = one ? one : (cJSON_IsArray(files) ? files->child : NULL); f != NULL;
+         f = one ? NULL : f->next) {
+        ka_buf_reset(&err);
+        ret = ka_attest_keys_add_file(c->keys, f->valuestring, &err);
+        if (ret == KA_ENOTFOUND) {
+            errmsg(diag, "image-scan-attestation: warning: keyFiles %s matches no file\n",
+                   f->valuestring);
+            KA_LOG_W("image-scan-attestation: keyFiles %s matches no file", f->valuestring);
+            continue;
+        }
+        if (ret != 0) {
+            errmsg(diag, "image-scan-attestation: keyFiles: %s\n",
+                   err.data ? err.data : ka_strerror(ret));
+            ret = ret == KA_ENOMEM ? ret : KA_EPOLICY;
+            goto exit;
+        }
+    }
+    const cJSON *keys = cJSON_GetObjectItemCaseSensitive(params, "keys");
+    size_t i = 0;
+    const cJSON *key_list = cJSON_IsArray(keys) ? keys : NULL;
+    cJSON_ArrayForEach(f, key_list)
+    {
+        const cJSON *pem = cJSON_IsObject(f) ? cJSON_GetObjectItemCaseSensitive(f, "pem") : f;
+        const char *keyid = cJSON_IsObject(f) ? jstr(f, "keyid") : NULL;
+        char label[32];
+        snprintf(label, sizeof(label), "keys[%zu]", i++);
+        ka_buf_reset(&err);
+        ret = ka_attest_keys_add_pem(c->keys, pem->valuestring, strlen(pem->valuestring), label,
+                                     keyid, &err);
+        if (ret != 0) {
+            errmsg(diag, "image-scan-attestation: %s\n", err.data ? err.data : ka_strerror(ret));
+            ret = ret == KA_ENOMEM ? ret : KA_EPOLICY;
+            goto exit;
+        }
+    }
+    if (c->keys->n == 0) {
+        errmsg(diag, "image-scan-attestation: warning: no trusted keys; every image will be "
+                     "denied\n");
+        KA_LOG_W("image-scan-attestation: no trusted keys; every image will be denied");
+    }
+    ret = ka_attest_index_reload_dir(c->dir, c->keys, prev ? prev->index : NULL, &c->index, diag);
+    if (ret == KA_ENOTFOUND || ret == KA_EIO) {
+        snprintf(msg, sizeof(msg), "%s", ret == KA_ENOTFOUND ? "does not exist" : "cannot be read");
+        errmsg(diag,
+               "image-scan-attestation: warning: attestationsDir %s %s; every image will be "
+               "denied\n",
+               c->dir, msg);
+        KA_LOG_W("image-scan-attestation: attestationsDir %s %s; every image will be denied",
+                 c->dir, msg);
+        ret = ka_attest_index_new(&c->index);
+    }
+    if (ret != 0) {
+        goto exit;
+    }
+    *out = c;
+    c = NULL;
+    ret = 0;
+exit:
+    ka_attest_config_free(c);
+    ka_buf_free(&err);
+    return ret;
+}
+
+int ka_attest_config_check_image(const struct ka_attest_config *c, const char *image, int64_t now,
+                                 struct ka_buf *why)
+{
+    if (c == NULL) {
+        return KA_EINVAL;
+    }
+    return ka_attest_check(c->index, image, &c->params, now, why);
+}
