@@ -201,51 +201,6 @@ __attribute__((warn_unused_result)) int ka_attest_check(const struct ka_attest_i
                                                         const struct ka_attest_params *p,
                                                         int64_t now, struct ka_buf *why);
 
-/* ---- the image-scan-attestation rule's configuration ------------------------------------ */
-
-struct cJSON;
-
-/*
- * Everything the rule needs, built from its merged policy params:
- *   attestationsDir: DIR            keyFiles: [PATH|GLOB, ...]
- *   keys: [{pem: "-----BEGIN PUBLIC KEY-----...", keyid: "..."}, ...]   (or plain PEM strings)
- *   maxAge: 168h   maxFutureSkew: 5m   maxSeverity: {CRITICAL: 0, HIGH: 5}   (-1: no limit)
- * Immutable once loaded: ka_attest_config_check_image() may run on many threads.
- */
-struct ka_attest_config {
-    struct ka_attest_params params;
-    struct ka_attest_keys *keys;
-    struct ka_attest_index *index;
-    char *dir; /* the directory that was read */
-};
-
-/**
- * Validate the params without I/O (for ka_rule_def.check). Unknown severities, bad durations,
- * wrong types and a missing attestationsDir are errors. Returns 0, or KA_EPOLICY with the
- * message in `err` and the offending node in *where (may be NULL).
- */
-__attribute__((warn_unused_result)) int ka_attest_config_check(const struct cJSON *params,
-                                                               char *err, size_t err_len,
-                                                               const struct cJSON **where);
-/**
- * Load keys and attestations. `dir_override` (may be NULL) replaces attestationsDir (the
- * server's --attestations). `prev` (may be NULL) is the previous snapshot's config: unchanged
- * files are reused from it (see ka_attest_index_reload_dir). Environment problems that the
- * denials will explain are warnings in `diag` and do not fail the load: a missing directory
- * (empty index), a keyFiles glob that matches nothing, no trusted keys at all. Invalid
- * content fails: bad params, a key that is not a supported PEM public key (KA_EPOLICY, message
- * in diag). KA_ENOMEM. The caller frees *out with ka_attest_config_free().
- */
-__attribute__((warn_unused_result)) int ka_attest_config_load(const struct cJSON *params,
-                                                              const char *dir_override,
-                                                              const struct ka_attest_config *prev,
-                                                              struct ka_attest_config **out,
-                                                              struct ka_buf *diag);
-void ka_attest_config_free(struct ka_attest_config *c);
-/** ka_attest_check() with the config's index and params. */
-__attribute__((warn_unused_result)) int ka_attest_config_check_image(
-    const struct ka_attest_config *c, const char *image, int64_t now, struct ka_buf *why);
-
 /* ---- inspection (for `kadmit attest verify` and logs) ----------------------------------- */
 
 struct ka_attest_entry {
