@@ -767,7 +767,9 @@ static int index_sort(struct ka_attest_index *idx)
         s[i].finished = a->has_scan_time ? a->scan_finished : INT64_MIN;
         s[i].entry = i;
     }
-    qsort(s, idx->nentries, sizeof(*s), slot_cmp);
+    if (idx->nentries > 1) {
+        qsort(s, idx->nentries, sizeof(*s), slot_cmp);
+    }
     idx->nslots = idx->nentries;
     return 0;
 }
@@ -1671,7 +1673,9 @@ static int index_merge(struct ka_attest_index *dst, struct ka_attest_index *src)
         so.first_entry += entry_off;
         dst->sources[dst->nsources++] = so;
     }
-    memcpy(dst->atts + dst->natts, src->atts, src->natts * sizeof(struct att));
+    if (src->natts > 0) { /* both may still be NULL when empty */
+        memcpy(dst->atts + dst->natts, src->atts, src->natts * sizeof(struct att));
+    }
     dst->natts += src->natts;
     for (size_t i = 0; i < src->nentries; i++) {
         struct entry e = src->entries[i];
@@ -1827,7 +1831,9 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
         }
         nnames++;
     }
-    qsort(names, nnames, sizeof(*names), name_cmp);
+    if (nnames > 1) { /* an empty directory leaves names NULL */
+        qsort(names, nnames, sizeof(*names), name_cmp);
+    }
 
     /* contiguous slices of the sorted names, merged back in order */
     nw = loader_count(nnames);
