@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kadmit/attest.h"
 #include "kadmit/error.h"
@@ -68,7 +69,8 @@ static int check_params(const cJSON *params, char *err, size_t err_len, const cJ
     cJSON_ArrayForEach(sev, item(params, "maxSeverity"))
     {
         *where = sev;
-        if (ka_attest_sev_parse(sev->string, strlen(sev->string)) < 0) {
+        int sv = ka_attest_sev_parse(sev->string, strlen(sev->string));
+        if (sv < 0 || strcasecmp(ka_attest_sev_name((enum ka_sev)sv), sev->string) != 0) {
             snprintf(err, err_len,
                      "maxSeverity: unknown severity \"%.40s\" (CRITICAL, HIGH, MEDIUM, LOW, "
                      "UNKNOWN)",
