@@ -265,6 +265,7 @@ for i in 1 2 3; do check "request in flight at SIGTERM completed ($i)" 200 "$(ca
 wait "$SERVER_PID"; rc=$?
 SERVER_PID=""
 check "exit status 0 after drain" 0 $rc
+[ "$rc" -eq 0 ] || tail -40 "$T/log1"
 check_contains "drain logged" '"msg":"drained"' "$(cat "$T/log1")"
 
 echo "# client certificates (--client-ca)"
@@ -274,7 +275,7 @@ check "with a client certificate: 200" 200 "$("${C[@]}" --cert "$T/client.crt" -
 check "without a client certificate: refused" 1 $((rc != 0))
 "${C[@]}" --cert "$T/stranger.crt" --key "$T/stranger.key" -o /dev/null "$U/healthz" 2>/dev/null; rc=$?
 check "with a certificate from another CA: refused" 1 $((rc != 0))
-stop_server
+stop_server "$T/log2"
 
 echo "# connection limit, IPv6"
 start_server "$T/log3" "${COMMON[@]}" --max-connections 3 || exit 1
@@ -287,11 +288,11 @@ check "4th connection closed at accept" 1 $((rc != 0))
 wait $HOLDPID
 wait_for 10 bash -c "[ \"\$(curl -s --cacert $T/ca.crt -o /dev/null -w '%{http_code}' $U/healthz)\" = 200 ]"
 check "accepts again once connections close" 0 $?
-stop_server
+stop_server "$T/log3"
 if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
   start_server "$T/log4" "${COMMON[@]}" --listen "[::1]:$PORT" || exit 1
   check "IPv6 [::1] listen" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "https://[::1]:$PORT/healthz")"
-  stop_server
+  stop_server "$T/log4"
 fi
 
 echo "$PASS passed, $FAIL failed"

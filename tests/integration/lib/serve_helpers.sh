@@ -50,10 +50,16 @@ start_server() {
   return 1
 }
 
+# stop_server [LOGFILE]: SIGTERM, wait, and check the exit status (0: also no sanitizer report)
 stop_server() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null
+    local rc=$?
+    if [ -n "${1:-}" ]; then
+      check "server exits 0 after SIGTERM ($(basename "$1"))" 0 "$rc"
+      [ "$rc" -eq 0 ] || tail -40 "$1"
+    fi
   fi
   SERVER_PID=""
 }
