@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +24,7 @@
 
 /* ===================================================================== shared definitions */
 
-#define RELAY_BUF 16384 /* one TLS record of plaintext per direction */
+#define RELAY_BUF 8192  /* plaintext per direction and connection */
 #define ACCEPT_BATCH 64 /* accepts per wake-up, for fairness between workers */
 #define SWEEP_MS 100    /* how often a worker checks timeouts and draining */
 #define MAX_WORKERS 64
@@ -46,8 +47,6 @@ struct relay {
     int pair_in_epoll;
     struct ka_tls_conn *tls;
     enum relay_state state;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
     int64_t handshake_deadline; /* ms */
     int64_t awaiting_since;     /* ms; 0 when no request bytes are waiting for an answer */
     int64_t last_activity;      /* ms */
@@ -460,9 +459,11 @@ static int relay_attach_http(struct worker *w, struct relay *r)
         KA_LOG_W("socketpair failed: %s", strerror(errno));
         return -1;
     }
-    /* MHD owns sv[1] from here, success or not. */
-    if (MHD_add_connection(w->server->http, sv[1], (const struct sockaddr *)&r->peer,
-                           r->peer_len) != MHD_YES) {
+    /* MHD owns sv[1] from here, success or not. Telling it the truth (an AF_UNIX peer) keeps
+     * it from trying TCP_NODELAY/TCP_CORK on the socketpair twice per response. */
+    struct sockaddr_un local = {.sun_family = AF_UNIX};
+    if (MHD_add_connection(w->server->http, sv[1], (const struct sockaddr *)&local,
+                           (socklen_t)sizeof(local)) != MHD_YES) {
         KA_LOG_W("HTTP layer refused a connection: %s", strerror(errno));
         close(sv[0]);
         return -1;
@@ -658,8 +659,6 @@ static void worker_accept(struct worker *w)
         }
         r->fd = fd;
         r->pair = -1;
-        r->peer = peer;
-        r->peer_len = peer_len;
         r->tag_tls.relay = r;
         r->tag_pair.relay = r;
         r->tag_pair.is_pair = 1;
