@@ -65,7 +65,7 @@ C=(curl -sS --cacert "$T/ca.crt" --max-time 20)
 JSON_CT=(-H 'Content-Type: application/json')
 COMMON=(--listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$METRICS_PORT"
         --tls-cert "$T/secret/tls.crt" --tls-key "$T/secret/tls.key"
-        --policies "$T/policies" --drain-timeout 20)
+        --policies "$T/policies" --drain-timeout 20 --handshake-timeout 2)
 
 echo "# flags and startup validation"
 help=$("$KADMIT" serve --help)
@@ -278,7 +278,7 @@ check "with a certificate from another CA: refused" 1 $((rc != 0))
 stop_server "$T/log2"
 
 echo "# connection limit, IPv6"
-start_server "$T/log3" "${COMMON[@]}" --max-connections 3 || exit 1
+start_server "$T/log3" "${COMMON[@]}" --max-connections 3 --idle-timeout 2 --request-deadline 1 || exit 1
 $KC hold 127.0.0.1 "$PORT" "$T/ca.crt" 3 4 >"$T/hold1" &
 HOLDPID=$!
 wait_for 10 test -s "$T/hold1"
@@ -288,6 +288,11 @@ check "4th connection closed at accept" 1 $((rc != 0))
 wait $HOLDPID
 wait_for 10 bash -c "[ \"\$(curl -s --cacert $T/ca.crt -o /dev/null -w '%{http_code}' $U/healthz)\" = 200 ]"
 check "accepts again once connections close" 0 $?
+rm -f "$T/go"
+check "idle keep-alive connection closed after --idle-timeout" closed "$($KC idle 127.0.0.1 "$PORT" "$T/ca.crt" "$T/go")"
+out=$($KC slow 127.0.0.1 "$PORT" "$T/ca.crt" /validate "$T/pod8k.json" 4)
+check_contains "body slower than --request-deadline: connection closed" "error" "$out"
+check "server fine after slow clients" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$U/healthz")"
 stop_server "$T/log3"
 if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
   start_server "$T/log4" "${COMMON[@]}" --listen "[::1]:$PORT" || exit 1

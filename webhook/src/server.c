@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -64,7 +65,8 @@ struct worker {
     pthread_t thread;
     int started;
     int epfd;
-    int listening; /* listener registered in this worker's epoll */
+    int listening;               /* listener registered in this worker's epoll */
+    int64_t listen_paused_until; /* ms; out of descriptors: stop accepting for a moment */
     struct ka_relay_list {
         struct relay *head;
     } relays;
@@ -626,8 +628,13 @@ static void worker_accept(struct worker *w)
                 /* shut down for draining */
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
                 w->listening = 0;
-            } else if (errno == EMFILE || errno == ENFILE) {
-                KA_LOG_W("accept: %s", strerror(errno));
+            } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The pending connection stays in the backlog and the listener stays readable:
+                 * stop watching it for a moment instead of spinning. */
+                KA_LOG_W("accept: %s; pausing accepts for 100 ms", strerror(errno));
+                epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+                w->listening = 0;
+                w->listen_paused_until = now_ms() + 100;
             }
             return;
         }
@@ -754,6 +761,14 @@ static void *worker_main(void *arg)
             if (atomic_load(&s->draining) && w->listening) {
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
                 w->listening = 0;
+            } else if (!atomic_load(&s->draining) && !w->listening && w->listen_paused_until != 0 &&
+                       now >= w->listen_paused_until) {
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                         .data.ptr = &w->listen_tag};
+                if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0) {
+                    w->listening = 1;
+                    w->listen_paused_until = 0;
+                }
             }
             worker_sweep(w);
             next_sweep = now + SWEEP_MS;
@@ -851,6 +866,18 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
         goto exit;
     }
 
+    /* Each TLS connection holds three descriptors (socket + socketpair). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < 3 * (rlim_t)s->cfg.max_connections + 64) {
+        KA_LOG_W("open file limit %llu is too low for --max-connections %lu (needs %lu)",
+                 (unsigned long long)rl.rlim_cur, s->cfg.max_connections,
+                 3 * s->cfg.max_connections + 64);
+    }
     ret = listen_on(s->cfg.listen, &s->listen_fd, &s->port, diag);
     if (ret != 0) {
         goto exit;
