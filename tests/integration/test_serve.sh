@@ -245,14 +245,15 @@ check_contains "no failed request during policy reloads" "fail=0" "$(cat "$T/loa
 echo "# SIGTERM drain under traffic"
 SLOWPIDS=()
 for i in 1 2 3; do
-  $KC slow 127.0.0.1 "$PORT" "$T/ca.crt" /validate "$T/pod8k.json" 2 >"$T/slow$i" &
+  rm -f "$T/slowready$i"
+  $KC slow 127.0.0.1 "$PORT" "$T/ca.crt" /validate "$T/pod8k.json" 2 "$T/slowready$i" >"$T/slow$i" &
   SLOWPIDS+=($!)
 done
 rm -f "$T/go"
 $KC idle 127.0.0.1 "$PORT" "$T/ca.crt" "$T/go" >"$T/idle" &
 IDLEPID=$!
-wait_for 10 test -e "$T/go"
-sleep 0.5
+wait_for 20 test -e "$T/go"
+for i in 1 2 3; do wait_for 20 test -e "$T/slowready$i"; done
 kill -TERM "$SERVER_PID"
 wait_for 5 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $M/readyz)\" = 503 ]"
 check "readyz turns 503 at once on SIGTERM" 0 $?

@@ -4,8 +4,10 @@
   load  HOST PORT CA PATH BODY STOPFILE   keep-alive POSTs until STOPFILE exists (max 120 s);
                                           prints "ok=N fail=M connects=K" (fail: any non-200,
                                           any error on a connection the server did not close)
-  slow  HOST PORT CA PATH BODY PAUSE      one POST whose body arrives in two halves PAUSE s
-                                          apart; prints the status code (or "error: ...")
+  slow  HOST PORT CA PATH BODY PAUSE [READYFILE]
+                                          one POST whose body arrives in two halves PAUSE s
+                                          apart (READYFILE touched after the first half);
+                                          prints the status code (or "error: ...")
   hold  HOST PORT CA COUNT SECONDS        open COUNT TLS connections, print how many completed
                                           the handshake, keep them SECONDS, close
   idle  HOST PORT CA GOFILE               one GET /healthz on a keep-alive connection, touch
@@ -102,13 +104,15 @@ def cmd_load(host, port, ca, path, body_file, stopfile):
     print("ok=%d fail=%d connects=%d" % (ok, fail, connects))
 
 
-def cmd_slow(host, port, ca, path, body_file, pause):
+def cmd_slow(host, port, ca, path, body_file, pause, readyfile=None):
     body = open(body_file, "rb").read()
     try:
         sock = connect(host, port, ca)
         req = request_bytes(path, body)
         half = len(req) - len(body) // 2
         sock.sendall(req[:half])
+        if readyfile:
+            open(readyfile, "w").close()
         time.sleep(float(pause))
         sock.sendall(req[half:])
         status, _, _ = read_response(sock)
