@@ -60,3 +60,21 @@ for mode in plain tls; do
     SPID=""
   done
 done
+
+# Full handshakes: new connection per request (openssl s_time -new), server CPU per handshake.
+P=$(port)
+MP=$(port)
+"$B/bench_fixed_server" --listen "127.0.0.1:$P" --metrics-listen "127.0.0.1:$MP" \
+  --tls-cert "$T/s.crt" --tls-key "$T/s.key" --log-level warn &
+SPID=$!
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$MP/healthz" && break; sleep 0.1; done
+t0=$(cpu_ticks $SPID)
+out=$(openssl s_time -connect "127.0.0.1:$P" -new -time "$DUR" 2>/dev/null || true)
+t1=$(cpu_ticks $SPID)
+conns=$(awk '/connections in/ && /real seconds/ {print $1; exit}' <<<"$out")
+conns=${conns:-0}
+us=$(python3 -c "print('%.0f' % (($t1 - $t0) / $HZ * 1e6 / max(1, $conns)))")
+printf '%-12s %-6s %12s %14s\n' handshake new "$(python3 -c "print('%.0f' % ($conns / $DUR))")/s" "$us"
+kill $SPID
+wait $SPID || true
+SPID=""
