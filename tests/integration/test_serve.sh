@@ -164,6 +164,18 @@ printf 'GET / HTTP/1.1\r\n\r\n' | timeout 5 python3 -c 'import socket,sys; s=soc
 check "server alive after plaintext" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$U/healthz")"
 check "idle TCP without ClientHello closed after --handshake-timeout" closed "$($KC raw 127.0.0.1 "$PORT" 30)"
 
+echo "# no descriptor leak across many short connections"
+fds() { curl -s "$M/metrics" | awk '$1 == "process_open_fds" {print $2}'; }
+base=$(fds)
+CURLPIDS=()
+for i in $(seq 1 40); do
+  "${C[@]}" -o /dev/null "${JSON_CT[@]}" --data-binary @"$T/pod.json" "$U/validate" &
+  CURLPIDS+=($!)
+done
+wait "${CURLPIDS[@]}"
+wait_for 10 bash -c "[ \"\$(curl -s $M/metrics | awk '\$1 == \"process_open_fds\" {print \$2}')\" -le $((base + 1)) ]"
+check "descriptors back to baseline after 40 connections ($base -> $(fds))" 0 $?
+
 echo "# metrics"
 met=$(curl -s "$M/metrics")
 check_contains "requests counted" 'kadmit_admission_requests_total{webhook="validate",kind="Pod",operation="CREATE",decision="denied"}' "$met"
