@@ -8,45 +8,78 @@
  */
 #include "kadmit/admission.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kadmit/error.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
 #include "kadmit/patch.h"
 #include "kadmit/rules.h"
+
+void ka_review_summary_reset(struct ka_review_summary *s)
+{
+    memset(s, 0, offsetof(struct ka_review_summary, findings));
+    s->n_dropped_findings = 0;
+    s->n_mutations = 0;
+}
 
 const char *ka_endpoint_name(enum ka_endpoint ep)
 {
     return ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate";
 }
 
-/* Nesting depth of JSON text, stopping as soon as it passes `max`. Strings are skipped. */
-static int json_depth_ok(const char *p, size_t len, unsigned max)
+/* Before parsing: nesting depth and an upper bound on the number of values (every value but
+ * the first follows a '[', '{', ',' or ':'), stopping as soon as either passes its limit.
+ * Strings are skipped with memchr; a quote preceded by an odd number of backslashes is escaped.
+ * Malformed text is left to the parser: this only bounds its recursion and its memory.
+ * Returns 0, or 1 (too deep) / 2 (too many values). */
+static int json_prescan(const char *p, size_t len, unsigned max_depth, size_t max_values)
 {
+    static const unsigned char cls[256] = {
+        ['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3, [','] = 4, [':'] = 4};
+    const unsigned char *s = (const unsigned char *)p, *end = s + len;
     unsigned depth = 0;
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (in_string) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_string = 0;
-            }
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max) {
-                return 0;
-            }
-        } else if (c == '}' || c == ']') {
-            depth--;
+    size_t values = 1;
+    while (s < end) {
+        unsigned c = cls[*s];
+        if (c == 0) {
+            s++;
+            continue;
         }
+        if (c == 1) { /* a string: find its closing quote */
+            const unsigned char *q = s + 1;
+            for (;;) {
+                q = memchr(q, '"', (size_t)(end - q));
+                if (q == NULL) {
+                    return 0; /* unterminated: the parser will say so */
+                }
+                size_t bs = 0;
+                while (q - bs > s + 1 && q[-1 - (ptrdiff_t)bs] == '\\') {
+                    bs++;
+                }
+                if (bs % 2 == 0) {
+                    break;
+                }
+                q++;
+            }
+            s = q + 1;
+            continue;
+        }
+        if (c == 2 && ++depth > max_depth) {
+            return 1;
+        }
+        if (c == 3) {
+            depth -= depth > 0;
+        } else if (++values > max_values) {
+            return 2;
+        }
+        s++;
     }
-    return 1;
+    return 0;
 }
 
 static const char *str_at(const cJSON *obj, const char *key)
@@ -282,10 +315,11 @@ static int run_review(struct review *r, struct ka_buf *out)
     } else {
         ret = validate_object(r, r->object, s, err, sizeof(err));
         if (ret == 0 && strcmp(op, "UPDATE") == 0 && cJSON_IsObject(r->old_object)) {
-            struct ka_review_summary *before = calloc(1, sizeof(*before));
+            struct ka_review_summary *before = malloc(sizeof(*before));
             if (before == NULL) {
                 return KA_ENOMEM;
             }
+            ka_review_summary_reset(before);
             memcpy(before->kind, s->kind, sizeof(s->kind));
             memcpy(before->namespace_, s->namespace_, sizeof(s->namespace_));
             char old_err[256];
@@ -363,6 +397,8 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     struct review r;
     memset(&r, 0, sizeof(r));
     ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
+    /* Every cJSON allocation of this review comes from one arena, released at the end. */
+    int arena = ka_json_arena_begin() == 0;
     if (summary == NULL) {
         own = malloc(sizeof(*own));
         if (own == NULL) {
@@ -371,7 +407,7 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
         }
         summary = own;
     }
-    memset(summary, 0, sizeof(*summary));
+    ka_review_summary_reset(summary);
     summary->http_status = 400;
     r.s = summary;
     r.policy = policy;
@@ -380,9 +416,17 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     unsigned max_depth =
         opts != NULL && opts->max_depth != 0 ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
 
-    if (!json_depth_ok(body, len, max_depth)) {
-        snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
-                 max_depth);
+    size_t max_values =
+        opts != NULL && opts->max_values != 0 ? opts->max_values : KA_MAX_JSON_VALUES_DEFAULT;
+    int scan = json_prescan(body, len, max_depth, max_values);
+    if (scan != 0) {
+        if (scan == 1) {
+            snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
+                     max_depth);
+        } else {
+            snprintf(summary->reason, sizeof(summary->reason), "JSON has more than %zu values",
+                     max_values);
+        }
         ret = KA_EREVIEW;
         goto reject;
     }
@@ -449,7 +493,11 @@ reject:
     }
 cleanup:
     ka_patch_free(&r.patch);
-    cJSON_Delete(r.root);
+    if (arena) {
+        ka_json_arena_end(); /* frees the whole tree at once */
+    } else {
+        cJSON_Delete(r.root);
+    }
     free(own);
     return ret;
 }

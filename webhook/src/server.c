@@ -127,7 +127,7 @@ static void diag_printf(struct ka_buf *diag, const char *fmt, ...)
 
 /* libmicrohttpd's messages go to our debug log. On AF_UNIX sockets it tries TCP_NODELAY and
  * TCP_CORK and complains; those lines are dropped. */
-static void mhd_logger(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     if (ka_log_threshold > KA_LOG_DEBUG) {

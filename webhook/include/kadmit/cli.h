@@ -17,4 +17,9 @@ int ka_cli_load_policy(const char *path, const char *attestations, struct ka_pol
 
 /* Each module that offers a subcommand declares it here and adds a row to main.c's table. */
 
+/** `kadmit certs`: create or renew the webhook CA and serving certificate (cmd_certs.c). */
+int ka_cmd_certs(int argc, char **argv);
+/** `kadmit attest verify ...`: explain image-scan attestations for one image (cmd_attest.c). */
+int ka_cmd_attest(int argc, char **argv);
+
 #endif
