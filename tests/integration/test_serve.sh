@@ -36,7 +36,15 @@ ln -s ..data/tls.crt "$T/secret/tls.crt"
 ln -s ..data/tls.key "$T/secret/tls.key"
 
 mkdir -p "$T/policies"
-cp policies/checklist.yaml "$T/policies/checklist.yaml"
+# The shipped checklist, with the image-scan-attestation rule off (no attestations here; that
+# rule has its own tests): pod2 below is then denied by resources-required alone.
+python3 - policies/checklist.yaml "$T/policies/checklist.yaml" <<'PY'
+import sys
+s = open(sys.argv[1]).read()
+old = "- id: image-scan-attestation\n      action: enforce"
+assert old in s, "checklist changed: update test_serve.sh"
+open(sys.argv[2], "w").write(s.replace(old, "- id: image-scan-attestation\n      action: off"))
+PY
 
 # A Pod with no resources, no probes (denied); one with probes but no resources (denied only by
 # resources-required, allowed once that rule is switched to warn).
@@ -311,6 +319,15 @@ if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)
   start_server "$T/log4" "${COMMON[@]}" --listen "[::1]:$PORT" || exit 1
   check "IPv6 [::1] listen" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "https://[::1]:$PORT/healthz")"
   stop_server "$T/log4"
+fi
+
+if "$KADMIT" certs --help >/dev/null 2>&1; then
+  echo "# certificates made by kadmit certs"
+  "$KADMIT" certs --out-dir "$T/kc" --dns localhost --ip 127.0.0.1 >/dev/null 2>&1
+  check "kadmit certs wrote a CA and a serving pair" 0 $?
+  start_server "$T/log5" "${COMMON[@]}" --tls-cert "$T/kc/tls.crt" --tls-key "$T/kc/tls.key" || exit 1
+  check "serve with kadmit certs output" 200 "$(curl -sS --cacert "$T/kc/ca.crt" -o /dev/null -w '%{http_code}' "${JSON_CT[@]}" --data-binary @"$T/pod.json" "$U/validate")"
+  stop_server "$T/log5"
 fi
 
 echo "$PASS passed, $FAIL failed"
