@@ -71,11 +71,11 @@ static const struct setting settings[] = {
      "seconds a keep-alive connection may stay idle (keep above the API server's 90s)"},
     {"request-deadline", "KADMIT_REQUEST_DEADLINE", SETTING_SECONDS, NUM(request_deadline), 1, 30,
      DEF(KA_REQUEST_DEADLINE_DEFAULT) "s",
-     "seconds to receive a whole request body (below the API server's 10s timeout)"},
+     "seconds to receive and answer one request (below the API server's 10s timeout)"},
     {"drain-timeout", "KADMIT_DRAIN_TIMEOUT", SETTING_SECONDS, NUM(drain_timeout), 0, 3600,
      DEF(KA_DRAIN_TIMEOUT_DEFAULT) "s", "seconds to finish requests in flight after SIGTERM"},
     {"threads", "KADMIT_THREADS", SETTING_UINT, NUM(threads), 0, 64, "0",
-     "TLS relay threads and HTTP threads each (0: one per CPU)"},
+     "worker threads, each serving TLS and HTTP for its connections (0: one per CPU)"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
