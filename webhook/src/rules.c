@@ -158,8 +158,8 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     snprintf(f->what, sizeof(f->what), "%s", what);
     snprintf(f->fix, sizeof(f->fix), "%s", fix);
     if (container != NULL) {
-        snprintf(f->message, sizeof(f->message), "%s: %s container \"%s\": %s (%s)", f->rule,
-                 where, container, what, fix);
+        snprintf(f->message, sizeof(f->message), "%s: %s container \"%s\": %s (%s)", f->rule, where,
+                 container, what, fix);
     } else {
         snprintf(f->message, sizeof(f->message), "%s: %s: %s (%s)", f->rule, where, what, fix);
     }
