@@ -338,7 +338,7 @@ static int html_esc_cut(struct ka_buf *b, const char *s, size_t max)
 /* A horizontal stacked bar chart (enforce, warn, audit) as inline SVG. */
 static int svg_chart(struct ka_buf *out, const char *id, const char *title, const struct tallies *t)
 {
-    const unsigned label_w = 220, bar_w = 440, row_h = 24, top = 30;
+    const unsigned label_w = 180, bar_w = 300, row_h = 24, top = 30;
     size_t n = t->n < KA_AUDIT_CHART_MAX_BARS ? t->n : KA_AUDIT_CHART_MAX_BARS;
     unsigned height = top + (unsigned)(n > 0 ? n : 1) * row_h + (t->n > n ? row_h : 0) + 8;
     size_t max = 1;
@@ -368,7 +368,7 @@ static int svg_chart(struct ka_buf *out, const char *id, const char *title, cons
         ret = ret ? ret
                   : ka_buf_printf(out, "<text x=\"%u\" y=\"%u\" class=\"cl\" text-anchor=\"end\">",
                                   label_w - 8, y + 15);
-        ret = ret ? ret : html_esc_cut(out, e->key, 30);
+        ret = ret ? ret : html_esc_cut(out, e->key, 26);
         ret = ret ? ret : ka_buf_adds(out, "</text>");
         const size_t seg[3] = {e->enforce, e->warn, e->audit};
         static const char *const colors[3] = {COLOR_ENFORCE, COLOR_WARN, COLOR_AUDIT};
@@ -426,7 +426,8 @@ static const char html_head[] =
     "th{background:#eef1f5;position:sticky;top:0}\n"
     "td.a-enforce{color:" COLOR_ENFORCE ";font-weight:600}td.a-warn{color:" COLOR_WARN
     ";font-weight:600}td.a-audit{color:" COLOR_AUDIT "}\n"
-    "td.src{color:#5c6475;font-size:12px}code{font-size:12px}\n"
+    "td{overflow-wrap:anywhere}td.src{color:#5c6475;font-size:12px;max-width:220px}"
+    "code{font-size:12px}\n"
     ".errors li{margin:4px 0}\n</style>\n</head>\n<body>\n";
 
 static const char html_script[] =
