@@ -426,7 +426,8 @@ static const char html_head[] =
     "th{background:#eef1f5;position:sticky;top:0}\n"
     "td.a-enforce{color:" COLOR_ENFORCE ";font-weight:600}td.a-warn{color:" COLOR_WARN
     ";font-weight:600}td.a-audit{color:" COLOR_AUDIT "}\n"
-    "td{overflow-wrap:anywhere}td.src{color:#5c6475;font-size:12px;max-width:220px}"
+    "td{overflow-wrap:break-word}td.src{color:#5c6475;font-size:12px;word-break:break-all;"
+    "min-width:150px;max-width:240px}td[class^=a-]{white-space:nowrap}"
     "code{font-size:12px}\n"
     ".errors li{margin:4px 0}\n</style>\n</head>\n<body>\n";
 
@@ -451,6 +452,12 @@ static const char html_script[] =
     "  }\n"
     "  [q,r,a,n].forEach(function(e){e.addEventListener('input',apply);"
     "e.addEventListener('change',apply);});\n"
+    "  /* report.html#rule=image-pinned&action=enforce&namespace=shop&q=text presets filters */\n"
+    "  location.hash.slice(1).split('&').forEach(function(kv){\n"
+    "    var i=kv.indexOf('='),k=kv.slice(0,i),v=decodeURIComponent(kv.slice(i+1));\n"
+    "    var m={q:q,rule:r,action:a,namespace:n};\n"
+    "    if(i>0&&Object.prototype.hasOwnProperty.call(m,k)){m[k].value=v;}\n"
+    "  });\n"
     "  apply();\n"
     "})();\n"
     "</script>\n";
