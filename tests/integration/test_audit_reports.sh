@@ -56,6 +56,13 @@ J="$WORK/report.json"
   "resources-required,probes-required,probes-required,image-pinned,no-literal-secrets" ] || fail "json: web violations"
 [ "$(jq -r '[.results[] | select(.mutations | length > 0) | .name] | join(",")' "$J")" = "agent-7f9c" ] ||
   fail "json: mutated objects"
+# a Pod its ReplicaSet owns is not evaluated again (its Deployment is), unless --include-owned
+[ "$(jq '.summary.owned' "$J")" = 1 ] || fail "json: summary.owned"
+jq -e '[.results[].name] | index("web-5d9f7c-x2k4q") == null' "$J" >/dev/null || fail "json: owned pod evaluated"
+audit -o json --include-owned "${INPUTS[@]}" >"$WORK/owned.json" 2>/dev/null || true
+[ "$(jq '.summary.objects' "$WORK/owned.json")" = 9 ] || fail "--include-owned: summary.objects"
+[ "$(jq -r '.results[] | select(.name=="web-5d9f7c-x2k4q") | .allowed' "$WORK/owned.json")" = false ] ||
+  fail "--include-owned: the owned pod is evaluated"
 ok "json fields"
 
 # ---- policyreport: shape the API server accepts ---------------------------------------------

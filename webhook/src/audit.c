@@ -162,6 +162,24 @@ static const char *str_at(const cJSON *o, const char *k)
 static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
                       unsigned depth);
 
+/* A ReplicaSet of a Deployment, a Pod of a ReplicaSet/StatefulSet/DaemonSet/Job, a Job of a
+ * CronJob: metadata.ownerReferences names a controller of a kind kadmit checks. */
+static int owned_by_checked_controller(const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
+    const cJSON *ref;
+    cJSON_ArrayForEach(ref, refs)
+    {
+        const char *kind = str_at(ref, "kind");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) && kind != NULL &&
+            (ka_kind_from_name(kind) & KA_KINDS_WORKLOAD) != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int add_list(struct ka_audit *a, const char *source, cJSON *items, const char *ns_hint,
                     unsigned depth)
 {
@@ -207,6 +225,10 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     }
     if (ka_kind_from_name(kind) == KA_KIND_OTHER) {
         a->n_skipped++;
+        return 0;
+    }
+    if (!a->include_owned && owned_by_checked_controller(obj)) {
+        a->n_owned++;
         return 0;
     }
     if (a->policy == NULL) {
@@ -606,6 +628,7 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
 {
     memset(c, 0, sizeof(*c));
     c->skipped = a->n_skipped;
+    c->owned = a->n_owned;
     for (size_t i = 0; i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
         int adm = it->origin == KA_AUDIT_ADMISSION;
@@ -707,6 +730,12 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
                             "(kinds kadmit does not check)\n",
                             c.objects, red, c.denied, reset, yellow, c.warned, reset, c.audited,
                             green, c.passed, reset, c.mutated, c.errors, c.skipped);
+    }
+    if (ret == 0 && c.owned > 0) {
+        ret = ka_buf_printf(out,
+                            "%zu objects owned by a checked controller not evaluated again (their "
+                            "owner is; --include-owned evaluates them)\n",
+                            c.owned);
     }
     if (ret == 0 && c.admissions + c.log_problems > 0) {
         ret = ka_buf_printf(out,
@@ -883,10 +912,10 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     }
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
-    static const char *const top[] = {"objects", "denied",  "warned", "audited",
-                                      "passed",  "mutated", "errors", "skipped"};
-    const size_t topv[] = {c.objects, c.denied,  c.warned, c.audited,
-                           c.passed,  c.mutated, c.errors, c.skipped};
+    static const char *const top[] = {"objects", "denied", "warned",  "audited", "passed",
+                                      "mutated", "errors", "skipped", "owned"};
+    const size_t topv[] = {c.objects, c.denied, c.warned,  c.audited, c.passed,
+                           c.mutated, c.errors, c.skipped, c.owned};
     static const char *const adm[] = {"total", "denied", "warned", "audited", "passed"};
     const size_t admv[] = {c.admissions, c.admissions_denied, c.admissions_warned,
                            c.admissions_audited, c.admissions_passed};
@@ -894,7 +923,7 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     const size_t finv[] = {c.findings, c.findings_enforce, c.findings_warn, c.findings_audit};
     cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
-    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 8) != 0 ||
+    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 9) != 0 ||
         add_counts(sadm, adm, admv, 5) != 0 || add_counts(sfin, fin, finv, 4) != 0 ||
         cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
         goto cleanup;

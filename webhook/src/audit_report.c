@@ -200,6 +200,12 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                               "kadmit does not check)\n",
                               c.objects, c.denied, c.warned, c.audited, c.passed, c.mutated,
                               c.errors, c.skipped);
+    if (ret == 0 && c.owned > 0) {
+        ret = ka_buf_printf(out,
+                            "\n%zu objects owned by a checked controller were not evaluated "
+                            "again (their owner was).\n",
+                            c.owned);
+    }
     if (ret == 0 && c.admissions + c.log_problems > 0) {
         ret = ka_buf_printf(out,
                             "\n**%zu admissions** in decision logs: %zu denied, %zu warned, %zu "
@@ -533,6 +539,9 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret : html_card(out, "", c.mutated, "would be mutated");
     ret = ret ? ret : html_card(out, "", c.errors, "errors");
     ret = ret ? ret : html_card(out, "", c.skipped, "skipped kinds");
+    if (ret == 0 && c.owned > 0) {
+        ret = html_card(out, "", c.owned, "owned, not re-checked");
+    }
     if (ret == 0 && c.admissions + c.log_problems > 0) {
         ret = html_card(out, "", c.admissions, "admissions logged");
         ret = ret ? ret : html_card(out, "deny", c.admissions_denied, "admissions denied");

@@ -33,6 +33,9 @@ static void audit_usage(FILE *f)
             "  --color auto|always|never   colour in text output (default auto: when stdout\n"
             "                        is a terminal)\n"
             "  --show-passed         text: also list objects without findings (default off)\n"
+            "  --include-owned       also evaluate objects a checked controller owns (a\n"
+            "                        Deployment's ReplicaSets and Pods; default off: their\n"
+            "                        owner's template is evaluated instead)\n"
             "  --now TIME            time stamped into reports and used by time-dependent rules:\n"
             "                        Unix seconds or RFC 3339 UTC (default: $KADMIT_NOW, else "
             "the\n"
@@ -94,6 +97,7 @@ int ka_cmd_audit(int argc, char **argv)
         {"color", required_argument, NULL, 'c'},
         {"decision-log", required_argument, NULL, 'd'},
         {"show-passed", no_argument, NULL, 's'},
+        {"include-owned", no_argument, NULL, 'I'},
         {"now", required_argument, NULL, 'n'},
         {"policy-name", required_argument, NULL, 'N'},
         {"report-max-results", required_argument, NULL, 'R'},
@@ -105,7 +109,7 @@ int ka_cmd_audit(int argc, char **argv)
                *color = "auto", *now_text = getenv("KADMIT_NOW"), *policy_name = "checklist";
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0;
-    int show_passed = 0;
+    int show_passed = 0, include_owned = 0;
     int c, rc = 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:a:o:f:c:h", longopts, NULL)) != -1) {
@@ -135,6 +139,9 @@ int ka_cmd_audit(int argc, char **argv)
             break;
         case 's':
             show_passed = 1;
+            break;
+        case 'I':
+            include_owned = 1;
             break;
         case 'n':
             now_text = optarg;
@@ -201,6 +208,7 @@ int ka_cmd_audit(int argc, char **argv)
     audit.now = now;
     audit.opts.now = now;
     audit.policy_name = policy_name;
+    audit.include_owned = include_owned;
     struct ka_buf out;
     ka_buf_init(&out, 1024u * 1024u * 1024u);
     int ret = 0;

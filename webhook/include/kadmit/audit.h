@@ -73,8 +73,11 @@ struct ka_audit_item {
 struct ka_audit {
     struct ka_audit_item *items;
     size_t n_items, cap_items;
-    size_t n_skipped; /* objects of kinds kadmit does not check (Service, ConfigMap...) */
-    size_t n_errors;  /* object items with error (not decision-log problems) */
+    size_t n_skipped;  /* objects of kinds kadmit does not check (Service, ConfigMap...) */
+    size_t n_owned;    /* objects a checked controller owns (a Deployment's ReplicaSets and Pods):
+                          their owner's template is checked, so they are not evaluated again */
+    int include_owned; /* evaluate owned objects too (`--include-owned`) */
+    size_t n_errors;   /* object items with error (not decision-log problems) */
     const struct ka_policy *policy; /* borrowed */
     struct ka_review_opts opts;
     int64_t now;             /* Unix seconds stamped into reports (policyreport, html, md) */
@@ -105,7 +108,7 @@ __attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audi
 
 /** Counts over all items. */
 struct ka_audit_counts {
-    size_t objects, denied, warned, audited, passed, errors, skipped, mutated;
+    size_t objects, denied, warned, audited, passed, errors, skipped, mutated, owned;
     /* decision logs: admissions read, by outcome, and lines that could not be read */
     size_t admissions, admissions_denied, admissions_warned, admissions_audited, admissions_passed,
         log_problems;
