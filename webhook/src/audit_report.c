@@ -789,6 +789,10 @@ static cJSON *make_report(const struct ka_audit *a, const struct report_group *g
     } else {
         snprintf(name, sizeof(name), "kadmit-%s", base);
     }
+    /* Every report of one run carries the run's time: reports of older runs that this run did
+     * not rewrite are deleted by `kubectl delete -l 'kadmit.dev/run!=<now>'` (deploy/audit). */
+    char run[24];
+    snprintf(run, sizeof(run), "%lld", (long long)a->now);
     cJSON *rep = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(rep, "metadata");
     cJSON *labels = cJSON_AddObjectToObject(meta, "labels");
@@ -801,7 +805,8 @@ static cJSON *make_report(const struct ka_audit *a, const struct report_group *g
         cJSON_AddStringToObject(meta, "name", name) == NULL ||
         (g->namespace_[0] && cJSON_AddStringToObject(meta, "namespace", g->namespace_) == NULL) ||
         cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "kadmit") == NULL ||
-        cJSON_AddStringToObject(labels, "kadmit.dev/policy", base) == NULL;
+        cJSON_AddStringToObject(labels, "kadmit.dev/policy", base) == NULL ||
+        cJSON_AddStringToObject(labels, "kadmit.dev/run", run) == NULL;
     if (!bad) {
         sum = cJSON_AddObjectToObject(rep, "summary");
         bad = sum == NULL || cJSON_AddNumberToObject(sum, "pass", (double)c->pass) == NULL ||
