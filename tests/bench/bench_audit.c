@@ -92,7 +92,7 @@ static double render(const char *name, struct ka_audit *a, int fmt)
     struct ka_buf out;
     ka_buf_init(&out, 1024u * 1024u * 1024u);
     double t0 = now_s();
-    int ret = fmt == 0   ? ka_audit_render_text(a, &out, 0, 0)
+    int ret = fmt == 0   ? ka_audit_render_text(a, &out, 0)
               : fmt == 1 ? ka_audit_render_json(a, &out)
               : fmt == 2 ? ka_audit_render_markdown(a, &out)
               : fmt == 3 ? ka_audit_render_html(a, &out)

@@ -1,6 +1,7 @@
 /* Decision log: line format, rotation, concurrency, reopen, and full disks (/dev/full, tmpfs). */
 #include <CUnit/Basic.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,6 +441,58 @@ static void test_stdout(void)
     free(s);
 }
 
+/* "-" with a reader that never reads: writes never block; once the pipe is full lines are
+ * dropped and counted; what got through is whole lines. */
+static void test_stdout_stalled_pipe(void)
+{
+    int fds[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    CU_ASSERT_FATAL(saved >= 0);
+    CU_ASSERT_FATAL(dup2(fds[1], STDOUT_FILENO) >= 0);
+    struct ka_review_summary *s = calloc(1, sizeof(*s));
+    review(bad_review, s);
+    struct ka_decision_log *dl = NULL;
+    int opened = ka_decision_log_open(&dl, "-", 0, 1, 0, NULL, 0);
+    int written = 0, dropped = 0;
+    for (int i = 0; opened == 0 && i < 400; i++) { /* ~500 KiB into a 64 KiB pipe */
+        int r = ka_decision_log_write(dl, s, KA_ENDPOINT_VALIDATE);
+        written += r == 1;
+        dropped += r < 0;
+    }
+    uint64_t counted = ka_decision_log_dropped(dl);
+    ka_decision_log_close(dl);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(fds[1]);
+    CU_ASSERT_EQUAL_FATAL(opened, 0);
+    CU_ASSERT(written > 0);
+    CU_ASSERT(dropped > 0);
+    CU_ASSERT_EQUAL(counted, (uint64_t)dropped);
+    /* the standard output descriptor itself was not made non-blocking */
+    CU_ASSERT_EQUAL(fcntl(STDOUT_FILENO, F_GETFL) & O_NONBLOCK, 0);
+    /* drain: whole lines only, as many as were written (a torn tail at most) */
+    FILE *f = fdopen(fds[0], "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int good = 0, bad = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        cJSON *j = line[n - 1] == '\n' ? cJSON_ParseWithLength(line, (size_t)n) : NULL;
+        good += j != NULL;
+        bad += j == NULL;
+        cJSON_Delete(j);
+    }
+    free(line);
+    fclose(f);
+    CU_ASSERT_EQUAL(good, written);
+    CU_ASSERT(bad <= 1);
+    printf("stalled pipe: %d written, %d dropped, %d torn\n", written, dropped, bad);
+    free(s);
+}
+
 int main(void)
 {
     struct ka_buf diag;
@@ -458,6 +511,7 @@ int main(void)
         {"/dev/full: drops counted", test_dev_full_drops},
         {"full tmpfs: drops counted, no torn follow-up line", test_tmpfs_enospc},
         {"standard output", test_stdout},
+        {"standard output to a stalled pipe: drops, never blocks", test_stdout_stalled_pipe},
         {NULL, NULL},
     };
     int rc = ka_test_run("decisionlog", tests);

@@ -708,7 +708,7 @@ static const char *verdict_of(const struct ka_audit_item *it)
     return warn ? "WARN" : audit ? "AUDIT" : "PASS";
 }
 
-int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color, int show_passed)
+int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color)
 {
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
@@ -755,7 +755,7 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
             continue;
         }
         const char *verdict = verdict_of(it);
-        if (!show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0) {
+        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0) {
             hidden++;
             continue;
         }

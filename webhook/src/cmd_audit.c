@@ -209,6 +209,7 @@ int ka_cmd_audit(int argc, char **argv)
     audit.opts.now = now;
     audit.policy_name = policy_name;
     audit.include_owned = include_owned;
+    audit.show_passed = show_passed;
     struct ka_buf out;
     ka_buf_init(&out, 1024u * 1024u * 1024u);
     int ret = 0;
@@ -238,7 +239,7 @@ int ka_cmd_audit(int argc, char **argv)
         ret = ka_audit_render_policyreport(&audit, &out, max_results, max_bytes);
         break;
     default:
-        ret = ka_audit_render_text(&audit, &out, use_color, show_passed);
+        ret = ka_audit_render_text(&audit, &out, use_color);
     }
     if (ret != 0) {
         fprintf(stderr, "kadmit audit: %s\n", ka_strerror(ret));

@@ -77,6 +77,7 @@ struct ka_audit {
     size_t n_owned;    /* objects a checked controller owns (a Deployment's ReplicaSets and Pods):
                           their owner's template is checked, so they are not evaluated again */
     int include_owned; /* evaluate owned objects too (`--include-owned`) */
+    int show_passed;   /* text: list objects without findings too (`--show-passed`) */
     size_t n_errors;   /* object items with error (not decision-log problems) */
     const struct ka_policy *policy; /* borrowed */
     struct ka_review_opts opts;
@@ -118,9 +119,9 @@ struct ka_audit_counts {
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
 /** Summary line, then one block per object with a finding: action, rule, message. `color`:
- * ANSI colours. `show_passed`: also list objects without findings. */
-__attribute__((warn_unused_result)) int
-ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color, int show_passed);
+ * ANSI colours. Objects without findings are listed only with a->show_passed. */
+__attribute__((warn_unused_result)) int ka_audit_render_text(const struct ka_audit *a,
+                                                             struct ka_buf *out, int color);
 /** {"results":[...],"errors":[...],"decisions":[...],"decisionLogProblems":[...],
  * "summary":{...}} (field names documented in the README). */
 __attribute__((warn_unused_result)) int ka_audit_render_json(const struct ka_audit *a,
