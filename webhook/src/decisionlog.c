@@ -381,8 +381,11 @@ int ka_decision_log_write(struct ka_decision_log *dl, const struct ka_review_sum
     ret = 1;
     if (dl->max_bytes > 0 && size >= dl->max_bytes) {
         pthread_rwlock_wrlock(&dl->lock);
-        if (atomic_load(&dl->size) >= dl->max_bytes) { /* not already rotated by another thread */
-            (void)rotate_locked(dl);
+        if (atomic_load(&dl->size) >= dl->max_bytes && /* not rotated by another thread */
+            rotate_locked(dl) != 0) {
+            /* Cannot rename or reopen (permissions, disk): keep appending and try again after
+             * another max_bytes rather than on every line. */
+            atomic_store(&dl->size, 0);
         }
         pthread_rwlock_unlock(&dl->lock);
     }
