@@ -79,6 +79,17 @@ static void test_decision_log_parsing(void)
                            "container \"web\": image \"a|b\" has no tag");
     ka_audit_free(&a);
     ka_audit_free(&a); /* safe twice */
+    /* --decision-log-all lines of requests that were not AdmissionReviews are skipped */
+    static const char s400[] = "{\"time\":\"t\",\"kind\":\"\",\"allowed\":false,\"status\":400,"
+                               "\"reason\":\"not JSON\",\"findings\":[]}\n";
+    ka_audit_init(&a, NULL);
+    CU_ASSERT_EQUAL(ka_audit_add_decision_log_bytes(&a, "all.log", s400, sizeof(s400) - 1), 0);
+    ka_audit_count(&a, &c);
+    CU_ASSERT_EQUAL(c.admissions, 0);
+    CU_ASSERT_EQUAL(c.admissions_denied, 0);
+    CU_ASSERT_EQUAL(c.log_problems, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.items[0].error_msg, "HTTP 400"));
+    ka_audit_free(&a);
     /* a missing file is a problem item, not an error */
     ka_audit_init(&a, NULL);
     CU_ASSERT_EQUAL(ka_audit_add_decision_log(&a, "/nonexistent/decisions.log"), 0);

@@ -141,6 +141,18 @@ static void test_format(void)
     CU_ASSERT_TRUE(s->allowed);
     CU_ASSERT_FALSE(ka_decision_log_wants(s, 0));
     CU_ASSERT_TRUE(ka_decision_log_wants(s, 1));
+    /* a body that is not an AdmissionReview: only with all */
+    struct ka_buf resp;
+    ka_buf_init(&resp, 4096);
+    CU_ASSERT_EQUAL(ka_admission_review(policy, KA_ENDPOINT_VALIDATE, "{}", 2, NULL, &resp, s),
+                    KA_EREVIEW);
+    ka_buf_free(&resp);
+    CU_ASSERT_EQUAL(s->http_status, 400);
+    CU_ASSERT_FALSE(ka_decision_log_wants(s, 0));
+    CU_ASSERT_TRUE(ka_decision_log_wants(s, 1));
+    ka_buf_reset(&line);
+    CU_ASSERT_EQUAL(ka_decision_log_format(s, KA_ENDPOINT_MUTATE, 0, &line), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line.data, "\"status\":400,\"reason\":"));
     char ts[40];
     ka_decision_log_time(-1, ts, sizeof(ts));
     CU_ASSERT_STRING_EQUAL(ts, "1969-12-31T23:59:59.999Z");

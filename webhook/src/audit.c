@@ -477,7 +477,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
         blank++;
     }
     if (blank == len) {
-        return terminated ? 0 : 0; /* empty lines (and an empty tail) are not entries */
+        return 0; /* empty lines (and an empty tail) are not entries */
     }
     if (!terminated) {
         return add_log_problem(a, name, lineno,
@@ -518,6 +518,14 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
         idx++;
     }
     if (why[0] != '\0') {
+        ret = add_log_problem(a, name, lineno, why);
+        goto exit;
+    }
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+    if (cJSON_IsNumber(status) && status->valueint != 200) {
+        /* --decision-log-all also logs requests that were not AdmissionReviews */
+        snprintf(why, sizeof(why), "HTTP %d, not an admission: %.200s; skipped", status->valueint,
+                 str_at(doc, "reason") ?: "");
         ret = add_log_problem(a, name, lineno, why);
         goto exit;
     }
@@ -740,7 +748,7 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
     if (ret == 0 && c.admissions + c.log_problems > 0) {
         ret = ka_buf_printf(out,
                             "%zu admissions in decision logs: %s%zu denied%s, %s%zu warned%s, "
-                            "%zu audit-only, %s%zu passed%s; %zu unreadable lines\n",
+                            "%zu audit-only, %s%zu passed%s; %zu log lines skipped\n",
                             c.admissions, red, c.admissions_denied, reset, yellow,
                             c.admissions_warned, reset, c.admissions_audited, green,
                             c.admissions_passed, reset, c.log_problems);
@@ -750,7 +758,7 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
         const struct ka_audit_item *it = &a->items[i];
         if (it->error) {
             ret = ka_buf_printf(out, "\n%s%s%s  %s\n       %s\n", red,
-                                it->origin == KA_AUDIT_ADMISSION ? "UNREADABLE" : "ERROR", reset,
+                                it->origin == KA_AUDIT_ADMISSION ? "SKIPPED" : "ERROR", reset,
                                 it->source, it->error_msg);
             continue;
         }

@@ -209,7 +209,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
     if (ret == 0 && c.admissions + c.log_problems > 0) {
         ret = ka_buf_printf(out,
                             "\n**%zu admissions** in decision logs: %zu denied, %zu warned, %zu "
-                            "audit-only, %zu passed; %zu unreadable lines\n",
+                            "audit-only, %zu passed; %zu log lines skipped\n",
                             c.admissions, c.admissions_denied, c.admissions_warned,
                             c.admissions_audited, c.admissions_passed, c.log_problems);
     }
@@ -546,7 +546,7 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
         ret = html_card(out, "", c.admissions, "admissions logged");
         ret = ret ? ret : html_card(out, "deny", c.admissions_denied, "admissions denied");
         ret = ret ? ret : html_card(out, "warn", c.admissions_warned, "admissions warned");
-        ret = ret ? ret : html_card(out, "", c.log_problems, "unreadable log lines");
+        ret = ret ? ret : html_card(out, "", c.log_problems, "log lines skipped");
     }
     ret = ret ? ret : ka_buf_adds(out, "</section>\n<h2>Findings by rule and namespace</h2>\n");
     ret = ret ? ret

@@ -64,8 +64,10 @@ static int add_key_str(struct ka_buf *b, const char *key, const char *val, int c
 
 int ka_decision_log_wants(const struct ka_review_summary *s, int all)
 {
-    return all || s->n_findings > 0 || s->n_dropped_findings > 0 || !s->allowed ||
-           s->http_status != 200;
+    /* A 400 (not an AdmissionReview) is not an admission: the API server never sends one, so
+     * by default it is not logged (a client spamming bad requests cannot flood the log). */
+    return all || (s->http_status == 200 &&
+                   (s->n_findings > 0 || s->n_dropped_findings > 0 || !s->allowed));
 }
 
 int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint ep, int64_t time_ms,

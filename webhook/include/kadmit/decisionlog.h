@@ -90,8 +90,8 @@ ka_decision_log_render_metrics(const struct ka_decision_log *dl, struct ka_buf *
 void ka_decision_log_close(struct ka_decision_log *dl);
 
 /**
- * Whether an admission is logged: it has a finding, was denied, or was not a valid review.
- * `all` logs everything.
+ * Whether an admission is logged: it was answered (HTTP 200) and has a finding or was denied.
+ * `all` logs everything, requests that were not AdmissionReviews (400) included.
  */
 int ka_decision_log_wants(const struct ka_review_summary *s, int all);
 
