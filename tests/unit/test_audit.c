@@ -90,6 +90,23 @@ static void test_decision_log_parsing(void)
     CU_ASSERT_EQUAL(c.log_problems, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(a.items[0].error_msg, "HTTP 400"));
     ka_audit_free(&a);
+    /* control characters (terminal escapes) are scrubbed from everything read */
+    static const char esc[] = "{\"time\":\"t\",\"kind\":\"Pod\",\"name\":\"p\\u001b[2J\","
+                              "\"user\":\"\\u001b]0;pwned\\u0007\",\"allowed\":true,"
+                              "\"findings\":[{\"rule\":\"r\",\"action\":\"warn\","
+                              "\"message\":\"m\\u001b[31m\"}]}\n";
+    ka_audit_init(&a, NULL);
+    CU_ASSERT_EQUAL(ka_audit_add_decision_log_bytes(&a, "esc.log", esc, sizeof(esc) - 1), 0);
+    CU_ASSERT_EQUAL_FATAL(a.n_items, 1);
+    CU_ASSERT_STRING_EQUAL(a.items[0].name, "p?[2J");
+    CU_ASSERT_STRING_EQUAL(a.items[0].user, "?]0;pwned?");
+    CU_ASSERT_STRING_EQUAL(a.items[0].findings[0].message, "m?[31m");
+    struct ka_buf out;
+    ka_buf_init(&out, 1 << 20);
+    CU_ASSERT_EQUAL(ka_audit_render_text(&a, &out, 0), 0);
+    CU_ASSERT_PTR_NULL(memchr(out.data, 0x1b, out.len));
+    ka_buf_free(&out);
+    ka_audit_free(&a);
     /* a missing file is a problem item, not an error */
     ka_audit_init(&a, NULL);
     CU_ASSERT_EQUAL(ka_audit_add_decision_log(&a, "/nonexistent/decisions.log"), 0);

@@ -63,6 +63,27 @@ void ka_audit_free(struct ka_audit *a)
     a->n_items = a->cap_items = 0;
 }
 
+/* Control characters (ESC sequences from a hostile decision log or manifest) never reach a
+ * terminal or a report: each becomes '?'. */
+static void scrub(char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            *s = '?';
+        }
+    }
+}
+
+static void item_scrub(struct ka_audit_item *it)
+{
+    char *fields[] = {it->source, it->api_version, it->kind,      it->namespace_,
+                      it->name,   it->uid,         it->error_msg, it->time,
+                      it->user,   it->operation,   it->endpoint};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        scrub(fields[i]);
+    }
+}
+
 static struct ka_audit_item *new_item(struct ka_audit *a, enum ka_audit_origin origin,
                                       const char *source)
 {
@@ -90,13 +111,16 @@ static int add_error(struct ka_audit *a, const char *source, const char *msg)
     }
     it->error = 1;
     snprintf(it->error_msg, sizeof(it->error_msg), "%s", msg);
+    item_scrub(it);
     a->n_errors++;
     return 0;
 }
 
 static char *dup_or_empty(const char *s)
 {
-    return strdup(s != NULL ? s : "");
+    char *d = strdup(s != NULL ? s : "");
+    scrub(d);
+    return d;
 }
 
 /* Append one finding with copies of the strings. */
@@ -131,6 +155,7 @@ static int item_add_mutation(struct ka_audit_item *it, const char *rule, const c
     it->mutations = p;
     struct ka_audit_mutation *m = &p[it->n_mutations];
     snprintf(m->op, sizeof(m->op), "%s", op != NULL ? op : "");
+    scrub(m->op);
     m->rule = dup_or_empty(rule);
     m->path = dup_or_empty(path);
     it->n_mutations++;
@@ -261,6 +286,7 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     snprintf(s->namespace_, sizeof(s->namespace_), "%s", it->namespace_);
     snprintf(s->operation, sizeof(s->operation), "CREATE");
     snprintf(s->name, sizeof(s->name), "%s", it->name);
+    item_scrub(it);
     char err[256] = "";
     int ret = ka_admission_evaluate(a->policy, obj, &a->opts, s, err, sizeof(err));
     if (ret == KA_ENOMEM) {
@@ -270,6 +296,7 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         it->error = 1;
         snprintf(it->error_msg, sizeof(it->error_msg), "cannot evaluate: %s",
                  err[0] ? err : ka_strerror(ret));
+        scrub(it->error_msg);
         a->n_errors++;
         return 0;
     }
@@ -449,6 +476,7 @@ static int add_log_problem(struct ka_audit *a, const char *name, size_t line, co
     }
     it->error = 1;
     snprintf(it->error_msg, sizeof(it->error_msg), "%s", msg);
+    item_scrub(it);
     return 0;
 }
 
@@ -545,6 +573,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     snprintf(it->operation, sizeof(it->operation), "%s", str_at(doc, "operation") ?: "");
     snprintf(it->endpoint, sizeof(it->endpoint), "%s", str_at(doc, "endpoint") ?: "");
     it->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "dryRun"));
+    item_scrub(it);
     it->allowed = cJSON_IsTrue(allowed);
     const cJSON *dropped = cJSON_GetObjectItemCaseSensitive(doc, "droppedFindings");
     it->n_dropped_findings =
