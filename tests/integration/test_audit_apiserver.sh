@@ -120,15 +120,34 @@ k apply -f "$WORK/workloads.json" >/dev/null || fail "apply the fixture workload
 k kustomize deploy/audit >"$WORK/audit-deploy.yaml" || fail "render deploy/audit"
 k apply -f "$WORK/audit-deploy.yaml" >/dev/null || fail "apply deploy/audit (ServiceAccount, RBAC, CronJob)"
 k apply --dry-run=server -f "$WORK/audit-deploy.yaml" >/dev/null && ok "deploy/audit accepted by the API server"
-# The CronJob passes kadmit's checklist (in a namespace the checklist does not exclude).
+# The CronJob passes kadmit's shipped checklist in a namespace the checklist does not exclude;
+# its image then needs a signed scan attestation like any image: sign one now (tests/attest).
 sed 's/namespace: kadmit-system$/namespace: kadmit-audit-check/' "$WORK/audit-deploy.yaml" >"$WORK/moved.yaml"
-"$KADMIT" audit "$WORK/moved.yaml" >"$WORK/cj.txt" 2>&1 && grep -q '1 objects: 0 denied' "$WORK/cj.txt" &&
+. tests/integration/lib/attest.sh
+attest_setup "$WORK/attest" || fail "attest_setup"
+for image in $(grep -oE 'image: [^ ]+@sha256:[0-9a-f]{64}' "$WORK/moved.yaml" | sort -u | cut -d' ' -f2); do
+  attest_image "$WORK/attest" "$image" || fail "attest $image"
+done
+"$KADMIT" audit --policies "$WORK/attest/checklist.yaml" --attestations "$WORK/attest/attestations" \
+  "$WORK/moved.yaml" >"$WORK/cj.txt" 2>&1 && grep -q '1 objects: 0 denied' "$WORK/cj.txt" &&
   ok "the audit CronJob passes kadmit's checklist" || { cat "$WORK/cj.txt" >&2; fail "the CronJob fails the checklist"; }
+
+# control: the same CronJob without resources is denied
+python3 - "$WORK/moved.yaml" >"$WORK/broken.yaml" <<'PY'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "CronJob":
+        d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0].pop("resources")
+        print(yaml.safe_dump(d))
+PY
+"$KADMIT" audit --policies "$WORK/attest/checklist.yaml" --attestations "$WORK/attest/attestations" \
+  "$WORK/broken.yaml" >/dev/null 2>&1
+[ $? -eq 1 ] && ok "control: the CronJob without resources is denied" || fail "control: broken CronJob not denied"
 
 # ---- the CronJob's script, as the kadmit-audit ServiceAccount --------------------------------
 SA_TOKEN="$(k create token kadmit-audit -n kadmit-system --duration=1h)" || fail "create a ServiceAccount token"
 kubeconfig "$WORK/sa.kubeconfig" "$SA_TOKEN"
-mkdir -p "$WORK/bin" "$WORK/job" "$WORK/policies"
+mkdir -p "$WORK/bin" "$WORK/job" "$WORK/policies" "$WORK/attestations"
 cp policies/checklist.yaml "$WORK/policies/"
 printf '#!/bin/sh\nexec "%s" --kubeconfig "%s" "$@"\n' "$KUBECTL" "$WORK/sa.kubeconfig" >"$WORK/bin/kubectl"
 printf '#!/bin/sh\nexec "%s" "$@"\n' "$KADMIT" >"$WORK/bin/kadmit"
@@ -151,6 +170,7 @@ ok "RBAC: reads the checked kinds and writes reports, nothing else"
 
 run_job() { # extra kadmit audit flags go in via KADMIT_JOB_FLAGS
   sed -e "s#cd /work#cd $WORK/job#" -e "s#/etc/kadmit/policies#$WORK/policies#g" \
+      -e "s#/etc/kadmit/attestations#$WORK/attestations#g" \
       -e "s#-o policyreport#-o policyreport ${KADMIT_JOB_FLAGS:-}#" "$WORK/job.sh" >"$WORK/job.run.sh"
   PATH="$WORK/bin:$PATH" HOME="$WORK/job" sh "$WORK/job.run.sh" >"$WORK/job.log" 2>&1
 }
@@ -162,8 +182,8 @@ names="$(jq -r '[.items[] | "\(.metadata.namespace)/\(.metadata.name)"] | sort |
 [ "$names" = "ai-agents/kadmit-checklist kadmit-system/kadmit-checklist payments/kadmit-checklist shop/kadmit-checklist" ] ||
   fail "reports stored: $names"
 # what the API server stored is what kadmit computed from the same snapshot
-"$KADMIT" audit --policies "$WORK/policies" --fail-on never -o policyreport "$WORK/job/snapshot.json" \
-  >"$WORK/expected.json" 2>/dev/null
+"$KADMIT" audit --policies "$WORK/policies" --attestations "$WORK/attestations" --fail-on never \
+  -o policyreport "$WORK/job/snapshot.json" >"$WORK/expected.json" 2>/dev/null
 run_label="$(jq -r '.items[0].metadata.labels["kadmit.dev/run"]' "$WORK/reports.json")"
 [ "$(jq --arg r "$run_label" '[.items[] | select(.metadata.labels["kadmit.dev/run"] != $r)] | length' "$WORK/reports.json")" = 0 ] ||
   fail "reports of one run carry different kadmit.dev/run labels"
@@ -184,7 +204,7 @@ sleep 1
 if KADMIT_JOB_FLAGS="--report-max-results 2" run_job; then ok "split run"; else cat "$WORK/job.log" >&2; fail "split run failed"; fi
 shop="$(k get policyreports -n shop -o json | jq -r '[.items[].metadata.name] | sort | join(" ")')"
 n_split="$(jq '[.items[] | select(.metadata.namespace=="shop")] | length' <("$KADMIT" audit \
-  --policies "$WORK/policies" --fail-on never -o policyreport --report-max-results 2 "$WORK/job/snapshot.json" 2>/dev/null))"
+  --policies "$WORK/policies" --attestations "$WORK/attestations" --fail-on never -o policyreport --report-max-results 2 "$WORK/job/snapshot.json" 2>/dev/null))"
 want="$(for i in $(seq 1 "$n_split"); do printf 'kadmit-checklist-%s ' "$i"; done | sed 's/ $//')"
 [ "$shop" = "$want" ] || fail "after the split run shop has: $shop (want $want)"
 sleep 1 # the next run has a new kadmit.dev/run label (Unix seconds)

@@ -753,13 +753,6 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
                *green = color ? "\033[32m" : "", *dim = color ? "\033[2m" : "",
                *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
     int ret = 0;
-    size_t rule_w = 4;
-    for (size_t i = 0; i < a->n_items; i++) {
-        for (size_t f = 0; f < a->items[i].n_findings; f++) {
-            size_t n = strlen(a->items[i].findings[f].rule);
-            rule_w = n > rule_w ? n : rule_w;
-        }
-    }
     if (c.objects + c.errors + c.skipped > 0 || c.admissions + c.log_problems == 0) {
         ret = ka_buf_printf(out,
                             "%zu objects: %s%zu denied%s, %s%zu warned%s, %zu audit-only, "
@@ -816,16 +809,16 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
             const char *ac = fd->action == KA_ACTION_ENFORCE ? red
                              : fd->action == KA_ACTION_WARN  ? yellow
                                                              : dim;
-            ret = ka_buf_printf(out, "       %s%-7s%s  %-*s  %s\n", ac, ka_action_name(fd->action),
-                                reset, (int)rule_w, fd->rule, ka_audit_short_message(it, fd));
+            /* the full message (it starts with the rule id): scripts grep for it */
+            ret = ka_buf_printf(out, "       %s%-7s%s  %s\n", ac, ka_action_name(fd->action), reset,
+                                fd->message);
         }
         if (ret == 0 && it->n_dropped_findings > 0) {
             ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
         }
         for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
-            ret = ka_buf_printf(out, "       %smutate %s  %-*s  %s %s%s\n", dim, reset, (int)rule_w,
-                                it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path,
-                                "");
+            ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
+                                it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path);
         }
     }
     if (ret == 0 && hidden > 0) {
