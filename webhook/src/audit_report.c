@@ -641,6 +641,7 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
 struct report_chunk {
     cJSON *results; /* array, owned until moved into a report */
     size_t pass, fail, warn, error, skip;
+    size_t n; /* results (cJSON_GetArraySize walks the list) */
     size_t bytes;
 };
 
@@ -753,7 +754,7 @@ static int group_add(struct report_group *g, cJSON *r, const char *result, size_
     size_t bytes = strlen(text) + 1;
     free(text);
     struct report_chunk *c = g->n_chunks > 0 ? &g->chunks[g->n_chunks - 1] : NULL;
-    size_t n = c != NULL ? (size_t)cJSON_GetArraySize(c->results) : 0;
+    size_t n = c != NULL ? c->n : 0;
     if (c == NULL || n >= max_results || (n > 0 && c->bytes + bytes > max_bytes)) {
         struct report_chunk *p = realloc(g->chunks, (g->n_chunks + 1) * sizeof(*p));
         if (p == NULL) {
@@ -770,6 +771,7 @@ static int group_add(struct report_group *g, cJSON *r, const char *result, size_
         }
     }
     cJSON_AddItemToArray(c->results, r);
+    c->n++;
     c->bytes += bytes;
     c->pass += strcmp(result, "pass") == 0;
     c->fail += strcmp(result, "fail") == 0;
