@@ -16,20 +16,21 @@ case "$KADMIT" in /*) ;; *) KADMIT="$ROOT/$KADMIT" ;; esac
 
 BIN="${KADMIT_E2E_BIN:-}"
 if [ -z "$BIN" ]; then
-  for d in "$ROOT"/tests/e2e/.cache/*/bin; do
+  for d in "$ROOT"/tests/e2e/.cache/*/bin "${E2E_CACHE_DIR:-/nonexistent}"/*/bin; do
     if [ -x "$d/kube-apiserver" ] && [ -x "$d/etcd" ]; then BIN="$d"; fi
   done
 fi
 if [ -z "$BIN" ] || [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/etcd" ]; then
   echo "SKIP: no etcd/kube-apiserver (set KADMIT_E2E_BIN or run tests/e2e/build.sh)"
+  [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }
   exit 0
 fi
 KUBECTL="$BIN/kubectl"
 [ -x "$KUBECTL" ] || KUBECTL="$(command -v kubectl || true)"
 for tool in openssl curl jq python3; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; exit 0; }
+  command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }; exit 0; }
 done
-if [ -z "$KUBECTL" ]; then echo "SKIP: no kubectl"; exit 0; fi
+if [ -z "$KUBECTL" ]; then echo "SKIP: no kubectl"; [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }; exit 0; fi
 
 WORK="$(mktemp -d /tmp/kadmit-audit-apiserver.XXXXXX)"
 PID_ETCD="" PID_API=""

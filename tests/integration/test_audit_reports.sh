@@ -131,6 +131,7 @@ for c in chromium chromium-browser google-chrome; do
 done
 if [ -z "$CHROME" ]; then
   echo "SKIP: headless Chromium checks (chromium not installed; apt-get install chromium)"
+  [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }
 else
   H="$WORK/report.html"
   chrome() {

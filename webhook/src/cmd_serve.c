@@ -18,6 +18,7 @@
 
 #include "kadmit/admission.h"
 #include "kadmit/cli.h"
+#include "kadmit/decisionlog.h"
 #include "kadmit/config.h"
 #include "kadmit/error.h"
 #include "kadmit/log.h"
@@ -31,6 +32,7 @@ struct serve {
     struct ka_policy_holder policy;
     struct ka_tls_holder tls;
     struct ka_metrics *metrics;
+    struct ka_decision_log *decision_log;
     uint64_t policy_fingerprint;
     uint64_t tls_fingerprint;
 };
@@ -135,6 +137,7 @@ static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
     double seconds = elapsed_s(&t0, &t1);
     ka_metrics_observe_review(sv->metrics, ep, sm, ret, seconds);
     log_admission(sm, ep, ret, seconds);
+    (void)ka_decision_log_write(sv->decision_log, sm, ep); /* never fails the admission */
     if (ret == 0) {
         *http_status = 200;
     } else if (ret == KA_EREVIEW) {
@@ -339,6 +342,14 @@ int ka_cmd_serve(int argc, char **argv)
         fprintf(stderr, "kadmit serve: out of memory\n");
         goto exit;
     }
+    if (sv.cfg.decision_log[0] != '\0' &&
+        ka_decision_log_open(&sv.decision_log, sv.cfg.decision_log, sv.cfg.decision_log_max_bytes,
+                             (unsigned)sv.cfg.decision_log_keep, sv.cfg.decision_log_all != 0, err,
+                             sizeof(err)) != 0) {
+        fprintf(stderr, "kadmit serve: %s\n", err);
+        goto exit;
+    }
+    ka_metrics_set_decision_log(sv.metrics, sv.decision_log);
     if (reload_tls(&sv, "at startup") != 0) {
         fprintf(stderr, "kadmit serve: cannot load --tls-cert/--tls-key\n");
         goto exit;
@@ -387,6 +398,9 @@ int ka_cmd_serve(int argc, char **argv)
             KA_LOG_I("SIGHUP: reloading certificate and policy");
             int r = reload_tls(&sv, "on SIGHUP");
             r = reload_policy(&sv, "on SIGHUP");
+            if (ka_decision_log_reopen(sv.decision_log) != 0) {
+                KA_LOG_W("decision log: cannot reopen %s", sv.cfg.decision_log);
+            }
             (void)r;
             continue;
         }
@@ -412,6 +426,7 @@ int ka_cmd_serve(int argc, char **argv)
     rc = 0;
 exit:
     ka_server_free(server);
+    ka_decision_log_close(sv.decision_log);
     ka_tls_holder_free(&sv.tls);
     ka_policy_holder_free(&sv.policy);
     ka_metrics_free(sv.metrics);

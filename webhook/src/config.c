@@ -79,6 +79,15 @@ static const struct setting settings[] = {
      DEF(KA_DRAIN_TIMEOUT_DEFAULT) "s", "seconds to finish requests in flight after SIGTERM"},
     {"threads", "KADMIT_THREADS", SETTING_UINT, NUM(threads), 0, 64, "0",
      "worker threads, each serving TLS and HTTP for its connections (0: one per CPU)"},
+    {"decision-log", "KADMIT_DECISION_LOG", SETTING_STRING, STR(decision_log), 0, 0, "",
+     "JSON-lines log of admissions with findings: a file, or - for stdout (empty: off)"},
+    {"decision-log-all", "KADMIT_DECISION_LOG_ALL", SETTING_UINT, NUM(decision_log_all), 0, 1, "0",
+     "1: log every admission, not only those with a finding"},
+    {"decision-log-max-bytes", "KADMIT_DECISION_LOG_MAX_BYTES", SETTING_BYTES,
+     NUM(decision_log_max_bytes), 0, 1024ul * 1024 * 1024 * 1024, "100Mi",
+     "rotate the decision log at this size (0: never; reopen on SIGHUP for logrotate)"},
+    {"decision-log-keep", "KADMIT_DECISION_LOG_KEEP", SETTING_UINT, NUM(decision_log_keep), 0, 100,
+     "5", "rotated decision logs kept (PATH.1 ... PATH.N)"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
