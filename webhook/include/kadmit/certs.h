@@ -53,7 +53,7 @@ __attribute__((warn_unused_result)) int ka_certs_parse_key_type(const char *s,
 const char *ka_certs_key_type_name(enum ka_certs_key_type t);
 
 /**
- * Parse a duration "<N>d", "<N>h", "<N>m" or "<N>s" (N a decimal integer) into seconds.
+ * Parse a duration as ka_duration_parse() does ("365d", "1d12h") into seconds.
  * Returns 0, or KA_EINVAL for anything else or more than KA_CERTS_MAX_DURATION.
  */
 __attribute__((warn_unused_result)) int ka_certs_parse_duration(const char *s, int64_t *seconds);
