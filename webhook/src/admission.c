@@ -8,42 +8,67 @@
  */
 #include "kadmit/admission.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kadmit/error.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
 #include "kadmit/patch.h"
 #include "kadmit/rules.h"
+
+void ka_review_summary_reset(struct ka_review_summary *s)
+{
+    memset(s, 0, offsetof(struct ka_review_summary, findings));
+    s->n_dropped_findings = 0;
+    s->n_mutations = 0;
+}
 
 const char *ka_endpoint_name(enum ka_endpoint ep)
 {
     return ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate";
 }
 
-/* Nesting depth of JSON text, stopping as soon as it passes `max`. Strings are skipped. */
+/* Nesting depth of JSON text, stopping as soon as it passes `max`. Strings are skipped with
+ * memchr; a quote preceded by an odd number of backslashes is escaped. Malformed text is left
+ * to the parser: this only bounds the parser's recursion. */
 static int json_depth_ok(const char *p, size_t len, unsigned max)
 {
+    static const unsigned char cls[256] = {['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3};
+    const unsigned char *s = (const unsigned char *)p, *end = s + len;
     unsigned depth = 0;
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (in_string) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_string = 0;
-            }
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
+    while (s < end) {
+        unsigned c = cls[*s];
+        if (c == 0) {
+            s++;
+        } else if (c == 2) {
             if (++depth > max) {
                 return 0;
             }
-        } else if (c == '}' || c == ']') {
-            depth--;
+            s++;
+        } else if (c == 3) {
+            depth -= depth > 0;
+            s++;
+        } else { /* a string: find its closing quote */
+            const unsigned char *q = s + 1;
+            for (;;) {
+                q = memchr(q, '"', (size_t)(end - q));
+                if (q == NULL) {
+                    return 1; /* unterminated: the parser will say so */
+                }
+                size_t bs = 0;
+                while (q - bs > s + 1 && q[-1 - (ptrdiff_t)bs] == '\\') {
+                    bs++;
+                }
+                if (bs % 2 == 0) {
+                    break;
+                }
+                q++;
+            }
+            s = q + 1;
         }
     }
     return 1;
@@ -282,10 +307,11 @@ static int run_review(struct review *r, struct ka_buf *out)
     } else {
         ret = validate_object(r, r->object, s, err, sizeof(err));
         if (ret == 0 && strcmp(op, "UPDATE") == 0 && cJSON_IsObject(r->old_object)) {
-            struct ka_review_summary *before = calloc(1, sizeof(*before));
+            struct ka_review_summary *before = malloc(sizeof(*before));
             if (before == NULL) {
                 return KA_ENOMEM;
             }
+            ka_review_summary_reset(before);
             memcpy(before->kind, s->kind, sizeof(s->kind));
             memcpy(before->namespace_, s->namespace_, sizeof(s->namespace_));
             char old_err[256];
@@ -363,6 +389,8 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     struct review r;
     memset(&r, 0, sizeof(r));
     ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
+    /* Every cJSON allocation of this review comes from one arena, released at the end. */
+    int arena = ka_json_arena_begin() == 0;
     if (summary == NULL) {
         own = malloc(sizeof(*own));
         if (own == NULL) {
@@ -371,7 +399,7 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
         }
         summary = own;
     }
-    memset(summary, 0, sizeof(*summary));
+    ka_review_summary_reset(summary);
     summary->http_status = 400;
     r.s = summary;
     r.policy = policy;
@@ -449,7 +477,11 @@ reject:
     }
 cleanup:
     ka_patch_free(&r.patch);
-    cJSON_Delete(r.root);
+    if (arena) {
+        ka_json_arena_end(); /* frees the whole tree at once */
+    } else {
+        cJSON_Delete(r.root);
+    }
     free(own);
     return ret;
 }

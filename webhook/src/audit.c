@@ -475,7 +475,7 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     if (ret == 0) {
         ret = ka_buf_add(out, "\n", 1);
     }
-    free(text);
+    cJSON_free(text);
 cleanup:
     cJSON_Delete(root);
     return ret;

@@ -40,11 +40,17 @@ static const char *string_at(const cJSON *obj, const char *key)
 /* Follow `keys` (NULL-terminated) from `node`; every step must be an object. */
 static int descend(cJSON *node, const char *const *keys, cJSON **out, char *err, size_t err_len)
 {
+    char path[128] = "";
+    size_t n = 0;
     *out = NULL;
     for (; *keys != NULL; keys++) {
         if (!cJSON_IsObject(node)) {
-            snprintf(err, err_len, "field \"%s\" is not an object", *keys);
+            snprintf(err, err_len, "%s is not an object", n ? path : "the object");
             return KA_ETYPE;
+        }
+        n += (size_t)snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", *keys);
+        if (n >= sizeof(path)) {
+            n = sizeof(path) - 1;
         }
         node = cJSON_GetObjectItemCaseSensitive(node, *keys);
         if (node == NULL || cJSON_IsNull(node)) {

@@ -306,7 +306,11 @@ static cJSON *merge_params(struct checker *c, const struct ka_rule_def *def, con
             cJSON_Delete(merged);
             return NULL;
         }
-        cJSON_AddItemToObject(merged, p->name, d);
+        if (!cJSON_AddItemToObject(merged, p->name, d)) {
+            cJSON_Delete(d);
+            cJSON_Delete(merged);
+            return NULL;
+        }
     }
     if (given != NULL && !cJSON_IsObject(given)) {
         complain(c, given, "rule \"%s\": params must be a mapping", id);
@@ -333,10 +337,15 @@ static cJSON *merge_params(struct checker *c, const struct ka_rule_def *def, con
             cJSON_Delete(merged);
             return NULL;
         }
-        if (cJSON_GetObjectItemCaseSensitive(merged, g->string) != NULL) {
-            cJSON_ReplaceItemInObjectCaseSensitive(merged, g->string, copy);
-        } else {
-            cJSON_AddItemToObject(merged, g->string, copy);
+        /* The copy keeps g's key. cJSON_ReplaceItemInObject() would re-copy the key without
+         * checking the allocation and could leave a member with a NULL key. */
+        cJSON *old = cJSON_GetObjectItemCaseSensitive(merged, g->string);
+        cJSON_bool added = old != NULL ? cJSON_ReplaceItemViaPointer(merged, old, copy)
+                                       : cJSON_AddItemToObject(merged, g->string, copy);
+        if (!added) {
+            cJSON_Delete(copy);
+            cJSON_Delete(merged);
+            return NULL;
         }
     }
     if (def->check != NULL) {
@@ -497,8 +506,12 @@ static void check_document(struct checker *c, struct ka_policy *pol, const cJSON
                 const cJSON *n;
                 cJSON_ArrayForEach(n, nss)
                 {
-                    if (pol->excluded != NULL) {
-                        cJSON_AddItemToArray(pol->excluded, cJSON_CreateString(n->valuestring));
+                    cJSON *copy = cJSON_CreateString(n->valuestring);
+                    if (pol->excluded == NULL || copy == NULL ||
+                        !cJSON_AddItemToArray(pol->excluded, copy)) {
+                        cJSON_Delete(copy);
+                        complain(c, n, "out of memory");
+                        break;
                     }
                 }
             }

@@ -143,7 +143,7 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
         return 0;
     }
     struct ka_finding *f = &s->findings[s->n_findings++];
-    memset(f, 0, sizeof(*f));
+    f->preexisting = 0;
     f->rule = run->rule->def->id;
     f->action = run->rule->action;
     snprintf(f->container, sizeof(f->container), "%s", container ? container : "");
@@ -169,8 +169,20 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
 #define KA_INIT 1u
 #define KA_APP 2u
 #define KA_EPHEMERAL 4u
-typedef int (*container_fn)(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                            void *arg);
+/* Where a container is; its JSON pointer is only built when something is reported. */
+struct ctr_ref {
+    const char *field; /* "containers", ... */
+    size_t index;
+};
+
+static void ctr_path(const struct ka_rule_run *run, const struct ctr_ref *at, const char *suffix,
+                     char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s/%zu%s", run->obj->pod_spec_path, at->field, at->index, suffix);
+}
+
+typedef int (*container_fn)(struct ka_rule_run *run, cJSON *c, const char *name,
+                            const struct ctr_ref *at, void *arg);
 
 static int for_each_container(struct ka_rule_run *run, unsigned lists, container_fn fn, void *arg)
 {
@@ -188,11 +200,9 @@ static int for_each_container(struct ka_rule_run *run, unsigned lists, container
         size_t i = 0;
         cJSON_ArrayForEach(c, arr)
         {
-            char path[128];
-            snprintf(path, sizeof(path), "%s/%s/%zu", run->obj->pod_spec_path, fields[l].field,
-                     i++);
+            struct ctr_ref at = {fields[l].field, i++};
             const char *name = str_at(c, "name");
-            int ret = fn(run, c, name ? name : "(unnamed)", path, arg);
+            int ret = fn(run, c, name ? name : "(unnamed)", &at, arg);
             if (ret != 0) {
                 return ret;
             }
@@ -206,7 +216,7 @@ static int for_each_container(struct ka_rule_run *run, unsigned lists, container
  */
 
 static int resources_container(struct ka_rule_run *run, cJSON *c, const char *name,
-                               const char *path, void *arg)
+                               const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const cJSON *res = item(c, "resources");
@@ -236,7 +246,7 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     char fix[200];
     snprintf(fix, sizeof(fix), "set %s", keys);
     char where[160];
-    snprintf(where, sizeof(where), "%s/resources", path);
+    ctr_path(run, at, "/resources", where, sizeof(where));
     return ka_rule_report(run, name, where, missing, fix);
 }
 
@@ -286,8 +296,8 @@ static const struct ka_rule_def rule_resources = {
  * probes-required
  */
 
-static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                            void *arg)
+static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                            const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const cJSON *p;
@@ -300,7 +310,9 @@ static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
         }
         snprintf(what, sizeof(what), "has no %s", field);
         snprintf(fix, sizeof(fix), "add %s with httpGet, tcpSocket, grpc or exec", field);
-        snprintf(where, sizeof(where), "%s/%s", path, field);
+        char suffix[40];
+        snprintf(suffix, sizeof(suffix), "/%s", field);
+        ctr_path(run, at, suffix, where, sizeof(where));
         int ret = ka_rule_report(run, name, where, what, fix);
         if (ret != 0) {
             return ret;
@@ -351,13 +363,13 @@ static const struct ka_rule_def rule_probes = {
  * image-pinned
  */
 
-static int image_container(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                           void *arg)
+static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                           const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const char *image = str_at(c, "image");
     char where[160];
-    snprintf(where, sizeof(where), "%s/image", path);
+    ctr_path(run, at, "/image", where, sizeof(where));
     if (image == NULL || image[0] == '\0') {
         return ka_rule_report(run, name, where, "has no image",
                               "set image to repo:tag or repo@sha256:digest");
@@ -507,8 +519,8 @@ static int ends_with_nocase(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                             void *arg)
+static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                             const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const cJSON *e;
@@ -536,7 +548,9 @@ static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name
         char what[200], where[192];
         snprintf(what, sizeof(what), "env %.100s holds a literal value that looks like a secret",
                  var);
-        snprintf(where, sizeof(where), "%s/env/%zu/value", path, index);
+        char suffix[48];
+        snprintf(suffix, sizeof(suffix), "/env/%zu/value", index);
+        ctr_path(run, at, suffix, where, sizeof(where));
         int ret = ka_rule_report(run, name, where, what,
                                  "use valueFrom.secretKeyRef and keep the value in a Secret");
         if (ret != 0) {
@@ -716,6 +730,17 @@ static const struct ka_rule_def rule_pdb = {
  * Mutations: helpers that change the tree and record the patch together
  */
 
+/* cJSON_AddItemToObject() copies the key and fails when that allocation fails, leaving `value`
+ * unattached: attach or free it, and say so. */
+static int attach_member(cJSON *obj, const char *key, cJSON *value)
+{
+    if (!cJSON_AddItemToObject(obj, key, value)) {
+        cJSON_Delete(value);
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
 static int record_add(struct ka_rule_run *run, const char *path, const cJSON *value)
 {
     struct ka_eval *ev = run->ev;
@@ -768,7 +793,10 @@ static int ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **ou
             cJSON_Delete(meta);
             return ret;
         }
-        cJSON_AddItemToObject(parent, "metadata", meta);
+        ret = attach_member(parent, "metadata", meta);
+        if (ret != 0) {
+            return ret;
+        }
         obj->pod_meta = meta;
     }
     cJSON *map = item(obj->pod_meta, field);
@@ -792,7 +820,10 @@ static int ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **ou
             cJSON_Delete(map);
             return ret;
         }
-        cJSON_AddItemToObject(obj->pod_meta, field, map);
+        ret = attach_member(obj->pod_meta, field, map);
+        if (ret != 0) {
+            return ret;
+        }
     }
     if (!cJSON_IsObject(map)) {
         return KA_ETYPE;
@@ -838,7 +869,10 @@ static int add_annotations(struct ka_rule_run *run, const cJSON *wanted)
             cJSON_Delete(v);
             return ret;
         }
-        cJSON_AddItemToObject(annotations, kv->string, v);
+        ret = attach_member(annotations, kv->string, v);
+        if (ret != 0) {
+            return ret;
+        }
     }
     return 0;
 }
@@ -863,8 +897,7 @@ static int append_to_spec_array(struct ka_rule_run *run, const char *field, cJSO
             cJSON_Delete(arr);
             return ret;
         }
-        cJSON_AddItemToObject(run->obj->pod_spec, field, arr);
-        return 0;
+        return attach_member(run->obj->pod_spec, field, arr);
     }
     if (!cJSON_IsArray(arr)) {
         cJSON_Delete(value);
@@ -899,38 +932,36 @@ static int run_sidecar(struct ka_rule_run *run)
         }
     }
     if (!present) {
+        /* name, image, ports, resources: the order users write, for readable patches */
         cJSON *c = cJSON_CreateObject();
+        if (c == NULL || cJSON_AddStringToObject(c, "name", name) == NULL ||
+            cJSON_AddStringToObject(c, "image", str_at(run->rule->params, "image")) == NULL) {
+            cJSON_Delete(c);
+            return KA_ENOMEM;
+        }
         cJSON *ports = cJSON_AddArrayToObject(c, "ports");
         cJSON *port = cJSON_CreateObject();
-        cJSON *res = cJSON_AddObjectToObject(c, "resources");
-        if (c == NULL || ports == NULL || port == NULL || res == NULL ||
-            cJSON_AddStringToObject(c, "name", name) == NULL ||
-            cJSON_AddStringToObject(c, "image", str_at(run->rule->params, "image")) == NULL ||
-            cJSON_AddNumberToObject(port, "containerPort", param_int(run, "port")) == NULL ||
-            cJSON_AddStringToObject(port, "protocol", "TCP") == NULL) {
+        if (ports == NULL || port == NULL) {
             cJSON_Delete(c);
             cJSON_Delete(port);
             return KA_ENOMEM;
         }
-        cJSON_AddItemToArray(ports, port);
+        cJSON_AddItemToArray(ports, port); /* cannot fail: both exist */
+        cJSON *res = NULL;
+        if (cJSON_AddNumberToObject(port, "containerPort", param_int(run, "port")) == NULL ||
+            cJSON_AddStringToObject(port, "protocol", "TCP") == NULL ||
+            (res = cJSON_AddObjectToObject(c, "resources")) == NULL) {
+            cJSON_Delete(c);
+            return KA_ENOMEM;
+        }
         static const char *const sections[] = {"requests", "limits"};
         for (size_t i = 0; i < 2; i++) {
             cJSON *copy = cJSON_Duplicate(param(run, sections[i]), 1);
-            if (copy == NULL) {
+            if (copy == NULL || attach_member(res, sections[i], copy) != 0) {
                 cJSON_Delete(c);
                 return KA_ENOMEM;
             }
-            cJSON_AddItemToObject(res, sections[i], copy);
         }
-        /* Keep the object's own key order (name first) for readable patches. */
-        cJSON *nm = cJSON_DetachItemFromObjectCaseSensitive(c, "name");
-        cJSON *img = cJSON_DetachItemFromObjectCaseSensitive(c, "image");
-        cJSON *prt = cJSON_DetachItemFromObjectCaseSensitive(c, "ports");
-        cJSON *rs = cJSON_DetachItemFromObjectCaseSensitive(c, "resources");
-        cJSON_AddItemToObject(c, "name", nm);
-        cJSON_AddItemToObject(c, "image", img);
-        cJSON_AddItemToObject(c, "ports", prt);
-        cJSON_AddItemToObject(c, "resources", rs);
         ret = append_to_spec_array(run, "containers", c);
         if (ret != 0) {
             return ret;
@@ -1002,7 +1033,11 @@ static cJSON *make_probe(const cJSON *cfg, const cJSON *port)
         cJSON_Delete(p);
         return NULL;
     }
-    cJSON_AddItemToObject(get, "port", p);
+    if (!cJSON_AddItemToObject(get, "port", p)) {
+        cJSON_Delete(probe);
+        cJSON_Delete(p);
+        return NULL;
+    }
     static const char *const fields[] = {"initialDelaySeconds", "periodSeconds", "timeoutSeconds",
                                          "failureThreshold", "successThreshold"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -1017,7 +1052,7 @@ static cJSON *make_probe(const cJSON *cfg, const cJSON *port)
 }
 
 static int probes_inject_container(struct ka_rule_run *run, cJSON *c, const char *name,
-                                   const char *path, void *arg)
+                                   const struct ctr_ref *at, void *arg)
 {
     (void)name;
     (void)arg;
@@ -1056,14 +1091,18 @@ static int probes_inject_container(struct ka_rule_run *run, cJSON *c, const char
         if (probe == NULL) {
             return KA_ENOMEM;
         }
-        char ppath[192];
-        snprintf(ppath, sizeof(ppath), "%s/%s", path, field);
+        char ppath[192], suffix[40];
+        snprintf(suffix, sizeof(suffix), "/%s", field);
+        ctr_path(run, at, suffix, ppath, sizeof(ppath));
         int ret = record_add(run, ppath, probe);
         if (ret != 0) {
             cJSON_Delete(probe);
             return ret;
         }
-        cJSON_AddItemToObject(c, field, probe);
+        ret = attach_member(c, field, probe);
+        if (ret != 0) {
+            return ret;
+        }
     }
     return 0;
 }

@@ -167,7 +167,10 @@ static int attach(struct builder *b, cJSON *parent, const char *key, cJSON *chil
         cJSON_Delete(child);
         return note(b, mark, msg, KA_EPARSE);
     }
-    cJSON_AddItemToObject(parent, key, child);
+    if (!cJSON_AddItemToObject(parent, key, child)) {
+        cJSON_Delete(child);
+        return KA_ENOMEM;
+    }
     return 0;
 }
 
@@ -310,7 +313,6 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             break;
         }
         if (ev.type == YAML_DOCUMENT_START_EVENT) {
-            unsigned line = (unsigned)ev.start_mark.line + 1;
             yaml_event_delete(&ev);
             have_ev = 0;
             if (!yaml_parser_parse(&b.parser, &ev)) {
@@ -319,6 +321,7 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
                 goto cleanup;
             }
             have_ev = 1;
+            unsigned line = (unsigned)ev.start_mark.line + 1; /* where the content starts */
             cJSON *doc = NULL;
             ret = build_node(&b, &ev, 1, &doc);
             if (ret != 0) {

@@ -63,6 +63,12 @@ struct ka_review_summary {
 };
 
 /**
+ * Reset a summary for a new review: clears the header fields and counts, not the (large) finding
+ * and mutation arrays, which are only read up to n_findings / n_mutations.
+ */
+void ka_review_summary_reset(struct ka_review_summary *s);
+
+/**
  * Review one AdmissionReview v1 request.
  *
  * On 0: `response` holds the AdmissionReview v1 response JSON and summary->http_status is 200.

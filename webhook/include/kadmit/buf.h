@@ -33,8 +33,8 @@ __attribute__((warn_unused_result)) int ka_buf_adds(struct ka_buf *b, const char
 /** Append printf-formatted text. */
 __attribute__((warn_unused_result, format(printf, 2, 3))) int ka_buf_printf(struct ka_buf *b,
                                                                             const char *fmt, ...);
-__attribute__((warn_unused_result)) int ka_buf_vprintf(struct ka_buf *b, const char *fmt,
-                                                       va_list ap);
+__attribute__((warn_unused_result, format(printf, 2, 0))) int
+ka_buf_vprintf(struct ka_buf *b, const char *fmt, va_list ap);
 /** Append `s` as a JSON string literal, quotes included. */
 __attribute__((warn_unused_result)) int ka_buf_add_json_string(struct ka_buf *b, const char *s,
                                                                size_t n);

@@ -9,11 +9,15 @@
 int ka_cmd_review(int argc, char **argv);
 int ka_cmd_lint(int argc, char **argv);
 int ka_cmd_audit(int argc, char **argv);
+int ka_cmd_serve(int argc, char **argv);
 
 struct ka_policy;
 /** Load --policies PATH (NULL: the embedded checklist), printing diagnostics to stderr. */
 int ka_cli_load_policy(const char *path, const char *attestations, struct ka_policy **out);
 
 /* Each module that offers a subcommand declares it here and adds a row to main.c's table. */
+
+/** `kadmit certs`: create or renew the webhook CA and serving certificate (cmd_certs.c). */
+int ka_cmd_certs(int argc, char **argv);
 
 #endif

@@ -1,0 +1,119 @@
+/*
+ * bench_fixed_server: kadmit's real server module answering a fixed AdmissionReview, with no
+ * policy work. Takes the same flags (and KADMIT_* variables) as `kadmit serve`; --policies and
+ * --attestations are accepted and ignored. One extra flag first on the command line:
+ *   --bench-plain   serve plain HTTP with libmicrohttpd's own listener (no TLS, no relay)
+ * The response echoes nothing from the request except that it is an AdmissionReview answer:
+ * the uid is fixed. SIGTERM/SIGINT drain and exit.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "kadmit/config.h"
+#include "kadmit/error.h"
+#include "kadmit/log.h"
+#include "kadmit/metrics.h"
+#include "kadmit/server.h"
+#include "kadmit/tls.h"
+
+static const char fixed_response[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":"
+    "\"00000000-0000-0000-0000-000000000000\",\"allowed\":true}}";
+
+static int fixed_handler(void *ctx, enum ka_endpoint ep, const char *body, size_t len,
+                         struct ka_buf *response, int *http_status)
+{
+    (void)ctx;
+    (void)ep;
+    (void)body;
+    (void)len;
+    *http_status = 200;
+    return ka_buf_add(response, fixed_response, sizeof(fixed_response) - 1);
+}
+
+int main(int argc, char **argv)
+{
+    int ret = 2;
+    int plain = 0;
+    struct ka_config cfg;
+    struct ka_tls_holder tls;
+    struct ka_server *server = NULL;
+    struct ka_metrics *metrics = ka_metrics_new();
+    struct ka_buf diag;
+    char err[512];
+    int help = 0;
+    ka_buf_init(&diag, 4096);
+    ka_tls_holder_init(&tls);
+    if (argc > 1 && strcmp(argv[1], "--bench-plain") == 0) {
+        plain = 1;
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
+    ka_config_init(&cfg);
+    if (ka_config_parse(&cfg, argc, argv, &help, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bench_fixed_server: %s\n", err);
+        goto exit;
+    }
+    if (help) {
+        ka_config_usage(stdout, "serve (bench_fixed_server [--bench-plain])");
+        ret = 0;
+        goto exit;
+    }
+    enum ka_log_level lvl = KA_LOG_INFO;
+    if (ka_log_parse_level(cfg.log_level, &lvl) == 0) {
+        ka_log_threshold = lvl;
+    }
+    struct ka_tls_config *tc = NULL;
+    if (ka_tls_config_load(cfg.tls_cert, cfg.tls_key, cfg.client_ca, &tc, &diag) != 0) {
+        fprintf(stderr, "bench_fixed_server: %s\n", diag.data ? diag.data : "TLS load failed");
+        goto exit;
+    }
+    ka_tls_holder_set(&tls, tc);
+    ka_metrics_set_cert_expiry(metrics, ka_tls_config_not_after(tc));
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ka_server_opts opts = {.config = &cfg,
+                                  .tls = &tls,
+                                  .metrics = metrics,
+                                  .handler = fixed_handler,
+                                  .plain_http = plain};
+    ka_buf_reset(&diag);
+    if (ka_server_start(&opts, &server, &diag) != 0) {
+        fprintf(stderr, "bench_fixed_server: %s\n", diag.data ? diag.data : "start failed");
+        goto exit;
+    }
+    KA_LOG_I("bench_fixed_server listening on port %u (%s), metrics on %u", ka_server_port(server),
+             plain ? "plain HTTP" : "TLS", ka_server_metrics_port(server));
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
+    }
+    KA_LOG_I("draining: %ld connections open", ka_server_connections(server));
+    ka_server_drain(server);
+    if (ka_server_wait_drained(server, (long)cfg.drain_timeout * 1000) != 0) {
+        KA_LOG_W("drain timed out");
+    }
+    KA_LOG_I("drained; exiting");
+    ret = 0;
+exit:
+    ka_server_free(server);
+    ka_tls_holder_free(&tls);
+    ka_metrics_free(metrics);
+    ka_buf_free(&diag);
+    return ret;
+}

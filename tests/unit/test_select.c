@@ -1,0 +1,61 @@
+/* Globs and label selectors. */
+#include <CUnit/Basic.h>
+#include <string.h>
+
+#include "ka_test.h"
+#include "kadmit/error.h"
+#include "kadmit/select.h"
+
+static void test_glob(void)
+{
+    CU_ASSERT(ka_glob_match("*API_KEY*", "OPENAI_API_KEY", 0));
+    CU_ASSERT(ka_glob_match("*api_key*", "OPENAI_API_KEY", 1));
+    CU_ASSERT(!ka_glob_match("*api_key*", "OPENAI_API_KEY", 0));
+    CU_ASSERT(ka_glob_match("kube-*", "kube-system", 0));
+    CU_ASSERT(!ka_glob_match("kube-*", "my-kube-system", 0));
+    CU_ASSERT(ka_glob_match("a?c", "abc", 0));
+    CU_ASSERT(!ka_glob_match("a?c", "ac", 0));
+    CU_ASSERT(ka_glob_match("*", "", 0));
+    CU_ASSERT(ka_glob_match("a*b*c", "axxbyyc", 0));
+    CU_ASSERT(!ka_glob_match("a*b*c", "axxbyy", 0));
+}
+
+static void test_selector(void)
+{
+    cJSON *labels = cJSON_Parse("{\"app\":\"memory-spine\",\"tier\":\"data\"}");
+    cJSON *yes = cJSON_Parse("{\"matchLabels\":{\"app\":\"memory-spine\"},\"matchExpressions\":["
+                             "{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"data\",\"x\"]},"
+                             "{\"key\":\"zone\",\"operator\":\"DoesNotExist\"},"
+                             "{\"key\":\"app\",\"operator\":\"Exists\"},"
+                             "{\"key\":\"tier\",\"operator\":\"NotIn\",\"values\":[\"web\"]}]}");
+    cJSON *no1 = cJSON_Parse("{\"matchLabels\":{\"app\":\"agent\"}}");
+    cJSON *no2 = cJSON_Parse("{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\","
+                             "\"values\":[\"data\"]}]}");
+    cJSON *bad = cJSON_Parse("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Like\"}]}");
+    CU_ASSERT(ka_selector_matches(yes, labels));
+    CU_ASSERT(!ka_selector_matches(no1, labels));
+    CU_ASSERT(!ka_selector_matches(no2, labels));
+    CU_ASSERT(ka_selector_matches(NULL, labels));
+    CU_ASSERT(!ka_selector_matches(no1, NULL));
+    CU_ASSERT(!ka_selector_matches(bad, labels)); /* unknown operator matches nothing */
+    char err[200];
+    const cJSON *where = NULL;
+    CU_ASSERT_EQUAL(ka_selector_validate(yes, err, sizeof(err), &where), 0);
+    CU_ASSERT_EQUAL(ka_selector_validate(bad, err, sizeof(err), &where), KA_EPOLICY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "unknown operator"));
+    cJSON_Delete(labels);
+    cJSON_Delete(yes);
+    cJSON_Delete(no1);
+    cJSON_Delete(no2);
+    cJSON_Delete(bad);
+}
+
+int main(void)
+{
+    static const struct ka_test tests[] = {
+        {"glob", test_glob},
+        {"selector", test_selector},
+        {NULL, NULL},
+    };
+    return ka_test_run("select", tests);
+}

@@ -1,0 +1,496 @@
+/*
+ * Allocation-failure ("torture") test, after curl's torture tests.
+ *
+ * malloc/calloc/realloc/free are interposed for this binary (they forward to glibc's
+ * __libc_* functions, or to ASan's interceptors in the sanitizer build) and cJSON's hooks point
+ * at them too. For N = 1..total, the Nth allocation of one review is made to fail. Each run must
+ * end without a crash and without a leak (a live-block count here; LeakSanitizer in the ASan
+ * build), and its answer must be one of:
+ *   - an error code (the server answers 500 / 400; the API server then applies failurePolicy),
+ *   - a well-formed deny with a reason (fail closed),
+ *   - exactly the answer of the run without failures.
+ * An allow that differs from the real answer (e.g. a mutation with a missing part, or an allow
+ * where the real answer is a deny) fails the test. The same is done for loading the embedded
+ * policy: a policy that loads despite a failed allocation must judge like the real one.
+ */
+#include <execinfo.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ka_test.h"
+#include "kadmit/admission.h"
+#include "kadmit/error.h"
+#include "kadmit/policy.h"
+
+/* ---- allocation interposition --------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KA_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KA_UNDER_ASAN 1
+#endif
+#endif
+
+/* Under ASan, strdup() and friends allocate inside ASan without calling malloc(), so the live
+ * count would be wrong: LeakSanitizer checks for leaks at exit instead. */
+#ifdef KA_UNDER_ASAN
+#define REAL(fn) __interceptor_##fn
+#define KA_COUNT_LIVE 0
+#else
+#define REAL(fn) __libc_##fn
+#define KA_COUNT_LIVE 1
+#endif
+/* The wrappers run before ASan has mapped its shadow memory (the dynamic loader allocates while
+ * ASan initialises), so they must not be instrumented themselves. */
+#define KA_NO_ASAN __attribute__((no_sanitize_address))
+
+extern void *REAL(malloc)(size_t n);
+extern void *REAL(calloc)(size_t n, size_t size);
+extern void *REAL(realloc)(void *p, size_t n);
+extern void REAL(free)(void *p);
+
+static struct {
+    int failing;   /* count allocation calls and fail the fail_at-th */
+    int tracking;  /* count live blocks */
+    long calls;    /* allocation calls while failing */
+    long fail_at;  /* 0: never */
+    long injected; /* failures injected */
+    long live;     /* blocks allocated minus blocks freed while tracking */
+    long cjson_allocs;
+    long trace_at; /* KA_TORTURE_TRACE=N: print the stack of the Nth allocation when it fails */
+} t;
+
+KA_NO_ASAN static int should_fail(void)
+{
+    if (!t.failing) {
+        return 0;
+    }
+    t.calls++;
+    if (t.calls == t.fail_at) {
+        t.injected++;
+        if (t.fail_at == t.trace_at) {
+            void *frames[32];
+            t.failing = 0; /* backtrace() may allocate */
+            int n = backtrace(frames, 32);
+            backtrace_symbols_fd(frames, n, STDERR_FILENO);
+            t.failing = 1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+KA_NO_ASAN void *malloc(size_t n)
+{
+    if (should_fail()) {
+        return NULL;
+    }
+    void *p = REAL(malloc)(n);
+    if (p != NULL && t.tracking) {
+        t.live++;
+    }
+    return p;
+}
+
+KA_NO_ASAN void *calloc(size_t n, size_t size)
+{
+    if (should_fail()) {
+        return NULL;
+    }
+    void *p = REAL(calloc)(n, size);
+    if (p != NULL && t.tracking) {
+        t.live++;
+    }
+    return p;
+}
+
+KA_NO_ASAN void *realloc(void *p, size_t n)
+{
+    if (should_fail()) {
+        return NULL;
+    }
+    void *q = REAL(realloc)(p, n);
+    if (q != NULL && p == NULL && t.tracking) {
+        t.live++;
+    }
+    return q;
+}
+
+KA_NO_ASAN void free(void *p)
+{
+    if (p != NULL && t.tracking) {
+        t.live--;
+    }
+    REAL(free)(p);
+}
+
+static void *cjson_malloc(size_t n)
+{
+    if (t.failing) {
+        t.cjson_allocs++;
+    }
+    return malloc(n);
+}
+
+static void cjson_free(void *p)
+{
+    free(p);
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+/* A 2-container agent pod that passes the checklist (validate: allow). */
+static const char req_validate_good[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
+    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kin"
+    "d\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods"
+    "\"},\"namespace\":\"ai-agents\",\"name\":\"agent-0\",\"operation\":\"CREATE\""
+    ",\"userInfo\":{\"username\":\"kubernetes-admin\",\"groups\":[\"system:mas"
+    "ters\"]},\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"na"
+    "me\":\"agent-0\",\"namespace\":\"ai-agents\",\"labels\":{\"app\":\"agent\"},\""
+    "annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\""
+    ":\"9090\"}},\"spec\":{\"terminationGracePeriodSeconds\":120,\"serviceAc"
+    "countName\":\"agent-sa\",\"containers\":[{\"name\":\"agent\",\"image\":\"reg"
+    "istry.chaozcode.com/agent:2.4.0\",\"ports\":[{\"name\":\"http\",\"contai"
+    "nerPort\":8080},{\"name\":\"metrics\",\"containerPort\":9090}],\"env\":[{"
+    "\"name\":\"MEMORY_SPINE_URL\",\"value\":\"http://memory-spine-headless:"
+    "8788\"},{\"name\":\"MODEL_API_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"nam"
+    "e\":\"model-credentials\",\"key\":\"api-key\"}}}],\"resources\":{\"request"
+    "s\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4"
+    "Gi\"}},\"readinessProbe\":{\"httpGet\":{\"path\":\"/health/ready\",\"port\""
+    ":8080},\"initialDelaySeconds\":10,\"periodSeconds\":15},\"livenessPro"
+    "be\":{\"httpGet\":{\"path\":\"/health/live\",\"port\":8080},\"initialDelay"
+    "Seconds\":30,\"periodSeconds\":20,\"failureThreshold\":3}},{\"name\":\"m"
+    "etrics-sidecar\",\"image\":\"registry.chaozcode.com/agent-metrics:1."
+    "2.0\",\"ports\":[{\"containerPort\":9090}],\"resources\":{\"requests\":{\""
+    "cpu\":\"50m\",\"memory\":\"64Mi\"},\"limits\":{\"cpu\":\"100m\",\"memory\":\"128"
+    "Mi\"}}}]}},\"oldObject\":null,\"dryRun\":false}}";
+
+/* The same pod with missing probes, a latest tag, a literal API key, missing limits and a short
+ * grace period (validate: deny with six findings). */
+static const char req_validate_bad[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
+    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kin"
+    "d\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods"
+    "\"},\"namespace\":\"ai-agents\",\"name\":\"agent-0\",\"operation\":\"CREATE\""
+    ",\"userInfo\":{\"username\":\"kubernetes-admin\",\"groups\":[\"system:mas"
+    "ters\"]},\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"na"
+    "me\":\"agent-0\",\"namespace\":\"ai-agents\",\"labels\":{\"app\":\"agent\"},\""
+    "annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\""
+    ":\"9090\"}},\"spec\":{\"terminationGracePeriodSeconds\":30,\"serviceAcc"
+    "ountName\":\"agent-sa\",\"containers\":[{\"name\":\"agent\",\"image\":\"regi"
+    "stry.chaozcode.com/agent:latest\",\"ports\":[{\"name\":\"http\",\"contai"
+    "nerPort\":8080},{\"name\":\"metrics\",\"containerPort\":9090}],\"env\":[{"
+    "\"name\":\"MEMORY_SPINE_URL\",\"value\":\"http://memory-spine-headless:"
+    "8788\"},{\"name\":\"MODEL_API_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"nam"
+    "e\":\"model-credentials\",\"key\":\"api-key\"}}},{\"name\":\"OPENAI_API_KE"
+    "Y\",\"value\":\"sk-live-123\"}],\"resources\":{\"requests\":{\"cpu\":\"500m\""
+    ",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}}},{\"name\":\""
+    "metrics-sidecar\",\"image\":\"registry.chaozcode.com/agent-metrics:1"
+    ".2.0\",\"ports\":[{\"containerPort\":9090}],\"resources\":{\"requests\":{"
+    "\"cpu\":\"50m\",\"memory\":\"64Mi\"}}}]}},\"oldObject\":null,\"dryRun\":fals"
+    "e}}";
+
+/* An agent pod with a helper container, no probes, no sidecar (mutate: allow with 8 patch ops). */
+static const char req_mutate_pod[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
+    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kin"
+    "d\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods"
+    "\"},\"namespace\":\"ai-agents\",\"name\":\"agent-0\",\"operation\":\"CREATE\""
+    ",\"userInfo\":{\"username\":\"kubernetes-admin\",\"groups\":[\"system:mas"
+    "ters\"]},\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"na"
+    "me\":\"agent-0\",\"namespace\":\"ai-agents\",\"labels\":{\"app\":\"agent\"}},"
+    "\"spec\":{\"terminationGracePeriodSeconds\":120,\"serviceAccountName\""
+    ":\"agent-sa\",\"containers\":[{\"name\":\"agent\",\"image\":\"registry.chao"
+    "zcode.com/agent:2.4.0\",\"ports\":[{\"name\":\"http\",\"containerPort\":8"
+    "080},{\"name\":\"metrics\",\"containerPort\":9090}],\"env\":[{\"name\":\"ME"
+    "MORY_SPINE_URL\",\"value\":\"http://memory-spine-headless:8788\"},{\"n"
+    "ame\":\"MODEL_API_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"model-"
+    "credentials\",\"key\":\"api-key\"}}}],\"resources\":{\"requests\":{\"cpu\":"
+    "\"500m\",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}}},{\"n"
+    "ame\":\"tools\",\"image\":\"registry.chaozcode.com/tools:1.0.0\",\"ports"
+    "\":[{\"name\":\"http\",\"containerPort\":8080}],\"resources\":{\"requests\""
+    ":{\"cpu\":\"10m\",\"memory\":\"16Mi\"},\"limits\":{\"cpu\":\"50m\",\"memory\":\"3"
+    "2Mi\"}}}]}},\"oldObject\":null,\"dryRun\":false}}";
+
+/* UPDATE of a StatefulSet that adds a literal secret (validate: deny, older findings ratcheted
+ * to warnings). */
+static const char req_validate_update[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
+    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"apps\",\"version\":\"v1\","
+    "\"kind\":\"StatefulSet\"},\"resource\":{\"group\":\"apps\",\"version\":\"v1\","
+    "\"resource\":\"statefulsets\"},\"namespace\":\"ai-agents\",\"name\":\"agent"
+    "\",\"operation\":\"UPDATE\",\"userInfo\":{\"username\":\"kubernetes-admin\""
+    ",\"groups\":[\"system:masters\"]},\"object\":{\"apiVersion\":\"apps/v1\",\""
+    "kind\":\"StatefulSet\",\"metadata\":{\"name\":\"agent\",\"namespace\":\"ai-a"
+    "gents\"},\"spec\":{\"serviceName\":\"agent-headless\",\"replicas\":3,\"sel"
+    "ector\":{\"matchLabels\":{\"app\":\"agent\"}},\"template\":{\"metadata\":{\""
+    "labels\":{\"app\":\"agent\"}},\"spec\":{\"terminationGracePeriodSeconds\""
+    ":30,\"serviceAccountName\":\"agent-sa\",\"containers\":[{\"name\":\"agent"
+    "\",\"image\":\"registry.chaozcode.com/agent:latest\",\"ports\":[{\"name\""
+    ":\"http\",\"containerPort\":8080},{\"name\":\"metrics\",\"containerPort\":"
+    "9090}],\"env\":[{\"name\":\"MEMORY_SPINE_URL\",\"value\":\"http://memory-"
+    "spine-headless:8788\"},{\"name\":\"MODEL_API_KEY\",\"valueFrom\":{\"secr"
+    "etKeyRef\":{\"name\":\"model-credentials\",\"key\":\"api-key\"}}},{\"name\""
+    ":\"OPENAI_API_KEY\",\"value\":\"sk-live-123\"}],\"resources\":{\"requests"
+    "\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4G"
+    "i\"}}},{\"name\":\"metrics-sidecar\",\"image\":\"registry.chaozcode.com/"
+    "agent-metrics:1.2.0\",\"ports\":[{\"containerPort\":9090}],\"resources"
+    "\":{\"requests\":{\"cpu\":\"50m\",\"memory\":\"64Mi\"}}}]}}}},\"oldObject\":{"
+    "\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\""
+    "agent\",\"namespace\":\"ai-agents\"},\"spec\":{\"serviceName\":\"agent-hea"
+    "dless\",\"replicas\":3,\"selector\":{\"matchLabels\":{\"app\":\"agent\"}},\""
+    "template\":{\"metadata\":{\"labels\":{\"app\":\"agent\"}},\"spec\":{\"termin"
+    "ationGracePeriodSeconds\":30,\"serviceAccountName\":\"agent-sa\",\"con"
+    "tainers\":[{\"name\":\"agent\",\"image\":\"registry.chaozcode.com/agent:"
+    "latest\",\"ports\":[{\"name\":\"http\",\"containerPort\":8080},{\"name\":\"m"
+    "etrics\",\"containerPort\":9090}],\"env\":[{\"name\":\"MEMORY_SPINE_URL\""
+    ",\"value\":\"http://memory-spine-headless:8788\"},{\"name\":\"MODEL_API"
+    "_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"model-credentials\",\"k"
+    "ey\":\"api-key\"}}}],\"resources\":{\"requests\":{\"cpu\":\"500m\",\"memory\""
+    ":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}}},{\"name\":\"metrics-s"
+    "idecar\",\"image\":\"registry.chaozcode.com/agent-metrics:1.2.0\",\"po"
+    "rts\":[{\"containerPort\":9090}],\"resources\":{\"requests\":{\"cpu\":\"50"
+    "m\",\"memory\":\"64Mi\"}}}]}}}},\"dryRun\":false}}";
+
+static const struct torture_case {
+    const char *name;
+    enum ka_endpoint ep;
+    const char *body;
+    int want_allowed; /* the real answer, checked on the reference run */
+} cases[] = {
+    {"validate 2-container agent pod (allow)", KA_ENDPOINT_VALIDATE, req_validate_good, 1},
+    {"validate 2-container agent pod (deny)", KA_ENDPOINT_VALIDATE, req_validate_bad, 0},
+    {"mutate 2-container agent pod (patch)", KA_ENDPOINT_MUTATE, req_mutate_pod, 1},
+    {"validate StatefulSet UPDATE (ratchet)", KA_ENDPOINT_VALIDATE, req_validate_update, 0},
+};
+
+/* ---- checks --------------------------------------------------------------------------- */
+
+static struct ka_policy *policy;
+
+/* 1 when `out` is a deny with a non-empty status.message, 0 when allowed, -1 when malformed. */
+static int response_denies(const struct ka_buf *out)
+{
+    cJSON *root = cJSON_ParseWithLength(out->data ? out->data : "", out->len);
+    const cJSON *resp = cJSON_GetObjectItemCaseSensitive(root, "response");
+    const cJSON *allowed = cJSON_GetObjectItemCaseSensitive(resp, "allowed");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(resp, "status");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(status, "message");
+    int ret = -1;
+    if (cJSON_IsTrue(allowed)) {
+        ret = 0;
+    } else if (cJSON_IsFalse(allowed) && cJSON_IsString(msg) && msg->valuestring[0] != '\0') {
+        ret = 1;
+    }
+    cJSON_Delete(root);
+    return ret;
+}
+
+struct outcome {
+    int ret;
+    int verdict; /* response_denies() when ret == 0 */
+    int summary_allowed;
+    char *response; /* when ret == 0 (REAL-allocated, not tracked) */
+};
+
+/* One review with the fail_at-th allocation failing (0: none). Returns live blocks left. */
+static long review_once(const struct ka_policy *pol, const struct torture_case *tc, long fail_at,
+                        int own_summary, struct outcome *o)
+{
+    struct ka_review_summary summary;
+    struct ka_buf out;
+    struct ka_review_opts opts = {.now = 1795000000};
+    memset(o, 0, sizeof(*o));
+    ka_buf_init(&out, 16u * 1024u * 1024u);
+    long saved_live = t.live;
+    int saved_tracking = t.tracking;
+    t.calls = 0;
+    t.fail_at = fail_at;
+    t.injected = 0;
+    t.live = 0;
+    t.tracking = 1;
+    t.failing = 1;
+    o->ret = ka_admission_review(pol, tc->ep, tc->body, strlen(tc->body), &opts, &out,
+                                 own_summary ? NULL : &summary);
+    t.failing = 0;
+    if (o->ret == 0) {
+        o->verdict = response_denies(&out);
+        o->summary_allowed = own_summary ? -1 : summary.allowed;
+        o->response = REAL(malloc)(out.len + 1);
+        if (o->response != NULL) {
+            memcpy(o->response, out.data, out.len + 1);
+        }
+    }
+    ka_buf_free(&out);
+    long leaked = KA_COUNT_LIVE ? t.live : 0;
+    t.live = saved_live;
+    t.tracking = saved_tracking;
+    return leaked;
+}
+
+static void torture_review(const struct torture_case *tc, int own_summary)
+{
+    struct outcome ref;
+    long leaked = review_once(policy, tc, 0, own_summary, &ref);
+    long total = t.calls;
+    CU_ASSERT_EQUAL_FATAL(ref.ret, 0);
+    CU_ASSERT_EQUAL(leaked, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref.response);
+    CU_ASSERT_EQUAL(ref.verdict, tc->want_allowed ? 0 : 1);
+    /* the interposition works: a review allocates, some of it through cJSON's hooks */
+    CU_ASSERT(total >= 20);
+    CU_ASSERT(t.cjson_allocs > 0);
+
+    long n_error = 0, n_deny = 0, n_same = 0, n_bad = 0, n_leak = 0;
+    for (long n = 1; n <= total; n++) {
+        struct outcome o;
+        leaked = review_once(policy, tc, n, own_summary, &o);
+        if (t.injected != 1) {
+            fprintf(stderr, "  %s: allocation %ld of %ld was never reached\n", tc->name, n, total);
+            n_bad++;
+        }
+        if (leaked != 0) {
+            fprintf(stderr, "  %s: failing allocation %ld leaks %ld blocks\n", tc->name, n, leaked);
+            n_leak++;
+        }
+        if (o.ret != 0) {
+            n_error++; /* KA_ENOMEM etc.: the server answers 500, KA_EREVIEW: 400 */
+        } else if (o.verdict == 1) {
+            n_deny++;
+        } else if (o.verdict == 0 && strcmp(o.response, ref.response) == 0 &&
+                   (own_summary || o.summary_allowed == 1)) {
+            n_same++;
+        } else {
+            fprintf(stderr, "  %s: failing allocation %ld of %ld gives %s:\n    %s\n", tc->name, n,
+                    total, o.verdict == 0 ? "an allow unlike the real answer" : "bad JSON",
+                    o.response ? o.response : "(null)");
+            n_bad++;
+        }
+        REAL(free)(o.response);
+    }
+    REAL(free)(ref.response);
+    printf("\n  %s: %ld allocations (%s summary): %ld errors, %ld denies, %ld same answer, "
+           "%ld wrong, %ld leaking\n",
+           tc->name, total, own_summary ? "owned" : "caller", n_error, n_deny, n_same, n_bad,
+           n_leak);
+    CU_ASSERT_EQUAL(n_bad, 0);
+    CU_ASSERT_EQUAL(n_leak, 0);
+}
+
+static void test_validate_allow(void)
+{
+    torture_review(&cases[0], 0);
+}
+
+static void test_validate_deny(void)
+{
+    torture_review(&cases[1], 0);
+    torture_review(&cases[1], 1);
+}
+
+static void test_mutate(void)
+{
+    torture_review(&cases[2], 0);
+}
+
+static void test_validate_update(void)
+{
+    torture_review(&cases[3], 0);
+}
+
+/* Loading the embedded policy with the Nth allocation failing: an error, or a policy that
+ * judges every case like the real one (never a policy with a rule silently missing). */
+static void test_policy_load(void)
+{
+    struct ka_policy *p = NULL;
+    t.calls = 0;
+    t.fail_at = 0;
+    t.failing = 1;
+    int ret = ka_policy_load_default(NULL, &p, NULL);
+    t.failing = 0;
+    long total = t.calls;
+    CU_ASSERT_EQUAL_FATAL(ret, 0);
+    ka_policy_unref(p);
+    CU_ASSERT(total >= 100);
+
+    struct outcome ref[4];
+    for (size_t c = 0; c < 4; c++) {
+        review_once(policy, &cases[c], 0, 0, &ref[c]);
+    }
+    long n_error = 0, n_ok = 0, n_bad = 0, n_leak = 0;
+    for (long n = 1; n <= total; n++) {
+        p = NULL;
+        t.calls = 0;
+        t.fail_at = n;
+        t.injected = 0;
+        t.live = 0;
+        t.tracking = 1;
+        t.failing = 1;
+        ret = ka_policy_load_default(NULL, &p, NULL);
+        t.failing = 0;
+        if (ret != 0) {
+            n_error++;
+            CU_ASSERT_PTR_NULL(p);
+        } else {
+            int same = 1;
+            for (size_t c = 0; c < 4; c++) {
+                struct outcome o;
+                review_once(p, &cases[c], 0, 0, &o);
+                same &= o.ret == 0 && strcmp(o.response, ref[c].response) == 0;
+                REAL(free)(o.response);
+            }
+            if (!same) {
+                fprintf(stderr,
+                        "  policy load: failing allocation %ld of %ld loads a policy "
+                        "that judges differently\n",
+                        n, total);
+                n_bad++;
+            } else {
+                n_ok++;
+            }
+            ka_policy_unref(p);
+        }
+        t.tracking = 0;
+        if (KA_COUNT_LIVE && t.live != 0) {
+            fprintf(stderr, "  policy load: failing allocation %ld leaks %ld blocks\n", n, t.live);
+            n_leak++;
+        }
+    }
+    for (size_t c = 0; c < 4; c++) {
+        REAL(free)(ref[c].response);
+    }
+    printf("\n  policy load: %ld allocations: %ld errors, %ld same policy, %ld wrong, "
+           "%ld leaking\n",
+           total, n_error, n_ok, n_bad, n_leak);
+    CU_ASSERT_EQUAL(n_bad, 0);
+    CU_ASSERT_EQUAL(n_leak, 0);
+}
+
+int main(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = cjson_malloc, .free_fn = cjson_free};
+    cJSON_InitHooks(&hooks);
+    const char *trace = getenv("KA_TORTURE_TRACE");
+    t.trace_at = trace != NULL ? strtol(trace, NULL, 10) : 0;
+    if (ka_policy_load_default(NULL, &policy, NULL) != 0) {
+        fprintf(stderr, "cannot load the embedded policy\n");
+        return 2;
+    }
+    static const struct ka_test tests[] = {
+        {"validate: allowed pod, every allocation failing in turn", test_validate_allow},
+        {"validate: denied pod, every allocation failing in turn", test_validate_deny},
+        {"mutate: patched pod, every allocation failing in turn", test_mutate},
+        {"validate: UPDATE with ratcheting, every allocation failing", test_validate_update},
+        {"policy load: every allocation failing in turn", test_policy_load},
+        {NULL, NULL},
+    };
+    int rc = ka_test_run("torture", tests);
+    ka_policy_unref(policy);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/*
+ * Server configuration: ONE table of settings (after redis config.c).
+ *
+ * Every setting has a flag name (`--listen`), an environment variable (`KADMIT_LISTEN`), a type,
+ * a range, a default and a help line. ka_config_init() applies the defaults, ka_config_parse()
+ * applies the environment and then the flags (flags win) and validates every value. Adding a
+ * setting is one row in config.c's table plus one field here.
+ *
+ * Ownership: struct ka_config is a plain value (fixed-size strings); nothing to free.
+ */
+#ifndef KADMIT_CONFIG_H
+#define KADMIT_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define KA_CONFIG_PATH_MAX 4096
+#define KA_CONFIG_ADDR_MAX 256
+
+struct ka_config {
+    char listen[KA_CONFIG_ADDR_MAX];         /* TLS webhook address, HOST:PORT or [V6]:PORT */
+    char metrics_listen[KA_CONFIG_ADDR_MAX]; /* plain-HTTP metrics address */
+    char tls_cert[KA_CONFIG_PATH_MAX];       /* PEM certificate chain (required) */
+    char tls_key[KA_CONFIG_PATH_MAX];        /* PEM private key (required) */
+    char client_ca[KA_CONFIG_PATH_MAX];      /* "" or PEM CA bundle: require client certs */
+    char policies[KA_CONFIG_PATH_MAX];       /* "" (embedded checklist), a file or a directory */
+    char attestations[KA_CONFIG_PATH_MAX];   /* "" or directory of attestations */
+    char log_level[16];                      /* debug|info|warn|error */
+    unsigned long max_body_bytes;
+    unsigned long max_json_depth;
+    unsigned long max_header_bytes;
+    unsigned long max_connections;
+    unsigned long handshake_timeout; /* seconds */
+    unsigned long idle_timeout;      /* seconds */
+    unsigned long request_deadline;  /* seconds */
+    unsigned long drain_timeout;     /* seconds */
+    unsigned long threads;           /* 0: one per CPU */
+};
+
+/** Set every setting to its default. Cannot fail. */
+void ka_config_init(struct ka_config *c);
+
+/**
+ * Apply KADMIT_* environment variables, then the flags in argv[1..argc-1] (argv[0] is the
+ * command name). Both `--name VALUE` and `--name=VALUE` are accepted. `--help`/`-h` sets *help
+ * to 1 and stops. On a bad flag or value returns KA_EINVAL and writes a one-line reason naming
+ * the flag or variable to `err` (may be NULL). Also checks that the TLS certificate and key are
+ * set. Returns 0 when valid.
+ */
+__attribute__((warn_unused_result)) int ka_config_parse(struct ka_config *c, int argc, char **argv,
+                                                        int *help, char *err, size_t err_len);
+
+/** Print every setting: flag, variable, default, range and help. */
+void ka_config_usage(FILE *f, const char *command);
+
+/**
+ * Parse "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses) into a socket address. Numeric
+ * hosts only, plus "localhost". Returns 0 or KA_EINVAL.
+ */
+__attribute__((warn_unused_result)) int
+ka_config_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *out_len);
+
+#endif

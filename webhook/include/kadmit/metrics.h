@@ -1,0 +1,47 @@
+/*
+ * Prometheus metrics: lock-cheap counters and a text-format renderer.
+ *
+ * Counters are atomics; a labelled series is found by a lock-free scan of a bounded table and
+ * created under a mutex the first time it is seen. Label values that come from requests (kinds)
+ * are bounded: past KA_METRICS_MAX_SERIES series per family new label sets are counted under
+ * kind="_other" / rule="_other", so a hostile client cannot grow memory.
+ *
+ * Ownership: ka_metrics_new() returns an object the caller frees with ka_metrics_free(). All
+ * other functions are thread-safe.
+ */
+#ifndef KADMIT_METRICS_H
+#define KADMIT_METRICS_H
+
+#include <stdint.h>
+
+#include "kadmit/admission.h"
+#include "kadmit/buf.h"
+
+#define KA_METRICS_MAX_SERIES 256
+
+struct ka_metrics; /* opaque */
+
+/** Create the registry (records the process start time). NULL on out of memory. */
+struct ka_metrics *ka_metrics_new(void);
+void ka_metrics_free(struct ka_metrics *m);
+
+/**
+ * Count one admission request. `result` is ka_admission_review()'s return code: 0 counts
+ * decision allowed/denied from summary->allowed, any other code counts decision="error".
+ * `summary` may be NULL (then kind and operation are "unknown"). Each finding counts one
+ * kadmit_rule_results_total{rule,action,result="violation"|"preexisting"}, each mutation one
+ * {rule,action="mutate",result="patched"}. `seconds` goes into the duration histogram.
+ */
+void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
+                               const struct ka_review_summary *summary, int result, double seconds);
+
+/** Count a policy reload; on success also sets the last-success timestamp to `when`. */
+void ka_metrics_policy_reload(struct ka_metrics *m, int ok, int64_t when);
+
+/** Set kadmit_tls_certificate_expiry_timestamp_seconds (notAfter of the serving cert). */
+void ka_metrics_set_cert_expiry(struct ka_metrics *m, int64_t not_after);
+
+/** Render every metric in Prometheus text format 0.0.4, appended to `out`. */
+__attribute__((warn_unused_result)) int ka_metrics_render(struct ka_metrics *m, struct ka_buf *out);
+
+#endif

@@ -1,0 +1,404 @@
+/*
+ * `kadmit serve`: the admission webhook server.
+ *
+ * flags/env -> config -> TLS certificate + policy snapshot -> server (tls + HTTP + metrics),
+ * then a signal loop on the main thread: every second it polls the certificate, key, client CA,
+ * policy and attestation files for changes (stat follows the symlinks that cert-manager and the
+ * kubelet swap) and reloads them; SIGHUP forces a reload; SIGTERM/SIGINT drain and exit.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "kadmit/admission.h"
+#include "kadmit/cli.h"
+#include "kadmit/config.h"
+#include "kadmit/error.h"
+#include "kadmit/log.h"
+#include "kadmit/metrics.h"
+#include "kadmit/policy.h"
+#include "kadmit/server.h"
+#include "kadmit/tls.h"
+
+struct serve {
+    struct ka_config cfg;
+    struct ka_policy_holder policy;
+    struct ka_tls_holder tls;
+    struct ka_metrics *metrics;
+    uint64_t policy_fingerprint;
+    uint64_t tls_fingerprint;
+};
+
+/* ============================================================================ admission */
+
+static double elapsed_s(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void log_admission(const struct ka_review_summary *sm, enum ka_endpoint ep, int ret,
+                          double seconds)
+{
+    if (KA_LOG_INFO < ka_log_threshold) {
+        return;
+    }
+    struct ka_buf f;
+    ka_buf_init(&f, 16 * 1024);
+    const char *decision = ret != 0 ? "error" : (sm->allowed ? "allowed" : "denied");
+    int r = ka_buf_printf(&f, "\"webhook\":\"%s\",\"uid\":", ka_endpoint_name(ep));
+    if (r == 0) {
+        r = ka_buf_add_json_string(&f, sm->uid, strlen(sm->uid));
+    }
+    if (r == 0) {
+        r = ka_buf_adds(&f, ",\"kind\":");
+    }
+    if (r == 0) {
+        r = ka_buf_add_json_string(&f, sm->kind, strlen(sm->kind));
+    }
+    if (r == 0) {
+        r = ka_buf_adds(&f, ",\"namespace\":");
+    }
+    if (r == 0) {
+        r = ka_buf_add_json_string(&f, sm->namespace_, strlen(sm->namespace_));
+    }
+    if (r == 0) {
+        r = ka_buf_adds(&f, ",\"name\":");
+    }
+    if (r == 0) {
+        r = ka_buf_add_json_string(&f, sm->name, strlen(sm->name));
+    }
+    if (r == 0) {
+        r = ka_buf_adds(&f, ",\"operation\":");
+    }
+    if (r == 0) {
+        r = ka_buf_add_json_string(&f, sm->operation, strlen(sm->operation));
+    }
+    if (r == 0) {
+        r = ka_buf_printf(&f, ",\"dryRun\":%s,\"decision\":\"%s\",\"rules\":[",
+                          sm->dry_run ? "true" : "false", decision);
+    }
+    size_t listed = 0;
+    for (size_t i = 0; r == 0 && i < sm->n_findings && i < 64; i++) {
+        const char *rule = sm->findings[i].rule != NULL ? sm->findings[i].rule : "";
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = sm->findings[j].rule != NULL && strcmp(sm->findings[j].rule, rule) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        if (listed++ > 0) {
+            r = ka_buf_add(&f, ",", 1);
+        }
+        if (r == 0) {
+            r = ka_buf_add_json_string(&f, rule, strlen(rule));
+        }
+    }
+    if (r == 0) {
+        r = ka_buf_printf(&f, "],\"duration_ms\":%.3f", seconds * 1000.0);
+    }
+    if (r == 0 && ret != 0) {
+        r = ka_buf_adds(&f, ",\"reason\":");
+        if (r == 0) {
+            r = ka_buf_add_json_string(&f, sm->reason, strlen(sm->reason));
+        }
+    }
+    if (r == 0) {
+        KA_LOG(ret == 0 ? KA_LOG_INFO : KA_LOG_WARN, f.data, "admission");
+    }
+    ka_buf_free(&f);
+}
+
+static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_t len,
+                         struct ka_buf *response, int *http_status)
+{
+    struct serve *sv = ctx;
+    int ret = KA_EINTERNAL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct ka_review_summary *sm = calloc(1, sizeof(*sm));
+    struct ka_policy *policy = ka_policy_holder_get(&sv->policy);
+    if (sm == NULL || policy == NULL) {
+        ret = sm == NULL ? KA_ENOMEM : KA_EINTERNAL;
+        goto exit;
+    }
+    struct ka_review_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth, .now = 0};
+    ret = ka_admission_review(policy, ep, body, len, &opts, response, sm);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = elapsed_s(&t0, &t1);
+    ka_metrics_observe_review(sv->metrics, ep, sm, ret, seconds);
+    log_admission(sm, ep, ret, seconds);
+    if (ret == 0) {
+        *http_status = 200;
+    } else if (ret == KA_EREVIEW) {
+        *http_status = 400; /* response holds the short reason */
+        if (response->len == 0 || response->data[response->len - 1] != '\n') {
+            int r = ka_buf_add(response, "\n", 1);
+            (void)r;
+        }
+        ret = 0;
+    }
+exit:
+    ka_policy_unref(policy);
+    free(sm);
+    return ret;
+}
+
+static int serve_ready(void *ctx, char *why, size_t why_len)
+{
+    struct serve *sv = ctx;
+    struct ka_policy *p = ka_policy_holder_get(&sv->policy);
+    int ready = p != NULL;
+    ka_policy_unref(p);
+    if (!ready) {
+        snprintf(why, why_len, "no policy loaded");
+    }
+    return ready;
+}
+
+/* ============================================================================== reloads */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+}
+
+static uint64_t stat_hash(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return mix(7, (uint64_t)errno);
+    }
+    uint64_t h = mix(0, (uint64_t)st.st_dev);
+    h = mix(h, (uint64_t)st.st_ino);
+    h = mix(h, (uint64_t)st.st_size);
+    h = mix(h, (uint64_t)st.st_mtim.tv_sec);
+    h = mix(h, (uint64_t)st.st_mtim.tv_nsec);
+    return mix(h, (uint64_t)st.st_ctim.tv_nsec);
+}
+
+/* A file, or a directory and every entry in it (symlinks followed). Order independent. */
+static uint64_t path_fingerprint(const char *path)
+{
+    if (path == NULL || path[0] == '\0') {
+        return 1;
+    }
+    uint64_t h = stat_hash(path);
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return h;
+    }
+    struct dirent *e;
+    char full[KA_CONFIG_PATH_MAX + 256];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        int n = snprintf(full, sizeof(full), "%s/%s", path, e->d_name);
+        if (n > 0 && (size_t)n < sizeof(full)) {
+            uint64_t eh = stat_hash(full);
+            for (const char *c = e->d_name; *c != '\0'; c++) {
+                eh = mix(eh, (uint64_t)(unsigned char)*c);
+            }
+            h += eh; /* readdir order does not matter */
+        }
+    }
+    closedir(d);
+    return h;
+}
+
+static uint64_t policy_files_fingerprint(const struct ka_config *cfg)
+{
+    return mix(path_fingerprint(cfg->policies), path_fingerprint(cfg->attestations));
+}
+
+/* Load a new policy snapshot and publish it; a bad one is refused and the old one kept. */
+static int reload_policy(struct serve *sv, const char *why)
+{
+    int ret = KA_EINTERNAL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 64 * 1024);
+    struct ka_policy *p = NULL;
+    struct ka_policy_load_opts opts = {
+        .attestations_dir = sv->cfg.attestations[0] != '\0' ? sv->cfg.attestations : NULL,
+        .max_depth = (unsigned)sv->cfg.max_json_depth};
+    sv->policy_fingerprint = policy_files_fingerprint(&sv->cfg);
+    if (sv->cfg.policies[0] != '\0') {
+        ret = ka_policy_load_path(sv->cfg.policies, &opts, &p, &diag);
+    } else {
+        ret = ka_policy_load_default(&opts, &p, &diag);
+    }
+    struct ka_buf f;
+    ka_buf_init(&f, 70 * 1024);
+    int r = ka_buf_adds(&f, "\"source\":");
+    if (r == 0) {
+        const char *src = ret == 0 ? ka_policy_source(p)
+                                   : (sv->cfg.policies[0] ? sv->cfg.policies : "(embedded)");
+        r = ka_buf_add_json_string(&f, src, strlen(src));
+    }
+    if (r == 0 && diag.len > 0) {
+        r = ka_buf_adds(&f, ",\"diagnostics\":");
+        if (r == 0) {
+            r = ka_buf_add_json_string(&f, diag.data, diag.len);
+        }
+    }
+    if (ret == 0) {
+        ka_policy_holder_set(&sv->policy, p);
+        ka_metrics_policy_reload(sv->metrics, 1, (int64_t)time(NULL));
+        KA_LOG(KA_LOG_INFO, r == 0 ? f.data : NULL, "policy loaded (%s)", why);
+    } else {
+        ka_metrics_policy_reload(sv->metrics, 0, 0);
+        KA_LOG(KA_LOG_ERROR, r == 0 ? f.data : NULL,
+               "policy %s refused: %s; the previous policy keeps serving", why, ka_strerror(ret));
+    }
+    ka_buf_free(&f);
+    ka_buf_free(&diag);
+    return ret;
+}
+
+/* Load the certificate and publish it; a bad pair is refused and the old one kept. */
+static int reload_tls(struct serve *sv, const char *why)
+{
+    struct ka_buf diag;
+    ka_buf_init(&diag, 4096);
+    struct ka_tls_config *tc = NULL;
+    sv->tls_fingerprint =
+        ka_tls_files_fingerprint(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca);
+    int ret = ka_tls_config_load(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca, &tc, &diag);
+    if (ret == 0) {
+        int64_t not_after = ka_tls_config_not_after(tc);
+        ka_metrics_set_cert_expiry(sv->metrics, not_after);
+        ka_tls_holder_set(&sv->tls, tc);
+        char fields[96];
+        snprintf(fields, sizeof(fields), "\"notAfter\":%lld", (long long)not_after);
+        KA_LOG(KA_LOG_INFO, fields, "TLS certificate loaded (%s)", why);
+        if (not_after < (int64_t)time(NULL)) {
+            KA_LOG_W("TLS certificate has expired; /readyz reports not ready");
+        }
+    } else {
+        KA_LOG_E("TLS certificate %s refused: %s; the previous certificate keeps serving", why,
+                 diag.data != NULL ? diag.data : ka_strerror(ret));
+    }
+    ka_buf_free(&diag);
+    return ret;
+}
+
+/* ================================================================================ command */
+
+int ka_cmd_serve(int argc, char **argv)
+{
+    int rc = 2;
+    int help = 0;
+    char err[512];
+    struct serve sv;
+    struct ka_server *server = NULL;
+    struct ka_buf diag;
+    memset(&sv, 0, sizeof(sv));
+    ka_policy_holder_init(&sv.policy);
+    ka_tls_holder_init(&sv.tls);
+    ka_buf_init(&diag, 4096);
+    ka_config_init(&sv.cfg);
+
+    if (ka_config_parse(&sv.cfg, argc, argv, &help, err, sizeof(err)) != 0) {
+        fprintf(stderr, "kadmit serve: %s\n", err);
+        goto exit;
+    }
+    if (help) {
+        ka_config_usage(stdout, "serve");
+        rc = 0;
+        goto exit;
+    }
+    enum ka_log_level level = KA_LOG_INFO;
+    if (ka_log_parse_level(sv.cfg.log_level, &level) == 0) {
+        ka_log_threshold = level;
+    }
+    sv.metrics = ka_metrics_new();
+    if (sv.metrics == NULL) {
+        fprintf(stderr, "kadmit serve: out of memory\n");
+        goto exit;
+    }
+    if (reload_tls(&sv, "at startup") != 0) {
+        fprintf(stderr, "kadmit serve: cannot load --tls-cert/--tls-key\n");
+        goto exit;
+    }
+    if (reload_policy(&sv, "at startup") != 0) {
+        fprintf(stderr, "kadmit serve: cannot load --policies\n");
+        goto exit;
+    }
+
+    /* Signals are taken synchronously by this thread; every other thread blocks them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ka_server_opts opts = {.config = &sv.cfg,
+                                  .tls = &sv.tls,
+                                  .metrics = sv.metrics,
+                                  .handler = serve_handler,
+                                  .handler_ctx = &sv,
+                                  .ready = serve_ready,
+                                  .ready_ctx = &sv};
+    int ret = ka_server_start(&opts, &server, &diag);
+    if (ret != 0) {
+        fprintf(stderr, "kadmit serve: %s\n", diag.data != NULL ? diag.data : ka_strerror(ret));
+        goto exit;
+    }
+    {
+        char fields[128];
+        snprintf(fields, sizeof(fields), "\"port\":%u,\"metricsPort\":%u", ka_server_port(server),
+                 ka_server_metrics_port(server));
+        KA_LOG(KA_LOG_INFO, fields, "kadmit %s serving on %s (metrics on %s)", KADMIT_VERSION,
+               sv.cfg.listen, sv.cfg.metrics_listen);
+    }
+
+    for (;;) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
+        if (sig == SIGHUP) {
+            KA_LOG_I("SIGHUP: reloading certificate and policy");
+            int r = reload_tls(&sv, "on SIGHUP");
+            r = reload_policy(&sv, "on SIGHUP");
+            (void)r;
+            continue;
+        }
+        if (ka_tls_files_fingerprint(sv.cfg.tls_cert, sv.cfg.tls_key, sv.cfg.client_ca) !=
+            sv.tls_fingerprint) {
+            int r = reload_tls(&sv, "after a file change");
+            (void)r;
+        }
+        if (policy_files_fingerprint(&sv.cfg) != sv.policy_fingerprint) {
+            int r = reload_policy(&sv, "after a file change");
+            (void)r;
+        }
+    }
+
+    KA_LOG_I("draining: %ld connections open, up to %lus", ka_server_connections(server),
+             sv.cfg.drain_timeout);
+    ka_server_drain(server);
+    if (ka_server_wait_drained(server, (long)sv.cfg.drain_timeout * 1000) != 0) {
+        KA_LOG_W("drain timeout: closing %ld connections", ka_server_connections(server));
+    } else {
+        KA_LOG_I("drained");
+    }
+    rc = 0;
+exit:
+    ka_server_free(server);
+    ka_tls_holder_free(&sv.tls);
+    ka_policy_holder_free(&sv.policy);
+    ka_metrics_free(sv.metrics);
+    ka_buf_free(&diag);
+    return rc;
+}

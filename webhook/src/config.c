@@ -1,0 +1,334 @@
+#include "kadmit/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kadmit/error.h"
+#include "kadmit/limits.h"
+#include "kadmit/log.h"
+
+enum setting_type {
+    SETTING_STRING,  /* free text (paths); "" allowed unless required */
+    SETTING_ADDR,    /* HOST:PORT */
+    SETTING_LEVEL,   /* log level */
+    SETTING_UINT,    /* plain unsigned integer */
+    SETTING_BYTES,   /* unsigned integer with optional Ki/Mi suffix (k, K, m, M too) */
+    SETTING_SECONDS, /* unsigned integer with optional "s" suffix */
+};
+
+struct setting {
+    const char *name; /* flag name without "--" */
+    const char *env;  /* environment variable */
+    enum setting_type type;
+    size_t offset; /* of the field in struct ka_config */
+    size_t size;   /* of the field (strings) */
+    unsigned long min, max;
+    const char *def; /* default, as text */
+    const char *help;
+};
+
+#define STR(field) offsetof(struct ka_config, field), sizeof(((struct ka_config *)0)->field)
+#define NUM(field) offsetof(struct ka_config, field), sizeof(unsigned long)
+#define XSTR(x) #x
+#define DEF(x) XSTR(x)
+
+/* The settings table. One row per setting. */
+static const struct setting settings[] = {
+    {"listen", "KADMIT_LISTEN", SETTING_ADDR, STR(listen), 0, 0, "0.0.0.0:8443",
+     "HTTPS webhook address (HOST:PORT, [V6]:PORT)"},
+    {"metrics-listen", "KADMIT_METRICS_LISTEN", SETTING_ADDR, STR(metrics_listen), 0, 0,
+     "0.0.0.0:9090", "plain-HTTP address for /metrics, /healthz, /readyz"},
+    {"tls-cert", "KADMIT_TLS_CERT", SETTING_STRING, STR(tls_cert), 0, 0, "",
+     "PEM certificate chain (required; reloaded on change and SIGHUP)"},
+    {"tls-key", "KADMIT_TLS_KEY", SETTING_STRING, STR(tls_key), 0, 0, "",
+     "PEM private key (required; reloaded with the certificate)"},
+    {"client-ca", "KADMIT_CLIENT_CA", SETTING_STRING, STR(client_ca), 0, 0, "",
+     "PEM CA bundle: require and verify client certificates (empty: off)"},
+    {"policies", "KADMIT_POLICIES", SETTING_STRING, STR(policies), 0, 0, "",
+     "policy file or directory (empty: embedded checklist; reloaded on change and SIGHUP)"},
+    {"attestations", "KADMIT_ATTESTATIONS", SETTING_STRING, STR(attestations), 0, 0, "",
+     "directory of image scan attestations (reloaded on change)"},
+    {"log-level", "KADMIT_LOG_LEVEL", SETTING_LEVEL, STR(log_level), 0, 0, "info",
+     "debug, info, warn or error"},
+    {"max-body-bytes", "KADMIT_MAX_BODY_BYTES", SETTING_BYTES, NUM(max_body_bytes), KA_MAX_BODY_MIN,
+     KA_MAX_BODY_MAX, "3Mi", "largest request body; larger gets 413"},
+    {"max-json-depth", "KADMIT_MAX_JSON_DEPTH", SETTING_UINT, NUM(max_json_depth), KA_MAX_DEPTH_MIN,
+     KA_MAX_DEPTH_MAX, DEF(KA_MAX_DEPTH_DEFAULT), "deepest JSON nesting"},
+    {"max-header-bytes", "KADMIT_MAX_HEADER_BYTES", SETTING_BYTES, NUM(max_header_bytes), 4096,
+     1024 * 1024, "16Ki", "largest request line + headers; larger gets 431"},
+    {"max-connections", "KADMIT_MAX_CONNECTIONS", SETTING_UINT, NUM(max_connections), 1, 100000,
+     DEF(KA_MAX_CONNECTIONS_DEFAULT), "open TLS connections; more are closed at accept"},
+    {"handshake-timeout", "KADMIT_HANDSHAKE_TIMEOUT", SETTING_SECONDS, NUM(handshake_timeout), 1,
+     300, DEF(KA_HANDSHAKE_TIMEOUT_DEFAULT) "s", "seconds to complete the TLS handshake"},
+    {"idle-timeout", "KADMIT_IDLE_TIMEOUT", SETTING_SECONDS, NUM(idle_timeout), 1, 3600,
+     DEF(KA_IDLE_TIMEOUT_DEFAULT) "s",
+     "seconds a keep-alive connection may stay idle (keep above the API server's 90s)"},
+    {"request-deadline", "KADMIT_REQUEST_DEADLINE", SETTING_SECONDS, NUM(request_deadline), 1, 30,
+     DEF(KA_REQUEST_DEADLINE_DEFAULT) "s",
+     "seconds to receive a whole request body (below the API server's 10s timeout)"},
+    {"drain-timeout", "KADMIT_DRAIN_TIMEOUT", SETTING_SECONDS, NUM(drain_timeout), 0, 3600,
+     DEF(KA_DRAIN_TIMEOUT_DEFAULT) "s", "seconds to finish requests in flight after SIGTERM"},
+    {"threads", "KADMIT_THREADS", SETTING_UINT, NUM(threads), 0, 64, "0",
+     "TLS relay threads and HTTP threads each (0: one per CPU)"},
+};
+
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (err == NULL || err_len == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+/* Parse an unsigned number with an optional unit suffix; KA_EINVAL on junk or overflow. */
+static int parse_number(const char *s, enum setting_type type, unsigned long *out)
+{
+    if (s[0] < '0' || s[0] > '9') {
+        return KA_EINVAL;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0) {
+        return KA_EINVAL;
+    }
+    unsigned long long mult = 1;
+    if (type == SETTING_BYTES) {
+        if (strcmp(end, "Ki") == 0 || strcmp(end, "k") == 0 || strcmp(end, "K") == 0) {
+            mult = 1024;
+        } else if (strcmp(end, "Mi") == 0 || strcmp(end, "m") == 0 || strcmp(end, "M") == 0) {
+            mult = 1024 * 1024;
+        } else if (*end != '\0') {
+            return KA_EINVAL;
+        }
+    } else if (type == SETTING_SECONDS) {
+        if (strcmp(end, "s") != 0 && *end != '\0') {
+            return KA_EINVAL;
+        }
+    } else if (*end != '\0') {
+        return KA_EINVAL;
+    }
+    if (v > ULONG_MAX / mult) {
+        return KA_EINVAL;
+    }
+    *out = (unsigned long)(v * mult);
+    return 0;
+}
+
+static int apply(struct ka_config *c, const struct setting *st, const char *value,
+                 const char *origin, char *err, size_t err_len)
+{
+    char *field = (char *)c + st->offset;
+    if (st->type == SETTING_STRING || st->type == SETTING_ADDR || st->type == SETTING_LEVEL) {
+        size_t n = strlen(value);
+        if (n >= st->size) {
+            set_err(err, err_len, "%s: value too long (at most %zu bytes)", origin, st->size - 1);
+            return KA_EINVAL;
+        }
+        if (st->type == SETTING_ADDR) {
+            struct sockaddr_storage ss;
+            socklen_t len;
+            if (ka_config_parse_addr(value, &ss, &len) != 0) {
+                set_err(err, err_len,
+                        "%s: \"%s\" is not HOST:PORT (numeric address or localhost; IPv6 as "
+                        "[::1]:8443)",
+                        origin, value);
+                return KA_EINVAL;
+            }
+        }
+        if (st->type == SETTING_LEVEL) {
+            enum ka_log_level lvl;
+            if (ka_log_parse_level(value, &lvl) != 0) {
+                set_err(err, err_len, "%s: \"%s\" is not one of debug, info, warn, error", origin,
+                        value);
+                return KA_EINVAL;
+            }
+        }
+        memcpy(field, value, n + 1);
+        return 0;
+    }
+    unsigned long v = 0;
+    if (parse_number(value, st->type, &v) != 0) {
+        set_err(err, err_len, "%s: \"%s\" is not a %s", origin, value,
+                st->type == SETTING_BYTES     ? "size (bytes, or with a Ki/Mi suffix)"
+                : st->type == SETTING_SECONDS ? "number of seconds"
+                                              : "number");
+        return KA_EINVAL;
+    }
+    if (v < st->min || v > st->max) {
+        set_err(err, err_len, "%s: %lu is out of range [%lu, %lu]", origin, v, st->min, st->max);
+        return KA_EINVAL;
+    }
+    memcpy(field, &v, sizeof(v));
+    return 0;
+}
+
+void ka_config_init(struct ka_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        int ret = apply(c, &settings[i], settings[i].def, settings[i].name, NULL, 0);
+        (void)ret; /* defaults are valid; test_config checks it */
+    }
+}
+
+static const struct setting *find_setting(const char *name, size_t n)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (strlen(settings[i].name) == n && strncmp(settings[i].name, name, n) == 0) {
+            return &settings[i];
+        }
+    }
+    return NULL;
+}
+
+int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char *err,
+                    size_t err_len)
+{
+    int ret = KA_EINVAL;
+    char origin[96];
+    *help = 0;
+    if (err != NULL && err_len > 0) {
+        err[0] = '\0';
+    }
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *v = getenv(settings[i].env);
+        if (v != NULL) {
+            ret = apply(c, &settings[i], v, settings[i].env, err, err_len);
+            if (ret != 0) {
+                goto exit;
+            }
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            *help = 1;
+            ret = 0;
+            goto exit;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            set_err(err, err_len, "unexpected argument \"%s\"", a);
+            ret = KA_EINVAL;
+            goto exit;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        const struct setting *st = find_setting(name, name_len);
+        if (st == NULL) {
+            set_err(err, err_len, "unknown flag \"--%.*s\" (see --help)", (int)name_len, name);
+            ret = KA_EINVAL;
+            goto exit;
+        }
+        const char *value = NULL;
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            set_err(err, err_len, "--%s needs a value", st->name);
+            ret = KA_EINVAL;
+            goto exit;
+        }
+        snprintf(origin, sizeof(origin), "--%s", st->name);
+        ret = apply(c, st, value, origin, err, err_len);
+        if (ret != 0) {
+            goto exit;
+        }
+    }
+    if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0') {
+        set_err(err, err_len,
+                "--tls-cert and --tls-key are required (or KADMIT_TLS_CERT and "
+                "KADMIT_TLS_KEY)");
+        ret = KA_EINVAL;
+        goto exit;
+    }
+    ret = 0;
+exit:
+    return ret;
+}
+
+void ka_config_usage(FILE *f, const char *command)
+{
+    fprintf(f,
+            "usage: kadmit %s --tls-cert FILE --tls-key FILE [flags]\n\n"
+            "Every flag can also be set by its environment variable; flags win.\n\n",
+            command);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const struct setting *st = &settings[i];
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s", st->name);
+        fprintf(f, "  %-22s %s\n", flag, st->help);
+        fprintf(f, "  %-22s env %s, default \"%s\"", "", st->env, st->def);
+        if (st->type == SETTING_UINT || st->type == SETTING_BYTES || st->type == SETTING_SECONDS) {
+            fprintf(f, ", range %lu..%lu", st->min, st->max);
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\nSignals: SIGHUP reloads certificate and policies; SIGTERM/SIGINT drain and "
+               "exit.\n");
+}
+
+int ka_config_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *out_len)
+{
+    char host[KA_CONFIG_ADDR_MAX];
+    const char *port_s = NULL;
+    memset(out, 0, sizeof(*out));
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host)) {
+            return KA_EINVAL;
+        }
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        port_s = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (colon == NULL || (size_t)(colon - s) >= sizeof(host) ||
+            memchr(s, ':', (size_t)(colon - s)) != NULL) {
+            return KA_EINVAL;
+        }
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        port_s = colon + 1;
+    }
+    unsigned long port = 0;
+    if (parse_number(port_s, SETTING_UINT, &port) != 0 || port > 65535) {
+        return KA_EINVAL;
+    }
+    if (host[0] == '\0' || strcmp(host, "*") == 0) {
+        snprintf(host, sizeof(host), "0.0.0.0");
+    } else if (strcmp(host, "localhost") == 0) {
+        snprintf(host, sizeof(host), "127.0.0.1");
+    }
+    struct sockaddr_in *in4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        *out_len = sizeof(*in4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *out_len = sizeof(*in6);
+        return 0;
+    }
+    return KA_EINVAL;
+}

@@ -1,0 +1,997 @@
+#include "kadmit/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "kadmit/error.h"
+#include "kadmit/log.h"
+
+/* ===================================================================== shared definitions */
+
+#define RELAY_BUF 16384 /* one TLS record of plaintext per direction */
+#define ACCEPT_BATCH 64 /* accepts per wake-up, for fairness between workers */
+#define SWEEP_MS 100    /* how often a worker checks timeouts and draining */
+#define MAX_WORKERS 64
+
+enum relay_state { RELAY_HANDSHAKE, RELAY_OPEN };
+
+struct relay;
+
+/* What an epoll event points at: the listener (relay NULL) or one side of a relay. */
+struct ep_tag {
+    struct relay *relay;
+    int is_pair; /* 0: the TLS socket; 1: our end of the socketpair */
+};
+
+struct relay {
+    struct relay *prev, *next; /* the owning worker's list */
+    struct ep_tag tag_tls, tag_pair;
+    int fd;   /* TLS socket */
+    int pair; /* our end of the socketpair to libmicrohttpd, -1 before the handshake */
+    int pair_in_epoll;
+    struct ka_tls_conn *tls;
+    enum relay_state state;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int64_t handshake_deadline; /* ms */
+    int64_t awaiting_since;     /* ms; 0 when no request bytes are waiting for an answer */
+    int64_t last_activity;      /* ms */
+    int peer_eof;               /* the client closed its side */
+    int http_eof;               /* libmicrohttpd closed its side */
+    uint32_t ev_tls, ev_pair;   /* current epoll interest */
+    size_t in_off, in_len;      /* client -> HTTP */
+    size_t out_off, out_len;    /* HTTP -> client */
+    unsigned char in[RELAY_BUF];
+    unsigned char out[RELAY_BUF];
+};
+
+struct worker {
+    struct ka_server *server;
+    pthread_t thread;
+    int started;
+    int epfd;
+    int listening; /* listener registered in this worker's epoll */
+    struct ka_relay_list {
+        struct relay *head;
+    } relays;
+    struct ep_tag listen_tag;
+};
+
+struct daemon_ctx {
+    struct ka_server *server;
+    int is_metrics;
+};
+
+struct ka_server {
+    struct ka_config cfg;
+    struct ka_server_opts opts;
+    int listen_fd;
+    unsigned port;
+    unsigned metrics_port;
+    struct MHD_Daemon *http;
+    struct MHD_Daemon *metrics;
+    struct daemon_ctx http_ctx, metrics_ctx;
+    unsigned n_workers;
+    struct worker workers[MAX_WORKERS];
+    _Atomic int draining;
+    _Atomic int stopping;
+    _Atomic long connections;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void diag_printf(struct ka_buf *diag, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A one-line reason for the caller; a full or NULL buffer just loses it. */
+static void diag_printf(struct ka_buf *diag, const char *fmt, ...)
+{
+    if (diag == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int ret = ka_buf_vprintf(diag, fmt, ap);
+    va_end(ap);
+    (void)ret;
+}
+
+/* libmicrohttpd's messages go to our debug log. On AF_UNIX sockets it tries TCP_NODELAY and
+ * TCP_CORK and complains; those lines are dropped. */
+__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    if (ka_log_threshold > KA_LOG_DEBUG) {
+        return;
+    }
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (strstr(msg, "TCP_NODELAY") != NULL || strstr(msg, "TCP_CORK") != NULL ||
+        strstr(msg, "TCP_NOPUSH") != NULL ||
+        strstr(msg, "Failed to push the data from buffers") != NULL) {
+        return;
+    }
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+        msg[--n] = '\0';
+    }
+    KA_LOG_D("libmicrohttpd: %s", msg);
+}
+
+/* ============================================================================ HTTP layer */
+
+enum route { ROUTE_NONE, ROUTE_MUTATE, ROUTE_VALIDATE, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS };
+
+struct request {
+    enum route route;
+    int too_big;
+    int failed; /* out of memory while reading */
+    int64_t start;
+    struct ka_buf body;
+};
+
+static enum MHD_Result respond(struct ka_server *s, struct MHD_Connection *conn, int status,
+                               const char *content_type, void *body, size_t len, int owned,
+                               const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        if (owned) {
+            free(body);
+        }
+        return MHD_NO;
+    }
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (ok == MHD_YES && allow != NULL) {
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    if (ok == MHD_YES && atomic_load(&s->draining)) {
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    if (ok == MHD_YES) {
+        ok = MHD_queue_response(conn, (unsigned)status, r);
+    }
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result respond_text(struct ka_server *s, struct MHD_Connection *conn, int status,
+                                    const char *text, const char *allow)
+{
+    return respond(s, conn, status, "text/plain; charset=utf-8", (void *)text, strlen(text), 0,
+                   allow);
+}
+
+/* 1 when ready; otherwise `why` says what is missing. */
+static int server_ready(struct ka_server *s, char *why, size_t why_len)
+{
+    if (atomic_load(&s->draining)) {
+        snprintf(why, why_len, "draining");
+        return 0;
+    }
+    if (!s->opts.plain_http) {
+        struct ka_tls_config *tc = ka_tls_holder_get(s->opts.tls);
+        int64_t now = (int64_t)time(NULL);
+        int valid =
+            tc != NULL && now >= ka_tls_config_not_before(tc) && now < ka_tls_config_not_after(tc);
+        ka_tls_config_unref(tc);
+        if (!valid) {
+            snprintf(why, why_len, "no valid TLS certificate");
+            return 0;
+        }
+    }
+    if (s->opts.ready != NULL) {
+        return s->opts.ready(s->opts.ready_ctx, why, why_len);
+    }
+    return 1;
+}
+
+/* application/json, optionally followed by parameters (charset=utf-8). */
+static int content_type_is_json(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (ct == NULL) {
+        return 0;
+    }
+    while (*ct == ' ' || *ct == '\t') {
+        ct++;
+    }
+    if (strncasecmp(ct, want, sizeof(want) - 1) != 0) {
+        return 0;
+    }
+    ct += sizeof(want) - 1;
+    while (*ct == ' ' || *ct == '\t') {
+        ct++;
+    }
+    return *ct == '\0' || *ct == ';';
+}
+
+static enum route route_of(const char *url, int is_metrics)
+{
+    if (strcmp(url, "/healthz") == 0) {
+        return ROUTE_HEALTHZ;
+    }
+    if (strcmp(url, "/readyz") == 0) {
+        return ROUTE_READYZ;
+    }
+    if (is_metrics) {
+        return strcmp(url, "/metrics") == 0 ? ROUTE_METRICS : ROUTE_NONE;
+    }
+    if (strcmp(url, "/mutate") == 0) {
+        return ROUTE_MUTATE;
+    }
+    if (strcmp(url, "/validate") == 0) {
+        return ROUTE_VALIDATE;
+    }
+    return ROUTE_NONE;
+}
+
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    size_t *total = cls;
+    (void)kind;
+    *total += strlen(key) + (value != NULL ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* First call for a request: route it and answer everything that needs no body. */
+static enum MHD_Result on_headers(struct ka_server *s, int is_metrics, struct MHD_Connection *conn,
+                                  const char *url, const char *method, struct request *rq)
+{
+    size_t header_bytes = strlen(method) + strlen(url) + 12; /* request line */
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &header_bytes);
+    if (header_bytes > s->cfg.max_header_bytes) {
+        return respond_text(s, conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+                            "request headers too large\n", NULL);
+    }
+    rq->route = route_of(url, is_metrics);
+    if (rq->route == ROUTE_NONE) {
+        return respond_text(s, conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
+    }
+    if (rq->route == ROUTE_HEALTHZ || rq->route == ROUTE_READYZ || rq->route == ROUTE_METRICS) {
+        if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+            return respond_text(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+                                "GET, HEAD");
+        }
+        if (rq->route == ROUTE_HEALTHZ) {
+            return respond_text(s, conn, MHD_HTTP_OK, "ok\n", NULL);
+        }
+        if (rq->route == ROUTE_READYZ) {
+            char why[128];
+            if (server_ready(s, why, sizeof(why))) {
+                return respond_text(s, conn, MHD_HTTP_OK, "ready\n", NULL);
+            }
+            char *text = NULL;
+            size_t n = 0;
+            struct ka_buf b;
+            ka_buf_init(&b, 256);
+            if (ka_buf_printf(&b, "not ready: %s\n", why) == 0) {
+                text = ka_buf_take(&b, &n);
+            }
+            ka_buf_free(&b);
+            if (text == NULL) {
+                return respond_text(s, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n", NULL);
+            }
+            return respond(s, conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", text,
+                           n, 1, NULL);
+        }
+        if (s->opts.metrics == NULL) {
+            return respond_text(s, conn, MHD_HTTP_NOT_FOUND, "no metrics\n", NULL);
+        }
+        struct ka_buf b;
+        ka_buf_init(&b, 4u * 1024u * 1024u);
+        if (ka_metrics_render(s->opts.metrics, &b) != 0) {
+            ka_buf_free(&b);
+            return respond_text(s, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics failed\n", NULL);
+        }
+        size_t n = 0;
+        char *text = ka_buf_take(&b, &n);
+        return respond(s, conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, n, 1,
+                       NULL);
+    }
+    /* /mutate, /validate */
+    if (strcmp(method, "POST") != 0) {
+        return respond_text(s, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use POST\n",
+                            "POST");
+    }
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    if (!content_type_is_json(ct)) {
+        return respond_text(s, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                            "unsupported content type: send application/json\n", NULL);
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl != NULL) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno != 0 || end == cl || n > s->cfg.max_body_bytes) {
+            return respond_text(s, conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n",
+                                NULL);
+        }
+    }
+    ka_buf_init(&rq->body, s->cfg.max_body_bytes);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct daemon_ctx *dc = cls;
+    struct ka_server *s = dc->server;
+    struct request *rq = *req_cls;
+    (void)version;
+    if (rq == NULL) {
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL) {
+            return MHD_NO;
+        }
+        ka_buf_init(&rq->body, 0);
+        rq->start = now_ms();
+        *req_cls = rq;
+        return on_headers(s, dc->is_metrics, conn, url, method, rq);
+    }
+    if (*upload_data_size > 0) {
+        if (!rq->too_big && !rq->failed) {
+            int ret = ka_buf_add(&rq->body, upload_data, *upload_data_size);
+            if (ret == KA_ELIMIT) {
+                rq->too_big = 1;
+                ka_buf_free(&rq->body);
+            } else if (ret != 0) {
+                rq->failed = 1;
+                ka_buf_free(&rq->body);
+            }
+        }
+        *upload_data_size = 0;
+        if (now_ms() - rq->start > (int64_t)s->cfg.request_deadline * 1000) {
+            KA_LOG_D("request body not received within the deadline; closing");
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    /* The whole body is here. */
+    if (rq->too_big) {
+        return respond_text(s, conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", NULL);
+    }
+    if (rq->failed) {
+        return respond_text(s, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+    }
+    struct ka_buf resp;
+    ka_buf_init(&resp, s->cfg.max_body_bytes + 64u * 1024u);
+    int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    enum ka_endpoint ep = rq->route == ROUTE_MUTATE ? KA_ENDPOINT_MUTATE : KA_ENDPOINT_VALIDATE;
+    const char *body = rq->body.data != NULL ? rq->body.data : "";
+    int ret = s->opts.handler(s->opts.handler_ctx, ep, body, rq->body.len, &resp, &status);
+    if (ret != 0 || status < 100 || status > 599) {
+        ka_buf_free(&resp);
+        KA_LOG_E("admission handler failed: %s", ka_strerror(ret));
+        return respond_text(s, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error\n", NULL);
+    }
+    size_t n = 0;
+    char *text = ka_buf_take(&resp, &n);
+    if (text == NULL) {
+        return MHD_NO;
+    }
+    return respond(s, conn, status,
+                   status == MHD_HTTP_OK ? "application/json" : "text/plain; charset=utf-8", text,
+                   n, 1, NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct request *rq = *req_cls;
+    if (rq != NULL) {
+        ka_buf_free(&rq->body);
+        free(rq);
+        *req_cls = NULL;
+    }
+}
+
+/* ========================================================================== TLS relay */
+
+static void relay_set_interest(struct worker *w, struct relay *r, int is_pair, uint32_t events)
+{
+    uint32_t *cur = is_pair ? &r->ev_pair : &r->ev_tls;
+    int fd = is_pair ? r->pair : r->fd;
+    if (*cur == events) {
+        return;
+    }
+    struct epoll_event ev = {.events = events, .data.ptr = is_pair ? &r->tag_pair : &r->tag_tls};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+        *cur = events;
+    }
+}
+
+static void relay_close(struct worker *w, struct relay *r, int notify)
+{
+    if (notify && r->state == RELAY_OPEN) {
+        ka_tls_conn_close_notify(r->tls);
+    }
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else {
+        w->relays.head = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    }
+    if (r->pair >= 0) {
+        close(r->pair); /* libmicrohttpd sees EOF and drops its side */
+    }
+    ka_tls_conn_free(r->tls);
+    close(r->fd);
+    atomic_fetch_sub(&w->server->connections, 1);
+    memset(r->in, 0, sizeof(r->in)); /* plaintext of requests */
+    memset(r->out, 0, sizeof(r->out));
+    free(r);
+}
+
+/* The handshake is done: hand a socketpair end to libmicrohttpd. 0 or -1. */
+static int relay_attach_http(struct worker *w, struct relay *r)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        KA_LOG_W("socketpair failed: %s", strerror(errno));
+        return -1;
+    }
+    /* MHD owns sv[1] from here, success or not. */
+    if (MHD_add_connection(w->server->http, sv[1], (const struct sockaddr *)&r->peer,
+                           r->peer_len) != MHD_YES) {
+        KA_LOG_W("HTTP layer refused a connection: %s", strerror(errno));
+        close(sv[0]);
+        return -1;
+    }
+    r->pair = sv[0];
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r->tag_pair};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->pair, &ev) != 0) {
+        return -1;
+    }
+    r->ev_pair = EPOLLIN;
+    r->pair_in_epoll = 1;
+    return 0;
+}
+
+/* Move bytes until nothing moves. 0: keep the relay; -1: close it. */
+static int relay_pump(struct worker *w, struct relay *r)
+{
+    int64_t now = now_ms();
+    for (int rounds = 0; rounds < 64; rounds++) {
+        int progress = 0;
+        if (r->state == RELAY_HANDSHAKE) {
+            int ret = ka_tls_conn_handshake(r->tls);
+            if (ret == KA_EWOULDBLOCK) {
+                break;
+            }
+            if (ret != 0) {
+                KA_LOG_D("TLS handshake failed: %s", ka_tls_conn_error(r->tls));
+                return -1;
+            }
+            r->state = RELAY_OPEN;
+            if (relay_attach_http(w, r) != 0) {
+                return -1;
+            }
+            progress = 1;
+        }
+        /* client -> HTTP */
+        if (!r->peer_eof && r->in_len == 0) {
+            size_t got = 0;
+            int ret = ka_tls_conn_read(r->tls, r->in, sizeof(r->in), &got);
+            if (ret == 0 && got > 0) {
+                r->in_off = 0;
+                r->in_len = got;
+                progress = 1;
+            } else if (ret == 0) {
+                r->peer_eof = 1;
+                shutdown(r->pair, SHUT_WR);
+                progress = 1;
+            } else if (ret != KA_EWOULDBLOCK) {
+                KA_LOG_D("TLS read failed: %s", ka_tls_conn_error(r->tls));
+                return -1;
+            }
+        }
+        if (r->in_len > r->in_off) {
+            ssize_t n = send(r->pair, r->in + r->in_off, r->in_len - r->in_off, MSG_NOSIGNAL);
+            if (n > 0) {
+                r->in_off += (size_t)n;
+                if (r->in_off == r->in_len) {
+                    r->in_off = r->in_len = 0;
+                }
+                if (r->awaiting_since == 0) {
+                    r->awaiting_since = now;
+                }
+                r->last_activity = now;
+                progress = 1;
+            } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                return -1;
+            }
+        }
+        /* HTTP -> client */
+        if (!r->http_eof && r->out_len == 0) {
+            ssize_t n = recv(r->pair, r->out, sizeof(r->out), 0);
+            if (n > 0) {
+                r->out_off = 0;
+                r->out_len = (size_t)n;
+                progress = 1;
+            } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                r->http_eof = 1;
+                progress = 1;
+            }
+        }
+        if (r->out_len > r->out_off) {
+            size_t written = 0;
+            int ret =
+                ka_tls_conn_write(r->tls, r->out + r->out_off, r->out_len - r->out_off, &written);
+            if (ret == 0) {
+                r->out_off += written;
+                if (r->out_off == r->out_len) {
+                    r->out_off = r->out_len = 0;
+                    if (r->in_len == 0) {
+                        r->awaiting_since = 0;
+                    }
+                }
+                r->last_activity = now;
+                progress = 1;
+            } else if (ret != KA_EWOULDBLOCK) {
+                KA_LOG_D("TLS write failed: %s", ka_tls_conn_error(r->tls));
+                return -1;
+            }
+        }
+        if (r->http_eof && r->out_len == 0) {
+            ka_tls_conn_close_notify(r->tls);
+            return -1;
+        }
+        if (!progress) {
+            break;
+        }
+    }
+    /* Wait for what the next step needs. */
+    uint32_t ev_tls = 0;
+    if (r->state == RELAY_HANDSHAKE) {
+        ev_tls = ka_tls_conn_want(r->tls) == KA_TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+    } else {
+        if (!r->peer_eof && r->in_len == 0) {
+            ev_tls |= ka_tls_conn_want(r->tls) == KA_TLS_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+        }
+        if (r->out_len > r->out_off) {
+            ev_tls |= EPOLLOUT;
+        }
+    }
+    relay_set_interest(w, r, 0, ev_tls);
+    if (r->pair_in_epoll) {
+        uint32_t ev_pair = 0;
+        if (!r->http_eof && r->out_len == 0) {
+            ev_pair |= EPOLLIN;
+        }
+        if (r->in_len > r->in_off) {
+            ev_pair |= EPOLLOUT;
+        }
+        if (r->http_eof || ev_pair == 0) {
+            /* epoll reports hang-ups even with no interest; stop listening once done. */
+            epoll_ctl(w->epfd, EPOLL_CTL_DEL, r->pair, NULL);
+            r->pair_in_epoll = 0;
+            r->ev_pair = 0;
+        } else {
+            relay_set_interest(w, r, 1, ev_pair);
+        }
+    } else if (r->pair >= 0 && !r->http_eof && r->out_len == 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r->tag_pair};
+        if (r->in_len > r->in_off) {
+            ev.events |= EPOLLOUT;
+        }
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, r->pair, &ev) == 0) {
+            r->pair_in_epoll = 1;
+            r->ev_pair = ev.events;
+        }
+    }
+    return 0;
+}
+
+static void worker_accept(struct worker *w)
+{
+    struct ka_server *s = w->server;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&peer, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINVAL || errno == EBADF) {
+                /* shut down for draining */
+                epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+                w->listening = 0;
+            } else if (errno == EMFILE || errno == ENFILE) {
+                KA_LOG_W("accept: %s", strerror(errno));
+            }
+            return;
+        }
+        if (atomic_load(&s->draining)) {
+            close(fd);
+            continue;
+        }
+        if (atomic_fetch_add(&s->connections, 1) >= (long)s->cfg.max_connections) {
+            atomic_fetch_sub(&s->connections, 1);
+            KA_LOG_D("connection refused: --max-connections (%lu) reached", s->cfg.max_connections);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct relay *r = calloc(1, sizeof(*r));
+        struct ka_tls_config *tc = ka_tls_holder_get(s->opts.tls);
+        int ret = KA_ENOMEM;
+        if (r != NULL && tc != NULL) {
+            ret = ka_tls_conn_new(tc, fd, &r->tls);
+        }
+        ka_tls_config_unref(tc);
+        if (ret != 0) {
+            KA_LOG_W("cannot start TLS on a new connection: %s", ka_strerror(ret));
+            free(r);
+            close(fd);
+            atomic_fetch_sub(&s->connections, 1);
+            continue;
+        }
+        r->fd = fd;
+        r->pair = -1;
+        r->peer = peer;
+        r->peer_len = peer_len;
+        r->tag_tls.relay = r;
+        r->tag_pair.relay = r;
+        r->tag_pair.is_pair = 1;
+        r->state = RELAY_HANDSHAKE;
+        r->last_activity = now_ms();
+        r->handshake_deadline = r->last_activity + (int64_t)s->cfg.handshake_timeout * 1000;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r->tag_tls};
+        r->next = w->relays.head;
+        if (r->next != NULL) {
+            r->next->prev = r;
+        }
+        w->relays.head = r;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            relay_close(w, r, 0);
+            continue;
+        }
+        r->ev_tls = EPOLLIN;
+        /* The ClientHello usually arrives with the connection: try at once. */
+        if (relay_pump(w, r) != 0) {
+            relay_close(w, r, 0);
+        }
+    }
+}
+
+/* Timeouts and draining, every SWEEP_MS. */
+static void worker_sweep(struct worker *w)
+{
+    struct ka_server *s = w->server;
+    int64_t now = now_ms();
+    int draining = atomic_load(&s->draining);
+    int stopping = atomic_load(&s->stopping);
+    struct relay *next;
+    for (struct relay *r = w->relays.head; r != NULL; r = next) {
+        next = r->next;
+        if (stopping) {
+            relay_close(w, r, 1);
+            continue;
+        }
+        if (r->state == RELAY_HANDSHAKE) {
+            if (now > r->handshake_deadline || draining) {
+                KA_LOG_D("closing a connection: TLS handshake %s",
+                         draining ? "during drain" : "timed out");
+                relay_close(w, r, 0);
+            }
+            continue;
+        }
+        if (r->awaiting_since != 0 &&
+            now - r->awaiting_since > (int64_t)s->cfg.request_deadline * 1000 + 1000) {
+            KA_LOG_D("closing a connection: request not answered within --request-deadline");
+            relay_close(w, r, 1);
+            continue;
+        }
+        if (draining && r->awaiting_since == 0 && r->in_len == 0 && r->out_len == 0) {
+            int pending = 0;
+            if (r->pair >= 0 && ioctl(r->pair, FIONREAD, &pending) != 0) {
+                pending = 0;
+            }
+            if (pending == 0) {
+                relay_close(w, r, 1); /* idle keep-alive connection */
+            }
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct ka_server *s = w->server;
+    struct epoll_event events[64];
+    int64_t next_sweep = now_ms() + SWEEP_MS;
+    while (!atomic_load(&s->stopping)) {
+        int n = epoll_wait(w->epfd, events, 64, SWEEP_MS);
+        for (int i = 0; i < n; i++) {
+            struct ep_tag *tag = events[i].data.ptr;
+            if (tag == &w->listen_tag) {
+                worker_accept(w);
+                continue;
+            }
+            struct relay *r = tag->relay;
+            if (!tag->is_pair && (events[i].events & (EPOLLERR | EPOLLHUP)) != 0 &&
+                (r->ev_tls & EPOLLIN) == 0) {
+                relay_close(w, r, 0); /* the client is gone and we were not reading */
+                /* later events in this batch may name the freed relay: stop the batch */
+                break;
+            }
+            if (relay_pump(w, r) != 0) {
+                relay_close(w, r, 0);
+                break;
+            }
+        }
+        int64_t now = now_ms();
+        if (now >= next_sweep || atomic_load(&s->draining)) {
+            if (atomic_load(&s->draining) && w->listening) {
+                epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+                w->listening = 0;
+            }
+            worker_sweep(w);
+            next_sweep = now + SWEEP_MS;
+        }
+    }
+    struct relay *next;
+    for (struct relay *r = w->relays.head; r != NULL; r = next) {
+        next = r->next;
+        relay_close(w, r, 1);
+    }
+    return NULL;
+}
+
+/* ====================================================================== start and stop */
+
+static int listen_on(const char *addr_text, int *out_fd, unsigned *out_port, struct ka_buf *diag)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    if (ka_config_parse_addr(addr_text, &ss, &len) != 0) {
+        diag_printf(diag, "bad address %s", addr_text);
+        return KA_EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        diag_printf(diag, "socket for %s: %s", addr_text, strerror(errno));
+        return KA_ENET;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+        diag_printf(diag, "cannot listen on %s: %s", addr_text, strerror(errno));
+        close(fd);
+        return KA_ENET;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    *out_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    *out_fd = fd;
+    return 0;
+}
+
+static struct MHD_Daemon *start_mhd(struct ka_server *s, unsigned flags, struct daemon_ctx *ctx,
+                                    unsigned threads, int listen_fd, unsigned limit)
+{
+    struct MHD_OptionItem o[10];
+    size_t n = 0;
+    /* The logger first, so no message goes to libmicrohttpd's own stderr logger. */
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL};
+    o[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->cfg.idle_timeout, NULL};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                     (intptr_t)(2 * s->cfg.max_header_bytes + 16384u), NULL};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
+    if (listen_fd >= 0) {
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
+    }
+    if (threads > 1) {
+        o[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
+    }
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, ctx, MHD_OPTION_ARRAY, o,
+                            MHD_OPTION_END);
+}
+
+int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, struct ka_buf *diag)
+{
+    int ret = KA_EINTERNAL;
+    int metrics_fd = -1;
+    struct ka_server *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return KA_ENOMEM;
+    }
+    s->cfg = *opts->config;
+    s->opts = *opts;
+    s->opts.config = &s->cfg;
+    s->listen_fd = -1;
+    s->http_ctx.server = s;
+    s->metrics_ctx.server = s;
+    s->metrics_ctx.is_metrics = 1;
+    atomic_init(&s->draining, 0);
+    atomic_init(&s->stopping, 0);
+    atomic_init(&s->connections, 0);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    s->n_workers = s->cfg.threads > 0 ? (unsigned)s->cfg.threads : (ncpu > 0 ? (unsigned)ncpu : 1);
+    if (s->n_workers > MAX_WORKERS) {
+        s->n_workers = MAX_WORKERS;
+    }
+    if (!opts->plain_http && (opts->tls == NULL || opts->tls->current == NULL)) {
+        diag_printf(diag, "no TLS certificate loaded");
+        ret = KA_EINVAL;
+        goto exit;
+    }
+
+    ret = listen_on(s->cfg.listen, &s->listen_fd, &s->port, diag);
+    if (ret != 0) {
+        goto exit;
+    }
+    unsigned limit = (unsigned)s->cfg.max_connections + 16u;
+    if (opts->plain_http) {
+        s->http = start_mhd(s, MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, &s->http_ctx,
+                            s->n_workers, s->listen_fd, limit);
+        if (s->http != NULL) {
+            s->listen_fd = -1; /* owned by libmicrohttpd now */
+        }
+    } else {
+        s->http = start_mhd(s,
+                            MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+                                MHD_USE_ERROR_LOG,
+                            &s->http_ctx, s->n_workers, -1, limit);
+    }
+    if (s->http == NULL) {
+        diag_printf(diag, "cannot start the HTTP layer");
+        ret = KA_ENET;
+        goto exit;
+    }
+    ret = listen_on(s->cfg.metrics_listen, &metrics_fd, &s->metrics_port, diag);
+    if (ret != 0) {
+        goto exit;
+    }
+    s->metrics = start_mhd(s, MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, &s->metrics_ctx, 1,
+                           metrics_fd, 64);
+    if (s->metrics == NULL) {
+        diag_printf(diag, "cannot start the metrics listener");
+        ret = KA_ENET;
+        goto exit;
+    }
+    metrics_fd = -1;
+
+    if (!opts->plain_http) {
+        for (unsigned i = 0; i < s->n_workers; i++) {
+            struct worker *w = &s->workers[i];
+            w->server = s;
+            w->epfd = epoll_create1(EPOLL_CLOEXEC);
+            if (w->epfd < 0) {
+                diag_printf(diag, "epoll: %s", strerror(errno));
+                ret = KA_ENET;
+                goto exit;
+            }
+            struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                     .data.ptr = &w->listen_tag};
+            if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) != 0) {
+                diag_printf(diag, "epoll: %s", strerror(errno));
+                ret = KA_ENET;
+                goto exit;
+            }
+            w->listening = 1;
+            if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+                diag_printf(diag, "cannot start a worker thread");
+                ret = KA_ENOMEM;
+                goto exit;
+            }
+            w->started = 1;
+        }
+    }
+    *out = s;
+    s = NULL;
+    ret = 0;
+exit:
+    if (metrics_fd >= 0) {
+        close(metrics_fd);
+    }
+    ka_server_free(s);
+    return ret;
+}
+
+unsigned ka_server_port(const struct ka_server *s)
+{
+    return s->port;
+}
+
+unsigned ka_server_metrics_port(const struct ka_server *s)
+{
+    return s->metrics_port;
+}
+
+void ka_server_drain(struct ka_server *s)
+{
+    if (atomic_exchange(&s->draining, 1)) {
+        return;
+    }
+    if (s->listen_fd >= 0) {
+        /* Stop accepting now; the descriptor itself is closed after the workers are gone. */
+        shutdown(s->listen_fd, SHUT_RDWR);
+    } else if (s->http != NULL && s->opts.plain_http) {
+        MHD_socket fd = MHD_quiesce_daemon(s->http);
+        if (fd != MHD_INVALID_SOCKET) {
+            close(fd);
+        }
+    }
+}
+
+long ka_server_connections(const struct ka_server *s)
+{
+    return atomic_load(&s->connections);
+}
+
+int ka_server_wait_drained(struct ka_server *s, long timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+    while (atomic_load(&s->connections) > 0) {
+        if (now_ms() >= end) {
+            return KA_ELIMIT;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+void ka_server_free(struct ka_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    atomic_store(&s->draining, 1);
+    atomic_store(&s->stopping, 1);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (w->started) {
+            pthread_join(w->thread, NULL);
+        }
+        if (w->epfd > 0) {
+            close(w->epfd);
+        }
+    }
+    if (s->http != NULL) {
+        MHD_stop_daemon(s->http);
+    }
+    if (s->metrics != NULL) {
+        MHD_stop_daemon(s->metrics);
+    }
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+    }
+    free(s);
+}
