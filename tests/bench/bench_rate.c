@@ -8,8 +8,9 @@
  * Request i is due at start + i/rate. Its latency is measured from when it was due, not from
  * when it was sent, so a slow response that delays the following requests is counted against
  * every one of them (no coordinated omission). Prints one line "BENCH_RATE {json}" with the
- * rate achieved, p50/p90/p99/p99.9/max latency in microseconds, and the number of non-200
- * answers and I/O errors. Exit 0 when every request got an answer, 1 otherwise, 2 bad usage.
+ * rate achieved, p50/p90/p99/p99.9/max latency in microseconds, the p50/p99 of the service time
+ * alone (from the actual send to the end of the answer), and the number of non-200 answers and
+ * I/O errors. Exit 0 when every request got an answer, 1 otherwise, 2 bad usage.
  * Loopback use only: the host must be a 127.0.0.0/8 address or localhost.
  */
 #include <errno.h>
@@ -309,7 +310,7 @@ int main(int argc, char **argv)
     long rate = 1000, duration = 5, warmup = 200;
     struct conn c;
     struct ka_buf body, req;
-    uint64_t *lat = NULL;
+    uint64_t *lat = NULL, *svc = NULL;
     conn_init(&c);
     ka_buf_init(&body, RATE_MAX_RESPONSE);
     ka_buf_init(&req, RATE_MAX_RESPONSE + 4096);
@@ -377,7 +378,8 @@ int main(int argc, char **argv)
         n = RATE_MAX_REQUESTS;
     }
     lat = calloc(n, sizeof(*lat));
-    if (lat == NULL) {
+    svc = calloc(n, sizeof(*svc));
+    if (lat == NULL || svc == NULL) {
         goto exit;
     }
     rc = 1;
@@ -397,11 +399,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         uint64_t due = start + i * interval;
         wait_until(due);
+        uint64_t sent = now_ns();
         if (conn_write(&c, req.data, req.len) != 0 || read_response(&c, &status) != 0) {
             fprintf(stderr, "bench_rate: request %zu failed\n", i);
             break;
         }
-        lat[i] = now_ns() - due;
+        uint64_t end = now_ns();
+        lat[i] = end - due;
+        svc[i] = end - sent;
         bad_status += status != 200;
         done++;
     }
@@ -410,16 +415,19 @@ int main(int argc, char **argv)
         goto exit;
     }
     qsort(lat, done, sizeof(*lat), cmp_u64);
+    qsort(svc, done, sizeof(*svc), cmp_u64);
     printf("BENCH_RATE {\"label\":\"%s\",\"target_rps\":%ld,\"requests\":%zu,\"rps\":%.1f,"
            "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
-           "\"non200\":%zu,\"failed\":%zu,\"tls\":%s}\n",
+           "\"service_p50_us\":%.1f,\"service_p99_us\":%.1f,\"non200\":%zu,\"failed\":%zu,"
+           "\"tls\":%s}\n",
            label, rate, done, (double)done * 1e9 / (double)elapsed, pct(lat, done, 50),
            pct(lat, done, 90), pct(lat, done, 99), pct(lat, done, 99.9), pct(lat, done, 100),
-           bad_status, n - done, c.tls ? "true" : "false");
+           pct(svc, done, 50), pct(svc, done, 99), bad_status, n - done, c.tls ? "true" : "false");
     rc = done == n && bad_status == 0 ? 0 : 1;
 exit:
     conn_free(&c);
     free(lat);
+    free(svc);
     ka_buf_free(&body);
     ka_buf_free(&req);
     return rc;
