@@ -32,32 +32,30 @@ const char *ka_endpoint_name(enum ka_endpoint ep)
     return ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate";
 }
 
-/* Nesting depth of JSON text, stopping as soon as it passes `max`. Strings are skipped with
- * memchr; a quote preceded by an odd number of backslashes is escaped. Malformed text is left
- * to the parser: this only bounds the parser's recursion. */
-static int json_depth_ok(const char *p, size_t len, unsigned max)
+/* Before parsing: nesting depth and an upper bound on the number of values (every value but
+ * the first follows a '[', '{', ',' or ':'), stopping as soon as either passes its limit.
+ * Strings are skipped with memchr; a quote preceded by an odd number of backslashes is escaped.
+ * Malformed text is left to the parser: this only bounds its recursion and its memory.
+ * Returns 0, or 1 (too deep) / 2 (too many values). */
+static int json_prescan(const char *p, size_t len, unsigned max_depth, size_t max_values)
 {
-    static const unsigned char cls[256] = {['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3};
+    static const unsigned char cls[256] = {
+        ['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3, [','] = 4, [':'] = 4};
     const unsigned char *s = (const unsigned char *)p, *end = s + len;
     unsigned depth = 0;
+    size_t values = 1;
     while (s < end) {
         unsigned c = cls[*s];
         if (c == 0) {
             s++;
-        } else if (c == 2) {
-            if (++depth > max) {
-                return 0;
-            }
-            s++;
-        } else if (c == 3) {
-            depth -= depth > 0;
-            s++;
-        } else { /* a string: find its closing quote */
+            continue;
+        }
+        if (c == 1) { /* a string: find its closing quote */
             const unsigned char *q = s + 1;
             for (;;) {
                 q = memchr(q, '"', (size_t)(end - q));
                 if (q == NULL) {
-                    return 1; /* unterminated: the parser will say so */
+                    return 0; /* unterminated: the parser will say so */
                 }
                 size_t bs = 0;
                 while (q - bs > s + 1 && q[-1 - (ptrdiff_t)bs] == '\\') {
@@ -69,9 +67,19 @@ static int json_depth_ok(const char *p, size_t len, unsigned max)
                 q++;
             }
             s = q + 1;
+            continue;
         }
+        if (c == 2 && ++depth > max_depth) {
+            return 1;
+        }
+        if (c == 3) {
+            depth -= depth > 0;
+        } else if (++values > max_values) {
+            return 2;
+        }
+        s++;
     }
-    return 1;
+    return 0;
 }
 
 static const char *str_at(const cJSON *obj, const char *key)
@@ -408,9 +416,17 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     unsigned max_depth =
         opts != NULL && opts->max_depth != 0 ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
 
-    if (!json_depth_ok(body, len, max_depth)) {
-        snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
-                 max_depth);
+    size_t max_values =
+        opts != NULL && opts->max_values != 0 ? opts->max_values : KA_MAX_JSON_VALUES_DEFAULT;
+    int scan = json_prescan(body, len, max_depth, max_values);
+    if (scan != 0) {
+        if (scan == 1) {
+            snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
+                     max_depth);
+        } else {
+            snprintf(summary->reason, sizeof(summary->reason), "JSON has more than %zu values",
+                     max_values);
+        }
         ret = KA_EREVIEW;
         goto reject;
     }

@@ -1,5 +1,6 @@
 #include "kadmit/json.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,12 @@ struct arena {
 };
 
 static __thread struct arena tls_arena;
+static _Atomic int arena_enabled = 1;
+
+void ka_json_arena_set_enabled(int on)
+{
+    arena_enabled = on != 0;
+}
 
 #define CHUNK_HEADER ((sizeof(struct chunk) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
 
@@ -98,7 +105,7 @@ __attribute__((constructor)) static void install_hooks(void)
 int ka_json_arena_begin(void)
 {
     struct arena *a = &tls_arena;
-    if (a->active) {
+    if (a->active || !arena_enabled) {
         return -1;
     }
     a->active = 1;

@@ -646,11 +646,7 @@ static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load
         if (r->def->load != NULL && r->action != KA_ACTION_OFF) {
             int ret = r->def->load(r, opts, diag);
             if (ret != 0) {
-                /* unload only those already loaded */
-                for (size_t j = i; j < pol->n_rules; j++) {
-                    pol->rules[j].state = NULL;
-                }
-                policy_destroy(pol);
+                policy_destroy(pol); /* unload hooks free partial and absent (NULL) state */
                 return ret;
             }
         }

@@ -1175,11 +1175,13 @@ static const struct ka_rule_def rule_inject_probes = {
  * Catalogue and drivers
  */
 
+extern const struct ka_rule_def ka_rule_image_scan_attestation; /* rules_attest.c */
+
 const struct ka_rule_def *const ka_rule_defs[] = {
-    &rule_resources,     &rule_probes, &rule_image_pinned,
-    &rule_anti_affinity, &rule_grace,  &rule_secrets,
-    &rule_hpa,           &rule_pdb,    &rule_sidecar,
-    &rule_inject_probes, NULL,
+    &rule_resources,     &rule_probes,        &rule_image_pinned,
+    &rule_anti_affinity, &rule_grace,         &rule_secrets,
+    &rule_hpa,           &rule_pdb,           &ka_rule_image_scan_attestation,
+    &rule_sidecar,       &rule_inject_probes, NULL,
 };
 
 const struct ka_rule_def *ka_rule_def_find(const char *id)

@@ -21,6 +21,7 @@ const char *ka_endpoint_name(enum ka_endpoint ep);
 
 struct ka_review_opts {
     unsigned max_depth; /* JSON nesting limit; 0: KA_MAX_DEPTH_DEFAULT */
+    size_t max_values;  /* JSON values (nodes) limit; 0: KA_MAX_JSON_VALUES_DEFAULT */
     int64_t now;        /* Unix time for time-dependent rules; 0: time(NULL) */
 };
 

@@ -18,7 +18,15 @@
 
 #include <stddef.h>
 
-/** Start an arena on this thread (nesting is not supported: returns -1 if one is active). */
+/**
+ * Turn the arena on or off process-wide (default on). Off, reviews allocate every cJSON node
+ * with malloc: used by the allocation-failure test, which fails each node allocation in turn,
+ * and by benchmarks that compare the two.
+ */
+void ka_json_arena_set_enabled(int on);
+
+/** Start an arena on this thread. Returns -1 when one is active (no nesting) or the arena is
+ * disabled; the caller then frees its trees itself. */
 int ka_json_arena_begin(void);
 /** Release everything allocated in this thread's arena and deactivate it. */
 void ka_json_arena_end(void);

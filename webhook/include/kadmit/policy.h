@@ -32,6 +32,9 @@ struct ka_policy_load_opts {
     const char *attestations_dir;
     /* Maximum nesting depth of policy documents. 0: KA_MAX_DEPTH_DEFAULT. */
     unsigned max_depth;
+    /* The snapshot being replaced (a reload), or NULL. Rules may reuse its loaded state, e.g.
+     * attestation files that did not change are not verified again. Only read. */
+    const struct ka_policy *previous;
 };
 
 /**
