@@ -59,7 +59,7 @@ def row(cells): "| " + (cells | map(tostring) | join(" | ")) + " |";
     "The TLS part is kadmit's TLS termination and relay (mbedTLS + socketpair hop to libmicrohttpd) minus nginx's TLS cost (OpenSSL); the HTTP part is libmicrohttpd vs nginx on plain HTTP; policy work is kadmit minus its fixed-response floor.",
     ""
   else empty end),
-  "## Fixed rate: \($in.rate) requests/s on one keep-alive TLS 1.2 connection (bench_rate, open loop)",
+  "## Fixed rate: \($in.rate) requests/s on one keep-alive TLS 1.2 connection (bench_rate, open loop; medians over \($in.rounds) interleaved rounds, max over all)",
   "",
   "Latency is measured from when each request was due, so queueing behind a slow answer counts (no coordinated omission).",
   "",
@@ -95,6 +95,14 @@ def row(cells): "| " + (cells | map(tostring) | join(" | ")) + " |";
   row(["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"]),
   ($s.parsers[] | row([.case, .bytes, (.cjson_parse_delete | r1), (.kadmit_arena | r1), (.bump_arena | r1), (.jsmn_two_pass | r1), (.jsmn_one_pass | r1), (.cjson_allocs | r0)])),
   "",
+  (if ($s.crypto | length) > 0 then
+    "## TLS primitives in the installed mbedTLS (bench_tls_crypto, thread CPU time, median of 11 runs)",
+    "",
+    row(["operation", "µs", "note"]),
+    row(["---", "---:", "---"]),
+    ($s.crypto[] | row([.op + (if (.op | test("record")) then " (\(.bytes) bytes)" else "" end), (.median_us | r1), .note])),
+    ""
+  else empty end),
   "## Verdict parity and TLS",
   "",
   (if $s.parity != null then

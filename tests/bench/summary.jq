@@ -50,7 +50,12 @@ def summary:
          cpu_new16: ratio($rows; $n; $d; "new16"; "cpu")})
      | map(select(.ka1 != null or .ka16 != null or .new16 != null))) as $ratios
   | ($ratios | map({key: .name, value: .}) | from_entries) as $R
-  | ($in.raw | map(select(.type == "rate"))) as $rate
+  | ($in.raw | map(select(.type == "rate")) | group_by(.server) | map({
+      server: .[0].server, rounds: length, target_rps: .[0].target_rps,
+      rps: (map(.rps) | median), p50_us: (map(.p50_us) | median), p90_us: (map(.p90_us) | median),
+      p99_us: (map(.p99_us) | median), p999_us: (map(.p999_us) | median), max_us: (map(.max_us) | max),
+      service_p50_us: (map(.service_p50_us) | median), service_p99_us: (map(.service_p99_us) | median),
+      handler_p99_le_us: (map(.handler_p99_le_us) | median), non200: (map(.non200) | add)})) as $rate
   | ($in.raw | map(select(.type == "rss"))) as $rss
   | ($in.raw | map(select(.type == "startup"))) as $startup
   | ($in.raw | map(select(.type == "reload"))) as $reload
@@ -78,6 +83,7 @@ def summary:
       parity: $parity,
       reload: $reload,
       tls: ($in.raw | map(select(.type == "tls"))),
+      crypto: ($in.raw | map(select(.type == "crypto"))),
       footprint: ($rss | map(. as $r | $r + {startup_us: ($startup | map(select(.server == $r.server)) | .[0].median_us)})),
       core: ($in.core.results | map(select(.op == "review")) | map(. as $c | {
         case: .case, bytes: .bytes, endpoint: .endpoint, median_us: (.median_ns / 1000),
