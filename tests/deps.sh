@@ -6,7 +6,7 @@ want=(build-essential cmake pkg-config libmbedtls-dev libmicrohttpd-dev libcjson
       libyaml-dev)
 case "${1:-test}" in
   build) ;;
-  test) want+=(libcunit1-dev clang clang-format curl openssl jq valgrind libclang-rt-14-dev) ;;
+  test) want+=(libcunit1-dev clang clang-format curl openssl jq valgrind libclang-rt-14-dev chromium) ;;
   bench) want+=(libcunit1-dev curl openssl jq wrk nginx-light valgrind) ;;
 esac
 missing=()

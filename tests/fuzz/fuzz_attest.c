@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/base64.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
@@ -75,7 +76,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ka_buf_reset(&why);
         (void)ka_attest_check(idx, image, &p, 1800000000, &why);
         (void)ka_attest_entry_evaluate(&e, e.digest, &p, 1800000000, &why);
+        (void)ka_attest_check(idx, image, &p, INT64_MAX, &why);
+        (void)ka_attest_check(idx, image, &p, INT64_MIN, &why);
     }
+    /* the same bytes as an in-toto statement inside an envelope (the signature fails, but the
+     * statement and predicate are parsed and indexed either way) */
+    size_t b64_len = 0;
+    unsigned char *b64 = malloc(size * 4 / 3 + 8);
+    struct ka_buf env;
+    ka_buf_init(&env, size * 2 + 1024);
+    if (b64 != NULL && mbedtls_base64_encode(b64, size * 4 / 3 + 8, &b64_len, data, size) == 0 &&
+        ka_buf_printf(&env,
+                      "{\"payloadType\":\"application/vnd.in-toto+json\",\"payload\":\"%.*s\","
+                      "\"signatures\":[{\"keyid\":\"\",\"sig\":\"MEUCIQ==\"}]}",
+                      (int)b64_len, (const char *)b64) == 0) {
+        (void)ka_attest_index_add_bytes(idx, "fuzz-statement", env.data, env.len, keys, &diag);
+        for (size_t i = 0; i < ka_attest_index_count(idx); i++) {
+            struct ka_attest_entry e;
+            if (ka_attest_index_entry(idx, i, &e) != 0) {
+                abort();
+            }
+            ka_buf_reset(&why);
+            (void)ka_attest_entry_evaluate(&e, e.digest, &p, 1800000000, &why);
+        }
+    }
+    free(b64);
+    ka_buf_free(&env);
     int64_t v;
     char text[64];
     size_t n = size < sizeof(text) - 1 ? size : sizeof(text) - 1;

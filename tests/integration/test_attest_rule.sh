@@ -104,4 +104,35 @@ check "a scan signed by an untrusted key is denied" grep -q 'signature does not 
 
 "$KADMIT" review --attestations "$tmp/a/attestations" --endpoint validate - <"$tmp/good.json" >"$tmp/nokeys.out" 2>"$tmp/nokeys.err"
 check "without trusted keys every image is denied, and the reason is given" bash -c "grep -q '\"allowed\":false' $tmp/nokeys.out && grep -q 'no trusted scanner keys are configured' $tmp/nokeys.out && grep -q 'every image will be denied' $tmp/nokeys.err"
+# Serving: the rule's own attestation and key directories are watched; new files apply without
+# a restart (no --attestations flag here: the policy's attestationsDir is used).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+port=$(free_port)
+mport=$(free_port)
+"$KADMIT" certs --out-dir "$tmp/tls" --ip 127.0.0.1 >/dev/null 2>&1
+mkdir -p "$tmp/live"
+sed "s#attestationsDir: /etc/kadmit/attestations#attestationsDir: $tmp/live#" "$tmp/a/checklist.yaml" >"$tmp/live.yaml"
+"$KADMIT" serve --listen 127.0.0.1:$port --metrics-listen 127.0.0.1:$mport --tls-cert "$tmp/tls/tls.crt" \
+  --tls-key "$tmp/tls/tls.key" --policies "$tmp/live.yaml" 2>"$tmp/serve.log" &
+spid=$!
+trap 'kill $spid 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null && break; sleep 0.1; done
+post() { curl -s --cacert "$tmp/tls/ca.crt" -H 'Content-Type: application/json' --data-binary @"$1" "https://127.0.0.1:$port/validate"; }
+# poll until the answer for $1 contains $2 (the policy reload happens within ~1 s)
+until_answer() { for _ in $(seq 60); do post "$1" | grep -q "$2" && return 0; sleep 0.1; done; return 1; }
+check "served: no attestations yet, the pod is denied" bash -c "$(declare -f post); port=$port tmp=$tmp; post $tmp/good.json | grep -q '\"allowed\":false'"
+cp "$tmp/a/attestations/"*.json "$tmp/live/"
+check "served: attestations added to the rule's directory admit it without a restart" until_answer "$tmp/good.json" '"allowed":true'
+tests/attest/keygen.sh p256 "$tmp/new" >/dev/null
+NEW="registry.chaozcode.com/new@sha256:$(hex new)"
+tests/attest/statement.sh --digest "$(hex new)" tests/attest/trivy-clean.json >"$tmp/new.stmt"
+tests/attest/sign.sh "$tmp/new.key" "$tmp/new.stmt" >"$tmp/live/new.json"
+pod newkey "$NEW" >"$tmp/newkey.json"
+check "served: a scan signed by a key not yet trusted is denied" until_answer "$tmp/newkey.json" 'signature does not verify with any trusted key'
+cp "$tmp/new.pub" "$tmp/a/keys/new.pem"
+check "served: adding the key to the keyFiles directory admits it without a restart" until_answer "$tmp/newkey.json" '"allowed":true'
+check "served: the reloads were logged" grep -q 'attestations loaded from' "$tmp/serve.log"
+kill $spid
+wait $spid
+check "served: kadmit exits 0 after SIGTERM" test $? -eq 0
 finish

@@ -873,6 +873,15 @@ static void test_load_dir(void)
     CU_ASSERT_EQUAL(ka_attest_index_load_dir("/nonexistent/kadmit", trusted, &none, &diag),
                     KA_ENOTFOUND);
     CU_ASSERT_PTR_NULL(none);
+    /* an empty directory is an empty index, not an error */
+    snprintf(path, sizeof(path), "%s/empty", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_load_dir(path, trusted, &none, &diag), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_count(none), 0);
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(none, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "no attestation for sha256:" D1));
+    ka_attest_index_free(none);
     ka_buf_free(&diag);
     ka_buf_free(&why);
     free(good);

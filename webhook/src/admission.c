@@ -113,11 +113,26 @@ static int write_text(struct ka_buf *out, const char *text)
     return ka_buf_adds(out, text);
 }
 
-/* Keep a warning under the API server's display length, cutting at a UTF-8 boundary. */
-static int add_warning(struct ka_buf *out, const char *prefix, const char *msg, int *first)
+/*
+ * One warning, under KA_MAX_WARNING_LEN characters (kubectl shows them whole below that), in
+ * the first form that fits: the full message; without the object (kubectl prints each
+ * warning next to the object it applies); without the fix; cut at a UTF-8 boundary.
+ */
+static int add_warning(struct ka_buf *out, const struct ka_finding *f, int *first)
 {
-    char w[KA_MAX_WARNING_LEN + 8];
-    size_t n = (size_t)snprintf(w, sizeof(w), "%s%s", prefix, msg);
+    const char *pre = f->preexisting ? "(existing) " : "";
+    char ctr[96] = "";
+    if (f->container[0] != '\0') {
+        snprintf(ctr, sizeof(ctr), "container \"%s\": ", f->container);
+    }
+    char w[KA_MAX_MESSAGE_LEN + 16];
+    size_t n = (size_t)snprintf(w, sizeof(w), "%s%s", pre, f->message);
+    if (n >= KA_MAX_WARNING_LEN) {
+        n = (size_t)snprintf(w, sizeof(w), "%s%s: %s%s (%s)", pre, f->rule, ctr, f->what, f->fix);
+    }
+    if (n >= KA_MAX_WARNING_LEN) {
+        n = (size_t)snprintf(w, sizeof(w), "%s%s: %s%s", pre, f->rule, ctr, f->what);
+    }
     if (n >= KA_MAX_WARNING_LEN) {
         size_t cut = KA_MAX_WARNING_LEN - 4;
         while (cut > 0 && ((unsigned char)w[cut] & 0xC0) == 0x80) {
@@ -200,7 +215,7 @@ static int write_response(struct review *r, struct ka_buf *out, const char *deny
             ret = ka_buf_adds(out, ",\"warnings\":[");
         }
         if (ret == 0) {
-            ret = add_warning(out, f->preexisting ? "(existing) " : "", f->message, &first);
+            ret = add_warning(out, f, &first);
         }
         n_warn++;
     }

@@ -767,7 +767,9 @@ static int index_sort(struct ka_attest_index *idx)
         s[i].finished = a->has_scan_time ? a->scan_finished : INT64_MIN;
         s[i].entry = i;
     }
-    qsort(s, idx->nentries, sizeof(*s), slot_cmp);
+    if (idx->nentries > 1) {
+        qsort(s, idx->nentries, sizeof(*s), slot_cmp);
+    }
     idx->nslots = idx->nentries;
     return 0;
 }
@@ -1671,7 +1673,9 @@ static int index_merge(struct ka_attest_index *dst, struct ka_attest_index *src)
         so.first_entry += entry_off;
         dst->sources[dst->nsources++] = so;
     }
-    memcpy(dst->atts + dst->natts, src->atts, src->natts * sizeof(struct att));
+    if (src->natts > 0) { /* both may still be NULL when empty */
+        memcpy(dst->atts + dst->natts, src->atts, src->natts * sizeof(struct att));
+    }
     dst->natts += src->natts;
     for (size_t i = 0; i < src->nentries; i++) {
         struct entry e = src->entries[i];
@@ -1827,7 +1831,9 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
         }
         nnames++;
     }
-    qsort(names, nnames, sizeof(*names), name_cmp);
+    if (nnames > 1) { /* an empty directory leaves names NULL */
+        qsort(names, nnames, sizeof(*names), name_cmp);
+    }
 
     /* contiguous slices of the sorted names, merged back in order */
     nw = loader_count(nnames);
@@ -1918,6 +1924,16 @@ exit:
 /* admission check                                                                          */
 /* ======================================================================================== */
 
+/* a - b, saturated at the int64 limits (`now` comes from the caller) */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    int64_t d;
+    if (__builtin_sub_overflow(a, b, &d)) {
+        return b < 0 ? INT64_MAX : INT64_MIN;
+    }
+    return d;
+}
+
 /* Evaluate one candidate; on failure append its clause (no source prefix) to `why`. */
 static int evaluate(const char *problem, int has_time, int64_t finished,
                     const unsigned counts[KA_SEV_COUNT], const struct ka_attest_params *p,
@@ -1937,19 +1953,20 @@ static int evaluate(const char *problem, int has_time, int64_t finished,
         return KA_EATTEST;
     }
     int bad = 0;
-    if (finished > now && finished - now > p->max_future_skew_s) {
+    int64_t ahead = sat_sub(finished, now), age = sat_sub(now, finished);
+    if (ahead > 0 && ahead > p->max_future_skew_s) {
         if (why != NULL) {
             r = ka_buf_adds(why, "scan is dated ");
-            r = r ? r : ka_attest_format_duration(why, finished - now);
+            r = r ? r : ka_attest_format_duration(why, ahead);
             r = r ? r : ka_buf_adds(why, " in the future (max skew ");
             r = r ? r : ka_attest_format_duration(why, p->max_future_skew_s);
             r = r ? r : ka_buf_adds(why, ")");
         }
         bad = 1;
-    } else if (now > finished && now - finished > p->max_age_s) {
+    } else if (age > 0 && age > p->max_age_s) {
         if (why != NULL) {
             r = ka_buf_adds(why, "scan is ");
-            r = r ? r : ka_attest_format_duration(why, now - finished);
+            r = r ? r : ka_attest_format_duration(why, age);
             r = r ? r : ka_buf_adds(why, " old (max ");
             r = r ? r : ka_attest_format_duration(why, p->max_age_s);
             r = r ? r : ka_buf_adds(why, ")");

@@ -1,4 +1,5 @@
 #include "kadmit/metrics.h"
+#include "kadmit/decisionlog.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -93,7 +94,13 @@ struct ka_metrics {
     _Atomic int64_t last_reload_success;
     _Atomic int64_t cert_expiry;
     int64_t start_time;
+    const struct ka_decision_log *decision_log;
 };
+
+void ka_metrics_set_decision_log(struct ka_metrics *m, const struct ka_decision_log *dl)
+{
+    m->decision_log = dl;
+}
 
 struct ka_metrics *ka_metrics_new(void)
 {
@@ -390,6 +397,9 @@ int ka_metrics_render(struct ka_metrics *m, struct ka_buf *out)
                             "# TYPE process_start_time_seconds gauge\n"
                             "process_start_time_seconds %lld\n",
                             cpu, rss, fds, (long long)m->start_time);
+    }
+    if (ret == 0) {
+        ret = ka_decision_log_render_metrics(m->decision_log, out);
     }
     return ret;
 }

@@ -590,6 +590,18 @@ const struct cJSON *ka_policy_excluded_namespaces(const struct ka_policy *p)
     return p->excluded;
 }
 
+size_t ka_policy_watch_paths(const struct ka_policy *p, const char **paths, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; p != NULL && i < p->n_rules && n < max; i++) {
+        const struct ka_rule *r = &p->rules[i];
+        if (r->def->watch != NULL && r->state != NULL) {
+            n += r->def->watch(r, paths + n, max - n);
+        }
+    }
+    return n;
+}
+
 const char *ka_policy_source(const struct ka_policy *p)
 {
     return p->source;

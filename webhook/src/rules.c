@@ -155,6 +155,8 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     } else {
         snprintf(where, sizeof(where), "%s %s", o->kind_name, o->name);
     }
+    snprintf(f->what, sizeof(f->what), "%s", what);
+    snprintf(f->fix, sizeof(f->fix), "%s", fix);
     if (container != NULL) {
         snprintf(f->message, sizeof(f->message), "%s: %s container \"%s\": %s (%s)", f->rule, where,
                  container, what, fix);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kadmit/attest.h"
 #include "kadmit/error.h"
@@ -18,11 +19,16 @@
 
 #define KA_ATTEST_DIR_MAX 1024
 
+#define KA_ATTEST_WATCH_MAX 8
+
 struct attest_state {
     struct ka_attest_keys *keys;
     struct ka_attest_index *index;
     struct ka_attest_params params;
     char dir[KA_ATTEST_DIR_MAX];
+    /* directories of the keyFiles globs: adding or rotating a key reloads the policy */
+    char key_dirs[KA_ATTEST_WATCH_MAX][KA_ATTEST_DIR_MAX];
+    size_t n_key_dirs;
     char note[320]; /* why nothing can pass, when keys or the directory are missing */
 };
 
@@ -68,7 +74,8 @@ static int check_params(const cJSON *params, char *err, size_t err_len, const cJ
     cJSON_ArrayForEach(sev, item(params, "maxSeverity"))
     {
         *where = sev;
-        if (ka_attest_sev_parse(sev->string, strlen(sev->string)) < 0) {
+        int sv = ka_attest_sev_parse(sev->string, strlen(sev->string));
+        if (sv < 0 || strcasecmp(ka_attest_sev_name((enum ka_sev)sv), sev->string) != 0) {
             snprintf(err, err_len,
                      "maxSeverity: unknown severity \"%.40s\" (CRITICAL, HIGH, MEDIUM, LOW, "
                      "UNKNOWN)",
@@ -180,6 +187,13 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
     const cJSON *f;
     cJSON_ArrayForEach(f, item(params, "keyFiles"))
     {
+        if (st->n_key_dirs < KA_ATTEST_WATCH_MAX) {
+            const char *slash = strrchr(f->valuestring, '/');
+            snprintf(st->key_dirs[st->n_key_dirs++], KA_ATTEST_DIR_MAX, "%.*s",
+                     slash == NULL ? 1
+                                   : (slash == f->valuestring ? 1 : (int)(slash - f->valuestring)),
+                     slash == NULL ? "." : f->valuestring);
+        }
         ka_buf_reset(&err);
         ret = ka_attest_keys_add_file(st->keys, f->valuestring, &err);
         if (ret == KA_ENOMEM) {
@@ -259,7 +273,7 @@ static int check_image(struct ka_rule_run *run, const char *container, const cha
     ret = ka_rule_report(run, container, path, what,
                          pinned == NULL
                              ? "reference the image as repo@sha256:<digest>"
-                             : "add a signed vulnerability-scan attestation of this digest to the "
+                             : "publish a signed scan of this digest within the limits to the "
                                "attestation directory");
 done:
     ka_buf_free(&why);
@@ -288,6 +302,19 @@ static int run_attest(struct ka_rule_run *run)
     return 0;
 }
 
+static size_t watch(const struct ka_rule *rule, const char **paths, size_t max)
+{
+    const struct attest_state *st = rule->state;
+    size_t n = 0;
+    if (n < max) {
+        paths[n++] = st->dir;
+    }
+    for (size_t i = 0; i < st->n_key_dirs && n < max; i++) {
+        paths[n++] = st->key_dirs[i];
+    }
+    return n;
+}
+
 static const struct ka_param_def attest_params[] = {
     {"attestationsDir", KA_P_STRING, "\"/etc/kadmit/attestations\""},
     {"keyFiles", KA_P_STRINGS, "[\"/etc/kadmit/attestation-keys/*.pem\"]"},
@@ -305,5 +332,6 @@ const struct ka_rule_def ka_rule_image_scan_attestation = {
     .check = check_params,
     .load = load,
     .unload = unload,
+    .watch = watch,
     .run = run_attest,
 };

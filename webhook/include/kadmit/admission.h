@@ -33,6 +33,8 @@ struct ka_finding {
     char container[64];    /* container name or "" */
     char path[160];        /* JSON pointer of the offending field or "" */
     char message[512];     /* full "<rule>: <Kind> ns/name container ...: ..." text */
+    char what[256];        /* the "what is wrong" part of message */
+    char fix[192];         /* the "how to fix" part, without parentheses */
 };
 
 /* One JSON patch operation kadmit added (for reports; the patch itself is in the response). */

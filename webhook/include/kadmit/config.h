@@ -29,13 +29,18 @@ struct ka_config {
     char log_level[16];                      /* debug|info|warn|error */
     unsigned long max_body_bytes;
     unsigned long max_json_depth;
+    unsigned long max_json_values;
     unsigned long max_header_bytes;
     unsigned long max_connections;
-    unsigned long handshake_timeout; /* seconds */
-    unsigned long idle_timeout;      /* seconds */
-    unsigned long request_deadline;  /* seconds */
-    unsigned long drain_timeout;     /* seconds */
-    unsigned long threads;           /* 0: one per CPU */
+    unsigned long handshake_timeout;       /* seconds */
+    unsigned long idle_timeout;            /* seconds */
+    unsigned long request_deadline;        /* seconds */
+    unsigned long drain_timeout;           /* seconds */
+    unsigned long threads;                 /* 0: one per CPU */
+    char decision_log[KA_CONFIG_PATH_MAX]; /* "" (off), a file, or "-" for stdout */
+    unsigned long decision_log_all;        /* 1: log every admission, not only findings */
+    unsigned long decision_log_max_bytes;  /* rotate at this size (0: never) */
+    unsigned long decision_log_keep;       /* rotated files kept */
 };
 
 /** Set every setting to its default. Cannot fail. */

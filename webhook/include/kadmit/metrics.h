@@ -41,6 +41,10 @@ void ka_metrics_policy_reload(struct ka_metrics *m, int ok, int64_t when);
 /** Set kadmit_tls_certificate_expiry_timestamp_seconds (notAfter of the serving cert). */
 void ka_metrics_set_cert_expiry(struct ka_metrics *m, int64_t not_after);
 
+struct ka_decision_log;
+/** Also render the decision log's counters (borrowed; NULL: none). */
+void ka_metrics_set_decision_log(struct ka_metrics *m, const struct ka_decision_log *dl);
+
 /** Render every metric in Prometheus text format 0.0.4, appended to `out`. */
 __attribute__((warn_unused_result)) int ka_metrics_render(struct ka_metrics *m, struct ka_buf *out);
 
