@@ -314,7 +314,7 @@ int main(int argc, char **argv)
     conn_init(&c);
     ka_buf_init(&body, RATE_MAX_RESPONSE);
     ka_buf_init(&req, RATE_MAX_RESPONSE + 4096);
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc;) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
@@ -323,6 +323,7 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--plain") == 0) {
             ca = NULL;
+            i += 1;
             continue;
         }
         if (v == NULL) {
@@ -351,7 +352,7 @@ int main(int argc, char **argv)
             usage(stderr);
             goto exit;
         }
-        i++;
+        i += 2;
     }
     if (port == NULL || body_file == NULL || rate < 1 || rate > 100000 || duration < 1 ||
         duration > 120 || warmup < 0 || warmup > 100000) {
