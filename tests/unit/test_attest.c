@@ -14,6 +14,7 @@
 #include <mbedtls/base64.h>
 
 #include "kadmit/attest.h"
+#include "kadmit/duration.h"
 #include "kadmit/buf.h"
 #include "kadmit/error.h"
 #include "kadmit/log.h"
@@ -597,7 +598,7 @@ static void test_stale_and_future(void)
     CU_ASSERT_TRUE(contains(why, "scan is 9d3h old (max 7d)"));
     struct ka_attest_params p;
     ka_attest_params_init(&p);
-    CU_ASSERT_EQUAL(ka_attest_parse_duration("10d", &p.max_age_s), 0);
+    CU_ASSERT_EQUAL(ka_duration_parse("10d", &p.max_age_s), 0);
     CU_ASSERT_EQUAL(check_text(env, IMG1, &p, NULL, 0), 0);
     free(env);
 
@@ -1024,17 +1025,17 @@ static void test_load_dir_many(void)
 static void test_durations_and_times(void)
 {
     int64_t s = 0;
-    CU_ASSERT_EQUAL(ka_attest_parse_duration("168h", &s), 0);
+    CU_ASSERT_EQUAL(ka_duration_parse("168h", &s), 0);
     CU_ASSERT_EQUAL(s, 168 * 3600);
-    CU_ASSERT_EQUAL(ka_attest_parse_duration("7d", &s), 0);
+    CU_ASSERT_EQUAL(ka_duration_parse("7d", &s), 0);
     CU_ASSERT_EQUAL(s, 7 * 86400);
-    CU_ASSERT_EQUAL(ka_attest_parse_duration("1h30m", &s), 0);
+    CU_ASSERT_EQUAL(ka_duration_parse("1h30m", &s), 0);
     CU_ASSERT_EQUAL(s, 5400);
-    CU_ASSERT_EQUAL(ka_attest_parse_duration("90s", &s), 0);
+    CU_ASSERT_EQUAL(ka_duration_parse("90s", &s), 0);
     CU_ASSERT_EQUAL(s, 90);
     static const char *const bad[] = {"", "5", "h", "5x", "-5m", "5m ", "99999999999999999999d"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CU_ASSERT_EQUAL(ka_attest_parse_duration(bad[i], &s), KA_EINVAL);
+        CU_ASSERT_EQUAL(ka_duration_parse(bad[i], &s), KA_EINVAL);
     }
     struct ka_buf b;
     ka_buf_init(&b, 64);

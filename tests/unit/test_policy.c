@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ka_test.h"
+#include "kadmit/duration.h"
 #include "kadmit/error.h"
 #include "kadmit/policy.h"
 #include "kadmit/rules.h"
@@ -141,8 +142,8 @@ static void test_duration(void)
     CU_ASSERT_EQUAL(s, 168 * 3600);
     CU_ASSERT_EQUAL(ka_duration_parse("1d12h", &s), 0);
     CU_ASSERT_EQUAL(s, 36 * 3600);
-    CU_ASSERT_EQUAL(ka_duration_parse("90", &s), 0);
-    CU_ASSERT_EQUAL(s, 90);
+    CU_ASSERT_EQUAL(ka_duration_parse("90", &s), KA_EINVAL); /* a unit is required */
+    CU_ASSERT_EQUAL(ka_duration_parse("99999999999999999999d", &s), KA_EINVAL);
     CU_ASSERT_EQUAL(ka_duration_parse("5x", &s), KA_EINVAL);
     CU_ASSERT_EQUAL(ka_duration_parse("", &s), KA_EINVAL);
     CU_ASSERT_EQUAL(ka_duration_parse("h", &s), KA_EINVAL);

@@ -27,6 +27,7 @@
 #include <mbedtls/x509_crt.h>
 #include <yaml.h>
 
+#include "kadmit/duration.h"
 #include "kadmit/error.h"
 
 /* Private keys in PEM: RSA-3072 PKCS#1 is ~2.5 KB. Certificates: a few KB with 36 SANs. */
@@ -86,38 +87,11 @@ const char *ka_certs_action_name(enum ka_certs_action a)
 
 int ka_certs_parse_duration(const char *s, int64_t *seconds)
 {
-    if (s == NULL || *s < '0' || *s > '9') {
+    int64_t v = 0;
+    if (ka_duration_parse(s, &v) != 0 || v > KA_CERTS_MAX_DURATION) {
         return KA_EINVAL;
     }
-    int64_t n = 0;
-    const char *p = s;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (n > KA_CERTS_MAX_DURATION) {
-            return KA_EINVAL;
-        }
-        n = n * 10 + (*p - '0');
-    }
-    int64_t unit = 0;
-    switch (*p) {
-    case 'd':
-        unit = 86400;
-        break;
-    case 'h':
-        unit = 3600;
-        break;
-    case 'm':
-        unit = 60;
-        break;
-    case 's':
-        unit = 1;
-        break;
-    default:
-        return KA_EINVAL;
-    }
-    if (p[1] != '\0' || n > KA_CERTS_MAX_DURATION / unit) {
-        return KA_EINVAL;
-    }
-    *seconds = n * unit;
+    *seconds = v;
     return 0;
 }
 
@@ -249,7 +223,7 @@ cleanup:
     return ret;
 }
 
-static time_t x509_time_to_epoch(const mbedtls_x509_time *t)
+int64_t ka_certs_x509_time(const mbedtls_x509_time *t)
 {
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
@@ -259,7 +233,7 @@ static time_t x509_time_to_epoch(const mbedtls_x509_time *t)
     tm.tm_hour = t->hour;
     tm.tm_min = t->min;
     tm.tm_sec = t->sec;
-    return timegm(&tm);
+    return (int64_t)timegm(&tm);
 }
 
 /* "YYYYMMDDHHMMSS" in UTC, as mbedtls_x509write_crt_set_validity() wants. */
@@ -793,8 +767,8 @@ int ka_certs_check_leaf(const char *leaf_pem, const char *leaf_key_pem, const ch
         goto cleanup;
     }
     time_t now = opts_now(o);
-    time_t not_before = x509_time_to_epoch(&leaf.valid_from);
-    time_t not_after = x509_time_to_epoch(&leaf.valid_to);
+    time_t not_before = (time_t)ka_certs_x509_time(&leaf.valid_from);
+    time_t not_after = (time_t)ka_certs_x509_time(&leaf.valid_to);
     if (now >= not_after) {
         snprintf(reason, reason_size, "expired");
         ret = 1;
@@ -1018,12 +992,12 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason),
                  "replaced ca.crt, which was not a CA certificate");
-    } else if (x509_time_to_epoch(&ca.valid_to) <= now) {
+    } else if ((time_t)ka_certs_x509_time(&ca.valid_to) <= now) {
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason), "replaced the expired CA");
     }
     if (!need_new_ca) {
-        ca_not_after = x509_time_to_epoch(&ca.valid_to);
+        ca_not_after = (time_t)ka_certs_x509_time(&ca.valid_to);
         format_remaining((int64_t)(ca_not_after - now), report->ca_reason,
                          sizeof(report->ca_reason));
         if ((int64_t)(ca_not_after - now) <= o->renew_before) {
@@ -1083,7 +1057,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
                 mbedtls_x509_crt_init(&leaf);
                 if (mbedtls_x509_crt_parse(&leaf, (const unsigned char *)leaf_pem.data,
                                            leaf_pem.len + 1) == 0) {
-                    report->leaf_not_after = x509_time_to_epoch(&leaf.valid_to);
+                    report->leaf_not_after = (time_t)ka_certs_x509_time(&leaf.valid_to);
                 }
                 mbedtls_x509_crt_free(&leaf);
             }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "kadmit/attest.h"
+#include "kadmit/duration.h"
 #include "kadmit/buf.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
@@ -245,9 +246,9 @@ static int attest_verify(int argc, char **argv)
         } else if (strcmp(a, "--keyid") == 0) {
             keyid = v;
         } else if (strcmp(a, "--max-age") == 0) {
-            r = ka_attest_parse_duration(v, &params.max_age_s);
+            r = ka_duration_parse(v, &params.max_age_s);
         } else if (strcmp(a, "--max-future-skew") == 0) {
-            r = ka_attest_parse_duration(v, &params.max_future_skew_s);
+            r = ka_duration_parse(v, &params.max_future_skew_s);
         } else if (strcmp(a, "--max-severity") == 0) {
             r = ka_attest_parse_severity_limits(v, &params);
         } else if (strcmp(a, "--now") == 0) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kadmit/duration.h"
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 #include "kadmit/rules.h"
@@ -48,55 +49,6 @@ const char *ka_policy_default_text(size_t *len)
         *len = ka_embedded_checklist_len;
     }
     return ka_embedded_checklist;
-}
-
-int ka_duration_parse(const char *s, int64_t *seconds)
-{
-    if (s == NULL || *s == '\0') {
-        return KA_EINVAL;
-    }
-    int64_t total = 0;
-    const char *p = s;
-    while (*p != '\0') {
-        if (*p < '0' || *p > '9') {
-            return KA_EINVAL;
-        }
-        int64_t n = 0;
-        while (*p >= '0' && *p <= '9') {
-            if (n > 1000000000) {
-                return KA_EINVAL;
-            }
-            n = n * 10 + (*p++ - '0');
-        }
-        int64_t unit = 1;
-        switch (*p) {
-        case 'd':
-            unit = 86400;
-            p++;
-            break;
-        case 'h':
-            unit = 3600;
-            p++;
-            break;
-        case 'm':
-            unit = 60;
-            p++;
-            break;
-        case 's':
-            p++;
-            break;
-        case '\0':
-            if (p != s && total == 0) {
-                break; /* a bare number: seconds */
-            }
-            return KA_EINVAL;
-        default:
-            return KA_EINVAL;
-        }
-        total += n * unit;
-    }
-    *seconds = total;
-    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------

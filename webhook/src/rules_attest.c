@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "kadmit/attest.h"
+#include "kadmit/duration.h"
 #include "kadmit/error.h"
 #include "kadmit/rules.h"
 
@@ -64,7 +65,7 @@ static int check_params(const cJSON *params, char *err, size_t err_len, const cJ
     for (size_t i = 0; i < 2; i++) {
         const cJSON *d = item(params, durations[i]);
         int64_t s;
-        if (!cJSON_IsString(d) || ka_attest_parse_duration(d->valuestring, &s) != 0) {
+        if (!cJSON_IsString(d) || ka_duration_parse(d->valuestring, &s) != 0) {
             *where = d;
             snprintf(err, err_len, "%s must be a duration such as 168h, 7d or 5m", durations[i]);
             return KA_EPOLICY;
@@ -147,10 +148,10 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
     rule->state = st;
     const cJSON *params = rule->params;
     ka_attest_params_init(&st->params);
-    ret = ka_attest_parse_duration(item(params, "maxAge")->valuestring, &st->params.max_age_s);
+    ret = ka_duration_parse(item(params, "maxAge")->valuestring, &st->params.max_age_s);
     if (ret == 0) {
-        ret = ka_attest_parse_duration(item(params, "maxFutureSkew")->valuestring,
-                                       &st->params.max_future_skew_s);
+        ret = ka_duration_parse(item(params, "maxFutureSkew")->valuestring,
+                                &st->params.max_future_skew_s);
     }
     if (ret != 0) {
         goto cleanup;

@@ -161,12 +161,6 @@ struct ka_attest_params {
 
 /** Defaults: max age 168h, future skew 5m, CRITICAL 0, every other severity unlimited. */
 void ka_attest_params_init(struct ka_attest_params *p);
-/**
- * Parse a duration: one or more <digits><unit> with units d, h, m, s ("168h", "7d", "1h30m",
- * "90s"). Returns 0 or KA_EINVAL (empty, no unit, unknown unit, overflow).
- */
-__attribute__((warn_unused_result)) int ka_attest_parse_duration(const char *s,
-                                                                 int64_t *out_seconds);
 /** Format seconds the way messages do ("9d3h", "2h5m", "45s") into `b`. */
 __attribute__((warn_unused_result)) int ka_attest_format_duration(struct ka_buf *b, int64_t s);
 /**

@@ -23,6 +23,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <mbedtls/x509.h>
+
 #include "kadmit/buf.h"
 
 /* Extra --dns and --ip names on one certificate. */
@@ -51,7 +53,7 @@ __attribute__((warn_unused_result)) int ka_certs_parse_key_type(const char *s,
 const char *ka_certs_key_type_name(enum ka_certs_key_type t);
 
 /**
- * Parse a duration "<N>d", "<N>h", "<N>m" or "<N>s" (N a decimal integer) into seconds.
+ * Parse a duration as ka_duration_parse() does ("365d", "1d12h") into seconds.
  * Returns 0, or KA_EINVAL for anything else or more than KA_CERTS_MAX_DURATION.
  */
 __attribute__((warn_unused_result)) int ka_certs_parse_duration(const char *s, int64_t *seconds);
@@ -153,5 +155,8 @@ const char *ka_certs_webhooks_template(size_t *len);
 __attribute__((warn_unused_result)) int
 ka_certs_render_webhooks(const char *tmpl, size_t len, const struct ka_certs_render_opts *ro,
                          struct ka_buf *out, struct ka_buf *diag);
+
+/** An X.509 time (UTC) as Unix seconds. */
+int64_t ka_certs_x509_time(const mbedtls_x509_time *t);
 
 #endif

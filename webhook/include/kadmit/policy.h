@@ -74,9 +74,6 @@ const struct ka_rule *ka_policy_rules(const struct ka_policy *p, size_t *n);
 /** Globs of namespaces no rule looks at (borrowed). */
 const struct cJSON *ka_policy_excluded_namespaces(const struct ka_policy *p);
 
-/** Parse "168h", "7d", "5m", "30s" or a bare number of seconds. 0 or KA_EINVAL. */
-__attribute__((warn_unused_result)) int ka_duration_parse(const char *s, int64_t *seconds);
-
 /**
  * Files and directories, besides the policy files themselves, that the snapshot was built from
  * (e.g. the attestation directory and the directories of trusted key files): a change to any of
