@@ -159,9 +159,11 @@ check_contains "non-AEAD AES128-SHA refused" "handshake failure" "$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256 2>&1)
 check_contains "non-AEAD ECDHE-ECDSA-AES128-SHA256 refused" "handshake failure" "$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -alpn h2,http/1.1 2>&1)
-check_contains "TLS 1.2 AEAD negotiated" "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" "$out"
+check_contains "TLS 1.2 AEAD negotiated, ChaCha20-Poly1305 preferred" "Cipher is ECDHE-ECDSA-CHACHA20-POLY1305" "$out"
 check_contains "ALPN http/1.1" "ALPN protocol: http/1.1" "$out"
 check_contains "X25519 preferred" "Server Temp Key: X25519" "$out"
+out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 2>&1)
+check_contains "AES-128-GCM for clients without ChaCha20" "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" "$out"
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305 2>&1)
 check_contains "CHACHA20-POLY1305 offered" "Cipher is ECDHE-ECDSA-CHACHA20-POLY1305" "$out"
 out=$( (printf 'R\n'; sleep 1) | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -tls1_2 2>&1)

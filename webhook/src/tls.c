@@ -23,13 +23,17 @@
 
 /* ------------------------------------------------------------------------------- policy */
 
+/* In server preference order (mbedTLS 2.28 picks the first of ours the client offers).
+ * ChaCha20-Poly1305 first: mbedTLS 2.28 runs AES-GCM a block at a time, and measured on a
+ * 6.6 KB AdmissionReview record ChaCha20-Poly1305 costs 22 us against AES-128-GCM's 29 us
+ * (tests/bench/bench_tls_crypto). Clients without it still get AES-GCM. */
 static const int ciphersuites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     0,
 };
 
