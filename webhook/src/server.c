@@ -52,6 +52,7 @@ struct relay {
     int64_t awaiting_since;     /* ms; 0 when no request bytes are waiting for an answer */
     int64_t last_activity;      /* ms */
     int peer_eof;               /* the client closed its side */
+    int sniffed;                /* the first byte was checked for plaintext HTTP */
     int http_eof;               /* libmicrohttpd closed its side */
     uint32_t ev_tls, ev_pair;   /* current epoll interest */
     size_t in_off, in_len;      /* client -> HTTP */
@@ -477,6 +478,30 @@ static int relay_attach_http(struct worker *w, struct relay *r)
     return 0;
 }
 
+/* A TLS connection starts with a handshake record (0x16). A letter means a plaintext HTTP
+ * request on the TLS port: answer a readable 400 before closing, as Go's net/http does.
+ * 1: answered (close the relay); 0: TLS or unknown (go on); -1: nothing to read yet. */
+static int relay_refuse_plaintext(struct relay *r)
+{
+    static const char answer[] = "HTTP/1.0 400 Bad Request\r\n"
+                                 "Content-Type: text/plain; charset=utf-8\r\n"
+                                 "Connection: close\r\n\r\n"
+                                 "Client sent an HTTP request to an HTTPS server.\n";
+    unsigned char first;
+    ssize_t n = recv(r->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return -1;
+    }
+    r->sniffed = 1;
+    if (n != 1 || first < 'A' || first > 'Z') {
+        return 0;
+    }
+    KA_LOG_D("plaintext HTTP on the TLS port: answered 400");
+    ssize_t sent = send(r->fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)sent;
+    return 1;
+}
+
 /* Move bytes until nothing moves. 0: keep the relay; -1: close it. */
 static int relay_pump(struct worker *w, struct relay *r)
 {
@@ -484,6 +509,15 @@ static int relay_pump(struct worker *w, struct relay *r)
     for (int rounds = 0; rounds < 64; rounds++) {
         int progress = 0;
         if (r->state == RELAY_HANDSHAKE) {
+            if (!r->sniffed) {
+                int plain = relay_refuse_plaintext(r);
+                if (plain < 0) {
+                    break;
+                }
+                if (plain > 0) {
+                    return -1;
+                }
+            }
             int ret = ka_tls_conn_handshake(r->tls);
             if (ret == KA_EWOULDBLOCK) {
                 break;
