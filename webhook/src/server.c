@@ -1,6 +1,7 @@
 #include "kadmit/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -92,6 +93,12 @@ struct ka_server {
     _Atomic int draining;
     _Atomic int stopping;
     _Atomic long connections;
+    /* Out of descriptors: a spare one is given up to accept and close the connection, so a
+     * client is refused at once instead of hanging in the backlog (and the listener does not
+     * wake the workers in a loop); refusals are logged at most once a second. */
+    _Atomic int spare_fd;
+    _Atomic int64_t fd_log_ms;
+    _Atomic long fd_refused;
 };
 
 static int64_t now_ms(void)
@@ -453,12 +460,29 @@ static void relay_close(struct worker *w, struct relay *r, int notify)
     free(r);
 }
 
+/* Count a connection refused for want of descriptors; log at most once a second. */
+static void note_out_of_fds(struct ka_server *s, int err)
+{
+    atomic_fetch_add(&s->fd_refused, 1);
+    int64_t now = now_ms();
+    int64_t last = atomic_load(&s->fd_log_ms);
+    if (now - last >= 1000 && atomic_compare_exchange_strong(&s->fd_log_ms, &last, now)) {
+        KA_LOG_W("out of file descriptors (%s): refused %ld connections; raise the descriptor "
+                 "limit (ulimit -n) or lower --max-connections",
+                 strerror(err), atomic_exchange(&s->fd_refused, 0));
+    }
+}
+
 /* The handshake is done: hand a socketpair end to libmicrohttpd. 0 or -1. */
 static int relay_attach_http(struct worker *w, struct relay *r)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
-        KA_LOG_W("socketpair failed: %s", strerror(errno));
+        if (errno == EMFILE || errno == ENFILE) {
+            note_out_of_fds(w->server, errno);
+        } else {
+            KA_LOG_W("socketpair failed: %s", strerror(errno));
+        }
         return -1;
     }
     /* MHD owns sv[1] from here, success or not. */
@@ -646,6 +670,31 @@ static int relay_pump(struct worker *w, struct relay *r)
     return 0;
 }
 
+/* accept() failed with EMFILE/ENFILE: refuse one pending connection with the spare
+ * descriptor; without one, stop listening until the next sweep. */
+static void worker_out_of_fds(struct worker *w, int err)
+{
+    struct ka_server *s = w->server;
+    int spare = atomic_exchange(&s->spare_fd, -1);
+    if (spare >= 0) {
+        close(spare);
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+        }
+        spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int none = -1;
+        if (spare >= 0 && !atomic_compare_exchange_strong(&s->spare_fd, &none, spare)) {
+            close(spare);
+        }
+    }
+    if (spare < 0 && w->listening) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+        w->listening = 0; /* worker_sweep listens again */
+    }
+    note_out_of_fds(s, err);
+}
+
 static void worker_accept(struct worker *w)
 {
     struct ka_server *s = w->server;
@@ -660,7 +709,7 @@ static void worker_accept(struct worker *w)
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
                 w->listening = 0;
             } else if (errno == EMFILE || errno == ENFILE) {
-                KA_LOG_W("accept: %s", strerror(errno));
+                worker_out_of_fds(w, errno);
             }
             return;
         }
@@ -725,6 +774,10 @@ static void worker_sweep(struct worker *w)
     int64_t now = now_ms();
     int draining = atomic_load(&s->draining);
     int stopping = atomic_load(&s->stopping);
+    if (!w->listening && !draining && !stopping && s->listen_fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listen_tag};
+        w->listening = epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0;
+    }
     struct relay *next;
     for (struct relay *r = w->relays.head; r != NULL; r = next) {
         next = r->next;
@@ -875,6 +928,9 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
     atomic_init(&s->draining, 0);
     atomic_init(&s->stopping, 0);
     atomic_init(&s->connections, 0);
+    atomic_init(&s->spare_fd, open("/dev/null", O_RDONLY | O_CLOEXEC));
+    atomic_init(&s->fd_log_ms, 0);
+    atomic_init(&s->fd_refused, 0);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     s->n_workers = s->cfg.threads > 0 ? (unsigned)s->cfg.threads : (ncpu > 0 ? (unsigned)ncpu : 1);
     if (s->n_workers > MAX_WORKERS) {
@@ -1026,6 +1082,9 @@ void ka_server_free(struct ka_server *s)
     }
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
+    }
+    if (atomic_load(&s->spare_fd) >= 0) {
+        close(atomic_load(&s->spare_fd));
     }
     free(s);
 }
