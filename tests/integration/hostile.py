@@ -368,8 +368,13 @@ def case_idle(args):
         c.close()
     for s in raws:
         s.close()
-    time.sleep(1)
-    show_memory(args.pid, "after closing them")
+    base = args.base_fds + 20
+    start = time.monotonic()
+    while time.monotonic() - start < GUARD and memory(args.pid).get("fds", 0) > base:
+        time.sleep(0.5)
+    m = show_memory(args.pid, "after closing them (%.0f s)" % (time.monotonic() - start))
+    check("every descriptor is released after the clients close (%s open)" % m.get("fds"),
+          m.get("fds", base + 1) <= base)
 
 
 def case_slow(args):
@@ -680,7 +685,7 @@ def main():
              ("json", case_json), ("types", case_wrong_types), ("slow", case_slow),
              ("idle", case_idle)]
     only = set(filter(None, args.only.split(",")))
-    show_memory(args.pid, "start")
+    args.base_fds = show_memory(args.pid, "start").get("fds", 12)
     probe = Probe(args)
     probe.start()
     for name, fn in cases:

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <malloc.h>
 #include <microhttpd.h>
 
 #include "kadmit/error.h"
@@ -58,6 +59,7 @@ struct relay {
     uint32_t ev_tls, ev_pair;   /* current epoll interest */
     size_t in_off, in_len;      /* client -> HTTP */
     size_t out_off, out_len;    /* HTTP -> client */
+    size_t in_used, out_used;   /* high-water marks: the bytes to wipe at close */
     unsigned char in[RELAY_BUF];
     unsigned char out[RELAY_BUF];
 };
@@ -72,6 +74,7 @@ struct worker {
         struct relay *head;
     } relays;
     struct ep_tag listen_tag;
+    unsigned long closed_since_trim; /* relays freed since the last malloc_trim() */
 };
 
 struct daemon_ctx {
@@ -455,8 +458,11 @@ static void relay_close(struct worker *w, struct relay *r, int notify)
     ka_tls_conn_free(r->tls);
     close(r->fd);
     atomic_fetch_sub(&w->server->connections, 1);
-    memset(r->in, 0, sizeof(r->in)); /* plaintext of requests */
-    memset(r->out, 0, sizeof(r->out));
+    w->closed_since_trim++;
+    /* Wipe the plaintext that passed through, not the whole buffers: pages never written
+     * stay untouched, so closing thousands of idle connections does not grow resident memory. */
+    memset(r->in, 0, r->in_used);
+    memset(r->out, 0, r->out_used);
     free(r);
 }
 
@@ -563,6 +569,7 @@ static int relay_pump(struct worker *w, struct relay *r)
             if (ret == 0 && got > 0) {
                 r->in_off = 0;
                 r->in_len = got;
+                r->in_used = got > r->in_used ? got : r->in_used;
                 progress = 1;
             } else if (ret == 0) {
                 r->peer_eof = 1;
@@ -595,6 +602,7 @@ static int relay_pump(struct worker *w, struct relay *r)
             if (n > 0) {
                 r->out_off = 0;
                 r->out_len = (size_t)n;
+                r->out_used = r->out_len > r->out_used ? r->out_len : r->out_used;
                 progress = 1;
             } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
                 r->http_eof = 1;
@@ -777,6 +785,12 @@ static void worker_sweep(struct worker *w)
     if (!w->listening && !draining && !stopping && s->listen_fd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listen_tag};
         w->listening = epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0;
+    }
+    /* After a burst of connections (thousands of idle ones, a reconnect storm), give the freed
+     * memory back to the system once this worker has few connections left. */
+    if (w->closed_since_trim >= 256 && (w->relays.head == NULL || w->closed_since_trim >= 4096)) {
+        w->closed_since_trim = 0;
+        malloc_trim(0);
     }
     struct relay *next;
     for (struct relay *r = w->relays.head; r != NULL; r = next) {
