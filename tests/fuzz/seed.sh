@@ -136,6 +136,24 @@ for d in tests/fixtures/attest tests/fixtures/attestations; do
   mkdir -p "$out/attest"
   for f in "$d"/**/*.json "$d"/**/*.jsonl "$d"/**/*.intoto.jsonl; do put "$out/attest" "$f"; done
 done
+# Attestations made fresh with the tests/attest scripts (throwaway key; the fuzzer's own key
+# differs, so these exercise parsing and the failed-signature path): DSSE, JSON Lines, bundle,
+# and the bare statements, which fuzz_attest also wraps into an envelope.
+if command -v openssl >/dev/null; then
+  mkdir -p "$out/attest" "$tmp/att"
+  bash tests/attest/keygen.sh p256 "$tmp/att/k"
+  for r in trivy-clean trivy-findings grype-findings; do
+    bash tests/attest/statement.sh --digest "$(printf 'a%.0s' {1..64})" --digest "$(printf 'b%.0s' {1..64})" \
+      "tests/attest/$r.json" > "$tmp/att/$r.st"
+    bash tests/attest/sign.sh "$tmp/att/k.key" "$tmp/att/$r.st" > "$tmp/att/$r.dsse.json"
+    bash tests/attest/sign.sh --bundle "$tmp/att/k.key" "$tmp/att/$r.st" > "$tmp/att/$r.bundle.json"
+    put "$out/attest" "$tmp/att/$r.st"
+    put "$out/attest" "$tmp/att/$r.dsse.json"
+    put "$out/attest" "$tmp/att/$r.bundle.json"
+  done
+  cat "$tmp"/att/*.dsse.json > "$tmp/att/all.jsonl"
+  put "$out/attest" "$tmp/att/all.jsonl"
+fi
 for d in tests/fixtures/decisionlog tests/fixtures/reports; do
   [ -d "$d" ] || continue
   mkdir -p "$out/decisionlog"

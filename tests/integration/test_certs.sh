@@ -170,6 +170,24 @@ out=$("$KADMIT" certs --out-dir "$n" 2>&1)
 contains "a ca.crt that is not a CA is replaced" "$out" "ca: created"
 check "new pair verifies" openssl verify -CAfile "$n/ca.crt" "$n/tls.crt"
 
+# ---- CA rotation: a ca.crt bundle (new CA first, old CA second) keeps working -------------------
+cur=$tmp/rot-cur
+new=$tmp/rot-new
+"$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 >/dev/null 2>&1
+"$KADMIT" certs --out-dir "$new" --ip 127.0.0.1 >/dev/null 2>&1
+cp "$cur/tls.crt" "$tmp/old-leaf.crt"
+cat "$new/ca.crt" "$cur/ca.crt" >"$tmp/both.crt"
+cp "$new/ca.key" "$new/tls.crt" "$new/tls.key" "$cur/"
+mv "$tmp/both.crt" "$cur/ca.crt"
+out=$("$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 2>&1)
+contains "rotation: a two-CA bundle is kept" "$out" "ca: kept"
+contains "rotation: the new leaf is kept" "$out" "leaf: kept"
+check "rotation: the bundle trusts the new leaf" openssl verify -CAfile "$cur/ca.crt" "$cur/tls.crt"
+check "rotation: the bundle still trusts the old leaf" openssl verify -CAfile "$cur/ca.crt" "$tmp/old-leaf.crt"
+check "rotation: --print-ca-bundle carries both CAs" test "$("$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 --print-ca-bundle 2>/dev/null | base64 -d | grep -c 'BEGIN CERTIFICATE')" -eq 2
+out=$("$KADMIT" certs --out-dir "$cur" --ip 127.0.0.1 --force 2>&1)
+check "rotation: renewals sign with the new CA" openssl verify -CAfile "$new/ca.crt" "$cur/tls.crt"
+
 # ---- key types ---------------------------------------------------------------------------------------
 k=$tmp/rsa
 "$KADMIT" certs --out-dir "$k" --key-type rsa-2048 --ip 127.0.0.1 >/dev/null 2>&1
@@ -252,6 +270,8 @@ for flag in --out-dir --service --namespace --dns --ip --key-type --ca-validity 
     --renew-before --force --print-ca-bundle --render-webhooks --webhook-url --webhooks-template; do
     contains "--help lists $flag" "$help" "$flag"
 done
+"$KADMIT" certs --out-dir "$tmp/deep/er/dir" >/dev/null 2>&1
+check "--out-dir parents are created (mkdir -p), the directory 0700" test "$(mode "$tmp/deep/er/dir")" = 700
 touch "$tmp/file"
 "$KADMIT" certs --out-dir "$tmp/file" >/dev/null 2>&1
 check "--out-dir that is a file exits non-zero" test $? -ne 0
@@ -294,17 +314,52 @@ for dir in "$d" "$k" "$k3"; do
     check "curl refuses a name the certificate does not carry" test "${code: -3}" = 000
 done
 
-# ---- kadmit serve, when it exists ----------------------------------------------------------------
+# ---- kadmit serve, when it exists: it presents the certificate and picks up renewals ----------
+served_serial() { # PORT
+    openssl s_client -connect "127.0.0.1:$1" -servername kadmit.kadmit-system.svc </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
+}
+file_serial() { openssl x509 -in "$1" -noout -serial | cut -d= -f2; }
+# wait_serial PORT FILE: until new connections get FILE's certificate (at most ~15s).
+wait_serial() {
+    local want
+    want=$(file_serial "$2")
+    for _ in $(seq 1 150); do
+        [ "$(served_serial "$1")" = "$want" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
 if "$KADMIT" serve --help >/dev/null 2>&1; then
+    sd=$tmp/serve
+    "$KADMIT" certs --out-dir "$sd" --ip 127.0.0.1 >/dev/null 2>&1
     port=$(free_port)
     mport=$(free_port)
     "$KADMIT" serve --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
-        --tls-cert "$d/tls.crt" --tls-key "$d/tls.key" >"$tmp/serve.log" 2>&1 &
-    pids+=($!)
-    if wait_listen "$port"; then
-        code=$(curl -sS --max-time 5 --cacert "$d/ca.crt" -o /dev/null -w '%{http_code}' \
-            "https://127.0.0.1:$port/healthz" 2>&1)
-        check "kadmit serve presents the certificate (curl --cacert ca.crt, HTTP $code)" test "${code: -3}" != 000
+        --tls-cert "$sd/tls.crt" --tls-key "$sd/tls.key" >"$tmp/serve.log" 2>&1 &
+    spid=$!
+    pids+=("$spid")
+    if wait_listen "$port" && wait_listen "$mport"; then
+        code=$(curl -sS --max-time 5 --cacert "$sd/ca.crt" -o /dev/null -w '%{http_code}' \
+            "https://127.0.0.1:$port/healthz" 2>/dev/null)
+        check "kadmit serve: curl --cacert ca.crt completes TLS (HTTP $code)" test "${code: -3}" != 000
+        code=$(curl -sS --max-time 5 --cacert "$sd/ca.crt" -o /dev/null -w '%{http_code}' \
+            --resolve "kadmit.kadmit-system.svc:$port:127.0.0.1" \
+            "https://kadmit.kadmit-system.svc:$port/healthz" 2>/dev/null)
+        check "kadmit serve: accepted as kadmit.kadmit-system.svc (HTTP $code)" test "${code: -3}" != 000
+        check "kadmit serve presents tls.crt" test "$(served_serial "$port")" = "$(file_serial "$sd/tls.crt")"
+        "$KADMIT" certs --out-dir "$sd" --ip 127.0.0.1 --force >/dev/null 2>&1
+        check "kadmit serve picks up a renewed certificate without a signal" wait_serial "$port" "$sd/tls.crt"
+        "$KADMIT" certs --out-dir "$sd" --ip 127.0.0.1 --force >/dev/null 2>&1
+        kill -HUP "$spid"
+        check "kadmit serve picks up a renewed certificate on SIGHUP" wait_serial "$port" "$sd/tls.crt"
+        code=$(curl -sS --max-time 5 --cacert "$sd/ca.crt" -o /dev/null -w '%{http_code}' \
+            "https://127.0.0.1:$port/healthz" 2>/dev/null)
+        check "kadmit serve: the same ca.crt still trusts it after renewals" test "${code: -3}" != 000
+        na=$(seconds "$(openssl x509 -in "$sd/tls.crt" -noout -enddate | cut -d= -f2)")
+        m=$(curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^kadmit_tls_certificate_expiry_timestamp_seconds' | awk '{print $2}')
+        check "kadmit_tls_certificate_expiry_timestamp_seconds is the renewed notAfter ($m)" test "${m%.*}" = "$na"
+        check "kadmit serve still running" kill -0 "$spid"
     else
         bad "kadmit serve did not start: $(tail -3 "$tmp/serve.log")"
     fi

@@ -2,13 +2,18 @@
 # The offline commands: review, lint, audit — exit codes, output shapes, error messages.
 set -u
 . "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/attest.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cases=tests/fixtures/cases
+# The fixtures' expected answers are the shipped checklist's with image-scan-attestation off
+# (attestations are tested with real signatures in test_attest_rule.sh).
+checklist_without_attestations "$tmp/checklist.yaml"
+P=(--policies "$tmp/checklist.yaml")
 
 # review: prints the exact response; exit 0 whether allowed or denied, 2 on bad input
 review_matches() {
-  "$KADMIT" review --endpoint "$(cat "$cases/$1/endpoint")" "$cases/$1/request.json" >"$tmp/out.json" &&
+  "$KADMIT" review "${P[@]}" --endpoint "$(cat "$cases/$1/endpoint")" "$cases/$1/request.json" >"$tmp/out.json" &&
     python3 - "$tmp/out.json" "$cases/$1/expected.json" <<'PY'
 import json, sys
 got, want = (json.load(open(p)) for p in sys.argv[1:3])
@@ -24,6 +29,7 @@ check "review needs --endpoint" bash -c "\"$KADMIT\" review $cases/image-latest/
 
 # lint
 check "lint accepts the shipped policies" "$KADMIT" lint policies/
+check "the shipped checklist denies images without attestations" bash -c "\"$KADMIT\" audit tests/fixtures/checklist/agent-statefulset.yaml 2>/dev/null | grep -q 'image-scan-attestation: StatefulSet ai-agents/agent container \"agent\": image registry.chaozcode.com/agent:2.4.0 is referenced by tag'"
 cat >"$tmp/bad.yaml" <<'Y'
 apiVersion: kadmit.dev/v1alpha1
 kind: Policy
@@ -38,7 +44,7 @@ check "lint reports file:line:column and exits 2" bash -c "\"$KADMIT\" lint $tmp
 check "a bad policy is refused by review too" bash -c "\"$KADMIT\" review --endpoint validate --policies $tmp/bad.yaml $cases/image-latest/request.json >/dev/null 2>&1; [ \$? -eq 2 ]"
 
 # audit
-check "audit admits the checklist manifests" bash -c "\"$KADMIT\" audit tests/fixtures/checklist >$tmp/a.txt; [ \$? -eq 0 ] && grep -q '3 objects: 0 denied' $tmp/a.txt"
+check "audit admits the checklist manifests" bash -c "\"$KADMIT\" audit ${P[*]} tests/fixtures/checklist >$tmp/a.txt; [ \$? -eq 0 ] && grep -q '3 objects: 0 denied' $tmp/a.txt"
 cat >"$tmp/bad-pod.yaml" <<'Y'
 apiVersion: v1
 kind: Pod
@@ -50,7 +56,7 @@ spec:
 Y
 check "audit exits 1 when something would be denied" bash -c "\"$KADMIT\" audit $tmp/bad-pod.yaml >$tmp/b.txt; [ \$? -eq 1 ] && grep -q 'DENY' $tmp/b.txt && grep -q 'image-pinned' $tmp/b.txt"
 check "audit --fail-on never exits 0" "$KADMIT" audit --fail-on never "$tmp/bad-pod.yaml" -o json
-"$KADMIT" audit -o json "$tmp/bad-pod.yaml" tests/fixtures/checklist/agent-statefulset.yaml >"$tmp/a.json"
+"$KADMIT" audit "${P[@]}" -o json "$tmp/bad-pod.yaml" tests/fixtures/checklist/agent-statefulset.yaml >"$tmp/a.json"
 check "audit json has results, violations and summary" python3 - "$tmp/a.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -71,7 +77,7 @@ pod = yaml.safe_load(open(d + "/bad-pod.yaml"))
 json.dump({"apiVersion": "v1", "kind": "List", "items": [pod, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}]}, open(d + "/list.json", "w"))
 PY
 check "audit reads kind: List JSON" bash -c "\"$KADMIT\" audit -o json $tmp/list.json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"summary\"][\"objects\"]==1 and d[\"summary\"][\"skipped\"]==1'"
-check "audit reads AdmissionReview requests" bash -c "\"$KADMIT\" audit -o json $cases/mutate-agent-pod/request.json | python3 -c 'import json,sys; d=json.load(sys.stdin); r=d[\"results\"][0]; assert r[\"name\"]==\"agent-x\" and len(r[\"mutations\"])==6 and r[\"allowed\"], r'"
+check "audit reads AdmissionReview requests" bash -c "\"$KADMIT\" audit ${P[*]} -o json $cases/mutate-agent-pod/request.json | python3 -c 'import json,sys; d=json.load(sys.stdin); r=d[\"results\"][0]; assert r[\"name\"]==\"agent-x\" and len(r[\"mutations\"])==6 and r[\"allowed\"], r'"
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\n---\nkind: [oops\n' >"$tmp/broken.yaml"
 check "audit reports unparseable documents with file:line and exits 2" bash -c "\"$KADMIT\" audit $tmp/broken.yaml >$tmp/c.txt; [ \$? -eq 2 ] && grep -q 'ERROR' $tmp/c.txt && grep -q 'broken.yaml:' $tmp/c.txt"
 check "audit of a missing file is an error" bash -c "\"$KADMIT\" audit $tmp/nope.yaml >/dev/null; [ \$? -eq 2 ]"

@@ -17,7 +17,8 @@ KADMIT=$(realpath "$KADMIT")
 tmp=$(mktemp -d)
 trap 'stop_server KILL; touch "$tmp/stop"; wait; rm -rf "$tmp"' EXIT
 make_certs "$tmp/certs" || { echo "kadmit certs failed"; exit 1; }
-cert=(--tls-cert "$tmp/certs/tls.crt" --tls-key "$tmp/certs/tls.key")
+test_policy "$tmp/policy.yaml"
+cert=(--tls-cert "$tmp/certs/tls.crt" --tls-key "$tmp/certs/tls.key" --policies "$tmp/policy.yaml")
 
 # load_result FILE KEY: a number from load.py's JSON line
 load_result() {
@@ -100,8 +101,8 @@ check "no sanitizer report or crash (rotation)" clean_log "$tmp/rot.log"
 echo "== broken policy under load"
 rm -f "$tmp/stop"
 mkdir -p "$tmp/pol"
-cp policies/checklist.yaml "$tmp/pol/checklist.yaml"
-start_server "$tmp/pol.log" "${cert[@]}" --policies "$tmp/pol" || exit 1
+cp "$tmp/policy.yaml" "$tmp/pol/checklist.yaml"
+start_server "$tmp/pol.log" "${cert[@]:0:4}" --policies "$tmp/pol" || exit 1
 python3 tests/integration/load.py --port "$srv_port" --ca "$tmp/certs/ca.crt" --threads 8 \
     --stop-file "$tmp/stop" --expect-deny >"$tmp/pol.json" &
 load_pid=$!
@@ -112,7 +113,7 @@ printf 'apiVersion: kadmit.dev/v1alpha1\nkind: Policy\nmetadata: {name: broken\n
     >"$tmp/broken.tmp" && mv "$tmp/broken.tmp" "$tmp/pol/zz-broken.yaml"
 wait_for "$tmp/pol.log" 'refused'
 wait_requests 300
-sed -n 1,200p policies/checklist.yaml | sed 's/id: no-literal-secrets/id: no-such-rule/' \
+sed 's/id: no-literal-secrets/id: no-such-rule/' "$tmp/policy.yaml" \
     >"$tmp/broken.tmp" && mv "$tmp/broken.tmp" "$tmp/pol/checklist.yaml"
 rm -f "$tmp/pol/zz-broken.yaml"
 for _ in $(seq 1 300); do
@@ -137,7 +138,7 @@ check "the log carries the diagnostics (unknown rule id)" grep -q 'no-such-rule'
 lint_rc=$?
 check "kadmit lint reports the broken policy (exit $lint_rc)" test "$lint_rc" -eq 2
 check "kadmit lint names file and line" grep -q 'checklist.yaml:[0-9]*:[0-9]*: .*no-such-rule' "$tmp/lint.out"
-cp policies/checklist.yaml "$tmp/pol/checklist.yaml"
+cp "$tmp/policy.yaml" "$tmp/pol/checklist.yaml"
 wait_for "$tmp/pol.log" 'policy loaded (after a file change)'
 check "a fixed policy is loaded again" grep -q 'policy loaded (after a file change)' "$tmp/pol.log"
 stop_server TERM

@@ -23,7 +23,9 @@ fi
 ulimit -n $((idle * 4 + 4096)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 make_certs "$tmp/certs" || { echo "kadmit certs failed"; exit 1; }
+test_policy "$tmp/policy.yaml"
 start_server "$tmp/serve.log" --tls-cert "$tmp/certs/tls.crt" --tls-key "$tmp/certs/tls.key" \
+    --policies "$tmp/policy.yaml" \
     --max-connections $((idle + 2000)) --handshake-timeout 3 \
     --max-body-bytes 3Mi || exit 1
 

@@ -45,6 +45,40 @@ static void test_not_admission_reviews(void)
                "no request.uid");
 }
 
+static void test_value_limit(void)
+{
+    /* a million-element array is refused before parsing */
+    size_t n = 1000000;
+    char *body = malloc(n * 2 + 3);
+    body[0] = '[';
+    for (size_t i = 0; i < n; i++) {
+        body[1 + 2 * i] = '0';
+        body[2 + 2 * i] = ',';
+    }
+    body[2 * n] = ']';
+    body[2 * n + 1] = '\0';
+    expect_400(body, "JSON has more than 262144 values");
+    free(body);
+    /* commas and colons inside strings do not count */
+    struct ka_buf big;
+    ka_buf_init(&big, 4u << 20);
+    CU_ASSERT_EQUAL(ka_buf_adds(&big, "{\"kind\":\"AdmissionReview\",\"apiVersion\":"
+                                      "\"admission.k8s.io/v1\",\"request\":{\"uid\":\"u1\","
+                                      "\"operation\":\"DELETE\",\"kind\":{\"kind\":\"Pod\"},"
+                                      "\"name\":\""),
+                    0);
+    int ret = 0;
+    for (int i = 0; ret == 0 && i < 300000; i++) {
+        ret = ka_buf_add(&big, ",:", 2);
+    }
+    CU_ASSERT_EQUAL_FATAL(ret, 0);
+    CU_ASSERT_EQUAL(ka_buf_adds(&big, "\"}}"), 0);
+    struct ka_buf out;
+    CU_ASSERT_EQUAL(review(big.data, KA_ENDPOINT_VALIDATE, &out, NULL), 0);
+    ka_buf_free(&out);
+    ka_buf_free(&big);
+}
+
 static void test_depth_limit(void)
 {
     size_t depth = 100000;
@@ -176,12 +210,13 @@ static void test_many_findings_bounded(void)
 
 int main(void)
 {
-    if (ka_policy_load_default(NULL, &policy, NULL) != 0) {
+    if (ka_test_load_checklist_without_attestations(&policy, NULL) != 0) {
         return 2;
     }
     static const struct ka_test tests[] = {
         {"not_admission_reviews", test_not_admission_reviews},
         {"depth_limit", test_depth_limit},
+        {"value_limit", test_value_limit},
         {"wrong_types_deny", test_wrong_types_deny},
         {"v1beta1_echo_and_unknown_kind", test_v1beta1_echo_and_unknown_kind},
         {"summary_fields", test_summary_fields},

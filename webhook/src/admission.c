@@ -8,45 +8,78 @@
  */
 #include "kadmit/admission.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "kadmit/error.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
 #include "kadmit/patch.h"
 #include "kadmit/rules.h"
+
+void ka_review_summary_reset(struct ka_review_summary *s)
+{
+    memset(s, 0, offsetof(struct ka_review_summary, findings));
+    s->n_dropped_findings = 0;
+    s->n_mutations = 0;
+}
 
 const char *ka_endpoint_name(enum ka_endpoint ep)
 {
     return ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate";
 }
 
-/* Nesting depth of JSON text, stopping as soon as it passes `max`. Strings are skipped. */
-static int json_depth_ok(const char *p, size_t len, unsigned max)
+/* Before parsing: nesting depth and an upper bound on the number of values (every value but
+ * the first follows a '[', '{', ',' or ':'), stopping as soon as either passes its limit.
+ * Strings are skipped with memchr; a quote preceded by an odd number of backslashes is escaped.
+ * Malformed text is left to the parser: this only bounds its recursion and its memory.
+ * Returns 0, or 1 (too deep) / 2 (too many values). */
+static int json_prescan(const char *p, size_t len, unsigned max_depth, size_t max_values)
 {
+    static const unsigned char cls[256] = {
+        ['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3, [','] = 4, [':'] = 4};
+    const unsigned char *s = (const unsigned char *)p, *end = s + len;
     unsigned depth = 0;
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (in_string) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_string = 0;
-            }
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max) {
-                return 0;
-            }
-        } else if (c == '}' || c == ']') {
-            depth--;
+    size_t values = 1;
+    while (s < end) {
+        unsigned c = cls[*s];
+        if (c == 0) {
+            s++;
+            continue;
         }
+        if (c == 1) { /* a string: find its closing quote */
+            const unsigned char *q = s + 1;
+            for (;;) {
+                q = memchr(q, '"', (size_t)(end - q));
+                if (q == NULL) {
+                    return 0; /* unterminated: the parser will say so */
+                }
+                size_t bs = 0;
+                while (q - bs > s + 1 && q[-1 - (ptrdiff_t)bs] == '\\') {
+                    bs++;
+                }
+                if (bs % 2 == 0) {
+                    break;
+                }
+                q++;
+            }
+            s = q + 1;
+            continue;
+        }
+        if (c == 2 && ++depth > max_depth) {
+            return 1;
+        }
+        if (c == 3) {
+            depth -= depth > 0;
+        } else if (++values > max_values) {
+            return 2;
+        }
+        s++;
     }
-    return 1;
+    return 0;
 }
 
 /*
@@ -105,8 +138,8 @@ static const char *json_text_problem(const char *p, size_t len)
 
 /*
  * Fields of the AdmissionReview envelope kadmit reads or that the API server always sends with
- * one type. A present, non-null field of another type makes the body "not an AdmissionReview"
- * (400), instead of being read as absent.
+ * one type. A present, non-null field of another type is answered with a deny (code 400) that
+ * names it, instead of being read as absent.
  */
 static const struct envelope_field {
     const char *parent; /* member of request, or NULL for request itself */
@@ -220,11 +253,26 @@ static int write_text(struct ka_buf *out, const char *text)
     return ka_buf_adds(out, text);
 }
 
-/* Keep a warning under the API server's display length, cutting at a UTF-8 boundary. */
-static int add_warning(struct ka_buf *out, const char *prefix, const char *msg, int *first)
+/*
+ * One warning, under KA_MAX_WARNING_LEN characters (kubectl shows them whole below that), in
+ * the first form that fits: the full message; without the object (kubectl prints each
+ * warning next to the object it applies); without the fix; cut at a UTF-8 boundary.
+ */
+static int add_warning(struct ka_buf *out, const struct ka_finding *f, int *first)
 {
-    char w[KA_MAX_WARNING_LEN + 8];
-    size_t n = (size_t)snprintf(w, sizeof(w), "%s%s", prefix, msg);
+    const char *pre = f->preexisting ? "(existing) " : "";
+    char ctr[96] = "";
+    if (f->container[0] != '\0') {
+        snprintf(ctr, sizeof(ctr), "container \"%s\": ", f->container);
+    }
+    char w[KA_MAX_MESSAGE_LEN + 16];
+    size_t n = (size_t)snprintf(w, sizeof(w), "%s%s", pre, f->message);
+    if (n >= KA_MAX_WARNING_LEN) {
+        n = (size_t)snprintf(w, sizeof(w), "%s%s: %s%s (%s)", pre, f->rule, ctr, f->what, f->fix);
+    }
+    if (n >= KA_MAX_WARNING_LEN) {
+        n = (size_t)snprintf(w, sizeof(w), "%s%s: %s%s", pre, f->rule, ctr, f->what);
+    }
     if (n >= KA_MAX_WARNING_LEN) {
         size_t cut = KA_MAX_WARNING_LEN - 4;
         while (cut > 0 && ((unsigned char)w[cut] & 0xC0) == 0x80) {
@@ -307,7 +355,7 @@ static int write_response(struct review *r, struct ka_buf *out, const char *deny
             ret = ka_buf_adds(out, ",\"warnings\":[");
         }
         if (ret == 0) {
-            ret = add_warning(out, f->preexisting ? "(existing) " : "", f->message, &first);
+            ret = add_warning(out, f, &first);
         }
         n_warn++;
     }
@@ -422,10 +470,11 @@ static int run_review(struct review *r, struct ka_buf *out)
     } else {
         ret = validate_object(r, r->object, s, err, sizeof(err));
         if (ret == 0 && strcmp(op, "UPDATE") == 0 && cJSON_IsObject(r->old_object)) {
-            struct ka_review_summary *before = calloc(1, sizeof(*before));
+            struct ka_review_summary *before = malloc(sizeof(*before));
             if (before == NULL) {
                 return KA_ENOMEM;
             }
+            ka_review_summary_reset(before);
             memcpy(before->kind, s->kind, sizeof(s->kind));
             memcpy(before->namespace_, s->namespace_, sizeof(s->namespace_));
             char old_err[256];
@@ -503,6 +552,8 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     struct review r;
     memset(&r, 0, sizeof(r));
     ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
+    /* Every cJSON allocation of this review comes from one arena, released at the end. */
+    int arena = ka_json_arena_begin() == 0;
     if (summary == NULL) {
         own = malloc(sizeof(*own));
         if (own == NULL) {
@@ -511,7 +562,7 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
         }
         summary = own;
     }
-    memset(summary, 0, sizeof(*summary));
+    ka_review_summary_reset(summary);
     summary->http_status = 400;
     r.s = summary;
     r.policy = policy;
@@ -520,9 +571,17 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     unsigned max_depth =
         opts != NULL && opts->max_depth != 0 ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
 
-    if (!json_depth_ok(body, len, max_depth)) {
-        snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
-                 max_depth);
+    size_t max_values =
+        opts != NULL && opts->max_values != 0 ? opts->max_values : KA_MAX_JSON_VALUES_DEFAULT;
+    int scan = json_prescan(body, len, max_depth, max_values);
+    if (scan != 0) {
+        if (scan == 1) {
+            snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
+                     max_depth);
+        } else {
+            snprintf(summary->reason, sizeof(summary->reason), "JSON has more than %zu values",
+                     max_values);
+        }
         ret = KA_EREVIEW;
         goto reject;
     }
@@ -568,10 +627,6 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
         ret = KA_EREVIEW;
         goto reject;
     }
-    if (check_envelope(req, summary->reason, sizeof(summary->reason)) != 0) {
-        ret = KA_EREVIEW;
-        goto reject;
-    }
     summary->http_status = 200;
     copy_field(summary->uid, sizeof(summary->uid), uid);
     const cJSON *rk = cJSON_GetObjectItemCaseSensitive(req, "kind");
@@ -587,7 +642,12 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     r.subresource = str_at(req, "subResource");
     r.object = cJSON_GetObjectItemCaseSensitive(req, "object");
     r.old_object = cJSON_GetObjectItemCaseSensitive(req, "oldObject");
-    if (summary->kind[0] == '\0' || summary->operation[0] == '\0') {
+    char bad_field[200];
+    if (check_envelope(req, bad_field, sizeof(bad_field)) != 0) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "kadmit: %s", bad_field);
+        ret = write_response(&r, response, reason, 400);
+    } else if (summary->kind[0] == '\0' || summary->operation[0] == '\0') {
         ret = write_response(
             &r, response, "kadmit: request.kind.kind and request.operation must be strings", 400);
     } else {
@@ -608,7 +668,11 @@ reject:
     }
 cleanup:
     ka_patch_free(&r.patch);
-    cJSON_Delete(r.root);
+    if (arena) {
+        ka_json_arena_end(); /* frees the whole tree at once */
+    } else {
+        cJSON_Delete(r.root);
+    }
     free(own);
     return ret;
 }

@@ -1,6 +1,11 @@
+/*
+ * Audits: loading (manifests, snapshots, reviews, decision logs), counts, text and JSON.
+ * Markdown, HTML and PolicyReport renderers are in audit_report.c.
+ */
 #include "kadmit/audit.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,23 +18,74 @@
 #include "kadmit/rules.h"
 #include "kadmit/yaml.h"
 
+/* A decision-log line longer than this is skipped (the writer caps lines at 256 KiB). */
+#define KA_AUDIT_MAX_LOG_LINE (512u * 1024u)
+
+/* ------------------------------------------------------------------------------------------
+ * Items
+ */
+
 void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy)
 {
     memset(a, 0, sizeof(*a));
     a->policy = policy;
+    a->policy_name = "checklist";
+}
+
+static void item_free(struct ka_audit_item *it)
+{
+    for (size_t f = 0; f < it->n_findings; f++) {
+        free(it->findings[f].rule);
+        free(it->findings[f].message);
+        free(it->findings[f].container);
+        free(it->findings[f].path);
+    }
+    free(it->findings);
+    for (size_t m = 0; m < it->n_mutations; m++) {
+        free(it->mutations[m].rule);
+        free(it->mutations[m].path);
+    }
+    free(it->mutations);
+    it->findings = NULL;
+    it->mutations = NULL;
+    it->n_findings = it->n_mutations = 0;
 }
 
 void ka_audit_free(struct ka_audit *a)
 {
     for (size_t i = 0; i < a->n_items; i++) {
-        free(a->items[i].summary);
+        item_free(&a->items[i]);
     }
     free(a->items);
+    free(a->scratch);
     a->items = NULL;
+    a->scratch = NULL;
     a->n_items = a->cap_items = 0;
 }
 
-static struct ka_audit_item *new_item(struct ka_audit *a, const char *source)
+/* Control characters (ESC sequences from a hostile decision log or manifest) never reach a
+ * terminal or a report: each becomes '?'. */
+static void scrub(char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            *s = '?';
+        }
+    }
+}
+
+static void item_scrub(struct ka_audit_item *it)
+{
+    char *fields[] = {it->source, it->api_version, it->kind,      it->namespace_,
+                      it->name,   it->uid,         it->error_msg, it->time,
+                      it->user,   it->operation,   it->endpoint};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        scrub(fields[i]);
+    }
+}
+
+static struct ka_audit_item *new_item(struct ka_audit *a, enum ka_audit_origin origin,
+                                      const char *source)
 {
     if (a->n_items == a->cap_items) {
         size_t cap = a->cap_items ? a->cap_items * 2 : 64;
@@ -42,20 +98,84 @@ static struct ka_audit_item *new_item(struct ka_audit *a, const char *source)
     }
     struct ka_audit_item *it = &a->items[a->n_items++];
     memset(it, 0, sizeof(*it));
+    it->origin = origin;
     snprintf(it->source, sizeof(it->source), "%s", source);
     return it;
 }
 
 static int add_error(struct ka_audit *a, const char *source, const char *msg)
 {
-    struct ka_audit_item *it = new_item(a, source);
+    struct ka_audit_item *it = new_item(a, KA_AUDIT_OBJECT, source);
     if (it == NULL) {
         return KA_ENOMEM;
     }
     it->error = 1;
     snprintf(it->error_msg, sizeof(it->error_msg), "%s", msg);
+    item_scrub(it);
     a->n_errors++;
     return 0;
+}
+
+static char *dup_or_empty(const char *s)
+{
+    char *d = strdup(s != NULL ? s : "");
+    scrub(d);
+    return d;
+}
+
+/* Append one finding with copies of the strings. */
+static int item_add_finding(struct ka_audit_item *it, const char *rule, enum ka_action action,
+                            const char *message, const char *container, const char *path)
+{
+    struct ka_audit_finding *p = realloc(it->findings, (it->n_findings + 1) * sizeof(*p));
+    if (p == NULL) {
+        return KA_ENOMEM;
+    }
+    it->findings = p;
+    struct ka_audit_finding *f = &p[it->n_findings];
+    f->action = action;
+    f->rule = dup_or_empty(rule);
+    f->message = dup_or_empty(message);
+    f->container = dup_or_empty(container);
+    f->path = dup_or_empty(path);
+    it->n_findings++; /* counted even when a strdup failed: item_free() frees what is there */
+    if (f->rule == NULL || f->message == NULL || f->container == NULL || f->path == NULL) {
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
+static int item_add_mutation(struct ka_audit_item *it, const char *rule, const char *op,
+                             const char *path)
+{
+    struct ka_audit_mutation *p = realloc(it->mutations, (it->n_mutations + 1) * sizeof(*p));
+    if (p == NULL) {
+        return KA_ENOMEM;
+    }
+    it->mutations = p;
+    struct ka_audit_mutation *m = &p[it->n_mutations];
+    snprintf(m->op, sizeof(m->op), "%s", op != NULL ? op : "");
+    scrub(m->op);
+    m->rule = dup_or_empty(rule);
+    m->path = dup_or_empty(path);
+    it->n_mutations++;
+    return m->rule == NULL || m->path == NULL ? KA_ENOMEM : 0;
+}
+
+/* Keep only what reports need from a (large, fixed-size) review summary. */
+static int item_take_summary(struct ka_audit_item *it, const struct ka_review_summary *s)
+{
+    int ret = 0;
+    it->allowed = s->allowed;
+    it->n_dropped_findings = s->n_dropped_findings;
+    for (size_t f = 0; ret == 0 && f < s->n_findings; f++) {
+        const struct ka_finding *fd = &s->findings[f];
+        ret = item_add_finding(it, fd->rule, fd->action, fd->message, fd->container, fd->path);
+    }
+    for (size_t m = 0; ret == 0 && m < s->n_mutations; m++) {
+        ret = item_add_mutation(it, s->mutations[m].rule, s->mutations[m].op, s->mutations[m].path);
+    }
+    return ret;
 }
 
 static const char *str_at(const cJSON *o, const char *k)
@@ -66,6 +186,24 @@ static const char *str_at(const cJSON *o, const char *k)
 
 static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
                       unsigned depth);
+
+/* A ReplicaSet of a Deployment, a Pod of a ReplicaSet/StatefulSet/DaemonSet/Job, a Job of a
+ * CronJob: metadata.ownerReferences names a controller of a kind kadmit checks. */
+static int owned_by_checked_controller(const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
+    const cJSON *ref;
+    cJSON_ArrayForEach(ref, refs)
+    {
+        const char *kind = str_at(ref, "kind");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) && kind != NULL &&
+            (ka_kind_from_name(kind) & KA_KINDS_WORKLOAD) != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static int add_list(struct ka_audit *a, const char *source, cJSON *items, const char *ns_hint,
                     unsigned depth)
@@ -114,7 +252,20 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         a->n_skipped++;
         return 0;
     }
-    struct ka_audit_item *it = new_item(a, source);
+    if (!a->include_owned && owned_by_checked_controller(obj)) {
+        a->n_owned++;
+        return 0;
+    }
+    if (a->policy == NULL) {
+        return add_error(a, source, "no policy to evaluate objects with");
+    }
+    if (a->scratch == NULL) {
+        a->scratch = malloc(sizeof(*a->scratch));
+        if (a->scratch == NULL) {
+            return KA_ENOMEM;
+        }
+    }
+    struct ka_audit_item *it = new_item(a, KA_AUDIT_OBJECT, source);
     if (it == NULL) {
         return KA_ENOMEM;
     }
@@ -123,33 +274,33 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     snprintf(it->api_version, sizeof(it->api_version), "%s", str_at(obj, "apiVersion") ?: "");
     snprintf(it->kind, sizeof(it->kind), "%s", kind);
     snprintf(it->namespace_, sizeof(it->namespace_), "%s", ns ? ns : (ns_hint ? ns_hint : ""));
-    it->summary = calloc(1, sizeof(*it->summary));
-    if (it->summary == NULL) {
-        return KA_ENOMEM;
-    }
-    struct ka_review_summary *s = it->summary;
-    snprintf(s->kind, sizeof(s->kind), "%s", kind);
-    snprintf(s->namespace_, sizeof(s->namespace_), "%s", it->namespace_);
-    snprintf(s->operation, sizeof(s->operation), "CREATE");
-    char err[256] = "";
-    int ret = ka_admission_evaluate(a->policy, obj, &a->opts, s, err, sizeof(err));
+    snprintf(it->uid, sizeof(it->uid), "%s", str_at(meta, "uid") ?: "");
+    snprintf(it->operation, sizeof(it->operation), "CREATE");
     const char *name = str_at(meta, "name");
     const char *gen = str_at(meta, "generateName");
     snprintf(it->name, sizeof(it->name), "%s%s", name ? name : (gen ? gen : "(unnamed)"),
              name == NULL && gen != NULL ? "*" : "");
+    struct ka_review_summary *s = a->scratch;
+    memset(s, 0, sizeof(*s));
+    snprintf(s->kind, sizeof(s->kind), "%s", kind);
+    snprintf(s->namespace_, sizeof(s->namespace_), "%s", it->namespace_);
+    snprintf(s->operation, sizeof(s->operation), "CREATE");
     snprintf(s->name, sizeof(s->name), "%s", it->name);
+    item_scrub(it);
+    char err[256] = "";
+    int ret = ka_admission_evaluate(a->policy, obj, &a->opts, s, err, sizeof(err));
     if (ret == KA_ENOMEM) {
         return ret;
     }
     if (ret != 0) {
-        free(it->summary);
-        it->summary = NULL;
         it->error = 1;
         snprintf(it->error_msg, sizeof(it->error_msg), "cannot evaluate: %s",
                  err[0] ? err : ka_strerror(ret));
+        scrub(it->error_msg);
         a->n_errors++;
+        return 0;
     }
-    return 0;
+    return item_take_summary(it, s);
 }
 
 static int looks_like_json(const char *data, size_t len)
@@ -311,39 +462,288 @@ int ka_audit_add_path(struct ka_audit *a, const char *path)
     return ret;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Decision logs
+ */
+
+static int add_log_problem(struct ka_audit *a, const char *name, size_t line, const char *msg)
+{
+    char src[600];
+    snprintf(src, sizeof(src), "%.500s:%zu", name, line);
+    struct ka_audit_item *it = new_item(a, KA_AUDIT_ADMISSION, src);
+    if (it == NULL) {
+        return KA_ENOMEM;
+    }
+    it->error = 1;
+    snprintf(it->error_msg, sizeof(it->error_msg), "%s", msg);
+    item_scrub(it);
+    return 0;
+}
+
+static int parse_action_name(const char *s, enum ka_action *out)
+{
+    static const enum ka_action all[] = {KA_ACTION_ENFORCE, KA_ACTION_WARN, KA_ACTION_AUDIT,
+                                         KA_ACTION_OFF};
+    for (size_t i = 0; s != NULL && i < sizeof(all) / sizeof(all[0]); i++) {
+        if (strcmp(s, ka_action_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    }
+    return KA_EINVAL;
+}
+
+/* One decision-log line: an admission item or a problem item. */
+static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, const char *line,
+                        size_t len, int terminated)
+{
+    int ret = KA_EINTERNAL;
+    cJSON *doc = NULL;
+    char why[256] = "";
+    size_t blank = 0;
+    while (blank < len && (line[blank] == ' ' || line[blank] == '\t' || line[blank] == '\r')) {
+        blank++;
+    }
+    if (blank == len) {
+        return 0; /* empty lines (and an empty tail) are not entries */
+    }
+    if (!terminated) {
+        return add_log_problem(a, name, lineno,
+                               "truncated line (no newline at the end of the file: the write "
+                               "was cut short); skipped");
+    }
+    if (len > KA_AUDIT_MAX_LOG_LINE) {
+        return add_log_problem(a, name, lineno, "line longer than 512 KiB; skipped");
+    }
+    doc = cJSON_ParseWithLength(line, len);
+    if (doc == NULL) {
+        ret =
+            add_log_problem(a, name, lineno, "malformed JSON (a torn or corrupted line); skipped");
+        goto exit;
+    }
+    const cJSON *findings = cJSON_GetObjectItemCaseSensitive(doc, "findings");
+    const cJSON *allowed = cJSON_GetObjectItemCaseSensitive(doc, "allowed");
+    if (!cJSON_IsObject(doc) || str_at(doc, "time") == NULL || str_at(doc, "kind") == NULL ||
+        !cJSON_IsBool(allowed) || !cJSON_IsArray(findings)) {
+        ret = add_log_problem(a, name, lineno,
+                              "not a kadmit decision-log line (needs time, kind, allowed and a "
+                              "findings array); skipped");
+        goto exit;
+    }
+    const cJSON *f;
+    size_t idx = 0;
+    cJSON_ArrayForEach(f, findings)
+    {
+        enum ka_action act;
+        if (!cJSON_IsObject(f) || str_at(f, "rule") == NULL ||
+            parse_action_name(str_at(f, "action"), &act) != 0) {
+            snprintf(why, sizeof(why),
+                     "finding %zu has no rule or an unknown action (enforce, warn, audit); "
+                     "skipped",
+                     idx);
+            break;
+        }
+        idx++;
+    }
+    if (why[0] != '\0') {
+        ret = add_log_problem(a, name, lineno, why);
+        goto exit;
+    }
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+    if (cJSON_IsNumber(status) && status->valueint != 200) {
+        /* --decision-log-all also logs requests that were not AdmissionReviews */
+        snprintf(why, sizeof(why), "HTTP %d, not an admission: %.200s; skipped", status->valueint,
+                 str_at(doc, "reason") ?: "");
+        ret = add_log_problem(a, name, lineno, why);
+        goto exit;
+    }
+    char src[600];
+    snprintf(src, sizeof(src), "%.500s:%zu", name, lineno);
+    struct ka_audit_item *it = new_item(a, KA_AUDIT_ADMISSION, src);
+    if (it == NULL) {
+        ret = KA_ENOMEM;
+        goto exit;
+    }
+    snprintf(it->time, sizeof(it->time), "%s", str_at(doc, "time"));
+    snprintf(it->kind, sizeof(it->kind), "%s", str_at(doc, "kind"));
+    snprintf(it->namespace_, sizeof(it->namespace_), "%s", str_at(doc, "namespace") ?: "");
+    snprintf(it->name, sizeof(it->name), "%s", str_at(doc, "name") ?: "");
+    snprintf(it->uid, sizeof(it->uid), "%s", str_at(doc, "uid") ?: "");
+    snprintf(it->user, sizeof(it->user), "%s", str_at(doc, "user") ?: "");
+    snprintf(it->operation, sizeof(it->operation), "%s", str_at(doc, "operation") ?: "");
+    snprintf(it->endpoint, sizeof(it->endpoint), "%s", str_at(doc, "endpoint") ?: "");
+    it->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "dryRun"));
+    item_scrub(it);
+    it->allowed = cJSON_IsTrue(allowed);
+    const cJSON *dropped = cJSON_GetObjectItemCaseSensitive(doc, "droppedFindings");
+    it->n_dropped_findings =
+        cJSON_IsNumber(dropped) && dropped->valuedouble > 0 ? (size_t)dropped->valuedouble : 0;
+    ret = 0;
+    cJSON_ArrayForEach(f, findings)
+    {
+        enum ka_action act = KA_ACTION_AUDIT;
+        (void)parse_action_name(str_at(f, "action"), &act);
+        ret = item_add_finding(it, str_at(f, "rule"), act, str_at(f, "message"),
+                               str_at(f, "container"), str_at(f, "path"));
+        if (ret != 0) {
+            goto exit;
+        }
+    }
+    const cJSON *muts = cJSON_GetObjectItemCaseSensitive(doc, "mutations");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, muts)
+    {
+        ret = item_add_mutation(it, str_at(m, "rule"), str_at(m, "op"), str_at(m, "path"));
+        if (ret != 0) {
+            goto exit;
+        }
+    }
+exit:
+    cJSON_Delete(doc);
+    return ret;
+}
+
+int ka_audit_add_decision_log_bytes(struct ka_audit *a, const char *name, const char *data,
+                                    size_t len)
+{
+    int ret = 0;
+    size_t lineno = 0, pos = 0;
+    while (ret == 0 && pos < len) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t end = nl != NULL ? (size_t)(nl - data) : len;
+        lineno++;
+        ret = add_log_line(a, name, lineno, data + pos, end - pos, nl != NULL);
+        pos = end + 1;
+    }
+    return ret;
+}
+
+int ka_audit_add_decision_log(struct ka_audit *a, const char *path)
+{
+    int ret = KA_EINTERNAL;
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "(stdin)" : path;
+    FILE *f = is_stdin ? stdin : fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    if (f == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot open decision log: %s", strerror(errno));
+        return add_log_problem(a, name, 0, msg);
+    }
+    ret = 0;
+    for (;;) {
+        errno = 0;
+        ssize_t n = getline(&line, &cap, f);
+        if (n < 0) {
+            if (errno == ENOMEM) {
+                ret = KA_ENOMEM;
+            } else if (ferror(f)) {
+                ret = add_log_problem(a, name, lineno + 1, "read error; the rest is skipped");
+            }
+            break;
+        }
+        lineno++;
+        int terminated = n > 0 && line[n - 1] == '\n';
+        ret = add_log_line(a, name, lineno, line, (size_t)n - (terminated ? 1 : 0), terminated);
+        if (ret != 0) {
+            break;
+        }
+    }
+    free(line);
+    if (!is_stdin) {
+        fclose(f);
+    }
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Counts
+ */
+
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
 {
     memset(c, 0, sizeof(*c));
     c->skipped = a->n_skipped;
+    c->owned = a->n_owned;
     for (size_t i = 0; i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
+        int adm = it->origin == KA_AUDIT_ADMISSION;
         if (it->error) {
-            c->errors++;
+            *(adm ? &c->log_problems : &c->errors) += 1;
             continue;
         }
-        c->objects++;
-        const struct ka_review_summary *s = it->summary;
         int warn = 0, audit = 0;
-        for (size_t f = 0; f < s->n_findings; f++) {
-            warn |= s->findings[f].action == KA_ACTION_WARN;
-            audit |= s->findings[f].action == KA_ACTION_AUDIT;
+        for (size_t f = 0; f < it->n_findings; f++) {
+            enum ka_action act = it->findings[f].action;
+            warn |= act == KA_ACTION_WARN;
+            audit |= act == KA_ACTION_AUDIT;
+            c->findings++;
+            c->findings_enforce += act == KA_ACTION_ENFORCE;
+            c->findings_warn += act == KA_ACTION_WARN;
+            c->findings_audit += act == KA_ACTION_AUDIT;
         }
-        if (!s->allowed) {
-            c->denied++;
+        size_t *n_all = adm ? &c->admissions : &c->objects;
+        size_t *n_denied = adm ? &c->admissions_denied : &c->denied;
+        size_t *n_warned = adm ? &c->admissions_warned : &c->warned;
+        size_t *n_audited = adm ? &c->admissions_audited : &c->audited;
+        size_t *n_passed = adm ? &c->admissions_passed : &c->passed;
+        (*n_all)++;
+        if (!it->allowed) {
+            (*n_denied)++;
         } else if (warn) {
-            c->warned++;
+            (*n_warned)++;
         } else if (audit) {
-            c->audited++;
+            (*n_audited)++;
         } else {
-            c->passed++;
+            (*n_passed)++;
         }
-        c->mutated += s->n_mutations > 0;
+        if (!adm) {
+            c->mutated += it->n_mutations > 0;
+        }
     }
 }
 
 /* ------------------------------------------------------------------------------------------
- * Rendering
+ * Text
  */
+
+const char *ka_audit_short_message(const struct ka_audit_item *it, const struct ka_audit_finding *f)
+{
+    const char *m = f->message;
+    size_t n = strlen(f->rule);
+    if (n > 0 && strncmp(m, f->rule, n) == 0 && m[n] == ':' && m[n + 1] == ' ') {
+        m += n + 2;
+    }
+    /* "<Kind> <ns/name> " or "<Kind> <name> " */
+    char obj[400];
+    if (it->namespace_[0] != '\0') {
+        snprintf(obj, sizeof(obj), "%s %s/%s", it->kind, it->namespace_, it->name);
+    } else {
+        snprintf(obj, sizeof(obj), "%s %s", it->kind, it->name);
+    }
+    size_t on = strlen(obj);
+    if (on > 0 && strncmp(m, obj, on) == 0 && (m[on] == ' ' || m[on] == ':')) {
+        m += on + 1;
+        while (*m == ' ') {
+            m++;
+        }
+    }
+    return *m != '\0' ? m : f->message;
+}
+
+static const char *verdict_of(const struct ka_audit_item *it)
+{
+    if (!it->allowed) {
+        return "DENY";
+    }
+    int warn = 0, audit = 0;
+    for (size_t f = 0; f < it->n_findings; f++) {
+        warn |= it->findings[f].action == KA_ACTION_WARN;
+        audit |= it->findings[f].action == KA_ACTION_AUDIT;
+    }
+    return warn ? "WARN" : audit ? "AUDIT" : "PASS";
+}
 
 int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color)
 {
@@ -351,45 +751,140 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
     ka_audit_count(a, &c);
     const char *red = color ? "\033[31m" : "", *yellow = color ? "\033[33m" : "",
                *green = color ? "\033[32m" : "", *dim = color ? "\033[2m" : "",
-               *reset = color ? "\033[0m" : "";
-    int ret = ka_buf_printf(out,
+               *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
+    int ret = 0;
+    if (c.objects + c.errors + c.skipped > 0 || c.admissions + c.log_problems == 0) {
+        ret = ka_buf_printf(out,
                             "%zu objects: %s%zu denied%s, %s%zu warned%s, %zu audit-only, "
                             "%s%zu passed%s; %zu would be mutated; %zu errors; %zu skipped "
                             "(kinds kadmit does not check)\n",
                             c.objects, red, c.denied, reset, yellow, c.warned, reset, c.audited,
                             green, c.passed, reset, c.mutated, c.errors, c.skipped);
+    }
+    if (ret == 0 && c.owned > 0) {
+        ret = ka_buf_printf(out,
+                            "%zu objects owned by a checked controller not evaluated again (their "
+                            "owner is; --include-owned evaluates them)\n",
+                            c.owned);
+    }
+    if (ret == 0 && c.admissions + c.log_problems > 0) {
+        ret = ka_buf_printf(out,
+                            "%zu admissions in decision logs: %s%zu denied%s, %s%zu warned%s, "
+                            "%zu audit-only, %s%zu passed%s; %zu log lines skipped\n",
+                            c.admissions, red, c.admissions_denied, reset, yellow,
+                            c.admissions_warned, reset, c.admissions_audited, green,
+                            c.admissions_passed, reset, c.log_problems);
+    }
+    size_t hidden = 0;
     for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
         if (it->error) {
-            ret = ka_buf_printf(out, "\n%sERROR%s  %s\n       %s\n", red, reset, it->source,
-                                it->error_msg);
+            ret = ka_buf_printf(out, "\n%s%s%s  %s\n       %s\n", red,
+                                it->origin == KA_AUDIT_ADMISSION ? "SKIPPED" : "ERROR", reset,
+                                it->source, it->error_msg);
             continue;
         }
-        const struct ka_review_summary *s = it->summary;
-        const char *verdict = !s->allowed ? "DENY" : "PASS";
-        const char *vc = !s->allowed ? red : green;
-        ret = ka_buf_printf(out, "\n%s%-5s%s  %s %s%s%s  %s(%s)%s\n", vc, verdict, reset, it->kind,
-                            it->namespace_, it->namespace_[0] ? "/" : "", it->name, dim, it->source,
-                            reset);
-        for (size_t f = 0; ret == 0 && f < s->n_findings; f++) {
-            const struct ka_finding *fd = &s->findings[f];
+        const char *verdict = verdict_of(it);
+        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0) {
+            hidden++;
+            continue;
+        }
+        const char *vc = verdict[0] == 'D'   ? red
+                         : verdict[0] == 'W' ? yellow
+                         : verdict[0] == 'P' ? green
+                                             : dim;
+        if (it->origin == KA_AUDIT_ADMISSION) {
+            ret = ka_buf_printf(
+                out, "\n%s%-5s%s  %s%s %s %s%s%s%s  %sat %s by %s via %s%s (%s)%s\n", vc, verdict,
+                reset, bold, it->operation, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
+                it->name, reset, dim, it->time, it->user[0] ? it->user : "?", it->endpoint,
+                it->dry_run ? ", dry run" : "", it->source, reset);
+        } else {
+            ret = ka_buf_printf(out, "\n%s%-5s%s  %s%s %s%s%s%s  %s(%s)%s\n", vc, verdict, reset,
+                                bold, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
+                                it->name, reset, dim, it->source, reset);
+        }
+        for (size_t f = 0; ret == 0 && f < it->n_findings; f++) {
+            const struct ka_audit_finding *fd = &it->findings[f];
             const char *ac = fd->action == KA_ACTION_ENFORCE ? red
                              : fd->action == KA_ACTION_WARN  ? yellow
                                                              : dim;
-            ret = ka_buf_printf(out, "       %s%-7s%s %s\n", ac, ka_action_name(fd->action), reset,
+            /* the full message (it starts with the rule id): scripts grep for it */
+            ret = ka_buf_printf(out, "       %s%-7s%s  %s\n", ac, ka_action_name(fd->action), reset,
                                 fd->message);
         }
-        for (size_t m = 0; ret == 0 && m < s->n_mutations; m++) {
-            ret = ka_buf_printf(out, "       %smutate%s  %s %s %s\n", dim, reset,
-                                s->mutations[m].rule, s->mutations[m].op, s->mutations[m].path);
+        if (ret == 0 && it->n_dropped_findings > 0) {
+            ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
         }
+        for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
+            ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
+                                it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path);
+        }
+    }
+    if (ret == 0 && hidden > 0) {
+        ret = ka_buf_printf(out, "\n%s%zu passing %s not listed (--show-passed lists them)%s\n",
+                            dim, hidden, hidden == 1 ? "entry" : "entries", reset);
     }
     return ret;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * JSON
+ */
+
 static int add_str_member(cJSON *o, const char *k, const char *v)
 {
     return cJSON_AddStringToObject(o, k, v ? v : "") == NULL ? KA_ENOMEM : 0;
+}
+
+static int add_findings_json(cJSON *r, const char *key, const struct ka_audit_item *it)
+{
+    cJSON *vs = cJSON_AddArrayToObject(r, key);
+    cJSON *ms = cJSON_AddArrayToObject(r, "mutations");
+    if (vs == NULL || ms == NULL) {
+        return KA_ENOMEM;
+    }
+    for (size_t f = 0; f < it->n_findings; f++) {
+        const struct ka_audit_finding *fd = &it->findings[f];
+        cJSON *v = cJSON_CreateObject();
+        if (v == NULL) {
+            return KA_ENOMEM;
+        }
+        cJSON_AddItemToArray(vs, v);
+        if (add_str_member(v, "rule", fd->rule) ||
+            add_str_member(v, "action", ka_action_name(fd->action)) ||
+            add_str_member(v, "message", fd->message) || add_str_member(v, "path", fd->path) ||
+            add_str_member(v, "container", fd->container)) {
+            return KA_ENOMEM;
+        }
+    }
+    for (size_t m = 0; m < it->n_mutations; m++) {
+        cJSON *v = cJSON_CreateObject();
+        if (v == NULL) {
+            return KA_ENOMEM;
+        }
+        cJSON_AddItemToArray(ms, v);
+        if (add_str_member(v, "rule", it->mutations[m].rule) ||
+            add_str_member(v, "op", it->mutations[m].op) ||
+            add_str_member(v, "path", it->mutations[m].path)) {
+            return KA_ENOMEM;
+        }
+    }
+    if (it->n_dropped_findings > 0 &&
+        cJSON_AddNumberToObject(r, "droppedFindings", (double)it->n_dropped_findings) == NULL) {
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
+static int add_counts(cJSON *o, const char *const *names, const size_t *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cJSON_AddNumberToObject(o, names[i], (double)vals[i]) == NULL) {
+            return KA_ENOMEM;
+        }
+    }
+    return 0;
 }
 
 int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
@@ -398,17 +893,22 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     cJSON *root = cJSON_CreateObject();
     cJSON *results = cJSON_AddArrayToObject(root, "results");
     cJSON *errors = cJSON_AddArrayToObject(root, "errors");
+    cJSON *decisions = cJSON_AddArrayToObject(root, "decisions");
+    cJSON *problems = cJSON_AddArrayToObject(root, "decisionLogProblems");
     cJSON *sum = cJSON_AddObjectToObject(root, "summary");
-    if (root == NULL || results == NULL || errors == NULL || sum == NULL) {
+    if (root == NULL || results == NULL || errors == NULL || decisions == NULL ||
+        problems == NULL || sum == NULL) {
         goto cleanup;
     }
     for (size_t i = 0; i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
+        int adm = it->origin == KA_AUDIT_ADMISSION;
         cJSON *r = cJSON_CreateObject();
         if (r == NULL) {
             goto cleanup;
         }
-        cJSON_AddItemToArray(it->error ? errors : results, r);
+        cJSON_AddItemToArray(it->error ? (adm ? problems : errors) : (adm ? decisions : results),
+                             r);
         if (it->error) {
             if (add_str_member(r, "source", it->source) ||
                 add_str_member(r, "error", it->error_msg)) {
@@ -416,55 +916,46 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
             }
             continue;
         }
-        const struct ka_review_summary *s = it->summary;
+        if (adm) {
+            if (add_str_member(r, "time", it->time) || add_str_member(r, "uid", it->uid) ||
+                add_str_member(r, "user", it->user) ||
+                add_str_member(r, "operation", it->operation) ||
+                cJSON_AddBoolToObject(r, "dryRun", it->dry_run) == NULL ||
+                add_str_member(r, "kind", it->kind) ||
+                add_str_member(r, "namespace", it->namespace_) ||
+                add_str_member(r, "name", it->name) ||
+                add_str_member(r, "endpoint", it->endpoint) ||
+                add_str_member(r, "source", it->source) ||
+                cJSON_AddBoolToObject(r, "allowed", it->allowed) == NULL ||
+                add_findings_json(r, "findings", it) != 0) {
+                goto cleanup;
+            }
+            continue;
+        }
         if (add_str_member(r, "apiVersion", it->api_version) ||
             add_str_member(r, "kind", it->kind) || add_str_member(r, "namespace", it->namespace_) ||
             add_str_member(r, "name", it->name) || add_str_member(r, "source", it->source) ||
-            cJSON_AddBoolToObject(r, "allowed", s->allowed) == NULL) {
+            cJSON_AddBoolToObject(r, "allowed", it->allowed) == NULL ||
+            add_findings_json(r, "violations", it) != 0) {
             goto cleanup;
-        }
-        cJSON *vs = cJSON_AddArrayToObject(r, "violations");
-        cJSON *ms = cJSON_AddArrayToObject(r, "mutations");
-        if (vs == NULL || ms == NULL) {
-            goto cleanup;
-        }
-        for (size_t f = 0; f < s->n_findings; f++) {
-            const struct ka_finding *fd = &s->findings[f];
-            cJSON *v = cJSON_CreateObject();
-            if (v == NULL) {
-                goto cleanup;
-            }
-            cJSON_AddItemToArray(vs, v);
-            if (add_str_member(v, "rule", fd->rule) ||
-                add_str_member(v, "action", ka_action_name(fd->action)) ||
-                add_str_member(v, "message", fd->message) || add_str_member(v, "path", fd->path) ||
-                add_str_member(v, "container", fd->container)) {
-                goto cleanup;
-            }
-        }
-        for (size_t m = 0; m < s->n_mutations; m++) {
-            cJSON *v = cJSON_CreateObject();
-            if (v == NULL) {
-                goto cleanup;
-            }
-            cJSON_AddItemToArray(ms, v);
-            if (add_str_member(v, "rule", s->mutations[m].rule) ||
-                add_str_member(v, "op", s->mutations[m].op) ||
-                add_str_member(v, "path", s->mutations[m].path)) {
-                goto cleanup;
-            }
         }
     }
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
-    if (cJSON_AddNumberToObject(sum, "objects", (double)c.objects) == NULL ||
-        cJSON_AddNumberToObject(sum, "denied", (double)c.denied) == NULL ||
-        cJSON_AddNumberToObject(sum, "warned", (double)c.warned) == NULL ||
-        cJSON_AddNumberToObject(sum, "audited", (double)c.audited) == NULL ||
-        cJSON_AddNumberToObject(sum, "passed", (double)c.passed) == NULL ||
-        cJSON_AddNumberToObject(sum, "mutated", (double)c.mutated) == NULL ||
-        cJSON_AddNumberToObject(sum, "errors", (double)c.errors) == NULL ||
-        cJSON_AddNumberToObject(sum, "skipped", (double)c.skipped) == NULL) {
+    static const char *const top[] = {"objects", "denied", "warned",  "audited", "passed",
+                                      "mutated", "errors", "skipped", "owned"};
+    const size_t topv[] = {c.objects, c.denied, c.warned,  c.audited, c.passed,
+                           c.mutated, c.errors, c.skipped, c.owned};
+    static const char *const adm[] = {"total", "denied", "warned", "audited", "passed"};
+    const size_t admv[] = {c.admissions, c.admissions_denied, c.admissions_warned,
+                           c.admissions_audited, c.admissions_passed};
+    static const char *const fin[] = {"total", "enforce", "warn", "audit"};
+    const size_t finv[] = {c.findings, c.findings_enforce, c.findings_warn, c.findings_audit};
+    cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
+    cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
+    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 9) != 0 ||
+        add_counts(sadm, adm, admv, 5) != 0 || add_counts(sfin, fin, finv, 4) != 0 ||
+        cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
         goto cleanup;
     }
     char *text = cJSON_Print(root);
@@ -475,7 +966,7 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     if (ret == 0) {
         ret = ka_buf_add(out, "\n", 1);
     }
-    free(text);
+    cJSON_free(text);
 cleanup:
     cJSON_Delete(root);
     return ret;

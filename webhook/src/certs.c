@@ -934,7 +934,25 @@ static int ensure_dir(const char *dir, struct ka_buf *diag)
         }
         return 0;
     }
-    if (mkdir(dir, 0700) != 0) {
+    /* Like mkdir -p: missing parents get 0755 (less the umask), the directory itself 0700. */
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s", dir);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        diagf(diag, "%s: path too long", dir);
+        return KA_EINVAL;
+    }
+    for (char *p = path + 1; *p != '\0'; p++) {
+        if (*p != '/') {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            diagf(diag, "%s: cannot create directory: %s", path, strerror(errno));
+            return KA_EIO;
+        }
+        *p = '/';
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         diagf(diag, "%s: cannot create directory: %s", dir, strerror(errno));
         return KA_EIO;
     }

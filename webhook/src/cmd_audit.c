@@ -1,28 +1,90 @@
-/* `kadmit audit`: evaluate manifests as CREATE and report. */
+/* `kadmit audit`: evaluate manifests and snapshots as CREATE, read decision logs, and report. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kadmit/audit.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
 
+#define KA_AUDIT_MAX_DECISION_LOGS 64
+
 static void audit_usage(FILE *f)
 {
     fprintf(f,
-            "usage: kadmit audit [--policies PATH] [-o text|json] [--fail-on enforce|warn|never]\n"
-            "                    FILE|DIR|-...\n\n"
+            "usage: kadmit audit [flags] [FILE|DIR|-]... [--decision-log FILE]...\n\n"
             "Evaluates manifests (multi-document YAML or JSON, kind: List as printed by\n"
             "`kubectl get -o json`, AdmissionReview requests) as CREATE: kadmit's mutations\n"
-            "are applied, then every validation rule runs.\n\n"
-            "  --policies PATH     policy file or directory (default: embedded checklist)\n"
-            "  --attestations DIR  attestation directory for image-scan-attestation\n"
-            "  -o, --output FMT    text (default) or json\n"
-            "  --fail-on LEVEL     enforce (default): exit 1 when something would be denied;\n"
-            "                      warn: also when something would be warned; never\n"
-            "  --color auto|always|never   colour in text output (default auto)\n"
-            "exit: 0 nothing fails, 1 something fails, 2 bad input or policy\n");
+            "are applied, then every validation rule runs. Decision logs written by\n"
+            "`kadmit serve --decision-log` are read too: what was denied, warned or audited\n"
+            "at admission. Truncated or malformed log lines are reported with file:line.\n\n"
+            "  --policies PATH       policy file or directory (default: embedded checklist)\n"
+            "  --attestations DIR    attestation directory for image-scan-attestation\n"
+            "  --decision-log FILE   a decision log to read, \"-\" for stdin (repeatable, up to "
+            "64)\n"
+            "  -o, --output FMT      text (default), json, markdown, html or policyreport\n"
+            "  --fail-on LEVEL       enforce (default): exit 1 when something is or would be\n"
+            "                        denied; warn: also when warned; never: exit 0\n"
+            "  --color auto|always|never   colour in text output (default auto: when stdout\n"
+            "                        is a terminal)\n"
+            "  --show-passed         text: also list objects without findings (default off)\n"
+            "  --include-owned       also evaluate objects a checked controller owns (a\n"
+            "                        Deployment's ReplicaSets and Pods; default off: their\n"
+            "                        owner's template is evaluated instead)\n"
+            "  --now TIME            time stamped into reports and used by time-dependent rules:\n"
+            "                        Unix seconds or RFC 3339 UTC (default: $KADMIT_NOW, else "
+            "the\n"
+            "                        current time)\n"
+            "  --policy-name NAME    policy name in PolicyReports (default checklist)\n"
+            "  --report-max-results N  split PolicyReports past N results (default 1000)\n"
+            "  --report-max-bytes N    ... or past about N bytes (default 1000000)\n"
+            "exit: 0 nothing fails, 1 something fails (--fail-on), 2 bad input or policy\n");
+}
+
+/* Unix seconds, or RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff]Z". */
+static int parse_now(const char *s, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno == 0 && end != s && *end == '\0' && v >= 0) {
+        *out = (int64_t)v;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL) {
+        return KA_EINVAL;
+    }
+    if (*end == '.') {
+        end++;
+        while (*end >= '0' && *end <= '9') {
+            end++;
+        }
+    }
+    if (strcmp(end, "Z") != 0) {
+        return KA_EINVAL;
+    }
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v == 0 || v > (1ull << 31)) {
+        return KA_EINVAL;
+    }
+    *out = (size_t)v;
+    return 0;
 }
 
 int ka_cmd_audit(int argc, char **argv)
@@ -33,11 +95,21 @@ int ka_cmd_audit(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"fail-on", required_argument, NULL, 'f'},
         {"color", required_argument, NULL, 'c'},
+        {"decision-log", required_argument, NULL, 'd'},
+        {"show-passed", no_argument, NULL, 's'},
+        {"include-owned", no_argument, NULL, 'I'},
+        {"now", required_argument, NULL, 'n'},
+        {"policy-name", required_argument, NULL, 'N'},
+        {"report-max-results", required_argument, NULL, 'R'},
+        {"report-max-bytes", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *policies = NULL, *attestations = NULL, *format = "text", *fail_on = "enforce",
-               *color = "auto";
+               *color = "auto", *now_text = getenv("KADMIT_NOW"), *policy_name = "checklist";
+    const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
+    size_t n_logs = 0, max_results = 0, max_bytes = 0;
+    int show_passed = 0, include_owned = 0;
     int c, rc = 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "p:a:o:f:c:h", longopts, NULL)) != -1) {
@@ -57,6 +129,34 @@ int ka_cmd_audit(int argc, char **argv)
         case 'c':
             color = optarg;
             break;
+        case 'd':
+            if (n_logs == KA_AUDIT_MAX_DECISION_LOGS) {
+                fprintf(stderr, "kadmit audit: at most %d --decision-log files\n",
+                        KA_AUDIT_MAX_DECISION_LOGS);
+                return 2;
+            }
+            logs[n_logs++] = optarg;
+            break;
+        case 's':
+            show_passed = 1;
+            break;
+        case 'I':
+            include_owned = 1;
+            break;
+        case 'n':
+            now_text = optarg;
+            break;
+        case 'N':
+            policy_name = optarg;
+            break;
+        case 'R':
+        case 'B':
+            if (parse_size(optarg, c == 'R' ? &max_results : &max_bytes) != 0) {
+                fprintf(stderr, "kadmit audit: --report-max-%s must be a positive number\n",
+                        c == 'R' ? "results" : "bytes");
+                return 2;
+            }
+            break;
         case 'h':
             audit_usage(stdout);
             return 0;
@@ -65,8 +165,16 @@ int ka_cmd_audit(int argc, char **argv)
             return 2;
         }
     }
-    if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
-        fprintf(stderr, "kadmit audit: unknown output format \"%s\" (text, json)\n", format);
+    static const char *const formats[] = {"text", "json", "markdown", "html", "policyreport"};
+    size_t fmt = 0;
+    while (fmt < 5 && strcmp(format, formats[fmt]) != 0) {
+        fmt++;
+    }
+    if (fmt == 5) {
+        fprintf(stderr,
+                "kadmit audit: unknown output format \"%s\" (text, json, markdown, html, "
+                "policyreport)\n",
+                format);
         return 2;
     }
     if (strcmp(fail_on, "enforce") != 0 && strcmp(fail_on, "warn") != 0 &&
@@ -74,22 +182,42 @@ int ka_cmd_audit(int argc, char **argv)
         fprintf(stderr, "kadmit audit: --fail-on must be enforce, warn or never\n");
         return 2;
     }
-    if (optind >= argc) {
-        fprintf(stderr, "kadmit audit: name at least one FILE, DIR or -\n");
+    if (strcmp(color, "auto") != 0 && strcmp(color, "always") != 0 && strcmp(color, "never") != 0) {
+        fprintf(stderr, "kadmit audit: --color must be auto, always or never\n");
+        return 2;
+    }
+    int64_t now = (int64_t)time(NULL);
+    if (now_text != NULL && now_text[0] != '\0' && parse_now(now_text, &now) != 0) {
+        fprintf(stderr,
+                "kadmit audit: --now/KADMIT_NOW \"%s\" is not Unix seconds or RFC 3339 "
+                "(2026-11-28T12:00:00Z)\n",
+                now_text);
+        return 2;
+    }
+    if (optind >= argc && n_logs == 0) {
+        fprintf(stderr, "kadmit audit: name at least one FILE, DIR, - or --decision-log FILE\n");
         audit_usage(stderr);
         return 2;
     }
     struct ka_policy *policy = NULL;
-    if (ka_cli_load_policy(policies, attestations, &policy) != 0) {
+    if (optind < argc && ka_cli_load_policy(policies, attestations, &policy) != 0) {
         return 2;
     }
     struct ka_audit audit;
     ka_audit_init(&audit, policy);
+    audit.now = now;
+    audit.opts.now = now;
+    audit.policy_name = policy_name;
+    audit.include_owned = include_owned;
+    audit.show_passed = show_passed;
     struct ka_buf out;
-    ka_buf_init(&out, 512u * 1024u * 1024u);
+    ka_buf_init(&out, 1024u * 1024u * 1024u);
     int ret = 0;
     for (int i = optind; ret == 0 && i < argc; i++) {
         ret = ka_audit_add_path(&audit, argv[i]);
+    }
+    for (size_t i = 0; ret == 0 && i < n_logs; i++) {
+        ret = ka_audit_add_decision_log(&audit, logs[i]);
     }
     if (ret != 0) {
         fprintf(stderr, "kadmit audit: %s\n", ka_strerror(ret));
@@ -97,20 +225,49 @@ int ka_cmd_audit(int argc, char **argv)
     }
     int use_color =
         strcmp(color, "always") == 0 || (strcmp(color, "auto") == 0 && isatty(STDOUT_FILENO));
-    ret = strcmp(format, "json") == 0 ? ka_audit_render_json(&audit, &out)
-                                      : ka_audit_render_text(&audit, &out, use_color);
+    switch (fmt) {
+    case 1:
+        ret = ka_audit_render_json(&audit, &out);
+        break;
+    case 2:
+        ret = ka_audit_render_markdown(&audit, &out);
+        break;
+    case 3:
+        ret = ka_audit_render_html(&audit, &out);
+        break;
+    case 4:
+        ret = ka_audit_render_policyreport(&audit, &out, max_results, max_bytes);
+        break;
+    default:
+        ret = ka_audit_render_text(&audit, &out, use_color);
+    }
     if (ret != 0) {
         fprintf(stderr, "kadmit audit: %s\n", ka_strerror(ret));
         goto cleanup;
     }
-    fwrite(out.data, 1, out.len, stdout);
+    if (out.len > 0 && fwrite(out.data, 1, out.len, stdout) != out.len) {
+        fprintf(stderr, "kadmit audit: cannot write the report: %s\n", strerror(errno));
+        goto cleanup;
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "kadmit audit: cannot write the report: %s\n", strerror(errno));
+        goto cleanup;
+    }
     struct ka_audit_counts counts;
     ka_audit_count(&audit, &counts);
+    /* Decision-log problems are reported on stderr too, but they do not change the exit code. */
+    for (size_t i = 0; i < audit.n_items && fmt != 0; i++) {
+        const struct ka_audit_item *it = &audit.items[i];
+        if (it->error) {
+            fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
+        }
+    }
     if (counts.errors > 0) {
         rc = 2;
     } else if (strcmp(fail_on, "never") == 0) {
         rc = 0;
-    } else if (counts.denied > 0 || (strcmp(fail_on, "warn") == 0 && counts.warned > 0)) {
+    } else if (counts.denied + counts.admissions_denied > 0 ||
+               (strcmp(fail_on, "warn") == 0 && counts.warned + counts.admissions_warned > 0)) {
         rc = 1;
     } else {
         rc = 0;

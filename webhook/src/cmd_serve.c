@@ -128,7 +128,8 @@ static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
         ret = sm == NULL ? KA_ENOMEM : KA_EINTERNAL;
         goto exit;
     }
-    struct ka_review_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth, .now = 0};
+    struct ka_review_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth,
+                                  .max_values = sv->cfg.max_json_values};
     ret = ka_admission_review(policy, ep, body, len, &opts, response, sm);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double seconds = elapsed_s(&t0, &t1);
@@ -213,9 +214,19 @@ static uint64_t path_fingerprint(const char *path)
     return h;
 }
 
-static uint64_t policy_files_fingerprint(const struct ka_config *cfg)
+/* The policy files, the --attestations directory, and what the current snapshot was built from
+ * (the rules' attestation and key directories). */
+static uint64_t policy_files_fingerprint(struct serve *sv)
 {
-    return mix(path_fingerprint(cfg->policies), path_fingerprint(cfg->attestations));
+    uint64_t h = mix(path_fingerprint(sv->cfg.policies), path_fingerprint(sv->cfg.attestations));
+    struct ka_policy *current = ka_policy_holder_get(&sv->policy);
+    const char *paths[16];
+    size_t n = ka_policy_watch_paths(current, paths, 16);
+    for (size_t i = 0; i < n; i++) {
+        h = mix(h, path_fingerprint(paths[i]));
+    }
+    ka_policy_unref(current);
+    return h;
 }
 
 /* Load a new policy snapshot and publish it; a bad one is refused and the old one kept. */
@@ -225,10 +236,14 @@ static int reload_policy(struct serve *sv, const char *why)
     struct ka_buf diag;
     ka_buf_init(&diag, 64 * 1024);
     struct ka_policy *p = NULL;
+    struct ka_policy *previous = ka_policy_holder_get(&sv->policy); /* unchanged parts reused */
     struct ka_policy_load_opts opts = {
         .attestations_dir = sv->cfg.attestations[0] != '\0' ? sv->cfg.attestations : NULL,
-        .max_depth = (unsigned)sv->cfg.max_json_depth};
-    sv->policy_fingerprint = policy_files_fingerprint(&sv->cfg);
+        .max_depth = (unsigned)sv->cfg.max_json_depth,
+        .previous = previous};
+    /* Taken before loading, so a change made while loading is seen at the next check. When the
+     * new snapshot watches other paths, the next check reloads once more (cheaply). */
+    sv->policy_fingerprint = policy_files_fingerprint(sv);
     if (sv->cfg.policies[0] != '\0') {
         ret = ka_policy_load_path(sv->cfg.policies, &opts, &p, &diag);
     } else {
@@ -259,6 +274,7 @@ static int reload_policy(struct serve *sv, const char *why)
     }
     ka_buf_free(&f);
     ka_buf_free(&diag);
+    ka_policy_unref(previous);
     return ret;
 }
 
@@ -379,7 +395,7 @@ int ka_cmd_serve(int argc, char **argv)
             int r = reload_tls(&sv, "after a file change");
             (void)r;
         }
-        if (policy_files_fingerprint(&sv.cfg) != sv.policy_fingerprint) {
+        if (policy_files_fingerprint(&sv) != sv.policy_fingerprint) {
             int r = reload_policy(&sv, "after a file change");
             (void)r;
         }

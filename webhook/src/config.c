@@ -60,6 +60,9 @@ static const struct setting settings[] = {
      KA_MAX_BODY_MAX, "3Mi", "largest request body; larger gets 413"},
     {"max-json-depth", "KADMIT_MAX_JSON_DEPTH", SETTING_UINT, NUM(max_json_depth), KA_MAX_DEPTH_MIN,
      KA_MAX_DEPTH_MAX, DEF(KA_MAX_DEPTH_DEFAULT), "deepest JSON nesting"},
+    {"max-json-values", "KADMIT_MAX_JSON_VALUES", SETTING_BYTES, NUM(max_json_values),
+     KA_MAX_JSON_VALUES_MIN, KA_MAX_JSON_VALUES_MAX, "256Ki",
+     "most JSON values (tree nodes) in one request; more gets 400"},
     {"max-header-bytes", "KADMIT_MAX_HEADER_BYTES", SETTING_BYTES, NUM(max_header_bytes), 4096,
      1024 * 1024, "16Ki", "largest request line + headers; larger gets 431"},
     {"max-connections", "KADMIT_MAX_CONNECTIONS", SETTING_UINT, NUM(max_connections), 1, 100000,
@@ -71,11 +74,11 @@ static const struct setting settings[] = {
      "seconds a keep-alive connection may stay idle (keep above the API server's 90s)"},
     {"request-deadline", "KADMIT_REQUEST_DEADLINE", SETTING_SECONDS, NUM(request_deadline), 1, 30,
      DEF(KA_REQUEST_DEADLINE_DEFAULT) "s",
-     "seconds to receive a whole request body (below the API server's 10s timeout)"},
+     "seconds to receive and answer one request (below the API server's 10s timeout)"},
     {"drain-timeout", "KADMIT_DRAIN_TIMEOUT", SETTING_SECONDS, NUM(drain_timeout), 0, 3600,
      DEF(KA_DRAIN_TIMEOUT_DEFAULT) "s", "seconds to finish requests in flight after SIGTERM"},
     {"threads", "KADMIT_THREADS", SETTING_UINT, NUM(threads), 0, 64, "0",
-     "TLS relay threads and HTTP threads each (0: one per CPU)"},
+     "worker threads, each serving TLS and HTTP for its connections (0: one per CPU)"},
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))

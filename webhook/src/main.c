@@ -29,6 +29,7 @@ static const struct command commands[] = {
     {"lint", ka_cmd_lint, "validate policy files"},
     {"version", ka_cmd_version, "print the version"},
     {"certs", ka_cmd_certs, "create or renew the webhook's CA and serving certificate"},
+    {"attest", ka_cmd_attest, "explain image-scan attestations for an image"},
 };
 
 static void usage(FILE *f)

@@ -56,7 +56,7 @@ int ka_patch_add(struct ka_patch *p, const char *path, const cJSON *value)
     if (ret == 0) {
         ret = ka_buf_printf(&p->ops, ",\"value\":%s}", json);
     }
-    free(json);
+    cJSON_free(json);
     if (ret != 0) {
         p->ops.len = mark; /* leave the patch as it was */
         if (p->ops.data != NULL) {

@@ -590,6 +590,18 @@ const struct cJSON *ka_policy_excluded_namespaces(const struct ka_policy *p)
     return p->excluded;
 }
 
+size_t ka_policy_watch_paths(const struct ka_policy *p, const char **paths, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; p != NULL && i < p->n_rules && n < max; i++) {
+        const struct ka_rule *r = &p->rules[i];
+        if (r->def->watch != NULL && r->state != NULL) {
+            n += r->def->watch(r, paths + n, max - n);
+        }
+    }
+    return n;
+}
+
 const char *ka_policy_source(const struct ka_policy *p)
 {
     return p->source;
@@ -646,11 +658,7 @@ static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load
         if (r->def->load != NULL && r->action != KA_ACTION_OFF) {
             int ret = r->def->load(r, opts, diag);
             if (ret != 0) {
-                /* unload only those already loaded */
-                for (size_t j = i; j < pol->n_rules; j++) {
-                    pol->rules[j].state = NULL;
-                }
-                policy_destroy(pol);
+                policy_destroy(pol); /* unload hooks free partial and absent (NULL) state */
                 return ret;
             }
         }

@@ -143,7 +143,7 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
         return 0;
     }
     struct ka_finding *f = &s->findings[s->n_findings++];
-    memset(f, 0, sizeof(*f));
+    f->preexisting = 0;
     f->rule = run->rule->def->id;
     f->action = run->rule->action;
     snprintf(f->container, sizeof(f->container), "%s", container ? container : "");
@@ -155,6 +155,8 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     } else {
         snprintf(where, sizeof(where), "%s %s", o->kind_name, o->name);
     }
+    snprintf(f->what, sizeof(f->what), "%s", what);
+    snprintf(f->fix, sizeof(f->fix), "%s", fix);
     if (container != NULL) {
         snprintf(f->message, sizeof(f->message), "%s: %s container \"%s\": %s (%s)", f->rule, where,
                  container, what, fix);
@@ -169,8 +171,20 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
 #define KA_INIT 1u
 #define KA_APP 2u
 #define KA_EPHEMERAL 4u
-typedef int (*container_fn)(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                            void *arg);
+/* Where a container is; its JSON pointer is only built when something is reported. */
+struct ctr_ref {
+    const char *field; /* "containers", ... */
+    size_t index;
+};
+
+static void ctr_path(const struct ka_rule_run *run, const struct ctr_ref *at, const char *suffix,
+                     char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s/%zu%s", run->obj->pod_spec_path, at->field, at->index, suffix);
+}
+
+typedef int (*container_fn)(struct ka_rule_run *run, cJSON *c, const char *name,
+                            const struct ctr_ref *at, void *arg);
 
 static int for_each_container(struct ka_rule_run *run, unsigned lists, container_fn fn, void *arg)
 {
@@ -188,11 +202,9 @@ static int for_each_container(struct ka_rule_run *run, unsigned lists, container
         size_t i = 0;
         cJSON_ArrayForEach(c, arr)
         {
-            char path[128];
-            snprintf(path, sizeof(path), "%s/%s/%zu", run->obj->pod_spec_path, fields[l].field,
-                     i++);
+            struct ctr_ref at = {fields[l].field, i++};
             const char *name = str_at(c, "name");
-            int ret = fn(run, c, name ? name : "(unnamed)", path, arg);
+            int ret = fn(run, c, name ? name : "(unnamed)", &at, arg);
             if (ret != 0) {
                 return ret;
             }
@@ -206,7 +218,7 @@ static int for_each_container(struct ka_rule_run *run, unsigned lists, container
  */
 
 static int resources_container(struct ka_rule_run *run, cJSON *c, const char *name,
-                               const char *path, void *arg)
+                               const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const cJSON *res = item(c, "resources");
@@ -236,7 +248,7 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     char fix[200];
     snprintf(fix, sizeof(fix), "set %s", keys);
     char where[160];
-    snprintf(where, sizeof(where), "%s/resources", path);
+    ctr_path(run, at, "/resources", where, sizeof(where));
     return ka_rule_report(run, name, where, missing, fix);
 }
 
@@ -286,8 +298,8 @@ static const struct ka_rule_def rule_resources = {
  * probes-required
  */
 
-static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                            void *arg)
+static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                            const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const cJSON *p;
@@ -300,7 +312,9 @@ static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
         }
         snprintf(what, sizeof(what), "has no %s", field);
         snprintf(fix, sizeof(fix), "add %s with httpGet, tcpSocket, grpc or exec", field);
-        snprintf(where, sizeof(where), "%s/%s", path, field);
+        char suffix[40];
+        snprintf(suffix, sizeof(suffix), "/%s", field);
+        ctr_path(run, at, suffix, where, sizeof(where));
         int ret = ka_rule_report(run, name, where, what, fix);
         if (ret != 0) {
             return ret;
@@ -351,13 +365,13 @@ static const struct ka_rule_def rule_probes = {
  * image-pinned
  */
 
-static int image_container(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                           void *arg)
+static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                           const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const char *image = str_at(c, "image");
     char where[160];
-    snprintf(where, sizeof(where), "%s/image", path);
+    ctr_path(run, at, "/image", where, sizeof(where));
     if (image == NULL || image[0] == '\0') {
         return ka_rule_report(run, name, where, "has no image",
                               "set image to repo:tag or repo@sha256:digest");
@@ -507,8 +521,8 @@ static int ends_with_nocase(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name, const char *path,
-                             void *arg)
+static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                             const struct ctr_ref *at, void *arg)
 {
     (void)arg;
     const cJSON *e;
@@ -536,7 +550,9 @@ static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name
         char what[200], where[192];
         snprintf(what, sizeof(what), "env %.100s holds a literal value that looks like a secret",
                  var);
-        snprintf(where, sizeof(where), "%s/env/%zu/value", path, index);
+        char suffix[48];
+        snprintf(suffix, sizeof(suffix), "/env/%zu/value", index);
+        ctr_path(run, at, suffix, where, sizeof(where));
         int ret = ka_rule_report(run, name, where, what,
                                  "use valueFrom.secretKeyRef and keep the value in a Secret");
         if (ret != 0) {
@@ -1038,7 +1054,7 @@ static cJSON *make_probe(const cJSON *cfg, const cJSON *port)
 }
 
 static int probes_inject_container(struct ka_rule_run *run, cJSON *c, const char *name,
-                                   const char *path, void *arg)
+                                   const struct ctr_ref *at, void *arg)
 {
     (void)name;
     (void)arg;
@@ -1077,8 +1093,9 @@ static int probes_inject_container(struct ka_rule_run *run, cJSON *c, const char
         if (probe == NULL) {
             return KA_ENOMEM;
         }
-        char ppath[192];
-        snprintf(ppath, sizeof(ppath), "%s/%s", path, field);
+        char ppath[192], suffix[40];
+        snprintf(suffix, sizeof(suffix), "/%s", field);
+        ctr_path(run, at, suffix, ppath, sizeof(ppath));
         int ret = record_add(run, ppath, probe);
         if (ret != 0) {
             cJSON_Delete(probe);
@@ -1160,11 +1177,13 @@ static const struct ka_rule_def rule_inject_probes = {
  * Catalogue and drivers
  */
 
+extern const struct ka_rule_def ka_rule_image_scan_attestation; /* rules_attest.c */
+
 const struct ka_rule_def *const ka_rule_defs[] = {
-    &rule_resources,     &rule_probes, &rule_image_pinned,
-    &rule_anti_affinity, &rule_grace,  &rule_secrets,
-    &rule_hpa,           &rule_pdb,    &rule_sidecar,
-    &rule_inject_probes, NULL,
+    &rule_resources,     &rule_probes,        &rule_image_pinned,
+    &rule_anti_affinity, &rule_grace,         &rule_secrets,
+    &rule_hpa,           &rule_pdb,           &ka_rule_image_scan_attestation,
+    &rule_sidecar,       &rule_inject_probes, NULL,
 };
 
 const struct ka_rule_def *ka_rule_def_find(const char *id)

@@ -13,7 +13,9 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,7 +27,7 @@
 
 /* ===================================================================== shared definitions */
 
-#define RELAY_BUF 16384 /* one TLS record of plaintext per direction */
+#define RELAY_BUF 16384 /* plaintext per direction: one TLS record */
 #define ACCEPT_BATCH 64 /* accepts per wake-up, for fairness between workers */
 #define SWEEP_MS 100    /* how often a worker checks timeouts and draining */
 #define MAX_WORKERS 64
@@ -48,13 +50,14 @@ struct relay {
     int pair_in_epoll;
     struct ka_tls_conn *tls;
     enum relay_state state;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
     int64_t handshake_deadline; /* ms */
     int64_t awaiting_since;     /* ms; 0 when no request bytes are waiting for an answer */
     int64_t last_activity;      /* ms */
     int peer_eof;               /* the client closed its side */
     int sniffed;                /* the first byte was checked for plaintext HTTP */
+    int client_gone;            /* hang-up reported while we were not reading */
+    int tls_ready;              /* the TLS socket may have bytes: worth a read */
+    int pair_ready;             /* the socketpair may have bytes from libmicrohttpd */
     int http_eof;               /* libmicrohttpd closed its side */
     uint32_t ev_tls, ev_pair;   /* current epoll interest */
     size_t in_off, in_len;      /* client -> HTTP */
@@ -64,22 +67,28 @@ struct relay {
     unsigned char out[RELAY_BUF];
 };
 
+struct daemon_ctx {
+    struct ka_server *server;
+    int is_metrics;
+};
+
 struct worker {
     struct ka_server *server;
     pthread_t thread;
     int started;
     int epfd;
-    int listening; /* listener registered in this worker's epoll */
+    int listening;               /* listener registered in this worker's epoll */
+    int64_t listen_paused_until; /* ms; out of descriptors: stop accepting for a moment */
     struct ka_relay_list {
         struct relay *head;
     } relays;
     struct ep_tag listen_tag;
+    struct ep_tag http_tag;  /* the HTTP daemon's epoll descriptor */
+    struct MHD_Daemon *http; /* this worker's HTTP layer, driven by this thread */
+    struct daemon_ctx http_ctx;
+    struct relay *touched[64]; /* relays pumped in this round, pumped again after MHD_run */
+    size_t n_touched;
     unsigned long closed_since_trim; /* relays freed since the last malloc_trim() */
-};
-
-struct daemon_ctx {
-    struct ka_server *server;
-    int is_metrics;
 };
 
 struct ka_server {
@@ -441,6 +450,11 @@ static void relay_set_interest(struct worker *w, struct relay *r, int is_pair, u
 
 static void relay_close(struct worker *w, struct relay *r, int notify)
 {
+    for (size_t i = 0; i < w->n_touched; i++) {
+        if (w->touched[i] == r) {
+            w->touched[i] = NULL;
+        }
+    }
     if (notify && r->state == RELAY_OPEN) {
         ka_tls_conn_close_notify(r->tls);
     }
@@ -479,6 +493,16 @@ static void note_out_of_fds(struct ka_server *s, int err)
     }
 }
 
+/* 1 when libmicrohttpd has written bytes we have not read yet. */
+static int relay_http_pending(const struct relay *r)
+{
+    int pending = 0;
+    if (r->pair < 0 || ioctl(r->pair, FIONREAD, &pending) != 0) {
+        return 0;
+    }
+    return pending > 0;
+}
+
 /* The handshake is done: hand a socketpair end to libmicrohttpd. 0 or -1. */
 static int relay_attach_http(struct worker *w, struct relay *r)
 {
@@ -491,9 +515,11 @@ static int relay_attach_http(struct worker *w, struct relay *r)
         }
         return -1;
     }
-    /* MHD owns sv[1] from here, success or not. */
-    if (MHD_add_connection(w->server->http, sv[1], (const struct sockaddr *)&r->peer,
-                           r->peer_len) != MHD_YES) {
+    /* MHD owns sv[1] from here, success or not. Telling it the truth (an AF_UNIX peer) keeps
+     * it from trying TCP_NODELAY/TCP_CORK on the socketpair twice per response. */
+    struct sockaddr_un local = {.sun_family = AF_UNIX};
+    if (MHD_add_connection(w->http, sv[1], (const struct sockaddr *)&local,
+                           (socklen_t)sizeof(local)) != MHD_YES) {
         KA_LOG_W("HTTP layer refused a connection: %s", strerror(errno));
         close(sv[0]);
         return -1;
@@ -557,23 +583,29 @@ static int relay_pump(struct worker *w, struct relay *r)
                 return -1;
             }
             r->state = RELAY_OPEN;
+            r->tls_ready = 1; /* a request may have come with the client's Finished */
             if (relay_attach_http(w, r) != 0) {
                 return -1;
             }
             progress = 1;
         }
-        /* client -> HTTP */
-        if (!r->peer_eof && r->in_len == 0) {
+        /* client -> HTTP. Reads are tried only when epoll said so or bytes are buffered in
+         * the TLS session: level-triggered epoll reports anything still in the kernel. */
+        if (!r->peer_eof && r->in_len == 0 && (r->tls_ready || ka_tls_conn_pending(r->tls) > 0)) {
             size_t got = 0;
             int ret = ka_tls_conn_read(r->tls, r->in, sizeof(r->in), &got);
+            if (ret == KA_EWOULDBLOCK) {
+                r->tls_ready = 0;
+            }
             if (ret == 0 && got > 0) {
                 r->in_off = 0;
                 r->in_len = got;
                 r->in_used = got > r->in_used ? got : r->in_used;
                 progress = 1;
             } else if (ret == 0) {
+                /* No half-close towards libmicrohttpd (its epoll mode can miss a FIN that
+                 * arrives with data): close once any answer in progress has gone out. */
                 r->peer_eof = 1;
-                shutdown(r->pair, SHUT_WR);
                 progress = 1;
             } else if (ret != KA_EWOULDBLOCK) {
                 KA_LOG_D("TLS read failed: %s", ka_tls_conn_error(r->tls));
@@ -597,8 +629,11 @@ static int relay_pump(struct worker *w, struct relay *r)
             }
         }
         /* HTTP -> client */
-        if (!r->http_eof && r->out_len == 0) {
+        if (!r->http_eof && r->out_len == 0 && r->pair_ready) {
             ssize_t n = recv(r->pair, r->out, sizeof(r->out), 0);
+            if (n < (ssize_t)sizeof(r->out)) {
+                r->pair_ready = 0; /* drained (a short read); epoll reports more */
+            }
             if (n > 0) {
                 r->out_off = 0;
                 r->out_len = (size_t)n;
@@ -630,6 +665,10 @@ static int relay_pump(struct worker *w, struct relay *r)
         }
         if (r->http_eof && r->out_len == 0) {
             ka_tls_conn_close_notify(r->tls);
+            return -1;
+        }
+        if (r->peer_eof && r->awaiting_since == 0 && r->in_len == 0 && r->out_len == 0 &&
+            !relay_http_pending(r)) {
             return -1;
         }
         if (!progress) {
@@ -679,7 +718,8 @@ static int relay_pump(struct worker *w, struct relay *r)
 }
 
 /* accept() failed with EMFILE/ENFILE: refuse one pending connection with the spare
- * descriptor; without one, stop listening until the next sweep. */
+ * descriptor (the client sees a close at once instead of hanging in the backlog); without one,
+ * stop listening for 100 ms. */
 static void worker_out_of_fds(struct worker *w, int err)
 {
     struct ka_server *s = w->server;
@@ -698,7 +738,8 @@ static void worker_out_of_fds(struct worker *w, int err)
     }
     if (spare < 0 && w->listening) {
         epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
-        w->listening = 0; /* worker_sweep listens again */
+        w->listening = 0;
+        w->listen_paused_until = now_ms() + 100; /* worker_main listens again */
     }
     note_out_of_fds(s, err);
 }
@@ -717,7 +758,14 @@ static void worker_accept(struct worker *w)
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
                 w->listening = 0;
             } else if (errno == EMFILE || errno == ENFILE) {
-                worker_out_of_fds(w, errno);
+                worker_out_of_fds(w, errno); /* refuse one at once with the spare descriptor */
+            } else if (errno == ENOBUFS || errno == ENOMEM) {
+                /* The pending connection stays in the backlog and the listener stays readable:
+                 * stop watching it for a moment instead of spinning. */
+                KA_LOG_W("accept: %s; pausing accepts for 100 ms", strerror(errno));
+                epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+                w->listening = 0;
+                w->listen_paused_until = now_ms() + 100;
             }
             return;
         }
@@ -749,12 +797,11 @@ static void worker_accept(struct worker *w)
         }
         r->fd = fd;
         r->pair = -1;
-        r->peer = peer;
-        r->peer_len = peer_len;
         r->tag_tls.relay = r;
         r->tag_pair.relay = r;
         r->tag_pair.is_pair = 1;
         r->state = RELAY_HANDSHAKE;
+        r->tls_ready = 1;
         r->last_activity = now_ms();
         r->handshake_deadline = r->last_activity + (int64_t)s->cfg.handshake_timeout * 1000;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &r->tag_tls};
@@ -782,10 +829,6 @@ static void worker_sweep(struct worker *w)
     int64_t now = now_ms();
     int draining = atomic_load(&s->draining);
     int stopping = atomic_load(&s->stopping);
-    if (!w->listening && !draining && !stopping && s->listen_fd >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->listen_tag};
-        w->listening = epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0;
-    }
     /* After a burst of connections (thousands of idle ones, a reconnect storm), give the freed
      * memory back to the system once this worker has few connections left. */
     if (w->closed_since_trim >= 256 && (w->relays.head == NULL || w->closed_since_trim >= 4096)) {
@@ -813,14 +856,9 @@ static void worker_sweep(struct worker *w)
             relay_close(w, r, 1);
             continue;
         }
-        if (draining && r->awaiting_since == 0 && r->in_len == 0 && r->out_len == 0) {
-            int pending = 0;
-            if (r->pair >= 0 && ioctl(r->pair, FIONREAD, &pending) != 0) {
-                pending = 0;
-            }
-            if (pending == 0) {
-                relay_close(w, r, 1); /* idle keep-alive connection */
-            }
+        if (draining && r->awaiting_since == 0 && r->in_len == 0 && r->out_len == 0 &&
+            !relay_http_pending(r)) {
+            relay_close(w, r, 1); /* idle keep-alive connection */
         }
     }
 }
@@ -832,30 +870,82 @@ static void *worker_main(void *arg)
     struct epoll_event events[64];
     int64_t next_sweep = now_ms() + SWEEP_MS;
     while (!atomic_load(&s->stopping)) {
-        int n = epoll_wait(w->epfd, events, 64, SWEEP_MS);
+        int timeout = SWEEP_MS;
+        MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
+        if (MHD_get_timeout(w->http, &mhd_ms) == MHD_YES &&
+            mhd_ms < (MHD_UNSIGNED_LONG_LONG)timeout) {
+            timeout = (int)mhd_ms;
+        }
+        int n = epoll_wait(w->epfd, events, 64, timeout);
+        w->n_touched = 0;
+        /* Relays whose events are in this batch: closing one must not leave a dangling pointer
+         * in a later event, so the batch is first turned into the touched list. */
         for (int i = 0; i < n; i++) {
             struct ep_tag *tag = events[i].data.ptr;
-            if (tag == &w->listen_tag) {
-                worker_accept(w);
+            if (tag == &w->listen_tag || tag == &w->http_tag) {
                 continue;
             }
             struct relay *r = tag->relay;
-            if (!tag->is_pair && (events[i].events & (EPOLLERR | EPOLLHUP)) != 0 &&
-                (r->ev_tls & EPOLLIN) == 0) {
-                relay_close(w, r, 0); /* the client is gone and we were not reading */
-                /* later events in this batch may name the freed relay: stop the batch */
-                break;
+            int dup = 0;
+            for (size_t j = 0; j < w->n_touched && !dup; j++) {
+                dup = w->touched[j] == r;
             }
-            if (relay_pump(w, r) != 0) {
-                relay_close(w, r, 0);
-                break;
+            if (!dup && w->n_touched < sizeof(w->touched) / sizeof(w->touched[0])) {
+                w->touched[w->n_touched++] = r;
+            }
+            uint32_t ev = events[i].events;
+            if (tag->is_pair) {
+                r->pair_ready |= (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
+            } else {
+                r->tls_ready |= (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0;
+                if ((ev & (EPOLLERR | EPOLLHUP)) != 0 && (r->ev_tls & EPOLLIN) == 0) {
+                    r->client_gone = 1;
+                }
             }
         }
+        for (size_t i = 0; i < w->n_touched; i++) {
+            struct relay *r = w->touched[i];
+            if (r == NULL) {
+                continue;
+            }
+            if (r->client_gone) {
+                relay_close(w, r, 0); /* the client is gone and we were not reading */
+            } else if (relay_pump(w, r) != 0) {
+                relay_close(w, r, 0);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (events[i].data.ptr == &w->listen_tag) {
+                worker_accept(w);
+            }
+        }
+        /* Requests the relays just delivered are answered now, on this thread; then the
+         * answers go straight out without waiting for another epoll round. */
+        MHD_run(w->http);
+        for (size_t i = 0; i < w->n_touched; i++) {
+            if (w->touched[i] != NULL) {
+                struct relay *r = w->touched[i];
+                w->touched[i] = NULL;
+                r->pair_ready = 1; /* the answer may be there now */
+                if (relay_pump(w, r) != 0) {
+                    relay_close(w, r, 0);
+                }
+            }
+        }
+        w->n_touched = 0;
         int64_t now = now_ms();
         if (now >= next_sweep || atomic_load(&s->draining)) {
             if (atomic_load(&s->draining) && w->listening) {
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
                 w->listening = 0;
+            } else if (!atomic_load(&s->draining) && !w->listening && w->listen_paused_until != 0 &&
+                       now >= w->listen_paused_until) {
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+                                         .data.ptr = &w->listen_tag};
+                if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) == 0) {
+                    w->listening = 1;
+                    w->listen_paused_until = 0;
+                }
             }
             worker_sweep(w);
             next_sweep = now + SWEEP_MS;
@@ -866,6 +956,7 @@ static void *worker_main(void *arg)
         next = r->next;
         relay_close(w, r, 1);
     }
+    MHD_run(w->http); /* let libmicrohttpd see the closed sockets */
     return NULL;
 }
 
@@ -956,6 +1047,18 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
         goto exit;
     }
 
+    /* Each TLS connection holds three descriptors (socket + socketpair). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < 3 * (rlim_t)s->cfg.max_connections + 64) {
+        KA_LOG_W("open file limit %llu is too low for --max-connections %lu (needs %lu)",
+                 (unsigned long long)rl.rlim_cur, s->cfg.max_connections,
+                 3 * s->cfg.max_connections + 64);
+    }
     ret = listen_on(s->cfg.listen, &s->listen_fd, &s->port, diag);
     if (ret != 0) {
         goto exit;
@@ -967,16 +1070,11 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
         if (s->http != NULL) {
             s->listen_fd = -1; /* owned by libmicrohttpd now */
         }
-    } else {
-        s->http = start_mhd(s,
-                            MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
-                                MHD_USE_ERROR_LOG,
-                            &s->http_ctx, s->n_workers, -1, limit);
-    }
-    if (s->http == NULL) {
-        diag_printf(diag, "cannot start the HTTP layer");
-        ret = KA_ENET;
-        goto exit;
+        if (s->http == NULL) {
+            diag_printf(diag, "cannot start the HTTP layer");
+            ret = KA_ENET;
+            goto exit;
+        }
     }
     ret = listen_on(s->cfg.metrics_listen, &metrics_fd, &s->metrics_port, diag);
     if (ret != 0) {
@@ -998,6 +1096,18 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
             w->epfd = epoll_create1(EPOLL_CLOEXEC);
             if (w->epfd < 0) {
                 diag_printf(diag, "epoll: %s", strerror(errno));
+                ret = KA_ENET;
+                goto exit;
+            }
+            /* The worker drives its own HTTP daemon: no thread hop per request. */
+            w->http_ctx.server = s;
+            w->http = start_mhd(s, MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
+                                &w->http_ctx, 1, -1, limit);
+            const union MHD_DaemonInfo *info =
+                w->http != NULL ? MHD_get_daemon_info(w->http, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+            struct epoll_event hev = {.events = EPOLLIN, .data.ptr = &w->http_tag};
+            if (info == NULL || epoll_ctl(w->epfd, EPOLL_CTL_ADD, info->epoll_fd, &hev) != 0) {
+                diag_printf(diag, "cannot start the HTTP layer");
                 ret = KA_ENET;
                 goto exit;
             }
@@ -1083,6 +1193,9 @@ void ka_server_free(struct ka_server *s)
         struct worker *w = &s->workers[i];
         if (w->started) {
             pthread_join(w->thread, NULL);
+        }
+        if (w->http != NULL) {
+            MHD_stop_daemon(w->http);
         }
         if (w->epfd > 0) {
             close(w->epfd);

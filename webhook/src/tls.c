@@ -287,11 +287,17 @@ void ka_tls_holder_set(struct ka_tls_holder *h, struct ka_tls_config *c)
 
 /* ---------------------------------------------------------------------------- sessions */
 
+/* Read-ahead: mbedTLS asks for a record header and then its body, two recv() calls per record;
+ * one larger recv() into this buffer serves both. */
+#define READ_AHEAD (16384 + 256) /* one full record with its header and MAC */
+
 struct ka_tls_conn {
     mbedtls_ssl_context ssl;
     struct ka_tls_config *cfg; /* reference held for the session's life */
     int fd;
     enum ka_tls_want want;
+    size_t ra_pos, ra_len;
+    unsigned char ra[READ_AHEAD];
     char error[160];
 };
 
@@ -312,6 +318,30 @@ static int conn_send(void *ctx, const unsigned char *buf, size_t len)
 static int conn_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct ka_tls_conn *c = ctx;
+    if (c->ra_pos < c->ra_len) {
+        size_t n = c->ra_len - c->ra_pos;
+        if (n > len) {
+            n = len;
+        }
+        memcpy(buf, c->ra + c->ra_pos, n);
+        c->ra_pos += n;
+        return (int)n;
+    }
+    if (len < sizeof(c->ra)) {
+        ssize_t n = recv(c->fd, c->ra, sizeof(c->ra), 0);
+        if (n > 0) {
+            c->ra_pos = 0;
+            c->ra_len = (size_t)n;
+            return conn_recv(ctx, buf, len);
+        }
+        if (n == 0) {
+            return 0;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return MBEDTLS_ERR_SSL_WANT_READ;
+        }
+        return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+    }
     ssize_t n = recv(c->fd, buf, len, 0);
     if (n >= 0) {
         return (int)n;
@@ -352,6 +382,7 @@ void ka_tls_conn_free(struct ka_tls_conn *c)
         return;
     }
     mbedtls_ssl_free(&c->ssl); /* zeroizes keys and buffers */
+    mbedtls_platform_zeroize(c->ra, sizeof(c->ra));
     ka_tls_config_unref(c->cfg);
     free(c);
 }
@@ -411,7 +442,7 @@ int ka_tls_conn_write(struct ka_tls_conn *c, const void *buf, size_t n, size_t *
 
 size_t ka_tls_conn_pending(const struct ka_tls_conn *c)
 {
-    return mbedtls_ssl_get_bytes_avail(&c->ssl);
+    return mbedtls_ssl_get_bytes_avail(&c->ssl) + (c->ra_len - c->ra_pos);
 }
 
 enum ka_tls_want ka_tls_conn_want(const struct ka_tls_conn *c)

@@ -21,6 +21,7 @@ const char *ka_endpoint_name(enum ka_endpoint ep);
 
 struct ka_review_opts {
     unsigned max_depth; /* JSON nesting limit; 0: KA_MAX_DEPTH_DEFAULT */
+    size_t max_values;  /* JSON values (nodes) limit; 0: KA_MAX_JSON_VALUES_DEFAULT */
     int64_t now;        /* Unix time for time-dependent rules; 0: time(NULL) */
 };
 
@@ -32,6 +33,8 @@ struct ka_finding {
     char container[64];    /* container name or "" */
     char path[160];        /* JSON pointer of the offending field or "" */
     char message[512];     /* full "<rule>: <Kind> ns/name container ...: ..." text */
+    char what[256];        /* the "what is wrong" part of message */
+    char fix[192];         /* the "how to fix" part, without parentheses */
 };
 
 /* One JSON patch operation kadmit added (for reports; the patch itself is in the response). */
@@ -61,6 +64,12 @@ struct ka_review_summary {
     size_t n_mutations;
     struct ka_mutation mutations[32];
 };
+
+/**
+ * Reset a summary for a new review: clears the header fields and counts, not the (large) finding
+ * and mutation arrays, which are only read up to n_findings / n_mutations.
+ */
+void ka_review_summary_reset(struct ka_review_summary *s);
 
 /**
  * Review one AdmissionReview v1 request.

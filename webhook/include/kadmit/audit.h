@@ -1,42 +1,92 @@
 /*
  * Audits: evaluate manifests, cluster snapshots and AdmissionReview requests against a policy
- * as CREATE, and render the results for people and tools.
+ * as CREATE, read decision logs, and render the results for people and tools.
  *
  * Inputs: multi-document YAML or JSON, `kind: List` (kubectl get -o json), AdmissionReview
- * requests. Each object goes through ka_admission_evaluate() - the server's own rules.
- * Documents that cannot be parsed or evaluated are kept as error items, never dropped.
+ * requests (ka_audit_add_path / ka_audit_add_bytes), and kadmit decision logs
+ * (ka_audit_add_decision_log). Each object goes through ka_admission_evaluate() - the server's
+ * own rules. Documents that cannot be parsed or evaluated are kept as error items, never
+ * dropped; decision-log lines that are truncated or malformed are kept as problem items with
+ * their file:line (they do not make the audit fail).
  *
- * Ownership: a struct ka_audit owns its items and their summaries.
+ * Outputs: text, json, markdown, html (self-contained), policyreport (wgpolicyk8s.io/v1alpha2
+ * PolicyReport / ClusterPolicyReport objects in a v1 List). Every renderer appends to `out` and
+ * returns 0 or a negative KA_E* code; the output depends only on the inputs and a->now.
+ *
+ * Ownership: a struct ka_audit owns its items, their findings and strings.
  */
 #ifndef KADMIT_AUDIT_H
 #define KADMIT_AUDIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kadmit/admission.h"
 #include "kadmit/buf.h"
 #include "kadmit/policy.h"
 
+/* Where an item comes from. */
+enum ka_audit_origin {
+    KA_AUDIT_OBJECT = 0,    /* an object in a manifest or snapshot, evaluated now */
+    KA_AUDIT_ADMISSION = 1, /* a line of a decision log: what the server decided then */
+};
+
+/* One finding (owned strings). */
+struct ka_audit_finding {
+    char *rule;
+    enum ka_action action;
+    char *message;   /* full "<rule>: <Kind> ns/name ...: ..." text */
+    char *container; /* "" when none */
+    char *path;      /* JSON pointer or "" */
+};
+
+struct ka_audit_mutation {
+    char *rule;
+    char op[8];
+    char *path;
+};
+
 struct ka_audit_item {
-    char source[512]; /* file:line of the document */
+    enum ka_audit_origin origin;
+    char source[512]; /* file:line of the document or log line */
     char api_version[64];
     char kind[64];
     char namespace_[64];
     char name[256];
-    int error; /* 1: could not be parsed or evaluated; see error_msg */
+    char uid[128]; /* metadata.uid (objects) or request uid (admissions), or "" */
+    int error;     /* objects: could not be parsed or evaluated; admissions: bad log line */
     char error_msg[512];
-    struct ka_review_summary *summary; /* owned; NULL for error items */
+    int allowed;
+    size_t n_findings;
+    struct ka_audit_finding *findings;
+    size_t n_dropped_findings;
+    size_t n_mutations;
+    struct ka_audit_mutation *mutations;
+    /* admissions only */
+    char time[40]; /* RFC 3339 as logged */
+    char user[128];
+    char operation[16];
+    char endpoint[16];
+    int dry_run;
 };
 
 struct ka_audit {
     struct ka_audit_item *items;
     size_t n_items, cap_items;
-    size_t n_skipped; /* objects of kinds kadmit does not check (Service, ConfigMap...) */
-    size_t n_errors;
+    size_t n_skipped;  /* objects of kinds kadmit does not check (Service, ConfigMap...) */
+    size_t n_owned;    /* objects a checked controller owns (a Deployment's ReplicaSets and Pods):
+                          their owner's template is checked, so they are not evaluated again */
+    int include_owned; /* evaluate owned objects too (`--include-owned`) */
+    int show_passed;   /* text: list objects without findings too (`--show-passed`) */
+    size_t n_errors;   /* object items with error (not decision-log problems) */
     const struct ka_policy *policy; /* borrowed */
     struct ka_review_opts opts;
+    int64_t now;             /* Unix seconds stamped into reports (policyreport, html, md) */
+    const char *policy_name; /* PolicyReport `policy` field; default "checklist" (borrowed) */
+    struct ka_review_summary *scratch; /* reused for each evaluation (owned) */
 };
 
+/** `policy` may be NULL when only decision logs are added. */
 void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy);
 void ka_audit_free(struct ka_audit *a);
 
@@ -46,17 +96,59 @@ __attribute__((warn_unused_result)) int ka_audit_add_bytes(struct ka_audit *a, c
 /** A file, a directory (recursively: *.yaml, *.yml, *.json) or "-" for stdin. */
 __attribute__((warn_unused_result)) int ka_audit_add_path(struct ka_audit *a, const char *path);
 
+/**
+ * Read a decision log (one JSON object per line, see decisionlog.h) from memory. Every line
+ * becomes an admission item; a malformed line, or a last line without its "\n" (a torn write),
+ * becomes a problem item "name:line: reason". Only KA_ENOMEM is returned as an error.
+ */
+__attribute__((warn_unused_result)) int
+ka_audit_add_decision_log_bytes(struct ka_audit *a, const char *name, const char *data, size_t len);
+/** The same from a file ("-": stdin). A missing file is a problem item, not an error. */
+__attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audit *a,
+                                                                  const char *path);
+
 /** Counts over all items. */
 struct ka_audit_counts {
-    size_t objects, denied, warned, audited, passed, errors, skipped, mutated;
+    size_t objects, denied, warned, audited, passed, errors, skipped, mutated, owned;
+    /* decision logs: admissions read, by outcome, and lines that could not be read */
+    size_t admissions, admissions_denied, admissions_warned, admissions_audited, admissions_passed,
+        log_problems;
+    /* findings (violations) over objects and admissions, by action */
+    size_t findings, findings_enforce, findings_warn, findings_audit;
 };
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
-/** Readable table. `color`: ANSI colours. */
+/** Summary line, then one block per object with a finding: action, rule, message. `color`:
+ * ANSI colours. Objects without findings are listed only with a->show_passed. */
 __attribute__((warn_unused_result)) int ka_audit_render_text(const struct ka_audit *a,
                                                              struct ka_buf *out, int color);
-/** {"results":[...],"summary":{...}} (field names documented in README). */
+/** {"results":[...],"errors":[...],"decisions":[...],"decisionLogProblems":[...],
+ * "summary":{...}} (field names documented in the README). */
 __attribute__((warn_unused_result)) int ka_audit_render_json(const struct ka_audit *a,
                                                              struct ka_buf *out);
+/** Markdown for a pull-request comment: summary, per-rule and per-namespace counts, findings. */
+__attribute__((warn_unused_result)) int ka_audit_render_markdown(const struct ka_audit *a,
+                                                                 struct ka_buf *out);
+/** One self-contained HTML page: summary, SVG bar charts, filterable findings table. */
+__attribute__((warn_unused_result)) int ka_audit_render_html(const struct ka_audit *a,
+                                                             struct ka_buf *out);
+
+/* PolicyReport limits: a report is split past this many results or about this many bytes. */
+#define KA_POLICYREPORT_MAX_RESULTS 1000
+#define KA_POLICYREPORT_MAX_BYTES (1000u * 1000u)
+/**
+ * A v1 List of wgpolicyk8s.io/v1alpha2 PolicyReports (one per namespace, named
+ * `kadmit-<policy>`, split into `-2`, `-3`... past the limits) and one ClusterPolicyReport for
+ * objects without a namespace. Only objects, not decision-log admissions. `max_results` /
+ * `max_bytes` 0: the defaults above.
+ */
+__attribute__((warn_unused_result)) int ka_audit_render_policyreport(const struct ka_audit *a,
+                                                                     struct ka_buf *out,
+                                                                     size_t max_results,
+                                                                     size_t max_bytes);
+
+/** The message without its "<rule>: <Kind> <ns/name> " prefix (borrowed, points into it). */
+const char *ka_audit_short_message(const struct ka_audit_item *it,
+                                   const struct ka_audit_finding *f);
 
 #endif

@@ -8,7 +8,9 @@
  * rename in the same directory) so a server watching them never reads half a file; private keys
  * are created with mode 0600 and never exist with wider permissions.
  *
- * Files in the output directory: ca.crt, ca.key, tls.crt, tls.key (PEM).
+ * Files in the output directory: ca.crt, ca.key, tls.crt, tls.key (PEM). ca.crt may hold more than
+ * one certificate during a CA rotation: the first is the CA that signs (its key is ca.key), the
+ * others stay trusted (they are part of the caBundle) until removed.
  *
  * Ownership: every function borrows its pointer arguments; output goes to caller-owned buffers.
  * Private key material held in memory is wiped (mbedtls_platform_zeroize) before it is freed.
@@ -102,8 +104,8 @@ struct ka_certs_report {
  * Make sure `dir` holds a usable CA and a serving certificate for `o` (see the top of this
  * file). A valid, unexpired CA whose key is missing or does not match is an error (KA_ECERT): it
  * is never replaced silently because every installed caBundle trusts it. `dir` is created (0700)
- * if missing. Returns 0, KA_EINVAL (bad options), KA_ECERT, KA_EIO or KA_ENOMEM; `diag` gets a
- * message on error.
+ * (with missing parents, like mkdir -p) if missing. Returns 0, KA_EINVAL (bad options), KA_ECERT,
+ * KA_EIO or KA_ENOMEM; `diag` gets a message on error.
  */
 __attribute__((warn_unused_result)) int ka_certs_ensure(const char *dir,
                                                         const struct ka_certs_opts *o,

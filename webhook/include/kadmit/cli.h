@@ -19,5 +19,7 @@ int ka_cli_load_policy(const char *path, const char *attestations, struct ka_pol
 
 /** `kadmit certs`: create or renew the webhook CA and serving certificate (cmd_certs.c). */
 int ka_cmd_certs(int argc, char **argv);
+/** `kadmit attest verify ...`: explain image-scan attestations for one image (cmd_attest.c). */
+int ka_cmd_attest(int argc, char **argv);
 
 #endif

@@ -29,6 +29,7 @@ struct ka_config {
     char log_level[16];                      /* debug|info|warn|error */
     unsigned long max_body_bytes;
     unsigned long max_json_depth;
+    unsigned long max_json_values;
     unsigned long max_header_bytes;
     unsigned long max_connections;
     unsigned long handshake_timeout; /* seconds */

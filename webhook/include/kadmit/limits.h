@@ -17,6 +17,13 @@
 #define KA_MAX_DEPTH_MIN 16
 #define KA_MAX_DEPTH_MAX 512
 
+/* JSON values (tree nodes) in one request, bounding the parsed tree's memory (~64 bytes a
+ * node): a 3 MiB body of "[0,0,0,..." would otherwise become ~100 MB of nodes. A large pod is
+ * a few thousand values. */
+#define KA_MAX_JSON_VALUES_DEFAULT (256u * 1024u)
+#define KA_MAX_JSON_VALUES_MIN 1024u
+#define KA_MAX_JSON_VALUES_MAX (16u * 1024u * 1024u)
+
 /* JSON patch operations in one response. */
 #define KA_MAX_PATCH_OPS 256
 

@@ -32,6 +32,9 @@ struct ka_policy_load_opts {
     const char *attestations_dir;
     /* Maximum nesting depth of policy documents. 0: KA_MAX_DEPTH_DEFAULT. */
     unsigned max_depth;
+    /* The snapshot being replaced (a reload), or NULL. Rules may reuse its loaded state, e.g.
+     * attestation files that did not change are not verified again. Only read. */
+    const struct ka_policy *previous;
 };
 
 /**
@@ -73,6 +76,13 @@ const struct cJSON *ka_policy_excluded_namespaces(const struct ka_policy *p);
 
 /** Parse "168h", "7d", "5m", "30s" or a bare number of seconds. 0 or KA_EINVAL. */
 __attribute__((warn_unused_result)) int ka_duration_parse(const char *s, int64_t *seconds);
+
+/**
+ * Files and directories, besides the policy files themselves, that the snapshot was built from
+ * (e.g. the attestation directory and the directories of trusted key files): a change to any of
+ * them should reload the policy. Fills up to `max` borrowed paths; returns how many.
+ */
+size_t ka_policy_watch_paths(const struct ka_policy *p, const char **paths, size_t max);
 
 /** Human-readable identity of the snapshot: names of the files/policies merged (borrowed). */
 const char *ka_policy_source(const struct ka_policy *p);

@@ -97,6 +97,8 @@ struct ka_rule_def {
     /* Optional compiled state built at load (e.g. the attestation index). */
     int (*load)(struct ka_rule *rule, const struct ka_policy_load_opts *opts, struct ka_buf *diag);
     void (*unload)(struct ka_rule *rule);
+    /* Files or directories whose change should reload the policy (may be NULL). */
+    size_t (*watch)(const struct ka_rule *rule, const char **paths, size_t max);
     int (*run)(struct ka_rule_run *run);
 };
 

@@ -2,12 +2,14 @@
  * The webhook server: TLS on a listening socket, HTTP/1.1 behind it, and a plain-HTTP port for
  * metrics and probes. The only module that touches libmicrohttpd and sockets.
  *
- * Design: worker threads (one epoll loop each) accept TCP connections and terminate TLS with the
- * tls module (mbedTLS, non-blocking). After the handshake each connection gets a socketpair;
- * one end goes to a libmicrohttpd daemon (MHD_USE_NO_LISTEN_SOCKET + MHD_add_connection, poll
- * mode, thread pool) and the worker relays decrypted bytes between the TLS socket and the other
- * end. libmicrohttpd's own HTTPS (GnuTLS) is never used. The server knows nothing about
- * admission: requests to /mutate and /validate go to a handler callback.
+ * Design: N worker threads (--threads, default one per CPU), each an epoll loop that accepts TCP
+ * connections and terminates TLS with the tls module (mbedTLS, non-blocking). After the
+ * handshake each connection gets a socketpair; one end goes to the worker's own libmicrohttpd
+ * daemon (MHD_USE_NO_LISTEN_SOCKET + MHD_add_connection, driven by the worker with MHD_run(), so
+ * a request never changes threads) and the worker relays plaintext between the TLS socket and
+ * the other end. libmicrohttpd's own HTTPS (GnuTLS) is never used. Idle connections cost memory
+ * (about 70 KiB) but no thread. The server knows nothing about admission: requests to /mutate
+ * and /validate go to a handler callback, on the worker thread.
  *
  * Endpoints (TLS port): POST /mutate, POST /validate, GET /healthz, GET /readyz.
  * Metrics port (plain HTTP): GET /metrics, /healthz, /readyz.
@@ -28,7 +30,8 @@
  * Answer one admission request. `body` (borrowed, `len` bytes, NUL-terminated) is the complete
  * request body. Fill `response` (bounded; owned by the server) and `*http_status`: 200 makes
  * the body go out as application/json, any other status as text/plain. Return 0, or a negative
- * KA_E* code to make the server answer 500. Called from several threads at once.
+ * KA_E* code to make the server answer 500. Called from several worker threads at once; a slow
+ * handler delays the other connections of its worker.
  */
 typedef int (*ka_server_handler_fn)(void *ctx, enum ka_endpoint ep, const char *body, size_t len,
                                     struct ka_buf *response, int *http_status);

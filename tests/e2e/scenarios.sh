@@ -1,0 +1,797 @@
+# Scenarios and helpers for tests/e2e/run.sh (sourced, not executed).
+#
+# Each scenario is a function sc_<name with - as _> run in a subshell with `set -eE`; any failing
+# command or assertion fails it. Exit status 77 (from `skip`) marks it skipped. In the subshell:
+#   NS       a namespace of its own (e2e-<name>); create it with ns_create
+#   k        kubectl with the run's kubeconfig
+# Scenario names starting with cluster- do not need kadmit.
+# shellcheck shell=bash disable=SC2154
+
+ALL_SCENARIOS=(
+  cluster-smoke
+  webhook-health
+  checklist-admitted
+  reject-no-limits
+  agent-sidecar
+  memory-spine-preferred
+  warn-rule
+  dry-run
+  update-ratchet
+  excluded-namespace
+  policy-reload
+  generate-name
+  no-annotations
+  escaping
+  image-attestation
+  deploy-kustomize
+  latency
+  webhook-down
+  kadmit-log
+)
+
+# ---- assertions -----------------------------------------------------------------------------
+fail() { echo "ASSERTION FAILED: $*" >&2; exit 1; }
+skip() { echo "$*"; exit 77; }
+step() { echo "--- $*"; }
+assert_eq() { # assert_eq ACTUAL EXPECTED WHAT
+  [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
+  echo "ok: $3 = '$2'"
+}
+assert_contains() { # assert_contains HAYSTACK NEEDLE WHAT
+  case "$1" in *"$2"*) echo "ok: $3 contains '$2'" ;; *) fail "$3: '$2' not found in: $1" ;; esac
+}
+assert_not_contains() {
+  case "$1" in *"$2"*) fail "$3: unexpected '$2' in: $1" ;; *) echo "ok: $3 lacks '$2'" ;; esac
+}
+assert_match() { # assert_match HAYSTACK ERE WHAT
+  if printf '%s' "$1" | grep -Eq -- "$2"; then echo "ok: $3 matches /$2/"; else fail "$3: /$2/ does not match: $1"; fi
+}
+assert_absent() { # assert_absent KIND NAME [NS]
+  if k get "$1" "$2" -n "${3:-$NS}" >/dev/null 2>&1; then fail "$1 ${3:-$NS}/$2 exists but must not"; fi
+  echo "ok: $1 ${3:-$NS}/$2 was not stored"
+}
+# expect_ok OUTVAR CMD...   : CMD must succeed; its stdout+stderr go to OUTVAR
+expect_ok() {
+  local __var="$1" __out __rc=0; shift
+  __out="$("$@" 2>&1)" || __rc=$?
+  echo "\$ $*"; printf '%s\n' "$__out" | sed 's/^/  | /'
+  [ "$__rc" = 0 ] || fail "command failed (rc $__rc): $*"
+  printf -v "$__var" '%s' "$__out"
+}
+# expect_fail OUTVAR CMD... : CMD must fail; its stdout+stderr go to OUTVAR
+expect_fail() {
+  local __var="$1" __out __rc=0; shift
+  __out="$("$@" 2>&1)" || __rc=$?
+  echo "\$ $*"; printf '%s\n' "$__out" | sed 's/^/  | /'
+  [ "$__rc" != 0 ] || fail "command succeeded but must fail: $*"
+  printf -v "$__var" '%s' "$__out"
+}
+
+# kadmit's rule ids: a kubectl "Warning:" line naming one of them came from kadmit (the API server
+# adds warnings of its own, e.g. for duplicate container ports in the checklist fixture).
+RULE_IDS='resources-required|probes-required|image-pinned|memory-spine-anti-affinity|termination-grace-period|no-literal-secrets|hpa-custom-metrics|pdb-availability|image-scan-attestation|inject-metrics-sidecar|inject-probes'
+assert_no_rule_warning() {
+  if printf '%s\n' "$1" | grep -Eq "^Warning: .*($RULE_IDS)"; then fail "unexpected kadmit warning in: $1"; fi
+  echo "ok: no kadmit Warning line"
+}
+
+ns_create() { # ns_create [NAME]  (idempotent)
+  local n="${1:-$NS}"
+  k get namespace "$n" >/dev/null 2>&1 || k create namespace "$n" >/dev/null
+}
+jget() { # jget KIND NAME JQ-FILTER [NS]  -> raw jq output of the stored object
+  k get "$1" "$2" -n "${4:-$NS}" -o json | jq -r "$3"
+}
+create_yaml() { k create -n "$NS" -f - ; }   # stdin manifest
+
+# ---- manifests ------------------------------------------------------------------------------
+IMG_APP="registry.chaozcode.com/e2e-app:1.0.0"
+SIDECAR_IMAGE="registry.chaozcode.com/agent-metrics:1.2.0"
+
+# pod_yaml NAME [key=value...]
+#   app=LABEL        metadata.labels.app
+#   labels="k: v,.." extra labels (YAML flow mapping body)
+#   ann="k: v,.."    metadata.annotations (YAML flow mapping body); default none at all
+#   image=IMG        container image (default $IMG_APP)
+#   cname=NAME       container name (default app)
+#   resources=0|1    requests+limits (default 1)
+#   probes=0|1       readiness+liveness (default 1)
+#   port=http|8080   a containerPort named http / unnamed 8080 (default none)
+#   tgp=SECONDS      terminationGracePeriodSeconds
+#   gen=1            generateName NAME instead of name
+pod_yaml() {
+  local name="$1"; shift
+  local app="" labels="" ann="" image="$IMG_APP" cname=app resources=1 probes=1 port="" tgp="" gen=0 kv
+  for kv in "$@"; do local "$kv"; done
+  echo "apiVersion: v1"
+  echo "kind: Pod"
+  echo "metadata:"
+  if [ "$gen" = 1 ]; then echo "  generateName: $name"; else echo "  name: $name"; fi
+  if [ -n "$app" ] || [ -n "$labels" ]; then
+    echo "  labels: {${app:+app: $app}${app:+${labels:+, }}$labels}"
+  fi
+  [ -z "$ann" ] || echo "  annotations: {$ann}"
+  echo "spec:"
+  [ -z "$tgp" ] || echo "  terminationGracePeriodSeconds: $tgp"
+  echo "  containers:"
+  echo "  - name: $cname"
+  echo "    image: \"$image\""
+  case "$port" in
+    http) echo "    ports: [{name: http, containerPort: 8080}]" ;;
+    8080) echo "    ports: [{containerPort: 8080}]" ;;
+  esac
+  if [ "$resources" = 1 ]; then
+    echo "    resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 200m, memory: 128Mi}}"
+  fi
+  if [ "$probes" = 1 ]; then
+    echo "    readinessProbe: {httpGet: {path: /ready, port: 8080}}"
+    echo "    livenessProbe: {httpGet: {path: /live, port: 8080}}"
+  fi
+}
+
+# deploy_yaml NAME [resources=0|1] [extra=1 (second container without limits)]
+deploy_yaml() {
+  local name="$1"; shift
+  local resources=1 extra=0 kv
+  for kv in "$@"; do local "$kv"; done
+  cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: $name
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: $name}}
+  template:
+    metadata:
+      labels: {app: $name}
+    spec:
+      containers:
+      - name: app
+        image: "$IMG_APP"
+$( [ "$resources" = 1 ] && echo "        resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {cpu: 200m, memory: 128Mi}}" )
+        readinessProbe: {httpGet: {path: /ready, port: 8080}}
+        livenessProbe: {httpGet: {path: /live, port: 8080}}
+$( [ "$extra" = 1 ] && printf '%s\n' "      - name: extra" "        image: \"$IMG_APP\"" \
+     "        readinessProbe: {httpGet: {path: /ready, port: 8081}}" \
+     "        livenessProbe: {httpGet: {path: /live, port: 8081}}" )
+EOF
+}
+
+# memory_spine_yaml NAME required|preferred
+memory_spine_yaml() {
+  local aff
+  if [ "$2" = required ]; then
+    aff="requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchLabels: {app: memory-spine}}, topologyKey: kubernetes.io/hostname}]"
+  else
+    aff="preferredDuringSchedulingIgnoredDuringExecution: [{weight: 100, podAffinityTerm: {labelSelector: {matchLabels: {app: memory-spine}}, topologyKey: kubernetes.io/hostname}}]"
+  fi
+  cat <<EOF
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: $1
+spec:
+  serviceName: $1
+  replicas: 3
+  selector: {matchLabels: {app: memory-spine}}
+  template:
+    metadata:
+      labels: {app: memory-spine}
+    spec:
+      affinity:
+        podAntiAffinity:
+          $aff
+      containers:
+      - name: memory-spine
+        image: registry.chaozcode.com/memory-spine:3.1.0
+        resources: {requests: {cpu: "1", memory: 4Gi}, limits: {cpu: "4", memory: 8Gi}}
+        readinessProbe: {httpGet: {path: /health, port: 8788}}
+        livenessProbe: {httpGet: {path: /health, port: 8788}}
+EOF
+}
+
+# ---- policy file ----------------------------------------------------------------------------
+# The webhook runs with --policies $POLICY: a copy of the repository's policies/checklist.yaml
+# with image-scan-attestation off, because the e2e images have no scan attestations (except in
+# image-attestation). Scenarios change rule actions with policy_apply.
+
+# set_action RULE ACTION  (stdin -> stdout): sets `action:` of the spec.rules item with id RULE
+set_action() {
+  awk -v rule="$1" -v act="$2" '
+    function flush(   i, done, idl, ind) {
+      if (n == 0) return
+      if (match_item) {
+        done = 0
+        for (i = 1; i <= n; i++) if (buf[i] ~ /^[ -]*action:[ ]*/ && !done) {
+          sub(/action:[ ]*[A-Za-z"'"'"']+/, "action: " act, buf[i]); done = 1 }
+        for (i = 1; i <= n; i++) {
+          print buf[i]
+          if (!done && buf[i] ~ /^[ -]*id:[ ]*/) {
+            ind = buf[i]; sub(/id:.*/, "", ind); gsub(/-/, " ", ind)
+            print ind "action: " act; done = 1
+          }
+        }
+      } else for (i = 1; i <= n; i++) print buf[i]
+      n = 0; match_item = 0
+    }
+    function indent(s) { match(s, /^ */); return RLENGTH }
+    {
+      line = $0
+      if (!in_rules) { print line; if (line ~ /^[ ]*rules:[ ]*$/) { in_rules = 1; item_ind = -1 } ; next }
+      blank = (line ~ /^[ ]*(#.*)?$/)
+      if (!blank) {
+        ii = indent(line)
+        if (item_ind < 0 && line ~ /^[ ]*- /) item_ind = ii
+        if (ii < item_ind || (ii == item_ind && line !~ /^[ ]*- /)) { flush(); in_rules = 0; print line; next }
+        if (ii == item_ind && line ~ /^[ ]*- /) flush()
+      }
+      buf[++n] = line
+      t = line; sub(/^[ -]*/, "", t)
+      if (t ~ ("^id:[ ]*[\"'"'"']?" rule "[\"'"'"']?[ ]*(#.*)?$")) match_item = 1
+    }
+    END { flush() }'
+}
+
+policy_init() {
+  local src="$REPO/policies/checklist.yaml"
+  # image-scan-attestation off (if the policy has it): the test images have no attestations.
+  # $POLICY_EXCLUDED_NS joins spec.exclude.namespaces (a flow list on one line in the checklist).
+  # Its attestation directory and scanner keys point into the work directory (image-attestation).
+  set_action image-scan-attestation off <"$src" \
+    | sed -E -e "s/^([[:space:]]*namespaces:[[:space:]]*\[)(.*kadmit-system.*)\]/\1\2, $POLICY_EXCLUDED_NS]/" \
+        -e "s#^([[:space:]]*attestationsDir:).*#\1 $WORK/attestations#" \
+        -e "s#^([[:space:]]*keyFiles:).*#\1 [$WORK/attestation-keys/*.pem]#" >"$POLICY_BASE"
+  mkdir -p "$WORK/attestations" "$WORK/attestation-keys"
+  echo 0 >"$WORK/policy.last-write"
+}
+
+# policy_write [--in-place] [RULE=ACTION...]: base policy with the given actions, to $POLICY.
+# Default is an atomic rename (how a ConfigMap volume update looks); --in-place rewrites the
+# existing file (how an editor saves). Waits for a new wall-clock second first so the mtime
+# always moves, whatever its granularity.
+policy_write() {
+  local mode=rename tmp="$WORK/policy.tmp" a last
+  if [ "${1:-}" = --in-place ]; then mode=inplace; shift; fi
+  cp "$POLICY_BASE" "$tmp"
+  for a in "$@"; do set_action "${a%%=*}" "${a#*=}" <"$tmp" >"$tmp.2" && mv "$tmp.2" "$tmp"; done
+  last="$(cat "$WORK/policy.last-write" 2>/dev/null || echo 0)"
+  while [ "$(date +%s)" -le "$last" ]; do sleep 0.1; done
+  if [ "$mode" = inplace ] && [ -f "$POLICY" ]; then cat "$tmp" >"$POLICY"; rm -f "$tmp"; else mv "$tmp" "$POLICY"; fi
+  date +%s >"$WORK/policy.last-write"
+}
+
+# probe RULE: what the webhook currently does with a server-side dry-run pod that breaks only
+# RULE (resources-required or image-pinned). Prints reject, warn or admit.
+probe() {
+  local out rc=0 args=()
+  case "$1" in
+    resources-required) args=(resources=0) ;;
+    image-pinned) args=(image=registry.chaozcode.com/e2e-app:latest) ;;
+    *) echo "probe: unsupported rule $1" >&2; return 2 ;;
+  esac
+  out="$(pod_yaml "probe-$1" "${args[@]}" | k create --dry-run=server -n e2e-probe -f - 2>&1)" || rc=$?
+  if [ "$rc" != 0 ]; then
+    case "$out" in *"$1"*) echo reject ;; *) echo "error: $out" ;; esac
+  else
+    case "$out" in *Warning:*"$1"*) echo warn ;; *) echo admit ;; esac
+  fi
+}
+expected_probe() { case "$1" in enforce) echo reject ;; warn) echo warn ;; *) echo admit ;; esac; }
+
+# policy_apply [--in-place] [RULE=ACTION...]: write the policy, then wait (up to 20s) until the
+# webhook visibly follows it for resources-required and image-pinned (the rules the scenarios
+# switch). Prints the time the reload took.
+policy_apply() {
+  local inplace="" rr=enforce ip=enforce a t0=$SECONDS got1 got2
+  if [ "${1:-}" = --in-place ]; then inplace=--in-place; shift; fi
+  for a in "$@"; do
+    case "$a" in resources-required=*) rr="${a#*=}" ;; image-pinned=*) ip="${a#*=}" ;; esac
+  done
+  policy_write $inplace "$@"
+  while :; do
+    got1="$(probe resources-required)"; got2="$(probe image-pinned)"
+    if [ "$got1" = "$(expected_probe "$rr")" ] && [ "$got2" = "$(expected_probe "$ip")" ]; then
+      echo "policy applied (${*:-base}) and in effect after $((SECONDS - t0))s"
+      return 0
+    fi
+    [ $((SECONDS - t0)) -lt 20 ] || { echo "policy ${*:-base} not in effect after 20s: resources-required=$got1 image-pinned=$got2" >&2; return 1; }
+    sleep 0.3
+  done
+}
+
+# ---- webhook registration -------------------------------------------------------------------
+MUTATING_NAME=mutate.kadmit.dev
+VALIDATING_NAME=validate.kadmit.dev
+# Namespaces with this label are skipped by the shipped namespaceSelector (latency baseline).
+IGNORE_LABEL=kadmit.dev/ignore
+# A namespace only kadmit's policy excludes (added to spec.exclude.namespaces by policy_init).
+POLICY_EXCLUDED_NS=e2e-policy-excluded
+
+# The registered configurations are the shipped ones, deploy/base/webhooks.yaml, rendered by
+# `kadmit certs --render-webhooks --webhook-url https://127.0.0.1:PORT` (caBundle filled,
+# clientConfig.url instead of the Service), renamed kadmit-e2e so that deploy-kustomize
+# dry-runs a fresh install. If rendering fails, an equivalent hand-written configuration is
+# registered instead and webhook-health fails, naming the reason.
+register_webhooks() {
+  local tmpl=() rendered="$WORK/webhooks.yaml"
+  ns_create e2e-probe
+  [ ! -f "$REPO/deploy/base/webhooks.yaml" ] || tmpl=(--webhooks-template "$REPO/deploy/base/webhooks.yaml")
+  if "$KADMIT" certs --out-dir "$KADMIT_CERTS" --render-webhooks "$rendered" \
+       --webhook-url "https://127.0.0.1:$KADMIT_PORT" "${tmpl[@]}" >"$LOGS/render-webhooks.log" 2>&1 \
+     && grep -q "url: .*127.0.0.1:$KADMIT_PORT/validate" "$rendered"; then
+    echo "rendered by kadmit certs --render-webhooks ${tmpl[*]}" >"$WORK/webhooks.source"
+    sed -i 's/^  name: kadmit$/  name: kadmit-e2e/' "$rendered"
+  else
+    echo "hand-written fallback (kadmit certs --render-webhooks failed: $(tr '\n' ' ' <"$LOGS/render-webhooks.log" | head -c 300))" >"$WORK/webhooks.source"
+    webhooks_fallback_yaml >"$rendered"
+  fi
+  cat "$WORK/webhooks.source"
+  k apply -f "$rendered"
+}
+
+webhook_selector_yaml() {
+  cat <<EOF
+  namespaceSelector:
+    matchExpressions:
+    - {key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, kube-node-lease, kadmit-system]}
+    - {key: $IGNORE_LABEL, operator: DoesNotExist}
+EOF
+}
+
+# mutating_webhook_yaml CONFIG-NAME WEBHOOK-NAME [objectSelector-label]
+mutating_webhook_yaml() {
+  local ca; ca="$(base64 -w0 <"$KADMIT_CERTS/ca.crt")"
+  cat <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: $1
+webhooks:
+- name: $2
+  clientConfig:
+    url: https://127.0.0.1:$KADMIT_PORT/mutate
+    caBundle: $ca
+  admissionReviewVersions: [v1]
+  sideEffects: NoneOnDryRun
+  timeoutSeconds: 5
+  matchPolicy: Equivalent
+  reinvocationPolicy: IfNeeded
+  failurePolicy: Ignore
+EOF
+  webhook_selector_yaml
+  [ -z "${3:-}" ] || printf '  objectSelector:\n    matchLabels: {%s: "true"}\n' "$3"
+  echo "  rules:"
+  echo "  - {apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [pods], scope: Namespaced}"
+}
+
+webhooks_fallback_yaml() {
+  local ca; ca="$(base64 -w0 <"$KADMIT_CERTS/ca.crt")"
+  mutating_webhook_yaml kadmit-e2e "$MUTATING_NAME"
+  cat <<EOF
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: kadmit-e2e
+webhooks:
+- name: $VALIDATING_NAME
+  clientConfig:
+    url: https://127.0.0.1:$KADMIT_PORT/validate
+    caBundle: $ca
+  admissionReviewVersions: [v1]
+  sideEffects: NoneOnDryRun
+  timeoutSeconds: 5
+  matchPolicy: Equivalent
+  failurePolicy: Fail
+EOF
+  webhook_selector_yaml
+  cat <<'EOF'
+  rules:
+  - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods, replicationcontrollers], scope: Namespaced}
+  - {apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments, statefulsets, daemonsets, replicasets], scope: Namespaced}
+  - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [jobs, cronjobs], scope: Namespaced}
+  - {apiGroups: [autoscaling], apiVersions: [v2], operations: [CREATE, UPDATE], resources: [horizontalpodautoscalers], scope: Namespaced}
+  - {apiGroups: [policy], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [poddisruptionbudgets], scope: Namespaced}
+EOF
+}
+webhooks_active() { [ "$(probe resources-required)" = reject ]; }
+
+# apiserver_webhook_calls NAME: how many times the API server called admission webhook NAME
+apiserver_webhook_calls() {
+  k get --raw /metrics | awk -v n="name=\"$1\"" '
+    /^apiserver_admission_webhook_admission_duration_seconds_count/ && index($0, n) { s += $NF }
+    END { print s + 0 }'
+}
+
+# ---- scenarios ------------------------------------------------------------------------------
+
+sc_cluster_smoke() {
+  ns_create
+  step "ConfigMap round trip through the real API server"
+  k create configmap smoke -n "$NS" --from-literal=greeting=hello --from-literal=path=/a/b
+  assert_eq "$(k get configmap smoke -n "$NS" -o jsonpath='{.data.greeting}')" hello "stored greeting"
+  assert_eq "$(jget configmap smoke '.data.path')" /a/b "stored path"
+  assert_eq "$(k get namespace "$NS" -o jsonpath='{.status.phase}')" Active "namespace phase"
+  k delete configmap smoke -n "$NS" --wait=false
+}
+
+sc_webhook_health() {
+  local out
+  step "kadmit health endpoints on the TLS port and metrics on the metrics port"
+  for p in healthz readyz; do
+    out="$(curl -fsS --max-time 5 --cacert "$KADMIT_CERTS/ca.crt" "https://127.0.0.1:$KADMIT_PORT/$p")" \
+      || fail "GET https://127.0.0.1:$KADMIT_PORT/$p failed"
+    echo "ok: TLS /$p -> $out"
+    curl -fsS --max-time 5 "http://127.0.0.1:$KADMIT_METRICS_PORT/$p" >/dev/null \
+      || fail "GET http://127.0.0.1:$KADMIT_METRICS_PORT/$p failed"
+    echo "ok: metrics-port /$p"
+  done
+  out="$(curl -fsS --max-time 5 "http://127.0.0.1:$KADMIT_METRICS_PORT/metrics")" || fail "GET /metrics failed"
+  assert_match "$out" '^kadmit_' "/metrics body"
+  step "the registered configurations are the shipped deploy/base/webhooks.yaml"
+  assert_contains "$(cat "$WORK/webhooks.source")" "rendered by kadmit certs --render-webhooks" "webhook configuration source"
+  step "the API server has called both webhooks"
+  [ "$(apiserver_webhook_calls "$VALIDATING_NAME")" -gt 0 ] || fail "no calls to $VALIDATING_NAME"
+  [ "$(apiserver_webhook_calls "$MUTATING_NAME")" -gt 0 ] || fail "no calls to $MUTATING_NAME"
+  echo "ok: apiserver_admission_webhook_admission_duration_seconds counts both webhooks"
+}
+
+sc_checklist_admitted() {
+  local dir="$REPO/tests/fixtures/checklist" f ns out
+  [ -d "$dir" ] || fail "no $dir in this checkout"
+  for f in "$dir"/*.yaml; do
+    for ns in $(awk '/^  namespace:/ {print $2}' "$f" | sort -u); do ns_create "$ns"; done
+  done
+  ns_create
+  for f in "$dir"/agent-statefulset.yaml "$dir"/memory-spine-statefulset.yaml "$dir"/agent-hpa.yaml; do
+    step "apply $(basename "$f")"
+    if grep -q '^  namespace:' "$f"; then expect_ok out k apply -f "$f"; else expect_ok out k apply -n "$NS" -f "$f"; fi
+    assert_no_rule_warning "$out"
+  done
+  ns="$(awk '/^  namespace:/ {print $2; exit}' "$dir/agent-statefulset.yaml")"; ns="${ns:-$NS}"
+  assert_eq "$(jget statefulset agent '.spec.template.metadata.labels.app' "$ns")" agent "stored agent StatefulSet"
+  assert_eq "$(jget statefulset agent '[.spec.template.spec.containers[] | select(.name=="metrics-sidecar")] | length' "$ns")" 1 \
+    "metrics-sidecar containers in the stored agent template"
+  assert_eq "$(jget statefulset memory-spine '.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey' "$ns")" \
+    kubernetes.io/hostname "stored memory-spine anti-affinity"
+  assert_eq "$(jget hpa agent-hpa '.spec.maxReplicas' "$ns")" 50 "stored agent HPA maxReplicas"
+}
+
+sc_reject_no_limits() {
+  local out
+  ns_create
+  step "a pod without requests/limits is denied, naming rule, object, container and fix"
+  expect_fail out create_yaml < <(pod_yaml nolimits resources=0)
+  assert_contains "$out" "denied the request" "kubectl error"
+  assert_contains "$out" "resources-required: Pod $NS/nolimits container \"app\": " "kubectl error"
+  assert_match "$out" "resources-required: Pod $NS/nolimits container \"app\": [^(]+\\(.+\\)" "kubectl error (what is wrong, then (how to fix))"
+  assert_absent pod nolimits
+  step "the same pod with limits is admitted"
+  expect_ok out create_yaml < <(pod_yaml withlimits)
+  k get pod withlimits -n "$NS" >/dev/null
+}
+
+assert_agent_mutated() { # assert_agent_mutated POD [NS]
+  local p="$1" n="${2:-$NS}" j
+  j="$(k get pod "$p" -n "$n" -o json)"
+  assert_eq "$(jq '[.spec.containers[] | select(.name=="metrics-sidecar")] | length' <<<"$j")" 1 "metrics-sidecar count in $p"
+  assert_eq "$(jq -r '.spec.containers[] | select(.name=="metrics-sidecar") | .image' <<<"$j")" "$SIDECAR_IMAGE" "sidecar image"
+  assert_eq "$(jq -r '.metadata.annotations["prometheus.io/scrape"]' <<<"$j")" true "prometheus.io/scrape"
+  assert_eq "$(jq -r '.metadata.annotations["prometheus.io/port"]' <<<"$j")" 9090 "prometheus.io/port"
+  assert_eq "$(jq -r '.spec.containers[] | select(.name=="agent") | .readinessProbe.httpGet.path' <<<"$j")" /health/ready "agent readinessProbe path"
+  assert_eq "$(jq -r '.spec.containers[] | select(.name=="agent") | .livenessProbe.httpGet.path' <<<"$j")" /health/live "agent livenessProbe path"
+  assert_eq "$(jq '.spec.containers | length' <<<"$j")" 2 "container count"
+}
+
+sc_agent_sidecar() {
+  local out calls0 calls1 j
+  ns_create
+  step "agent pod without sidecar/probes/annotations is admitted and mutated"
+  expect_ok out create_yaml < <(pod_yaml agent-1 app=agent cname=agent port=http probes=0 tgp=120)
+  assert_agent_mutated agent-1
+  step "creating it again from the stored object gives no duplicate sidecar, probe or annotation"
+  k get pod agent-1 -n "$NS" -o json | jq '
+      del(.metadata.uid, .metadata.resourceVersion, .metadata.creationTimestamp, .metadata.managedFields, .status)
+      | .metadata.name = "agent-1-again"' >"$WORK/agent-1-again.json"
+  expect_ok out k create -n "$NS" -f "$WORK/agent-1-again.json"
+  assert_agent_mutated agent-1-again
+  j="$(k get pod agent-1 -n "$NS" -o json)"
+  assert_eq "$(k get pod agent-1-again -n "$NS" -o json | jq -c '.spec.containers')" "$(jq -c '.spec.containers' <<<"$j")" \
+    "containers of the re-created pod equal the original's"
+  step "reinvocation: a second mutating webhook on the same endpoint (reinvocationPolicy IfNeeded)"
+  mutating_webhook_yaml kadmit-e2e-double double.kadmit.dev e2e.kadmit.dev/double | k apply -f -
+  calls0="$(apiserver_webhook_calls double.kadmit.dev)"
+  local t0=$SECONDS
+  until pod_yaml agent-probe app=agent cname=agent port=http probes=0 tgp=120 labels='e2e.kadmit.dev/double: "true"' \
+        | k create --dry-run=server -n "$NS" -f - >/dev/null 2>&1 \
+        && [ "$(apiserver_webhook_calls double.kadmit.dev)" -gt "$calls0" ]; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "the second mutating webhook was never called"
+    sleep 0.5
+  done
+  calls0="$(apiserver_webhook_calls double.kadmit.dev)"
+  expect_ok out create_yaml < <(pod_yaml agent-2 app=agent cname=agent port=http probes=0 tgp=120 labels='e2e.kadmit.dev/double: "true"')
+  calls1="$(apiserver_webhook_calls double.kadmit.dev)"
+  [ "$calls1" -gt "$calls0" ] || fail "double.kadmit.dev was not called for agent-2"
+  echo "ok: double.kadmit.dev called $((calls1 - calls0)) time(s) for agent-2"
+  assert_agent_mutated agent-2
+  k delete mutatingwebhookconfiguration kadmit-e2e-double
+}
+
+sc_memory_spine_preferred() {
+  local out
+  ns_create
+  step "Memory Spine StatefulSet with only preferred anti-affinity is denied"
+  expect_fail out create_yaml < <(memory_spine_yaml spine-preferred preferred)
+  assert_contains "$out" "memory-spine-anti-affinity" "kubectl error"
+  assert_contains "$out" "StatefulSet $NS/spine-preferred" "kubectl error"
+  assert_absent statefulset spine-preferred
+  step "with required anti-affinity it is admitted"
+  expect_ok out create_yaml < <(memory_spine_yaml spine-required required)
+}
+
+sc_warn_rule() {
+  local out
+  ns_create
+  policy_apply image-pinned=warn
+  step "an unpinned image under a warn rule: admitted with a kubectl Warning line"
+  expect_ok out create_yaml < <(pod_yaml unpinned image=registry.chaozcode.com/e2e-app:latest)
+  assert_match "$out" '^Warning: .*image-pinned' "kubectl output"
+  assert_eq "$(k get pod unpinned -n "$NS" -o jsonpath='{.spec.containers[0].image}')" registry.chaozcode.com/e2e-app:latest "stored image"
+  policy_apply
+  step "the same pod under enforce is denied"
+  expect_fail out create_yaml < <(pod_yaml unpinned-2 image=registry.chaozcode.com/e2e-app:latest)
+  assert_contains "$out" 'image-pinned: Pod' "kubectl error"
+}
+
+sc_dry_run() {
+  local out
+  ns_create
+  step "kubectl apply --dry-run=server of an agent pod: mutated answer, nothing stored"
+  pod_yaml agent-dry app=agent cname=agent port=http probes=0 tgp=120 >"$WORK/agent-dry.yaml"
+  expect_ok out k apply --dry-run=server -n "$NS" -f "$WORK/agent-dry.yaml" -o json
+  assert_eq "$(jq '[.spec.containers[] | select(.name=="metrics-sidecar")] | length' <<<"$out")" 1 "sidecar in the dry-run answer"
+  assert_eq "$(jq -r '.metadata.annotations["prometheus.io/scrape"]' <<<"$out")" true "scrape annotation in the dry-run answer"
+  assert_absent pod agent-dry
+  step "a non-compliant pod under dry-run is denied and not stored"
+  pod_yaml nolimits-dry resources=0 >"$WORK/nolimits-dry.yaml"
+  expect_fail out k apply --dry-run=server -n "$NS" -f "$WORK/nolimits-dry.yaml"
+  assert_contains "$out" "resources-required" "kubectl error"
+  assert_absent pod nolimits-dry
+  assert_eq "$(k get pods -n "$NS" -o name | wc -l | tr -d ' ')" 0 "pods in $NS"
+}
+
+sc_update_ratchet() {
+  local out
+  ns_create
+  policy_apply resources-required=off
+  step "create a Deployment without limits while resources-required is off"
+  expect_ok out create_yaml < <(deploy_yaml legacy resources=0)
+  policy_apply
+  step "label it under enforce: not worse, so admitted with a warning"
+  expect_ok out k label deployment legacy -n "$NS" e2e.kadmit.dev/touched=yes
+  assert_match "$out" '^Warning: .*resources-required' "kubectl output"
+  assert_eq "$(k get deployment legacy -n "$NS" -o jsonpath='{.metadata.labels.e2e\.kadmit\.dev/touched}')" yes "stored label"
+  step "adding a second container without limits makes it worse: denied"
+  deploy_yaml legacy resources=0 extra=1 >"$WORK/legacy-worse.yaml"
+  expect_fail out k apply -n "$NS" -f "$WORK/legacy-worse.yaml"
+  assert_contains "$out" 'resources-required: Deployment' "kubectl error"
+  assert_contains "$out" 'container "extra"' "kubectl error"
+  assert_eq "$(k get deployment legacy -n "$NS" -o jsonpath='{.spec.template.spec.containers[*].name}')" app "stored containers"
+}
+
+sc_excluded_namespace() {
+  local out n j
+  grep -q "$POLICY_EXCLUDED_NS" "$POLICY" || fail "could not add $POLICY_EXCLUDED_NS to spec.exclude.namespaces"
+  ns_create "$POLICY_EXCLUDED_NS"
+  ns_create e2e-ignored
+  k label namespace e2e-ignored "$IGNORE_LABEL=true" --overwrite >/dev/null
+  # kube-system and kadmit-system: skipped by the namespaceSelector; e2e-ignored: by its label;
+  # e2e-policy-excluded: reaches kadmit, which must leave it alone (spec.exclude.namespaces).
+  for n in kube-system kadmit-system e2e-ignored "$POLICY_EXCLUDED_NS"; do
+    ns_create "$n"
+    step "agent pod without limits, probes or grace period in $n: admitted untouched"
+    out="$(pod_yaml agent-excluded app=agent cname=agent port=http probes=0 resources=0 | k create -n "$n" -f - 2>&1)" \
+      || fail "create in $n failed: $out"
+    echo "$out"
+    assert_no_rule_warning "$out"
+    j="$(k get pod agent-excluded -n "$n" -o json)"
+    assert_eq "$(jq '.spec.containers | length' <<<"$j")" 1 "container count in $n"
+    assert_eq "$(jq -r '.metadata.annotations // {} | has("prometheus.io/scrape")' <<<"$j")" false "scrape annotation in $n"
+    assert_eq "$(jq -r '.spec.containers[0].readinessProbe // "none"' <<<"$j")" none "readinessProbe in $n"
+    k delete pod agent-excluded -n "$n" --wait=false >/dev/null
+  done
+  step "a Deployment without limits in $POLICY_EXCLUDED_NS: kadmit is called and admits it"
+  local c0 c1
+  c0="$(apiserver_webhook_calls "$VALIDATING_NAME")"
+  expect_ok out k create -n "$POLICY_EXCLUDED_NS" -f - < <(deploy_yaml excluded-deploy resources=0)
+  assert_no_rule_warning "$out"
+  c1="$(apiserver_webhook_calls "$VALIDATING_NAME")"
+  [ "$c1" -gt "$c0" ] || fail "$VALIDATING_NAME was not called for $POLICY_EXCLUDED_NS"
+  echo "ok: $VALIDATING_NAME was called ($c0 -> $c1) and admitted"
+}
+
+sc_policy_reload() {
+  ns_create
+  step "policy replaced by rename (ConfigMap-style): resources-required off"
+  policy_apply resources-required=off
+  step "policy rewritten in place (editor-style): back to enforce"
+  policy_apply --in-place
+  step "policy rewritten in place: image-pinned warn"
+  policy_apply --in-place image-pinned=warn
+  policy_apply
+  pid_alive "$PID_KADMIT" || fail "kadmit (pid $PID_KADMIT) is no longer running"
+  echo "ok: the same kadmit process (pid $PID_KADMIT) served every policy"
+}
+
+sc_generate_name() {
+  local out name
+  ns_create
+  step "agent pod with generateName is mutated"
+  expect_ok out create_yaml < <(pod_yaml agent-gen- gen=1 app=agent cname=agent port=http probes=0 tgp=120)
+  name="$(sed -n 's#^pod/\(agent-gen-[a-z0-9]*\) created$#\1#p' <<<"$out")"
+  [ -n "$name" ] || fail "no generated pod name in: $out"
+  assert_agent_mutated "$name"
+  step "a non-compliant generateName pod is denied"
+  expect_fail out create_yaml < <(pod_yaml nolimits-gen- gen=1 resources=0)
+  assert_contains "$out" "resources-required: Pod $NS/" "kubectl error"
+  assert_contains "$out" 'container "app"' "kubectl error"
+}
+
+sc_no_annotations() {
+  local out
+  ns_create
+  step "agent pod with no metadata.annotations at all: the patch must create the map"
+  pod_yaml agent-bare app=agent cname=agent port=http probes=0 tgp=120 >"$WORK/agent-bare.yaml"
+  if grep -q annotations "$WORK/agent-bare.yaml"; then fail "manifest unexpectedly has annotations"; fi
+  expect_ok out k create -n "$NS" -f "$WORK/agent-bare.yaml"
+  assert_agent_mutated agent-bare
+  assert_eq "$(jget pod agent-bare '.metadata.annotations | length')" 2 "annotation count"
+}
+
+sc_escaping() {
+  local out j
+  ns_create
+  # Kubernetes keys cannot contain "~", so only the "/" -> "~1" escape is reachable here.
+  step "existing annotation and label keys with / survive the JSON patch (~1 escaping)"
+  expect_ok out create_yaml < <(pod_yaml agent-escape app=agent cname=agent port=http probes=0 tgp=120 \
+      labels='e2e.kadmit.dev/team: core' \
+      ann='"example.com/owner": team-a, "prometheus.io/path": /metrics')
+  assert_agent_mutated agent-escape
+  j="$(k get pod agent-escape -n "$NS" -o json)"
+  assert_eq "$(jq -r '.metadata.annotations["example.com/owner"]' <<<"$j")" team-a "annotation example.com/owner"
+  assert_eq "$(jq -r '.metadata.annotations["prometheus.io/path"]' <<<"$j")" /metrics "annotation prometheus.io/path"
+  assert_eq "$(jq -r '.metadata.labels["e2e.kadmit.dev/team"]' <<<"$j")" core "label e2e.kadmit.dev/team"
+  assert_eq "$(jq '.metadata.annotations | length' <<<"$j")" 4 "annotation count"
+}
+
+sc_image_attestation() {
+  local A="$REPO/tests/attest" out d1 d2 d3 img=registry.chaozcode.com/e2e-app t0 now
+  grep -q 'id: image-scan-attestation' "$POLICY_BASE" || skip "the policy has no image-scan-attestation rule"
+  [ -x "$A/sign.sh" ] || [ -f "$A/sign.sh" ] || skip "no tests/attest/ signing tools in this checkout"
+  grep -q "attestationsDir: $WORK/attestations" "$POLICY_BASE" || fail "could not point attestationsDir at the work directory"
+  ns_create
+  step "a scanner key, a clean scan for digest 1 and a scan with a CRITICAL finding for digest 3"
+  d1="$(openssl rand -hex 32)"; d2="$(openssl rand -hex 32)"; d3="$(openssl rand -hex 32)"
+  now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  bash "$A/keygen.sh" p256 "$WORK/scanner"
+  cp "$WORK/scanner.pub" "$WORK/attestation-keys/scanner.pem"
+  bash "$A/statement.sh" --digest "$d1" --name "$img" --finished "$now" "$A/trivy-clean.json" >"$WORK/clean.st"
+  bash "$A/statement.sh" --digest "$d3" --name "$img" --finished "$now" "$A/trivy-findings.json" >"$WORK/crit.st"
+  bash "$A/sign.sh" "$WORK/scanner.key" "$WORK/clean.st" >"$WORK/attestations/clean.json"
+  bash "$A/sign.sh" "$WORK/scanner.key" "$WORK/crit.st" >"$WORK/attestations/crit.json"
+  step "image-scan-attestation: enforce"
+  policy_write image-scan-attestation=enforce
+  t0=$SECONDS
+  until out="$(pod_yaml probe-attest image="$img@sha256:$d2" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
+        [[ "$out" == *image-scan-attestation* ]]; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "image-scan-attestation enforce not in effect after 20s: $out"
+    sleep 0.3
+  done
+  echo "in effect after $((SECONDS - t0))s"
+  step "digest with a clean signed scan: admitted"
+  expect_ok out create_yaml < <(pod_yaml attested image="$img@sha256:$d1")
+  step "digest without attestation: denied"
+  expect_fail out create_yaml < <(pod_yaml unattested image="$img@sha256:$d2")
+  assert_contains "$out" "image-scan-attestation: Pod $NS/unattested container \"app\"" "kubectl error"
+  assert_absent pod unattested
+  step "digest whose scan has a CRITICAL finding: denied"
+  expect_fail out create_yaml < <(pod_yaml critical image="$img@sha256:$d3")
+  assert_contains "$out" "image-scan-attestation: Pod $NS/critical container \"app\"" "kubectl error"
+  step "tag without digest: denied"
+  expect_fail out create_yaml < <(pod_yaml tagonly image="$img:1.0.0")
+  assert_contains "$out" "image-scan-attestation" "kubectl error"
+  step "(informational) an agent pod with an attested image, with the injected tag-only sidecar"
+  if out="$(pod_yaml agent-attested app=agent cname=agent port=http probes=0 tgp=120 image="$img@sha256:$d1" \
+            | k create --dry-run=server -n "$NS" -f - 2>&1)"; then
+    echo "NOTE: admitted: $out"
+  else
+    echo "NOTE: denied: $out"
+  fi
+  policy_apply
+}
+
+sc_deploy_kustomize() {
+  local out n r="$WORK/deploy-copy" d="$WORK/deploy-copy/deploy" x
+  [ -f "$REPO/deploy/kustomization.yaml" ] || [ -f "$REPO/deploy/kustomization.yml" ] \
+    || skip "no deploy/kustomization.yaml in this checkout"
+  # deploy/ generates its TLS Secret from deploy/certs/ (made by `kadmit certs`); render a copy
+  # (with the top-level directories it may refer to, e.g. ../../policies) so the checkout is
+  # left alone.
+  rm -rf "$r"; mkdir -p "$r"
+  for x in deploy policies; do [ ! -d "$REPO/$x" ] || cp -r "$REPO/$x" "$r/"; done
+  if [ ! -s "$d/certs/tls.crt" ]; then
+    expect_ok out "$KADMIT" certs --out-dir "$d/certs"
+  fi
+  out="$(k kustomize "$d")" || fail "kubectl kustomize deploy/ failed"
+  for n in $(awk '/^  namespace:/ {print $2}' <<<"$out" | sort -u); do ns_create "$n"; done
+  step "kubectl apply --dry-run=server -k deploy/"
+  expect_ok out k apply --dry-run=server -k "$d"
+  assert_contains "$out" "(server dry run)" "kubectl output"
+  assert_no_rule_warning "$out"
+  step "nothing was stored"
+  assert_absent deployment kadmit kadmit-system
+  assert_absent service kadmit kadmit-system
+  for x in mutatingwebhookconfiguration validatingwebhookconfiguration; do
+    if k get "$x" kadmit >/dev/null 2>&1; then fail "$x kadmit from deploy/ was stored by a dry run"; fi
+    echo "ok: $x kadmit was not stored"
+  done
+}
+
+sc_webhook_down() {
+  local out fp_v fp_m t0
+  ns_create
+  fp_v="$(k get validatingwebhookconfiguration kadmit-e2e -o jsonpath='{.webhooks[0].failurePolicy}')"
+  fp_m="$(k get mutatingwebhookconfiguration kadmit-e2e -o jsonpath='{.webhooks[0].failurePolicy}')"
+  assert_eq "$fp_v" Fail "validating failurePolicy"
+  assert_eq "$fp_m" Ignore "mutating failurePolicy"
+  step "stop kadmit"
+  kill "$PID_KADMIT"
+  t0=$SECONDS
+  while curl -fsS --max-time 1 --cacert "$KADMIT_CERTS/ca.crt" "https://127.0.0.1:$KADMIT_PORT/healthz" >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 15 ] || fail "kadmit still answers after SIGTERM"
+    sleep 0.2
+  done
+  step "validating failurePolicy Fail: a compliant pod is rejected, the error names the webhook"
+  expect_fail out create_yaml < <(pod_yaml down-1)
+  assert_contains "$out" "failed calling webhook \"$VALIDATING_NAME\"" "kubectl error"
+  assert_absent pod down-1
+  step "mutating failurePolicy Ignore: with validation set to Ignore, an agent pod is admitted unmutated"
+  k patch validatingwebhookconfiguration kadmit-e2e --type=json \
+    -p '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}]'
+  t0=$SECONDS
+  until pod_yaml down-probe | k create --dry-run=server -n "$NS" -f - >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "failurePolicy Ignore never took effect"
+    sleep 0.3
+  done
+  expect_ok out create_yaml < <(pod_yaml down-agent app=agent cname=agent port=http probes=0 tgp=120)
+  assert_eq "$(jget pod down-agent '.spec.containers | length')" 1 "containers (not mutated)"
+  k patch validatingwebhookconfiguration kadmit-e2e --type=json \
+    -p '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Fail"}]'
+}
+
+sc_latency() {
+  local bin="$WORK/kadmit-e2e-latency"
+  step "build tests/e2e/latency"
+  (cd "$E2E_DIR" && GOFLAGS=-mod=mod "$GO" build -o "$bin" ./latency)
+  step "create ${E2E_LATENCY_PODS:-50} pods with and without the webhooks (printed, not asserted)"
+  "$bin" -kubeconfig "$KUBECONFIG" -n "${E2E_LATENCY_PODS:-50}" | tee "$LOGS/latency.txt"
+}
+
+# Last: stop kadmit (so that a sanitizer's exit-time leak report lands in its log too), then
+# its log over the whole run must have no sanitizer report, crash or error-level line
+# (run with an ASan/UBSan build: KADMIT=build-asan/kadmit).
+sc_kadmit_log() {
+  local f="$LOGS/kadmit.log" bad t0=$SECONDS
+  [ -s "$f" ] || fail "no kadmit log at $f"
+  kill "$PID_KADMIT" 2>/dev/null || true
+  while pid_alive "$PID_KADMIT"; do
+    [ $((SECONDS - t0)) -lt 30 ] || fail "kadmit did not exit within 30s of SIGTERM"
+    sleep 0.2
+  done
+  echo "ok: kadmit exited $((SECONDS - t0))s after SIGTERM"
+  bad="$(grep -nE 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|Segmentation fault|Aborted|"level":"error"' "$f" | head -n 20 || true)"
+  [ -z "$bad" ] || fail "kadmit log has errors:
+$bad"
+  echo "ok: $(wc -l <"$f") log lines, no sanitizer report or error-level line"
+}

@@ -1,0 +1,1123 @@
+/*
+ * Unit tests for the attest module. Keys and signatures are made fresh by openssl through
+ * tests/attest/{keygen,statement,sign}.sh into a temporary directory; nothing is pre-signed.
+ */
+#include <CUnit/Basic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <mbedtls/base64.h>
+
+#include "kadmit/attest.h"
+#include "kadmit/buf.h"
+#include "kadmit/error.h"
+#include "kadmit/log.h"
+#include "ka_test.h"
+
+#define D1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define IMG1 "registry.example/app@sha256:" D1
+#define IMG2 "registry.example/app@sha256:" D2
+#define FINISHED "2026-11-27T10:00:00Z"
+#define NOW_TEXT "2026-11-28T12:00:00Z"
+
+static char tmp[256];
+static char src[1024];
+static int64_t now;
+static struct ka_attest_keys *trusted; /* p256, p384, rsa2048 */
+static int setup_ok;
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(cmd)) {
+        return -1;
+    }
+    int st = system(cmd);
+    return st == 0 ? 0 : -1;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    struct ka_buf b;
+    ka_buf_init(&b, 16u * 1024u * 1024u);
+    if (ka_buf_read_file(&b, path) != 0) {
+        ka_buf_free(&b);
+        return NULL;
+    }
+    return ka_buf_take(&b, len);
+}
+
+static int spit(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t w = fwrite(data, 1, len, f);
+    return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+/*
+ * Make a signed attestation: statement.sh (digest, finish time, extra flags) over `report`, then
+ * sign.sh with key `key` (a name under tmp). Returns the envelope text (caller frees).
+ */
+static char *make_att(const char *key, const char *report, const char *digest, const char *finished,
+                      const char *stmt_flags, const char *sign_flags)
+{
+    static int seq;
+    char st[512], out[512];
+    snprintf(st, sizeof(st), "%s/st%d.json", tmp, seq);
+    snprintf(out, sizeof(out), "%s/env%d.json", tmp, seq);
+    seq++;
+    if (run("bash %s/tests/attest/statement.sh --digest %s --finished %s %s %s/tests/attest/%s > "
+            "%s",
+            src, digest, finished, stmt_flags ? stmt_flags : "", src, report, st) != 0) {
+        return NULL;
+    }
+    if (run("bash %s/tests/attest/sign.sh %s %s/%s.key %s > %s", src, sign_flags ? sign_flags : "",
+            tmp, key, st, out) != 0) {
+        return NULL;
+    }
+    return slurp(out, NULL);
+}
+
+/* Index one text, check an image, return check's result and copy the reason. */
+static int check_text(const char *text, const char *image, const struct ka_attest_params *p,
+                      char *why_out, size_t why_len)
+{
+    struct ka_attest_index *idx = NULL;
+    struct ka_buf why, diag;
+    ka_buf_init(&why, 8192);
+    ka_buf_init(&diag, 8192);
+    int ret = KA_EINTERNAL;
+    if (text == NULL || ka_attest_index_new(&idx) != 0) {
+        goto exit;
+    }
+    int r = ka_attest_index_add_bytes(idx, "t.json", text, strlen(text), trusted, &diag);
+    if (r != 0 && r != KA_EATTEST) {
+        ret = r;
+        goto exit;
+    }
+    struct ka_attest_params def;
+    ka_attest_params_init(&def);
+    ret = ka_attest_check(idx, image, p ? p : &def, now, &why);
+    if (why_out != NULL) {
+        snprintf(why_out, why_len, "%s%s", why.data ? why.data : "", diag.data ? diag.data : "");
+    }
+exit:
+    ka_attest_index_free(idx);
+    ka_buf_free(&why);
+    ka_buf_free(&diag);
+    return ret;
+}
+
+static char *b64(const unsigned char *p, size_t n)
+{
+    size_t olen = 0;
+    char *out = malloc(n * 4 / 3 + 8);
+    if (out == NULL ||
+        mbedtls_base64_encode((unsigned char *)out, n * 4 / 3 + 8, &olen, p, n) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Replace a string field of the envelope (or of signatures[0] when sig != 0). */
+static char *envelope_with(const char *env, int sig, const char *field, const char *value)
+{
+    cJSON *root = cJSON_Parse(env);
+    if (root == NULL) {
+        return NULL;
+    }
+    cJSON *obj = root;
+    if (sig) {
+        obj = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "signatures"), 0);
+    }
+    cJSON_ReplaceItemInObject(obj, field, cJSON_CreateString(value));
+    char *out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return out;
+}
+
+static char *field_of(const char *env, int sig, const char *field)
+{
+    cJSON *root = cJSON_Parse(env);
+    cJSON *obj = root;
+    if (sig) {
+        obj = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "signatures"), 0);
+    }
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(obj, field));
+    char *out = v ? strdup(v) : NULL;
+    cJSON_Delete(root);
+    return out;
+}
+
+static unsigned char *unb64(const char *s, size_t *n)
+{
+    size_t cap = strlen(s) + 4;
+    unsigned char *out = malloc(cap);
+    if (out != NULL &&
+        mbedtls_base64_decode(out, cap, n, (const unsigned char *)s, strlen(s)) != 0) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+static int contains(const char *hay, const char *needle)
+{
+    return hay != NULL && strstr(hay, needle) != NULL;
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+static void test_setup(void)
+{
+    const char *s = getenv("KADMIT_SOURCE_DIR");
+    snprintf(src, sizeof(src), "%s", s ? s : ".");
+    snprintf(tmp, sizeof(tmp), "/tmp/kadmit-attest-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmp));
+    static const char *const kinds[][2] = {{"p256", "p256"},       {"p384", "p384"},
+                                           {"rsa2048", "rsa2048"}, {"p256", "other"},
+                                           {"rsa1024", "rsa1024"}, {"p521", "p521"}};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        CU_ASSERT_EQUAL_FATAL(
+            run("bash %s/tests/attest/keygen.sh %s %s/%s", src, kinds[i][0], tmp, kinds[i][1]), 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&trusted), 0);
+    struct ka_buf err;
+    ka_buf_init(&err, 1024);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/p*.pub", tmp); /* glob: p256, p384 (and p521: refused) */
+    CU_ASSERT_NOT_EQUAL(ka_attest_keys_add_file(trusted, path, &err), 0);
+    CU_ASSERT_TRUE(contains(err.data, "unsupported elliptic curve"));
+    ka_attest_keys_free(trusted);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&trusted), 0);
+    snprintf(path, sizeof(path), "%s/p[23]*.pub", tmp);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_add_file(trusted, path, &err), 0);
+    snprintf(path, sizeof(path), "%s/rsa2048.pub", tmp);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_add_file(trusted, path, &err), 0);
+    CU_ASSERT_EQUAL(ka_attest_keys_count(trusted), 3);
+    ka_buf_free(&err);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_parse_time(NOW_TEXT, strlen(NOW_TEXT), &now), 0);
+    ka_log_threshold = KA_LOG_ERROR; /* skipped files are expected here */
+    setup_ok = 1;
+}
+
+/* ---- keys --------------------------------------------------------------------------------- */
+
+static void test_key_rejects(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    struct ka_attest_keys *k = NULL;
+    struct ka_buf err;
+    ka_buf_init(&err, 1024);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&k), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/rsa1024.pub", tmp);
+    CU_ASSERT_EQUAL(ka_attest_keys_add_file(k, path, &err), KA_EINVAL);
+    CU_ASSERT_TRUE(contains(err.data, "1024 bits"));
+    ka_buf_reset(&err);
+    snprintf(path, sizeof(path), "%s/p256.key", tmp);
+    CU_ASSERT_EQUAL(ka_attest_keys_add_file(k, path, &err), KA_EINVAL);
+    CU_ASSERT_TRUE(contains(err.data, "private key"));
+    ka_buf_reset(&err);
+    snprintf(path, sizeof(path), "%s/nothing-*.pem", tmp);
+    CU_ASSERT_EQUAL(ka_attest_keys_add_file(k, path, &err), KA_ENOTFOUND);
+    ka_buf_reset(&err);
+    static const char junk[] = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    CU_ASSERT_EQUAL(ka_attest_keys_add_pem(k, junk, sizeof(junk) - 1, "junk", NULL, &err),
+                    KA_EINVAL);
+    CU_ASSERT_EQUAL(ka_attest_keys_add_pem(k, "hello", 5, "none", NULL, &err), KA_EINVAL);
+    CU_ASSERT_EQUAL(ka_attest_keys_count(k), 0);
+    /* two keys in one PEM file */
+    size_t n1 = 0, n2 = 0;
+    snprintf(path, sizeof(path), "%s/p256.pub", tmp);
+    char *a = slurp(path, &n1);
+    snprintf(path, sizeof(path), "%s/rsa2048.pub", tmp);
+    char *b = slurp(path, &n2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    struct ka_buf both;
+    ka_buf_init(&both, 1 << 16);
+    CU_ASSERT_EQUAL(ka_buf_add(&both, a, n1), 0);
+    CU_ASSERT_EQUAL(ka_buf_add(&both, b, n2), 0);
+    CU_ASSERT_EQUAL(ka_attest_keys_add_pem(k, both.data, both.len, "both.pem", NULL, &err), 0);
+    CU_ASSERT_EQUAL(ka_attest_keys_count(k), 2);
+    CU_ASSERT_STRING_EQUAL(ka_attest_keys_label(k, 1), "both.pem#2");
+    free(a);
+    free(b);
+    ka_buf_free(&both);
+    ka_buf_free(&err);
+    ka_attest_keys_free(k);
+    ka_attest_keys_free(NULL);
+}
+
+/* ---- good attestations, every key type and container -------------------------------------- */
+
+static void expect_pass(const char *key, const char *sign_flags, const char *want_label)
+{
+    char *env = make_att(key, "trivy-clean.json", D1, FINISHED, NULL, sign_flags);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    char why[2048] = "";
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), 0);
+    if (why[0] != '\0') {
+        fprintf(stderr, "unexpected: %s\n", why);
+    }
+    struct ka_attest_index *idx = NULL;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "x", env, strlen(env), trusted, NULL), 0);
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_entry(idx, 0, &e), 0);
+    CU_ASSERT_TRUE(e.verified);
+    CU_ASSERT_TRUE(contains(e.verified_by, want_label));
+    CU_ASSERT_PTR_NULL(e.problem);
+    CU_ASSERT_STRING_EQUAL(e.digest, "sha256:" D1);
+    ka_attest_index_free(idx);
+    free(env);
+}
+
+static void test_good_p256(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    expect_pass("p256", NULL, "p256.pub");
+}
+
+static void test_good_p384(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    expect_pass("p384", NULL, "p384.pub");
+}
+
+static void test_good_rsa_pkcs1(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    expect_pass("rsa2048", NULL, "rsa2048.pub");
+}
+
+static void test_good_rsa_pss(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    expect_pass("rsa2048", "--pss", "rsa2048.pub");
+}
+
+static void test_good_bundle(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    expect_pass("p256", "--bundle", "p256.pub");
+    char *env = make_att("p384", "trivy-clean.json", D1, FINISHED, NULL, "--bundle");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(env);
+    CU_ASSERT_TRUE(contains(env, "application/vnd.dev.sigstore.bundle.v0.3+json"));
+    /* v0.1/v0.2 style media type, and a bundle that is not one */
+    char *inner = NULL;
+    cJSON *root = cJSON_Parse(env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    cJSON_ReplaceItemInObject(root, "mediaType",
+                              cJSON_CreateString("application/vnd.dev.sigstore.bundle+json;"
+                                                 "version=0.2"));
+    inner = cJSON_PrintUnformatted(root);
+    CU_ASSERT_EQUAL(check_text(inner, IMG1, NULL, NULL, 0), 0);
+    free(inner);
+    cJSON_DeleteItemFromObject(root, "dsseEnvelope");
+    cJSON_AddObjectToObject(root, "messageSignature");
+    inner = cJSON_PrintUnformatted(root);
+    char why[2048];
+    CU_ASSERT_EQUAL(check_text(inner, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "no dsseEnvelope"));
+    free(inner);
+    cJSON_Delete(root);
+    free(env);
+}
+
+static void test_predicate_without_scheme_and_v01(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *env = make_att("p256", "trivy-clean.json", D1, FINISHED,
+                         "--predicate-type cosign.sigstore.dev/attestation/vuln/v1 "
+                         "--statement-type https://in-toto.io/Statement/v0.1",
+                         NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, NULL, 0), 0);
+    free(env);
+}
+
+/* ---- signature failures ------------------------------------------------------------------- */
+
+static void test_wrong_key(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *env = make_att("other", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char why[2048];
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "t.json: signature does not verify with any trusted key"));
+    free(env);
+}
+
+static void test_no_keys(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *env = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    struct ka_attest_index *idx = NULL;
+    struct ka_buf why;
+    ka_buf_init(&why, 4096);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "x", env, strlen(env), NULL, NULL), 0);
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "no trusted keys"));
+    ka_buf_free(&why);
+    ka_attest_index_free(idx);
+    free(env);
+}
+
+static void test_tampered_payload(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    /* signed with 3 CRITICAL findings; the attacker rewrites them to LOW and keeps the sig */
+    char *env = make_att("p256", "trivy-findings.json", D1, FINISHED, NULL, NULL);
+    char *p64 = field_of(env, 0, "payload");
+    size_t n = 0;
+    unsigned char *payload = unb64(p64, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(payload);
+    char *text = calloc(1, n + 1);
+    memcpy(text, payload, n);
+    for (char *c = strstr(text, "\"CRITICAL\""); c != NULL; c = strstr(c, "\"CRITICAL\"")) {
+        memcpy(c, "\"LOW\"     ", 10); /* same length; JSON stays valid */
+    }
+    char *forged64 = b64((unsigned char *)text, n);
+    char *forged = envelope_with(env, 0, "payload", forged64);
+    char why[2048];
+    CU_ASSERT_EQUAL(check_text(forged, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "signature does not verify"));
+    /* the untampered one fails on the findings instead */
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "3 CRITICAL findings (max 0)"));
+    /* a payloadType swap is covered by the PAE too */
+    char *swapped = envelope_with(env, 0, "payloadType", "application/json");
+    CU_ASSERT_EQUAL(check_text(swapped, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "payloadType application/json"));
+    free(swapped);
+    free(forged);
+    free(forged64);
+    free(text);
+    free(payload);
+    free(p64);
+    free(env);
+}
+
+static void test_tampered_signature(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    static const char *const keys[] = {"p256", "p384", "rsa2048"};
+    for (size_t k = 0; k < 3; k++) {
+        char *env = make_att(keys[k], "trivy-clean.json", D1, FINISHED, NULL, NULL);
+        char *s64 = field_of(env, 1, "sig");
+        size_t n = 0;
+        unsigned char *sig = unb64(s64, &n);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(sig);
+        sig[n - 1] ^= 0x01; /* last byte of s (ECDSA) or of the RSA block: still well-formed */
+        char *bad64 = b64(sig, n);
+        char *bad = envelope_with(env, 1, "sig", bad64);
+        char why[2048];
+        CU_ASSERT_EQUAL(check_text(bad, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+        CU_ASSERT_TRUE(contains(why, "signature does not verify with any trusted key"));
+        free(bad);
+        free(bad64);
+        free(sig);
+        free(s64);
+        free(env);
+    }
+}
+
+static void test_malformed_sig(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *env = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char why[2048];
+    /* not base64 */
+    char *bad = envelope_with(env, 1, "sig", "!!!not base64!!!");
+    CU_ASSERT_EQUAL(check_text(bad, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "not valid base64"));
+    free(bad);
+    /* base64 of bytes that are not an ASN.1 DER ECDSA signature */
+    bad = envelope_with(env, 1, "sig", "MEUCIQDeadBeef");
+    CU_ASSERT_EQUAL(check_text(bad, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "DER"));
+    free(bad);
+    /* DER SEQUENCE with a length running past the end */
+    static const unsigned char trunc[] = {0x30, 0x45, 0x02, 0x21, 0x00, 0x01};
+    char *t64 = b64(trunc, sizeof(trunc));
+    bad = envelope_with(env, 1, "sig", t64);
+    CU_ASSERT_EQUAL(check_text(bad, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "signature does not verify"));
+    free(bad);
+    free(t64);
+    /* payload not base64 */
+    bad = envelope_with(env, 0, "payload", "%%%%");
+    CU_ASSERT_EQUAL(check_text(bad, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "payload is not valid base64"));
+    free(bad);
+    free(env);
+}
+
+static void test_url_safe_base64(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    /* DSSE allows URL-safe base64 without padding; convert both fields */
+    char *env = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *p64 = field_of(env, 0, "payload"), *s64 = field_of(env, 1, "sig");
+    for (char *s = p64; *s; s++) {
+        *s = *s == '+' ? '-' : *s == '/' ? '_' : *s == '=' ? '\0' : *s;
+    }
+    for (char *s = s64; *s; s++) {
+        *s = *s == '+' ? '-' : *s == '/' ? '_' : *s == '=' ? '\0' : *s;
+    }
+    char *e1 = envelope_with(env, 0, "payload", p64);
+    char *e2 = envelope_with(e1, 1, "sig", s64);
+    CU_ASSERT_EQUAL(check_text(e2, IMG1, NULL, NULL, 0), 0);
+    free(e1);
+    free(e2);
+    free(p64);
+    free(s64);
+    free(env);
+}
+
+static void test_keyid(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    struct ka_attest_keys *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&k), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/p256.pub", tmp);
+    size_t n = 0;
+    char *pem = slurp(path, &n);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_add_pem(k, pem, n, "scanner", "scanner-1", NULL), 0);
+    static const struct {
+        const char *flags;
+        int verified;
+    } cases[] = {{"--keyid scanner-1", 1}, {"", 1}, {"--keyid scanner-2", 0}};
+    for (size_t i = 0; i < 3; i++) {
+        char *env = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, cases[i].flags);
+        struct ka_attest_index *idx = NULL;
+        struct ka_attest_entry e;
+        CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+        CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "k", env, strlen(env), k, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(ka_attest_index_entry(idx, 0, &e), 0);
+        CU_ASSERT_EQUAL(e.verified, cases[i].verified);
+        if (!cases[i].verified) {
+            CU_ASSERT_TRUE(contains(e.problem, "no key has keyid scanner-2"));
+        }
+        ka_attest_index_free(idx);
+        free(env);
+    }
+    free(pem);
+    ka_attest_keys_free(k);
+}
+
+/* ---- statement and predicate ------------------------------------------------------------- */
+
+static void test_digest_mismatch(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *env = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char why[2048];
+    CU_ASSERT_EQUAL(check_text(env, IMG2, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "no attestation for sha256:" D2));
+    /* same digest in capitals is the same image */
+    CU_ASSERT_EQUAL(check_text(env,
+                               "r/app@sha256:"
+                               "1111111111111111111111111111111111111111111111111111111111111111",
+                               NULL, NULL, 0),
+                    0);
+    free(env);
+    /* several subjects: both digests are attested */
+    env = make_att("p256", "trivy-clean.json", D1, FINISHED, "--digest " D2, NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, NULL, 0), 0);
+    CU_ASSERT_EQUAL(check_text(env, IMG2, NULL, NULL, 0), 0);
+    free(env);
+}
+
+static void test_tag_only(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *env = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char why[2048];
+    CU_ASSERT_EQUAL(check_text(env, "registry.example/app:1.2", NULL, why, sizeof(why)),
+                    KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "image registry.example/app:1.2 is referenced by tag; pin the "
+                                 "digest (repo@sha256:...)"));
+    CU_ASSERT_EQUAL(check_text(env, "registry.example/app@sha256:abc", NULL, why, sizeof(why)),
+                    KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "no valid sha256 digest"));
+    CU_ASSERT_EQUAL(check_text(env, "registry.example/app:1.2@sha256:" D1, NULL, NULL, 0), 0);
+    free(env);
+}
+
+static void test_wrong_predicate(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *env = make_att("p256", "trivy-clean.json", D1, FINISHED,
+                         "--predicate-type https://slsa.dev/provenance/v1", NULL);
+    char why[2048];
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "predicate type https://slsa.dev/provenance/v1 is not a "
+                                 "vulnerability scan"));
+    free(env);
+    env = make_att("p256", "trivy-clean.json", D1, FINISHED,
+                   "--statement-type https://example.com/Statement/v9", NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "is not an in-toto Statement"));
+    free(env);
+    env = make_att("p256", "trivy-clean.json", D1, "yesterday", NULL, NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "not an RFC 3339 time"));
+    free(env);
+}
+
+static void test_stale_and_future(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char why[2048];
+    char *env = make_att("p256", "trivy-clean.json", D1, "2026-11-19T09:00:00Z", NULL, NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "scan is 9d3h old (max 7d)"));
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL(ka_attest_parse_duration("10d", &p.max_age_s), 0);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, &p, NULL, 0), 0);
+    free(env);
+
+    env = make_att("p256", "trivy-clean.json", D1, "2026-11-28T13:00:00+00:00", NULL, NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "scan is dated 1h in the future (max skew 5m)"));
+    free(env);
+    /* within the skew, with a fractional second and an offset */
+    env = make_att("p256", "trivy-clean.json", D1, "2026-11-28T14:03:00.5+02:00", NULL, NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), 0);
+    free(env);
+}
+
+static void test_severity_limits(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char why[2048];
+    char *env = make_att("p256", "trivy-findings.json", D1, FINISHED, NULL, NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "t.json: 3 CRITICAL findings (max 0)"));
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL(ka_attest_parse_severity_limits("critical=-1,HIGH=1,Medium=0", &p), 0);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, &p, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "2 HIGH findings (max 1), 1 MEDIUM finding (max 0)"));
+    CU_ASSERT_EQUAL(ka_attest_parse_severity_limits("HIGH=2,MEDIUM=1,LOW=1,UNKNOWN=1", &p), 0);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, &p, NULL, 0), 0);
+    CU_ASSERT_EQUAL(ka_attest_parse_severity_limits("CRITICAL=3", &p), 0);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, &p, NULL, 0), 0);
+    free(env);
+}
+
+static void expect_counts(const char *report, const unsigned want[KA_SEV_COUNT])
+{
+    char *env = make_att("p384", report, D1, FINISHED, NULL, NULL);
+    struct ka_attest_index *idx = NULL;
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "c", env, strlen(env), trusted, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_entry(idx, 0, &e), 0);
+    for (int s = 0; s < KA_SEV_COUNT; s++) {
+        CU_ASSERT_EQUAL(e.counts[s], want[s]);
+    }
+    ka_attest_index_free(idx);
+    free(env);
+}
+
+static void test_trivy_and_grype_counts(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    static const unsigned trivy[KA_SEV_COUNT] = {3, 2, 1, 1, 1};
+    static const unsigned grype[KA_SEV_COUNT] = {1, 2, 1, 2, 1}; /* Negligible counts as LOW */
+    static const unsigned clean[KA_SEV_COUNT] = {0, 0, 0, 0, 0};
+    expect_counts("trivy-findings.json", trivy);
+    expect_counts("grype-findings.json", grype);
+    expect_counts("trivy-clean.json", clean);
+    char why[2048];
+    char *env = make_att("p256", "grype-findings.json", D1, FINISHED, NULL, NULL);
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "1 CRITICAL finding (max 0)"));
+    free(env);
+}
+
+static void test_unrecognised_result(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    /* a report that is neither Trivy nor Grype */
+    char odd[512];
+    snprintf(odd, sizeof(odd), "%s/odd-report.json", tmp);
+    static const char text[] = "{\"vulns\":[{\"sev\":\"CRITICAL\"}]}";
+    CU_ASSERT_EQUAL_FATAL(spit(odd, text, sizeof(text) - 1), 0);
+    char st[512], out[512];
+    snprintf(st, sizeof(st), "%s/odd-st.json", tmp);
+    snprintf(out, sizeof(out), "%s/odd-env.json", tmp);
+    CU_ASSERT_EQUAL_FATAL(run("bash %s/tests/attest/statement.sh --digest %s --finished %s %s > %s",
+                              src, D1, FINISHED, odd, st),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        run("bash %s/tests/attest/sign.sh %s/p256.key %s > %s", src, tmp, st, out), 0);
+    char *env = slurp(out, NULL);
+    char why[2048];
+    CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "neither a Trivy report"));
+    free(env);
+}
+
+/* ---- containers and malformed input ------------------------------------------------------- */
+
+static void test_json_lines(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *a = make_att("p256", "trivy-findings.json", D1, FINISHED, NULL, NULL);
+    char *b = make_att("rsa2048", "trivy-clean.json", D1, "2026-11-26T10:00:00Z", NULL, NULL);
+    char *c = make_att("p384", "trivy-clean.json", D2, FINISHED, NULL, NULL);
+    struct ka_buf all, diag, why;
+    ka_buf_init(&all, 1 << 24);
+    ka_buf_init(&diag, 4096);
+    ka_buf_init(&why, 4096);
+    CU_ASSERT_EQUAL(ka_buf_adds(&all, a), 0); /* each envelope ends with \n */
+    CU_ASSERT_EQUAL(ka_buf_adds(&all, "{\"payloadType\": oops\n\n"), 0);
+    CU_ASSERT_EQUAL(ka_buf_adds(&all, b), 0);
+    CU_ASSERT_EQUAL(ka_buf_adds(&all, c), 0);
+    struct ka_attest_index *idx = NULL;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "img.jsonl", all.data, all.len, trusted, &diag),
+                    0);
+    CU_ASSERT_EQUAL(ka_attest_index_count(idx), 3);
+    CU_ASSERT_TRUE(contains(diag.data, "img.jsonl:2: malformed JSON"));
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL(ka_attest_index_entry(idx, 1, &e), 0);
+    CU_ASSERT_EQUAL(e.line, 4);
+    CU_ASSERT_STRING_EQUAL(e.format, "dsse-jsonl");
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    /* the clean scan on line 4 passes even though line 1 has criticals */
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, &why), 0);
+    /* with max age 1d the clean one is stale: two clauses, newest first */
+    p.max_age_s = 86400 + 3600 * 3;
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "img.jsonl:1: 3 CRITICAL findings (max 0); img.jsonl:4: "
+                                      "scan is 2d2h old (max 1d3h)"));
+    ka_attest_index_free(idx);
+    ka_buf_free(&all);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_malformed_json(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    static const char *const bad[] = {
+        "",
+        "   \n",
+        "{",
+        "[1,2,3]",
+        "{\"payloadType\":\"application/vnd.in-toto+json\"}",
+        "{\"payloadType\":\"application/vnd.in-toto+json\",\"payload\":\"e30=\","
+        "\"signatures\":[]}",
+        "{\"payloadType\":\"application/vnd.in-toto+json\",\"payload\":\"e30=\","
+        "\"signatures\":[{\"sig\":\"AAAA\"}]}", /* payload {} has no subject */
+        "{\"payloadType\":\"application/vnd.in-toto+json\",\"payload\":\"bm90IGpzb24=\","
+        "\"signatures\":[{\"sig\":\"AAAA\"}]}", /* payload "not json" */
+        "{\"mediaType\":\"application/json\"}",
+        "{\"a\":1} trailing",
+        NULL,
+    };
+    static const char *const want[] = {
+        "file is empty",
+        "file is empty",
+        "malformed JSON",
+        "expected a JSON object",
+        "not a DSSE envelope",
+        "envelope has 0 signatures",
+        "statement has no subject",
+        "payload is not an in-toto statement",
+        "is not a Sigstore bundle",
+        "unexpected data after the JSON document",
+    };
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        struct ka_attest_index *idx = NULL;
+        struct ka_buf diag;
+        ka_buf_init(&diag, 4096);
+        CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+        CU_ASSERT_EQUAL(
+            ka_attest_index_add_bytes(idx, "bad.json", bad[i], strlen(bad[i]), trusted, &diag),
+            KA_EATTEST);
+        if (!contains(diag.data, want[i])) {
+            fprintf(stderr, "case %zu: want \"%s\" in \"%s\"\n", i, want[i],
+                    diag.data ? diag.data : "");
+        }
+        CU_ASSERT_TRUE(contains(diag.data, want[i]));
+        CU_ASSERT_EQUAL(ka_attest_index_count(idx), 0);
+        ka_attest_index_free(idx);
+        ka_buf_free(&diag);
+    }
+}
+
+static void test_deep_json(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    struct ka_buf b, diag;
+    ka_buf_init(&b, 1 << 20);
+    ka_buf_init(&diag, 4096);
+    for (int i = 0; i < 100000; i++) {
+        CU_ASSERT_EQUAL_FATAL(ka_buf_add(&b, "[", 1), 0);
+    }
+    struct ka_attest_index *idx = NULL;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "deep", b.data, b.len, trusted, &diag),
+                    KA_EATTEST);
+    CU_ASSERT_TRUE(contains(diag.data, "nested deeper than 64"));
+    ka_attest_index_free(idx);
+    ka_buf_free(&b);
+    ka_buf_free(&diag);
+}
+
+static void test_oversize(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    size_t n = KA_ATTEST_MAX_FILE + 1;
+    char *big = malloc(n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    struct ka_attest_index *idx = NULL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 4096);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "big.json", big, n, trusted, &diag), KA_ELIMIT);
+    CU_ASSERT_TRUE(contains(diag.data, "big.json: file is 4194305 bytes, over the 4194304"));
+    ka_attest_index_free(idx);
+    ka_buf_free(&diag);
+    free(big);
+}
+
+static void test_load_dir(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s/dir", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    char *good = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *bundle = make_att("rsa2048", "trivy-clean.json", D2, FINISHED, NULL, "--pss --bundle");
+    char *wrong = make_att("other", "trivy-clean.json", D2, FINISHED, NULL, NULL);
+    snprintf(path, sizeof(path), "%s/a-bad.json", dir);
+    CU_ASSERT_EQUAL(spit(path, "{nope", 5), 0);
+    snprintf(path, sizeof(path), "%s/b-good.json", dir);
+    CU_ASSERT_EQUAL(spit(path, good, strlen(good)), 0);
+    snprintf(path, sizeof(path), "%s/c-bundle.json", dir);
+    CU_ASSERT_EQUAL(spit(path, bundle, strlen(bundle)), 0);
+    snprintf(path, sizeof(path), "%s/d-wrong-key.json", dir);
+    CU_ASSERT_EQUAL(spit(path, wrong, strlen(wrong)), 0);
+    snprintf(path, sizeof(path), "%s/e-empty.json", dir);
+    CU_ASSERT_EQUAL(spit(path, "", 0), 0);
+    snprintf(path, sizeof(path), "%s/.hidden.json", dir); /* skipped: dot file */
+    CU_ASSERT_EQUAL(spit(path, "{nope", 5), 0);
+    snprintf(path, sizeof(path), "%s/f-subdir", dir); /* skipped: not a regular file */
+    CU_ASSERT_EQUAL(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/g-link.json", dir); /* followed: ConfigMap style */
+    CU_ASSERT_EQUAL(symlink("b-good.json", path), 0);
+    /* oversize file: sparse, never read */
+    snprintf(path, sizeof(path), "%s/h-huge.json", dir);
+    CU_ASSERT_EQUAL(spit(path, "", 0), 0);
+    CU_ASSERT_EQUAL(truncate(path, (off_t)KA_ATTEST_MAX_FILE + 10), 0);
+
+    struct ka_attest_index *idx = NULL;
+    struct ka_buf diag, why;
+    ka_buf_init(&diag, 8192);
+    ka_buf_init(&why, 4096);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_load_dir(dir, trusted, &idx, &diag), 0);
+    struct ka_attest_stats st;
+    ka_attest_index_stats(idx, &st);
+    CU_ASSERT_EQUAL(st.files, 7);     /* a b c d e g h */
+    CU_ASSERT_EQUAL(st.bad_files, 3); /* a e h */
+    CU_ASSERT_EQUAL(st.attestations, 4);
+    CU_ASSERT_EQUAL(st.verified, 3);
+    CU_ASSERT_TRUE(contains(diag.data, "a-bad.json: malformed JSON"));
+    CU_ASSERT_TRUE(contains(diag.data, "e-empty.json: file is empty"));
+    CU_ASSERT_TRUE(contains(diag.data, "h-huge.json: file is 4194314 bytes"));
+    CU_ASSERT_FALSE(contains(diag.data, "hidden"));
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, &why), 0); /* bundle passes */
+    ka_attest_index_free(idx);
+
+    struct ka_attest_index *none = NULL;
+    CU_ASSERT_EQUAL(ka_attest_index_load_dir("/nonexistent/kadmit", trusted, &none, &diag),
+                    KA_ENOTFOUND);
+    CU_ASSERT_PTR_NULL(none);
+    /* an empty directory is an empty index, not an error */
+    snprintf(path, sizeof(path), "%s/empty", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_load_dir(path, trusted, &none, &diag), 0);
+    CU_ASSERT_EQUAL(ka_attest_index_count(none), 0);
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(none, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "no attestation for sha256:" D1));
+    ka_attest_index_free(none);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(good);
+    free(bundle);
+    free(wrong);
+}
+
+static void test_reload_reuses_unchanged(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s/reload", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    char *a = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *b = make_att("p384", "trivy-findings.json", D2, FINISHED, NULL, NULL);
+    char *c = make_att("rsa2048", "trivy-clean.json", D2, FINISHED, NULL, NULL);
+    char *rogue = make_att("other", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    CU_ASSERT_EQUAL(spit(path, a, strlen(a)), 0);
+    snprintf(path, sizeof(path), "%s/b.json", dir);
+    CU_ASSERT_EQUAL(spit(path, b, strlen(b)), 0);
+    snprintf(path, sizeof(path), "%s/bad.json", dir);
+    CU_ASSERT_EQUAL(spit(path, "{", 1), 0);
+
+    struct ka_attest_index *first = NULL, *second = NULL, *third = NULL;
+    struct ka_attest_stats st;
+    struct ka_attest_params p;
+    struct ka_buf diag, why;
+    ka_buf_init(&diag, 8192);
+    ka_buf_init(&why, 4096);
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_load_dir(dir, trusted, &first, &diag), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(first, IMG1, &p, now, &why), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(first, IMG2, &p, now, &why), KA_EATTEST);
+
+    /* a.json replaced by a forgery, c.json added, b.json and bad.json unchanged */
+    snprintf(path, sizeof(path), "%s/a.json", dir);
+    CU_ASSERT_EQUAL(spit(path, rogue, strlen(rogue)), 0);
+    snprintf(path, sizeof(path), "%s/c.json", dir);
+    CU_ASSERT_EQUAL(spit(path, c, strlen(c)), 0);
+    ka_buf_reset(&diag);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_reload_dir(dir, trusted, first, &second, &diag), 0);
+    ka_attest_index_stats(second, &st);
+    CU_ASSERT_EQUAL(st.files, 4);
+    CU_ASSERT_EQUAL(st.reused, 2); /* b.json and bad.json */
+    CU_ASSERT_EQUAL(st.bad_files, 1);
+    CU_ASSERT_EQUAL(st.attestations, 3);
+    CU_ASSERT_EQUAL(st.verified, 2);
+    CU_ASSERT_TRUE(contains(diag.data, "bad.json: malformed JSON")); /* still reported */
+    ka_attest_index_free(first);                                     /* the new index owns copies */
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(second, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "a.json: signature does not verify"));
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(second, IMG2, &p, now, &why), 0); /* via c.json */
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL(ka_attest_index_entry(second, 1, &e), 0);
+    CU_ASSERT_STRING_EQUAL(e.source, "b.json");
+    CU_ASSERT_EQUAL(e.counts[KA_SEV_CRITICAL], 3);
+    CU_ASSERT_TRUE(contains(e.verified_by, "p384.pub"));
+
+    /* another key set: nothing is reused, everything is verified again */
+    struct ka_attest_keys *k = NULL;
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&k), 0);
+    snprintf(path, sizeof(path), "%s/other.pub", tmp);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_add_file(k, path, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_reload_dir(dir, k, second, &third, NULL), 0);
+    ka_attest_index_stats(third, &st);
+    CU_ASSERT_EQUAL(st.reused, 0);
+    CU_ASSERT_EQUAL(st.verified, 1); /* only the forgery's key is trusted now */
+    CU_ASSERT_EQUAL(ka_attest_check(third, IMG1, &p, now, NULL), 0);
+    ka_attest_keys_free(k);
+    ka_attest_index_free(second);
+    ka_attest_index_free(third);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(a);
+    free(b);
+    free(c);
+    free(rogue);
+}
+
+static void test_load_dir_many(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    /* enough files for several loader threads; results merge back in name order */
+    char dir[512], path[600];
+    snprintf(dir, sizeof(dir), "%s/many", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    char *good = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *other = make_att("rsa2048", "trivy-findings.json", D2, FINISHED, NULL, "--pss");
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof(path), "%s/f%03d.json", dir, i);
+        const char *t = i == 150 ? "{broken" : (i % 2) ? other : good;
+        CU_ASSERT_EQUAL(spit(path, t, strlen(t)), 0);
+    }
+    struct ka_attest_index *idx = NULL, *again = NULL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 8192);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_load_dir(dir, trusted, &idx, &diag), 0);
+    struct ka_attest_stats st;
+    ka_attest_index_stats(idx, &st);
+    CU_ASSERT_EQUAL(st.files, 300);
+    CU_ASSERT_EQUAL(st.bad_files, 1);
+    CU_ASSERT_EQUAL(st.attestations, 299);
+    CU_ASSERT_EQUAL(st.verified, 299);
+    CU_ASSERT_TRUE(contains(diag.data, "f150.json: malformed JSON"));
+    int in_order = 1;
+    for (size_t i = 0; i < ka_attest_index_count(idx); i++) {
+        struct ka_attest_entry e;
+        char want[32];
+        CU_ASSERT_EQUAL_FATAL(ka_attest_index_entry(idx, i, &e), 0);
+        snprintf(want, sizeof(want), "f%03zu.json", i < 150 ? i : i + 1);
+        in_order &= strcmp(e.source, want) == 0;
+        in_order &= strcmp(e.digest, (i < 150 ? i : i + 1) % 2 ? "sha256:" D2 : "sha256:" D1) == 0;
+    }
+    CU_ASSERT_TRUE(in_order);
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    struct ka_buf why;
+    ka_buf_init(&why, 4096);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), 0);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "3 CRITICAL findings (max 0); "));
+    CU_ASSERT_TRUE(contains(why.data, "; and 142 more")); /* 150 candidates, 8 listed */
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_reload_dir(dir, trusted, idx, &again, NULL), 0);
+    ka_attest_index_stats(again, &st);
+    CU_ASSERT_EQUAL(st.reused, 300);
+    CU_ASSERT_EQUAL(st.verified, 299);
+    ka_attest_index_free(idx);
+    ka_attest_index_free(again);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(good);
+    free(other);
+}
+
+/* ---- parsers ------------------------------------------------------------------------------ */
+
+static void test_durations_and_times(void)
+{
+    int64_t s = 0;
+    CU_ASSERT_EQUAL(ka_attest_parse_duration("168h", &s), 0);
+    CU_ASSERT_EQUAL(s, 168 * 3600);
+    CU_ASSERT_EQUAL(ka_attest_parse_duration("7d", &s), 0);
+    CU_ASSERT_EQUAL(s, 7 * 86400);
+    CU_ASSERT_EQUAL(ka_attest_parse_duration("1h30m", &s), 0);
+    CU_ASSERT_EQUAL(s, 5400);
+    CU_ASSERT_EQUAL(ka_attest_parse_duration("90s", &s), 0);
+    CU_ASSERT_EQUAL(s, 90);
+    static const char *const bad[] = {"", "5", "h", "5x", "-5m", "5m ", "99999999999999999999d"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CU_ASSERT_EQUAL(ka_attest_parse_duration(bad[i], &s), KA_EINVAL);
+    }
+    struct ka_buf b;
+    ka_buf_init(&b, 64);
+    CU_ASSERT_EQUAL(ka_attest_format_duration(&b, 9 * 86400 + 3 * 3600 + 59), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "9d3h");
+    ka_buf_reset(&b);
+    CU_ASSERT_EQUAL(ka_attest_format_duration(&b, 300), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "5m");
+    ka_buf_free(&b);
+
+    int64_t t = 0;
+    CU_ASSERT_EQUAL(ka_attest_parse_time("1970-01-01T00:00:00Z", 20, &t), 0);
+    CU_ASSERT_EQUAL(t, 0);
+    CU_ASSERT_EQUAL(ka_attest_parse_time("2024-02-29T12:00:00.123456789Z", 30, &t), 0);
+    CU_ASSERT_EQUAL(t, 1709208000);
+    CU_ASSERT_EQUAL(ka_attest_parse_time("2024-02-29T14:00:00+02:00", 25, &t), 0);
+    CU_ASSERT_EQUAL(t, 1709208000);
+    static const char *const badt[] = {"2023-02-29T00:00:00Z",  "2024-13-01T00:00:00Z",
+                                       "2024-01-01T00:00:00",   "2024-01-01 00:00Z",
+                                       "2024-01-01T00:00:00Zx", "2024-01-01T00:00:00.Z"};
+    for (size_t i = 0; i < sizeof(badt) / sizeof(badt[0]); i++) {
+        CU_ASSERT_EQUAL(ka_attest_parse_time(badt[i], strlen(badt[i]), &t), KA_EINVAL);
+    }
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL(p.max_age_s, 168 * 3600);
+    CU_ASSERT_EQUAL(p.max_future_skew_s, 300);
+    CU_ASSERT_EQUAL(p.max_severity[KA_SEV_CRITICAL], 0);
+    CU_ASSERT_EQUAL(p.max_severity[KA_SEV_HIGH], -1);
+    CU_ASSERT_EQUAL(ka_attest_parse_severity_limits("BOGUS=1", &p), KA_EINVAL);
+    CU_ASSERT_EQUAL(ka_attest_parse_severity_limits("HIGH=", &p), KA_EINVAL);
+    CU_ASSERT_EQUAL(ka_attest_parse_severity_limits("HIGH=1,", &p), KA_EINVAL);
+    CU_ASSERT_EQUAL(ka_attest_parse_severity_limits("HIGH=-2", &p), KA_EINVAL);
+    CU_ASSERT_EQUAL(p.max_severity[KA_SEV_HIGH], -1); /* unchanged after errors */
+    CU_ASSERT_EQUAL(ka_attest_sev_parse("Negligible", 10), KA_SEV_LOW);
+    CU_ASSERT_EQUAL(ka_attest_sev_parse("high", 4), KA_SEV_HIGH);
+    CU_ASSERT_EQUAL(ka_attest_sev_parse("severe", 6), -1);
+}
+
+static void test_cleanup(void)
+{
+    ka_attest_keys_free(trusted);
+    trusted = NULL;
+    if (tmp[0] != '\0' && getenv("KADMIT_KEEP_TMP") == NULL) {
+        CU_ASSERT_EQUAL(run("rm -rf '%s'", tmp), 0);
+    }
+}
+
+int main(void)
+{
+    static const struct ka_test tests[] = {
+        {"setup (openssl keys)", test_setup},
+        {"key_rejects", test_key_rejects},
+        {"good_p256", test_good_p256},
+        {"good_p384", test_good_p384},
+        {"good_rsa_pkcs1", test_good_rsa_pkcs1},
+        {"good_rsa_pss", test_good_rsa_pss},
+        {"good_bundle", test_good_bundle},
+        {"predicate_without_scheme_and_v01", test_predicate_without_scheme_and_v01},
+        {"wrong_key", test_wrong_key},
+        {"no_keys", test_no_keys},
+        {"tampered_payload", test_tampered_payload},
+        {"tampered_signature", test_tampered_signature},
+        {"malformed_sig", test_malformed_sig},
+        {"url_safe_base64", test_url_safe_base64},
+        {"keyid", test_keyid},
+        {"digest_mismatch", test_digest_mismatch},
+        {"tag_only", test_tag_only},
+        {"wrong_predicate", test_wrong_predicate},
+        {"stale_and_future", test_stale_and_future},
+        {"severity_limits", test_severity_limits},
+        {"trivy_and_grype_counts", test_trivy_and_grype_counts},
+        {"unrecognised_result", test_unrecognised_result},
+        {"json_lines", test_json_lines},
+        {"malformed_json", test_malformed_json},
+        {"deep_json", test_deep_json},
+        {"oversize", test_oversize},
+        {"load_dir", test_load_dir},
+        {"reload_reuses_unchanged", test_reload_reuses_unchanged},
+        {"load_dir_many", test_load_dir_many},
+        {"durations_and_times", test_durations_and_times},
+        {"cleanup", test_cleanup},
+        {NULL, NULL},
+    };
+    return ka_test_run("attest", tests);
+}

@@ -1,0 +1,367 @@
+/* Audit: decision-log parsing, escaping in every format, PolicyReport shape and splitting. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ka_test.h"
+#include "kadmit/audit.h"
+#include "kadmit/error.h"
+#include "kadmit/policy.h"
+
+static struct ka_policy *policy;
+
+static const char log_text[] =
+    /* 1: a denial */
+    "{\"time\":\"2026-11-27T09:15:02.118Z\",\"uid\":\"u1\",\"user\":\"alice\",\"operation\":"
+    "\"CREATE\",\"dryRun\":false,\"kind\":\"Deployment\",\"namespace\":\"shop\",\"name\":\"web\","
+    "\"endpoint\":\"validate\",\"allowed\":false,\"findings\":[{\"rule\":\"image-pinned\","
+    "\"action\":\"enforce\",\"message\":\"image-pinned: Deployment shop/web container \\\"web\\\": "
+    "image \\\"a|b\\\" has no tag\",\"container\":\"web\",\"path\":\"/spec\"}]}\n"
+    /* 2: blank */
+    "\n"
+    /* 3: torn in the middle (a short write, then the next line started with \n) */
+    "{\"time\":\"2026-11-27T09:15:03.000Z\",\"uid\":\"u2\",\"kind\":\"Pod\",\"allo\n"
+    /* 4: JSON, but not ours */
+    "{\"level\":\"info\",\"msg\":\"hello\"}\n"
+    /* 5: unknown action */
+    "{\"time\":\"t\",\"kind\":\"Pod\",\"allowed\":true,\"findings\":[{\"rule\":\"r\",\"action\":"
+    "\"explode\"}]}\n"
+    /* 6: hostile strings */
+    "{\"time\":\"2026-11-27T09:20:11.007Z\",\"uid\":\"u3\",\"user\":\"mallory<script>alert(1)"
+    "</script>|x\",\"operation\":\"CREATE\",\"dryRun\":true,\"kind\":\"Pod\",\"namespace\":"
+    "\"shop\",\"name\":\"p\",\"endpoint\":\"validate\",\"allowed\":true,\"findings\":[{\"rule\":"
+    "\"probes-required\",\"action\":\"warn\",\"message\":\"probes-required: Pod shop/p "
+    "container \\\"<img src=x onerror=alert(1)>\\\": has | no probe\",\"container\":\"c\","
+    "\"path\":\"\"}]}\n"
+    /* 7: truncated last line */
+    "{\"time\":\"2026-11-27T09:21:00.000Z\",\"uid\":\"u4\"";
+
+static void load_log(struct ka_audit *a)
+{
+    ka_audit_init(a, NULL);
+    a->now = 1795867200; /* 2026-11-28T12:00:00Z */
+    CU_ASSERT_EQUAL_FATAL(
+        ka_audit_add_decision_log_bytes(a, "d.log", log_text, sizeof(log_text) - 1), 0);
+}
+
+static void test_decision_log_parsing(void)
+{
+    struct ka_audit a;
+    load_log(&a);
+    struct ka_audit_counts c;
+    ka_audit_count(&a, &c);
+    CU_ASSERT_EQUAL(c.admissions, 2);
+    CU_ASSERT_EQUAL(c.admissions_denied, 1);
+    CU_ASSERT_EQUAL(c.admissions_warned, 1);
+    CU_ASSERT_EQUAL(c.log_problems, 4);
+    CU_ASSERT_EQUAL(c.errors, 0); /* log problems are not object errors */
+    CU_ASSERT_EQUAL(c.findings, 2);
+    CU_ASSERT_EQUAL_FATAL(a.n_items, 6);
+    CU_ASSERT_STRING_EQUAL(a.items[0].source, "d.log:1");
+    CU_ASSERT_STRING_EQUAL(a.items[0].user, "alice");
+    CU_ASSERT_FALSE(a.items[0].allowed);
+    CU_ASSERT_EQUAL(a.items[0].findings[0].action, KA_ACTION_ENFORCE);
+    CU_ASSERT_STRING_EQUAL(a.items[1].source, "d.log:3");
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.items[1].error_msg, "malformed"));
+    CU_ASSERT_STRING_EQUAL(a.items[2].source, "d.log:4");
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.items[2].error_msg, "not a kadmit decision-log line"));
+    CU_ASSERT_STRING_EQUAL(a.items[3].source, "d.log:5");
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.items[3].error_msg, "unknown action"));
+    CU_ASSERT_STRING_EQUAL(a.items[4].source, "d.log:6");
+    CU_ASSERT_TRUE(a.items[4].dry_run);
+    CU_ASSERT_STRING_EQUAL(a.items[5].source, "d.log:7");
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.items[5].error_msg, "truncated"));
+    /* short messages drop the "<rule>: <Kind> <ns/name> " prefix */
+    CU_ASSERT_STRING_EQUAL(ka_audit_short_message(&a.items[0], &a.items[0].findings[0]),
+                           "container \"web\": image \"a|b\" has no tag");
+    ka_audit_free(&a);
+    ka_audit_free(&a); /* safe twice */
+    /* --decision-log-all lines of requests that were not AdmissionReviews are skipped */
+    static const char s400[] = "{\"time\":\"t\",\"kind\":\"\",\"allowed\":false,\"status\":400,"
+                               "\"reason\":\"not JSON\",\"findings\":[]}\n";
+    ka_audit_init(&a, NULL);
+    CU_ASSERT_EQUAL(ka_audit_add_decision_log_bytes(&a, "all.log", s400, sizeof(s400) - 1), 0);
+    ka_audit_count(&a, &c);
+    CU_ASSERT_EQUAL(c.admissions, 0);
+    CU_ASSERT_EQUAL(c.admissions_denied, 0);
+    CU_ASSERT_EQUAL(c.log_problems, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a.items[0].error_msg, "HTTP 400"));
+    ka_audit_free(&a);
+    /* control characters (terminal escapes) are scrubbed from everything read */
+    static const char esc[] = "{\"time\":\"t\",\"kind\":\"Pod\",\"name\":\"p\\u001b[2J\","
+                              "\"user\":\"\\u001b]0;pwned\\u0007\",\"allowed\":true,"
+                              "\"findings\":[{\"rule\":\"r\",\"action\":\"warn\","
+                              "\"message\":\"m\\u001b[31m\"}]}\n";
+    ka_audit_init(&a, NULL);
+    CU_ASSERT_EQUAL(ka_audit_add_decision_log_bytes(&a, "esc.log", esc, sizeof(esc) - 1), 0);
+    CU_ASSERT_EQUAL_FATAL(a.n_items, 1);
+    CU_ASSERT_STRING_EQUAL(a.items[0].name, "p?[2J");
+    CU_ASSERT_STRING_EQUAL(a.items[0].user, "?]0;pwned?");
+    CU_ASSERT_STRING_EQUAL(a.items[0].findings[0].message, "m?[31m");
+    struct ka_buf out;
+    ka_buf_init(&out, 1 << 20);
+    CU_ASSERT_EQUAL(ka_audit_render_text(&a, &out, 0), 0);
+    CU_ASSERT_PTR_NULL(memchr(out.data, 0x1b, out.len));
+    ka_buf_free(&out);
+    ka_audit_free(&a);
+    /* a missing file is a problem item, not an error */
+    ka_audit_init(&a, NULL);
+    CU_ASSERT_EQUAL(ka_audit_add_decision_log(&a, "/nonexistent/decisions.log"), 0);
+    ka_audit_count(&a, &c);
+    CU_ASSERT_EQUAL(c.log_problems, 1);
+    ka_audit_free(&a);
+}
+
+static void test_html_escaping(void)
+{
+    struct ka_audit a;
+    load_log(&a);
+    struct ka_buf out;
+    ka_buf_init(&out, 1 << 22);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_html(&a, &out), 0);
+    CU_ASSERT_PTR_NULL(strstr(out.data, "<script>alert"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "<img"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "mallory&lt;script&gt;alert(1)&lt;/script&gt;|x"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "&lt;img src=x onerror=alert(1)&gt;"));
+    /* self-contained: no URL is fetched */
+    CU_ASSERT_PTR_NULL(strstr(out.data, "src=\"http"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "href=\"http"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "@import"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "id=\"chart-rules\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "id=\"chart-namespaces\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "id=\"filter-text\""));
+    /* exactly one script element: ours */
+    const char *p = out.data;
+    int scripts = 0;
+    while ((p = strstr(p, "<script")) != NULL) {
+        scripts++;
+        p++;
+    }
+    CU_ASSERT_EQUAL(scripts, 1);
+    ka_buf_free(&out);
+    ka_audit_free(&a);
+}
+
+static void test_markdown_escaping(void)
+{
+    struct ka_audit a;
+    load_log(&a);
+    struct ka_buf out;
+    ka_buf_init(&out, 1 << 22);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_markdown(&a, &out), 0);
+    /* every findings row has exactly 6 unescaped pipes (5 cells) */
+    const char *p = strstr(out.data, "### Findings\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    p = strchr(p + 13, '\n') + 1; /* skip the blank line */
+    int rows = 0;
+    for (const char *line = p; *line == '|' || *line == '\n';) {
+        const char *end = strchr(line, '\n');
+        if (end == NULL || end == line) {
+            break;
+        }
+        int pipes = 0;
+        for (const char *q = line; q < end; q++) {
+            pipes += *q == '|' && (q == line || q[-1] != '\\');
+        }
+        CU_ASSERT_EQUAL(pipes, 6);
+        rows++;
+        line = end + 1;
+    }
+    CU_ASSERT_EQUAL(rows, 4); /* header, rule, two findings */
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "has \\| no probe"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "&lt;img src=x onerror=alert(1)&gt;"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "### Errors"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "d.log:7"));
+    ka_buf_free(&out);
+    ka_audit_free(&a);
+}
+
+/* `n` Deployments in namespace `ns`, every other one without resources. */
+static char *deployments(const char *ns, int n)
+{
+    struct ka_buf b;
+    ka_buf_init(&b, 1 << 24);
+    for (int i = 0; i < n; i++) {
+        int r = ka_buf_printf(
+            &b,
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d%d, namespace: %s}\n"
+            "spec:\n  selector: {matchLabels: {app: d}}\n  template:\n    metadata: {labels: "
+            "{app: d}}\n    spec:\n      containers:\n      - name: c\n        image: "
+            "registry.example/d:1.0\n        readinessProbe: {tcpSocket: {port: 80}}\n"
+            "        livenessProbe: {tcpSocket: {port: 80}}\n%s",
+            i, ns,
+            i % 2 == 0 ? "        resources: {requests: {cpu: 1, memory: 1Gi}, limits: {cpu: 1, "
+                         "memory: 1Gi}}\n"
+                       : "");
+        CU_ASSERT_EQUAL_FATAL(r, 0);
+    }
+    return ka_buf_take(&b, NULL);
+}
+
+static void check_report_summary(const cJSON *rep)
+{
+    const cJSON *sum = cJSON_GetObjectItem(rep, "summary");
+    const cJSON *results = cJSON_GetObjectItem(rep, "results");
+    int pass = 0, fail = 0, warn = 0, error = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, results)
+    {
+        const char *res = cJSON_GetObjectItem(r, "result")->valuestring;
+        pass += strcmp(res, "pass") == 0;
+        fail += strcmp(res, "fail") == 0;
+        warn += strcmp(res, "warn") == 0;
+        error += strcmp(res, "error") == 0;
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r, "source")->valuestring, "kadmit");
+        CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "timestamp"), "seconds"));
+        CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(r, "resources")), 1);
+    }
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(sum, "pass")->valueint, pass);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(sum, "fail")->valueint, fail);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(sum, "warn")->valueint, warn);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(sum, "error")->valueint, error);
+}
+
+static void test_policyreport_split(void)
+{
+    struct ka_audit a;
+    ka_audit_init(&a, policy);
+    a.now = 1795867200;
+    char *shop = deployments("shop", 25), *pay = deployments("payments", 4);
+    char *cluster = deployments("x", 1);
+    /* an object without a namespace goes to the ClusterPolicyReport */
+    char *nsless = strstr(cluster, ", namespace: x");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nsless);
+    memmove(nsless, nsless + 14, strlen(nsless + 14) + 1);
+    CU_ASSERT_EQUAL(ka_audit_add_bytes(&a, "shop.yaml", shop, strlen(shop)), 0);
+    CU_ASSERT_EQUAL(ka_audit_add_bytes(&a, "pay.yaml", pay, strlen(pay)), 0);
+    CU_ASSERT_EQUAL(ka_audit_add_bytes(&a, "c.yaml", cluster, strlen(cluster)), 0);
+    struct ka_buf out;
+    ka_buf_init(&out, 1 << 24);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_policyreport(&a, &out, 10, 0), 0);
+    cJSON *list = cJSON_Parse(out.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(list, "kind")->valuestring, "List");
+    const cJSON *items = cJSON_GetObjectItem(list, "items");
+    /* "" (cluster) < payments < shop; shop: 25 objects, 12 without resources -> 25 pass/fail
+     * results... split into 10 + 10 + 5 */
+    CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(items), 5);
+    static const char *const kinds[] = {"ClusterPolicyReport", "PolicyReport", "PolicyReport",
+                                        "PolicyReport", "PolicyReport"};
+    static const char *const names[] = {"kadmit-checklist", "kadmit-checklist",
+                                        "kadmit-checklist-1", "kadmit-checklist-2",
+                                        "kadmit-checklist-3"};
+    static const char *const spaces[] = {NULL, "payments", "shop", "shop", "shop"};
+    static const int sizes[] = {1, 4, 10, 10, 5};
+    int total_fail = 0;
+    for (int i = 0; i < 5; i++) {
+        const cJSON *rep = cJSON_GetArrayItem(items, i);
+        const cJSON *meta = cJSON_GetObjectItem(rep, "metadata");
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(rep, "apiVersion")->valuestring,
+                               "wgpolicyk8s.io/v1alpha2");
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(rep, "kind")->valuestring, kinds[i]);
+        CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(meta, "name")->valuestring, names[i]);
+        const cJSON *ns = cJSON_GetObjectItem(meta, "namespace");
+        if (spaces[i] == NULL) {
+            CU_ASSERT_PTR_NULL(ns);
+        } else {
+            CU_ASSERT_STRING_EQUAL(ns->valuestring, spaces[i]);
+        }
+        CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(rep, "results")), sizes[i]);
+        check_report_summary(rep);
+        total_fail += cJSON_GetObjectItem(cJSON_GetObjectItem(rep, "summary"), "fail")->valueint;
+    }
+    CU_ASSERT_EQUAL(total_fail, 12 + 2); /* odd-numbered Deployments lack resources */
+    const cJSON *first =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 2), "results"), 1);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(first, "rule")->valuestring, "resources-required");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(first, "severity")->valuestring, "high");
+    cJSON_Delete(list);
+    /* byte limit: about 2 KB per report splits every few results */
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_policyreport(&a, &out, 0, 2000), 0);
+    list = cJSON_Parse(out.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    items = cJSON_GetObjectItem(list, "items");
+    CU_ASSERT(cJSON_GetArraySize(items) > 5);
+    const cJSON *rep;
+    int results = 0;
+    cJSON_ArrayForEach(rep, items)
+    {
+        char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(rep, "results"));
+        CU_ASSERT(strlen(text) < 2000 + 600); /* at most one result over the mark */
+        free(text);
+        results += cJSON_GetArraySize(cJSON_GetObjectItem(rep, "results"));
+    }
+    CU_ASSERT_EQUAL(results, 30);
+    cJSON_Delete(list);
+    ka_buf_free(&out);
+    free(shop);
+    free(pay);
+    free(cluster);
+    ka_audit_free(&a);
+}
+
+static void test_json_compat(void)
+{
+    struct ka_audit a;
+    ka_audit_init(&a, policy);
+    char *d = deployments("shop", 2);
+    CU_ASSERT_EQUAL(ka_audit_add_bytes(&a, "d.yaml", d, strlen(d)), 0);
+    CU_ASSERT_EQUAL(ka_audit_add_decision_log_bytes(&a, "d.log", log_text, sizeof(log_text) - 1),
+                    0);
+    struct ka_buf out;
+    ka_buf_init(&out, 1 << 22);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_json(&a, &out), 0);
+    cJSON *j = cJSON_Parse(out.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const cJSON *r1 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 1);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(r1, "name")->valuestring, "d1");
+    CU_ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(r1, "allowed")));
+    const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItem(r1, "violations"), 0);
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(v, "rule")->valuestring, "resources-required");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(v, "action")->valuestring, "enforce");
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(v, "path"));
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(r1, "mutations"));
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(j, "decisions")), 2);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(cJSON_GetObjectItem(j, "decisionLogProblems")), 4);
+    const cJSON *sum = cJSON_GetObjectItem(j, "summary");
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(sum, "objects")->valueint, 2);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(sum, "denied")->valueint, 1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(cJSON_GetObjectItem(sum, "admissions"), "denied")->valueint,
+                    1);
+    CU_ASSERT_EQUAL(cJSON_GetObjectItem(sum, "decisionLogProblems")->valueint, 4);
+    cJSON_Delete(j);
+    ka_buf_free(&out);
+    free(d);
+    ka_audit_free(&a);
+}
+
+int main(void)
+{
+    struct ka_buf diag;
+    ka_buf_init(&diag, 4096);
+    /* The checklist without image-scan-attestation (attestations have their own tests), with
+     * some rules at warn and audit. Unit tests run in the repository root. */
+    if (ka_policy_load_path("tests/fixtures/audit/policy.yaml", NULL, &policy, &diag) != 0) {
+        fprintf(stderr, "cannot load tests/fixtures/audit/policy.yaml: %s\n",
+                diag.data ? diag.data : "");
+        return 1;
+    }
+    ka_buf_free(&diag);
+    static const struct ka_test tests[] = {
+        {"decision logs: entries, torn, malformed, foreign and truncated lines",
+         test_decision_log_parsing},
+        {"html escapes everything and fetches nothing", test_html_escaping},
+        {"markdown escapes | and html", test_markdown_escaping},
+        {"policyreport: per namespace, cluster report, split by count and bytes",
+         test_policyreport_split},
+        {"json keeps the existing fields and adds decisions", test_json_compat},
+        {NULL, NULL},
+    };
+    int rc = ka_test_run("audit", tests);
+    ka_policy_unref(policy);
+    return rc;
+}

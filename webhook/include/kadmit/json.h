@@ -1,0 +1,38 @@
+/*
+ * cJSON on the hot path: a per-thread bump arena.
+ *
+ * A review parses a few hundred to a few thousand cJSON nodes and frees them all at the end.
+ * With glibc malloc that is ~1,400 small chunks per 8 KB request and, inside a server, a
+ * malloc_consolidate pass whenever a larger buffer is allocated. Instead, while an arena is
+ * active on a thread, every cJSON allocation on that thread is carved from a few large chunks,
+ * frees are no-ops, and ka_json_arena_end() releases everything at once.
+ *
+ * cJSON's hooks are process-wide; they are installed once, before main(), and pass straight to
+ * malloc/free on threads with no active arena (policy loading, audits, reloads).
+ *
+ * Rule: nothing allocated by cJSON while an arena is active may outlive ka_json_arena_end().
+ * Free such memory with cJSON_free()/cJSON_Delete() (cheap no-ops) or simply drop it.
+ */
+#ifndef KADMIT_JSON_H
+#define KADMIT_JSON_H
+
+#include <stddef.h>
+
+/**
+ * Turn the arena on or off process-wide (default on). Off, reviews allocate every cJSON node
+ * with malloc: used by the allocation-failure test, which fails each node allocation in turn,
+ * and by benchmarks that compare the two.
+ */
+void ka_json_arena_set_enabled(int on);
+
+/** Start an arena on this thread. Returns -1 when one is active (no nesting) or the arena is
+ * disabled; the caller then frees its trees itself. */
+int ka_json_arena_begin(void);
+/** Release everything allocated in this thread's arena and deactivate it. */
+void ka_json_arena_end(void);
+/** True while this thread has an active arena. */
+int ka_json_arena_active(void);
+/** Bytes handed out by this thread's active arena (for benchmarks). */
+size_t ka_json_arena_used(void);
+
+#endif

@@ -1,0 +1,934 @@
+/*
+ * Audit reports for people and tools: Markdown (pull-request comments), one self-contained HTML
+ * page (inline CSS, inline SVG charts drawn here, a little inline JS for filtering; no network
+ * fetches), and wgpolicyk8s.io/v1alpha2 PolicyReports. Part of the audit module (audit.h).
+ *
+ * Everything is deterministic: rows follow input order, counts sort by count then name, and the
+ * only time is a->now.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "kadmit/audit.h"
+#include "kadmit/error.h"
+
+/* Rows in a Markdown findings table (a GitHub comment holds at most 65536 characters). */
+#define KA_AUDIT_MARKDOWN_MAX_ROWS 200
+/* Bars in one SVG chart. */
+#define KA_AUDIT_CHART_MAX_BARS 20
+
+/* ------------------------------------------------------------------------------------------
+ * Tallies: findings by rule and by namespace
+ */
+
+struct tally {
+    const char *key; /* borrowed from an item */
+    size_t enforce, warn, audit, total;
+};
+
+struct tallies {
+    struct tally *v;
+    size_t n, cap;
+};
+
+static const char *ns_label(const char *ns)
+{
+    return ns[0] != '\0' ? ns : "(no namespace)";
+}
+
+static int tally_add(struct tallies *t, const char *key, enum ka_action act)
+{
+    size_t i = 0;
+    while (i < t->n && strcmp(t->v[i].key, key) != 0) {
+        i++;
+    }
+    if (i == t->n) {
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 16;
+            struct tally *p = realloc(t->v, cap * sizeof(*p));
+            if (p == NULL) {
+                return KA_ENOMEM;
+            }
+            t->v = p;
+            t->cap = cap;
+        }
+        memset(&t->v[t->n], 0, sizeof(t->v[0]));
+        t->v[t->n++].key = key;
+    }
+    struct tally *e = &t->v[i];
+    e->enforce += act == KA_ACTION_ENFORCE;
+    e->warn += act == KA_ACTION_WARN;
+    e->audit += act != KA_ACTION_ENFORCE && act != KA_ACTION_WARN;
+    e->total++;
+    return 0;
+}
+
+static int cmp_tally(const void *x, const void *y)
+{
+    const struct tally *a = x, *b = y;
+    if (a->total != b->total) {
+        return a->total > b->total ? -1 : 1;
+    }
+    return strcmp(a->key, b->key);
+}
+
+/* by_ns: key by namespace, else by rule. */
+static int tally_build(const struct ka_audit *a, int by_ns, struct tallies *t)
+{
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        for (size_t f = 0; !it->error && f < it->n_findings; f++) {
+            int ret = tally_add(t, by_ns ? ns_label(it->namespace_) : it->findings[f].rule,
+                                it->findings[f].action);
+            if (ret != 0) {
+                return ret;
+            }
+        }
+    }
+    if (t->n > 1) {
+        qsort(t->v, t->n, sizeof(t->v[0]), cmp_tally);
+    }
+    return 0;
+}
+
+static void tally_free(struct tallies *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof(*t));
+}
+
+static void rfc3339(int64_t secs, char *buf, size_t len)
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL) {
+        snprintf(buf, len, "1970-01-01T00:00:00Z");
+        return;
+    }
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *origin_label(const struct ka_audit_item *it)
+{
+    return it->origin == KA_AUDIT_ADMISSION ? "admission" : "object";
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Markdown
+ */
+
+/* A table cell: `|` and Markdown punctuation escaped, newlines folded, < > & as entities. */
+static int md_cell(struct ka_buf *b, const char *s)
+{
+    int ret = 0;
+    for (const char *p = s; ret == 0 && *p != '\0'; p++) {
+        switch (*p) {
+        case '|':
+        case '\\':
+        case '`':
+        case '*':
+        case '_':
+        case '[':
+        case ']':
+        case '#':
+            ret = ka_buf_printf(b, "\\%c", *p);
+            break;
+        case '<':
+            ret = ka_buf_adds(b, "&lt;");
+            break;
+        case '>':
+            ret = ka_buf_adds(b, "&gt;");
+            break;
+        case '&':
+            ret = ka_buf_adds(b, "&amp;");
+            break;
+        case '\n':
+        case '\r':
+        case '\t':
+            ret = ka_buf_add(b, " ", 1);
+            break;
+        default:
+            ret = ka_buf_add(b, p, 1);
+        }
+    }
+    return ret;
+}
+
+static int md_tally_table(struct ka_buf *out, const char *title, const char *col,
+                          const struct tallies *t)
+{
+    int ret = ka_buf_printf(out,
+                            "\n### %s\n\n| %s | Enforce | Warn | Audit | Total |\n"
+                            "|---|---:|---:|---:|---:|\n",
+                            title, col);
+    for (size_t i = 0; ret == 0 && i < t->n; i++) {
+        ret = ka_buf_adds(out, "| ");
+        ret = ret ? ret : md_cell(out, t->v[i].key);
+        ret = ret ? ret
+                  : ka_buf_printf(out, " | %zu | %zu | %zu | %zu |\n", t->v[i].enforce,
+                                  t->v[i].warn, t->v[i].audit, t->v[i].total);
+    }
+    if (ret == 0 && t->n == 0) {
+        ret = ka_buf_adds(out, "| (none) | 0 | 0 | 0 | 0 |\n");
+    }
+    return ret;
+}
+
+int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
+{
+    int ret = KA_EINTERNAL;
+    struct tallies rules, spaces;
+    memset(&rules, 0, sizeof(rules));
+    memset(&spaces, 0, sizeof(spaces));
+    struct ka_audit_counts c;
+    ka_audit_count(a, &c);
+    char when[40];
+    rfc3339(a->now, when, sizeof(when));
+    ret = ka_buf_printf(out, "## kadmit audit: %s\n\n",
+                        c.denied + c.admissions_denied > 0 ? "denials found"
+                        : c.findings > 0                   ? "findings, nothing denied"
+                                                           : "all clear");
+    ret = ret ? ret
+              : ka_buf_printf(out,
+                              "**%zu objects**: %zu denied, %zu warned, %zu audit-only, %zu "
+                              "passed; %zu would be mutated; %zu errors; %zu skipped (kinds "
+                              "kadmit does not check)\n",
+                              c.objects, c.denied, c.warned, c.audited, c.passed, c.mutated,
+                              c.errors, c.skipped);
+    if (ret == 0 && c.owned > 0) {
+        ret = ka_buf_printf(out,
+                            "\n%zu objects owned by a checked controller were not evaluated "
+                            "again (their owner was).\n",
+                            c.owned);
+    }
+    if (ret == 0 && c.admissions + c.log_problems > 0) {
+        ret = ka_buf_printf(out,
+                            "\n**%zu admissions** in decision logs: %zu denied, %zu warned, %zu "
+                            "audit-only, %zu passed; %zu log lines skipped\n",
+                            c.admissions, c.admissions_denied, c.admissions_warned,
+                            c.admissions_audited, c.admissions_passed, c.log_problems);
+    }
+    ret = ret ? ret
+              : ka_buf_printf(out,
+                              "\n%zu findings: %zu enforce, %zu warn, %zu audit. Policy `%s`, "
+                              "generated %s.\n",
+                              c.findings, c.findings_enforce, c.findings_warn, c.findings_audit,
+                              a->policy_name, when);
+    ret = ret ? ret : tally_build(a, 0, &rules);
+    ret = ret ? ret : tally_build(a, 1, &spaces);
+    ret = ret ? ret : md_tally_table(out, "Findings by rule", "Rule", &rules);
+    ret = ret ? ret : md_tally_table(out, "Findings by namespace", "Namespace", &spaces);
+    ret = ret ? ret
+              : ka_buf_adds(out, "\n### Findings\n\n| Origin | Object | Rule | Action | Message "
+                                 "|\n|---|---|---|---|---|\n");
+    size_t rows = 0, more = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
+            if (rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
+                more++;
+                continue;
+            }
+            rows++;
+            const struct ka_audit_finding *fd = &it->findings[f];
+            ret = ka_buf_adds(out, "| ");
+            ret = ret ? ret : md_cell(out, origin_label(it));
+            if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
+                ret = ka_buf_adds(out, " ");
+                ret = ret ? ret : md_cell(out, it->operation);
+                ret = ret ? ret : ka_buf_adds(out, " ");
+                ret = ret ? ret : md_cell(out, it->time);
+            }
+            ret = ret ? ret : ka_buf_adds(out, " | ");
+            ret = ret ? ret : md_cell(out, it->kind);
+            ret = ret ? ret : ka_buf_adds(out, " ");
+            if (ret == 0 && it->namespace_[0] != '\0') {
+                ret = md_cell(out, it->namespace_);
+                ret = ret ? ret : ka_buf_adds(out, "/");
+            }
+            ret = ret ? ret : md_cell(out, it->name);
+            ret = ret ? ret : ka_buf_adds(out, " | ");
+            ret = ret ? ret : md_cell(out, fd->rule);
+            ret = ret ? ret : ka_buf_printf(out, " | %s | ", ka_action_name(fd->action));
+            ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
+            ret = ret ? ret : ka_buf_adds(out, " |\n");
+        }
+    }
+    if (ret == 0 && rows == 0) {
+        ret = ka_buf_adds(out, "| | | | | no findings |\n");
+    }
+    if (ret == 0 && more > 0) {
+        ret = ka_buf_printf(out,
+                            "\n... and %zu more findings (the json and html outputs list "
+                            "them all).\n",
+                            more);
+    }
+    if (ret == 0 && c.errors + c.log_problems > 0) {
+        ret = ka_buf_adds(out, "\n### Errors\n\n");
+        for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+            const struct ka_audit_item *it = &a->items[i];
+            if (!it->error) {
+                continue;
+            }
+            ret = ka_buf_adds(out, "- ");
+            ret = ret ? ret : md_cell(out, it->source);
+            ret = ret ? ret : ka_buf_adds(out, ": ");
+            ret = ret ? ret : md_cell(out, it->error_msg);
+            ret = ret ? ret : ka_buf_adds(out, "\n");
+        }
+    }
+    tally_free(&rules);
+    tally_free(&spaces);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * HTML
+ */
+
+/* Text and attribute values: & < > " ' escaped; control characters dropped. */
+static int html_esc(struct ka_buf *b, const char *s)
+{
+    int ret = 0;
+    for (const char *p = s; ret == 0 && *p != '\0'; p++) {
+        switch (*p) {
+        case '&':
+            ret = ka_buf_adds(b, "&amp;");
+            break;
+        case '<':
+            ret = ka_buf_adds(b, "&lt;");
+            break;
+        case '>':
+            ret = ka_buf_adds(b, "&gt;");
+            break;
+        case '"':
+            ret = ka_buf_adds(b, "&quot;");
+            break;
+        case '\'':
+            ret = ka_buf_adds(b, "&#39;");
+            break;
+        default:
+            if ((unsigned char)*p >= 0x20 || *p == '\n' || *p == '\t') {
+                ret = ka_buf_add(b, p, 1);
+            }
+        }
+    }
+    return ret;
+}
+
+/* Escape at most `max` bytes of s (not splitting a UTF-8 sequence), with "…" when cut. */
+static int html_esc_cut(struct ka_buf *b, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) {
+        return html_esc(b, s);
+    }
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) {
+        max--;
+    }
+    char tmp[128];
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)(max < sizeof(tmp) - 1 ? max : sizeof(tmp) - 1), s);
+    int ret = html_esc(b, tmp);
+    return ret ? ret : ka_buf_adds(b, "\xe2\x80\xa6");
+}
+
+#define COLOR_ENFORCE "#c62828"
+#define COLOR_WARN "#ef8f00"
+#define COLOR_AUDIT "#78909c"
+
+/* A horizontal stacked bar chart (enforce, warn, audit) as inline SVG. */
+static int svg_chart(struct ka_buf *out, const char *id, const char *title, const struct tallies *t)
+{
+    const unsigned label_w = 180, bar_w = 300, row_h = 24, top = 30;
+    size_t n = t->n < KA_AUDIT_CHART_MAX_BARS ? t->n : KA_AUDIT_CHART_MAX_BARS;
+    unsigned height = top + (unsigned)(n > 0 ? n : 1) * row_h + (t->n > n ? row_h : 0) + 8;
+    size_t max = 1;
+    for (size_t i = 0; i < n; i++) {
+        max = t->v[i].total > max ? t->v[i].total : max;
+    }
+    int ret = ka_buf_printf(out,
+                            "<figure class=\"chart\"><svg id=\"%s\" xmlns=\"http://www.w3.org/2000/"
+                            "svg\" role=\"img\" viewBox=\"0 0 %u %u\" width=\"%u\" height=\"%u\">"
+                            "<title>",
+                            id, label_w + bar_w + 60, height, label_w + bar_w + 60, height);
+    ret = ret ? ret : html_esc(out, title);
+    ret = ret ? ret
+              : ka_buf_printf(out, "</title><text x=\"0\" y=\"18\" class=\"ct\">%s</text>", title);
+    if (ret == 0 && n == 0) {
+        ret =
+            ka_buf_printf(out, "<text x=\"0\" y=\"%u\" class=\"cl\">no findings</text>", top + 16);
+    }
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        const struct tally *e = &t->v[i];
+        unsigned y = top + (unsigned)i * row_h;
+        ret = ka_buf_printf(out, "<g class=\"bar\"><title>");
+        ret = ret ? ret : html_esc(out, e->key);
+        ret = ret ? ret
+                  : ka_buf_printf(out, ": %zu enforce, %zu warn, %zu audit</title>", e->enforce,
+                                  e->warn, e->audit);
+        ret = ret ? ret
+                  : ka_buf_printf(out, "<text x=\"%u\" y=\"%u\" class=\"cl\" text-anchor=\"end\">",
+                                  label_w - 8, y + 15);
+        ret = ret ? ret : html_esc_cut(out, e->key, 26);
+        ret = ret ? ret : ka_buf_adds(out, "</text>");
+        const size_t seg[3] = {e->enforce, e->warn, e->audit};
+        static const char *const colors[3] = {COLOR_ENFORCE, COLOR_WARN, COLOR_AUDIT};
+        double x = label_w;
+        for (int s = 0; ret == 0 && s < 3; s++) {
+            if (seg[s] == 0) {
+                continue;
+            }
+            double w = (double)bar_w * (double)seg[s] / (double)max;
+            ret = ka_buf_printf(out,
+                                "<rect x=\"%.1f\" y=\"%u\" width=\"%.1f\" height=\"%u\" "
+                                "fill=\"%s\"/>",
+                                x, y + 2, w < 1.0 ? 1.0 : w, row_h - 6, colors[s]);
+            x += w;
+        }
+        ret = ret ? ret
+                  : ka_buf_printf(out, "<text x=\"%.1f\" y=\"%u\" class=\"cn\">%zu</text></g>",
+                                  x + 6, y + 15, e->total);
+    }
+    if (ret == 0 && t->n > n) {
+        ret = ka_buf_printf(out, "<text x=\"%u\" y=\"%u\" class=\"cl\">and %zu more</text>",
+                            label_w, top + (unsigned)n * row_h + 15, t->n - n);
+    }
+    ret = ret ? ret : ka_buf_adds(out, "</svg></figure>\n");
+    return ret;
+}
+
+static const char html_head[] =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+    "'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>kadmit audit report</title>\n<style>\n"
+    "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;"
+    "color:#1d2330;background:#fafbfc}\n"
+    "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}\n"
+    ".meta{color:#5c6475;margin:0 0 16px}\n"
+    "#summary{display:flex;flex-wrap:wrap;gap:10px}\n"
+    ".card{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px 14px;"
+    "min-width:92px}\n.card b{display:block;font-size:22px}\n.card span{color:#5c6475;"
+    "font-size:12px;text-transform:uppercase;letter-spacing:.04em}\n"
+    ".card.deny b{color:" COLOR_ENFORCE "}.card.warn b{color:" COLOR_WARN
+    "}.card.pass b{color:#2e7d32}\n"
+    "#charts{display:flex;flex-wrap:wrap;gap:16px}\n"
+    ".chart{margin:0;background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px}\n"
+    ".ct{font-weight:600;font-size:14px;fill:#1d2330}.cl{font-size:12px;fill:#1d2330}"
+    ".cn{font-size:12px;fill:#5c6475}\n"
+    ".legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;"
+    "width:10px;height:10px;margin-right:4px;border-radius:2px}\n"
+    "#filters{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 10px;align-items:center}\n"
+    "#filters input,#filters select{font:inherit;padding:4px 6px;border:1px solid #c3c9d3;"
+    "border-radius:4px;background:#fff}\n#filters input{min-width:260px}\n"
+    "table{border-collapse:collapse;width:100%;background:#fff}\n"
+    "th,td{border:1px solid #dde1e7;padding:5px 8px;text-align:left;vertical-align:top}\n"
+    "th{background:#eef1f5;position:sticky;top:0}\n"
+    "td.a-enforce{color:" COLOR_ENFORCE ";font-weight:600}td.a-warn{color:" COLOR_WARN
+    ";font-weight:600}td.a-audit{color:" COLOR_AUDIT "}\n"
+    "td{overflow-wrap:break-word}td.src{color:#5c6475;font-size:12px;word-break:break-all;"
+    "min-width:150px;max-width:240px}td[class^=a-]{white-space:nowrap}"
+    "code{font-size:12px}\n"
+    ".errors li{margin:4px 0}\n</style>\n</head>\n<body>\n";
+
+static const char html_script[] =
+    "<script>\n"
+    "(function(){\n"
+    "  var q=document.getElementById('filter-text'),r=document.getElementById('filter-rule'),\n"
+    "      a=document.getElementById('filter-action'),n=document.getElementById('filter-"
+    "namespace'),\n"
+    "      rows=document.querySelectorAll('#findings-table tbody tr'),"
+    "shown=document.getElementById('shown');\n"
+    "  function apply(){\n"
+    "    var t=q.value.toLowerCase(),c=0;\n"
+    "    for(var i=0;i<rows.length;i++){\n"
+    "      var d=rows[i].dataset,ok=(!r.value||d.rule===r.value)&&(!a.value||d.action===a.value)"
+    "&&\n"
+    "        (!n.value||d.namespace===n.value)&&(!t||rows[i].textContent.toLowerCase()."
+    "indexOf(t)>=0);\n"
+    "      rows[i].hidden=!ok;if(ok){c++;}\n"
+    "    }\n"
+    "    shown.textContent=c+' of '+rows.length+' findings shown';\n"
+    "  }\n"
+    "  [q,r,a,n].forEach(function(e){e.addEventListener('input',apply);"
+    "e.addEventListener('change',apply);});\n"
+    "  /* report.html#rule=image-pinned&action=enforce&namespace=shop&q=text presets filters */\n"
+    "  location.hash.slice(1).split('&').forEach(function(kv){\n"
+    "    var i=kv.indexOf('='),k=kv.slice(0,i),v=decodeURIComponent(kv.slice(i+1));\n"
+    "    var m={q:q,rule:r,action:a,namespace:n};\n"
+    "    if(i>0&&Object.prototype.hasOwnProperty.call(m,k)){m[k].value=v;}\n"
+    "  });\n"
+    "  apply();\n"
+    "})();\n"
+    "</script>\n";
+
+static int html_card(struct ka_buf *out, const char *cls, size_t n, const char *label)
+{
+    return ka_buf_printf(out, "<div class=\"card %s\"><b>%zu</b><span>%s</span></div>", cls, n,
+                         label);
+}
+
+static int html_options(struct ka_buf *out, const char *id, const char *all,
+                        const struct tallies *t)
+{
+    int ret = ka_buf_printf(out, "<select id=\"%s\"><option value=\"\">%s</option>", id, all);
+    /* options sorted by name for finding things, not by count */
+    const char **keys = t->n > 0 ? malloc(t->n * sizeof(*keys)) : NULL;
+    if (t->n > 0 && keys == NULL) {
+        return KA_ENOMEM;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        keys[i] = t->v[i].key;
+    }
+    for (size_t i = 1; i < t->n; i++) { /* insertion sort: a few dozen keys */
+        const char *k = keys[i];
+        size_t j = i;
+        while (j > 0 && strcmp(keys[j - 1], k) > 0) {
+            keys[j] = keys[j - 1];
+            j--;
+        }
+        keys[j] = k;
+    }
+    for (size_t i = 0; ret == 0 && i < t->n; i++) {
+        ret = ka_buf_adds(out, "<option value=\"");
+        ret = ret ? ret : html_esc(out, keys[i]);
+        ret = ret ? ret : ka_buf_adds(out, "\">");
+        ret = ret ? ret : html_esc(out, keys[i]);
+        ret = ret ? ret : ka_buf_adds(out, "</option>");
+    }
+    free(keys);
+    return ret ? ret : ka_buf_adds(out, "</select>\n");
+}
+
+static int html_td(struct ka_buf *out, const char *cls, const char *text)
+{
+    int ret = cls != NULL ? ka_buf_printf(out, "<td class=\"%s\">", cls) : ka_buf_adds(out, "<td>");
+    ret = ret ? ret : html_esc(out, text);
+    return ret ? ret : ka_buf_adds(out, "</td>");
+}
+
+int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
+{
+    int ret = KA_EINTERNAL;
+    struct tallies rules, spaces;
+    memset(&rules, 0, sizeof(rules));
+    memset(&spaces, 0, sizeof(spaces));
+    struct ka_audit_counts c;
+    ka_audit_count(a, &c);
+    char when[40];
+    rfc3339(a->now, when, sizeof(when));
+    ret = tally_build(a, 0, &rules);
+    ret = ret ? ret : tally_build(a, 1, &spaces);
+    ret = ret ? ret : ka_buf_adds(out, html_head);
+    ret =
+        ret ? ret : ka_buf_adds(out, "<h1>kadmit audit report</h1>\n<p class=\"meta\">Policy <b>");
+    ret = ret ? ret : html_esc(out, a->policy_name);
+    ret = ret ? ret : ka_buf_printf(out, "</b> &middot; generated %s</p>\n", when);
+    ret = ret ? ret : ka_buf_adds(out, "<section id=\"summary\">");
+    ret = ret ? ret : html_card(out, "", c.objects, "objects");
+    ret = ret ? ret : html_card(out, "deny", c.denied, "denied");
+    ret = ret ? ret : html_card(out, "warn", c.warned, "warned");
+    ret = ret ? ret : html_card(out, "", c.audited, "audit-only");
+    ret = ret ? ret : html_card(out, "pass", c.passed, "passed");
+    ret = ret ? ret : html_card(out, "", c.mutated, "would be mutated");
+    ret = ret ? ret : html_card(out, "", c.errors, "errors");
+    ret = ret ? ret : html_card(out, "", c.skipped, "skipped kinds");
+    if (ret == 0 && c.owned > 0) {
+        ret = html_card(out, "", c.owned, "owned, not re-checked");
+    }
+    if (ret == 0 && c.admissions + c.log_problems > 0) {
+        ret = html_card(out, "", c.admissions, "admissions logged");
+        ret = ret ? ret : html_card(out, "deny", c.admissions_denied, "admissions denied");
+        ret = ret ? ret : html_card(out, "warn", c.admissions_warned, "admissions warned");
+        ret = ret ? ret : html_card(out, "", c.log_problems, "log lines skipped");
+    }
+    ret = ret ? ret : ka_buf_adds(out, "</section>\n<h2>Findings by rule and namespace</h2>\n");
+    ret = ret ? ret
+              : ka_buf_adds(out, "<p class=\"legend\"><span><i style=\"background:" COLOR_ENFORCE
+                                 "\"></i>enforce</span><span><i style=\"background:" COLOR_WARN
+                                 "\"></i>warn</span><span><i style=\"background:" COLOR_AUDIT
+                                 "\"></i>audit</span></p>\n<section id=\"charts\">\n");
+    ret = ret ? ret : svg_chart(out, "chart-rules", "Findings by rule", &rules);
+    ret = ret ? ret : svg_chart(out, "chart-namespaces", "Findings by namespace", &spaces);
+    ret = ret ? ret
+              : ka_buf_printf(out,
+                              "</section>\n<h2>Findings (%zu)</h2>\n<div id=\"filters\">"
+                              "<input id=\"filter-text\" type=\"search\" placeholder=\"Filter "
+                              "by text\" aria-label=\"Filter by text\">\n",
+                              c.findings);
+    ret = ret ? ret : html_options(out, "filter-rule", "all rules", &rules);
+    ret = ret ? ret
+              : ka_buf_adds(out, "<select id=\"filter-action\"><option value=\"\">all actions"
+                                 "</option><option>enforce</option><option>warn</option>"
+                                 "<option>audit</option></select>\n");
+    ret = ret ? ret : html_options(out, "filter-namespace", "all namespaces", &spaces);
+    ret = ret ? ret
+              : ka_buf_adds(out, "<span id=\"shown\"></span></div>\n<table id=\"findings-table\">"
+                                 "<thead><tr><th>Origin</th><th>Kind</th><th>Namespace</th>"
+                                 "<th>Name</th><th>Rule</th><th>Action</th><th>Message</th>"
+                                 "<th>Source</th></tr></thead>\n<tbody>\n");
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
+            const struct ka_audit_finding *fd = &it->findings[f];
+            const char *act = ka_action_name(fd->action);
+            char cls[32];
+            snprintf(cls, sizeof(cls), "a-%s", act);
+            ret = ka_buf_adds(out, "<tr data-rule=\"");
+            ret = ret ? ret : html_esc(out, fd->rule);
+            ret = ret ? ret : ka_buf_printf(out, "\" data-action=\"%s\" data-namespace=\"", act);
+            ret = ret ? ret : html_esc(out, ns_label(it->namespace_));
+            ret = ret ? ret : ka_buf_adds(out, "\">");
+            if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
+                ret = ka_buf_adds(out, "<td>admission<br><small>");
+                ret = ret ? ret : html_esc(out, it->operation);
+                ret = ret ? ret : ka_buf_adds(out, " ");
+                ret = ret ? ret : html_esc(out, it->time);
+                ret = ret ? ret : ka_buf_adds(out, " by ");
+                ret = ret ? ret : html_esc(out, it->user);
+                ret = ret ? ret : ka_buf_adds(out, "</small></td>");
+            } else {
+                ret = ret ? ret : ka_buf_adds(out, "<td>object</td>");
+            }
+            ret = ret ? ret : html_td(out, NULL, it->kind);
+            ret = ret ? ret : html_td(out, NULL, it->namespace_);
+            ret = ret ? ret : html_td(out, NULL, it->name);
+            ret = ret ? ret : html_td(out, NULL, fd->rule);
+            ret = ret ? ret : html_td(out, cls, act);
+            ret = ret ? ret : html_td(out, NULL, ka_audit_short_message(it, fd));
+            ret = ret ? ret : html_td(out, "src", it->source);
+            ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
+        }
+    }
+    ret = ret ? ret : ka_buf_adds(out, "</tbody></table>\n");
+    if (ret == 0 && c.errors + c.log_problems > 0) {
+        ret = ka_buf_adds(out, "<h2>Errors</h2>\n<ul class=\"errors\">\n");
+        for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+            const struct ka_audit_item *it = &a->items[i];
+            if (!it->error) {
+                continue;
+            }
+            ret = ka_buf_adds(out, "<li><code>");
+            ret = ret ? ret : html_esc(out, it->source);
+            ret = ret ? ret : ka_buf_adds(out, "</code> ");
+            ret = ret ? ret : html_esc(out, it->error_msg);
+            ret = ret ? ret : ka_buf_adds(out, "</li>\n");
+        }
+        ret = ret ? ret : ka_buf_adds(out, "</ul>\n");
+    }
+    ret = ret ? ret : ka_buf_adds(out, html_script);
+    ret = ret ? ret : ka_buf_adds(out, "</body>\n</html>\n");
+    tally_free(&rules);
+    tally_free(&spaces);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * PolicyReport (wgpolicyk8s.io/v1alpha2)
+ *
+ * result: enforce -> fail (severity high), warn -> warn (medium), audit -> warn (low, with
+ * properties.action "audit": an audit-only rule is not enforced, so it is not a failure),
+ * object without findings -> one pass result (rule "all-rules"), object that could not be
+ * evaluated -> error.
+ */
+
+struct report_chunk {
+    cJSON *results; /* array, owned until moved into a report */
+    size_t pass, fail, warn, error, skip;
+    size_t n; /* results (cJSON_GetArraySize walks the list) */
+    size_t bytes;
+};
+
+struct report_group {
+    char namespace_[64]; /* "" for the ClusterPolicyReport */
+    struct report_chunk *chunks;
+    size_t n_chunks;
+};
+
+/* A DNS-1123 name part: lower case, [a-z0-9-], at most 40 characters. */
+static void dns_name(const char *in, char *out, size_t len)
+{
+    size_t j = 0;
+    for (size_t i = 0; in[i] != '\0' && j + 1 < len && j < 40; i++) {
+        char ch = in[i];
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = (char)(ch - 'A' + 'a');
+        }
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))) {
+            ch = '-';
+        }
+        out[j++] = ch;
+    }
+    while (j > 0 && out[j - 1] == '-') {
+        j--;
+    }
+    out[j] = '\0';
+    if (j == 0) {
+        snprintf(out, len, "policy");
+    }
+}
+
+static int add_prop(cJSON *props, const char *k, const char *v)
+{
+    if (v == NULL || v[0] == '\0') {
+        return 0;
+    }
+    return cJSON_AddStringToObject(props, k, v) == NULL ? KA_ENOMEM : 0;
+}
+
+static cJSON *make_result(const struct ka_audit *a, const struct ka_audit_item *it,
+                          const char *rule, const char *result, const char *severity,
+                          const char *message, const struct ka_audit_finding *fd)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON *ts = cJSON_AddObjectToObject(r, "timestamp");
+    if (r == NULL || ts == NULL || cJSON_AddStringToObject(r, "source", "kadmit") == NULL ||
+        cJSON_AddStringToObject(r, "policy", a->policy_name) == NULL ||
+        cJSON_AddStringToObject(r, "rule", rule) == NULL ||
+        cJSON_AddStringToObject(r, "category", "production checklist") == NULL ||
+        cJSON_AddStringToObject(r, "result", result) == NULL ||
+        (severity != NULL && cJSON_AddStringToObject(r, "severity", severity) == NULL) ||
+        cJSON_AddBoolToObject(r, "scored", 1) == NULL ||
+        cJSON_AddStringToObject(r, "message", message) == NULL ||
+        cJSON_AddNumberToObject(ts, "seconds", (double)a->now) == NULL ||
+        cJSON_AddNumberToObject(ts, "nanos", 0) == NULL) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    cJSON *res = cJSON_AddArrayToObject(r, "resources");
+    cJSON *ref = cJSON_CreateObject();
+    if (res == NULL || ref == NULL) {
+        cJSON_Delete(ref);
+        cJSON_Delete(r);
+        return NULL;
+    }
+    cJSON_AddItemToArray(res, ref);
+    int bad = add_prop(ref, "apiVersion", it->api_version) || add_prop(ref, "kind", it->kind) ||
+              add_prop(ref, "namespace", it->namespace_) || add_prop(ref, "name", it->name) ||
+              add_prop(ref, "uid", it->uid);
+    cJSON *props = cJSON_AddObjectToObject(r, "properties");
+    bad = bad || props == NULL || add_prop(props, "source", it->source);
+    if (!bad && fd != NULL) {
+        bad = add_prop(props, "action", ka_action_name(fd->action)) ||
+              add_prop(props, "container", fd->container) || add_prop(props, "path", fd->path);
+    }
+    if (bad) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
+}
+
+static void groups_free(struct report_group *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < g[i].n_chunks; k++) {
+            cJSON_Delete(g[i].chunks[k].results);
+        }
+        free(g[i].chunks);
+    }
+    free(g);
+}
+
+static int cmp_group(const void *x, const void *y)
+{
+    return strcmp(((const struct report_group *)x)->namespace_,
+                  ((const struct report_group *)y)->namespace_);
+}
+
+/* Add a result to the group's last chunk, starting a new chunk past the limits. */
+static int group_add(struct report_group *g, cJSON *r, const char *result, size_t max_results,
+                     size_t max_bytes)
+{
+    char *text = cJSON_PrintUnformatted(r);
+    if (text == NULL) {
+        cJSON_Delete(r);
+        return KA_ENOMEM;
+    }
+    size_t bytes = strlen(text) + 1;
+    free(text);
+    struct report_chunk *c = g->n_chunks > 0 ? &g->chunks[g->n_chunks - 1] : NULL;
+    size_t n = c != NULL ? c->n : 0;
+    if (c == NULL || n >= max_results || (n > 0 && c->bytes + bytes > max_bytes)) {
+        struct report_chunk *p = realloc(g->chunks, (g->n_chunks + 1) * sizeof(*p));
+        if (p == NULL) {
+            cJSON_Delete(r);
+            return KA_ENOMEM;
+        }
+        g->chunks = p;
+        c = &p[g->n_chunks++];
+        memset(c, 0, sizeof(*c));
+        c->results = cJSON_CreateArray();
+        if (c->results == NULL) {
+            cJSON_Delete(r);
+            return KA_ENOMEM;
+        }
+    }
+    cJSON_AddItemToArray(c->results, r);
+    c->n++;
+    c->bytes += bytes;
+    c->pass += strcmp(result, "pass") == 0;
+    c->fail += strcmp(result, "fail") == 0;
+    c->warn += strcmp(result, "warn") == 0;
+    c->error += strcmp(result, "error") == 0;
+    c->skip += strcmp(result, "skip") == 0;
+    return 0;
+}
+
+static cJSON *make_report(const struct ka_audit *a, const struct report_group *g, size_t k,
+                          struct report_chunk *c)
+{
+    char base[64], name[96];
+    dns_name(a->policy_name, base, sizeof(base));
+    if (g->n_chunks > 1) {
+        snprintf(name, sizeof(name), "kadmit-%s-%zu", base, k + 1);
+    } else {
+        snprintf(name, sizeof(name), "kadmit-%s", base);
+    }
+    /* Every report of one run carries the run's time: reports of older runs that this run did
+     * not rewrite are deleted by `kubectl delete -l 'kadmit.dev/run!=<now>'` (deploy/audit). */
+    char run[24];
+    snprintf(run, sizeof(run), "%lld", (long long)a->now);
+    cJSON *rep = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(rep, "metadata");
+    cJSON *labels = cJSON_AddObjectToObject(meta, "labels");
+    cJSON *sum = NULL;
+    int bad =
+        rep == NULL || meta == NULL || labels == NULL ||
+        cJSON_AddStringToObject(rep, "apiVersion", "wgpolicyk8s.io/v1alpha2") == NULL ||
+        cJSON_AddStringToObject(
+            rep, "kind", g->namespace_[0] ? "PolicyReport" : "ClusterPolicyReport") == NULL ||
+        cJSON_AddStringToObject(meta, "name", name) == NULL ||
+        (g->namespace_[0] && cJSON_AddStringToObject(meta, "namespace", g->namespace_) == NULL) ||
+        cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "kadmit") == NULL ||
+        cJSON_AddStringToObject(labels, "kadmit.dev/policy", base) == NULL ||
+        cJSON_AddStringToObject(labels, "kadmit.dev/run", run) == NULL;
+    if (!bad) {
+        sum = cJSON_AddObjectToObject(rep, "summary");
+        bad = sum == NULL || cJSON_AddNumberToObject(sum, "pass", (double)c->pass) == NULL ||
+              cJSON_AddNumberToObject(sum, "fail", (double)c->fail) == NULL ||
+              cJSON_AddNumberToObject(sum, "warn", (double)c->warn) == NULL ||
+              cJSON_AddNumberToObject(sum, "error", (double)c->error) == NULL ||
+              cJSON_AddNumberToObject(sum, "skip", (double)c->skip) == NULL;
+    }
+    if (bad) {
+        cJSON_Delete(rep);
+        return NULL;
+    }
+    cJSON_AddItemToObject(rep, "results", c->results);
+    c->results = NULL; /* moved */
+    return rep;
+}
+
+int ka_audit_render_policyreport(const struct ka_audit *a, struct ka_buf *out, size_t max_results,
+                                 size_t max_bytes)
+{
+    int ret = KA_ENOMEM;
+    struct report_group *groups = NULL;
+    size_t n_groups = 0;
+    cJSON *list = NULL;
+    max_results = max_results ? max_results : KA_POLICYREPORT_MAX_RESULTS;
+    max_bytes = max_bytes ? max_bytes : KA_POLICYREPORT_MAX_BYTES;
+    /* Namespaces, in order of first appearance, then sorted. */
+    for (size_t i = 0; i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        if (it->origin != KA_AUDIT_OBJECT || (it->error && it->kind[0] == '\0')) {
+            continue; /* decision-log entries; documents without an object to point at */
+        }
+        size_t g = 0;
+        while (g < n_groups && strcmp(groups[g].namespace_, it->namespace_) != 0) {
+            g++;
+        }
+        if (g == n_groups) {
+            struct report_group *p = realloc(groups, (n_groups + 1) * sizeof(*p));
+            if (p == NULL) {
+                goto cleanup;
+            }
+            groups = p;
+            memset(&groups[n_groups], 0, sizeof(groups[0]));
+            snprintf(groups[n_groups].namespace_, sizeof(groups[0].namespace_), "%s",
+                     it->namespace_);
+            n_groups++;
+        }
+    }
+    if (n_groups > 1) {
+        qsort(groups, n_groups, sizeof(groups[0]), cmp_group);
+    }
+    for (size_t i = 0; i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        if (it->origin != KA_AUDIT_OBJECT || (it->error && it->kind[0] == '\0')) {
+            continue;
+        }
+        struct report_group key;
+        snprintf(key.namespace_, sizeof(key.namespace_), "%s", it->namespace_);
+        struct report_group *g = bsearch(&key, groups, n_groups, sizeof(groups[0]), cmp_group);
+        if (g == NULL) {
+            ret = KA_EINTERNAL;
+            goto cleanup;
+        }
+        if (it->error) {
+            cJSON *r = make_result(a, it, "evaluate", "error", NULL, it->error_msg, NULL);
+            if (r == NULL || (ret = group_add(g, r, "error", max_results, max_bytes)) != 0) {
+                ret = KA_ENOMEM;
+                goto cleanup;
+            }
+            continue;
+        }
+        if (it->n_findings == 0) {
+            cJSON *r = make_result(a, it, "all-rules", "pass", NULL,
+                                   "passes every rule of the policy", NULL);
+            if (r == NULL || (ret = group_add(g, r, "pass", max_results, max_bytes)) != 0) {
+                ret = KA_ENOMEM;
+                goto cleanup;
+            }
+            continue;
+        }
+        for (size_t f = 0; f < it->n_findings; f++) {
+            const struct ka_audit_finding *fd = &it->findings[f];
+            const char *result = fd->action == KA_ACTION_ENFORCE ? "fail" : "warn";
+            const char *severity = fd->action == KA_ACTION_ENFORCE ? "high"
+                                   : fd->action == KA_ACTION_WARN  ? "medium"
+                                                                   : "low";
+            cJSON *r = make_result(a, it, fd->rule, result, severity, fd->message, fd);
+            if (r == NULL || (ret = group_add(g, r, result, max_results, max_bytes)) != 0) {
+                ret = KA_ENOMEM;
+                goto cleanup;
+            }
+        }
+    }
+    list = cJSON_CreateObject();
+    cJSON *items = cJSON_AddArrayToObject(list, "items");
+    if (list == NULL || items == NULL ||
+        cJSON_AddStringToObject(list, "apiVersion", "v1") == NULL ||
+        cJSON_AddStringToObject(list, "kind", "List") == NULL) {
+        goto cleanup;
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        for (size_t k = 0; k < groups[g].n_chunks; k++) {
+            cJSON *rep = make_report(a, &groups[g], k, &groups[g].chunks[k]);
+            if (rep == NULL) {
+                ret = KA_ENOMEM;
+                goto cleanup;
+            }
+            cJSON_AddItemToArray(items, rep);
+        }
+    }
+    char *text = cJSON_Print(list);
+    if (text == NULL) {
+        ret = KA_ENOMEM;
+        goto cleanup;
+    }
+    ret = ka_buf_adds(out, text);
+    ret = ret ? ret : ka_buf_add(out, "\n", 1);
+    free(text);
+cleanup:
+    cJSON_Delete(list);
+    groups_free(groups, n_groups);
+    return ret;
+}

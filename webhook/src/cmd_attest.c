@@ -1,0 +1,384 @@
+/*
+ * `kadmit attest verify`: explain, for one image, what each attestation file says and whether
+ * the image would be admitted by the image-scan-attestation rule with the same parameters.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "kadmit/attest.h"
+#include "kadmit/buf.h"
+#include "kadmit/cli.h"
+#include "kadmit/error.h"
+#include "kadmit/error.h"
+#include "kadmit/log.h"
+
+#define MAX_ARGS 4096
+
+static void attest_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kadmit attest verify --key KEY [flags] IMAGE@sha256:DIGEST FILE|DIR...\n"
+            "\n"
+            "Explain what each attestation file (DSSE envelope, JSON Lines of envelopes as\n"
+            "`cosign download attestation` prints, or Sigstore bundle) says about IMAGE, and\n"
+            "whether the image-scan-attestation rule would admit it. Directories are read like\n"
+            "the webhook reads attestationsDir (every file not starting with \".\").\n"
+            "\n"
+            "flags:\n"
+            "  --key FILE|GLOB       trusted PEM public key (ECDSA P-256/P-384, RSA >= 2048);\n"
+            "                        repeatable; required (alias: --keys)\n"
+            "  --keyid ID            keyid of the next --key: signatures that carry another\n"
+            "                        keyid are not tried with it (default: none, any keyid)\n"
+            "  --max-age D           oldest acceptable scan, e.g. 168h, 7d (default 168h)\n"
+            "  --max-future-skew D   how far in the future a scan may be dated (default 5m)\n"
+            "  --max-severity LIST   most findings allowed per severity, e.g. CRITICAL=0,HIGH=5;\n"
+            "                        -1 means no limit (default CRITICAL=0, others unlimited)\n"
+            "  --now RFC3339         evaluate as of this time (default: the current time)\n"
+            "  -h, --help            this text\n"
+            "\n"
+            "exit: 0 the image passes, 1 it does not, 2 bad usage or unreadable input\n");
+}
+
+static void fmt_time(int64_t t, char *out, size_t n)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(out, n, "@%lld", (long long)t);
+    }
+}
+
+static const char *dur(struct ka_buf *b, int64_t s)
+{
+    ka_buf_reset(b);
+    if (ka_attest_format_duration(b, s) != 0 || b->data == NULL) {
+        return "?";
+    }
+    return b->data;
+}
+
+/* Print every attestation that came from entries [from, to) of the index. */
+static void print_entries(const struct ka_attest_index *idx, size_t from, size_t to,
+                          const char *digest, const struct ka_attest_params *p, int64_t now)
+{
+    struct ka_buf t, why;
+    ka_buf_init(&t, 256);
+    ka_buf_init(&why, 4096);
+    size_t i = from;
+    while (i < to) {
+        struct ka_attest_entry e, x;
+        if (ka_attest_index_entry(idx, i, &e) != 0) {
+            break;
+        }
+        /* entries of one attestation are consecutive: same source and line */
+        size_t j = i, match = (size_t)-1;
+        if (e.line > 0) {
+            printf("  attestation at line %u (%s)\n", e.line, e.format);
+        } else {
+            printf("  attestation (%s)\n", e.format);
+        }
+        printf("    statement:  %s\n", e.statement_type);
+        printf("    predicate:  %s\n", e.predicate_type);
+        while (j < to && ka_attest_index_entry(idx, j, &x) == 0 && x.source == e.source &&
+               x.line == e.line) {
+            int same = strcmp(x.digest, digest) == 0;
+            if (same) {
+                match = j;
+            }
+            printf("    subject:    %s%s\n", x.digest, same ? "  (this image)" : "");
+            j++;
+        }
+        if (e.verified) {
+            printf("    signature:  verified with %s\n", e.verified_by);
+        } else {
+            printf("    signature:  NOT VERIFIED: %s\n", e.problem ? e.problem : "?");
+        }
+        printf("    scanner:    %s%s%s\n", e.scanner_uri[0] ? e.scanner_uri : "(none)",
+               e.scanner_version[0] ? " " : "", e.scanner_version);
+        if (e.has_scan_time) {
+            char ts[40];
+            fmt_time(e.scan_finished, ts, sizeof(ts));
+            int64_t age = now - e.scan_finished;
+            printf("    scanned:    %s (%s %s)\n", ts, dur(&t, age >= 0 ? age : -age),
+                   age >= 0 ? "ago" : "in the future");
+        } else {
+            printf("    scanned:    (unknown)\n");
+        }
+        printf("    findings:   ");
+        for (int s = 0; s < KA_SEV_COUNT; s++) {
+            printf("%s %u%s", ka_attest_sev_name((enum ka_sev)s), e.counts[s],
+                   s + 1 < KA_SEV_COUNT ? ", " : "\n");
+        }
+        if (match == (size_t)-1) {
+            printf("    result:     does not apply (no subject is this image)\n");
+        } else {
+            ka_buf_reset(&why);
+            struct ka_attest_entry m;
+            int r = ka_attest_index_entry(idx, match, &m);
+            r = r ? r : ka_attest_entry_evaluate(&m, digest, p, now, &why);
+            printf("    result:     %s%s%s\n", r == 0 ? "PASS" : "FAIL", r == 0 ? "" : ": ",
+                   r == 0 ? "" : (why.data ? why.data : ka_strerror(r)));
+        }
+        i = j;
+    }
+    ka_buf_free(&t);
+    ka_buf_free(&why);
+}
+
+/* Expand FILE|DIR arguments into a list of files (directory entries sorted by name). */
+static int add_path(const char *path, char ***files, size_t *n, size_t *cap)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "kadmit attest: %s: %s\n", path, strerror(errno));
+        return KA_ENOTFOUND;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (*n >= *cap) {
+            size_t c = *cap ? *cap * 2 : 16;
+            char **v = realloc(*files, c * sizeof(*v));
+            if (v == NULL) {
+                return KA_ENOMEM;
+            }
+            *files = v;
+            *cap = c;
+        }
+        (*files)[*n] = strdup(path);
+        if ((*files)[*n] == NULL) {
+            return KA_ENOMEM;
+        }
+        (*n)++;
+        return 0;
+    }
+    struct dirent **list = NULL;
+    int count = scandir(path, &list, NULL, alphasort);
+    if (count < 0) {
+        fprintf(stderr, "kadmit attest: %s: %s\n", path, strerror(errno));
+        return KA_EIO;
+    }
+    int ret = 0;
+    for (int i = 0; i < count; i++) {
+        if (ret == 0 && list[i]->d_name[0] != '.') {
+            char sub[4096];
+            int w = snprintf(sub, sizeof(sub), "%s/%s", path, list[i]->d_name);
+            struct stat sst;
+            if (w > 0 && (size_t)w < sizeof(sub) && stat(sub, &sst) == 0 && S_ISREG(sst.st_mode)) {
+                ret = add_path(sub, files, n, cap);
+            }
+        }
+        free(list[i]);
+    }
+    free(list);
+    return ret;
+}
+
+static int attest_verify(int argc, char **argv)
+{
+    int ret = 2;
+    struct ka_attest_keys *keys = NULL;
+    struct ka_attest_index *idx = NULL;
+    struct ka_attest_params params;
+    struct ka_buf err, data, diag, why, t;
+    char **files = NULL;
+    size_t nfiles = 0, cap = 0;
+    const char *keyid = NULL, *image = NULL;
+    int have_now = 0;
+    int64_t now = (int64_t)time(NULL);
+    ka_attest_params_init(&params);
+    /* the report below explains every skipped file; warn-level log lines would repeat it */
+    ka_log_threshold = KA_LOG_ERROR;
+    ka_buf_init(&err, 4096);
+    ka_buf_init(&data, KA_ATTEST_MAX_FILE);
+    ka_buf_init(&diag, 64 * 1024);
+    ka_buf_init(&why, 16 * 1024);
+    ka_buf_init(&t, 256);
+
+    if (ka_attest_keys_new(&keys) != 0 || ka_attest_index_new(&idx) != 0) {
+        fprintf(stderr, "kadmit attest: out of memory\n");
+        goto exit;
+    }
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            attest_usage(stdout);
+            ret = 0;
+            goto exit;
+        }
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            break;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "kadmit attest: %s needs a value\n", a);
+            goto exit;
+        }
+        i++;
+        int r = 0;
+        if (strcmp(a, "--key") == 0 || strcmp(a, "--keys") == 0) {
+            ka_buf_reset(&err);
+            if (keyid != NULL) {
+                ka_buf_reset(&data);
+                r = ka_buf_read_file(&data, v);
+                if (r != 0) {
+                    fprintf(stderr, "kadmit attest: %s: %s\n", v, ka_strerror(r));
+                    goto exit;
+                }
+                r = ka_attest_keys_add_pem(keys, data.data, data.len, v, keyid, &err);
+                keyid = NULL;
+            } else {
+                r = ka_attest_keys_add_file(keys, v, &err);
+            }
+            if (r != 0) {
+                fprintf(stderr, "kadmit attest: %s\n", err.data ? err.data : ka_strerror(r));
+                goto exit;
+            }
+        } else if (strcmp(a, "--keyid") == 0) {
+            keyid = v;
+        } else if (strcmp(a, "--max-age") == 0) {
+            r = ka_attest_parse_duration(v, &params.max_age_s);
+        } else if (strcmp(a, "--max-future-skew") == 0) {
+            r = ka_attest_parse_duration(v, &params.max_future_skew_s);
+        } else if (strcmp(a, "--max-severity") == 0) {
+            r = ka_attest_parse_severity_limits(v, &params);
+        } else if (strcmp(a, "--now") == 0) {
+            have_now = 1;
+            r = ka_attest_parse_time(v, strlen(v), &now);
+        } else {
+            fprintf(stderr, "kadmit attest: unknown flag %s\n", a);
+            attest_usage(stderr);
+            goto exit;
+        }
+        if (r != 0) {
+            fprintf(stderr, "kadmit attest: %s: invalid value \"%s\"\n", a, v);
+            goto exit;
+        }
+    }
+    if (keyid != NULL) {
+        fprintf(stderr, "kadmit attest: --keyid must come before the --key it applies to\n");
+        goto exit;
+    }
+    if (ka_attest_keys_count(keys) == 0) {
+        fprintf(stderr, "kadmit attest: at least one --key is required\n");
+        goto exit;
+    }
+    if (argc - i < 2) {
+        fprintf(stderr, "kadmit attest: need IMAGE@sha256:DIGEST and at least one FILE\n");
+        attest_usage(stderr);
+        goto exit;
+    }
+    image = argv[i++];
+    for (; i < argc; i++) {
+        int r = add_path(argv[i], &files, &nfiles, &cap);
+        if (r != 0) {
+            goto exit;
+        }
+    }
+    if (nfiles == 0) {
+        fprintf(stderr, "kadmit attest: no files to check\n");
+        goto exit;
+    }
+
+    /* what we compare against */
+    const char *at = strrchr(image, '@');
+    char digest[80] = "";
+    if (at != NULL) {
+        snprintf(digest, sizeof(digest), "%s", at + 1);
+    }
+    char nowbuf[40];
+    fmt_time(now, nowbuf, sizeof(nowbuf));
+    printf("image:   %s\n", image);
+    printf("keys:   ");
+    for (size_t k = 0; k < ka_attest_keys_count(keys); k++) {
+        printf(" %s", ka_attest_keys_label(keys, k));
+    }
+    printf("\nnow:     %s%s\n", nowbuf, have_now ? "" : " (current time)");
+    printf("policy:  maxAge %s, ", dur(&t, params.max_age_s));
+    printf("maxFutureSkew %s, maxSeverity {", dur(&t, params.max_future_skew_s));
+    int any = 0;
+    for (int s = 0; s < KA_SEV_COUNT; s++) {
+        if (params.max_severity[s] >= 0) {
+            printf("%s%s: %d", any ? ", " : "", ka_attest_sev_name((enum ka_sev)s),
+                   params.max_severity[s]);
+            any = 1;
+        }
+    }
+    printf("}\n");
+
+    for (size_t f = 0; f < nfiles; f++) {
+        ka_buf_reset(&data);
+        ka_buf_reset(&diag);
+        printf("\n%s\n", files[f]);
+        int r = ka_buf_read_file(&data, files[f]);
+        if (r == KA_ELIMIT) {
+            printf("  error:      file is over the %u byte limit\n", KA_ATTEST_MAX_FILE);
+            continue;
+        }
+        if (r != 0) {
+            fprintf(stderr, "kadmit attest: %s: %s\n", files[f], ka_strerror(r));
+            goto exit;
+        }
+        size_t before = ka_attest_index_count(idx);
+        r = ka_attest_index_add_bytes(idx, files[f], data.data, data.len, keys, &diag);
+        if (r == KA_ENOMEM) {
+            fprintf(stderr, "kadmit attest: out of memory\n");
+            goto exit;
+        }
+        /* diagnostics: one per skipped document */
+        const char *line = diag.data;
+        while (line != NULL && *line != '\0') {
+            const char *nl = strchr(line, '\n');
+            int n = nl ? (int)(nl - line) : (int)strlen(line);
+            printf("  error:      %.*s\n", n, line);
+            line = nl ? nl + 1 : NULL;
+        }
+        print_entries(idx, before, ka_attest_index_count(idx), digest, &params, now);
+    }
+
+    int r = ka_attest_check(idx, image, &params, now, &why);
+    if (r == 0) {
+        printf("\nverdict: PASS: %s has a verified, recent scan within the limits\n", image);
+        ret = 0;
+    } else if (r == KA_EATTEST) {
+        printf("\nverdict: FAIL: %s\n", why.data ? why.data : "denied");
+        ret = 1;
+    } else {
+        fprintf(stderr, "kadmit attest: %s\n", ka_strerror(r));
+        ret = 2;
+    }
+exit:
+    for (size_t f = 0; f < nfiles; f++) {
+        free(files[f]);
+    }
+    free(files);
+    ka_attest_index_free(idx);
+    ka_attest_keys_free(keys);
+    ka_buf_free(&err);
+    ka_buf_free(&data);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    ka_buf_free(&t);
+    return ret;
+}
+
+int ka_cmd_attest(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        attest_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "verify") == 0) {
+        return attest_verify(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "kadmit attest: unknown subcommand \"%s\" (try: verify)\n", argv[1]);
+    return 2;
+}
