@@ -127,6 +127,28 @@ static int replay_one(const char *name, const char *data, size_t len, enum ka_en
     return ok;
 }
 
+/* NAME.policy-error.yaml: the policy loader refuses it with a diagnostic (no crash, no UB). */
+static int replay_policy(const char *name)
+{
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct ka_buf data, diag;
+    ka_buf_init(&data, 1024u * 1024u);
+    ka_buf_init(&diag, 64u * 1024u);
+    CU_ASSERT_EQUAL_FATAL(ka_buf_read_file(&data, path), 0);
+    struct ka_policy *p = NULL;
+    int ret = ka_policy_load_buffer(name, data.data, data.len, NULL, &p, &diag);
+    CU_ASSERT_EQUAL(ret, KA_EPOLICY);
+    CU_ASSERT(diag.len > 0);
+    if (ret != KA_EPOLICY) {
+        fprintf(stderr, "\n  %s: want KA_EPOLICY, got %d\n", name, ret);
+    }
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+    ka_buf_free(&data);
+    return 1;
+}
+
 static void test_replay(void)
 {
     DIR *d = opendir(dir);
@@ -135,6 +157,10 @@ static void test_replay(void)
     int n = 0;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
+        if (len > 18 && strcmp(e->d_name + len - 18, ".policy-error.yaml") == 0) {
+            n += replay_policy(e->d_name);
+            continue;
+        }
         if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0) {
             continue;
         }
