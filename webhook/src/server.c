@@ -31,6 +31,7 @@
 #define ACCEPT_BATCH 64 /* accepts per wake-up, for fairness between workers */
 #define SWEEP_MS 100    /* how often a worker checks timeouts and draining */
 #define MAX_WORKERS 64
+#define KA_DRAIN_IDLE_MS 1000 /* draining: a keep-alive connection quiet this long is idle */
 
 enum relay_state { RELAY_HANDSHAKE, RELAY_OPEN };
 
@@ -856,8 +857,14 @@ static void worker_sweep(struct worker *w)
             relay_close(w, r, 1);
             continue;
         }
+        /* An idle keep-alive connection is closed when draining, but only once it has been
+         * quiet for a while and has no request bytes waiting in the socket: a client that was
+         * just using it is probably sending its next request now, and closing under it fails
+         * that request. A busy connection gets "Connection: close" on its next answer instead. */
+        int queued = 0;
         if (draining && r->awaiting_since == 0 && r->in_len == 0 && r->out_len == 0 &&
-            !relay_http_pending(r)) {
+            !relay_http_pending(r) && now - r->last_activity >= KA_DRAIN_IDLE_MS &&
+            (ioctl(r->fd, FIONREAD, &queued) != 0 || queued == 0)) {
             relay_close(w, r, 1); /* idle keep-alive connection */
         }
     }
