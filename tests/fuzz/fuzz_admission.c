@@ -59,8 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct ka_buf out;
         ka_buf_init(&out, 16u * 1024u * 1024u);
         struct ka_review_summary summary;
-        int ret = ka_admission_review(policy, eps[i], (const char *)data, size, &opts, &out,
-                                      &summary);
+        int ret =
+            ka_admission_review(policy, eps[i], (const char *)data, size, &opts, &out, &summary);
         if (ret == 0) {
             if (summary.http_status != 200) {
                 abort();

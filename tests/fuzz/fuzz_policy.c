@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct ka_buf out;
             ka_buf_init(&out, 16u * 1024u * 1024u);
             struct ka_review_opts opts = {.now = 1795000000};
-            int r = ka_admission_review(policy, eps[i], review_body, sizeof(review_body) - 1,
-                                        &opts, &out, NULL);
+            int r = ka_admission_review(policy, eps[i], review_body, sizeof(review_body) - 1, &opts,
+                                        &out, NULL);
             if (r != 0 && r != KA_ENOMEM) {
                 abort();
             }

@@ -16,8 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ka_buf diag;
     ka_buf_init(&diag, 4096);
     int ret = ka_yaml_parse(&s, "fuzz.yaml", (const char *)data, size, 16, &diag);
-    if (ret != 0 && ret != KA_EPARSE && ret != KA_EDEPTH && ret != KA_ELIMIT &&
-        ret != KA_ENOMEM) {
+    if (ret != 0 && ret != KA_EPARSE && ret != KA_EDEPTH && ret != KA_ELIMIT && ret != KA_ENOMEM) {
         abort();
     }
     if (ret != 0 && diag.len == 0 && ret != KA_ENOMEM && ret != KA_ELIMIT) {

@@ -17,13 +17,20 @@ put() { # put DIR FILE: copy FILE into DIR under its hash
 }
 
 shopt -s nullglob globstar
-manifests=(tests/fixtures/**/*.yaml tests/fixtures/**/*.yml tests/fixtures/**/*.json)
-policies=(policies/*.yaml policies/**/*.yaml)
+# Manifests: the checklist's YAML examples. Requests: the table-driven admission cases
+# (tests/fixtures/cases/<case>/request.json) and the regression inputs. Policies: the shipped
+# ones and the cases' policy.yaml files.
+manifests=(tests/fixtures/checklist/*.yaml)
+requests=(tests/fixtures/cases/*/request.json)
+policies=(policies/*.yaml tests/fixtures/cases/*/policy.yaml)
 
 for f in "${manifests[@]}"; do
-  case "$f" in tests/fixtures/regressions/*) continue ;; esac
   put "$out/manifest" "$f"
   put "$out/yaml" "$f"
+done
+for f in "${requests[@]}"; do
+  put "$out/admission" "$f"
+  put "$out/manifest" "$f"
 done
 for f in "${policies[@]}"; do
   put "$out/policy" "$f"
@@ -81,7 +88,7 @@ for path in files:
 PY
 # Policies: the checklist in JSON, each rule alone, each action, with exceptions and selectors.
 mkdir -p "$tmp/pol"
-python3 - "$tmp/pol" "${policies[@]}" <<'PY'
+python3 - "$tmp/pol" policies/*.yaml <<'PY'
 import copy, json, sys, yaml
 outdir, files = sys.argv[1], sys.argv[2:]
 n = 0
@@ -117,7 +124,8 @@ for f in "$tmp"/pol/*; do
   put "$out/policy" "$f"
   put "$out/yaml" "$f"
 done
-for f in "$tmp"/*.json; do
+for f in "$tmp"/*.json tests/fixtures/regressions/*.json; do
+  [ "$(stat -c %s "$f")" -le 65536 ] || continue # over run.sh's -max_len
   put "$out/admission" "$f"
   put "$out/manifest" "$f"
 done

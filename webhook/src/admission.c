@@ -82,6 +82,146 @@ static int json_prescan(const char *p, size_t len, unsigned max_depth, size_t ma
     return 0;
 }
 
+/*
+ * The body must be text the API server could have sent: valid UTF-8 (no overlong forms, no
+ * surrogates, nothing past U+10FFFF; RFC 8259 section 8.1), no NUL byte, no raw control
+ * character inside a string and no \u0000 escape (cJSON's C strings would silently end there,
+ * so kadmit would judge a different string than the one the cluster stores). Returns NULL when
+ * the text is acceptable, else what is wrong.
+ */
+static const char *json_text_problem(const char *p, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned c = s[i];
+        if (c == 0) {
+            return "NUL byte in the body";
+        }
+        if (c >= 0x80) {
+            size_t n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+            unsigned min = n == 3 ? 0x10000 : n == 2 ? 0x800 : 0x80;
+            unsigned cp = c & (n == 3 ? 0x07u : n == 2 ? 0x0Fu : 0x1Fu);
+            if (c < 0xC2 || c > 0xF4 || len - i <= n) {
+                return "invalid UTF-8";
+            }
+            for (size_t k = 1; k <= n; k++) {
+                if ((s[i + k] & 0xC0) != 0x80) {
+                    return "invalid UTF-8";
+                }
+                cp = (cp << 6) | (s[i + k] & 0x3Fu);
+            }
+            if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                return "invalid UTF-8";
+            }
+            i += n;
+            continue;
+        }
+        if (!in_string) {
+            in_string = c == '"';
+            continue;
+        }
+        if (c < 0x20) {
+            return "unescaped control character in a JSON string";
+        }
+        if (c == '"') {
+            in_string = 0;
+        } else if (c == '\\' && i + 1 < len) {
+            i++;
+            if (s[i] == 'u' && len - i > 4 && memcmp(s + i + 1, "0000", 4) == 0) {
+                return "\\u0000 in a JSON string";
+            }
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Fields of the AdmissionReview envelope kadmit reads or that the API server always sends with
+ * one type. A present, non-null field of another type is answered with a deny (code 400) that
+ * names it, instead of being read as absent.
+ */
+static const struct envelope_field {
+    const char *parent; /* member of request, or NULL for request itself */
+    const char *name;
+    int type; /* cJSON_String, cJSON_Object, cJSON_Array (of strings), cJSON_True (a bool) */
+} envelope_fields[] = {
+    {NULL, "kind", cJSON_Object},
+    {"kind", "group", cJSON_String},
+    {"kind", "version", cJSON_String},
+    {"kind", "kind", cJSON_String},
+    {NULL, "resource", cJSON_Object},
+    {"resource", "group", cJSON_String},
+    {"resource", "version", cJSON_String},
+    {"resource", "resource", cJSON_String},
+    {NULL, "subResource", cJSON_String},
+    {NULL, "requestKind", cJSON_Object},
+    {NULL, "requestResource", cJSON_Object},
+    {NULL, "requestSubResource", cJSON_String},
+    {NULL, "name", cJSON_String},
+    {NULL, "namespace", cJSON_String},
+    {NULL, "operation", cJSON_String},
+    {NULL, "userInfo", cJSON_Object},
+    {"userInfo", "username", cJSON_String},
+    {"userInfo", "uid", cJSON_String},
+    {"userInfo", "groups", cJSON_Array},
+    {"userInfo", "extra", cJSON_Object},
+    {NULL, "object", cJSON_Object},
+    {NULL, "oldObject", cJSON_Object},
+    {NULL, "dryRun", cJSON_True},
+    {NULL, "options", cJSON_Object},
+};
+
+static int type_ok(const cJSON *v, int type)
+{
+    if (v == NULL || cJSON_IsNull(v)) {
+        return 1;
+    }
+    switch (type) {
+    case cJSON_String:
+        return cJSON_IsString(v);
+    case cJSON_Object:
+        return cJSON_IsObject(v);
+    case cJSON_True:
+        return cJSON_IsBool(v);
+    default: {
+        const cJSON *x;
+        if (!cJSON_IsArray(v)) {
+            return 0;
+        }
+        cJSON_ArrayForEach(x, v)
+        {
+            if (!cJSON_IsString(x)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    }
+}
+
+/* 0, or KA_EREVIEW with `reason` naming the first field of the wrong type. */
+static int check_envelope(const cJSON *req, char *reason, size_t reason_len)
+{
+    static const char *const names[] = {[cJSON_String] = "a string",
+                                        [cJSON_Object] = "an object",
+                                        [cJSON_Array] = "a list of strings",
+                                        [cJSON_True] = "a boolean"};
+    for (size_t i = 0; i < sizeof(envelope_fields) / sizeof(envelope_fields[0]); i++) {
+        const struct envelope_field *f = &envelope_fields[i];
+        const cJSON *parent = f->parent ? cJSON_GetObjectItemCaseSensitive(req, f->parent) : req;
+        if (!cJSON_IsObject(parent)) {
+            continue; /* its own entry reported it, or it is absent */
+        }
+        if (!type_ok(cJSON_GetObjectItemCaseSensitive(parent, f->name), f->type)) {
+            snprintf(reason, reason_len, "request.%s%s%s must be %s", f->parent ? f->parent : "",
+                     f->parent ? "." : "", f->name, names[f->type]);
+            return KA_EREVIEW;
+        }
+    }
+    return 0;
+}
+
 static const char *str_at(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -445,9 +585,24 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
         ret = KA_EREVIEW;
         goto reject;
     }
-    r.root = cJSON_ParseWithLength(body, len);
+    const char *problem = json_text_problem(body, len);
+    if (problem != NULL) {
+        snprintf(summary->reason, sizeof(summary->reason), "%s", problem);
+        ret = KA_EREVIEW;
+        goto reject;
+    }
+    const char *end = NULL;
+    r.root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (r.root == NULL) {
         snprintf(summary->reason, sizeof(summary->reason), "malformed JSON");
+        ret = KA_EREVIEW;
+        goto reject;
+    }
+    while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) {
+        end++;
+    }
+    if (end != body + len) {
+        snprintf(summary->reason, sizeof(summary->reason), "data after the JSON document");
         ret = KA_EREVIEW;
         goto reject;
     }
@@ -487,7 +642,12 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     r.subresource = str_at(req, "subResource");
     r.object = cJSON_GetObjectItemCaseSensitive(req, "object");
     r.old_object = cJSON_GetObjectItemCaseSensitive(req, "oldObject");
-    if (summary->kind[0] == '\0' || summary->operation[0] == '\0') {
+    char bad_field[200];
+    if (check_envelope(req, bad_field, sizeof(bad_field)) != 0) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "kadmit: %s", bad_field);
+        ret = write_response(&r, response, reason, 400);
+    } else if (summary->kind[0] == '\0' || summary->operation[0] == '\0') {
         ret = write_response(
             &r, response, "kadmit: request.kind.kind and request.operation must be strings", 400);
     } else {

@@ -209,8 +209,10 @@ static int param_type_ok(const cJSON *v, enum ka_param_type t)
     case KA_P_BOOL:
         return cJSON_IsBool(v);
     case KA_P_INT:
-        return cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble &&
-               v->valuedouble >= -2147483648.0 && v->valuedouble <= 2147483647.0;
+        /* range first: converting a double outside long long's range is undefined */
+        return cJSON_IsNumber(v) && v->valuedouble >= -2147483648.0 &&
+               v->valuedouble <= 2147483647.0 &&
+               v->valuedouble == (double)(long long)v->valuedouble;
     case KA_P_STRING:
         return cJSON_IsString(v);
     case KA_P_STRINGS: {

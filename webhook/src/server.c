@@ -1,6 +1,7 @@
 #include "kadmit/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <malloc.h>
 #include <microhttpd.h>
 
 #include "kadmit/error.h"
@@ -29,6 +31,7 @@
 #define ACCEPT_BATCH 64 /* accepts per wake-up, for fairness between workers */
 #define SWEEP_MS 100    /* how often a worker checks timeouts and draining */
 #define MAX_WORKERS 64
+#define KA_DRAIN_IDLE_MS 1000 /* draining: a keep-alive connection quiet this long is idle */
 
 enum relay_state { RELAY_HANDSHAKE, RELAY_OPEN };
 
@@ -52,6 +55,7 @@ struct relay {
     int64_t awaiting_since;     /* ms; 0 when no request bytes are waiting for an answer */
     int64_t last_activity;      /* ms */
     int peer_eof;               /* the client closed its side */
+    int sniffed;                /* the first byte was checked for plaintext HTTP */
     int client_gone;            /* hang-up reported while we were not reading */
     int tls_ready;              /* the TLS socket may have bytes: worth a read */
     int pair_ready;             /* the socketpair may have bytes from libmicrohttpd */
@@ -59,6 +63,7 @@ struct relay {
     uint32_t ev_tls, ev_pair;   /* current epoll interest */
     size_t in_off, in_len;      /* client -> HTTP */
     size_t out_off, out_len;    /* HTTP -> client */
+    size_t in_used, out_used;   /* high-water marks: the bytes to wipe at close */
     unsigned char in[RELAY_BUF];
     unsigned char out[RELAY_BUF];
 };
@@ -84,6 +89,7 @@ struct worker {
     struct daemon_ctx http_ctx;
     struct relay *touched[64]; /* relays pumped in this round, pumped again after MHD_run */
     size_t n_touched;
+    unsigned long closed_since_trim; /* relays freed since the last malloc_trim() */
 };
 
 struct ka_server {
@@ -100,6 +106,12 @@ struct ka_server {
     _Atomic int draining;
     _Atomic int stopping;
     _Atomic long connections;
+    /* Out of descriptors: a spare one is given up to accept and close the connection, so a
+     * client is refused at once instead of hanging in the backlog (and the listener does not
+     * wake the workers in a loop); refusals are logged at most once a second. */
+    _Atomic int spare_fd;
+    _Atomic int64_t fd_log_ms;
+    _Atomic long fd_refused;
 };
 
 static int64_t now_ms(void)
@@ -461,9 +473,25 @@ static void relay_close(struct worker *w, struct relay *r, int notify)
     ka_tls_conn_free(r->tls);
     close(r->fd);
     atomic_fetch_sub(&w->server->connections, 1);
-    memset(r->in, 0, sizeof(r->in)); /* plaintext of requests */
-    memset(r->out, 0, sizeof(r->out));
+    w->closed_since_trim++;
+    /* Wipe the plaintext that passed through, not the whole buffers: pages never written
+     * stay untouched, so closing thousands of idle connections does not grow resident memory. */
+    memset(r->in, 0, r->in_used);
+    memset(r->out, 0, r->out_used);
     free(r);
+}
+
+/* Count a connection refused for want of descriptors; log at most once a second. */
+static void note_out_of_fds(struct ka_server *s, int err)
+{
+    atomic_fetch_add(&s->fd_refused, 1);
+    int64_t now = now_ms();
+    int64_t last = atomic_load(&s->fd_log_ms);
+    if (now - last >= 1000 && atomic_compare_exchange_strong(&s->fd_log_ms, &last, now)) {
+        KA_LOG_W("out of file descriptors (%s): refused %ld connections; raise the descriptor "
+                 "limit (ulimit -n) or lower --max-connections",
+                 strerror(err), atomic_exchange(&s->fd_refused, 0));
+    }
 }
 
 /* 1 when libmicrohttpd has written bytes we have not read yet. */
@@ -481,7 +509,11 @@ static int relay_attach_http(struct worker *w, struct relay *r)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
-        KA_LOG_W("socketpair failed: %s", strerror(errno));
+        if (errno == EMFILE || errno == ENFILE) {
+            note_out_of_fds(w->server, errno);
+        } else {
+            KA_LOG_W("socketpair failed: %s", strerror(errno));
+        }
         return -1;
     }
     /* MHD owns sv[1] from here, success or not. Telling it the truth (an AF_UNIX peer) keeps
@@ -503,6 +535,30 @@ static int relay_attach_http(struct worker *w, struct relay *r)
     return 0;
 }
 
+/* A TLS connection starts with a handshake record (0x16). A letter means a plaintext HTTP
+ * request on the TLS port: answer a readable 400 before closing, as Go's net/http does.
+ * 1: answered (close the relay); 0: TLS or unknown (go on); -1: nothing to read yet. */
+static int relay_refuse_plaintext(struct relay *r)
+{
+    static const char answer[] = "HTTP/1.0 400 Bad Request\r\n"
+                                 "Content-Type: text/plain; charset=utf-8\r\n"
+                                 "Connection: close\r\n\r\n"
+                                 "Client sent an HTTP request to an HTTPS server.\n";
+    unsigned char first;
+    ssize_t n = recv(r->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return -1;
+    }
+    r->sniffed = 1;
+    if (n != 1 || first < 'A' || first > 'Z') {
+        return 0;
+    }
+    KA_LOG_D("plaintext HTTP on the TLS port: answered 400");
+    ssize_t sent = send(r->fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)sent;
+    return 1;
+}
+
 /* Move bytes until nothing moves. 0: keep the relay; -1: close it. */
 static int relay_pump(struct worker *w, struct relay *r)
 {
@@ -510,6 +566,15 @@ static int relay_pump(struct worker *w, struct relay *r)
     for (int rounds = 0; rounds < 64; rounds++) {
         int progress = 0;
         if (r->state == RELAY_HANDSHAKE) {
+            if (!r->sniffed) {
+                int plain = relay_refuse_plaintext(r);
+                if (plain < 0) {
+                    break;
+                }
+                if (plain > 0) {
+                    return -1;
+                }
+            }
             int ret = ka_tls_conn_handshake(r->tls);
             if (ret == KA_EWOULDBLOCK) {
                 break;
@@ -536,6 +601,7 @@ static int relay_pump(struct worker *w, struct relay *r)
             if (ret == 0 && got > 0) {
                 r->in_off = 0;
                 r->in_len = got;
+                r->in_used = got > r->in_used ? got : r->in_used;
                 progress = 1;
             } else if (ret == 0) {
                 /* No half-close towards libmicrohttpd (its epoll mode can miss a FIN that
@@ -572,6 +638,7 @@ static int relay_pump(struct worker *w, struct relay *r)
             if (n > 0) {
                 r->out_off = 0;
                 r->out_len = (size_t)n;
+                r->out_used = r->out_len > r->out_used ? r->out_len : r->out_used;
                 progress = 1;
             } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
                 r->http_eof = 1;
@@ -651,6 +718,33 @@ static int relay_pump(struct worker *w, struct relay *r)
     return 0;
 }
 
+/* accept() failed with EMFILE/ENFILE: refuse one pending connection with the spare
+ * descriptor (the client sees a close at once instead of hanging in the backlog); without one,
+ * stop listening for 100 ms. */
+static void worker_out_of_fds(struct worker *w, int err)
+{
+    struct ka_server *s = w->server;
+    int spare = atomic_exchange(&s->spare_fd, -1);
+    if (spare >= 0) {
+        close(spare);
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+        }
+        spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int none = -1;
+        if (spare >= 0 && !atomic_compare_exchange_strong(&s->spare_fd, &none, spare)) {
+            close(spare);
+        }
+    }
+    if (spare < 0 && w->listening) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+        w->listening = 0;
+        w->listen_paused_until = now_ms() + 100; /* worker_main listens again */
+    }
+    note_out_of_fds(s, err);
+}
+
 static void worker_accept(struct worker *w)
 {
     struct ka_server *s = w->server;
@@ -664,7 +758,9 @@ static void worker_accept(struct worker *w)
                 /* shut down for draining */
                 epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
                 w->listening = 0;
-            } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            } else if (errno == EMFILE || errno == ENFILE) {
+                worker_out_of_fds(w, errno); /* refuse one at once with the spare descriptor */
+            } else if (errno == ENOBUFS || errno == ENOMEM) {
                 /* The pending connection stays in the backlog and the listener stays readable:
                  * stop watching it for a moment instead of spinning. */
                 KA_LOG_W("accept: %s; pausing accepts for 100 ms", strerror(errno));
@@ -734,6 +830,12 @@ static void worker_sweep(struct worker *w)
     int64_t now = now_ms();
     int draining = atomic_load(&s->draining);
     int stopping = atomic_load(&s->stopping);
+    /* After a burst of connections (thousands of idle ones, a reconnect storm), give the freed
+     * memory back to the system once this worker has few connections left. */
+    if (w->closed_since_trim >= 256 && (w->relays.head == NULL || w->closed_since_trim >= 4096)) {
+        w->closed_since_trim = 0;
+        malloc_trim(0);
+    }
     struct relay *next;
     for (struct relay *r = w->relays.head; r != NULL; r = next) {
         next = r->next;
@@ -755,8 +857,14 @@ static void worker_sweep(struct worker *w)
             relay_close(w, r, 1);
             continue;
         }
+        /* An idle keep-alive connection is closed when draining, but only once it has been
+         * quiet for a while and has no request bytes waiting in the socket: a client that was
+         * just using it is probably sending its next request now, and closing under it fails
+         * that request. A busy connection gets "Connection: close" on its next answer instead. */
+        int queued = 0;
         if (draining && r->awaiting_since == 0 && r->in_len == 0 && r->out_len == 0 &&
-            !relay_http_pending(r)) {
+            !relay_http_pending(r) && now - r->last_activity >= KA_DRAIN_IDLE_MS &&
+            (ioctl(r->fd, FIONREAD, &queued) != 0 || queued == 0)) {
             relay_close(w, r, 1); /* idle keep-alive connection */
         }
     }
@@ -932,6 +1040,9 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
     atomic_init(&s->draining, 0);
     atomic_init(&s->stopping, 0);
     atomic_init(&s->connections, 0);
+    atomic_init(&s->spare_fd, open("/dev/null", O_RDONLY | O_CLOEXEC));
+    atomic_init(&s->fd_log_ms, 0);
+    atomic_init(&s->fd_refused, 0);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     s->n_workers = s->cfg.threads > 0 ? (unsigned)s->cfg.threads : (ncpu > 0 ? (unsigned)ncpu : 1);
     if (s->n_workers > MAX_WORKERS) {
@@ -1105,6 +1216,9 @@ void ka_server_free(struct ka_server *s)
     }
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
+    }
+    if (atomic_load(&s->spare_fd) >= 0) {
+        close(atomic_load(&s->spare_fd));
     }
     free(s);
 }
