@@ -76,6 +76,16 @@ printf '%s,admin,admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
   --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
   --initial-cluster "t=http://127.0.0.1:$ETCD_PEER" --unsafe-no-fsync --log-level warn >"$WORK/etcd.log" 2>&1 &
 PID_ETCD=$!
+# etcd first (a loaded machine can take seconds), so a failure says which part failed.
+for i in $(seq 1 600); do
+  curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break
+  if ! kill -0 "$PID_ETCD" 2>/dev/null; then
+    tail -20 "$WORK/etcd.log" >&2
+    echo "FAIL: etcd exited before becoming healthy"
+    exit 1
+  fi
+  sleep 0.2
+done
 "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
   --tls-cert-file="$PKI/api.crt" --tls-private-key-file="$PKI/api.key" --client-ca-file="$PKI/ca.crt" \
@@ -97,8 +107,9 @@ EOF
 }
 kubeconfig "$WORK/admin.kubeconfig" "$ADMIN_TOKEN"
 k() { "$KUBECTL" --kubeconfig "$WORK/admin.kubeconfig" "$@"; }
-for i in $(seq 1 300); do
+for i in $(seq 1 600); do
   k get --raw /readyz >/dev/null 2>&1 && break
+  kill -0 "$PID_API" 2>/dev/null || break
   sleep 0.2
 done
 if ! k get --raw /readyz >/dev/null 2>&1; then

@@ -9,6 +9,7 @@
 #include "kadmit/admission.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,106 +33,136 @@ const char *ka_endpoint_name(enum ka_endpoint ep)
     return ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate";
 }
 
-/* Before parsing: nesting depth and an upper bound on the number of values (every value but
- * the first follows a '[', '{', ',' or ':'), stopping as soon as either passes its limit.
- * Strings are skipped with memchr; a quote preceded by an odd number of backslashes is escaped.
- * Malformed text is left to the parser: this only bounds its recursion and its memory.
- * Returns 0, or 1 (too deep) / 2 (too many values). */
-static int json_prescan(const char *p, size_t len, unsigned max_depth, size_t max_values)
+/*
+ * One pass over the body before parsing, so the parser only ever sees text the API server could
+ * have sent, within bounds:
+ *   - nesting depth and the number of values (every value but the first follows a '[', '{', ','
+ *     or ':'), which bound the parser's recursion and the tree's memory;
+ *   - inside strings: valid UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF;
+ *     RFC 8259 section 8.1), no raw control character, no \u0000 escape (cJSON's C strings would
+ *     silently end there, so kadmit would judge a different string than the cluster stores);
+ *   - no NUL byte anywhere.
+ * Plain string bytes are skipped eight at a time. Other malformed text is left to the parser.
+ * Returns NULL, or what is wrong (static text, or written into msg).
+ */
+#define KA_BYTES(b) (0x0101010101010101ull * (uint64_t)(b))
+#define KA_HAS_ZERO(w) (((w)-KA_BYTES(1)) & ~(w)&KA_BYTES(0x80))
+#define KA_HAS_LESS(w, n) (((w)-KA_BYTES(n)) & ~(w)&KA_BYTES(0x80))
+
+/* Length of the UTF-8 sequence at s (1..4) if valid, else 0. */
+static size_t utf8_sequence(const unsigned char *s, const unsigned char *end)
 {
+    unsigned c = s[0];
+    size_t n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+    unsigned min = n == 3 ? 0x10000 : n == 2 ? 0x800 : 0x80;
+    unsigned cp = c & (n == 3 ? 0x07u : n == 2 ? 0x0Fu : 0x1Fu);
+    if (c < 0xC2 || c > 0xF4 || (size_t)(end - s) <= n) {
+        return 0;
+    }
+    for (size_t k = 1; k <= n; k++) {
+        if ((s[k] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[k] & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n + 1;
+}
+
+/* From just after an opening quote to just after the closing one (or end). */
+static const unsigned char *scan_string(const unsigned char *s, const unsigned char *end,
+                                        const char **problem)
+{
+    for (;;) {
+        while (end - s >= 8) {
+            uint64_t w;
+            memcpy(&w, s, 8);
+            if (((w & KA_BYTES(0x80)) | KA_HAS_LESS(w, 0x20) | KA_HAS_ZERO(w ^ KA_BYTES('"')) |
+                 KA_HAS_ZERO(w ^ KA_BYTES('\\'))) != 0) {
+                break;
+            }
+            s += 8;
+        }
+        if (s >= end) {
+            return end; /* unterminated: the parser says so */
+        }
+        unsigned c = *s;
+        if (c == '"') {
+            return s + 1;
+        }
+        if (c == '\\') {
+            if (end - s >= 6 && s[1] == 'u' && memcmp(s + 2, "0000", 4) == 0) {
+                *problem = "\\u0000 in a JSON string";
+                return s;
+            }
+            s += end - s >= 2 ? 2 : 1;
+        } else if (c < 0x20) {
+            *problem =
+                c == 0 ? "NUL byte in the body" : "unescaped control character in a JSON string";
+            return s;
+        } else if (c >= 0x80) {
+            size_t n = utf8_sequence(s, end);
+            if (n == 0) {
+                *problem = "invalid UTF-8";
+                return s;
+            }
+            s += n;
+        } else {
+            s++;
+        }
+    }
+}
+
+static const char *json_scan(const char *p, size_t len, unsigned max_depth, size_t max_values,
+                             char *msg, size_t msg_len)
+{
+    /* 1 quote, 2 open, 3 close, 4 comma or colon, 5 NUL, 6 non-ASCII */
     static const unsigned char cls[256] = {
-        ['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3, [','] = 4, [':'] = 4};
+        [0] = 5, ['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3, [','] = 4, [':'] = 4,
+    };
     const unsigned char *s = (const unsigned char *)p, *end = s + len;
     unsigned depth = 0;
     size_t values = 1;
     while (s < end) {
-        unsigned c = cls[*s];
-        if (c == 0) {
+        const char *problem = NULL;
+        switch (*s >= 0x80 ? 6 : cls[*s]) {
+        case 0:
             s++;
             continue;
-        }
-        if (c == 1) { /* a string: find its closing quote */
-            const unsigned char *q = s + 1;
-            for (;;) {
-                q = memchr(q, '"', (size_t)(end - q));
-                if (q == NULL) {
-                    return 0; /* unterminated: the parser will say so */
-                }
-                size_t bs = 0;
-                while (q - bs > s + 1 && q[-1 - (ptrdiff_t)bs] == '\\') {
-                    bs++;
-                }
-                if (bs % 2 == 0) {
-                    break;
-                }
-                q++;
+        case 1:
+            s = scan_string(s + 1, end, &problem);
+            if (problem != NULL) {
+                return problem;
             }
-            s = q + 1;
             continue;
-        }
-        if (c == 2 && ++depth > max_depth) {
-            return 1;
-        }
-        if (c == 3) {
+        case 2:
+            if (++depth > max_depth) {
+                snprintf(msg, msg_len, "JSON nesting deeper than %u levels", max_depth);
+                return msg;
+            }
+            break;
+        case 3:
             depth -= depth > 0;
-        } else if (++values > max_values) {
-            return 2;
+            s++;
+            continue;
+        case 5:
+            return "NUL byte in the body";
+        case 6:
+            if (utf8_sequence(s, end) == 0) {
+                return "invalid UTF-8";
+            }
+            s++; /* outside a string: the parser rejects it */
+            continue;
+        default:
+            break;
+        }
+        if (++values > max_values) {
+            snprintf(msg, msg_len, "JSON has more than %zu values", max_values);
+            return msg;
         }
         s++;
-    }
-    return 0;
-}
-
-/*
- * The body must be text the API server could have sent: valid UTF-8 (no overlong forms, no
- * surrogates, nothing past U+10FFFF; RFC 8259 section 8.1), no NUL byte, no raw control
- * character inside a string and no \u0000 escape (cJSON's C strings would silently end there,
- * so kadmit would judge a different string than the one the cluster stores). Returns NULL when
- * the text is acceptable, else what is wrong.
- */
-static const char *json_text_problem(const char *p, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)p;
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned c = s[i];
-        if (c == 0) {
-            return "NUL byte in the body";
-        }
-        if (c >= 0x80) {
-            size_t n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
-            unsigned min = n == 3 ? 0x10000 : n == 2 ? 0x800 : 0x80;
-            unsigned cp = c & (n == 3 ? 0x07u : n == 2 ? 0x0Fu : 0x1Fu);
-            if (c < 0xC2 || c > 0xF4 || len - i <= n) {
-                return "invalid UTF-8";
-            }
-            for (size_t k = 1; k <= n; k++) {
-                if ((s[i + k] & 0xC0) != 0x80) {
-                    return "invalid UTF-8";
-                }
-                cp = (cp << 6) | (s[i + k] & 0x3Fu);
-            }
-            if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-                return "invalid UTF-8";
-            }
-            i += n;
-            continue;
-        }
-        if (!in_string) {
-            in_string = c == '"';
-            continue;
-        }
-        if (c < 0x20) {
-            return "unescaped control character in a JSON string";
-        }
-        if (c == '"') {
-            in_string = 0;
-        } else if (c == '\\' && i + 1 < len) {
-            i++;
-            if (s[i] == 'u' && len - i > 4 && memcmp(s + i + 1, "0000", 4) == 0) {
-                return "\\u0000 in a JSON string";
-            }
-        }
     }
     return NULL;
 }
@@ -573,19 +604,8 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
 
     size_t max_values =
         opts != NULL && opts->max_values != 0 ? opts->max_values : KA_MAX_JSON_VALUES_DEFAULT;
-    int scan = json_prescan(body, len, max_depth, max_values);
-    if (scan != 0) {
-        if (scan == 1) {
-            snprintf(summary->reason, sizeof(summary->reason), "JSON nesting deeper than %u levels",
-                     max_depth);
-        } else {
-            snprintf(summary->reason, sizeof(summary->reason), "JSON has more than %zu values",
-                     max_values);
-        }
-        ret = KA_EREVIEW;
-        goto reject;
-    }
-    const char *problem = json_text_problem(body, len);
+    char scan_msg[96];
+    const char *problem = json_scan(body, len, max_depth, max_values, scan_msg, sizeof(scan_msg));
     if (problem != NULL) {
         snprintf(summary->reason, sizeof(summary->reason), "%s", problem);
         ret = KA_EREVIEW;
