@@ -16,6 +16,7 @@
 #include <mbedtls/pk.h>
 
 #include "kadmit/attest.h"
+#include "kadmit/duration.h"
 #include "kadmit/log.h"
 
 static struct ka_attest_keys *keys;
@@ -108,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, n);
     text[n] = '\0';
     (void)ka_attest_parse_time(text, n, &v);
-    (void)ka_attest_parse_duration(text, &v);
+    (void)ka_duration_parse(text, &v);
     (void)ka_attest_parse_severity_limits(text, &p);
     ka_attest_index_free(idx);
     ka_buf_free(&diag);
