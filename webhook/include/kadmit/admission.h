@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "kadmit/buf.h"
+#include "kadmit/limits.h"
 #include "kadmit/policy.h"
 
 enum ka_endpoint { KA_ENDPOINT_VALIDATE = 0, KA_ENDPOINT_MUTATE = 1 };
@@ -59,10 +60,10 @@ struct ka_review_summary {
     char user[128];
     char reason[256]; /* 400 reason or internal-error reason */
     size_t n_findings;
-    struct ka_finding findings[64];
+    struct ka_finding findings[KA_MAX_FINDINGS];
     size_t n_dropped_findings;
     size_t n_mutations;
-    struct ka_mutation mutations[32];
+    struct ka_mutation mutations[KA_MAX_MUTATIONS_LISTED];
 };
 
 /**

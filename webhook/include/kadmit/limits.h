@@ -27,8 +27,10 @@
 /* JSON patch operations in one response. */
 #define KA_MAX_PATCH_OPS 256
 
-/* Violations reported in one response (more are summarised as "and N more"). */
-#define KA_MAX_VIOLATIONS 128
+/* Findings kept for one review (more are counted and summarised as "and N more"), and the
+ * mutations listed for reports (the patch itself is bounded by KA_MAX_PATCH_OPS). */
+#define KA_MAX_FINDINGS 64
+#define KA_MAX_MUTATIONS_LISTED 32
 
 /* Warnings in one response; each warning is at most this long (the API server truncates). */
 #define KA_MAX_WARNINGS 32
