@@ -180,29 +180,6 @@ static void check_block(struct checker *c, const cJSON *block, const char *what,
     }
 }
 
-static const char *type_name(enum ka_param_type t)
-{
-    switch (t) {
-    case KA_P_BOOL:
-        return "a boolean";
-    case KA_P_INT:
-        return "an integer";
-    case KA_P_STRING:
-        return "a string";
-    case KA_P_STRINGS:
-        return "a list of strings";
-    case KA_P_DURATION:
-        return "a duration such as 168h, 7d or 5m";
-    case KA_P_PORT:
-        return "a port number or name";
-    case KA_P_OBJECT:
-        return "a mapping";
-    case KA_P_LIST:
-        return "a list";
-    }
-    return "?";
-}
-
 static int param_type_ok(const cJSON *v, enum ka_param_type t)
 {
     switch (t) {
@@ -283,7 +260,7 @@ static cJSON *merge_params(struct checker *c, const struct ka_rule_def *def, con
         }
         if (!param_type_ok(g, p->type)) {
             complain(c, g, "rule \"%s\": param \"%s\" must be %s", id, g->string,
-                     type_name(p->type));
+                     ka_param_type_name(p->type));
             continue;
         }
         cJSON *copy = cJSON_Duplicate(g, 1);
