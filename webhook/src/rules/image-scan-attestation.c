@@ -206,9 +206,7 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
         }
     }
 
-    const char *dir = opts != NULL && opts->attestations_dir != NULL
-                          ? opts->attestations_dir
-                          : item(params, "attestationsDir")->valuestring;
+    const char *dir = item(params, "attestationsDir")->valuestring;
     snprintf(st->dir, sizeof(st->dir), "%s", dir);
     ka_buf_reset(&err);
     ret = ka_attest_index_reload_dir(st->dir, st->keys, previous_index(opts, st->dir), &st->index,
