@@ -438,7 +438,7 @@ sc_webhook_health() {
 }
 
 sc_checklist_admitted() {
-  local dir="$REPO/tests/fixtures/checklist" f ns out
+  local dir="$REPO/tests/fixtures/manifests" f ns out
   [ -d "$dir" ] || fail "no $dir in this checkout"
   for f in "$dir"/*.yaml; do
     for ns in $(awk '/^  namespace:/ {print $2}' "$f" | sort -u); do ns_create "$ns"; done
