@@ -28,6 +28,10 @@ ka_cli_attestations_override(const char *dir, struct ka_rule_override *out, char
 
 /** `kadmit certs`: create or renew the webhook CA and serving certificate (cmd_certs.c). */
 int ka_cmd_certs(int argc, char **argv);
+/** `kadmit rules [-o text|json|markdown]`: the rule catalogue (cmd_rules.c). */
+int ka_cmd_rules(int argc, char **argv);
+/** `kadmit explain RULE`: one rule's description, params and an example policy (cmd_rules.c). */
+int ka_cmd_explain(int argc, char **argv);
 /** `kadmit attest verify ...`: explain image-scan attestations for one image (cmd_attest.c). */
 int ka_cmd_attest(int argc, char **argv);
 

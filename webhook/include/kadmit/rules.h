@@ -41,6 +41,8 @@ enum ka_kind {
 
 /** Kind name ("StatefulSet") to enum; KA_KIND_OTHER when unknown. */
 enum ka_kind ka_kind_from_name(const char *name);
+/** One kind's name ("StatefulSet"), or "" for KA_KIND_OTHER and combinations. Static. */
+const char *ka_kind_name(enum ka_kind kind);
 
 /* A view of one Kubernetes object: where its pod spec and pod metadata are. Borrowed. */
 struct ka_object {

@@ -42,7 +42,7 @@ static int run_image_pinned(struct ka_rule_run *run)
 }
 
 static const struct ka_param_def image_params[] = {
-    {"requireDigest", KA_P_BOOL, "false", "require repo@sha256:<digest> (a tag is not enough)"},
+    {"requireDigest", KA_P_BOOL, "false", "require a digest (repo@sha256:...), not only a tag"},
     {NULL, 0, NULL, NULL},
 };
 
