@@ -20,6 +20,7 @@
 #include "kadmit/buf.h"
 #include "kadmit/patch.h"
 #include "kadmit/policy.h"
+#include "kadmit/ratchet.h"
 
 /* Kinds kadmit understands. */
 enum ka_kind {
@@ -137,6 +138,10 @@ struct ka_eval {
     struct ka_patch *patch;       /* mutations: record ops (NULL: apply in memory only) */
     int64_t now;
     int templates_as_pods; /* apply pod mutations to templates (validation view) */
+    /* UPDATE: while evaluating the old object, record its findings here (nothing is listed);
+     * while evaluating the new one, findings about an unchanged subject are "existing". */
+    struct ka_ratchet *ratchet_record;
+    const struct ka_ratchet *ratchet_match;
 };
 
 /* Handed to a rule's run function. */
