@@ -134,6 +134,12 @@ static int excepted(const struct ka_rule_run *run, const char *container)
 int ka_rule_report(struct ka_rule_run *run, const char *container, const char *path,
                    const char *what, const char *fix)
 {
+    return ka_rule_report_stale(run, KA_STALE_NONE, 0, container, path, what, fix);
+}
+
+int ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
+                         const char *container, const char *path, const char *what, const char *fix)
+{
     struct ka_review_summary *s = run->ev->summary;
     if (excepted(run, container)) {
         return 0;
@@ -144,8 +150,10 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     }
     struct ka_finding *f = &s->findings[s->n_findings++];
     f->preexisting = 0;
+    f->stale = stale;
     f->rule = run->rule->def->id;
-    f->action = run->rule->action;
+    f->action =
+        soften && run->rule->action == KA_ACTION_ENFORCE ? KA_ACTION_WARN : run->rule->action;
     snprintf(f->container, sizeof(f->container), "%s", container ? container : "");
     snprintf(f->path, sizeof(f->path), "%s", path ? path : "");
     const struct ka_object *o = run->obj;
