@@ -140,20 +140,43 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
 int ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
                          const char *container, const char *path, const char *what, const char *fix)
 {
-    struct ka_review_summary *s = run->ev->summary;
+    struct ka_eval *ev = run->ev;
+    struct ka_review_summary *s = ev->summary;
+    const char *id = run->rule->def->id;
+    if (path == NULL) {
+        path = "";
+    }
     if (excepted(run, container)) {
         return 0;
     }
-    if (s->n_findings >= sizeof(s->findings) / sizeof(s->findings[0])) {
-        s->n_dropped_findings++;
-        return 0;
+    if (ev->ratchet_record != NULL) {
+        return ka_ratchet_record(ev->ratchet_record, id, path);
     }
-    struct ka_finding *f = &s->findings[s->n_findings++];
-    f->preexisting = 0;
-    f->stale = stale;
-    f->rule = run->rule->def->id;
-    f->action =
+    enum ka_action action =
         soften && run->rule->action == KA_ACTION_ENFORCE ? KA_ACTION_WARN : run->rule->action;
+    int preexisting = ev->ratchet_match != NULL &&
+                      ka_ratchet_preexisting(ev->ratchet_match, run->obj->root, id, path);
+    if (preexisting && action == KA_ACTION_ENFORCE) {
+        action = KA_ACTION_WARN;
+    }
+    struct ka_finding *f = NULL;
+    if (s->n_findings < KA_MAX_FINDINGS) {
+        f = &s->findings[s->n_findings++];
+    } else {
+        /* The verdict is over every finding: an enforced one displaces the last listed one that
+         * is not enforced, so a full list never hides a denial. */
+        s->n_dropped_findings++; /* this finding, or the one it displaces */
+        for (size_t i = KA_MAX_FINDINGS; action == KA_ACTION_ENFORCE && f == NULL && i-- > 0;) {
+            f = s->findings[i].action != KA_ACTION_ENFORCE ? &s->findings[i] : NULL;
+        }
+        if (f == NULL) {
+            return 0;
+        }
+    }
+    f->preexisting = preexisting;
+    f->stale = stale;
+    f->rule = id;
+    f->action = action;
     snprintf(f->container, sizeof(f->container), "%s", container ? container : "");
     snprintf(f->path, sizeof(f->path), "%s", path ? path : "");
     const struct ka_object *o = run->obj;

@@ -20,6 +20,7 @@
 #include "kadmit/buf.h"
 #include "kadmit/patch.h"
 #include "kadmit/policy.h"
+#include "kadmit/ratchet.h"
 
 /* Kinds kadmit understands. */
 enum ka_kind {
@@ -132,6 +133,10 @@ struct ka_eval {
      * in audits and for the old object of an UPDATE). Borrowed. */
     const char *operation;
     const char *user;
+    /* UPDATE: while evaluating the old object, record its findings here (nothing is listed);
+     * while evaluating the new one, findings about an unchanged subject are "existing". */
+    struct ka_ratchet *ratchet_record;
+    const struct ka_ratchet *ratchet_match;
 };
 
 /* Handed to a rule's run function. */
