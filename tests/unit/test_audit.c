@@ -347,9 +347,10 @@ static void test_would_be_denied_on_redeploy(void)
     struct ka_buf diag;
     ka_buf_init(&diag, 4096);
     CU_ASSERT_EQUAL_FATAL(
-        ka_policy_load_path("tests/fixtures/cases/attest-replacement-controller-stale-warn/"
-                            "policy.yaml",
-                            NULL, &p, &diag),
+        ka_policy_load_path(
+            "tests/fixtures/rules/image-scan-attestation/attest-replacement-controller-stale-warn/"
+            "policy.yaml",
+            NULL, &p, &diag),
         0);
     ka_buf_free(&diag);
     struct ka_audit a;
