@@ -23,7 +23,7 @@
 
 void ka_review_summary_reset(struct ka_review_summary *s)
 {
-    memset(s, 0, offsetof(struct ka_review_summary, findings));
+    memset(s, 0, offsetof(struct ka_review_summary, found.findings));
     s->n_dropped_findings = 0;
     s->n_mutations = 0;
 }
@@ -439,7 +439,7 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->rules = ka_policy_rules(r->policy, &ev->n_rules);
     ev->excluded_namespaces = (const cJSON *)ka_policy_excluded_namespaces(r->policy);
     ev->obj = obj;
-    ev->summary = s;
+    ev->findings = &s->found;
     ev->now = r->now;
     obj->mirror_pod = obj->mirror_pod && r->from_node;
 }
