@@ -59,16 +59,40 @@ static int rule_applies(const struct ka_rule *rule, const struct ka_eval *ev)
     return 1;
 }
 
+/* The image of the container named `name` (names are unique across a pod's lists), or "". */
+static const char *container_image(const struct ka_object *obj, const char *name)
+{
+    static const char *const lists[] = {"initContainers", "containers", "ephemeralContainers"};
+    for (size_t l = 0; name != NULL && l < 3; l++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, item(obj->pod_spec, lists[l]))
+        {
+            const char *n = str_at(c, "name");
+            if (n != NULL && strcmp(n, name) == 0) {
+                const char *image = str_at(c, "image");
+                return image ? image : "";
+            }
+        }
+    }
+    return "";
+}
+
 static int excepted(const struct ka_rule_run *run, const char *container)
 {
     const cJSON *ex;
     cJSON_ArrayForEach(ex, run->rule->exceptions)
     {
         const cJSON *containers = item(ex, "containers");
+        const cJSON *images = item(ex, "images");
         if (!block_matches(ex, run->obj)) {
             continue;
         }
         if (containers != NULL && (container == NULL || !ka_list_has(containers, container))) {
+            continue;
+        }
+        if (images != NULL &&
+            (container == NULL ||
+             !ka_glob_match_any(images, container_image(run->obj, container), 0))) {
             continue;
         }
         return 1;
@@ -78,6 +102,12 @@ static int excepted(const struct ka_rule_run *run, const char *container)
 
 int ka_rule_report(struct ka_rule_run *run, const char *container, const char *path,
                    const char *what, const char *fix)
+{
+    return ka_rule_report_stale(run, KA_STALE_NONE, 0, container, path, what, fix);
+}
+
+int ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
+                         const char *container, const char *path, const char *what, const char *fix)
 {
     struct ka_eval *ev = run->ev;
     struct ka_findings *s = ev->findings;
@@ -91,7 +121,8 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     if (ev->ratchet_record != NULL) {
         return ka_ratchet_record(ev->ratchet_record, id, path);
     }
-    enum ka_action action = run->rule->action;
+    enum ka_action action =
+        soften && run->rule->action == KA_ACTION_ENFORCE ? KA_ACTION_WARN : run->rule->action;
     int preexisting = ev->ratchet_match != NULL &&
                       ka_ratchet_preexisting(ev->ratchet_match, run->obj->root, id, path);
     if (preexisting && action == KA_ACTION_ENFORCE) {
@@ -112,6 +143,7 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
         }
     }
     f->preexisting = preexisting;
+    f->stale = stale;
     f->rule = id;
     f->action = action;
     snprintf(f->container, sizeof(f->container), "%s", container ? container : "");
