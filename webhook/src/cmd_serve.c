@@ -28,6 +28,7 @@
 #include "kadmit/policy.h"
 #include "kadmit/server.h"
 #include "kadmit/tls.h"
+#include "kadmit/version.h"
 
 struct serve {
     struct ka_config cfg;

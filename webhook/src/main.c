@@ -3,10 +3,7 @@
 #include <string.h>
 
 #include "kadmit/cli.h"
-
-#ifndef KADMIT_VERSION
-#define KADMIT_VERSION "0.1.0"
-#endif
+#include "kadmit/version.h"
 
 struct command {
     const char *name;

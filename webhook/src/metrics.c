@@ -11,10 +11,7 @@
 #include <unistd.h>
 
 #include "kadmit/error.h"
-
-#ifndef KADMIT_VERSION
-#define KADMIT_VERSION "0.0.0"
-#endif
+#include "kadmit/version.h"
 
 /* ---------------------------------------------------------------- labelled counter families */
 
