@@ -1,4 +1,4 @@
-/* `kadmit review` and `kadmit lint`: the offline faces of the admission core and policy loader. */
+/* `kadmit review`: the offline face of the admission core. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,36 +153,5 @@ cleanup:
     ka_policy_unref(policy);
     ka_buf_free(&body);
     ka_buf_free(&out);
-    return rc;
-}
-
-int ka_cmd_lint(int argc, char **argv)
-{
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: kadmit lint PATH...\n\n"
-                   "Validates policy files or directories: unknown fields, wrong types, bad\n"
-                   "selectors, duplicate or unknown rule ids. Problems are printed as\n"
-                   "file:line:column: message.\nexit: 0 valid, 2 invalid\n");
-        return argc < 2 ? 2 : 0;
-    }
-    int rc = 0;
-    for (int i = 1; i < argc; i++) {
-        struct ka_buf diag;
-        ka_buf_init(&diag, 1024 * 1024);
-        int ret = ka_policy_lint_path(argv[i], &diag);
-        if (diag.len > 0) {
-            fputs(diag.data, stderr);
-        }
-        if (ret != 0) {
-            if (diag.len == 0) {
-                fprintf(stderr, "%s: %s\n", argv[i], ka_strerror(ret));
-            }
-            rc = 2;
-        } else {
-            printf("%s: ok\n", argv[i]);
-        }
-        ka_buf_free(&diag);
-    }
     return rc;
 }
