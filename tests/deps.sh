@@ -5,8 +5,8 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libmbedtls-dev libmicrohttpd-dev libcjson-dev libjsmn-dev
       libyaml-dev)
 case "${1:-test}" in
-  build) ;;
-  test) want+=(libcunit1-dev clang clang-format curl openssl jq valgrind libclang-rt-14-dev chromium) ;;
+  build) want+=(help2man) ;;
+  test) want+=(help2man libcunit1-dev clang clang-format curl openssl jq valgrind libclang-rt-14-dev chromium) ;;
   bench) want+=(libcunit1-dev curl openssl jq wrk nginx-light valgrind) ;;
 esac
 missing=()
