@@ -1084,7 +1084,7 @@ static void test_cleanup(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"setup (openssl keys)", test_setup},
@@ -1120,5 +1120,5 @@ int main(void)
         {"cleanup", test_cleanup},
         {NULL, NULL},
     };
-    return ka_test_run("attest", tests);
+    return ka_test_run("attest", tests, argc, argv);
 }

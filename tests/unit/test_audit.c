@@ -437,7 +437,7 @@ static void test_would_be_denied_on_redeploy(void)
     ka_policy_unref(p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct ka_buf diag;
     ka_buf_init(&diag, 4096);
@@ -460,7 +460,7 @@ int main(void)
         {"would be denied on redeploy", test_would_be_denied_on_redeploy},
         {NULL, NULL},
     };
-    int rc = ka_test_run("audit", tests);
+    int rc = ka_test_run("audit", tests, argc, argv);
     ka_policy_unref(policy);
     return rc;
 }

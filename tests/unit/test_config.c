@@ -161,7 +161,7 @@ static void test_addresses(void)
     CU_ASSERT_EQUAL(ka_config_parse_addr("1.2.3.4:8x", &ss, &len), KA_EINVAL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"defaults", test_defaults},
@@ -172,5 +172,5 @@ int main(void)
         {"addresses", test_addresses},
         {NULL, NULL},
     };
-    return ka_test_run("config", tests);
+    return ka_test_run("config", tests, argc, argv);
 }

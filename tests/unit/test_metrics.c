@@ -169,7 +169,7 @@ static void test_render_respects_ceiling(void)
     ka_metrics_free(m);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"counts and histogram", test_counts_and_histogram},
@@ -178,5 +178,5 @@ int main(void)
         {"stale admissions", test_stale_admissions},
         {NULL, NULL},
     };
-    return ka_test_run("metrics", tests);
+    return ka_test_run("metrics", tests, argc, argv);
 }

@@ -66,7 +66,7 @@ static void test_base64(void)
     ka_buf_free(&out);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"pointer_escaping", test_pointer_escaping},
@@ -74,5 +74,5 @@ int main(void)
         {"base64", test_base64},
         {NULL, NULL},
     };
-    return ka_test_run("patch", tests);
+    return ka_test_run("patch", tests, argc, argv);
 }

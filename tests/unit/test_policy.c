@@ -277,7 +277,7 @@ static void test_other_rules(void)
     expect_diag(HEAD "  otherRules: all\n", "p.yaml:5:15: spec.otherRules must be default or off");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"default_loads", test_default_loads},
@@ -296,5 +296,5 @@ int main(void)
         {"other_rules", test_other_rules},
         {NULL, NULL},
     };
-    return ka_test_run("policy", tests);
+    return ka_test_run("policy", tests, argc, argv);
 }

@@ -50,12 +50,12 @@ static void test_selector(void)
     cJSON_Delete(bad);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"glob", test_glob},
         {"selector", test_selector},
         {NULL, NULL},
     };
-    return ka_test_run("select", tests);
+    return ka_test_run("select", tests, argc, argv);
 }

@@ -61,12 +61,12 @@ static void test_errors(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"types_and_positions", test_types_and_positions},
         {"errors", test_errors},
         {NULL, NULL},
     };
-    return ka_test_run("yaml", tests);
+    return ka_test_run("yaml", tests, argc, argv);
 }
