@@ -166,6 +166,32 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     return 0;
 }
 
+int ka_rule_fix(struct ka_rule_run *run, const char *container, const char *op, const char *path,
+                const cJSON *value)
+{
+    if (run->ev->fixes == NULL || excepted(run, container)) {
+        return 0;
+    }
+    return ka_patch_op(run->ev->fixes, op, path, value);
+}
+
+/* The same with a number as the value. */
+static int fix_number(struct ka_rule_run *run, const char *op, const char *path, double v)
+{
+    if (run->ev->fixes == NULL) {
+        return 0;
+    }
+    cJSON *n = cJSON_CreateNumber(v);
+    int ret = n != NULL ? ka_rule_fix(run, NULL, op, path, n) : KA_ENOMEM;
+    cJSON_Delete(n);
+    return ret;
+}
+
+static const char *add_or_replace(const cJSON *v)
+{
+    return v != NULL && !cJSON_IsNull(v) ? "replace" : "add";
+}
+
 /* Calls fn for each container of the lists selected by `lists` (bit 0 initContainers, bit 1
  * containers, bit 2 ephemeralContainers). */
 #define KA_INIT 1u
@@ -217,6 +243,70 @@ static int for_each_container(struct ka_rule_run *run, unsigned lists, container
  * resources-required
  */
 
+/* Fill the required requests and limits the container lacks from the admin's `fix` params, as
+ * one add of the deepest missing map (so the file gets one readable block). */
+static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON *res,
+                         const char *where)
+{
+    const cJSON *given = param(run, "fix");
+    if (run->ev->fixes == NULL || given == NULL ||
+        (res != NULL && !cJSON_IsObject(res) && !cJSON_IsNull(res))) {
+        return 0;
+    }
+    static const char *const sections[] = {"requests", "limits"};
+    cJSON *add = cJSON_CreateObject(); /* what `resources` gains: {section: {key: value}} */
+    int ret = add != NULL ? 0 : KA_ENOMEM;
+    const cJSON *req;
+    cJSON_ArrayForEach(req, param(run, "require"))
+    {
+        const char *dot = strchr(req->valuestring, '.');
+        char section[16];
+        snprintf(section, sizeof(section), "%.*s", (int)(dot - req->valuestring), req->valuestring);
+        const cJSON *have = item(item(res, section), dot + 1);
+        const cJSON *v = item(item(given, section), dot + 1);
+        if (ret != 0 || v == NULL ||
+            !(have == NULL || cJSON_IsNull(have) ||
+              (cJSON_IsString(have) && have->valuestring[0] == '\0'))) {
+            continue;
+        }
+        cJSON *sec = item(add, section);
+        if (sec == NULL && (sec = cJSON_AddObjectToObject(add, section)) == NULL) {
+            ret = KA_ENOMEM;
+        }
+        cJSON *copy = cJSON_Duplicate(v, 0);
+        if (ret == 0 && (copy == NULL || !cJSON_AddItemToObject(sec, dot + 1, copy))) {
+            cJSON_Delete(copy);
+            ret = KA_ENOMEM;
+        }
+    }
+    char path[256];
+    for (size_t i = 0; ret == 0 && i < 2; i++) {
+        const cJSON *sec = item(add, sections[i]);
+        const cJSON *have = item(res, sections[i]);
+        if (sec == NULL || cJSON_IsNull(res) || res == NULL) {
+            continue;
+        }
+        if (have == NULL || cJSON_IsNull(have)) {
+            snprintf(path, sizeof(path), "%s/%s", where, sections[i]);
+            ret = ka_rule_fix(run, name, "add", path, sec);
+            continue;
+        }
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, sec)
+        {
+            snprintf(path, sizeof(path), "%s/%s/%s", where, sections[i], kv->string);
+            if (ret == 0 && cJSON_IsObject(have)) {
+                ret = ka_rule_fix(run, name, add_or_replace(item(have, kv->string)), path, kv);
+            }
+        }
+    }
+    if (ret == 0 && (res == NULL || cJSON_IsNull(res)) && add->child != NULL) {
+        ret = ka_rule_fix(run, name, "add", where, add);
+    }
+    cJSON_Delete(add);
+    return ret;
+}
+
 static int resources_container(struct ka_rule_run *run, cJSON *c, const char *name,
                                const struct ctr_ref *at, void *arg)
 {
@@ -249,7 +339,8 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     snprintf(fix, sizeof(fix), "set %s", keys);
     char where[160];
     ctr_path(run, at, "/resources", where, sizeof(where));
-    return ka_rule_report(run, name, where, missing, fix);
+    int ret = ka_rule_report(run, name, where, missing, fix);
+    return ret == 0 ? resources_fix(run, name, res, where) : ret;
 }
 
 static int run_resources(struct ka_rule_run *run)
@@ -259,6 +350,29 @@ static int run_resources(struct ka_rule_run *run)
 
 static int check_resources(const cJSON *params, char *err, size_t err_len, const cJSON **where)
 {
+    const cJSON *fix = item(params, "fix");
+    const cJSON *sec;
+    cJSON_ArrayForEach(sec, fix)
+    {
+        const cJSON *q;
+        *where = sec;
+        if (strcmp(sec->string, "requests") != 0 && strcmp(sec->string, "limits") != 0) {
+            snprintf(err, err_len, "fix: unknown field \"%.60s\" (use requests, limits)",
+                     sec->string);
+            return KA_EPOLICY;
+        }
+        cJSON_ArrayForEach(q, sec)
+        {
+            *where = q;
+            if ((strcmp(q->string, "cpu") != 0 && strcmp(q->string, "memory") != 0) ||
+                !(cJSON_IsString(q) || cJSON_IsNumber(q))) {
+                snprintf(err, err_len,
+                         "fix.%s.%.60s: use cpu or memory with a quantity such as 100m or 128Mi",
+                         sec->string, q->string);
+                return KA_EPOLICY;
+            }
+        }
+    }
     static const char *const allowed[] = {"requests.cpu", "requests.memory", "limits.cpu",
                                           "limits.memory"};
     const cJSON *r;
@@ -283,6 +397,7 @@ static int check_resources(const cJSON *params, char *err, size_t err_len, const
 static const struct ka_param_def resources_params[] = {
     {"require", KA_P_STRINGS,
      "[\"requests.cpu\",\"requests.memory\",\"limits.cpu\",\"limits.memory\"]"},
+    {"fix", KA_P_OBJECT, NULL}, /* values `kadmit fix` fills in: {requests: {cpu: 100m}, ...} */
     {NULL, 0, NULL},
 };
 
@@ -418,6 +533,69 @@ static const struct ka_rule_def rule_image_pinned = {
  * memory-spine-anti-affinity
  */
 
+/* The required term on `key` selecting the pod's own labels; it replaces a preferred-only term
+ * and keeps every other affinity. Pods without labels get no fix: nothing would select them. */
+static int anti_affinity_fix(struct ka_rule_run *run, const char *key, const char *anti_path)
+{
+    const cJSON *labels = pod_labels(run->obj);
+    if (run->ev->fixes == NULL || !cJSON_IsObject(labels) || labels->child == NULL) {
+        return 0;
+    }
+    const cJSON *affinity = item(run->obj->pod_spec, "affinity");
+    const cJSON *anti = item(affinity, "podAntiAffinity");
+    const cJSON *required = item(anti, "requiredDuringSchedulingIgnoredDuringExecution");
+    cJSON *term = cJSON_CreateObject();
+    cJSON *sel = cJSON_AddObjectToObject(term, "labelSelector");
+    cJSON *match = cJSON_Duplicate(labels, 1);
+    cJSON *value = NULL; /* what is added where */
+    char path[256];
+    int ret = KA_ENOMEM;
+    if (sel == NULL || match == NULL || !cJSON_AddItemToObject(sel, "matchLabels", match)) {
+        cJSON_Delete(match);
+        goto cleanup;
+    }
+    if (cJSON_AddStringToObject(term, "topologyKey", key) == NULL) {
+        goto cleanup;
+    }
+    if (cJSON_IsArray(required)) {
+        snprintf(path, sizeof(path), "%s/requiredDuringSchedulingIgnoredDuringExecution/-",
+                 anti_path);
+        ret = ka_rule_fix(run, NULL, "add", path, term);
+        goto cleanup;
+    }
+    /* Build the missing part top-down: affinity > podAntiAffinity > required: [term]. */
+    value = cJSON_CreateArray();
+    if (value == NULL) {
+        goto cleanup;
+    }
+    cJSON_AddItemToArray(value, term);
+    term = NULL;
+    snprintf(path, sizeof(path), "%s/requiredDuringSchedulingIgnoredDuringExecution", anti_path);
+    static const char *const levels[] = {"requiredDuringSchedulingIgnoredDuringExecution",
+                                         "podAntiAffinity", "affinity"};
+    const cJSON *have[] = {required, anti, affinity};
+    for (size_t i = 0; i + 1 < 3 && (have[i + 1] == NULL || cJSON_IsNull(have[i + 1])); i++) {
+        cJSON *wrap = cJSON_CreateObject();
+        if (wrap == NULL || !cJSON_AddItemToObject(wrap, levels[i], value)) {
+            cJSON_Delete(wrap);
+            goto cleanup;
+        }
+        value = wrap;
+        *strrchr(path, '/') = '\0';
+    }
+    ret = ka_rule_fix(run, NULL, "add", path, value);
+    const cJSON *preferred = item(anti, "preferredDuringSchedulingIgnoredDuringExecution");
+    if (ret == 0 && preferred != NULL) {
+        snprintf(path, sizeof(path), "%s/preferredDuringSchedulingIgnoredDuringExecution",
+                 anti_path);
+        ret = ka_rule_fix(run, NULL, "remove", path, NULL);
+    }
+cleanup:
+    cJSON_Delete(term);
+    cJSON_Delete(value);
+    return ret;
+}
+
 static int run_anti_affinity(struct ka_rule_run *run)
 {
     const char *key = str_at(run->rule->params, "topologyKey");
@@ -463,7 +641,8 @@ static int run_anti_affinity(struct ka_rule_run *run)
         snprintf(what, sizeof(what),
                  "has no required podAntiAffinity, so replicas may share a node");
     }
-    return ka_rule_report(run, NULL, path, what, fix);
+    int ret = ka_rule_report(run, NULL, path, what, fix);
+    return ret == 0 ? anti_affinity_fix(run, key, path) : ret;
 }
 
 static const struct ka_param_def anti_affinity_params[] = {
@@ -496,7 +675,8 @@ static int run_grace(struct ka_rule_run *run)
     snprintf(fix, sizeof(fix), "set terminationGracePeriodSeconds: %d or more so sessions drain",
              min);
     snprintf(path, sizeof(path), "%s/terminationGracePeriodSeconds", run->obj->pod_spec_path);
-    return ka_rule_report(run, NULL, path, what, fix);
+    int ret = ka_rule_report(run, NULL, path, what, fix);
+    return ret == 0 ? fix_number(run, add_or_replace(v), path, min) : ret;
 }
 
 static const struct ka_param_def grace_params[] = {
@@ -622,6 +802,10 @@ static int run_hpa(struct ka_rule_run *run)
                  min);
         ret = ka_rule_report(run, NULL, "/spec/behavior/scaleDown/stabilizationWindowSeconds", what,
                              fix);
+        if (ret == 0) {
+            ret = fix_number(run, "replace", "/spec/behavior/scaleDown/stabilizationWindowSeconds",
+                             min);
+        }
     }
     return ret;
 }
@@ -684,6 +868,12 @@ static int run_pdb(struct ka_rule_run *run)
                      need);
         }
         int ret = ka_rule_report(run, NULL, "/spec/minAvailable", what, fix);
+        if (ret == 0 && item(spec, "maxUnavailable") != NULL) {
+            ret = ka_rule_fix(run, NULL, "remove", "/spec/maxUnavailable", NULL); /* one or other */
+        }
+        if (ret == 0) {
+            ret = fix_number(run, add_or_replace(min_av), "/spec/minAvailable", need);
+        }
         if (ret != 0) {
             return ret;
         }

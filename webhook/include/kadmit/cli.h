@@ -21,5 +21,7 @@ int ka_cli_load_policy(const char *path, const char *attestations, struct ka_pol
 int ka_cmd_certs(int argc, char **argv);
 /** `kadmit attest verify ...`: explain image-scan attestations for one image (cmd_attest.c). */
 int ka_cmd_attest(int argc, char **argv);
+/** `kadmit fix`: rewrite manifests to meet the policy, keeping the file's own text (cmd_fix.c). */
+int ka_cmd_fix(int argc, char **argv);
 
 #endif
