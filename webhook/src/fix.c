@@ -30,6 +30,7 @@ struct layout {
     const char *eol;     /* "\n" or "\r\n", as the file writes it */
     unsigned step;       /* how far a nested mapping is indented under its key */
     unsigned seq_offset; /* how far a block sequence's "-" is indented under its key */
+    unsigned item_offset; /* from a "-" to its item's first key ("- name", "-   name") */
     int json;            /* the document is JSON: keys quoted, flow everywhere */
 };
 
@@ -78,6 +79,18 @@ static void layout_init(struct layout *L, const char *text, size_t len,
     L->eol = nl != NULL && nl > text && nl[-1] == '\r' ? "\r\n" : "\n";
     L->json = looks_like_json(text, len);
     int have_step = 0, have_seq = 0;
+    L->item_offset = 2;
+    for (size_t i = 0; i < s->n_pos; i++) {
+        const struct ka_yaml_pos *p = &s->pos[i];
+        const struct ka_yaml_pos *first =
+            cJSON_IsArray(p->node) ? pos_of(s, p->node->child) : NULL;
+        if (first != NULL && !p->flow && cJSON_IsObject(p->node->child) && !first->flow &&
+            first->line == p->line && first->column > p->column &&
+            first->column - p->column <= 8) {
+            L->item_offset = first->column - p->column;
+            break;
+        }
+    }
     for (size_t i = 0; i < s->n_pos && !(have_step && have_seq); i++) {
         const struct ka_yaml_pos *p = &s->pos[i];
         const struct ka_yaml_pos *first = NULL;
@@ -136,6 +149,29 @@ static size_t line_after(const struct layout *L, size_t at)
         at++;
     }
     return at < L->len ? at + 1 : L->len;
+}
+
+/* Where to insert a line at indentation `col` after content ending at `ce`: past the rest of
+ * that line and past comment lines indented deeper than `col` (they belong to the block above,
+ * "# requests to be decided" under resources), blank lines between them included. */
+static size_t insertion_point(const struct layout *L, size_t ce, unsigned col)
+{
+    size_t at = line_after(L, ce);
+    for (size_t scan = at; scan < L->len;) {
+        size_t i = scan;
+        while (i < L->len && L->text[i] == ' ') {
+            i++;
+        }
+        if (i < L->len && (L->text[i] == '\n' || L->text[i] == '\r')) {
+            scan = line_after(L, i); /* blank: taken only with a deeper comment after it */
+            continue;
+        }
+        if (i >= L->len || L->text[i] != '#' || i - scan <= col) {
+            break;
+        }
+        at = scan = line_after(L, i);
+    }
+    return at;
 }
 
 static size_t line_start(const struct layout *L, size_t at)
@@ -353,11 +389,11 @@ static int emit_block_item(const struct layout *L, struct ka_buf *b, const cJSON
     cJSON_ArrayForEach(c, v)
     {
         if (c == v->child) {
-            ret = ka_buf_adds(b, " ");
+            ret = spaces(b, L->item_offset - 1);
         } else {
             ret = ka_buf_adds(b, L->eol);
             if (ret == 0) {
-                ret = spaces(b, dash_col + 2);
+                ret = spaces(b, dash_col + L->item_offset);
             }
         }
         if (ret == 0) {
@@ -367,7 +403,7 @@ static int emit_block_item(const struct layout *L, struct ka_buf *b, const cJSON
             ret = ka_buf_adds(b, ":");
         }
         if (ret == 0) {
-            ret = emit_block_value(L, b, c, dash_col + 2);
+            ret = emit_block_value(L, b, c, dash_col + L->item_offset);
         }
         if (ret != 0) {
             return ret;
@@ -408,7 +444,7 @@ static int edit_insert_member(const struct layout *L, const cJSON *map, const ch
     }
     if (!pm->flow) {
         unsigned kc = pm->column - 1;
-        e->start = e->end = line_after(L, content_end(L, map));
+        e->start = e->end = insertion_point(L, content_end(L, map), kc);
         if (e->start == L->len && L->len > 0 && L->text[L->len - 1] != '\n') {
             ret = ka_buf_adds(b, L->eol);
         }
@@ -470,7 +506,7 @@ static int edit_append_item(const struct layout *L, const cJSON *seq, const cJSO
     }
     if (!ps->flow) {
         unsigned dc = ps->column - 1;
-        e->start = e->end = line_after(L, content_end(L, seq));
+        e->start = e->end = insertion_point(L, content_end(L, seq), dc);
         if (e->start == L->len && L->len > 0 && L->text[L->len - 1] != '\n') {
             ret = ka_buf_adds(b, L->eol);
         }
@@ -1064,6 +1100,12 @@ static void explain(struct ka_fix_note *n, const struct ka_finding *f, cJSON *ob
             }
         }
         const char *img = cJSON_IsString(image) ? image->valuestring : "IMAGE";
+        if (strstr(img, "@sha256:") != NULL) {
+            snprintf(n->why, sizeof(n->why),
+                     "it needs a signed scan attestation, which only the scanner can make");
+            snprintf(n->suggest, sizeof(n->suggest), "%s", f->fix);
+            return;
+        }
         snprintf(n->why, sizeof(n->why), "a digest needs the registry, which fix does not contact");
         snprintf(n->suggest, sizeof(n->suggest),
                  "crane digest %.200s  (or: skopeo inspect --format '{{.Digest}}' "
