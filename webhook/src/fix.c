@@ -27,11 +27,11 @@ struct layout {
     const char *text;
     size_t len;
     const struct ka_yaml_stream *s;
-    const char *eol;     /* "\n" or "\r\n", as the file writes it */
-    unsigned step;       /* how far a nested mapping is indented under its key */
-    unsigned seq_offset; /* how far a block sequence's "-" is indented under its key */
+    const char *eol;      /* "\n" or "\r\n", as the file writes it */
+    unsigned step;        /* how far a nested mapping is indented under its key */
+    unsigned seq_offset;  /* how far a block sequence's "-" is indented under its key */
     unsigned item_offset; /* from a "-" to its item's first key ("- name", "-   name") */
-    int json;            /* the document is JSON: keys quoted, flow everywhere */
+    int json;             /* the document is JSON: keys quoted, flow everywhere */
 };
 
 static const struct ka_yaml_pos *pos_of(const struct ka_yaml_stream *s, const cJSON *node)
@@ -82,11 +82,9 @@ static void layout_init(struct layout *L, const char *text, size_t len,
     L->item_offset = 2;
     for (size_t i = 0; i < s->n_pos; i++) {
         const struct ka_yaml_pos *p = &s->pos[i];
-        const struct ka_yaml_pos *first =
-            cJSON_IsArray(p->node) ? pos_of(s, p->node->child) : NULL;
+        const struct ka_yaml_pos *first = cJSON_IsArray(p->node) ? pos_of(s, p->node->child) : NULL;
         if (first != NULL && !p->flow && cJSON_IsObject(p->node->child) && !first->flow &&
-            first->line == p->line && first->column > p->column &&
-            first->column - p->column <= 8) {
+            first->line == p->line && first->column > p->column && first->column - p->column <= 8) {
             L->item_offset = first->column - p->column;
             break;
         }
