@@ -246,18 +246,19 @@ static int plain_safe(const char *s)
     if (s[n - 1] == ' ' || s[n - 1] == '\t') {
         return 0;
     }
-    int numeric = 1; /* digits, signs, dots, exponents, underscores, 0x/0o: leave to quotes */
+    int numeric = 1, digits = 0; /* 1e3, 0x1f, 1_000, 1:30, .5: leave to quotes */
     for (const char *c = s; *c != '\0'; c++) {
         unsigned char u = (unsigned char)*c;
         if (u < 0x20 || u == 0x7f || strchr("#,[]{}\"'\\", u) != NULL ||
             (u == ':' && (c[1] == ' ' || c[1] == '\0'))) {
             return 0;
         }
+        digits += u >= '0' && u <= '9';
         if (!((u >= '0' && u <= '9') || strchr("+-._:eExXoObBaAcCdDfF", u) != NULL)) {
             numeric = 0;
         }
     }
-    return !numeric;
+    return !(numeric && digits > 0);
 }
 
 static int scalar_text(struct ka_buf *b, const cJSON *v, int json)
