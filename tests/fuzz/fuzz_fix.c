@@ -57,9 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     ret = ka_fix_bytes(policy, &opts, "fuzz.yaml", once.text.data ? once.text.data : "",
                        once.text.len, &twice);
-    if (ret == 0 && (twice.n_ops != 0 || twice.text.len != once.text.len ||
-                     (once.text.len > 0 &&
-                      memcmp(twice.text.data, once.text.data, once.text.len) != 0))) {
+    if (ret == 0 &&
+        (twice.n_ops != 0 || twice.text.len != once.text.len ||
+         (once.text.len > 0 && memcmp(twice.text.data, once.text.data, once.text.len) != 0))) {
         abort(); /* not idempotent */
     }
 done:
