@@ -145,7 +145,8 @@ int ka_cmd_lint(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         struct ka_buf diag;
         ka_buf_init(&diag, 1024 * 1024);
-        int ret = ka_policy_lint_path(argv[i], &diag);
+        size_t warnings = 0;
+        int ret = ka_policy_lint_path(argv[i], &diag, &warnings);
         if (diag.len > 0) {
             fputs(diag.data, stderr);
         }
