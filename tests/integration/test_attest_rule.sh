@@ -64,7 +64,7 @@ PY
 sts() { # image-of-agent
   python3 - "$1" <<'PY'
 import json, sys, yaml
-d = next(yaml.safe_load_all(open("tests/fixtures/checklist/agent-statefulset.yaml")))
+d = next(yaml.safe_load_all(open("tests/fixtures/manifests/agent-statefulset.yaml")))
 spec = d["spec"]["template"]["spec"]
 spec["containers"] = [c for c in spec["containers"] if c["name"] != "metrics-sidecar"]
 spec["containers"][0]["image"] = sys.argv[1]

@@ -31,6 +31,16 @@ enum ka_kind ka_kind_from_name(const char *name)
     return KA_KIND_OTHER;
 }
 
+const char *ka_kind_name(enum ka_kind kind)
+{
+    for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+        if (kind_names[i].kind == kind) {
+            return kind_names[i].name;
+        }
+    }
+    return "";
+}
+
 static const char *string_at(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);

@@ -45,6 +45,20 @@ struct ka_mutation {
     char path[192];
 };
 
+/*
+ * What the rules found in one object: findings and the mutations they recorded. The rules see
+ * only this (struct ka_eval.findings), never the request around it.
+ */
+#define KA_FINDINGS_MEMBERS                                                                        \
+    size_t n_findings;                                                                             \
+    struct ka_finding findings[KA_MAX_FINDINGS];                                                   \
+    size_t n_dropped_findings;                                                                     \
+    size_t n_mutations;                                                                            \
+    struct ka_mutation mutations[KA_MAX_MUTATIONS_LISTED];
+struct ka_findings {
+    KA_FINDINGS_MEMBERS
+};
+
 /* What the core decided, for logs, metrics, the decision log and reports. */
 struct ka_review_summary {
     int http_status; /* 200, or 400 when the body is not an AdmissionReview */
@@ -59,11 +73,14 @@ struct ka_review_summary {
     char operation[16];
     char user[128];
     char reason[256]; /* 400 reason or internal-error reason */
-    size_t n_findings;
-    struct ka_finding findings[KA_MAX_FINDINGS];
-    size_t n_dropped_findings;
-    size_t n_mutations;
-    struct ka_mutation mutations[KA_MAX_MUTATIONS_LISTED];
+    /* The rules' findings: `found` for the rules, the same members by name (s->n_findings) for
+     * everything that reads the summary. */
+    union {
+        struct ka_findings found;
+        struct {
+            KA_FINDINGS_MEMBERS
+        };
+    };
 };
 
 /**

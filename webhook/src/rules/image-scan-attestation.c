@@ -8,15 +8,10 @@
  * policy loading (they are reported as diagnostics): every image is then denied, saying why.
  */
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 
 #include "kadmit/attest.h"
 #include "kadmit/duration.h"
-#include "kadmit/error.h"
-#include "kadmit/rules.h"
+#include "rule_api.h"
 
 #define KA_ATTEST_DIR_MAX 1024
 
@@ -32,11 +27,6 @@ struct attest_state {
     size_t n_key_dirs;
     char note[320]; /* why nothing can pass, when keys or the directory are missing */
 };
-
-static const cJSON *item(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
 
 __attribute__((format(printf, 2, 3))) static int note_diag(struct ka_buf *diag, const char *fmt,
                                                            ...)
@@ -216,9 +206,7 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
         }
     }
 
-    const char *dir = opts != NULL && opts->attestations_dir != NULL
-                          ? opts->attestations_dir
-                          : item(params, "attestationsDir")->valuestring;
+    const char *dir = item(params, "attestationsDir")->valuestring;
     snprintf(st->dir, sizeof(st->dir), "%s", dir);
     ka_buf_reset(&err);
     ret = ka_attest_index_reload_dir(st->dir, st->keys, previous_index(opts, st->dir), &st->index,
@@ -281,26 +269,18 @@ done:
     return ret;
 }
 
+static int attest_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                            const struct ka_container_ref *at, void *arg)
+{
+    (void)arg;
+    char path[160];
+    ka_container_path(run, at, "/image", path, sizeof(path));
+    return check_image(run, name, str_at(c, "image"), path);
+}
+
 static int run_attest(struct ka_rule_run *run)
 {
-    static const char *const lists[] = {"initContainers", "containers", "ephemeralContainers"};
-    for (size_t l = 0; l < 3; l++) {
-        const cJSON *c;
-        size_t i = 0;
-        cJSON_ArrayForEach(c, item(run->obj->pod_spec, lists[l]))
-        {
-            const cJSON *name = item(c, "name");
-            const cJSON *image = item(c, "image");
-            char path[160];
-            snprintf(path, sizeof(path), "%s/%s/%zu/image", run->obj->pod_spec_path, lists[l], i++);
-            int ret = check_image(run, cJSON_IsString(name) ? name->valuestring : "(unnamed)",
-                                  cJSON_IsString(image) ? image->valuestring : NULL, path);
-            if (ret != 0) {
-                return ret;
-            }
-        }
-    }
-    return 0;
+    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, attest_container, NULL);
 }
 
 static size_t watch(const struct ka_rule *rule, const char **paths, size_t max)
@@ -323,17 +303,32 @@ static const char *denies_all(const struct ka_rule *rule)
 }
 
 static const struct ka_param_def attest_params[] = {
-    {"attestationsDir", KA_P_STRING, "\"/etc/kadmit/attestations\""},
-    {"keyFiles", KA_P_STRINGS, "[\"/etc/kadmit/attestation-keys/*.pem\"]"},
-    {"keys", KA_P_LIST, "[]"},
-    {"maxAge", KA_P_DURATION, "\"168h\""},
-    {"maxFutureSkew", KA_P_DURATION, "\"5m\""},
-    {"maxSeverity", KA_P_OBJECT, "{\"CRITICAL\":0}"},
-    {NULL, 0, NULL},
+    {"attestationsDir", KA_P_STRING, "\"/etc/kadmit/attestations\"",
+     "directory of attestation files (kadmit serve --attestations overrides it)"},
+    {"keyFiles", KA_P_STRINGS, "[\"/etc/kadmit/attestation-keys/*.pem\"]",
+     "PEM public keys of trusted scanners (globs)"},
+    {"keys", KA_P_LIST, "[]",
+     "inline trusted keys: {pem: \"-----BEGIN PUBLIC KEY-----...\", keyid: optional}"},
+    {"maxAge", KA_P_DURATION, "\"168h\"", "how long ago the scan may have finished"},
+    {"maxFutureSkew", KA_P_DURATION, "\"5m\"",
+     "how far in the future a scan time may be (clock skew)"},
+    {"maxSeverity", KA_P_OBJECT, "{\"CRITICAL\":0}",
+     "most findings allowed per severity (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN); unnamed ones are "
+     "unlimited"},
+    {NULL, 0, NULL, NULL},
 };
 
 const struct ka_rule_def ka_rule_image_scan_attestation = {
     .id = "image-scan-attestation",
+    .summary = "every image is pinned by digest and has a signed, fresh, clean vulnerability-scan "
+               "attestation",
+    .description = "Every image of the pod as it will run (containers, initContainers, "
+                   "ephemeralContainers and the sidecar kadmit injects) is pinned by digest and "
+                   "has at least one attestation that is signed by a trusted key, names that "
+                   "digest, has predicate type https://cosign.sigstore.dev/attestation/vuln/v1, "
+                   "finished its scan within maxAge (and not beyond maxFutureSkew in the future), "
+                   "and counts no more findings of each severity than maxSeverity. Keys and "
+                   "attestation files are read when the policy loads, never per request.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = attest_params,
     .check = check_params,
