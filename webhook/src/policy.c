@@ -37,7 +37,8 @@ extern const size_t ka_embedded_checklist_len;
 struct rule_extra {
     const cJSON *description; /* borrowed */
     cJSON *exceptions;        /* owned: references to the exception mappings of every file */
-    cJSON *origins; /* owned: {"action": origin, ..., "params": {"k": origin}, "exceptions": [..]} */
+    cJSON
+        *origins; /* owned: {"action": origin, ..., "params": {"k": origin}, "exceptions": [..]} */
 };
 
 /* The embedded checklist, when it is the base, is parsed as one more stream. */
@@ -51,9 +52,9 @@ struct ka_policy {
     struct ka_rule rules[KA_MAX_RULES];
     struct rule_extra extra[KA_MAX_RULES];
     size_t n_rules;
-    cJSON *excluded;        /* owned: spec.exclude.namespaces, or the default list */
-    cJSON *excluded_origin; /* owned origin, NULL for the built-in default */
-    const char *name;       /* metadata.name of the complete policy (borrowed) */
+    cJSON *excluded;         /* owned: spec.exclude.namespaces, or the default list */
+    cJSON *excluded_origin;  /* owned origin, NULL for the built-in default */
+    const char *name;        /* metadata.name of the complete policy (borrowed) */
     const cJSON *root_rules; /* the complete policy's spec.rules node, for warnings */
     size_t root_stream;
     size_t n_warnings;
@@ -330,9 +331,10 @@ static void set_origin(struct checker *c, cJSON *origins, const char *key, const
              rule_id, key, where);
     }
     cJSON *o = origin_new(c, node);
-    cJSON_bool ok = o != NULL && (old != NULL ? cJSON_ReplaceItemViaPointer(origins, old, o)
-                                              : cJSON_AddItemToObject(origins, key, o));
-    if (!ok) {
+    if (o != NULL) {
+        cJSON_DeleteItemFromObjectCaseSensitive(origins, key);
+    }
+    if (o == NULL || !cJSON_AddItemToObject(origins, key, o)) {
         cJSON_Delete(o);
         complain(c, node, "out of memory");
     }
@@ -396,9 +398,9 @@ static int merge_value(cJSON *into, const cJSON *given)
     /* The copy keeps given's key. cJSON_ReplaceItemInObject() would re-copy the key without
      * checking the allocation and could leave a member with a NULL key. */
     cJSON *copy = cJSON_Duplicate(given, 1);
-    cJSON_bool added = copy != NULL && (old != NULL ? cJSON_ReplaceItemViaPointer(into, old, copy)
-                                                    : cJSON_AddItemToObject(into, given->string,
-                                                                            copy));
+    cJSON_bool added =
+        copy != NULL && (old != NULL ? cJSON_ReplaceItemViaPointer(into, old, copy)
+                                     : cJSON_AddItemToObject(into, given->string, copy));
     if (!added) {
         cJSON_Delete(copy);
         return KA_ENOMEM;
@@ -466,7 +468,10 @@ static void apply_exceptions(struct checker *c, struct rule_extra *x, const cJSO
     if (c->overlay && cJSON_IsObject(v)) {
         static const char *const fields[] = {"replace", NULL};
         list = cJSON_GetObjectItemCaseSensitive(v, "replace");
-        if (!only_fields(c, v, "exceptions", fields) || list == NULL) {
+        if (!only_fields(c, v, "exceptions", fields)) {
+            return;
+        }
+        if (list == NULL) {
             complain(c, v, "rule \"%s\": exceptions must be a list, or {replace: [...]}", id);
             return;
         }
@@ -913,8 +918,9 @@ static int build(struct ka_policy *pol, unsigned max_depth, struct ka_buf *diag,
                 continue;
             }
             if (!cJSON_IsString(base)) {
-                complain(&c, base, "spec.base must be the name of a policy (checklist, or the "
-                                   "metadata.name of a policy in the same directory)");
+                complain(&c, base,
+                         "spec.base must be the name of a policy (checklist, or the "
+                         "metadata.name of a policy in the same directory)");
                 continue;
             }
             size_t i = 0;
@@ -942,9 +948,8 @@ static int build(struct ka_policy *pol, unsigned max_depth, struct ka_buf *diag,
 }
 
 /* A warning about rule i, placed where its action was set (or at the complete policy). */
-__attribute__((format(printf, 4, 5))) static void warn_rule(struct ka_policy *pol, size_t i,
-                                                            struct ka_buf *diag, const char *fmt,
-                                                            ...)
+__attribute__((format(printf, 4, 5))) static void
+warn_rule(struct ka_policy *pol, size_t i, struct ka_buf *diag, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -1110,8 +1115,8 @@ static int load_file(struct ka_policy *pol, const char *path, unsigned max_depth
     ka_buf_init(&data, KA_MAX_POLICY_FILE);
     int ret = ka_buf_read_file(&data, path);
     if (ret != 0) {
-        note_at(diag, path, 1, 1, "cannot read: ",
-                ret == KA_ELIMIT ? "file larger than 1 MiB" : ka_strerror(ret));
+        note_at(diag, path, 1, 1,
+                "cannot read: ", ret == KA_ELIMIT ? "file larger than 1 MiB" : ka_strerror(ret));
         ka_buf_free(&data);
         (*errors)++;
         return ret == KA_ENOMEM ? ret : 0;
@@ -1168,7 +1173,9 @@ int ka_policy_load_path(const char *path, const struct ka_policy_load_opts *opts
         qsort(names, n, sizeof(names[0]), cmp_str); /* deterministic merge order */
         for (size_t i = 0; i < n; i++) {
             char full[4096];
-            snprintf(full, sizeof(full), "%s/%s", path, names[i]);
+            size_t plen = strlen(path);
+            snprintf(full, sizeof(full), "%s%s%s", path,
+                     plen > 0 && path[plen - 1] == '/' ? "" : "/", names[i]);
             if (ret == 0) {
                 ret = load_file(pol, full, depth, diag, &errors);
             }
@@ -1243,7 +1250,8 @@ static int effective_rule(const struct ka_policy *p, const struct ka_rule *r,
     int ret = KA_ENOMEM;
     if (cJSON_AddStringToObject(rule, "id", r->def->id) == NULL ||
         cJSON_AddStringToObject(rule, "action", ka_action_name(r->action)) == NULL ||
-        add_origin(p, origins, "action", cJSON_GetObjectItemCaseSensitive(o, "action"), dflt) != 0) {
+        add_origin(p, origins, "action", cJSON_GetObjectItemCaseSensitive(o, "action"), dflt) !=
+            0) {
         return ret;
     }
     if (r->def->mutating &&
@@ -1293,8 +1301,8 @@ static int effective_rule(const struct ka_policy *p, const struct ka_rule *r,
     const cJSON *v;
     cJSON_ArrayForEach(v, r->params)
     {
-        if (add_origin(p, param_origins, v->string,
-                       cJSON_GetObjectItemCaseSensitive(po, v->string), dflt) != 0) {
+        if (add_origin(p, param_origins, v->string, cJSON_GetObjectItemCaseSensitive(po, v->string),
+                       dflt) != 0) {
             return ret;
         }
     }
