@@ -57,9 +57,10 @@ check "ephemeral container images are checked" grep -q 'container \\"debugger\\"
 python3 - "$tmp/a/checklist.yaml" "$SIDECAR" "$tmp/pinned.yaml" <<'PY'
 import sys
 text = open(sys.argv[1]).read()
-old = "image: registry.chaozcode.com/agent-metrics:1.2.0"
-assert old in text
-open(sys.argv[3], "w").write(text.replace(old, "image: " + sys.argv[2]))
+# the sidecar's image, and the probes exception that names the sidecar by name and image
+old = "registry.chaozcode.com/agent-metrics:1.2.0"
+assert text.count(old) == 2
+open(sys.argv[3], "w").write(text.replace(old, sys.argv[2]))
 PY
 sts() { # image-of-agent
   python3 - "$1" <<'PY'

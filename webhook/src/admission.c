@@ -276,7 +276,25 @@ struct review {
     cJSON *old_object;
     struct ka_patch patch;
     int64_t now;
+    int from_node; /* the requester is a kubelet (system:node:* in group system:nodes) */
 };
+
+/* Only a kubelet creates mirror pods: the annotation alone is something a pod author writes. */
+static int requested_by_node(const cJSON *user_info)
+{
+    const char *user = str_at(user_info, "username");
+    if (user == NULL || strncmp(user, "system:node:", 12) != 0 || user[12] == '\0') {
+        return 0;
+    }
+    const cJSON *g;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(user_info, "groups"))
+    {
+        if (cJSON_IsString(g) && strcmp(g->valuestring, "system:nodes") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static int write_text(struct ka_buf *out, const char *text)
 {
@@ -423,6 +441,7 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->obj = obj;
     ev->findings = &s->found;
     ev->now = r->now;
+    obj->mirror_pod = obj->mirror_pod && r->from_node;
 }
 
 /* Validation view: a workload's pods will get kadmit's mutations when they are created, so
@@ -531,6 +550,7 @@ int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
     r.policy = policy;
     r.s = summary;
     r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
+    r.from_node = 1; /* an object already stored: whoever created it, it runs as it is */
     ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
     struct ka_object obj;
     int ret = ka_object_view(object, summary->kind, summary->namespace_, &obj, err, err_len);
@@ -639,8 +659,9 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     copy_field(summary->namespace_, sizeof(summary->namespace_), str_at(req, "namespace"));
     copy_field(summary->name, sizeof(summary->name), str_at(req, "name"));
     copy_field(summary->operation, sizeof(summary->operation), str_at(req, "operation"));
-    copy_field(summary->user, sizeof(summary->user),
-               str_at(cJSON_GetObjectItemCaseSensitive(req, "userInfo"), "username"));
+    const cJSON *user_info = cJSON_GetObjectItemCaseSensitive(req, "userInfo");
+    copy_field(summary->user, sizeof(summary->user), str_at(user_info, "username"));
+    r.from_node = requested_by_node(user_info);
     summary->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "dryRun"));
     r.subresource = str_at(req, "subResource");
     r.object = cJSON_GetObjectItemCaseSensitive(req, "object");

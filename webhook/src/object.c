@@ -71,6 +71,8 @@ static int descend(cJSON *node, const char *const *keys, cJSON **out, char *err,
     return 0;
 }
 
+/* A pod whose controller is a Job (what the Job controller sets). A `job-name` label is not
+ * enough: a pod author writes labels. */
 static int owned_by_job(const cJSON *meta)
 {
     const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
@@ -78,13 +80,13 @@ static int owned_by_job(const cJSON *meta)
     cJSON_ArrayForEach(r, refs)
     {
         const char *k = string_at(r, "kind");
-        if (k != NULL && strcmp(k, "Job") == 0) {
+        const char *api = string_at(r, "apiVersion");
+        if (k != NULL && strcmp(k, "Job") == 0 && api != NULL && strncmp(api, "batch/", 6) == 0 &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller"))) {
             return 1;
         }
     }
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
-    return string_at(labels, "batch.kubernetes.io/job-name") != NULL ||
-           string_at(labels, "job-name") != NULL;
+    return 0;
 }
 
 int ka_object_view(cJSON *root, const char *kind_name, const char *ns, struct ka_object *out,

@@ -199,8 +199,8 @@ static void check_selector(struct checker *c, const cJSON *sel, const char *what
 static void check_block(struct checker *c, const cJSON *block, const char *what, int exception)
 {
     static const char *const fields[] = {"kinds", "namespaces", "names", "selector", NULL};
-    static const char *const ex_fields[] = {"name",  "reason",     "kinds",    "namespaces",
-                                            "names", "containers", "selector", NULL};
+    static const char *const ex_fields[] = {
+        "name", "reason", "kinds", "namespaces", "names", "containers", "images", "selector", NULL};
     if (!cJSON_IsObject(block)) {
         complain(c, block, "%s must be a mapping", what);
         return;
@@ -210,8 +210,8 @@ static void check_block(struct checker *c, const cJSON *block, const char *what,
     if ((v = cJSON_GetObjectItemCaseSensitive(block, "kinds")) != NULL) {
         check_kinds(c, v, what);
     }
-    static const char *const lists[] = {"namespaces", "names", "containers"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const lists[] = {"namespaces", "names", "containers", "images"};
+    for (size_t i = 0; i < 4; i++) {
         if ((v = cJSON_GetObjectItemCaseSensitive(block, lists[i])) != NULL) {
             want_string_list(c, v, lists[i]);
         }

@@ -59,16 +59,40 @@ static int rule_applies(const struct ka_rule *rule, const struct ka_eval *ev)
     return 1;
 }
 
+/* The image of the container named `name` (names are unique across a pod's lists), or "". */
+static const char *container_image(const struct ka_object *obj, const char *name)
+{
+    static const char *const lists[] = {"initContainers", "containers", "ephemeralContainers"};
+    for (size_t l = 0; name != NULL && l < 3; l++) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, item(obj->pod_spec, lists[l]))
+        {
+            const char *n = str_at(c, "name");
+            if (n != NULL && strcmp(n, name) == 0) {
+                const char *image = str_at(c, "image");
+                return image ? image : "";
+            }
+        }
+    }
+    return "";
+}
+
 static int excepted(const struct ka_rule_run *run, const char *container)
 {
     const cJSON *ex;
     cJSON_ArrayForEach(ex, run->rule->exceptions)
     {
         const cJSON *containers = item(ex, "containers");
+        const cJSON *images = item(ex, "images");
         if (!block_matches(ex, run->obj)) {
             continue;
         }
         if (containers != NULL && (container == NULL || !ka_list_has(containers, container))) {
+            continue;
+        }
+        if (images != NULL &&
+            (container == NULL ||
+             !ka_glob_match_any(images, container_image(run->obj, container), 0))) {
             continue;
         }
         return 1;

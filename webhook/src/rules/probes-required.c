@@ -57,7 +57,8 @@ static const struct ka_param_def probes_params[] = {
     {"probes", KA_P_STRINGS, "[\"readiness\",\"liveness\"]",
      "the probes each app container needs: readiness, liveness, startup"},
     {"skipJobPods", KA_P_BOOL, "true",
-     "Job and CronJob templates and pods owned by a Job are not checked"},
+     "Job and CronJob templates, and pods whose controller ownerReference is a Job, are not "
+     "checked (a job-name label is not enough)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -67,7 +68,10 @@ const struct ka_rule_def ka_rule_probes_required = {
                "sidecar excepted)",
     .description =
         "Every app container has a readinessProbe and a livenessProbe; a startupProbe does not "
-        "replace them. The shipped policy excepts metrics-sidecar (it serves no health endpoint).",
+        "replace them. The shipped policy excepts the injected metrics sidecar (it serves no "
+        "health "
+        "endpoint) by name and image: a user container named metrics-sidecar with another image "
+        "is checked.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = probes_params,
     .check = check_probes,
