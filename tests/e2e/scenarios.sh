@@ -23,6 +23,7 @@ ALL_SCENARIOS=(
   no-annotations
   escaping
   image-attestation
+  stale-scan-replacement
   deploy-kustomize
   latency
   webhook-down
@@ -711,6 +712,100 @@ sc_image_attestation() {
   else
     echo "NOTE: denied: $out"
   fi
+  policy_apply
+}
+
+# A StatefulSet's pod is replaced after its image's scan aged past maxAge (issue 23). No
+# controller manager runs here, so the test acts as the StatefulSet controller by impersonation:
+# the API server then authenticates the request as that controller, exactly what kadmit trusts.
+SS_CONTROLLER=system:serviceaccount:kube-system:statefulset-controller
+sc_stale_scan_replacement() {
+  local A="$REPO/tests/attest" out d d2 aged img=registry.chaozcode.com/memory-spine t0 before after
+  grep -q 'id: image-scan-attestation' "$POLICY_BASE" || skip "the policy has no image-scan-attestation rule"
+  ns_create
+  d="$(openssl rand -hex 32)"
+  # sign_scan DIGEST FINISHED FILE: a clean scan of DIGEST that finished at FINISHED, signed
+  # with openssl into attestations/FILE (renamed into place: the reload never sees half a file)
+  sign_scan() {
+    bash "$A/statement.sh" --digest "$1" --name "$img" --finished "$2" "$A/trivy-clean.json" >"$WORK/stale.st"
+    bash "$A/sign.sh" "$WORK/stale-scanner.key" "$WORK/stale.st" >"$WORK/$3.tmp"
+    mv "$WORK/$3.tmp" "$WORK/attestations/$3"
+  }
+  # replacement_pod NAME [owner]: the StatefulSet's stored template as a pod, as its controller
+  # would create it (with the controller ownerReference when "owner" is given)
+  replacement_pod() {
+    k get statefulset spine -n "$NS" -o json | jq --arg name "$1" --arg owner "${2:-}" '
+      {apiVersion: "v1", kind: "Pod",
+       metadata: (.spec.template.metadata + {name: $name}
+         + (if $owner == "" then {} else {ownerReferences: [{apiVersion: "apps/v1",
+             kind: "StatefulSet", name: .metadata.name, uid: .metadata.uid, controller: true,
+             blockOwnerDeletion: true}]} end)),
+       spec: .spec.template.spec}'
+  }
+  stale_count() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$KADMIT_METRICS_PORT/metrics" \
+      | awk '/^kadmit_stale_admissions_total\{rule="image-scan-attestation",reason="scan-age"\}/ {print $2}'
+  }
+  step "a fresh signed scan of the Memory Spine digest; image-scan-attestation: enforce"
+  bash "$A/keygen.sh" p256 "$WORK/stale-scanner"
+  cp "$WORK/stale-scanner.pub" "$WORK/attestation-keys/stale-scanner.pem"
+  sign_scan "$d" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" stale.json
+  policy_write image-scan-attestation=enforce
+  t0=$SECONDS
+  until memory_spine_yaml spine required | sed "s#image: .*#image: \"$img@sha256:$d\"#" \
+          | k create --dry-run=server -n "$NS" -f - >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "the attested StatefulSet is not admitted after 20s"
+    sleep 0.3
+  done
+  step "create the StatefulSet and its pod spine-0 (as the controller): admitted, no warning"
+  expect_ok out create_yaml < <(memory_spine_yaml spine required | sed "s#image: .*#image: \"$img@sha256:$d\"#")
+  assert_no_rule_warning "$out"
+  expect_ok out k create -n "$NS" --as="$SS_CONTROLLER" -f - < <(replacement_pod spine-0 owner)
+  assert_no_rule_warning "$out"
+  step "the scan ages: scanFinishedOn rewritten to 10 days ago and re-signed"
+  aged="$(date -u -d '10 days ago' +%Y-%m-%dT%H:%M:%SZ)"
+  sign_scan "$d" "$aged" stale.json
+  t0=$SECONDS
+  until ! out="$(replacement_pod probe-user | k create --dry-run=server -n "$NS" -f - 2>&1)"; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "the aged scan is not in effect after 20s: $out"
+    sleep 0.3
+  done
+  assert_contains "$out" "scan is 10d old (max 7d)" "kubectl error"
+  before="$(stale_count)"
+  step "the node fails: spine-0 is deleted; the StatefulSet controller creates the replacement"
+  k delete pod spine-0 -n "$NS" --wait=false
+  t0=$SECONDS
+  while k get pod spine-0 -n "$NS" >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "spine-0 was not deleted"
+    sleep 0.2
+  done
+  expect_ok out k create -n "$NS" --as="$SS_CONTROLLER" -f - < <(replacement_pod spine-0 owner)
+  assert_contains "$out" "replacement admitted" "kubectl warning"
+  assert_contains "$out" "scan is 10d old (max 7d)" "kubectl warning"
+  assert_eq "$(jget pod spine-0 '.metadata.ownerReferences[0].kind')" StatefulSet "stored owner"
+  after="$(stale_count)"
+  assert_eq "$after" "$((before + 1))" "kadmit_stale_admissions_total{reason=\"scan-age\"}"
+  step "a user creating the same pod (same ownerReference): denied"
+  expect_fail out k create -n "$NS" -f - < <(replacement_pod spine-1 owner)
+  assert_contains "$out" "image-scan-attestation: Pod $NS/spine-1 container \"memory-spine\"" "kubectl error"
+  assert_contains "$out" "scan is 10d old (max 7d)" "kubectl error"
+  assert_absent pod spine-1
+  step "a user creating it without the ownerReference: denied"
+  expect_fail out k create -n "$NS" -f - < <(replacement_pod spine-2)
+  assert_absent pod spine-2
+  step "a template UPDATE to another digest whose scan is as old: denied (a new deployment)"
+  d2="$(openssl rand -hex 32)"
+  sign_scan "$d2" "$aged" stale2.json
+  t0=$SECONDS
+  until out="$(k set image statefulset/spine -n "$NS" "memory-spine=$img@sha256:$d2" --dry-run=server 2>&1)"; \
+        [[ "$out" == *"stale2.json: scan is 10d old"* ]]; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "the second aged scan is not in effect after 20s: $out"
+    sleep 0.3
+  done
+  expect_fail out k set image statefulset/spine -n "$NS" "memory-spine=$img@sha256:$d2"
+  assert_contains "$out" "image-scan-attestation: StatefulSet $NS/spine container \"memory-spine\"" "kubectl error"
+  assert_eq "$(jget statefulset spine '.spec.template.spec.containers[0].image')" "$img@sha256:$d" "stored image"
+  rm -f "$WORK/attestations/stale.json" "$WORK/attestations/stale2.json" "$WORK/attestation-keys/stale-scanner.pem"
   policy_apply
 }
 

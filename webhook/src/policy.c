@@ -258,7 +258,8 @@ static int param_type_ok(const cJSON *v, enum ka_param_type t)
     }
     case KA_P_DURATION: {
         int64_t s;
-        return cJSON_IsString(v) && ka_duration_parse(v->valuestring, &s) == 0;
+        return (cJSON_IsString(v) && ka_duration_parse(v->valuestring, &s) == 0) ||
+               (cJSON_IsNumber(v) && v->valuedouble == 0); /* `0`: zero, needs no unit */
     }
     case KA_P_PORT:
         return cJSON_IsString(v) ||
