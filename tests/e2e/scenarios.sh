@@ -17,6 +17,8 @@ ALL_SCENARIOS=(
   warn-rule
   dry-run
   update-ratchet
+  ratchet-set-image
+  ephemeral-container
   excluded-namespace
   policy-reload
   generate-name
@@ -582,6 +584,46 @@ sc_update_ratchet() {
   assert_contains "$out" 'resources-required: Deployment' "kubectl error"
   assert_contains "$out" 'container "extra"' "kubectl error"
   assert_eq "$(k get deployment legacy -n "$NS" -o jsonpath='{.spec.template.spec.containers[*].name}')" app "stored containers"
+}
+
+sc_ratchet_set_image() {
+  local out old_image=registry.chaozcode.com/e2e-app:latest
+  ns_create
+  policy_apply image-pinned=off
+  step "create a Deployment on an unpinned image while image-pinned is off"
+  expect_ok out create_yaml < <(deploy_yaml setimg | sed "s#image: \"$IMG_APP\"#image: \"$old_image\"#")
+  policy_apply
+  step "label it under enforce: the same image, admitted with an (existing) warning"
+  expect_ok out k label deployment setimg -n "$NS" e2e.kadmit.dev/touched=yes
+  assert_match "$out" '^Warning: \(existing\) image-pinned' "kubectl output"
+  step "kubectl set image to another unpinned image: a new subject, denied"
+  expect_fail out k set image deployment/setimg -n "$NS" app=registry.chaozcode.com/miner:latest
+  assert_contains "$out" 'image-pinned: Deployment' "kubectl error"
+  assert_contains "$out" 'miner:latest' "kubectl error"
+  assert_eq "$(jget deployment setimg '.spec.template.spec.containers[0].image')" "$old_image" "stored image"
+}
+
+# kubectl debug adds an ephemeral container through pods/ephemeralcontainers (UPDATE), which
+# the shipped configuration registers; the added container is judged, the pod's own are not
+# held against it.
+sc_ephemeral_container() {
+  local out
+  ns_create
+  expect_ok out create_yaml < <(pod_yaml target)
+  step "kubectl debug with miner:latest and a literal DB_PASSWORD: denied"
+  expect_fail out k debug target -n "$NS" --profile=general --image=miner:latest --container=dbg --env=DB_PASSWORD=hunter2
+  assert_contains "$out" 'image-pinned: Pod' "kubectl error"
+  assert_contains "$out" 'no-literal-secrets: Pod' "kubectl error"
+  assert_contains "$out" 'container "dbg"' "kubectl error"
+  assert_eq "$(jget pod target '[(.spec.ephemeralContainers // [])[].name] | join(",")')" "" "stored ephemeral containers"
+  step "a pinned debug image without literal secrets: admitted"
+  expect_ok out k debug target -n "$NS" --profile=general --image="$IMG_APP" --container=dbg2
+  assert_eq "$(jget pod target '[(.spec.ephemeralContainers // [])[].name] | join(",")')" dbg2 "stored ephemeral containers"
+  step "a raw PATCH of the subresource adding miner:latest: denied"
+  expect_fail out k patch pod target -n "$NS" --subresource=ephemeralcontainers --type=json \
+    -p '[{"op":"add","path":"/spec/ephemeralContainers/-","value":{"name":"dbg3","image":"miner:latest"}}]'
+  assert_contains "$out" 'container "dbg3"' "kubectl error"
+  assert_eq "$(jget pod target '[(.spec.ephemeralContainers // [])[].name] | join(",")')" dbg2 "stored ephemeral containers"
 }
 
 sc_excluded_namespace() {

@@ -204,8 +204,10 @@ def check_hooks(docs, label, want_bundle):
     check(f"{label}: mutating rules are exactly pods CREATE",
           rule_set(mh) == {("", "pods", ("CREATE",))}, rule_set(mh))
     got = rule_set(vh)
-    check(f"{label}: validating rules are exactly the 10 kinds on CREATE+UPDATE",
-          got == {(g, r, ("CREATE", "UPDATE")) for g, r in VALIDATED}, got)
+    check(f"{label}: validating rules are exactly the 10 kinds on CREATE+UPDATE, and "
+          "pods/ephemeralcontainers on UPDATE",
+          got == {(g, r, ("CREATE", "UPDATE")) for g, r in VALIDATED}
+          | {("", "pods/ephemeralcontainers", ("UPDATE",))}, got)
 
 
 check_hooks(plain, "plain", True)
