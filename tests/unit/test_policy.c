@@ -88,6 +88,30 @@ static void test_bad_action_and_param_type(void)
         "p.yaml:8:28: rule \"termination-grace-period\": param \"minSeconds\" must be an integer");
 }
 
+/* image-scan-attestation's replacement params: named choices and kinds, `0` for "never". */
+static void test_replacement_params(void)
+{
+#define ATTEST HEAD "  rules:\n    - id: image-scan-attestation\n      params:\n"
+    expect_diag(ATTEST "        onReplacementFindings: deny\n",
+                "onReplacementFindings must be enforce or warn");
+    expect_diag(ATTEST "        replacementControllers: {alice: [Pod]}\n",
+                "replacementControllers.alice must list the kinds that user manages");
+    expect_diag(ATTEST "        replacementControllers: {alice: StatefulSet}\n",
+                "replacementControllers.alice must list the kinds that user manages");
+    expect_diag(ATTEST "        replacementMaxAge: 3\n",
+                "param \"replacementMaxAge\" must be a duration");
+    struct ka_buf diag;
+    struct ka_policy *p = NULL;
+    CU_ASSERT_EQUAL(load(ATTEST "        replacementMaxAge: 0\n        keys: []\n"
+                                "        replacementControllers: {\"system:serviceaccount:ops:"
+                                "spine\": [StatefulSet, Deployment]}\n",
+                         &diag, &p),
+                    0);
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+#undef ATTEST
+}
+
 static void test_bad_selector(void)
 {
     expect_diag(HEAD "  rules:\n    - id: termination-grace-period\n      match:\n"
@@ -596,6 +620,7 @@ int main(void)
         {"duplicate_id", test_duplicate_id},
         {"bad_action_and_param_type", test_bad_action_and_param_type},
         {"bad_selector", test_bad_selector},
+        {"image-scan-attestation replacement params", test_replacement_params},
         {"exception_needs_reason", test_exception_needs_reason},
         {"wrong_api_version_and_yaml_error", test_wrong_api_version_and_yaml_error},
         {"params_merge_defaults", test_params_merge_defaults},
