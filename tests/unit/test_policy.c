@@ -43,8 +43,10 @@ static void test_default_loads(void)
     size_t n = 0;
     const struct ka_rule *rules = ka_policy_rules(p, &n);
     CU_ASSERT(n >= 10);
+    /* every rule the checklist names is enforced; the others run at their registry default */
     for (size_t i = 0; i < n; i++) {
-        CU_ASSERT_EQUAL(rules[i].action, KA_ACTION_ENFORCE);
+        CU_ASSERT(rules[i].action == KA_ACTION_ENFORCE ||
+                  rules[i].action == rules[i].def->default_action);
     }
     CU_ASSERT(strstr(ka_policy_source(p), "checklist") != NULL);
     /* the embedded default is the shipped file, byte for byte */
@@ -323,12 +325,20 @@ static void test_overlay_over_embedded_checklist(void)
     CU_ASSERT_EQUAL_FATAL(load(text, &diag, &p), 0);
     size_t n = 0;
     const struct ka_rule *rules = ka_policy_rules(p, &n);
-    CU_ASSERT_EQUAL(n, 11); /* the whole checklist, not just the rule the overlay names */
+    struct ka_policy *checklist = NULL;
+    size_t n_checklist = 0;
+    CU_ASSERT_EQUAL_FATAL(ka_policy_load_default(NULL, &checklist, NULL), 0);
+    ka_policy_rules(checklist, &n_checklist);
+    CU_ASSERT(n >= 11);
+    CU_ASSERT_EQUAL(n, n_checklist); /* the whole checklist, not just the rule it names */
     for (size_t i = 0; i < n; i++) {
+        const struct ka_rule *in_checklist = rule_of(checklist, rules[i].def->id);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(in_checklist);
         CU_ASSERT_EQUAL(rules[i].action, strcmp(rules[i].def->id, "image-pinned") == 0
                                              ? KA_ACTION_WARN
-                                             : KA_ACTION_ENFORCE);
+                                             : in_checklist->action);
     }
+    ka_policy_unref(checklist);
     /* the checklist's own exception is still there */
     CU_ASSERT_EQUAL(cJSON_GetArraySize(rule_of(p, "probes-required")->exceptions), 1);
     CU_ASSERT_STRING_EQUAL(ka_policy_name(p), "checklist");
@@ -525,7 +535,12 @@ static void test_lint_warns_rules_silently_off(void)
     ka_buf_init(&diag, 64 * 1024);
     size_t warnings = 0;
     CU_ASSERT_EQUAL(ka_policy_lint_path(dir, &diag, &warnings), 0);
-    CU_ASSERT_EQUAL(warnings, 9);
+    struct ka_policy *checklist = NULL;
+    size_t n_checklist = 0;
+    CU_ASSERT_EQUAL_FATAL(ka_policy_load_default(NULL, &checklist, NULL), 0);
+    ka_policy_rules(checklist, &n_checklist);
+    ka_policy_unref(checklist);
+    CU_ASSERT_EQUAL(warnings, n_checklist - 2);
     expect_in(diag.data, "tuning.yaml:6:5: warning: checklist rule \"resources-required\" is not "
                          "in policy \"t\", so it is off");
     /* explicitly off: no warning */
@@ -580,7 +595,11 @@ static void test_policy_show_origins(void)
     const cJSON *rules =
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(eff, "spec"), "rules");
     /* every catalogue rule is listed; those the policy lacks are off */
-    CU_ASSERT_EQUAL(cJSON_GetArraySize(rules), 11);
+    size_t n_defs = 0;
+    while (ka_rule_defs[n_defs] != NULL) {
+        n_defs++;
+    }
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(rules), (int)n_defs);
     CU_ASSERT_STRING_EQUAL(origin_of(eff, "probes-required", "action"), "(not in this policy)");
     const cJSON *origins = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(eff, "status"), "origins");
@@ -611,6 +630,40 @@ static void test_policy_show_origins(void)
     ka_buf_free(&diag);
 }
 
+/* spec.otherRules: default adds every unnamed rule whose registry default action is not off, at
+ * that action; off (or absent) adds none; anything else is refused. */
+static void test_other_rules(void)
+{
+    static const char with[] = HEAD "  otherRules: default\n  rules:\n"
+                                    "    - id: image-pinned\n      action: audit\n";
+    static const char without[] = HEAD "  otherRules: \"off\"\n  rules:\n"
+                                       "    - id: image-pinned\n      action: audit\n";
+    struct ka_buf diag;
+    struct ka_policy *p = NULL;
+    size_t want = 1;
+    for (size_t d = 0; ka_rule_defs[d] != NULL; d++) {
+        want += strcmp(ka_rule_defs[d]->id, "image-pinned") != 0 &&
+                ka_rule_defs[d]->default_action != KA_ACTION_OFF;
+    }
+    CU_ASSERT_EQUAL_FATAL(load(with, &diag, &p), 0);
+    size_t n = 0;
+    const struct ka_rule *rules = ka_policy_rules(p, &n);
+    CU_ASSERT_EQUAL(n, want);
+    CU_ASSERT_EQUAL(rules[0].action, KA_ACTION_AUDIT); /* a named rule keeps its action */
+    for (size_t i = 1; i < n; i++) {
+        CU_ASSERT_EQUAL(rules[i].action, rules[i].def->default_action);
+        CU_ASSERT_PTR_NOT_NULL(rules[i].params);
+    }
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+    CU_ASSERT_EQUAL_FATAL(load(without, &diag, &p), 0);
+    ka_policy_rules(p, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+    expect_diag(HEAD "  otherRules: all\n", "p.yaml:5:15: spec.otherRules must be default or off");
+}
+
 int main(void)
 {
     static const struct ka_test tests[] = {
@@ -635,6 +688,7 @@ int main(void)
         {"two_overlays_one_field", test_two_overlays_one_field},
         {"lint_warns_rules_silently_off", test_lint_warns_rules_silently_off},
         {"policy_show_origins", test_policy_show_origins},
+        {"other_rules", test_other_rules},
         {NULL, NULL},
     };
     return ka_test_run("policy", tests);

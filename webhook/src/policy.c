@@ -52,10 +52,11 @@ struct ka_policy {
     struct ka_rule rules[KA_MAX_RULES];
     struct rule_extra extra[KA_MAX_RULES];
     size_t n_rules;
-    cJSON *excluded;         /* owned: spec.exclude.namespaces, or the default list */
-    cJSON *excluded_origin;  /* owned origin, NULL for the built-in default */
-    const char *name;        /* metadata.name of the complete policy (borrowed) */
-    const cJSON *root_rules; /* the complete policy's spec.rules node, for warnings */
+    cJSON *excluded;          /* owned: spec.exclude.namespaces, or the default list */
+    cJSON *excluded_origin;   /* owned origin, NULL for the built-in default */
+    const char *name;         /* metadata.name of the complete policy (borrowed) */
+    const cJSON *root_rules;  /* the complete policy's spec.rules node, for warnings */
+    const cJSON *other_rules; /* the complete policy's spec.otherRules: default, or NULL */
     size_t root_stream;
     size_t n_warnings;
     char source[1024];
@@ -666,8 +667,20 @@ static void check_document(struct checker *c, const cJSON *doc, const char *base
         complain(c, spec ? spec : doc, "spec is required and must be a mapping");
         return;
     }
-    static const char *const spec_fields[] = {"base", "exclude", "rules", NULL};
+    static const char *const spec_fields[] = {"base", "exclude", "rules", "otherRules", NULL};
     only_fields(c, spec, "spec", spec_fields);
+    const cJSON *other = cJSON_GetObjectItemCaseSensitive(spec, "otherRules");
+    if (other != NULL) {
+        if (c->overlay) {
+            complain(c, other,
+                     "spec.otherRules is a field of the complete policy, not of overlays");
+        } else if (!cJSON_IsString(other) || (strcmp(other->valuestring, "default") != 0 &&
+                                              strcmp(other->valuestring, "off") != 0)) {
+            complain(c, other, "spec.otherRules must be default or off");
+        } else if (strcmp(other->valuestring, "default") == 0) {
+            pol->other_rules = other;
+        }
+    }
     if (!c->overlay) {
         pol->name = name;
         pol->root_stream = c->stream;
@@ -834,6 +847,33 @@ static int add_source(struct ka_policy *pol, const char *name, const char *data,
     return 0;
 }
 
+/* spec.otherRules: default: every registered rule the complete policy does not name, whose
+ * registry default action is not off, runs at that action with its default params. */
+static void add_other_rules(struct checker *root)
+{
+    struct ka_policy *pol = root->pol;
+    for (size_t d = 0; pol->other_rules != NULL && ka_rule_defs[d] != NULL; d++) {
+        const struct ka_rule_def *def = ka_rule_defs[d];
+        if (find_rule(pol, def) != NULL || def->default_action == KA_ACTION_OFF) {
+            continue;
+        }
+        if (pol->n_rules >= KA_MAX_RULES) {
+            complain(root, pol->other_rules, "too many rules (at most %d)", KA_MAX_RULES);
+            return;
+        }
+        struct ka_rule *rule = &pol->rules[pol->n_rules];
+        struct rule_extra *x = &pol->extra[pol->n_rules];
+        int ret = rule_init(rule, x, def);
+        pol->n_rules++; /* freed with the policy even when incomplete */
+        if (ret != 0) {
+            complain(root, pol->other_rules, "out of memory");
+            return;
+        }
+        rule->action = def->default_action;
+        set_origin(root, x->origins, "action", pol->other_rules, def->id);
+    }
+}
+
 /* Warn about checklist rules the policy leaves off without saying `action: off`. */
 static void warn_silently_off(struct checker *root)
 {
@@ -846,14 +886,21 @@ static void warn_silently_off(struct checker *root)
         ka_yaml_stream_free(&checklist);
         return;
     }
-    const cJSON *specs = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(checklist.docs[0], "spec"), "rules");
-    const cJSON *r;
-    cJSON_ArrayForEach(r, specs)
-    {
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-        const struct ka_rule_def *def = ka_rule_def_find(cJSON_GetStringValue(id));
-        if (def != NULL && find_rule(pol, def) == NULL) {
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(checklist.docs[0], "spec");
+    const cJSON *specs = cJSON_GetObjectItemCaseSensitive(spec, "rules");
+    const char *other = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "otherRules"));
+    for (size_t d = 0; ka_rule_defs[d] != NULL; d++) {
+        const struct ka_rule_def *def = ka_rule_defs[d];
+        /* in the checklist: listed, or run by its otherRules: default */
+        int in_checklist =
+            other != NULL && strcmp(other, "default") == 0 && def->default_action != KA_ACTION_OFF;
+        const cJSON *r;
+        cJSON_ArrayForEach(r, specs)
+        {
+            const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "id"));
+            in_checklist |= id != NULL && strcmp(id, def->id) == 0;
+        }
+        if (in_checklist && find_rule(pol, def) == NULL) {
             warn(root, pol->root_rules,
                  "checklist rule \"%s\" is not in policy \"%s\", so it is off; to keep the "
                  "checklist and change a few rules, make this file an overlay (spec.base: "
@@ -904,6 +951,7 @@ static int build(struct ka_policy *pol, unsigned max_depth, struct ka_buf *diag,
         root.file = embedded_name;
         check_document(&root, pol->streams[root.stream].docs[0], NULL);
     }
+    add_other_rules(&root);
     *errors += root.errors;
     root.errors = 0;
     const char *applied[KA_MAX_POLICY_FILES * 4 + 1];
@@ -1013,6 +1061,7 @@ done:
 static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load_opts *opts,
                   struct ka_policy **out, struct ka_buf *diag)
 {
+    int ret = 0;
     if (errors > 0) {
         policy_destroy(pol);
         return KA_EPOLICY;
@@ -1022,7 +1071,7 @@ static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load
             if (strcmp(pol->rules[i].def->id, opts->overrides[o].rule) != 0) {
                 continue;
             }
-            int ret = apply_override(&pol->rules[i], &opts->overrides[o], diag);
+            ret = apply_override(&pol->rules[i], &opts->overrides[o], diag);
             if (ret != 0) {
                 policy_destroy(pol);
                 return ret;
@@ -1032,7 +1081,7 @@ static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load
     for (size_t i = 0; i < pol->n_rules; i++) {
         struct ka_rule *r = &pol->rules[i];
         if (r->def->load != NULL && r->action != KA_ACTION_OFF) {
-            int ret = r->def->load(r, opts, diag);
+            ret = r->def->load(r, opts, diag);
             if (ret != 0) {
                 policy_destroy(pol); /* unload hooks free partial and absent (NULL) state */
                 return ret;
