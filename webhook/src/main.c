@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"audit", ka_cmd_audit, "check manifests and cluster snapshots against the policy"},
     {"fix", ka_cmd_fix, "rewrite manifests to meet the policy, keeping comments and layout"},
     {"lint", ka_cmd_lint, "validate policy files"},
+    {"policy", ka_cmd_policy, "show the effective policy, with where each value came from"},
     {"rules", ka_cmd_rules, "list the rules kadmit knows"},
     {"explain", ka_cmd_explain, "explain one rule: what it checks, its params, an example"},
     {"version", ka_cmd_version, "print the version"},
