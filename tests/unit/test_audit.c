@@ -231,7 +231,7 @@ static void test_policyreport_split(void)
     a.now = 1795867200;
     char *shop = deployments("shop", 25), *pay = deployments("payments", 4);
     char *cluster = deployments("x", 1);
-    /* an object without a namespace goes to the ClusterPolicyReport */
+    /* an object without a namespace is where kubectl apply would put it: "default" */
     char *nsless = strstr(cluster, ", namespace: x");
     CU_ASSERT_PTR_NOT_NULL_FATAL(nsless);
     memmove(nsless, nsless + 14, strlen(nsless + 14) + 1);
@@ -245,15 +245,15 @@ static void test_policyreport_split(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(list);
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(list, "kind")->valuestring, "List");
     const cJSON *items = cJSON_GetObjectItem(list, "items");
-    /* "" (cluster) < payments < shop; shop: 25 objects, 12 without resources -> 25 pass/fail
+    /* default < payments < shop; shop: 25 objects, 12 without resources -> 25 pass/fail
      * results... split into 10 + 10 + 5 */
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(items), 5);
-    static const char *const kinds[] = {"ClusterPolicyReport", "PolicyReport", "PolicyReport",
+    static const char *const kinds[] = {"PolicyReport", "PolicyReport", "PolicyReport",
                                         "PolicyReport", "PolicyReport"};
     static const char *const names[] = {"kadmit-checklist", "kadmit-checklist",
                                         "kadmit-checklist-1", "kadmit-checklist-2",
                                         "kadmit-checklist-3"};
-    static const char *const spaces[] = {NULL, "payments", "shop", "shop", "shop"};
+    static const char *const spaces[] = {"default", "payments", "shop", "shop", "shop"};
     static const int sizes[] = {1, 4, 10, 10, 5};
     int total_fail = 0;
     for (int i = 0; i < 5; i++) {

@@ -42,22 +42,37 @@ void ka_yaml_position(const struct ka_yaml_stream *s, const cJSON *node, unsigne
     }
 }
 
+struct anchor {
+    char *name;
+    const cJSON *node; /* in the document being built */
+    size_t nodes;      /* nodes in its subtree, aliases expanded */
+};
+
 struct builder {
     struct ka_yaml_stream *s;
     yaml_parser_t parser;
     const char *name;
     unsigned max_depth;
     struct ka_buf *diag;
+    struct anchor *anchors; /* of the current document */
+    size_t n_anchors, cap_anchors;
+    size_t nodes; /* in the current document, aliases expanded */
+    cJSON *kept;  /* merged-in values, kept until the document ends (anchors may point in) */
 };
+
+static unsigned line_of(const struct builder *b, const yaml_mark_t *mark)
+{
+    return (unsigned)mark->line + (b->s->first_line ? b->s->first_line : 1);
+}
 
 static int note(struct builder *b, const yaml_mark_t *mark, const char *msg, int code)
 {
     if (b->s->error_line == 0) {
-        b->s->error_line = (int)mark->line + 1;
+        b->s->error_line = (int)line_of(b, mark);
         b->s->error_column = (int)mark->column + 1;
     }
     if (b->diag != NULL) {
-        int ret = ka_buf_printf(b->diag, "%s:%zu:%zu: %s\n", b->name, mark->line + 1,
+        int ret = ka_buf_printf(b->diag, "%s:%u:%zu: %s\n", b->name, line_of(b, mark),
                                 mark->column + 1, msg);
         (void)ret;
     }
@@ -67,6 +82,12 @@ static int note(struct builder *b, const yaml_mark_t *mark, const char *msg, int
 static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mark)
 {
     struct ka_yaml_stream *s = b->s;
+    if (++b->nodes > KA_MAX_YAML_NODES) {
+        return note(b, mark, "too many nodes in one document (KA_MAX_YAML_NODES)", KA_ELIMIT);
+    }
+    if (s->no_positions) {
+        return 0;
+    }
     if (s->n_pos == s->cap_pos) {
         if (s->cap_pos >= KA_YAML_MAX_NODES) {
             return note(b, mark, "too many nodes", KA_ELIMIT);
@@ -80,10 +101,80 @@ static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mar
         s->cap_pos = cap;
     }
     s->pos[s->n_pos].node = node;
-    s->pos[s->n_pos].line = (unsigned)mark->line + 1;
+    s->pos[s->n_pos].line = line_of(b, mark);
     s->pos[s->n_pos].column = (unsigned)mark->column + 1;
     s->n_pos++;
     return 0;
+}
+
+static void anchors_reset(struct builder *b)
+{
+    for (size_t i = 0; i < b->n_anchors; i++) {
+        free(b->anchors[i].name);
+    }
+    b->n_anchors = 0;
+    b->nodes = 0;
+    cJSON_Delete(b->kept);
+    b->kept = NULL;
+}
+
+static size_t subtree_nodes(const cJSON *n)
+{
+    size_t count = 1;
+    for (const cJSON *c = n->child; c != NULL; c = c->next) {
+        count += subtree_nodes(c);
+    }
+    return count;
+}
+
+/* Define (or redefine: the later one wins, as in YAML) an anchor on a finished node. */
+static int anchor_define(struct builder *b, const yaml_char_t *name, const cJSON *node,
+                         size_t nodes)
+{
+    for (size_t i = 0; i < b->n_anchors; i++) {
+        if (strcmp(b->anchors[i].name, (const char *)name) == 0) {
+            b->anchors[i].node = node;
+            b->anchors[i].nodes = nodes;
+            return 0;
+        }
+    }
+    if (b->n_anchors == b->cap_anchors) {
+        size_t cap = b->cap_anchors ? b->cap_anchors * 2 : 8;
+        struct anchor *p = realloc(b->anchors, cap * sizeof(*p));
+        if (p == NULL) {
+            return KA_ENOMEM;
+        }
+        b->anchors = p;
+        b->cap_anchors = cap;
+    }
+    char *copy = strdup((const char *)name);
+    if (copy == NULL) {
+        return KA_ENOMEM;
+    }
+    b->anchors[b->n_anchors++] = (struct anchor){.name = copy, .node = node, .nodes = nodes};
+    return 0;
+}
+
+/* An alias: a copy of its anchor's node, counted against KA_MAX_YAML_NODES before copying. */
+static int alias_node(struct builder *b, const yaml_event_t *ev, cJSON **out)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    for (size_t i = b->n_anchors; i-- > 0;) {
+        if (strcmp(b->anchors[i].name, name) != 0) {
+            continue;
+        }
+        if (b->anchors[i].nodes > KA_MAX_YAML_NODES - b->nodes) {
+            return note(b, &ev->start_mark,
+                        "aliases expand to too many nodes (KA_MAX_YAML_NODES; an alias bomb?)",
+                        KA_ELIMIT);
+        }
+        b->nodes += b->anchors[i].nodes;
+        *out = cJSON_Duplicate(b->anchors[i].node, 1);
+        return *out != NULL ? 0 : KA_ENOMEM;
+    }
+    char msg[200];
+    snprintf(msg, sizeof(msg), "unknown anchor \"%.100s\" (an alias must follow its anchor)", name);
+    return note(b, &ev->start_mark, msg, KA_EPARSE);
 }
 
 static int is_one_of(const char *v, const char *const *words)
@@ -174,23 +265,92 @@ static int attach(struct builder *b, cJSON *parent, const char *key, cJSON *chil
     return 0;
 }
 
+/* `<<: value` - value is a mapping or a list of mappings; keep it in `merges` (a list) until
+ * the mapping ends, since the mapping's own keys win wherever they appear. */
+static int merge_keep(struct builder *b, cJSON *merges, cJSON *value, const yaml_mark_t *mark)
+{
+    const cJSON *m;
+    int ok = cJSON_IsObject(value) || cJSON_IsArray(value);
+    for (m = cJSON_IsArray(value) ? value->child : NULL; m != NULL; m = m->next) {
+        ok = ok && cJSON_IsObject(m);
+    }
+    if (!ok) {
+        cJSON_Delete(value);
+        return note(b, mark,
+                    "the value of a merge key (<<) must be a mapping or a list of mappings",
+                    KA_EPARSE);
+    }
+    cJSON_AddItemToArray(merges, value);
+    return 0;
+}
+
+/* Add every key of `map` that `node` lacks. */
+static int merge_one(cJSON *node, const cJSON *map)
+{
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, map)
+    {
+        if (cJSON_GetObjectItemCaseSensitive(node, kv->string) != NULL) {
+            continue;
+        }
+        cJSON *copy = cJSON_Duplicate(kv, 1);
+        if (copy == NULL || !cJSON_AddItemToObject(node, kv->string, copy)) {
+            cJSON_Delete(copy);
+            return KA_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Merge every `<<` value in order (earlier mappings win over later ones). */
+static int merge_apply(cJSON *node, const cJSON *merges)
+{
+    int ret = 0;
+    const cJSON *value, *map;
+    cJSON_ArrayForEach(value, merges)
+    {
+        if (cJSON_IsObject(value)) {
+            ret = ret ? ret : merge_one(node, value);
+            continue;
+        }
+        cJSON_ArrayForEach(map, value)
+        {
+            ret = ret ? ret : merge_one(node, map);
+        }
+    }
+    return ret;
+}
+
+static const yaml_char_t *anchor_of(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        return ev->data.scalar.anchor;
+    case YAML_MAPPING_START_EVENT:
+        return ev->data.mapping_start.anchor;
+    case YAML_SEQUENCE_START_EVENT:
+        return ev->data.sequence_start.anchor;
+    default:
+        return NULL;
+    }
+}
+
 /* Parses one node (the event `ev` has started it) into *out, recursively. */
 static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON **out)
 {
     int ret = KA_EINTERNAL;
     cJSON *node = NULL;
+    cJSON *merges = NULL;
     char *key = NULL;
+    int key_is_merge = 0;
     yaml_event_t child;
     int have_child = 0;
 
     if (depth > b->max_depth) {
         return note(b, &ev->start_mark, "nesting too deep", KA_EDEPTH);
     }
-    if (ev->type == YAML_ALIAS_EVENT ||
-        (ev->type == YAML_SCALAR_EVENT && ev->data.scalar.anchor != NULL) ||
-        (ev->type == YAML_MAPPING_START_EVENT && ev->data.mapping_start.anchor != NULL) ||
-        (ev->type == YAML_SEQUENCE_START_EVENT && ev->data.sequence_start.anchor != NULL)) {
-        return note(b, &ev->start_mark, "anchors and aliases are not supported", KA_EPARSE);
+    if (ev->type == YAML_ALIAS_EVENT) {
+        return alias_node(b, ev, out);
     }
     if (ev->type == YAML_SCALAR_EVENT) {
         node = scalar_node(ev);
@@ -198,6 +358,9 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
             return KA_ENOMEM;
         }
         ret = remember(b, node, &ev->start_mark);
+        if (ret == 0 && ev->data.scalar.anchor != NULL) {
+            ret = anchor_define(b, ev->data.scalar.anchor, node, 1);
+        }
         if (ret != 0) {
             cJSON_Delete(node);
             return ret;
@@ -237,13 +400,24 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
                 ret = KA_ENOMEM;
                 goto cleanup;
             }
+            key_is_merge =
+                child.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(key, "<<") == 0;
         } else {
             cJSON *value = NULL;
             ret = build_node(b, &child, depth + 1, &value);
             if (ret != 0) {
                 goto cleanup;
             }
-            ret = attach(b, node, key, value, &child.start_mark);
+            if (key_is_merge) {
+                if (merges == NULL && (merges = cJSON_CreateArray()) == NULL) {
+                    cJSON_Delete(value);
+                    ret = KA_ENOMEM;
+                    goto cleanup;
+                }
+                ret = merge_keep(b, merges, value, &child.start_mark);
+            } else {
+                ret = attach(b, node, key, value, &child.start_mark);
+            }
             if (ret != 0) {
                 goto cleanup;
             }
@@ -253,6 +427,26 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
         yaml_event_delete(&child);
         have_child = 0;
     }
+    if (merges != NULL) {
+        ret = merge_apply(node, merges);
+        if (ret == 0 && b->kept == NULL && (b->kept = cJSON_CreateArray()) == NULL) {
+            ret = KA_ENOMEM;
+        }
+        if (ret != 0) {
+            goto cleanup;
+        }
+        cJSON_AddItemToArray(b->kept, merges);
+        merges = NULL;
+    }
+    const yaml_char_t *anchor = anchor_of(ev);
+    if (anchor != NULL) {
+        /* an alias copies the whole subtree, merged keys included */
+        size_t nodes = subtree_nodes(node);
+        ret = anchor_define(b, anchor, node, nodes);
+        if (ret != 0) {
+            goto cleanup;
+        }
+    }
     *out = node;
     node = NULL;
     ret = 0;
@@ -261,6 +455,7 @@ cleanup:
         yaml_event_delete(&child);
     }
     free(key);
+    cJSON_Delete(merges);
     cJSON_Delete(node);
     return ret;
 }
@@ -321,8 +516,9 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
                 goto cleanup;
             }
             have_ev = 1;
-            unsigned line = (unsigned)ev.start_mark.line + 1; /* where the content starts */
+            unsigned line = line_of(&b, &ev.start_mark); /* where the content starts */
             cJSON *doc = NULL;
+            anchors_reset(&b); /* anchors are local to a document */
             ret = build_node(&b, &ev, 1, &doc);
             if (ret != 0) {
                 goto cleanup;
@@ -346,5 +542,7 @@ cleanup:
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&b.parser);
+    anchors_reset(&b);
+    free(b.anchors);
     return ret;
 }
