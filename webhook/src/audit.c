@@ -1,6 +1,6 @@
 /*
- * Audits: loading (manifests, snapshots, reviews, decision logs), counts, text and JSON.
- * Markdown, HTML and PolicyReport renderers are in audit_report.c.
+ * Audits: loading (manifests, snapshots, reviews, decision logs), counts and JSON. The report
+ * view and the text, Markdown, HTML and PolicyReport renderers are in audit_report.c.
  */
 #include "kadmit/audit.h"
 
@@ -510,7 +510,8 @@ static int is_manifest(const char *name)
     size_t n = strlen(name);
     return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
                               (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
-                              (n > 5 && strcmp(name + n - 5, ".json") == 0));
+                              (n > 5 && strcmp(name + n - 5, ".json") == 0) ||
+                              (n > 6 && strcmp(name + n - 6, ".jsonl") == 0));
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -854,130 +855,6 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
 }
 
 /* ------------------------------------------------------------------------------------------
- * Text
- */
-
-const char *ka_audit_short_message(const struct ka_audit_item *it, const struct ka_audit_finding *f)
-{
-    const char *m = f->message;
-    size_t n = strlen(f->rule);
-    if (n > 0 && strncmp(m, f->rule, n) == 0 && m[n] == ':' && m[n + 1] == ' ') {
-        m += n + 2;
-    }
-    /* "<Kind> <ns/name> " or "<Kind> <name> " */
-    char obj[400];
-    if (it->namespace_[0] != '\0') {
-        snprintf(obj, sizeof(obj), "%s %s/%s", it->kind, it->namespace_, it->name);
-    } else {
-        snprintf(obj, sizeof(obj), "%s %s", it->kind, it->name);
-    }
-    size_t on = strlen(obj);
-    if (on > 0 && strncmp(m, obj, on) == 0 && (m[on] == ' ' || m[on] == ':')) {
-        m += on + 1;
-        while (*m == ' ') {
-            m++;
-        }
-    }
-    return *m != '\0' ? m : f->message;
-}
-
-static const char *verdict_of(const struct ka_audit_item *it)
-{
-    if (!it->allowed) {
-        return "DENY";
-    }
-    int warn = 0, audit = 0;
-    for (size_t f = 0; f < it->n_findings; f++) {
-        warn |= it->findings[f].action == KA_ACTION_WARN;
-        audit |= it->findings[f].action == KA_ACTION_AUDIT;
-    }
-    return warn ? "WARN" : audit ? "AUDIT" : "PASS";
-}
-
-int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color)
-{
-    struct ka_audit_counts c;
-    ka_audit_count(a, &c);
-    const char *red = color ? "\033[31m" : "", *yellow = color ? "\033[33m" : "",
-               *green = color ? "\033[32m" : "", *dim = color ? "\033[2m" : "",
-               *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
-    int ret = 0;
-    if (c.objects + c.errors + c.skipped > 0 || c.admissions + c.log_problems == 0) {
-        ret = ka_buf_printf(out,
-                            "%zu objects: %s%zu denied%s, %s%zu warned%s, %zu audit-only, "
-                            "%s%zu passed%s; %zu would be mutated; %zu errors; %zu skipped "
-                            "(kinds kadmit does not check)\n",
-                            c.objects, red, c.denied, reset, yellow, c.warned, reset, c.audited,
-                            green, c.passed, reset, c.mutated, c.errors, c.skipped);
-    }
-    if (ret == 0 && c.owned > 0) {
-        ret = ka_buf_printf(out,
-                            "%zu objects owned by a checked controller not evaluated again (their "
-                            "owner is; --include-owned evaluates them)\n",
-                            c.owned);
-    }
-    if (ret == 0 && c.admissions + c.log_problems > 0) {
-        ret = ka_buf_printf(out,
-                            "%zu admissions in decision logs: %s%zu denied%s, %s%zu warned%s, "
-                            "%zu audit-only, %s%zu passed%s; %zu log lines skipped\n",
-                            c.admissions, red, c.admissions_denied, reset, yellow,
-                            c.admissions_warned, reset, c.admissions_audited, green,
-                            c.admissions_passed, reset, c.log_problems);
-    }
-    size_t hidden = 0;
-    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        if (it->error) {
-            ret = ka_buf_printf(out, "\n%s%s%s  %s\n       %s\n", red,
-                                it->origin == KA_AUDIT_ADMISSION ? "SKIPPED" : "ERROR", reset,
-                                it->source, it->error_msg);
-            continue;
-        }
-        const char *verdict = verdict_of(it);
-        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0) {
-            hidden++;
-            continue;
-        }
-        const char *vc = verdict[0] == 'D'   ? red
-                         : verdict[0] == 'W' ? yellow
-                         : verdict[0] == 'P' ? green
-                                             : dim;
-        if (it->origin == KA_AUDIT_ADMISSION) {
-            ret = ka_buf_printf(
-                out, "\n%s%-5s%s  %s%s %s %s%s%s%s  %sat %s by %s via %s%s (%s)%s\n", vc, verdict,
-                reset, bold, it->operation, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
-                it->name, reset, dim, it->time, it->user[0] ? it->user : "?", it->endpoint,
-                it->dry_run ? ", dry run" : "", it->source, reset);
-        } else {
-            ret = ka_buf_printf(out, "\n%s%-5s%s  %s%s %s%s%s%s  %s(%s)%s\n", vc, verdict, reset,
-                                bold, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
-                                it->name, reset, dim, it->source, reset);
-        }
-        for (size_t f = 0; ret == 0 && f < it->n_findings; f++) {
-            const struct ka_audit_finding *fd = &it->findings[f];
-            const char *ac = fd->action == KA_ACTION_ENFORCE ? red
-                             : fd->action == KA_ACTION_WARN  ? yellow
-                                                             : dim;
-            /* the full message (it starts with the rule id): scripts grep for it */
-            ret = ka_buf_printf(out, "       %s%-7s%s  %s\n", ac, ka_action_name(fd->action), reset,
-                                fd->message);
-        }
-        if (ret == 0 && it->n_dropped_findings > 0) {
-            ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
-        }
-        for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
-            ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
-                                it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path);
-        }
-    }
-    if (ret == 0 && hidden > 0) {
-        ret = ka_buf_printf(out, "\n%s%zu passing %s not listed (--show-passed lists them)%s\n",
-                            dim, hidden, hidden == 1 ? "entry" : "entries", reset);
-    }
-    return ret;
-}
-
-/* ------------------------------------------------------------------------------------------
  * JSON
  */
 
@@ -1091,10 +968,10 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     }
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
-    static const char *const top[] = {"objects", "denied", "warned",  "audited", "passed",
-                                      "mutated", "errors", "skipped", "owned"};
-    const size_t topv[] = {c.objects, c.denied, c.warned,  c.audited, c.passed,
-                           c.mutated, c.errors, c.skipped, c.owned};
+    static const char *const top[] = {"read",   "objects", "denied", "warned",  "audited",
+                                      "passed", "mutated", "errors", "skipped", "owned"};
+    const size_t topv[] = {c.read,   c.objects, c.denied, c.warned,  c.audited,
+                           c.passed, c.mutated, c.errors, c.skipped, c.owned};
     static const char *const adm[] = {"total", "denied", "warned", "audited", "passed"};
     const size_t admv[] = {c.admissions, c.admissions_denied, c.admissions_warned,
                            c.admissions_audited, c.admissions_passed};
@@ -1102,7 +979,22 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     const size_t finv[] = {c.findings, c.findings_enforce, c.findings_warn, c.findings_audit};
     cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
-    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 9) != 0 ||
+    cJSON *skinds = cJSON_CreateObject();
+    if (skinds == NULL || !cJSON_AddItemToObject(sum, "skippedKinds", skinds)) {
+        cJSON_Delete(skinds);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < a->n_skipped_kinds; i++) {
+        if (cJSON_AddNumberToObject(skinds, a->skipped_kinds[i].kind,
+                                    (double)a->skipped_kinds[i].n) == NULL) {
+            goto cleanup;
+        }
+    }
+    if (a->n_skipped_other > 0 &&
+        cJSON_AddNumberToObject(skinds, "(other kinds)", (double)a->n_skipped_other) == NULL) {
+        goto cleanup;
+    }
+    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 10) != 0 ||
         add_counts(sadm, adm, admv, 5) != 0 || add_counts(sfin, fin, finv, 4) != 0 ||
         cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
         goto cleanup;

@@ -530,10 +530,13 @@ static int json_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
                 return c;
             }
             if (c != '{' && c != '[') {
+                char what[160];
+                snprintf(what, sizeof(what),
+                         "bytes at byte offset %zu are not a JSON object or array (trailing "
+                         "data); reading stops here",
+                         offset_of(r));
                 r->done = 1;
-                return doc_error(d, r->name, r->line, offset_of(r),
-                                 "bytes after the JSON data that are not a JSON object or array "
-                                 "(trailing junk); reading stops here");
+                return doc_error(d, r->name, r->line, offset_of(r), what);
             }
             r->pos++;
             r->first = 1;

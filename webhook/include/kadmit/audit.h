@@ -102,6 +102,9 @@ struct ka_audit {
     struct ka_manifest_opts read_opts;
     int include_owned;              /* evaluate owned objects too (`--include-owned`) */
     int show_passed;                /* text: list objects without findings too (`--show-passed`) */
+    size_t text_width;              /* text: wrap at this many columns (0: 100; at least 40) */
+    const char *source_base;        /* html, markdown: sources are shown relative to this prefix
+                                       (the audited directory, "dir/"); NULL: as given; borrowed */
     size_t n_errors;                /* object items with error (not decision-log problems) */
     const struct ka_policy *policy; /* borrowed */
     struct ka_review_opts opts;
@@ -118,7 +121,7 @@ void ka_audit_free(struct ka_audit *a);
  * only KA_ENOMEM / KA_EIO are returned. */
 __attribute__((warn_unused_result)) int ka_audit_add_bytes(struct ka_audit *a, const char *name,
                                                            const char *data, size_t len);
-/** A file, a directory (recursively: *.yaml, *.yml, *.json) or "-" for stdin, read as a
+/** A file, a directory (recursively: *.yaml, *.yml, *.json, *.jsonl) or "-" for stdin, read as a
  * stream (manifest.h): memory grows with the largest object, not with the input. */
 __attribute__((warn_unused_result)) int ka_audit_add_path(struct ka_audit *a, const char *path);
 
@@ -148,8 +151,39 @@ struct ka_audit_counts {
 };
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
-/** Summary line, then one block per object with a finding: action, rule, message. `color`:
- * ANSI colours. Objects without findings are listed only with a->show_passed. */
+/*
+ * The report view: the parts every renderer shows, written once and marked up per format.
+ * A renderer fills a markup (NULL strings are not allowed; use "") and calls these; adding a
+ * count or a sentence to the summary is one edit here for text, Markdown and HTML.
+ */
+struct ka_audit_markup {
+    int (*escape)(struct ka_buf *out, const char *text); /* NULL: as is */
+    const char *deny, *warn, *pass, *end; /* around the denied, warned and passed counts */
+    const char *strong, *strong_end;      /* around "N objects" and "N admissions" */
+    const char *line, *line_end;          /* around each sentence */
+    /* the error block (only when there are errors): head, then per error item, source, sep,
+     * message, item_end; then tail */
+    const char *errors_head, *error_item, *error_sep, *error_item_end, *errors_tail;
+};
+
+/** The summary: "N objects: ... denied ...", the accounting sentence "read N: E evaluated, S
+ * skipped (kinds ...: Service 3), O owned (...), X errors", and decision-log admissions. */
+__attribute__((warn_unused_result)) int ka_audit_render_summary(const struct ka_audit *a,
+                                                                const struct ka_audit_counts *c,
+                                                                const struct ka_audit_markup *m,
+                                                                struct ka_buf *out);
+/** Every item that could not be read or evaluated (objects and decision-log lines). */
+__attribute__((warn_unused_result)) int ka_audit_render_errors(const struct ka_audit *a,
+                                                               const struct ka_audit_markup *m,
+                                                               struct ka_buf *out);
+/** "DENY", "WARN", "AUDIT" or "PASS". */
+const char *ka_audit_verdict(const struct ka_audit_item *it);
+/** The item's source relative to a->source_base (borrowed). */
+const char *ka_audit_source(const struct ka_audit *a, const struct ka_audit_item *it);
+
+/** The summary, then one block per object with a finding: the object once, then per finding
+ * action, rule and message, wrapped at a->text_width. `color`: ANSI colours. Objects without
+ * findings are listed only with a->show_passed. */
 __attribute__((warn_unused_result)) int ka_audit_render_text(const struct ka_audit *a,
                                                              struct ka_buf *out, int color);
 /** {"results":[...],"errors":[...],"decisions":[...],"decisionLogProblems":[...],
