@@ -135,7 +135,8 @@ static char *dup_or_empty(const char *s)
 
 /* Append one finding with copies of the strings. */
 static int item_add_finding(struct ka_audit_item *it, const char *rule, enum ka_action action,
-                            const char *message, const char *container, const char *path)
+                            const char *message, const char *container, const char *path,
+                            enum ka_stale stale)
 {
     struct ka_audit_finding *p = realloc(it->findings, (it->n_findings + 1) * sizeof(*p));
     if (p == NULL) {
@@ -144,6 +145,7 @@ static int item_add_finding(struct ka_audit_item *it, const char *rule, enum ka_
     it->findings = p;
     struct ka_audit_finding *f = &p[it->n_findings];
     f->action = action;
+    f->stale = stale;
     f->rule = dup_or_empty(rule);
     f->message = dup_or_empty(message);
     f->container = dup_or_empty(container);
@@ -180,7 +182,8 @@ static int item_take_summary(struct ka_audit_item *it, const struct ka_review_su
     it->n_dropped_findings = s->n_dropped_findings;
     for (size_t f = 0; ret == 0 && f < s->n_findings; f++) {
         const struct ka_finding *fd = &s->findings[f];
-        ret = item_add_finding(it, fd->rule, fd->action, fd->message, fd->container, fd->path);
+        ret = item_add_finding(it, fd->rule, fd->action, fd->message, fd->container, fd->path,
+                               fd->stale);
     }
     for (size_t m = 0; ret == 0 && m < s->n_mutations; m++) {
         ret = item_add_mutation(it, s->mutations[m].rule, s->mutations[m].op, s->mutations[m].path);
@@ -730,8 +733,13 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     {
         enum ka_action act = KA_ACTION_AUDIT;
         (void)parse_action_name(str_at(f, "action"), &act);
+        const char *stale = str_at(f, "stale");
+        enum ka_stale st = KA_STALE_NONE;
+        for (int k = KA_STALE_AGE; stale != NULL && k <= KA_STALE_FINDINGS; k++) {
+            st = strcmp(stale, ka_stale_name((enum ka_stale)k)) == 0 ? (enum ka_stale)k : st;
+        }
         ret = item_add_finding(it, str_at(f, "rule"), act, str_at(f, "message"),
-                               str_at(f, "container"), str_at(f, "path"));
+                               str_at(f, "container"), str_at(f, "path"), st);
         if (ret != 0) {
             goto exit;
         }
@@ -822,9 +830,10 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
             c->read += !adm;
             continue;
         }
-        int warn = 0, audit = 0;
+        int warn = 0, audit = 0, redeploy = 0;
         for (size_t f = 0; f < it->n_findings; f++) {
             enum ka_action act = it->findings[f].action;
+            redeploy |= it->findings[f].stale != KA_STALE_NONE;
             warn |= act == KA_ACTION_WARN;
             audit |= act == KA_ACTION_AUDIT;
             c->findings++;
@@ -850,6 +859,7 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
         }
         if (!adm) {
             c->mutated += it->n_mutations > 0;
+            c->redeploy += redeploy;
         }
     }
 }
@@ -880,7 +890,10 @@ static int add_findings_json(cJSON *r, const char *key, const struct ka_audit_it
         if (add_str_member(v, "rule", fd->rule) ||
             add_str_member(v, "action", ka_action_name(fd->action)) ||
             add_str_member(v, "message", fd->message) || add_str_member(v, "path", fd->path) ||
-            add_str_member(v, "container", fd->container)) {
+            add_str_member(v, "container", fd->container) ||
+            (fd->stale != KA_STALE_NONE && add_str_member(v, "stale", ka_stale_name(fd->stale))) ||
+            (ka_audit_finding_kind(it, fd) != NULL &&
+             add_str_member(v, "kind", ka_audit_finding_kind(it, fd)))) {
             return KA_ENOMEM;
         }
     }
@@ -968,10 +981,19 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     }
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
-    static const char *const top[] = {"read",   "objects", "denied", "warned",  "audited",
-                                      "passed", "mutated", "errors", "skipped", "owned"};
-    const size_t topv[] = {c.read,   c.objects, c.denied, c.warned,  c.audited,
-                           c.passed, c.mutated, c.errors, c.skipped, c.owned};
+    static const char *const top[] = {"read",
+                                      "objects",
+                                      "denied",
+                                      "warned",
+                                      "audited",
+                                      "passed",
+                                      "mutated",
+                                      "errors",
+                                      "skipped",
+                                      "owned",
+                                      "wouldBeDeniedOnRedeploy"};
+    const size_t topv[] = {c.read,    c.objects, c.denied,  c.warned, c.audited, c.passed,
+                           c.mutated, c.errors,  c.skipped, c.owned,  c.redeploy};
     static const char *const adm[] = {"total", "denied", "warned", "audited", "passed"};
     const size_t admv[] = {c.admissions, c.admissions_denied, c.admissions_warned,
                            c.admissions_audited, c.admissions_passed};
@@ -994,7 +1016,7 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
         cJSON_AddNumberToObject(skinds, "(other kinds)", (double)a->n_skipped_other) == NULL) {
         goto cleanup;
     }
-    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 10) != 0 ||
+    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 11) != 0 ||
         add_counts(sadm, adm, admv, 5) != 0 || add_counts(sfin, fin, finv, 4) != 0 ||
         cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
         goto cleanup;

@@ -149,6 +149,13 @@ const char *ka_audit_short_message(const struct ka_audit_item *it, const struct 
     return *m != '\0' ? m : f->message;
 }
 
+const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f)
+{
+    return f->stale != KA_STALE_NONE && it->origin == KA_AUDIT_OBJECT
+               ? "would-be-denied-on-redeploy"
+               : NULL;
+}
+
 const char *ka_audit_verdict(const struct ka_audit_item *it)
 {
     if (!it->allowed) {
@@ -206,6 +213,13 @@ int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_coun
         ret = ret ? ret
                   : ka_buf_printf(out, ", %zu owned (their controller was evaluated), %zu errors%s",
                                   c->owned, c->errors, m->line_end);
+    }
+    if (ret == 0 && c->redeploy > 0) {
+        ret = ka_buf_printf(out,
+                            "%s%s%zu objects would be denied on redeploy%s: their images' signed "
+                            "scans are older than maxAge or now fail (running pods are still "
+                            "replaced; publish fresh scans before the next rollout)%s",
+                            m->line, m->deny, c->redeploy, m->end, m->line_end);
     }
     if (ret == 0 && c->admissions + c->log_problems > 0) {
         ret = ka_buf_printf(out,
@@ -373,7 +387,9 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
                              : fd->action == KA_ACTION_WARN  ? yellow
                                                              : dim;
             char line[KA_MAX_MESSAGE_LEN + 200];
-            snprintf(line, sizeof(line), "%s: %s", fd->rule, ka_audit_short_message(it, fd));
+            snprintf(line, sizeof(line), "%s: %s%s", fd->rule,
+                     ka_audit_finding_kind(it, fd) != NULL ? "would be denied on redeploy: " : "",
+                     ka_audit_short_message(it, fd));
             ret = ka_buf_printf(out, "       %s%-7s%s  ", ac, ka_action_name(fd->action), reset);
             ret = ret ? ret : text_wrapped(out, line, indent, indent, width);
         }
@@ -524,7 +540,11 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
             ret = ret ? ret : md_cell(out, it->name);
             ret = ret ? ret : ka_buf_adds(out, " | ");
             ret = ret ? ret : md_cell(out, fd->rule);
-            ret = ret ? ret : ka_buf_printf(out, " | %s | ", ka_action_name(fd->action));
+            ret = ret ? ret
+                      : ka_buf_printf(out, " | %s%s | ", ka_action_name(fd->action),
+                                      ka_audit_finding_kind(it, fd) != NULL
+                                          ? ", would be denied on redeploy"
+                                          : "");
             ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
             ret = ret ? ret : ka_buf_adds(out, " | ");
             ret = ret ? ret : md_cell(out, ka_audit_source(a, it));
@@ -882,7 +902,10 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
             ret = ret ? ret : html_td(out, NULL, it->namespace_);
             ret = ret ? ret : html_td(out, NULL, it->name);
             ret = ret ? ret : html_td(out, NULL, fd->rule);
-            ret = ret ? ret : html_td(out, cls, act);
+            char act_text[64];
+            snprintf(act_text, sizeof(act_text), "%s%s", act,
+                     ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
+            ret = ret ? ret : html_td(out, cls, act_text);
             ret = ret ? ret : html_td(out, NULL, ka_audit_short_message(it, fd));
             ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
             ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
@@ -984,7 +1007,10 @@ static cJSON *make_result(const struct ka_audit *a, const struct ka_audit_item *
     bad = bad || props == NULL || add_prop(props, "source", it->source);
     if (!bad && fd != NULL) {
         bad = add_prop(props, "action", ka_action_name(fd->action)) ||
-              add_prop(props, "container", fd->container) || add_prop(props, "path", fd->path);
+              add_prop(props, "container", fd->container) || add_prop(props, "path", fd->path) ||
+              (ka_audit_finding_kind(it, fd) != NULL &&
+               (add_prop(props, "kind", ka_audit_finding_kind(it, fd)) ||
+                add_prop(props, "stale", ka_stale_name(fd->stale))));
     }
     if (bad) {
         cJSON_Delete(r);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mbedtls/x509.h>
+
 #include "kadmit/buf.h"
 
 struct ka_tls_config; /* opaque, refcounted */
@@ -93,5 +95,8 @@ enum ka_tls_want ka_tls_conn_want(const struct ka_tls_conn *c);
 void ka_tls_conn_close_notify(struct ka_tls_conn *c);
 /** Text of the last error (static storage in the session). */
 const char *ka_tls_conn_error(const struct ka_tls_conn *c);
+
+/** An X.509 time (UTC) as Unix seconds. */
+int64_t ka_tls_x509_time(const mbedtls_x509_time *t);
 
 #endif
