@@ -42,8 +42,10 @@ static void test_default_loads(void)
     size_t n = 0;
     const struct ka_rule *rules = ka_policy_rules(p, &n);
     CU_ASSERT(n >= 10);
+    /* every rule the checklist names is enforced; the others run at their registry default */
     for (size_t i = 0; i < n; i++) {
-        CU_ASSERT_EQUAL(rules[i].action, KA_ACTION_ENFORCE);
+        CU_ASSERT(rules[i].action == KA_ACTION_ENFORCE ||
+                  rules[i].action == rules[i].def->default_action);
     }
     CU_ASSERT(strstr(ka_policy_source(p), "checklist") != NULL);
     /* the embedded default is the shipped file, byte for byte */
@@ -241,6 +243,40 @@ static void test_rule_overrides(void)
     ka_buf_free(&diag);
 }
 
+/* spec.otherRules: default adds every unnamed rule whose registry default action is not off, at
+ * that action; off (or absent) adds none; anything else is refused. */
+static void test_other_rules(void)
+{
+    static const char with[] = HEAD "  otherRules: default\n  rules:\n"
+                                    "    - id: image-pinned\n      action: audit\n";
+    static const char without[] = HEAD "  otherRules: \"off\"\n  rules:\n"
+                                       "    - id: image-pinned\n      action: audit\n";
+    struct ka_buf diag;
+    struct ka_policy *p = NULL;
+    size_t want = 1;
+    for (size_t d = 0; ka_rule_defs[d] != NULL; d++) {
+        want += strcmp(ka_rule_defs[d]->id, "image-pinned") != 0 &&
+                ka_rule_defs[d]->default_action != KA_ACTION_OFF;
+    }
+    CU_ASSERT_EQUAL_FATAL(load(with, &diag, &p), 0);
+    size_t n = 0;
+    const struct ka_rule *rules = ka_policy_rules(p, &n);
+    CU_ASSERT_EQUAL(n, want);
+    CU_ASSERT_EQUAL(rules[0].action, KA_ACTION_AUDIT); /* a named rule keeps its action */
+    for (size_t i = 1; i < n; i++) {
+        CU_ASSERT_EQUAL(rules[i].action, rules[i].def->default_action);
+        CU_ASSERT_PTR_NOT_NULL(rules[i].params);
+    }
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+    CU_ASSERT_EQUAL_FATAL(load(without, &diag, &p), 0);
+    ka_policy_rules(p, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+    expect_diag(HEAD "  otherRules: all\n", "p.yaml:5:15: spec.otherRules must be default or off");
+}
+
 int main(void)
 {
     static const struct ka_test tests[] = {
@@ -257,6 +293,7 @@ int main(void)
         {"duration", test_duration},
         {"holder_swaps", test_holder_swaps},
         {"rule_overrides", test_rule_overrides},
+        {"other_rules", test_other_rules},
         {NULL, NULL},
     };
     return ka_test_run("policy", tests);
