@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -24,6 +25,8 @@ void ka_yaml_stream_free(struct ka_yaml_stream *s)
     }
     free(s->docs);
     free(s->doc_lines);
+    free(s->doc_starts);
+    free(s->doc_ends);
     free(s->pos);
     memset(s, 0, sizeof(*s));
 }
@@ -58,7 +61,14 @@ struct builder {
     size_t n_anchors, cap_anchors;
     size_t nodes; /* in the current document, aliases expanded */
     cJSON *kept;  /* merged-in values, kept until the document ends (anchors may point in) */
+    struct ka_yaml_pos scratch; /* stands in for a position when s->no_positions */
 };
+
+/* The position entry i, or a scratch entry when no positions are kept. */
+static struct ka_yaml_pos *pos_at(struct builder *b, size_t i)
+{
+    return b->s->no_positions ? &b->scratch : &b->s->pos[i];
+}
 
 static unsigned line_of(const struct builder *b, const yaml_mark_t *mark)
 {
@@ -93,17 +103,21 @@ static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mar
             return note(b, mark, "too many nodes", KA_ELIMIT);
         }
         size_t cap = s->cap_pos ? s->cap_pos * 2 : 64;
-        struct ka_yaml_pos *p = realloc(s->pos, cap * sizeof(*p));
-        if (p == NULL) {
+        struct ka_yaml_pos *grown = realloc(s->pos, cap * sizeof(*grown));
+        if (grown == NULL) {
             return KA_ENOMEM;
         }
-        s->pos = p;
+        s->pos = grown;
         s->cap_pos = cap;
     }
-    s->pos[s->n_pos].node = node;
-    s->pos[s->n_pos].line = line_of(b, mark);
-    s->pos[s->n_pos].column = (unsigned)mark->column + 1;
-    s->n_pos++;
+    struct ka_yaml_pos *p = &s->pos[s->n_pos++];
+    memset(p, 0, sizeof(*p));
+    p->node = node;
+    p->line = line_of(b, mark);
+    p->column = (unsigned)mark->column + 1;
+    p->start = mark->index;
+    p->end = mark->index;
+    p->key_start = SIZE_MAX;
     return 0;
 }
 
@@ -349,6 +363,9 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
     if (depth > b->max_depth) {
         return note(b, &ev->start_mark, "nesting too deep", KA_EDEPTH);
     }
+    if (b->s->no_aliases && (ev->type == YAML_ALIAS_EVENT || anchor_of(ev) != NULL)) {
+        return note(b, &ev->start_mark, "anchors and aliases are not supported here", KA_EPARSE);
+    }
     if (ev->type == YAML_ALIAS_EVENT) {
         return alias_node(b, ev, out);
     }
@@ -365,6 +382,10 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
             cJSON_Delete(node);
             return ret;
         }
+        pos_at(b, b->s->n_pos - 1)->end = ev->end_mark.index;
+        pos_at(b, b->s->n_pos - 1)->block_scalar =
+            ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+            ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
         *out = node;
         return 0;
     }
@@ -380,6 +401,10 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
     if (ret != 0) {
         goto cleanup;
     }
+    size_t self = b->s->n_pos - 1;
+    pos_at(b, self)->flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                                   : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+    yaml_mark_t key_mark = ev->start_mark;
     for (;;) {
         if (!yaml_parser_parse(&b->parser, &child)) {
             ret = note(b, &b->parser.problem_mark,
@@ -388,6 +413,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
         }
         have_child = 1;
         if (child.type == YAML_MAPPING_END_EVENT || child.type == YAML_SEQUENCE_END_EVENT) {
+            pos_at(b, self)->end = child.end_mark.index;
             break;
         }
         if (is_map && key == NULL) {
@@ -402,11 +428,22 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
             }
             key_is_merge =
                 child.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(key, "<<") == 0;
+            if (key_is_merge && b->s->no_aliases) {
+                ret =
+                    note(b, &child.start_mark, "merge keys (<<) are not supported here", KA_EPARSE);
+                goto cleanup;
+            }
+            key_mark = child.start_mark;
         } else {
             cJSON *value = NULL;
+            size_t at = b->s->n_pos;
             ret = build_node(b, &child, depth + 1, &value);
             if (ret != 0) {
                 goto cleanup;
+            }
+            if (is_map && !key_is_merge && b->s->n_pos > at) { /* an alias has no position */
+                b->s->pos[at].key_start = key_mark.index;
+                b->s->pos[at].key_column = (unsigned)key_mark.column + 1;
             }
             if (key_is_merge) {
                 if (merges == NULL && (merges = cJSON_CreateArray()) == NULL) {
@@ -460,7 +497,7 @@ cleanup:
     return ret;
 }
 
-static int add_doc(struct builder *b, cJSON *doc, unsigned line)
+static int add_doc(struct builder *b, cJSON *doc, unsigned line, size_t start, size_t end)
 {
     struct ka_yaml_stream *s = b->s;
     if (s->n_docs >= KA_YAML_MAX_DOCS) {
@@ -476,8 +513,20 @@ static int add_doc(struct builder *b, cJSON *doc, unsigned line)
         return KA_ENOMEM;
     }
     s->doc_lines = lines;
+    size_t *starts = realloc(s->doc_starts, (s->n_docs + 1) * sizeof(*starts));
+    if (starts == NULL) {
+        return KA_ENOMEM;
+    }
+    s->doc_starts = starts;
+    size_t *ends = realloc(s->doc_ends, (s->n_docs + 1) * sizeof(*ends));
+    if (ends == NULL) {
+        return KA_ENOMEM;
+    }
+    s->doc_ends = ends;
     s->docs[s->n_docs] = doc;
     s->doc_lines[s->n_docs] = line;
+    s->doc_starts[s->n_docs] = start;
+    s->doc_ends[s->n_docs] = end;
     s->n_docs++;
     return 0;
 }
@@ -508,6 +557,7 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             break;
         }
         if (ev.type == YAML_DOCUMENT_START_EVENT) {
+            size_t doc_start = ev.start_mark.index;
             yaml_event_delete(&ev);
             have_ev = 0;
             if (!yaml_parser_parse(&b.parser, &ev)) {
@@ -523,10 +573,19 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             if (ret != 0) {
                 goto cleanup;
             }
+            yaml_event_delete(&ev);
+            have_ev = 0;
+            if (!yaml_parser_parse(&b.parser, &ev)) { /* the document's end */
+                cJSON_Delete(doc);
+                ret = note(&b, &b.parser.problem_mark,
+                           b.parser.problem ? b.parser.problem : "YAML syntax error", KA_EPARSE);
+                goto cleanup;
+            }
+            have_ev = 1;
             if (cJSON_IsNull(doc)) {
                 cJSON_Delete(doc); /* an empty document between "---" separators */
             } else {
-                ret = add_doc(&b, doc, line);
+                ret = add_doc(&b, doc, line, doc_start, ev.end_mark.index);
                 if (ret != 0) {
                     cJSON_Delete(doc);
                     goto cleanup;

@@ -56,6 +56,9 @@
  * unbounded). Above the API server's 3 MiB request limit. */
 #define KA_MAX_MANIFEST_OBJECT (8u * 1024u * 1024u)
 
+/* A manifest file `kadmit fix` rewrites (it holds the whole text to edit it in place). */
+#define KA_MAX_MANIFEST_FILE (64u * 1024u * 1024u)
+
 /* Server: connections, header size and timeouts (seconds). */
 #define KA_MAX_CONNECTIONS_DEFAULT 1024
 #define KA_MAX_HEADER_DEFAULT (16u * 1024u)
