@@ -24,6 +24,15 @@
 #define KA_MAX_JSON_VALUES_MIN 1024u
 #define KA_MAX_JSON_VALUES_MAX (16u * 1024u * 1024u)
 
+/* Label selectors: requirements (matchLabels entries + matchExpressions) in one selector, and
+ * values in one In/NotIn expression. A selector from an object past them selects nothing (so a
+ * required anti-affinity term that large does not count); a policy's is rejected at load.
+ * Label lookups are hashed, so a pod's label count costs linear time, not a limit. */
+#define KA_MAX_SELECTOR_REQUIREMENTS 256
+#define KA_MAX_SELECTOR_VALUES 256
+/* Required podAntiAffinity terms looked at by memory-spine-anti-affinity; more is a finding. */
+#define KA_MAX_AFFINITY_TERMS 64
+
 /* JSON patch operations in one response. */
 #define KA_MAX_PATCH_OPS 256
 

@@ -19,6 +19,12 @@ static int run_anti_affinity(struct ka_rule_run *run)
              "topologyKey %s and a labelSelector matching the pod's own labels",
              key);
     int wrong_key = 0, misses = 0;
+    if (cJSON_GetArraySize(required) > KA_MAX_AFFINITY_TERMS) {
+        snprintf(what, sizeof(what),
+                 "required podAntiAffinity has more than %d terms; kadmit does not evaluate it",
+                 KA_MAX_AFFINITY_TERMS);
+        return ka_rule_report(run, NULL, path, what, fix);
+    }
     const cJSON *term;
     cJSON_ArrayForEach(term, required)
     {
