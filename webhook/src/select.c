@@ -137,7 +137,7 @@ static int in_values(const cJSON *values, const char *v)
 /* Requirements (matchLabels entries + matchExpressions) and values per expression: past
  * KA_MAX_SELECTOR_REQUIREMENTS / KA_MAX_SELECTOR_VALUES a selector matches nothing. Policy
  * selectors are checked against the same limits when they load. */
-static int selector_too_large(const cJSON *selector)
+int ka_selector_too_large(const cJSON *selector)
 {
     const cJSON *ml = cJSON_GetObjectItemCaseSensitive(selector, "matchLabels");
     const cJSON *exprs = cJSON_GetObjectItemCaseSensitive(selector, "matchExpressions");
@@ -173,7 +173,7 @@ int ka_selector_matches(const cJSON *selector, const cJSON *labels)
     if (selector == NULL || cJSON_IsNull(selector)) {
         return 1;
     }
-    if (selector_too_large(selector)) {
+    if (ka_selector_too_large(selector)) {
         return 0;
     }
     struct label_index ix;
@@ -235,7 +235,7 @@ int ka_selector_validate(const cJSON *selector, char *err, size_t err_len, const
         snprintf(err, err_len, "selector must be a mapping with matchLabels/matchExpressions");
         return KA_EPOLICY;
     }
-    if (selector_too_large(selector)) {
+    if (ka_selector_too_large(selector)) {
         snprintf(err, err_len,
                  "selector has more than %d requirements or an expression with more than %d "
                  "values",
