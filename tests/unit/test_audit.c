@@ -409,6 +409,29 @@ static void test_would_be_denied_on_redeploy(void)
         }
     }
     cJSON_Delete(j);
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL(ka_audit_render_markdown(&a, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "| enforce, would be denied on redeploy | "));
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL(ka_audit_render_html(&a, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, ">enforce (would be denied on redeploy)<"));
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL(ka_audit_render_policyreport(&a, &out, 0, 0), 0);
+    j = cJSON_Parse(out.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    int kinds = 0;
+    const cJSON *rep, *res;
+    cJSON_ArrayForEach(rep, cJSON_GetObjectItem(j, "items"))
+    {
+        cJSON_ArrayForEach(res, cJSON_GetObjectItem(rep, "results"))
+        {
+            const cJSON *props = cJSON_GetObjectItem(res, "properties");
+            const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(props, "kind"));
+            kinds += kind != NULL && strcmp(kind, "would-be-denied-on-redeploy") == 0;
+        }
+    }
+    CU_ASSERT_EQUAL(kinds, 2);
+    cJSON_Delete(j);
     ka_buf_free(&out);
     ka_audit_free(&a);
     ka_policy_unref(p);

@@ -718,6 +718,13 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
  * Text
  */
 
+const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f)
+{
+    return f->stale != KA_STALE_NONE && it->origin == KA_AUDIT_OBJECT
+               ? "would-be-denied-on-redeploy"
+               : NULL;
+}
+
 const char *ka_audit_short_message(const struct ka_audit_item *it, const struct ka_audit_finding *f)
 {
     const char *m = f->message;
@@ -827,7 +834,7 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
                              : fd->action == KA_ACTION_WARN  ? yellow
                                                              : dim;
             /* the full message (it starts with the rule id): scripts grep for it */
-            int redeploy = fd->stale != KA_STALE_NONE && it->origin == KA_AUDIT_OBJECT;
+            int redeploy = ka_audit_finding_kind(it, fd) != NULL;
             ret =
                 ka_buf_printf(out, "       %s%-7s%s  %s%s\n", ac, ka_action_name(fd->action), reset,
                               redeploy ? "would be denied on redeploy: " : "", fd->message);
@@ -874,10 +881,9 @@ static int add_findings_json(cJSON *r, const char *key, const struct ka_audit_it
             add_str_member(v, "action", ka_action_name(fd->action)) ||
             add_str_member(v, "message", fd->message) || add_str_member(v, "path", fd->path) ||
             add_str_member(v, "container", fd->container) ||
-            (fd->stale != KA_STALE_NONE &&
-             (add_str_member(v, "stale", ka_stale_name(fd->stale)) ||
-              (it->origin == KA_AUDIT_OBJECT &&
-               add_str_member(v, "kind", "would-be-denied-on-redeploy"))))) {
+            (fd->stale != KA_STALE_NONE && add_str_member(v, "stale", ka_stale_name(fd->stale))) ||
+            (ka_audit_finding_kind(it, fd) != NULL &&
+             add_str_member(v, "kind", ka_audit_finding_kind(it, fd)))) {
             return KA_ENOMEM;
         }
     }

@@ -153,6 +153,10 @@ __attribute__((warn_unused_result)) int ka_audit_render_policyreport(const struc
                                                                      size_t max_results,
                                                                      size_t max_bytes);
 
+/** "would-be-denied-on-redeploy" for an object's finding about an aged or now-failing scan
+ * (ka_audit_finding.stale), else NULL: the finding kind every renderer shows. */
+const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f);
+
 /** The message without its "<rule>: <Kind> <ns/name> " prefix (borrowed, points into it). */
 const char *ka_audit_short_message(const struct ka_audit_item *it,
                                    const struct ka_audit_finding *f);

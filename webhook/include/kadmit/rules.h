@@ -98,6 +98,9 @@ struct ka_rule_def {
     const char *id;
     const char *summary;     /* one line for `kadmit rules` and the READMEs' tables */
     const char *description; /* the checklist item and why, for `kadmit explain` */
+    /* The action in a policy that says `otherRules: default` (the shipped checklist) without
+     * naming the rule; KA_ACTION_OFF (the zero value): the rule runs only where named. */
+    enum ka_action default_action;
     int mutating;
     unsigned kinds;                    /* enum ka_kind bits the rule applies to */
     const struct ka_param_def *params; /* NULL-terminated */
