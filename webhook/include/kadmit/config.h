@@ -36,7 +36,7 @@ struct ka_config {
     unsigned long max_buffered_body_bytes;
     unsigned long metrics_max_connections;
     unsigned long metrics_connections_per_source;
-    unsigned long metrics_timeout; /* seconds */
+    unsigned long metrics_timeout;         /* seconds */
     unsigned long handshake_timeout;       /* seconds */
     unsigned long idle_timeout;            /* seconds */
     unsigned long request_deadline;        /* seconds */
