@@ -112,6 +112,9 @@ struct ka_rule_def {
     /* Files or directories whose change should reload the policy (may be NULL). */
     size_t (*watch)(const struct ka_rule *rule, const char **paths, size_t max);
     int (*run)(struct ka_rule_run *run);
+    /* After load: why the rule, as configured, denies every object it looks at (e.g. no trusted
+     * keys), or NULL. `kadmit lint` warns when such a rule is enforced. May be NULL. */
+    const char *(*denies_all)(const struct ka_rule *rule);
 };
 
 /* One configured rule of a policy snapshot. */
