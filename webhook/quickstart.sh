@@ -15,7 +15,7 @@ cat >&2 <<MSG
 kadmit is starting. Try it from another terminal:
   curl --cacert build/quickstart-certs/ca.crt https://127.0.0.1:8443/readyz
   curl --cacert build/quickstart-certs/ca.crt -H 'Content-Type: application/json' \\
-       --data @tests/fixtures/cases/resources-missing-all/request.json https://127.0.0.1:8443/validate
+       --data @tests/fixtures/rules/resources-required/resources-missing-all/request.json https://127.0.0.1:8443/validate
   curl http://127.0.0.1:9090/metrics
 
 MSG

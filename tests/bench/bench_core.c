@@ -431,11 +431,11 @@ static int build_cases(const char *root)
         goto cleanup;
     }
     pod = cJSON_ParseWithLength(text.data, text.len);
-    snprintf(path, sizeof(path), "%s/tests/fixtures/checklist/agent-statefulset.yaml", root);
+    snprintf(path, sizeof(path), "%s/tests/fixtures/manifests/agent-statefulset.yaml", root);
     agent = load_yaml_doc(path);
-    snprintf(path, sizeof(path), "%s/tests/fixtures/checklist/memory-spine-statefulset.yaml", root);
+    snprintf(path, sizeof(path), "%s/tests/fixtures/manifests/memory-spine-statefulset.yaml", root);
     spine = load_yaml_doc(path);
-    snprintf(path, sizeof(path), "%s/tests/fixtures/checklist/agent-hpa.yaml", root);
+    snprintf(path, sizeof(path), "%s/tests/fixtures/manifests/agent-hpa.yaml", root);
     hpa = load_yaml_doc(path);
     if (pod == NULL || agent == NULL || spine == NULL || hpa == NULL) {
         fprintf(stderr, "bench_core: cannot build the AdmissionReviews (run from the repo root "

@@ -18,11 +18,11 @@ put() { # put DIR FILE: copy FILE into DIR under its hash
 
 shopt -s nullglob globstar
 # Manifests: the checklist's YAML examples. Requests: the table-driven admission cases
-# (tests/fixtures/cases/<case>/request.json) and the regression inputs. Policies: the shipped
+# (tests/fixtures/rules/<rule-id>/<case>/request.json, tests/fixtures/checklist/<case>/) and the regression inputs. Policies: the shipped
 # ones and the cases' policy.yaml files.
-manifests=(tests/fixtures/checklist/*.yaml)
-requests=(tests/fixtures/cases/*/request.json)
-policies=(policies/*.yaml tests/fixtures/cases/*/policy.yaml)
+manifests=(tests/fixtures/manifests/*.yaml)
+requests=(tests/fixtures/rules/*/*/request.json tests/fixtures/checklist/*/request.json)
+policies=(policies/*.yaml tests/fixtures/rules/*/*/policy.yaml tests/fixtures/checklist/*/policy.yaml)
 
 for f in "${manifests[@]}"; do
   put "$out/manifest" "$f"

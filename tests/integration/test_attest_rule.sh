@@ -57,14 +57,15 @@ check "ephemeral container images are checked" grep -q 'container \\"debugger\\"
 python3 - "$tmp/a/checklist.yaml" "$SIDECAR" "$tmp/pinned.yaml" <<'PY'
 import sys
 text = open(sys.argv[1]).read()
-old = "image: registry.chaozcode.com/agent-metrics:1.2.0"
-assert old in text
-open(sys.argv[3], "w").write(text.replace(old, "image: " + sys.argv[2]))
+# the sidecar's image, and the probes exception that names the sidecar by name and image
+old = "registry.chaozcode.com/agent-metrics:1.2.0"
+assert text.count(old) == 2
+open(sys.argv[3], "w").write(text.replace(old, sys.argv[2]))
 PY
 sts() { # image-of-agent
   python3 - "$1" <<'PY'
 import json, sys, yaml
-d = next(yaml.safe_load_all(open("tests/fixtures/checklist/agent-statefulset.yaml")))
+d = next(yaml.safe_load_all(open("tests/fixtures/manifests/agent-statefulset.yaml")))
 spec = d["spec"]["template"]["spec"]
 spec["containers"] = [c for c in spec["containers"] if c["name"] != "metrics-sidecar"]
 spec["containers"][0]["image"] = sys.argv[1]

@@ -5,7 +5,7 @@ set -u
 . "$(dirname "$0")/lib/attest.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cases=tests/fixtures/cases
+cases=tests/fixtures
 # The fixtures' expected answers are the shipped checklist's with image-scan-attestation off
 # (attestations are tested with real signatures in test_attest_rule.sh).
 checklist_without_attestations "$tmp/checklist.yaml"
@@ -20,16 +20,16 @@ got, want = (json.load(open(p)) for p in sys.argv[1:3])
 sys.exit(0 if got == want else 1)
 PY
 }
-check "review prints the expected denial" review_matches resources-missing-all
-check "review prints the expected patch" review_matches mutate-agent-pod
-check "review reads stdin" bash -c "\"$KADMIT\" review --endpoint validate - < $cases/image-latest/request.json | grep -q '\"allowed\":false'"
+check "review prints the expected denial" review_matches rules/resources-required/resources-missing-all
+check "review prints the expected patch" review_matches checklist/mutate-agent-pod
+check "review reads stdin" bash -c "\"$KADMIT\" review --endpoint validate - < $cases/rules/image-pinned/image-latest/request.json | grep -q '\"allowed\":false'"
 echo '{"kind":"Pod"}' >"$tmp/notreview.json"
 check "review exits 2 on a non-AdmissionReview" bash -c "\"$KADMIT\" review --endpoint validate $tmp/notreview.json 2>$tmp/err; [ \$? -eq 2 ] && grep -q 'not an AdmissionReview' $tmp/err"
-check "review needs --endpoint" bash -c "\"$KADMIT\" review $cases/image-latest/request.json 2>/dev/null; [ \$? -eq 2 ]"
+check "review needs --endpoint" bash -c "\"$KADMIT\" review $cases/rules/image-pinned/image-latest/request.json 2>/dev/null; [ \$? -eq 2 ]"
 
 # lint
 check "lint accepts the shipped policies" "$KADMIT" lint policies/
-check "the shipped checklist denies images without attestations" bash -c "\"$KADMIT\" audit tests/fixtures/checklist/agent-statefulset.yaml 2>/dev/null | grep -q 'image-scan-attestation: StatefulSet ai-agents/agent container \"agent\": image registry.chaozcode.com/agent:2.4.0 is referenced by tag'"
+check "the shipped checklist denies images without attestations" bash -c "\"$KADMIT\" audit tests/fixtures/manifests/agent-statefulset.yaml 2>/dev/null | grep -q 'image-scan-attestation: StatefulSet ai-agents/agent container \"agent\": image registry.chaozcode.com/agent:2.4.0 is referenced by tag'"
 cat >"$tmp/bad.yaml" <<'Y'
 apiVersion: kadmit.dev/v1alpha1
 kind: Policy
@@ -41,10 +41,10 @@ spec:
     - id: no-such-rule
 Y
 check "lint reports file:line:column and exits 2" bash -c "\"$KADMIT\" lint $tmp/bad.yaml 2>$tmp/lint; [ \$? -eq 2 ] && grep -q \"$tmp/bad.yaml:7:15: rule: unknown field \\\"actoin\\\"\" $tmp/lint && grep -q \"$tmp/bad.yaml:8:11: unknown rule id\" $tmp/lint"
-check "a bad policy is refused by review too" bash -c "\"$KADMIT\" review --endpoint validate --policies $tmp/bad.yaml $cases/image-latest/request.json >/dev/null 2>&1; [ \$? -eq 2 ]"
+check "a bad policy is refused by review too" bash -c "\"$KADMIT\" review --endpoint validate --policies $tmp/bad.yaml $cases/rules/image-pinned/image-latest/request.json >/dev/null 2>&1; [ \$? -eq 2 ]"
 
 # audit
-check "audit admits the checklist manifests" bash -c "\"$KADMIT\" audit ${P[*]} tests/fixtures/checklist >$tmp/a.txt; [ \$? -eq 0 ] && grep -q '3 objects: 0 denied' $tmp/a.txt"
+check "audit admits the checklist manifests" bash -c "\"$KADMIT\" audit ${P[*]} tests/fixtures/manifests >$tmp/a.txt; [ \$? -eq 0 ] && grep -q '3 objects: 0 denied' $tmp/a.txt"
 cat >"$tmp/bad-pod.yaml" <<'Y'
 apiVersion: v1
 kind: Pod
@@ -56,7 +56,7 @@ spec:
 Y
 check "audit exits 1 when something would be denied" bash -c "\"$KADMIT\" audit $tmp/bad-pod.yaml >$tmp/b.txt; [ \$? -eq 1 ] && grep -q 'DENY' $tmp/b.txt && grep -q 'image-pinned' $tmp/b.txt"
 check "audit --fail-on never exits 0" "$KADMIT" audit --fail-on never "$tmp/bad-pod.yaml" -o json
-"$KADMIT" audit "${P[@]}" -o json "$tmp/bad-pod.yaml" tests/fixtures/checklist/agent-statefulset.yaml >"$tmp/a.json"
+"$KADMIT" audit "${P[@]}" -o json "$tmp/bad-pod.yaml" tests/fixtures/manifests/agent-statefulset.yaml >"$tmp/a.json"
 check "audit json has results, violations and summary" python3 - "$tmp/a.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -77,7 +77,7 @@ pod = yaml.safe_load(open(d + "/bad-pod.yaml"))
 json.dump({"apiVersion": "v1", "kind": "List", "items": [pod, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}]}, open(d + "/list.json", "w"))
 PY
 check "audit reads kind: List JSON" bash -c "\"$KADMIT\" audit -o json $tmp/list.json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"summary\"][\"objects\"]==1 and d[\"summary\"][\"skipped\"]==1'"
-check "audit reads AdmissionReview requests" bash -c "\"$KADMIT\" audit ${P[*]} -o json $cases/mutate-agent-pod/request.json | python3 -c 'import json,sys; d=json.load(sys.stdin); r=d[\"results\"][0]; assert r[\"name\"]==\"agent-x\" and len(r[\"mutations\"])==6 and r[\"allowed\"], r'"
+check "audit reads AdmissionReview requests" bash -c "\"$KADMIT\" audit ${P[*]} -o json $cases/checklist/mutate-agent-pod/request.json | python3 -c 'import json,sys; d=json.load(sys.stdin); r=d[\"results\"][0]; assert r[\"name\"]==\"agent-x\" and len(r[\"mutations\"])==6 and r[\"allowed\"], r'"
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\n---\nkind: [oops\n' >"$tmp/broken.yaml"
 check "audit reports unparseable documents with file:line and exits 2" bash -c "\"$KADMIT\" audit $tmp/broken.yaml >$tmp/c.txt; [ \$? -eq 2 ] && grep -q 'ERROR' $tmp/c.txt && grep -q 'broken.yaml:' $tmp/c.txt"
 check "audit of a missing file is an error" bash -c "\"$KADMIT\" audit $tmp/nope.yaml >/dev/null; [ \$? -eq 2 ]"

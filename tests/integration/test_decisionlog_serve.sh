@@ -21,12 +21,12 @@ start() { # extra flags...
   return 1
 }
 post() { curl -s -o /dev/null -w '%{http_code}' --cacert "$tmp/tls/ca.crt" -H 'Content-Type: application/json' \
-  --data-binary @"tests/fixtures/cases/$1/request.json" "https://127.0.0.1:$port/${2:-validate}"; }
+  --data-binary @"tests/fixtures/$1/request.json" "https://127.0.0.1:$port/${2:-validate}"; }
 
 start --decision-log "$tmp/d.log" --decision-log-max-bytes 4Ki --decision-log-keep 2
-post resources-missing-all >/dev/null
-post checklist-agent-statefulset >/dev/null
-post mutate-agent-pod mutate >/dev/null
+post rules/resources-required/resources-missing-all >/dev/null
+post checklist/agent-statefulset >/dev/null
+post checklist/mutate-agent-pod mutate >/dev/null
 check "a denied admission is logged with its findings" python3 - "$tmp/d.log" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
@@ -36,26 +36,26 @@ assert d[0]["findings"][0]["rule"] == "resources-required" and d[0]["findings"][
 assert not any(l["name"] == "agent" for l in lines), "a clean admission is not logged by default"
 PY
 check "no env values in the log" bash -c "! grep -q 'sk-live-123' $tmp/d.log"
-for _ in $(seq 40); do post secret-literal >/dev/null; done
+for _ in $(seq 40); do post rules/no-literal-secrets/secret-literal >/dev/null; done
 check "the log rotates by size and keeps 2" bash -c "[ -s $tmp/d.log.1 ] && [ -s $tmp/d.log.2 ] && [ ! -e $tmp/d.log.3 ]"
 check "lines are counted in /metrics" bash -c "curl -s http://127.0.0.1:$mport/metrics | grep -qE '^kadmit_decision_log_lines_total [1-9]'"
 mv "$tmp/d.log" "$tmp/moved.log"
 kill -HUP $pid
 sleep 0.3
-post resources-missing-all >/dev/null
+post rules/resources-required/resources-missing-all >/dev/null
 check "SIGHUP reopens the file" bash -c "[ -s $tmp/d.log ] && grep -q '\"name\":\"plain\"' $tmp/d.log"
 kill $pid; wait $pid; pid=""
 
 # kill -9 under traffic: every line in the file is whole JSON.
 start --decision-log "$tmp/k.log" --decision-log-max-bytes 0 --decision-log-all 1
-( for _ in $(seq 400); do post resources-missing-all >/dev/null; done ) &
+( for _ in $(seq 400); do post rules/resources-required/resources-missing-all >/dev/null; done ) &
 load=$!
 sleep 1.5
 kill -9 $pid; pid=""
 wait $load 2>/dev/null
 start --decision-log "$tmp/k.log" --decision-log-max-bytes 0 --decision-log-all 1
-post resources-missing-all >/dev/null
-post mutate-agent-pod mutate >/dev/null
+post rules/resources-required/resources-missing-all >/dev/null
+post checklist/mutate-agent-pod mutate >/dev/null
 check "with --decision-log-all a clean mutation is logged with its patch paths" bash -c "tail -n 1 $tmp/k.log | grep -q '\"mutations\":\[{\"rule\":\"inject-metrics-sidecar\"'"
 check "after kill -9 and restart, no torn line" python3 - "$tmp/k.log" <<'PY'
 import json, sys

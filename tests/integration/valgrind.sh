@@ -51,7 +51,8 @@ done
 
 echo "== kadmit review on every admission case and regression input"
 n=0
-for f in tests/fixtures/cases/*/request.json tests/fixtures/regressions/*.json; do
+for f in tests/fixtures/rules/*/*/request.json tests/fixtures/checklist/*/request.json \
+    tests/fixtures/regressions/*.json; do
     [ -f "$f" ] || continue
     dir=$(dirname "$f")
     pol=()
@@ -65,11 +66,11 @@ echo "   $n reviews"
 
 echo "== kadmit lint and audit"
 run "lint policies" "$build/kadmit" lint policies/checklist.yaml
-for p in tests/fixtures/cases/*/policy.yaml; do
+for p in tests/fixtures/rules/*/*/policy.yaml tests/fixtures/checklist/*/policy.yaml; do
     run "lint $p" "$build/kadmit" lint "$p"
 done
-run "audit fixtures" "$build/kadmit" audit tests/fixtures/checklist
-run "audit -o json" "$build/kadmit" audit -o json tests/fixtures/checklist
+run "audit fixtures" "$build/kadmit" audit tests/fixtures/manifests
+run "audit -o json" "$build/kadmit" audit -o json tests/fixtures/manifests
 
 echo "valgrind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

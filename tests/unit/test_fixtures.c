@@ -1,8 +1,16 @@
 /*
- * Table-driven admission fixtures: every tests/fixtures/cases/<case>/ holds request.json,
- * endpoint (validate|mutate), optional policy.yaml, and expected.json (the exact response).
- * The response is compared as JSON, with the base64 patch decoded and compared as JSON too,
- * so a difference is shown readably. A new case is a new folder.
+ * Table-driven admission fixtures. A case is a folder holding request.json, endpoint
+ * (validate|mutate), expected.json (the exact response) and optionally policy.yaml:
+ *   tests/fixtures/rules/<rule-id>/<case>/  judged with only that rule on (the shipped checklist
+ *                                           with every other rule off), unless policy.yaml
+ *   tests/fixtures/checklist/<case>/        judged with the whole checklist (image-scan-attestation
+ *                                           off), unless policy.yaml
+ * The response is compared as JSON, with the base64 patch decoded and compared as JSON too, so a
+ * difference is shown readably. A new case is a new folder; CMake makes each its own ctest test
+ * (`ctest -R image-pinned`). `coverage` fails when a rule has no case that passes it and none
+ * that it acts on (deny, warning or patch).
+ *
+ * usage: test_fixtures [rules/<rule-id>/<case> | checklist/<case> | coverage]  (none: all)
  */
 #include <CUnit/Basic.h>
 #include <dirent.h>
@@ -16,6 +24,11 @@
 #include "kadmit/admission.h"
 #include "kadmit/buf.h"
 #include "kadmit/policy.h"
+#include "kadmit/rules.h"
+
+#define FIXTURES "tests/fixtures"
+
+static const char *only; /* the case (or "coverage") named on the command line, or NULL */
 
 static int b64val(int c)
 {
@@ -66,7 +79,22 @@ static void decode_patch(cJSON *review)
     free(out);
 }
 
-static int run_case(const char *dir, const char *name)
+/* The shipped checklist with every rule but `rule` switched off. */
+static int load_checklist_only(const char *rule, struct ka_policy **out, struct ka_buf *diag)
+{
+    struct ka_rule_override off[64];
+    size_t n = 0;
+    for (size_t i = 0; ka_rule_defs[i] != NULL && n < sizeof(off) / sizeof(off[0]); i++) {
+        if (strcmp(ka_rule_defs[i]->id, rule) != 0) {
+            off[n++] = (struct ka_rule_override){ka_rule_defs[i]->id, NULL, "off"};
+        }
+    }
+    const struct ka_policy_load_opts opts = {.overrides = off, .n_overrides = n};
+    return ka_policy_load_default(&opts, out, diag);
+}
+
+/* Judge one case: `dir`/`name`, with only `rule` on (NULL: the whole checklist). */
+static int run_case(const char *dir, const char *name, const char *rule)
 {
     char path[1024];
     struct ka_buf req, expected, endpoint, out, diag;
@@ -102,10 +130,12 @@ static int run_case(const char *dir, const char *name)
     if (f != NULL) {
         fclose(f);
         ret = ka_policy_load_path(path, NULL, &policy, &diag);
+    } else if (rule != NULL) {
+        ret = load_checklist_only(rule, &policy, &diag);
     } else {
         ret = ka_test_load_checklist_without_attestations(&policy, &diag);
-        CU_ASSERT_EQUAL(ret, 0);
     }
+    CU_ASSERT_EQUAL(ret, 0);
     if (ret != 0) {
         fprintf(stderr, "%s: policy: %s\n", name, diag.data ? diag.data : "?");
         goto done;
@@ -143,34 +173,135 @@ done:
     return ok;
 }
 
-static void test_all_cases(void)
+/* Calls fn(dir, name, rule) for each case folder under tests/fixtures/rules/ and checklist/. */
+static void
+for_each_case(void (*fn)(const char *dir, const char *name, const char *rule, void *arg), void *arg)
 {
-    const char *dir = "tests/fixtures/cases";
-    DIR *d = opendir(dir);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    struct dirent *e;
-    int n = 0, failed = 0;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
+    DIR *rules = opendir(FIXTURES "/rules");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rules);
+    struct dirent *r;
+    while ((r = readdir(rules)) != NULL) {
+        if (r->d_name[0] == '.') {
             continue;
         }
-        n++;
-        if (!run_case(dir, e->d_name)) {
-            failed++;
-            fprintf(stderr, "FAIL fixture %s\n", e->d_name);
+        char dir[512];
+        snprintf(dir, sizeof(dir), FIXTURES "/rules/%s", r->d_name);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] != '.') {
+                fn(dir, e->d_name, r->d_name, arg);
+            }
+        }
+        if (d != NULL) {
+            closedir(d);
+        }
+    }
+    closedir(rules);
+    DIR *d = opendir(FIXTURES "/checklist");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != '.') {
+            fn(FIXTURES "/checklist", e->d_name, NULL, arg);
         }
     }
     closedir(d);
-    printf("\n  %d fixtures, %d failed\n", n, failed);
-    CU_ASSERT(n >= 50);
-    CU_ASSERT_EQUAL(failed, 0);
 }
 
-int main(void)
+struct tally {
+    int n, failed;
+};
+
+static void judge(const char *dir, const char *name, const char *rule, void *arg)
 {
-    static const struct ka_test tests[] = {
-        {"all_cases", test_all_cases},
+    struct tally *t = arg;
+    char id[600];
+    snprintf(id, sizeof(id), "%s/%s", dir + sizeof(FIXTURES), name);
+    if (only != NULL && strcmp(only, id) != 0) {
+        return;
+    }
+    t->n++;
+    if (!run_case(dir, name, rule)) {
+        t->failed++;
+        fprintf(stderr, "FAIL fixture %s\n", id);
+    }
+}
+
+static void test_cases(void)
+{
+    struct tally t = {0, 0};
+    for_each_case(judge, &t);
+    printf("\n  %d fixtures, %d failed\n", t.n, t.failed);
+    CU_ASSERT(only != NULL ? t.n == 1 : t.n >= 50);
+    CU_ASSERT_EQUAL(t.failed, 0);
+}
+
+/* A case "acts" when the rule denies, warns or patches; it "passes" when the response is a plain
+ * allow. */
+static int case_acts(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s/expected.json", dir, name);
+    struct ka_buf b;
+    ka_buf_init(&b, 4u << 20);
+    int acts = -1;
+    if (ka_buf_read_file(&b, path) == 0) {
+        cJSON *review = cJSON_Parse(b.data);
+        const cJSON *resp = cJSON_GetObjectItemCaseSensitive(review, "response");
+        if (resp != NULL) {
+            acts = !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "allowed")) ||
+                   cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(resp, "warnings")) > 0 ||
+                   cJSON_GetObjectItemCaseSensitive(resp, "patch") != NULL;
+        }
+        cJSON_Delete(review);
+    }
+    ka_buf_free(&b);
+    return acts;
+}
+
+static void test_coverage(void)
+{
+    int missing = 0;
+    for (size_t i = 0; ka_rule_defs[i] != NULL; i++) {
+        const char *id = ka_rule_defs[i]->id;
+        char dir[512];
+        snprintf(dir, sizeof(dir), FIXTURES "/rules/%s", id);
+        int passes = 0, acts = 0;
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] != '.') {
+                int a = case_acts(dir, e->d_name);
+                passes += a == 0;
+                acts += a == 1;
+            }
+        }
+        if (d != NULL) {
+            closedir(d);
+        }
+        if (passes == 0 || acts == 0) {
+            fprintf(stderr,
+                    "rule %s: %s/ needs a case the rule passes (%d) and one it acts on (%d)\n", id,
+                    dir, passes, acts);
+            missing++;
+        }
+    }
+    CU_ASSERT_EQUAL(missing, 0);
+}
+
+int main(int argc, char **argv)
+{
+    only = argc > 1 ? argv[1] : NULL;
+    static const struct ka_test all[] = {
+        {"cases", test_cases},
+        {"coverage", test_coverage},
         {NULL, NULL},
     };
-    return ka_test_run("fixtures", tests);
+    static const struct ka_test coverage[] = {{"coverage", test_coverage}, {NULL, NULL}};
+    static const struct ka_test cases[] = {{"cases", test_cases}, {NULL, NULL}};
+    if (only == NULL) {
+        return ka_test_run("fixtures", all);
+    }
+    return ka_test_run("fixtures", strcmp(only, "coverage") == 0 ? coverage : cases);
 }

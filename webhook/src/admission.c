@@ -23,9 +23,14 @@
 
 void ka_review_summary_reset(struct ka_review_summary *s)
 {
-    memset(s, 0, offsetof(struct ka_review_summary, findings));
+    memset(s, 0, offsetof(struct ka_review_summary, found.findings));
     s->n_dropped_findings = 0;
     s->n_mutations = 0;
+}
+
+const char *ka_stale_name(enum ka_stale s)
+{
+    return s == KA_STALE_AGE ? "scan-age" : s == KA_STALE_FINDINGS ? "scan-findings" : "";
 }
 
 const char *ka_endpoint_name(enum ka_endpoint ep)
@@ -276,7 +281,25 @@ struct review {
     cJSON *old_object;
     struct ka_patch patch;
     int64_t now;
+    int from_node; /* the requester is a kubelet (system:node:* in group system:nodes) */
 };
+
+/* Only a kubelet creates mirror pods: the annotation alone is something a pod author writes. */
+static int requested_by_node(const cJSON *user_info)
+{
+    const char *user = str_at(user_info, "username");
+    if (user == NULL || strncmp(user, "system:node:", 12) != 0 || user[12] == '\0') {
+        return 0;
+    }
+    const cJSON *g;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(user_info, "groups"))
+    {
+        if (cJSON_IsString(g) && strcmp(g->valuestring, "system:nodes") == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static int write_text(struct ka_buf *out, const char *text)
 {
@@ -414,26 +437,6 @@ static int write_response(struct review *r, struct ka_buf *out, const char *deny
     return ret;
 }
 
-/* Findings of the old object with the same rule, container and path mark new ones as existing:
- * on UPDATE, an object that does not get worse is admitted with a warning. */
-static void ratchet(struct ka_review_summary *now, const struct ka_review_summary *before)
-{
-    for (size_t i = 0; i < now->n_findings; i++) {
-        struct ka_finding *f = &now->findings[i];
-        for (size_t j = 0; j < before->n_findings; j++) {
-            const struct ka_finding *o = &before->findings[j];
-            if (o->rule == f->rule && strcmp(o->container, f->container) == 0 &&
-                strcmp(o->path, f->path) == 0) {
-                f->preexisting = 1;
-                if (f->action == KA_ACTION_ENFORCE) {
-                    f->action = KA_ACTION_WARN;
-                }
-                break;
-            }
-        }
-    }
-}
-
 static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_object *obj,
                       struct ka_review_summary *s)
 {
@@ -441,14 +444,18 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->rules = ka_policy_rules(r->policy, &ev->n_rules);
     ev->excluded_namespaces = (const cJSON *)ka_policy_excluded_namespaces(r->policy);
     ev->obj = obj;
-    ev->summary = s;
+    ev->findings = &s->found;
     ev->now = r->now;
+    ev->operation = s->operation;
+    ev->user = s->user;
+    obj->mirror_pod = obj->mirror_pod && r->from_node;
 }
 
 /* Validation view: a workload's pods will get kadmit's mutations when they are created, so
  * templates are judged with those mutations applied (in memory only). Pods are judged as they
  * are: the mutating webhook has already run. */
-static int validate_object(struct review *r, cJSON *object, struct ka_review_summary *s, char *err,
+static int validate_object(struct review *r, cJSON *object, struct ka_review_summary *s,
+                           struct ka_ratchet *record, const struct ka_ratchet *match, char *err,
                            size_t err_len)
 {
     struct ka_object obj;
@@ -458,6 +465,8 @@ static int validate_object(struct review *r, cJSON *object, struct ka_review_sum
     }
     struct ka_eval ev;
     eval_init(&ev, r, &obj, s);
+    ev.ratchet_record = record;
+    ev.ratchet_match = match;
     if (obj.kind != KA_KIND_POD && obj.pod_spec != NULL) {
         ev.templates_as_pods = 1;
         ret = ka_rules_mutate(&ev);
@@ -498,22 +507,22 @@ static int run_review(struct review *r, struct ka_buf *out)
             ev.patch = &r->patch;
             ret = ka_rules_mutate(&ev);
         }
-    } else {
-        ret = validate_object(r, r->object, s, err, sizeof(err));
-        if (ret == 0 && strcmp(op, "UPDATE") == 0 && cJSON_IsObject(r->old_object)) {
-            struct ka_review_summary *before = malloc(sizeof(*before));
-            if (before == NULL) {
-                return KA_ENOMEM;
-            }
-            ka_review_summary_reset(before);
-            memcpy(before->kind, s->kind, sizeof(s->kind));
-            memcpy(before->namespace_, s->namespace_, sizeof(s->namespace_));
-            char old_err[256];
-            if (validate_object(r, r->old_object, before, old_err, sizeof(old_err)) == 0) {
-                ratchet(s, before);
-            }
-            free(before);
+    } else if (strcmp(op, "UPDATE") == 0 && cJSON_IsObject(r->old_object)) {
+        /* Ratcheting: the old object's findings first, then the new object's, where a finding
+         * about an unchanged subject is "existing" and warns instead of denying. */
+        struct ka_ratchet before;
+        ka_ratchet_init(&before, r->old_object);
+        char old_err[256];
+        ret = validate_object(r, r->old_object, s, &before, NULL, old_err, sizeof(old_err));
+        if (ret == KA_ETYPE) {
+            ret = 0; /* an old object kadmit cannot read ratchets nothing */
         }
+        if (ret == 0) {
+            ret = validate_object(r, r->object, s, NULL, &before, err, sizeof(err));
+        }
+        ka_ratchet_free(&before);
+    } else {
+        ret = validate_object(r, r->object, s, NULL, NULL, err, sizeof(err));
     }
     if (ret == KA_ETYPE) {
         char reason[400];
@@ -548,6 +557,7 @@ int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
     r.policy = policy;
     r.s = summary;
     r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
+    r.from_node = 1; /* an object already stored: whoever created it, it runs as it is */
     ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
     struct ka_object obj;
     int ret = ka_object_view(object, summary->kind, summary->namespace_, &obj, err, err_len);
@@ -562,7 +572,7 @@ int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
         ret = ka_rules_mutate(&ev);
     }
     if (ret == 0) {
-        ret = validate_object(&r, object, summary, err, err_len);
+        ret = validate_object(&r, object, summary, NULL, NULL, err, err_len);
     }
     if (ret == 0) {
         summary->allowed = 1;
@@ -656,8 +666,9 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     copy_field(summary->namespace_, sizeof(summary->namespace_), str_at(req, "namespace"));
     copy_field(summary->name, sizeof(summary->name), str_at(req, "name"));
     copy_field(summary->operation, sizeof(summary->operation), str_at(req, "operation"));
-    copy_field(summary->user, sizeof(summary->user),
-               str_at(cJSON_GetObjectItemCaseSensitive(req, "userInfo"), "username"));
+    const cJSON *user_info = cJSON_GetObjectItemCaseSensitive(req, "userInfo");
+    copy_field(summary->user, sizeof(summary->user), str_at(user_info, "username"));
+    r.from_node = requested_by_node(user_info);
     summary->dry_run = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "dryRun"));
     r.subresource = str_at(req, "subResource");
     r.object = cJSON_GetObjectItemCaseSensitive(req, "object");

@@ -29,6 +29,7 @@
 
 #include "kadmit/duration.h"
 #include "kadmit/error.h"
+#include "kadmit/tls.h"
 #include "mbedtls_compat.h"
 
 /* Private keys in PEM: RSA-3072 PKCS#1 is ~2.5 KB. Certificates: a few KB with 36 SANs. */
@@ -222,19 +223,6 @@ int ka_certs_base64(const char *pem, size_t len, struct ka_buf *out)
 cleanup:
     free(tmp);
     return ret;
-}
-
-int64_t ka_certs_x509_time(const mbedtls_x509_time *t)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = t->year - 1900;
-    tm.tm_mon = t->mon - 1;
-    tm.tm_mday = t->day;
-    tm.tm_hour = t->hour;
-    tm.tm_min = t->min;
-    tm.tm_sec = t->sec;
-    return (int64_t)timegm(&tm);
 }
 
 /* "YYYYMMDDHHMMSS" in UTC, as mbedtls_x509write_crt_set_validity() wants. */
@@ -768,8 +756,8 @@ int ka_certs_check_leaf(const char *leaf_pem, const char *leaf_key_pem, const ch
         goto cleanup;
     }
     time_t now = opts_now(o);
-    time_t not_before = (time_t)ka_certs_x509_time(&leaf.valid_from);
-    time_t not_after = (time_t)ka_certs_x509_time(&leaf.valid_to);
+    time_t not_before = (time_t)ka_tls_x509_time(&leaf.valid_from);
+    time_t not_after = (time_t)ka_tls_x509_time(&leaf.valid_to);
     if (now >= not_after) {
         snprintf(reason, reason_size, "expired");
         ret = 1;
@@ -994,12 +982,12 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason),
                  "replaced ca.crt, which was not a CA certificate");
-    } else if ((time_t)ka_certs_x509_time(&ca.valid_to) <= now) {
+    } else if ((time_t)ka_tls_x509_time(&ca.valid_to) <= now) {
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason), "replaced the expired CA");
     }
     if (!need_new_ca) {
-        ca_not_after = (time_t)ka_certs_x509_time(&ca.valid_to);
+        ca_not_after = (time_t)ka_tls_x509_time(&ca.valid_to);
         format_remaining((int64_t)(ca_not_after - now), report->ca_reason,
                          sizeof(report->ca_reason));
         if ((int64_t)(ca_not_after - now) <= o->renew_before) {
@@ -1064,7 +1052,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
                 mbedtls_x509_crt_init(&leaf);
                 if (mbedtls_x509_crt_parse(&leaf, (const unsigned char *)leaf_pem.data,
                                            leaf_pem.len + 1) == 0) {
-                    report->leaf_not_after = (time_t)ka_certs_x509_time(&leaf.valid_to);
+                    report->leaf_not_after = (time_t)ka_tls_x509_time(&leaf.valid_to);
                 }
                 mbedtls_x509_crt_free(&leaf);
             }

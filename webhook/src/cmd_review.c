@@ -4,19 +4,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "kadmit/admission.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 #include "kadmit/policy.h"
 
+int ka_cli_attestations_override(const char *dir, struct ka_rule_override *out, char **json)
+{
+    cJSON *v = cJSON_CreateString(dir);
+    *json = v != NULL ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(v);
+    if (*json == NULL) {
+        return KA_ENOMEM;
+    }
+    *out = (struct ka_rule_override){"image-scan-attestation", "attestationsDir", *json};
+    return 0;
+}
+
 int ka_cli_load_policy(const char *path, const char *attestations, struct ka_policy **out)
 {
     struct ka_buf diag;
     ka_buf_init(&diag, 256 * 1024);
-    struct ka_policy_load_opts opts = {.attestations_dir = attestations};
-    int ret = path != NULL ? ka_policy_load_path(path, &opts, out, &diag)
+    struct ka_rule_override override;
+    char *json = NULL;
+    struct ka_policy_load_opts opts = {0};
+    int ret = 0;
+    if (attestations != NULL) {
+        ret = ka_cli_attestations_override(attestations, &override, &json);
+        opts.overrides = &override;
+        opts.n_overrides = 1;
+    }
+    if (ret == 0) {
+        ret = path != NULL ? ka_policy_load_path(path, &opts, out, &diag)
                            : ka_policy_load_default(&opts, out, &diag);
+    }
+    cJSON_free(json);
     if (ret != 0) {
         fprintf(stderr, "%skadmit: cannot load policy %s: %s\n", diag.data ? diag.data : "",
                 path ? path : "(embedded)", ka_strerror(ret));

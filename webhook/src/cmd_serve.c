@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "kadmit/admission.h"
 #include "kadmit/cli.h"
 #include "kadmit/decisionlog.h"
@@ -247,10 +249,20 @@ static int reload_policy(struct serve *sv, const char *why)
     ka_buf_init(&diag, 64 * 1024);
     struct ka_policy *p = NULL;
     struct ka_policy *previous = ka_policy_holder_get(&sv->policy); /* unchanged parts reused */
-    struct ka_policy_load_opts opts = {
-        .attestations_dir = sv->cfg.attestations[0] != '\0' ? sv->cfg.attestations : NULL,
-        .max_depth = (unsigned)sv->cfg.max_json_depth,
-        .previous = previous};
+    struct ka_rule_override override;
+    char *override_json = NULL;
+    struct ka_policy_load_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth,
+                                       .previous = previous};
+    if (sv->cfg.attestations[0] != '\0') {
+        ret = ka_cli_attestations_override(sv->cfg.attestations, &override, &override_json);
+        if (ret != 0) {
+            ka_policy_unref(previous);
+            ka_buf_free(&diag);
+            return ret;
+        }
+        opts.overrides = &override;
+        opts.n_overrides = 1;
+    }
     /* Taken before loading, so a change made while loading is seen at the next check. When the
      * new snapshot watches other paths, the next check reloads once more (cheaply). */
     sv->policy_fingerprint = policy_files_fingerprint(sv);
@@ -284,6 +296,7 @@ static int reload_policy(struct serve *sv, const char *why)
     }
     ka_buf_free(&f);
     ka_buf_free(&diag);
+    cJSON_free(override_json);
     ka_policy_unref(previous);
     return ret;
 }

@@ -28,6 +28,8 @@ static const struct command commands[] = {
     {"review", ka_cmd_review, "answer one AdmissionReview from a file or stdin"},
     {"audit", ka_cmd_audit, "check manifests and cluster snapshots against the policy"},
     {"lint", ka_cmd_lint, "validate policy files"},
+    {"rules", ka_cmd_rules, "list the rules kadmit knows"},
+    {"explain", ka_cmd_explain, "explain one rule: what it checks, its params, an example"},
     {"version", ka_cmd_version, "print the version"},
     {"certs", ka_cmd_certs, "create or renew the webhook's CA and serving certificate"},
     {"attest", ka_cmd_attest, "explain image-scan attestations for an image"},

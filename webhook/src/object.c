@@ -31,6 +31,16 @@ enum ka_kind ka_kind_from_name(const char *name)
     return KA_KIND_OTHER;
 }
 
+const char *ka_kind_name(enum ka_kind kind)
+{
+    for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+        if (kind_names[i].kind == kind) {
+            return kind_names[i].name;
+        }
+    }
+    return "";
+}
+
 static const char *string_at(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -61,6 +71,8 @@ static int descend(cJSON *node, const char *const *keys, cJSON **out, char *err,
     return 0;
 }
 
+/* A pod whose controller is a Job (what the Job controller sets). A `job-name` label is not
+ * enough: a pod author writes labels. */
 static int owned_by_job(const cJSON *meta)
 {
     const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
@@ -68,13 +80,13 @@ static int owned_by_job(const cJSON *meta)
     cJSON_ArrayForEach(r, refs)
     {
         const char *k = string_at(r, "kind");
-        if (k != NULL && strcmp(k, "Job") == 0) {
+        const char *api = string_at(r, "apiVersion");
+        if (k != NULL && strcmp(k, "Job") == 0 && api != NULL && strncmp(api, "batch/", 6) == 0 &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller"))) {
             return 1;
         }
     }
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
-    return string_at(labels, "batch.kubernetes.io/job-name") != NULL ||
-           string_at(labels, "job-name") != NULL;
+    return 0;
 }
 
 int ka_object_view(cJSON *root, const char *kind_name, const char *ns, struct ka_object *out,

@@ -33,7 +33,8 @@ struct ka_policy {
     size_t n_streams;
     struct ka_rule rules[KA_MAX_RULES];
     size_t n_rules;
-    cJSON *excluded; /* owned: union of spec.exclude.namespaces, or the default list */
+    cJSON *excluded;         /* owned: union of spec.exclude.namespaces, or the default list */
+    int other_rules_default; /* a document said spec.otherRules: default */
     char source[1024];
 };
 
@@ -148,8 +149,8 @@ static void check_selector(struct checker *c, const cJSON *sel, const char *what
 static void check_block(struct checker *c, const cJSON *block, const char *what, int exception)
 {
     static const char *const fields[] = {"kinds", "namespaces", "names", "selector", NULL};
-    static const char *const ex_fields[] = {"name",  "reason",     "kinds",    "namespaces",
-                                            "names", "containers", "selector", NULL};
+    static const char *const ex_fields[] = {
+        "name", "reason", "kinds", "namespaces", "names", "containers", "images", "selector", NULL};
     if (!cJSON_IsObject(block)) {
         complain(c, block, "%s must be a mapping", what);
         return;
@@ -159,8 +160,8 @@ static void check_block(struct checker *c, const cJSON *block, const char *what,
     if ((v = cJSON_GetObjectItemCaseSensitive(block, "kinds")) != NULL) {
         check_kinds(c, v, what);
     }
-    static const char *const lists[] = {"namespaces", "names", "containers"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const lists[] = {"namespaces", "names", "containers", "images"};
+    for (size_t i = 0; i < 4; i++) {
         if ((v = cJSON_GetObjectItemCaseSensitive(block, lists[i])) != NULL) {
             want_string_list(c, v, lists[i]);
         }
@@ -178,29 +179,6 @@ static void check_block(struct checker *c, const cJSON *block, const char *what,
             }
         }
     }
-}
-
-static const char *type_name(enum ka_param_type t)
-{
-    switch (t) {
-    case KA_P_BOOL:
-        return "a boolean";
-    case KA_P_INT:
-        return "an integer";
-    case KA_P_STRING:
-        return "a string";
-    case KA_P_STRINGS:
-        return "a list of strings";
-    case KA_P_DURATION:
-        return "a duration such as 168h, 7d or 5m";
-    case KA_P_PORT:
-        return "a port number or name";
-    case KA_P_OBJECT:
-        return "a mapping";
-    case KA_P_LIST:
-        return "a list";
-    }
-    return "?";
 }
 
 static int param_type_ok(const cJSON *v, enum ka_param_type t)
@@ -230,7 +208,8 @@ static int param_type_ok(const cJSON *v, enum ka_param_type t)
     }
     case KA_P_DURATION: {
         int64_t s;
-        return cJSON_IsString(v) && ka_duration_parse(v->valuestring, &s) == 0;
+        return (cJSON_IsString(v) && ka_duration_parse(v->valuestring, &s) == 0) ||
+               (cJSON_IsNumber(v) && v->valuedouble == 0); /* `0`: zero, needs no unit */
     }
     case KA_P_PORT:
         return cJSON_IsString(v) ||
@@ -283,7 +262,7 @@ static cJSON *merge_params(struct checker *c, const struct ka_rule_def *def, con
         }
         if (!param_type_ok(g, p->type)) {
             complain(c, g, "rule \"%s\": param \"%s\" must be %s", id, g->string,
-                     type_name(p->type));
+                     ka_param_type_name(p->type));
             continue;
         }
         cJSON *copy = cJSON_Duplicate(g, 1);
@@ -442,8 +421,17 @@ static void check_document(struct checker *c, struct ka_policy *pol, const cJSON
         complain(c, spec ? spec : doc, "spec is required and must be a mapping");
         return;
     }
-    static const char *const spec_fields[] = {"exclude", "rules", NULL};
+    static const char *const spec_fields[] = {"exclude", "rules", "otherRules", NULL};
     only_fields(c, spec, "spec", spec_fields);
+    const cJSON *other = cJSON_GetObjectItemCaseSensitive(spec, "otherRules");
+    if (other != NULL) {
+        if (!cJSON_IsString(other) || (strcmp(other->valuestring, "default") != 0 &&
+                                       strcmp(other->valuestring, "off") != 0)) {
+            complain(c, other, "spec.otherRules must be default or off");
+        } else if (strcmp(other->valuestring, "default") == 0) {
+            pol->other_rules_default = 1;
+        }
+    }
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(spec, "exclude");
     if (ex != NULL) {
         static const char *const ex_fields[] = {"namespaces", NULL};
@@ -600,17 +588,106 @@ static int add_source(struct ka_policy *pol, const char *name, const char *data,
     return 0;
 }
 
+/* One override on one configured rule; KA_EPOLICY (and a diag line) when it does not fit. */
+static int apply_override(struct ka_rule *r, const struct ka_rule_override *ov, struct ka_buf *diag)
+{
+    char err[256] = "";
+    if (ov->param == NULL) {
+        if (ov->value == NULL || parse_action(ov->value, &r->action) != 0) {
+            snprintf(err, sizeof(err), "action must be one of enforce, warn, audit, off");
+        }
+        goto done;
+    }
+    const struct ka_param_def *p = r->def->params;
+    while (p != NULL && p->name != NULL && strcmp(p->name, ov->param) != 0) {
+        p++;
+    }
+    if (p == NULL || p->name == NULL) {
+        snprintf(err, sizeof(err), "unknown param");
+        goto done;
+    }
+    cJSON *v = ov->value != NULL ? cJSON_Parse(ov->value) : NULL;
+    if (v == NULL || !param_type_ok(v, p->type)) {
+        cJSON_Delete(v);
+        snprintf(err, sizeof(err), "must be %s", ka_param_type_name(p->type));
+        goto done;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(r->params, p->name);
+    if (!cJSON_AddItemToObject(r->params, p->name, v)) {
+        cJSON_Delete(v);
+        return KA_ENOMEM;
+    }
+    const cJSON *where = NULL;
+    if (r->def->check != NULL && r->def->check(r->params, err, sizeof(err), &where) == 0) {
+        err[0] = '\0';
+    }
+done:
+    if (err[0] == '\0') {
+        return 0;
+    }
+    if (diag != NULL && ka_buf_printf(diag, "override of rule \"%s\"%s%s: %s\n", r->def->id,
+                                      ov->param ? " param " : " action", ov->param ? ov->param : "",
+                                      err) == KA_ENOMEM) {
+        return KA_ENOMEM;
+    }
+    return KA_EPOLICY;
+}
+
+/* spec.otherRules: default: every registered rule the files do not name, whose registry
+ * default action is not off, runs at that action with its default params. */
+static int add_other_rules(struct ka_policy *pol, struct ka_buf *diag)
+{
+    struct checker c = {.stream = &pol->streams[0], .file = "(registry defaults)", .diag = diag};
+    for (size_t d = 0; pol->other_rules_default && ka_rule_defs[d] != NULL; d++) {
+        const struct ka_rule_def *def = ka_rule_defs[d];
+        size_t i = 0;
+        while (i < pol->n_rules && pol->rules[i].def != def) {
+            i++;
+        }
+        if (i < pol->n_rules || def->default_action == KA_ACTION_OFF) {
+            continue;
+        }
+        if (pol->n_rules >= KA_MAX_RULES) {
+            complain(&c, NULL, "too many rules (at most %d)", KA_MAX_RULES);
+            break;
+        }
+        struct ka_rule *rule = &pol->rules[pol->n_rules];
+        memset(rule, 0, sizeof(*rule));
+        rule->def = def;
+        rule->action = def->default_action;
+        rule->params = merge_params(&c, def, NULL, def->id);
+        if (rule->params == NULL) {
+            return KA_ENOMEM;
+        }
+        pol->n_rules++;
+    }
+    return c.errors > 0 ? KA_EPOLICY : 0;
+}
+
 static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load_opts *opts,
                   struct ka_policy **out, struct ka_buf *diag)
 {
-    if (errors > 0) {
+    int ret = errors > 0 ? KA_EPOLICY : add_other_rules(pol, diag);
+    if (ret != 0) {
         policy_destroy(pol);
-        return KA_EPOLICY;
+        return ret;
+    }
+    for (size_t o = 0; opts != NULL && o < opts->n_overrides; o++) {
+        for (size_t i = 0; i < pol->n_rules; i++) {
+            if (strcmp(pol->rules[i].def->id, opts->overrides[o].rule) != 0) {
+                continue;
+            }
+            ret = apply_override(&pol->rules[i], &opts->overrides[o], diag);
+            if (ret != 0) {
+                policy_destroy(pol);
+                return ret;
+            }
+        }
     }
     for (size_t i = 0; i < pol->n_rules; i++) {
         struct ka_rule *r = &pol->rules[i];
         if (r->def->load != NULL && r->action != KA_ACTION_OFF) {
-            int ret = r->def->load(r, opts, diag);
+            ret = r->def->load(r, opts, diag);
             if (ret != 0) {
                 policy_destroy(pol); /* unload hooks free partial and absent (NULL) state */
                 return ret;

@@ -18,9 +18,21 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
-#include "kadmit/certs.h"
 #include "kadmit/error.h"
 #include "mbedtls_compat.h"
+
+int64_t ka_tls_x509_time(const mbedtls_x509_time *t)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = t->year - 1900;
+    tm.tm_mon = t->mon - 1;
+    tm.tm_mday = t->day;
+    tm.tm_hour = t->hour;
+    tm.tm_min = t->min;
+    tm.tm_sec = t->sec;
+    return (int64_t)timegm(&tm);
+}
 
 /* ------------------------------------------------------------------------------- policy */
 
@@ -143,8 +155,8 @@ int ka_tls_config_load(const char *cert, const char *key, const char *client_ca,
             goto exit;
         }
     }
-    c->not_after = ka_certs_x509_time(&c->chain.valid_to);
-    c->not_before = ka_certs_x509_time(&c->chain.valid_from);
+    c->not_after = ka_tls_x509_time(&c->chain.valid_to);
+    c->not_before = ka_tls_x509_time(&c->chain.valid_from);
 
     /* Sign once now: mbedTLS 2.28 builds the ECDSA comb table lazily on first use, and doing
      * that from several serving threads at once would race. */

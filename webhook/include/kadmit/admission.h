@@ -26,11 +26,23 @@ struct ka_review_opts {
     int64_t now;        /* Unix time for time-dependent rules; 0: time(NULL) */
 };
 
+/*
+ * Why an image with a signed, usable scan attestation no longer passes image-scan-attestation:
+ * its scan aged past maxAge, or its newest scan has more findings than maxSeverity allows. A
+ * controller's replacement pod is admitted anyway (a warning, kadmit_stale_admissions_total);
+ * `kadmit audit` reports such objects as "would be denied on redeploy".
+ */
+enum ka_stale { KA_STALE_NONE = 0, KA_STALE_AGE, KA_STALE_FINDINGS };
+
+/** "" / "scan-age" / "scan-findings": the `reason` label and the decision log's "stale". */
+const char *ka_stale_name(enum ka_stale s);
+
 /* One finding of one rule on one object (a violation, at the rule's action). */
 struct ka_finding {
     const char *rule;      /* rule id (static) */
     enum ka_action action; /* enforce, warn or audit (effective, after ratcheting) */
     int preexisting;       /* UPDATE: the old object had it too */
+    enum ka_stale stale;   /* image-scan-attestation: an aged or now-failing scan, else NONE */
     char container[64];    /* container name or "" */
     char path[160];        /* JSON pointer of the offending field or "" */
     char message[512];     /* full "<rule>: <Kind> ns/name container ...: ..." text */
@@ -43,6 +55,20 @@ struct ka_mutation {
     const char *rule;
     char op[8];
     char path[192];
+};
+
+/*
+ * What the rules found in one object: findings and the mutations they recorded. The rules see
+ * only this (struct ka_eval.findings), never the request around it.
+ */
+#define KA_FINDINGS_MEMBERS                                                                        \
+    size_t n_findings;                                                                             \
+    struct ka_finding findings[KA_MAX_FINDINGS];                                                   \
+    size_t n_dropped_findings;                                                                     \
+    size_t n_mutations;                                                                            \
+    struct ka_mutation mutations[KA_MAX_MUTATIONS_LISTED];
+struct ka_findings {
+    KA_FINDINGS_MEMBERS
 };
 
 /* What the core decided, for logs, metrics, the decision log and reports. */
@@ -59,11 +85,14 @@ struct ka_review_summary {
     char operation[16];
     char user[128];
     char reason[256]; /* 400 reason or internal-error reason */
-    size_t n_findings;
-    struct ka_finding findings[KA_MAX_FINDINGS];
-    size_t n_dropped_findings;
-    size_t n_mutations;
-    struct ka_mutation mutations[KA_MAX_MUTATIONS_LISTED];
+    /* The rules' findings: `found` for the rules, the same members by name (s->n_findings) for
+     * everything that reads the summary. */
+    union {
+        struct ka_findings found;
+        struct {
+            KA_FINDINGS_MEMBERS
+        };
+    };
 };
 
 /**

@@ -156,7 +156,4 @@ __attribute__((warn_unused_result)) int
 ka_certs_render_webhooks(const char *tmpl, size_t len, const struct ka_certs_render_opts *ro,
                          struct ka_buf *out, struct ka_buf *diag);
 
-/** An X.509 time (UTC) as Unix seconds. */
-int64_t ka_certs_x509_time(const mbedtls_x509_time *t);
-
 #endif

@@ -27,9 +27,13 @@
 /* JSON patch operations in one response. */
 #define KA_MAX_PATCH_OPS 256
 
-/* Findings kept for one review (more are counted and summarised as "and N more"), and the
- * mutations listed for reports (the patch itself is bounded by KA_MAX_PATCH_OPS). */
+/* Findings listed for one review (more are counted and summarised as "and N more"; the verdict
+ * is over all of them: an enforced finding displaces a listed warning), and the mutations
+ * listed for reports (the patch itself is bounded by KA_MAX_PATCH_OPS). */
 #define KA_MAX_FINDINGS 64
+/* Findings of the old object remembered for UPDATE ratcheting; past it, findings of the new
+ * object are judged fresh (fail closed). */
+#define KA_MAX_RATCHET_FINDINGS 16384
 #define KA_MAX_MUTATIONS_LISTED 32
 
 /* Warnings in one response; each warning is at most this long (the API server truncates). */

@@ -26,10 +26,21 @@ enum ka_action { KA_ACTION_OFF = 0, KA_ACTION_AUDIT, KA_ACTION_WARN, KA_ACTION_E
 /** "off", "audit", "warn", "enforce". */
 const char *ka_action_name(enum ka_action a);
 
+/*
+ * A setting for one rule that overrides the policy files (a flag such as the server's
+ * --attestations, or a test switching a rule off). An override of a rule the policy does not
+ * configure is ignored.
+ */
+struct ka_rule_override {
+    const char *rule;  /* rule id */
+    const char *param; /* param name, or NULL to override the rule's action */
+    const char *value; /* the param's value as JSON text, or an action name ("off", "warn") */
+};
+
 struct ka_policy_load_opts {
-    /* Directory of attestation files that overrides the image-scan-attestation rule's
-     * `attestationsDir` param (the server's --attestations flag). NULL: use the param. */
-    const char *attestations_dir;
+    /* Applied in order after the files are read, before rules load their state. */
+    const struct ka_rule_override *overrides;
+    size_t n_overrides;
     /* Maximum nesting depth of policy documents. 0: KA_MAX_DEPTH_DEFAULT. */
     unsigned max_depth;
     /* The snapshot being replaced (a reload), or NULL. Rules may reuse its loaded state, e.g.

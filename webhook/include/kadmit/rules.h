@@ -6,7 +6,7 @@
  * exclude, exceptions, parameters merged with defaults), borrowed by evaluations.
  *
  * Evaluation: ka_rules_mutate() applies the mutation rules to an object tree (and records the
- * JSON patch), ka_rules_validate() runs the validation rules and appends findings to a summary.
+ * JSON patch), ka_rules_validate() runs the validation rules and appends to a struct ka_findings.
  */
 #ifndef KADMIT_RULES_H
 #define KADMIT_RULES_H
@@ -20,6 +20,7 @@
 #include "kadmit/buf.h"
 #include "kadmit/patch.h"
 #include "kadmit/policy.h"
+#include "kadmit/ratchet.h"
 
 /* Kinds kadmit understands. */
 enum ka_kind {
@@ -41,6 +42,8 @@ enum ka_kind {
 
 /** Kind name ("StatefulSet") to enum; KA_KIND_OTHER when unknown. */
 enum ka_kind ka_kind_from_name(const char *name);
+/** One kind's name ("StatefulSet"), or "" for KA_KIND_OTHER and combinations. Static. */
+const char *ka_kind_name(enum ka_kind kind);
 
 /* A view of one Kubernetes object: where its pod spec and pod metadata are. Borrowed. */
 struct ka_object {
@@ -82,13 +85,22 @@ struct ka_param_def {
     const char *name;
     enum ka_param_type type;
     const char *default_json; /* JSON text of the default, or NULL for none */
+    const char *help;         /* one line: what the param changes (`kadmit explain`) */
 };
+
+/** "bool", "int", "string", "list of strings", ... (for messages and `kadmit explain`). */
+const char *ka_param_type_name(enum ka_param_type t);
 
 struct ka_rule;
 struct ka_rule_run;
 
 struct ka_rule_def {
     const char *id;
+    const char *summary;     /* one line for `kadmit rules` and the READMEs' tables */
+    const char *description; /* the checklist item and why, for `kadmit explain` */
+    /* The action in a policy that says `otherRules: default` (the shipped checklist) without
+     * naming the rule; KA_ACTION_OFF (the zero value): the rule runs only where named. */
+    enum ka_action default_action;
     int mutating;
     unsigned kinds;                    /* enum ka_kind bits the rule applies to */
     const struct ka_param_def *params; /* NULL-terminated */
@@ -114,7 +126,8 @@ struct ka_rule {
     void *state;   /* owned by def->load/unload */
 };
 
-/** The rule catalogue (NULL-terminated) and lookup by id. */
+/** The rule catalogue (NULL-terminated, sorted by id; generated from webhook/src/rules/) and
+ * lookup by id. */
 extern const struct ka_rule_def *const ka_rule_defs[];
 const struct ka_rule_def *ka_rule_def_find(const char *id);
 
@@ -124,10 +137,18 @@ struct ka_eval {
     size_t n_rules;
     const cJSON *excluded_namespaces;
     struct ka_object *obj;
-    struct ka_review_summary *summary; /* findings and mutations go here */
-    struct ka_patch *patch;            /* mutations: record ops (NULL: apply in memory only) */
+    struct ka_findings *findings; /* findings and mutations go here */
+    struct ka_patch *patch;       /* mutations: record ops (NULL: apply in memory only) */
     int64_t now;
     int templates_as_pods; /* apply pod mutations to templates (validation view) */
+    /* The request: "CREATE", "UPDATE"; request.userInfo.username, set by the API server (""
+     * in audits and for the old object of an UPDATE). Borrowed. */
+    const char *operation;
+    const char *user;
+    /* UPDATE: while evaluating the old object, record its findings here (nothing is listed);
+     * while evaluating the new one, findings about an unchanged subject are "existing". */
+    struct ka_ratchet *ratchet_record;
+    const struct ka_ratchet *ratchet_match;
 };
 
 /* Handed to a rule's run function. */
@@ -138,12 +159,20 @@ struct ka_rule_run {
 };
 
 /**
- * Report a violation: formats the message, applies exceptions, appends to the summary.
+ * Report a violation: formats the message, applies exceptions, appends to ev->findings.
  * `container` may be NULL. `fix` is the remedy shown in parentheses.
  */
 __attribute__((warn_unused_result)) int ka_rule_report(struct ka_rule_run *run,
                                                        const char *container, const char *path,
                                                        const char *what, const char *fix);
+
+/**
+ * Like ka_rule_report(), for a finding about an aged or now-failing scan (`stale`), reported at
+ * warn instead of enforce when `soften` is set (a controller's replacement).
+ */
+__attribute__((warn_unused_result)) int
+ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
+                     const char *container, const char *path, const char *what, const char *fix);
 
 /** Run mutation rules (in policy order) on ev->obj. Returns 0 or a negative code. */
 __attribute__((warn_unused_result)) int ka_rules_mutate(struct ka_eval *ev);

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mbedtls/x509.h>
+
 #include "kadmit/buf.h"
 
 struct ka_tls_config; /* opaque, refcounted */
@@ -115,5 +117,8 @@ void ka_tls_conn_close_notify(struct ka_tls_conn *c);
 /** The negotiated protocol, "TLSv1.2" or "TLSv1.3" (static storage), once the handshake is done. */
 const char *ka_tls_conn_version(const struct ka_tls_conn *c);
 const char *ka_tls_conn_error(const struct ka_tls_conn *c);
+
+/** An X.509 time (UTC) as Unix seconds. */
+int64_t ka_tls_x509_time(const mbedtls_x509_time *t);
 
 #endif

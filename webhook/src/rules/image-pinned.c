@@ -1,0 +1,57 @@
+/*
+ * image-pinned: Every image names a tag other than latest, or a digest, so what runs is what was
+ * reviewed.
+ */
+#include "rule_api.h"
+
+static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                           const struct ka_container_ref *at, void *arg)
+{
+    (void)arg;
+    const char *image = str_at(c, "image");
+    char where[160];
+    ka_container_path(run, at, "/image", where, sizeof(where));
+    if (image == NULL || image[0] == '\0') {
+        return ka_rule_report(run, name, where, "has no image",
+                              "set image to repo:tag or repo@sha256:digest");
+    }
+    if (strstr(image, "@sha256:") != NULL) {
+        return 0;
+    }
+    char what[300];
+    const char *slash = strrchr(image, '/');
+    const char *colon = strchr(slash ? slash : image, ':');
+    if (param_bool(run, "requireDigest")) {
+        snprintf(what, sizeof(what), "image \"%.200s\" is not pinned by digest", image);
+        return ka_rule_report(run, name, where, what, "use repo@sha256:<digest>");
+    }
+    if (colon == NULL) {
+        snprintf(what, sizeof(what), "image \"%.200s\" has no tag (means :latest)", image);
+        return ka_rule_report(run, name, where, what, "use a version tag or @sha256 digest");
+    }
+    if (strcmp(colon + 1, "latest") == 0) {
+        snprintf(what, sizeof(what), "image \"%.200s\" uses the latest tag", image);
+        return ka_rule_report(run, name, where, what, "use a version tag or @sha256 digest");
+    }
+    return 0;
+}
+
+static int run_image_pinned(struct ka_rule_run *run)
+{
+    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, image_container, NULL);
+}
+
+static const struct ka_param_def image_params[] = {
+    {"requireDigest", KA_P_BOOL, "false", "require a digest (repo@sha256:...), not only a tag"},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct ka_rule_def ka_rule_image_pinned = {
+    .id = "image-pinned",
+    .summary = "images name a tag other than `latest`, or a digest",
+    .description = "Every image (containers, initContainers, ephemeralContainers) names a tag "
+                   "other than latest, or a digest. A registry port (host:5000/app) is not a tag.",
+    .kinds = KA_KINDS_WORKLOAD,
+    .params = image_params,
+    .run = run_image_pinned,
+};

@@ -1,0 +1,77 @@
+/*
+ * no-literal-secrets: Secrets live in Secrets: an env var with a secret-like name takes its value
+ * from valueFrom, never from a literal in the manifest.
+ */
+#include "rule_api.h"
+
+static int ends_with_nocase(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                             const struct ka_container_ref *at, void *arg)
+{
+    (void)arg;
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, item(c, "env"))
+    {
+        size_t index = i++;
+        const char *var = str_at(e, "name");
+        const cJSON *value = item(e, "value");
+        if (var == NULL || !cJSON_IsString(value) || value->valuestring[0] == '\0') {
+            continue;
+        }
+        if (!ka_glob_match_any(param(run, "names"), var, 1)) {
+            continue;
+        }
+        int allowed = 0;
+        const cJSON *suf;
+        cJSON_ArrayForEach(suf, param(run, "allowSuffixes"))
+        {
+            allowed |= ends_with_nocase(var, suf->valuestring);
+        }
+        if (allowed) {
+            continue;
+        }
+        char what[200], where[192];
+        snprintf(what, sizeof(what), "env %.100s holds a literal value that looks like a secret",
+                 var);
+        char suffix[48];
+        snprintf(suffix, sizeof(suffix), "/env/%zu/value", index);
+        ka_container_path(run, at, suffix, where, sizeof(where));
+        int ret = ka_rule_report(run, name, where, what,
+                                 "use valueFrom.secretKeyRef and keep the value in a Secret");
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static int run_secrets(struct ka_rule_run *run)
+{
+    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, secrets_container, NULL);
+}
+
+static const struct ka_param_def secrets_params[] = {
+    {"names", KA_P_STRINGS,
+     "[\"*API_KEY*\",\"*APIKEY*\",\"*TOKEN*\",\"*SECRET*\",\"*PASSWORD*\",\"*PASSWD*\","
+     "\"*CREDENTIAL*\",\"*PRIVATE_KEY*\"]",
+     "globs of env var names that look like secrets (case-insensitive)"},
+    {"allowSuffixes", KA_P_STRINGS, "[\"_PATH\",\"_FILE\",\"_DIR\"]",
+     "name suffixes that pass anyway (paths to files, not secrets)"},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct ka_rule_def ka_rule_no_literal_secrets = {
+    .id = "no-literal-secrets",
+    .summary = "secret-looking env vars come from `valueFrom`, never literals",
+    .description = "An env var whose name matches a secret-like glob (case-insensitive) uses "
+                   "valueFrom, not a literal value. Names ending in an allowed suffix pass.",
+    .kinds = KA_KINDS_WORKLOAD,
+    .params = secrets_params,
+    .run = run_secrets,
+};

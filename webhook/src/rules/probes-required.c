@@ -1,0 +1,79 @@
+/*
+ * probes-required: Every app container has a readinessProbe and a livenessProbe, so traffic only
+ * reaches ready agents and hung ones restart; a startupProbe does not replace them.
+ */
+#include "rule_api.h"
+
+static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
+                            const struct ka_container_ref *at, void *arg)
+{
+    (void)arg;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, param(run, "probes"))
+    {
+        char field[32], what[80], fix[160], where[192];
+        snprintf(field, sizeof(field), "%sProbe", p->valuestring);
+        if (item(c, field) != NULL && !cJSON_IsNull(item(c, field))) {
+            continue;
+        }
+        snprintf(what, sizeof(what), "has no %s", field);
+        snprintf(fix, sizeof(fix), "add %s with httpGet, tcpSocket, grpc or exec", field);
+        char suffix[40];
+        snprintf(suffix, sizeof(suffix), "/%s", field);
+        ka_container_path(run, at, suffix, where, sizeof(where));
+        int ret = ka_rule_report(run, name, where, what, fix);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static int run_probes(struct ka_rule_run *run)
+{
+    if (param_bool(run, "skipJobPods") && run->obj->job_pod) {
+        return 0;
+    }
+    return ka_for_each_container(run, KA_APP, probes_container, NULL);
+}
+
+static int check_probes(const cJSON *params, char *err, size_t err_len, const cJSON **where)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, item(params, "probes"))
+    {
+        if (strcmp(p->valuestring, "readiness") != 0 && strcmp(p->valuestring, "liveness") != 0 &&
+            strcmp(p->valuestring, "startup") != 0) {
+            *where = p;
+            snprintf(err, err_len, "probes: unknown probe \"%.40s\" (readiness, liveness, startup)",
+                     p->valuestring);
+            return KA_EPOLICY;
+        }
+    }
+    return 0;
+}
+
+static const struct ka_param_def probes_params[] = {
+    {"probes", KA_P_STRINGS, "[\"readiness\",\"liveness\"]",
+     "the probes each app container needs: readiness, liveness, startup"},
+    {"skipJobPods", KA_P_BOOL, "true",
+     "Job and CronJob templates, and pods whose controller ownerReference is a Job, are not "
+     "checked (a job-name label is not enough)"},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct ka_rule_def ka_rule_probes_required = {
+    .id = "probes-required",
+    .summary = "app containers have readiness and liveness probes (Job pods and the metrics "
+               "sidecar excepted)",
+    .description =
+        "Every app container has a readinessProbe and a livenessProbe; a startupProbe does not "
+        "replace them. The shipped policy excepts the injected metrics sidecar (it serves no "
+        "health "
+        "endpoint) by name and image: a user container named metrics-sidecar with another image "
+        "is checked.",
+    .kinds = KA_KINDS_WORKLOAD,
+    .params = probes_params,
+    .check = check_probes,
+    .run = run_probes,
+};

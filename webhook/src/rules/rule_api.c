@@ -1,0 +1,243 @@
+/*
+ * The helpers rules build on (see rule_api.h): the container walk and the mutation helpers.
+ */
+#include "rule_api.h"
+
+#include "kadmit/buf.h"
+#include "kadmit/patch.h"
+
+int ka_list_has(const cJSON *list, const char *s)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, list)
+    {
+        if (cJSON_IsString(x) && strcmp(x->valuestring, s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The container walk
+ */
+
+void ka_container_path(const struct ka_rule_run *run, const struct ka_container_ref *at,
+                       const char *suffix, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s/%zu%s", run->obj->pod_spec_path, at->field, at->index, suffix);
+}
+
+int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg)
+{
+    static const struct {
+        unsigned bit;
+        const char *field;
+    } fields[] = {
+        {KA_INIT, "initContainers"}, {KA_APP, "containers"}, {KA_EPHEMERAL, "ephemeralContainers"}};
+    for (size_t l = 0; l < 3; l++) {
+        if ((lists & fields[l].bit) == 0) {
+            continue;
+        }
+        cJSON *arr = item(run->obj->pod_spec, fields[l].field);
+        cJSON *c;
+        size_t i = 0;
+        cJSON_ArrayForEach(c, arr)
+        {
+            struct ka_container_ref at = {fields[l].field, i++};
+            const char *name = str_at(c, "name");
+            int ret = fn(run, c, name ? name : "(unnamed)", &at, arg);
+            if (ret != 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Mutations
+ */
+
+/* cJSON_AddItemToObject() copies the key and fails when that allocation fails, leaving `value`
+ * unattached: attach or free it, and say so. */
+int ka_attach_member(cJSON *obj, const char *key, cJSON *value)
+{
+    if (!cJSON_AddItemToObject(obj, key, value)) {
+        cJSON_Delete(value);
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
+int ka_rule_record_add(struct ka_rule_run *run, const char *path, const cJSON *value)
+{
+    struct ka_eval *ev = run->ev;
+    if (ev->patch == NULL) {
+        return 0;
+    }
+    int ret = ka_patch_add(ev->patch, path, value);
+    if (ret != 0) {
+        return ret;
+    }
+    struct ka_findings *s = ev->findings;
+    if (s != NULL && s->n_mutations < sizeof(s->mutations) / sizeof(s->mutations[0])) {
+        struct ka_mutation *m = &s->mutations[s->n_mutations++];
+        m->rule = run->rule->def->id;
+        snprintf(m->op, sizeof(m->op), "add");
+        snprintf(m->path, sizeof(m->path), "%s", path);
+    }
+    return 0;
+}
+
+/* Make sure pod metadata and its `field` map exist; returns the map. */
+int ka_rule_ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **out)
+{
+    struct ka_object *obj = run->obj;
+    int ret;
+    if (obj->pod_meta == NULL) {
+        cJSON *meta = cJSON_CreateObject();
+        if (meta == NULL) {
+            return KA_ENOMEM;
+        }
+        /* the template (or pod) exists, since pod_spec does: parent of pod_meta_path */
+        char parent_path[48];
+        snprintf(parent_path, sizeof(parent_path), "%s", obj->pod_meta_path);
+        char *slash = strrchr(parent_path, '/');
+        *slash = '\0';
+        cJSON *parent = obj->root;
+        if (parent_path[0] != '\0') {
+            parent = cJSON_GetObjectItemCaseSensitive(item(obj->root, "spec"), "template");
+            if (obj->kind == KA_KIND_CRONJOB) {
+                parent =
+                    item(item(item(item(obj->root, "spec"), "jobTemplate"), "spec"), "template");
+            }
+        }
+        if (!cJSON_IsObject(parent)) {
+            cJSON_Delete(meta);
+            return KA_EINTERNAL;
+        }
+        ret = ka_rule_record_add(run, obj->pod_meta_path, meta);
+        if (ret != 0) {
+            cJSON_Delete(meta);
+            return ret;
+        }
+        ret = ka_attach_member(parent, "metadata", meta);
+        if (ret != 0) {
+            return ret;
+        }
+        obj->pod_meta = meta;
+    }
+    cJSON *map = item(obj->pod_meta, field);
+    if (map == NULL || cJSON_IsNull(map)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj->pod_meta, field);
+        map = cJSON_CreateObject();
+        if (map == NULL) {
+            return KA_ENOMEM;
+        }
+        struct ka_buf path;
+        ka_buf_init(&path, 256);
+        ret = ka_buf_adds(&path, obj->pod_meta_path);
+        if (ret == 0) {
+            ret = ka_pointer_append(&path, field);
+        }
+        if (ret == 0) {
+            ret = ka_rule_record_add(run, path.data, map);
+        }
+        ka_buf_free(&path);
+        if (ret != 0) {
+            cJSON_Delete(map);
+            return ret;
+        }
+        ret = ka_attach_member(obj->pod_meta, field, map);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    if (!cJSON_IsObject(map)) {
+        return KA_ETYPE;
+    }
+    *out = map;
+    return 0;
+}
+
+int ka_rule_add_annotations(struct ka_rule_run *run, const cJSON *wanted)
+{
+    const cJSON *kv;
+    int ret = 0;
+    cJSON *annotations = NULL;
+    cJSON_ArrayForEach(kv, wanted)
+    {
+        if (annotations == NULL) {
+            ret = ka_rule_ensure_pod_map(run, "annotations", &annotations);
+            if (ret != 0) {
+                return ret;
+            }
+        }
+        if (item(annotations, kv->string) != NULL) {
+            continue; /* never override what the user set */
+        }
+        cJSON *v = cJSON_CreateString(kv->valuestring);
+        if (v == NULL) {
+            return KA_ENOMEM;
+        }
+        struct ka_buf path;
+        ka_buf_init(&path, 512);
+        ret = ka_buf_adds(&path, run->obj->pod_meta_path);
+        if (ret == 0) {
+            ret = ka_pointer_append(&path, "annotations");
+        }
+        if (ret == 0) {
+            ret = ka_pointer_append(&path, kv->string);
+        }
+        if (ret == 0) {
+            ret = ka_rule_record_add(run, path.data, v);
+        }
+        ka_buf_free(&path);
+        if (ret != 0) {
+            cJSON_Delete(v);
+            return ret;
+        }
+        ret = ka_attach_member(annotations, kv->string, v);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* Append `value` (owned, consumed) to pod_spec[field], creating the array if needed. */
+int ka_rule_append_to_spec_array(struct ka_rule_run *run, const char *field, cJSON *value)
+{
+    cJSON *arr = item(run->obj->pod_spec, field);
+    char path[160];
+    int ret;
+    if (arr == NULL || cJSON_IsNull(arr)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(run->obj->pod_spec, field);
+        arr = cJSON_CreateArray();
+        if (arr == NULL) {
+            cJSON_Delete(value);
+            return KA_ENOMEM;
+        }
+        cJSON_AddItemToArray(arr, value);
+        snprintf(path, sizeof(path), "%s/%s", run->obj->pod_spec_path, field);
+        ret = ka_rule_record_add(run, path, arr);
+        if (ret != 0) {
+            cJSON_Delete(arr);
+            return ret;
+        }
+        return ka_attach_member(run->obj->pod_spec, field, arr);
+    }
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(value);
+        return KA_ETYPE;
+    }
+    snprintf(path, sizeof(path), "%s/%s/-", run->obj->pod_spec_path, field);
+    ret = ka_rule_record_add(run, path, value);
+    if (ret != 0) {
+        cJSON_Delete(value);
+        return ret;
+    }
+    cJSON_AddItemToArray(arr, value);
+    return 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * What a rule (webhook/src/rules/<rule-id>.c) builds on: parameter getters, the container walk
+ * and container paths, reporting, and the mutation helpers that change the tree and record the
+ * JSON patch together. Internal to the rules: nothing outside webhook/src/rules*.c includes it.
+ *
+ * A rule file defines `const struct ka_rule_def ka_rule_<rule_id>` (dashes become underscores);
+ * CMake lists the folder and generates the registry, so the file is all a new rule needs.
+ * Parameters arrive merged with their defaults and already type-checked by the policy loader,
+ * so run functions read them without re-validating.
+ */
+#ifndef KADMIT_RULE_API_H
+#define KADMIT_RULE_API_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "kadmit/error.h"
+#include "kadmit/limits.h"
+#include "kadmit/rules.h"
+#include "kadmit/select.h"
+
+/* ------------------------------------------------------------------------------------------
+ * Accessors (borrowed results; NULL when absent or of another type)
+ */
+
+static inline cJSON *item(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+static inline const char *str_at(const cJSON *obj, const char *key)
+{
+    const cJSON *v = item(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static inline const cJSON *param(const struct ka_rule_run *run, const char *name)
+{
+    return item(run->rule->params, name);
+}
+
+static inline int param_int(const struct ka_rule_run *run, const char *name)
+{
+    const cJSON *v = param(run, name);
+    return cJSON_IsNumber(v) ? v->valueint : 0;
+}
+
+static inline int param_bool(const struct ka_rule_run *run, const char *name)
+{
+    return cJSON_IsTrue(param(run, name));
+}
+
+static inline const char *param_str(const struct ka_rule_run *run, const char *name)
+{
+    return str_at(run->rule->params, name);
+}
+
+/** True when the list holds the string `s`. */
+int ka_list_has(const cJSON *list, const char *s);
+
+/** The pod's labels (the template's for workloads), or NULL. */
+static inline const cJSON *pod_labels(const struct ka_object *obj)
+{
+    return item(obj->pod_meta, "labels");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The container walk
+ */
+
+/* Container lists, as bits for ka_for_each_container(). */
+#define KA_INIT 1u      /* initContainers */
+#define KA_APP 2u       /* containers */
+#define KA_EPHEMERAL 4u /* ephemeralContainers */
+
+/* Where a container is; its JSON pointer is only built when something is reported. */
+struct ka_container_ref {
+    const char *field; /* "containers", ... */
+    size_t index;
+};
+
+/** JSON pointer of a container's field: pod spec path + /<field>/<index> + `suffix`. */
+void ka_container_path(const struct ka_rule_run *run, const struct ka_container_ref *at,
+                       const char *suffix, char *out, size_t len);
+
+/* Called per container; `name` is "(unnamed)" when the container has none. Non-zero stops. */
+typedef int (*ka_container_fn)(struct ka_rule_run *run, cJSON *c, const char *name,
+                               const struct ka_container_ref *at, void *arg);
+
+/** Calls fn for each container of the `lists` (KA_INIT | KA_APP | KA_EPHEMERAL), in that order. */
+__attribute__((warn_unused_result)) int
+ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------------------------
+ * Mutations: change the tree and record the patch together
+ */
+
+/** Add `value` under `key`; on failure `value` is freed and KA_ENOMEM returned. */
+__attribute__((warn_unused_result)) int ka_attach_member(cJSON *obj, const char *key, cJSON *value);
+
+/** Record an "add" of `value` at `path` in the patch and in the findings' mutation list. */
+__attribute__((warn_unused_result)) int ka_rule_record_add(struct ka_rule_run *run,
+                                                           const char *path, const cJSON *value);
+
+/** Make sure pod metadata and its `field` map exist (recording the adds); returns the map. */
+__attribute__((warn_unused_result)) int ka_rule_ensure_pod_map(struct ka_rule_run *run,
+                                                               const char *field, cJSON **out);
+
+/** Add each of `wanted`'s annotations the pod does not have (never overrides the user's). */
+__attribute__((warn_unused_result)) int ka_rule_add_annotations(struct ka_rule_run *run,
+                                                                const cJSON *wanted);
+
+/** Append `value` (consumed) to pod_spec[field], creating the array if needed. */
+__attribute__((warn_unused_result)) int
+ka_rule_append_to_spec_array(struct ka_rule_run *run, const char *field, cJSON *value);
+
+#endif
