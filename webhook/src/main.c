@@ -26,6 +26,7 @@ static const struct command commands[] = {
     {"serve", ka_cmd_serve, "run the HTTPS admission webhook server"},
     {"review", ka_cmd_review, "answer one AdmissionReview from a file or stdin"},
     {"audit", ka_cmd_audit, "check manifests and cluster snapshots against the policy"},
+    {"fix", ka_cmd_fix, "rewrite manifests to meet the policy, keeping comments and layout"},
     {"lint", ka_cmd_lint, "validate policy files"},
     {"policy", ka_cmd_policy, "show the effective policy, with where each value came from"},
     {"rules", ka_cmd_rules, "list the rules kadmit knows"},

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -24,6 +25,8 @@ void ka_yaml_stream_free(struct ka_yaml_stream *s)
     }
     free(s->docs);
     free(s->doc_lines);
+    free(s->doc_starts);
+    free(s->doc_ends);
     free(s->pos);
     memset(s, 0, sizeof(*s));
 }
@@ -72,17 +75,21 @@ static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mar
             return note(b, mark, "too many nodes", KA_ELIMIT);
         }
         size_t cap = s->cap_pos ? s->cap_pos * 2 : 64;
-        struct ka_yaml_pos *p = realloc(s->pos, cap * sizeof(*p));
-        if (p == NULL) {
+        struct ka_yaml_pos *grown = realloc(s->pos, cap * sizeof(*grown));
+        if (grown == NULL) {
             return KA_ENOMEM;
         }
-        s->pos = p;
+        s->pos = grown;
         s->cap_pos = cap;
     }
-    s->pos[s->n_pos].node = node;
-    s->pos[s->n_pos].line = (unsigned)mark->line + 1;
-    s->pos[s->n_pos].column = (unsigned)mark->column + 1;
-    s->n_pos++;
+    struct ka_yaml_pos *p = &s->pos[s->n_pos++];
+    memset(p, 0, sizeof(*p));
+    p->node = node;
+    p->line = (unsigned)mark->line + 1;
+    p->column = (unsigned)mark->column + 1;
+    p->start = mark->index;
+    p->end = mark->index;
+    p->key_start = SIZE_MAX;
     return 0;
 }
 
@@ -202,6 +209,10 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
             cJSON_Delete(node);
             return ret;
         }
+        b->s->pos[b->s->n_pos - 1].end = ev->end_mark.index;
+        b->s->pos[b->s->n_pos - 1].block_scalar =
+            ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+            ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
         *out = node;
         return 0;
     }
@@ -217,6 +228,10 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
     if (ret != 0) {
         goto cleanup;
     }
+    size_t self = b->s->n_pos - 1;
+    b->s->pos[self].flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                                  : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+    yaml_mark_t key_mark = ev->start_mark;
     for (;;) {
         if (!yaml_parser_parse(&b->parser, &child)) {
             ret = note(b, &b->parser.problem_mark,
@@ -225,6 +240,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
         }
         have_child = 1;
         if (child.type == YAML_MAPPING_END_EVENT || child.type == YAML_SEQUENCE_END_EVENT) {
+            b->s->pos[self].end = child.end_mark.index;
             break;
         }
         if (is_map && key == NULL) {
@@ -237,11 +253,17 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
                 ret = KA_ENOMEM;
                 goto cleanup;
             }
+            key_mark = child.start_mark;
         } else {
             cJSON *value = NULL;
+            size_t at = b->s->n_pos;
             ret = build_node(b, &child, depth + 1, &value);
             if (ret != 0) {
                 goto cleanup;
+            }
+            if (is_map) {
+                b->s->pos[at].key_start = key_mark.index;
+                b->s->pos[at].key_column = (unsigned)key_mark.column + 1;
             }
             ret = attach(b, node, key, value, &child.start_mark);
             if (ret != 0) {
@@ -265,7 +287,7 @@ cleanup:
     return ret;
 }
 
-static int add_doc(struct builder *b, cJSON *doc, unsigned line)
+static int add_doc(struct builder *b, cJSON *doc, unsigned line, size_t start, size_t end)
 {
     struct ka_yaml_stream *s = b->s;
     if (s->n_docs >= KA_YAML_MAX_DOCS) {
@@ -281,8 +303,20 @@ static int add_doc(struct builder *b, cJSON *doc, unsigned line)
         return KA_ENOMEM;
     }
     s->doc_lines = lines;
+    size_t *starts = realloc(s->doc_starts, (s->n_docs + 1) * sizeof(*starts));
+    if (starts == NULL) {
+        return KA_ENOMEM;
+    }
+    s->doc_starts = starts;
+    size_t *ends = realloc(s->doc_ends, (s->n_docs + 1) * sizeof(*ends));
+    if (ends == NULL) {
+        return KA_ENOMEM;
+    }
+    s->doc_ends = ends;
     s->docs[s->n_docs] = doc;
     s->doc_lines[s->n_docs] = line;
+    s->doc_starts[s->n_docs] = start;
+    s->doc_ends[s->n_docs] = end;
     s->n_docs++;
     return 0;
 }
@@ -313,6 +347,7 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             break;
         }
         if (ev.type == YAML_DOCUMENT_START_EVENT) {
+            size_t doc_start = ev.start_mark.index;
             yaml_event_delete(&ev);
             have_ev = 0;
             if (!yaml_parser_parse(&b.parser, &ev)) {
@@ -327,10 +362,19 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             if (ret != 0) {
                 goto cleanup;
             }
+            yaml_event_delete(&ev);
+            have_ev = 0;
+            if (!yaml_parser_parse(&b.parser, &ev)) { /* the document's end */
+                cJSON_Delete(doc);
+                ret = note(&b, &b.parser.problem_mark,
+                           b.parser.problem ? b.parser.problem : "YAML syntax error", KA_EPARSE);
+                goto cleanup;
+            }
+            have_ev = 1;
             if (cJSON_IsNull(doc)) {
                 cJSON_Delete(doc); /* an empty document between "---" separators */
             } else {
-                ret = add_doc(&b, doc, line);
+                ret = add_doc(&b, doc, line, doc_start, ev.end_mark.index);
                 if (ret != 0) {
                     cJSON_Delete(doc);
                     goto cleanup;

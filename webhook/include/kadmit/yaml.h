@@ -22,11 +22,20 @@ struct ka_yaml_pos {
     const cJSON *node;
     unsigned line;   /* 1-based */
     unsigned column; /* 1-based */
+    /* Byte offsets into the parsed text, for editing it in place (see fix.h). */
+    size_t start;        /* first byte of the node ("{", "[", a key, a scalar or its quote) */
+    size_t end;          /* just past the node (collections: as libyaml ends them) */
+    size_t key_start;    /* a mapping value: first byte of its key; SIZE_MAX otherwise */
+    unsigned key_column; /* a mapping value: its key's column (1-based) */
+    unsigned char flow;  /* a collection written in flow style ({...}, [...]) */
+    unsigned char block_scalar; /* a literal (|) or folded (>) scalar */
 };
 
 struct ka_yaml_stream {
     cJSON **docs;        /* one tree per document ("---"); empty documents skipped */
     unsigned *doc_lines; /* line where each document starts */
+    size_t *doc_starts;  /* byte range of each document, "---" and trailing comments included */
+    size_t *doc_ends;
     size_t n_docs;
     struct ka_yaml_pos *pos; /* position of every node, in creation order */
     size_t n_pos, cap_pos;
