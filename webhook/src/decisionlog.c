@@ -69,8 +69,8 @@ int ka_decision_log_wants(const struct ka_review_summary *s, int all)
 {
     /* A 400 (not an AdmissionReview) is not an admission: the API server never sends one, so
      * by default it is not logged (a client spamming bad requests cannot flood the log). */
-    return all || (s->http_status == 200 && (s->n_findings > 0 || s->n_dropped_findings > 0 ||
-                                             s->n_exemptions > 0 || !s->allowed));
+    return all || (s->http_status == 200 &&
+                   (s->n_findings > 0 || s->n_dropped_findings > 0 || !s->allowed));
 }
 
 int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint ep, int64_t time_ms,
