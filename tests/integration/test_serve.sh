@@ -301,13 +301,14 @@ check "with a certificate from another CA: refused" 1 $((rc != 0))
 stop_server "$T/log2"
 
 echo "# connection limit, IPv6"
-start_server "$T/log3" "${COMMON[@]}" --max-connections 3 --idle-timeout 2 --request-deadline 1 || exit 1
+start_server "$T/log3" "${COMMON[@]}" --threads 1 --max-connections 3 --idle-timeout 2 --request-deadline 1 || exit 1
 $KC hold 127.0.0.1 "$PORT" "$T/ca.crt" 3 4 >"$T/hold1" &
 HOLDPID=$!
 wait_for 10 test -s "$T/hold1"
 check "3 connections up to --max-connections 3" 3 "$(cat "$T/hold1")"
-"${C[@]}" -o /dev/null "$U/healthz" 2>/dev/null; rc=$?
-check "4th connection closed at accept" 1 $((rc != 0))
+sleep 1.5 # the held connections are now idle for longer than KA_EVICT_IDLE_MS
+check "4th connection served at --max-connections: the oldest idle one is evicted" 200 \
+  "$("${C[@]}" -o /dev/null -w '%{http_code}' "$U/healthz")"
 wait $HOLDPID
 wait_for 10 bash -c "[ \"\$(curl -s --cacert $T/ca.crt -o /dev/null -w '%{http_code}' $U/healthz)\" = 200 ]"
 check "accepts again once connections close" 0 $?
@@ -317,6 +318,45 @@ out=$($KC slow 127.0.0.1 "$PORT" "$T/ca.crt" /validate "$T/pod8k.json" 4)
 check_contains "body slower than --request-deadline: connection closed" "error" "$out"
 check "server fine after slow clients" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$U/healthz")"
 stop_server "$T/log3"
+
+echo "# saturation: nothing to evict; conflicting Content-Length"
+start_server "$T/log6" "${COMMON[@]}" --threads 1 --max-connections 2 --request-deadline 10 || exit 1
+out=$(python3 - "$PORT" "$T/ca.crt" <<'PY'
+import socket, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15),
+                    server_hostname="localhost")
+s.sendall(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+          b"Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}")
+print(s.recv(200).split(b"\r\n")[0].decode())
+PY
+)
+check_contains "conflicting duplicate Content-Length headers: 400" " 400 " "$out"
+# two connections each in the middle of a request body: neither idle nor handshaking
+python3 - "$PORT" "$T/ca.crt" "$T/sat" <<'PY' &
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+held = []
+for _ in range(2):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
+                        server_hostname="localhost")
+    s.sendall(b"POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
+              b"\r\nContent-Length: 1000\r\n\r\n{")
+    held.append(s)
+open(sys.argv[3], "w").write("held\n")
+time.sleep(5)
+PY
+SATPID=$!
+wait_for 10 test -s "$T/sat"
+sleep 0.3
+"${C[@]}" -o /dev/null "$U/healthz" 2>/dev/null; rc=$?
+check "3rd connection refused when both are mid-request (nothing to evict)" 1 $((rc != 0))
+check_contains "/readyz reports the saturated webhook port" "saturated" \
+  "$(curl -s --max-time 10 "http://127.0.0.1:$METRICS_PORT/readyz")"
+check "/readyz is 503 while saturated" 503 \
+  "$(curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/readyz")"
+wait $SATPID
+stop_server "$T/log6"
 if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
   start_server "$T/log4" "${COMMON[@]}" --listen "[::1]:$PORT" || exit 1
   check "IPv6 [::1] listen" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "https://[::1]:$PORT/healthz")"

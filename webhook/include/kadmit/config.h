@@ -32,6 +32,11 @@ struct ka_config {
     unsigned long max_json_values;
     unsigned long max_header_bytes;
     unsigned long max_connections;
+    unsigned long max_connections_per_source;
+    unsigned long max_buffered_body_bytes;
+    unsigned long metrics_max_connections;
+    unsigned long metrics_connections_per_source;
+    unsigned long metrics_timeout;         /* seconds */
     unsigned long handshake_timeout;       /* seconds */
     unsigned long idle_timeout;            /* seconds */
     unsigned long request_deadline;        /* seconds */

@@ -82,6 +82,12 @@ static int run_anti_affinity(struct ka_rule_run *run)
              "topologyKey %s and a labelSelector matching the pod's own labels",
              key);
     int wrong_key = 0, misses = 0;
+    if (cJSON_GetArraySize(required) > KA_MAX_AFFINITY_TERMS) {
+        snprintf(what, sizeof(what),
+                 "required podAntiAffinity has more than %d terms; kadmit does not evaluate it",
+                 KA_MAX_AFFINITY_TERMS);
+        return ka_rule_report(run, NULL, path, what, fix);
+    }
     const cJSON *term;
     cJSON_ArrayForEach(term, required)
     {
@@ -91,6 +97,13 @@ static int run_anti_affinity(struct ka_rule_run *run)
             continue;
         }
         const cJSON *sel = item(term, "labelSelector");
+        if (ka_selector_too_large(sel)) {
+            snprintf(what, sizeof(what),
+                     "required podAntiAffinity on %s has a labelSelector with more than %d "
+                     "requirements or %d values in one expression; kadmit does not evaluate it",
+                     key, KA_MAX_SELECTOR_REQUIREMENTS, KA_MAX_SELECTOR_VALUES);
+            return ka_rule_report(run, NULL, path, what, fix);
+        }
         if (sel == NULL || !ka_selector_matches(sel, labels) ||
             (item(sel, "matchLabels") == NULL && item(sel, "matchExpressions") == NULL)) {
             misses++;
