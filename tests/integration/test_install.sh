@@ -3,7 +3,7 @@
 # policies where a package expects them, and the installed binary runs.
 set -u
 cd "${KADMIT_SOURCE_DIR:-.}"
-. tests/integration/lib/check.sh
+. tests/integration/lib/harness.sh
 build=$(dirname "$KADMIT")
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
