@@ -31,8 +31,9 @@ static void attest_usage(FILE *f)
             "the webhook reads attestationsDir (every file not starting with \".\").\n"
             "\n"
             "flags:\n"
-            "  --key FILE|GLOB       trusted PEM public key (ECDSA P-256/P-384, RSA >= 2048);\n"
-            "                        repeatable; required (alias: --keys)\n"
+            "  --key FILE|GLOB       trusted PEM public key (ECDSA P-256/P-384, RSA >= 2048;\n"
+            "                        Ed25519 is not supported); globs may use braces\n"
+            "                        (keys/*.{pem,pub}); repeatable; required (alias: --keys)\n"
             "  --keyid ID            keyid of the next --key: signatures that carry another\n"
             "                        keyid are not tried with it (default: none, any keyid)\n"
             "  --max-age D           oldest acceptable scan, e.g. 168h, 7d (default 168h)\n"
@@ -122,8 +123,12 @@ static void print_entries(const struct ka_attest_index *idx, size_t from, size_t
             struct ka_attest_entry m;
             int r = ka_attest_index_entry(idx, match, &m);
             r = r ? r : ka_attest_entry_evaluate(&m, digest, p, now, &why);
-            printf("    result:     %s%s%s\n", r == 0 ? "PASS" : "FAIL", r == 0 ? "" : ": ",
-                   r == 0 ? "" : (why.data ? why.data : ka_strerror(r)));
+            printf("    result:     %s%s%s%s\n", r == 0 ? "PASS" : "FAIL", r == 0 ? "" : ": ",
+                   r == 0 ? "" : (why.data ? why.data : ka_strerror(r)),
+                   m.decides ? " (the newest verified scan: it decides)"
+                   : (m.verified && m.problem == NULL)
+                       ? " (superseded: a newer verified scan decides)"
+                       : "");
         }
         i = j;
     }
