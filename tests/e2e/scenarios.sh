@@ -17,12 +17,15 @@ ALL_SCENARIOS=(
   warn-rule
   dry-run
   update-ratchet
+  ratchet-set-image
+  ephemeral-container
   excluded-namespace
   policy-reload
   generate-name
   no-annotations
   escaping
   image-attestation
+  stale-scan-replacement
   deploy-kustomize
   latency
   webhook-down
@@ -583,6 +586,46 @@ sc_update_ratchet() {
   assert_eq "$(k get deployment legacy -n "$NS" -o jsonpath='{.spec.template.spec.containers[*].name}')" app "stored containers"
 }
 
+sc_ratchet_set_image() {
+  local out old_image=registry.chaozcode.com/e2e-app:latest
+  ns_create
+  policy_apply image-pinned=off
+  step "create a Deployment on an unpinned image while image-pinned is off"
+  expect_ok out create_yaml < <(deploy_yaml setimg | sed "s#image: \"$IMG_APP\"#image: \"$old_image\"#")
+  policy_apply
+  step "label it under enforce: the same image, admitted with an (existing) warning"
+  expect_ok out k label deployment setimg -n "$NS" e2e.kadmit.dev/touched=yes
+  assert_match "$out" '^Warning: \(existing\) image-pinned' "kubectl output"
+  step "kubectl set image to another unpinned image: a new subject, denied"
+  expect_fail out k set image deployment/setimg -n "$NS" app=registry.chaozcode.com/miner:latest
+  assert_contains "$out" 'image-pinned: Deployment' "kubectl error"
+  assert_contains "$out" 'miner:latest' "kubectl error"
+  assert_eq "$(jget deployment setimg '.spec.template.spec.containers[0].image')" "$old_image" "stored image"
+}
+
+# kubectl debug adds an ephemeral container through pods/ephemeralcontainers (UPDATE), which
+# the shipped configuration registers; the added container is judged, the pod's own are not
+# held against it.
+sc_ephemeral_container() {
+  local out
+  ns_create
+  expect_ok out create_yaml < <(pod_yaml target)
+  step "kubectl debug with miner:latest and a literal DB_PASSWORD: denied"
+  expect_fail out k debug target -n "$NS" --profile=general --image=miner:latest --container=dbg --env=DB_PASSWORD=hunter2
+  assert_contains "$out" 'image-pinned: Pod' "kubectl error"
+  assert_contains "$out" 'no-literal-secrets: Pod' "kubectl error"
+  assert_contains "$out" 'container "dbg"' "kubectl error"
+  assert_eq "$(jget pod target '[(.spec.ephemeralContainers // [])[].name] | join(",")')" "" "stored ephemeral containers"
+  step "a pinned debug image without literal secrets: admitted"
+  expect_ok out k debug target -n "$NS" --profile=general --image="$IMG_APP" --container=dbg2
+  assert_eq "$(jget pod target '[(.spec.ephemeralContainers // [])[].name] | join(",")')" dbg2 "stored ephemeral containers"
+  step "a raw PATCH of the subresource adding miner:latest: denied"
+  expect_fail out k patch pod target -n "$NS" --subresource=ephemeralcontainers --type=json \
+    -p '[{"op":"add","path":"/spec/ephemeralContainers/-","value":{"name":"dbg3","image":"miner:latest"}}]'
+  assert_contains "$out" 'container "dbg3"' "kubectl error"
+  assert_eq "$(jget pod target '[(.spec.ephemeralContainers // [])[].name] | join(",")')" dbg2 "stored ephemeral containers"
+}
+
 sc_excluded_namespace() {
   local out n j
   grep -q "$POLICY_EXCLUDED_NS" "$POLICY" || fail "could not add $POLICY_EXCLUDED_NS to spec.exclude.namespaces"
@@ -711,6 +754,100 @@ sc_image_attestation() {
   else
     echo "NOTE: denied: $out"
   fi
+  policy_apply
+}
+
+# A StatefulSet's pod is replaced after its image's scan aged past maxAge (issue 23). No
+# controller manager runs here, so the test acts as the StatefulSet controller by impersonation:
+# the API server then authenticates the request as that controller, exactly what kadmit trusts.
+SS_CONTROLLER=system:serviceaccount:kube-system:statefulset-controller
+sc_stale_scan_replacement() {
+  local A="$REPO/tests/attest" out d d2 aged img=registry.chaozcode.com/memory-spine t0 before after
+  grep -q 'id: image-scan-attestation' "$POLICY_BASE" || skip "the policy has no image-scan-attestation rule"
+  ns_create
+  d="$(openssl rand -hex 32)"
+  # sign_scan DIGEST FINISHED FILE: a clean scan of DIGEST that finished at FINISHED, signed
+  # with openssl into attestations/FILE (renamed into place: the reload never sees half a file)
+  sign_scan() {
+    bash "$A/statement.sh" --digest "$1" --name "$img" --finished "$2" "$A/trivy-clean.json" >"$WORK/stale.st"
+    bash "$A/sign.sh" "$WORK/stale-scanner.key" "$WORK/stale.st" >"$WORK/$3.tmp"
+    mv "$WORK/$3.tmp" "$WORK/attestations/$3"
+  }
+  # replacement_pod NAME [owner]: the StatefulSet's stored template as a pod, as its controller
+  # would create it (with the controller ownerReference when "owner" is given)
+  replacement_pod() {
+    k get statefulset spine -n "$NS" -o json | jq --arg name "$1" --arg owner "${2:-}" '
+      {apiVersion: "v1", kind: "Pod",
+       metadata: (.spec.template.metadata + {name: $name}
+         + (if $owner == "" then {} else {ownerReferences: [{apiVersion: "apps/v1",
+             kind: "StatefulSet", name: .metadata.name, uid: .metadata.uid, controller: true,
+             blockOwnerDeletion: true}]} end)),
+       spec: .spec.template.spec}'
+  }
+  stale_count() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$KADMIT_METRICS_PORT/metrics" \
+      | awk '/^kadmit_stale_admissions_total\{rule="image-scan-attestation",reason="scan-age"\}/ {print $2}'
+  }
+  step "a fresh signed scan of the Memory Spine digest; image-scan-attestation: enforce"
+  bash "$A/keygen.sh" p256 "$WORK/stale-scanner"
+  cp "$WORK/stale-scanner.pub" "$WORK/attestation-keys/stale-scanner.pem"
+  sign_scan "$d" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" stale.json
+  policy_write image-scan-attestation=enforce
+  t0=$SECONDS
+  until memory_spine_yaml spine required | sed "s#image: .*#image: \"$img@sha256:$d\"#" \
+          | k create --dry-run=server -n "$NS" -f - >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "the attested StatefulSet is not admitted after 20s"
+    sleep 0.3
+  done
+  step "create the StatefulSet and its pod spine-0 (as the controller): admitted, no warning"
+  expect_ok out create_yaml < <(memory_spine_yaml spine required | sed "s#image: .*#image: \"$img@sha256:$d\"#")
+  assert_no_rule_warning "$out"
+  expect_ok out k create -n "$NS" --as="$SS_CONTROLLER" -f - < <(replacement_pod spine-0 owner)
+  assert_no_rule_warning "$out"
+  step "the scan ages: scanFinishedOn rewritten to 10 days ago and re-signed"
+  aged="$(date -u -d '10 days ago' +%Y-%m-%dT%H:%M:%SZ)"
+  sign_scan "$d" "$aged" stale.json
+  t0=$SECONDS
+  until ! out="$(replacement_pod probe-user | k create --dry-run=server -n "$NS" -f - 2>&1)"; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "the aged scan is not in effect after 20s: $out"
+    sleep 0.3
+  done
+  assert_contains "$out" "scan is 10d old (max 7d)" "kubectl error"
+  before="$(stale_count)"
+  step "the node fails: spine-0 is deleted; the StatefulSet controller creates the replacement"
+  k delete pod spine-0 -n "$NS" --wait=false
+  t0=$SECONDS
+  while k get pod spine-0 -n "$NS" >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "spine-0 was not deleted"
+    sleep 0.2
+  done
+  expect_ok out k create -n "$NS" --as="$SS_CONTROLLER" -f - < <(replacement_pod spine-0 owner)
+  assert_contains "$out" "replacement admitted" "kubectl warning"
+  assert_contains "$out" "scan is 10d old (max 7d)" "kubectl warning"
+  assert_eq "$(jget pod spine-0 '.metadata.ownerReferences[0].kind')" StatefulSet "stored owner"
+  after="$(stale_count)"
+  assert_eq "$after" "$((before + 1))" "kadmit_stale_admissions_total{reason=\"scan-age\"}"
+  step "a user creating the same pod (same ownerReference): denied"
+  expect_fail out k create -n "$NS" -f - < <(replacement_pod spine-1 owner)
+  assert_contains "$out" "image-scan-attestation: Pod $NS/spine-1 container \"memory-spine\"" "kubectl error"
+  assert_contains "$out" "scan is 10d old (max 7d)" "kubectl error"
+  assert_absent pod spine-1
+  step "a user creating it without the ownerReference: denied"
+  expect_fail out k create -n "$NS" -f - < <(replacement_pod spine-2)
+  assert_absent pod spine-2
+  step "a template UPDATE to another digest whose scan is as old: denied (a new deployment)"
+  d2="$(openssl rand -hex 32)"
+  sign_scan "$d2" "$aged" stale2.json
+  t0=$SECONDS
+  until out="$(k set image statefulset/spine -n "$NS" "memory-spine=$img@sha256:$d2" --dry-run=server 2>&1)"; \
+        [[ "$out" == *"stale2.json: scan is 10d old"* ]]; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "the second aged scan is not in effect after 20s: $out"
+    sleep 0.3
+  done
+  expect_fail out k set image statefulset/spine -n "$NS" "memory-spine=$img@sha256:$d2"
+  assert_contains "$out" "image-scan-attestation: StatefulSet $NS/spine container \"memory-spine\"" "kubectl error"
+  assert_eq "$(jget statefulset spine '.spec.template.spec.containers[0].image')" "$img@sha256:$d" "stored image"
+  rm -f "$WORK/attestations/stale.json" "$WORK/attestations/stale2.json" "$WORK/attestation-keys/stale-scanner.pem"
   policy_apply
 }
 

@@ -204,8 +204,10 @@ def check_hooks(docs, label, want_bundle):
     check(f"{label}: mutating rules are exactly pods CREATE",
           rule_set(mh) == {("", "pods", ("CREATE",))}, rule_set(mh))
     got = rule_set(vh)
-    check(f"{label}: validating rules are exactly the 10 kinds on CREATE+UPDATE",
-          got == {(g, r, ("CREATE", "UPDATE")) for g, r in VALIDATED}, got)
+    check(f"{label}: validating rules are exactly the 10 kinds on CREATE+UPDATE, and "
+          "pods/ephemeralcontainers on UPDATE",
+          got == {(g, r, ("CREATE", "UPDATE")) for g, r in VALIDATED}
+          | {("", "pods/ephemeralcontainers", ("UPDATE",))}, got)
 
 
 check_hooks(plain, "plain", True)
@@ -263,6 +265,7 @@ check("cert-manager: renews before expiry", "renewBefore" in serving["spec"])
 KNOWN = {"kadmit_admission_requests_total", "kadmit_admission_duration_seconds_bucket",
          "kadmit_admission_duration_seconds_sum", "kadmit_admission_duration_seconds_count",
          "kadmit_rule_results_total", "kadmit_policy_reloads_total",
+         "kadmit_stale_admissions_total",
          "kadmit_policy_last_reload_success_timestamp_seconds",
          "kadmit_tls_certificate_expiry_timestamp_seconds", "kadmit_build_info", "up",
          "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"}
@@ -280,6 +283,8 @@ pr = find(mon, "PrometheusRule", "kadmit")
 alerts = {r["alert"]: r for g in pr["spec"]["groups"] for r in g["rules"]}
 exprs = " ".join(r["expr"] for r in alerts.values())
 check("monitoring: webhook-down alert", any("up{" in r["expr"] for r in alerts.values()))
+check("monitoring: stale-scan admissions alert",
+      "kadmit_stale_admissions_total" in alerts.get("KadmitStaleScanAdmitted", {}).get("expr", ""))
 check("monitoring: rejections alert", 'decision="denied"' in exprs)
 check("monitoring: p99 latency alert",
       "histogram_quantile(0.99" in exprs and "kadmit_admission_duration_seconds_bucket" in exprs)

@@ -339,6 +339,104 @@ static void test_json_compat(void)
     ka_audit_free(&a);
 }
 
+/* A snapshot whose images' signed scans aged or now fail: "would be denied on redeploy", its
+ * own kind of finding; an image without any attestation stays a plain violation. */
+static void test_would_be_denied_on_redeploy(void)
+{
+    struct ka_policy *p = NULL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 4096);
+    CU_ASSERT_EQUAL_FATAL(
+        ka_policy_load_path(
+            "tests/fixtures/rules/image-scan-attestation/attest-replacement-controller-stale-warn/"
+            "policy.yaml",
+            NULL, &p, &diag),
+        0);
+    ka_buf_free(&diag);
+    struct ka_audit a;
+    ka_audit_init(&a, p);
+    a.opts.now = 1790000000; /* the fixtures' attestations: a 10d old, c CRITICAL, e none */
+    static const char snapshot[] =
+        "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":["
+        "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"spine\","
+        "\"namespace\":\"ai\"},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"s\","
+        "\"image\":\"r.example/s@sha256:"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]}}}},"
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bare\",\"namespace\":"
+        "\"ai\"},\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"r.example/b@sha256:"
+        "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}]}},"
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"unscanned\","
+        "\"namespace\":\"ai\"},\"spec\":{\"containers\":[{\"name\":\"u\",\"image\":"
+        "\"r.example/u@sha256:"
+        "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\"}]}}]}";
+    CU_ASSERT_EQUAL_FATAL(ka_audit_add_bytes(&a, "snapshot.json", snapshot, strlen(snapshot)), 0);
+    struct ka_audit_counts c;
+    ka_audit_count(&a, &c);
+    CU_ASSERT_EQUAL(c.objects, 3);
+    CU_ASSERT_EQUAL(c.denied, 3);
+    CU_ASSERT_EQUAL(c.redeploy, 2);
+    struct ka_buf out;
+    ka_buf_init(&out, 1 << 20);
+    CU_ASSERT_EQUAL(ka_audit_render_text(&a, &out, 0), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "2 objects would be denied on redeploy"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "would be denied on redeploy: image-scan-attestation: "
+                                            "StatefulSet ai/spine container \"s\": "
+                                            "a-10d-clean.json: scan is 10d old (max 7d)"));
+    CU_ASSERT_PTR_NULL(strstr(out.data, "would be denied on redeploy: image-scan-attestation: "
+                                        "Pod ai/unscanned"));
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL(ka_audit_render_json(&a, &out), 0);
+    cJSON *j = cJSON_Parse(out.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_EQUAL(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "wouldBeDeniedOnRedeploy")->valueint,
+        2);
+    const cJSON *results = cJSON_GetObjectItem(j, "results");
+    const char *want[][2] = {{"would-be-denied-on-redeploy", "scan-age"},
+                             {"would-be-denied-on-redeploy", "scan-findings"},
+                             {NULL, NULL}};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(results, i), "violations"), 0);
+        const cJSON *kind = cJSON_GetObjectItem(v, "kind"),
+                    *stale = cJSON_GetObjectItem(v, "stale");
+        if (want[i][0] == NULL) {
+            CU_ASSERT_PTR_NULL(kind);
+            CU_ASSERT_PTR_NULL(stale);
+        } else {
+            CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(kind), want[i][0]);
+            CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(stale), want[i][1]);
+        }
+    }
+    cJSON_Delete(j);
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL(ka_audit_render_markdown(&a, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "| enforce, would be denied on redeploy | "));
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL(ka_audit_render_html(&a, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, ">enforce (would be denied on redeploy)<"));
+    ka_buf_reset(&out);
+    CU_ASSERT_EQUAL(ka_audit_render_policyreport(&a, &out, 0, 0), 0);
+    j = cJSON_Parse(out.data);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    int kinds = 0;
+    const cJSON *rep, *res;
+    cJSON_ArrayForEach(rep, cJSON_GetObjectItem(j, "items"))
+    {
+        cJSON_ArrayForEach(res, cJSON_GetObjectItem(rep, "results"))
+        {
+            const cJSON *props = cJSON_GetObjectItem(res, "properties");
+            const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(props, "kind"));
+            kinds += kind != NULL && strcmp(kind, "would-be-denied-on-redeploy") == 0;
+        }
+    }
+    CU_ASSERT_EQUAL(kinds, 2);
+    cJSON_Delete(j);
+    ka_buf_free(&out);
+    ka_audit_free(&a);
+    ka_policy_unref(p);
+}
+
 int main(void)
 {
     struct ka_buf diag;
@@ -359,6 +457,7 @@ int main(void)
         {"policyreport: per namespace, cluster report, split by count and bytes",
          test_policyreport_split},
         {"json keeps the existing fields and adds decisions", test_json_compat},
+        {"would be denied on redeploy", test_would_be_denied_on_redeploy},
         {NULL, NULL},
     };
     int rc = ka_test_run("audit", tests);

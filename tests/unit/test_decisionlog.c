@@ -153,6 +153,14 @@ static void test_format(void)
     ka_buf_reset(&line);
     CU_ASSERT_EQUAL(ka_decision_log_format(s, KA_ENDPOINT_MUTATE, 0, &line), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(line.data, "\"status\":400,\"reason\":"));
+    /* a finding about an aged scan says so (a controller's replacement, admitted) */
+    s->http_status = 200;
+    s->n_findings = 1;
+    s->findings[0] = (struct ka_finding){
+        .rule = "image-scan-attestation", .action = KA_ACTION_WARN, .stale = KA_STALE_AGE};
+    ka_buf_reset(&line);
+    CU_ASSERT_EQUAL(ka_decision_log_format(s, KA_ENDPOINT_VALIDATE, 0, &line), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line.data, "\"path\":\"\",\"stale\":\"scan-age\"}"));
     char ts[40];
     ka_decision_log_time(-1, ts, sizeof(ts));
     CU_ASSERT_STRING_EQUAL(ts, "1969-12-31T23:59:59.999Z");

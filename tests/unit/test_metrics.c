@@ -123,6 +123,42 @@ static void test_hostile_labels_are_escaped_and_bounded(void)
     ka_metrics_free(m);
 }
 
+/* One count per admitted request and (rule, reason); denied requests and dry runs admit
+ * nothing. Both series exist at 0 before the first stale admission (for increase()). */
+static void test_stale_admissions(void)
+{
+    struct ka_metrics *m = ka_metrics_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    char *t = render(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nkadmit_stale_admissions_total{rule=\"image-scan-"
+                                     "attestation\",reason=\"scan-age\"} 0\n"));
+    free(t);
+    struct ka_review_summary s;
+    summary_of(&s, "Pod", "CREATE", 1);
+    s.n_findings = 3;
+    for (size_t i = 0; i < 3; i++) {
+        s.findings[i].rule = "image-scan-attestation";
+        s.findings[i].action = KA_ACTION_WARN;
+        s.findings[i].stale = i < 2 ? KA_STALE_AGE : KA_STALE_FINDINGS;
+    }
+    ka_metrics_observe_review(m, KA_ENDPOINT_VALIDATE, &s, 0, 0.0001); /* age 1, findings 1 */
+    s.findings[2].stale = KA_STALE_NONE;
+    ka_metrics_observe_review(m, KA_ENDPOINT_VALIDATE, &s, 0, 0.0001); /* age 2 */
+    s.dry_run = 1;
+    ka_metrics_observe_review(m, KA_ENDPOINT_VALIDATE, &s, 0, 0.0001);
+    s.dry_run = 0;
+    s.allowed = 0;
+    ka_metrics_observe_review(m, KA_ENDPOINT_VALIDATE, &s, 0, 0.0001);
+    t = render(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "# TYPE kadmit_stale_admissions_total counter\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nkadmit_stale_admissions_total{rule=\"image-scan-"
+                                     "attestation\",reason=\"scan-age\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "\nkadmit_stale_admissions_total{rule=\"image-scan-"
+                                     "attestation\",reason=\"scan-findings\"} 1\n"));
+    free(t);
+    ka_metrics_free(m);
+}
+
 static void test_render_respects_ceiling(void)
 {
     struct ka_metrics *m = ka_metrics_new();
@@ -139,6 +175,7 @@ int main(void)
         {"counts and histogram", test_counts_and_histogram},
         {"hostile labels escaped and bounded", test_hostile_labels_are_escaped_and_bounded},
         {"render respects the buffer ceiling", test_render_respects_ceiling},
+        {"stale admissions", test_stale_admissions},
         {NULL, NULL},
     };
     return ka_test_run("metrics", tests);

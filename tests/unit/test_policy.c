@@ -42,8 +42,10 @@ static void test_default_loads(void)
     size_t n = 0;
     const struct ka_rule *rules = ka_policy_rules(p, &n);
     CU_ASSERT(n >= 10);
+    /* every rule the checklist names is enforced; the others run at their registry default */
     for (size_t i = 0; i < n; i++) {
-        CU_ASSERT_EQUAL(rules[i].action, KA_ACTION_ENFORCE);
+        CU_ASSERT(rules[i].action == KA_ACTION_ENFORCE ||
+                  rules[i].action == rules[i].def->default_action);
     }
     CU_ASSERT(strstr(ka_policy_source(p), "checklist") != NULL);
     /* the embedded default is the shipped file, byte for byte */
@@ -85,6 +87,30 @@ static void test_bad_action_and_param_type(void)
     expect_diag(
         text,
         "p.yaml:8:28: rule \"termination-grace-period\": param \"minSeconds\" must be an integer");
+}
+
+/* image-scan-attestation's replacement params: named choices and kinds, `0` for "never". */
+static void test_replacement_params(void)
+{
+#define ATTEST HEAD "  rules:\n    - id: image-scan-attestation\n      params:\n"
+    expect_diag(ATTEST "        onReplacementFindings: deny\n",
+                "onReplacementFindings must be enforce or warn");
+    expect_diag(ATTEST "        replacementControllers: {alice: [Pod]}\n",
+                "replacementControllers.alice must list the kinds that user manages");
+    expect_diag(ATTEST "        replacementControllers: {alice: StatefulSet}\n",
+                "replacementControllers.alice must list the kinds that user manages");
+    expect_diag(ATTEST "        replacementMaxAge: 3\n",
+                "param \"replacementMaxAge\" must be a duration");
+    struct ka_buf diag;
+    struct ka_policy *p = NULL;
+    CU_ASSERT_EQUAL(load(ATTEST "        replacementMaxAge: 0\n        keys: []\n"
+                                "        replacementControllers: {\"system:serviceaccount:ops:"
+                                "spine\": [StatefulSet, Deployment]}\n",
+                         &diag, &p),
+                    0);
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+#undef ATTEST
 }
 
 static void test_bad_selector(void)
@@ -217,6 +243,40 @@ static void test_rule_overrides(void)
     ka_buf_free(&diag);
 }
 
+/* spec.otherRules: default adds every unnamed rule whose registry default action is not off, at
+ * that action; off (or absent) adds none; anything else is refused. */
+static void test_other_rules(void)
+{
+    static const char with[] = HEAD "  otherRules: default\n  rules:\n"
+                                    "    - id: image-pinned\n      action: audit\n";
+    static const char without[] = HEAD "  otherRules: \"off\"\n  rules:\n"
+                                       "    - id: image-pinned\n      action: audit\n";
+    struct ka_buf diag;
+    struct ka_policy *p = NULL;
+    size_t want = 1;
+    for (size_t d = 0; ka_rule_defs[d] != NULL; d++) {
+        want += strcmp(ka_rule_defs[d]->id, "image-pinned") != 0 &&
+                ka_rule_defs[d]->default_action != KA_ACTION_OFF;
+    }
+    CU_ASSERT_EQUAL_FATAL(load(with, &diag, &p), 0);
+    size_t n = 0;
+    const struct ka_rule *rules = ka_policy_rules(p, &n);
+    CU_ASSERT_EQUAL(n, want);
+    CU_ASSERT_EQUAL(rules[0].action, KA_ACTION_AUDIT); /* a named rule keeps its action */
+    for (size_t i = 1; i < n; i++) {
+        CU_ASSERT_EQUAL(rules[i].action, rules[i].def->default_action);
+        CU_ASSERT_PTR_NOT_NULL(rules[i].params);
+    }
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+    CU_ASSERT_EQUAL_FATAL(load(without, &diag, &p), 0);
+    ka_policy_rules(p, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+    expect_diag(HEAD "  otherRules: all\n", "p.yaml:5:15: spec.otherRules must be default or off");
+}
+
 int main(void)
 {
     static const struct ka_test tests[] = {
@@ -226,12 +286,14 @@ int main(void)
         {"duplicate_id", test_duplicate_id},
         {"bad_action_and_param_type", test_bad_action_and_param_type},
         {"bad_selector", test_bad_selector},
+        {"image-scan-attestation replacement params", test_replacement_params},
         {"exception_needs_reason", test_exception_needs_reason},
         {"wrong_api_version_and_yaml_error", test_wrong_api_version_and_yaml_error},
         {"params_merge_defaults", test_params_merge_defaults},
         {"duration", test_duration},
         {"holder_swaps", test_holder_swaps},
         {"rule_overrides", test_rule_overrides},
+        {"other_rules", test_other_rules},
         {NULL, NULL},
     };
     return ka_test_run("policy", tests);

@@ -28,6 +28,11 @@ void ka_review_summary_reset(struct ka_review_summary *s)
     s->n_mutations = 0;
 }
 
+const char *ka_stale_name(enum ka_stale s)
+{
+    return s == KA_STALE_AGE ? "scan-age" : s == KA_STALE_FINDINGS ? "scan-findings" : "";
+}
+
 const char *ka_endpoint_name(enum ka_endpoint ep)
 {
     return ep == KA_ENDPOINT_MUTATE ? "mutate" : "validate";
@@ -441,6 +446,8 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->obj = obj;
     ev->findings = &s->found;
     ev->now = r->now;
+    ev->operation = s->operation;
+    ev->user = s->user;
     obj->mirror_pod = obj->mirror_pod && r->from_node;
 }
 

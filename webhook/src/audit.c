@@ -125,7 +125,8 @@ static char *dup_or_empty(const char *s)
 
 /* Append one finding with copies of the strings. */
 static int item_add_finding(struct ka_audit_item *it, const char *rule, enum ka_action action,
-                            const char *message, const char *container, const char *path)
+                            const char *message, const char *container, const char *path,
+                            enum ka_stale stale)
 {
     struct ka_audit_finding *p = realloc(it->findings, (it->n_findings + 1) * sizeof(*p));
     if (p == NULL) {
@@ -134,6 +135,7 @@ static int item_add_finding(struct ka_audit_item *it, const char *rule, enum ka_
     it->findings = p;
     struct ka_audit_finding *f = &p[it->n_findings];
     f->action = action;
+    f->stale = stale;
     f->rule = dup_or_empty(rule);
     f->message = dup_or_empty(message);
     f->container = dup_or_empty(container);
@@ -170,7 +172,8 @@ static int item_take_summary(struct ka_audit_item *it, const struct ka_review_su
     it->n_dropped_findings = s->n_dropped_findings;
     for (size_t f = 0; ret == 0 && f < s->n_findings; f++) {
         const struct ka_finding *fd = &s->findings[f];
-        ret = item_add_finding(it, fd->rule, fd->action, fd->message, fd->container, fd->path);
+        ret = item_add_finding(it, fd->rule, fd->action, fd->message, fd->container, fd->path,
+                               fd->stale);
     }
     for (size_t m = 0; ret == 0 && m < s->n_mutations; m++) {
         ret = item_add_mutation(it, s->mutations[m].rule, s->mutations[m].op, s->mutations[m].path);
@@ -583,8 +586,13 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     {
         enum ka_action act = KA_ACTION_AUDIT;
         (void)parse_action_name(str_at(f, "action"), &act);
+        const char *stale = str_at(f, "stale");
+        enum ka_stale st = KA_STALE_NONE;
+        for (int k = KA_STALE_AGE; stale != NULL && k <= KA_STALE_FINDINGS; k++) {
+            st = strcmp(stale, ka_stale_name((enum ka_stale)k)) == 0 ? (enum ka_stale)k : st;
+        }
         ret = item_add_finding(it, str_at(f, "rule"), act, str_at(f, "message"),
-                               str_at(f, "container"), str_at(f, "path"));
+                               str_at(f, "container"), str_at(f, "path"), st);
         if (ret != 0) {
             goto exit;
         }
@@ -673,9 +681,10 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
             *(adm ? &c->log_problems : &c->errors) += 1;
             continue;
         }
-        int warn = 0, audit = 0;
+        int warn = 0, audit = 0, redeploy = 0;
         for (size_t f = 0; f < it->n_findings; f++) {
             enum ka_action act = it->findings[f].action;
+            redeploy |= it->findings[f].stale != KA_STALE_NONE;
             warn |= act == KA_ACTION_WARN;
             audit |= act == KA_ACTION_AUDIT;
             c->findings++;
@@ -700,6 +709,7 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
         }
         if (!adm) {
             c->mutated += it->n_mutations > 0;
+            c->redeploy += redeploy;
         }
     }
 }
@@ -707,6 +717,13 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
 /* ------------------------------------------------------------------------------------------
  * Text
  */
+
+const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f)
+{
+    return f->stale != KA_STALE_NONE && it->origin == KA_AUDIT_OBJECT
+               ? "would-be-denied-on-redeploy"
+               : NULL;
+}
 
 const char *ka_audit_short_message(const struct ka_audit_item *it, const struct ka_audit_finding *f)
 {
@@ -767,6 +784,13 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
                             "owner is; --include-owned evaluates them)\n",
                             c.owned);
     }
+    if (ret == 0 && c.redeploy > 0) {
+        ret = ka_buf_printf(out,
+                            "%s%zu objects would be denied on redeploy%s: their images' signed "
+                            "scans are older than maxAge or now fail (running pods are still "
+                            "replaced; publish fresh scans before the next rollout)\n",
+                            red, c.redeploy, reset);
+    }
     if (ret == 0 && c.admissions + c.log_problems > 0) {
         ret = ka_buf_printf(out,
                             "%zu admissions in decision logs: %s%zu denied%s, %s%zu warned%s, "
@@ -810,8 +834,10 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
                              : fd->action == KA_ACTION_WARN  ? yellow
                                                              : dim;
             /* the full message (it starts with the rule id): scripts grep for it */
-            ret = ka_buf_printf(out, "       %s%-7s%s  %s\n", ac, ka_action_name(fd->action), reset,
-                                fd->message);
+            int redeploy = ka_audit_finding_kind(it, fd) != NULL;
+            ret =
+                ka_buf_printf(out, "       %s%-7s%s  %s%s\n", ac, ka_action_name(fd->action), reset,
+                              redeploy ? "would be denied on redeploy: " : "", fd->message);
         }
         if (ret == 0 && it->n_dropped_findings > 0) {
             ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
@@ -854,7 +880,10 @@ static int add_findings_json(cJSON *r, const char *key, const struct ka_audit_it
         if (add_str_member(v, "rule", fd->rule) ||
             add_str_member(v, "action", ka_action_name(fd->action)) ||
             add_str_member(v, "message", fd->message) || add_str_member(v, "path", fd->path) ||
-            add_str_member(v, "container", fd->container)) {
+            add_str_member(v, "container", fd->container) ||
+            (fd->stale != KA_STALE_NONE && add_str_member(v, "stale", ka_stale_name(fd->stale))) ||
+            (ka_audit_finding_kind(it, fd) != NULL &&
+             add_str_member(v, "kind", ka_audit_finding_kind(it, fd)))) {
             return KA_ENOMEM;
         }
     }
@@ -942,10 +971,11 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     }
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
-    static const char *const top[] = {"objects", "denied", "warned",  "audited", "passed",
-                                      "mutated", "errors", "skipped", "owned"};
+    static const char *const top[] = {
+        "objects", "denied", "warned",  "audited", "passed",
+        "mutated", "errors", "skipped", "owned",   "wouldBeDeniedOnRedeploy"};
     const size_t topv[] = {c.objects, c.denied, c.warned,  c.audited, c.passed,
-                           c.mutated, c.errors, c.skipped, c.owned};
+                           c.mutated, c.errors, c.skipped, c.owned,   c.redeploy};
     static const char *const adm[] = {"total", "denied", "warned", "audited", "passed"};
     const size_t admv[] = {c.admissions, c.admissions_denied, c.admissions_warned,
                            c.admissions_audited, c.admissions_passed};
@@ -953,7 +983,7 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     const size_t finv[] = {c.findings, c.findings_enforce, c.findings_warn, c.findings_audit};
     cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
-    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 9) != 0 ||
+    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 10) != 0 ||
         add_counts(sadm, adm, admv, 5) != 0 || add_counts(sfin, fin, finv, 4) != 0 ||
         cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
         goto cleanup;

@@ -254,7 +254,11 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
             ret = ret ? ret : md_cell(out, it->name);
             ret = ret ? ret : ka_buf_adds(out, " | ");
             ret = ret ? ret : md_cell(out, fd->rule);
-            ret = ret ? ret : ka_buf_printf(out, " | %s | ", ka_action_name(fd->action));
+            ret = ret ? ret
+                      : ka_buf_printf(out, " | %s%s | ", ka_action_name(fd->action),
+                                      ka_audit_finding_kind(it, fd) != NULL
+                                          ? ", would be denied on redeploy"
+                                          : "");
             ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
             ret = ret ? ret : ka_buf_adds(out, " |\n");
         }
@@ -600,7 +604,10 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
             ret = ret ? ret : html_td(out, NULL, it->namespace_);
             ret = ret ? ret : html_td(out, NULL, it->name);
             ret = ret ? ret : html_td(out, NULL, fd->rule);
-            ret = ret ? ret : html_td(out, cls, act);
+            char act_text[64];
+            snprintf(act_text, sizeof(act_text), "%s%s", act,
+                     ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
+            ret = ret ? ret : html_td(out, cls, act_text);
             ret = ret ? ret : html_td(out, NULL, ka_audit_short_message(it, fd));
             ret = ret ? ret : html_td(out, "src", it->source);
             ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
@@ -716,7 +723,10 @@ static cJSON *make_result(const struct ka_audit *a, const struct ka_audit_item *
     bad = bad || props == NULL || add_prop(props, "source", it->source);
     if (!bad && fd != NULL) {
         bad = add_prop(props, "action", ka_action_name(fd->action)) ||
-              add_prop(props, "container", fd->container) || add_prop(props, "path", fd->path);
+              add_prop(props, "container", fd->container) || add_prop(props, "path", fd->path) ||
+              (ka_audit_finding_kind(it, fd) != NULL &&
+               (add_prop(props, "kind", ka_audit_finding_kind(it, fd)) ||
+                add_prop(props, "stale", ka_stale_name(fd->stale))));
     }
     if (bad) {
         cJSON_Delete(r);

@@ -107,6 +107,9 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
         if (ret == 0 && f->preexisting) {
             ret = ka_buf_adds(out, ",\"preexisting\":true");
         }
+        if (ret == 0 && f->stale != KA_STALE_NONE) {
+            ret = add_key_str(out, "stale", ka_stale_name(f->stale), 1);
+        }
         ret = ret ? ret : ka_buf_adds(out, "}");
     }
     ret = ret ? ret : ka_buf_adds(out, "]");

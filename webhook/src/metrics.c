@@ -86,6 +86,7 @@ static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
 struct ka_metrics {
     struct family requests;                           /* webhook, kind, operation, decision */
     struct family rules;                              /* rule, action, result */
+    struct family stale;                              /* rule, reason */
     _Atomic uint64_t duration_buckets[N_BUCKETS + 1]; /* last is +Inf; not cumulative */
     _Atomic uint64_t duration_sum_ns;
     _Atomic uint64_t duration_count;
@@ -110,6 +111,10 @@ struct ka_metrics *ka_metrics_new(void)
     }
     family_init(&m->requests);
     family_init(&m->rules);
+    family_init(&m->stale);
+    /* exported from the start at 0, so increase() sees the first stale admission */
+    family_add(&m->stale, "rule=\"image-scan-attestation\",reason=\"scan-age\"", 0);
+    family_add(&m->stale, "rule=\"image-scan-attestation\",reason=\"scan-findings\"", 0);
     m->start_time = (int64_t)time(NULL);
     /* Use the kernel's idea of the start time when it is available. */
     FILE *f = fopen("/proc/self/stat", "r");
@@ -157,6 +162,7 @@ void ka_metrics_free(struct ka_metrics *m)
     }
     family_free(&m->requests);
     family_free(&m->rules);
+    family_free(&m->stale);
     free(m);
 }
 
@@ -184,6 +190,27 @@ static void label_value(char *out, size_t out_len, const char *s, const char *fa
     out[o] = '\0';
 }
 
+/* One kadmit_stale_admissions_total per admitted request and (rule, reason) among its findings
+ * (a dry run admits nothing). */
+static void observe_stale(struct ka_metrics *m, const struct ka_review_summary *s)
+{
+    size_t n = s->n_findings < 64 ? s->n_findings : 64;
+    for (size_t i = 0; s->allowed && !s->dry_run && i < n; i++) {
+        const struct ka_finding *f = &s->findings[i];
+        int seen = f->stale == KA_STALE_NONE;
+        for (size_t j = 0; !seen && j < i; j++) {
+            seen = s->findings[j].stale == f->stale && strcmp(s->findings[j].rule, f->rule) == 0;
+        }
+        if (!seen) {
+            char rule[96], labels[LABELS_MAX];
+            label_value(rule, sizeof(rule), f->rule, "unknown");
+            snprintf(labels, sizeof(labels), "rule=\"%s\",reason=\"%s\"", rule,
+                     ka_stale_name(f->stale));
+            family_add(&m->stale, labels, 1);
+        }
+    }
+}
+
 void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
                                const struct ka_review_summary *summary, int result, double seconds)
 {
@@ -209,6 +236,7 @@ void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
                      ka_action_name(fd->action), fd->preexisting ? "preexisting" : "violation");
             family_add(&m->rules, labels, 1);
         }
+        observe_stale(m, summary);
         for (size_t i = 0; i < summary->n_mutations && i < 32; i++) {
             label_value(rule, sizeof(rule), summary->mutations[i].rule, "unknown");
             snprintf(labels, sizeof(labels), "rule=\"%s\",action=\"mutate\",result=\"patched\"",
@@ -355,6 +383,17 @@ int ka_metrics_render(struct ka_metrics *m, struct ka_buf *out)
     if (ret == 0) {
         ret = render_family(out, "kadmit_rule_results_total", &m->rules,
                             "rule=\"_other\",action=\"_other\",result=\"_other\"");
+    }
+    if (ret == 0) {
+        ret = ka_buf_adds(out, "# HELP kadmit_stale_admissions_total Requests admitted although an "
+                               "image's scan is older than maxAge (reason scan-age) or over the "
+                               "severity limits (scan-findings): controllers' replacements, and "
+                               "every such image when the rule's action is warn.\n"
+                               "# TYPE kadmit_stale_admissions_total counter\n");
+    }
+    if (ret == 0) {
+        ret = render_family(out, "kadmit_stale_admissions_total", &m->stale,
+                            "rule=\"_other\",reason=\"_other\"");
     }
     if (ret == 0) {
         ret = ka_buf_printf(

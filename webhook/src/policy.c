@@ -33,7 +33,8 @@ struct ka_policy {
     size_t n_streams;
     struct ka_rule rules[KA_MAX_RULES];
     size_t n_rules;
-    cJSON *excluded; /* owned: union of spec.exclude.namespaces, or the default list */
+    cJSON *excluded;         /* owned: union of spec.exclude.namespaces, or the default list */
+    int other_rules_default; /* a document said spec.otherRules: default */
     char source[1024];
 };
 
@@ -207,7 +208,8 @@ static int param_type_ok(const cJSON *v, enum ka_param_type t)
     }
     case KA_P_DURATION: {
         int64_t s;
-        return cJSON_IsString(v) && ka_duration_parse(v->valuestring, &s) == 0;
+        return (cJSON_IsString(v) && ka_duration_parse(v->valuestring, &s) == 0) ||
+               (cJSON_IsNumber(v) && v->valuedouble == 0); /* `0`: zero, needs no unit */
     }
     case KA_P_PORT:
         return cJSON_IsString(v) ||
@@ -419,8 +421,17 @@ static void check_document(struct checker *c, struct ka_policy *pol, const cJSON
         complain(c, spec ? spec : doc, "spec is required and must be a mapping");
         return;
     }
-    static const char *const spec_fields[] = {"exclude", "rules", NULL};
+    static const char *const spec_fields[] = {"exclude", "rules", "otherRules", NULL};
     only_fields(c, spec, "spec", spec_fields);
+    const cJSON *other = cJSON_GetObjectItemCaseSensitive(spec, "otherRules");
+    if (other != NULL) {
+        if (!cJSON_IsString(other) || (strcmp(other->valuestring, "default") != 0 &&
+                                       strcmp(other->valuestring, "off") != 0)) {
+            complain(c, other, "spec.otherRules must be default or off");
+        } else if (strcmp(other->valuestring, "default") == 0) {
+            pol->other_rules_default = 1;
+        }
+    }
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(spec, "exclude");
     if (ex != NULL) {
         static const char *const ex_fields[] = {"namespaces", NULL};
@@ -622,19 +633,51 @@ done:
     return KA_EPOLICY;
 }
 
+/* spec.otherRules: default: every registered rule the files do not name, whose registry
+ * default action is not off, runs at that action with its default params. */
+static int add_other_rules(struct ka_policy *pol, struct ka_buf *diag)
+{
+    struct checker c = {.stream = &pol->streams[0], .file = "(registry defaults)", .diag = diag};
+    for (size_t d = 0; pol->other_rules_default && ka_rule_defs[d] != NULL; d++) {
+        const struct ka_rule_def *def = ka_rule_defs[d];
+        size_t i = 0;
+        while (i < pol->n_rules && pol->rules[i].def != def) {
+            i++;
+        }
+        if (i < pol->n_rules || def->default_action == KA_ACTION_OFF) {
+            continue;
+        }
+        if (pol->n_rules >= KA_MAX_RULES) {
+            complain(&c, NULL, "too many rules (at most %d)", KA_MAX_RULES);
+            break;
+        }
+        struct ka_rule *rule = &pol->rules[pol->n_rules];
+        memset(rule, 0, sizeof(*rule));
+        rule->def = def;
+        rule->action = def->default_action;
+        rule->params = merge_params(&c, def, NULL, def->id);
+        if (rule->params == NULL) {
+            return KA_ENOMEM;
+        }
+        pol->n_rules++;
+    }
+    return c.errors > 0 ? KA_EPOLICY : 0;
+}
+
 static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load_opts *opts,
                   struct ka_policy **out, struct ka_buf *diag)
 {
-    if (errors > 0) {
+    int ret = errors > 0 ? KA_EPOLICY : add_other_rules(pol, diag);
+    if (ret != 0) {
         policy_destroy(pol);
-        return KA_EPOLICY;
+        return ret;
     }
     for (size_t o = 0; opts != NULL && o < opts->n_overrides; o++) {
         for (size_t i = 0; i < pol->n_rules; i++) {
             if (strcmp(pol->rules[i].def->id, opts->overrides[o].rule) != 0) {
                 continue;
             }
-            int ret = apply_override(&pol->rules[i], &opts->overrides[o], diag);
+            ret = apply_override(&pol->rules[i], &opts->overrides[o], diag);
             if (ret != 0) {
                 policy_destroy(pol);
                 return ret;
@@ -644,7 +687,7 @@ static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load
     for (size_t i = 0; i < pol->n_rules; i++) {
         struct ka_rule *r = &pol->rules[i];
         if (r->def->load != NULL && r->action != KA_ACTION_OFF) {
-            int ret = r->def->load(r, opts, diag);
+            ret = r->def->load(r, opts, diag);
             if (ret != 0) {
                 policy_destroy(pol); /* unload hooks free partial and absent (NULL) state */
                 return ret;

@@ -103,6 +103,12 @@ static int excepted(const struct ka_rule_run *run, const char *container)
 int ka_rule_report(struct ka_rule_run *run, const char *container, const char *path,
                    const char *what, const char *fix)
 {
+    return ka_rule_report_stale(run, KA_STALE_NONE, 0, container, path, what, fix);
+}
+
+int ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
+                         const char *container, const char *path, const char *what, const char *fix)
+{
     struct ka_eval *ev = run->ev;
     struct ka_findings *s = ev->findings;
     const char *id = run->rule->def->id;
@@ -115,7 +121,8 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     if (ev->ratchet_record != NULL) {
         return ka_ratchet_record(ev->ratchet_record, id, path);
     }
-    enum ka_action action = run->rule->action;
+    enum ka_action action =
+        soften && run->rule->action == KA_ACTION_ENFORCE ? KA_ACTION_WARN : run->rule->action;
     int preexisting = ev->ratchet_match != NULL &&
                       ka_ratchet_preexisting(ev->ratchet_match, run->obj->root, id, path);
     if (preexisting && action == KA_ACTION_ENFORCE) {
@@ -136,6 +143,7 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
         }
     }
     f->preexisting = preexisting;
+    f->stale = stale;
     f->rule = id;
     f->action = action;
     snprintf(f->container, sizeof(f->container), "%s", container ? container : "");

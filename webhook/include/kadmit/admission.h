@@ -26,11 +26,23 @@ struct ka_review_opts {
     int64_t now;        /* Unix time for time-dependent rules; 0: time(NULL) */
 };
 
+/*
+ * Why an image with a signed, usable scan attestation no longer passes image-scan-attestation:
+ * its scan aged past maxAge, or its newest scan has more findings than maxSeverity allows. A
+ * controller's replacement pod is admitted anyway (a warning, kadmit_stale_admissions_total);
+ * `kadmit audit` reports such objects as "would be denied on redeploy".
+ */
+enum ka_stale { KA_STALE_NONE = 0, KA_STALE_AGE, KA_STALE_FINDINGS };
+
+/** "" / "scan-age" / "scan-findings": the `reason` label and the decision log's "stale". */
+const char *ka_stale_name(enum ka_stale s);
+
 /* One finding of one rule on one object (a violation, at the rule's action). */
 struct ka_finding {
     const char *rule;      /* rule id (static) */
     enum ka_action action; /* enforce, warn or audit (effective, after ratcheting) */
     int preexisting;       /* UPDATE: the old object had it too */
+    enum ka_stale stale;   /* image-scan-attestation: an aged or now-failing scan, else NONE */
     char container[64];    /* container name or "" */
     char path[160];        /* JSON pointer of the offending field or "" */
     char message[512];     /* full "<rule>: <Kind> ns/name container ...: ..." text */

@@ -38,6 +38,10 @@ struct ka_audit_finding {
     char *message;   /* full "<rule>: <Kind> ns/name ...: ..." text */
     char *container; /* "" when none */
     char *path;      /* JSON pointer or "" */
+    /* An image whose signed scan aged past maxAge or now fails the severity limits. On an
+     * object: its own kind of finding, "would be denied on redeploy" (its pods are replaced,
+     * within replacementMaxAge, but a new rollout of the image is denied). */
+    enum ka_stale stale;
 };
 
 struct ka_audit_mutation {
@@ -115,6 +119,8 @@ struct ka_audit_counts {
         log_problems;
     /* findings (violations) over objects and admissions, by action */
     size_t findings, findings_enforce, findings_warn, findings_audit;
+    /* objects with a finding that would be denied on redeploy (ka_audit_finding.stale) */
+    size_t redeploy;
 };
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
@@ -146,6 +152,10 @@ __attribute__((warn_unused_result)) int ka_audit_render_policyreport(const struc
                                                                      struct ka_buf *out,
                                                                      size_t max_results,
                                                                      size_t max_bytes);
+
+/** "would-be-denied-on-redeploy" for an object's finding about an aged or now-failing scan
+ * (ka_audit_finding.stale), else NULL: the finding kind every renderer shows. */
+const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f);
 
 /** The message without its "<rule>: <Kind> <ns/name> " prefix (borrowed, points into it). */
 const char *ka_audit_short_message(const struct ka_audit_item *it,

@@ -98,6 +98,9 @@ struct ka_rule_def {
     const char *id;
     const char *summary;     /* one line for `kadmit rules` and the READMEs' tables */
     const char *description; /* the checklist item and why, for `kadmit explain` */
+    /* The action in a policy that says `otherRules: default` (the shipped checklist) without
+     * naming the rule; KA_ACTION_OFF (the zero value): the rule runs only where named. */
+    enum ka_action default_action;
     int mutating;
     unsigned kinds;                    /* enum ka_kind bits the rule applies to */
     const struct ka_param_def *params; /* NULL-terminated */
@@ -138,6 +141,10 @@ struct ka_eval {
     struct ka_patch *patch;       /* mutations: record ops (NULL: apply in memory only) */
     int64_t now;
     int templates_as_pods; /* apply pod mutations to templates (validation view) */
+    /* The request: "CREATE", "UPDATE"; request.userInfo.username, set by the API server (""
+     * in audits and for the old object of an UPDATE). Borrowed. */
+    const char *operation;
+    const char *user;
     /* UPDATE: while evaluating the old object, record its findings here (nothing is listed);
      * while evaluating the new one, findings about an unchanged subject are "existing". */
     struct ka_ratchet *ratchet_record;
@@ -158,6 +165,14 @@ struct ka_rule_run {
 __attribute__((warn_unused_result)) int ka_rule_report(struct ka_rule_run *run,
                                                        const char *container, const char *path,
                                                        const char *what, const char *fix);
+
+/**
+ * Like ka_rule_report(), for a finding about an aged or now-failing scan (`stale`), reported at
+ * warn instead of enforce when `soften` is set (a controller's replacement).
+ */
+__attribute__((warn_unused_result)) int
+ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
+                     const char *container, const char *path, const char *what, const char *fix);
 
 /** Run mutation rules (in policy order) on ev->obj. Returns 0 or a negative code. */
 __attribute__((warn_unused_result)) int ka_rules_mutate(struct ka_eval *ev);

@@ -3,6 +3,16 @@
  * initContainers, ephemeralContainers, and the sidecar kadmit injects) must be pinned by digest
  * and have a signed, fresh, clean vulnerability-scan attestation.
  *
+ * Freshness and findings are judged at deployment: a workload's CREATE, an UPDATE that changes
+ * its images (ratcheting lets unchanged images through), a Pod CREATE by anyone but a controller.
+ * A controller's replacement - a CREATE whose requesting user, as the API server authenticated
+ * it, is a controller identity of `replacementControllers` and whose controller ownerReference
+ * names a workload that identity manages - re-runs a template that was already admitted. Its
+ * signature and digest are checked as always; its age against `replacementMaxAge`; its findings
+ * at `onReplacementFindings` (warn by default). A node drain then never turns a stalled scan
+ * pipeline into an outage, and the warning, kadmit_stale_admissions_total and the decision log
+ * say which images need a new scan.
+ *
  * All parsing and signature checks happen when the policy is loaded (ka_attest_index_*); the
  * admission path is a lookup. Missing keys or a missing attestation directory do not stop the
  * policy loading (they are reported as diagnostics): every image is then denied, saying why.
@@ -21,6 +31,8 @@ struct attest_state {
     struct ka_attest_keys *keys;
     struct ka_attest_index *index;
     struct ka_attest_params params;
+    int64_t replacement_max_age_s;    /* INT64_MAX for replacementMaxAge 0 (never expires) */
+    int replacement_findings_enforce; /* onReplacementFindings: enforce */
     char dir[KA_ATTEST_DIR_MAX];
     /* directories of the keyFiles globs: adding or rotating a key reloads the policy */
     char key_dirs[KA_ATTEST_WATCH_MAX][KA_ATTEST_DIR_MAX];
@@ -47,17 +59,123 @@ __attribute__((format(printf, 2, 3))) static int note_diag(struct ka_buf *diag, 
     return ret == KA_ENOMEM ? ret : 0;
 }
 
+/* A duration param; the number 0 (YAML `replacementMaxAge: 0`) is zero seconds. */
+static int duration_param(const cJSON *v, int64_t *seconds)
+{
+    if (cJSON_IsNumber(v) && v->valuedouble == 0) {
+        *seconds = 0;
+        return 0;
+    }
+    return cJSON_IsString(v) ? ka_duration_parse(v->valuestring, seconds) : KA_EINVAL;
+}
+
+/* The workloads whose controllers create objects, and what they create. */
+static const struct owner {
+    const char *kind;  /* the ownerReference's kind */
+    const char *group; /* its API group ("" for core) */
+    enum ka_kind creates;
+} owners[] = {
+    {"ReplicaSet", "apps", KA_KIND_POD},        {"StatefulSet", "apps", KA_KIND_POD},
+    {"DaemonSet", "apps", KA_KIND_POD},         {"Job", "batch", KA_KIND_POD},
+    {"ReplicationController", "", KA_KIND_POD}, {"Deployment", "apps", KA_KIND_REPLICASET},
+    {"CronJob", "batch", KA_KIND_JOB},
+};
+
+static const struct owner *owner_find(const char *kind)
+{
+    for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++) {
+        if (strcmp(owners[i].kind, kind) == 0) {
+            return &owners[i];
+        }
+    }
+    return NULL;
+}
+
+/* "apps/v1" is in group "apps"; "v1" in the core group "". */
+static int in_group(const char *api_version, const char *group)
+{
+    size_t n = strlen(group);
+    const char *slash = strchr(api_version, '/');
+    return n == 0 ? slash == NULL
+                  : slash != NULL && (size_t)(slash - api_version) == n &&
+                        strncmp(api_version, group, n) == 0;
+}
+
+/*
+ * Is this CREATE a controller's replacement? The requesting user (set by the API server, never
+ * by the object) must be a `replacementControllers` identity, and the object's controller
+ * ownerReference must name a workload of a kind that identity manages and whose controller
+ * creates objects of this kind. The owner's name is written to `owner` ("StatefulSet spine").
+ */
+static int is_replacement(const struct ka_rule_run *run, char *owner, size_t owner_len)
+{
+    const struct ka_eval *ev = run->ev;
+    if (ev->operation == NULL || strcmp(ev->operation, "CREATE") != 0 || ev->user == NULL ||
+        ev->user[0] == '\0') {
+        return 0;
+    }
+    const cJSON *kinds = item(item(run->rule->params, "replacementControllers"), ev->user);
+    const cJSON *ref;
+    cJSON_ArrayForEach(ref, item(item(run->obj->root, "metadata"), "ownerReferences"))
+    {
+        const cJSON *kind = item(ref, "kind"), *api = item(ref, "apiVersion");
+        const cJSON *name = item(ref, "name");
+        if (!cJSON_IsTrue(item(ref, "controller")) || !cJSON_IsString(kind) ||
+            !cJSON_IsString(api) || !cJSON_IsString(name)) {
+            continue;
+        }
+        const struct owner *o = owner_find(kind->valuestring);
+        if (o == NULL || o->creates != run->obj->kind || !in_group(api->valuestring, o->group)) {
+            continue;
+        }
+        const cJSON *k;
+        cJSON_ArrayForEach(k, kinds)
+        {
+            if (strcmp(k->valuestring, o->kind) == 0) {
+                snprintf(owner, owner_len, "%s %.100s", o->kind, name->valuestring);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int check_params(const cJSON *params, char *err, size_t err_len, const cJSON **where)
 {
     struct ka_attest_params p;
     ka_attest_params_init(&p);
-    static const char *const durations[] = {"maxAge", "maxFutureSkew"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const durations[] = {"maxAge", "maxFutureSkew", "replacementMaxAge"};
+    for (size_t i = 0; i < 3; i++) {
         const cJSON *d = item(params, durations[i]);
         int64_t s;
-        if (!cJSON_IsString(d) || ka_duration_parse(d->valuestring, &s) != 0) {
+        if (duration_param(d, &s) != 0) {
             *where = d;
             snprintf(err, err_len, "%s must be a duration such as 168h, 7d or 5m", durations[i]);
+            return KA_EPOLICY;
+        }
+    }
+    const cJSON *on = item(params, "onReplacementFindings");
+    if (strcmp(on->valuestring, "enforce") != 0 && strcmp(on->valuestring, "warn") != 0) {
+        *where = on;
+        snprintf(err, err_len, "onReplacementFindings must be enforce or warn");
+        return KA_EPOLICY;
+    }
+    const cJSON *user;
+    cJSON_ArrayForEach(user, item(params, "replacementControllers"))
+    {
+        *where = user;
+        const cJSON *kind;
+        int ok = cJSON_IsArray(user);
+        cJSON_ArrayForEach(kind, user)
+        {
+            ok &= cJSON_IsString(kind) && owner_find(kind->valuestring) != NULL;
+        }
+        if (!ok) {
+            snprintf(err, err_len,
+                     "replacementControllers.%.80s must list the kinds that user manages "
+                     "(ReplicaSet, StatefulSet, DaemonSet, Job, ReplicationController, "
+                     "Deployment, CronJob)",
+                     user->string);
             return KA_EPOLICY;
         }
     }
@@ -138,14 +256,21 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
     rule->state = st;
     const cJSON *params = rule->params;
     ka_attest_params_init(&st->params);
-    ret = ka_duration_parse(item(params, "maxAge")->valuestring, &st->params.max_age_s);
+    ret = duration_param(item(params, "maxAge"), &st->params.max_age_s);
     if (ret == 0) {
-        ret = ka_duration_parse(item(params, "maxFutureSkew")->valuestring,
-                                &st->params.max_future_skew_s);
+        ret = duration_param(item(params, "maxFutureSkew"), &st->params.max_future_skew_s);
+    }
+    if (ret == 0) {
+        ret = duration_param(item(params, "replacementMaxAge"), &st->replacement_max_age_s);
     }
     if (ret != 0) {
         goto cleanup;
     }
+    if (st->replacement_max_age_s == 0) {
+        st->replacement_max_age_s = INT64_MAX;
+    }
+    st->replacement_findings_enforce =
+        strcmp(item(params, "onReplacementFindings")->valuestring, "enforce") == 0;
     for (int s = 0; s < KA_SEV_COUNT; s++) {
         st->params.max_severity[s] = -1;
     }
@@ -237,50 +362,124 @@ cleanup:
     return ret;
 }
 
+/* Does `image` pass with maxAge `max_age` and, when `findings`, the severity limits? */
+static int passes(const struct attest_state *st, const char *image, int64_t max_age, int findings,
+                  int64_t now, struct ka_buf *why)
+{
+    struct ka_attest_params p = st->params;
+    p.max_age_s = max_age;
+    for (int s = 0; !findings && s < KA_SEV_COUNT; s++) {
+        p.max_severity[s] = -1;
+    }
+    return ka_attest_check(st->index, image, &p, now, why);
+}
+
+/*
+ * An image that failed the full check: was its scan signed and usable, and only too old
+ * (KA_STALE_AGE) or over the severity limits (KA_STALE_FINDINGS)? Negative on internal errors.
+ */
+static int classify(const struct attest_state *st, const char *image, int64_t now)
+{
+    int r = passes(st, image, INT64_MAX, 0, now, NULL);
+    if (r == KA_EATTEST) {
+        return KA_STALE_NONE;
+    }
+    if (r == 0) {
+        r = passes(st, image, st->params.max_age_s, 0, now, NULL);
+    }
+    return r == 0 ? KA_STALE_FINDINGS : r == KA_EATTEST ? KA_STALE_AGE : r;
+}
+
+/*
+ * A controller's replacement of an image whose scan aged or now fails: past replacementMaxAge
+ * it is denied (`why` is rewritten against that limit), findings follow onReplacementFindings,
+ * an aged scan is admitted with a warning. Sets *stale, *soften and what the message starts
+ * with; returns 0 or an error.
+ */
+static int judge_replacement(const struct attest_state *st, const char *image, int64_t now,
+                             const char *owner, struct ka_buf *why, int *stale, int *soften,
+                             char *lead, size_t lead_len)
+{
+    int64_t limit = st->replacement_max_age_s;
+    int r = passes(st, image, limit, 0, now, NULL);
+    if (r == KA_EATTEST) {
+        ka_buf_reset(why);
+        r = passes(st, image, limit, 0, now, why);
+        snprintf(lead, lead_len, "replacement for %s denied past replacementMaxAge: ", owner);
+        return r == KA_EATTEST ? 0 : r;
+    }
+    if (r == 0) {
+        r = passes(st, image, limit, 1, now, NULL);
+    }
+    if (r != 0 && r != KA_EATTEST) {
+        return r;
+    }
+    *stale = r == 0 ? KA_STALE_AGE : KA_STALE_FINDINGS;
+    *soften = *stale == KA_STALE_AGE || !st->replacement_findings_enforce;
+    if (*soften) {
+        snprintf(lead, lead_len, "replacement admitted: "); /* short: warnings are cut at 120 */
+    } else {
+        snprintf(lead, lead_len,
+                 "replacement for %s denied (onReplacementFindings: enforce): ", owner);
+    }
+    return 0;
+}
+
+/* `owner`: the workload whose controller is replacing this pod, or NULL (a deployment). */
 static int check_image(struct ka_rule_run *run, const char *container, const char *image,
-                       const char *path)
+                       const char *path, const char *owner)
 {
     const struct attest_state *st = run->rule->state;
+    int64_t now = run->ev->now;
     struct ka_buf why;
     ka_buf_init(&why, 2048);
-    int ret = 0;
+    int ret = 0, soften = 0;
     if (image == NULL || image[0] == '\0') {
         goto done; /* image-pinned reports a missing image */
     }
-    int r = ka_attest_check(st->index, image, &st->params, run->ev->now, &why);
-    if (r == 0) {
+    ret = ka_attest_check(st->index, image, &st->params, now, &why);
+    if (ret != KA_EATTEST) {
         goto done;
     }
-    if (r == KA_ENOMEM || (r != KA_EATTEST && r != KA_EINVAL)) {
-        ret = r == KA_ENOMEM ? r : KA_EINTERNAL;
+    int stale = classify(st, image, now);
+    ret = stale < 0 ? stale : 0;
+    char lead[200] = "";
+    if (ret == 0 && owner != NULL && stale != KA_STALE_NONE) {
+        ret = judge_replacement(st, image, now, owner, &why, &stale, &soften, lead, sizeof(lead));
+    }
+    if (ret != 0) {
         goto done;
     }
-    char what[400];
-    const char *pinned = strstr(image, "@sha256:");
-    snprintf(what, sizeof(what), "%s%s%s", why.data ? why.data : "no usable attestation",
+    char what[600];
+    snprintf(what, sizeof(what), "%s%s%s%s", lead, why.data ? why.data : "no usable attestation",
              st->note[0] ? "; " : "", st->note);
-    ret = ka_rule_report(run, container, path, what,
-                         pinned == NULL
-                             ? "reference the image as repo@sha256:<digest>"
-                             : "publish a signed scan of this digest within the limits to the "
-                               "attestation directory");
+    ret = ka_rule_report_stale(
+        run, (enum ka_stale)stale, soften, container, path, what,
+        strstr(image, "@sha256:") == NULL ? "reference the image as repo@sha256:<digest>"
+        : stale != KA_STALE_NONE
+            ? "publish a fresh signed scan of this digest to the attestation directory; a new "
+              "rollout of this image is denied until then"
+            : "publish a signed scan of this digest within the limits to the attestation "
+              "directory");
 done:
     ka_buf_free(&why);
-    return ret;
+    return ret == 0 || ret == KA_ENOMEM ? ret : KA_EINTERNAL;
 }
 
 static int attest_container(struct ka_rule_run *run, cJSON *c, const char *name,
                             const struct ka_container_ref *at, void *arg)
 {
-    (void)arg;
     char path[160];
     ka_container_path(run, at, "/image", path, sizeof(path));
-    return check_image(run, name, str_at(c, "image"), path);
+    return check_image(run, name, str_at(c, "image"), path, arg);
 }
 
 static int run_attest(struct ka_rule_run *run)
 {
-    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, attest_container, NULL);
+    char owner[160];
+    int replacement = is_replacement(run, owner, sizeof(owner));
+    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, attest_container,
+                                 replacement ? owner : NULL);
 }
 
 static size_t watch(const struct ka_rule *rule, const char **paths, size_t max)
@@ -309,6 +508,22 @@ static const struct ka_param_def attest_params[] = {
     {"maxSeverity", KA_P_OBJECT, "{\"CRITICAL\":0}",
      "most findings allowed per severity (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN); unnamed ones are "
      "unlimited"},
+    {"replacementMaxAge", KA_P_DURATION, "\"30d\"",
+     "a controller's replacement pod: how old its scan may be (0: never too old)"},
+    {"onReplacementFindings", KA_P_STRING, "\"warn\"",
+     "a controller's replacement pod whose scan is over maxSeverity: enforce (deny) or warn"},
+    {"replacementControllers", KA_P_OBJECT,
+     "{\"system:serviceaccount:kube-system:replicaset-controller\":[\"ReplicaSet\"],"
+     "\"system:serviceaccount:kube-system:statefulset-controller\":[\"StatefulSet\"],"
+     "\"system:serviceaccount:kube-system:daemon-set-controller\":[\"DaemonSet\"],"
+     "\"system:serviceaccount:kube-system:job-controller\":[\"Job\"],"
+     "\"system:serviceaccount:kube-system:replication-controller\":[\"ReplicationController\"],"
+     "\"system:serviceaccount:kube-system:deployment-controller\":[\"Deployment\"],"
+     "\"system:serviceaccount:kube-system:cronjob-controller\":[\"CronJob\"],"
+     "\"system:kube-controller-manager\":[\"ReplicaSet\",\"StatefulSet\",\"DaemonSet\",\"Job\","
+     "\"ReplicationController\",\"Deployment\",\"CronJob\"]}",
+     "user name (as the API server authenticated it) -> the workload kinds whose replacements it "
+     "creates"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -322,7 +537,12 @@ const struct ka_rule_def ka_rule_image_scan_attestation = {
                    "digest, has predicate type https://cosign.sigstore.dev/attestation/vuln/v1, "
                    "finished its scan within maxAge (and not beyond maxFutureSkew in the future), "
                    "and counts no more findings of each severity than maxSeverity. Keys and "
-                   "attestation files are read when the policy loads, never per request.",
+                   "attestation files are read when the policy loads, never per request. A "
+                   "controller's replacement pod (a CREATE by a replacementControllers identity, "
+                   "owned by a workload of a kind it manages) re-runs an admitted template: its "
+                   "scan may be up to replacementMaxAge old, findings over maxSeverity follow "
+                   "onReplacementFindings, and either is a warning counted in "
+                   "kadmit_stale_admissions_total instead of a denial.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = attest_params,
     .check = check_params,
