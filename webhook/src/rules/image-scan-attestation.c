@@ -425,9 +425,24 @@ static int judge_replacement(const struct attest_state *st, const char *image, i
     return 0;
 }
 
-/* `owner`: the workload whose controller is replacing this pod, or NULL (a deployment). */
+/* Whether the object is a controller's replacement, worked out once and only when an image
+ * fails: most requests never need it. */
+struct replacement {
+    int known, is;
+    char owner[160]; /* "StatefulSet spine" */
+};
+
+static const char *replacement_owner(const struct ka_rule_run *run, struct replacement *rep)
+{
+    if (!rep->known) {
+        rep->is = is_replacement(run, rep->owner, sizeof(rep->owner));
+        rep->known = 1;
+    }
+    return rep->is ? rep->owner : NULL;
+}
+
 static int check_image(struct ka_rule_run *run, const char *container, const char *image,
-                       const char *path, const char *owner)
+                       const char *path, struct replacement *rep)
 {
     const struct attest_state *st = run->rule->state;
     int64_t now = run->ev->now;
@@ -444,7 +459,8 @@ static int check_image(struct ka_rule_run *run, const char *container, const cha
     int stale = classify(st, image, now);
     ret = stale < 0 ? stale : 0;
     char lead[200] = "";
-    if (ret == 0 && owner != NULL && stale != KA_STALE_NONE) {
+    const char *owner = stale > KA_STALE_NONE ? replacement_owner(run, rep) : NULL;
+    if (ret == 0 && owner != NULL) {
         ret = judge_replacement(st, image, now, owner, &why, &stale, &soften, lead, sizeof(lead));
     }
     if (ret != 0) {
@@ -476,10 +492,8 @@ static int attest_container(struct ka_rule_run *run, cJSON *c, const char *name,
 
 static int run_attest(struct ka_rule_run *run)
 {
-    char owner[160];
-    int replacement = is_replacement(run, owner, sizeof(owner));
-    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, attest_container,
-                                 replacement ? owner : NULL);
+    struct replacement rep = {0};
+    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, attest_container, &rep);
 }
 
 static size_t watch(const struct ka_rule *rule, const char **paths, size_t max)
