@@ -3,7 +3,7 @@
 # Usage: tests/deps.sh [build|test|bench]   (default: test)
 set -euo pipefail
 want=(build-essential cmake pkg-config libmbedtls-dev libmicrohttpd-dev libcjson-dev libjsmn-dev
-      libyaml-dev)
+      libyaml-dev libcurl4-openssl-dev)
 case "${1:-test}" in
   build) ;;
   test) want+=(libcunit1-dev clang clang-format curl openssl jq valgrind libclang-rt-14-dev chromium) ;;
