@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-tests/fuzz/corpus}
-mkdir -p "$out"/{admission,policy,manifest,yaml}
+mkdir -p "$out"/{admission,policy,manifest,yaml,fix}
 
 put() { # put DIR FILE: copy FILE into DIR under its hash
   local h
@@ -27,6 +27,11 @@ policies=(policies/*.yaml tests/fixtures/rules/*/*/policy.yaml tests/fixtures/ch
 for f in "${manifests[@]}"; do
   put "$out/manifest" "$f"
   put "$out/yaml" "$f"
+  put "$out/fix" "$f"
+done
+# kadmit fix: the golden cases' inputs (comments, CRLF, flow style, JSON, Helm, kustomize).
+for f in tests/fixtures/fix/*/input.*; do
+  put "$out/fix" "$f"
 done
 for f in "${requests[@]}"; do
   put "$out/admission" "$f"

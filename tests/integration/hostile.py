@@ -102,9 +102,10 @@ def review(uid="hostile", obj=None, op="CREATE"):
 class Conn:
     """One TLS connection with a tiny HTTP/1.1 client, so requests can be malformed."""
 
-    def __init__(self, args, timeout=GUARD):
+    def __init__(self, args, timeout=GUARD, source=None):
         self.args = args
-        raw = socket.create_connection((HOST, args.port), timeout=timeout)
+        raw = socket.create_connection((HOST, args.port), timeout=timeout,
+                                       source_address=(source, 0) if source else None)
         self.sock = args.ctx.wrap_socket(raw, server_hostname=HOST)
         self.buf = b""
 
@@ -247,8 +248,58 @@ def client_hello():
     return out.read()
 
 
-def raw(args):
-    return socket.create_connection((HOST, args.port), timeout=GUARD)
+def raw(args, source=None, port=None):
+    return socket.create_connection((HOST, port or args.port), timeout=GUARD,
+                                    source_address=(source, 0) if source else None)
+
+
+def sources(first, n):
+    """n loopback source addresses 127.0.F.1, 127.0.F.2, ... (all of 127/8 reaches the server)."""
+    return ["127.0.%d.%d" % (first + i // 250, 1 + i % 250) for i in range(n)]
+
+
+def get_metrics_port(args, path, timeout=GUARD):
+    """(status, body) of GET path on the metrics port, from 127.0.0.1."""
+    s = socket.create_connection((HOST, args.metrics_port), timeout=timeout)
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                   % (path, HOST)).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def under_attack(args, what):
+    """Figures while an attack is on: RSS, and /validate and /readyz answered (and how long they
+    took: printed, never asserted). Checks the outcomes: both answered, RSS under the
+    Deployment's memory limit."""
+    t0 = time.monotonic()
+    try:
+        st, _, resp = post_once(args, "/validate", json.dumps(review("during-" + what)).encode())
+    except (OSError, EOFError, ssl.SSLError) as e:
+        st, resp = 0, repr(e).encode()
+    t1 = time.monotonic()
+    try:
+        rst, rbody = get_metrics_port(args, "/readyz")
+    except OSError as e:
+        rst, rbody = 0, repr(e).encode()
+    t2 = time.monotonic()
+    m = memory(args.pid)
+    rss = m.get("VmRSS", 0) / 1024
+    print("figure %-18s RSS %6.1f MiB  /validate %7.1f ms (HTTP %d)  /readyz %7.1f ms (HTTP %d)"
+          % (what, rss, (t1 - t0) * 1000, st, (t2 - t1) * 1000, rst), flush=True)
+    check("%s: /validate answered during the attack" % what, st == 200, "HTTP %d %r" % (st, resp[:200]))
+    check("%s: /readyz answered during the attack" % what, rst in (200, 503), "HTTP %d" % rst)
+    check("%s: RSS %.0f MiB under the Deployment limit %d MiB" % (what, rss, args.limit_mb),
+          0 < rss < args.limit_mb)
+    return rst, rbody
 
 
 def raw_closed(sock, guard=GUARD):
@@ -338,9 +389,10 @@ def case_idle(args):
     n_raw = max(args.idle // 5, 1)
     show_memory(args.pid, "before %d idle connections" % n_tls)
     conns, errors = [], 0
-    for _ in range(n_tls):
+    srcs = sources(40, max(1, n_tls // 100))  # 100 per address, under the per-source cap
+    for i in range(n_tls):
         try:
-            conns.append(Conn(args, timeout=30))
+            conns.append(Conn(args, timeout=30, source=srcs[i % len(srcs)]))
         except (OSError, ssl.SSLError):
             errors += 1
     check("%d idle TLS connections opened (%d refused)" % (len(conns), errors),
@@ -663,6 +715,162 @@ def case_wrong_types(args):
           envelope_allows == 0, "%d allowed" % envelope_allows)
 
 
+def case_conn_flood(args):
+    """Plain TCP connects that never say hello, from many addresses, far past --max-connections
+    (default 1024): each new one evicts the oldest handshaking one, so the probe (from
+    127.0.0.1) keeps getting through and /readyz stays ready."""
+    n = args.flood
+    socks = []
+    for i, src in enumerate(sources(10, 40)):
+        for _ in range(n // 40):
+            try:
+                socks.append(raw(args, source=src))
+            except OSError:
+                pass
+    rst, body = under_attack(args, "conn-flood")
+    check("conn-flood: %d plain connects; /readyz still ready (all evictable)" % len(socks),
+          rst == 200, body.decode("latin-1")[:200])
+    closed = sum(1 for s in socks[: n // 2] if raw_closed(s, 5)[0])
+    check("conn-flood: the oldest half were evicted or timed out (%d of %d closed)"
+          % (closed, n // 2), closed == n // 2)
+    for s in socks:
+        s.close()
+
+
+def case_body_flood(args):
+    """100 senders stall after 3 MiB - 1 byte of a 3 MiB body: the buffered-body budget sheds the
+    slowest, so memory stays under the Deployment's limit and the probe's reviews still fit."""
+    n = 100
+    size = args.max_body
+    head = ("POST /validate HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n\r\n" % (HOST, size)).encode()
+    chunk = b" " * (size - 1)
+    conns = []
+    for src in sources(60, 4):
+        for _ in range(n // 4):
+            try:
+                c = Conn(args, source=src)
+                c.send(head + chunk)
+                conns.append(c)
+            except (OSError, ssl.SSLError):
+                pass
+    time.sleep(0.5)
+    under_attack(args, "body-flood")
+    closed = sum(1 for c in conns if c.closed_by_server(0.2))
+    print("figure body-flood       %d of %d stalled senders shed or closed so far" % (closed, n),
+          flush=True)
+    check("body-flood: stalled senders were shed (%d of %d closed)" % (closed, len(conns)),
+          closed > 0)
+    for c in conns:
+        c.close()
+
+
+def selector_bomb():
+    labels = {"l%d" % i: "v" for i in range(45000)}
+    labels["app"] = "memory-spine"
+    exprs = [{"key": "x%d" % i, "operator": "DoesNotExist"} for i in range(30000)]
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "bomb", "namespace": "ai-agents"},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "memory-spine"}},
+                    "template": {"metadata": {"labels": labels},
+                                 "spec": {"affinity": {"podAntiAffinity": {
+                                     "requiredDuringSchedulingIgnoredDuringExecution": [
+                                         {"topologyKey": "kubernetes.io/hostname",
+                                          "labelSelector": {"matchExpressions": exprs}}]}},
+                                     "containers": copy.deepcopy(POD["spec"]["containers"][:1])}}}}
+    r = review("bomb", dep)
+    r["request"]["kind"] = {"group": "apps", "version": "v1", "kind": "Deployment"}
+    r["request"]["resource"] = {"group": "apps", "version": "v1", "resource": "deployments"}
+    return json.dumps(r).encode()
+
+
+def case_selector_bomb(args):
+    """45,000 labels and a required anti-affinity term of 30,000 DoesNotExist expressions: label
+    lookups are hashed and the selector is over KA_MAX_SELECTOR_REQUIREMENTS, so the review is
+    cheap and denied; reviews beside it are not starved."""
+    body = selector_bomb()
+    stop = threading.Event()
+    answers = []
+
+    def bomber():
+        while not stop.is_set():
+            t0 = time.monotonic()
+            try:
+                st, _, resp = post_once(args, "/validate", body)
+                answers.append((st, admission_answer(st, resp), time.monotonic() - t0))
+            except (OSError, EOFError, ssl.SSLError) as e:
+                answers.append((0, repr(e), time.monotonic() - t0))
+
+    threads = [threading.Thread(target=bomber, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    under_attack(args, "selector-bomb")
+    stop.set()
+    for t in threads:
+        t.join(GUARD)
+    took = sorted(a[2] for a in answers)
+    if took:
+        print("figure selector-bomb    %.1f MB body: %d reviews, median %.0f ms, max %.0f ms"
+              % (len(body) / 1e6, len(took), took[len(took) // 2] * 1000, took[-1] * 1000),
+              flush=True)
+    check("selector-bomb: every bomb answered with a deny (%d)" % len(answers),
+          answers and all(a[1] == "deny" for a in answers), repr(answers[:3]))
+    st, _, resp = post_once(args, "/validate", body)
+    check("selector-bomb: the denial names the selector limit (KA_MAX_SELECTOR_REQUIREMENTS)",
+          b"more than 256 requirements" in resp, resp[:300])
+
+
+def case_metrics_flood(args):
+    """Idle TCP connections to the metrics/health port from many addresses: each address gets
+    --metrics-connections-per-source (8), idle ones are closed after --metrics-timeout (5 s),
+    and kubelet's /readyz (from its own address, 127.0.0.1 here) is still answered."""
+    socks = []
+    for src in sources(80, 30):
+        for _ in range(20):
+            try:
+                socks.append(raw(args, source=src, port=args.metrics_port))
+            except OSError:
+                pass
+    time.sleep(0.3)
+    rst, body = under_attack(args, "metrics-flood")
+    check("metrics-flood: /readyz from the prober's address is 200 beside %d stray connections"
+          % len(socks), rst == 200, body.decode("latin-1")[:200])
+    closed = sum(1 for s in socks if raw_closed(s, 10)[0])
+    check("metrics-flood: stray connections closed (per-source cap, then --metrics-timeout): "
+          "%d of %d" % (closed, len(socks)), closed == len(socks))
+    for s in socks:
+        s.close()
+
+
+def case_series_flood(args):
+    """Reviews with made-up kinds and operations: no new metric series, and a real denial after
+    them is still counted under its own labels (not _other)."""
+    before = get_metrics_port(args, "/metrics")[1].decode()
+    for i in range(600):
+        r = review("series-%d" % i)
+        r["request"]["kind"]["kind"] = "Kind%d" % i
+        r["request"]["operation"] = "OP%d" % (i % 7)
+        try:
+            post_once(args, "/validate", json.dumps(r).encode())
+        except (OSError, EOFError, ssl.SSLError):
+            pass
+    bad = copy.deepcopy(POD)
+    bad["spec"]["containers"][0]["image"] = "miner:latest"
+    st, _, resp = post_once(args, "/validate", json.dumps(review("series-deny", bad)).encode())
+    check("series-flood: a real denial after the flood", admission_answer(st, resp) == "deny")
+    text = get_metrics_port(args, "/metrics")[1].decode()
+    series = [l for l in text.splitlines() if l.startswith("kadmit_admission_requests_total{")]
+    print("figure series-flood     %d request series after 600 made-up kinds (%d before)"
+          % (len(series), before.count("kadmit_admission_requests_total{")), flush=True)
+    check("series-flood: no made-up kind became a series",
+          not any("Kind" in l or "OP" in l for l in series))
+    check("series-flood: nothing counted under _other",
+          not any('"_other"' in l and not l.endswith(" 0") for l in text.splitlines()))
+    check("series-flood: the denial is counted as kind=Pod, decision=denied",
+          any('kind="Pod",operation="CREATE",decision="denied"' in l for l in series))
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -676,6 +884,9 @@ def main():
     ap.add_argument("--max-body", type=int, default=3 * 1024 * 1024)
     ap.add_argument("--max-rss-mb", type=int, default=1024)
     ap.add_argument("--only", default="", help="comma-separated case names")
+    ap.add_argument("--flood", type=int, default=4000, help="connections in conn-flood")
+    ap.add_argument("--limit-mb", type=int, default=256,
+                    help="memory limit of the Deployment: RSS under attack stays below it")
     args = ap.parse_args()
     args.ctx = ssl.create_default_context(cafile=args.ca)
     args.peak_idle = {}
@@ -683,7 +894,9 @@ def main():
 
     cases = [("tls", case_tls_garbage), ("plaintext", case_plaintext), ("limits", case_limits),
              ("json", case_json), ("types", case_wrong_types), ("slow", case_slow),
-             ("idle", case_idle)]
+             ("idle", case_idle), ("conn-flood", case_conn_flood), ("body-flood", case_body_flood),
+             ("selector-bomb", case_selector_bomb), ("metrics-flood", case_metrics_flood),
+             ("series-flood", case_series_flood)]
     only = set(filter(None, args.only.split(",")))
     args.base_fds = show_memory(args.pid, "start").get("fds", 12)
     probe = Probe(args)

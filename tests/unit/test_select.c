@@ -4,6 +4,7 @@
 
 #include "ka_test.h"
 #include "kadmit/error.h"
+#include "kadmit/limits.h"
 #include "kadmit/select.h"
 
 static void test_glob(void)
@@ -50,11 +51,50 @@ static void test_selector(void)
     cJSON_Delete(bad);
 }
 
+/* Many labels: lookups go through the hash index and give the same answers as a scan; a
+ * selector past the named limits selects nothing and a policy's is rejected. */
+static void test_selector_many_labels_and_limits(void)
+{
+    cJSON *labels = cJSON_CreateObject();
+    char key[32], val[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        snprintf(val, sizeof(val), "v%d", i);
+        cJSON_AddStringToObject(labels, key, val);
+    }
+    cJSON_AddStringToObject(labels, "k7", "duplicate"); /* the first one counts, as in cJSON */
+    cJSON *yes = cJSON_Parse("{\"matchLabels\":{\"k4999\":\"v4999\",\"k7\":\"v7\"},"
+                             "\"matchExpressions\":[{\"key\":\"k0\",\"operator\":\"In\","
+                             "\"values\":[\"x\",\"v0\"]},{\"key\":\"nope\","
+                             "\"operator\":\"DoesNotExist\"}]}");
+    cJSON *no = cJSON_Parse("{\"matchLabels\":{\"k12\":\"v13\"}}");
+    CU_ASSERT(ka_selector_matches(yes, labels));
+    CU_ASSERT(!ka_selector_matches(no, labels));
+    cJSON *big = cJSON_Parse("{\"matchExpressions\":[]}");
+    cJSON *exprs = cJSON_GetObjectItemCaseSensitive(big, "matchExpressions");
+    for (int i = 0; i <= KA_MAX_SELECTOR_REQUIREMENTS; i++) {
+        cJSON_AddItemToArray(exprs, cJSON_Parse("{\"key\":\"absent\",\"operator\":"
+                                                "\"DoesNotExist\"}"));
+    }
+    CU_ASSERT(!ka_selector_matches(big, labels)); /* would match, but is too large */
+    char err[200];
+    const cJSON *where = NULL;
+    CU_ASSERT_EQUAL(ka_selector_validate(big, err, sizeof(err), &where), KA_EPOLICY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than"));
+    cJSON_DeleteItemFromArray(exprs, 0);
+    CU_ASSERT(ka_selector_matches(big, labels)); /* at the limit: evaluated */
+    cJSON_Delete(labels);
+    cJSON_Delete(yes);
+    cJSON_Delete(no);
+    cJSON_Delete(big);
+}
+
 int main(void)
 {
     static const struct ka_test tests[] = {
         {"glob", test_glob},
         {"selector", test_selector},
+        {"selector_many_labels_and_limits", test_selector_many_labels_and_limits},
         {NULL, NULL},
     };
     return ka_test_run("select", tests);

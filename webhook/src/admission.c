@@ -548,6 +548,15 @@ static int run_review(struct review *r, struct ka_buf *out)
     return write_response(r, out, NULL, 0);
 }
 
+/* Allowed unless a finding is enforced. */
+static void set_allowed(struct ka_review_summary *s)
+{
+    s->allowed = 1;
+    for (size_t i = 0; i < s->n_findings; i++) {
+        s->allowed &= s->findings[i].action != KA_ACTION_ENFORCE;
+    }
+}
+
 int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
                           const struct ka_review_opts *opts, struct ka_review_summary *summary,
                           char *err, size_t err_len)
@@ -575,12 +584,44 @@ int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
         ret = validate_object(&r, object, summary, NULL, NULL, err, err_len);
     }
     if (ret == 0) {
-        summary->allowed = 1;
-        for (size_t i = 0; i < summary->n_findings; i++) {
-            summary->allowed &= summary->findings[i].action != KA_ACTION_ENFORCE;
-        }
+        set_allowed(summary);
     }
     ka_patch_free(&r.patch);
+    return ret;
+}
+
+int ka_admission_fix(const struct ka_policy *policy, cJSON *object,
+                     const struct ka_review_opts *opts, struct ka_review_summary *summary,
+                     struct ka_patch *fixes, char *err, size_t err_len)
+{
+    struct review r;
+    memset(&r, 0, sizeof(r));
+    r.policy = policy;
+    r.s = summary;
+    r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
+    r.from_node = 1; /* a manifest is judged as ka_admission_evaluate() judges it */
+    struct ka_object obj;
+    int ret = ka_object_view(object, summary->kind, summary->namespace_, &obj, err, err_len);
+    if (ret == 0 && obj.kind == KA_KIND_OTHER) {
+        snprintf(err, err_len, "kind %s is not checked by kadmit", obj.kind_name);
+        ret = KA_ENOTFOUND;
+    }
+    if (ret != 0) {
+        return ret;
+    }
+    struct ka_eval ev;
+    eval_init(&ev, &r, &obj, summary);
+    ev.patch = fixes;
+    ev.templates_as_pods = 1; /* the file's templates get what their pods would get */
+    ret = ka_rules_mutate(&ev);
+    if (ret != 0 || fixes->n_ops > 0) {
+        return ret;
+    }
+    ev.patch = NULL;
+    ev.templates_as_pods = 0;
+    ev.fixes = fixes;
+    ret = ka_rules_validate(&ev);
+    set_allowed(summary);
     return ret;
 }
 

@@ -87,8 +87,9 @@ static void print_markdown(const struct ka_policy *checklist)
         printf("| `%s` | %s | %s | %s | %s | ", d->id, rule_type(d), kinds,
                checklist_action(checklist, d->id), d->summary);
         for (const struct ka_param_def *p = d->params; p != NULL && p->name != NULL; p++) {
-            printf("%s`%s` (`%s`): %s", p == d->params ? "" : "; ", p->name,
-                   p->default_json ? p->default_json : "", p->help);
+            printf("%s`%s` (%s%s%s): %s", p == d->params ? "" : "; ", p->name,
+                   p->default_json ? "`" : "", p->default_json ? p->default_json : "none",
+                   p->default_json ? "`" : "", p->help);
         }
         printf(" |\n");
     }

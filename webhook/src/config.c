@@ -12,6 +12,7 @@
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 #include "kadmit/log.h"
+#include "kadmit/tls.h"
 
 enum setting_type {
     SETTING_STRING,  /* free text (paths); "" allowed unless required */
@@ -20,6 +21,7 @@ enum setting_type {
     SETTING_UINT,    /* plain unsigned integer */
     SETTING_BYTES,   /* unsigned integer with optional Ki/Mi suffix (k, K, m, M too) */
     SETTING_SECONDS, /* unsigned integer with optional "s" suffix */
+    SETTING_TLS,     /* TLS protocol version: 1.2 or 1.3 */
 };
 
 struct setting {
@@ -50,6 +52,8 @@ static const struct setting settings[] = {
      "PEM private key (required; reloaded with the certificate)"},
     {"client-ca", "KADMIT_CLIENT_CA", SETTING_STRING, STR(client_ca), 0, 0, "",
      "PEM CA bundle: require and verify client certificates (empty: off)"},
+    {"tls-min-version", "KADMIT_TLS_MIN_VERSION", SETTING_TLS, STR(tls_min_version), 0, 0, "1.2",
+     "oldest TLS version served: 1.2 or 1.3 (1.3 needs Mbed TLS 3.6)"},
     {"policies", "KADMIT_POLICIES", SETTING_STRING, STR(policies), 0, 0, "",
      "policy file or directory (empty: embedded checklist; reloaded on change and SIGHUP)"},
     {"attestations", "KADMIT_ATTESTATIONS", SETTING_STRING, STR(attestations), 0, 0, "",
@@ -66,7 +70,23 @@ static const struct setting settings[] = {
     {"max-header-bytes", "KADMIT_MAX_HEADER_BYTES", SETTING_BYTES, NUM(max_header_bytes), 4096,
      1024 * 1024, "16Ki", "largest request line + headers; larger gets 431"},
     {"max-connections", "KADMIT_MAX_CONNECTIONS", SETTING_UINT, NUM(max_connections), 1, 100000,
-     DEF(KA_MAX_CONNECTIONS_DEFAULT), "open TLS connections; more are closed at accept"},
+     DEF(KA_MAX_CONNECTIONS_DEFAULT),
+     "open TLS connections; past it a new one evicts the oldest handshaking or idle one"},
+    {"max-connections-per-source", "KADMIT_MAX_CONNECTIONS_PER_SOURCE", SETTING_UINT,
+     NUM(max_connections_per_source), 1, 100000, DEF(KA_MAX_CONNECTIONS_PER_SOURCE_DEFAULT),
+     "open TLS connections from one client address; past it its own oldest idle one goes"},
+    {"max-buffered-body-bytes", "KADMIT_MAX_BUFFERED_BODY_BYTES", SETTING_BYTES,
+     NUM(max_buffered_body_bytes), KA_MAX_BODY_MIN, 4096ul * 1024 * 1024, "64Mi",
+     "request body bytes buffered at once over all connections; past it the slowest sender is "
+     "shed (503)"},
+    {"metrics-max-connections", "KADMIT_METRICS_MAX_CONNECTIONS", SETTING_UINT,
+     NUM(metrics_max_connections), 4, 100000, DEF(KA_METRICS_MAX_CONNECTIONS_DEFAULT),
+     "open connections on the metrics/health port"},
+    {"metrics-connections-per-source", "KADMIT_METRICS_CONNECTIONS_PER_SOURCE", SETTING_UINT,
+     NUM(metrics_connections_per_source), 1, 100000, DEF(KA_METRICS_CONNECTIONS_PER_SOURCE_DEFAULT),
+     "open connections on the metrics/health port from one address (probes keep theirs)"},
+    {"metrics-timeout", "KADMIT_METRICS_TIMEOUT", SETTING_SECONDS, NUM(metrics_timeout), 1, 3600,
+     DEF(KA_METRICS_TIMEOUT_DEFAULT) "s", "seconds a metrics/health connection may stay idle"},
     {"handshake-timeout", "KADMIT_HANDSHAKE_TIMEOUT", SETTING_SECONDS, NUM(handshake_timeout), 1,
      300, DEF(KA_HANDSHAKE_TIMEOUT_DEFAULT) "s", "seconds to complete the TLS handshake"},
     {"idle-timeout", "KADMIT_IDLE_TIMEOUT", SETTING_SECONDS, NUM(idle_timeout), 1, 3600,
@@ -141,11 +161,23 @@ static int parse_number(const char *s, enum setting_type type, unsigned long *ou
     return 0;
 }
 
+int ka_config_tls_version(const char *text)
+{
+    if (strcmp(text, "1.2") == 0) {
+        return KA_TLS_1_2;
+    }
+    if (strcmp(text, "1.3") == 0) {
+        return KA_TLS_1_3;
+    }
+    return 0;
+}
+
 static int apply(struct ka_config *c, const struct setting *st, const char *value,
                  const char *origin, char *err, size_t err_len)
 {
     char *field = (char *)c + st->offset;
-    if (st->type == SETTING_STRING || st->type == SETTING_ADDR || st->type == SETTING_LEVEL) {
+    if (st->type == SETTING_STRING || st->type == SETTING_ADDR || st->type == SETTING_LEVEL ||
+        st->type == SETTING_TLS) {
         size_t n = strlen(value);
         if (n >= st->size) {
             set_err(err, err_len, "%s: value too long (at most %zu bytes)", origin, st->size - 1);
@@ -167,6 +199,19 @@ static int apply(struct ka_config *c, const struct setting *st, const char *valu
             if (ka_log_parse_level(value, &lvl) != 0) {
                 set_err(err, err_len, "%s: \"%s\" is not one of debug, info, warn, error", origin,
                         value);
+                return KA_EINVAL;
+            }
+        }
+        if (st->type == SETTING_TLS) {
+            int version = ka_config_tls_version(value);
+            if (version == 0) {
+                set_err(err, err_len, "%s: \"%s\" is not 1.2 or 1.3", origin, value);
+                return KA_EINVAL;
+            }
+            if (version > ka_tls_max_version()) {
+                set_err(err, err_len,
+                        "%s: TLS %s needs kadmit built with Mbed TLS 3.6 (this one runs %s)",
+                        origin, value, ka_tls_library_version());
                 return KA_EINVAL;
             }
         }

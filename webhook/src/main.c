@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kadmit/cli.h"
+#include "kadmit/tls.h"
 
 #ifndef KADMIT_VERSION
 #define KADMIT_VERSION "0.1.0"
@@ -18,7 +19,7 @@ static int ka_cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("kadmit %s\n", KADMIT_VERSION);
+    printf("kadmit %s (Mbed TLS %s)\n", KADMIT_VERSION, ka_tls_library_version());
     return 0;
 }
 
@@ -26,7 +27,9 @@ static const struct command commands[] = {
     {"serve", ka_cmd_serve, "run the HTTPS admission webhook server"},
     {"review", ka_cmd_review, "answer one AdmissionReview from a file or stdin"},
     {"audit", ka_cmd_audit, "check manifests and cluster snapshots against the policy"},
+    {"fix", ka_cmd_fix, "rewrite manifests to meet the policy, keeping comments and layout"},
     {"lint", ka_cmd_lint, "validate policy files"},
+    {"policy", ka_cmd_policy, "show the effective policy, with where each value came from"},
     {"rules", ka_cmd_rules, "list the rules kadmit knows"},
     {"explain", ka_cmd_explain, "explain one rule: what it checks, its params, an example"},
     {"version", ka_cmd_version, "print the version"},
@@ -54,9 +57,12 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("kadmit %s\n", KADMIT_VERSION);
-        return 0;
+    if (strcmp(argv[1], "--version") == 0) {
+        return ka_cmd_version(argc - 1, argv + 1);
+    }
+    if (ka_tls_global_init() != 0) {
+        fprintf(stderr, "kadmit: cannot initialise Mbed TLS's PSA Crypto\n");
+        return 1;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {

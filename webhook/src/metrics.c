@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kadmit/error.h"
+#include "kadmit/rules.h"
 
 #ifndef KADMIT_VERSION
 #define KADMIT_VERSION "0.0.0"
@@ -222,8 +223,16 @@ void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
     if (result == 0 && summary != NULL) {
         decision = summary->allowed ? "allowed" : "denied";
     }
-    label_value(kind, sizeof(kind), summary != NULL ? summary->kind : NULL, "unknown");
-    label_value(op, sizeof(op), summary != NULL ? summary->operation : NULL, "unknown");
+    /* Label values come only from fixed sets: a caller (authenticated or not) chooses the kind
+     * and operation it sends, so anything kadmit does not check counts as "other". */
+    const char *k = summary != NULL ? summary->kind : NULL;
+    label_value(kind, sizeof(kind), ka_kind_from_name(k) != KA_KIND_OTHER ? k : "other", "other");
+    static const char *const ops[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
+    const char *o = "other";
+    for (size_t i = 0; summary != NULL && i < sizeof(ops) / sizeof(ops[0]); i++) {
+        o = strcmp(summary->operation, ops[i]) == 0 ? ops[i] : o;
+    }
+    label_value(op, sizeof(op), summary != NULL ? o : NULL, "unknown");
     snprintf(labels, sizeof(labels), "webhook=\"%s\",kind=\"%s\",operation=\"%s\",decision=\"%s\"",
              ka_endpoint_name(ep), kind, op, decision);
     family_add(&m->requests, labels, 1);

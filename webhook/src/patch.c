@@ -38,23 +38,26 @@ int ka_pointer_append_index(struct ka_buf *path, size_t index)
     return ka_buf_printf(path, "/%zu", index);
 }
 
-int ka_patch_add(struct ka_patch *p, const char *path, const cJSON *value)
+int ka_patch_op(struct ka_patch *p, const char *op, const char *path, const cJSON *value)
 {
     if (p->n_ops >= p->max_ops) {
         return KA_ELIMIT;
     }
-    char *json = cJSON_PrintUnformatted(value);
-    if (json == NULL) {
-        return KA_ENOMEM;
+    char *json = NULL;
+    if (value != NULL) {
+        json = cJSON_PrintUnformatted(value);
+        if (json == NULL) {
+            return KA_ENOMEM;
+        }
     }
     size_t mark = p->ops.len;
-    int ret = ka_buf_adds(&p->ops, p->n_ops > 0 ? ",{\"op\":\"add\",\"path\":"
-                                                : "{\"op\":\"add\",\"path\":");
+    int ret = ka_buf_printf(&p->ops, "%s{\"op\":\"%s\",\"path\":", p->n_ops > 0 ? "," : "", op);
     if (ret == 0) {
         ret = ka_buf_add_json_string(&p->ops, path, strlen(path));
     }
     if (ret == 0) {
-        ret = ka_buf_printf(&p->ops, ",\"value\":%s}", json);
+        ret = json != NULL ? ka_buf_printf(&p->ops, ",\"value\":%s}", json)
+                           : ka_buf_add(&p->ops, "}", 1);
     }
     cJSON_free(json);
     if (ret != 0) {
@@ -66,6 +69,11 @@ int ka_patch_add(struct ka_patch *p, const char *path, const cJSON *value)
     }
     p->n_ops++;
     return 0;
+}
+
+int ka_patch_add(struct ka_patch *p, const char *path, const cJSON *value)
+{
+    return ka_patch_op(p, "add", path, value);
 }
 
 int ka_patch_render(const struct ka_patch *p, struct ka_buf *out)

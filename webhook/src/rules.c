@@ -100,6 +100,15 @@ static int excepted(const struct ka_rule_run *run, const char *container)
     return 0;
 }
 
+int ka_rule_fix(struct ka_rule_run *run, const char *container, const char *op, const char *path,
+                const cJSON *value)
+{
+    if (run->ev->fixes == NULL || excepted(run, container)) {
+        return 0;
+    }
+    return ka_patch_op(run->ev->fixes, op, path, value);
+}
+
 int ka_rule_report(struct ka_rule_run *run, const char *container, const char *path,
                    const char *what, const char *fix)
 {

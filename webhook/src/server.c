@@ -35,6 +35,21 @@
 
 enum relay_state { RELAY_HANDSHAKE, RELAY_OPEN };
 
+/* A client address without its port; `bucket` indexes the worker's per-source counts. */
+struct source {
+    unsigned char addr[16];
+    unsigned bucket;
+};
+#define SOURCE_BUCKETS 4096
+
+/* Request bodies being received on one HTTP daemon, and the bytes they hold (see
+ * KA_MAX_BUFFERED_BODY_DEFAULT). The lock is uncontended on a worker's own daemon. */
+struct body_budget {
+    pthread_mutex_t lock;
+    size_t used, max;
+    struct request *receiving; /* requests still receiving their body */
+};
+
 struct relay;
 
 /* What an epoll event points at: the listener (relay NULL) or one side of a relay. */
@@ -64,6 +79,7 @@ struct relay {
     size_t in_off, in_len;      /* client -> HTTP */
     size_t out_off, out_len;    /* HTTP -> client */
     size_t in_used, out_used;   /* high-water marks: the bytes to wipe at close */
+    struct source source;       /* the client's address, for the per-source cap */
     unsigned char in[RELAY_BUF];
     unsigned char out[RELAY_BUF];
 };
@@ -71,6 +87,7 @@ struct relay {
 struct daemon_ctx {
     struct ka_server *server;
     int is_metrics;
+    struct body_budget budget;
 };
 
 struct worker {
@@ -89,7 +106,10 @@ struct worker {
     struct daemon_ctx http_ctx;
     struct relay *touched[64]; /* relays pumped in this round, pumped again after MHD_run */
     size_t n_touched;
-    unsigned long closed_since_trim; /* relays freed since the last malloc_trim() */
+    unsigned long n_relays;                   /* open TLS connections of this worker */
+    unsigned long max_relays, max_per_source; /* this worker's share of the caps */
+    unsigned per_source[SOURCE_BUCKETS];      /* open connections per source bucket */
+    unsigned long closed_since_trim;          /* relays freed since the last malloc_trim() */
 };
 
 struct ka_server {
@@ -112,6 +132,9 @@ struct ka_server {
     _Atomic int spare_fd;
     _Atomic int64_t fd_log_ms;
     _Atomic long fd_refused;
+    _Atomic int64_t saturated_ms; /* last refusal with nothing to evict (ms), for /readyz */
+    _Atomic long evicted, refused, shed;
+    uint64_t source_seed; /* keys the per-source buckets */
 };
 
 static int64_t now_ms(void)
@@ -167,8 +190,13 @@ struct request {
     enum route route;
     int too_big;
     int failed; /* out of memory while reading */
+    int shed;   /* dropped for the buffered-body budget */
     int64_t start;
     struct ka_buf body;
+    struct body_budget *budget;                /* set while the body counts against it */
+    struct request *budget_prev, *budget_next; /* budget->receiving, while receiving */
+    int receiving;
+    size_t counted; /* body bytes counted against the budget */
 };
 
 static enum MHD_Result respond(struct ka_server *s, struct MHD_Connection *conn, int status,
@@ -209,6 +237,14 @@ static int server_ready(struct ka_server *s, char *why, size_t why_len)
 {
     if (atomic_load(&s->draining)) {
         snprintf(why, why_len, "draining");
+        return 0;
+    }
+    int64_t saturated = atomic_load(&s->saturated_ms);
+    if (saturated != 0 && now_ms() - saturated < KA_SATURATED_READY_MS) {
+        snprintf(why, why_len,
+                 "webhook port saturated: connections refused with none to evict "
+                 "(--max-connections %lu, --max-connections-per-source %lu)",
+                 s->cfg.max_connections, s->cfg.max_connections_per_source);
         return 0;
     }
     if (!s->opts.plain_http) {
@@ -277,9 +313,113 @@ static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const
     return MHD_YES;
 }
 
+/* ------------------------------------------------------------------ buffered-body budget */
+
+static void budget_init(struct body_budget *b, size_t max)
+{
+    pthread_mutex_init(&b->lock, NULL);
+    b->used = 0;
+    b->max = max;
+    b->receiving = NULL;
+}
+
+/* Lock held: rq no longer receives (it cannot be shed any more). */
+static void budget_unlink(struct body_budget *b, struct request *rq)
+{
+    if (!rq->receiving) {
+        return;
+    }
+    if (rq->budget_prev != NULL) {
+        rq->budget_prev->budget_next = rq->budget_next;
+    } else {
+        b->receiving = rq->budget_next;
+    }
+    if (rq->budget_next != NULL) {
+        rq->budget_next->budget_prev = rq->budget_prev;
+    }
+    rq->budget_prev = rq->budget_next = NULL;
+    rq->receiving = 0;
+}
+
+/* Lock held: give back rq's bytes and drop its body. */
+static void budget_shed(struct body_budget *b, struct request *rq)
+{
+    budget_unlink(b, rq);
+    b->used -= rq->counted;
+    rq->counted = 0;
+    rq->shed = 1;
+    ka_buf_free(&rq->body);
+}
+
+/* Bytes per millisecond a sender has managed so far (with `extra` just arrived). */
+static double send_rate(const struct request *rq, size_t extra, int64_t now)
+{
+    return (double)(rq->counted + extra) / (double)(now - rq->start + 1);
+}
+
+/* Lock held: make room for `n` more bytes of rq's body by shedding the slowest senders
+ * (rq included). 0: rq may add them (counted); -1: rq itself was shed. */
+static int budget_reserve(struct ka_server *s, struct body_budget *b, struct request *rq, size_t n,
+                          int64_t now)
+{
+    while (b->used + n > b->max) {
+        struct request *slowest = rq;
+        double slowest_rate = send_rate(rq, n, now);
+        for (struct request *x = b->receiving; x != NULL; x = x->budget_next) {
+            if (x != rq && x->counted > 0 && send_rate(x, 0, now) < slowest_rate) {
+                slowest = x;
+                slowest_rate = send_rate(x, 0, now);
+            }
+        }
+        budget_shed(b, slowest);
+        atomic_fetch_add(&s->shed, 1);
+        KA_LOG_D("buffered request bodies over --max-buffered-body-bytes: shed the slowest "
+                 "sender (%.0f bytes/s)",
+                 slowest_rate * 1000.0);
+        if (slowest == rq) {
+            return -1;
+        }
+    }
+    b->used += n;
+    rq->counted += n;
+    return 0;
+}
+
+/* Lock held: done with rq's body. */
+static void budget_release(struct body_budget *b, struct request *rq)
+{
+    budget_unlink(b, rq);
+    b->used -= rq->counted;
+    rq->counted = 0;
+}
+
+/* Content-Length headers: two that disagree make the body's end ambiguous (request smuggling
+ * between a proxy and kadmit), so the request is refused. */
+struct content_lengths {
+    const char *first;
+    int conflict;
+};
+
+static enum MHD_Result check_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value)
+{
+    struct content_lengths *cl = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) {
+        return MHD_YES;
+    }
+    if (cl->first == NULL) {
+        cl->first = value != NULL ? value : "";
+    } else if (strcmp(cl->first, value != NULL ? value : "") != 0) {
+        cl->conflict = 1;
+    }
+    return MHD_YES;
+}
+
 /* First call for a request: route it and answer everything that needs no body. */
-static enum MHD_Result on_headers(struct ka_server *s, int is_metrics, struct MHD_Connection *conn,
-                                  const char *url, const char *method, struct request *rq)
+static enum MHD_Result on_headers(struct ka_server *s, struct daemon_ctx *dc,
+                                  struct MHD_Connection *conn, const char *url, const char *method,
+                                  struct request *rq)
 {
     size_t header_bytes = strlen(method) + strlen(url) + 12; /* request line */
     MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_size, &header_bytes);
@@ -287,7 +427,7 @@ static enum MHD_Result on_headers(struct ka_server *s, int is_metrics, struct MH
         return respond_text(s, conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
                             "request headers too large\n", NULL);
     }
-    rq->route = route_of(url, is_metrics);
+    rq->route = route_of(url, dc->is_metrics);
     if (rq->route == ROUTE_NONE) {
         return respond_text(s, conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
     }
@@ -342,6 +482,12 @@ static enum MHD_Result on_headers(struct ka_server *s, int is_metrics, struct MH
         return respond_text(s, conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                             "unsupported content type: send application/json\n", NULL);
     }
+    struct content_lengths lengths = {NULL, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, check_content_length, &lengths);
+    if (lengths.conflict) {
+        return respond_text(s, conn, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length headers\n",
+                            NULL);
+    }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     if (cl != NULL) {
         char *end = NULL;
@@ -353,6 +499,16 @@ static enum MHD_Result on_headers(struct ka_server *s, int is_metrics, struct MH
         }
     }
     ka_buf_init(&rq->body, s->cfg.max_body_bytes);
+    struct body_budget *b = &dc->budget;
+    pthread_mutex_lock(&b->lock);
+    rq->budget = b;
+    rq->receiving = 1;
+    rq->budget_next = b->receiving;
+    if (b->receiving != NULL) {
+        b->receiving->budget_prev = rq;
+    }
+    b->receiving = rq;
+    pthread_mutex_unlock(&b->lock);
     return MHD_YES;
 }
 
@@ -372,27 +528,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ka_buf_init(&rq->body, 0);
         rq->start = now_ms();
         *req_cls = rq;
-        return on_headers(s, dc->is_metrics, conn, url, method, rq);
+        return on_headers(s, dc, conn, url, method, rq);
     }
     if (*upload_data_size > 0) {
-        if (!rq->too_big && !rq->failed) {
-            int ret = ka_buf_add(&rq->body, upload_data, *upload_data_size);
-            if (ret == KA_ELIMIT) {
-                rq->too_big = 1;
-                ka_buf_free(&rq->body);
-            } else if (ret != 0) {
-                rq->failed = 1;
-                ka_buf_free(&rq->body);
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->shed) {
+            return MHD_NO; /* shed for the budget: close */
+        }
+        if (!rq->too_big && !rq->failed && rq->budget != NULL) {
+            struct body_budget *b = rq->budget;
+            pthread_mutex_lock(&b->lock);
+            int ret = KA_ELIMIT;
+            if (budget_reserve(s, b, rq, n, now_ms()) == 0) {
+                ret = ka_buf_add(&rq->body, upload_data, n);
+                if (ret != 0) {
+                    budget_release(b, rq);
+                    rq->too_big = ret == KA_ELIMIT;
+                    rq->failed = ret != KA_ELIMIT;
+                    ka_buf_free(&rq->body);
+                }
+            }
+            pthread_mutex_unlock(&b->lock);
+            if (rq->shed) {
+                return MHD_NO;
             }
         }
-        *upload_data_size = 0;
         if (now_ms() - rq->start > (int64_t)s->cfg.request_deadline * 1000) {
             KA_LOG_D("request body not received within the deadline; closing");
             return MHD_NO;
         }
         return MHD_YES;
     }
-    /* The whole body is here. */
+    /* The whole body is here: it can no longer be shed. */
+    if (rq->budget != NULL) {
+        pthread_mutex_lock(&rq->budget->lock);
+        budget_unlink(rq->budget, rq);
+        pthread_mutex_unlock(&rq->budget->lock);
+    }
+    if (rq->shed) {
+        return respond_text(s, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "request shed: too many request bodies buffered at once (slowest "
+                            "sender first); retry\n",
+                            NULL);
+    }
     if (rq->too_big) {
         return respond_text(s, conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", NULL);
     }
@@ -428,6 +607,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)toe;
     struct request *rq = *req_cls;
     if (rq != NULL) {
+        if (rq->budget != NULL) {
+            pthread_mutex_lock(&rq->budget->lock);
+            budget_release(rq->budget, rq);
+            pthread_mutex_unlock(&rq->budget->lock);
+        }
         ka_buf_free(&rq->body);
         free(rq);
         *req_cls = NULL;
@@ -473,6 +657,8 @@ static void relay_close(struct worker *w, struct relay *r, int notify)
     ka_tls_conn_free(r->tls);
     close(r->fd);
     atomic_fetch_sub(&w->server->connections, 1);
+    w->n_relays--;
+    w->per_source[r->source.bucket]--;
     w->closed_since_trim++;
     /* Wipe the plaintext that passed through, not the whole buffers: pages never written
      * stay untouched, so closing thousands of idle connections does not grow resident memory. */
@@ -583,6 +769,7 @@ static int relay_pump(struct worker *w, struct relay *r)
                 KA_LOG_D("TLS handshake failed: %s", ka_tls_conn_error(r->tls));
                 return -1;
             }
+            KA_LOG_D("TLS handshake done: %s", ka_tls_conn_version(r->tls));
             r->state = RELAY_OPEN;
             r->tls_ready = 1; /* a request may have come with the client's Finished */
             if (relay_attach_http(w, r) != 0) {
@@ -745,6 +932,75 @@ static void worker_out_of_fds(struct worker *w, int err)
     note_out_of_fds(s, err);
 }
 
+/* The client's address without the port (IPv4 as ::ffff:a.b.c.d) and its bucket. */
+static void source_of(const struct ka_server *s, const struct sockaddr_storage *peer,
+                      struct source *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (peer->ss_family == AF_INET) {
+        out->addr[10] = out->addr[11] = 0xff;
+        memcpy(out->addr + 12, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+    } else if (peer->ss_family == AF_INET6) {
+        memcpy(out->addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+    }
+    uint64_t h = s->source_seed;
+    for (size_t i = 0; i < sizeof(out->addr); i++) {
+        h = (h ^ out->addr[i]) * 0x100000001b3ull;
+    }
+    h ^= h >> 29;
+    out->bucket = (unsigned)(h % SOURCE_BUCKETS);
+}
+
+/* The connection a new one replaces: the oldest still in its TLS handshake, else the one idle
+ * longest (quiet for KA_EVICT_IDLE_MS, nothing buffered or awaited); only connections from
+ * `src` when given. NULL when there is none. */
+static struct relay *eviction_victim(struct worker *w, const struct source *src, int64_t now)
+{
+    struct relay *handshaking = NULL, *idle = NULL;
+    for (struct relay *r = w->relays.head; r != NULL; r = r->next) {
+        if (src != NULL && memcmp(r->source.addr, src->addr, sizeof(src->addr)) != 0) {
+            continue;
+        }
+        if (r->state == RELAY_HANDSHAKE) {
+            handshaking = r; /* the list is newest first: the last one seen is the oldest */
+        } else if (handshaking == NULL && r->awaiting_since == 0 && r->in_len == 0 &&
+                   r->out_len == 0 && now - r->last_activity >= KA_EVICT_IDLE_MS &&
+                   (idle == NULL || r->last_activity <= idle->last_activity) &&
+                   !relay_http_pending(r)) {
+            idle = r;
+        }
+    }
+    return handshaking != NULL ? handshaking : idle;
+}
+
+/* At a cap: make room for a connection from `src` by closing another. 0 or -1 (refuse it). */
+static int make_room(struct worker *w, const struct source *src)
+{
+    struct ka_server *s = w->server;
+    int source_full = w->per_source[src->bucket] >= w->max_per_source;
+    if (!source_full && w->n_relays < w->max_relays) {
+        return 0;
+    }
+    int64_t now = now_ms();
+    struct relay *victim = eviction_victim(w, source_full ? src : NULL, now);
+    if (victim == NULL) {
+        int64_t last = atomic_exchange(&s->saturated_ms, now);
+        atomic_fetch_add(&s->refused, 1);
+        if (now - last >= 1000) {
+            KA_LOG_W("connection refused: %s reached and no connection is handshaking or idle "
+                     "to make room (%ld refused, %ld evicted so far); /readyz reports it",
+                     source_full ? "--max-connections-per-source" : "--max-connections",
+                     atomic_load(&s->refused), atomic_load(&s->evicted));
+        }
+        return -1;
+    }
+    KA_LOG_D("closing a %s connection to make room for a new one",
+             victim->state == RELAY_HANDSHAKE ? "handshaking" : "idle");
+    relay_close(w, victim, victim->state == RELAY_OPEN);
+    atomic_fetch_add(&s->evicted, 1);
+    return 0;
+}
+
 static void worker_accept(struct worker *w)
 {
     struct ka_server *s = w->server;
@@ -774,12 +1030,13 @@ static void worker_accept(struct worker *w)
             close(fd);
             continue;
         }
-        if (atomic_fetch_add(&s->connections, 1) >= (long)s->cfg.max_connections) {
-            atomic_fetch_sub(&s->connections, 1);
-            KA_LOG_D("connection refused: --max-connections (%lu) reached", s->cfg.max_connections);
+        struct source src;
+        source_of(s, &peer, &src);
+        if (make_room(w, &src) != 0) {
             close(fd);
             continue;
         }
+        atomic_fetch_add(&s->connections, 1);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct relay *r = calloc(1, sizeof(*r));
@@ -798,6 +1055,9 @@ static void worker_accept(struct worker *w)
         }
         r->fd = fd;
         r->pair = -1;
+        r->source = src;
+        w->n_relays++;
+        w->per_source[src.bucket]++;
         r->tag_tls.relay = r;
         r->tag_pair.relay = r;
         r->tag_pair.is_pair = 1;
@@ -843,10 +1103,12 @@ static void worker_sweep(struct worker *w)
             relay_close(w, r, 1);
             continue;
         }
+        /* A handshake in progress is let finish even when draining: a TLS 1.3 client is done
+         * with its side after the server's Finished and may already have sent its request,
+         * which closing now would fail. It is answered with "Connection: close". */
         if (r->state == RELAY_HANDSHAKE) {
-            if (now > r->handshake_deadline || draining) {
-                KA_LOG_D("closing a connection: TLS handshake %s",
-                         draining ? "during drain" : "timed out");
+            if (now > r->handshake_deadline) {
+                KA_LOG_D("closing a connection: TLS handshake timed out");
                 relay_close(w, r, 0);
             }
             continue;
@@ -999,14 +1261,14 @@ static int listen_on(const char *addr_text, int *out_fd, unsigned *out_port, str
 }
 
 static struct MHD_Daemon *start_mhd(struct ka_server *s, unsigned flags, struct daemon_ctx *ctx,
-                                    unsigned threads, int listen_fd, unsigned limit)
+                                    unsigned threads, int listen_fd, unsigned limit,
+                                    unsigned long timeout, unsigned per_ip)
 {
-    struct MHD_OptionItem o[10];
+    struct MHD_OptionItem o[12];
     size_t n = 0;
     /* The logger first, so no message goes to libmicrohttpd's own stderr logger. */
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL};
-    o[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->cfg.idle_timeout, NULL};
+    o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)timeout, NULL};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)limit, NULL};
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                      (intptr_t)(2 * s->cfg.max_header_bytes + 16384u), NULL};
@@ -1016,6 +1278,10 @@ static struct MHD_Daemon *start_mhd(struct ka_server *s, unsigned flags, struct 
     }
     if (threads > 1) {
         o[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL};
+    }
+    if (per_ip > 0) {
+        o[n++] =
+            (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)per_ip, NULL};
     }
     o[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, ctx, MHD_OPTION_ARRAY, o,
@@ -1043,6 +1309,14 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
     atomic_init(&s->spare_fd, open("/dev/null", O_RDONLY | O_CLOEXEC));
     atomic_init(&s->fd_log_ms, 0);
     atomic_init(&s->fd_refused, 0);
+    atomic_init(&s->saturated_ms, 0);
+    atomic_init(&s->evicted, 0);
+    atomic_init(&s->refused, 0);
+    atomic_init(&s->shed, 0);
+    struct timespec seed_ts;
+    clock_gettime(CLOCK_REALTIME, &seed_ts);
+    s->source_seed = 0xcbf29ce484222325ull ^ ((uint64_t)seed_ts.tv_nsec << 20) ^
+                     (uint64_t)seed_ts.tv_sec ^ ((uint64_t)getpid() << 40);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     s->n_workers = s->cfg.threads > 0 ? (unsigned)s->cfg.threads : (ncpu > 0 ? (unsigned)ncpu : 1);
     if (s->n_workers > MAX_WORKERS) {
@@ -1071,9 +1345,16 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
         goto exit;
     }
     unsigned limit = (unsigned)s->cfg.max_connections + 16u;
+    /* each worker's share of the body budget, never less than one full-size body */
+    size_t share = s->cfg.max_buffered_body_bytes / (opts->plain_http ? 1 : s->n_workers);
+    if (share < s->cfg.max_body_bytes) {
+        share = s->cfg.max_body_bytes;
+    }
+    budget_init(&s->http_ctx.budget, share);
+    budget_init(&s->metrics_ctx.budget, s->cfg.max_body_bytes);
     if (opts->plain_http) {
         s->http = start_mhd(s, MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, &s->http_ctx,
-                            s->n_workers, s->listen_fd, limit);
+                            s->n_workers, s->listen_fd, limit, s->cfg.idle_timeout, 0);
         if (s->http != NULL) {
             s->listen_fd = -1; /* owned by libmicrohttpd now */
         }
@@ -1088,7 +1369,8 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
         goto exit;
     }
     s->metrics = start_mhd(s, MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, &s->metrics_ctx, 1,
-                           metrics_fd, 64);
+                           metrics_fd, (unsigned)s->cfg.metrics_max_connections,
+                           s->cfg.metrics_timeout, (unsigned)s->cfg.metrics_connections_per_source);
     if (s->metrics == NULL) {
         diag_printf(diag, "cannot start the metrics listener");
         ret = KA_ENET;
@@ -1108,8 +1390,12 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
             }
             /* The worker drives its own HTTP daemon: no thread hop per request. */
             w->http_ctx.server = s;
+            w->max_relays = (s->cfg.max_connections + s->n_workers - 1) / s->n_workers;
+            w->max_per_source =
+                (s->cfg.max_connections_per_source + s->n_workers - 1) / s->n_workers;
+            budget_init(&w->http_ctx.budget, share);
             w->http = start_mhd(s, MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
-                                &w->http_ctx, 1, -1, limit);
+                                &w->http_ctx, 1, -1, limit, s->cfg.idle_timeout, 0);
             const union MHD_DaemonInfo *info =
                 w->http != NULL ? MHD_get_daemon_info(w->http, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
             struct epoll_event hev = {.events = EPOLLIN, .data.ptr = &w->http_tag};

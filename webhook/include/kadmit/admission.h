@@ -128,4 +128,18 @@ __attribute__((warn_unused_result)) int ka_admission_evaluate(const struct ka_po
                                                               struct ka_review_summary *summary,
                                                               char *err, size_t err_len);
 
+struct ka_patch;
+/**
+ * For `kadmit fix`: the changes that bring `object` in line with the policy, as RFC 6902
+ * operations appended to `fixes`. Mutation rules come first and apply to workload templates as
+ * to pods: when any would change the object, only their operations are returned (the caller
+ * applies them and asks again). Otherwise validation runs, `summary` gets the findings, and
+ * `fixes` gets each rule's determined fix (see ka_rule_fix()). `object` is changed in memory.
+ * Returns 0, KA_ETYPE or KA_ENOTFOUND (`err` says why), or another negative code.
+ */
+__attribute__((warn_unused_result)) int
+ka_admission_fix(const struct ka_policy *policy, struct cJSON *object,
+                 const struct ka_review_opts *opts, struct ka_review_summary *summary,
+                 struct ka_patch *fixes, char *err, size_t err_len);
+
 #endif

@@ -32,7 +32,11 @@ int ka_cmd_certs(int argc, char **argv);
 int ka_cmd_rules(int argc, char **argv);
 /** `kadmit explain RULE`: one rule's description, params and an example policy (cmd_rules.c). */
 int ka_cmd_explain(int argc, char **argv);
+/** `kadmit policy show`: the effective policy with the origin of every value (cmd_policy.c). */
+int ka_cmd_policy(int argc, char **argv);
 /** `kadmit attest verify ...`: explain image-scan attestations for one image (cmd_attest.c). */
 int ka_cmd_attest(int argc, char **argv);
+/** `kadmit fix`: rewrite manifests to meet the policy, keeping the file's own text (cmd_fix.c). */
+int ka_cmd_fix(int argc, char **argv);
 
 #endif

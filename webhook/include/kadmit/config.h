@@ -24,6 +24,7 @@ struct ka_config {
     char tls_cert[KA_CONFIG_PATH_MAX];       /* PEM certificate chain (required) */
     char tls_key[KA_CONFIG_PATH_MAX];        /* PEM private key (required) */
     char client_ca[KA_CONFIG_PATH_MAX];      /* "" or PEM CA bundle: require client certs */
+    char tls_min_version[8];                 /* "1.2" or "1.3" */
     char policies[KA_CONFIG_PATH_MAX];       /* "" (embedded checklist), a file or a directory */
     char attestations[KA_CONFIG_PATH_MAX];   /* "" or directory of attestations */
     char log_level[16];                      /* debug|info|warn|error */
@@ -32,6 +33,11 @@ struct ka_config {
     unsigned long max_json_values;
     unsigned long max_header_bytes;
     unsigned long max_connections;
+    unsigned long max_connections_per_source;
+    unsigned long max_buffered_body_bytes;
+    unsigned long metrics_max_connections;
+    unsigned long metrics_connections_per_source;
+    unsigned long metrics_timeout;         /* seconds */
     unsigned long handshake_timeout;       /* seconds */
     unsigned long idle_timeout;            /* seconds */
     unsigned long request_deadline;        /* seconds */
@@ -55,6 +61,9 @@ void ka_config_init(struct ka_config *c);
  */
 __attribute__((warn_unused_result)) int ka_config_parse(struct ka_config *c, int argc, char **argv,
                                                         int *help, char *err, size_t err_len);
+
+/** KA_TLS_1_2 or KA_TLS_1_3 for "1.2" or "1.3" (--tls-min-version); 0 for anything else. */
+int ka_config_tls_version(const char *text);
 
 /** Print every setting: flag, variable, default, range and help. */
 void ka_config_usage(FILE *f, const char *command);

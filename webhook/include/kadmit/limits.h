@@ -24,6 +24,15 @@
 #define KA_MAX_JSON_VALUES_MIN 1024u
 #define KA_MAX_JSON_VALUES_MAX (16u * 1024u * 1024u)
 
+/* Label selectors: requirements (matchLabels entries + matchExpressions) in one selector, and
+ * values in one In/NotIn expression. A selector from an object past them selects nothing (so a
+ * required anti-affinity term that large does not count); a policy's is rejected at load.
+ * Label lookups are hashed, so a pod's label count costs linear time, not a limit. */
+#define KA_MAX_SELECTOR_REQUIREMENTS 256
+#define KA_MAX_SELECTOR_VALUES 256
+/* Required podAntiAffinity terms looked at by memory-spine-anti-affinity; more is a finding. */
+#define KA_MAX_AFFINITY_TERMS 64
+
 /* JSON patch operations in one response. */
 #define KA_MAX_PATCH_OPS 256
 
@@ -48,13 +57,39 @@
 #define KA_MAX_POLICY_FILE (1024u * 1024u)
 #define KA_MAX_POLICY_FILES 64
 
-/* Manifest input for `kadmit audit`: per file. */
+/* Nodes in one YAML document with every alias expanded (an alias bomb stops here). As many
+ * values as one admission request may carry. */
+#define KA_MAX_YAML_NODES KA_MAX_JSON_VALUES_DEFAULT
+
+/* Manifest input for `kadmit audit`: one document, List item or JSON value (the input itself is
+ * unbounded). Above the API server's 3 MiB request limit. */
+#define KA_MAX_MANIFEST_OBJECT (8u * 1024u * 1024u)
+
+/* A manifest file `kadmit fix` rewrites (it holds the whole text to edit it in place). */
 #define KA_MAX_MANIFEST_FILE (64u * 1024u * 1024u)
 
-/* Server: connections, header size and timeouts (seconds). */
+/* Server: connections, header size and timeouts (seconds).
+ * Connections are shared out between the worker threads (each gets its share of both caps).
+ * At a cap, a new connection evicts the oldest connection still in its TLS handshake, else the
+ * one idle longest (at least KA_EVICT_IDLE_MS); from the same source when the source is at its
+ * cap. Only when nothing can be evicted is it refused, and /readyz then reports the webhook
+ * port saturated for KA_SATURATED_READY_MS. */
 #define KA_MAX_CONNECTIONS_DEFAULT 1024
+#define KA_MAX_CONNECTIONS_PER_SOURCE_DEFAULT 256
+#define KA_EVICT_IDLE_MS 1000
+#define KA_SATURATED_READY_MS 10000
 #define KA_MAX_HEADER_DEFAULT (16u * 1024u)
-#define KA_HANDSHAKE_TIMEOUT_DEFAULT 10
+#define KA_HANDSHAKE_TIMEOUT_DEFAULT 3
+/* Request bodies buffered at once, over all connections (each worker gets its share). Past it
+ * the slowest sender (fewest bytes per second so far) is shed: its body is dropped and it is
+ * answered 503 or closed. 3 MiB bodies: about 20 at full size in flight. */
+#define KA_MAX_BUFFERED_BODY_DEFAULT (64u * 1024u * 1024u)
+/* The metrics and health port (plain HTTP): connections in all, per source address, and how
+ * long one may stay open idle. Kubelet probes come from the node's address, so a flood from
+ * pods cannot take their slots. */
+#define KA_METRICS_MAX_CONNECTIONS_DEFAULT 256
+#define KA_METRICS_CONNECTIONS_PER_SOURCE_DEFAULT 8
+#define KA_METRICS_TIMEOUT_DEFAULT 5
 #define KA_IDLE_TIMEOUT_DEFAULT 120
 #define KA_REQUEST_DEADLINE_DEFAULT 9
 #define KA_DRAIN_TIMEOUT_DEFAULT 25

@@ -34,6 +34,12 @@ __attribute__((warn_unused_result)) int ka_pointer_append_index(struct ka_buf *p
  */
 __attribute__((warn_unused_result)) int ka_patch_add(struct ka_patch *p, const char *path,
                                                      const cJSON *value);
+/**
+ * Record any operation: `op` is "add", "replace" or "remove" (`value` NULL for remove). The
+ * admission patch only adds; `kadmit fix` also replaces and removes (see fix.h).
+ */
+__attribute__((warn_unused_result)) int ka_patch_op(struct ka_patch *p, const char *op,
+                                                    const char *path, const cJSON *value);
 
 /** Write the patch as a JSON array into `out`. */
 __attribute__((warn_unused_result)) int ka_patch_render(const struct ka_patch *p,

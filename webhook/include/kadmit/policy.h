@@ -1,9 +1,12 @@
 /*
  * Policy snapshots.
  *
- * A policy is loaded from YAML or JSON files (a file, or a directory whose *.yaml, *.yml and
- * *.json files are merged) or from the embedded default checklist, validated, and frozen into an
- * immutable, reference-counted snapshot. Requests hold a reference for their whole life; a reload
+ * A policy is loaded from YAML or JSON files (a file, or a directory of *.yaml, *.yml and *.json
+ * files) or from the embedded default checklist, validated, and frozen into an immutable,
+ * reference-counted snapshot. A document without spec.base is a complete policy; one with
+ * spec.base is an overlay that changes the rules of its base (the embedded checklist when no
+ * complete policy is loaded). A directory holds at most one complete policy; its overlays apply
+ * in file-name order. Requests hold a reference for their whole life; a reload
  * builds a new snapshot and swaps it in (see ka_policy_holder), so a bad file never replaces a
  * good snapshot and requests in flight keep the one they started with.
  *
@@ -71,9 +74,11 @@ const char *ka_policy_default_text(size_t *len);
 
 /**
  * Validate without keeping the result: every problem is a `file:line:column: message` line in
- * `diag`. Returns 0 when valid, KA_EPOLICY when not.
+ * `diag`, every warning a `file:line:column: warning: message` line, and *warnings counts the
+ * warnings. Returns 0 when valid (warnings or not), KA_EPOLICY when not.
  */
-__attribute__((warn_unused_result)) int ka_policy_lint_path(const char *path, struct ka_buf *diag);
+__attribute__((warn_unused_result)) int ka_policy_lint_path(const char *path, struct ka_buf *diag,
+                                                            size_t *warnings);
 
 struct ka_policy *ka_policy_ref(struct ka_policy *p);
 void ka_policy_unref(struct ka_policy *p);
@@ -91,6 +96,26 @@ const struct cJSON *ka_policy_excluded_namespaces(const struct ka_policy *p);
  * them should reload the policy. Fills up to `max` borrowed paths; returns how many.
  */
 size_t ka_policy_watch_paths(const struct ka_policy *p, const char **paths, size_t max);
+
+/** metadata.name of the complete policy the snapshot was built from ("checklist" for the
+ * embedded one; borrowed). */
+const char *ka_policy_name(const struct ka_policy *p);
+
+/**
+ * How many warnings loading wrote to `diag`: a rule set by two overlays, a checklist rule left
+ * off without `action: off`, an enforced rule whose configuration denies every object.
+ */
+size_t ka_policy_warnings(const struct ka_policy *p);
+
+/**
+ * The effective policy as one complete Policy document (caller frees with cJSON_Delete): every
+ * catalogue rule with its action, match, exclude, exceptions and params (rules the policy does
+ * not list appear with action off), plus status.origins: the same shape, each value replaced by
+ * where it came from ("file:line", "(checklist default)", "(default)", "(not set)").
+ * Returns 0 or KA_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int ka_policy_effective(const struct ka_policy *p,
+                                                            struct cJSON **out);
 
 /** Human-readable identity of the snapshot: names of the files/policies merged (borrowed). */
 const char *ka_policy_source(const struct ka_policy *p);

@@ -112,6 +112,9 @@ struct ka_rule_def {
     /* Files or directories whose change should reload the policy (may be NULL). */
     size_t (*watch)(const struct ka_rule *rule, const char **paths, size_t max);
     int (*run)(struct ka_rule_run *run);
+    /* After load: why the rule, as configured, denies every object it looks at (e.g. no trusted
+     * keys), or NULL. `kadmit lint` warns when such a rule is enforced. May be NULL. */
+    const char *(*denies_all)(const struct ka_rule *rule);
 };
 
 /* One configured rule of a policy snapshot. */
@@ -139,6 +142,7 @@ struct ka_eval {
     struct ka_object *obj;
     struct ka_findings *findings; /* findings and mutations go here */
     struct ka_patch *patch;       /* mutations: record ops (NULL: apply in memory only) */
+    struct ka_patch *fixes; /* validation: collect the determined fixes (`kadmit fix`), or NULL */
     int64_t now;
     int templates_as_pods; /* apply pod mutations to templates (validation view) */
     /* The request: "CREATE", "UPDATE"; request.userInfo.username, set by the API server (""
@@ -173,6 +177,17 @@ __attribute__((warn_unused_result)) int ka_rule_report(struct ka_rule_run *run,
 __attribute__((warn_unused_result)) int
 ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
                      const char *container, const char *path, const char *what, const char *fix);
+
+/**
+ * Propose the determined change that removes a finding just reported for `container` (may be
+ * NULL): an RFC 6902 `op` ("add", "replace", "remove") at `path` with `value` (borrowed; NULL
+ * for remove). Recorded in ev->fixes when the evaluation collects fixes (`kadmit fix`), and
+ * only when the finding is not excepted; otherwise a no-op. A rule proposes a fix only when the
+ * value is determined by the object and the rule's params, never guessed.
+ */
+__attribute__((warn_unused_result)) int ka_rule_fix(struct ka_rule_run *run, const char *container,
+                                                    const char *op, const char *path,
+                                                    const cJSON *value);
 
 /** Run mutation rules (in policy order) on ev->obj. Returns 0 or a negative code. */
 __attribute__((warn_unused_result)) int ka_rules_mutate(struct ka_eval *ev);

@@ -23,6 +23,10 @@ int ka_glob_match_any(const cJSON *patterns, const char *text, int nocase);
  */
 int ka_selector_matches(const cJSON *selector, const cJSON *labels);
 
+/** True when a selector is past KA_MAX_SELECTOR_REQUIREMENTS or KA_MAX_SELECTOR_VALUES (it then
+ * matches nothing). */
+int ka_selector_too_large(const cJSON *selector);
+
 /**
  * Check a selector's shape. Returns 0, or KA_EPOLICY with a message in `err` and the offending
  * node in *where.

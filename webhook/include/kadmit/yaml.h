@@ -3,8 +3,13 @@
  *
  * Used for policy files and manifests, never on the admission hot path. Scalars are typed the
  * way Kubernetes reads YAML: plain true/false, null/~, integers and floats become JSON values;
- * quoted scalars stay strings. Anchors and aliases are refused (no billion laughs); so are
- * non-string keys, duplicate keys and nesting deeper than the limit.
+ * quoted scalars stay strings. Anchors, aliases and `<<` merge keys work as go-yaml (and so
+ * kubectl) reads them: an alias is a copy of its anchor's node, a merge key adds the keys of a
+ * mapping (or of a list of mappings, earlier ones first) that the mapping does not set itself.
+ * A document may hold at most KA_MAX_YAML_NODES nodes with every alias expanded, so an alias
+ * bomb ("billion laughs") is an error after that many copies, not a memory blow-up.
+ * Non-string keys, duplicate keys, aliases to unknown anchors and nesting deeper than the limit
+ * are errors.
  *
  * Ownership: a ka_yaml_stream owns every document tree and the position table; trees are
  * borrowed by callers until ka_yaml_stream_free().
@@ -22,16 +27,30 @@ struct ka_yaml_pos {
     const cJSON *node;
     unsigned line;   /* 1-based */
     unsigned column; /* 1-based */
+    /* Byte offsets into the parsed text, for editing it in place (see fix.h). */
+    size_t start;        /* first byte of the node ("{", "[", a key, a scalar or its quote) */
+    size_t end;          /* just past the node (collections: as libyaml ends them) */
+    size_t key_start;    /* a mapping value: first byte of its key; SIZE_MAX otherwise */
+    unsigned key_column; /* a mapping value: its key's column (1-based) */
+    unsigned char flow;  /* a collection written in flow style ({...}, [...]) */
+    unsigned char block_scalar; /* a literal (|) or folded (>) scalar */
 };
 
 struct ka_yaml_stream {
     cJSON **docs;        /* one tree per document ("---"); empty documents skipped */
     unsigned *doc_lines; /* line where each document starts */
+    size_t *doc_starts;  /* byte range of each document, "---" and trailing comments included */
+    size_t *doc_ends;
     size_t n_docs;
     struct ka_yaml_pos *pos; /* position of every node, in creation order */
     size_t n_pos, cap_pos;
     int error_line; /* on parse failure: where (1-based), else 0 */
     int error_column;
+    unsigned first_line; /* set before parsing: line number of data's first line (0 = 1) */
+    int no_positions;    /* set before parsing: keep no position table (ka_yaml_position
+                            finds nothing); saves a table entry per node for large inputs */
+    int no_aliases;      /* set before parsing: refuse anchors, aliases and merge keys (for
+                            callers that edit the text in place: a copy has no text of its own) */
 };
 
 void ka_yaml_stream_init(struct ka_yaml_stream *s);

@@ -40,6 +40,10 @@ static int run_hpa(struct ka_rule_run *run)
                  min);
         ret = ka_rule_report(run, NULL, "/spec/behavior/scaleDown/stabilizationWindowSeconds", what,
                              fix);
+        if (ret == 0) {
+            ret = ka_rule_fix_number(run, "replace",
+                                     "/spec/behavior/scaleDown/stabilizationWindowSeconds", min);
+        }
     }
     return ret;
 }

@@ -509,6 +509,12 @@ static size_t watch(const struct ka_rule *rule, const char **paths, size_t max)
     return n;
 }
 
+static const char *denies_all(const struct ka_rule *rule)
+{
+    const struct attest_state *st = rule->state;
+    return st != NULL && st->note[0] != '\0' ? st->note : NULL;
+}
+
 static const struct ka_param_def attest_params[] = {
     {"attestationsDir", KA_P_STRING, "\"/etc/kadmit/attestations\"",
      "directory of attestation files (kadmit serve --attestations overrides it)"},
@@ -564,4 +570,5 @@ const struct ka_rule_def ka_rule_image_scan_attestation = {
     .unload = unload,
     .watch = watch,
     .run = run_attest,
+    .denies_all = denies_all,
 };

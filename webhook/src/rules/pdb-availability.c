@@ -46,6 +46,12 @@ static int run_pdb(struct ka_rule_run *run)
                      need);
         }
         int ret = ka_rule_report(run, NULL, "/spec/minAvailable", what, fix);
+        if (ret == 0 && item(spec, "maxUnavailable") != NULL) {
+            ret = ka_rule_fix(run, NULL, "remove", "/spec/maxUnavailable", NULL); /* one or other */
+        }
+        if (ret == 0) {
+            ret = ka_rule_fix_number(run, ka_add_or_replace(min_av), "/spec/minAvailable", need);
+        }
         if (ret != 0) {
             return ret;
         }

@@ -4,6 +4,70 @@
  */
 #include "rule_api.h"
 
+/* Fill the required requests and limits the container lacks from the admin's `fix` params, as
+ * one add of the deepest missing map (so the file gets one readable block). */
+static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON *res,
+                         const char *where)
+{
+    const cJSON *given = param(run, "fix");
+    if (run->ev->fixes == NULL || given == NULL ||
+        (res != NULL && !cJSON_IsObject(res) && !cJSON_IsNull(res))) {
+        return 0;
+    }
+    static const char *const sections[] = {"requests", "limits"};
+    cJSON *add = cJSON_CreateObject(); /* what `resources` gains: {section: {key: value}} */
+    int ret = add != NULL ? 0 : KA_ENOMEM;
+    const cJSON *req;
+    cJSON_ArrayForEach(req, param(run, "require"))
+    {
+        const char *dot = strchr(req->valuestring, '.');
+        char section[16];
+        snprintf(section, sizeof(section), "%.*s", (int)(dot - req->valuestring), req->valuestring);
+        const cJSON *have = item(item(res, section), dot + 1);
+        const cJSON *v = item(item(given, section), dot + 1);
+        if (ret != 0 || v == NULL ||
+            !(have == NULL || cJSON_IsNull(have) ||
+              (cJSON_IsString(have) && have->valuestring[0] == '\0'))) {
+            continue;
+        }
+        cJSON *sec = item(add, section);
+        if (sec == NULL && (sec = cJSON_AddObjectToObject(add, section)) == NULL) {
+            ret = KA_ENOMEM;
+        }
+        cJSON *copy = cJSON_Duplicate(v, 0);
+        if (ret == 0 && (copy == NULL || !cJSON_AddItemToObject(sec, dot + 1, copy))) {
+            cJSON_Delete(copy);
+            ret = KA_ENOMEM;
+        }
+    }
+    char path[256];
+    for (size_t i = 0; ret == 0 && i < 2; i++) {
+        const cJSON *sec = item(add, sections[i]);
+        const cJSON *have = item(res, sections[i]);
+        if (sec == NULL || cJSON_IsNull(res) || res == NULL) {
+            continue;
+        }
+        if (have == NULL || cJSON_IsNull(have)) {
+            snprintf(path, sizeof(path), "%s/%s", where, sections[i]);
+            ret = ka_rule_fix(run, name, "add", path, sec);
+            continue;
+        }
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, sec)
+        {
+            snprintf(path, sizeof(path), "%s/%s/%s", where, sections[i], kv->string);
+            if (ret == 0 && cJSON_IsObject(have)) {
+                ret = ka_rule_fix(run, name, ka_add_or_replace(item(have, kv->string)), path, kv);
+            }
+        }
+    }
+    if (ret == 0 && (res == NULL || cJSON_IsNull(res)) && add->child != NULL) {
+        ret = ka_rule_fix(run, name, "add", where, add);
+    }
+    cJSON_Delete(add);
+    return ret;
+}
+
 static int resources_container(struct ka_rule_run *run, cJSON *c, const char *name,
                                const struct ka_container_ref *at, void *arg)
 {
@@ -36,7 +100,8 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     snprintf(fix, sizeof(fix), "set %s", keys);
     char where[160];
     ka_container_path(run, at, "/resources", where, sizeof(where));
-    return ka_rule_report(run, name, where, missing, fix);
+    int ret = ka_rule_report(run, name, where, missing, fix);
+    return ret == 0 ? resources_fix(run, name, res, where) : ret;
 }
 
 static int run_resources(struct ka_rule_run *run)
@@ -46,6 +111,29 @@ static int run_resources(struct ka_rule_run *run)
 
 static int check_resources(const cJSON *params, char *err, size_t err_len, const cJSON **where)
 {
+    const cJSON *fix = item(params, "fix");
+    const cJSON *sec;
+    cJSON_ArrayForEach(sec, fix)
+    {
+        const cJSON *q;
+        *where = sec;
+        if (strcmp(sec->string, "requests") != 0 && strcmp(sec->string, "limits") != 0) {
+            snprintf(err, err_len, "fix: unknown field \"%.60s\" (use requests, limits)",
+                     sec->string);
+            return KA_EPOLICY;
+        }
+        cJSON_ArrayForEach(q, sec)
+        {
+            *where = q;
+            if ((strcmp(q->string, "cpu") != 0 && strcmp(q->string, "memory") != 0) ||
+                !(cJSON_IsString(q) || cJSON_IsNumber(q))) {
+                snprintf(err, err_len,
+                         "fix.%s.%.60s: use cpu or memory with a quantity such as 100m or 128Mi",
+                         sec->string, q->string);
+                return KA_EPOLICY;
+            }
+        }
+    }
     static const char *const allowed[] = {"requests.cpu", "requests.memory", "limits.cpu",
                                           "limits.memory"};
     const cJSON *r;
@@ -71,6 +159,9 @@ static const struct ka_param_def resources_params[] = {
     {"require", KA_P_STRINGS,
      "[\"requests.cpu\",\"requests.memory\",\"limits.cpu\",\"limits.memory\"]",
      "which of requests.cpu, requests.memory, limits.cpu, limits.memory must be set"},
+    {"fix", KA_P_OBJECT, NULL,
+     "values `kadmit fix` writes where one is missing, e.g. {requests: {cpu: 100m, memory: "
+     "128Mi}, limits: {memory: 512Mi}}; without them fix reports the finding"},
     {NULL, 0, NULL, NULL},
 };
 

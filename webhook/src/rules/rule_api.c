@@ -241,3 +241,14 @@ int ka_rule_append_to_spec_array(struct ka_rule_run *run, const char *field, cJS
     cJSON_AddItemToArray(arr, value);
     return 0;
 }
+
+int ka_rule_fix_number(struct ka_rule_run *run, const char *op, const char *path, double value)
+{
+    if (run->ev->fixes == NULL) {
+        return 0;
+    }
+    cJSON *n = cJSON_CreateNumber(value);
+    int ret = n != NULL ? ka_rule_fix(run, NULL, op, path, n) : KA_ENOMEM;
+    cJSON_Delete(n);
+    return ret;
+}

@@ -118,4 +118,18 @@ __attribute__((warn_unused_result)) int ka_rule_add_annotations(struct ka_rule_r
 __attribute__((warn_unused_result)) int
 ka_rule_append_to_spec_array(struct ka_rule_run *run, const char *field, cJSON *value);
 
+/* ------------------------------------------------------------------------------------------
+ * Determined fixes (`kadmit fix`, see ka_rule_fix())
+ */
+
+/** ka_rule_fix() with a number as the value. */
+__attribute__((warn_unused_result)) int ka_rule_fix_number(struct ka_rule_run *run, const char *op,
+                                                           const char *path, double value);
+
+/** "replace" when the field is there (and not null), else "add". */
+static inline const char *ka_add_or_replace(const cJSON *v)
+{
+    return v != NULL && !cJSON_IsNull(v) ? "replace" : "add";
+}
+
 #endif

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# `kadmit fix`: the golden cases of tests/fixtures/fix/<case>/ (input.yaml|json, expected.*,
+# optional policy.yaml and exit), each checked five ways: stdout is the expected file, a second
+# fix changes nothing, -w writes the same bytes, --diff applied with `patch -p0` and with
+# `git apply -p0` reproduces them, and `kadmit audit` of the result shows exactly the findings
+# fix listed as left (so none that fix claimed to fix). Then bad input and flags.
+# KADMIT_REGEN=1 rewrites expected.* and exit from the current binary (review the diff!).
+set -u
+. "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/attest.sh"
+tmp=$(mktemp -d)
+case $KADMIT in /*) ;; *) KADMIT=$PWD/$KADMIT ;; esac
+trap 'rm -rf "$tmp"' EXIT
+command -v patch >/dev/null || { echo "FAIL patch(1) is needed"; exit 1; }
+checklist_without_attestations "$tmp/checklist.yaml"
+
+# "source: message" of each finding fix listed (stderr), or audit found (JSON), sorted.
+fix_notes() { grep -E '^[^ ]+:[0-9]+: ' "$1" | grep -v ': warning: ' | sed 's/^[^ ]*: //' | sort; }
+audit_findings() {
+  "$KADMIT" audit --policies "$1" -o json "$2" 2>/dev/null | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["results"]:
+    for v in r.get("violations", []):
+        print(v["message"])' | sort
+}
+
+for dir in tests/fixtures/fix/*/; do
+  case=$(basename "$dir")
+  input=$(ls "$dir"input.* 2>/dev/null | head -1)
+  [ -n "$input" ] || continue
+  ext=${input##*.}
+  expected=${dir}expected.$ext
+  policy=$tmp/checklist.yaml
+  [ -f "${dir}policy.yaml" ] && policy=$PWD/${dir}policy.yaml
+  "$KADMIT" fix --policies "$policy" "$input" >"$tmp/out.$ext" 2>"$tmp/err"
+  rc=$?
+  if [ "${KADMIT_REGEN:-}" = 1 ]; then
+    cp "$tmp/out.$ext" "$expected"
+    if [ $rc -ne 0 ]; then echo $rc >"${dir}exit"; else rm -f "${dir}exit"; fi
+  fi
+  want_rc=0
+  [ -f "${dir}exit" ] && want_rc=$(cat "${dir}exit")
+  check "$case: prints the expected file" cmp "$tmp/out.$ext" "$expected"
+  check "$case: exits $want_rc" [ "$rc" -eq "$want_rc" ]
+  check "$case: input and output differ only where fix says" \
+    bash -c "[ \"$want_rc\" -ne 0 ] || ! cmp -s '$input' '$expected' || [ ! -s '$tmp/err' ] || grep -q '^kadmit fix: 0 changes' '$tmp/err'"
+
+  # Idempotent: the fixed file needs nothing more, and the same findings are left.
+  "$KADMIT" fix --policies "$policy" "$tmp/out.$ext" >"$tmp/again.$ext" 2>"$tmp/err2"
+  check "$case: a second fix changes nothing" cmp "$tmp/out.$ext" "$tmp/again.$ext"
+  check "$case: a second fix lists the same findings" \
+    diff <(fix_notes "$tmp/err") <(fix_notes "$tmp/err2")
+
+  # -w: in place, atomically, mode kept.
+  mkdir -p "$tmp/w/$case"
+  cp "$input" "$tmp/w/$case/"
+  chmod 640 "$tmp/w/$case/input.$ext"
+  (cd "$tmp/w" && "$KADMIT" fix -w --policies "$policy" "$case/input.$ext" >"$tmp/wout" 2>/dev/null)
+  check "$case: -w writes the expected bytes" cmp "$tmp/w/$case/input.$ext" "$expected"
+  check "$case: -w prints nothing on stdout" [ ! -s "$tmp/wout" ]
+  check "$case: -w keeps the file mode" [ "$(stat -c %a "$tmp/w/$case/input.$ext")" = 640 ]
+  check "$case: -w leaves no temporary file" [ "$(ls "$tmp/w/$case" | wc -l)" -eq 1 ]
+
+  # --diff applies with patch -p0 and git apply -p0 and reproduces -w.
+  for tool in "patch -p0 --quiet" "git apply -p0"; do
+    rm -rf "$tmp/p" && mkdir -p "$tmp/p/$case"
+    cp "$input" "$tmp/p/$case/"
+    (cd "$tmp/p" && "$KADMIT" fix --diff --policies "$policy" "$case/input.$ext" \
+      >../d.patch 2>/dev/null; [ ! -s ../d.patch ] || $tool <../d.patch)
+    check "$case: --diff applied with ${tool%% *} gives the -w result" \
+      cmp "$tmp/p/$case/input.$ext" "$expected"
+  done
+
+  # After fix, audit finds exactly what fix listed as left.
+  check "$case: audit of the result shows only the findings fix left" \
+    diff <(audit_findings "$policy" "$tmp/out.$ext") <(fix_notes "$tmp/err")
+done
+
+# Documents that need no change are copied byte for byte (the middle-document case).
+mid=tests/fixtures/fix/multi-doc-middle
+check "multi-doc: the first and last documents are unchanged" \
+  bash -c "diff <(sed -n '1,/^---/p' $mid/input.yaml) <(sed -n '1,/^---/p' $mid/expected.yaml) &&
+           diff <(tac $mid/input.yaml | sed -n '1,/^---/p') <(tac $mid/expected.yaml | sed -n '1,/^---/p')"
+odd=tests/fixtures/fix/odd-formatting
+check "odd formatting: every line still ends in CRLF" \
+  bash -c "[ \$(grep -c \$'\r\$' $odd/expected.yaml) -eq \$(wc -l <$odd/expected.yaml) ]"
+
+# Bad input: exit 2, nothing written.
+printf 'kind: Deployment\nspec: [unclosed\n' >"$tmp/bad.yaml"
+cp "$tmp/bad.yaml" "$tmp/bad.orig"
+"$KADMIT" fix -w "$tmp/bad.yaml" >/dev/null 2>"$tmp/err"
+check "unparseable YAML exits 2" [ $? -eq 2 ]
+check "unparseable YAML is left as it was" cmp "$tmp/bad.yaml" "$tmp/bad.orig"
+check "unparseable YAML says where" grep -q "bad.yaml:[0-9]*: cannot parse" "$tmp/err"
+printf 'base: &b {app: agent}\nkind: Pod\nmetadata: {name: a, labels: *b}\nspec: {containers: []}\n' >"$tmp/anchors.yaml"
+"$KADMIT" fix "$tmp/anchors.yaml" >"$tmp/out" 2>"$tmp/err"
+check "a file with anchors is refused, not rewritten (exit 2)" [ $? -eq 2 ]
+check "... and printed unchanged" cmp "$tmp/out" "$tmp/anchors.yaml"
+check "... saying why" grep -q "anchors and aliases" "$tmp/err"
+"$KADMIT" fix "$tmp/missing.yaml" >/dev/null 2>&1
+check "a missing file exits 2" [ $? -eq 2 ]
+"$KADMIT" fix -w - </dev/null >/dev/null 2>&1
+check "-w refuses stdin" [ $? -eq 2 ]
+"$KADMIT" fix -w --diff "$tmp/bad.yaml" >/dev/null 2>&1
+check "-w and --diff exclude each other" [ $? -eq 2 ]
+check "fix reads stdin" bash -c "\"$KADMIT\" fix --policies $tmp/checklist.yaml - <tests/fixtures/fix/hpa-scale-down-window/input.yaml 2>/dev/null | cmp - tests/fixtures/fix/hpa-scale-down-window/expected.yaml"
+check "fix --help documents the flags" bash -c "\"$KADMIT\" fix --help | grep -q -- '--diff' && \"$KADMIT\" fix --help | grep -q 'params.fix'"
+
+# A directory: every manifest under it, in place; the result is what fixing each file gives.
+mkdir -p "$tmp/dir/sub"
+cp tests/fixtures/fix/grace-period/input.yaml "$tmp/dir/a.yaml"
+cp tests/fixtures/fix/json/input.json "$tmp/dir/sub/b.json"
+echo "not a manifest" >"$tmp/dir/notes.txt"
+"$KADMIT" fix -w --policies "$tmp/checklist.yaml" "$tmp/dir" >/dev/null 2>&1
+check "a directory is fixed recursively" \
+  bash -c "cmp $tmp/dir/a.yaml tests/fixtures/fix/grace-period/expected.yaml && cmp $tmp/dir/sub/b.json tests/fixtures/fix/json/expected.json && [ \"\$(cat $tmp/dir/notes.txt)\" = 'not a manifest' ]"
+
+# resources-required's fix params are validated by the policy loader.
+cat >"$tmp/badfix.yaml" <<'Y'
+apiVersion: kadmit.dev/v1alpha1
+kind: Policy
+metadata: {name: badfix}
+spec:
+  rules:
+    - id: resources-required
+      action: enforce
+      params:
+        fix: {requests: {gpu: 1}}
+Y
+check "lint rejects an unknown resource in params.fix" \
+  bash -c "\"$KADMIT\" lint $tmp/badfix.yaml 2>&1 | grep -q 'fix.requests.gpu'"
+finish

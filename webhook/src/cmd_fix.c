@@ -1,0 +1,487 @@
+/* `kadmit fix`: rewrite manifests to meet the policy (stdout, unified diff, or in place). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kadmit/cli.h"
+#include "kadmit/error.h"
+#include "kadmit/fix.h"
+#include "kadmit/limits.h"
+
+/* Lines of context around a change in --diff, and the largest line-by-line comparison made
+ * (cells of the LCS table); past it a change is one hunk from its first to its last line. */
+#define KA_DIFF_CONTEXT 3
+#define KA_DIFF_MAX_CELLS (4u * 1024u * 1024u)
+#define KA_FIX_MAX_DIR_DEPTH 16
+
+static void fix_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-w | --diff] FILE|DIR|-...\n\n"
+        "Rewrites manifests so they meet the policy, editing the text in place: comments, key\n"
+        "order, quoting, indentation, flow or block style, CRLF line endings, document\n"
+        "separators and every document that needs no change stay byte for byte. JSON stays\n"
+        "JSON. Directories are read recursively (*.yaml, *.yml, *.json).\n\n"
+        "What it writes, and only when the value is determined:\n"
+        "  mutation rules         inject-metrics-sidecar, inject-probes (where the port says\n"
+        "                         so) applied to pods and workload templates\n"
+        "  termination-grace-period    terminationGracePeriodSeconds: the rule's minimum\n"
+        "  memory-spine-anti-affinity  a required kubernetes.io/hostname term selecting the\n"
+        "                         pod's own labels (replaces a preferred-only term)\n"
+        "  hpa-custom-metrics     a short scaleDown stabilizationWindowSeconds -> the minimum\n"
+        "  pdb-availability       minAvailable raised to the minimum (maxUnavailable dropped)\n"
+        "  resources-required     only the values given in the rule's params.fix\n"
+        "Never guessed (listed on stderr with why and what to run): image digests (crane\n"
+        "digest / skopeo inspect), literal secrets (kubectl create secret + secretKeyRef),\n"
+        "metrics, probes without a known port, resources without params.fix, documents\n"
+        "with anchors or aliases.\n\n"
+        "  --policies PATH      policy file or directory (default: embedded checklist)\n"
+        "  --attestations DIR   attestation directory for image-scan-attestation\n"
+        "  -w, --write          write the files in place (atomically, mode kept)\n"
+        "  --diff               print a unified diff (applies with `patch -p0` or `git apply`)\n"
+        "                       instead of the fixed manifests\n"
+        "  --now TIME           time for time-dependent rules: Unix seconds (default:\n"
+        "                       $KADMIT_NOW, else the current time)\n"
+        "Default output: the fixed manifests on stdout. Findings that remain go to stderr.\n"
+        "exit: 0 nothing to fix or all fixed, 1 findings remain that fix cannot fix (listed),\n"
+        "      2 bad input or policy\n");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Unified diff
+ */
+
+struct lines {
+    const char **at; /* start of each line (its "\n" included) */
+    size_t *len;
+    size_t n;
+};
+
+static int split_lines(const char *data, size_t len, struct lines *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        n += data[i] == '\n';
+    }
+    n += len > 0 && data[len - 1] != '\n';
+    out->n = 0;
+    out->at = malloc((n + 1) * sizeof(*out->at));
+    out->len = malloc((n + 1) * sizeof(*out->len));
+    if (out->at == NULL || out->len == NULL) {
+        return KA_ENOMEM;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\n' || i + 1 == len) {
+            out->at[out->n] = data + start;
+            out->len[out->n++] = i + 1 - start;
+            start = i + 1;
+        }
+    }
+    return 0;
+}
+
+static void lines_free(struct lines *l)
+{
+    free(l->at);
+    free(l->len);
+}
+
+static int line_eq(const struct lines *a, size_t i, const struct lines *b, size_t j)
+{
+    return a->len[i] == b->len[j] && memcmp(a->at[i], b->at[j], a->len[i]) == 0;
+}
+
+/* One diff line: ' ', '-' or '+', the text, and the marker for a last line without EOL. */
+static void put_line(FILE *out, char tag, const struct lines *l, size_t i)
+{
+    fputc(tag, out);
+    fwrite(l->at[i], 1, l->len[i], out);
+    if (l->len[i] == 0 || l->at[i][l->len[i] - 1] != '\n') {
+        fputs("\n\\ No newline at end of file\n", out);
+    }
+}
+
+/* Edit script: for each old line, keep (1) or delete (0); for each new line, keep or insert. */
+static int diff_script(const struct lines *a, const struct lines *b, unsigned char *keep_a,
+                       unsigned char *keep_b)
+{
+    size_t pre = 0, suf = 0;
+    while (pre < a->n && pre < b->n && line_eq(a, pre, b, pre)) {
+        keep_a[pre] = keep_b[pre] = 1;
+        pre++;
+    }
+    while (suf < a->n - pre && suf < b->n - pre && line_eq(a, a->n - 1 - suf, b, b->n - 1 - suf)) {
+        keep_a[a->n - 1 - suf] = keep_b[b->n - 1 - suf] = 1;
+        suf++;
+    }
+    size_t n = a->n - pre - suf, m = b->n - pre - suf;
+    if (n == 0 || m == 0 || (n + 1) * (m + 1) > KA_DIFF_MAX_CELLS) {
+        return 0; /* the middle is all deleted and inserted */
+    }
+    /* LCS lengths of the suffixes, then walk forward. */
+    uint32_t *t = calloc((n + 1) * (m + 1), sizeof(*t));
+    if (t == NULL) {
+        return KA_ENOMEM;
+    }
+    for (size_t i = n; i-- > 0;) {
+        for (size_t j = m; j-- > 0;) {
+            t[i * (m + 1) + j] =
+                line_eq(a, pre + i, b, pre + j)
+                    ? t[(i + 1) * (m + 1) + j + 1] + 1
+                    : (t[(i + 1) * (m + 1) + j] > t[i * (m + 1) + j + 1] ? t[(i + 1) * (m + 1) + j]
+                                                                         : t[i * (m + 1) + j + 1]);
+        }
+    }
+    size_t i = 0, j = 0;
+    while (i < n && j < m) {
+        if (line_eq(a, pre + i, b, pre + j)) {
+            keep_a[pre + i++] = keep_b[pre + j++] = 1;
+        } else if (t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1]) {
+            i++;
+        } else {
+            j++;
+        }
+    }
+    free(t);
+    return 0;
+}
+
+static int write_diff(FILE *out, const char *path, const char *old, size_t old_len,
+                      const char *new_text, size_t new_len)
+{
+    struct lines a = {0}, b = {0};
+    unsigned char *keep_a = NULL, *keep_b = NULL;
+    int ret = split_lines(old, old_len, &a);
+    if (ret == 0) {
+        ret = split_lines(new_text, new_len, &b);
+    }
+    if (ret == 0) {
+        keep_a = calloc(a.n + 1, 1);
+        keep_b = calloc(b.n + 1, 1);
+        ret = keep_a && keep_b ? diff_script(&a, &b, keep_a, keep_b) : KA_ENOMEM;
+    }
+    if (ret != 0) {
+        goto cleanup;
+    }
+    fprintf(out, "--- %s\n+++ %s\n", path, path);
+    size_t i = 0, j = 0;
+    while (i < a.n || j < b.n) {
+        /* skip to the next change */
+        while (i < a.n && j < b.n && keep_a[i] && keep_b[j]) {
+            i++;
+            j++;
+        }
+        if (i >= a.n && j >= b.n) {
+            break;
+        }
+        /* hunk: from context before the change until KA_DIFF_CONTEXT*2 unchanged lines */
+        size_t ctx = i < KA_DIFF_CONTEXT ? i : KA_DIFF_CONTEXT;
+        size_t hi = i - ctx, hj = j - ctx;
+        size_t ei = i, ej = j, same = 0;
+        while (ei < a.n || ej < b.n) {
+            if (ei < a.n && ej < b.n && keep_a[ei] && keep_b[ej]) {
+                if (++same > 2 * KA_DIFF_CONTEXT) {
+                    break;
+                }
+                ei++;
+                ej++;
+                continue;
+            }
+            same = 0;
+            if (ei < a.n && !keep_a[ei]) {
+                ei++;
+            } else if (ej < b.n && !keep_b[ej]) {
+                ej++;
+            }
+        }
+        size_t tail = same > KA_DIFF_CONTEXT ? same - 1 - KA_DIFF_CONTEXT : 0;
+        if (same > 2 * KA_DIFF_CONTEXT) {
+            tail = same - 1 - KA_DIFF_CONTEXT;
+        }
+        ei -= tail;
+        ej -= tail;
+        size_t na = ei - hi, nb = ej - hj;
+        fprintf(out, "@@ -%zu,%zu +%zu,%zu @@\n", na ? hi + 1 : hi, na, nb ? hj + 1 : hj, nb);
+        size_t x = hi, y = hj;
+        while (x < ei || y < ej) {
+            if (x < ei && y < ej && keep_a[x] && keep_b[y]) {
+                put_line(out, ' ', &a, x++);
+                y++;
+            } else if (x < ei && !keep_a[x]) {
+                put_line(out, '-', &a, x++);
+            } else {
+                put_line(out, '+', &b, y++);
+            }
+        }
+        i = ei;
+        j = ej;
+    }
+cleanup:
+    free(keep_a);
+    free(keep_b);
+    lines_free(&a);
+    lines_free(&b);
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Files
+ */
+
+/* Write `data` to `path` atomically: a temporary file beside it, the old mode, then rename. */
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+    char tmp[4200];
+    struct stat st;
+    if (stat(path, &st) != 0 ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.kadmit-fix-XXXXXX", path) >= sizeof(tmp)) {
+        return KA_EIO;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        return KA_EIO;
+    }
+    int ret = 0;
+    size_t off = 0;
+    while (ret == 0 && off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            ret = KA_EIO;
+        } else {
+            off += (size_t)w;
+        }
+    }
+    if (ret == 0 && (fchmod(fd, st.st_mode & 07777) != 0 || fsync(fd) != 0)) {
+        ret = KA_EIO;
+    }
+    if (close(fd) != 0 && ret == 0) {
+        ret = KA_EIO;
+    }
+    if (ret == 0 && rename(tmp, path) != 0) {
+        ret = KA_EIO;
+    }
+    if (ret != 0) {
+        unlink(tmp);
+    }
+    return ret;
+}
+
+enum fix_mode { FIX_STDOUT, FIX_DIFF, FIX_WRITE };
+
+struct fix_run {
+    const struct ka_policy *policy;
+    struct ka_review_opts opts;
+    enum fix_mode mode;
+    size_t files, files_changed, ops, remaining;
+    int bad_input;
+};
+
+static void print_notes(const struct ka_fix_result *r)
+{
+    for (size_t i = 0; i < r->n_notes; i++) {
+        const struct ka_fix_note *n = &r->notes[i];
+        fprintf(stderr, "%s: %s\n    not fixed: %s\n", n->source, n->message, n->why);
+        if (n->suggest[0] != '\0') {
+            fprintf(stderr, "    by hand: %s\n", n->suggest);
+        }
+    }
+}
+
+static int fix_file(struct fix_run *run, const char *path)
+{
+    int is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "(stdin)" : path;
+    struct ka_buf data;
+    ka_buf_init(&data, KA_MAX_MANIFEST_FILE);
+    struct ka_fix_result res;
+    ka_fix_result_init(&res);
+    int ret = is_stdin ? ka_buf_read_stream(&data, stdin) : ka_buf_read_file(&data, path);
+    if (ret != 0) {
+        fprintf(stderr, "kadmit fix: %s: %s\n", name,
+                ret == KA_ELIMIT ? "file larger than 64 MiB" : ka_strerror(ret));
+        run->bad_input = 1;
+        ret = ret == KA_ENOMEM ? ret : 0;
+        goto cleanup;
+    }
+    ret = ka_fix_bytes(run->policy, &run->opts, name, data.data ? data.data : "", data.len, &res);
+    if (ret != 0) {
+        fprintf(stderr, "kadmit fix: %s: %s\n", name, ka_strerror(ret));
+        goto cleanup;
+    }
+    run->files++;
+    run->ops += res.n_ops;
+    print_notes(&res);
+    if (res.parse_error) {
+        run->bad_input = 1;
+    } else {
+        run->remaining += res.n_notes;
+    }
+    int changed = res.text.len != data.len ||
+                  (data.len > 0 && memcmp(res.text.data, data.data, data.len) != 0);
+    run->files_changed += changed;
+    if (run->mode == FIX_STDOUT) {
+        if (res.text.len > 0 && fwrite(res.text.data, 1, res.text.len, stdout) != res.text.len) {
+            ret = KA_EIO;
+        }
+    } else if (run->mode == FIX_DIFF && changed) {
+        ret = write_diff(stdout, name, data.data ? data.data : "", data.len,
+                         res.text.data ? res.text.data : "", res.text.len);
+    } else if (run->mode == FIX_WRITE && changed) {
+        ret = write_atomic(path, res.text.data ? res.text.data : "", res.text.len);
+        if (ret != 0) {
+            fprintf(stderr, "kadmit fix: cannot write %s: %s\n", path, strerror(errno));
+        }
+    }
+cleanup:
+    ka_fix_result_free(&res);
+    ka_buf_free(&data);
+    return ret;
+}
+
+static int is_manifest(const struct dirent *e)
+{
+    size_t n = strlen(e->d_name);
+    const char *s = e->d_name;
+    return s[0] != '.' && ((n > 5 && strcmp(s + n - 5, ".yaml") == 0) ||
+                           (n > 4 && strcmp(s + n - 4, ".yml") == 0) ||
+                           (n > 5 && strcmp(s + n - 5, ".json") == 0));
+}
+
+static int fix_path(struct fix_run *run, const char *path, unsigned depth)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))) {
+        return fix_file(run, path);
+    }
+    struct dirent **names = NULL;
+    int n = depth <= KA_FIX_MAX_DIR_DEPTH ? scandir(path, &names, NULL, alphasort) : -1;
+    if (n < 0) {
+        fprintf(stderr, "kadmit fix: %s: %s\n", path,
+                depth > KA_FIX_MAX_DIR_DEPTH ? "directories nested too deeply"
+                                             : "no such file or directory");
+        run->bad_input = 1;
+        return 0;
+    }
+    int ret = 0;
+    for (int i = 0; i < n; i++) {
+        char full[4096];
+        struct stat cst;
+        if (ret == 0 && names[i]->d_name[0] != '.' &&
+            (size_t)snprintf(full, sizeof(full), "%s/%s", path, names[i]->d_name) < sizeof(full) &&
+            stat(full, &cst) == 0) {
+            if (S_ISDIR(cst.st_mode)) {
+                ret = fix_path(run, full, depth + 1);
+            } else if (is_manifest(names[i])) {
+                ret = fix_file(run, full);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return ret;
+}
+
+int ka_cmd_fix(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"policies", required_argument, NULL, 'p'},
+        {"attestations", required_argument, NULL, 'a'},
+        {"write", no_argument, NULL, 'w'},
+        {"diff", no_argument, NULL, 'd'},
+        {"now", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *policies = NULL, *attestations = NULL, *now_text = getenv("KADMIT_NOW");
+    struct fix_run run;
+    memset(&run, 0, sizeof(run));
+    int c, writes = 0, diffs = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "p:a:wh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            policies = optarg;
+            break;
+        case 'a':
+            attestations = optarg;
+            break;
+        case 'w':
+            writes = 1;
+            break;
+        case 'd':
+            diffs = 1;
+            break;
+        case 'n':
+            now_text = optarg;
+            break;
+        case 'h':
+            fix_usage(stdout);
+            return 0;
+        default:
+            fix_usage(stderr);
+            return 2;
+        }
+    }
+    if (writes && diffs) {
+        fprintf(stderr, "kadmit fix: -w and --diff exclude each other\n");
+        return 2;
+    }
+    run.mode = writes ? FIX_WRITE : diffs ? FIX_DIFF : FIX_STDOUT;
+    if (optind >= argc) {
+        fprintf(stderr, "kadmit fix: name at least one FILE, DIR or -\n");
+        fix_usage(stderr);
+        return 2;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-") == 0 && run.mode == FIX_WRITE) {
+            fprintf(stderr, "kadmit fix: -w cannot write stdin back\n");
+            return 2;
+        }
+    }
+    if (now_text != NULL && now_text[0] != '\0') {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(now_text, &end, 10);
+        if (errno != 0 || end == now_text || *end != '\0' || v < 0) {
+            fprintf(stderr, "kadmit fix: --now/KADMIT_NOW \"%s\" is not Unix seconds\n", now_text);
+            return 2;
+        }
+        run.opts.now = (int64_t)v;
+    }
+    struct ka_policy *policy = NULL;
+    if (ka_cli_load_policy(policies, attestations, &policy) != 0) {
+        return 2;
+    }
+    run.policy = policy;
+    int ret = 0;
+    for (int i = optind; ret == 0 && i < argc; i++) {
+        ret = fix_path(&run, argv[i], 0);
+    }
+    if (fflush(stdout) != 0 && ret == 0) {
+        ret = KA_EIO;
+    }
+    ka_policy_unref(policy);
+    fprintf(stderr,
+            "kadmit fix: %zu change%s in %zu of %zu file%s; %zu finding%s left to fix by hand\n",
+            run.ops, run.ops == 1 ? "" : "s", run.files_changed, run.files,
+            run.files == 1 ? "" : "s", run.remaining, run.remaining == 1 ? "" : "s");
+    if (ret != 0 || run.bad_input) {
+        if (ret != 0) {
+            fprintf(stderr, "kadmit fix: %s\n", ka_strerror(ret));
+        }
+        return 2;
+    }
+    return run.remaining > 0 ? 1 : 0;
+}
