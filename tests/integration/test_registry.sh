@@ -158,6 +158,12 @@ PY
     sync_expect "$T/c" 0 "manifests/sha256-${CDIG#sha256:}: 200" -- "$REG/cos@$CDIG"
   check "and verified with cosign.pub" \
     bash -c "\"$KADMIT\" attest verify --key $T/cosign.pub $REG/cos@$CDIG $T/c | grep -q 'verdict: PASS'"
+  # the README's by-hand alternative: cosign download, vulnerability scans only
+  mkdir -p "$T/dl"
+  check "cosign download attestation --predicate-type vuln gives a file kadmit accepts" \
+    bash -c "\"$COSIGN\" download attestation --allow-insecure-registry --predicate-type vuln \
+      $REG/cos@$CDIG >$T/dl/scan.jsonl && \"$KADMIT\" attest verify --key $T/cosign.pub \
+      $REG/cos@$CDIG $T/dl | grep -q 'verdict: PASS'"
 else
   [ "${CI:-}" = true ] && check "cosign is built (tests/tools/build.sh)" false
   echo "skip cosign: not built yet (tests/tools/build.sh)"

@@ -401,7 +401,8 @@ static void sync_usage(FILE *f)
         "  --dir DIR            the attestation directory (the rule's attestationsDir)\n"
         "  --images FILE        more images, one per line (# comments); re-read each round\n"
         "  --auth FILE          registry credentials: a kubernetes.io/dockerconfigjson\n"
-        "                       Secret's .dockerconfigjson, mounted as a file\n"
+        "                       Secret's .dockerconfigjson, mounted as a file (when it\n"
+        "                       does not exist, registries are asked without credentials)\n"
         "  --interval D         keep running: fetch every image again every D (e.g. 10m);\n"
         "                       default: fetch once and exit\n"
         "  --timeout D          per HTTP request (default 30s)\n"
@@ -474,7 +475,7 @@ static int sync_file(const char *file, const char *dir, const struct ka_registry
 
 static int attest_sync(int argc, char **argv)
 {
-    const char *dir = NULL, *images = NULL;
+    const char *dir = NULL, *images = NULL, *auth = NULL;
     int64_t interval = 0, timeout = 0;
     struct ka_registry_opts o;
     ka_registry_opts_init(&o);
@@ -504,7 +505,7 @@ static int attest_sync(int argc, char **argv)
         } else if (strcmp(a, "--images") == 0) {
             images = v;
         } else if (strcmp(a, "--auth") == 0) {
-            o.auth_file = v;
+            auth = v;
         } else if (strcmp(a, "--ca-file") == 0) {
             o.ca_file = v;
         } else if (strcmp(a, "--interval") == 0) {
@@ -551,6 +552,11 @@ static int attest_sync(int argc, char **argv)
     int ret;
     do {
         ret = 0;
+        /* an optional Secret that is not there: fetch anonymously (public registries) */
+        o.auth_file = auth != NULL && stat(auth, &st) == 0 ? auth : NULL;
+        if (auth != NULL && o.auth_file == NULL) {
+            KA_LOG_W("attest sync: %s: no such file; fetching without credentials", auth);
+        }
         for (int k = i; k < argc && !sync_stop; k++) {
             ret |= sync_one(argv[k], dir, &o);
         }
