@@ -138,6 +138,30 @@ printf '%s\n# a comment\n\n127.0.0.1:%s/app@%s\n' "$REG/app@$DIG" "$DOWN" "$DIG"
 check "--images: every listed image is fetched; one failure makes the exit 1" \
   sync_expect "$T/il" 1 "wrote 2 documents" -- --attempts 1 --images "$T/images.txt"
 
+# Admission never touches the network: kadmit serve, reading what the fetcher wrote, is traced
+# while it answers requests (the misses included): it accepts connections and opens none.
+"$KADMIT" certs --out-dir "$T/tls" --ip 127.0.0.1 >/dev/null 2>&1
+SP=$(free_port) MP=$(free_port)
+"$KADMIT" serve --listen 127.0.0.1:$SP --metrics-listen 127.0.0.1:$MP --tls-cert "$T/tls/tls.crt" \
+  --tls-key "$T/tls/tls.key" --attestations "$T/a" 2>"$T/serve.log" &
+spid=$!
+pids+=($spid)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
+strace -f -qq -e trace=accept,accept4,socket,connect -p $spid -o "$T/strace.out" &
+tpid=$!
+sleep 1
+for f in tests/fixtures/checklist/*/request.json; do
+  curl -s --cacert "$T/tls/ca.crt" -H 'Content-Type: application/json' --data-binary @"$f" \
+    "https://127.0.0.1:$SP/validate" >/dev/null
+done
+sleep 0.5
+kill $tpid 2>/dev/null
+wait $tpid 2>/dev/null
+check "strace saw the webhook accept the requests" grep -q 'accept' "$T/strace.out"
+check "... and the request path made no socket() and no connect(): no network I/O" \
+  bash -c "! grep -E 'socket\(|connect\(' $T/strace.out"
+kill $spid
+
 # real cosign v3: `cosign attest --type vuln` (bundles in the referrers fallback tag) and the
 # legacy .att format, both fetched and verified
 if [ -n "${COSIGN:-}" ] && [ -x "$COSIGN" ]; then
