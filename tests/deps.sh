@@ -1,14 +1,35 @@
 #!/usr/bin/env bash
 # Install the Debian packages kadmit needs to build and test, skipping those already present.
-# Usage: tests/deps.sh [build|test|bench]   (default: test)
+# Usage: tests/deps.sh [--list] [build|test|bench|platform|image]   (default: test)
+#   --list     print the packages, one a line, and install nothing (tests/platforms uses it)
+#   build      compile kadmit
+#   test       everything tests/run needs on the host (Debian 12 or 13)
+#   bench      the benchmarks
+#   platform   the unit and integration tests in another Debian release's root (no sanitizer,
+#              fuzzer or valgrind pass there)
+#   image      the tools that build and run the image and the Debian 13 root (deploy/image.sh,
+#              tests/platforms/debian13.sh)
 set -euo pipefail
+list=""
+if [ "${1:-}" = --list ]; then
+  list=1
+  shift
+fi
 want=(build-essential cmake pkg-config libmbedtls-dev libmicrohttpd-dev libcjson-dev libjsmn-dev
       libyaml-dev)
+integration=(libcunit1-dev curl openssl jq python3 python3-yaml chromium)
 case "${1:-test}" in
   build) ;;
-  test) want+=(libcunit1-dev clang clang-format curl openssl jq valgrind libclang-rt-14-dev chromium) ;;
+  test) want+=("${integration[@]}" clang clang-format valgrind libclang-rt-dev) ;;
   bench) want+=(libcunit1-dev curl openssl jq wrk nginx-light valgrind) ;;
+  platform) want+=("${integration[@]}" ca-certificates) ;;
+  image) want=(mmdebstrap umoci skopeo podman runc uidmap) ;;
+  *) echo "deps: unknown profile '$1' (build, test, bench, platform, image)" >&2; exit 2 ;;
 esac
+if [ -n "$list" ]; then
+  printf '%s\n' "${want[@]}"
+  exit 0
+fi
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,6 +23,7 @@
 #include "kadmit/attest.h"
 #include "kadmit/buf.h"
 #include "kadmit/log.h"
+#include "mbedtls_compat.h"
 
 static double ms_since(const struct timespec *t0)
 {
@@ -123,8 +124,8 @@ int main(int argc, char **argv)
               : mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
                            (const unsigned char *)pae.data, pae.len, hash);
         r = r ? r
-              : mbedtls_pk_sign(&key, MBEDTLS_MD_SHA256, hash, 32, sig, &sig_len,
-                                mbedtls_ctr_drbg_random, &drbg);
+              : ka_pk_sign(&key, MBEDTLS_MD_SHA256, hash, 32, sig, sizeof(sig), &sig_len,
+                           mbedtls_ctr_drbg_random, &drbg);
         static unsigned char p64[1 << 20], s64[512];
         r = r ? r
               : mbedtls_base64_encode(p64, sizeof(p64), &olen, (const unsigned char *)st.data,

@@ -33,6 +33,7 @@
 
 #include "kadmit/buf.h"
 #include "kadmit/error.h"
+#include "kadmit/tls.h"
 
 #define RATE_MAX_REQUESTS 2000000u
 #define RATE_MAX_RESPONSE (4u * 1024u * 1024u)
@@ -314,6 +315,10 @@ int main(int argc, char **argv)
     conn_init(&c);
     ka_buf_init(&body, RATE_MAX_RESPONSE);
     ka_buf_init(&req, RATE_MAX_RESPONSE + 4096);
+    if (ka_tls_global_init() != 0) {
+        fprintf(stderr, "bench_rate: cannot initialise Mbed TLS\n");
+        goto exit;
+    }
     for (int i = 1; i < argc;) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

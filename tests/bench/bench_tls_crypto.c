@@ -22,6 +22,8 @@
 #include <mbedtls/gcm.h>
 #include <mbedtls/sha256.h>
 
+#include "mbedtls_compat.h"
+
 #define RUNS 11
 
 static double cpu_ns(void)
@@ -119,8 +121,8 @@ static int op_ecdhe_x25519(struct ctx *c)
 
 static int op_sign(struct ctx *c)
 {
-    return mbedtls_ecdsa_write_signature(&c->key, MBEDTLS_MD_SHA256, c->hash, sizeof(c->hash),
-                                         c->sig, &c->sig_len, mbedtls_ctr_drbg_random, &c->drbg);
+    return ka_ecdsa_write_signature(&c->key, MBEDTLS_MD_SHA256, c->hash, sizeof(c->hash), c->sig,
+                                    sizeof(c->sig), &c->sig_len, mbedtls_ctr_drbg_random, &c->drbg);
 }
 
 static int op_verify(struct ctx *c)
@@ -189,7 +191,7 @@ int main(int argc, char **argv)
                               (const unsigned char *)pers, sizeof(pers) - 1) != 0 ||
         mbedtls_ecdsa_genkey(&c.key, MBEDTLS_ECP_DP_SECP256R1, mbedtls_ctr_drbg_random, &c.drbg) !=
             0 ||
-        mbedtls_sha256_ret(c.in, c.len, c.hash, 0) != 0 ||
+        ka_sha256(c.in, c.len, c.hash) != 0 ||
         make_peer(&c, MBEDTLS_ECP_DP_SECP256R1, peer_p256, &lpeer_p256) != 0 ||
         make_peer(&c, MBEDTLS_ECP_DP_CURVE25519, peer_x25519, &lpeer_x25519) != 0) {
         fprintf(stderr, "bench_tls_crypto: setup failed\n");

@@ -29,7 +29,7 @@ check "review needs --endpoint" bash -c "\"$KADMIT\" review $cases/rules/image-p
 
 # lint
 check "lint accepts the shipped policies" "$KADMIT" lint policies/
-check "the shipped checklist denies images without attestations" bash -c "\"$KADMIT\" audit tests/fixtures/manifests/agent-statefulset.yaml 2>/dev/null | grep -q 'image-scan-attestation: StatefulSet ai-agents/agent container \"agent\": image registry.chaozcode.com/agent:2.4.0 is referenced by tag'"
+check "the shipped checklist denies images without attestations" bash -c "COLUMNS=1000 \"$KADMIT\" audit tests/fixtures/manifests/agent-statefulset.yaml 2>/dev/null | grep -q 'image-scan-attestation: container \"agent\": image registry.chaozcode.com/agent:2.4.0 is referenced by tag'"
 cat >"$tmp/bad.yaml" <<'Y'
 apiVersion: kadmit.dev/v1alpha1
 kind: Policy

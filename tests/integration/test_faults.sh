@@ -150,7 +150,7 @@ limit=64
 start_server "$tmp/fd.log" "${cert[@]}" || exit 1
 prlimit --pid "$srv_pid" --nofile=$limit:$limit
 python3 - "$srv_port" "$tmp/certs/ca.crt" "$srv_pid" $limit >"$tmp/fd.out" 2>&1 <<'PY'
-import json, os, socket, ssl, sys, time
+import json, os, socket, ssl, sys, threading, time
 port, ca, pid, limit = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 ctx = ssl.create_default_context(cafile=ca)
 body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
@@ -170,18 +170,32 @@ def cpu():
     with open("/proc/%d/stat" % pid) as f:
         v = f.read().rsplit(")", 1)[1].split()
     return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
-served, refused, hung = [], 0, 0
-for i in range(limit):
+def in_thread(fn):
+    # OpenSSL's error queue is per thread, and Python 3.13 with OpenSSL 3.5 (Debian 13) reads a
+    # failed connection's leftover EPIPE as the error of the next SSL_read on that thread: each
+    # attempt that may be refused runs on its own thread, so the served ones stay clean.
+    out = []
+    t = threading.Thread(target=lambda: out.append(fn()))
+    t.start()
+    t.join()
+    return out[0]
+def attempt():
     try:
         s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
                             server_hostname="127.0.0.1")
-        if ask(s):
-            served.append(s)
-        else:
-            refused += 1
+        return ("served", s) if ask(s) else ("refused", None)
     except socket.timeout:
+        return ("hung", None)
+    except (OSError, ssl.SSLError, EOFError) as e:
+        return ("refused", e)
+served, refused, hung = [], 0, 0
+for i in range(limit):
+    what, s = in_thread(attempt)
+    if what == "served":
+        served.append(s)
+    elif what == "hung":
         hung += 1
-    except (OSError, ssl.SSLError, EOFError):
+    else:
         refused += 1
 print("served %d, refused %d, hung %d" % (len(served), refused, hung))
 print("RESULT refused_cleanly %d" % (refused > 0 and hung == 0))
@@ -193,12 +207,8 @@ print("RESULT existing_served %d" % (ok == len(served) and ok > 0))
 for s in served[: len(served) // 2]:
     s.close()
 time.sleep(0.5)
-try:
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
-                        server_hostname="127.0.0.1")
-    print("RESULT recovered %d" % ask(s))
-except (OSError, ssl.SSLError, EOFError) as e:
-    print("RESULT recovered 0", repr(e))
+what, s = in_thread(attempt)
+print("RESULT recovered %d" % (what == "served"), "" if what == "served" else repr(s))
 PY
 cat "$tmp/fd.out"
 result() { sed -n "s/^RESULT $1 //p" "$tmp/fd.out" | cut -d' ' -f1; }

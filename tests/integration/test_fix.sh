@@ -15,7 +15,7 @@ command -v patch >/dev/null || { echo "FAIL patch(1) is needed"; exit 1; }
 checklist_without_attestations "$tmp/checklist.yaml"
 
 # "source: message" of each finding fix listed (stderr), or audit found (JSON), sorted.
-fix_notes() { grep -v '^ \|^kadmit fix: ' "$1" | sed 's/^[^ ]*: //' | sort; }
+fix_notes() { grep -E '^[^ ]+:[0-9]+: ' "$1" | grep -v ': warning: ' | sed 's/^[^ ]*: //' | sort; }
 audit_findings() {
   "$KADMIT" audit --policies "$1" -o json "$2" 2>/dev/null | python3 -c '
 import json, sys

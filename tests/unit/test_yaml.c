@@ -1,5 +1,6 @@
 /* YAML -> cJSON with positions and Kubernetes-style scalar typing. */
 #include <CUnit/Basic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ka_test.h"
@@ -38,7 +39,9 @@ static void test_errors(void)
         const char *msg;
     } cases[] = {
         {"a: [1, 2\n", KA_EPARSE, "t.yaml:2:1:"},
-        {"a: &x 1\nb: *x\n", KA_EPARSE, "anchors and aliases"},
+        {"a: *nope\n", KA_EPARSE, "t.yaml:1:4: unknown anchor \"nope\""},
+        {"a: &x [1, *x]\n", KA_EPARSE, "unknown anchor \"x\""}, /* contains itself */
+        {"a: {x: 1}\nb: {<<: [1]}\n", KA_EPARSE, "merge key"},
         {"a: 1\na: 2\n", KA_EPARSE, "t.yaml:2:4: duplicate key \"a\""},
         {"? [1]\n: 2\n", KA_EPARSE, "mapping keys must be strings"},
         {"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]", KA_EDEPTH, "nesting too deep"},
@@ -61,11 +64,64 @@ static void test_errors(void)
     }
 }
 
+/* Anchors, aliases and merge keys as go-yaml reads them. */
+static void test_anchors_and_merge_keys(void)
+{
+    const char *text = "base: &base {image: app, port: 80}\n"
+                       "extra: &extra {port: 81, debug: true}\n"
+                       "one:\n  <<: *base\n  port: 8080\n" /* own key wins */
+                       "two:\n  <<: [*extra, *base]\n"     /* earlier wins */
+                       "list: &l [a, b]\ncopy: *l\n"
+                       "scalar: &s hello\nagain: *s\n";
+    struct ka_yaml_stream s;
+    ka_yaml_stream_init(&s);
+    CU_ASSERT_EQUAL_FATAL(ka_yaml_parse(&s, "t.yaml", text, strlen(text), 0, NULL), 0);
+    cJSON *d = s.docs[0];
+    char *got = cJSON_PrintUnformatted(d);
+    CU_ASSERT_STRING_EQUAL(got, "{\"base\":{\"image\":\"app\",\"port\":80},"
+                                "\"extra\":{\"port\":81,\"debug\":true},"
+                                "\"one\":{\"port\":8080,\"image\":\"app\"},"
+                                "\"two\":{\"port\":81,\"debug\":true,\"image\":\"app\"},"
+                                "\"list\":[\"a\",\"b\"],\"copy\":[\"a\",\"b\"],"
+                                "\"scalar\":\"hello\",\"again\":\"hello\"}");
+    free(got);
+    ka_yaml_stream_free(&s);
+    /* anchors are local to their document */
+    const char *two = "a: &x 1\n---\nb: *x\n";
+    ka_yaml_stream_init(&s);
+    CU_ASSERT_EQUAL(ka_yaml_parse(&s, "t.yaml", two, strlen(two), 0, NULL), KA_EPARSE);
+    ka_yaml_stream_free(&s);
+}
+
+/* "Billion laughs": nine levels of ten aliases would be 10^9 nodes; the expansion bound stops it
+ * after KA_MAX_YAML_NODES copies, without allocating them. */
+static void test_alias_bomb(void)
+{
+    char text[1024];
+    size_t n = (size_t)snprintf(text, sizeof(text), "a: &a [lol]\n");
+    for (char c = 'b'; c <= 'j'; c++) {
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "%c: &%c [*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c,*%c]\n", c, c, c - 1,
+                              c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+    }
+    struct ka_yaml_stream s;
+    struct ka_buf diag;
+    ka_yaml_stream_init(&s);
+    ka_buf_init(&diag, 4096);
+    CU_ASSERT_EQUAL(ka_yaml_parse(&s, "bomb.yaml", text, n, 0, &diag), KA_ELIMIT);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(diag.data);
+    CU_ASSERT_PTR_NOT_NULL(strstr(diag.data, "aliases expand to too many nodes"));
+    ka_buf_free(&diag);
+    ka_yaml_stream_free(&s);
+}
+
 int main(void)
 {
     static const struct ka_test tests[] = {
         {"types_and_positions", test_types_and_positions},
         {"errors", test_errors},
+        {"anchors_and_merge_keys", test_anchors_and_merge_keys},
+        {"alias_bomb", test_alias_bomb},
         {NULL, NULL},
     };
     return ka_test_run("yaml", tests);

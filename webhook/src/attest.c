@@ -31,6 +31,7 @@
 #include "kadmit/duration.h"
 #include "kadmit/error.h"
 #include "kadmit/log.h"
+#include "mbedtls_compat.h"
 
 #define PAYLOAD_TYPE_INTOTO "application/vnd.in-toto+json"
 #define PREDICATE_VULN "cosign.sigstore.dev/attestation/vuln/v1"
@@ -373,19 +374,19 @@ static int keys_fingerprint(const struct ka_attest_keys *k, unsigned char out[32
     int ret = KA_EINTERNAL;
     mbedtls_sha256_context sha;
     mbedtls_sha256_init(&sha);
-    if (mbedtls_sha256_starts_ret(&sha, 0) != 0) {
+    if (ka_sha256_starts(&sha) != 0) {
         goto exit;
     }
     for (size_t i = 0; k != NULL && i < k->n; i++) {
         const char *id = k->v[i].keyid ? k->v[i].keyid : "";
         unsigned char sep[1] = {0};
-        if (mbedtls_sha256_update_ret(&sha, k->v[i].der, k->v[i].der_len) != 0 ||
-            mbedtls_sha256_update_ret(&sha, (const unsigned char *)id, strlen(id) + 1) != 0 ||
-            mbedtls_sha256_update_ret(&sha, sep, 1) != 0) {
+        if (ka_sha256_update(&sha, k->v[i].der, k->v[i].der_len) != 0 ||
+            ka_sha256_update(&sha, (const unsigned char *)id, strlen(id) + 1) != 0 ||
+            ka_sha256_update(&sha, sep, 1) != 0) {
             goto exit;
         }
     }
-    if (mbedtls_sha256_finish_ret(&sha, out) != 0) {
+    if (ka_sha256_finish(&sha, out) != 0) {
         goto exit;
     }
     ret = 0;
@@ -440,7 +441,7 @@ static int key_parse_block(struct key *key, const char *block, size_t len, const
     }
     mbedtls_pk_type_t t = mbedtls_pk_get_type(&key->pk);
     if (t == MBEDTLS_PK_ECKEY || t == MBEDTLS_PK_ECDSA) {
-        mbedtls_ecp_group_id gid = mbedtls_pk_ec(key->pk)->grp.id;
+        mbedtls_ecp_group_id gid = ka_pk_ec_group_id(&key->pk);
         if (gid == MBEDTLS_ECP_DP_SECP256R1) {
             key->kind = KEY_EC_P256;
         } else if (gid == MBEDTLS_ECP_DP_SECP384R1) {
@@ -1467,7 +1468,7 @@ static int index_add(struct ka_attest_index *idx, const char *source, const char
         report(&c, 0, why);
         ret = KA_ELIMIT;
     } else {
-        if (mbedtls_sha256_ret((const unsigned char *)data, len, src->sha256, 0) == 0) {
+        if (ka_sha256((const unsigned char *)data, len, src->sha256) == 0) {
             src->hashed = 1;
         }
         ret = add_source(&c, data, len);
@@ -1688,7 +1689,7 @@ static void *loader_run(void *arg)
             unsigned char sha[32];
             const struct source *ps = NULL;
             if (r == 0 && w->nsorted > 0 &&
-                mbedtls_sha256_ret((const unsigned char *)data.data, data.len, sha, 0) == 0) {
+                ka_sha256((const unsigned char *)data.data, data.len, sha) == 0) {
                 ps = prev_source(w->sorted, w->nsorted, name, sha);
             }
             if (r == 0 && ps != NULL) {

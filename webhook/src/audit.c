@@ -1,6 +1,6 @@
 /*
- * Audits: loading (manifests, snapshots, reviews, decision logs), counts, text and JSON.
- * Markdown, HTML and PolicyReport renderers are in audit_report.c.
+ * Audits: loading (manifests, snapshots, reviews, decision logs), counts and JSON. The report
+ * view and the text, Markdown, HTML and PolicyReport renderers are in audit_report.c.
  */
 #include "kadmit/audit.h"
 
@@ -15,8 +15,8 @@
 
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
+#include "kadmit/manifest.h"
 #include "kadmit/rules.h"
-#include "kadmit/yaml.h"
 
 /* A decision-log line longer than this is skipped (the writer caps lines at 256 KiB). */
 #define KA_AUDIT_MAX_LOG_LINE (512u * 1024u)
@@ -30,6 +30,7 @@ void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy)
     memset(a, 0, sizeof(*a));
     a->policy = policy;
     a->policy_name = "checklist";
+    a->default_namespace = "default";
 }
 
 static void item_free(struct ka_audit_item *it)
@@ -46,6 +47,9 @@ static void item_free(struct ka_audit_item *it)
         free(it->mutations[m].path);
     }
     free(it->mutations);
+    free(it->owner_uid);
+    free(it->owner_ref);
+    it->owner_uid = it->owner_ref = NULL;
     it->findings = NULL;
     it->mutations = NULL;
     it->n_findings = it->n_mutations = 0;
@@ -58,6 +62,12 @@ void ka_audit_free(struct ka_audit *a)
     }
     free(a->items);
     free(a->scratch);
+    for (size_t i = 0; i < a->cap_identities; i++) {
+        free(a->identities[i]);
+    }
+    free(a->identities);
+    a->identities = NULL;
+    a->cap_identities = a->n_identities = 0;
     a->items = NULL;
     a->scratch = NULL;
     a->n_items = a->cap_items = 0;
@@ -187,12 +197,91 @@ static const char *str_at(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
-                      unsigned depth);
+/* ------------------------------------------------------------------------------------------
+ * Owners: identities of the workloads evaluated (a set of strings), and who owns what
+ */
 
-/* A ReplicaSet of a Deployment, a Pod of a ReplicaSet/StatefulSet/DaemonSet/Job, a Job of a
- * CronJob: metadata.ownerReferences names a controller of a kind kadmit checks. */
-static int owned_by_checked_controller(const cJSON *obj)
+static size_t hash_str(const char *s)
+{
+    size_t h = 1469598103934665603u;
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    }
+    return h;
+}
+
+static int identity_has(const struct ka_audit *a, const char *key)
+{
+    if (a->cap_identities == 0 || key == NULL) {
+        return 0;
+    }
+    for (size_t i = hash_str(key) & (a->cap_identities - 1); a->identities[i] != NULL;
+         i = (i + 1) & (a->cap_identities - 1)) {
+        if (strcmp(a->identities[i], key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int identity_add(struct ka_audit *a, const char *key)
+{
+    if (identity_has(a, key)) {
+        return 0;
+    }
+    if ((a->n_identities + 1) * 2 > a->cap_identities) {
+        size_t cap = a->cap_identities ? a->cap_identities * 2 : 256;
+        char **v = calloc(cap, sizeof(*v));
+        if (v == NULL) {
+            return KA_ENOMEM;
+        }
+        for (size_t i = 0; i < a->cap_identities; i++) {
+            char *k = a->identities[i];
+            if (k != NULL) {
+                size_t j = hash_str(k) & (cap - 1);
+                while (v[j] != NULL) {
+                    j = (j + 1) & (cap - 1);
+                }
+                v[j] = k;
+            }
+        }
+        free(a->identities);
+        a->identities = v;
+        a->cap_identities = cap;
+    }
+    char *copy = strdup(key);
+    if (copy == NULL) {
+        return KA_ENOMEM;
+    }
+    size_t j = hash_str(key) & (a->cap_identities - 1);
+    while (a->identities[j] != NULL) {
+        j = (j + 1) & (a->cap_identities - 1);
+    }
+    a->identities[j] = copy;
+    a->n_identities++;
+    return 0;
+}
+
+/* "uid:<uid>" (snapshots) and "ref:Kind/namespace/name" (manifests have no uids). */
+static void identity_keys(const char *uid, const char *kind, const char *ns, const char *name,
+                          char *by_uid, size_t uid_len, char *by_ref, size_t ref_len)
+{
+    snprintf(by_uid, uid_len, "uid:%s", uid != NULL ? uid : "");
+    snprintf(by_ref, ref_len, "ref:%s/%s/%s", kind, ns, name);
+}
+
+static int identity_add_object(struct ka_audit *a, const char *uid, const char *kind,
+                               const char *ns, const char *name)
+{
+    char by_uid[200], by_ref[600];
+    identity_keys(uid, kind, ns, name, by_uid, sizeof(by_uid), by_ref, sizeof(by_ref));
+    int ret = uid != NULL && uid[0] != '\0' ? identity_add(a, by_uid) : 0;
+    return ret ? ret : identity_add(a, by_ref);
+}
+
+/* The controller in metadata.ownerReferences when it is of a kind kadmit checks (a ReplicaSet
+ * of a Deployment, a Pod of a ReplicaSet/StatefulSet/DaemonSet/Job, a Job of a CronJob). */
+static const cJSON *checked_controller(const cJSON *obj)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
@@ -201,12 +290,70 @@ static int owned_by_checked_controller(const cJSON *obj)
     {
         const char *kind = str_at(ref, "kind");
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) && kind != NULL &&
-            (ka_kind_from_name(kind) & KA_KINDS_WORKLOAD) != 0) {
-            return 1;
+            str_at(ref, "name") != NULL && (ka_kind_from_name(kind) & KA_KINDS_WORKLOAD) != 0) {
+            return ref;
         }
     }
+    return NULL;
+}
+
+static int owner_evaluated(const struct ka_audit *a, const char *owner_uid, const char *owner_ref)
+{
+    return (owner_uid != NULL && identity_has(a, owner_uid)) || identity_has(a, owner_ref);
+}
+
+int ka_audit_finish(struct ka_audit *a)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < a->n_items; i++) {
+        struct ka_audit_item *it = &a->items[i];
+        if (it->owner_ref != NULL && !it->error &&
+            owner_evaluated(a, it->owner_uid, it->owner_ref)) {
+            item_free(it);
+            a->n_owned++;
+            continue;
+        }
+        if (kept != i) {
+            a->items[kept] = *it;
+        }
+        kept++;
+    }
+    a->n_items = kept;
     return 0;
 }
+
+/* ------------------------------------------------------------------------------------------
+ * Objects
+ */
+
+static void count_skipped(struct ka_audit *a, const char *kind)
+{
+    a->n_skipped++;
+    size_t i = 0;
+    while (i < a->n_skipped_kinds && strcmp(a->skipped_kinds[i].kind, kind) != 0) {
+        i++;
+    }
+    if (i == a->n_skipped_kinds) {
+        if (i == KA_AUDIT_MAX_SKIPPED_KINDS) {
+            a->n_skipped_other++;
+            return;
+        }
+        snprintf(a->skipped_kinds[i].kind, sizeof(a->skipped_kinds[i].kind), "%s", kind);
+        scrub(a->skipped_kinds[i].kind);
+        a->n_skipped_kinds++;
+    }
+    a->skipped_kinds[i].n++;
+    /* keep the table sorted by count (descending), then by first appearance */
+    while (i > 0 && a->skipped_kinds[i - 1].n < a->skipped_kinds[i].n) {
+        struct ka_audit_kind_count t = a->skipped_kinds[i - 1];
+        a->skipped_kinds[i - 1] = a->skipped_kinds[i];
+        a->skipped_kinds[i] = t;
+        i--;
+    }
+}
+
+static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
+                      unsigned depth);
 
 static int add_list(struct ka_audit *a, const char *source, cJSON *items, const char *ns_hint,
                     unsigned depth)
@@ -252,12 +399,36 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         return add_object(a, source, inner, str_at(req, "namespace"), depth + 1);
     }
     if (ka_kind_from_name(kind) == KA_KIND_OTHER) {
-        a->n_skipped++;
+        count_skipped(a, kind);
         return 0;
     }
-    if (!a->include_owned && owned_by_checked_controller(obj)) {
-        a->n_owned++;
-        return 0;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const char *ns = str_at(meta, "namespace");
+    if (ns == NULL || ns[0] == '\0') {
+        ns = ns_hint != NULL && ns_hint[0] != '\0' ? ns_hint
+             : a->default_namespace != NULL        ? a->default_namespace
+                                                   : "default";
+    }
+    const char *name = str_at(meta, "name");
+    const char *gen = str_at(meta, "generateName");
+    const char *uid = str_at(meta, "uid");
+    char label[300];
+    snprintf(label, sizeof(label), "%s%s", name ? name : (gen ? gen : "(unnamed)"),
+             name == NULL && gen != NULL ? "*" : "");
+    /* an owned object whose controller was already evaluated is not evaluated again; one whose
+     * controller comes later (or never) is evaluated and settled by ka_audit_finish() */
+    const cJSON *owner = a->include_owned ? NULL : checked_controller(obj);
+    char owner_uid[200] = "", owner_ref[600] = "";
+    if (owner != NULL) {
+        identity_keys(str_at(owner, "uid"), str_at(owner, "kind"), ns, str_at(owner, "name"),
+                      owner_uid, sizeof(owner_uid), owner_ref, sizeof(owner_ref));
+        if (str_at(owner, "uid") == NULL) {
+            owner_uid[0] = '\0';
+        }
+        if (owner_evaluated(a, owner_uid[0] ? owner_uid : NULL, owner_ref)) {
+            a->n_owned++;
+            return identity_add_object(a, uid, kind, ns, label);
+        }
     }
     if (a->policy == NULL) {
         return add_error(a, source, "no policy to evaluate objects with");
@@ -272,17 +443,19 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     if (it == NULL) {
         return KA_ENOMEM;
     }
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const char *ns = str_at(meta, "namespace");
     snprintf(it->api_version, sizeof(it->api_version), "%s", str_at(obj, "apiVersion") ?: "");
     snprintf(it->kind, sizeof(it->kind), "%s", kind);
-    snprintf(it->namespace_, sizeof(it->namespace_), "%s", ns ? ns : (ns_hint ? ns_hint : ""));
-    snprintf(it->uid, sizeof(it->uid), "%s", str_at(meta, "uid") ?: "");
+    snprintf(it->namespace_, sizeof(it->namespace_), "%s", ns);
+    snprintf(it->uid, sizeof(it->uid), "%s", uid ?: "");
     snprintf(it->operation, sizeof(it->operation), "CREATE");
-    const char *name = str_at(meta, "name");
-    const char *gen = str_at(meta, "generateName");
-    snprintf(it->name, sizeof(it->name), "%s%s", name ? name : (gen ? gen : "(unnamed)"),
-             name == NULL && gen != NULL ? "*" : "");
+    snprintf(it->name, sizeof(it->name), "%s", label);
+    if (owner != NULL) {
+        it->owner_uid = owner_uid[0] ? strdup(owner_uid) : NULL;
+        it->owner_ref = strdup(owner_ref);
+        if (it->owner_ref == NULL || (owner_uid[0] && it->owner_uid == NULL)) {
+            return KA_ENOMEM;
+        }
+    }
     struct ka_review_summary *s = a->scratch;
     memset(s, 0, sizeof(*s));
     snprintf(s->kind, sizeof(s->kind), "%s", kind);
@@ -303,68 +476,35 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         a->n_errors++;
         return 0;
     }
-    return item_take_summary(it, s);
+    ret = identity_add_object(a, uid, kind, ns, label);
+    return ret ? ret : item_take_summary(it, s);
 }
 
-static int looks_like_json(const char *data, size_t len)
+/* Every document of one input, one at a time. */
+static int add_stream(struct ka_audit *a, struct ka_manifest_reader *r)
 {
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] == ' ' || data[i] == '\n' || data[i] == '\r' || data[i] == '\t') {
-            continue;
+    int ret = 0;
+    struct ka_manifest_doc doc;
+    while ((ret = ka_manifest_next(r, &doc)) == 1) {
+        if (doc.object == NULL) {
+            ret = add_error(a, doc.source, doc.error);
+        } else {
+            ret = add_object(a, doc.source, doc.object, NULL, 0);
+            cJSON_Delete(doc.object);
         }
-        return data[i] == '{' || data[i] == '[';
+        if (ret != 0) {
+            return ret;
+        }
     }
-    return 0;
+    return ret;
 }
 
 int ka_audit_add_bytes(struct ka_audit *a, const char *name, const char *data, size_t len)
 {
-    int ret = 0;
-    char src[600];
-    if (looks_like_json(data, len)) {
-        /* kubectl get -o json output can be large: cJSON is much faster than libyaml here. */
-        const char *end = NULL;
-        cJSON *doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-        if (doc == NULL) {
-            size_t off = end != NULL ? (size_t)(end - data) : 0;
-            unsigned line = 1;
-            for (size_t i = 0; i < off && i < len; i++) {
-                line += data[i] == '\n';
-            }
-            snprintf(src, sizeof(src), "%.500s:%u", name, line);
-            return add_error(a, src, "malformed JSON");
-        }
-        snprintf(src, sizeof(src), "%.500s:1", name);
-        if (cJSON_IsArray(doc)) {
-            ret = add_list(a, src, doc, NULL, 0);
-        } else {
-            ret = add_object(a, src, doc, NULL, 0);
-        }
-        cJSON_Delete(doc);
-        return ret;
-    }
-    struct ka_yaml_stream ys;
-    ka_yaml_stream_init(&ys);
-    struct ka_buf diag;
-    ka_buf_init(&diag, 4096);
-    int pret = ka_yaml_parse(&ys, name, data, len, KA_MAX_DEPTH_DEFAULT, &diag);
-    for (size_t i = 0; ret == 0 && i < ys.n_docs; i++) {
-        snprintf(src, sizeof(src), "%.500s:%u", name, ys.doc_lines[i]);
-        ret = add_object(a, src, ys.docs[i], NULL, 0);
-    }
-    if (ret == 0 && pret != 0) {
-        snprintf(src, sizeof(src), "%.500s:%d", name, ys.error_line);
-        char msg[512];
-        snprintf(msg, sizeof(msg), "cannot parse: %.400s",
-                 diag.data ? diag.data : ka_strerror(pret));
-        size_t n = strlen(msg);
-        if (n > 0 && msg[n - 1] == '\n') {
-            msg[n - 1] = '\0';
-        }
-        ret = pret == KA_ENOMEM ? pret : add_error(a, src, msg);
-    }
-    ka_buf_free(&diag);
-    ka_yaml_stream_free(&ys);
+    struct ka_manifest_reader *r = NULL;
+    int ret = ka_manifest_reader_new_bytes(&r, name, data, len, &a->read_opts);
+    ret = ret ? ret : add_stream(a, r);
+    ka_manifest_reader_free(r);
     return ret;
 }
 
@@ -373,7 +513,8 @@ static int is_manifest(const char *name)
     size_t n = strlen(name);
     return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
                               (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
-                              (n > 5 && strcmp(name + n - 5, ".json") == 0));
+                              (n > 5 && strcmp(name + n - 5, ".json") == 0) ||
+                              (n > 6 && strcmp(name + n - 6, ".jsonl") == 0));
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -439,8 +580,9 @@ static int add_dir(struct ka_audit *a, const char *path, unsigned depth)
 
 int ka_audit_add_path(struct ka_audit *a, const char *path)
 {
+    int is_stdin = strcmp(path, "-") == 0;
     struct stat st;
-    if (strcmp(path, "-") != 0) {
+    if (!is_stdin) {
         if (stat(path, &st) != 0) {
             return add_error(a, path, "no such file or directory");
         }
@@ -448,20 +590,25 @@ int ka_audit_add_path(struct ka_audit *a, const char *path)
             return add_dir(a, path, 0);
         }
     }
-    struct ka_buf data;
-    ka_buf_init(&data, KA_MAX_MANIFEST_FILE);
-    int ret =
-        strcmp(path, "-") == 0 ? ka_buf_read_stream(&data, stdin) : ka_buf_read_file(&data, path);
-    if (ret == KA_ENOMEM) {
-        ka_buf_free(&data);
-        return ret;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot open: %s", strerror(errno));
+        return add_error(a, path, msg);
     }
-    if (ret != 0) {
-        ka_buf_free(&data);
-        return add_error(a, path, ret == KA_ELIMIT ? "file larger than 64 MiB" : ka_strerror(ret));
+    struct ka_manifest_reader *r = NULL;
+    int ret = ka_manifest_reader_new(&r, is_stdin ? "(stdin)" : path, f, &a->read_opts);
+    ret = ret ? ret : add_stream(a, r);
+    if (ret == KA_EIO) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "read error after %zu bytes: %s", ka_manifest_bytes_read(r),
+                 strerror(errno));
+        ret = add_error(a, path, msg);
     }
-    ret = ka_audit_add_bytes(a, strcmp(path, "-") == 0 ? "(stdin)" : path, data.data, data.len);
-    ka_buf_free(&data);
+    ka_manifest_reader_free(r);
+    if (!is_stdin) {
+        fclose(f);
+    }
     return ret;
 }
 
@@ -674,11 +821,13 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
     memset(c, 0, sizeof(*c));
     c->skipped = a->n_skipped;
     c->owned = a->n_owned;
+    c->read = a->n_skipped + a->n_owned;
     for (size_t i = 0; i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
         int adm = it->origin == KA_AUDIT_ADMISSION;
         if (it->error) {
             *(adm ? &c->log_problems : &c->errors) += 1;
+            c->read += !adm;
             continue;
         }
         int warn = 0, audit = 0, redeploy = 0;
@@ -692,6 +841,7 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
             c->findings_warn += act == KA_ACTION_WARN;
             c->findings_audit += act == KA_ACTION_AUDIT;
         }
+        c->read += !adm;
         size_t *n_all = adm ? &c->admissions : &c->objects;
         size_t *n_denied = adm ? &c->admissions_denied : &c->denied;
         size_t *n_warned = adm ? &c->admissions_warned : &c->warned;
@@ -712,146 +862,6 @@ void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
             c->redeploy += redeploy;
         }
     }
-}
-
-/* ------------------------------------------------------------------------------------------
- * Text
- */
-
-const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f)
-{
-    return f->stale != KA_STALE_NONE && it->origin == KA_AUDIT_OBJECT
-               ? "would-be-denied-on-redeploy"
-               : NULL;
-}
-
-const char *ka_audit_short_message(const struct ka_audit_item *it, const struct ka_audit_finding *f)
-{
-    const char *m = f->message;
-    size_t n = strlen(f->rule);
-    if (n > 0 && strncmp(m, f->rule, n) == 0 && m[n] == ':' && m[n + 1] == ' ') {
-        m += n + 2;
-    }
-    /* "<Kind> <ns/name> " or "<Kind> <name> " */
-    char obj[400];
-    if (it->namespace_[0] != '\0') {
-        snprintf(obj, sizeof(obj), "%s %s/%s", it->kind, it->namespace_, it->name);
-    } else {
-        snprintf(obj, sizeof(obj), "%s %s", it->kind, it->name);
-    }
-    size_t on = strlen(obj);
-    if (on > 0 && strncmp(m, obj, on) == 0 && (m[on] == ' ' || m[on] == ':')) {
-        m += on + 1;
-        while (*m == ' ') {
-            m++;
-        }
-    }
-    return *m != '\0' ? m : f->message;
-}
-
-static const char *verdict_of(const struct ka_audit_item *it)
-{
-    if (!it->allowed) {
-        return "DENY";
-    }
-    int warn = 0, audit = 0;
-    for (size_t f = 0; f < it->n_findings; f++) {
-        warn |= it->findings[f].action == KA_ACTION_WARN;
-        audit |= it->findings[f].action == KA_ACTION_AUDIT;
-    }
-    return warn ? "WARN" : audit ? "AUDIT" : "PASS";
-}
-
-int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color)
-{
-    struct ka_audit_counts c;
-    ka_audit_count(a, &c);
-    const char *red = color ? "\033[31m" : "", *yellow = color ? "\033[33m" : "",
-               *green = color ? "\033[32m" : "", *dim = color ? "\033[2m" : "",
-               *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
-    int ret = 0;
-    if (c.objects + c.errors + c.skipped > 0 || c.admissions + c.log_problems == 0) {
-        ret = ka_buf_printf(out,
-                            "%zu objects: %s%zu denied%s, %s%zu warned%s, %zu audit-only, "
-                            "%s%zu passed%s; %zu would be mutated; %zu errors; %zu skipped "
-                            "(kinds kadmit does not check)\n",
-                            c.objects, red, c.denied, reset, yellow, c.warned, reset, c.audited,
-                            green, c.passed, reset, c.mutated, c.errors, c.skipped);
-    }
-    if (ret == 0 && c.owned > 0) {
-        ret = ka_buf_printf(out,
-                            "%zu objects owned by a checked controller not evaluated again (their "
-                            "owner is; --include-owned evaluates them)\n",
-                            c.owned);
-    }
-    if (ret == 0 && c.redeploy > 0) {
-        ret = ka_buf_printf(out,
-                            "%s%zu objects would be denied on redeploy%s: their images' signed "
-                            "scans are older than maxAge or now fail (running pods are still "
-                            "replaced; publish fresh scans before the next rollout)\n",
-                            red, c.redeploy, reset);
-    }
-    if (ret == 0 && c.admissions + c.log_problems > 0) {
-        ret = ka_buf_printf(out,
-                            "%zu admissions in decision logs: %s%zu denied%s, %s%zu warned%s, "
-                            "%zu audit-only, %s%zu passed%s; %zu log lines skipped\n",
-                            c.admissions, red, c.admissions_denied, reset, yellow,
-                            c.admissions_warned, reset, c.admissions_audited, green,
-                            c.admissions_passed, reset, c.log_problems);
-    }
-    size_t hidden = 0;
-    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        if (it->error) {
-            ret = ka_buf_printf(out, "\n%s%s%s  %s\n       %s\n", red,
-                                it->origin == KA_AUDIT_ADMISSION ? "SKIPPED" : "ERROR", reset,
-                                it->source, it->error_msg);
-            continue;
-        }
-        const char *verdict = verdict_of(it);
-        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0) {
-            hidden++;
-            continue;
-        }
-        const char *vc = verdict[0] == 'D'   ? red
-                         : verdict[0] == 'W' ? yellow
-                         : verdict[0] == 'P' ? green
-                                             : dim;
-        if (it->origin == KA_AUDIT_ADMISSION) {
-            ret = ka_buf_printf(
-                out, "\n%s%-5s%s  %s%s %s %s%s%s%s  %sat %s by %s via %s%s (%s)%s\n", vc, verdict,
-                reset, bold, it->operation, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
-                it->name, reset, dim, it->time, it->user[0] ? it->user : "?", it->endpoint,
-                it->dry_run ? ", dry run" : "", it->source, reset);
-        } else {
-            ret = ka_buf_printf(out, "\n%s%-5s%s  %s%s %s%s%s%s  %s(%s)%s\n", vc, verdict, reset,
-                                bold, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
-                                it->name, reset, dim, it->source, reset);
-        }
-        for (size_t f = 0; ret == 0 && f < it->n_findings; f++) {
-            const struct ka_audit_finding *fd = &it->findings[f];
-            const char *ac = fd->action == KA_ACTION_ENFORCE ? red
-                             : fd->action == KA_ACTION_WARN  ? yellow
-                                                             : dim;
-            /* the full message (it starts with the rule id): scripts grep for it */
-            int redeploy = ka_audit_finding_kind(it, fd) != NULL;
-            ret =
-                ka_buf_printf(out, "       %s%-7s%s  %s%s\n", ac, ka_action_name(fd->action), reset,
-                              redeploy ? "would be denied on redeploy: " : "", fd->message);
-        }
-        if (ret == 0 && it->n_dropped_findings > 0) {
-            ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
-        }
-        for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
-            ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
-                                it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path);
-        }
-    }
-    if (ret == 0 && hidden > 0) {
-        ret = ka_buf_printf(out, "\n%s%zu passing %s not listed (--show-passed lists them)%s\n",
-                            dim, hidden, hidden == 1 ? "entry" : "entries", reset);
-    }
-    return ret;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -971,11 +981,19 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     }
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
-    static const char *const top[] = {
-        "objects", "denied", "warned",  "audited", "passed",
-        "mutated", "errors", "skipped", "owned",   "wouldBeDeniedOnRedeploy"};
-    const size_t topv[] = {c.objects, c.denied, c.warned,  c.audited, c.passed,
-                           c.mutated, c.errors, c.skipped, c.owned,   c.redeploy};
+    static const char *const top[] = {"read",
+                                      "objects",
+                                      "denied",
+                                      "warned",
+                                      "audited",
+                                      "passed",
+                                      "mutated",
+                                      "errors",
+                                      "skipped",
+                                      "owned",
+                                      "wouldBeDeniedOnRedeploy"};
+    const size_t topv[] = {c.read,    c.objects, c.denied,  c.warned, c.audited, c.passed,
+                           c.mutated, c.errors,  c.skipped, c.owned,  c.redeploy};
     static const char *const adm[] = {"total", "denied", "warned", "audited", "passed"};
     const size_t admv[] = {c.admissions, c.admissions_denied, c.admissions_warned,
                            c.admissions_audited, c.admissions_passed};
@@ -983,7 +1001,22 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     const size_t finv[] = {c.findings, c.findings_enforce, c.findings_warn, c.findings_audit};
     cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
-    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 10) != 0 ||
+    cJSON *skinds = cJSON_CreateObject();
+    if (skinds == NULL || !cJSON_AddItemToObject(sum, "skippedKinds", skinds)) {
+        cJSON_Delete(skinds);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < a->n_skipped_kinds; i++) {
+        if (cJSON_AddNumberToObject(skinds, a->skipped_kinds[i].kind,
+                                    (double)a->skipped_kinds[i].n) == NULL) {
+            goto cleanup;
+        }
+    }
+    if (a->n_skipped_other > 0 &&
+        cJSON_AddNumberToObject(skinds, "(other kinds)", (double)a->n_skipped_other) == NULL) {
+        goto cleanup;
+    }
+    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 11) != 0 ||
         add_counts(sadm, adm, admv, 5) != 0 || add_counts(sfin, fin, finv, 4) != 0 ||
         cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
         goto cleanup;

@@ -1,5 +1,7 @@
 /*
- * Audit reports for people and tools: Markdown (pull-request comments), one self-contained HTML
+ * Audit reports for people and tools: the report view (summary, accounting and error blocks
+ * that every renderer shares), text for terminals, Markdown (pull-request comments), one
+ * self-contained HTML
  * page (inline CSS, inline SVG charts drawn here, a little inline JS for filtering; no network
  * fetches), and wgpolicyk8s.io/v1alpha2 PolicyReports. Part of the audit module (audit.h).
  *
@@ -15,6 +17,7 @@
 
 #include "kadmit/audit.h"
 #include "kadmit/error.h"
+#include "kadmit/limits.h"
 
 /* Rows in a Markdown findings table (a GitHub comment holds at most 65536 characters). */
 #define KA_AUDIT_MARKDOWN_MAX_ROWS 200
@@ -119,6 +122,293 @@ static const char *origin_label(const struct ka_audit_item *it)
 }
 
 /* ------------------------------------------------------------------------------------------
+ * The report view: what every renderer shows, written once
+ */
+
+const char *ka_audit_short_message(const struct ka_audit_item *it, const struct ka_audit_finding *f)
+{
+    const char *m = f->message;
+    size_t n = strlen(f->rule);
+    if (n > 0 && strncmp(m, f->rule, n) == 0 && m[n] == ':' && m[n + 1] == ' ') {
+        m += n + 2;
+    }
+    /* "<Kind> <ns/name> " or "<Kind> <name> " */
+    char obj[400];
+    if (it->namespace_[0] != '\0') {
+        snprintf(obj, sizeof(obj), "%s %s/%s", it->kind, it->namespace_, it->name);
+    } else {
+        snprintf(obj, sizeof(obj), "%s %s", it->kind, it->name);
+    }
+    size_t on = strlen(obj);
+    if (on > 0 && strncmp(m, obj, on) == 0 && (m[on] == ' ' || m[on] == ':')) {
+        m += on + 1;
+        while (*m == ' ') {
+            m++;
+        }
+    }
+    return *m != '\0' ? m : f->message;
+}
+
+const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f)
+{
+    return f->stale != KA_STALE_NONE && it->origin == KA_AUDIT_OBJECT
+               ? "would-be-denied-on-redeploy"
+               : NULL;
+}
+
+const char *ka_audit_verdict(const struct ka_audit_item *it)
+{
+    if (!it->allowed) {
+        return "DENY";
+    }
+    int warn = 0, audit = 0;
+    for (size_t f = 0; f < it->n_findings; f++) {
+        warn |= it->findings[f].action == KA_ACTION_WARN;
+        audit |= it->findings[f].action == KA_ACTION_AUDIT;
+    }
+    return warn ? "WARN" : audit ? "AUDIT" : "PASS";
+}
+
+const char *ka_audit_source(const struct ka_audit *a, const struct ka_audit_item *it)
+{
+    size_t n = a->source_base != NULL ? strlen(a->source_base) : 0;
+    if (n > 0 && strncmp(it->source, a->source_base, n) == 0 && it->source[n] != '\0') {
+        return it->source + n;
+    }
+    return it->source;
+}
+
+static int plain(struct ka_buf *out, const char *text)
+{
+    return ka_buf_adds(out, text);
+}
+
+int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_counts *c,
+                            const struct ka_audit_markup *m, struct ka_buf *out)
+{
+    int (*esc)(struct ka_buf *, const char *) = m->escape != NULL ? m->escape : plain;
+    int ret = 0;
+    if (c->read > 0 || c->admissions + c->log_problems == 0) {
+        ret = ka_buf_printf(out,
+                            "%s%s%zu objects%s: %s%zu denied%s, %s%zu warned%s, %zu audit-only, "
+                            "%s%zu passed%s; %zu would be mutated%s",
+                            m->line, m->strong, c->objects, m->strong_end, m->deny, c->denied,
+                            m->end, m->warn, c->warned, m->end, c->audited, m->pass, c->passed,
+                            m->end, c->mutated, m->line_end);
+        /* the accounting line: every document read is in exactly one of these */
+        ret = ret ? ret
+                  : ka_buf_printf(out, "%sread %zu: %zu evaluated, %zu skipped", m->line, c->read,
+                                  c->objects, c->skipped);
+        for (size_t i = 0; ret == 0 && i < a->n_skipped_kinds; i++) {
+            ret = ka_buf_adds(out, i == 0 ? " (kinds kadmit does not check: " : ", ");
+            ret = ret ? ret : esc(out, a->skipped_kinds[i].kind);
+            ret = ret ? ret : ka_buf_printf(out, " %zu", a->skipped_kinds[i].n);
+        }
+        if (ret == 0 && a->n_skipped_other > 0) {
+            ret = ka_buf_printf(out, ", other kinds %zu", a->n_skipped_other);
+        }
+        if (ret == 0 && a->n_skipped_kinds > 0) {
+            ret = ka_buf_adds(out, ")");
+        }
+        ret = ret ? ret
+                  : ka_buf_printf(out, ", %zu owned (their controller was evaluated), %zu errors%s",
+                                  c->owned, c->errors, m->line_end);
+    }
+    if (ret == 0 && c->redeploy > 0) {
+        ret = ka_buf_printf(out,
+                            "%s%s%zu objects would be denied on redeploy%s: their images' signed "
+                            "scans are older than maxAge or now fail (running pods are still "
+                            "replaced; publish fresh scans before the next rollout)%s",
+                            m->line, m->deny, c->redeploy, m->end, m->line_end);
+    }
+    if (ret == 0 && c->admissions + c->log_problems > 0) {
+        ret = ka_buf_printf(out,
+                            "%s%s%zu admissions%s in decision logs: %s%zu denied%s, %s%zu "
+                            "warned%s, %zu audit-only, %s%zu passed%s; %zu log lines skipped%s",
+                            m->line, m->strong, c->admissions, m->strong_end, m->deny,
+                            c->admissions_denied, m->end, m->warn, c->admissions_warned, m->end,
+                            c->admissions_audited, m->pass, c->admissions_passed, m->end,
+                            c->log_problems, m->line_end);
+    }
+    return ret;
+}
+
+int ka_audit_render_errors(const struct ka_audit *a, const struct ka_audit_markup *m,
+                           struct ka_buf *out)
+{
+    int (*esc)(struct ka_buf *, const char *) = m->escape != NULL ? m->escape : plain;
+    int ret = 0, any = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        if (!it->error) {
+            continue;
+        }
+        ret = any ? 0 : ka_buf_adds(out, m->errors_head);
+        any = 1;
+        ret = ret ? ret : ka_buf_adds(out, m->error_item);
+        ret = ret ? ret : esc(out, ka_audit_source(a, it));
+        ret = ret ? ret : ka_buf_adds(out, m->error_sep);
+        ret = ret ? ret : esc(out, it->error_msg);
+        ret = ret ? ret : ka_buf_adds(out, m->error_item_end);
+    }
+    return ret == 0 && any ? ka_buf_adds(out, m->errors_tail) : ret;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Text
+ */
+
+/* Columns a UTF-8 string takes (one per character; wide characters are rare here), not
+ * counting ANSI colour sequences (ESC [ ... m). */
+static size_t columns(const char *s, size_t n)
+{
+    size_t cols = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\033') {
+            while (i < n && s[i] != 'm') {
+                i++;
+            }
+            continue;
+        }
+        cols += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
+    return cols;
+}
+
+/* `text` from column `col` on, wrapped at `width` with continuation lines indented by `indent`;
+ * ends the line. A word longer than a line is not split. */
+static int text_wrapped(struct ka_buf *out, const char *text, size_t col, size_t indent,
+                        size_t width)
+{
+    int ret = 0;
+    const char *p = text;
+    int first = 1;
+    while (ret == 0 && *p != '\0') {
+        while (*p == ' ') {
+            p++;
+        }
+        const char *e = p;
+        while (*e != '\0' && *e != ' ') {
+            e++;
+        }
+        if (e == p) {
+            break;
+        }
+        size_t w = columns(p, (size_t)(e - p));
+        if (!first && col + 1 + w > width && col > indent) {
+            ret = ka_buf_printf(out, "\n%*s", (int)indent, "");
+            col = indent;
+        } else if (!first) {
+            ret = ka_buf_add(out, " ", 1);
+            col++;
+        }
+        ret = ret ? ret : ka_buf_add(out, p, (size_t)(e - p));
+        col += w;
+        first = 0;
+        p = e;
+    }
+    return ret ? ret : ka_buf_add(out, "\n", 1);
+}
+
+/* Width of the text report: a->text_width, at least 40. */
+static size_t text_width(const struct ka_audit *a)
+{
+    return a->text_width >= 40 ? a->text_width : a->text_width == 0 ? 100 : 40;
+}
+
+int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color)
+{
+    struct ka_audit_counts c;
+    ka_audit_count(a, &c);
+    const char *red = color ? "\033[31m" : "", *yellow = color ? "\033[33m" : "",
+               *green = color ? "\033[32m" : "", *dim = color ? "\033[2m" : "",
+               *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
+    const struct ka_audit_markup markup = {.deny = red,
+                                           .warn = yellow,
+                                           .pass = green,
+                                           .end = reset,
+                                           .strong = "",
+                                           .strong_end = "",
+                                           .line = "",
+                                           .line_end = "\n"};
+    const size_t width = text_width(a), indent = 16; /* "       enforce  " */
+    struct ka_buf summary;
+    ka_buf_init(&summary, 64u * 1024u);
+    int ret = ka_audit_render_summary(a, &c, &markup, &summary);
+    for (char *line = summary.data, *nl; ret == 0 && line != NULL && *line != '\0'; line = nl + 1) {
+        nl = strchr(line, '\n');
+        *nl = '\0'; /* every sentence ends with "\n" (markup.line_end) */
+        ret = text_wrapped(out, line, 0, 2, width);
+    }
+    ka_buf_free(&summary);
+    size_t hidden = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        if (it->error) {
+            ret = ka_buf_printf(out, "\n%s%s%s  %s\n       ", red,
+                                it->origin == KA_AUDIT_ADMISSION ? "SKIPPED" : "ERROR", reset,
+                                it->source);
+            ret = ret ? ret : text_wrapped(out, it->error_msg, 7, 7, width);
+            continue;
+        }
+        const char *verdict = ka_audit_verdict(it);
+        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0) {
+            hidden++;
+            continue;
+        }
+        const char *vc = verdict[0] == 'D'   ? red
+                         : verdict[0] == 'W' ? yellow
+                         : verdict[0] == 'P' ? green
+                                             : dim;
+        /* the object once, then its findings without repeating it */
+        char what[600];
+        if (it->origin == KA_AUDIT_ADMISSION) {
+            snprintf(what, sizeof(what), "%s %s %s%s%s", it->operation, it->kind, it->namespace_,
+                     it->namespace_[0] ? "/" : "", it->name);
+        } else {
+            snprintf(what, sizeof(what), "%s %s%s%s", it->kind, it->namespace_,
+                     it->namespace_[0] ? "/" : "", it->name);
+        }
+        char where[800];
+        if (it->origin == KA_AUDIT_ADMISSION) {
+            snprintf(where, sizeof(where), "at %s by %s via %s%s (%s)", it->time,
+                     it->user[0] ? it->user : "?", it->endpoint, it->dry_run ? ", dry run" : "",
+                     it->source);
+        } else {
+            snprintf(where, sizeof(where), "(%s)", it->source);
+        }
+        size_t used = 7 + columns(what, strlen(what)) + 2;
+        int fits = used + columns(where, strlen(where)) <= width;
+        ret = ka_buf_printf(out, "\n%s%-5s%s  %s%s%s%s%*s%s%s%s\n", vc, verdict, reset, bold, what,
+                            reset, fits ? "  " : "\n", fits ? 0 : 7, "", dim, where, reset);
+        for (size_t f = 0; ret == 0 && f < it->n_findings; f++) {
+            const struct ka_audit_finding *fd = &it->findings[f];
+            const char *ac = fd->action == KA_ACTION_ENFORCE ? red
+                             : fd->action == KA_ACTION_WARN  ? yellow
+                                                             : dim;
+            char line[KA_MAX_MESSAGE_LEN + 200];
+            snprintf(line, sizeof(line), "%s: %s%s", fd->rule,
+                     ka_audit_finding_kind(it, fd) != NULL ? "would be denied on redeploy: " : "",
+                     ka_audit_short_message(it, fd));
+            ret = ka_buf_printf(out, "       %s%-7s%s  ", ac, ka_action_name(fd->action), reset);
+            ret = ret ? ret : text_wrapped(out, line, indent, indent, width);
+        }
+        if (ret == 0 && it->n_dropped_findings > 0) {
+            ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
+        }
+        for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
+            ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
+                                it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path);
+        }
+    }
+    if (ret == 0 && hidden > 0) {
+        ret = ka_buf_printf(out, "\n%s%zu passing %s not listed (--show-passed lists them)%s\n",
+                            dim, hidden, hidden == 1 ? "entry" : "entries", reset);
+    }
+    return ret;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Markdown
  */
 
@@ -159,6 +449,21 @@ static int md_cell(struct ka_buf *b, const char *s)
     return ret;
 }
 
+static const struct ka_audit_markup md_markup = {.escape = md_cell,
+                                                 .deny = "",
+                                                 .warn = "",
+                                                 .pass = "",
+                                                 .end = "",
+                                                 .strong = "**",
+                                                 .strong_end = "**",
+                                                 .line = "",
+                                                 .line_end = "\n\n",
+                                                 .errors_head = "\n### Errors\n\n",
+                                                 .error_item = "- ",
+                                                 .error_sep = ": ",
+                                                 .error_item_end = "\n",
+                                                 .errors_tail = ""};
+
 static int md_tally_table(struct ka_buf *out, const char *title, const char *col,
                           const struct tallies *t)
 {
@@ -193,29 +498,10 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                         c.denied + c.admissions_denied > 0 ? "denials found"
                         : c.findings > 0                   ? "findings, nothing denied"
                                                            : "all clear");
+    ret = ret ? ret : ka_audit_render_summary(a, &c, &md_markup, out);
     ret = ret ? ret
               : ka_buf_printf(out,
-                              "**%zu objects**: %zu denied, %zu warned, %zu audit-only, %zu "
-                              "passed; %zu would be mutated; %zu errors; %zu skipped (kinds "
-                              "kadmit does not check)\n",
-                              c.objects, c.denied, c.warned, c.audited, c.passed, c.mutated,
-                              c.errors, c.skipped);
-    if (ret == 0 && c.owned > 0) {
-        ret = ka_buf_printf(out,
-                            "\n%zu objects owned by a checked controller were not evaluated "
-                            "again (their owner was).\n",
-                            c.owned);
-    }
-    if (ret == 0 && c.admissions + c.log_problems > 0) {
-        ret = ka_buf_printf(out,
-                            "\n**%zu admissions** in decision logs: %zu denied, %zu warned, %zu "
-                            "audit-only, %zu passed; %zu log lines skipped\n",
-                            c.admissions, c.admissions_denied, c.admissions_warned,
-                            c.admissions_audited, c.admissions_passed, c.log_problems);
-    }
-    ret = ret ? ret
-              : ka_buf_printf(out,
-                              "\n%zu findings: %zu enforce, %zu warn, %zu audit. Policy `%s`, "
+                              "%zu findings: %zu enforce, %zu warn, %zu audit. Policy `%s`, "
                               "generated %s.\n",
                               c.findings, c.findings_enforce, c.findings_warn, c.findings_audit,
                               a->policy_name, when);
@@ -225,7 +511,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret : md_tally_table(out, "Findings by namespace", "Namespace", &spaces);
     ret = ret ? ret
               : ka_buf_adds(out, "\n### Findings\n\n| Origin | Object | Rule | Action | Message "
-                                 "|\n|---|---|---|---|---|\n");
+                                 "| Source |\n|---|---|---|---|---|---|\n");
     size_t rows = 0, more = 0;
     for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
@@ -260,11 +546,13 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                                           ? ", would be denied on redeploy"
                                           : "");
             ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
+            ret = ret ? ret : ka_buf_adds(out, " | ");
+            ret = ret ? ret : md_cell(out, ka_audit_source(a, it));
             ret = ret ? ret : ka_buf_adds(out, " |\n");
         }
     }
     if (ret == 0 && rows == 0) {
-        ret = ka_buf_adds(out, "| | | | | no findings |\n");
+        ret = ka_buf_adds(out, "| | | | | no findings | |\n");
     }
     if (ret == 0 && more > 0) {
         ret = ka_buf_printf(out,
@@ -272,20 +560,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                             "them all).\n",
                             more);
     }
-    if (ret == 0 && c.errors + c.log_problems > 0) {
-        ret = ka_buf_adds(out, "\n### Errors\n\n");
-        for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-            const struct ka_audit_item *it = &a->items[i];
-            if (!it->error) {
-                continue;
-            }
-            ret = ka_buf_adds(out, "- ");
-            ret = ret ? ret : md_cell(out, it->source);
-            ret = ret ? ret : ka_buf_adds(out, ": ");
-            ret = ret ? ret : md_cell(out, it->error_msg);
-            ret = ret ? ret : ka_buf_adds(out, "\n");
-        }
-    }
+    ret = ret ? ret : ka_audit_render_errors(a, &md_markup, out);
     tally_free(&rules);
     tally_free(&spaces);
     return ret;
@@ -510,6 +785,22 @@ static int html_options(struct ka_buf *out, const char *id, const char *all,
     return ret ? ret : ka_buf_adds(out, "</select>\n");
 }
 
+static const struct ka_audit_markup html_markup = {.escape = html_esc,
+                                                   .deny = "",
+                                                   .warn = "",
+                                                   .pass = "",
+                                                   .end = "",
+                                                   .strong = "<b>",
+                                                   .strong_end = "</b>",
+                                                   .line = "<p class=\"meta\">",
+                                                   .line_end = "</p>\n",
+                                                   .errors_head =
+                                                       "<h2>Errors</h2>\n<ul class=\"errors\">\n",
+                                                   .error_item = "<li><code>",
+                                                   .error_sep = "</code> ",
+                                                   .error_item_end = "</li>\n",
+                                                   .errors_tail = "</ul>\n"};
+
 static int html_td(struct ka_buf *out, const char *cls, const char *text)
 {
     int ret = cls != NULL ? ka_buf_printf(out, "<td class=\"%s\">", cls) : ka_buf_adds(out, "<td>");
@@ -544,7 +835,7 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret : html_card(out, "", c.errors, "errors");
     ret = ret ? ret : html_card(out, "", c.skipped, "skipped kinds");
     if (ret == 0 && c.owned > 0) {
-        ret = html_card(out, "", c.owned, "owned, not re-checked");
+        ret = html_card(out, "", c.owned, "owned (controller evaluated)");
     }
     if (ret == 0 && c.admissions + c.log_problems > 0) {
         ret = html_card(out, "", c.admissions, "admissions logged");
@@ -552,7 +843,14 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
         ret = ret ? ret : html_card(out, "warn", c.admissions_warned, "admissions warned");
         ret = ret ? ret : html_card(out, "", c.log_problems, "log lines skipped");
     }
-    ret = ret ? ret : ka_buf_adds(out, "</section>\n<h2>Findings by rule and namespace</h2>\n");
+    ret = ret ? ret : ka_buf_adds(out, "</section>\n");
+    ret = ret ? ret : ka_audit_render_summary(a, &c, &html_markup, out);
+    if (ret == 0 && a->source_base != NULL && a->source_base[0] != '\0') {
+        ret = ka_buf_adds(out, "<p class=\"meta\">Sources are relative to <code>");
+        ret = ret ? ret : html_esc(out, a->source_base);
+        ret = ret ? ret : ka_buf_adds(out, "</code>.</p>\n");
+    }
+    ret = ret ? ret : ka_buf_adds(out, "<h2>Findings by rule and namespace</h2>\n");
     ret = ret ? ret
               : ka_buf_adds(out, "<p class=\"legend\"><span><i style=\"background:" COLOR_ENFORCE
                                  "\"></i>enforce</span><span><i style=\"background:" COLOR_WARN
@@ -609,26 +907,12 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
                      ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
             ret = ret ? ret : html_td(out, cls, act_text);
             ret = ret ? ret : html_td(out, NULL, ka_audit_short_message(it, fd));
-            ret = ret ? ret : html_td(out, "src", it->source);
+            ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
             ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
         }
     }
     ret = ret ? ret : ka_buf_adds(out, "</tbody></table>\n");
-    if (ret == 0 && c.errors + c.log_problems > 0) {
-        ret = ka_buf_adds(out, "<h2>Errors</h2>\n<ul class=\"errors\">\n");
-        for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-            const struct ka_audit_item *it = &a->items[i];
-            if (!it->error) {
-                continue;
-            }
-            ret = ka_buf_adds(out, "<li><code>");
-            ret = ret ? ret : html_esc(out, it->source);
-            ret = ret ? ret : ka_buf_adds(out, "</code> ");
-            ret = ret ? ret : html_esc(out, it->error_msg);
-            ret = ret ? ret : ka_buf_adds(out, "</li>\n");
-        }
-        ret = ret ? ret : ka_buf_adds(out, "</ul>\n");
-    }
+    ret = ret ? ret : ka_audit_render_errors(a, &html_markup, out);
     ret = ret ? ret : ka_buf_adds(out, html_script);
     ret = ret ? ret : ka_buf_adds(out, "</body>\n</html>\n");
     tally_free(&rules);

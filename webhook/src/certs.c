@@ -30,6 +30,7 @@
 #include "kadmit/duration.h"
 #include "kadmit/error.h"
 #include "kadmit/tls.h"
+#include "mbedtls_compat.h"
 
 /* Private keys in PEM: RSA-3072 PKCS#1 is ~2.5 KB. Certificates: a few KB with 36 SANs. */
 #define KEY_PEM_MAX 8192
@@ -330,7 +331,7 @@ cleanup:
 static int key_type_of(const mbedtls_pk_context *pk)
 {
     if (mbedtls_pk_get_type(pk) == MBEDTLS_PK_ECKEY) {
-        switch (mbedtls_pk_ec(*pk)->grp.id) {
+        switch (ka_pk_ec_group_id(pk)) {
         case MBEDTLS_ECP_DP_SECP256R1:
             return KA_CERTS_KEY_ECDSA_P256;
         case MBEDTLS_ECP_DP_SECP384R1:
@@ -469,13 +470,11 @@ static int crt_write_pem(const struct crt_spec *s, struct rng *r, unsigned char 
 {
     int ret = KA_ECERT;
     mbedtls_x509write_cert crt;
-    mbedtls_mpi serial;
     unsigned char serial_bytes[16];
     unsigned char *san = NULL;
     char from[16], to[16];
 
     mbedtls_x509write_crt_init(&crt);
-    mbedtls_mpi_init(&serial);
 
     if (format_x509_time(s->not_before, from) != 0 || format_x509_time(s->not_after, to) != 0) {
         goto cleanup;
@@ -485,18 +484,15 @@ static int crt_write_pem(const struct crt_spec *s, struct rng *r, unsigned char 
         goto cleanup;
     }
     serial_bytes[0] = (unsigned char)((serial_bytes[0] & 0x7f) | 0x40);
-    if (mbedtls_mpi_read_binary(&serial, serial_bytes, sizeof(serial_bytes)) != 0) {
-        goto cleanup;
-    }
 
     mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
     mbedtls_x509write_crt_set_md_alg(&crt, md_for(s->issuer_key));
     mbedtls_x509write_crt_set_subject_key(&crt, s->subject_key);
     mbedtls_x509write_crt_set_issuer_key(&crt, s->issuer_key);
-    if (mbedtls_x509write_crt_set_serial(&crt, &serial) != 0 ||
+    if (ka_x509write_crt_set_serial(&crt, serial_bytes, sizeof(serial_bytes)) != 0 ||
         mbedtls_x509write_crt_set_validity(&crt, from, to) != 0 ||
         mbedtls_x509write_crt_set_subject_name(&crt, s->subject) != 0 ||
-        (s->issuer != NULL ? name_copy(&crt.issuer, s->issuer)
+        (s->issuer != NULL ? name_copy(KA_X509WRITE_ISSUER(&crt), s->issuer)
                            : mbedtls_x509write_crt_set_issuer_name(&crt, s->issuer_subject)) != 0 ||
         mbedtls_x509write_crt_set_subject_key_identifier(&crt) != 0 ||
         mbedtls_x509write_crt_set_authority_key_identifier(&crt) != 0) {
@@ -544,7 +540,6 @@ static int crt_write_pem(const struct crt_spec *s, struct rng *r, unsigned char 
     ret = 0;
 cleanup:
     free(san);
-    mbedtls_mpi_free(&serial);
     mbedtls_x509write_crt_free(&crt);
     return ret;
 }
@@ -716,12 +711,14 @@ int ka_certs_check_leaf(const char *leaf_pem, const char *leaf_key_pem, const ch
     int ret = KA_EINTERNAL;
     mbedtls_x509_crt leaf, ca;
     mbedtls_pk_context key;
+    struct rng rng;
     struct names *nm = NULL;
     uint32_t flags = 0;
 
     mbedtls_x509_crt_init(&leaf);
     mbedtls_x509_crt_init(&ca);
     mbedtls_pk_init(&key);
+    rng_init(&rng);
     reason[0] = '\0';
 
     if (mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem, strlen(ca_pem) + 1) != 0) {
@@ -734,13 +731,17 @@ int ka_certs_check_leaf(const char *leaf_pem, const char *leaf_key_pem, const ch
         goto cleanup;
     }
     if (leaf_key_pem != NULL) {
-        if (mbedtls_pk_parse_key(&key, (const unsigned char *)leaf_key_pem,
-                                 strlen(leaf_key_pem) + 1, NULL, 0) != 0) {
+        if (rng_seed(&rng) != 0) {
+            ret = KA_ECERT;
+            goto cleanup;
+        }
+        if (ka_pk_parse_key(&key, (const unsigned char *)leaf_key_pem, strlen(leaf_key_pem) + 1,
+                            mbedtls_ctr_drbg_random, &rng.drbg) != 0) {
             snprintf(reason, reason_size, "tls.key is not a valid private key");
             ret = 1;
             goto cleanup;
         }
-        if (mbedtls_pk_check_pair(&leaf.pk, &key) != 0) {
+        if (ka_pk_check_pair(&leaf.pk, &key, mbedtls_ctr_drbg_random, &rng.drbg) != 0) {
             snprintf(reason, reason_size, "tls.key does not match tls.crt");
             ret = 1;
             goto cleanup;
@@ -818,6 +819,7 @@ int ka_certs_check_leaf(const char *leaf_pem, const char *leaf_key_pem, const ch
 cleanup:
     free(nm);
     mbedtls_pk_free(&key);
+    rng_free(&rng);
     mbedtls_x509_crt_free(&leaf);
     mbedtls_x509_crt_free(&ca);
     return ret;
@@ -976,7 +978,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason),
                  "replaced ca.crt, which was not a valid certificate");
-    } else if (!ca.ca_istrue) {
+    } else if (!ka_x509_crt_is_ca(&ca)) {
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason),
                  "replaced ca.crt, which was not a CA certificate");
@@ -995,9 +997,14 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         }
         ret = key_pem_from_file(ca_key_path, &ca_key_pem);
         if (ret == 0) {
-            if (mbedtls_pk_parse_key(&ca_key, (const unsigned char *)ca_key_pem.data,
-                                     ca_key_pem.len + 1, NULL, 0) != 0 ||
-                mbedtls_pk_check_pair(&ca.pk, &ca_key) != 0) {
+            ret = rng_seed(&rng);
+            if (ret != 0) {
+                diagf(diag, "cannot seed the random generator");
+                goto cleanup;
+            }
+            if (ka_pk_parse_key(&ca_key, (const unsigned char *)ca_key_pem.data, ca_key_pem.len + 1,
+                                mbedtls_ctr_drbg_random, &rng.drbg) != 0 ||
+                ka_pk_check_pair(&ca.pk, &ca_key, mbedtls_ctr_drbg_random, &rng.drbg) != 0) {
                 diagf(diag,
                       "%s is not the private key of %s; the CA is valid and "
                       "trusted by installed webhooks, so it is not replaced: "

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kadmit/audit.h"
@@ -18,11 +20,29 @@ static void audit_usage(FILE *f)
 {
     fprintf(f,
             "usage: kadmit audit [flags] [FILE|DIR|-]... [--decision-log FILE]...\n\n"
-            "Evaluates manifests (multi-document YAML or JSON, kind: List as printed by\n"
-            "`kubectl get -o json`, AdmissionReview requests) as CREATE: kadmit's mutations\n"
-            "are applied, then every validation rule runs. Decision logs written by\n"
+            "Evaluates manifests and cluster snapshots as CREATE: kadmit's mutations are\n"
+            "applied, then every validation rule runs. Decision logs written by\n"
             "`kadmit serve --decision-log` are read too: what was denied, warned or audited\n"
             "at admission. Truncated or malformed log lines are reported with file:line.\n\n"
+            "Input is read as kubectl reads it:\n"
+            "  YAML   documents split on `---` lines, each parsed on its own (a broken one is\n"
+            "         an error with file:line:column; the others are still evaluated);\n"
+            "         anchors, aliases and `<<` merge keys work (alias expansion is bounded)\n"
+            "  JSON   one value, a `kind: List` (`kubectl get -o json`, read item by item),\n"
+            "         or values back to back or one per line (`jq -c`); bytes after them that\n"
+            "         are not JSON are an error with their offset\n"
+            "  AdmissionReview requests: their request.object\n"
+            "Each document or List item may be at most 8 MiB (--max-object-bytes); the input\n"
+            "itself is unbounded.\n\n"
+            "Owned objects: a Pod or ReplicaSet whose controller (ownerReferences) is in the\n"
+            "same input and is evaluated is counted as owned, not reported again (its\n"
+            "controller's template is what it runs). Without its controller in the input\n"
+            "(`kubectl get pods -o json`) it is evaluated.\n\n"
+            "Every document is accounted for in the summary:\n"
+            "  read N: E evaluated, S skipped (kinds kadmit does not check: Service 3, ...),\n"
+            "  O owned (...), X errors\n"
+            "An input without any document, or a document that cannot be read or evaluated,\n"
+            "makes the exit code 2 (the other documents are still reported).\n\n"
             "  --policies PATH       policy file or directory (default: embedded checklist)\n"
             "  --attestations DIR    attestation directory for image-scan-attestation\n"
             "  --decision-log FILE   a decision log to read, \"-\" for stdin (repeatable, up to "
@@ -31,11 +51,14 @@ static void audit_usage(FILE *f)
             "  --fail-on LEVEL       enforce (default): exit 1 when something is or would be\n"
             "                        denied; warn: also when warned; never: exit 0\n"
             "  --color auto|always|never   colour in text output (default auto: when stdout\n"
-            "                        is a terminal)\n"
+            "                        is a terminal and NO_COLOR is not set)\n"
+            "Text output wraps to $COLUMNS, else the terminal's width, else 100 columns.\n"
             "  --show-passed         text: also list objects without findings (default off)\n"
-            "  --include-owned       also evaluate objects a checked controller owns (a\n"
-            "                        Deployment's ReplicaSets and Pods; default off: their\n"
-            "                        owner's template is evaluated instead)\n"
+            "  --include-owned       also report objects whose controller is in the input\n"
+            "  -n, --namespace NS    namespace of namespaced objects that name none (default\n"
+            "                        \"default\", where kubectl apply puts them): namespace\n"
+            "                        matches, exceptions and PolicyReports use it\n"
+            "  --max-object-bytes N  largest document or List item (default 8388608)\n"
             "  --now TIME            time stamped into reports and used by time-dependent rules:\n"
             "                        Unix seconds or RFC 3339 UTC (default: $KADMIT_NOW, else "
             "the\n"
@@ -87,6 +110,76 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* A namespace name: a DNS-1123 label. */
+static int dns_label(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-') {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Text width: $COLUMNS, else the terminal's, else 100. */
+static size_t text_columns(void)
+{
+    const char *env = getenv("COLUMNS");
+    size_t n = 0;
+    if (env != NULL && parse_size(env, &n) == 0) {
+        return n;
+    }
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        return ws.ws_col;
+    }
+    return 100;
+}
+
+/* The directory the audited paths share ("deploy/"), or NULL: reports show sources relative to
+ * it. A directory argument counts itself, a file its directory. */
+static const char *source_base(char **paths, int n, char *buf, size_t len)
+{
+    size_t common = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        char dir[4096];
+        if (strcmp(paths[i], "-") == 0) {
+            return NULL;
+        }
+        if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            size_t l = strlen(paths[i]);
+            snprintf(dir, sizeof(dir), "%s%s", paths[i],
+                     l > 0 && paths[i][l - 1] == '/' ? "" : "/");
+        } else {
+            const char *slash = strrchr(paths[i], '/');
+            if (slash == NULL) {
+                return NULL;
+            }
+            snprintf(dir, sizeof(dir), "%.*s", (int)(slash - paths[i] + 1), paths[i]);
+        }
+        if (i == 0) {
+            snprintf(buf, len, "%s", dir);
+            common = strlen(buf);
+            continue;
+        }
+        size_t k = 0;
+        while (k < common && buf[k] == dir[k]) {
+            k++;
+        }
+        while (k > 0 && buf[k - 1] != '/') {
+            k--; /* back to a whole directory */
+        }
+        common = k;
+        buf[common] = '\0';
+    }
+    return common > 0 ? buf : NULL;
+}
+
 int ka_cmd_audit(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -98,7 +191,9 @@ int ka_cmd_audit(int argc, char **argv)
         {"decision-log", required_argument, NULL, 'd'},
         {"show-passed", no_argument, NULL, 's'},
         {"include-owned", no_argument, NULL, 'I'},
-        {"now", required_argument, NULL, 'n'},
+        {"namespace", required_argument, NULL, 'n'},
+        {"max-object-bytes", required_argument, NULL, 'M'},
+        {"now", required_argument, NULL, 'T'},
         {"policy-name", required_argument, NULL, 'N'},
         {"report-max-results", required_argument, NULL, 'R'},
         {"report-max-bytes", required_argument, NULL, 'B'},
@@ -108,11 +203,12 @@ int ka_cmd_audit(int argc, char **argv)
     const char *policies = NULL, *attestations = NULL, *format = "text", *fail_on = "enforce",
                *color = "auto", *now_text = getenv("KADMIT_NOW"), *policy_name = "checklist";
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
-    size_t n_logs = 0, max_results = 0, max_bytes = 0;
+    size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
+    const char *namespace_ = "default";
     int show_passed = 0, include_owned = 0;
     int c, rc = 2;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:o:f:c:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:o:f:c:n:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             policies = optarg;
@@ -144,6 +240,22 @@ int ka_cmd_audit(int argc, char **argv)
             include_owned = 1;
             break;
         case 'n':
+            namespace_ = optarg;
+            if (!dns_label(namespace_)) {
+                fprintf(stderr,
+                        "kadmit audit: --namespace \"%s\" is not a namespace name (lower-case "
+                        "letters, digits and '-', at most 63)\n",
+                        namespace_);
+                return 2;
+            }
+            break;
+        case 'M':
+            if (parse_size(optarg, &max_object) != 0) {
+                fprintf(stderr, "kadmit audit: --max-object-bytes must be a positive number\n");
+                return 2;
+            }
+            break;
+        case 'T':
             now_text = optarg;
             break;
         case 'N':
@@ -210,6 +322,11 @@ int ka_cmd_audit(int argc, char **argv)
     audit.policy_name = policy_name;
     audit.include_owned = include_owned;
     audit.show_passed = show_passed;
+    audit.default_namespace = namespace_;
+    audit.read_opts.max_object = max_object;
+    audit.text_width = text_columns();
+    char base[4096];
+    audit.source_base = source_base(argv + optind, argc - optind, base, sizeof(base));
     struct ka_buf out;
     ka_buf_init(&out, 1024u * 1024u * 1024u);
     int ret = 0;
@@ -219,12 +336,15 @@ int ka_cmd_audit(int argc, char **argv)
     for (size_t i = 0; ret == 0 && i < n_logs; i++) {
         ret = ka_audit_add_decision_log(&audit, logs[i]);
     }
+    ret = ret ? ret : ka_audit_finish(&audit);
     if (ret != 0) {
         fprintf(stderr, "kadmit audit: %s\n", ka_strerror(ret));
         goto cleanup;
     }
+    const char *no_color = getenv("NO_COLOR");
     int use_color =
-        strcmp(color, "always") == 0 || (strcmp(color, "auto") == 0 && isatty(STDOUT_FILENO));
+        strcmp(color, "always") == 0 || (strcmp(color, "auto") == 0 && isatty(STDOUT_FILENO) &&
+                                         (no_color == NULL || no_color[0] == '\0'));
     switch (fmt) {
     case 1:
         ret = ka_audit_render_json(&audit, &out);
@@ -262,7 +382,10 @@ int ka_cmd_audit(int argc, char **argv)
             fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
         }
     }
-    if (counts.errors > 0) {
+    if (optind < argc && counts.read == 0) {
+        fprintf(stderr, "kadmit audit: the input holds no documents: nothing was evaluated\n");
+        rc = 2;
+    } else if (counts.errors > 0) {
         rc = 2;
     } else if (strcmp(fail_on, "never") == 0) {
         rc = 0;

@@ -339,6 +339,13 @@ static int reload_tls(struct serve *sv, const char *why)
         ret = ka_tls_config_load(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca, &tc, &diag);
     }
     if (ret == 0) {
+        ret = ka_tls_config_set_min_version(tc, ka_config_tls_version(sv->cfg.tls_min_version));
+    }
+    if (ret != 0) {
+        ka_tls_config_unref(tc);
+        tc = NULL;
+    }
+    if (ret == 0) {
         int64_t not_after = ka_tls_config_not_after(tc);
         ka_metrics_set_cert_expiry(sv->metrics, not_after);
         ka_tls_holder_set(&sv->tls, tc);
@@ -432,8 +439,9 @@ int ka_cmd_serve(int argc, char **argv)
         char fields[128];
         snprintf(fields, sizeof(fields), "\"port\":%u,\"metricsPort\":%u", ka_server_port(server),
                  ka_server_metrics_port(server));
-        KA_LOG(KA_LOG_INFO, fields, "kadmit %s serving on %s (metrics on %s)", KADMIT_VERSION,
-               sv.cfg.listen, sv.cfg.metrics_listen);
+        KA_LOG(KA_LOG_INFO, fields, "kadmit %s serving on %s (metrics on %s; Mbed TLS %s, TLS %s+)",
+               KADMIT_VERSION, sv.cfg.listen, sv.cfg.metrics_listen, ka_tls_library_version(),
+               sv.cfg.tls_min_version);
     }
 
     for (;;) {

@@ -12,6 +12,7 @@
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 #include "kadmit/log.h"
+#include "kadmit/tls.h"
 
 enum setting_type {
     SETTING_STRING,  /* free text (paths); "" allowed unless required */
@@ -20,6 +21,7 @@ enum setting_type {
     SETTING_UINT,    /* plain unsigned integer */
     SETTING_BYTES,   /* unsigned integer with optional Ki/Mi suffix (k, K, m, M too) */
     SETTING_SECONDS, /* unsigned integer with optional "s" suffix */
+    SETTING_TLS,     /* TLS protocol version: 1.2 or 1.3 */
 };
 
 struct setting {
@@ -57,6 +59,8 @@ static const struct setting settings[] = {
     {"allow-insecure-key-mode", "KADMIT_ALLOW_INSECURE_KEY_MODE", SETTING_UINT,
      NUM(allow_insecure_key_mode), 0, 1, "0",
      "1: serve even when --tls-key is readable by others or by a group kadmit does not run as"},
+    {"tls-min-version", "KADMIT_TLS_MIN_VERSION", SETTING_TLS, STR(tls_min_version), 0, 0, "1.2",
+     "oldest TLS version served: 1.2 or 1.3 (1.3 needs Mbed TLS 3.6)"},
     {"policies", "KADMIT_POLICIES", SETTING_STRING, STR(policies), 0, 0, "",
      "policy file or directory (empty: embedded checklist; reloaded on change and SIGHUP)"},
     {"attestations", "KADMIT_ATTESTATIONS", SETTING_STRING, STR(attestations), 0, 0, "",
@@ -164,11 +168,23 @@ static int parse_number(const char *s, enum setting_type type, unsigned long *ou
     return 0;
 }
 
+int ka_config_tls_version(const char *text)
+{
+    if (strcmp(text, "1.2") == 0) {
+        return KA_TLS_1_2;
+    }
+    if (strcmp(text, "1.3") == 0) {
+        return KA_TLS_1_3;
+    }
+    return 0;
+}
+
 static int apply(struct ka_config *c, const struct setting *st, const char *value,
                  const char *origin, char *err, size_t err_len)
 {
     char *field = (char *)c + st->offset;
-    if (st->type == SETTING_STRING || st->type == SETTING_ADDR || st->type == SETTING_LEVEL) {
+    if (st->type == SETTING_STRING || st->type == SETTING_ADDR || st->type == SETTING_LEVEL ||
+        st->type == SETTING_TLS) {
         size_t n = strlen(value);
         if (n >= st->size) {
             set_err(err, err_len, "%s: value too long (at most %zu bytes)", origin, st->size - 1);
@@ -190,6 +206,19 @@ static int apply(struct ka_config *c, const struct setting *st, const char *valu
             if (ka_log_parse_level(value, &lvl) != 0) {
                 set_err(err, err_len, "%s: \"%s\" is not one of debug, info, warn, error", origin,
                         value);
+                return KA_EINVAL;
+            }
+        }
+        if (st->type == SETTING_TLS) {
+            int version = ka_config_tls_version(value);
+            if (version == 0) {
+                set_err(err, err_len, "%s: \"%s\" is not 1.2 or 1.3", origin, value);
+                return KA_EINVAL;
+            }
+            if (version > ka_tls_max_version()) {
+                set_err(err, err_len,
+                        "%s: TLS %s needs kadmit built with Mbed TLS 3.6 (this one runs %s)",
+                        origin, value, ka_tls_library_version());
                 return KA_EINVAL;
             }
         }

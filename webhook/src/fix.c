@@ -786,6 +786,7 @@ int ka_fix_apply_op(const char *text, size_t len, const char *op, const char *pa
         snprintf(err, err_len, "bad JSON pointer");
         goto cleanup;
     }
+    s.no_aliases = 1; /* text is edited in place: no copies */
     ret = ka_yaml_parse(&s, "fix", text, len, 0, NULL);
     if (ret != 0 || s.n_docs != 1) {
         snprintf(err, err_len, "the document does not parse");
@@ -822,6 +823,7 @@ int ka_fix_apply_op(const char *text, size_t len, const char *op, const char *pa
     if (ret != 0) {
         goto cleanup;
     }
+    after.no_aliases = 1; /* text is edited in place: no copies */
     if (ka_yaml_parse(&after, "fix", out->data, out->len, 0, NULL) != 0 || after.n_docs != 1 ||
         !cJSON_Compare(expected, after.docs[0], 1)) {
         snprintf(err, err_len, "the edit would change more than %s", path);
@@ -1150,6 +1152,7 @@ static int list_remaining(struct doc_fix *d)
 {
     struct ka_yaml_stream s;
     ka_yaml_stream_init(&s);
+    s.no_aliases = 1; /* text is edited in place: no copies */
     int ret = ka_yaml_parse(&s, d->source, d->text.data, d->text.len, 0, NULL);
     if (ret != 0 || s.n_docs != 1) {
         ka_yaml_stream_free(&s);
@@ -1203,6 +1206,7 @@ static int fix_round(struct doc_fix *d, size_t *applied)
     ka_yaml_stream_init(&s);
     struct ka_patch patch;
     ka_patch_init(&patch, KA_MAX_PATCH_OPS);
+    s.no_aliases = 1; /* text is edited in place: no copies */
     int ret = ka_yaml_parse(&s, d->source, d->text.data, d->text.len, 0, NULL);
     if (ret != 0 || s.n_docs != 1) {
         ret = ret == KA_ENOMEM ? ret : KA_EPARSE;
@@ -1288,6 +1292,7 @@ int ka_fix_bytes(const struct ka_policy *policy, const struct ka_review_opts *op
         ret = KA_ENOMEM;
         goto cleanup;
     }
+    s.no_aliases = 1; /* text is edited in place: no copies */
     int pret = ka_yaml_parse(&s, name, data, len, 0, &diag);
     if (pret != 0) {
         if (pret == KA_ENOMEM) {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kadmit/cli.h"
+#include "kadmit/tls.h"
 
 #ifndef KADMIT_VERSION
 #define KADMIT_VERSION "0.1.0"
@@ -18,7 +19,7 @@ static int ka_cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("kadmit %s\n", KADMIT_VERSION);
+    printf("kadmit %s (Mbed TLS %s)\n", KADMIT_VERSION, ka_tls_library_version());
     return 0;
 }
 
@@ -56,9 +57,12 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("kadmit %s\n", KADMIT_VERSION);
-        return 0;
+    if (strcmp(argv[1], "--version") == 0) {
+        return ka_cmd_version(argc - 1, argv + 1);
+    }
+    if (ka_tls_global_init() != 0) {
+        fprintf(stderr, "kadmit: cannot initialise Mbed TLS's PSA Crypto\n");
+        return 1;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {

@@ -798,6 +798,7 @@ static int relay_pump(struct worker *w, struct relay *r)
                 KA_LOG_D("TLS handshake failed: %s", ka_tls_conn_error(r->tls));
                 return -1;
             }
+            KA_LOG_D("TLS handshake done: %s", ka_tls_conn_version(r->tls));
             char cn[256];
             r->client_verified = ka_tls_conn_peer_verified(r->tls, cn, sizeof(cn));
             if (!subject_allowed(&w->server->cfg, r->client_verified, cn)) {
@@ -1139,10 +1140,12 @@ static void worker_sweep(struct worker *w)
             relay_close(w, r, 1);
             continue;
         }
+        /* A handshake in progress is let finish even when draining: a TLS 1.3 client is done
+         * with its side after the server's Finished and may already have sent its request,
+         * which closing now would fail. It is answered with "Connection: close". */
         if (r->state == RELAY_HANDSHAKE) {
-            if (now > r->handshake_deadline || draining) {
-                KA_LOG_D("closing a connection: TLS handshake %s",
-                         draining ? "during drain" : "timed out");
+            if (now > r->handshake_deadline) {
+                KA_LOG_D("closing a connection: TLS handshake timed out");
                 relay_close(w, r, 0);
             }
             continue;

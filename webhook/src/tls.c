@@ -20,6 +20,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "kadmit/error.h"
+#include "mbedtls_compat.h"
 
 int64_t ka_tls_x509_time(const mbedtls_x509_time *t)
 {
@@ -47,15 +48,21 @@ static const int ciphersuites[] = {
     MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+#ifdef KA_HAVE_TLS1_3
+    /* TLS 1.3's suites are all AEAD; its key exchange is ephemeral ECDHE (no PSK, below). */
+    MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+#endif
     0,
 };
 
 /* Without an explicit list mbedTLS would negotiate secp521r1 first, doubling handshake cost. */
-static const mbedtls_ecp_group_id curves[] = {
-    MBEDTLS_ECP_DP_CURVE25519,
-    MBEDTLS_ECP_DP_SECP256R1,
-    MBEDTLS_ECP_DP_SECP384R1,
-    MBEDTLS_ECP_DP_NONE,
+static const ka_tls_group curves[] = {
+    KA_TLS_GROUP_X25519,
+    KA_TLS_GROUP_SECP256R1,
+    KA_TLS_GROUP_SECP384R1,
+    KA_TLS_GROUP_NONE,
 };
 
 static const char *alpn[] = {"http/1.1", NULL};
@@ -129,12 +136,12 @@ int ka_tls_config_load(const char *cert, const char *key, const char *client_ca,
         diag_mbedtls(diag, "cannot load certificate", cert, err);
         goto exit;
     }
-    err = mbedtls_pk_parse_keyfile(&c->key, key, NULL);
+    err = ka_pk_parse_keyfile(&c->key, key, mbedtls_ctr_drbg_random, &c->drbg);
     if (err != 0) {
         diag_mbedtls(diag, "cannot load private key", key, err);
         goto exit;
     }
-    err = mbedtls_pk_check_pair(&c->chain.pk, &c->key);
+    err = ka_pk_check_pair(&c->chain.pk, &c->key, mbedtls_ctr_drbg_random, &c->drbg);
     if (err != 0) {
         if (diag != NULL) {
             int r = ka_buf_printf(diag, "private key %s does not match certificate %s", key, cert);
@@ -154,8 +161,8 @@ int ka_tls_config_load(const char *cert, const char *key, const char *client_ca,
 
     /* Sign once now: mbedTLS 2.28 builds the ECDSA comb table lazily on first use, and doing
      * that from several serving threads at once would race. */
-    err = mbedtls_pk_sign(&c->key, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, &sig_len,
-                          mbedtls_ctr_drbg_random, &c->drbg);
+    err = ka_pk_sign(&c->key, MBEDTLS_MD_SHA256, hash, sizeof(hash), sig, sizeof(sig), &sig_len,
+                     mbedtls_ctr_drbg_random, &c->drbg);
     if (err != 0) {
         diag_mbedtls(diag, "cannot sign with private key", key, err);
         goto exit;
@@ -168,12 +175,17 @@ int ka_tls_config_load(const char *cert, const char *key, const char *client_ca,
         goto exit;
     }
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_max_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    err = ka_ssl_conf_versions(&c->conf, KA_TLS_1_2, ka_tls_max_version());
+    if (err != 0) {
+        diag_mbedtls(diag, "TLS versions for", cert, MBEDTLS_ERR_SSL_BAD_CONFIG);
+        goto exit;
+    }
+#ifdef KA_HAVE_TLS1_3
+    mbedtls_ssl_conf_tls13_key_exchange_modes(&c->conf,
+                                              MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
+#endif
     mbedtls_ssl_conf_ciphersuites(&c->conf, ciphersuites);
-    mbedtls_ssl_conf_curves(&c->conf, curves);
+    ka_ssl_conf_groups(&c->conf, curves);
     mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
     mbedtls_ssl_conf_legacy_renegotiation(&c->conf, MBEDTLS_SSL_LEGACY_NO_RENEGOTIATION);
     err = mbedtls_ssl_conf_alpn_protocols(&c->conf, alpn);
@@ -201,6 +213,35 @@ exit:
         config_free(c);
     }
     return ret;
+}
+
+int ka_tls_global_init(void)
+{
+    return ka_mbedtls_init() == 0 ? 0 : KA_ETLS;
+}
+
+const char *ka_tls_library_version(void)
+{
+    static char version[18];
+    mbedtls_version_get_string(version);
+    return version;
+}
+
+int ka_tls_max_version(void)
+{
+#ifdef KA_HAVE_TLS1_3
+    return KA_TLS_1_3;
+#else
+    return KA_TLS_1_2;
+#endif
+}
+
+int ka_tls_config_set_min_version(struct ka_tls_config *c, int version)
+{
+    if ((version != KA_TLS_1_2 && version != KA_TLS_1_3) || version > ka_tls_max_version()) {
+        return KA_EINVAL;
+    }
+    return ka_ssl_conf_versions(&c->conf, version, ka_tls_max_version()) == 0 ? 0 : KA_EINVAL;
 }
 
 struct ka_tls_config *ka_tls_config_ref(struct ka_tls_config *c)
@@ -459,6 +500,11 @@ void ka_tls_conn_close_notify(struct ka_tls_conn *c)
 {
     int r = mbedtls_ssl_close_notify(&c->ssl);
     (void)r;
+}
+
+const char *ka_tls_conn_version(const struct ka_tls_conn *c)
+{
+    return mbedtls_ssl_get_version(&c->ssl);
 }
 
 const char *ka_tls_conn_error(const struct ka_tls_conn *c)

@@ -45,22 +45,44 @@ void ka_yaml_position(const struct ka_yaml_stream *s, const cJSON *node, unsigne
     }
 }
 
+struct anchor {
+    char *name;
+    const cJSON *node; /* in the document being built */
+    size_t nodes;      /* nodes in its subtree, aliases expanded */
+};
+
 struct builder {
     struct ka_yaml_stream *s;
     yaml_parser_t parser;
     const char *name;
     unsigned max_depth;
     struct ka_buf *diag;
+    struct anchor *anchors; /* of the current document */
+    size_t n_anchors, cap_anchors;
+    size_t nodes; /* in the current document, aliases expanded */
+    cJSON *kept;  /* merged-in values, kept until the document ends (anchors may point in) */
+    struct ka_yaml_pos scratch; /* stands in for a position when s->no_positions */
 };
+
+/* The position entry i, or a scratch entry when no positions are kept. */
+static struct ka_yaml_pos *pos_at(struct builder *b, size_t i)
+{
+    return b->s->no_positions ? &b->scratch : &b->s->pos[i];
+}
+
+static unsigned line_of(const struct builder *b, const yaml_mark_t *mark)
+{
+    return (unsigned)mark->line + (b->s->first_line ? b->s->first_line : 1);
+}
 
 static int note(struct builder *b, const yaml_mark_t *mark, const char *msg, int code)
 {
     if (b->s->error_line == 0) {
-        b->s->error_line = (int)mark->line + 1;
+        b->s->error_line = (int)line_of(b, mark);
         b->s->error_column = (int)mark->column + 1;
     }
     if (b->diag != NULL) {
-        int ret = ka_buf_printf(b->diag, "%s:%zu:%zu: %s\n", b->name, mark->line + 1,
+        int ret = ka_buf_printf(b->diag, "%s:%u:%zu: %s\n", b->name, line_of(b, mark),
                                 mark->column + 1, msg);
         (void)ret;
     }
@@ -70,6 +92,12 @@ static int note(struct builder *b, const yaml_mark_t *mark, const char *msg, int
 static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mark)
 {
     struct ka_yaml_stream *s = b->s;
+    if (++b->nodes > KA_MAX_YAML_NODES) {
+        return note(b, mark, "too many nodes in one document (KA_MAX_YAML_NODES)", KA_ELIMIT);
+    }
+    if (s->no_positions) {
+        return 0;
+    }
     if (s->n_pos == s->cap_pos) {
         if (s->cap_pos >= KA_YAML_MAX_NODES) {
             return note(b, mark, "too many nodes", KA_ELIMIT);
@@ -85,12 +113,82 @@ static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mar
     struct ka_yaml_pos *p = &s->pos[s->n_pos++];
     memset(p, 0, sizeof(*p));
     p->node = node;
-    p->line = (unsigned)mark->line + 1;
+    p->line = line_of(b, mark);
     p->column = (unsigned)mark->column + 1;
     p->start = mark->index;
     p->end = mark->index;
     p->key_start = SIZE_MAX;
     return 0;
+}
+
+static void anchors_reset(struct builder *b)
+{
+    for (size_t i = 0; i < b->n_anchors; i++) {
+        free(b->anchors[i].name);
+    }
+    b->n_anchors = 0;
+    b->nodes = 0;
+    cJSON_Delete(b->kept);
+    b->kept = NULL;
+}
+
+static size_t subtree_nodes(const cJSON *n)
+{
+    size_t count = 1;
+    for (const cJSON *c = n->child; c != NULL; c = c->next) {
+        count += subtree_nodes(c);
+    }
+    return count;
+}
+
+/* Define (or redefine: the later one wins, as in YAML) an anchor on a finished node. */
+static int anchor_define(struct builder *b, const yaml_char_t *name, const cJSON *node,
+                         size_t nodes)
+{
+    for (size_t i = 0; i < b->n_anchors; i++) {
+        if (strcmp(b->anchors[i].name, (const char *)name) == 0) {
+            b->anchors[i].node = node;
+            b->anchors[i].nodes = nodes;
+            return 0;
+        }
+    }
+    if (b->n_anchors == b->cap_anchors) {
+        size_t cap = b->cap_anchors ? b->cap_anchors * 2 : 8;
+        struct anchor *p = realloc(b->anchors, cap * sizeof(*p));
+        if (p == NULL) {
+            return KA_ENOMEM;
+        }
+        b->anchors = p;
+        b->cap_anchors = cap;
+    }
+    char *copy = strdup((const char *)name);
+    if (copy == NULL) {
+        return KA_ENOMEM;
+    }
+    b->anchors[b->n_anchors++] = (struct anchor){.name = copy, .node = node, .nodes = nodes};
+    return 0;
+}
+
+/* An alias: a copy of its anchor's node, counted against KA_MAX_YAML_NODES before copying. */
+static int alias_node(struct builder *b, const yaml_event_t *ev, cJSON **out)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    for (size_t i = b->n_anchors; i-- > 0;) {
+        if (strcmp(b->anchors[i].name, name) != 0) {
+            continue;
+        }
+        if (b->anchors[i].nodes > KA_MAX_YAML_NODES - b->nodes) {
+            return note(b, &ev->start_mark,
+                        "aliases expand to too many nodes (KA_MAX_YAML_NODES; an alias bomb?)",
+                        KA_ELIMIT);
+        }
+        b->nodes += b->anchors[i].nodes;
+        *out = cJSON_Duplicate(b->anchors[i].node, 1);
+        return *out != NULL ? 0 : KA_ENOMEM;
+    }
+    char msg[200];
+    snprintf(msg, sizeof(msg), "unknown anchor \"%.100s\" (an alias must follow its anchor)", name);
+    return note(b, &ev->start_mark, msg, KA_EPARSE);
 }
 
 static int is_one_of(const char *v, const char *const *words)
@@ -181,23 +279,95 @@ static int attach(struct builder *b, cJSON *parent, const char *key, cJSON *chil
     return 0;
 }
 
+/* `<<: value` - value is a mapping or a list of mappings; keep it in `merges` (a list) until
+ * the mapping ends, since the mapping's own keys win wherever they appear. */
+static int merge_keep(struct builder *b, cJSON *merges, cJSON *value, const yaml_mark_t *mark)
+{
+    const cJSON *m;
+    int ok = cJSON_IsObject(value) || cJSON_IsArray(value);
+    for (m = cJSON_IsArray(value) ? value->child : NULL; m != NULL; m = m->next) {
+        ok = ok && cJSON_IsObject(m);
+    }
+    if (!ok) {
+        cJSON_Delete(value);
+        return note(b, mark,
+                    "the value of a merge key (<<) must be a mapping or a list of mappings",
+                    KA_EPARSE);
+    }
+    cJSON_AddItemToArray(merges, value);
+    return 0;
+}
+
+/* Add every key of `map` that `node` lacks. */
+static int merge_one(cJSON *node, const cJSON *map)
+{
+    const cJSON *kv;
+    cJSON_ArrayForEach(kv, map)
+    {
+        if (cJSON_GetObjectItemCaseSensitive(node, kv->string) != NULL) {
+            continue;
+        }
+        cJSON *copy = cJSON_Duplicate(kv, 1);
+        if (copy == NULL || !cJSON_AddItemToObject(node, kv->string, copy)) {
+            cJSON_Delete(copy);
+            return KA_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Merge every `<<` value in order (earlier mappings win over later ones). */
+static int merge_apply(cJSON *node, const cJSON *merges)
+{
+    int ret = 0;
+    const cJSON *value, *map;
+    cJSON_ArrayForEach(value, merges)
+    {
+        if (cJSON_IsObject(value)) {
+            ret = ret ? ret : merge_one(node, value);
+            continue;
+        }
+        cJSON_ArrayForEach(map, value)
+        {
+            ret = ret ? ret : merge_one(node, map);
+        }
+    }
+    return ret;
+}
+
+static const yaml_char_t *anchor_of(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        return ev->data.scalar.anchor;
+    case YAML_MAPPING_START_EVENT:
+        return ev->data.mapping_start.anchor;
+    case YAML_SEQUENCE_START_EVENT:
+        return ev->data.sequence_start.anchor;
+    default:
+        return NULL;
+    }
+}
+
 /* Parses one node (the event `ev` has started it) into *out, recursively. */
 static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON **out)
 {
     int ret = KA_EINTERNAL;
     cJSON *node = NULL;
+    cJSON *merges = NULL;
     char *key = NULL;
+    int key_is_merge = 0;
     yaml_event_t child;
     int have_child = 0;
 
     if (depth > b->max_depth) {
         return note(b, &ev->start_mark, "nesting too deep", KA_EDEPTH);
     }
-    if (ev->type == YAML_ALIAS_EVENT ||
-        (ev->type == YAML_SCALAR_EVENT && ev->data.scalar.anchor != NULL) ||
-        (ev->type == YAML_MAPPING_START_EVENT && ev->data.mapping_start.anchor != NULL) ||
-        (ev->type == YAML_SEQUENCE_START_EVENT && ev->data.sequence_start.anchor != NULL)) {
-        return note(b, &ev->start_mark, "anchors and aliases are not supported", KA_EPARSE);
+    if (b->s->no_aliases && (ev->type == YAML_ALIAS_EVENT || anchor_of(ev) != NULL)) {
+        return note(b, &ev->start_mark, "anchors and aliases are not supported here", KA_EPARSE);
+    }
+    if (ev->type == YAML_ALIAS_EVENT) {
+        return alias_node(b, ev, out);
     }
     if (ev->type == YAML_SCALAR_EVENT) {
         node = scalar_node(ev);
@@ -205,12 +375,15 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
             return KA_ENOMEM;
         }
         ret = remember(b, node, &ev->start_mark);
+        if (ret == 0 && ev->data.scalar.anchor != NULL) {
+            ret = anchor_define(b, ev->data.scalar.anchor, node, 1);
+        }
         if (ret != 0) {
             cJSON_Delete(node);
             return ret;
         }
-        b->s->pos[b->s->n_pos - 1].end = ev->end_mark.index;
-        b->s->pos[b->s->n_pos - 1].block_scalar =
+        pos_at(b, b->s->n_pos - 1)->end = ev->end_mark.index;
+        pos_at(b, b->s->n_pos - 1)->block_scalar =
             ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
             ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
         *out = node;
@@ -229,8 +402,8 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
         goto cleanup;
     }
     size_t self = b->s->n_pos - 1;
-    b->s->pos[self].flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
-                                  : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+    pos_at(b, self)->flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                                   : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
     yaml_mark_t key_mark = ev->start_mark;
     for (;;) {
         if (!yaml_parser_parse(&b->parser, &child)) {
@@ -240,7 +413,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
         }
         have_child = 1;
         if (child.type == YAML_MAPPING_END_EVENT || child.type == YAML_SEQUENCE_END_EVENT) {
-            b->s->pos[self].end = child.end_mark.index;
+            pos_at(b, self)->end = child.end_mark.index;
             break;
         }
         if (is_map && key == NULL) {
@@ -253,6 +426,13 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
                 ret = KA_ENOMEM;
                 goto cleanup;
             }
+            key_is_merge =
+                child.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(key, "<<") == 0;
+            if (key_is_merge && b->s->no_aliases) {
+                ret =
+                    note(b, &child.start_mark, "merge keys (<<) are not supported here", KA_EPARSE);
+                goto cleanup;
+            }
             key_mark = child.start_mark;
         } else {
             cJSON *value = NULL;
@@ -261,11 +441,20 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
             if (ret != 0) {
                 goto cleanup;
             }
-            if (is_map) {
+            if (is_map && !key_is_merge && b->s->n_pos > at) { /* an alias has no position */
                 b->s->pos[at].key_start = key_mark.index;
                 b->s->pos[at].key_column = (unsigned)key_mark.column + 1;
             }
-            ret = attach(b, node, key, value, &child.start_mark);
+            if (key_is_merge) {
+                if (merges == NULL && (merges = cJSON_CreateArray()) == NULL) {
+                    cJSON_Delete(value);
+                    ret = KA_ENOMEM;
+                    goto cleanup;
+                }
+                ret = merge_keep(b, merges, value, &child.start_mark);
+            } else {
+                ret = attach(b, node, key, value, &child.start_mark);
+            }
             if (ret != 0) {
                 goto cleanup;
             }
@@ -275,6 +464,26 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
         yaml_event_delete(&child);
         have_child = 0;
     }
+    if (merges != NULL) {
+        ret = merge_apply(node, merges);
+        if (ret == 0 && b->kept == NULL && (b->kept = cJSON_CreateArray()) == NULL) {
+            ret = KA_ENOMEM;
+        }
+        if (ret != 0) {
+            goto cleanup;
+        }
+        cJSON_AddItemToArray(b->kept, merges);
+        merges = NULL;
+    }
+    const yaml_char_t *anchor = anchor_of(ev);
+    if (anchor != NULL) {
+        /* an alias copies the whole subtree, merged keys included */
+        size_t nodes = subtree_nodes(node);
+        ret = anchor_define(b, anchor, node, nodes);
+        if (ret != 0) {
+            goto cleanup;
+        }
+    }
     *out = node;
     node = NULL;
     ret = 0;
@@ -283,6 +492,7 @@ cleanup:
         yaml_event_delete(&child);
     }
     free(key);
+    cJSON_Delete(merges);
     cJSON_Delete(node);
     return ret;
 }
@@ -356,8 +566,9 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
                 goto cleanup;
             }
             have_ev = 1;
-            unsigned line = (unsigned)ev.start_mark.line + 1; /* where the content starts */
+            unsigned line = line_of(&b, &ev.start_mark); /* where the content starts */
             cJSON *doc = NULL;
+            anchors_reset(&b); /* anchors are local to a document */
             ret = build_node(&b, &ev, 1, &doc);
             if (ret != 0) {
                 goto cleanup;
@@ -390,5 +601,7 @@ cleanup:
         yaml_event_delete(&ev);
     }
     yaml_parser_delete(&b.parser);
+    anchors_reset(&b);
+    free(b.anchors);
     return ret;
 }

@@ -18,7 +18,9 @@ free_port() {
 # make_ca DIR NAME
 make_ca() {
   openssl ecparam -name prime256v1 -genkey -noout -out "$1/$2.key" 2>/dev/null
-  openssl req -x509 -new -key "$1/$2.key" -subj "/CN=$2" -days 2 -out "$1/$2.crt" 2>/dev/null
+  # keyUsage: Python 3.13 (Debian 13) refuses a CA certificate without it.
+  openssl req -x509 -new -key "$1/$2.key" -subj "/CN=$2" -days 2 -out "$1/$2.crt" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
 }
 # make_cert DIR NAME CA [CLIENT]: EC P-256 leaf for localhost/127.0.0.1 signed by CA
 make_cert() {

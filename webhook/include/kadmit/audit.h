@@ -2,12 +2,15 @@
  * Audits: evaluate manifests, cluster snapshots and AdmissionReview requests against a policy
  * as CREATE, read decision logs, and render the results for people and tools.
  *
- * Inputs: multi-document YAML or JSON, `kind: List` (kubectl get -o json), AdmissionReview
- * requests (ka_audit_add_path / ka_audit_add_bytes), and kadmit decision logs
+ * Inputs: manifests and snapshots read as kubectl reads them (manifest.h: YAML streams, JSON
+ * values and streams, `kind: List` item by item), AdmissionReview requests
+ * (ka_audit_add_path / ka_audit_add_bytes), and kadmit decision logs
  * (ka_audit_add_decision_log). Each object goes through ka_admission_evaluate() - the server's
- * own rules. Documents that cannot be parsed or evaluated are kept as error items, never
- * dropped; decision-log lines that are truncated or malformed are kept as problem items with
- * their file:line (they do not make the audit fail).
+ * own rules. Every document is accounted for: read = evaluated + skipped (kinds not checked) +
+ * owned (a controller in the same input was evaluated) + errors. Documents that cannot be
+ * parsed or evaluated are kept as error items, never dropped; decision-log lines that are
+ * truncated or malformed are kept as problem items with their file:line (they do not make the
+ * audit fail). Call ka_audit_finish() after the last input and before counting or rendering.
  *
  * Outputs: text, json, markdown, html (self-contained), policyreport (wgpolicyk8s.io/v1alpha2
  * PolicyReport / ClusterPolicyReport objects in a v1 List). Every renderer appends to `out` and
@@ -23,6 +26,7 @@
 
 #include "kadmit/admission.h"
 #include "kadmit/buf.h"
+#include "kadmit/manifest.h"
 #include "kadmit/policy.h"
 
 /* Where an item comes from. */
@@ -53,6 +57,8 @@ struct ka_audit_mutation {
 struct ka_audit_item {
     enum ka_audit_origin origin;
     char source[512]; /* file:line of the document or log line */
+    char *owner_uid;  /* objects: the controller's uid in ownerReferences, or NULL */
+    char *owner_ref;  /* objects: "Kind/namespace/name" of the controller, or NULL */
     char api_version[64];
     char kind[64];
     char namespace_[64];
@@ -74,15 +80,36 @@ struct ka_audit_item {
     int dry_run;
 };
 
+/* Kinds listed with their own count among the skipped ones; the rest are "other kinds". */
+#define KA_AUDIT_MAX_SKIPPED_KINDS 32
+
+struct ka_audit_kind_count {
+    char kind[64];
+    size_t n;
+};
+
 struct ka_audit {
     struct ka_audit_item *items;
     size_t n_items, cap_items;
-    size_t n_skipped;  /* objects of kinds kadmit does not check (Service, ConfigMap...) */
-    size_t n_owned;    /* objects a checked controller owns (a Deployment's ReplicaSets and Pods):
-                          their owner's template is checked, so they are not evaluated again */
-    int include_owned; /* evaluate owned objects too (`--include-owned`) */
-    int show_passed;   /* text: list objects without findings too (`--show-passed`) */
-    size_t n_errors;   /* object items with error (not decision-log problems) */
+    size_t n_skipped; /* objects of kinds kadmit does not check (Service, ConfigMap...) */
+    struct ka_audit_kind_count skipped_kinds[KA_AUDIT_MAX_SKIPPED_KINDS]; /* by count, desc. */
+    size_t n_skipped_kinds, n_skipped_other;
+    size_t n_owned;    /* objects whose controller (ownerReferences, controller: true) is in the
+                          same input and was evaluated: a Deployment's ReplicaSets and Pods.
+                          Their owner's template is what they run, so they are not reported
+                          again. An object whose controller is not in the input is evaluated. */
+    char **identities; /* "uid:<uid>" and "ref:Kind/ns/name" of every workload evaluated
+                          (an open-addressing set, identities only, never objects) */
+    size_t cap_identities, n_identities;
+    const char *default_namespace; /* for namespaced kinds without one (`--namespace`; default
+                                      "default", where kubectl apply puts them); borrowed */
+    struct ka_manifest_opts read_opts;
+    int include_owned;              /* evaluate owned objects too (`--include-owned`) */
+    int show_passed;                /* text: list objects without findings too (`--show-passed`) */
+    size_t text_width;              /* text: wrap at this many columns (0: 100; at least 40) */
+    const char *source_base;        /* html, markdown: sources are shown relative to this prefix
+                                       (the audited directory, "dir/"); NULL: as given; borrowed */
+    size_t n_errors;                /* object items with error (not decision-log problems) */
     const struct ka_policy *policy; /* borrowed */
     struct ka_review_opts opts;
     int64_t now;             /* Unix seconds stamped into reports (policyreport, html, md) */
@@ -94,11 +121,17 @@ struct ka_audit {
 void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy);
 void ka_audit_free(struct ka_audit *a);
 
-/** Evaluate every object in `data` (named `name` in sources). Parse errors become items. */
+/** Evaluate every object in `data` (named `name` in sources). Parse errors become items;
+ * only KA_ENOMEM / KA_EIO are returned. */
 __attribute__((warn_unused_result)) int ka_audit_add_bytes(struct ka_audit *a, const char *name,
                                                            const char *data, size_t len);
-/** A file, a directory (recursively: *.yaml, *.yml, *.json) or "-" for stdin. */
+/** A file, a directory (recursively: *.yaml, *.yml, *.json, *.jsonl) or "-" for stdin, read as a
+ * stream (manifest.h): memory grows with the largest object, not with the input. */
 __attribute__((warn_unused_result)) int ka_audit_add_path(struct ka_audit *a, const char *path);
+
+/** After the last input: objects whose controller was evaluated are counted as owned and their
+ * items dropped. Safe to call more than once. */
+__attribute__((warn_unused_result)) int ka_audit_finish(struct ka_audit *a);
 
 /**
  * Read a decision log (one JSON object per line, see decisionlog.h) from memory. Every line
@@ -111,9 +144,9 @@ ka_audit_add_decision_log_bytes(struct ka_audit *a, const char *name, const char
 __attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audit *a,
                                                                   const char *path);
 
-/** Counts over all items. */
+/** Counts over all items. read = objects + skipped + owned + errors. */
 struct ka_audit_counts {
-    size_t objects, denied, warned, audited, passed, errors, skipped, mutated, owned;
+    size_t read, objects, denied, warned, audited, passed, errors, skipped, mutated, owned;
     /* decision logs: admissions read, by outcome, and lines that could not be read */
     size_t admissions, admissions_denied, admissions_warned, admissions_audited, admissions_passed,
         log_problems;
@@ -124,8 +157,39 @@ struct ka_audit_counts {
 };
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
-/** Summary line, then one block per object with a finding: action, rule, message. `color`:
- * ANSI colours. Objects without findings are listed only with a->show_passed. */
+/*
+ * The report view: the parts every renderer shows, written once and marked up per format.
+ * A renderer fills a markup (NULL strings are not allowed; use "") and calls these; adding a
+ * count or a sentence to the summary is one edit here for text, Markdown and HTML.
+ */
+struct ka_audit_markup {
+    int (*escape)(struct ka_buf *out, const char *text); /* NULL: as is */
+    const char *deny, *warn, *pass, *end; /* around the denied, warned and passed counts */
+    const char *strong, *strong_end;      /* around "N objects" and "N admissions" */
+    const char *line, *line_end;          /* around each sentence */
+    /* the error block (only when there are errors): head, then per error item, source, sep,
+     * message, item_end; then tail */
+    const char *errors_head, *error_item, *error_sep, *error_item_end, *errors_tail;
+};
+
+/** The summary: "N objects: ... denied ...", the accounting sentence "read N: E evaluated, S
+ * skipped (kinds ...: Service 3), O owned (...), X errors", and decision-log admissions. */
+__attribute__((warn_unused_result)) int ka_audit_render_summary(const struct ka_audit *a,
+                                                                const struct ka_audit_counts *c,
+                                                                const struct ka_audit_markup *m,
+                                                                struct ka_buf *out);
+/** Every item that could not be read or evaluated (objects and decision-log lines). */
+__attribute__((warn_unused_result)) int ka_audit_render_errors(const struct ka_audit *a,
+                                                               const struct ka_audit_markup *m,
+                                                               struct ka_buf *out);
+/** "DENY", "WARN", "AUDIT" or "PASS". */
+const char *ka_audit_verdict(const struct ka_audit_item *it);
+/** The item's source relative to a->source_base (borrowed). */
+const char *ka_audit_source(const struct ka_audit *a, const struct ka_audit_item *it);
+
+/** The summary, then one block per object with a finding: the object once, then per finding
+ * action, rule and message, wrapped at a->text_width. `color`: ANSI colours. Objects without
+ * findings are listed only with a->show_passed. */
 __attribute__((warn_unused_result)) int ka_audit_render_text(const struct ka_audit *a,
                                                              struct ka_buf *out, int color);
 /** {"results":[...],"errors":[...],"decisions":[...],"decisionLogProblems":[...],

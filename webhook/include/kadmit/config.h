@@ -26,6 +26,7 @@ struct ka_config {
     char client_ca[KA_CONFIG_PATH_MAX];      /* "" or PEM CA bundle: require client certs */
     char client_allowed_subjects[KA_CONFIG_PATH_MAX]; /* "" or comma-separated CNs */
     unsigned long allow_insecure_key_mode;            /* 1: accept a group/world-readable key */
+    char tls_min_version[8];                          /* "1.2" or "1.3" */
     char policies[KA_CONFIG_PATH_MAX];     /* "" (embedded checklist), a file or a directory */
     char attestations[KA_CONFIG_PATH_MAX]; /* "" or directory of attestations */
     char log_level[16];                    /* debug|info|warn|error */
@@ -62,6 +63,9 @@ void ka_config_init(struct ka_config *c);
  */
 __attribute__((warn_unused_result)) int ka_config_parse(struct ka_config *c, int argc, char **argv,
                                                         int *help, char *err, size_t err_len);
+
+/** KA_TLS_1_2 or KA_TLS_1_3 for "1.2" or "1.3" (--tls-min-version); 0 for anything else. */
+int ka_config_tls_version(const char *text);
 
 /** Print every setting: flag, variable, default, range and help. */
 void ka_config_usage(FILE *f, const char *command);

@@ -57,7 +57,15 @@
 #define KA_MAX_POLICY_FILE (1024u * 1024u)
 #define KA_MAX_POLICY_FILES 64
 
-/* Manifest input for `kadmit audit`: per file. */
+/* Nodes in one YAML document with every alias expanded (an alias bomb stops here). As many
+ * values as one admission request may carry. */
+#define KA_MAX_YAML_NODES KA_MAX_JSON_VALUES_DEFAULT
+
+/* Manifest input for `kadmit audit`: one document, List item or JSON value (the input itself is
+ * unbounded). Above the API server's 3 MiB request limit. */
+#define KA_MAX_MANIFEST_OBJECT (8u * 1024u * 1024u)
+
+/* A manifest file `kadmit fix` rewrites (it holds the whole text to edit it in place). */
 #define KA_MAX_MANIFEST_FILE (64u * 1024u * 1024u)
 
 /* Server: connections, header size and timeouts (seconds).

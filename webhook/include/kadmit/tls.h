@@ -23,7 +23,14 @@
 #include "kadmit/buf.h"
 
 struct ka_tls_config; /* opaque, refcounted */
-struct ka_tls_conn;   /* opaque, one per connection */
+
+/** Once at start-up, before any handshake: Mbed TLS 3.6 initialises PSA Crypto here (its TLS 1.3
+ * needs it). 0, or KA_ETLS. */
+__attribute__((warn_unused_result)) int ka_tls_global_init(void);
+/** The Mbed TLS version kadmit runs with, e.g. "3.6.6" (static storage, not thread-safe on the
+ * first call: call it from main). */
+const char *ka_tls_library_version(void);
+struct ka_tls_conn; /* opaque, one per connection */
 
 /**
  * Load a certificate chain, its private key and optionally a client CA bundle (`client_ca` NULL
@@ -42,6 +49,19 @@ void ka_tls_config_unref(struct ka_tls_config *c);
 int64_t ka_tls_config_not_after(const struct ka_tls_config *c);
 /** notBefore of the leaf certificate. */
 int64_t ka_tls_config_not_before(const struct ka_tls_config *c);
+
+/* TLS protocol versions, numbered as on the wire. */
+#define KA_TLS_1_2 0x0303
+#define KA_TLS_1_3 0x0304
+/** The newest version this build serves: KA_TLS_1_3 with Mbed TLS 3.6, KA_TLS_1_2 with 2.28. */
+int ka_tls_max_version(void);
+/**
+ * Refuse clients older than version (KA_TLS_1_2 or KA_TLS_1_3; a config serves 1.2 up to
+ * ka_tls_max_version() by default). Call before the config serves a connection.
+ * 0, or KA_EINVAL for another version or one this build cannot serve.
+ */
+__attribute__((warn_unused_result)) int ka_tls_config_set_min_version(struct ka_tls_config *c,
+                                                                      int version);
 
 /*
  * A fingerprint of the files behind a config: device, inode, size and mtime of the resolved
@@ -100,6 +120,8 @@ void ka_tls_conn_close_notify(struct ka_tls_conn *c);
  */
 int ka_tls_conn_peer_verified(const struct ka_tls_conn *c, char *cn, size_t cn_len);
 /** Text of the last error (static storage in the session). */
+/** The negotiated protocol, "TLSv1.2" or "TLSv1.3" (static storage), once the handshake is done. */
+const char *ka_tls_conn_version(const struct ka_tls_conn *c);
 const char *ka_tls_conn_error(const struct ka_tls_conn *c);
 
 /** An X.509 time (UTC) as Unix seconds. */

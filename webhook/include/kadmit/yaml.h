@@ -3,8 +3,13 @@
  *
  * Used for policy files and manifests, never on the admission hot path. Scalars are typed the
  * way Kubernetes reads YAML: plain true/false, null/~, integers and floats become JSON values;
- * quoted scalars stay strings. Anchors and aliases are refused (no billion laughs); so are
- * non-string keys, duplicate keys and nesting deeper than the limit.
+ * quoted scalars stay strings. Anchors, aliases and `<<` merge keys work as go-yaml (and so
+ * kubectl) reads them: an alias is a copy of its anchor's node, a merge key adds the keys of a
+ * mapping (or of a list of mappings, earlier ones first) that the mapping does not set itself.
+ * A document may hold at most KA_MAX_YAML_NODES nodes with every alias expanded, so an alias
+ * bomb ("billion laughs") is an error after that many copies, not a memory blow-up.
+ * Non-string keys, duplicate keys, aliases to unknown anchors and nesting deeper than the limit
+ * are errors.
  *
  * Ownership: a ka_yaml_stream owns every document tree and the position table; trees are
  * borrowed by callers until ka_yaml_stream_free().
@@ -41,6 +46,11 @@ struct ka_yaml_stream {
     size_t n_pos, cap_pos;
     int error_line; /* on parse failure: where (1-based), else 0 */
     int error_column;
+    unsigned first_line; /* set before parsing: line number of data's first line (0 = 1) */
+    int no_positions;    /* set before parsing: keep no position table (ka_yaml_position
+                            finds nothing); saves a table entry per node for large inputs */
+    int no_aliases;      /* set before parsing: refuse anchors, aliases and merge keys (for
+                            callers that edit the text in place: a copy has no text of its own) */
 };
 
 void ka_yaml_stream_init(struct ka_yaml_stream *s);

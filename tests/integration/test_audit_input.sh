@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# kadmit audit reads its input as kubectl does and accounts for every document
+# (tests/fixtures/audit/input/): YAML anchors and merge keys, an alias bomb, JSON Lines,
+# concatenated JSON, trailing data, a broken document between two good ones, a pods-only
+# snapshot, a snapshot with owners and pods, namespace defaulting reaching an exception, empty
+# input, a List larger than the old 64 MiB file cap, an object over the per-object cap.
+set -uo pipefail
+cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
+source tests/integration/lib/check.sh
+F=tests/fixtures/audit/input
+WORK="$(mktemp -d /tmp/kadmit-audit-input.XXXXXX)"
+trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
+
+# audit NAME ARGS...: json report in $WORK/NAME.json, exit code in $WORK/NAME.rc
+audit() {
+  local name=$1
+  shift
+  local rc=0
+  "$KADMIT" audit --policies "$F/policy.yaml" --now 2026-11-28T12:00:00Z -o json "$@" \
+    >"$WORK/$name.json" 2>"$WORK/$name.err" || rc=$?
+  echo "$rc" >"$WORK/$name.rc"
+}
+rc() { [ "$(cat "$WORK/$1.rc")" = "$2" ]; }
+q() { jq -c "$2" "$WORK/$1.json"; }
+is() { [ "$(q "$1" "$2")" = "$3" ] || { echo "  $1: $2 = $(q "$1" "$2"), want $3" >&2; return 1; }; }
+# read = evaluated + skipped + owned + errors, and the counts given
+accounts() {
+  is "$1" '.summary | [.read, .objects, .skipped, .owned, .errors]' "$2" &&
+    is "$1" '.summary | .read == .objects + .skipped + .owned + .errors' true
+}
+
+audit anchors "$F/anchors.yaml"
+check "anchors and merge keys: both Deployments read, resources from the anchor" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc anchors 0 && accounts anchors '[2,2,0,0,0]' &&
+    is anchors '[.results[] | .allowed]' '[true,true]'"
+
+start=$(date +%s%N)
+audit bomb "$F/bomb.yaml"
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+echo "  alias bomb refused in ${elapsed_ms} ms"
+check "alias bomb: an error naming the bound, exit 2" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc bomb 2 && accounts bomb '[1,0,0,0,1]' &&
+    q bomb '.errors[0].error' | grep -q 'aliases expand to too many nodes'"
+
+audit jsonl "$F/pods.jsonl"
+check "JSON Lines: every line evaluated" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc jsonl 1 && accounts jsonl '[3,3,0,0,0]' &&
+    is jsonl '[.results[] | .name]' '[\"a\",\"b\",\"c\"]' && is jsonl '.summary.denied' 1"
+audit jsonl-stdin - <"$F/pods.jsonl"
+check "JSON Lines on stdin (jq -c .items[] | kadmit audit -)" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts jsonl-stdin '[3,3,0,0,0]'"
+
+audit concat "$F/concatenated.json"
+check "concatenated JSON values: both evaluated" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc concat 1 && accounts concat '[2,2,0,0,0]'"
+
+audit trailing "$F/trailing.json"
+check "trailing data after JSON: an error with its offset, the object before it evaluated" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc trailing 2 && accounts trailing '[2,1,0,0,1]' &&
+    q trailing '.errors[0].error' | grep -q 'bytes at byte offset 218 are not a JSON object or array'"
+
+audit middle "$F/broken-middle.yaml"
+check "a broken YAML document between two good ones: file:line:column, the others evaluated" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc middle 2 && accounts middle '[3,2,0,0,1]' &&
+    is middle '[.results[].name]' '[\"before\",\"after\"]' &&
+    q middle '.errors[0].error' | grep -q 'broken-middle.yaml:12:5: '"
+
+audit pods-only "$F/pods-only.json"
+check "pods-only snapshot: pods whose ReplicaSet is not in the input are evaluated" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc pods-only 1 && accounts pods-only '[3,3,0,0,0]' &&
+    is pods-only '.summary.denied' 2"
+
+audit owners "$F/owner-and-pods.json"
+check "owner and pods: pods and ReplicaSet counted as owned, the Deployment evaluated" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc owners 0 && accounts owners '[4,1,0,3,0]' &&
+    is owners '[.results[].kind]' '[\"Deployment\"]'"
+audit owners-all --include-owned "$F/owner-and-pods.json"
+check "--include-owned evaluates every one" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts owners-all '[4,4,0,0,0]'"
+
+audit ns-default "$F/no-namespace.yaml"
+audit ns-sandbox --namespace sandbox "$F/no-namespace.yaml"
+check "no namespace: judged in default (denied), --namespace sandbox reaches its exception" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc ns-default 1 && is ns-default '.results[0].namespace' '\"default\"' &&
+    rc ns-sandbox 0 && is ns-sandbox '.results[0] | [.namespace, .allowed]' '[\"sandbox\",true]'"
+"$KADMIT" audit --policies "$F/policy.yaml" -o policyreport --fail-on never "$F/no-namespace.yaml" \
+  >"$WORK/ns.policyreport.json" 2>/dev/null
+check "no namespace: its PolicyReport is in namespace default, not the ClusterPolicyReport" \
+  bash -c "jq -e '[.items[] | [.kind, .metadata.namespace]] == [[\"PolicyReport\",\"default\"]]' $WORK/ns.policyreport.json >/dev/null"
+audit ns-bad --namespace 'Not_A_Namespace' "$F/no-namespace.yaml"
+check "--namespace must be a namespace name" rc ns-bad 2
+
+audit empty-yaml "$F/empty.yaml"
+audit empty-json "$F/empty.json"
+audit empty-stdin - </dev/null
+check "empty input: exit 2 with a reason" \
+  bash -c "$(declare -f rc); WORK=$WORK; rc empty-yaml 2 && rc empty-json 2 && rc empty-stdin 2 &&
+    grep -q 'holds no documents' $WORK/empty-stdin.err"
+
+# Text: the accounting line, no kind/name repeated per finding, wrapped to COLUMNS, NO_COLOR.
+COLUMNS=60 "$KADMIT" audit --policies "$F/policy.yaml" "$F/pods.jsonl" "$F/broken-middle.yaml" \
+  >"$WORK/text.txt" 2>/dev/null
+check "text: accounting line" grep -q '^read 6: 5 evaluated, 0 skipped' "$WORK/text.txt"
+check "text: lines fit in COLUMNS=60" bash -c "! awk 'length > 60' $WORK/text.txt | grep -v 'read 6\\|ERROR\\|DENY' | grep -q ."
+check "text: findings do not repeat the kind and name" bash -c "! grep -q 'resources-required: Pod' $WORK/text.txt"
+script -qec "NO_COLOR=1 COLUMNS=100 $KADMIT audit --policies $F/policy.yaml $F/pods.jsonl" /dev/null \
+  >"$WORK/tty-nocolor.txt" 2>&1
+script -qec "COLUMNS=100 $KADMIT audit --policies $F/policy.yaml $F/pods.jsonl" /dev/null \
+  >"$WORK/tty-color.txt" 2>&1
+check "text on a terminal: colour, none with NO_COLOR" \
+  bash -c "grep -q $'\\033\\[' $WORK/tty-color.txt && ! grep -q $'\\033\\[' $WORK/tty-nocolor.txt"
+
+# Large input: a List over the old 64 MiB file cap (generated here), and an object over the
+# per-object cap (a clear error for that object only).
+python3 - "$WORK/list-input.json" <<'PY'
+import json, sys
+pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop",
+       "annotations": {"filler": "x" * 4000}},
+       "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0",
+       "resources": {"requests": {"cpu": "100m"}, "limits": {"memory": "64Mi"}}}]}}
+n = 17000  # about 4.2 KB each: 71 MB
+with open(sys.argv[1], "w") as f:
+    f.write('{"apiVersion":"v1","items":[')
+    for i in range(n):
+        pod["metadata"]["name"] = "p-%d" % i
+        f.write(("," if i else "") + json.dumps(pod))
+    big = dict(pod, metadata={"name": "huge", "namespace": "shop",
+                              "annotations": {"filler": "y" * (9 * 1024 * 1024)}})
+    f.write("," + json.dumps(big))
+    f.write('],"kind":"List","metadata":{}}\n')
+PY
+start=$(date +%s%N)
+audit big "$WORK/list-input.json"
+echo "  71 MB List: $((($(date +%s%N) - start) / 1000000)) ms"
+check "a List over 64 MiB is read item by item; the 9 MiB item is an error, the rest evaluated" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; [ \$(stat -c %s $WORK/list-input.json) -gt 67108864 ] &&
+    rc big 2 && accounts big '[17001,17000,0,0,1]' &&
+    q big '.errors[0].error' | grep -q 'larger than the per-object limit'"
+audit big-limit --max-object-bytes 100 "$F/pods.jsonl"
+check "--max-object-bytes: the per-object cap is a flag" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts big-limit '[3,0,0,0,3]'"
+
+check "--help documents input formats, owned objects, --namespace and the accounting line" \
+  bash -c "\"$KADMIT\" audit --help | grep -q 'anchors, aliases' && \"$KADMIT\" audit --help | grep -q 'jq -c' &&
+    \"$KADMIT\" audit --help | grep -q 'Owned objects' && \"$KADMIT\" audit --help | grep -q -- '--namespace NS' &&
+    \"$KADMIT\" audit --help | grep -q 'read N: E evaluated'"
+finish

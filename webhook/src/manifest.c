@@ -1,0 +1,739 @@
+/*
+ * Manifest streams (manifest.h): a window over the input, a YAML document splitter and a
+ * streaming JSON tokenizer that cuts values (and List items) out of the window for cJSON.
+ */
+#include "kadmit/manifest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kadmit/buf.h"
+#include "kadmit/error.h"
+#include "kadmit/limits.h"
+#include "kadmit/yaml.h"
+
+/* Bytes read from a FILE at a time. */
+#define KA_MANIFEST_WINDOW (1u << 20)
+/* "End of input" from peek() and the scanners: not a byte, not an error code. */
+#define EOI 256
+
+enum format { FORMAT_UNKNOWN, FORMAT_JSON, FORMAT_YAML };
+enum json_state { JSON_TOP, JSON_ARRAY, JSON_MEMBERS };
+
+struct ka_manifest_reader {
+    const char *name;
+    struct ka_manifest_opts o;
+    FILE *f;          /* NULL: the window is the whole input */
+    char *own;        /* the window's memory when reading a FILE */
+    const char *data; /* window: data[0..len), data[pos] is the next byte */
+    size_t len, pos;
+    size_t base;   /* input offset of data[0] */
+    unsigned line; /* line of data[pos], 1-based */
+    int eof, io_error, done;
+    enum format format;
+
+    /* a value being cut out: bytes from data[mark] on, earlier ones spilled into `value` */
+    int collecting, spilled, oversize;
+    size_t mark;
+    struct ka_buf value;
+
+    /* JSON */
+    enum json_state state;
+    int in_items; /* JSON_ARRAY is an object's `items` (else a top-level array) */
+    int first;    /* no element/member read yet in the current array/object */
+    size_t index; /* next item index */
+    unsigned array_line;
+    cJSON *shell; /* the top-level object's members other than a streamed `items` */
+    size_t shell_bytes, shell_offset;
+    unsigned shell_line;
+    int streamed; /* the shell's items were yielded one by one */
+    char shell_error[400];
+
+    /* YAML */
+    struct ka_buf line_buf;
+    struct ka_yaml_stream ys;
+    size_t ys_next;
+    char pending_error[512]; /* a chunk's parse error, yielded after its good documents */
+    size_t pending_offset;
+    unsigned pending_line;
+};
+
+static int refill(struct ka_manifest_reader *r)
+{
+    if (r->f == NULL || r->eof) {
+        r->eof = 1;
+        return 0;
+    }
+    if (r->collecting && !r->oversize) {
+        size_t n = r->len - r->mark;
+        if (r->value.len + n > r->o.max_object) {
+            r->oversize = 1;
+            ka_buf_reset(&r->value);
+        } else if (ka_buf_add(&r->value, r->data + r->mark, n) != 0) {
+            return KA_ENOMEM;
+        }
+        r->spilled = 1;
+    }
+    r->mark = 0;
+    r->base += r->len;
+    r->pos = 0;
+    r->len = fread(r->own, 1, KA_MANIFEST_WINDOW, r->f);
+    if (r->len == 0) {
+        r->eof = 1;
+        r->io_error = ferror(r->f);
+        return 0;
+    }
+    return 1;
+}
+
+/* The next byte without consuming it; EOI at the end; KA_ENOMEM. */
+static int peek(struct ka_manifest_reader *r)
+{
+    if (r->pos == r->len) {
+        int ret = refill(r);
+        if (ret <= 0) {
+            return ret < 0 ? ret : EOI;
+        }
+    }
+    return (unsigned char)r->data[r->pos];
+}
+
+static size_t offset_of(const struct ka_manifest_reader *r)
+{
+    return r->base + r->pos;
+}
+
+size_t ka_manifest_bytes_read(const struct ka_manifest_reader *r)
+{
+    return r->base + r->pos;
+}
+
+static int reader_new(struct ka_manifest_reader **out, const char *name,
+                      const struct ka_manifest_opts *opts)
+{
+    struct ka_manifest_reader *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return KA_ENOMEM;
+    }
+    r->name = name;
+    r->o.max_object = opts != NULL && opts->max_object ? opts->max_object : KA_MAX_MANIFEST_OBJECT;
+    r->o.max_depth = opts != NULL && opts->max_depth ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
+    r->line = 1;
+    ka_buf_init(&r->value, r->o.max_object);
+    ka_buf_init(&r->line_buf, r->o.max_object);
+    ka_yaml_stream_init(&r->ys);
+    *out = r;
+    return 0;
+}
+
+int ka_manifest_reader_new(struct ka_manifest_reader **out, const char *name, FILE *f,
+                           const struct ka_manifest_opts *opts)
+{
+    int ret = reader_new(out, name, opts);
+    if (ret != 0) {
+        return ret;
+    }
+    (*out)->f = f;
+    (*out)->own = malloc(KA_MANIFEST_WINDOW);
+    (*out)->data = (*out)->own;
+    if ((*out)->own == NULL) {
+        ka_manifest_reader_free(*out);
+        *out = NULL;
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
+int ka_manifest_reader_new_bytes(struct ka_manifest_reader **out, const char *name,
+                                 const char *data, size_t len, const struct ka_manifest_opts *opts)
+{
+    int ret = reader_new(out, name, opts);
+    if (ret != 0) {
+        return ret;
+    }
+    (*out)->data = data;
+    (*out)->len = len;
+    return 0;
+}
+
+void ka_manifest_reader_free(struct ka_manifest_reader *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->own);
+    ka_buf_free(&r->value);
+    ka_buf_free(&r->line_buf);
+    ka_yaml_stream_free(&r->ys);
+    cJSON_Delete(r->shell);
+    free(r);
+}
+
+static int doc_error(struct ka_manifest_doc *d, const char *name, unsigned line, size_t offset,
+                     const char *what)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->source, sizeof(d->source), "%.500s:%u", name, line);
+    snprintf(d->error, sizeof(d->error), "%s", what);
+    d->offset = offset;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * JSON: cutting values out of the window
+ */
+
+static int skip_ws(struct ka_manifest_reader *r)
+{
+    for (;;) {
+        int c = peek(r);
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+            return c;
+        }
+        r->line += c == '\n';
+        r->pos++;
+    }
+}
+
+/* After the opening quote: to just past the closing one. 0, EOI or KA_ENOMEM. */
+static int skip_string(struct ka_manifest_reader *r)
+{
+    for (;;) {
+        if (r->pos == r->len) {
+            int ret = refill(r);
+            if (ret <= 0) {
+                return ret < 0 ? ret : EOI;
+            }
+        }
+        const char *s = r->data + r->pos, *e = r->data + r->len;
+        while (s < e && *s != '"' && *s != '\\') {
+            s++;
+        }
+        r->pos = (size_t)(s - r->data);
+        if (s == e) {
+            continue;
+        }
+        r->pos++;
+        if (*s == '"') {
+            return 0;
+        }
+        if (r->pos == r->len) { /* the escaped byte is in the next window */
+            int ret = refill(r);
+            if (ret <= 0) {
+                return ret < 0 ? ret : EOI;
+            }
+        }
+        r->pos++;
+    }
+}
+
+struct cut {
+    const char *p; /* the value's bytes (in the window or in r->value) */
+    size_t n;
+    size_t offset; /* of its first byte */
+    unsigned line;
+    char error[200]; /* "" or why the value cannot be used (the tokenizer is still in sync) */
+};
+
+/*
+ * Cut the JSON value that starts at the next byte. Returns 0 (see cut->error), EOI when the
+ * input ends inside the value (out of sync: reading stops), or KA_ENOMEM.
+ */
+static int cut_value(struct ka_manifest_reader *r, struct cut *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->offset = offset_of(r);
+    v->line = r->line;
+    r->collecting = 1;
+    r->spilled = 0;
+    r->oversize = 0;
+    r->mark = r->pos;
+    ka_buf_reset(&r->value);
+    unsigned depth = 0, too_deep = 0;
+    int ret = 0;
+    int c = peek(r);
+    if (c == '"') {
+        r->pos++;
+        ret = skip_string(r);
+    } else if (c == '{' || c == '[') {
+        for (;;) {
+            c = peek(r);
+            if (c < 0 || c == EOI) {
+                ret = c;
+                break;
+            }
+            r->pos++;
+            if (c == '"') {
+                ret = skip_string(r);
+                if (ret != 0) {
+                    break;
+                }
+            } else if (c == '{' || c == '[') {
+                depth++;
+                too_deep |= depth > r->o.max_depth;
+            } else if (c == '}' || c == ']') {
+                if (--depth == 0) {
+                    break;
+                }
+            } else if (c == '\n') {
+                r->line++;
+            }
+        }
+    } else {
+        /* a number, true, false, null (or junk cJSON will refuse) up to a delimiter */
+        for (;;) {
+            c = peek(r);
+            if (c < 0 || c == EOI || c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' ||
+                c == '\t' || c == '\r') {
+                ret = c < 0 ? c : 0;
+                break;
+            }
+            r->pos++;
+        }
+    }
+    r->collecting = 0;
+    if (ret != 0) {
+        return ret;
+    }
+    size_t tail = r->pos - r->mark;
+    if (!r->oversize && r->value.len + tail > r->o.max_object) {
+        r->oversize = 1;
+    }
+    if (r->oversize) {
+        snprintf(v->error, sizeof(v->error),
+                 "object larger than the per-object limit (%zu bytes; KA_MAX_MANIFEST_OBJECT)",
+                 r->o.max_object);
+        return 0;
+    }
+    if (too_deep) {
+        snprintf(v->error, sizeof(v->error), "nesting deeper than %u", r->o.max_depth);
+        return 0;
+    }
+    if (r->spilled) {
+        if (ka_buf_add(&r->value, r->data + r->mark, tail) != 0) {
+            return KA_ENOMEM;
+        }
+        v->p = r->value.data;
+        v->n = r->value.len;
+    } else {
+        v->p = r->data + r->mark;
+        v->n = tail;
+    }
+    return 0;
+}
+
+/* Parse a cut value; NULL with v->error set when it is not valid JSON. */
+static cJSON *parse_cut(struct cut *v)
+{
+    if (v->error[0] != '\0') {
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(v->p, v->n, &end, 0);
+    if (j == NULL) {
+        size_t at = end != NULL && end >= v->p && end <= v->p + v->n ? (size_t)(end - v->p) : 0;
+        unsigned line = v->line;
+        for (size_t i = 0; i < at; i++) {
+            line += v->p[i] == '\n';
+        }
+        snprintf(v->error, sizeof(v->error), "malformed JSON at byte offset %zu (line %u)",
+                 v->offset + at, line);
+    }
+    return j;
+}
+
+static int out_of_sync(struct ka_manifest_reader *r, struct ka_manifest_doc *d, int c,
+                       const char *want)
+{
+    r->done = 1;
+    char what[200];
+    if (c == EOI) {
+        snprintf(what, sizeof(what), "unexpected end of input in JSON (want %s)", want);
+    } else {
+        snprintf(what, sizeof(what), "unexpected byte '%c' at byte offset %zu (want %s)",
+                 c >= 0x20 && c < 0x7f ? c : '?', offset_of(r), want);
+    }
+    return doc_error(d, r->name, r->line, offset_of(r), what);
+}
+
+static int is_list_kind(const cJSON *shell)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(shell, "kind");
+    size_t n = cJSON_IsString(k) ? strlen(k->valuestring) : 0;
+    return n >= 4 && strcmp(k->valuestring + n - 4, "List") == 0;
+}
+
+/* One array element: an item (yielded), or the end of the array. */
+static int json_element(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
+{
+    int c = skip_ws(r);
+    if (c < 0) {
+        return c;
+    }
+    if (c == ']') {
+        r->pos++;
+        r->state = r->in_items ? JSON_MEMBERS : JSON_TOP;
+        r->first = 0; /* a member (items) was read */
+        return 0;
+    }
+    if (!r->first) {
+        if (c != ',') {
+            return out_of_sync(r, d, c, "',' or ']'");
+        }
+        r->pos++;
+        c = skip_ws(r);
+        if (c < 0) {
+            return c;
+        }
+    }
+    if (c == EOI || c == ']' || c == ',') {
+        return out_of_sync(r, d, c, "a value");
+    }
+    r->first = 0;
+    struct cut v;
+    int ret = cut_value(r, &v);
+    if (ret != 0) {
+        return ret == EOI ? out_of_sync(r, d, EOI, "the end of a value") : ret;
+    }
+    memset(d, 0, sizeof(*d));
+    d->object = parse_cut(&v);
+    d->offset = v.offset;
+    snprintf(d->source, sizeof(d->source), "%.500s:%u#items[%zu]", r->name, v.line, r->index++);
+    if (d->object == NULL) {
+        snprintf(d->error, sizeof(d->error), "%s", v.error);
+    }
+    return 1;
+}
+
+/* One member of a top-level object, or its end (which may yield the object). */
+static int json_member(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
+{
+    int c = skip_ws(r);
+    if (c < 0) {
+        return c;
+    }
+    if (c == '}') {
+        r->pos++;
+        r->state = JSON_TOP;
+        cJSON *shell = r->shell;
+        r->shell = NULL;
+        if (r->shell_error[0] != '\0' || (r->streamed && !is_list_kind(shell))) {
+            cJSON_Delete(shell);
+            return doc_error(d, r->name, r->shell_line, r->shell_offset,
+                             r->shell_error[0] ? r->shell_error
+                                               : "an object with an items array whose kind is "
+                                                 "not a List (its items were read as a List's)");
+        }
+        if (r->streamed) {
+            cJSON_Delete(shell); /* a List: its items were yielded one by one */
+            return 0;
+        }
+        memset(d, 0, sizeof(*d));
+        d->object = shell;
+        d->offset = r->shell_offset;
+        snprintf(d->source, sizeof(d->source), "%.500s:%u", r->name, r->shell_line);
+        return 1;
+    }
+    if (!r->first) {
+        if (c != ',') {
+            return out_of_sync(r, d, c, "',' or '}'");
+        }
+        r->pos++;
+        c = skip_ws(r);
+        if (c < 0) {
+            return c;
+        }
+    }
+    if (c != '"') {
+        return out_of_sync(r, d, c, "a member name");
+    }
+    r->first = 0;
+    struct cut key;
+    int ret = cut_value(r, &key);
+    if (ret != 0) {
+        return ret == EOI ? out_of_sync(r, d, EOI, "the end of a member name") : ret;
+    }
+    cJSON *name = parse_cut(&key);
+    c = skip_ws(r);
+    if (c != ':') {
+        cJSON_Delete(name);
+        return c < 0 ? c : out_of_sync(r, d, c, "':'");
+    }
+    r->pos++;
+    c = skip_ws(r);
+    if (c < 0) {
+        cJSON_Delete(name);
+        return c;
+    }
+    const char *k = cJSON_IsString(name) ? name->valuestring : "";
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(r->shell, "kind");
+    if (strcmp(k, "items") == 0 && c == '[' && !r->streamed &&
+        (kind == NULL || is_list_kind(r->shell))) {
+        cJSON_Delete(name);
+        r->pos++;
+        r->state = JSON_ARRAY;
+        r->in_items = 1;
+        r->first = 1;
+        r->streamed = 1;
+        r->index = 0;
+        return 0;
+    }
+    if (c == EOI || c == ',' || c == '}') {
+        cJSON_Delete(name);
+        return out_of_sync(r, d, c, "a value");
+    }
+    struct cut v;
+    ret = cut_value(r, &v);
+    if (ret != 0) {
+        cJSON_Delete(name);
+        return ret == EOI ? out_of_sync(r, d, EOI, "the end of a value") : ret;
+    }
+    cJSON *value = parse_cut(&v);
+    r->shell_bytes += v.n + key.n;
+    if (r->shell_error[0] == '\0') {
+        if (name == NULL || value == NULL) {
+            snprintf(r->shell_error, sizeof(r->shell_error), "%s",
+                     name == NULL ? key.error : v.error);
+        } else if (r->shell_bytes > r->o.max_object) {
+            snprintf(r->shell_error, sizeof(r->shell_error),
+                     "object larger than the per-object limit (%zu bytes; "
+                     "KA_MAX_MANIFEST_OBJECT)",
+                     r->o.max_object);
+        } else if (cJSON_GetObjectItemCaseSensitive(r->shell, k) != NULL) {
+            snprintf(r->shell_error, sizeof(r->shell_error), "duplicate key \"%.200s\"", k);
+        } else if (cJSON_AddItemToObject(r->shell, k, value)) {
+            value = NULL;
+        } else {
+            ret = KA_ENOMEM;
+        }
+    }
+    cJSON_Delete(value);
+    cJSON_Delete(name);
+    return ret;
+}
+
+static int json_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
+{
+    for (;;) {
+        int ret = 0;
+        if (r->state == JSON_ARRAY) {
+            ret = json_element(r, d);
+        } else if (r->state == JSON_MEMBERS) {
+            ret = json_member(r, d);
+        } else {
+            int c = skip_ws(r);
+            if (c == EOI) {
+                r->done = 1;
+                return 0;
+            }
+            if (c < 0) {
+                return c;
+            }
+            if (c != '{' && c != '[') {
+                char what[160];
+                snprintf(what, sizeof(what),
+                         "bytes at byte offset %zu are not a JSON object or array (trailing "
+                         "data); reading stops here",
+                         offset_of(r));
+                r->done = 1;
+                return doc_error(d, r->name, r->line, offset_of(r), what);
+            }
+            r->pos++;
+            r->first = 1;
+            r->index = 0;
+            if (c == '[') {
+                r->state = JSON_ARRAY;
+                r->in_items = 0;
+                r->array_line = r->line;
+                continue;
+            }
+            r->state = JSON_MEMBERS;
+            r->shell = cJSON_CreateObject();
+            if (r->shell == NULL) {
+                return KA_ENOMEM;
+            }
+            r->shell_bytes = 0;
+            r->shell_offset = offset_of(r) - 1;
+            r->shell_line = r->line;
+            r->streamed = 0;
+            r->shell_error[0] = '\0';
+            continue;
+        }
+        if (ret != 0) {
+            return ret;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * YAML: documents split on `---` lines, each parsed on its own
+ */
+
+/* One line (with its "\n") into r->line_buf; *too_long when it does not fit. 1 at the end. */
+static int read_line(struct ka_manifest_reader *r, int *too_long)
+{
+    ka_buf_reset(&r->line_buf);
+    *too_long = 0;
+    int got = 0;
+    for (;;) {
+        if (r->pos == r->len) {
+            int ret = refill(r);
+            if (ret < 0) {
+                return ret;
+            }
+            if (ret == 0) {
+                return got ? 0 : 1;
+            }
+        }
+        const char *nl = memchr(r->data + r->pos, '\n', r->len - r->pos);
+        size_t end = nl != NULL ? (size_t)(nl - r->data) + 1 : r->len;
+        if (!*too_long) {
+            int ret = ka_buf_add(&r->line_buf, r->data + r->pos, end - r->pos);
+            if (ret == KA_ELIMIT) {
+                *too_long = 1;
+            } else if (ret != 0) {
+                return ret;
+            }
+        }
+        got = 1;
+        r->pos = end;
+        if (nl != NULL) {
+            r->line++;
+            return 0;
+        }
+    }
+}
+
+/* kubectl: a line starting with "---" and then only spaces or a comment. 1 separator, 0 not,
+ * -1 "---" followed by something else (kubectl refuses the stream). */
+static int separator(const char *line, size_t n)
+{
+    if (n < 3 || memcmp(line, "---", 3) != 0) {
+        return 0;
+    }
+    size_t i = 3;
+    while (i < n && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) {
+        i++;
+    }
+    return i == n || line[i] == '#' ? 1 : -1;
+}
+
+static int yaml_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
+{
+    for (;;) {
+        if (r->ys_next < r->ys.n_docs) {
+            size_t i = r->ys_next++;
+            memset(d, 0, sizeof(*d));
+            d->object = r->ys.docs[i];
+            r->ys.docs[i] = NULL;
+            d->offset = r->pending_offset;
+            snprintf(d->source, sizeof(d->source), "%.500s:%u", r->name, r->ys.doc_lines[i]);
+            return 1;
+        }
+        if (r->pending_error[0] != '\0') {
+            doc_error(d, r->name, r->pending_line, r->pending_offset, r->pending_error);
+            r->pending_error[0] = '\0';
+            return 1;
+        }
+        if (r->eof && r->pos == r->len) {
+            r->done = 1;
+            return 0;
+        }
+        /* the next chunk: lines up to a separator or the end */
+        ka_buf_reset(&r->value);
+        unsigned first_line = r->line;
+        size_t offset = offset_of(r);
+        int oversize = 0, bad_separator = 0, any = 0;
+        for (;;) {
+            int too_long = 0;
+            int ret = read_line(r, &too_long);
+            if (ret < 0) {
+                return ret;
+            }
+            if (ret == 1) {
+                break;
+            }
+            int sep = too_long ? 0 : separator(r->line_buf.data, r->line_buf.len);
+            if (sep != 0) {
+                bad_separator = sep < 0;
+                if (any || bad_separator) {
+                    break;
+                }
+                first_line = r->line; /* a leading separator */
+                offset = offset_of(r);
+                continue;
+            }
+            any = 1;
+            if (too_long || (!oversize && ka_buf_add(&r->value, r->line_buf.data,
+                                                     r->line_buf.len) == KA_ELIMIT)) {
+                oversize = 1;
+            }
+        }
+        ka_yaml_stream_free(&r->ys);
+        ka_yaml_stream_init(&r->ys);
+        r->ys_next = 0;
+        r->pending_offset = offset;
+        r->pending_line = first_line;
+        if (oversize) {
+            snprintf(r->pending_error, sizeof(r->pending_error),
+                     "document larger than the per-object limit (%zu bytes; "
+                     "KA_MAX_MANIFEST_OBJECT)",
+                     r->o.max_object);
+        } else if (r->value.len > 0) {
+            struct ka_buf diag;
+            ka_buf_init(&diag, 1024);
+            r->ys.first_line = first_line;
+            r->ys.no_positions = 1;
+            int ret =
+                ka_yaml_parse(&r->ys, r->name, r->value.data, r->value.len, r->o.max_depth, &diag);
+            if (ret == KA_ENOMEM) {
+                ka_buf_free(&diag);
+                return ret;
+            }
+            if (ret != 0) {
+                size_t n = diag.len;
+                while (n > 0 && diag.data[n - 1] == '\n') {
+                    n--;
+                }
+                snprintf(r->pending_error, sizeof(r->pending_error), "cannot parse: %.*s",
+                         (int)(n < 450 ? n : 450), diag.data != NULL ? diag.data : "");
+                r->pending_line = r->ys.error_line > 0 ? (unsigned)r->ys.error_line : first_line;
+            }
+            ka_buf_free(&diag);
+        }
+        if (bad_separator && r->pending_error[0] == '\0') {
+            /* reported after this chunk's documents; the line is taken as a separator */
+            snprintf(r->pending_error, sizeof(r->pending_error), "%s",
+                     "invalid document separator: only spaces or a comment may follow \"---\"");
+            r->pending_line = r->line - 1;
+        }
+    }
+}
+
+int ka_manifest_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
+{
+    if (r->done) {
+        return 0;
+    }
+    if (r->format == FORMAT_UNKNOWN) {
+        int c = peek(r);
+        if (c < 0) {
+            return c;
+        }
+        if (c == 0xEF && r->len - r->pos >= 3 && memcmp(r->data + r->pos, "\xEF\xBB\xBF", 3) == 0) {
+            r->pos += 3; /* a UTF-8 byte-order mark */
+        }
+        size_t i = r->pos;
+        while (i < r->len && (r->data[i] == ' ' || r->data[i] == '\t' || r->data[i] == '\r' ||
+                              r->data[i] == '\n')) {
+            i++;
+        }
+        r->format =
+            i < r->len && (r->data[i] == '{' || r->data[i] == '[') ? FORMAT_JSON : FORMAT_YAML;
+    }
+    int ret = r->format == FORMAT_JSON ? json_next(r, d) : yaml_next(r, d);
+    if (ret == 0 && r->io_error) {
+        return KA_EIO;
+    }
+    return ret;
+}
