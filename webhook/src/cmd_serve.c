@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -26,6 +27,7 @@
 #include "kadmit/log.h"
 #include "kadmit/metrics.h"
 #include "kadmit/policy.h"
+#include "kadmit/rules.h"
 #include "kadmit/server.h"
 #include "kadmit/tls.h"
 #include "kadmit/version.h"
@@ -127,7 +129,7 @@ static void log_admission(const struct ka_review_summary *sm, enum ka_endpoint e
 }
 
 static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_t len,
-                         struct ka_buf *response, int *http_status)
+                         int client_cert_verified, struct ka_buf *response, int *http_status)
 {
     struct serve *sv = ctx;
     int ret = KA_EINTERNAL;
@@ -143,6 +145,7 @@ static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
     struct ka_review_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth,
                                   .max_values = sv->cfg.max_json_values};
     ret = ka_admission_review(policy, ep, body, len, &opts, response, sm);
+    sm->client_cert_verified = client_cert_verified;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double seconds = elapsed_s(&t0, &t1);
     ka_metrics_observe_review(sv->metrics, ep, sm, ret, seconds);
@@ -243,6 +246,32 @@ static uint64_t policy_files_fingerprint(struct serve *sv)
 }
 
 /* Load a new policy snapshot and publish it; a bad one is refused and the old one kept. */
+/*
+ * Rules that, as configured, deny every object (image-scan-attestation without trusted keys):
+ * set kadmit_rule_misconfigured for each rule that can say so, and when `log` log each one at
+ * error level (serve calls this on every load and every minute: never a silent deny-all).
+ */
+static void report_misconfigured(struct serve *sv, int log)
+{
+    struct ka_policy *p = ka_policy_holder_get(&sv->policy);
+    size_t n = 0;
+    const struct ka_rule *rules = p != NULL ? ka_policy_rules(p, &n) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct ka_rule *r = &rules[i];
+        if (r->def->denies_all == NULL) {
+            continue;
+        }
+        const char *why = r->action == KA_ACTION_ENFORCE ? r->def->denies_all(r) : NULL;
+        ka_metrics_set_misconfigured(sv->metrics, r->def->id, why != NULL);
+        if (why != NULL && log) {
+            KA_LOG_E("rule %s is enforced but denies every object: %s (see deploy/README.md, "
+                     "Install)",
+                     r->def->id, why);
+        }
+    }
+    ka_policy_unref(p);
+}
+
 static int reload_policy(struct serve *sv, const char *why)
 {
     int ret = KA_EINTERNAL;
@@ -290,6 +319,7 @@ static int reload_policy(struct serve *sv, const char *why)
         ka_policy_holder_set(&sv->policy, p);
         ka_metrics_policy_reload(sv->metrics, 1, (int64_t)time(NULL));
         KA_LOG(KA_LOG_INFO, r == 0 ? f.data : NULL, "policy loaded (%s)", why);
+        report_misconfigured(sv, 1);
     } else {
         ka_metrics_policy_reload(sv->metrics, 0, 0);
         KA_LOG(KA_LOG_ERROR, r == 0 ? f.data : NULL,
@@ -302,6 +332,29 @@ static int reload_policy(struct serve *sv, const char *why)
     return ret;
 }
 
+/* The private key must not be readable by others, nor by a group kadmit does not run as (the
+ * kubelet mounts Secrets root:fsGroup, mode 0440, which is kadmit's own group). KA_EINVAL with
+ * the reason in diag, unless --allow-insecure-key-mode 1. */
+static int check_key_mode(const struct ka_config *cfg, struct ka_buf *diag)
+{
+    struct stat st;
+    if (cfg->allow_insecure_key_mode || stat(cfg->tls_key, &st) != 0) {
+        return 0; /* a missing key is reported by the loader */
+    }
+    int others = (st.st_mode & 0004) != 0;
+    int foreign_group = (st.st_mode & 0040) != 0 && st.st_gid != getegid();
+    if (!others && !foreign_group) {
+        return 0;
+    }
+    int ret = ka_buf_printf(diag,
+                            "%s: private key is readable by %s (mode %04o); make it 0600 or 0640 "
+                            "with kadmit's group (or pass --allow-insecure-key-mode 1)",
+                            cfg->tls_key, others ? "everyone" : "another group",
+                            (unsigned)(st.st_mode & 07777));
+    (void)ret;
+    return KA_EINVAL;
+}
+
 /* Load the certificate and publish it; a bad pair is refused and the old one kept. */
 static int reload_tls(struct serve *sv, const char *why)
 {
@@ -310,7 +363,10 @@ static int reload_tls(struct serve *sv, const char *why)
     struct ka_tls_config *tc = NULL;
     sv->tls_fingerprint =
         ka_tls_files_fingerprint(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca);
-    int ret = ka_tls_config_load(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca, &tc, &diag);
+    int ret = check_key_mode(&sv->cfg, &diag);
+    if (ret == 0) {
+        ret = ka_tls_config_load(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca, &tc, &diag);
+    }
     if (ret == 0) {
         ret = ka_tls_config_set_min_version(tc, ka_config_tls_version(sv->cfg.tls_min_version));
     }
@@ -417,9 +473,12 @@ int ka_cmd_serve(int argc, char **argv)
                sv.cfg.tls_min_version);
     }
 
-    for (;;) {
+    for (unsigned ticks = 1;; ticks++) {
         struct timespec tick = {1, 0};
         int sig = sigtimedwait(&set, NULL, &tick);
+        if (ticks % 60 == 0) {
+            report_misconfigured(&sv, 1);
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             break;
         }
