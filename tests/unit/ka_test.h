@@ -82,4 +82,11 @@ static inline int ka_test_load_checklist_without_attestations(struct ka_policy *
     return ka_policy_load_default(&opts, out, diag);
 }
 
+/* main() for a test binary whose whole job is running `tests`: `KA_TEST_MAIN("policy", tests)`. */
+#define KA_TEST_MAIN(suite_name, tests)                                                            \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return ka_test_run(suite_name, tests, argc, argv);                                         \
+    }
+
 #endif
