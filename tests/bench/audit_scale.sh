@@ -6,7 +6,7 @@
 # both side by side, interleaved). Figures only: nothing is asserted.
 #
 #   tests/bench/audit_scale.sh                  # KADMIT=build/kadmit, sizes 1000 10000 150000
-#   SIZES="1000 10000" ROUNDS=3 BASELINE=/tmp/kadmit-old tests/bench/audit_scale.sh
+#   SIZES="1000 10000" ROUNDS=3 ROUNDS_20K=5 BASELINE=/tmp/kadmit-old tests/bench/audit_scale.sh
 #
 # Writes tests/bench/out/audit-scale.md and the section between the audit-scale markers of
 # tests/bench/RESULTS.md (unless BENCH_NO_RESULTS=1). Snapshots are cached in
@@ -68,7 +68,7 @@ f=$(snapshot 20000 --compact)
 } >>"$OUT/audit-scale.md"
 : >"$OUT/new.txt"
 : >"$OUT/old.txt"
-for _ in $(seq "$ROUNDS"); do
+for _ in $(seq "${ROUNDS_20K:-$ROUNDS}"); do
   run "$KADMIT" text "$f" >>"$OUT/new.txt"
   if [ -n "${BASELINE:-}" ]; then run "$BASELINE" text "$f" >>"$OUT/old.txt"; fi
 done
