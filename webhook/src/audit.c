@@ -301,6 +301,9 @@ static void identity_keys(const char *uid, const char *kind, const char *ns, con
 static int identity_add_object(struct ka_audit *a, const char *uid, const char *kind,
                                const char *ns, const char *name)
 {
+    if (ka_kind_from_name(kind) == KA_KIND_POD) {
+        return 0; /* a Pod controls nothing: the set holds only possible controllers */
+    }
     char by_uid[200], by_ref[600];
     identity_keys(uid, kind, ns, name, by_uid, sizeof(by_uid), by_ref, sizeof(by_ref));
     int ret = uid != NULL && uid[0] != '\0' ? identity_add(a, by_uid) : 0;
