@@ -564,8 +564,37 @@ static void test_tag_only(void)
     CU_ASSERT_EQUAL(check_text(env, "registry.example/app@sha256:abc", NULL, why, sizeof(why)),
                     KA_EATTEST);
     CU_ASSERT_TRUE(contains(why, "no valid sha256 digest"));
+    CU_ASSERT_EQUAL(check_text(env, "nginx", NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "image nginx has no digest; pin the digest (repo@sha256:...)"));
+    CU_ASSERT_FALSE(contains(why, "referenced by tag"));
+    CU_ASSERT_EQUAL(check_text(env, "localhost:5000/app", NULL, why, sizeof(why)), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why, "has no digest"));
     CU_ASSERT_EQUAL(check_text(env, "registry.example/app:1.2@sha256:" D1, NULL, NULL, 0), 0);
     free(env);
+}
+
+static void test_image_digest(void)
+{
+    const char *h64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char img[300];
+    const char *hex = NULL;
+    CU_ASSERT_EQUAL(ka_image_digest(NULL, NULL), KA_DIGEST_NONE);
+    CU_ASSERT_EQUAL(ka_image_digest("nginx:1.27", NULL), KA_DIGEST_NONE);
+    snprintf(img, sizeof(img), "nginx@sha256:%s", h64);
+    CU_ASSERT_EQUAL(ka_image_digest(img, &hex), KA_DIGEST_SHA256);
+    CU_ASSERT_PTR_EQUAL(hex, img + strlen("nginx@sha256:"));
+    snprintf(img, sizeof(img), "nginx@sha256:%.63s", h64); /* one digit short */
+    CU_ASSERT_EQUAL(ka_image_digest(img, NULL), KA_DIGEST_MALFORMED);
+    snprintf(img, sizeof(img), "nginx@sha256:%sa", h64); /* one digit too many */
+    CU_ASSERT_EQUAL(ka_image_digest(img, NULL), KA_DIGEST_MALFORMED);
+    snprintf(img, sizeof(img), "nginx@sha256:%.63sg", h64); /* not hex */
+    CU_ASSERT_EQUAL(ka_image_digest(img, NULL), KA_DIGEST_MALFORMED);
+    snprintf(img, sizeof(img), "nginx@sha512:%s%s", h64, h64);
+    CU_ASSERT_EQUAL(ka_image_digest(img, NULL), KA_DIGEST_SHA512);
+    snprintf(img, sizeof(img), "nginx@sha512:%s", h64); /* sha256 length under sha512 */
+    CU_ASSERT_EQUAL(ka_image_digest(img, NULL), KA_DIGEST_MALFORMED);
+    snprintf(img, sizeof(img), "nginx@md5:%s", h64);
+    CU_ASSERT_EQUAL(ka_image_digest(img, NULL), KA_DIGEST_MALFORMED);
 }
 
 static void test_wrong_predicate(void)
@@ -1341,6 +1370,7 @@ static const struct ka_test tests[] = {
     {"keyid", test_keyid},
     {"digest_mismatch", test_digest_mismatch},
     {"tag_only", test_tag_only},
+    {"image_digest", test_image_digest},
     {"wrong_predicate", test_wrong_predicate},
     {"stale_and_future", test_stale_and_future},
     {"severity_limits", test_severity_limits},

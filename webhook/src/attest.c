@@ -909,6 +909,34 @@ static int hex_digest(const char *hex, unsigned char out[32])
     return 0;
 }
 
+enum ka_image_digest ka_image_digest(const char *image, const char **hex)
+{
+    const char *at = image != NULL ? strrchr(image, '@') : NULL;
+    if (at == NULL) {
+        return KA_DIGEST_NONE;
+    }
+    static const struct {
+        const char *prefix;
+        size_t digits;
+        enum ka_image_digest kind;
+    } algs[] = {{"sha256:", 64, KA_DIGEST_SHA256}, {"sha512:", 128, KA_DIGEST_SHA512}};
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        size_t plen = strlen(algs[i].prefix);
+        if (strncmp(at + 1, algs[i].prefix, plen) != 0) {
+            continue;
+        }
+        const char *h = at + 1 + plen;
+        if (strlen(h) != algs[i].digits || strspn(h, "0123456789abcdefABCDEF") != algs[i].digits) {
+            return KA_DIGEST_MALFORMED;
+        }
+        if (hex != NULL) {
+            *hex = h;
+        }
+        return algs[i].kind;
+    }
+    return KA_DIGEST_MALFORMED;
+}
+
 static void digest_hex(const unsigned char d[32], char out[65])
 {
     static const char hx[] = "0123456789abcdef";
@@ -2125,19 +2153,20 @@ int ka_attest_check(const struct ka_attest_index *idx, const char *image,
     if (idx == NULL || image == NULL || p == NULL) {
         return KA_EINVAL;
     }
-    const char *at = strrchr(image, '@');
-    if (at == NULL) {
+    const char *digits = NULL;
+    enum ka_image_digest kind = ka_image_digest(image, &digits);
+    if (kind == KA_DIGEST_NONE) {
+        const char *slash = strrchr(image, '/');
+        int tagged = strchr(slash != NULL ? slash : image, ':') != NULL;
         clause_sep(why);
         if (why != NULL) {
-            r = ka_buf_printf(why,
-                              "image %.200s is referenced by tag; pin the digest "
-                              "(repo@sha256:...)",
-                              image);
+            r = ka_buf_printf(why, "image %.200s %s; pin the digest (repo@sha256:...)", image,
+                              tagged ? "is referenced by tag" : "has no digest");
         }
         return KA_EATTEST;
     }
     unsigned char digest[32];
-    if (strncmp(at + 1, "sha256:", 7) != 0 || hex_digest(at + 8, digest) != 0) {
+    if (kind != KA_DIGEST_SHA256 || hex_digest(digits, digest) != 0) {
         clause_sep(why);
         if (why != NULL) {
             r = ka_buf_printf(why,

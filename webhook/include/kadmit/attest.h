@@ -190,6 +190,22 @@ __attribute__((warn_unused_result)) int ka_attest_parse_time(const char *s, size
 __attribute__((warn_unused_result)) int ka_attest_parse_severity_limits(const char *s,
                                                                         struct ka_attest_params *p);
 
+/** What the digest part of an image reference ("repo[:tag]@<algorithm>:<hex>") is. */
+enum ka_image_digest {
+    KA_DIGEST_NONE = 0,  /* no '@': referenced by tag or by name only */
+    KA_DIGEST_MALFORMED, /* '@' but not sha256:<64 hex> nor sha512:<128 hex> */
+    KA_DIGEST_SHA256,
+    KA_DIGEST_SHA512,
+};
+
+/**
+ * Classifies the digest of `image` (NULL reads as no digest). A digest is valid only as the
+ * algorithm plus exactly its hex length: 64 digits for sha256, 128 for sha512. When valid and
+ * `hex` is not NULL, *hex points at the hex digits inside `image` (borrowed). The one digest
+ * check shared by image-pinned, image-scan-attestation and ka_attest_check().
+ */
+enum ka_image_digest ka_image_digest(const char *image, const char **hex);
+
 /**
  * May `image` run? `image` must be pinned by digest ("repo[:tag]@sha256:<64 hex>"). Returns 0
  * when the newest verified scan of the digest (see the top of this file) is not older than
@@ -199,6 +215,7 @@ __attribute__((warn_unused_result)) int ka_attest_parse_severity_limits(const ch
  * first, "; "-separated, at most KA_ATTEST_MAX_CLAUSES then "and N more", e.g.
  *   "no attestation for sha256:<hex>"
  *   "image nginx:1.27 is referenced by tag; pin the digest (repo@sha256:...)"
+ *   "image nginx has no digest; pin the digest (repo@sha256:...)"
  *   "scan-a.json: signature does not verify with any trusted key"
  *   "scan-b.jsonl:2: scan is 9d old (max 7d)"
  *   "scan-c.json: 3 CRITICAL findings (max 0)"

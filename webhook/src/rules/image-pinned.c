@@ -2,6 +2,7 @@
  * image-pinned: Every image names a tag other than latest, or a digest, so what runs is what was
  * reviewed.
  */
+#include "kadmit/attest.h"
 #include "rule_api.h"
 
 static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
@@ -15,10 +16,16 @@ static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
         return ka_rule_report(run, name, where, "has no image",
                               "set image to repo:tag or repo@sha256:digest");
     }
-    if (strstr(image, "@sha256:") != NULL) {
+    char what[300];
+    enum ka_image_digest digest = ka_image_digest(image, NULL);
+    if (digest == KA_DIGEST_MALFORMED) {
+        snprintf(what, sizeof(what), "image \"%.200s\" has a malformed digest", image);
+        return ka_rule_report(run, name, where, what,
+                              "use repo@sha256:<64 hex digits> or repo@sha512:<128 hex digits>");
+    }
+    if (digest != KA_DIGEST_NONE) {
         return 0;
     }
-    char what[300];
     const char *slash = strrchr(image, '/');
     const char *colon = strchr(slash ? slash : image, ':');
     if (param_bool(run, "requireDigest")) {
@@ -48,9 +55,12 @@ static const struct ka_param_def image_params[] = {
 
 const struct ka_rule_def ka_rule_image_pinned = {
     .id = "image-pinned",
-    .summary = "images name a tag other than `latest`, or a digest",
-    .description = "Every image (containers, initContainers, ephemeralContainers) names a tag "
-                   "other than latest, or a digest. A registry port (host:5000/app) is not a tag.",
+    .summary = "images name a tag other than `latest`, or a well-formed digest (sha256: 64 hex "
+               "digits, sha512: 128)",
+    .description =
+        "Every image (containers, initContainers, ephemeralContainers) names a tag "
+        "other than latest, or a well-formed digest (sha256:<64 hex> or sha512:<128 hex>). A "
+        "registry port (host:5000/app) is not a tag.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = image_params,
     .run = run_image_pinned,

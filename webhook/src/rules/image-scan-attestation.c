@@ -471,7 +471,8 @@ static int check_image(struct ka_rule_run *run, const char *container, const cha
              st->note[0] ? "; " : "", st->note);
     ret = ka_rule_report_stale(
         run, (enum ka_stale)stale, soften, container, path, what,
-        strstr(image, "@sha256:") == NULL ? "reference the image as repo@sha256:<digest>"
+        ka_image_digest(image, NULL) != KA_DIGEST_SHA256
+            ? "reference the image as repo@sha256:<digest>"
         : stale != KA_STALE_NONE
             ? "publish a fresh signed scan of this digest to the attestation directory; a new "
               "rollout of this image is denied until then"
