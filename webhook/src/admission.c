@@ -26,6 +26,7 @@ void ka_review_summary_reset(struct ka_review_summary *s)
     memset(s, 0, offsetof(struct ka_review_summary, found.findings));
     s->n_dropped_findings = 0;
     s->n_mutations = 0;
+    s->n_exemptions = 0;
 }
 
 const char *ka_stale_name(enum ka_stale s)

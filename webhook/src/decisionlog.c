@@ -116,6 +116,18 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
     if (ret == 0 && s->n_dropped_findings > 0) {
         ret = ka_buf_printf(out, ",\"droppedFindings\":%zu", s->n_dropped_findings);
     }
+    if (ret == 0 && s->n_exemptions > 0) {
+        ret = ka_buf_adds(out, ",\"exempted\":[");
+        for (size_t i = 0; ret == 0 && i < s->n_exemptions && i < KA_MAX_EXEMPTIONS_LISTED; i++) {
+            const struct ka_exemption *e = &s->exemptions[i];
+            ret = ka_buf_adds(out, i > 0 ? ",{" : "{");
+            ret = ret ? ret : add_key_str(out, "rule", e->rule, 0);
+            ret = ret ? ret : add_key_str(out, "exception", e->exception, 1);
+            ret = ret ? ret : add_key_str(out, "reason", e->reason, 1);
+            ret = ret ? ret : ka_buf_adds(out, "}");
+        }
+        ret = ret ? ret : ka_buf_adds(out, "]");
+    }
     if (ret == 0 && s->n_mutations > 0) {
         ret = ka_buf_adds(out, ",\"mutations\":[");
         for (size_t i = 0;
