@@ -770,6 +770,14 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
             goto exit;
         }
     }
+    const char *reason = str_at(doc, "reason");
+    if (!it->allowed && it->n_findings == 0 && reason != NULL && reason[0] != '\0') {
+        /* a malformed request the server denied: its reason is the finding */
+        ret = item_add_finding(it, "request", KA_ACTION_ENFORCE, reason, "", "", KA_STALE_NONE);
+        if (ret != 0) {
+            goto exit;
+        }
+    }
     const cJSON *muts = cJSON_GetObjectItemCaseSensitive(doc, "mutations");
     const cJSON *m;
     cJSON_ArrayForEach(m, muts)

@@ -92,7 +92,9 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
     ret = ret ? ret : ka_buf_printf(out, ",\"allowed\":%s", s->allowed ? "true" : "false");
     if (ret == 0 && s->http_status != 200) {
         ret = ka_buf_printf(out, ",\"status\":%d", s->http_status);
-        ret = ret ? ret : add_key_str(out, "reason", s->reason, 1);
+    }
+    if (ret == 0 && (s->http_status != 200 || s->reason[0] != '\0')) {
+        ret = add_key_str(out, "reason", s->reason, 1); /* also a denied malformed request's */
     }
     ret = ret ? ret : ka_buf_adds(out, ",\"findings\":[");
     for (size_t i = 0;

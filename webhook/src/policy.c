@@ -103,8 +103,8 @@ static void note_at(struct ka_buf *diag, const char *file, unsigned line, unsign
     }
 }
 
-static void note(struct checker *c, const cJSON *node, const char *kind, const char *fmt,
-                 va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+note(struct checker *c, const cJSON *node, const char *kind, const char *fmt, va_list ap)
 {
     unsigned line = 0, col = 0;
     ka_yaml_position(&c->pol->streams[c->stream], node, &line, &col);
