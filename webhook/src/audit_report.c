@@ -745,8 +745,15 @@ static const char html_head[] =
     "th{background:#eef1f5;position:sticky;top:0}\n"
     "td.a-enforce{color:" COLOR_ENFORCE ";font-weight:600}td.a-warn{color:" COLOR_WARN
     ";font-weight:600}td.a-audit{color:" COLOR_AUDIT "}\n"
-    "td{overflow-wrap:break-word}td.src{color:#5c6475;font-size:12px;word-break:break-all;"
-    "min-width:150px;max-width:240px}td[class^=a-]{white-space:nowrap}"
+    "td{overflow-wrap:break-word}td.src{color:#5c6475;font-size:12px}"
+    "td[class^=a-]{white-space:nowrap}\n"
+    /* findings: a row stays on two lines at 1400 px (the object's kind above its name); the
+     * message wraps, a long source past 200 px, an admission's origin past 130 px */
+    "#findings-table td{white-space:nowrap}#findings-table td.msg{white-space:normal;"
+    "min-width:360px}#findings-table td.src{white-space:normal;overflow-wrap:break-word;"
+    "max-width:200px}#findings-table td.org{white-space:normal;max-width:130px}"
+    "#findings-table small{color:#5c6475;font-size:12px}"
+    "\n"
     "code{font-size:12px}\n"
     ".errors li{margin:4px 0}\n</style>\n</head>\n<body>\n";
 
@@ -906,9 +913,9 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret : html_options(out, "filter-namespace", "all namespaces", &spaces);
     ret = ret ? ret
               : ka_buf_adds(out, "<span id=\"shown\"></span></div>\n<table id=\"findings-table\">"
-                                 "<thead><tr><th>Origin</th><th>Kind</th><th>Namespace</th>"
-                                 "<th>Name</th><th>Rule</th><th>Action</th><th>Message</th>"
-                                 "<th>Source</th></tr></thead>\n<tbody>\n");
+                                 "<thead><tr><th>Origin</th><th>Object</th><th>Rule</th>"
+                                 "<th>Action</th><th>Message</th><th>Source</th></tr></thead>"
+                                 "\n<tbody>\n");
     for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
         for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
@@ -922,7 +929,7 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
             ret = ret ? ret : html_esc(out, ns_label(it->namespace_));
             ret = ret ? ret : ka_buf_adds(out, "\">");
             if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
-                ret = ka_buf_adds(out, "<td>admission<br><small>");
+                ret = ka_buf_adds(out, "<td class=\"org\">admission<br><small>");
                 ret = ret ? ret : html_esc(out, it->operation);
                 ret = ret ? ret : ka_buf_adds(out, " ");
                 ret = ret ? ret : html_esc(out, it->time);
@@ -932,15 +939,22 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
             } else {
                 ret = ret ? ret : ka_buf_adds(out, "<td>object</td>");
             }
-            ret = ret ? ret : html_td(out, NULL, it->kind);
-            ret = ret ? ret : html_td(out, NULL, it->namespace_);
-            ret = ret ? ret : html_td(out, NULL, it->name);
+            /* the object in one cell: kind above namespace/name */
+            ret = ret ? ret : ka_buf_adds(out, "<td class=\"obj\"><small>");
+            ret = ret ? ret : html_esc(out, it->kind);
+            ret = ret ? ret : ka_buf_adds(out, "</small><br>");
+            if (ret == 0 && it->namespace_[0] != '\0') {
+                ret = html_esc(out, it->namespace_);
+                ret = ret ? ret : ka_buf_adds(out, "/");
+            }
+            ret = ret ? ret : html_esc(out, it->name);
+            ret = ret ? ret : ka_buf_adds(out, "</td>");
             ret = ret ? ret : html_td(out, NULL, fd->rule);
             char act_text[64];
             snprintf(act_text, sizeof(act_text), "%s%s", act,
                      ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
             ret = ret ? ret : html_td(out, cls, act_text);
-            ret = ret ? ret : html_td(out, NULL, ka_audit_short_message(it, fd));
+            ret = ret ? ret : html_td(out, "msg", ka_audit_short_message(it, fd));
             ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
             ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
         }
