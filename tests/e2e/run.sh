@@ -259,7 +259,11 @@ needs_kadmit=0
 for s in "${SELECTED[@]}"; do case "$s" in cluster-*) ;; *) needs_kadmit=1 ;; esac; done
 KADMIT_READY=0
 KADMIT_CERTS="$WORK/kadmit-certs"
-POLICY="$WORK/policy.yaml"
+# kadmit reads a policy directory, as in a cluster (the mounted ConfigMap): the checklist copy
+# that scenarios rewrite, plus the overlays policy-overlay adds next to it.
+POLICY_DIR="$WORK/policies"
+POLICY="$POLICY_DIR/checklist.yaml"
+mkdir -p "$POLICY_DIR"
 POLICY_BASE="$WORK/policy-base.yaml"
 
 kadmit_certs() {
@@ -278,7 +282,7 @@ kadmit_certs() {
 
 kadmit_launch() {
   "$KADMIT" serve --listen "127.0.0.1:$KADMIT_PORT" --metrics-listen "127.0.0.1:$KADMIT_METRICS_PORT" \
-    --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY" \
+    --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY_DIR" \
     >>"$LOGS/kadmit.log" 2>&1 &
   PID_KADMIT=$!
 }

@@ -83,6 +83,10 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
     ret = ret ? ret : add_key_str(out, "time", ts, 0);
     ret = ret ? ret : add_key_str(out, "uid", s->uid, 1);
     ret = ret ? ret : add_key_str(out, "user", s->user, 1);
+    /* the user is what the caller claims; only a verified client certificate says who called */
+    ret = ret ? ret
+              : ka_buf_printf(out, ",\"clientCertVerified\":%s",
+                              s->client_cert_verified ? "true" : "false");
     ret = ret ? ret : add_key_str(out, "operation", s->operation, 1);
     ret = ret ? ret : ka_buf_printf(out, ",\"dryRun\":%s", s->dry_run ? "true" : "false");
     ret = ret ? ret : add_key_str(out, "kind", s->kind, 1);

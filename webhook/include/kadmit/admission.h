@@ -93,7 +93,9 @@ struct ka_review_summary {
     char name[256];
     char operation[16];
     char user[128];
-    char reason[256]; /* 400 reason or internal-error reason */
+    char reason[256];         /* 400 reason or internal-error reason */
+    int client_cert_verified; /* set by the server: the caller's certificate verified (--client-ca)
+                               */
     /* The rules' findings: `found` for the rules, the same members by name (s->n_findings) for
      * everything that reads the summary. */
     union {
