@@ -44,6 +44,14 @@ static const struct ka_yaml_pos *pos_of(const struct ka_yaml_stream *s, const cJ
     return NULL;
 }
 
+/* Positions are recorded in document order, a collection before its children: its first
+ * child's is the next entry (unless that child is an alias copy, which has none). */
+static const struct ka_yaml_pos *first_child_pos(const struct ka_yaml_stream *s, size_t i)
+{
+    const cJSON *child = s->pos[i].node->child;
+    return child != NULL && i + 1 < s->n_pos && s->pos[i + 1].node == child ? &s->pos[i + 1] : NULL;
+}
+
 static int is_collection(const cJSON *v)
 {
     return cJSON_IsObject(v) || cJSON_IsArray(v);
@@ -82,7 +90,7 @@ static void layout_init(struct layout *L, const char *text, size_t len,
     L->item_offset = 2;
     for (size_t i = 0; i < s->n_pos; i++) {
         const struct ka_yaml_pos *p = &s->pos[i];
-        const struct ka_yaml_pos *first = cJSON_IsArray(p->node) ? pos_of(s, p->node->child) : NULL;
+        const struct ka_yaml_pos *first = cJSON_IsArray(p->node) ? first_child_pos(s, i) : NULL;
         if (first != NULL && !p->flow && cJSON_IsObject(p->node->child) && !first->flow &&
             first->line == p->line && first->column > p->column && first->column - p->column <= 8) {
             L->item_offset = first->column - p->column;
@@ -93,7 +101,7 @@ static void layout_init(struct layout *L, const char *text, size_t len,
         const struct ka_yaml_pos *p = &s->pos[i];
         const struct ka_yaml_pos *first = NULL;
         if (!is_collection(p->node) || p->key_start == SIZE_MAX || p->node->child == NULL ||
-            (first = pos_of(s, p->node->child)) == NULL || (p->flow && first->line == p->line)) {
+            (first = first_child_pos(s, i)) == NULL || (p->flow && first->line == p->line)) {
             continue;
         }
         /* a block collection starts at its first key or dash; a flow one at its bracket */
@@ -1213,7 +1221,9 @@ static int list_remaining(struct doc_fix *d)
     return ret;
 }
 
-/* One round: evaluate each object in turn; the first that has changes gets them written. */
+/* One round: each object of the document that has changes gets them written. Editing one item
+ * of a List leaves the others' content and paths as they were, so the trees parsed at the start
+ * of the round stay valid for the items after it. */
 static int fix_round(struct doc_fix *d, size_t *applied)
 {
     struct ka_yaml_stream s;
@@ -1228,7 +1238,7 @@ static int fix_round(struct doc_fix *d, size_t *applied)
     cJSON **objs = d->objs;
     char(*prefixes)[32] = d->prefixes;
     size_t n = targets_of(s.docs[0], objs, prefixes, KA_FIX_MAX_TARGETS);
-    for (size_t t = 0; t < n && *applied == 0; t++) {
+    for (size_t t = 0; t < n; t++) {
         char err[256];
         ka_patch_free(&patch);
         ka_patch_init(&patch, KA_MAX_PATCH_OPS);
