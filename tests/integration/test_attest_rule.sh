@@ -2,7 +2,7 @@
 # image-scan-attestation inside the admission core: keys and signatures made now with openssl,
 # the shipped checklist trusting the key, and `kadmit review` / `kadmit audit` answering.
 set -u
-. "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
 tmp=$(mktemp -d)
 trap "rm -rf $tmp" EXIT
@@ -107,7 +107,6 @@ check "a scan signed by an untrusted key is denied" grep -q 'signature does not 
 check "without trusted keys every image is denied, and the reason is given" bash -c "grep -q '\"allowed\":false' $tmp/nokeys.out && grep -q 'no trusted scanner keys are configured' $tmp/nokeys.out && grep -q 'every image will be denied' $tmp/nokeys.err"
 # Serving: the rule's own attestation and key directories are watched; new files apply without
 # a restart (no --attestations flag here: the policy's attestationsDir is used).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 port=$(free_port)
 mport=$(free_port)
 "$KADMIT" certs --out-dir "$tmp/tls" --ip 127.0.0.1 >/dev/null 2>&1
@@ -133,7 +132,21 @@ check "served: a scan signed by a key not yet trusted is denied" until_answer "$
 cp "$tmp/new.pub" "$tmp/a/keys/new.pem"
 check "served: adding the key to the keyFiles directory admits it without a restart" until_answer "$tmp/newkey.json" '"allowed":true'
 check "served: the reloads were logged" grep -q 'attestations loaded from' "$tmp/serve.log"
+check "served: with keys, kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} is 0" \
+  bash -c "curl -s http://127.0.0.1:$mport/metrics | grep -qx 'kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} 0'"
 kill $spid
 wait $spid
 check "served: kadmit exits 0 after SIGTERM" test $? -eq 0
+
+# An install without trusted keys is never a silent deny-all: error log and gauge.
+"$KADMIT" serve --listen 127.0.0.1:$port --metrics-listen 127.0.0.1:$mport --tls-cert "$tmp/tls/tls.crt" \
+  --tls-key "$tmp/tls/tls.key" --attestations "$tmp/live" 2>"$tmp/nokeys-serve.log" &
+spid=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null && break; sleep 0.1; done
+check "served without keys: kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} 1" \
+  bash -c "curl -s http://127.0.0.1:$mport/metrics | grep -qx 'kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} 1'"
+check "served without keys: an error-level log line says every image is denied" \
+  grep -q '"level":"error","msg":"rule image-scan-attestation is enforced but denies every object: no trusted scanner keys' "$tmp/nokeys-serve.log"
+kill $spid
+wait $spid
 finish
