@@ -807,7 +807,7 @@ sc_image_attestation() {
 # files are placed by hand. With no controller manager here, the test retries the creation the
 # way a ReplicaSet controller would.
 sc_registry_attestation() {
-  local out t0 reg dig port pred now later fpid rpid
+  local out t0 reg dig port now later
   grep -q 'id: image-scan-attestation' "$POLICY_BASE" || skip "the policy has no image-scan-attestation rule"
   if ! eval "$("$REPO/tests/tools/build.sh")"; then
     [ "${CI:-}" = true ] && fail "tests/tools/build.sh failed"
@@ -817,7 +817,8 @@ sc_registry_attestation() {
   step "a registry (crane registry serve) with one small image"
   port="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
   "$CRANE" registry serve --address "127.0.0.1:$port" >"$WORK/crane.log" 2>&1 &
-  rpid=$!
+  REGISTRY_PID=$!
+  trap 'kill $REGISTRY_PID ${FETCHER_PID:-} 2>/dev/null' EXIT # this scenario's subshell: also on a failure
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
   reg="127.0.0.1:$port"
   echo e2e >"$WORK/e2e.txt"
@@ -830,12 +831,12 @@ sc_registry_attestation() {
   echo "$reg/agent@$dig" >"$WORK/registry-images.txt"
   "$KADMIT" attest sync --plain-http --dir "$WORK/attestations" --images "$WORK/registry-images.txt" \
     --interval 1s --attempts 1 >"$WORK/fetcher.log" 2>&1 &
-  fpid=$!
+  FETCHER_PID=$!
   policy_write image-scan-attestation=enforce
   t0=$SECONDS
   until out="$(pod_yaml reg-probe image="$reg/agent@$dig" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
         [[ "$out" == *"no attestation for $dig"* ]]; do
-    [ $((SECONDS - t0)) -lt 20 ] || { kill $fpid $rpid; fail "image-scan-attestation enforce not in effect after 20s: $out"; }
+    [ $((SECONDS - t0)) -lt 20 ] || { fail "image-scan-attestation enforce not in effect after 20s: $out"; }
     sleep 0.3
   done
   step "first creation: denied, no attestation yet"
@@ -848,10 +849,10 @@ sc_registry_attestation() {
   COSIGN_PASSWORD="" "$COSIGN" attest --yes --allow-insecure-registry --key "$WORK/cosign.key" \
     --type vuln --predicate "$WORK/clean-pred.json" --tlog-upload=false \
     --use-signing-config=false "$reg/agent@$dig" >"$WORK/cosign.log" 2>&1 ||
-    { kill $fpid $rpid; fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
+    { fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
   t0=$SECONDS
   until out="$(pod_yaml reg-retry image="$reg/agent@$dig" | create_yaml 2>&1)"; do
-    [ $((SECONDS - t0)) -lt 30 ] || { kill $fpid $rpid; fail "not admitted 30s after the attestation was pushed: $out"; }
+    [ $((SECONDS - t0)) -lt 30 ] || { fail "not admitted 30s after the attestation was pushed: $out"; }
     sleep 0.5
   done
   echo "admitted after $((SECONDS - t0))s"
@@ -862,14 +863,13 @@ sc_registry_attestation() {
   COSIGN_PASSWORD="" "$COSIGN" attest --yes --allow-insecure-registry --key "$WORK/cosign.key" \
     --type vuln --predicate "$WORK/crit-pred.json" --tlog-upload=false \
     --use-signing-config=false "$reg/agent@$dig" >"$WORK/cosign.log" 2>&1 ||
-    { kill $fpid $rpid; fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
+    { fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
   t0=$SECONDS
   until out="$(pod_yaml reg-after image="$reg/agent@$dig" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
         [[ "$out" == *"3 CRITICAL findings (max 0) (the newest verified scan decides"* ]]; do
-    [ $((SECONDS - t0)) -lt 30 ] || { kill $fpid $rpid; fail "the newer failing scan did not decide within 30s: $out"; }
+    [ $((SECONDS - t0)) -lt 30 ] || { fail "the newer failing scan did not decide within 30s: $out"; }
     sleep 0.5
   done
-  kill $fpid $rpid
   rm -f "$WORK/attestations/registry-"* "$WORK/attestation-keys/cosign.pem"
   policy_apply
 }
