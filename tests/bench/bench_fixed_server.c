@@ -22,13 +22,14 @@ static const char fixed_response[] =
     "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":"
     "\"00000000-0000-0000-0000-000000000000\",\"allowed\":true}}";
 
-static int fixed_handler(void *ctx, enum ka_endpoint ep, const char *body, size_t len,
+static int fixed_handler(void *ctx, enum ka_endpoint ep, const char *body, size_t len, int verified,
                          struct ka_buf *response, int *http_status)
 {
     (void)ctx;
     (void)ep;
     (void)body;
     (void)len;
+    (void)verified;
     *http_status = 200;
     return ka_buf_add(response, fixed_response, sizeof(fixed_response) - 1);
 }

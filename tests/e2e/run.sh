@@ -264,12 +264,15 @@ needs_kadmit=0
 for s in "${SELECTED[@]}"; do case "$s" in cluster-*) ;; *) needs_kadmit=1 ;; esac; done
 KADMIT_READY=0
 KADMIT_CERTS="$WORK/kadmit-certs"
-POLICY="$WORK/policy.yaml"
+# kadmit reads a policy directory, as in a cluster (the mounted ConfigMap): the checklist copy
+# that scenarios rewrite, plus the overlays policy-overlay adds next to it.
+POLICY_DIR="$WORK/policies"
+POLICY="$POLICY_DIR/checklist.yaml"
+mkdir -p "$POLICY_DIR"
 if [ -n "${KADMIT_E2E_IMAGE:-}" ]; then
-  # The Deployment mounts a directory of policies; the policy's own paths ($WORK/attestations,
-  # $WORK/attestation-keys) are mounted read-only at the same place in the container.
-  POLICY="$WORK/policies/policy.yaml"
-  mkdir -p "$WORK/policies" "$WORK/attestations" "$WORK/attestation-keys"
+  # The policy's own paths ($WORK/attestations, $WORK/attestation-keys) are mounted read-only
+  # at the same place in the container.
+  mkdir -p "$WORK/attestations" "$WORK/attestation-keys"
   chmod 0755 "$WORK" # mktemp's 0700 would keep uid 65532 out of the mounted paths
 fi
 POLICY_BASE="$WORK/policy-base.yaml"
@@ -295,7 +298,7 @@ kadmit_launch_image() {
     --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
     --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -e KADMIT_LOG_LEVEL=debug \
     -p "127.0.0.1:$KADMIT_PORT:8443" -p "127.0.0.1:$KADMIT_METRICS_PORT:9090" \
-    -v "$KADMIT_CERTS:/etc/kadmit/tls:ro" -v "$WORK/policies:/etc/kadmit/policies:ro" \
+    -v "$KADMIT_CERTS:/etc/kadmit/tls:ro" -v "$POLICY_DIR:/etc/kadmit/policies:ro" \
     -v "$WORK/attestations:/etc/kadmit/attestations:ro" \
     -v "$WORK/attestation-keys:/etc/kadmit/attestation-keys:ro" -v "$WORK:$WORK:ro" \
     "$KADMIT_E2E_IMAGE" >>"$LOGS/kadmit.log" 2>&1 &
@@ -307,7 +310,7 @@ kadmit_launch() {
     return
   fi
   "$KADMIT" serve --listen "127.0.0.1:$KADMIT_PORT" --metrics-listen "127.0.0.1:$KADMIT_METRICS_PORT" \
-    --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY" \
+    --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY_DIR" \
     >>"$LOGS/kadmit.log" 2>&1 &
   PID_KADMIT=$!
 }

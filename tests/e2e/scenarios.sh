@@ -21,6 +21,7 @@ ALL_SCENARIOS=(
   ephemeral-container
   excluded-namespace
   policy-reload
+  policy-overlay
   generate-name
   no-annotations
   escaping
@@ -198,7 +199,7 @@ EOF
 }
 
 # ---- policy file ----------------------------------------------------------------------------
-# The webhook runs with --policies $POLICY: a copy of the repository's policies/checklist.yaml
+# The webhook runs with --policies $POLICY_DIR, holding $POLICY: a copy of the repository's policies/checklist.yaml
 # with image-scan-attestation off, because the e2e images have no scan attestations (except in
 # image-attestation). Scenarios change rule actions with policy_apply.
 
@@ -289,19 +290,26 @@ expected_probe() { case "$1" in enforce) echo reject ;; warn) echo warn ;; *) ec
 # webhook visibly follows it for resources-required and image-pinned (the rules the scenarios
 # switch). Prints the time the reload took.
 policy_apply() {
-  local inplace="" rr=enforce ip=enforce a t0=$SECONDS got1 got2
+  local inplace="" rr=enforce ip=enforce a
   if [ "${1:-}" = --in-place ]; then inplace=--in-place; shift; fi
   for a in "$@"; do
     case "$a" in resources-required=*) rr="${a#*=}" ;; image-pinned=*) ip="${a#*=}" ;; esac
   done
   policy_write $inplace "$@"
+  await_probes "$rr" "$ip" "${*:-base}"
+}
+
+# await_probes RR IP WHAT: wait (up to 20s) until resources-required and image-pinned behave as
+# actions RR and IP say.
+await_probes() {
+  local rr="$1" ip="$2" t0=$SECONDS got1 got2
   while :; do
     got1="$(probe resources-required)"; got2="$(probe image-pinned)"
     if [ "$got1" = "$(expected_probe "$rr")" ] && [ "$got2" = "$(expected_probe "$ip")" ]; then
-      echo "policy applied (${*:-base}) and in effect after $((SECONDS - t0))s"
+      echo "policy applied ($3) and in effect after $((SECONDS - t0))s"
       return 0
     fi
-    [ $((SECONDS - t0)) -lt 20 ] || { echo "policy ${*:-base} not in effect after 20s: resources-required=$got1 image-pinned=$got2" >&2; return 1; }
+    [ $((SECONDS - t0)) -lt 20 ] || { echo "policy $3 not in effect after 20s: resources-required=$got1 image-pinned=$got2" >&2; return 1; }
     sleep 0.3
   done
 }
@@ -668,6 +676,42 @@ sc_policy_reload() {
   policy_apply
   pid_alive "$PID_KADMIT" || fail "kadmit (pid $PID_KADMIT) is no longer running"
   echo "ok: the same kadmit process (pid $PID_KADMIT) served every policy"
+}
+
+# An admin tunes one rule with an overlay file next to the checklist (a file added to the policies
+# ConfigMap generator arrives like this: a new file in the mounted directory). While the same
+# kadmit runs: the changed rule follows the overlay and the other rules keep enforcing; a broken
+# overlay is refused, the log names its file and line, and the policy in force stays.
+sc_policy_overlay() {
+  local ov="$POLICY_DIR/50-dev-warn.yaml" tmp="$WORK/overlay.tmp" out t0
+  ns_create
+  policy_apply
+  step "an overlay file sets image-pinned to warn"
+  printf '%s\n' 'apiVersion: kadmit.dev/v1alpha1' 'kind: Policy' 'metadata: {name: dev-warn}' \
+    'spec:' '  base: checklist' '  rules:' '    - id: image-pinned' '      action: warn' >"$tmp"
+  mv "$tmp" "$ov"
+  await_probes enforce warn "overlay image-pinned=warn"
+  step "the other rules keep enforcing"
+  expect_fail out create_yaml < <(pod_yaml no-probes probes=0)
+  assert_contains "$out" 'probes-required: Pod' "kubectl error"
+  expect_ok out create_yaml < <(pod_yaml unpinned image=registry.chaozcode.com/e2e-app:latest)
+  assert_match "$out" '^Warning: .*image-pinned' "kubectl output"
+  step "a broken overlay (unknown rule id on line 7) is refused; the overlay in force stays"
+  printf '%s\n' 'apiVersion: kadmit.dev/v1alpha1' 'kind: Policy' 'metadata: {name: dev-warn}' \
+    'spec:' '  base: checklist' '  rules:' '    - id: image-pined' '      action: audit' >"$tmp"
+  mv "$tmp" "$ov"
+  t0=$SECONDS
+  until grep -q '50-dev-warn.yaml:7:11: unknown rule id \\"image-pined\\"' "$LOGS/kadmit.log"; do
+    [ $((SECONDS - t0)) -lt 20 ] || fail "no log line naming 50-dev-warn.yaml:7:11 after 20s"
+    sleep 0.3
+  done
+  assert_eq "$(probe image-pinned)" warn "image-pinned after the broken overlay"
+  assert_eq "$(probe resources-required)" reject "resources-required after the broken overlay"
+  step "the overlay removed: image-pinned enforces again"
+  rm -f "$ov"
+  await_probes enforce enforce "overlay removed"
+  pid_alive "$PID_KADMIT" || fail "kadmit (pid $PID_KADMIT) is no longer running"
+  echo "ok: the same kadmit process (pid $PID_KADMIT) followed the overlay"
 }
 
 sc_generate_name() {

@@ -30,7 +30,7 @@ for t in "$@"; do
   dict=()
   case $t in
     admission|manifest|attest|decisionlog) dict=(-dict=tests/fuzz/json.dict) ;;
-    policy|yaml|fix) dict=(-dict=tests/fuzz/yaml.dict) ;;
+    policy|yaml|fix|stream) dict=(-dict=tests/fuzz/yaml.dict) ;;
   esac
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \

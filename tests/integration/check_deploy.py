@@ -118,6 +118,10 @@ check("TLS Secret kadmit-tls mounted at /etc/kadmit/tls",
 check("policies ConfigMap mounted at /etc/kadmit/policies",
       vols[mounts["/etc/kadmit/policies"]].get("configMap", {}).get("name") == "kadmit-policies")
 check("every mount is read-only", all(m.get("readOnly") for m in c["volumeMounts"]))
+check("the policies volume mounts every key of the ConfigMap (no items list): an overlay file "
+      "added to the generator is read with the checklist",
+      "items" not in vols[mounts["/etc/kadmit/policies"]]["configMap"]
+      and not any(m.get("subPath") for m in c["volumeMounts"]))
 
 cmap = find(plain, "ConfigMap", "kadmit-policies")
 check("policies ConfigMap holds policies/checklist.yaml verbatim",

@@ -140,6 +140,11 @@ audit big-limit --max-object-bytes 100 "$F/pods.jsonl"
 check "--max-object-bytes: the per-object cap is a flag" \
   bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts big-limit '[3,0,0,0,3]'"
 
+rc=0
+"$KADMIT" review --endpoint validate "$F/unknown-operation/request.json" >/dev/null 2>"$WORK/explode.err" || rc=$?
+check "review: an unknown operation is exit 2 with its reason" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'unknown request.operation \"EXPLODE\"' $WORK/explode.err"
+
 check "--help documents input formats, owned objects, --namespace and the accounting line" \
   bash -c "\"$KADMIT\" audit --help | grep -q 'anchors, aliases' && \"$KADMIT\" audit --help | grep -q 'jq -c' &&
     \"$KADMIT\" audit --help | grep -q 'Owned objects' && \"$KADMIT\" audit --help | grep -q -- '--namespace NS' &&

@@ -164,7 +164,7 @@ else
     fail "dom: filtering by action and namespace (want $want shown)"
   [ "$(grep -o '<tr data-rule=[^>]*hidden' "$WORK/dom2.html" | wc -l)" -eq $((n_findings - want)) ] ||
     fail "dom: hidden rows"
-  chrome --screenshot="$WORK/report.png" --window-size=1280,1600 "file://$H" >/dev/null || fail "screenshot failed"
+  chrome --screenshot="$WORK/report.png" --window-size=1400,1800 "file://$H" >/dev/null || fail "screenshot failed"
   [ "$(head -c 8 "$WORK/report.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "screenshot is not a PNG"
   [ "$(stat -c %s "$WORK/report.png")" -gt 20000 ] || fail "screenshot suspiciously small"
   if [ -n "${KADMIT_AUDIT_SCREENSHOT:-}" ]; then cp "$WORK/report.png" "$KADMIT_AUDIT_SCREENSHOT"; fi

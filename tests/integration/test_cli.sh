@@ -84,6 +84,22 @@ assert len(ids) >= 11 and len(set(ids)) == len(ids)
 PY
 check "policy show's YAML is a complete policy that loads to the same effective policy" bash -c "mkdir $tmp/again && cp $tmp/show.yaml $tmp/again/ && \"$KADMIT\" policy show --policies $tmp/again -o json 2>/dev/null | python3 -c 'import json,sys; a=json.load(sys.stdin); b=json.load(open(\"$tmp/show.json\")); sys.exit(0 if a[\"spec\"]==b[\"spec\"] else 1)'"
 check "policy show --embedded prints the shipped checklist" bash -c "\"$KADMIT\" policy show --embedded | cmp - policies/checklist.yaml"
+python3 - README.md "$tmp/readme-overlay.yaml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("\n## Policies\n"):]
+block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+assert len(block.splitlines()) == 5, block
+open(sys.argv[2], "w").write(block)
+PY
+check "the README's five-line overlay loads and sets image-pinned to warn" bash -c "\"$KADMIT\" lint $tmp/readme-overlay.yaml >/dev/null 2>&1 && \"$KADMIT\" policy show --policies $tmp/readme-overlay.yaml 2>/dev/null | grep -A1 -- '- id: image-pinned' | grep -q 'action: \"warn\"  # $tmp/readme-overlay.yaml:5'"
+python3 - policies/README.md "$tmp/tuning.yaml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+block = re.search(r"```yaml\n(apiVersion[^`]*?name: tuning[^`]*?)```", text, re.S).group(1)
+open(sys.argv[2], "w").write(block)
+PY
+check "policies/README.md's tuning example is an overlay that keeps every other rule" bash -c "\"$KADMIT\" policy show --policies $tmp/tuning.yaml -o json 2>/dev/null | python3 -c 'import json,sys; r={x[\"id\"]: x[\"action\"] for x in json.load(sys.stdin)[\"spec\"][\"rules\"]}; sys.exit(0 if r[\"image-pinned\"]==\"warn\" and r[\"probes-required\"]==\"enforce\" and r[\"pdb-availability\"]==\"enforce\" else 1)'"
 cat >"$tmp/partial.yaml" <<'Y'
 apiVersion: kadmit.dev/v1alpha1
 kind: Policy

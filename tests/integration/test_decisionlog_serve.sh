@@ -46,6 +46,20 @@ post rules/resources-required/resources-missing-all >/dev/null
 check "SIGHUP reopens the file" bash -c "[ -s $tmp/d.log ] && grep -q '\"name\":\"plain\"' $tmp/d.log"
 kill $pid; wait $pid; pid=""
 
+# A malformed request that is denied logs its reason (and audit shows it); an unknown operation
+# is refused with HTTP 400 and its reason logged.
+start --decision-log "$tmp/r.log" --decision-log-max-bytes 0
+post checklist/malformed-template >/dev/null
+code=$(post audit/input/unknown-operation)
+check "an unknown operation (EXPLODE) gets HTTP 400" [ "$code" = 400 ]
+kill $pid; wait $pid; pid=""
+check "the denied malformed request's reason is in the decision log" \
+  bash -c "grep '\"allowed\":false' $tmp/r.log | grep -q '\"reason\":\"kadmit: request.object: spec.template is not an object\"'"
+check "the unknown operation's reason is logged" grep -q 'unknown request.operation \\"EXPLODE\\"' "$tmp/serve.log"
+"$KADMIT" audit --decision-log "$tmp/r.log" >"$tmp/r.txt" 2>&1
+check "audit --decision-log shows the reason of the denied malformed request" \
+  grep -q 'request: kadmit: request.object: spec.template is not an object' "$tmp/r.txt"
+
 # kill -9 under traffic: every line in the file is whole JSON.
 start --decision-log "$tmp/k.log" --decision-log-max-bytes 0 --decision-log-all 1
 ( for _ in $(seq 400); do post rules/resources-required/resources-missing-all >/dev/null; done ) &

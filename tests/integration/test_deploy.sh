@@ -87,6 +87,40 @@ else
     bad "python3 with PyYAML is needed for the property checks (apt-get install python3-yaml)"
 fi
 
+# An admin tunes the checklist by adding an overlay file to the ConfigMap generator: nothing
+# else changes. The rendered ConfigMap, written out as the kubelet mounts it, is a policy
+# directory whose effective policy has the overlay's change and the checklist's other rules.
+cat >"$tmp/policies/50-dev-warn.yaml" <<'Y'
+apiVersion: kadmit.dev/v1alpha1
+kind: Policy
+metadata: {name: dev-warn}
+spec:
+  base: checklist
+  rules: [{id: image-pinned, action: warn}]
+Y
+sed -i 's/^      - checklist.yaml$/      - checklist.yaml\n      - 50-dev-warn.yaml/' "$tmp/policies/Kustomization"
+render "deploy/base with an overlay file added to policies/Kustomization" "$tmp/deploy/base" "$tmp/tuned.yaml"
+if python3 - "$tmp/tuned.yaml" "$tmp/mounted" <<'PY'; then
+import os, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "kadmit-policies")
+assert set(cm["data"]) == {"checklist.yaml", "50-dev-warn.yaml"}, cm["data"].keys()
+os.makedirs(sys.argv[2])
+for k, v in cm["data"].items():
+    open(os.path.join(sys.argv[2], k), "w").write(v)
+PY
+    if "$KADMIT" policy show --policies "$tmp/mounted" -o json 2>/dev/null | python3 -c '
+import json, sys
+rules = {r["id"]: r["action"] for r in json.load(sys.stdin)["spec"]["rules"]}
+sys.exit(0 if rules["image-pinned"] == "warn" and rules["resources-required"] == "enforce" else 1)'; then
+        ok "an overlay added to the policies ConfigMap generator changes its rule and keeps the others"
+    else
+        bad "an overlay added to the policies ConfigMap generator changes its rule and keeps the others"
+    fi
+else
+    bad "the rendered policies ConfigMap holds the checklist and the added overlay"
+fi
+
 # The copy of the webhook template compiled into kadmit is the file in deploy/base.
 if "$KADMIT" certs --out-dir "$tmp/deploy/certs" --render-webhooks "$tmp/from-file.yaml" \
     --webhooks-template "$root/deploy/base/webhooks.yaml" >/dev/null 2>&1 &&

@@ -301,6 +301,32 @@ check "without a client certificate: refused" 1 $((rc != 0))
 check "with a certificate from another CA: refused" 1 $((rc != 0))
 stop_server "$T/log2"
 
+echo "# caller authentication: allowed subjects, decision log, key mode"
+start_server "$T/log2b" "${COMMON[@]}" --client-ca "$T/clientca.crt" \
+  --client-allowed-subjects "kube-apiserver,client" --decision-log "$T/decisions.jsonl" \
+  --decision-log-all 1 || exit 1
+check "client certificate with an allowed CN: 200" 200 "$("${C[@]}" --cert "$T/client.crt" --key "$T/client.key" -o /dev/null -w '%{http_code}' "${JSON_CT[@]}" --data-binary @"$T/pod.json" "$U/validate")"
+check_contains "the decision log records the verified client certificate" '"clientCertVerified":true' "$(cat "$T/decisions.jsonl")"
+stop_server "$T/log2b"
+start_server "$T/log2c" "${COMMON[@]}" --client-ca "$T/clientca.crt" \
+  --client-allowed-subjects "kube-apiserver" || exit 1
+"${C[@]}" --cert "$T/client.crt" --key "$T/client.key" -o /dev/null "$U/healthz" 2>/dev/null; rc=$?
+check "client certificate from the CA but a CN not in --client-allowed-subjects: refused" 1 $((rc != 0))
+stop_server "$T/log2c"
+start_server "$T/log2d" "${COMMON[@]}" --decision-log "$T/decisions2.jsonl" --decision-log-all 1 || exit 1
+"${C[@]}" -o /dev/null "${JSON_CT[@]}" --data-binary @"$T/pod.json" "$U/validate"
+check_contains "without --client-ca the decision log says no verified certificate" '"clientCertVerified":false' "$(cat "$T/decisions2.jsonl")"
+stop_server "$T/log2d"
+out=$("$KADMIT" serve "${COMMON[@]}" --client-allowed-subjects x 2>&1); rc=$?
+check_contains "--client-allowed-subjects without --client-ca: refused" "needs --client-ca" "$out"
+cp -L "$T/secret/tls.key" "$T/loose.key"; cp -L "$T/secret/tls.crt" "$T/loose.crt"; chmod 0644 "$T/loose.key"
+out=$(timeout 20 "$KADMIT" serve "${COMMON[@]}" --tls-cert "$T/loose.crt" --tls-key "$T/loose.key" 2>&1); rc=$?
+check "a world-readable key: serve refuses to start" 1 $((rc != 0))
+check_contains "the refusal says why" "readable by everyone" "$out"
+start_server "$T/log2e" "${COMMON[@]}" --tls-cert "$T/loose.crt" --tls-key "$T/loose.key" --allow-insecure-key-mode 1 || exit 1
+check "--allow-insecure-key-mode 1 serves with it" 200 "$("${C[@]}" -o /dev/null -w '%{http_code}' "$U/healthz")"
+stop_server "$T/log2e"
+
 echo "# connection limit, IPv6"
 start_server "$T/log3" "${COMMON[@]}" --threads 1 --max-connections 3 --idle-timeout 2 --request-deadline 1 || exit 1
 $KC hold 127.0.0.1 "$PORT" "$T/ca.crt" 3 4 >"$T/hold1" &

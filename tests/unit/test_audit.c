@@ -443,6 +443,81 @@ static void test_would_be_denied_on_redeploy(void)
     ka_policy_unref(p);
 }
 
+/* An exception that exempts an object shows in every format: which rule, which exception, why.
+ * The object is evaluated now (through an overlay adding the exception) and the same exemption
+ * comes back from a decision log line. */
+static void test_exempted_in_every_format(void)
+{
+    static const char overlay[] =
+        "apiVersion: kadmit.dev/v1alpha1\nkind: Policy\nmetadata: {name: tune}\nspec:\n"
+        "  base: checklist\n  rules:\n    - id: image-scan-attestation\n      action: off\n"
+        "    - id: probes-required\n      exceptions:\n"
+        "        - {name: legacy-web, namespaces: [shop], reason: vendor image (OPS-142)}\n";
+    static const char pod[] =
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n"
+        "  containers:\n    - name: web\n      image: nginx:1.27\n"
+        "      resources: {requests: {cpu: 1, memory: 1Gi}, limits: {cpu: 1, memory: 1Gi}}\n";
+    static const char logged[] =
+        "{\"time\":\"2026-11-27T09:15:02.118Z\",\"uid\":\"u9\",\"user\":\"bob\",\"operation\":"
+        "\"CREATE\",\"dryRun\":false,\"kind\":\"Pod\",\"namespace\":\"shop\",\"name\":\"old\","
+        "\"endpoint\":\"validate\",\"allowed\":true,\"findings\":[],\"exempted\":[{\"rule\":"
+        "\"probes-required\",\"exception\":\"legacy-web\",\"reason\":\"vendor image (OPS-142)\"}]}"
+        "\n";
+    struct ka_policy *p = NULL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 64 * 1024);
+    CU_ASSERT_EQUAL_FATAL(
+        ka_policy_load_buffer("tune.yaml", overlay, strlen(overlay), NULL, &p, &diag), 0);
+    struct ka_audit a;
+    ka_audit_init(&a, p);
+    a.now = 1795867200;
+    CU_ASSERT_EQUAL_FATAL(ka_audit_add_bytes(&a, "pod.yaml", pod, strlen(pod)), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_add_decision_log_bytes(&a, "d.log", logged, sizeof(logged) - 1),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(a.n_items, 2);
+    for (size_t i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(a.items[i].n_findings, 0);
+        CU_ASSERT_EQUAL_FATAL(a.items[i].n_exemptions, 1);
+        CU_ASSERT_STRING_EQUAL(a.items[i].exemptions[0].rule, "probes-required");
+        CU_ASSERT_STRING_EQUAL(a.items[i].exemptions[0].exception, "legacy-web");
+        CU_ASSERT_STRING_EQUAL(a.items[i].exemptions[0].reason, "vendor image (OPS-142)");
+    }
+    static const struct {
+        const char *format;
+        const char *needle;
+    } want[] = {
+        {"text", "exempt   probes-required: exception \"legacy-web\": vendor image (OPS-142)"},
+        {"json", "\"exempted\":\t[{\n\t\t\t\t\t\"rule\":\t\"probes-required\",\n\t\t\t\t\t"
+                 "\"exception\":\t\"legacy-web\",\n\t\t\t\t\t\"reason\":\t\"vendor image "
+                 "(OPS-142)\""},
+        {"markdown", "| Pod shop/web | probes-required | legacy-web | vendor image (OPS-142) |"},
+        {"html", "<td>probes-required</td><td>legacy-web</td><td>vendor image (OPS-142)</td>"},
+        {"policyreport", "\"result\":\t\"skip\""},
+        {"policyreport", "\"message\":\t\"exempted by exception \\\"legacy-web\\\": vendor image "
+                         "(OPS-142)\""},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        struct ka_buf out;
+        ka_buf_init(&out, 1 << 22);
+        const char *f = want[i].format;
+        int ret = strcmp(f, "text") == 0       ? ka_audit_render_text(&a, &out, 0)
+                  : strcmp(f, "json") == 0     ? ka_audit_render_json(&a, &out)
+                  : strcmp(f, "markdown") == 0 ? ka_audit_render_markdown(&a, &out)
+                  : strcmp(f, "html") == 0     ? ka_audit_render_html(&a, &out)
+                                           : ka_audit_render_policyreport(&a, &out, 1000, 1 << 20);
+        CU_ASSERT_EQUAL(ret, 0);
+        if (out.data == NULL || strstr(out.data, want[i].needle) == NULL) {
+            fprintf(stderr, "\n%s: wanted \"%s\" in:\n%s\n", f, want[i].needle,
+                    out.data ? out.data : "");
+            CU_FAIL("exemption not shown");
+        }
+        ka_buf_free(&out);
+    }
+    ka_audit_free(&a);
+    ka_policy_unref(p);
+    ka_buf_free(&diag);
+}
+
 int main(void)
 {
     struct ka_buf diag;
@@ -464,6 +539,7 @@ int main(void)
          test_policyreport_split},
         {"json keeps the existing fields and adds decisions", test_json_compat},
         {"would be denied on redeploy", test_would_be_denied_on_redeploy},
+        {"exempted in every format", test_exempted_in_every_format},
         {NULL, NULL},
     };
     int rc = ka_test_run("audit", tests);

@@ -161,6 +161,20 @@ static void test_format(void)
     ka_buf_reset(&line);
     CU_ASSERT_EQUAL(ka_decision_log_format(s, KA_ENDPOINT_VALIDATE, 0, &line), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(line.data, "\"path\":\"\",\"stale\":\"scan-age\"}"));
+    /* the exceptions that exempted the object are logged with it (alone they are not reason
+     * enough to log: the checklist's own exception applies to every agent pod) */
+    s->n_findings = s->n_dropped_findings = 0;
+    s->allowed = 1;
+    s->n_exemptions = 1;
+    s->exemptions[0] = (struct ka_exemption){.rule = "probes-required"};
+    snprintf(s->exemptions[0].exception, sizeof(s->exemptions[0].exception), "legacy-web");
+    snprintf(s->exemptions[0].reason, sizeof(s->exemptions[0].reason), "vendor \"image\"");
+    CU_ASSERT_FALSE(ka_decision_log_wants(s, 0));
+    ka_buf_reset(&line);
+    CU_ASSERT_EQUAL(ka_decision_log_format(s, KA_ENDPOINT_VALIDATE, 0, &line), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line.data, ",\"exempted\":[{\"rule\":\"probes-required\","
+                                             "\"exception\":\"legacy-web\",\"reason\":"
+                                             "\"vendor \\\"image\\\"\"}]"));
     char ts[40];
     ka_decision_log_time(-1, ts, sizeof(ts));
     CU_ASSERT_STRING_EQUAL(ts, "1969-12-31T23:59:59.999Z");

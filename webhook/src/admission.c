@@ -26,6 +26,7 @@ void ka_review_summary_reset(struct ka_review_summary *s)
     memset(s, 0, offsetof(struct ka_review_summary, found.findings));
     s->n_dropped_findings = 0;
     s->n_mutations = 0;
+    s->n_exemptions = 0;
 }
 
 const char *ka_stale_name(enum ka_stale s)
@@ -343,6 +344,17 @@ static int add_warning(struct ka_buf *out, const struct ka_finding *f, int *firs
     return ret;
 }
 
+static int known_operation(const char *op)
+{
+    static const char *const ops[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        if (strcmp(op, ops[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int write_response(struct review *r, struct ka_buf *out, const char *deny_reason,
                           int deny_code)
 {
@@ -350,6 +362,10 @@ static int write_response(struct review *r, struct ka_buf *out, const char *deny
     int ret = 0;
     ka_buf_reset(out);
     int allowed = deny_reason == NULL;
+    if (deny_reason != NULL && s->reason[0] == '\0') {
+        /* the decision log says why a malformed request was denied */
+        snprintf(s->reason, sizeof(s->reason), "%s", deny_reason);
+    }
     for (size_t i = 0; allowed && i < s->n_findings; i++) {
         allowed = s->findings[i].action != KA_ACTION_ENFORCE;
     }
@@ -722,6 +738,14 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     } else if (summary->kind[0] == '\0' || summary->operation[0] == '\0') {
         ret = write_response(
             &r, response, "kadmit: request.kind.kind and request.operation must be strings", 400);
+    } else if (!known_operation(summary->operation)) {
+        /* the API server sends only these four: anything else is garbage, refused outright */
+        summary->http_status = 400;
+        snprintf(summary->reason, sizeof(summary->reason),
+                 "unknown request.operation \"%.60s\" (want CREATE, UPDATE, DELETE or CONNECT)",
+                 summary->operation);
+        ret = KA_EREVIEW;
+        goto reject;
     } else {
         if (summary->name[0] == '\0' && cJSON_IsObject(r.object)) {
             const cJSON *meta = cJSON_GetObjectItemCaseSensitive(r.object, "metadata");

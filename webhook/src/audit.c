@@ -47,12 +47,19 @@ static void item_free(struct ka_audit_item *it)
         free(it->mutations[m].path);
     }
     free(it->mutations);
+    for (size_t e = 0; e < it->n_exemptions; e++) {
+        free(it->exemptions[e].rule);
+        free(it->exemptions[e].exception);
+        free(it->exemptions[e].reason);
+    }
+    free(it->exemptions);
     free(it->owner_uid);
     free(it->owner_ref);
     it->owner_uid = it->owner_ref = NULL;
     it->findings = NULL;
     it->mutations = NULL;
-    it->n_findings = it->n_mutations = 0;
+    it->exemptions = NULL;
+    it->n_findings = it->n_mutations = it->n_exemptions = 0;
 }
 
 void ka_audit_free(struct ka_audit *a)
@@ -174,6 +181,21 @@ static int item_add_mutation(struct ka_audit_item *it, const char *rule, const c
     return m->rule == NULL || m->path == NULL ? KA_ENOMEM : 0;
 }
 
+static int item_add_exemption(struct ka_audit_item *it, const char *rule, const char *exception,
+                              const char *reason)
+{
+    struct ka_audit_exemption *p = realloc(it->exemptions, (it->n_exemptions + 1) * sizeof(*p));
+    if (p == NULL) {
+        return KA_ENOMEM;
+    }
+    it->exemptions = p;
+    struct ka_audit_exemption *e = &p[it->n_exemptions++];
+    e->rule = dup_or_empty(rule);
+    e->exception = dup_or_empty(exception);
+    e->reason = dup_or_empty(reason);
+    return e->rule == NULL || e->exception == NULL || e->reason == NULL ? KA_ENOMEM : 0;
+}
+
 /* Keep only what reports need from a (large, fixed-size) review summary. */
 static int item_take_summary(struct ka_audit_item *it, const struct ka_review_summary *s)
 {
@@ -187,6 +209,10 @@ static int item_take_summary(struct ka_audit_item *it, const struct ka_review_su
     }
     for (size_t m = 0; ret == 0 && m < s->n_mutations; m++) {
         ret = item_add_mutation(it, s->mutations[m].rule, s->mutations[m].op, s->mutations[m].path);
+    }
+    for (size_t e = 0; ret == 0 && e < s->n_exemptions; e++) {
+        ret = item_add_exemption(it, s->exemptions[e].rule, s->exemptions[e].exception,
+                                 s->exemptions[e].reason);
     }
     return ret;
 }
@@ -744,11 +770,28 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
             goto exit;
         }
     }
+    const char *reason = str_at(doc, "reason");
+    if (!it->allowed && it->n_findings == 0 && reason != NULL && reason[0] != '\0') {
+        /* a malformed request the server denied: its reason is the finding */
+        ret = item_add_finding(it, "request", KA_ACTION_ENFORCE, reason, "", "", KA_STALE_NONE);
+        if (ret != 0) {
+            goto exit;
+        }
+    }
     const cJSON *muts = cJSON_GetObjectItemCaseSensitive(doc, "mutations");
     const cJSON *m;
     cJSON_ArrayForEach(m, muts)
     {
         ret = item_add_mutation(it, str_at(m, "rule"), str_at(m, "op"), str_at(m, "path"));
+        if (ret != 0) {
+            goto exit;
+        }
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, "exempted"))
+    {
+        ret =
+            item_add_exemption(it, str_at(e, "rule"), str_at(e, "exception"), str_at(e, "reason"));
         if (ret != 0) {
             goto exit;
         }
@@ -908,6 +951,19 @@ static int add_findings_json(cJSON *r, const char *key, const struct ka_audit_it
             add_str_member(v, "path", it->mutations[m].path)) {
             return KA_ENOMEM;
         }
+    }
+    cJSON *es = cJSON_AddArrayToObject(r, "exempted");
+    for (size_t e = 0; es != NULL && e < it->n_exemptions; e++) {
+        cJSON *v = cJSON_CreateObject();
+        if (v == NULL || !cJSON_AddItemToArray(es, v) ||
+            add_str_member(v, "rule", it->exemptions[e].rule) ||
+            add_str_member(v, "exception", it->exemptions[e].exception) ||
+            add_str_member(v, "reason", it->exemptions[e].reason)) {
+            return KA_ENOMEM;
+        }
+    }
+    if (es == NULL) {
+        return KA_ENOMEM;
     }
     if (it->n_dropped_findings > 0 &&
         cJSON_AddNumberToObject(r, "droppedFindings", (double)it->n_dropped_findings) == NULL) {

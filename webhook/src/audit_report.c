@@ -352,7 +352,8 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
             continue;
         }
         const char *verdict = ka_audit_verdict(it);
-        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0) {
+        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0 &&
+            it->n_exemptions == 0) {
             hidden++;
             continue;
         }
@@ -395,6 +396,14 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
         }
         if (ret == 0 && it->n_dropped_findings > 0) {
             ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
+        }
+        for (size_t e = 0; ret == 0 && e < it->n_exemptions; e++) {
+            const struct ka_audit_exemption *ex = &it->exemptions[e];
+            char line[512];
+            snprintf(line, sizeof(line), "%s: exception \"%s\": %s", ex->rule, ex->exception,
+                     ex->reason);
+            ret = ka_buf_printf(out, "       %sexempt %s  ", dim, reset);
+            ret = ret ? ret : text_wrapped(out, line, indent, indent, width);
         }
         for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
             ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
@@ -560,6 +569,31 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                             "them all).\n",
                             more);
     }
+    for (size_t i = 0, n = 0; ret == 0 && i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++, n++) {
+            const struct ka_audit_exemption *ex = &it->exemptions[e];
+            if (n == 0) {
+                ret = ka_buf_adds(out, "\n### Exemptions\n\n| Object | Rule | Exception | Reason "
+                                       "|\n|---|---|---|---|\n");
+            }
+            ret = ret ? ret : ka_buf_adds(out, "| ");
+            ret = ret ? ret : md_cell(out, it->kind);
+            ret = ret ? ret : ka_buf_adds(out, " ");
+            if (ret == 0 && it->namespace_[0] != '\0') {
+                ret = md_cell(out, it->namespace_);
+                ret = ret ? ret : ka_buf_adds(out, "/");
+            }
+            ret = ret ? ret : md_cell(out, it->name);
+            ret = ret ? ret : ka_buf_adds(out, " | ");
+            ret = ret ? ret : md_cell(out, ex->rule);
+            ret = ret ? ret : ka_buf_adds(out, " | ");
+            ret = ret ? ret : md_cell(out, ex->exception);
+            ret = ret ? ret : ka_buf_adds(out, " | ");
+            ret = ret ? ret : md_cell(out, ex->reason);
+            ret = ret ? ret : ka_buf_adds(out, " |\n");
+        }
+    }
     ret = ret ? ret : ka_audit_render_errors(a, &md_markup, out);
     tally_free(&rules);
     tally_free(&spaces);
@@ -711,8 +745,15 @@ static const char html_head[] =
     "th{background:#eef1f5;position:sticky;top:0}\n"
     "td.a-enforce{color:" COLOR_ENFORCE ";font-weight:600}td.a-warn{color:" COLOR_WARN
     ";font-weight:600}td.a-audit{color:" COLOR_AUDIT "}\n"
-    "td{overflow-wrap:break-word}td.src{color:#5c6475;font-size:12px;word-break:break-all;"
-    "min-width:150px;max-width:240px}td[class^=a-]{white-space:nowrap}"
+    "td{overflow-wrap:break-word}td.src{color:#5c6475;font-size:12px}"
+    "td[class^=a-]{white-space:nowrap}\n"
+    /* findings: a row stays on two lines at 1400 px (the object's kind above its name); the
+     * message wraps, a long source past 200 px, an admission's origin past 130 px */
+    "#findings-table td{white-space:nowrap}#findings-table td.msg{white-space:normal;"
+    "min-width:360px}#findings-table td.src{white-space:normal;overflow-wrap:break-word;"
+    "max-width:200px}#findings-table td.org{white-space:normal;max-width:130px}"
+    "#findings-table small{color:#5c6475;font-size:12px}"
+    "\n"
     "code{font-size:12px}\n"
     ".errors li{margin:4px 0}\n</style>\n</head>\n<body>\n";
 
@@ -872,9 +913,9 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret : html_options(out, "filter-namespace", "all namespaces", &spaces);
     ret = ret ? ret
               : ka_buf_adds(out, "<span id=\"shown\"></span></div>\n<table id=\"findings-table\">"
-                                 "<thead><tr><th>Origin</th><th>Kind</th><th>Namespace</th>"
-                                 "<th>Name</th><th>Rule</th><th>Action</th><th>Message</th>"
-                                 "<th>Source</th></tr></thead>\n<tbody>\n");
+                                 "<thead><tr><th>Origin</th><th>Object</th><th>Rule</th>"
+                                 "<th>Action</th><th>Message</th><th>Source</th></tr></thead>"
+                                 "\n<tbody>\n");
     for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
         for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
@@ -888,7 +929,7 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
             ret = ret ? ret : html_esc(out, ns_label(it->namespace_));
             ret = ret ? ret : ka_buf_adds(out, "\">");
             if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
-                ret = ka_buf_adds(out, "<td>admission<br><small>");
+                ret = ka_buf_adds(out, "<td class=\"org\">admission<br><small>");
                 ret = ret ? ret : html_esc(out, it->operation);
                 ret = ret ? ret : ka_buf_adds(out, " ");
                 ret = ret ? ret : html_esc(out, it->time);
@@ -898,20 +939,50 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
             } else {
                 ret = ret ? ret : ka_buf_adds(out, "<td>object</td>");
             }
-            ret = ret ? ret : html_td(out, NULL, it->kind);
-            ret = ret ? ret : html_td(out, NULL, it->namespace_);
-            ret = ret ? ret : html_td(out, NULL, it->name);
+            /* the object in one cell: kind above namespace/name */
+            ret = ret ? ret : ka_buf_adds(out, "<td class=\"obj\"><small>");
+            ret = ret ? ret : html_esc(out, it->kind);
+            ret = ret ? ret : ka_buf_adds(out, "</small><br>");
+            if (ret == 0 && it->namespace_[0] != '\0') {
+                ret = html_esc(out, it->namespace_);
+                ret = ret ? ret : ka_buf_adds(out, "/");
+            }
+            ret = ret ? ret : html_esc(out, it->name);
+            ret = ret ? ret : ka_buf_adds(out, "</td>");
             ret = ret ? ret : html_td(out, NULL, fd->rule);
             char act_text[64];
             snprintf(act_text, sizeof(act_text), "%s%s", act,
                      ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
             ret = ret ? ret : html_td(out, cls, act_text);
-            ret = ret ? ret : html_td(out, NULL, ka_audit_short_message(it, fd));
+            ret = ret ? ret : html_td(out, "msg", ka_audit_short_message(it, fd));
             ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
             ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
         }
     }
     ret = ret ? ret : ka_buf_adds(out, "</tbody></table>\n");
+    for (size_t i = 0, n = 0; ret == 0 && i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++, n++) {
+            const struct ka_audit_exemption *ex = &it->exemptions[e];
+            if (n == 0) {
+                ret = ka_buf_adds(out, "<h2>Exemptions</h2>\n<table id=\"exemptions-table\">"
+                                       "<thead><tr><th>Kind</th><th>Namespace</th><th>Name</th>"
+                                       "<th>Rule</th><th>Exception</th><th>Reason</th></tr>"
+                                       "</thead>\n<tbody>\n");
+            }
+            ret = ret ? ret : ka_buf_adds(out, "<tr>");
+            ret = ret ? ret : html_td(out, NULL, it->kind);
+            ret = ret ? ret : html_td(out, NULL, it->namespace_);
+            ret = ret ? ret : html_td(out, NULL, it->name);
+            ret = ret ? ret : html_td(out, NULL, ex->rule);
+            ret = ret ? ret : html_td(out, NULL, ex->exception);
+            ret = ret ? ret : html_td(out, NULL, ex->reason);
+            ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
+        }
+        if (ret == 0 && n > 0 && i + 1 == a->n_items) {
+            ret = ka_buf_adds(out, "</tbody></table>\n");
+        }
+    }
     ret = ret ? ret : ka_audit_render_errors(a, &html_markup, out);
     ret = ret ? ret : ka_buf_adds(out, html_script);
     ret = ret ? ret : ka_buf_adds(out, "</body>\n</html>\n");
@@ -1181,7 +1252,23 @@ int ka_audit_render_policyreport(const struct ka_audit *a, struct ka_buf *out, s
                 ret = KA_ENOMEM;
                 goto cleanup;
             }
-            continue;
+        }
+        /* an exception that exempted the object: skip, as Kyverno reports PolicyExceptions */
+        for (size_t e = 0; e < it->n_exemptions; e++) {
+            const struct ka_audit_exemption *ex = &it->exemptions[e];
+            char msg[512];
+            snprintf(msg, sizeof(msg), "exempted by exception \"%s\": %s", ex->exception,
+                     ex->reason);
+            cJSON *r = make_result(a, it, ex->rule, "skip", NULL, msg, NULL);
+            cJSON *props = cJSON_GetObjectItemCaseSensitive(r, "properties");
+            if (r == NULL || add_prop(props, "exception", ex->exception) != 0) {
+                cJSON_Delete(r);
+                ret = KA_ENOMEM;
+                goto cleanup;
+            }
+            if ((ret = group_add(g, r, "skip", max_results, max_bytes)) != 0) {
+                goto cleanup;
+            }
         }
         for (size_t f = 0; f < it->n_findings; f++) {
             const struct ka_audit_finding *fd = &it->findings[f];

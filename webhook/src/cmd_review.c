@@ -30,7 +30,7 @@ int ka_cli_load_policy(const char *path, const char *attestations, struct ka_pol
     ka_buf_init(&diag, 256 * 1024);
     struct ka_rule_override override;
     char *json = NULL;
-    struct ka_policy_load_opts opts = {0};
+    struct ka_policy_load_opts opts = {.quiet_warnings = 1}; /* `kadmit lint` shows them */
     int ret = 0;
     if (attestations != NULL) {
         ret = ka_cli_attestations_override(attestations, &override, &json);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -126,7 +127,7 @@ static void log_admission(const struct ka_review_summary *sm, enum ka_endpoint e
 }
 
 static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_t len,
-                         struct ka_buf *response, int *http_status)
+                         int client_cert_verified, struct ka_buf *response, int *http_status)
 {
     struct serve *sv = ctx;
     int ret = KA_EINTERNAL;
@@ -142,6 +143,7 @@ static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
     struct ka_review_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth,
                                   .max_values = sv->cfg.max_json_values};
     ret = ka_admission_review(policy, ep, body, len, &opts, response, sm);
+    sm->client_cert_verified = client_cert_verified;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double seconds = elapsed_s(&t0, &t1);
     ka_metrics_observe_review(sv->metrics, ep, sm, ret, seconds);
@@ -301,6 +303,29 @@ static int reload_policy(struct serve *sv, const char *why)
     return ret;
 }
 
+/* The private key must not be readable by others, nor by a group kadmit does not run as (the
+ * kubelet mounts Secrets root:fsGroup, mode 0440, which is kadmit's own group). KA_EINVAL with
+ * the reason in diag, unless --allow-insecure-key-mode 1. */
+static int check_key_mode(const struct ka_config *cfg, struct ka_buf *diag)
+{
+    struct stat st;
+    if (cfg->allow_insecure_key_mode || stat(cfg->tls_key, &st) != 0) {
+        return 0; /* a missing key is reported by the loader */
+    }
+    int others = (st.st_mode & 0004) != 0;
+    int foreign_group = (st.st_mode & 0040) != 0 && st.st_gid != getegid();
+    if (!others && !foreign_group) {
+        return 0;
+    }
+    int ret = ka_buf_printf(diag,
+                            "%s: private key is readable by %s (mode %04o); make it 0600 or 0640 "
+                            "with kadmit's group (or pass --allow-insecure-key-mode 1)",
+                            cfg->tls_key, others ? "everyone" : "another group",
+                            (unsigned)(st.st_mode & 07777));
+    (void)ret;
+    return KA_EINVAL;
+}
+
 /* Load the certificate and publish it; a bad pair is refused and the old one kept. */
 static int reload_tls(struct serve *sv, const char *why)
 {
@@ -309,7 +334,10 @@ static int reload_tls(struct serve *sv, const char *why)
     struct ka_tls_config *tc = NULL;
     sv->tls_fingerprint =
         ka_tls_files_fingerprint(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca);
-    int ret = ka_tls_config_load(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca, &tc, &diag);
+    int ret = check_key_mode(&sv->cfg, &diag);
+    if (ret == 0) {
+        ret = ka_tls_config_load(sv->cfg.tls_cert, sv->cfg.tls_key, sv->cfg.client_ca, &tc, &diag);
+    }
     if (ret == 0) {
         ret = ka_tls_config_set_min_version(tc, ka_config_tls_version(sv->cfg.tls_min_version));
     }

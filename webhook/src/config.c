@@ -52,6 +52,13 @@ static const struct setting settings[] = {
      "PEM private key (required; reloaded with the certificate)"},
     {"client-ca", "KADMIT_CLIENT_CA", SETTING_STRING, STR(client_ca), 0, 0, "",
      "PEM CA bundle: require and verify client certificates (empty: off)"},
+    {"client-allowed-subjects", "KADMIT_CLIENT_ALLOWED_SUBJECTS", SETTING_STRING,
+     STR(client_allowed_subjects), 0, 0, "",
+     "comma-separated subject Common Names a client certificate must have (needs --client-ca; "
+     "empty: any certificate from the CA)"},
+    {"allow-insecure-key-mode", "KADMIT_ALLOW_INSECURE_KEY_MODE", SETTING_UINT,
+     NUM(allow_insecure_key_mode), 0, 1, "0",
+     "1: serve even when --tls-key is readable by others or by a group kadmit does not run as"},
     {"tls-min-version", "KADMIT_TLS_MIN_VERSION", SETTING_TLS, STR(tls_min_version), 0, 0, "1.2",
      "oldest TLS version served: 1.2 or 1.3 (1.3 needs Mbed TLS 3.6)"},
     {"policies", "KADMIT_POLICIES", SETTING_STRING, STR(policies), 0, 0, "",
@@ -307,6 +314,11 @@ int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char 
         if (ret != 0) {
             goto exit;
         }
+    }
+    if (c->client_allowed_subjects[0] != '\0' && c->client_ca[0] == '\0') {
+        set_err(err, err_len, "--client-allowed-subjects needs --client-ca");
+        ret = KA_EINVAL;
+        goto exit;
     }
     if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0') {
         set_err(err, err_len,

@@ -83,6 +83,10 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
     ret = ret ? ret : add_key_str(out, "time", ts, 0);
     ret = ret ? ret : add_key_str(out, "uid", s->uid, 1);
     ret = ret ? ret : add_key_str(out, "user", s->user, 1);
+    /* the user is what the caller claims; only a verified client certificate says who called */
+    ret = ret ? ret
+              : ka_buf_printf(out, ",\"clientCertVerified\":%s",
+                              s->client_cert_verified ? "true" : "false");
     ret = ret ? ret : add_key_str(out, "operation", s->operation, 1);
     ret = ret ? ret : ka_buf_printf(out, ",\"dryRun\":%s", s->dry_run ? "true" : "false");
     ret = ret ? ret : add_key_str(out, "kind", s->kind, 1);
@@ -92,7 +96,9 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
     ret = ret ? ret : ka_buf_printf(out, ",\"allowed\":%s", s->allowed ? "true" : "false");
     if (ret == 0 && s->http_status != 200) {
         ret = ka_buf_printf(out, ",\"status\":%d", s->http_status);
-        ret = ret ? ret : add_key_str(out, "reason", s->reason, 1);
+    }
+    if (ret == 0 && (s->http_status != 200 || s->reason[0] != '\0')) {
+        ret = add_key_str(out, "reason", s->reason, 1); /* also a denied malformed request's */
     }
     ret = ret ? ret : ka_buf_adds(out, ",\"findings\":[");
     for (size_t i = 0;
@@ -115,6 +121,18 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
     ret = ret ? ret : ka_buf_adds(out, "]");
     if (ret == 0 && s->n_dropped_findings > 0) {
         ret = ka_buf_printf(out, ",\"droppedFindings\":%zu", s->n_dropped_findings);
+    }
+    if (ret == 0 && s->n_exemptions > 0) {
+        ret = ka_buf_adds(out, ",\"exempted\":[");
+        for (size_t i = 0; ret == 0 && i < s->n_exemptions && i < KA_MAX_EXEMPTIONS_LISTED; i++) {
+            const struct ka_exemption *e = &s->exemptions[i];
+            ret = ka_buf_adds(out, i > 0 ? ",{" : "{");
+            ret = ret ? ret : add_key_str(out, "rule", e->rule, 0);
+            ret = ret ? ret : add_key_str(out, "exception", e->exception, 1);
+            ret = ret ? ret : add_key_str(out, "reason", e->reason, 1);
+            ret = ret ? ret : ka_buf_adds(out, "}");
+        }
+        ret = ret ? ret : ka_buf_adds(out, "]");
     }
     if (ret == 0 && s->n_mutations > 0) {
         ret = ka_buf_adds(out, ",\"mutations\":[");

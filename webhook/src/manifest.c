@@ -14,6 +14,8 @@
 
 /* Bytes read from a FILE at a time. */
 #define KA_MANIFEST_WINDOW (1u << 20)
+/* The first bytes that decide JSON or YAML (kubectl's NewYAMLOrJSONDecoder peeks as many). */
+#define KA_MANIFEST_SNIFF 4096
 /* "End of input" from peek() and the scanners: not a byte, not an error code. */
 #define EOI 256
 
@@ -77,7 +79,9 @@ static int refill(struct ka_manifest_reader *r)
     r->mark = 0;
     r->base += r->len;
     r->pos = 0;
-    r->len = fread(r->own, 1, KA_MANIFEST_WINDOW, r->f);
+    /* the first read holds the bytes that decide the format */
+    size_t want = r->base == 0 && r->o.window < KA_MANIFEST_SNIFF ? KA_MANIFEST_SNIFF : r->o.window;
+    r->len = fread(r->own, 1, want, r->f);
     if (r->len == 0) {
         r->eof = 1;
         r->io_error = ferror(r->f);
@@ -118,6 +122,7 @@ static int reader_new(struct ka_manifest_reader **out, const char *name,
     r->name = name;
     r->o.max_object = opts != NULL && opts->max_object ? opts->max_object : KA_MAX_MANIFEST_OBJECT;
     r->o.max_depth = opts != NULL && opts->max_depth ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
+    r->o.window = opts != NULL && opts->window ? opts->window : KA_MANIFEST_WINDOW;
     r->line = 1;
     ka_buf_init(&r->value, r->o.max_object);
     ka_buf_init(&r->line_buf, r->o.max_object);
@@ -134,7 +139,8 @@ int ka_manifest_reader_new(struct ka_manifest_reader **out, const char *name, FI
         return ret;
     }
     (*out)->f = f;
-    (*out)->own = malloc(KA_MANIFEST_WINDOW);
+    (*out)->own =
+        malloc((*out)->o.window > KA_MANIFEST_SNIFF ? (*out)->o.window : KA_MANIFEST_SNIFF);
     (*out)->data = (*out)->own;
     if ((*out)->own == NULL) {
         ka_manifest_reader_free(*out);
@@ -723,13 +729,13 @@ int ka_manifest_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
         if (c == 0xEF && r->len - r->pos >= 3 && memcmp(r->data + r->pos, "\xEF\xBB\xBF", 3) == 0) {
             r->pos += 3; /* a UTF-8 byte-order mark */
         }
-        size_t i = r->pos;
-        while (i < r->len && (r->data[i] == ' ' || r->data[i] == '\t' || r->data[i] == '\r' ||
-                              r->data[i] == '\n')) {
+        /* as kubectl: JSON when the first non-space byte of the first 4 KiB opens an object */
+        size_t i = r->pos, end = r->len < KA_MANIFEST_SNIFF ? r->len : KA_MANIFEST_SNIFF;
+        while (i < end && (r->data[i] == ' ' || r->data[i] == '\t' || r->data[i] == '\r' ||
+                           r->data[i] == '\n')) {
             i++;
         }
-        r->format =
-            i < r->len && (r->data[i] == '{' || r->data[i] == '[') ? FORMAT_JSON : FORMAT_YAML;
+        r->format = i < end && (r->data[i] == '{' || r->data[i] == '[') ? FORMAT_JSON : FORMAT_YAML;
     }
     int ret = r->format == FORMAT_JSON ? json_next(r, d) : yaml_next(r, d);
     if (ret == 0 && r->io_error) {

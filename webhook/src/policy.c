@@ -59,6 +59,7 @@ struct ka_policy {
     const cJSON *other_rules; /* the complete policy's spec.otherRules: default, or NULL */
     size_t root_stream;
     size_t n_warnings;
+    int quiet_warnings; /* count warnings, do not write them to diag */
     char source[1024];
 };
 
@@ -102,8 +103,8 @@ static void note_at(struct ka_buf *diag, const char *file, unsigned line, unsign
     }
 }
 
-static void note(struct checker *c, const cJSON *node, const char *kind, const char *fmt,
-                 va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+note(struct checker *c, const cJSON *node, const char *kind, const char *fmt, va_list ap)
 {
     unsigned line = 0, col = 0;
     ka_yaml_position(&c->pol->streams[c->stream], node, &line, &col);
@@ -127,6 +128,9 @@ __attribute__((format(printf, 3, 4))) static void warn(struct checker *c, const 
                                                        const char *fmt, ...)
 {
     c->pol->n_warnings++;
+    if (c->pol->quiet_warnings) {
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     note(c, node, "warning: ", fmt, ap);
@@ -1009,7 +1013,8 @@ warn_rule(struct ka_policy *pol, size_t i, struct ka_buf *diag, const char *fmt,
     size_t stream = o != NULL ? (size_t)cJSON_GetArrayItem(o, 0)->valuedouble : pol->root_stream;
     unsigned line = o != NULL ? (unsigned)cJSON_GetArrayItem(o, 1)->valuedouble : 1;
     pol->n_warnings++;
-    note_at(diag, stream < pol->n_streams ? pol->stream_names[stream] : "(policy)", line, 1,
+    note_at(pol->quiet_warnings ? NULL : diag,
+            stream < pol->n_streams ? pol->stream_names[stream] : "(policy)", line, 1,
             "warning: ", msg);
 }
 
@@ -1105,6 +1110,7 @@ static int finish(struct ka_policy *pol, int errors, const struct ka_policy_load
 static int load(struct ka_policy *pol, int errors, const struct ka_policy_load_opts *opts,
                 struct ka_policy **out, struct ka_buf *diag)
 {
+    pol->quiet_warnings = opts != NULL && opts->quiet_warnings;
     int ret = build(pol, opts ? opts->max_depth : 0, diag, &errors);
     if (ret != 0) {
         policy_destroy(pol);

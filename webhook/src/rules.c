@@ -77,7 +77,8 @@ static const char *container_image(const struct ka_object *obj, const char *name
     return "";
 }
 
-static int excepted(const struct ka_rule_run *run, const char *container)
+/* The first exception of the rule that exempts the object (or this container), or NULL. */
+static const cJSON *excepted(const struct ka_rule_run *run, const char *container)
 {
     const cJSON *ex;
     cJSON_ArrayForEach(ex, run->rule->exceptions)
@@ -95,9 +96,28 @@ static int excepted(const struct ka_rule_run *run, const char *container)
              !ka_glob_match_any(images, container_image(run->obj, container), 0))) {
             continue;
         }
-        return 1;
+        return ex;
     }
-    return 0;
+    return NULL;
+}
+
+/* Remember that exception `ex` exempted the object from the rule: once per rule and exception. */
+static void note_exemption(struct ka_findings *s, const char *rule, const cJSON *ex)
+{
+    const char *name = cJSON_GetStringValue(item(ex, "name"));
+    const char *reason = cJSON_GetStringValue(item(ex, "reason"));
+    name = name != NULL ? name : "";
+    for (size_t i = 0; i < s->n_exemptions; i++) {
+        if (s->exemptions[i].rule == rule && strcmp(s->exemptions[i].exception, name) == 0) {
+            return;
+        }
+    }
+    if (s->n_exemptions < KA_MAX_EXEMPTIONS_LISTED) {
+        struct ka_exemption *e = &s->exemptions[s->n_exemptions++];
+        e->rule = rule;
+        snprintf(e->exception, sizeof(e->exception), "%s", name);
+        snprintf(e->reason, sizeof(e->reason), "%s", reason != NULL ? reason : "");
+    }
 }
 
 int ka_rule_fix(struct ka_rule_run *run, const char *container, const char *op, const char *path,
@@ -124,7 +144,11 @@ int ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int softe
     if (path == NULL) {
         path = "";
     }
-    if (excepted(run, container)) {
+    const cJSON *exception = excepted(run, container);
+    if (exception != NULL) {
+        if (ev->ratchet_record == NULL) { /* the old object of an UPDATE is not reported */
+            note_exemption(s, id, exception);
+        }
         return 0;
     }
     if (ev->ratchet_record != NULL) {

@@ -71,6 +71,7 @@ struct relay {
     int64_t last_activity;      /* ms */
     int peer_eof;               /* the client closed its side */
     int sniffed;                /* the first byte was checked for plaintext HTTP */
+    int client_verified;        /* a client certificate verified against --client-ca */
     int client_gone;            /* hang-up reported while we were not reading */
     int tls_ready;              /* the TLS socket may have bytes: worth a read */
     int pair_ready;             /* the socketpair may have bytes from libmicrohttpd */
@@ -583,7 +584,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     int status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     enum ka_endpoint ep = rq->route == ROUTE_MUTATE ? KA_ENDPOINT_MUTATE : KA_ENDPOINT_VALIDATE;
     const char *body = rq->body.data != NULL ? rq->body.data : "";
-    int ret = s->opts.handler(s->opts.handler_ctx, ep, body, rq->body.len, &resp, &status);
+    /* the relay marks a verified client certificate in the socketpair's address */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr_un *peer =
+        ci != NULL ? (const struct sockaddr_un *)(const void *)ci->client_addr : NULL;
+    int verified = peer != NULL && peer->sun_family == AF_UNIX && peer->sun_path[0] == 'v';
+    int ret =
+        s->opts.handler(s->opts.handler_ctx, ep, body, rq->body.len, verified, &resp, &status);
     if (ret != 0 || status < 100 || status > 599) {
         ka_buf_free(&resp);
         KA_LOG_E("admission handler failed: %s", ka_strerror(ret));
@@ -705,6 +713,7 @@ static int relay_attach_http(struct worker *w, struct relay *r)
     /* MHD owns sv[1] from here, success or not. Telling it the truth (an AF_UNIX peer) keeps
      * it from trying TCP_NODELAY/TCP_CORK on the socketpair twice per response. */
     struct sockaddr_un local = {.sun_family = AF_UNIX};
+    local.sun_path[0] = r->client_verified ? 'v' : '-';
     if (MHD_add_connection(w->http, sv[1], (const struct sockaddr *)&local,
                            (socklen_t)sizeof(local)) != MHD_YES) {
         KA_LOG_W("HTTP layer refused a connection: %s", strerror(errno));
@@ -745,6 +754,26 @@ static int relay_refuse_plaintext(struct relay *r)
     return 1;
 }
 
+/* --client-allowed-subjects (comma-separated Common Names): empty allows any verified
+ * certificate (or none, without --client-ca). */
+static int subject_allowed(const struct ka_config *cfg, int verified, const char *cn)
+{
+    const char *list = cfg->client_allowed_subjects;
+    if (list[0] == '\0') {
+        return 1;
+    }
+    size_t n = strlen(cn);
+    for (const char *p = list; verified && n > 0 && *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, cn, n) == 0) {
+            return 1;
+        }
+        p += len + (comma != NULL);
+    }
+    return 0;
+}
+
 /* Move bytes until nothing moves. 0: keep the relay; -1: close it. */
 static int relay_pump(struct worker *w, struct relay *r)
 {
@@ -770,6 +799,14 @@ static int relay_pump(struct worker *w, struct relay *r)
                 return -1;
             }
             KA_LOG_D("TLS handshake done: %s", ka_tls_conn_version(r->tls));
+            char cn[256];
+            r->client_verified = ka_tls_conn_peer_verified(r->tls, cn, sizeof(cn));
+            if (!subject_allowed(&w->server->cfg, r->client_verified, cn)) {
+                KA_LOG_D("client certificate CN \"%s\" is not in --client-allowed-subjects; "
+                         "closing",
+                         cn);
+                return -1;
+            }
             r->state = RELAY_OPEN;
             r->tls_ready = 1; /* a request may have come with the client's Finished */
             if (relay_attach_http(w, r) != 0) {

@@ -12,6 +12,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
@@ -509,4 +510,24 @@ const char *ka_tls_conn_version(const struct ka_tls_conn *c)
 const char *ka_tls_conn_error(const struct ka_tls_conn *c)
 {
     return c->error[0] != '\0' ? c->error : "no error";
+}
+
+int ka_tls_conn_peer_verified(const struct ka_tls_conn *c, char *cn, size_t cn_len)
+{
+    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
+    if (cn_len > 0) {
+        cn[0] = '\0';
+    }
+    if (peer == NULL || mbedtls_ssl_get_verify_result(&c->ssl) != 0) {
+        return 0;
+    }
+    for (const mbedtls_x509_name *n = &peer->subject; n != NULL; n = n->next) {
+        if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && cn_len > 0) {
+            size_t len = n->val.len < cn_len - 1 ? n->val.len : cn_len - 1;
+            memcpy(cn, n->val.p, len);
+            cn[len] = '\0';
+            break;
+        }
+    }
+    return 1;
 }

@@ -57,6 +57,13 @@ struct ka_mutation {
     char path[192];
 };
 
+/* A policy exception that exempted the object, or one of its containers, from a rule. */
+struct ka_exemption {
+    const char *rule;   /* rule id (static) */
+    char exception[64]; /* the exception's name */
+    char reason[256];   /* the exception's reason */
+};
+
 /*
  * What the rules found in one object: findings and the mutations they recorded. The rules see
  * only this (struct ka_eval.findings), never the request around it.
@@ -66,7 +73,9 @@ struct ka_mutation {
     struct ka_finding findings[KA_MAX_FINDINGS];                                                   \
     size_t n_dropped_findings;                                                                     \
     size_t n_mutations;                                                                            \
-    struct ka_mutation mutations[KA_MAX_MUTATIONS_LISTED];
+    struct ka_mutation mutations[KA_MAX_MUTATIONS_LISTED];                                         \
+    size_t n_exemptions;                                                                           \
+    struct ka_exemption exemptions[KA_MAX_EXEMPTIONS_LISTED];
 struct ka_findings {
     KA_FINDINGS_MEMBERS
 };
@@ -84,7 +93,9 @@ struct ka_review_summary {
     char name[256];
     char operation[16];
     char user[128];
-    char reason[256]; /* 400 reason or internal-error reason */
+    char reason[256];         /* 400 reason or internal-error reason */
+    int client_cert_verified; /* set by the server: the caller's certificate verified (--client-ca)
+                               */
     /* The rules' findings: `found` for the rules, the same members by name (s->n_findings) for
      * everything that reads the summary. */
     union {

@@ -48,6 +48,13 @@ struct ka_audit_finding {
     enum ka_stale stale;
 };
 
+/* A policy exception that exempted the object from a rule (owned strings). */
+struct ka_audit_exemption {
+    char *rule;
+    char *exception; /* the exception's name */
+    char *reason;
+};
+
 struct ka_audit_mutation {
     char *rule;
     char op[8];
@@ -72,6 +79,8 @@ struct ka_audit_item {
     size_t n_dropped_findings;
     size_t n_mutations;
     struct ka_audit_mutation *mutations;
+    size_t n_exemptions;
+    struct ka_audit_exemption *exemptions;
     /* admissions only */
     char time[40]; /* RFC 3339 as logged */
     char user[128];

@@ -24,10 +24,12 @@ struct ka_config {
     char tls_cert[KA_CONFIG_PATH_MAX];       /* PEM certificate chain (required) */
     char tls_key[KA_CONFIG_PATH_MAX];        /* PEM private key (required) */
     char client_ca[KA_CONFIG_PATH_MAX];      /* "" or PEM CA bundle: require client certs */
-    char tls_min_version[8];                 /* "1.2" or "1.3" */
-    char policies[KA_CONFIG_PATH_MAX];       /* "" (embedded checklist), a file or a directory */
-    char attestations[KA_CONFIG_PATH_MAX];   /* "" or directory of attestations */
-    char log_level[16];                      /* debug|info|warn|error */
+    char client_allowed_subjects[KA_CONFIG_PATH_MAX]; /* "" or comma-separated CNs */
+    unsigned long allow_insecure_key_mode;            /* 1: accept a group/world-readable key */
+    char tls_min_version[8];                          /* "1.2" or "1.3" */
+    char policies[KA_CONFIG_PATH_MAX];     /* "" (embedded checklist), a file or a directory */
+    char attestations[KA_CONFIG_PATH_MAX]; /* "" or directory of attestations */
+    char log_level[16];                    /* debug|info|warn|error */
     unsigned long max_body_bytes;
     unsigned long max_json_depth;
     unsigned long max_json_values;

@@ -44,6 +44,8 @@
  * object are judged fresh (fail closed). */
 #define KA_MAX_RATCHET_FINDINGS 16384
 #define KA_MAX_MUTATIONS_LISTED 32
+/* Exemptions (rule, exception) listed for one review; one per rule and exception. */
+#define KA_MAX_EXEMPTIONS_LISTED 16
 
 /* Warnings in one response; each warning is at most this long (the API server truncates). */
 #define KA_MAX_WARNINGS 32

@@ -34,6 +34,7 @@ struct ka_manifest_reader;
 struct ka_manifest_opts {
     size_t max_object;  /* bytes per document/item; 0: KA_MAX_MANIFEST_OBJECT */
     unsigned max_depth; /* 0: KA_MAX_DEPTH_DEFAULT */
+    size_t window;      /* bytes read from a FILE at a time; 0: 1 MiB (tests use tiny ones) */
 };
 
 struct ka_manifest_doc {

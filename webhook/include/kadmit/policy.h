@@ -44,6 +44,9 @@ struct ka_policy_load_opts {
     /* Applied in order after the files are read, before rules load their state. */
     const struct ka_rule_override *overrides;
     size_t n_overrides;
+    /* Count warnings (ka_policy_warnings) without writing them to diag: the offline commands
+     * other than `kadmit lint` are not where a policy is reviewed. */
+    int quiet_warnings;
     /* Maximum nesting depth of policy documents. 0: KA_MAX_DEPTH_DEFAULT. */
     unsigned max_depth;
     /* The snapshot being replaced (a reload), or NULL. Rules may reuse its loaded state, e.g.

@@ -28,13 +28,16 @@
 
 /**
  * Answer one admission request. `body` (borrowed, `len` bytes, NUL-terminated) is the complete
- * request body. Fill `response` (bounded; owned by the server) and `*http_status`: 200 makes
- * the body go out as application/json, any other status as text/plain. Return 0, or a negative
- * KA_E* code to make the server answer 500. Called from several worker threads at once; a slow
- * handler delays the other connections of its worker.
+ * request body; `client_cert_verified` is 1 when the connection presented a client certificate
+ * that verified against --client-ca (and passed --client-allowed-subjects). Fill `response`
+ * (bounded; owned by the server) and `*http_status`: 200 makes the body go out as application/json,
+ * any other status as text/plain. Return 0, or a negative KA_E* code to make the server answer 500.
+ * Called from several worker threads at once; a slow handler delays the other connections of its
+ * worker.
  */
 typedef int (*ka_server_handler_fn)(void *ctx, enum ka_endpoint ep, const char *body, size_t len,
-                                    struct ka_buf *response, int *http_status);
+                                    int client_cert_verified, struct ka_buf *response,
+                                    int *http_status);
 
 /** Extra readiness check (e.g. "a policy is loaded"): 1 ready, 0 not (reason in `why`). */
 typedef int (*ka_server_ready_fn)(void *ctx, char *why, size_t why_len);

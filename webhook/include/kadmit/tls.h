@@ -113,6 +113,12 @@ size_t ka_tls_conn_pending(const struct ka_tls_conn *c);
 enum ka_tls_want ka_tls_conn_want(const struct ka_tls_conn *c);
 /** Best-effort close_notify alert (non-blocking; dropped if the socket is full). */
 void ka_tls_conn_close_notify(struct ka_tls_conn *c);
+/**
+ * After the handshake: 1 when the client presented a certificate that verified against the
+ * client CA (only possible with one configured), and then its subject Common Name in `cn`
+ * ("" when it has none); 0 otherwise.
+ */
+int ka_tls_conn_peer_verified(const struct ka_tls_conn *c, char *cn, size_t cn_len);
 /** Text of the last error (static storage in the session). */
 /** The negotiated protocol, "TLSv1.2" or "TLSv1.3" (static storage), once the handshake is done. */
 const char *ka_tls_conn_version(const struct ka_tls_conn *c);
