@@ -403,24 +403,46 @@ static void test_validate_update(void)
     torture_review(&cases[3], 0);
 }
 
-/* Loading the embedded policy with the Nth allocation failing: an error, or a policy that
- * judges every case like the real one (never a policy with a rule silently missing). */
-static void test_policy_load(void)
+static int load_embedded(struct ka_policy **out)
+{
+    return ka_policy_load_default(NULL, out, NULL);
+}
+
+/* An overlay on the checklist: replaced fields, params merged key by key, exceptions appended
+ * and replaced, a block removed. */
+static int load_overlay(struct ka_policy **out)
+{
+    static const char text[] =
+        "apiVersion: kadmit.dev/v1alpha1\nkind: Policy\nmetadata: {name: tune}\nspec:\n"
+        "  base: checklist\n  exclude: {namespaces: [kube-system]}\n  rules:\n"
+        "    - id: image-pinned\n      action: warn\n      params: {requireDigest: true}\n"
+        "    - id: termination-grace-period\n      match: null\n"
+        "    - id: inject-metrics-sidecar\n      params: {requests: {cpu: 10m}}\n"
+        "    - id: resources-required\n      exceptions:\n"
+        "        - {name: legacy, names: [old-*], reason: OPS-1}\n"
+        "    - id: probes-required\n      exceptions:\n        replace:\n"
+        "          - {name: sidecar, containers: [metrics-sidecar], reason: no health endpoint}\n";
+    return ka_policy_load_buffer("tune.yaml", text, sizeof(text) - 1, NULL, out, NULL);
+}
+
+/* Loading a policy with the Nth allocation failing: an error, or a policy that judges every
+ * case like the one loaded without failures (never a policy with a rule silently missing). */
+static void policy_load_torture(const char *what, int (*load)(struct ka_policy **))
 {
     struct ka_policy *p = NULL;
     t.calls = 0;
     t.fail_at = 0;
     t.failing = 1;
-    int ret = ka_policy_load_default(NULL, &p, NULL);
+    int ret = load(&p);
     t.failing = 0;
     long total = t.calls;
     CU_ASSERT_EQUAL_FATAL(ret, 0);
     ka_policy_unref(p);
     CU_ASSERT(total >= 100);
 
-    /* The reference answers come from the embedded policy loaded without failures. */
+    /* The reference answers come from the policy loaded without failures. */
     struct ka_policy *embedded = NULL;
-    CU_ASSERT_EQUAL_FATAL(ka_policy_load_default(NULL, &embedded, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(load(&embedded), 0);
     struct outcome ref[4];
     for (size_t c = 0; c < 4; c++) {
         review_once(embedded, &cases[c], 0, 0, &ref[c]);
@@ -435,7 +457,7 @@ static void test_policy_load(void)
         t.live = 0;
         t.tracking = 1;
         t.failing = 1;
-        ret = ka_policy_load_default(NULL, &p, NULL);
+        ret = load(&p);
         t.failing = 0;
         if (ret != 0) {
             n_error++;
@@ -450,9 +472,9 @@ static void test_policy_load(void)
             }
             if (!same) {
                 fprintf(stderr,
-                        "  policy load: failing allocation %ld of %ld loads a policy "
+                        "  %s: failing allocation %ld of %ld loads a policy "
                         "that judges differently\n",
-                        n, total);
+                        what, n, total);
                 n_bad++;
             } else {
                 n_ok++;
@@ -461,18 +483,28 @@ static void test_policy_load(void)
         }
         t.tracking = 0;
         if (KA_COUNT_LIVE && t.live != 0) {
-            fprintf(stderr, "  policy load: failing allocation %ld leaks %ld blocks\n", n, t.live);
+            fprintf(stderr, "  %s: failing allocation %ld leaks %ld blocks\n", what, n, t.live);
             n_leak++;
         }
     }
     for (size_t c = 0; c < 4; c++) {
         REAL(free)(ref[c].response);
     }
-    printf("\n  policy load: %ld allocations: %ld errors, %ld same policy, %ld wrong, "
+    printf("\n  %s: %ld allocations: %ld errors, %ld same policy, %ld wrong, "
            "%ld leaking\n",
-           total, n_error, n_ok, n_bad, n_leak);
+           what, total, n_error, n_ok, n_bad, n_leak);
     CU_ASSERT_EQUAL(n_bad, 0);
     CU_ASSERT_EQUAL(n_leak, 0);
+}
+
+static void test_policy_load(void)
+{
+    policy_load_torture("policy load", load_embedded);
+}
+
+static void test_overlay_load(void)
+{
+    policy_load_torture("overlay load", load_overlay);
 }
 
 int main(void)
@@ -492,6 +524,7 @@ int main(void)
         {"mutate: patched pod, every allocation failing in turn", test_mutate},
         {"validate: UPDATE with ratcheting, every allocation failing", test_validate_update},
         {"policy load: every allocation failing in turn", test_policy_load},
+        {"overlay load: every allocation failing in turn", test_overlay_load},
         {"every review with the cJSON arena, every allocation failing", test_all_with_arena},
         {NULL, NULL},
     };
