@@ -10,7 +10,8 @@
 # The binary is built in the cached Debian 13 root of tests/platforms/debian13.sh (Mbed TLS
 # 3.6, Release, stripped). The image holds only that binary and the runtime libraries, extracted
 # from Debian 13's packages by `mmdebstrap --variant=extract` (libmbedtls21, libmbedx509-7,
-# libmbedcrypto16, libmicrohttpd12t64, libcjson1, libyaml-0-2 and their dependencies), with one
+# libmbedcrypto16, libmicrohttpd12t64, libcjson1, libyaml-0-2, libcurl4t64 and ca-certificates
+# with their dependencies), with one
 # /var/lib/dpkg/status.d/<package> entry per package so scanners (Trivy, Grype) see their
 # versions. No shell, no package manager. It runs as 65532:65532 with deploy/Dockerfile's
 # entrypoint and command, which deploy/base's Deployment repeats.
@@ -21,7 +22,8 @@ out=$(realpath -m "${1:-build/image}")
 tag=latest
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 security="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
-runtime=(libmbedtls21 libmbedx509-7 libmbedcrypto16 libmicrohttpd12t64 libcjson1 libyaml-0-2)
+runtime=(libmbedtls21 libmbedx509-7 libmbedcrypto16 libmicrohttpd12t64 libcjson1 libyaml-0-2
+         libcurl4t64 ca-certificates)
 # The Deployment's arguments (deploy/base/deployment.yaml) and deploy/Dockerfile's CMD.
 cmd=(serve --listen 0.0.0.0:8443 --metrics-listen 0.0.0.0:9090
      --tls-cert /etc/kadmit/tls/tls.crt --tls-key /etc/kadmit/tls/tls.key
@@ -71,6 +73,9 @@ find "$rootfs/usr/share/doc" -type f ! -name copyright -delete 2>/dev/null || tr
 find "$rootfs/usr/share/doc" -type d -empty -delete 2>/dev/null || true
 find "$rootfs" \( -path "$rootfs/usr/bin/*" -o -path "$rootfs/usr/sbin/*" \) -delete 2>/dev/null || true
 
+# ca-certificates' postinst (not run by an extraction) would concatenate the bundle libcurl reads.
+mkdir -p "$rootfs/etc/ssl/certs"
+cat "$rootfs"/usr/share/ca-certificates/mozilla/*.crt >"$rootfs/etc/ssl/certs/ca-certificates.crt"
 install -D -m 0755 "$root/root/build-image/kadmit" "$rootfs/usr/bin/kadmit"
 # Merged /usr, as base-files makes it (not extracted here): the loader is /lib64/ld-linux-*.
 for d in bin lib lib64 sbin; do

@@ -269,7 +269,7 @@ check("cert-manager: renews before expiry", "renewBefore" in serving["spec"])
 KNOWN = {"kadmit_admission_requests_total", "kadmit_admission_duration_seconds_bucket",
          "kadmit_admission_duration_seconds_sum", "kadmit_admission_duration_seconds_count",
          "kadmit_rule_results_total", "kadmit_policy_reloads_total",
-         "kadmit_stale_admissions_total",
+         "kadmit_stale_admissions_total", "kadmit_rule_misconfigured",
          "kadmit_policy_last_reload_success_timestamp_seconds",
          "kadmit_tls_certificate_expiry_timestamp_seconds", "kadmit_build_info", "up",
          "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"}
@@ -290,6 +290,8 @@ check("monitoring: webhook-down alert", any("up{" in r["expr"] for r in alerts.v
 check("monitoring: stale-scan admissions alert",
       "kadmit_stale_admissions_total" in alerts.get("KadmitStaleScanAdmitted", {}).get("expr", ""))
 check("monitoring: rejections alert", 'decision="denied"' in exprs)
+check("monitoring: misconfigured-rule alert (e.g. no trusted scanner keys)",
+      "kadmit_rule_misconfigured" in alerts.get("KadmitRuleMisconfigured", {}).get("expr", ""))
 check("monitoring: p99 latency alert",
       "histogram_quantile(0.99" in exprs and "kadmit_admission_duration_seconds_bucket" in exprs)
 check("monitoring: certificate expiry < 14d alert", re.search(

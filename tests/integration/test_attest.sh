@@ -40,17 +40,24 @@ stmt "$T/clean.st" trivy-clean.json
 stmt "$T/crit.st" trivy-findings.json
 stmt "$T/grype.st" grype-findings.json --scanner pkg:github/anchore/grype@v0.84.0 --scanner-version 0.84.0
 stmt "$T/old.st" trivy-clean.json --finished 2026-11-18T12:00:00Z
+stmt "$T/newer.st" trivy-clean.json --finished 2026-11-28T10:00:00Z
+stmt "$T/secret.st" trivy-secret.json
 stmt "$T/slsa.st" trivy-clean.json --predicate-type https://slsa.dev/provenance/v1
 
 bash "$A/sign.sh" "$T/p256.key" "$T/clean.st" > "$T/clean.json"
 bash "$A/sign.sh" "$T/p384.key" "$T/crit.st" > "$T/crit.json"
 bash "$A/sign.sh" --pss "$T/rsa2048.key" "$T/grype.st" > "$T/grype.json"
 bash "$A/sign.sh" "$T/rsa2048.key" "$T/old.st" > "$T/old.json"
+bash "$A/sign.sh" "$T/p256.key" "$T/newer.st" > "$T/newer.json"
+bash "$A/sign.sh" "$T/p256.key" "$T/secret.st" > "$T/secret.json"
 bash "$A/sign.sh" "$T/rogue.key" "$T/clean.st" > "$T/rogue.json"
 bash "$A/sign.sh" "$T/p256.key" "$T/slsa.st" > "$T/slsa.json"
 bash "$A/sign.sh" --bundle "$T/p384.key" "$T/clean.st" > "$T/bundle.json"
 # as `cosign download attestation` prints: one envelope per line
 cat "$T/crit.json" "$T/old.json" "$T/clean.json" > "$T/cosign.jsonl"
+# the same, after a re-scan that found nothing (newest last, as a bundle)
+bash "$A/sign.sh" --bundle "$T/p384.key" "$T/newer.st" > "$T/newer-bundle.json"
+cat "$T/cosign.jsonl" "$T/newer-bundle.json" > "$T/rescanned.jsonl"
 
 # PSS with openssl's default (maximum) salt length, signed by hand over the PAE
 pt=application/vnd.in-toto+json
@@ -65,7 +72,11 @@ expect 0 "verdict: PASS" -- "${K[@]}" "$IMG1" "$T/clean.json"
 expect 0 "verified with $T/keys/p384.pub" -- "${K[@]}" "$IMG1" "$T/bundle.json"
 expect 0 "(sigstore-bundle)" -- "${K[@]}" "$IMG1" "$T/bundle.json"
 expect 0 "verified with $T/keys/rsa2048.pub" -- "${K[@]}" "$IMG1" "$T/pssmax.json"
-expect 0 "attestation at line 3 (dsse-jsonl)" -- "${K[@]}" "$IMG1" "$T/cosign.jsonl"
+expect 0 "attestation at line 4 (sigstore-bundle)" -- "${K[@]}" "$IMG1" "$T/rescanned.jsonl"
+expect 0 "PASS (the newest verified scan: it decides)" -- "${K[@]}" "$IMG1" "$T/rescanned.jsonl"
+expect 0 "FAIL: scan is 10d old (max 7d) (superseded: a newer verified scan decides)" -- \
+  "${K[@]}" "$IMG1" "$T/rescanned.jsonl"
+expect 0 "verdict: PASS" -- "${K[@]}" "$IMG1" "$T/old.json" "$T/newer.json"
 expect 0 "findings:   CRITICAL 1, HIGH 2, MEDIUM 1, LOW 2, UNKNOWN 1" -- \
   "${K[@]}" --max-severity CRITICAL=1 "$IMG1" "$T/grype.json"
 expect 0 "scanner:    pkg:github/anchore/grype@v0.84.0 0.84.0" -- \
@@ -85,8 +96,14 @@ expect 1 "is not a vulnerability scan" -- "${K[@]}" "$IMG1" "$T/slsa.json"
 expect 1 "no attestation for sha256:$D2" -- "${K[@]}" "registry.example/app@sha256:$D2" "$T/clean.json"
 expect 1 "does not apply (no subject is this image)" -- "${K[@]}" "registry.example/app@sha256:$D2" "$T/clean.json"
 expect 1 "is referenced by tag; pin the digest" -- "${K[@]}" registry.example/app:1.0 "$T/clean.json"
-expect 1 "cosign.jsonl:1: scan is 1d2h old (max 1d), 3 CRITICAL findings (max 0); $T/cosign.jsonl:3: scan is 1d2h old (max 1d); $T/cosign.jsonl:2: scan is 10d old (max 1d)" -- \
+# the newest scans (lines 1 and 3 finished the same second) decide; the older clean one does not
+expect 1 "cosign.jsonl:1: 3 CRITICAL findings (max 0) (the newest verified scan decides; 1 older scan does not count)" -- \
+  "${K[@]}" "$IMG1" "$T/cosign.jsonl"
+expect 1 "cosign.jsonl:1: scan is 1d2h old (max 1d), 3 CRITICAL findings (max 0); $T/cosign.jsonl:3: scan is 1d2h old (max 1d) (the newest verified scan decides; 1 older scan does not count)" -- \
   "${K[@]}" --max-age 1d "$IMG1" "$T/cosign.jsonl"
+expect 1 "1 CRITICAL finding (max 0)" -- "${K[@]}" "$IMG1" "$T/secret.json"
+expect 1 "FAIL: 3 CRITICAL findings (max 0) (the newest verified scan: it decides)" -- \
+  "${K[@]}" "$IMG1" "$T/old.json" "$T/crit.json"
 
 echo "== keyid"
 expect 0 "verdict: PASS" -- --keyid scanner-1 --key "$T/p256.pub" --now $NOW "$IMG1" \
@@ -109,8 +126,8 @@ jq -c '.payload = "***"' "$T/clean.json" > "$T/badb64.json"
 expect 1 "payload is not valid base64" -- "${K[@]}" "$IMG1" "$T/badb64.json"
 printf '{"payloadType": "application/vnd.in-toto+json", "payload": ' > "$T/trunc.json"
 expect 1 "malformed JSON at line 1 column" -- "${K[@]}" "$IMG1" "$T/trunc.json"
-head -c $((4 * 1024 * 1024 + 1)) /dev/zero > "$T/huge.json"
-expect 1 "over the 4194304 byte limit" -- "${K[@]}" "$IMG1" "$T/huge.json"
+truncate -s $((64 * 1024 * 1024 + 1)) "$T/huge.json" # sparse: never read
+expect 1 "over the 67108864 byte limit" -- "${K[@]}" "$IMG1" "$T/huge.json"
 
 echo "== a directory: bad files do not stop good ones"
 mkdir "$T/dir"
@@ -119,6 +136,7 @@ cp "$T/huge.json" "$T/dir/b-huge.json"
 cp "$T/rogue.json" "$T/dir/c-rogue.json"
 cp "$T/cosign.jsonl" "$T/dir/d-cosign.jsonl"
 echo garbage > "$T/dir/.hidden"
+cp "$T/newer.json" "$T/dir/e-newer.json"
 expect 0 "verdict: PASS" -- "${K[@]}" "$IMG1" "$T/dir"
 expect 0 "attestation at line 3 (dsse-jsonl)" -- "${K[@]}" "$IMG1" "$T/dir"
 

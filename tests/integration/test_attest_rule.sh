@@ -133,7 +133,21 @@ check "served: a scan signed by a key not yet trusted is denied" until_answer "$
 cp "$tmp/new.pub" "$tmp/a/keys/new.pem"
 check "served: adding the key to the keyFiles directory admits it without a restart" until_answer "$tmp/newkey.json" '"allowed":true'
 check "served: the reloads were logged" grep -q 'attestations loaded from' "$tmp/serve.log"
+check "served: with keys, kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} is 0" \
+  bash -c "curl -s http://127.0.0.1:$mport/metrics | grep -qx 'kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} 0'"
 kill $spid
 wait $spid
 check "served: kadmit exits 0 after SIGTERM" test $? -eq 0
+
+# An install without trusted keys is never a silent deny-all: error log and gauge.
+"$KADMIT" serve --listen 127.0.0.1:$port --metrics-listen 127.0.0.1:$mport --tls-cert "$tmp/tls/tls.crt" \
+  --tls-key "$tmp/tls/tls.key" --attestations "$tmp/live" 2>"$tmp/nokeys-serve.log" &
+spid=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null && break; sleep 0.1; done
+check "served without keys: kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} 1" \
+  bash -c "curl -s http://127.0.0.1:$mport/metrics | grep -qx 'kadmit_rule_misconfigured{rule=\"image-scan-attestation\"} 1'"
+check "served without keys: an error-level log line says every image is denied" \
+  grep -q '"level":"error","msg":"rule image-scan-attestation is enforced but denies every object: no trusted scanner keys' "$tmp/nokeys-serve.log"
+kill $spid
+wait $spid
 finish

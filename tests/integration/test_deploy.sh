@@ -148,9 +148,33 @@ if git -C "$root" rev-parse >/dev/null 2>&1; then
     fi
 fi
 
+# The registry-fetch overlay: the fetcher is a sidecar sharing an emptyDir; the webhook container
+# only reads it; the pod may reach DNS and 443 and nothing else.
+if python3 - "$tmp/registry-fetch.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+dep = next(d for d in docs if d["kind"] == "Deployment")
+np = next(d for d in docs if d["kind"] == "NetworkPolicy")
+spec = dep["spec"]["template"]["spec"]
+c = {x["name"]: x for x in spec["containers"]}
+vol = {v["name"]: v for v in spec["volumes"]}
+assert vol["attestations"].get("emptyDir") is not None and "configMap" not in vol["attestations"], vol
+assert c["attestation-fetcher"]["args"][:2] == ["attest", "sync"], c["attestation-fetcher"]
+hook = {m["name"]: m for m in c["kadmit"]["volumeMounts"]}
+assert hook["attestations"].get("readOnly") is True
+assert not any(m["name"] == "registry-auth" for m in c["kadmit"]["volumeMounts"])
+ports = sorted((p["port"], p["protocol"]) for e in np["spec"]["egress"] for p in e["ports"])
+assert ports == [(53, "TCP"), (53, "UDP"), (443, "TCP")], ports
+PY
+then
+    ok "registry-fetch: fetcher sidecar on a shared emptyDir, webhook reads it, egress only DNS and 443"
+else
+    bad "registry-fetch: fetcher sidecar on a shared emptyDir, webhook reads it, egress only DNS and 443"
+fi
+
 # kadmit's own manifests pass kadmit's checklist.
 if "$KADMIT" audit --help >/dev/null 2>&1; then
-    for f in plain cert-manager; do
+    for f in plain cert-manager registry-fetch; do
         if "$KADMIT" audit "$tmp/$f.yaml" >"$tmp/audit.out" 2>&1; then
             ok "kadmit audit passes the $f install"
         else

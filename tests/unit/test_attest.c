@@ -655,6 +655,8 @@ static void test_trivy_and_grype_counts(void)
     expect_counts("trivy-findings.json", trivy);
     expect_counts("grype-findings.json", grype);
     expect_counts("trivy-clean.json", clean);
+    static const unsigned secret[KA_SEV_COUNT] = {1, 0, 1, 0, 0}; /* Results[].Secrets */
+    expect_counts("trivy-secret.json", secret);
     char why[2048];
     char *env = make_att("p256", "grype-findings.json", D1, FINISHED, NULL, NULL);
     CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
@@ -713,14 +715,12 @@ static void test_json_lines(void)
     CU_ASSERT_STRING_EQUAL(e.format, "dsse-jsonl");
     struct ka_attest_params p;
     ka_attest_params_init(&p);
-    /* the clean scan on line 4 passes even though line 1 has criticals */
-    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), 0);
-    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, &why), 0);
-    /* with max age 1d the clean one is stale: two clauses, newest first */
-    p.max_age_s = 86400 + 3600 * 3;
+    /* line 1 is the newest scan and has criticals: it decides, the older clean one on line 4
+     * does not count */
     CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), KA_EATTEST);
-    CU_ASSERT_TRUE(contains(why.data, "img.jsonl:1: 3 CRITICAL findings (max 0); img.jsonl:4: "
-                                      "scan is 2d2h old (max 1d3h)"));
+    CU_ASSERT_TRUE(contains(why.data, "img.jsonl:1: 3 CRITICAL findings (max 0) (the newest "
+                                      "verified scan decides; 1 older scan does not count)"));
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, &why), 0);
     ka_attest_index_free(idx);
     ka_buf_free(&all);
     ka_buf_free(&diag);
@@ -813,7 +813,9 @@ static void test_oversize(void)
     ka_buf_init(&diag, 4096);
     CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
     CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "big.json", big, n, trusted, &diag), KA_ELIMIT);
-    CU_ASSERT_TRUE(contains(diag.data, "big.json: file is 4194305 bytes, over the 4194304"));
+    char want[128];
+    snprintf(want, sizeof(want), "big.json: file is %zu bytes, over the %u", n, KA_ATTEST_MAX_FILE);
+    CU_ASSERT_TRUE(contains(diag.data, want));
     ka_attest_index_free(idx);
     ka_buf_free(&diag);
     free(big);
@@ -862,7 +864,9 @@ static void test_load_dir(void)
     CU_ASSERT_EQUAL(st.verified, 3);
     CU_ASSERT_TRUE(contains(diag.data, "a-bad.json: malformed JSON"));
     CU_ASSERT_TRUE(contains(diag.data, "e-empty.json: file is empty"));
-    CU_ASSERT_TRUE(contains(diag.data, "h-huge.json: file is 4194314 bytes"));
+    char want[128];
+    snprintf(want, sizeof(want), "h-huge.json: file is %u bytes", KA_ATTEST_MAX_FILE + 10);
+    CU_ASSERT_TRUE(contains(diag.data, want));
     CU_ASSERT_FALSE(contains(diag.data, "hidden"));
     struct ka_attest_params p;
     ka_attest_params_init(&p);
@@ -898,7 +902,7 @@ static void test_reload_reuses_unchanged(void)
     CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
     char *a = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
     char *b = make_att("p384", "trivy-findings.json", D2, FINISHED, NULL, NULL);
-    char *c = make_att("rsa2048", "trivy-clean.json", D2, FINISHED, NULL, NULL);
+    char *c = make_att("rsa2048", "trivy-clean.json", D2, "2026-11-27T11:00:00Z", NULL, NULL);
     char *rogue = make_att("other", "trivy-clean.json", D1, FINISHED, NULL, NULL);
     snprintf(path, sizeof(path), "%s/a.json", dir);
     CU_ASSERT_EQUAL(spit(path, a, strlen(a)), 0);
@@ -937,7 +941,7 @@ static void test_reload_reuses_unchanged(void)
     CU_ASSERT_EQUAL(ka_attest_check(second, IMG1, &p, now, &why), KA_EATTEST);
     CU_ASSERT_TRUE(contains(why.data, "a.json: signature does not verify"));
     ka_buf_reset(&why);
-    CU_ASSERT_EQUAL(ka_attest_check(second, IMG2, &p, now, &why), 0); /* via c.json */
+    CU_ASSERT_EQUAL(ka_attest_check(second, IMG2, &p, now, &why), 0); /* c.json is newer */
     struct ka_attest_entry e;
     CU_ASSERT_EQUAL(ka_attest_index_entry(second, 1, &e), 0);
     CU_ASSERT_STRING_EQUAL(e.source, "b.json");
@@ -1018,6 +1022,241 @@ static void test_load_dir_many(void)
     ka_buf_free(&why);
     free(good);
     free(other);
+}
+
+/* ---- newest scan, per-document limits, key files ----------------------------------------- */
+
+/* Index `texts` (NULL-terminated) as JSON Lines of one file; returns the index. */
+static struct ka_attest_index *index_lines(const char *const *texts, struct ka_buf *diag)
+{
+    struct ka_attest_index *idx = NULL;
+    struct ka_buf all;
+    ka_buf_init(&all, 1u << 26);
+    for (size_t i = 0; texts[i] != NULL; i++) {
+        CU_ASSERT_EQUAL(ka_buf_adds(&all, texts[i]), 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    int r = ka_attest_index_add_bytes(idx, "scans.jsonl", all.data, all.len, trusted, diag);
+    CU_ASSERT_TRUE(r == 0 || r == KA_EATTEST);
+    ka_buf_free(&all);
+    return idx;
+}
+
+static void test_newest_scan_decides(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *old_clean = make_att("p256", "trivy-clean.json", D1, "2026-11-26T10:00:00Z", NULL, NULL);
+    char *new_bad = make_att("p384", "trivy-findings.json", D1, FINISHED, NULL, NULL);
+    char *old_bad = make_att("p256", "trivy-findings.json", D1, "2026-11-25T10:00:00Z", NULL, NULL);
+    char *new_clean = make_att("rsa2048", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    char *forged = make_att("other", "trivy-findings.json", D1, "2026-11-28T11:00:00Z", NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(forged);
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    struct ka_buf why;
+    ka_buf_init(&why, 8192);
+
+    /* an older clean scan does not outvote a newer one that found criticals (order in the file
+     * does not matter) */
+    const char *const a[] = {new_bad, old_clean, NULL};
+    struct ka_attest_index *idx = index_lines(a, NULL);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "scans.jsonl:1: 3 CRITICAL findings (max 0) (the newest "
+                                      "verified scan decides; 1 older scan does not count)"));
+    CU_ASSERT_FALSE(contains(why.data, "scans.jsonl:2"));
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL(ka_attest_index_entry(idx, 0, &e), 0);
+    CU_ASSERT_TRUE(e.decides);
+    CU_ASSERT_EQUAL(ka_attest_index_entry(idx, 1, &e), 0);
+    CU_ASSERT_FALSE(e.decides);
+    ka_attest_index_free(idx);
+
+    /* a newer clean scan fixes an older failing one */
+    const char *const b[] = {old_bad, new_clean, NULL};
+    idx = index_lines(b, NULL);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, NULL), 0);
+    ka_attest_index_free(idx);
+
+    /* a newer scan signed by an untrusted key decides nothing */
+    const char *const c[] = {forged, new_clean, NULL};
+    idx = index_lines(c, NULL);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, NULL), 0);
+    ka_attest_index_free(idx);
+
+    /* two scans finished the same second must both pass */
+    const char *const d[] = {new_clean, new_bad, NULL};
+    idx = index_lines(d, NULL);
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "scans.jsonl:2: 3 CRITICAL findings"));
+    ka_attest_index_free(idx);
+
+    /* the newest scan is judged on age too: a stale newest scan is not rescued by nothing */
+    p.max_age_s = 3600;
+    const char *const e2[] = {new_clean, old_clean, NULL};
+    idx = index_lines(e2, NULL);
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(why.data, "scans.jsonl:1: scan is 1d2h old (max 1h)"));
+    ka_attest_index_free(idx);
+
+    ka_buf_free(&why);
+    free(old_clean);
+    free(new_bad);
+    free(old_bad);
+    free(new_clean);
+    free(forged);
+}
+
+static void test_per_document_limits(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char *clean = make_att("p256", "trivy-clean.json", D1, FINISHED, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(clean);
+    /* one line over the per-document limit, between two good ones: the file is over the old
+     * whole-file limit too, and its good documents still count */
+    size_t n = KA_ATTEST_MAX_DOCUMENT + 100;
+    char *big = malloc(n + 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    memset(big, ' ', n);
+    memcpy(big, "{\"payload\":\"", 12);
+    memcpy(big + n - 2, "\"}", 2);
+    big[n] = '\n';
+    big[n + 1] = '\0';
+    const char *const lines[] = {clean, big, clean, NULL};
+    struct ka_buf diag, why;
+    ka_buf_init(&diag, 8192);
+    ka_buf_init(&why, 8192);
+    struct ka_attest_index *idx = index_lines(lines, &diag);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "scans.jsonl:2: document is %zu bytes, over the %u byte limit per envelope or "
+             "bundle; dropped",
+             n, KA_ATTEST_MAX_DOCUMENT);
+    CU_ASSERT_TRUE(contains(diag.data, want));
+    CU_ASSERT_EQUAL(ka_attest_index_count(idx), 2);
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, NULL), 0);
+    /* a digest with no attestation is told what was dropped, since it may have been there */
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, &why), KA_EATTEST);
+    snprintf(want, sizeof(want),
+             "no attestation for sha256:" D2 " (1 document over the %u byte limit was dropped at "
+             "load, first scans.jsonl:2 (%zu bytes))",
+             KA_ATTEST_MAX_DOCUMENT, n);
+    CU_ASSERT_TRUE(contains(why.data, want));
+    ka_attest_index_free(idx);
+    /* one whole-file document over the limit */
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_new(&idx), 0);
+    ka_buf_reset(&diag);
+    CU_ASSERT_EQUAL(ka_attest_index_add_bytes(idx, "one.json", big, n, trusted, &diag), KA_EATTEST);
+    CU_ASSERT_TRUE(contains(diag.data, "one.json: document is"));
+    ka_attest_index_free(idx);
+    ka_buf_free(&diag);
+    ka_buf_free(&why);
+    free(big);
+    free(clean);
+}
+
+static void test_keep_newest_per_file(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    enum { N = KA_ATTEST_KEEP_PER_FILE + 2 };
+    char *scans[N + 1];
+    for (int i = 0; i < N; i++) { /* scan i finished on 2026-11-27 at i:00, newest last */
+        char t[32];
+        snprintf(t, sizeof(t), "2026-11-27T%02d:00:00Z", i);
+        scans[i] = make_att("p256", "trivy-clean.json", D1, t, NULL, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(scans[i]);
+    }
+    scans[N] = NULL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 8192);
+    struct ka_attest_index *idx = index_lines((const char *const *)scans, &diag);
+    CU_ASSERT_EQUAL(ka_attest_index_count(idx), N);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "scans.jsonl:1: dropped: the file holds more than %d verified scans and only the "
+             "newest %d are kept",
+             KA_ATTEST_KEEP_PER_FILE, KA_ATTEST_KEEP_PER_FILE);
+    CU_ASSERT_TRUE(contains(diag.data, want));
+    CU_ASSERT_TRUE(contains(diag.data, "scans.jsonl:2: dropped"));
+    CU_ASSERT_FALSE(contains(diag.data, "scans.jsonl:3: dropped"));
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL(ka_attest_index_entry(idx, 0, &e), 0);
+    CU_ASSERT_TRUE(contains(e.problem, "dropped"));
+    CU_ASSERT_EQUAL(ka_attest_index_entry(idx, N - 1, &e), 0);
+    CU_ASSERT_PTR_NULL(e.problem);
+    CU_ASSERT_TRUE(e.decides);
+    ka_attest_index_free(idx);
+    ka_buf_free(&diag);
+    for (int i = 0; i < N; i++) {
+        free(scans[i]);
+    }
+}
+
+static void test_mixed_bundles_and_envelopes(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    /* cosign v3 pushes bundles, older versions .att envelopes; one download may hold both */
+    char *env = make_att("p256", "trivy-clean.json", D1, "2026-11-26T10:00:00Z", NULL, NULL);
+    char *bundle = make_att("p384", "trivy-findings.json", D1, FINISHED, NULL, "--bundle");
+    char *bundle2 = make_att("rsa2048", "trivy-clean.json", D2, FINISHED, NULL, "--pss --bundle");
+    const char *const lines[] = {env, bundle, bundle2, NULL};
+    struct ka_attest_index *idx = index_lines(lines, NULL);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_index_count(idx), 3);
+    struct ka_attest_entry e;
+    CU_ASSERT_EQUAL(ka_attest_index_entry(idx, 0, &e), 0);
+    CU_ASSERT_STRING_EQUAL(e.format, "dsse-jsonl");
+    CU_ASSERT_EQUAL(ka_attest_index_entry(idx, 1, &e), 0);
+    CU_ASSERT_STRING_EQUAL(e.format, "sigstore-bundle");
+    CU_ASSERT_TRUE(e.verified);
+    CU_ASSERT_EQUAL(e.line, 2);
+    struct ka_attest_params p;
+    ka_attest_params_init(&p);
+    struct ka_buf why;
+    ka_buf_init(&why, 4096);
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG1, &p, now, &why), KA_EATTEST); /* newer bundle */
+    CU_ASSERT_TRUE(contains(why.data, "scans.jsonl:2: 3 CRITICAL"));
+    CU_ASSERT_EQUAL(ka_attest_check(idx, IMG2, &p, now, NULL), 0);
+    ka_attest_index_free(idx);
+    ka_buf_free(&why);
+    free(env);
+    free(bundle);
+    free(bundle2);
+}
+
+static void test_pub_glob_and_ed25519(void)
+{
+    CU_ASSERT_FATAL(setup_ok);
+    char dir[512], path[700];
+    snprintf(dir, sizeof(dir), "%s/keydir", tmp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    /* cosign generate-key-pair writes cosign.pub; the default glob is *.{pem,pub} */
+    CU_ASSERT_EQUAL(
+        run("cp %s/p256.pub %s/cosign.pub && cp %s/rsa2048.pub %s/scanner.pem", tmp, dir, tmp, dir),
+        0);
+    struct ka_attest_keys *k = NULL;
+    struct ka_buf err;
+    ka_buf_init(&err, 1024);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&k), 0);
+    snprintf(path, sizeof(path), "%s/*.{pem,pub}", dir);
+    CU_ASSERT_EQUAL(ka_attest_keys_add_file(k, path, &err), 0);
+    CU_ASSERT_EQUAL(ka_attest_keys_count(k), 2);
+    ka_attest_keys_free(k);
+    /* Ed25519, which cosign accepts: refused by name, not as an unreadable PEM */
+    CU_ASSERT_EQUAL(run("openssl genpkey -algorithm ED25519 -out %s/ed.key 2>/dev/null && openssl "
+                        "pkey -in %s/ed.key -pubout -out %s/ed.pub",
+                        tmp, tmp, tmp),
+                    0);
+    CU_ASSERT_EQUAL_FATAL(ka_attest_keys_new(&k), 0);
+    snprintf(path, sizeof(path), "%s/ed.pub", tmp);
+    CU_ASSERT_EQUAL(ka_attest_keys_add_file(k, path, &err), KA_EINVAL);
+    CU_ASSERT_TRUE(contains(err.data, "ed.pub: Ed25519 keys are not supported by this build (use "
+                                      "ECDSA P-256/P-384 or RSA)"));
+    CU_ASSERT_EQUAL(ka_attest_keys_count(k), 0);
+    ka_attest_keys_free(k);
+    ka_buf_free(&err);
 }
 
 /* ---- parsers ------------------------------------------------------------------------------ */
@@ -1117,6 +1356,11 @@ int main(void)
         {"reload_reuses_unchanged", test_reload_reuses_unchanged},
         {"load_dir_many", test_load_dir_many},
         {"durations_and_times", test_durations_and_times},
+        {"newest_scan_decides", test_newest_scan_decides},
+        {"per_document_limits", test_per_document_limits},
+        {"keep_newest_per_file", test_keep_newest_per_file},
+        {"mixed_bundles_and_envelopes", test_mixed_bundles_and_envelopes},
+        {"pub_glob_and_ed25519", test_pub_glob_and_ed25519},
         {"cleanup", test_cleanup},
         {NULL, NULL},
     };

@@ -416,6 +416,24 @@ static const char *find_n(const char *hay, size_t len, const char *needle)
     return NULL;
 }
 
+/*
+ * Is this PEM block an Ed25519 SubjectPublicKeyInfo? Its DER always starts with
+ * 30 2a 30 05 06 03 2b 65 70 (SEQUENCE, AlgorithmIdentifier, OID 1.3.101.112), which is
+ * "MCowBQYDK2Vw" in base64.
+ */
+static int is_ed25519_pem(const char *block)
+{
+    const char *body = strstr(block, "-----BEGIN PUBLIC KEY-----");
+    if (body == NULL) {
+        return 0;
+    }
+    body += strlen("-----BEGIN PUBLIC KEY-----");
+    while (isspace((unsigned char)*body)) {
+        body++;
+    }
+    return strncmp(body, "MCowBQYDK2Vw", 12) == 0;
+}
+
 /* Parse one PEM block (NUL-terminated copy) into a key and classify it. */
 static int key_parse_block(struct key *key, const char *block, size_t len, const char *label,
                            struct ka_buf *err)
@@ -435,6 +453,12 @@ static int key_parse_block(struct key *key, const char *block, size_t len, const
         goto exit;
     }
     int mret = mbedtls_pk_parse_public_key(&key->pk, (const unsigned char *)copy, len + 1);
+    if (mret != 0 && is_ed25519_pem(copy)) {
+        errmsg(err,
+               "%s: Ed25519 keys are not supported by this build (use ECDSA P-256/P-384 or RSA)",
+               label);
+        goto exit;
+    }
     if (mret != 0) {
         errmsg(err, "%s: not a PEM public key (mbedtls -0x%04x)", label, (unsigned)-mret);
         goto exit;
@@ -562,7 +586,7 @@ int ka_attest_keys_add_file(struct ka_attest_keys *k, const char *path, struct k
     if (k == NULL || path == NULL) {
         return KA_EINVAL;
     }
-    int gr = glob(path, GLOB_ERR, NULL, &g);
+    int gr = glob(path, GLOB_ERR | GLOB_BRACE, NULL, &g);
     if (gr == GLOB_NOMATCH) {
         errmsg(err, "%s: no such key file", path);
         ret = KA_ENOTFOUND;
@@ -634,6 +658,8 @@ struct source { /* one file or add_bytes call */
     size_t first_entry, nentries; /* its entries, contiguous in entries */
     char *diag;                   /* what was reported about it, NULL when nothing */
     int bad;                      /* yielded no attestation */
+    size_t dropped;               /* documents over KA_ATTEST_MAX_DOCUMENT */
+    char *first_drop;             /* where the first of them was, NULL when none */
 };
 
 struct ka_attest_index {
@@ -647,6 +673,8 @@ struct ka_attest_index {
     size_t nentries, cap_entries;
     struct slot *slots; /* nentries long once sorted */
     size_t nslots;
+    size_t dropped;         /* oversize documents in all sources (index_sort) */
+    const char *first_drop; /* borrowed from a source, NULL when none */
     struct ka_attest_stats stats;
 };
 
@@ -678,6 +706,7 @@ void ka_attest_index_free(struct ka_attest_index *idx)
     for (size_t i = 0; i < idx->nsources; i++) {
         free(idx->sources[i].name);
         free(idx->sources[i].diag);
+        free(idx->sources[i].first_drop);
     }
     free(idx->sources);
     free(idx->atts);
@@ -727,6 +756,14 @@ static int index_sort(struct ka_attest_index *idx)
         qsort(s, idx->nentries, sizeof(*s), slot_cmp);
     }
     idx->nslots = idx->nentries;
+    idx->dropped = 0;
+    idx->first_drop = NULL;
+    for (size_t i = 0; i < idx->nsources; i++) {
+        idx->dropped += idx->sources[i].dropped;
+        if (idx->first_drop == NULL) {
+            idx->first_drop = idx->sources[i].first_drop;
+        }
+    }
     return 0;
 }
 
@@ -814,7 +851,7 @@ static int b64_decode(const char *in, unsigned char **out, size_t *out_len)
     unsigned char *dec = NULL;
     *out = NULL;
     *out_len = 0;
-    if (n % 4 == 1 || n > KA_ATTEST_MAX_FILE) {
+    if (n % 4 == 1 || n > KA_ATTEST_MAX_DOCUMENT) {
         goto exit;
     }
     norm = malloc(n + 4);
@@ -946,7 +983,7 @@ static int envelope_verify(const cJSON *sigs, const char *type, const unsigned c
     struct ka_buf pae;
     int b64_bad = 0, der_bad = 0, keyid_miss = 0, tried = 0;
     const char *missing_keyid = NULL;
-    ka_buf_init(&pae, KA_ATTEST_MAX_FILE + 256);
+    ka_buf_init(&pae, KA_ATTEST_MAX_DOCUMENT + 256);
     *by = NULL;
     if (keys == NULL || keys->n == 0) {
         snprintf(why, why_len, "no trusted keys are configured");
@@ -1052,8 +1089,17 @@ static int count_findings(const cJSON *result, unsigned counts[KA_SEV_COUNT], ch
                 snprintf(why, why_len, "Trivy Results[].Vulnerabilities is not an array");
                 return KA_EATTEST;
             }
+            const cJSON *secrets = cJSON_GetObjectItemCaseSensitive(r, "Secrets");
+            if (secrets != NULL && !cJSON_IsNull(secrets) && !cJSON_IsArray(secrets)) {
+                snprintf(why, why_len, "Trivy Results[].Secrets is not an array");
+                return KA_EATTEST;
+            }
             const cJSON *v;
             cJSON_ArrayForEach(v, vulns)
+            {
+                count_sev(counts, cJSON_GetObjectItemCaseSensitive(v, "Severity"));
+            }
+            cJSON_ArrayForEach(v, secrets) /* a leaked key is a finding like a CVE */
             {
                 count_sev(counts, cJSON_GetObjectItemCaseSensitive(v, "Severity"));
             }
@@ -1132,6 +1178,8 @@ struct ctx {
     const char *source;   /* borrowed from idx->sources */
     size_t added;         /* attestations added from this source */
     struct ka_buf report; /* what was reported about this source */
+    size_t dropped;       /* documents over KA_ATTEST_MAX_DOCUMENT */
+    char first_drop[200]; /* "file:line: N bytes" of the first of them */
 };
 
 static void report(struct ctx *c, unsigned line, const char *reason)
@@ -1157,6 +1205,22 @@ static void report(struct ctx *c, unsigned line, const char *reason)
         errmsg(&c->report, "%s:%u: %s\n", c->source, line, reason);
     } else {
         errmsg(&c->report, "%s: %s\n", c->source, reason);
+    }
+}
+
+/* A document too large to parse: reported, counted, and named in misses (see index_sort). */
+static void drop_document(struct ctx *c, unsigned line, size_t size)
+{
+    char why[160];
+    snprintf(why, sizeof(why),
+             "document is %zu bytes, over the %u byte limit per envelope or bundle; dropped", size,
+             KA_ATTEST_MAX_DOCUMENT);
+    report(c, line, why);
+    if (c->dropped++ == 0 && line > 0) {
+        snprintf(c->first_drop, sizeof(c->first_drop), "%.120s:%u (%zu bytes)", c->source, line,
+                 size);
+    } else if (c->dropped == 1) {
+        snprintf(c->first_drop, sizeof(c->first_drop), "%.120s (%zu bytes)", c->source, size);
     }
 }
 
@@ -1365,7 +1429,16 @@ static int add_source(struct ctx *c, const char *data, size_t len)
         report(c, 0, "file contains NUL bytes; not JSON");
         return KA_EATTEST;
     }
-    cJSON *root = json_parse(data + i, len - i, why, sizeof(why));
+    const char *nl = memchr(data + i, '\n', len - i);
+    cJSON *root = NULL;
+    if (len - i <= KA_ATTEST_MAX_DOCUMENT) {
+        root = json_parse(data + i, len - i, why, sizeof(why));
+    } else if (nl == NULL) {
+        drop_document(c, 0, len - i);
+        return KA_EATTEST;
+    } else {
+        snprintf(why, sizeof(why), "neither one JSON document nor JSON Lines");
+    }
     if (root != NULL) {
         int r = add_document(c, root, 0, 0, why, sizeof(why));
         cJSON_Delete(root);
@@ -1377,15 +1450,18 @@ static int add_source(struct ctx *c, const char *data, size_t len)
         }
         return r;
     }
-    /* JSON Lines? Only if the first non-blank line is a complete document by itself. */
-    const char *nl = memchr(data + i, '\n', len - i);
+    /* JSON Lines? Only if the first non-blank line is a complete document by itself (or too
+     * large to tell, which the loop below reports). */
     char why2[160];
-    cJSON *first = nl ? json_parse(data + i, (size_t)(nl - (data + i)), why2, sizeof(why2)) : NULL;
-    if (first == NULL) {
-        report(c, 0, why);
-        return KA_EATTEST;
+    size_t first_len = nl ? (size_t)(nl - (data + i)) : 0;
+    if (first_len <= KA_ATTEST_MAX_DOCUMENT) {
+        cJSON *first = nl ? json_parse(data + i, first_len, why2, sizeof(why2)) : NULL;
+        if (first == NULL) {
+            report(c, 0, why);
+            return KA_EATTEST;
+        }
+        cJSON_Delete(first);
     }
-    cJSON_Delete(first);
     unsigned line = 1, lines = 0;
     for (size_t k = 0; k < i; k++) {
         line += data[k] == '\n';
@@ -1404,6 +1480,12 @@ static int add_source(struct ctx *c, const char *data, size_t len)
                          KA_ATTEST_MAX_LINES);
                 report(c, line, why);
                 break;
+            }
+            if (end - s > KA_ATTEST_MAX_DOCUMENT) {
+                drop_document(c, line, end - s);
+                pos = end + 1;
+                line++;
+                continue;
             }
             cJSON *doc = json_parse(data + s, end - s, why, sizeof(why));
             int r = KA_EATTEST;
@@ -1450,6 +1532,43 @@ static struct source *source_new(struct ka_attest_index *idx, const char *name)
     return src;
 }
 
+static int att_counts(const struct att *a)
+{
+    return a->verified && a->problem == NULL && a->has_scan_time;
+}
+
+/*
+ * Of the verified scans a source added (atts [first, natts)), keep the newest
+ * KA_ATTEST_KEEP_PER_FILE; mark the others dropped, so they stay visible but never count.
+ */
+static void keep_newest(struct ka_attest_index *idx, size_t first, struct ctx *c)
+{
+    for (;;) {
+        size_t valid = 0, oldest = 0;
+        for (size_t i = first; i < idx->natts; i++) {
+            const struct att *a = &idx->atts[i];
+            if (att_counts(a)) {
+                if (valid++ == 0 || a->scan_finished < idx->atts[oldest].scan_finished) {
+                    oldest = i;
+                }
+            }
+        }
+        if (valid <= KA_ATTEST_KEEP_PER_FILE) {
+            return;
+        }
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "dropped: the file holds more than %d verified scans and only the newest %d "
+                 "are kept",
+                 KA_ATTEST_KEEP_PER_FILE, KA_ATTEST_KEEP_PER_FILE);
+        idx->atts[oldest].problem = dup_s(why);
+        if (idx->atts[oldest].problem == NULL) {
+            idx->atts[oldest].verified = 0; /* out of memory: it still must not count */
+        }
+        report(c, idx->atts[oldest].line, why);
+    }
+}
+
 /* Parse and verify one source's bytes. `data` is not read when len is over the limit. */
 static int index_add(struct ka_attest_index *idx, const char *source, const char *data, size_t len,
                      const struct ka_attest_keys *keys, struct ka_buf *diag)
@@ -1472,6 +1591,11 @@ static int index_add(struct ka_attest_index *idx, const char *source, const char
             src->hashed = 1;
         }
         ret = add_source(&c, data, len);
+    }
+    keep_newest(idx, src->first_att, &c);
+    src->dropped = c.dropped;
+    if (c.dropped > 0 && (src->first_drop = dup_s(c.first_drop)) == NULL) {
+        ret = KA_ENOMEM;
     }
     src->natts = idx->natts - src->first_att;
     src->nentries = idx->nentries - src->first_entry;
@@ -1529,6 +1653,10 @@ static int index_reuse(struct ka_attest_index *idx, const struct ka_attest_index
     memcpy(src->sha256, ps->sha256, 32);
     src->hashed = ps->hashed;
     src->bad = ps->bad;
+    src->dropped = ps->dropped;
+    if (ps->first_drop != NULL && (src->first_drop = dup_s(ps->first_drop)) == NULL) {
+        return KA_ENOMEM;
+    }
     if (ps->diag != NULL) {
         src->diag = dup_s(ps->diag);
         if (src->diag == NULL) {
@@ -1950,6 +2078,38 @@ static int eval_entry(const struct ka_attest_index *idx, size_t e, const struct 
     return evaluate(a->problem, a->has_scan_time, a->scan_finished, a->counts, p, now, why);
 }
 
+/* The slots [*lo, *end) of a digest (newest first). */
+static void digest_range(const struct ka_attest_index *idx, const unsigned char digest[32],
+                         size_t *lo, size_t *end)
+{
+    size_t l = 0, hi = idx->nslots;
+    while (l < hi) {
+        size_t mid = l + (hi - l) / 2;
+        if (memcmp(idx->slots[mid].digest, digest, 32) < 0) {
+            l = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    size_t e = l;
+    while (e < idx->nslots && memcmp(idx->slots[e].digest, digest, 32) == 0) {
+        e++;
+    }
+    *lo = l;
+    *end = e;
+}
+
+/* First slot in [lo, end) (newest first) that holds a verified, usable scan; end when none. */
+static size_t decider(const struct ka_attest_index *idx, size_t lo, size_t end)
+{
+    for (size_t i = lo; i < end; i++) {
+        if (att_counts(&idx->atts[idx->entries[idx->slots[i].entry].att])) {
+            return i;
+        }
+    }
+    return end;
+}
+
 static void clause_sep(struct ka_buf *why)
 {
     if (why != NULL && why->len > 0) {
@@ -1987,33 +2147,60 @@ int ka_attest_check(const struct ka_attest_index *idx, const char *image,
         }
         return KA_EATTEST;
     }
-    /* lower bound of the digest in the sorted slots */
-    size_t lo = 0, hi = idx->nslots;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(idx->slots[mid].digest, digest, 32) < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    size_t end = lo;
-    while (end < idx->nslots && memcmp(idx->slots[end].digest, digest, 32) == 0) {
-        end++;
-    }
+    size_t lo, end;
+    digest_range(idx, digest, &lo, &end);
     if (lo == end) {
         char hex[65];
         digest_hex(digest, hex);
         clause_sep(why);
         if (why != NULL) {
             r = ka_buf_printf(why, "no attestation for sha256:%s", hex);
+            if (idx->dropped > 0) {
+                r = r ? r
+                      : ka_buf_printf(why,
+                                      " (%zu document%s over the %u byte limit %s dropped at "
+                                      "load, first %s)",
+                                      idx->dropped, idx->dropped == 1 ? "" : "s",
+                                      KA_ATTEST_MAX_DOCUMENT, idx->dropped == 1 ? "was" : "were",
+                                      idx->first_drop ? idx->first_drop : "?");
+            }
         }
         return KA_EATTEST;
     }
-    for (size_t i = lo; i < end; i++) {
-        if (eval_entry(idx, idx->slots[i].entry, p, now, NULL) == 0) {
-            return 0;
+    size_t newest = decider(idx, lo, end);
+    if (newest < end) {
+        /* the newest verified scan decides; scans finished the same second must all pass */
+        size_t last = newest, bad = 0;
+        while (last < end && idx->slots[last].finished == idx->slots[newest].finished) {
+            const struct att *a = &idx->atts[idx->entries[idx->slots[last].entry].att];
+            if (att_counts(a) && eval_entry(idx, idx->slots[last].entry, p, now, NULL) != 0 &&
+                bad++ < KA_ATTEST_MAX_CLAUSES) {
+                if (why != NULL) {
+                    clause_sep(why);
+                    r = r ? r
+                          : (a->line ? ka_buf_printf(why, "%s:%u: ", a->source, a->line)
+                                     : ka_buf_printf(why, "%s: ", a->source));
+                    (void)eval_entry(idx, idx->slots[last].entry, p, now, why);
+                }
+            }
+            last++;
         }
+        size_t older = 0;
+        for (size_t i = last; i < end; i++) {
+            older += att_counts(&idx->atts[idx->entries[idx->slots[i].entry].att]);
+        }
+        if (bad > KA_ATTEST_MAX_CLAUSES && why != NULL) {
+            r = r ? r : ka_buf_printf(why, "; and %zu more", bad - KA_ATTEST_MAX_CLAUSES);
+        }
+        if (bad && why != NULL && older > 0) {
+            r = r ? r
+                  : ka_buf_printf(why,
+                                  " (the newest verified scan decides; %zu older scan%s not "
+                                  "count)",
+                                  older, older == 1 ? " does" : "s do");
+        }
+        (void)r;
+        return bad ? KA_EATTEST : 0;
     }
     if (why != NULL) {
         size_t listed = 0;
@@ -2063,6 +2250,13 @@ int ka_attest_index_entry(const struct ka_attest_index *idx, size_t i, struct ka
     out->verified = a->verified;
     out->verified_by = a->verified_by ? a->verified_by : "";
     out->problem = a->problem;
+    if (att_counts(a)) {
+        /* is this the digest's newest verified scan (or tied with it)? */
+        size_t lo, end;
+        digest_range(idx, idx->entries[i].digest, &lo, &end);
+        size_t first = decider(idx, lo, end);
+        out->decides = first < end && idx->slots[first].finished == a->scan_finished;
+    }
     return 0;
 }
 

@@ -2,7 +2,10 @@
  * `kadmit attest verify`: explain, for one image, what each attestation file says and whether
  * the image would be admitted by the image-scan-attestation rule with the same parameters.
  */
+#include <curl/curl.h>
 #include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,32 +20,36 @@
 #include "kadmit/error.h"
 #include "kadmit/error.h"
 #include "kadmit/log.h"
+#include "kadmit/registry.h"
 
 #define MAX_ARGS 4096
 
 static void attest_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: kadmit attest verify --key KEY [flags] IMAGE@sha256:DIGEST FILE|DIR...\n"
-            "\n"
-            "Explain what each attestation file (DSSE envelope, JSON Lines of envelopes as\n"
-            "`cosign download attestation` prints, or Sigstore bundle) says about IMAGE, and\n"
-            "whether the image-scan-attestation rule would admit it. Directories are read like\n"
-            "the webhook reads attestationsDir (every file not starting with \".\").\n"
-            "\n"
-            "flags:\n"
-            "  --key FILE|GLOB       trusted PEM public key (ECDSA P-256/P-384, RSA >= 2048);\n"
-            "                        repeatable; required (alias: --keys)\n"
-            "  --keyid ID            keyid of the next --key: signatures that carry another\n"
-            "                        keyid are not tried with it (default: none, any keyid)\n"
-            "  --max-age D           oldest acceptable scan, e.g. 168h, 7d (default 168h)\n"
-            "  --max-future-skew D   how far in the future a scan may be dated (default 5m)\n"
-            "  --max-severity LIST   most findings allowed per severity, e.g. CRITICAL=0,HIGH=5;\n"
-            "                        -1 means no limit (default CRITICAL=0, others unlimited)\n"
-            "  --now RFC3339         evaluate as of this time (default: the current time)\n"
-            "  -h, --help            this text\n"
-            "\n"
-            "exit: 0 the image passes, 1 it does not, 2 bad usage or unreadable input\n");
+    fprintf(
+        f,
+        "usage: kadmit attest verify --key KEY [flags] IMAGE@sha256:DIGEST FILE|DIR...\n"
+        "       kadmit attest sync --dir DIR [flags] [IMAGE@sha256:DIGEST...]  (see its --help)\n"
+        "\n"
+        "Explain what each attestation file (DSSE envelope, JSON Lines of envelopes as\n"
+        "`cosign download attestation` prints, or Sigstore bundle) says about IMAGE, and\n"
+        "whether the image-scan-attestation rule would admit it. Directories are read like\n"
+        "the webhook reads attestationsDir (every file not starting with \".\").\n"
+        "\n"
+        "flags:\n"
+        "  --key FILE|GLOB       trusted PEM public key (ECDSA P-256/P-384, RSA >= 2048;\n"
+        "                        Ed25519 is not supported); globs may use braces\n"
+        "                        (keys/*.{pem,pub}); repeatable; required (alias: --keys)\n"
+        "  --keyid ID            keyid of the next --key: signatures that carry another\n"
+        "                        keyid are not tried with it (default: none, any keyid)\n"
+        "  --max-age D           oldest acceptable scan, e.g. 168h, 7d (default 168h)\n"
+        "  --max-future-skew D   how far in the future a scan may be dated (default 5m)\n"
+        "  --max-severity LIST   most findings allowed per severity, e.g. CRITICAL=0,HIGH=5;\n"
+        "                        -1 means no limit (default CRITICAL=0, others unlimited)\n"
+        "  --now RFC3339         evaluate as of this time (default: the current time)\n"
+        "  -h, --help            this text\n"
+        "\n"
+        "exit: 0 the image passes, 1 it does not, 2 bad usage or unreadable input\n");
 }
 
 static void fmt_time(int64_t t, char *out, size_t n)
@@ -122,8 +129,12 @@ static void print_entries(const struct ka_attest_index *idx, size_t from, size_t
             struct ka_attest_entry m;
             int r = ka_attest_index_entry(idx, match, &m);
             r = r ? r : ka_attest_entry_evaluate(&m, digest, p, now, &why);
-            printf("    result:     %s%s%s\n", r == 0 ? "PASS" : "FAIL", r == 0 ? "" : ": ",
-                   r == 0 ? "" : (why.data ? why.data : ka_strerror(r)));
+            printf("    result:     %s%s%s%s\n", r == 0 ? "PASS" : "FAIL", r == 0 ? "" : ": ",
+                   r == 0 ? "" : (why.data ? why.data : ka_strerror(r)),
+                   m.decides ? " (the newest verified scan: it decides)"
+                   : (m.verified && m.problem == NULL)
+                       ? " (superseded: a newer verified scan decides)"
+                       : "");
         }
         i = j;
     }
@@ -371,6 +382,195 @@ exit:
     return ret;
 }
 
+/* ---- kadmit attest sync ---------------------------------------------------------------------- */
+
+static void sync_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: kadmit attest sync --dir DIR [flags] [IMAGE@sha256:DIGEST...]\n"
+        "\n"
+        "Fetch the cosign attestations of each image from its OCI registry into DIR as\n"
+        "registry-<hex>.jsonl (written atomically), for the image-scan-attestation rule to\n"
+        "verify like any other file. Tried per digest: the tag sha256-<hex>.att (DSSE\n"
+        "envelopes), the referrers API /v2/<repo>/referrers/sha256:<hex> and its fallback\n"
+        "tag sha256-<hex> (Sigstore bundles). Nothing is trusted here: signatures, subjects\n"
+        "and scans are checked by the rule when it loads the file.\n"
+        "\n"
+        "flags:\n"
+        "  --dir DIR            the attestation directory (the rule's attestationsDir)\n"
+        "  --images FILE        more images, one per line (# comments); re-read each round\n"
+        "  --auth FILE          registry credentials: a kubernetes.io/dockerconfigjson\n"
+        "                       Secret's .dockerconfigjson, mounted as a file (when it\n"
+        "                       does not exist, registries are asked without credentials)\n"
+        "  --interval D         keep running: fetch every image again every D (e.g. 10m);\n"
+        "                       default: fetch once and exit\n"
+        "  --timeout D          per HTTP request (default 30s)\n"
+        "  --attempts N         per HTTP request, with doubling backoff (default 3)\n"
+        "  --ca-file FILE       extra CA bundle for registries with a private CA\n"
+        "  --plain-http         talk http:// (a loopback test registry only)\n"
+        "  -h, --help           this text\n"
+        "\n"
+        "exit (without --interval): 0 every image has attestations written, 1 some image has\n"
+        "none or its registry failed (the report says which paths answered what), 2 bad usage\n");
+}
+
+static volatile sig_atomic_t sync_stop;
+static void sync_on_signal(int sig)
+{
+    (void)sig;
+    sync_stop = 1;
+}
+
+/* Fetch one image; print the registry's answers. Returns 0 or 1. */
+static int sync_one(const char *image, const char *dir, const struct ka_registry_opts *o)
+{
+    struct ka_buf rep;
+    ka_buf_init(&rep, 64 * 1024);
+    int r = ka_registry_fetch(image, dir, o, &rep);
+    printf("%s: %s\n", image, r == 0 ? "ok" : ka_strerror(r));
+    const char *line = rep.data;
+    while (line != NULL && *line != '\0') {
+        const char *nl = strchr(line, '\n');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        printf("  %.*s\n", n, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    fflush(stdout);
+    if (r != 0) {
+        KA_LOG_W("attest sync: %s: %s", image, ka_strerror(r));
+    }
+    ka_buf_free(&rep);
+    return r == 0 ? 0 : 1;
+}
+
+/* Images of the --images file, one per line. Returns 0 or 1 (unreadable). */
+static int sync_file(const char *file, const char *dir, const struct ka_registry_opts *o)
+{
+    struct ka_buf b;
+    ka_buf_init(&b, 4u * 1024u * 1024u);
+    int r = ka_buf_read_file(&b, file);
+    int ret = 0;
+    if (r != 0) {
+        fprintf(stderr, "kadmit attest sync: %s: %s\n", file, ka_strerror(r));
+        ka_buf_free(&b);
+        return 1;
+    }
+    for (char *l = b.data; l != NULL && *l != '\0' && !sync_stop;) {
+        char *nl = strchr(l, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+        l += strspn(l, " \t");
+        size_t n = strcspn(l, " \t\r#");
+        if (n > 0) {
+            l[n] = '\0';
+            ret |= sync_one(l, dir, o);
+        }
+        l = nl ? nl + 1 : NULL;
+    }
+    ka_buf_free(&b);
+    return ret;
+}
+
+static int attest_sync(int argc, char **argv)
+{
+    const char *dir = NULL, *images = NULL, *auth = NULL;
+    int64_t interval = 0, timeout = 0;
+    struct ka_registry_opts o;
+    ka_registry_opts_init(&o);
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            sync_usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--plain-http") == 0) {
+            o.plain_http = 1;
+            continue;
+        }
+        if (a[0] != '-') {
+            break;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "kadmit attest sync: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        int r = 0;
+        if (strcmp(a, "--dir") == 0) {
+            dir = v;
+        } else if (strcmp(a, "--images") == 0) {
+            images = v;
+        } else if (strcmp(a, "--auth") == 0) {
+            auth = v;
+        } else if (strcmp(a, "--ca-file") == 0) {
+            o.ca_file = v;
+        } else if (strcmp(a, "--interval") == 0) {
+            r = ka_duration_parse(v, &interval);
+            r = r ? r : interval < 1 ? KA_EINVAL : 0;
+        } else if (strcmp(a, "--timeout") == 0) {
+            r = ka_duration_parse(v, &timeout);
+            r = r ? r : (timeout < 1 || timeout > 3600) ? KA_EINVAL : 0;
+            o.timeout_s = (long)timeout;
+        } else if (strcmp(a, "--attempts") == 0) {
+            char *end = NULL;
+            long n = strtol(v, &end, 10);
+            r = (end == v || *end != '\0' || n < 1 || n > 10) ? KA_EINVAL : 0;
+            o.attempts = (int)n;
+        } else {
+            fprintf(stderr, "kadmit attest sync: unknown flag %s\n", a);
+            sync_usage(stderr);
+            return 2;
+        }
+        if (r != 0) {
+            fprintf(stderr, "kadmit attest sync: %s: invalid value \"%s\"\n", a, v);
+            return 2;
+        }
+    }
+    if (dir == NULL) {
+        fprintf(stderr, "kadmit attest sync: --dir is required\n");
+        return 2;
+    }
+    if (images == NULL && i >= argc) {
+        fprintf(stderr, "kadmit attest sync: no images (give IMAGE@sha256:... or --images)\n");
+        return 2;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "kadmit attest sync: %s: not a directory\n", dir);
+        return 2;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "kadmit attest sync: cannot initialise libcurl\n");
+        return 2;
+    }
+    signal(SIGTERM, sync_on_signal);
+    signal(SIGINT, sync_on_signal);
+    int ret;
+    do {
+        ret = 0;
+        /* an optional Secret that is not there: fetch anonymously (public registries) */
+        o.auth_file = auth != NULL && stat(auth, &st) == 0 ? auth : NULL;
+        if (auth != NULL && o.auth_file == NULL) {
+            KA_LOG_W("attest sync: %s: no such file; fetching without credentials", auth);
+        }
+        for (int k = i; k < argc && !sync_stop; k++) {
+            ret |= sync_one(argv[k], dir, &o);
+        }
+        if (images != NULL && !sync_stop) {
+            ret |= sync_file(images, dir, &o);
+        }
+        for (int64_t s = 0; interval > 0 && s < interval && !sync_stop; s++) {
+            sleep(1);
+        }
+    } while (interval > 0 && !sync_stop);
+    curl_global_cleanup();
+    return ret;
+}
+
 int ka_cmd_attest(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -380,6 +580,9 @@ int ka_cmd_attest(int argc, char **argv)
     if (strcmp(argv[1], "verify") == 0) {
         return attest_verify(argc - 1, argv + 1);
     }
-    fprintf(stderr, "kadmit attest: unknown subcommand \"%s\" (try: verify)\n", argv[1]);
+    if (strcmp(argv[1], "sync") == 0) {
+        return attest_sync(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "kadmit attest: unknown subcommand \"%s\" (try: verify, sync)\n", argv[1]);
     return 2;
 }

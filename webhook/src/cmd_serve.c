@@ -27,6 +27,7 @@
 #include "kadmit/log.h"
 #include "kadmit/metrics.h"
 #include "kadmit/policy.h"
+#include "kadmit/rules.h"
 #include "kadmit/server.h"
 #include "kadmit/tls.h"
 
@@ -244,6 +245,32 @@ static uint64_t policy_files_fingerprint(struct serve *sv)
 }
 
 /* Load a new policy snapshot and publish it; a bad one is refused and the old one kept. */
+/*
+ * Rules that, as configured, deny every object (image-scan-attestation without trusted keys):
+ * set kadmit_rule_misconfigured for each rule that can say so, and when `log` log each one at
+ * error level (serve calls this on every load and every minute: never a silent deny-all).
+ */
+static void report_misconfigured(struct serve *sv, int log)
+{
+    struct ka_policy *p = ka_policy_holder_get(&sv->policy);
+    size_t n = 0;
+    const struct ka_rule *rules = p != NULL ? ka_policy_rules(p, &n) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct ka_rule *r = &rules[i];
+        if (r->def->denies_all == NULL) {
+            continue;
+        }
+        const char *why = r->action == KA_ACTION_ENFORCE ? r->def->denies_all(r) : NULL;
+        ka_metrics_set_misconfigured(sv->metrics, r->def->id, why != NULL);
+        if (why != NULL && log) {
+            KA_LOG_E("rule %s is enforced but denies every object: %s (see deploy/README.md, "
+                     "Install)",
+                     r->def->id, why);
+        }
+    }
+    ka_policy_unref(p);
+}
+
 static int reload_policy(struct serve *sv, const char *why)
 {
     int ret = KA_EINTERNAL;
@@ -291,6 +318,7 @@ static int reload_policy(struct serve *sv, const char *why)
         ka_policy_holder_set(&sv->policy, p);
         ka_metrics_policy_reload(sv->metrics, 1, (int64_t)time(NULL));
         KA_LOG(KA_LOG_INFO, r == 0 ? f.data : NULL, "policy loaded (%s)", why);
+        report_misconfigured(sv, 1);
     } else {
         ka_metrics_policy_reload(sv->metrics, 0, 0);
         KA_LOG(KA_LOG_ERROR, r == 0 ? f.data : NULL,
@@ -444,9 +472,12 @@ int ka_cmd_serve(int argc, char **argv)
                sv.cfg.tls_min_version);
     }
 
-    for (;;) {
+    for (unsigned ticks = 1;; ticks++) {
         struct timespec tick = {1, 0};
         int sig = sigtimedwait(&set, NULL, &tick);
+        if (ticks % 60 == 0) {
+            report_misconfigured(&sv, 1);
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             break;
         }

@@ -95,6 +95,9 @@ struct ka_metrics {
     _Atomic uint64_t reloads_error;
     _Atomic int64_t last_reload_success;
     _Atomic int64_t cert_expiry;
+    /* kadmit_rule_misconfigured: rule ids (static strings) and 0/1, set on each policy load */
+    const char *_Atomic misconfigured_rule[KA_METRICS_MAX_MISCONFIGURED];
+    _Atomic int misconfigured[KA_METRICS_MAX_MISCONFIGURED];
     int64_t start_time;
     const struct ka_decision_log *decision_log;
 };
@@ -286,6 +289,18 @@ void ka_metrics_set_cert_expiry(struct ka_metrics *m, int64_t not_after)
     }
 }
 
+void ka_metrics_set_misconfigured(struct ka_metrics *m, const char *rule_id, int on)
+{
+    for (size_t i = 0; m != NULL && i < KA_METRICS_MAX_MISCONFIGURED; i++) {
+        const char *id = atomic_load(&m->misconfigured_rule[i]);
+        if (id == NULL || strcmp(id, rule_id) == 0) {
+            atomic_store(&m->misconfigured[i], on ? 1 : 0);
+            atomic_store(&m->misconfigured_rule[i], rule_id); /* only the main thread writes */
+            return;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------------ rendering */
 
 static int render_family(struct ka_buf *out, const char *name, struct family *f,
@@ -404,6 +419,15 @@ int ka_metrics_render(struct ka_metrics *m, struct ka_buf *out)
         ret = render_family(out, "kadmit_stale_admissions_total", &m->stale,
                             "rule=\"_other\",reason=\"_other\"");
     }
+    char misconfigured[KA_METRICS_MAX_MISCONFIGURED * 96] = "";
+    for (size_t i = 0, at = 0; i < KA_METRICS_MAX_MISCONFIGURED; i++) {
+        const char *id = atomic_load(&m->misconfigured_rule[i]);
+        int w = id == NULL ? 0
+                           : snprintf(misconfigured + at, sizeof(misconfigured) - at,
+                                      "kadmit_rule_misconfigured{rule=\"%.60s\"} %d\n", id,
+                                      atomic_load(&m->misconfigured[i]));
+        at += w > 0 ? (size_t)w : 0;
+    }
     if (ret == 0) {
         ret = ka_buf_printf(
             out,
@@ -419,13 +443,17 @@ int ka_metrics_render(struct ka_metrics *m, struct ka_buf *out)
             "certificate.\n"
             "# TYPE kadmit_tls_certificate_expiry_timestamp_seconds gauge\n"
             "kadmit_tls_certificate_expiry_timestamp_seconds %lld\n"
+            "# HELP kadmit_rule_misconfigured 1 when an enforced rule, as configured, denies every "
+            "object (e.g. image-scan-attestation without trusted keys).\n"
+            "# TYPE kadmit_rule_misconfigured gauge\n"
+            "%s"
             "# HELP kadmit_build_info Build information.\n"
             "# TYPE kadmit_build_info gauge\n"
             "kadmit_build_info{version=\"%s\"} 1\n",
             (unsigned long long)atomic_load(&m->reloads_ok),
             (unsigned long long)atomic_load(&m->reloads_error),
             (long long)atomic_load(&m->last_reload_success),
-            (long long)atomic_load(&m->cert_expiry), KADMIT_VERSION);
+            (long long)atomic_load(&m->cert_expiry), misconfigured, KADMIT_VERSION);
     }
     if (ret == 0) {
         double cpu;

@@ -15,7 +15,7 @@ attest_setup() {
   mkdir -p "$dir/keys" "$dir/attestations"
   "$_attest_src/tests/attest/keygen.sh" p256 "$dir/keys/scanner" >/dev/null
   mv "$dir/keys/scanner.pub" "$dir/keys/scanner.pem"
-  sed "s#keyFiles: \[/etc/kadmit/attestation-keys/\*.pem\]#keyFiles: [$dir/keys/*.pem]#" \
+  sed "s#keyFiles: \[\"/etc/kadmit/attestation-keys/\*.{pem,pub}\"\]#keyFiles: [$dir/keys/*.pem]#" \
     "$_attest_src/policies/checklist.yaml" >"$dir/checklist.yaml"
   grep -q "keyFiles: \[$dir/keys/\*.pem\]" "$dir/checklist.yaml" ||
     { echo "attest_setup: policies/checklist.yaml no longer has the expected keyFiles line" >&2; return 1; }

@@ -12,7 +12,8 @@
  * The envelope's payload must be an in-toto Statement (v0.1 or v1) with predicateType
  * `https://cosign.sigstore.dev/attestation/vuln/v1` (the scheme may be omitted). Findings are
  * counted by severity from `predicate.scanner.result`, which holds a Trivy JSON report
- * (`Results[].Vulnerabilities[].Severity`) or a Grype JSON report
+ * (`Results[].Vulnerabilities[].Severity` and `Results[].Secrets[].Severity`) or a Grype JSON
+ * report
  * (`matches[].vulnerability.severity`). Severity names are case-insensitive; Grype's
  * "Negligible" counts as LOW; anything unrecognised counts as UNKNOWN.
  *
@@ -21,7 +22,17 @@
  *   ECDSA P-256 + SHA-256, ECDSA P-384 + SHA-384 (ASN.1 DER signatures),
  *   RSA >= 2048 bits + SHA-256, PKCS#1 v1.5 or PSS (any salt length, MGF1-SHA-256).
  * One valid signature from one trusted key is enough. When a key has a keyid and a signature
- * carries a non-empty keyid, the two must be equal for that key to be tried.
+ * carries a non-empty keyid, the two must be equal for that key to be tried. Ed25519 keys are
+ * refused by name: the Mbed TLS kadmit builds with cannot verify them.
+ *
+ * The newest verified scan decides: among the attestations of a digest whose signature verified
+ * and whose predicate is a usable scan, the one with the latest `metadata.scanFinishedOn` is the
+ * only one judged (scans finished at the same second must all pass). Older scans never let an
+ * image run; they are kept so `kadmit attest verify` can show them.
+ *
+ * Limits apply per document: an envelope or bundle over KA_ATTEST_MAX_DOCUMENT is dropped with a
+ * reason and the file's other documents still count; of a file's verified scans only the newest
+ * KA_ATTEST_KEEP_PER_FILE count, the older ones are marked dropped.
  *
  * All parsing and every signature check happen once, at load. The resulting index is immutable
  * and ka_attest_check() is a pure in-memory lookup (no I/O, no crypto), safe to call from many
@@ -41,16 +52,18 @@
 
 /* ---- limits ---------------------------------------------------------------------------- */
 
-#define KA_ATTEST_MAX_FILE (4u * 1024u * 1024u) /* one attestation file */
-#define KA_ATTEST_MAX_DEPTH 64                  /* JSON nesting, envelope and payload */
-#define KA_ATTEST_MAX_LINES 4096                /* JSON Lines entries in one file */
-#define KA_ATTEST_MAX_FILES 100000              /* files in one directory */
-#define KA_ATTEST_MAX_ENTRIES 400000            /* (attestation, subject) pairs in an index */
-#define KA_ATTEST_MAX_SUBJECTS 256              /* subjects in one statement */
-#define KA_ATTEST_MAX_SIGNATURES 16             /* signatures in one envelope */
-#define KA_ATTEST_MAX_KEYS 64                   /* trusted keys */
-#define KA_ATTEST_MAX_KEY_FILE (64u * 1024u)    /* one PEM key file */
-#define KA_ATTEST_MAX_CLAUSES 8                 /* candidate reasons listed by check */
+#define KA_ATTEST_MAX_FILE (64u * 1024u * 1024u)    /* one attestation file */
+#define KA_ATTEST_MAX_DOCUMENT (8u * 1024u * 1024u) /* one envelope or bundle (a JSON line) */
+#define KA_ATTEST_KEEP_PER_FILE 16                  /* verified scans kept per file, newest first */
+#define KA_ATTEST_MAX_DEPTH 64                      /* JSON nesting, envelope and payload */
+#define KA_ATTEST_MAX_LINES 4096                    /* JSON Lines entries in one file */
+#define KA_ATTEST_MAX_FILES 100000                  /* files in one directory */
+#define KA_ATTEST_MAX_ENTRIES 400000                /* (attestation, subject) pairs in an index */
+#define KA_ATTEST_MAX_SUBJECTS 256                  /* subjects in one statement */
+#define KA_ATTEST_MAX_SIGNATURES 16                 /* signatures in one envelope */
+#define KA_ATTEST_MAX_KEYS 64                       /* trusted keys */
+#define KA_ATTEST_MAX_KEY_FILE (64u * 1024u)        /* one PEM key file */
+#define KA_ATTEST_MAX_CLAUSES 8                     /* candidate reasons listed by check */
 
 /* ---- severities ------------------------------------------------------------------------ */
 
@@ -89,8 +102,9 @@ __attribute__((warn_unused_result)) int ka_attest_keys_add_pem(struct ka_attest_
                                                                const char *label, const char *keyid,
                                                                struct ka_buf *err);
 /**
- * Add the keys in a PEM file, or in every file matching a shell glob (a directory and `*.pem`).
- * A pattern that matches nothing is KA_ENOTFOUND. The label is the file path; no keyid.
+ * Add the keys in a PEM file, or in every file matching a shell glob with braces
+ * (such as the default, attestation-keys/ followed by `*.{pem,pub}`). A pattern that matches
+ * nothing is KA_ENOTFOUND. The label is the file path; no keyid.
  */
 __attribute__((warn_unused_result)) int
 ka_attest_keys_add_file(struct ka_attest_keys *k, const char *path, struct ka_buf *err);
@@ -178,11 +192,11 @@ __attribute__((warn_unused_result)) int ka_attest_parse_severity_limits(const ch
 
 /**
  * May `image` run? `image` must be pinned by digest ("repo[:tag]@sha256:<64 hex>"). Returns 0
- * when at least one candidate attestation for the digest verified, carries a usable vuln scan,
- * is not older than max_age nor further than max_future_skew in the future (relative to `now`,
- * Unix seconds), and has no more findings than allowed. Otherwise returns KA_EATTEST and
- * appends to `why` (may be NULL) one clause per candidate, newest first, "; "-separated, at most
- * KA_ATTEST_MAX_CLAUSES then "and N more", e.g.
+ * when the newest verified scan of the digest (see the top of this file) is not older than
+ * max_age nor further than max_future_skew in the future (relative to `now`, Unix seconds), and
+ * has no more findings than allowed. Otherwise returns KA_EATTEST and appends to `why` (may be
+ * NULL) the deciding scan's clause, or, when no scan verified, one clause per candidate, newest
+ * first, "; "-separated, at most KA_ATTEST_MAX_CLAUSES then "and N more", e.g.
  *   "no attestation for sha256:<hex>"
  *   "image nginx:1.27 is referenced by tag; pin the digest (repo@sha256:...)"
  *   "scan-a.json: signature does not verify with any trusted key"
@@ -213,11 +227,15 @@ struct ka_attest_entry {
     int verified;            /* signature verified with a trusted key */
     const char *verified_by; /* label of that key, "" when not verified */
     const char *problem;     /* load-time reason it cannot count, NULL when usable */
+    int decides;             /* the newest verified scan of this digest: the one judged */
 };
 
 /** Number of entries (one per attestation subject). */
 size_t ka_attest_index_count(const struct ka_attest_index *idx);
-/** Describe entry `i` (0 <= i < count) in load order. Returns 0 or KA_EINVAL. */
+/**
+ * Describe entry `i` (0 <= i < count) in load order; `decides` says whether it is the scan
+ * ka_attest_check() judges for its digest. Returns 0 or KA_EINVAL.
+ */
 __attribute__((warn_unused_result)) int
 ka_attest_index_entry(const struct ka_attest_index *idx, size_t i, struct ka_attest_entry *out);
 /**

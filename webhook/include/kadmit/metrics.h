@@ -41,6 +41,14 @@ void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
 /** Count a policy reload; on success also sets the last-success timestamp to `when`. */
 void ka_metrics_policy_reload(struct ka_metrics *m, int ok, int64_t when);
 
+#define KA_METRICS_MAX_MISCONFIGURED 16 /* rules with a kadmit_rule_misconfigured series */
+
+/**
+ * Set kadmit_rule_misconfigured{rule=rule_id} to 1 (`on`) or 0. `rule_id` must outlive the
+ * metrics (a ka_rule_def's id). Called from one thread (the policy loader); renders are safe.
+ */
+void ka_metrics_set_misconfigured(struct ka_metrics *m, const char *rule_id, int on);
+
 /** Set kadmit_tls_certificate_expiry_timestamp_seconds (notAfter of the serving cert). */
 void ka_metrics_set_cert_expiry(struct ka_metrics *m, int64_t not_after);
 

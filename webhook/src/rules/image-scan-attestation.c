@@ -518,7 +518,7 @@ static const char *denies_all(const struct ka_rule *rule)
 static const struct ka_param_def attest_params[] = {
     {"attestationsDir", KA_P_STRING, "\"/etc/kadmit/attestations\"",
      "directory of attestation files (kadmit serve --attestations overrides it)"},
-    {"keyFiles", KA_P_STRINGS, "[\"/etc/kadmit/attestation-keys/*.pem\"]",
+    {"keyFiles", KA_P_STRINGS, "[\"/etc/kadmit/attestation-keys/*.{pem,pub}\"]",
      "PEM public keys of trusted scanners (globs)"},
     {"keys", KA_P_LIST, "[]",
      "inline trusted keys: {pem: \"-----BEGIN PUBLIC KEY-----...\", keyid: optional}"},

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# `kadmit attest sync` against a real registry (go-containerregistry's `crane registry serve`),
+# with attestations pushed the way cosign stores them, and a token-auth proxy in front for the
+# 401 -> token -> 200 flow, blob redirects, corrupt blobs, oversize manifests, slow and down
+# registries. Everything fetched is then judged by `kadmit attest verify`, like the rule does.
+# When cosign is built (tests/tools/build.sh), real `cosign attest` output is fetched too.
+set -u
+cd "${KADMIT_SOURCE_DIR:-.}"
+. tests/integration/lib/check.sh
+A=tests/attest
+TOOL=tests/integration/lib/registry_tool.py
+T=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+eval "$(tests/tools/build.sh)" || { echo "FAIL tests/tools/build.sh"; exit 1; }
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
+
+PORT=$(free_port)
+"$CRANE" registry serve --address 127.0.0.1:$PORT >"$T/crane.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+REG=127.0.0.1:$PORT
+
+# proxy MODE -> prints its port
+proxy() {
+  local pf="$T/proxy-$1.port"
+  python3 "$TOOL" proxy --upstream "http://$REG" --port-file "$pf" --mode "$1" \
+    --log "$T/proxy-$1.log" >/dev/null 2>&1 &
+  pids+=($!)
+  wait_port "$pf" && cat "$pf"
+}
+
+# a small image, two scans of it: an older clean one and a newer one with 3 CRITICAL
+echo hello >"$T/hello.txt"
+tar -C "$T" -cf "$T/layer.tar" hello.txt
+"$CRANE" append --insecure -f "$T/layer.tar" -t "$REG/app:1" >/dev/null 2>&1
+DIG=$("$CRANE" digest --insecure "$REG/app:1")
+HEX=${DIG#sha256:}
+bash $A/keygen.sh p256 "$T/scanner" >/dev/null
+bash $A/statement.sh --digest "$HEX" --finished 2026-11-27T10:00:00Z $A/trivy-clean.json >"$T/clean.st"
+bash $A/statement.sh --digest "$HEX" --finished 2026-11-28T10:00:00Z $A/trivy-findings.json >"$T/crit.st"
+bash $A/sign.sh "$T/scanner.key" "$T/clean.st" >"$T/clean.json"
+bash $A/sign.sh "$T/scanner.key" "$T/crit.st" >"$T/crit.json"
+python3 "$TOOL" push-att --registry "http://$REG" --repo app --digest "$HEX" "$T/clean.json"
+
+V=(attest verify --key "$T/scanner.pub" --now 2026-11-28T12:00:00Z)
+# sync OUTDIR EXPECTED_EXIT TEXT -- ARGS...: run attest sync, want the exit code and TEXT
+sync_expect() {
+  local out=$1 want=$2 text=$3
+  shift 4
+  mkdir -p "$out"
+  local got=0
+  "$KADMIT" attest sync --plain-http --dir "$out" "$@" >"$out.log" 2>&1 || got=$?
+  if [ "$got" != "$want" ] || ! grep -qF -- "$text" "$out.log"; then
+    echo "  exit $got (want $want), want \"$text\" in:"; sed 's/^/    /' "$out.log"
+    return 1
+  fi
+}
+
+check "the .att tag of a digest is fetched, every blob by digest, written as JSON Lines" \
+  sync_expect "$T/a" 0 "wrote 1 document to $T/a/registry-$HEX.jsonl" -- "$REG/app@$DIG"
+check "what was fetched is judged by the loader: PASS" \
+  bash -c "\"$KADMIT\" ${V[*]} $REG/app@$DIG $T/a | grep -q 'verdict: PASS'"
+check "the report names every path tried with the registry's answer" \
+  bash -c "grep -q 'manifests/sha256-$HEX.att: 200' $T/a.log && grep -q 'referrers/sha256:$HEX: ' $T/a.log"
+check "no temporary file is left in the directory" \
+  bash -c "[ \$(ls -A $T/a | wc -l) = 1 ]"
+
+# a re-scan found criticals: pushed, fetched again, the newest scan decides
+python3 "$TOOL" push-att --registry "http://$REG" --repo app --digest "$HEX" "$T/clean.json" "$T/crit.json"
+check "a re-sync replaces the file atomically with every scan" \
+  sync_expect "$T/a" 0 "wrote 2 documents" -- "$REG/app@$DIG"
+check "the newer failing scan decides" \
+  bash -c "\"$KADMIT\" ${V[*]} $REG/app@$DIG $T/a | grep -q 'verdict: FAIL: .*3 CRITICAL findings (max 0) (the newest verified scan decides'"
+
+check "a digest without attestations: exit 1, the registry holds none" \
+  sync_expect "$T/none" 1 "the registry holds no attestation for sha256:$(printf 1%.0s {1..64})" -- \
+  "$REG/app@sha256:$(printf 1%.0s {1..64})"
+check "an unpinned image is refused" \
+  sync_expect "$T/bad" 1 "not an image pinned by digest" -- "$REG/app:1"
+# (through a proxy that is down: no packet leaves the machine)
+DOWN=$(free_port)
+check "Docker Hub names normalise to registry-1.docker.io/library/" \
+  bash -c "https_proxy=http://127.0.0.1:$DOWN \"$KADMIT\" attest sync --timeout 1s --attempts 1 --dir $T nginx@$DIG 2>&1 | grep -q 'https://registry-1.docker.io/v2/library/nginx/manifests/sha256-$HEX.att'"
+
+# behind a token-auth proxy (401 -> token -> 200), blobs redirected to "storage"
+P=$(proxy normal)
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$P" "$(printf ci:s3cret | base64)" >"$T/auth.json"
+printf '{"auths":{"127.0.0.1:%s":{"username":"ci","password":"wrong"}}}' "$P" >"$T/wrong-auth.json"
+check "401 -> token (Basic credentials from a dockerconfigjson) -> 200" \
+  sync_expect "$T/p" 0 "wrote 2 documents" -- --auth "$T/auth.json" "127.0.0.1:$P/app@$DIG"
+check "the token exchange and the 401 are in the report" \
+  bash -c "grep -q '401 (Bearer realm=' $T/p.log && grep -q 'token): 200' $T/p.log"
+check "blob redirects are followed without the Authorization header" \
+  bash -c "grep -q '^GET /storage/' $T/proxy-normal.log && ! grep -q LEAK $T/proxy-normal.log"
+check "wrong credentials: the token endpoint's 401 is reported, exit 1" \
+  sync_expect "$T/pw" 1 "(token): 401" -- --auth "$T/wrong-auth.json" "127.0.0.1:$P/app@$DIG"
+check "no credentials: the token endpoint's 401 is reported, exit 1" \
+  sync_expect "$T/pn" 1 "(token): 401" -- "127.0.0.1:$P/app@$DIG"
+
+P=$(proxy bad-digest)
+sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
+check "a blob that does not hash to its digest is discarded" \
+  sync_expect "$T/bd" 1 "content does not hash to its digest; discarded" -- --auth "$T/auth.json" \
+  "127.0.0.1:$P/app@$DIG"
+check "... and nothing is written" bash -c "[ ! -e $T/bd/registry-$HEX.jsonl ]"
+
+P=$(proxy big-manifest)
+sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
+check "an oversize manifest is refused at the limit" \
+  sync_expect "$T/bm" 1 "response over the 4194304 byte limit" -- --auth "$T/auth.json" \
+  "127.0.0.1:$P/app@$DIG"
+
+P=$(proxy flaky)
+sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
+check "a 503 is retried with backoff" \
+  sync_expect "$T/fl" 0 "503 (attempt 1 of 3)" -- --auth "$T/auth.json" "127.0.0.1:$P/app@$DIG"
+
+P=$(proxy slow)
+sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
+check "a slow registry times out (closed: nothing written, exit 1)" \
+  sync_expect "$T/sl" 1 "Timeout was reached" -- --timeout 1s --attempts 2 --auth "$T/auth.json" \
+  "127.0.0.1:$P/app@$DIG"
+
+check "a registry that is down: the connection error is reported, exit 1" \
+  sync_expect "$T/dn" 1 "Couldn't connect to server" -- --attempts 2 "127.0.0.1:$DOWN/app@$DIG"
+check "... and nothing is written: the image stays without an attestation (denied)" \
+  bash -c "[ -z \"\$(ls -A $T/dn)\" ]"
+
+printf '%s\n# a comment\n\n127.0.0.1:%s/app@%s\n' "$REG/app@$DIG" "$DOWN" "$DIG" >"$T/images.txt"
+check "--images: every listed image is fetched; one failure makes the exit 1" \
+  sync_expect "$T/il" 1 "wrote 2 documents" -- --attempts 1 --images "$T/images.txt"
+
+# Admission never touches the network: kadmit serve, reading what the fetcher wrote, is traced
+# while it answers requests (the misses included): it accepts connections and opens none.
+"$KADMIT" certs --out-dir "$T/tls" --ip 127.0.0.1 >/dev/null 2>&1
+SP=$(free_port) MP=$(free_port)
+"$KADMIT" serve --listen 127.0.0.1:$SP --metrics-listen 127.0.0.1:$MP --tls-cert "$T/tls/tls.crt" \
+  --tls-key "$T/tls/tls.key" --attestations "$T/a" 2>"$T/serve.log" &
+spid=$!
+pids+=($spid)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
+strace -f -qq -e trace=accept,accept4,socket,connect -p $spid -o "$T/strace.out" &
+tpid=$!
+sleep 1
+for f in tests/fixtures/checklist/*/request.json; do
+  curl -s --cacert "$T/tls/ca.crt" -H 'Content-Type: application/json' --data-binary @"$f" \
+    "https://127.0.0.1:$SP/validate" >/dev/null
+done
+sleep 0.5
+kill $tpid 2>/dev/null
+wait $tpid 2>/dev/null
+check "strace saw the webhook accept the requests" grep -q 'accept' "$T/strace.out"
+check "... and the request path made no socket() and no connect(): no network I/O" \
+  bash -c "! grep -E 'socket\(|connect\(' $T/strace.out"
+kill $spid
+
+# real cosign v3: `cosign attest --type vuln` (bundles in the referrers fallback tag) and the
+# legacy .att format, both fetched and verified
+if [ -n "${COSIGN:-}" ] && [ -x "$COSIGN" ]; then
+  export COSIGN_PASSWORD=""
+  (cd "$T" && "$COSIGN" generate-key-pair >/dev/null 2>&1)
+  "$CRANE" append --insecure -f "$T/layer.tar" -t "$REG/cos:1" >/dev/null 2>&1
+  CDIG=$("$CRANE" digest --insecure "$REG/cos:1")
+  python3 - "$T/clean.st" "$T/pred.json" <<'PY'
+import json, sys
+# the cosign-vuln predicate, as `trivy image --format cosign-vuln` writes it
+json.dump(json.load(open(sys.argv[1]))["predicate"], open(sys.argv[2], "w"))
+PY
+  sed -i "s/2026-11-27T10:00:00Z/$(date -u +%Y-%m-%dT%H:%M:%SZ)/g" "$T/pred.json"
+  check "cosign attest --type vuln (v3, bundle) to the registry" \
+    "$COSIGN" attest --yes --allow-insecure-registry --key "$T/cosign.key" --type vuln \
+    --predicate "$T/pred.json" --tlog-upload=false --use-signing-config=false "$REG/cos@$CDIG"
+  check "the bundle is fetched from the referrers fallback tag sha256-<hex>" \
+    sync_expect "$T/c" 0 "manifests/sha256-${CDIG#sha256:}: 200" -- "$REG/cos@$CDIG"
+  check "and verified with cosign.pub" \
+    bash -c "\"$KADMIT\" attest verify --key $T/cosign.pub $REG/cos@$CDIG $T/c | grep -q 'verdict: PASS'"
+  # the README's by-hand alternative: cosign download, vulnerability scans only
+  mkdir -p "$T/dl"
+  check "cosign download attestation --predicate-type vuln gives a file kadmit accepts" \
+    bash -c "\"$COSIGN\" download attestation --allow-insecure-registry --predicate-type vuln \
+      $REG/cos@$CDIG >$T/dl/scan.jsonl && \"$KADMIT\" attest verify --key $T/cosign.pub \
+      $REG/cos@$CDIG $T/dl | grep -q 'verdict: PASS'"
+else
+  [ "${CI:-}" = true ] && check "cosign is built (tests/tools/build.sh)" false
+  echo "skip cosign: not built yet (tests/tools/build.sh)"
+fi
+finish

@@ -1,0 +1,758 @@
+/*
+ * The registry fetcher: cosign attestations of one digest, from its OCI registry, into the
+ * attestation directory. See kadmit/registry.h for the paths tried and the contract.
+ */
+#include "kadmit/registry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <mbedtls/base64.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
+
+#include "kadmit/error.h"
+#include "kadmit/log.h"
+
+#define VULN_PREDICATE "https://cosign.sigstore.dev/attestation/vuln/v1"
+#define ACCEPT_MANIFEST                                                                            \
+    "application/vnd.oci.image.manifest.v1+json, "                                                 \
+    "application/vnd.docker.distribution.manifest.v2+json"
+#define ACCEPT_INDEX "application/vnd.oci.image.index.v1+json"
+
+void ka_registry_opts_init(struct ka_registry_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->timeout_s = KA_REGISTRY_TIMEOUT_S;
+    o->attempts = KA_REGISTRY_RETRIES;
+    o->backoff_ms = 500;
+}
+
+/* ---- image references ----------------------------------------------------------------------- */
+
+struct ref {
+    char host[256]; /* registry host[:port], Docker Hub as registry-1.docker.io */
+    char repo[256]; /* path inside the registry, Docker Hub single names under library/ */
+    char hex[65];   /* the digest's 64 hex digits */
+};
+
+static int parse_ref(const char *image, struct ref *r)
+{
+    const char *at = strrchr(image, '@');
+    if (at == NULL || strncmp(at + 1, "sha256:", 7) != 0 || strlen(at + 8) != 64) {
+        return KA_EINVAL;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char c = at[8 + i];
+        if (!isdigit((unsigned char)c) && !(c >= 'a' && c <= 'f')) {
+            return KA_EINVAL;
+        }
+    }
+    memcpy(r->hex, at + 8, 65);
+    size_t n = (size_t)(at - image);
+    const char *slash = memchr(image, '/', n);
+    const char *name = image;
+    /* the first component is a registry when it has a dot or a port, or is localhost */
+    if (slash != NULL) {
+        size_t fl = (size_t)(slash - image);
+        if (memchr(image, '.', fl) != NULL || memchr(image, ':', fl) != NULL ||
+            (fl == 9 && memcmp(image, "localhost", 9) == 0)) {
+            if (fl >= sizeof(r->host)) {
+                return KA_EINVAL;
+            }
+            memcpy(r->host, image, fl);
+            r->host[fl] = '\0';
+            name = slash + 1;
+        }
+    }
+    if (name == image) {
+        snprintf(r->host, sizeof(r->host), "registry-1.docker.io");
+    }
+    if (strcmp(r->host, "docker.io") == 0 || strcmp(r->host, "index.docker.io") == 0) {
+        snprintf(r->host, sizeof(r->host), "registry-1.docker.io");
+    }
+    size_t len = (size_t)(at - name);
+    const char *last = NULL; /* a ":tag" after the last slash */
+    for (const char *p = name; p < at; p++) {
+        if (*p == '/') {
+            last = NULL;
+        } else if (*p == ':') {
+            last = p;
+        }
+    }
+    if (last != NULL) {
+        len = (size_t)(last - name);
+    }
+    int library = strcmp(r->host, "registry-1.docker.io") == 0 && memchr(name, '/', len) == NULL;
+    if (len == 0 || len + 8 >= sizeof(r->repo)) {
+        return KA_EINVAL;
+    }
+    snprintf(r->repo, sizeof(r->repo), "%s%.*s", library ? "library/" : "", (int)len, name);
+    for (const char *p = r->repo; *p; p++) {
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || strchr("._-/", *p))) {
+            return KA_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* ---- HTTP ------------------------------------------------------------------------------------ */
+
+struct client {
+    CURL *curl;
+    const struct ka_registry_opts *o;
+    const struct ref *ref;
+    const char *scheme;
+    char *token;     /* bearer token, NULL until a challenge asked for one */
+    char basic[600]; /* base64 "user:password" from the auth file, "" when none */
+    struct ka_buf *report;
+    int unreachable; /* the last request failed without an HTTP answer */
+};
+
+struct response {
+    long status;
+    struct ka_buf body;
+    char location[2048];
+    char www_auth[1024];
+    char content_digest[80];
+};
+
+static void report(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(struct client *c, const char *fmt, ...)
+{
+    if (c->report == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int r = ka_buf_vprintf(c->report, fmt, ap);
+    va_end(ap);
+    r = r ? r : ka_buf_add(c->report, "\n", 1);
+    (void)r; /* a full report only loses detail */
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct ka_buf *b = arg;
+    return ka_buf_add(b, p, size * n) == 0 ? size * n : 0; /* 0 aborts: over the limit */
+}
+
+/* Copy a header's value (trimmed) when its name matches. */
+static void header_value(const char *line, size_t len, const char *name, char *out, size_t out_len)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':') {
+        return;
+    }
+    const char *v = line + nl + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t')) {
+        v++;
+    }
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) {
+        end--;
+    }
+    snprintf(out, out_len, "%.*s", (int)(end - v), v);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct response *r = arg;
+    header_value(p, size * n, "Location", r->location, sizeof(r->location));
+    header_value(p, size * n, "WWW-Authenticate", r->www_auth, sizeof(r->www_auth));
+    header_value(p, size * n, "Docker-Content-Digest", r->content_digest,
+                 sizeof(r->content_digest));
+    return size * n;
+}
+
+/* One GET, no redirects followed. Returns 0 with r->status set, or KA_ENET / KA_ELIMIT. */
+static int get_once(struct client *c, const char *url, const char *accept, const char *auth,
+                    size_t max, struct response *r)
+{
+    int ret = KA_ENET;
+    struct curl_slist *h = NULL;
+    char line[4200];
+    ka_buf_free(&r->body);
+    ka_buf_init(&r->body, max);
+    r->status = 0;
+    r->location[0] = r->www_auth[0] = r->content_digest[0] = '\0';
+    curl_easy_reset(c->curl);
+    if (accept != NULL) {
+        snprintf(line, sizeof(line), "Accept: %s", accept);
+        h = curl_slist_append(h, line);
+    }
+    if (auth != NULL) {
+        snprintf(line, sizeof(line), "Authorization: %s", auth);
+        h = curl_slist_append(h, line);
+        mbedtls_platform_zeroize(line, sizeof(line));
+    }
+    curl_easy_setopt(c->curl, CURLOPT_URL, url);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, c->o->plain_http ? "http,https" : "https");
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->o->timeout_s);
+    curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, c->o->timeout_s < 10 ? c->o->timeout_s : 10L);
+    curl_easy_setopt(c->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "kadmit/" KADMIT_VERSION);
+    if (c->o->ca_file != NULL) {
+        curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->o->ca_file);
+    }
+    CURLcode cr = curl_easy_perform(c->curl);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    c->unreachable = 0;
+    if (cr == CURLE_FILESIZE_EXCEEDED || cr == CURLE_WRITE_ERROR) {
+        report(c, "GET %s: response over the %zu byte limit", url, max);
+        ret = KA_ELIMIT;
+    } else if (cr != CURLE_OK) {
+        report(c, "GET %s: %s", url, curl_easy_strerror(cr));
+        c->unreachable = 1;
+    } else {
+        ret = 0;
+    }
+    return ret;
+}
+
+/* Value of `key` in a challenge such as `Bearer realm="...",service="..."`. */
+static void challenge_param(const char *ch, const char *key, char *out, size_t out_len)
+{
+    out[0] = '\0';
+    size_t kl = strlen(key);
+    for (const char *p = ch; (p = strcasestr(p, key)) != NULL; p += kl) {
+        if ((p == ch || p[-1] == ' ' || p[-1] == ',') && p[kl] == '=' && p[kl + 1] == '"') {
+            const char *v = p + kl + 2, *e = strchr(v, '"');
+            if (e != NULL) {
+                snprintf(out, out_len, "%.*s", (int)(e - v), v);
+            }
+            return;
+        }
+    }
+}
+
+/* Answer a Bearer challenge: ask the token endpoint, with Basic credentials when we have some. */
+static int fetch_token(struct client *c, const char *challenge)
+{
+    char realm[1024], service[256], scope[512], url[2200], auth[700];
+    challenge_param(challenge, "realm", realm, sizeof(realm));
+    challenge_param(challenge, "service", service, sizeof(service));
+    challenge_param(challenge, "scope", scope, sizeof(scope));
+    if (realm[0] == '\0') {
+        report(c, "the registry's Bearer challenge has no realm: %.200s", challenge);
+        return KA_ENET;
+    }
+    if (scope[0] == '\0') {
+        snprintf(scope, sizeof(scope), "repository:%s:pull", c->ref->repo);
+    }
+    char *es = curl_easy_escape(c->curl, service, 0), *ec = curl_easy_escape(c->curl, scope, 0);
+    snprintf(url, sizeof(url), "%s%sservice=%s&scope=%s", realm, strchr(realm, '?') ? "&" : "?",
+             es ? es : "", ec ? ec : "");
+    curl_free(es);
+    curl_free(ec);
+    if (strncmp(url, "https://", 8) != 0 &&
+        !(c->o->plain_http && strncmp(url, "http://", 7) == 0)) {
+        report(c, "token realm %.200s is not https", realm);
+        return KA_ENET;
+    }
+    snprintf(auth, sizeof(auth), "Basic %s", c->basic);
+    struct response r;
+    memset(&r, 0, sizeof(r));
+    int ret =
+        get_once(c, url, "application/json", c->basic[0] ? auth : NULL, KA_REGISTRY_MAX_TOKEN, &r);
+    mbedtls_platform_zeroize(auth, sizeof(auth));
+    if (ret == 0 && r.status != 200) {
+        report(c, "GET %s (token): %ld", realm, r.status);
+        ret = KA_ENET;
+    }
+    cJSON *j = ret == 0 ? cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len) : NULL;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
+    if (!cJSON_IsString(t)) {
+        t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    }
+    if (ret == 0 && cJSON_IsString(t) && strlen(t->valuestring) < 16384) {
+        free(c->token);
+        c->token = strdup(t->valuestring);
+        ret = c->token ? 0 : KA_ENOMEM;
+        report(c, "GET %s (token): 200", realm);
+    } else if (ret == 0) {
+        report(c, "GET %s (token): no token in the answer", realm);
+        ret = KA_ENET;
+    }
+    cJSON_Delete(j);
+    if (r.body.data != NULL) {
+        mbedtls_platform_zeroize(r.body.data, r.body.len);
+    }
+    ka_buf_free(&r.body);
+    return ret;
+}
+
+static int transient(long status)
+{
+    return status == 429 || status >= 500;
+}
+
+/*
+ * GET registry path `path` (starting with /v2/): retries transient failures with backoff,
+ * answers one authentication challenge, follows redirects without the Authorization header.
+ * Returns 0 with r->status set (any status), or KA_ENET / KA_ELIMIT / KA_ENOMEM.
+ */
+static int get(struct client *c, const char *path, const char *accept, size_t max,
+               struct response *r)
+{
+    char url[4096], shown[600];
+    snprintf(url, sizeof(url), "%s://%s%s", c->scheme, c->ref->host, path);
+    snprintf(shown, sizeof(shown), "%.590s", url);
+    int ret = KA_ENET, challenged = 0;
+    long delay = c->o->backoff_ms;
+    for (int attempt = 1; attempt <= c->o->attempts; attempt++) {
+        char auth[16500] = "";
+        if (c->token != NULL) {
+            snprintf(auth, sizeof(auth), "Bearer %s", c->token);
+        } else if (c->basic[0] != '\0' && challenged) {
+            snprintf(auth, sizeof(auth), "Basic %s", c->basic);
+        }
+        ret = get_once(c, url, accept, auth[0] ? auth : NULL, max, r);
+        mbedtls_platform_zeroize(auth, sizeof(auth));
+        for (int hops = 0; ret == 0 && r->status >= 300 && r->status < 400 && r->location[0];
+             hops++) {
+            if (hops >= KA_REGISTRY_MAX_REDIRECTS) {
+                report(c, "GET %s: more than %d redirects", shown, KA_REGISTRY_MAX_REDIRECTS);
+                return KA_ENET;
+            }
+            char next[2048];
+            snprintf(next, sizeof(next), "%s", r->location);
+            if (next[0] == '/') { /* relative: same registry */
+                snprintf(next, sizeof(next), "%s://%s%s", c->scheme, c->ref->host, r->location);
+            }
+            /* blob storage gets no registry credentials: the URL carries its own */
+            ret = get_once(c, next, accept, NULL, max, r);
+        }
+        if (ret == 0 && r->status == 401 && !challenged && r->www_auth[0] != '\0') {
+            challenged = 1;
+            report(c, "GET %s: 401 (%.60s)", shown, r->www_auth);
+            if (strncasecmp(r->www_auth, "Bearer", 6) == 0) {
+                ret = fetch_token(c, r->www_auth);
+                if (ret != 0) {
+                    return ret;
+                }
+            } else if (c->basic[0] == '\0') {
+                return 0; /* Basic wanted, nothing to offer: the 401 stands */
+            }
+            attempt--; /* the challenge is not a failed attempt */
+            continue;
+        }
+        if (ret == KA_ELIMIT || ret == KA_ENOMEM || (ret == 0 && !transient(r->status))) {
+            break;
+        }
+        if (ret == 0) {
+            report(c, "GET %s: %ld (attempt %d of %d)", shown, r->status, attempt, c->o->attempts);
+        }
+        if (attempt < c->o->attempts) {
+            struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            delay *= 2;
+        }
+    }
+    if (ret == 0 && !transient(r->status)) {
+        report(c, "GET %s: %ld", shown, r->status);
+    }
+    return ret;
+}
+
+/* ---- manifests and blobs -------------------------------------------------------------------- */
+
+static int sha256_matches(const struct ka_buf *b, const char *digest)
+{
+    unsigned char sum[32];
+    char hex[65];
+    static const char hx[] = "0123456789abcdef";
+    if (strncmp(digest, "sha256:", 7) != 0 ||
+        mbedtls_sha256_ret((const unsigned char *)(b->data ? b->data : ""), b->len, sum, 0) != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < 32; i++) {
+        hex[2 * i] = hx[sum[i] >> 4];
+        hex[2 * i + 1] = hx[sum[i] & 15];
+    }
+    hex[64] = '\0';
+    return strcmp(digest + 7, hex) == 0;
+}
+
+static int valid_digest(const char *d)
+{
+    if (d == NULL || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71) {
+        return 0;
+    }
+    for (const char *p = d + 7; *p; p++) {
+        if (!isdigit((unsigned char)*p) && !(*p >= 'a' && *p <= 'f')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Fetch `what` (manifests/ or blobs/) by digest and check the bytes hash to it. */
+static int get_by_digest(struct client *c, const char *what, const char *digest, const char *accept,
+                         size_t max, struct response *r)
+{
+    char path[700];
+    if (!valid_digest(digest)) {
+        report(c, "descriptor digest %.80s is not sha256:<64 hex>", digest ? digest : "(none)");
+        return KA_ENET;
+    }
+    snprintf(path, sizeof(path), "/v2/%s/%s/%s", c->ref->repo, what, digest);
+    int ret = get(c, path, accept, max, r);
+    if (ret == 0 && r->status != 200) {
+        return KA_ENET;
+    }
+    if (ret == 0 && !sha256_matches(&r->body, digest)) {
+        report(c, "%s %s: content does not hash to its digest; discarded", what, digest);
+        return KA_ENET;
+    }
+    return ret;
+}
+
+/* The annotation says this is something other than a vulnerability scan. */
+static int other_predicate(const cJSON *desc, const char *key)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(desc, "annotations");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(a, key);
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "dev.sigstore.bundle.content");
+    if (cJSON_IsString(content) && strcmp(content->valuestring, "dsse-envelope") != 0) {
+        return 1; /* message signatures sign the image, they attest nothing */
+    }
+    return cJSON_IsString(p) && strcmp(p->valuestring, VULN_PREDICATE) != 0 &&
+           strcmp(p->valuestring, VULN_PREDICATE + 8) != 0;
+}
+
+/* Append one fetched document to the output as one JSON line. */
+static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
+{
+    cJSON *j = cJSON_ParseWithLength(doc->data ? doc->data : "", doc->len);
+    char *flat = j ? cJSON_PrintUnformatted(j) : NULL;
+    int ret = KA_EINVAL;
+    if (flat != NULL) {
+        ret = ka_buf_adds(out, flat);
+        ret = ret ? ret : ka_buf_add(out, "\n", 1);
+        *docs += ret == 0;
+    }
+    cJSON_free(flat);
+    cJSON_Delete(j);
+    return ret;
+}
+
+/* Every layer of an image manifest (already fetched) whose annotation does not exclude it. */
+static int take_layers(struct client *c, const struct ka_buf *manifest, const char *annotation,
+                       struct ka_buf *out, size_t *docs)
+{
+    cJSON *m = cJSON_ParseWithLength(manifest->data ? manifest->data : "", manifest->len);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(m, "layers");
+    int ret = 0;
+    if (!cJSON_IsArray(layers)) {
+        report(c, "manifest has no layers array");
+        cJSON_Delete(m);
+        return KA_ENET;
+    }
+    if (cJSON_GetArraySize(layers) > KA_REGISTRY_MAX_LAYERS) {
+        report(c, "manifest has %d layers; the first %d are read", cJSON_GetArraySize(layers),
+               KA_REGISTRY_MAX_LAYERS);
+    }
+    struct response r;
+    memset(&r, 0, sizeof(r));
+    int n = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, layers)
+    {
+        if (n++ >= KA_REGISTRY_MAX_LAYERS) {
+            break;
+        }
+        if (annotation != NULL && other_predicate(l, annotation)) {
+            continue;
+        }
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(l, "digest");
+        int rr = get_by_digest(c, "blobs", cJSON_IsString(d) ? d->valuestring : NULL, NULL,
+                               KA_REGISTRY_MAX_BLOB, &r);
+        if (rr == KA_ENOMEM) {
+            ret = rr;
+            break;
+        }
+        if (rr != 0) { /* reported; the other blobs still count */
+            ret = KA_ENET;
+            continue;
+        }
+        rr = add_line(out, &r.body, docs);
+        if (rr == KA_EINVAL) {
+            report(c, "blob %s is not JSON; skipped", d->valuestring);
+        } else if (rr != 0) { /* out of memory, or the output is full */
+            ret = rr;
+            break;
+        }
+    }
+    ka_buf_free(&r.body);
+    cJSON_Delete(m);
+    return ret;
+}
+
+/* An index of referrers (API or fallback tag): each manifest's bundle layers. */
+static int take_referrers(struct client *c, const struct ka_buf *index, struct ka_buf *out,
+                          size_t *docs)
+{
+    cJSON *ix = cJSON_ParseWithLength(index->data ? index->data : "", index->len);
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(ix, "manifests");
+    int ret = 0, n = 0;
+    struct response r;
+    memset(&r, 0, sizeof(r));
+    const cJSON *d;
+    cJSON_ArrayForEach(d, ms)
+    {
+        if (n++ >= KA_REGISTRY_MAX_LAYERS) {
+            report(c, "more than %d referrers; the rest are not read", KA_REGISTRY_MAX_LAYERS);
+            break;
+        }
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "artifactType");
+        if (cJSON_IsString(at) && strstr(at->valuestring, "dev.sigstore.bundle") == NULL) {
+            continue; /* an SBOM or another artifact */
+        }
+        if (other_predicate(d, "dev.sigstore.bundle.predicateType")) {
+            continue;
+        }
+        const cJSON *dg = cJSON_GetObjectItemCaseSensitive(d, "digest");
+        int rr = get_by_digest(c, "manifests", cJSON_IsString(dg) ? dg->valuestring : NULL,
+                               ACCEPT_MANIFEST, KA_REGISTRY_MAX_MANIFEST, &r);
+        if (rr == KA_ENOMEM) {
+            ret = rr;
+            break;
+        }
+        if (rr != 0) {
+            ret = KA_ENET;
+            continue;
+        }
+        rr = take_layers(c, &r.body, NULL, out, docs);
+        if (rr == KA_ENOMEM || rr == KA_ELIMIT) {
+            ret = rr;
+            break;
+        }
+        ret = ret ? ret : rr;
+    }
+    ka_buf_free(&r.body);
+    cJSON_Delete(ix);
+    return ret;
+}
+
+/* ---- credentials and output ------------------------------------------------------------------ */
+
+/* Basic credentials for `host` from a .dockerconfigjson
+ * ({"auths":{host:{auth|username+password}}}). */
+static int load_auth(struct client *c, const char *file)
+{
+    struct ka_buf b;
+    ka_buf_init(&b, KA_REGISTRY_MAX_AUTH_FILE);
+    int ret = ka_buf_read_file(&b, file);
+    if (ret != 0) {
+        report(c, "auth file %s: %s", file, ka_strerror(ret));
+        ka_buf_free(&b);
+        return KA_EINVAL;
+    }
+    cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
+    const cJSON *auths = cJSON_GetObjectItemCaseSensitive(j, "auths");
+    if (!cJSON_IsObject(auths)) {
+        report(c, "auth file %s: not a .dockerconfigjson (no \"auths\" object)", file);
+        ret = KA_EINVAL;
+        goto exit;
+    }
+    int hub = strcmp(c->ref->host, "registry-1.docker.io") == 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, auths)
+    {
+        const char *k = e->string;
+        if (strncmp(k, "https://", 8) == 0) {
+            k += 8;
+        } else if (strncmp(k, "http://", 7) == 0) {
+            k += 7;
+        }
+        size_t kl = strcspn(k, "/");
+        int match = (kl == strlen(c->ref->host) && strncmp(k, c->ref->host, kl) == 0) ||
+                    (hub && ((kl == 9 && strncmp(k, "docker.io", 9) == 0) ||
+                             (kl == 15 && strncmp(k, "index.docker.io", 15) == 0)));
+        if (!match) {
+            continue;
+        }
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(e, "auth");
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "username");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "password");
+        if (cJSON_IsString(a) && strlen(a->valuestring) < sizeof(c->basic)) {
+            snprintf(c->basic, sizeof(c->basic), "%s", a->valuestring);
+        } else if (cJSON_IsString(u) && cJSON_IsString(p)) {
+            char up[440];
+            size_t olen = 0;
+            int w = snprintf(up, sizeof(up), "%s:%s", u->valuestring, p->valuestring);
+            if (w > 0 && (size_t)w < sizeof(up) &&
+                mbedtls_base64_encode((unsigned char *)c->basic, sizeof(c->basic), &olen,
+                                      (const unsigned char *)up, (size_t)w) != 0) {
+                c->basic[0] = '\0';
+            }
+            mbedtls_platform_zeroize(up, sizeof(up));
+        }
+        break;
+    }
+    ret = 0;
+exit:
+    cJSON_Delete(j);
+    if (b.data != NULL) {
+        mbedtls_platform_zeroize(b.data, b.len);
+    }
+    ka_buf_free(&b);
+    return ret;
+}
+
+/* Write `out` to dir/registry-<hex>.jsonl through a temporary file and rename(2). */
+static int write_atomically(struct client *c, const char *dir, const struct ka_buf *out)
+{
+    char tmp[4200], dst[4200];
+    snprintf(dst, sizeof(dst), "%s/registry-%s.jsonl", dir, c->ref->hex);
+    snprintf(tmp, sizeof(tmp), "%s/.registry-%s.XXXXXX", dir, c->ref->hex);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        report(c, "%s: cannot create: %s", tmp, strerror(errno));
+        return KA_EIO;
+    }
+    size_t done = 0;
+    while (done < out->len) {
+        ssize_t w = write(fd, out->data + done, out->len - done);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            break;
+        }
+        done += (size_t)w;
+    }
+    int ok = done == out->len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, dst) != 0) {
+        report(c, "%s: cannot write: %s", dst, strerror(errno));
+        unlink(tmp);
+        return KA_EIO;
+    }
+    return 0;
+}
+
+/* ---- the fetch ------------------------------------------------------------------------------ */
+
+int ka_registry_fetch(const char *image, const char *dir, const struct ka_registry_opts *o,
+                      struct ka_buf *report_buf)
+{
+    int ret = KA_EINTERNAL;
+    struct ref ref;
+    struct ka_registry_opts defaults;
+    struct client c = {.report = report_buf};
+    struct response r;
+    struct ka_buf out;
+    size_t docs = 0;
+    char path[700];
+    memset(&r, 0, sizeof(r));
+    ka_buf_init(&out, KA_REGISTRY_MAX_OUTPUT);
+    if (image == NULL || dir == NULL) {
+        return KA_EINVAL;
+    }
+    if (o == NULL) {
+        ka_registry_opts_init(&defaults);
+        o = &defaults;
+    }
+    c.o = o;
+    c.ref = &ref;
+    c.scheme = o->plain_http ? "http" : "https";
+    memset(&ref, 0, sizeof(ref));
+    if (parse_ref(image, &ref) != 0) {
+        report(&c, "%.200s: not an image pinned by digest ([registry/]repo@sha256:<64 hex>)",
+               image);
+        return KA_EINVAL;
+    }
+    if (o->auth_file != NULL && load_auth(&c, o->auth_file) != 0) {
+        return KA_EINVAL;
+    }
+    c.curl = curl_easy_init();
+    if (c.curl == NULL) {
+        ret = KA_ENOMEM;
+        goto exit;
+    }
+    int reached = 0, any_error = 0;
+
+    /* 1. cosign's .att tag: an image manifest of DSSE envelope layers */
+    snprintf(path, sizeof(path), "/v2/%s/manifests/sha256-%s.att", ref.repo, ref.hex);
+    int rr = get(&c, path, ACCEPT_MANIFEST, KA_REGISTRY_MAX_MANIFEST, &r);
+    reached |= rr == 0 || rr == KA_ELIMIT;
+    if (rr == 0 && r.status == 200) {
+        if (r.content_digest[0] != '\0' && !sha256_matches(&r.body, r.content_digest)) {
+            report(&c,
+                   "manifest sha256-%s.att does not hash to its Docker-Content-Digest; "
+                   "discarded",
+                   ref.hex);
+            rr = KA_ENET;
+        } else {
+            rr = take_layers(&c, &r.body, "predicateType", &out, &docs);
+        }
+    }
+    if (rr == KA_ENOMEM) {
+        ret = rr;
+        goto exit;
+    }
+    any_error |= rr != 0 || (r.status != 200 && r.status != 404);
+
+    /* 2. the referrers API, 3. else its fallback tag */
+    snprintf(path, sizeof(path), "/v2/%s/referrers/sha256:%s", ref.repo, ref.hex);
+    rr = get(&c, path, ACCEPT_INDEX, KA_REGISTRY_MAX_MANIFEST, &r);
+    reached |= rr == 0 || rr == KA_ELIMIT;
+    int referrers_api = rr == 0 && r.status == 200;
+    if (!referrers_api && (rr == 0 || c.unreachable == 0)) {
+        snprintf(path, sizeof(path), "/v2/%s/manifests/sha256-%s", ref.repo, ref.hex);
+        rr = get(&c, path, ACCEPT_INDEX, KA_REGISTRY_MAX_MANIFEST, &r);
+        reached |= rr == 0 || rr == KA_ELIMIT;
+    }
+    if (rr == 0 && r.status == 200) {
+        rr = take_referrers(&c, &r.body, &out, &docs);
+    }
+    if (rr == KA_ENOMEM) {
+        ret = rr;
+        goto exit;
+    }
+    any_error |= rr != 0 || (r.status != 200 && r.status != 404);
+
+    if (docs > 0) {
+        ret = write_atomically(&c, dir, &out);
+        if (ret == 0) {
+            report(&c, "wrote %zu document%s to %s/registry-%s.jsonl", docs, docs == 1 ? "" : "s",
+                   dir, ref.hex);
+        }
+    } else if (!reached || any_error) {
+        report(&c, "no attestation fetched: the registry could not be read");
+        ret = KA_ENET;
+    } else {
+        report(&c, "the registry holds no attestation for sha256:%s", ref.hex);
+        ret = KA_ENOTFOUND;
+    }
+exit:
+    if (c.curl != NULL) {
+        curl_easy_cleanup(c.curl);
+    }
+    if (c.token != NULL) {
+        mbedtls_platform_zeroize(c.token, strlen(c.token));
+        free(c.token);
+    }
+    mbedtls_platform_zeroize(c.basic, sizeof(c.basic));
+    ka_buf_free(&r.body);
+    ka_buf_free(&out);
+    return ret;
+}
