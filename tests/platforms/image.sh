@@ -33,7 +33,8 @@ tail -3 "$T/build.log"
 check "OCI layout written" 0 "$(test -f "$out/oci/index.json"; echo $?)"
 check "docker-archive written" 0 "$(test -s "$out/kadmit.tar"; echo $?)"
 mb=$(du -sb "$out/kadmit.tar" | awk '{print int($1 / 1048576)}')
-check "image under 25 MB ($mb MB)" 1 $((mb < 25))
+# 14 MB before libcurl (the registry fetcher) brought OpenSSL, Kerberos and LDAP: 30 MB now.
+check "image under 32 MB ($mb MB)" 1 $((mb < 32))
 echo "# the image's configuration is the Deployment's"
 "${podman[@]}" load -q -i "$out/kadmit.tar" >/dev/null
 check "podman loads the docker-archive" 0 $?
@@ -58,9 +59,9 @@ echo "# run as the Deployment runs it"
 mkdir -p "$T/tls" "$T/policies" "$T/attestations" "$T/attestation-keys"
 "$KADMIT" certs --out-dir "$T/certs" --ip 127.0.0.1 --dns localhost >/dev/null 2>&1
 cp "$T/certs/tls.crt" "$T/certs/tls.key" "$T/tls/"
-chgrp 65532 "$T/tls/"* && chmod 0440 "$T/tls/"* # the Secret's defaultMode 0440, fsGroup 65532
 cp policies/checklist.yaml "$T/policies/"
 chmod -R a+rX "$T"
+chgrp 65532 "$T/tls/"* && chmod 0440 "$T/tls/"* # the Secret's defaultMode 0440, fsGroup 65532
 PORT=$(free_port)
 METRICS_PORT=$(free_port)
 "${podman[@]}" run -d --name "$ctr" --read-only --user 65532:65532 --cap-drop ALL \
