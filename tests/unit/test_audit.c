@@ -355,7 +355,8 @@ static void test_would_be_denied_on_redeploy(void)
     ka_buf_free(&diag);
     struct ka_audit a;
     ka_audit_init(&a, p);
-    a.opts.now = 1790000000; /* the fixtures' attestations: a 10d old, e newest scan CRITICAL, f none */
+    a.opts.now =
+        1790000000; /* the fixtures' attestations: a 10d old, e newest scan CRITICAL, f none */
     static const char snapshot[] =
         "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":["
         "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"spine\","
