@@ -232,10 +232,17 @@ int ka_cmd_explain(int argc, char **argv)
         printf("  %s (%s, default %s)\n      %s\n", p->name, ka_param_type_name(p->type),
                p->default_json ? p->default_json : "none", p->help);
     }
-    printf("\nA policy file that turns it on with these defaults:\n\n"
-           "apiVersion: kadmit.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: %s\nspec:\n"
+    int in_checklist = strcmp(action, "-") != 0;
+    /* In the checklist: an overlay, so following the example keeps every other rule. */
+    printf(in_checklist
+               ? "\nAn overlay that sets it on the checklist (every other rule stays as the "
+                 "checklist says):\n\n"
+               : "\nA policy file that turns it on with these defaults (the checklist does not "
+                 "have it, so this is a complete policy: rules it does not list are off; "
+                 "`kadmit policy show > policy.yaml` lists every rule to start from):\n\n");
+    printf("apiVersion: kadmit.dev/v1alpha1\nkind: Policy\nmetadata:\n  name: %s\nspec:\n%s"
            "  rules:\n    - id: %s\n      action: %s\n",
-           d->id, d->id, strcmp(action, "-") == 0 ? "warn" : action);
+           d->id, in_checklist ? "  base: checklist\n" : "", d->id, in_checklist ? action : "warn");
     if (d->params != NULL && d->params[0].name != NULL) {
         printf("      params:\n");
         for (const struct ka_param_def *p = d->params; p->name != NULL; p++) {
