@@ -6,7 +6,7 @@
 # input, a List larger than the old 64 MiB file cap, an object over the per-object cap.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
-source tests/integration/lib/check.sh
+source tests/integration/lib/harness.sh
 F=tests/fixtures/audit/input
 WORK="$(mktemp -d /tmp/kadmit-audit-input.XXXXXX)"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
