@@ -19,8 +19,8 @@ want=(build-essential cmake pkg-config libmbedtls-dev libmicrohttpd-dev libcjson
       libyaml-dev libcurl4-openssl-dev)
 integration=(libcunit1-dev curl openssl jq python3 python3-yaml chromium)
 case "${1:-test}" in
-  build) ;;
-  test) want+=("${integration[@]}" clang clang-format valgrind libclang-rt-dev strace) ;;
+  build) want+=(help2man) ;;
+  test) want+=("${integration[@]}" help2man clang clang-format valgrind libclang-rt-dev strace) ;;
   bench) want+=(libcunit1-dev curl openssl jq wrk nginx-light valgrind) ;;
   platform) want+=("${integration[@]}" ca-certificates) ;;
   image) want=(mmdebstrap umoci skopeo podman runc uidmap) ;;

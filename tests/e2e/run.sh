@@ -176,6 +176,36 @@ gen_ca "$PKI" ca || { echo "run.sh: openssl CA generation failed" >&2; exit 1; }
 gen_cert "$PKI" apiserver ca kube-apiserver \
   "IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.0.0.1" \
   || { echo "run.sh: apiserver cert generation failed" >&2; exit 1; }
+# Caller authentication (deploy/caller-auth): the API server presents this client certificate
+# to kadmit, and kadmit accepts only certificates from this CA with this Common Name.
+KADMIT_CLIENT_CN=kadmit-e2e-apiserver-client
+gen_cert "$PKI" kadmit-client ca "$KADMIT_CLIENT_CN" "DNS:$KADMIT_CLIENT_CN" \
+  || { echo "run.sh: webhook client cert generation failed" >&2; exit 1; }
+KADMIT_CLIENT_CERT=(--cert "$PKI/kadmit-client.crt" --key "$PKI/kadmit-client.key")
+cat >"$PKI/webhook-kubeconfig.yaml" <<EOF
+apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: $PKI/kadmit-client.crt
+    client-key: $PKI/kadmit-client.key
+EOF
+cat >"$PKI/admission-configuration.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $PKI/webhook-kubeconfig.yaml
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $PKI/webhook-kubeconfig.yaml
+EOF
 openssl genrsa -out "$PKI/sa.key" 2048 >/dev/null 2>&1
 openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" >/dev/null 2>&1
 ADMIN_TOKEN="$(openssl rand -hex 24)"
@@ -218,6 +248,7 @@ start_apiserver() {
     --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 \
     --disable-admission-plugins=ServiceAccount \
+    --admission-control-config-file="$PKI/admission-configuration.yaml" \
     --cert-dir="$WORK/apiserver-certs" \
     --profiling=false \
     >"$LOGS/kube-apiserver.log" 2>&1 &
@@ -283,6 +314,8 @@ kadmit_certs() {
 kadmit_launch() {
   "$KADMIT" serve --listen "127.0.0.1:$KADMIT_PORT" --metrics-listen "127.0.0.1:$KADMIT_METRICS_PORT" \
     --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY_DIR" \
+    --client-ca "$PKI/ca.crt" --client-allowed-subjects "$KADMIT_CLIENT_CN" \
+    --decision-log "$WORK/decisions.jsonl" \
     >>"$LOGS/kadmit.log" 2>&1 &
   PID_KADMIT=$!
 }
@@ -303,7 +336,8 @@ kadmit_start() {
 kadmit_stop() { stop_pid "$PID_KADMIT"; PID_KADMIT=""; }
 kadmit_ready() {
   pid_alive "$PID_KADMIT" &&
-    curl -fsS --max-time 2 --cacert "$KADMIT_CERTS/ca.crt" "https://127.0.0.1:$KADMIT_PORT/readyz" >/dev/null
+    curl -fsS --max-time 2 --cacert "$KADMIT_CERTS/ca.crt" "${KADMIT_CLIENT_CERT[@]}" \
+      "https://127.0.0.1:$KADMIT_PORT/readyz" >/dev/null
 }
 
 if [ "$needs_kadmit" = 1 ]; then

@@ -19,6 +19,7 @@ ALL_SCENARIOS=(
   update-ratchet
   ratchet-set-image
   ephemeral-container
+  caller-auth
   excluded-namespace
   policy-reload
   policy-overlay
@@ -440,7 +441,7 @@ sc_webhook_health() {
   local out
   step "kadmit health endpoints on the TLS port and metrics on the metrics port"
   for p in healthz readyz; do
-    out="$(curl -fsS --max-time 5 --cacert "$KADMIT_CERTS/ca.crt" "https://127.0.0.1:$KADMIT_PORT/$p")" \
+    out="$(curl -fsS --max-time 5 --cacert "$KADMIT_CERTS/ca.crt" "${KADMIT_CLIENT_CERT[@]}" "https://127.0.0.1:$KADMIT_PORT/$p")" \
       || fail "GET https://127.0.0.1:$KADMIT_PORT/$p failed"
     echo "ok: TLS /$p -> $out"
     curl -fsS --max-time 5 "http://127.0.0.1:$KADMIT_METRICS_PORT/$p" >/dev/null \
@@ -638,6 +639,31 @@ sc_ephemeral_container() {
     -p '[{"op":"add","path":"/spec/ephemeralContainers/-","value":{"name":"dbg3","image":"miner:latest"}}]'
   assert_contains "$out" 'container "dbg3"' "kubectl error"
   assert_eq "$(jget pod target '[(.spec.ephemeralContainers // [])[].name] | join(",")')" dbg2 "stored ephemeral containers"
+}
+
+# The API server calls kadmit with a client certificate (run.sh: --admission-control-config-file
+# as in deploy/caller-auth); kadmit runs with --client-ca and --client-allowed-subjects, so only
+# that certificate gets in. Every other scenario's admissions go through this path.
+sc_caller_auth() {
+  local out rc body
+  ns_create
+  body='{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"direct","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"x","userInfo":{"username":"someone-claimed"},"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"miner:latest"}]}}}}'
+  step "a direct POST /validate without a client certificate: refused in the handshake"
+  rc=0; out="$(curl -sS --max-time 5 --cacert "$KADMIT_CERTS/ca.crt" -H 'Content-Type: application/json' \
+    --data "$body" "https://127.0.0.1:$KADMIT_PORT/validate" 2>&1)" || rc=$?
+  [ "$rc" != 0 ] || fail "answered without a client certificate: $out"
+  assert_not_contains "$out" "AdmissionReview" "direct answer"
+  step "a certificate from the same CA with another CN (the API server's serving cert): refused"
+  rc=0; out="$(curl -sS --max-time 5 --cacert "$KADMIT_CERTS/ca.crt" --cert "$PKI/apiserver.crt" \
+    --key "$PKI/apiserver.key" -H 'Content-Type: application/json' --data "$body" \
+    "https://127.0.0.1:$KADMIT_PORT/validate" 2>&1)" || rc=$?
+  [ "$rc" != 0 ] || fail "answered a certificate whose CN is not allowed: $out"
+  step "through the API server: admitted and denied as usual, logged with a verified certificate"
+  expect_fail out create_yaml < <(pod_yaml auth-miner image=miner:latest)
+  assert_contains "$out" 'image-pinned: Pod' "kubectl error"
+  assert_contains "$(grep '"name":"auth-miner"' "$WORK/decisions.jsonl" | tail -1)" \
+    '"clientCertVerified":true' "decision log line"
+  assert_not_contains "$(cat "$WORK/decisions.jsonl")" 'someone-claimed' "decision log"
 }
 
 sc_excluded_namespace() {
@@ -940,7 +966,7 @@ sc_webhook_down() {
   step "stop kadmit"
   kill "$PID_KADMIT"
   t0=$SECONDS
-  while curl -fsS --max-time 1 --cacert "$KADMIT_CERTS/ca.crt" "https://127.0.0.1:$KADMIT_PORT/healthz" >/dev/null 2>&1; do
+  while curl -fsS --max-time 1 --cacert "$KADMIT_CERTS/ca.crt" "${KADMIT_CLIENT_CERT[@]}" "https://127.0.0.1:$KADMIT_PORT/healthz" >/dev/null 2>&1; do
     [ $((SECONDS - t0)) -lt 15 ] || fail "kadmit still answers after SIGTERM"
     sleep 0.2
   done

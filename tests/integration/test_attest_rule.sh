@@ -2,7 +2,7 @@
 # image-scan-attestation inside the admission core: keys and signatures made now with openssl,
 # the shipped checklist trusting the key, and `kadmit review` / `kadmit audit` answering.
 set -u
-. "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
 tmp=$(mktemp -d)
 trap "rm -rf $tmp" EXIT
@@ -107,7 +107,6 @@ check "a scan signed by an untrusted key is denied" grep -q 'signature does not 
 check "without trusted keys every image is denied, and the reason is given" bash -c "grep -q '\"allowed\":false' $tmp/nokeys.out && grep -q 'no trusted scanner keys are configured' $tmp/nokeys.out && grep -q 'every image will be denied' $tmp/nokeys.err"
 # Serving: the rule's own attestation and key directories are watched; new files apply without
 # a restart (no --attestations flag here: the policy's attestationsDir is used).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 port=$(free_port)
 mport=$(free_port)
 "$KADMIT" certs --out-dir "$tmp/tls" --ip 127.0.0.1 >/dev/null 2>&1

@@ -6,7 +6,7 @@
 # input, a List larger than the old 64 MiB file cap, an object over the per-object cap.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
-source tests/integration/lib/check.sh
+source tests/integration/lib/harness.sh
 F=tests/fixtures/audit/input
 WORK="$(mktemp -d /tmp/kadmit-audit-input.XXXXXX)"
 trap '[ -n "${KEEP:-}" ] || rm -rf "$WORK"' EXIT
@@ -144,6 +144,43 @@ rc=0
 "$KADMIT" review --endpoint validate "$F/unknown-operation/request.json" >/dev/null 2>"$WORK/explode.err" || rc=$?
 check "review: an unknown operation is exit 2 with its reason" \
   bash -c "[ $rc -eq 2 ] && grep -q 'unknown request.operation \"EXPLODE\"' $WORK/explode.err"
+
+# Streaming (issue #22): -o jsonl, results written as they are decided, progress on a terminal.
+audit jsonl-out --include-owned "$F/pods.jsonl"
+"$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$F/pods-only.json" "$F/trailing.json" \
+  >"$WORK/order.jsonl" 2>/dev/null
+check "-o jsonl: one record per line, errors in the stream, the summary last" \
+  bash -c "jq -e -s 'map(.type) == [\"result\",\"result\",\"error\",\"result\",\"result\",\"summary\"] and
+    .[-1].read == 5 and .[-1].owned == 0' $WORK/order.jsonl >/dev/null"
+check "-o jsonl: decided results first, objects waiting for their controller at the end" \
+  bash -c "[ \"\$(jq -r -s 'map(select(.type==\"result\") | .name) | join(\",\")' $WORK/order.jsonl)\" = static,a,web-6d4f-a,web-6d4f-b ]"
+python3 - "$KADMIT" "$F/policy.yaml" "$F/pods.jsonl" >"$WORK/live.txt" 2>&1 <<'PY'
+import subprocess, sys, select
+kadmit, policy, pods = sys.argv[1:4]
+lines = open(pods).read().splitlines(True)
+p = subprocess.Popen([kadmit, "audit", "--policies", policy, "-o", "jsonl", "-"],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+p.stdin.write(lines[0].encode()); p.stdin.flush()
+# the first result arrives while the input is still open
+ready, _, _ = select.select([p.stdout], [], [], 20)
+first = p.stdout.readline().decode() if ready else ""
+p.stdin.write("".join(lines[1:]).encode()); p.stdin.close()
+rest = p.stdout.read().decode()
+p.wait()
+print("first-before-eof" if '"name":"a"' in first else "no early result: " + first)
+print(len(rest.splitlines()))
+PY
+check "-o jsonl on a pipe: the first result is written before the input ends" \
+  bash -c "head -1 $WORK/live.txt | grep -q first-before-eof && [ \"\$(sed -n 2p $WORK/live.txt)\" = 3 ]"
+python3 tests/bench/gen_pods.py 3000 >"$WORK/pods3k.json"
+script -qec "$KADMIT audit --policies $F/policy.yaml -o jsonl $WORK/pods3k.json >/dev/null" /dev/null \
+  >"$WORK/progress-tty.txt" 2>&1
+"$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$WORK/pods3k.json" >/dev/null 2>"$WORK/progress-pipe.txt"
+script -qec "$KADMIT audit --quiet --policies $F/policy.yaml -o jsonl $WORK/pods3k.json >/dev/null" /dev/null \
+  >"$WORK/progress-quiet.txt" 2>&1
+check "progress on a terminal (objects read, rate, MB of the input); none when piped or --quiet" \
+  bash -c "grep -aq 'objects read (.*/s), .* of .* MB of' $WORK/progress-tty.txt &&
+    ! grep -q 'objects read' $WORK/progress-pipe.txt && ! grep -aq 'objects read' $WORK/progress-quiet.txt"
 
 check "--help documents input formats, owned objects, --namespace and the accounting line" \
   bash -c "\"$KADMIT\" audit --help | grep -q 'anchors, aliases' && \"$KADMIT\" audit --help | grep -q 'jq -c' &&

@@ -3,6 +3,8 @@
 # (openssl s_server, and kadmit serve when it exists) with curl as the client.
 # Env: KADMIT = path of the kadmit binary (default build/kadmit). Prints "N passed, M failed".
 set -u
+# free_port from the shared harness (this script keeps its own check/metric helpers)
+. "$(dirname "$0")/lib/harness.sh"
 KADMIT=${KADMIT:-build/kadmit}
 pass=0
 fail=0
@@ -39,9 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 seconds() { date -u -d "$1" +%s; }
 # notAfter - notBefore of a certificate, in seconds
 lifetime() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The offline commands: review, lint, audit — exit codes, output shapes, error messages.
 set -u
-. "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -2,12 +2,11 @@
 # kadmit serve --decision-log: lines written for admissions with findings, rotation, SIGHUP
 # reopen, metrics, and kill -9 in the middle of traffic leaves no torn line.
 set -u
-. "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 "$KADMIT" certs --out-dir "$tmp/tls" --ip 127.0.0.1 >/dev/null 2>&1
 checklist_without_attestations "$tmp/policy.yaml"
 start() { # extra flags...

@@ -5,6 +5,8 @@
 # pass kadmit's checklist (`kadmit audit`).
 # Env: KADMIT = path of the kadmit binary (default build/kadmit). Prints "N passed, M failed".
 set -u
+# free_port from the shared harness (this script keeps its own check/metric helpers)
+. "$(dirname "$0")/lib/harness.sh"
 KADMIT=${KADMIT:-build/kadmit}
 root=$(pwd)
 pass=0
@@ -230,9 +232,6 @@ project() { # DIR FILE... : (re)project FILEs into DIR like the kubelet's atomic
     mv -T "$dir/..data_tmp" "$dir/..data"
     for f in "$@"; do ln -sfn "..data/$(basename "$f")" "$dir/$(basename "$f")"; done
     find "$dir" -maxdepth 1 -name '..20*' ! -name "$ts" -exec rm -rf {} +
-}
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 wait_until() { # up to ~15s for COMMAND to succeed
     for _ in $(seq 1 150); do

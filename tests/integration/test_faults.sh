@@ -11,8 +11,7 @@
 #      log flood), open connections keep being served, and new ones work once descriptors free.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-. tests/integration/lib/check.sh
-. tests/integration/lib/serve.sh
+. tests/integration/lib/harness.sh
 KADMIT=$(realpath "$KADMIT")
 tmp=$(mktemp -d)
 trap 'stop_server KILL; touch "$tmp/stop"; wait; rm -rf "$tmp"' EXIT

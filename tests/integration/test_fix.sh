@@ -6,7 +6,7 @@
 # fix listed as left (so none that fix claimed to fix). Then bad input and flags.
 # KADMIT_REGEN=1 rewrites expected.* and exit from the current binary (review the diff!).
 set -u
-. "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
 tmp=$(mktemp -d)
 case $KADMIT in /*) ;; *) KADMIT=$PWD/$KADMIT ;; esac

@@ -13,8 +13,7 @@
 #                           conn-flood,body-flood,selector-bomb,metrics-flood,series-flood)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-. tests/integration/lib/check.sh
-. tests/integration/lib/serve.sh
+. tests/integration/lib/harness.sh
 KADMIT=$(realpath "$KADMIT")
 tmp=$(mktemp -d)
 trap 'stop_server KILL; rm -rf "$tmp"' EXIT

@@ -6,7 +6,7 @@
 # When cosign is built (tests/tools/build.sh), real `cosign attest` output is fetched too.
 set -u
 cd "${KADMIT_SOURCE_DIR:-.}"
-. tests/integration/lib/check.sh
+. tests/integration/lib/harness.sh
 A=tests/attest
 TOOL=tests/integration/lib/registry_tool.py
 T=$(mktemp -d)

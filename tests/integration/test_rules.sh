@@ -3,7 +3,7 @@
 # tables in README.md and policies/README.md are exactly `kadmit rules -o markdown`.
 set -u
 cd "${KADMIT_SOURCE_DIR:-.}"
-. tests/integration/lib/check.sh
+. tests/integration/lib/harness.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

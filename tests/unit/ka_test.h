@@ -3,6 +3,7 @@
 #define KA_TEST_H
 
 #include <CUnit/Basic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,38 @@ struct ka_test {
     void (*fn)(void);
 };
 
-static inline int ka_test_run(const char *suite_name, const struct ka_test *tests)
+/* True when `name` is one of argv[1..argc-1], or when no names are given. */
+static inline int ka_test_selected(const char *name, int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], name) == 0) {
+            return 1;
+        }
+    }
+    return argc <= 1;
+}
+
+/*
+ * Run `tests` (NULL-terminated) as one suite. Test names given on the command line
+ * (`build/test_policy rule_overrides duration`) run only those; an unknown name is an error.
+ */
+static inline int ka_test_run(const char *suite_name, const struct ka_test *tests, int argc,
+                              char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const struct ka_test *t = tests;
+        while (t->name != NULL && strcmp(t->name, argv[i]) != 0) {
+            t++;
+        }
+        if (t->name == NULL) {
+            fprintf(stderr, "%s: no test \"%s\"; tests:", suite_name, argv[i]);
+            for (t = tests; t->name != NULL; t++) {
+                fprintf(stderr, " %s", t->name);
+            }
+            fprintf(stderr, "\n");
+            return 2;
+        }
+    }
     if (CU_initialize_registry() != CUE_SUCCESS) {
         return 2;
     }
@@ -25,7 +56,7 @@ static inline int ka_test_run(const char *suite_name, const struct ka_test *test
         return 2;
     }
     for (const struct ka_test *t = tests; t->name != NULL; t++) {
-        if (CU_add_test(suite, t->name, t->fn) == NULL) {
+        if (ka_test_selected(t->name, argc, argv) && CU_add_test(suite, t->name, t->fn) == NULL) {
             CU_cleanup_registry();
             return 2;
         }
@@ -50,5 +81,12 @@ static inline int ka_test_load_checklist_without_attestations(struct ka_policy *
     const struct ka_policy_load_opts opts = {.overrides = &off, .n_overrides = 1};
     return ka_policy_load_default(&opts, out, diag);
 }
+
+/* main() for a test binary whose whole job is running `tests`: `KA_TEST_MAIN("policy", tests)`. */
+#define KA_TEST_MAIN(suite_name, tests)                                                            \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return ka_test_run(suite_name, tests, argc, argv);                                         \
+    }
 
 #endif

@@ -208,7 +208,7 @@ static void test_many_findings_bounded(void)
     free(s);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     if (ka_test_load_checklist_without_attestations(&policy, NULL) != 0) {
         return 2;
@@ -223,7 +223,7 @@ int main(void)
         {"many_findings_bounded", test_many_findings_bounded},
         {NULL, NULL},
     };
-    int rc = ka_test_run("admission", tests);
+    int rc = ka_test_run("admission", tests, argc, argv);
     ka_policy_unref(policy);
     return rc;
 }

@@ -518,7 +518,7 @@ static void test_exempted_in_every_format(void)
     ka_buf_free(&diag);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct ka_buf diag;
     ka_buf_init(&diag, 4096);
@@ -542,7 +542,7 @@ int main(void)
         {"exempted in every format", test_exempted_in_every_format},
         {NULL, NULL},
     };
-    int rc = ka_test_run("audit", tests);
+    int rc = ka_test_run("audit", tests, argc, argv);
     ka_policy_unref(policy);
     return rc;
 }

@@ -67,12 +67,12 @@ static void test_read_file(void)
     ka_buf_free(&b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     static const struct ka_test tests[] = {
         {"ceiling", test_ceiling},         {"printf_and_grow", test_printf_and_grow},
         {"json_string", test_json_string}, {"take", test_take},
         {"read_file", test_read_file},     {NULL, NULL},
     };
-    return ka_test_run("buf", tests);
+    return ka_test_run("buf", tests, argc, argv);
 }

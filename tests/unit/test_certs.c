@@ -330,7 +330,7 @@ static void remove_tree(const char *dir)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/kadmit-test-certs-XXXXXX");
     if (mkdtemp(tmpdir) == NULL) {
@@ -347,7 +347,7 @@ int main(void)
         {"render", test_render},
         {NULL, NULL},
     };
-    int rc = ka_test_run("certs", tests);
+    int rc = ka_test_run("certs", tests, argc, argv);
     remove_tree(tmpdir);
     return rc;
 }

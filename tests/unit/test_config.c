@@ -161,16 +161,14 @@ static void test_addresses(void)
     CU_ASSERT_EQUAL(ka_config_parse_addr("1.2.3.4:8x", &ss, &len), KA_EINVAL);
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"defaults", test_defaults},
-        {"flags in both forms", test_flags_both_forms},
-        {"environment and precedence", test_env_and_flag_precedence},
-        {"bad values name the setting", test_bad_values},
-        {"help lists every flag", test_help},
-        {"addresses", test_addresses},
-        {NULL, NULL},
-    };
-    return ka_test_run("config", tests);
-}
+static const struct ka_test tests[] = {
+    {"defaults", test_defaults},
+    {"flags in both forms", test_flags_both_forms},
+    {"environment and precedence", test_env_and_flag_precedence},
+    {"bad values name the setting", test_bad_values},
+    {"help lists every flag", test_help},
+    {"addresses", test_addresses},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("config", tests)

@@ -527,7 +527,7 @@ static void test_stdout_stalled_pipe(void)
     free(s);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct ka_buf diag;
     ka_buf_init(&diag, 4096);
@@ -548,7 +548,7 @@ int main(void)
         {"standard output to a stalled pipe: drops, never blocks", test_stdout_stalled_pipe},
         {NULL, NULL},
     };
-    int rc = ka_test_run("decisionlog", tests);
+    int rc = ka_test_run("decisionlog", tests, argc, argv);
     ka_policy_unref(policy);
     return rc;
 }

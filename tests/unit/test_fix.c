@@ -174,18 +174,16 @@ static void test_fix_bytes_bad_input(void)
     ka_buf_free(&diag);
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"block_member_keeps_comments_and_crlf", test_block_member_keeps_comments_and_crlf},
-        {"four_space_indent_and_indentless_lists", test_four_space_indent_and_indentless_lists},
-        {"flow_and_json", test_flow_and_json},
-        {"replace_and_remove", test_replace_and_remove},
-        {"scalars_keep_their_type", test_scalars_keep_their_type},
-        {"refusals", test_refusals},
-        {"fix_bytes_idempotent", test_fix_bytes_idempotent},
-        {"fix_bytes_bad_input", test_fix_bytes_bad_input},
-        {NULL, NULL},
-    };
-    return ka_test_run("fix", tests);
-}
+static const struct ka_test tests[] = {
+    {"block_member_keeps_comments_and_crlf", test_block_member_keeps_comments_and_crlf},
+    {"four_space_indent_and_indentless_lists", test_four_space_indent_and_indentless_lists},
+    {"flow_and_json", test_flow_and_json},
+    {"replace_and_remove", test_replace_and_remove},
+    {"scalars_keep_their_type", test_scalars_keep_their_type},
+    {"refusals", test_refusals},
+    {"fix_bytes_idempotent", test_fix_bytes_idempotent},
+    {"fix_bytes_bad_input", test_fix_bytes_bad_input},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("fix", tests)

@@ -301,7 +301,7 @@ int main(int argc, char **argv)
     static const struct ka_test coverage[] = {{"coverage", test_coverage}, {NULL, NULL}};
     static const struct ka_test cases[] = {{"cases", test_cases}, {NULL, NULL}};
     if (only == NULL) {
-        return ka_test_run("fixtures", all);
+        return ka_test_run("fixtures", all, 1, argv);
     }
-    return ka_test_run("fixtures", strcmp(only, "coverage") == 0 ? coverage : cases);
+    return ka_test_run("fixtures", strcmp(only, "coverage") == 0 ? coverage : cases, 1, argv);
 }

@@ -176,14 +176,12 @@ static void test_render_respects_ceiling(void)
     ka_metrics_free(m);
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"counts and histogram", test_counts_and_histogram},
-        {"hostile labels escaped and bounded", test_hostile_labels_are_escaped_and_bounded},
-        {"render respects the buffer ceiling", test_render_respects_ceiling},
-        {"stale admissions", test_stale_admissions},
-        {NULL, NULL},
-    };
-    return ka_test_run("metrics", tests);
-}
+static const struct ka_test tests[] = {
+    {"counts and histogram", test_counts_and_histogram},
+    {"hostile labels escaped and bounded", test_hostile_labels_are_escaped_and_bounded},
+    {"render respects the buffer ceiling", test_render_respects_ceiling},
+    {"stale admissions", test_stale_admissions},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("metrics", tests)

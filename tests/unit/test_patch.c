@@ -66,13 +66,11 @@ static void test_base64(void)
     ka_buf_free(&out);
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"pointer_escaping", test_pointer_escaping},
-        {"patch_render_and_limit", test_patch_render_and_limit},
-        {"base64", test_base64},
-        {NULL, NULL},
-    };
-    return ka_test_run("patch", tests);
-}
+static const struct ka_test tests[] = {
+    {"pointer_escaping", test_pointer_escaping},
+    {"patch_render_and_limit", test_patch_render_and_limit},
+    {"base64", test_base64},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("patch", tests)

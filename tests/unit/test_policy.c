@@ -664,32 +664,30 @@ static void test_other_rules(void)
     expect_diag(HEAD "  otherRules: all\n", "p.yaml:5:15: spec.otherRules must be default or off");
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"default_loads", test_default_loads},
-        {"unknown_field_has_position", test_unknown_field_has_position},
-        {"unknown_rule_id", test_unknown_rule_id},
-        {"duplicate_id", test_duplicate_id},
-        {"bad_action_and_param_type", test_bad_action_and_param_type},
-        {"bad_selector", test_bad_selector},
-        {"image-scan-attestation replacement params", test_replacement_params},
-        {"exception_needs_reason", test_exception_needs_reason},
-        {"wrong_api_version_and_yaml_error", test_wrong_api_version_and_yaml_error},
-        {"params_merge_defaults", test_params_merge_defaults},
-        {"duration", test_duration},
-        {"holder_swaps", test_holder_swaps},
-        {"rule_overrides", test_rule_overrides},
-        {"overlay_over_embedded_checklist", test_overlay_over_embedded_checklist},
-        {"overlay_over_named_policy", test_overlay_over_named_policy},
-        {"overlay_params_merge", test_overlay_params_merge},
-        {"overlay_exceptions_append_and_replace", test_overlay_exceptions_append_and_replace},
-        {"overlay_unknown_rule", test_overlay_unknown_rule},
-        {"two_overlays_one_field", test_two_overlays_one_field},
-        {"lint_warns_rules_silently_off", test_lint_warns_rules_silently_off},
-        {"policy_show_origins", test_policy_show_origins},
-        {"other_rules", test_other_rules},
-        {NULL, NULL},
-    };
-    return ka_test_run("policy", tests);
-}
+static const struct ka_test tests[] = {
+    {"default_loads", test_default_loads},
+    {"unknown_field_has_position", test_unknown_field_has_position},
+    {"unknown_rule_id", test_unknown_rule_id},
+    {"duplicate_id", test_duplicate_id},
+    {"bad_action_and_param_type", test_bad_action_and_param_type},
+    {"bad_selector", test_bad_selector},
+    {"image-scan-attestation replacement params", test_replacement_params},
+    {"exception_needs_reason", test_exception_needs_reason},
+    {"wrong_api_version_and_yaml_error", test_wrong_api_version_and_yaml_error},
+    {"params_merge_defaults", test_params_merge_defaults},
+    {"duration", test_duration},
+    {"holder_swaps", test_holder_swaps},
+    {"rule_overrides", test_rule_overrides},
+    {"overlay_over_embedded_checklist", test_overlay_over_embedded_checklist},
+    {"overlay_over_named_policy", test_overlay_over_named_policy},
+    {"overlay_params_merge", test_overlay_params_merge},
+    {"overlay_exceptions_append_and_replace", test_overlay_exceptions_append_and_replace},
+    {"overlay_unknown_rule", test_overlay_unknown_rule},
+    {"two_overlays_one_field", test_two_overlays_one_field},
+    {"lint_warns_rules_silently_off", test_lint_warns_rules_silently_off},
+    {"policy_show_origins", test_policy_show_origins},
+    {"other_rules", test_other_rules},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("policy", tests)

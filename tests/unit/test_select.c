@@ -89,13 +89,11 @@ static void test_selector_many_labels_and_limits(void)
     cJSON_Delete(big);
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"glob", test_glob},
-        {"selector", test_selector},
-        {"selector_many_labels_and_limits", test_selector_many_labels_and_limits},
-        {NULL, NULL},
-    };
-    return ka_test_run("select", tests);
-}
+static const struct ka_test tests[] = {
+    {"glob", test_glob},
+    {"selector", test_selector},
+    {"selector_many_labels_and_limits", test_selector_many_labels_and_limits},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("select", tests)

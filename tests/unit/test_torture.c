@@ -507,7 +507,7 @@ static void test_overlay_load(void)
     policy_load_torture("overlay load", load_overlay);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     /* Without the per-review arena (kadmit/json.h) every cJSON node is its own malloc, so each
      * can be failed in turn. test_arena runs the reviews again with the arena on. */
@@ -528,7 +528,7 @@ int main(void)
         {"every review with the cJSON arena, every allocation failing", test_all_with_arena},
         {NULL, NULL},
     };
-    int rc = ka_test_run("torture", tests);
+    int rc = ka_test_run("torture", tests, argc, argv);
     ka_policy_unref(policy);
     return rc;
 }

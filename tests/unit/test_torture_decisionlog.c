@@ -132,11 +132,9 @@ static void test_kill9(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"kill -9 while writing the decision log (40 times)", test_kill9},
-        {NULL, NULL},
-    };
-    return ka_test_run("torture_decisionlog", tests);
-}
+static const struct ka_test tests[] = {
+    {"kill -9 while writing the decision log (40 times)", test_kill9},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("torture_decisionlog", tests)

@@ -194,7 +194,7 @@ static void test_replay(void)
     CU_ASSERT(n >= 10);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const char *src = getenv("KADMIT_SOURCE_DIR");
     snprintf(dir, sizeof(dir), "%s/tests/fixtures/regressions", src ? src : ".");
@@ -205,7 +205,7 @@ int main(void)
         {"regression inputs: both endpoints and the manifest reader", test_replay},
         {NULL, NULL},
     };
-    int rc = ka_test_run("torture_replay", tests);
+    int rc = ka_test_run("torture_replay", tests, argc, argv);
     ka_policy_unref(policy);
     return rc;
 }

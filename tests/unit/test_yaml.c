@@ -115,14 +115,12 @@ static void test_alias_bomb(void)
     ka_yaml_stream_free(&s);
 }
 
-int main(void)
-{
-    static const struct ka_test tests[] = {
-        {"types_and_positions", test_types_and_positions},
-        {"errors", test_errors},
-        {"anchors_and_merge_keys", test_anchors_and_merge_keys},
-        {"alias_bomb", test_alias_bomb},
-        {NULL, NULL},
-    };
-    return ka_test_run("yaml", tests);
-}
+static const struct ka_test tests[] = {
+    {"types_and_positions", test_types_and_positions},
+    {"errors", test_errors},
+    {"anchors_and_merge_keys", test_anchors_and_merge_keys},
+    {"alias_bomb", test_alias_bomb},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("yaml", tests)

@@ -223,6 +223,8 @@ static const char *str_at(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+static int emit_ready(struct ka_audit *a);
+
 /* ------------------------------------------------------------------------------------------
  * Owners: identities of the workloads evaluated (a set of strings), and who owns what
  */
@@ -299,6 +301,9 @@ static void identity_keys(const char *uid, const char *kind, const char *ns, con
 static int identity_add_object(struct ka_audit *a, const char *uid, const char *kind,
                                const char *ns, const char *name)
 {
+    if (ka_kind_from_name(kind) == KA_KIND_POD) {
+        return 0; /* a Pod controls nothing: the set holds only possible controllers */
+    }
     char by_uid[200], by_ref[600];
     identity_keys(uid, kind, ns, name, by_uid, sizeof(by_uid), by_ref, sizeof(by_ref));
     int ret = uid != NULL && uid[0] != '\0' ? identity_add(a, by_uid) : 0;
@@ -345,7 +350,9 @@ int ka_audit_finish(struct ka_audit *a)
         kept++;
     }
     a->n_items = kept;
-    return 0;
+    a->n_waiting = 0;
+    a->finished = 1;
+    return emit_ready(a);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -518,8 +525,12 @@ static int add_stream(struct ka_audit *a, struct ka_manifest_reader *r)
             ret = add_object(a, doc.source, doc.object, NULL, 0);
             cJSON_Delete(doc.object);
         }
+        ret = ret ? ret : emit_ready(a);
         if (ret != 0) {
             return ret;
+        }
+        if (a->progress != NULL && ++a->n_documents % 256 == 0) {
+            a->progress(a->progress_ctx, a->n_documents, ka_manifest_bytes_read(r));
         }
     }
     return ret;
@@ -604,7 +615,15 @@ static int add_dir(struct ka_audit *a, const char *path, unsigned depth)
     return ret;
 }
 
+static int add_path(struct ka_audit *a, const char *path);
+
 int ka_audit_add_path(struct ka_audit *a, const char *path)
+{
+    int ret = add_path(a, path);
+    return ret ? ret : emit_ready(a);
+}
+
+static int add_path(struct ka_audit *a, const char *path)
 {
     int is_stdin = strcmp(path, "-") == 0;
     struct stat st;
@@ -811,6 +830,7 @@ int ka_audit_add_decision_log_bytes(struct ka_audit *a, const char *name, const 
         size_t end = nl != NULL ? (size_t)(nl - data) : len;
         lineno++;
         ret = add_log_line(a, name, lineno, data + pos, end - pos, nl != NULL);
+        ret = ret ? ret : emit_ready(a);
         pos = end + 1;
     }
     return ret;
@@ -827,7 +847,8 @@ int ka_audit_add_decision_log(struct ka_audit *a, const char *path)
     if (f == NULL) {
         char msg[300];
         snprintf(msg, sizeof(msg), "cannot open decision log: %s", strerror(errno));
-        return add_log_problem(a, name, 0, msg);
+        ret = add_log_problem(a, name, 0, msg);
+        return ret ? ret : emit_ready(a);
     }
     ret = 0;
     for (;;) {
@@ -844,6 +865,7 @@ int ka_audit_add_decision_log(struct ka_audit *a, const char *path)
         lineno++;
         int terminated = n > 0 && line[n - 1] == '\n';
         ret = add_log_line(a, name, lineno, line, (size_t)n - (terminated ? 1 : 0), terminated);
+        ret = ret ? ret : emit_ready(a);
         if (ret != 0) {
             break;
         }
@@ -852,59 +874,94 @@ int ka_audit_add_decision_log(struct ka_audit *a, const char *path)
     if (!is_stdin) {
         fclose(f);
     }
-    return ret;
+    return ret ? ret : emit_ready(a);
 }
 
 /* ------------------------------------------------------------------------------------------
  * Counts
  */
 
+/* Add one item to the counts. */
+static void count_item(struct ka_audit_counts *c, const struct ka_audit_item *it)
+{
+    int adm = it->origin == KA_AUDIT_ADMISSION;
+    if (it->error) {
+        *(adm ? &c->log_problems : &c->errors) += 1;
+        c->read += !adm;
+        return;
+    }
+    int warn = 0, audit = 0, redeploy = 0;
+    for (size_t f = 0; f < it->n_findings; f++) {
+        enum ka_action act = it->findings[f].action;
+        redeploy |= it->findings[f].stale != KA_STALE_NONE;
+        warn |= act == KA_ACTION_WARN;
+        audit |= act == KA_ACTION_AUDIT;
+        c->findings++;
+        c->findings_enforce += act == KA_ACTION_ENFORCE;
+        c->findings_warn += act == KA_ACTION_WARN;
+        c->findings_audit += act == KA_ACTION_AUDIT;
+    }
+    c->read += !adm;
+    size_t *n_all = adm ? &c->admissions : &c->objects;
+    size_t *n_denied = adm ? &c->admissions_denied : &c->denied;
+    size_t *n_warned = adm ? &c->admissions_warned : &c->warned;
+    size_t *n_audited = adm ? &c->admissions_audited : &c->audited;
+    size_t *n_passed = adm ? &c->admissions_passed : &c->passed;
+    (*n_all)++;
+    if (!it->allowed) {
+        (*n_denied)++;
+    } else if (warn) {
+        (*n_warned)++;
+    } else if (audit) {
+        (*n_audited)++;
+    } else {
+        (*n_passed)++;
+    }
+    if (!adm) {
+        c->mutated += it->n_mutations > 0;
+        c->redeploy += redeploy;
+    }
+}
+
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c)
 {
-    memset(c, 0, sizeof(*c));
+    *c = a->emitted; /* items already handed to a->emit and released */
     c->skipped = a->n_skipped;
     c->owned = a->n_owned;
-    c->read = a->n_skipped + a->n_owned;
+    c->read += a->n_skipped + a->n_owned;
     for (size_t i = 0; i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        int adm = it->origin == KA_AUDIT_ADMISSION;
-        if (it->error) {
-            *(adm ? &c->log_problems : &c->errors) += 1;
-            c->read += !adm;
-            continue;
-        }
-        int warn = 0, audit = 0, redeploy = 0;
-        for (size_t f = 0; f < it->n_findings; f++) {
-            enum ka_action act = it->findings[f].action;
-            redeploy |= it->findings[f].stale != KA_STALE_NONE;
-            warn |= act == KA_ACTION_WARN;
-            audit |= act == KA_ACTION_AUDIT;
-            c->findings++;
-            c->findings_enforce += act == KA_ACTION_ENFORCE;
-            c->findings_warn += act == KA_ACTION_WARN;
-            c->findings_audit += act == KA_ACTION_AUDIT;
-        }
-        c->read += !adm;
-        size_t *n_all = adm ? &c->admissions : &c->objects;
-        size_t *n_denied = adm ? &c->admissions_denied : &c->denied;
-        size_t *n_warned = adm ? &c->admissions_warned : &c->warned;
-        size_t *n_audited = adm ? &c->admissions_audited : &c->audited;
-        size_t *n_passed = adm ? &c->admissions_passed : &c->passed;
-        (*n_all)++;
-        if (!it->allowed) {
-            (*n_denied)++;
-        } else if (warn) {
-            (*n_warned)++;
-        } else if (audit) {
-            (*n_audited)++;
-        } else {
-            (*n_passed)++;
-        }
-        if (!adm) {
-            c->mutated += it->n_mutations > 0;
-            c->redeploy += redeploy;
-        }
+        count_item(c, &a->items[i]);
     }
+}
+
+/* Streaming: hand every decided item to a->emit, count it and release it. An object whose
+ * controller may still come later waits for ka_audit_finish(). items[0..n_waiting) wait. */
+static int emit_ready(struct ka_audit *a)
+{
+    if (a->emit == NULL) {
+        return 0;
+    }
+    int ret = 0;
+    size_t keep = a->n_waiting;
+    for (size_t i = a->n_waiting; i < a->n_items; i++) {
+        struct ka_audit_item *it = &a->items[i];
+        int waits = it->owner_ref != NULL && !it->error && !a->finished;
+        if (ret == 0 && !waits) {
+            ret = a->emit(a->emit_ctx, a, it);
+            if (ret == 0) {
+                count_item(&a->emitted, it);
+                item_free(it);
+                continue;
+            }
+        }
+        a->items[keep++] = *it;
+    }
+    a->n_items = keep;
+    a->n_waiting = keep;
+    if (ret != 0 || a->finished) {
+        a->n_waiting = 0;
+    }
+    return ret;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -982,59 +1039,42 @@ static int add_counts(cJSON *o, const char *const *names, const size_t *vals, si
     return 0;
 }
 
-int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
+/* The members of one item: a result, an error, a decision or a decision-log problem. */
+static int item_json_fill(cJSON *r, const struct ka_audit_item *it)
 {
-    int ret = KA_ENOMEM;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *results = cJSON_AddArrayToObject(root, "results");
-    cJSON *errors = cJSON_AddArrayToObject(root, "errors");
-    cJSON *decisions = cJSON_AddArrayToObject(root, "decisions");
-    cJSON *problems = cJSON_AddArrayToObject(root, "decisionLogProblems");
-    cJSON *sum = cJSON_AddObjectToObject(root, "summary");
-    if (root == NULL || results == NULL || errors == NULL || decisions == NULL ||
-        problems == NULL || sum == NULL) {
-        goto cleanup;
+    int adm = it->origin == KA_AUDIT_ADMISSION;
+    if (it->error) {
+        return add_str_member(r, "source", it->source) || add_str_member(r, "error", it->error_msg)
+                   ? KA_ENOMEM
+                   : 0;
     }
-    for (size_t i = 0; i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        int adm = it->origin == KA_AUDIT_ADMISSION;
-        cJSON *r = cJSON_CreateObject();
-        if (r == NULL) {
-            goto cleanup;
-        }
-        cJSON_AddItemToArray(it->error ? (adm ? problems : errors) : (adm ? decisions : results),
-                             r);
-        if (it->error) {
-            if (add_str_member(r, "source", it->source) ||
-                add_str_member(r, "error", it->error_msg)) {
-                goto cleanup;
-            }
-            continue;
-        }
-        if (adm) {
-            if (add_str_member(r, "time", it->time) || add_str_member(r, "uid", it->uid) ||
-                add_str_member(r, "user", it->user) ||
-                add_str_member(r, "operation", it->operation) ||
-                cJSON_AddBoolToObject(r, "dryRun", it->dry_run) == NULL ||
-                add_str_member(r, "kind", it->kind) ||
-                add_str_member(r, "namespace", it->namespace_) ||
-                add_str_member(r, "name", it->name) ||
-                add_str_member(r, "endpoint", it->endpoint) ||
-                add_str_member(r, "source", it->source) ||
-                cJSON_AddBoolToObject(r, "allowed", it->allowed) == NULL ||
-                add_findings_json(r, "findings", it) != 0) {
-                goto cleanup;
-            }
-            continue;
-        }
-        if (add_str_member(r, "apiVersion", it->api_version) ||
-            add_str_member(r, "kind", it->kind) || add_str_member(r, "namespace", it->namespace_) ||
-            add_str_member(r, "name", it->name) || add_str_member(r, "source", it->source) ||
-            cJSON_AddBoolToObject(r, "allowed", it->allowed) == NULL ||
-            add_findings_json(r, "violations", it) != 0) {
-            goto cleanup;
-        }
+    if (adm) {
+        return add_str_member(r, "time", it->time) || add_str_member(r, "uid", it->uid) ||
+                       add_str_member(r, "user", it->user) ||
+                       add_str_member(r, "operation", it->operation) ||
+                       cJSON_AddBoolToObject(r, "dryRun", it->dry_run) == NULL ||
+                       add_str_member(r, "kind", it->kind) ||
+                       add_str_member(r, "namespace", it->namespace_) ||
+                       add_str_member(r, "name", it->name) ||
+                       add_str_member(r, "endpoint", it->endpoint) ||
+                       add_str_member(r, "source", it->source) ||
+                       cJSON_AddBoolToObject(r, "allowed", it->allowed) == NULL ||
+                       add_findings_json(r, "findings", it) != 0
+                   ? KA_ENOMEM
+                   : 0;
     }
+    return add_str_member(r, "apiVersion", it->api_version) ||
+                   add_str_member(r, "kind", it->kind) ||
+                   add_str_member(r, "namespace", it->namespace_) ||
+                   add_str_member(r, "name", it->name) || add_str_member(r, "source", it->source) ||
+                   cJSON_AddBoolToObject(r, "allowed", it->allowed) == NULL ||
+                   add_findings_json(r, "violations", it) != 0
+               ? KA_ENOMEM
+               : 0;
+}
+
+static int summary_json_fill(cJSON *sum, const struct ka_audit *a)
+{
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
     static const char *const top[] = {"read",
@@ -1057,24 +1097,55 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     const size_t finv[] = {c.findings, c.findings_enforce, c.findings_warn, c.findings_audit};
     cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
-    cJSON *skinds = cJSON_CreateObject();
-    if (skinds == NULL || !cJSON_AddItemToObject(sum, "skippedKinds", skinds)) {
-        cJSON_Delete(skinds);
-        goto cleanup;
+    cJSON *skinds = cJSON_AddObjectToObject(sum, "skippedKinds");
+    if (sadm == NULL || sfin == NULL || skinds == NULL) {
+        return KA_ENOMEM;
     }
     for (size_t i = 0; i < a->n_skipped_kinds; i++) {
         if (cJSON_AddNumberToObject(skinds, a->skipped_kinds[i].kind,
                                     (double)a->skipped_kinds[i].n) == NULL) {
-            goto cleanup;
+            return KA_ENOMEM;
         }
     }
     if (a->n_skipped_other > 0 &&
         cJSON_AddNumberToObject(skinds, "(other kinds)", (double)a->n_skipped_other) == NULL) {
+        return KA_ENOMEM;
+    }
+    if (add_counts(sum, top, topv, 11) != 0 || add_counts(sadm, adm, admv, 5) != 0 ||
+        add_counts(sfin, fin, finv, 4) != 0 ||
+        cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
+        return KA_ENOMEM;
+    }
+    return 0;
+}
+
+int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
+{
+    int ret = KA_ENOMEM;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *results = cJSON_AddArrayToObject(root, "results");
+    cJSON *errors = cJSON_AddArrayToObject(root, "errors");
+    cJSON *decisions = cJSON_AddArrayToObject(root, "decisions");
+    cJSON *problems = cJSON_AddArrayToObject(root, "decisionLogProblems");
+    cJSON *sum = cJSON_AddObjectToObject(root, "summary");
+    if (root == NULL || results == NULL || errors == NULL || decisions == NULL ||
+        problems == NULL || sum == NULL) {
         goto cleanup;
     }
-    if (sadm == NULL || sfin == NULL || add_counts(sum, top, topv, 11) != 0 ||
-        add_counts(sadm, adm, admv, 5) != 0 || add_counts(sfin, fin, finv, 4) != 0 ||
-        cJSON_AddNumberToObject(sum, "decisionLogProblems", (double)c.log_problems) == NULL) {
+    for (size_t i = 0; i < a->n_items; i++) {
+        const struct ka_audit_item *it = &a->items[i];
+        int adm = it->origin == KA_AUDIT_ADMISSION;
+        cJSON *r = cJSON_CreateObject();
+        if (r == NULL) {
+            goto cleanup;
+        }
+        cJSON_AddItemToArray(it->error ? (adm ? problems : errors) : (adm ? decisions : results),
+                             r);
+        if (item_json_fill(r, it) != 0) {
+            goto cleanup;
+        }
+    }
+    if (summary_json_fill(sum, a) != 0) {
         goto cleanup;
     }
     char *text = cJSON_Print(root);
@@ -1088,5 +1159,39 @@ int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
     cJSON_free(text);
 cleanup:
     cJSON_Delete(root);
+    return ret;
+}
+
+/* One JSON Lines record: `type` first, then the members of its json counterpart. */
+static int jsonl_line(cJSON *r, struct ka_buf *out)
+{
+    char *text = cJSON_PrintUnformatted(r);
+    int ret = text != NULL ? ka_buf_adds(out, text) : KA_ENOMEM;
+    ret = ret ? ret : ka_buf_add(out, "\n", 1);
+    cJSON_free(text);
+    return ret;
+}
+
+int ka_audit_render_jsonl_item(const struct ka_audit *a, const struct ka_audit_item *it,
+                               struct ka_buf *out)
+{
+    (void)a;
+    int adm = it->origin == KA_AUDIT_ADMISSION;
+    const char *type =
+        it->error ? (adm ? "decisionLogProblem" : "error") : (adm ? "decision" : "result");
+    cJSON *r = cJSON_CreateObject();
+    int ret = r == NULL || add_str_member(r, "type", type) ? KA_ENOMEM : item_json_fill(r, it);
+    ret = ret ? ret : jsonl_line(r, out);
+    cJSON_Delete(r);
+    return ret;
+}
+
+int ka_audit_render_jsonl_summary(const struct ka_audit *a, struct ka_buf *out)
+{
+    cJSON *r = cJSON_CreateObject();
+    int ret =
+        r == NULL || add_str_member(r, "type", "summary") ? KA_ENOMEM : summary_json_fill(r, a);
+    ret = ret ? ret : jsonl_line(r, out);
+    cJSON_Delete(r);
     return ret;
 }

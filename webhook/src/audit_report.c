@@ -316,105 +316,145 @@ static size_t text_width(const struct ka_audit *a)
     return a->text_width >= 40 ? a->text_width : a->text_width == 0 ? 100 : 40;
 }
 
-int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color)
+struct text_style {
+    const char *red, *yellow, *green, *dim, *bold, *reset;
+};
+
+static struct text_style text_style(int color)
+{
+    struct text_style t = {"", "", "", "", "", ""};
+    if (color) {
+        t = (struct text_style){"\033[31m", "\033[33m", "\033[32m",
+                                "\033[2m",  "\033[1m",  "\033[0m"};
+    }
+    return t;
+}
+
+/* The summary sentences, each wrapped. */
+static int text_summary(const struct ka_audit *a, int color, struct ka_buf *out)
 {
     struct ka_audit_counts c;
     ka_audit_count(a, &c);
-    const char *red = color ? "\033[31m" : "", *yellow = color ? "\033[33m" : "",
-               *green = color ? "\033[32m" : "", *dim = color ? "\033[2m" : "",
-               *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
-    const struct ka_audit_markup markup = {.deny = red,
-                                           .warn = yellow,
-                                           .pass = green,
-                                           .end = reset,
+    struct text_style t = text_style(color);
+    const struct ka_audit_markup markup = {.deny = t.red,
+                                           .warn = t.yellow,
+                                           .pass = t.green,
+                                           .end = t.reset,
                                            .strong = "",
                                            .strong_end = "",
                                            .line = "",
                                            .line_end = "\n"};
-    const size_t width = text_width(a), indent = 16; /* "       enforce  " */
     struct ka_buf summary;
     ka_buf_init(&summary, 64u * 1024u);
     int ret = ka_audit_render_summary(a, &c, &markup, &summary);
     for (char *line = summary.data, *nl; ret == 0 && line != NULL && *line != '\0'; line = nl + 1) {
         nl = strchr(line, '\n');
         *nl = '\0'; /* every sentence ends with "\n" (markup.line_end) */
-        ret = text_wrapped(out, line, 0, 2, width);
+        ret = text_wrapped(out, line, 0, 2, text_width(a));
     }
     ka_buf_free(&summary);
-    size_t hidden = 0;
-    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        if (it->error) {
-            ret = ka_buf_printf(out, "\n%s%s%s  %s\n       ", red,
-                                it->origin == KA_AUDIT_ADMISSION ? "SKIPPED" : "ERROR", reset,
-                                it->source);
-            ret = ret ? ret : text_wrapped(out, it->error_msg, 7, 7, width);
-            continue;
-        }
-        const char *verdict = ka_audit_verdict(it);
-        if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0 &&
-            it->n_exemptions == 0) {
-            hidden++;
-            continue;
-        }
-        const char *vc = verdict[0] == 'D'   ? red
-                         : verdict[0] == 'W' ? yellow
-                         : verdict[0] == 'P' ? green
-                                             : dim;
-        /* the object once, then its findings without repeating it */
-        char what[600];
-        if (it->origin == KA_AUDIT_ADMISSION) {
-            snprintf(what, sizeof(what), "%s %s %s%s%s", it->operation, it->kind, it->namespace_,
-                     it->namespace_[0] ? "/" : "", it->name);
-        } else {
-            snprintf(what, sizeof(what), "%s %s%s%s", it->kind, it->namespace_,
-                     it->namespace_[0] ? "/" : "", it->name);
-        }
-        char where[800];
-        if (it->origin == KA_AUDIT_ADMISSION) {
-            snprintf(where, sizeof(where), "at %s by %s via %s%s (%s)", it->time,
-                     it->user[0] ? it->user : "?", it->endpoint, it->dry_run ? ", dry run" : "",
-                     it->source);
-        } else {
-            snprintf(where, sizeof(where), "(%s)", it->source);
-        }
-        size_t used = 7 + columns(what, strlen(what)) + 2;
-        int fits = used + columns(where, strlen(where)) <= width;
-        ret = ka_buf_printf(out, "\n%s%-5s%s  %s%s%s%s%*s%s%s%s\n", vc, verdict, reset, bold, what,
-                            reset, fits ? "  " : "\n", fits ? 0 : 7, "", dim, where, reset);
-        for (size_t f = 0; ret == 0 && f < it->n_findings; f++) {
-            const struct ka_audit_finding *fd = &it->findings[f];
-            const char *ac = fd->action == KA_ACTION_ENFORCE ? red
-                             : fd->action == KA_ACTION_WARN  ? yellow
-                                                             : dim;
-            char line[KA_MAX_MESSAGE_LEN + 200];
-            snprintf(line, sizeof(line), "%s: %s%s", fd->rule,
-                     ka_audit_finding_kind(it, fd) != NULL ? "would be denied on redeploy: " : "",
-                     ka_audit_short_message(it, fd));
-            ret = ka_buf_printf(out, "       %s%-7s%s  ", ac, ka_action_name(fd->action), reset);
-            ret = ret ? ret : text_wrapped(out, line, indent, indent, width);
-        }
-        if (ret == 0 && it->n_dropped_findings > 0) {
-            ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
-        }
-        for (size_t e = 0; ret == 0 && e < it->n_exemptions; e++) {
-            const struct ka_audit_exemption *ex = &it->exemptions[e];
-            char line[512];
-            snprintf(line, sizeof(line), "%s: exception \"%s\": %s", ex->rule, ex->exception,
-                     ex->reason);
-            ret = ka_buf_printf(out, "       %sexempt %s  ", dim, reset);
-            ret = ret ? ret : text_wrapped(out, line, indent, indent, width);
-        }
-        for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
-            ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
-                                it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path);
-        }
+    return ret;
+}
+
+int ka_audit_render_text_item(const struct ka_audit *a, const struct ka_audit_item *it, int color,
+                              size_t *hidden, struct ka_buf *out)
+{
+    struct text_style t = text_style(color);
+    const char *red = t.red, *yellow = t.yellow, *green = t.green, *dim = t.dim, *bold = t.bold,
+               *reset = t.reset;
+    const size_t width = text_width(a), indent = 16; /* "       enforce  " */
+    int ret = 0;
+    if (it->error) {
+        ret = ka_buf_printf(out, "\n%s%s%s  %s\n       ", red,
+                            it->origin == KA_AUDIT_ADMISSION ? "SKIPPED" : "ERROR", reset,
+                            it->source);
+        return ret ? ret : text_wrapped(out, it->error_msg, 7, 7, width);
     }
-    if (ret == 0 && hidden > 0) {
-        ret = ka_buf_printf(out, "\n%s%zu passing %s not listed (--show-passed lists them)%s\n",
-                            dim, hidden, hidden == 1 ? "entry" : "entries", reset);
+    const char *verdict = ka_audit_verdict(it);
+    if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0 &&
+        it->n_exemptions == 0) {
+        (*hidden)++;
+        return 0;
+    }
+    const char *vc = verdict[0] == 'D'   ? red
+                     : verdict[0] == 'W' ? yellow
+                     : verdict[0] == 'P' ? green
+                                         : dim;
+    /* the object once, then its findings without repeating it */
+    char what[600];
+    if (it->origin == KA_AUDIT_ADMISSION) {
+        snprintf(what, sizeof(what), "%s %s %s%s%s", it->operation, it->kind, it->namespace_,
+                 it->namespace_[0] ? "/" : "", it->name);
+    } else {
+        snprintf(what, sizeof(what), "%s %s%s%s", it->kind, it->namespace_,
+                 it->namespace_[0] ? "/" : "", it->name);
+    }
+    char where[800];
+    if (it->origin == KA_AUDIT_ADMISSION) {
+        snprintf(where, sizeof(where), "at %s by %s via %s%s (%s)", it->time,
+                 it->user[0] ? it->user : "?", it->endpoint, it->dry_run ? ", dry run" : "",
+                 it->source);
+    } else {
+        snprintf(where, sizeof(where), "(%s)", it->source);
+    }
+    size_t used = 7 + columns(what, strlen(what)) + 2;
+    int fits = used + columns(where, strlen(where)) <= width;
+    ret = ka_buf_printf(out, "\n%s%-5s%s  %s%s%s%s%*s%s%s%s\n", vc, verdict, reset, bold, what,
+                        reset, fits ? "  " : "\n", fits ? 0 : 7, "", dim, where, reset);
+    for (size_t f = 0; ret == 0 && f < it->n_findings; f++) {
+        const struct ka_audit_finding *fd = &it->findings[f];
+        const char *ac = fd->action == KA_ACTION_ENFORCE ? red
+                         : fd->action == KA_ACTION_WARN  ? yellow
+                                                         : dim;
+        char line[KA_MAX_MESSAGE_LEN + 200];
+        snprintf(line, sizeof(line), "%s: %s%s", fd->rule,
+                 ka_audit_finding_kind(it, fd) != NULL ? "would be denied on redeploy: " : "",
+                 ka_audit_short_message(it, fd));
+        ret = ka_buf_printf(out, "       %s%-7s%s  ", ac, ka_action_name(fd->action), reset);
+        ret = ret ? ret : text_wrapped(out, line, indent, indent, width);
+    }
+    if (ret == 0 && it->n_dropped_findings > 0) {
+        ret = ka_buf_printf(out, "       ... and %zu more findings\n", it->n_dropped_findings);
+    }
+    for (size_t e = 0; ret == 0 && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        char line[512];
+        snprintf(line, sizeof(line), "%s: exception \"%s\": %s", ex->rule, ex->exception,
+                 ex->reason);
+        ret = ka_buf_printf(out, "       %sexempt %s  ", dim, reset);
+        ret = ret ? ret : text_wrapped(out, line, indent, indent, width);
+    }
+    for (size_t m = 0; ret == 0 && m < it->n_mutations; m++) {
+        ret = ka_buf_printf(out, "       %smutate %s  %s: %s %s\n", dim, reset,
+                            it->mutations[m].rule, it->mutations[m].op, it->mutations[m].path);
     }
     return ret;
+}
+
+int ka_audit_render_text_end(const struct ka_audit *a, int color, size_t hidden, int summary,
+                             struct ka_buf *out)
+{
+    struct text_style t = text_style(color);
+    int ret = 0;
+    if (hidden > 0) {
+        ret = ka_buf_printf(out, "\n%s%zu passing %s not listed (--show-passed lists them)%s\n",
+                            t.dim, hidden, hidden == 1 ? "entry" : "entries", t.reset);
+    }
+    if (ret == 0 && summary) {
+        ret = ka_buf_adds(out, "\n");
+        ret = ret ? ret : text_summary(a, color, out);
+    }
+    return ret;
+}
+
+int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color)
+{
+    int ret = text_summary(a, color, out);
+    size_t hidden = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        ret = ka_audit_render_text_item(a, &a->items[i], color, &hidden, out);
+    }
+    return ret ? ret : ka_audit_render_text_end(a, color, hidden, 0, out);
 }
 
 /* ------------------------------------------------------------------------------------------

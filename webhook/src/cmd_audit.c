@@ -47,7 +47,10 @@ static void audit_usage(FILE *f)
             "  --attestations DIR    attestation directory for image-scan-attestation\n"
             "  --decision-log FILE   a decision log to read, \"-\" for stdin (repeatable, up to "
             "64)\n"
-            "  -o, --output FMT      text (default), json, markdown, html or policyreport\n"
+            "  -o, --output FMT      text (default), json, jsonl, markdown, html or policyreport;\n"
+            "                        text and jsonl (one JSON record per line, the summary\n"
+            "                        last) are written as results are decided\n"
+            "  -q, --quiet           no progress line on stderr (shown on a terminal only)\n"
             "  --fail-on LEVEL       enforce (default): exit 1 when something is or would be\n"
             "                        denied; warn: also when warned; never: exit 0\n"
             "  --color auto|always|never   colour in text output (default auto: when stdout\n"
@@ -180,6 +183,64 @@ static const char *source_base(char **paths, int n, char *buf, size_t len)
     return common > 0 ? buf : NULL;
 }
 
+/* Streaming output (text, jsonl): each item written as soon as it is decided. */
+struct stream_out {
+    int jsonl, color;
+    size_t hidden;
+    struct ka_buf buf;
+};
+
+static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it)
+{
+    struct stream_out *so = ctx;
+    ka_buf_reset(&so->buf);
+    int ret = so->jsonl ? ka_audit_render_jsonl_item(a, it, &so->buf)
+                        : ka_audit_render_text_item(a, it, so->color, &so->hidden, &so->buf);
+    if (ret == 0 && so->buf.len > 0 &&
+        (fwrite(so->buf.data, 1, so->buf.len, stdout) != so->buf.len || fflush(stdout) != 0)) {
+        ret = KA_EIO; /* flushed: a pipeline sees each result as it is decided */
+    }
+    if (ret == 0 && so->jsonl && it->error) {
+        fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
+    }
+    return ret;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Progress on a terminal (stderr): documents read, their rate, bytes of the input read. */
+struct progress {
+    double start, last;
+    const char *name;
+    size_t total; /* bytes of the current input when known */
+    int shown;
+};
+
+static void show_progress(void *ctx, size_t documents, size_t bytes)
+{
+    struct progress *p = ctx;
+    double t = now_seconds();
+    if (t - p->last < 0.25) {
+        return;
+    }
+    p->last = t;
+    p->shown = 1;
+    double rate = t > p->start ? (double)documents / (t - p->start) : 0;
+    if (p->total > 0) {
+        fprintf(stderr, "\r\033[Kkadmit audit: %zu objects read (%.0f/s), %.0f of %.0f MB of %s",
+                documents, rate, (double)bytes / 1e6, (double)p->total / 1e6, p->name);
+    } else {
+        fprintf(stderr, "\r\033[Kkadmit audit: %zu objects read (%.0f/s), %.0f MB of %s", documents,
+                rate, (double)bytes / 1e6, p->name);
+    }
+    fflush(stderr);
+}
+
 int ka_cmd_audit(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -191,6 +252,7 @@ int ka_cmd_audit(int argc, char **argv)
         {"decision-log", required_argument, NULL, 'd'},
         {"show-passed", no_argument, NULL, 's'},
         {"include-owned", no_argument, NULL, 'I'},
+        {"quiet", no_argument, NULL, 'q'},
         {"namespace", required_argument, NULL, 'n'},
         {"max-object-bytes", required_argument, NULL, 'M'},
         {"now", required_argument, NULL, 'T'},
@@ -205,10 +267,10 @@ int ka_cmd_audit(int argc, char **argv)
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
     const char *namespace_ = "default";
-    int show_passed = 0, include_owned = 0;
+    int show_passed = 0, include_owned = 0, quiet = 0;
     int c, rc = 2;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:o:f:c:n:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:a:o:f:c:n:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             policies = optarg;
@@ -238,6 +300,9 @@ int ka_cmd_audit(int argc, char **argv)
             break;
         case 'I':
             include_owned = 1;
+            break;
+        case 'q':
+            quiet = 1;
             break;
         case 'n':
             namespace_ = optarg;
@@ -277,14 +342,15 @@ int ka_cmd_audit(int argc, char **argv)
             return 2;
         }
     }
-    static const char *const formats[] = {"text", "json", "markdown", "html", "policyreport"};
+    static const char *const formats[] = {"text", "json",         "markdown",
+                                          "html", "policyreport", "jsonl"};
     size_t fmt = 0;
-    while (fmt < 5 && strcmp(format, formats[fmt]) != 0) {
+    while (fmt < 6 && strcmp(format, formats[fmt]) != 0) {
         fmt++;
     }
-    if (fmt == 5) {
+    if (fmt == 6) {
         fprintf(stderr,
-                "kadmit audit: unknown output format \"%s\" (text, json, markdown, html, "
+                "kadmit audit: unknown output format \"%s\" (text, json, jsonl, markdown, html, "
                 "policyreport)\n",
                 format);
         return 2;
@@ -329,23 +395,49 @@ int ka_cmd_audit(int argc, char **argv)
     audit.source_base = source_base(argv + optind, argc - optind, base, sizeof(base));
     struct ka_buf out;
     ka_buf_init(&out, 1024u * 1024u * 1024u);
+    const char *no_color = getenv("NO_COLOR");
+    int use_color =
+        strcmp(color, "always") == 0 || (strcmp(color, "auto") == 0 && isatty(STDOUT_FILENO) &&
+                                         (no_color == NULL || no_color[0] == '\0'));
+    /* text and jsonl are written as results are decided, the summary last */
+    struct stream_out so = {.jsonl = fmt == 5, .color = use_color};
+    ka_buf_init(&so.buf, 64u * 1024u * 1024u);
+    if (fmt == 0 || fmt == 5) {
+        audit.emit = emit_item;
+        audit.emit_ctx = &so;
+    }
+    struct progress pr = {.start = now_seconds()};
+    if (!quiet && isatty(STDERR_FILENO)) {
+        audit.progress = show_progress;
+        audit.progress_ctx = &pr;
+    }
     int ret = 0;
     for (int i = optind; ret == 0 && i < argc; i++) {
+        pr.name = argv[i];
+        struct stat st;
+        pr.total = strcmp(argv[i], "-") != 0 && stat(argv[i], &st) == 0 && S_ISREG(st.st_mode)
+                       ? (size_t)st.st_size
+                       : 0;
         ret = ka_audit_add_path(&audit, argv[i]);
     }
     for (size_t i = 0; ret == 0 && i < n_logs; i++) {
         ret = ka_audit_add_decision_log(&audit, logs[i]);
     }
     ret = ret ? ret : ka_audit_finish(&audit);
+    if (audit.progress != NULL && pr.shown) {
+        fputs("\r\033[K", stderr); /* clear the progress line */
+    }
     if (ret != 0) {
         fprintf(stderr, "kadmit audit: %s\n", ka_strerror(ret));
         goto cleanup;
     }
-    const char *no_color = getenv("NO_COLOR");
-    int use_color =
-        strcmp(color, "always") == 0 || (strcmp(color, "auto") == 0 && isatty(STDOUT_FILENO) &&
-                                         (no_color == NULL || no_color[0] == '\0'));
     switch (fmt) {
+    case 0:
+        ret = ka_audit_render_text_end(&audit, use_color, so.hidden, 1, &out);
+        break;
+    case 5:
+        ret = ka_audit_render_jsonl_summary(&audit, &out);
+        break;
     case 1:
         ret = ka_audit_render_json(&audit, &out);
         break;
@@ -359,7 +451,7 @@ int ka_cmd_audit(int argc, char **argv)
         ret = ka_audit_render_policyreport(&audit, &out, max_results, max_bytes);
         break;
     default:
-        ret = ka_audit_render_text(&audit, &out, use_color);
+        ret = KA_EINTERNAL;
     }
     if (ret != 0) {
         fprintf(stderr, "kadmit audit: %s\n", ka_strerror(ret));
@@ -376,7 +468,7 @@ int ka_cmd_audit(int argc, char **argv)
     struct ka_audit_counts counts;
     ka_audit_count(&audit, &counts);
     /* Decision-log problems are reported on stderr too, but they do not change the exit code. */
-    for (size_t i = 0; i < audit.n_items && fmt != 0; i++) {
+    for (size_t i = 0; i < audit.n_items && fmt != 0 && fmt != 5; i++) {
         const struct ka_audit_item *it = &audit.items[i];
         if (it->error) {
             fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
@@ -396,6 +488,7 @@ int ka_cmd_audit(int argc, char **argv)
         rc = 0;
     }
 cleanup:
+    ka_buf_free(&so.buf);
     ka_buf_free(&out);
     ka_audit_free(&audit);
     ka_policy_unref(policy);

@@ -30,6 +30,7 @@
 #include "kadmit/rules.h"
 #include "kadmit/server.h"
 #include "kadmit/tls.h"
+#include "kadmit/version.h"
 
 struct serve {
     struct ka_config cfg;

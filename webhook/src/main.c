@@ -4,10 +4,7 @@
 
 #include "kadmit/cli.h"
 #include "kadmit/tls.h"
-
-#ifndef KADMIT_VERSION
-#define KADMIT_VERSION "0.1.0"
-#endif
+#include "kadmit/version.h"
 
 struct command {
     const char *name;

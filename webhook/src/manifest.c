@@ -4,8 +4,10 @@
  */
 #include "kadmit/manifest.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kadmit/buf.h"
 #include "kadmit/error.h"
@@ -60,6 +62,33 @@ struct ka_manifest_reader {
     unsigned pending_line;
 };
 
+static int all_space(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* What the input has now, up to n bytes (a pipe or terminal may give less): 0 at its end,
+ * -1 on an error. A FILE without a descriptor (fmemopen) is read with fread. */
+static ssize_t read_some(struct ka_manifest_reader *r, char *p, size_t n)
+{
+    int fd = fileno(r->f);
+    if (fd < 0) {
+        size_t got = fread(p, 1, n, r->f);
+        return got == 0 && ferror(r->f) ? -1 : (ssize_t)got;
+    }
+    for (;;) {
+        ssize_t got = read(fd, p, n);
+        if (got >= 0 || errno != EINTR) {
+            return got;
+        }
+    }
+}
+
 static int refill(struct ka_manifest_reader *r)
 {
     if (r->f == NULL || r->eof) {
@@ -80,11 +109,24 @@ static int refill(struct ka_manifest_reader *r)
     r->base += r->len;
     r->pos = 0;
     /* the first read holds the bytes that decide the format */
-    size_t want = r->base == 0 && r->o.window < KA_MANIFEST_SNIFF ? KA_MANIFEST_SNIFF : r->o.window;
-    r->len = fread(r->own, 1, want, r->f);
+    int first = r->base == 0;
+    size_t want = first && r->o.window < KA_MANIFEST_SNIFF ? KA_MANIFEST_SNIFF : r->o.window;
+    r->len = 0;
+    for (;;) {
+        ssize_t n = read_some(r, r->own + r->len, want - r->len);
+        if (n < 0) {
+            r->io_error = 1;
+            break;
+        }
+        r->len += (size_t)n;
+        /* a pipe gives what it has: go on with it, unless the format is still undecided (only
+         * white space so far, as kubectl looks at the first 4 KiB) */
+        if (n == 0 || r->len == want || !first || !all_space(r->own, r->len)) {
+            break;
+        }
+    }
     if (r->len == 0) {
         r->eof = 1;
-        r->io_error = ferror(r->f);
         return 0;
     }
     return 1;

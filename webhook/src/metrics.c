@@ -12,10 +12,7 @@
 
 #include "kadmit/error.h"
 #include "kadmit/rules.h"
-
-#ifndef KADMIT_VERSION
-#define KADMIT_VERSION "0.0.0"
-#endif
+#include "kadmit/version.h"
 
 /* ---------------------------------------------------------------- labelled counter families */
 

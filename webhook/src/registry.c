@@ -22,6 +22,7 @@
 
 #include "kadmit/error.h"
 #include "kadmit/log.h"
+#include "kadmit/version.h"
 
 #define VULN_PREDICATE "https://cosign.sigstore.dev/attestation/vuln/v1"
 #define ACCEPT_MANIFEST                                                                            \

@@ -1,20 +1,3 @@
-# Shared helpers for integration tests: `check NAME CMD...` counts passes and failures;
-# `finish` prints "N passed, M failed" and sets the exit code.
-KADMIT=${KADMIT:-build/kadmit}
-passed=0
-failed=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name"
-  fi
-}
-finish() {
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-}
+# Moved to lib/harness.sh (one harness for every integration script); this name stays for
+# branches written before it.
+. "$(dirname "${BASH_SOURCE[0]}")/harness.sh"

@@ -89,6 +89,18 @@ struct ka_audit_item {
     int dry_run;
 };
 
+/** Counts over all items. read = objects + skipped + owned + errors. */
+struct ka_audit_counts {
+    size_t read, objects, denied, warned, audited, passed, errors, skipped, mutated, owned;
+    /* decision logs: admissions read, by outcome, and lines that could not be read */
+    size_t admissions, admissions_denied, admissions_warned, admissions_audited, admissions_passed,
+        log_problems;
+    /* findings (violations) over objects and admissions, by action */
+    size_t findings, findings_enforce, findings_warn, findings_audit;
+    /* objects with a finding that would be denied on redeploy (ka_audit_finding.stale) */
+    size_t redeploy;
+};
+
 /* Kinds listed with their own count among the skipped ones; the rest are "other kinds". */
 #define KA_AUDIT_MAX_SKIPPED_KINDS 32
 
@@ -124,6 +136,20 @@ struct ka_audit {
     int64_t now;             /* Unix seconds stamped into reports (policyreport, html, md) */
     const char *policy_name; /* PolicyReport `policy` field; default "checklist" (borrowed) */
     struct ka_review_summary *scratch; /* reused for each evaluation (owned) */
+    /* Streaming (set before adding inputs; optional): each item is handed to `emit` as soon as
+     * it is decided - at once, or, for an object whose controller may still come later, at
+     * ka_audit_finish() - then counted and released, so memory holds only the objects waiting
+     * for their controller. `emit` returns 0 or a KA_E* code (stops the audit). NULL: items are
+     * kept for the renderers. */
+    int (*emit)(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it);
+    void *emit_ctx;
+    struct ka_audit_counts emitted; /* counts of the items already released */
+    size_t n_waiting;               /* items[0..n_waiting) wait for ka_audit_finish() */
+    int finished;
+    /* Progress (optional): every 256 documents, with the bytes read of the current input. */
+    void (*progress)(void *ctx, size_t documents, size_t bytes);
+    void *progress_ctx;
+    size_t n_documents;
 };
 
 /** `policy` may be NULL when only decision logs are added. */
@@ -153,17 +179,6 @@ ka_audit_add_decision_log_bytes(struct ka_audit *a, const char *name, const char
 __attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audit *a,
                                                                   const char *path);
 
-/** Counts over all items. read = objects + skipped + owned + errors. */
-struct ka_audit_counts {
-    size_t read, objects, denied, warned, audited, passed, errors, skipped, mutated, owned;
-    /* decision logs: admissions read, by outcome, and lines that could not be read */
-    size_t admissions, admissions_denied, admissions_warned, admissions_audited, admissions_passed,
-        log_problems;
-    /* findings (violations) over objects and admissions, by action */
-    size_t findings, findings_enforce, findings_warn, findings_audit;
-    /* objects with a finding that would be denied on redeploy (ka_audit_finding.stale) */
-    size_t redeploy;
-};
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
 /*
@@ -205,6 +220,24 @@ __attribute__((warn_unused_result)) int ka_audit_render_text(const struct ka_aud
  * "summary":{...}} (field names documented in the README). */
 __attribute__((warn_unused_result)) int ka_audit_render_json(const struct ka_audit *a,
                                                              struct ka_buf *out);
+/** JSON Lines (`-o jsonl`), for pipelines and streaming: one record per item, {"type":
+ * "result"|"error"|"decision"|"decisionLogProblem", ...the fields of its json counterpart}, and
+ * last {"type":"summary", ...the json summary}. */
+__attribute__((warn_unused_result)) int ka_audit_render_jsonl_item(const struct ka_audit *a,
+                                                                   const struct ka_audit_item *it,
+                                                                   struct ka_buf *out);
+__attribute__((warn_unused_result)) int ka_audit_render_jsonl_summary(const struct ka_audit *a,
+                                                                      struct ka_buf *out);
+/** Text for one item (nothing for a passing object unless a->show_passed; *hidden counts
+ * those), and the closing lines: the hidden count and the summary. ka_audit_render_text() is
+ * the summary, then every item. */
+__attribute__((warn_unused_result)) int ka_audit_render_text_item(const struct ka_audit *a,
+                                                                  const struct ka_audit_item *it,
+                                                                  int color, size_t *hidden,
+                                                                  struct ka_buf *out);
+__attribute__((warn_unused_result)) int ka_audit_render_text_end(const struct ka_audit *a,
+                                                                 int color, size_t hidden,
+                                                                 int summary, struct ka_buf *out);
 /** Markdown for a pull-request comment: summary, per-rule and per-namespace counts, findings. */
 __attribute__((warn_unused_result)) int ka_audit_render_markdown(const struct ka_audit *a,
                                                                  struct ka_buf *out);

@@ -6,7 +6,9 @@
 #ifndef KADMIT_CLI_H
 #define KADMIT_CLI_H
 
+/** `kadmit review` (cmd_review.c). */
 int ka_cmd_review(int argc, char **argv);
+/** `kadmit lint PATH...` (cmd_lint.c). */
 int ka_cmd_lint(int argc, char **argv);
 int ka_cmd_audit(int argc, char **argv);
 int ka_cmd_serve(int argc, char **argv);

@@ -44,7 +44,9 @@ struct ka_manifest_doc {
     size_t offset;    /* byte offset of the document in the input */
 };
 
-/** Read from `f` (not closed). `name` names the input in sources ("(stdin)", a path). */
+/** Read from `f` (not closed; read through its descriptor, so what a pipe has is read at once
+ * and nothing may have been read from `f` with stdio before). `name` names the input in sources
+ * ("(stdin)", a path). */
 __attribute__((warn_unused_result)) int ka_manifest_reader_new(struct ka_manifest_reader **r,
                                                                const char *name, FILE *f,
                                                                const struct ka_manifest_opts *opts);
