@@ -27,6 +27,7 @@ ALL_SCENARIOS=(
   no-annotations
   escaping
   image-attestation
+  registry-attestation
   stale-scan-replacement
   deploy-kustomize
   latency
@@ -830,6 +831,78 @@ sc_image_attestation() {
   else
     echo "NOTE: denied: $out"
   fi
+  policy_apply
+}
+
+# Attestations that live only in the registry (issue 16): a real registry (crane), real cosign
+# v3 attestations, and `kadmit attest sync --interval` writing into the rule's directory. No
+# files are placed by hand. With no controller manager here, the test retries the creation the
+# way a ReplicaSet controller would.
+sc_registry_attestation() {
+  local out t0 reg dig port now later
+  grep -q 'id: image-scan-attestation' "$POLICY_BASE" || skip "the policy has no image-scan-attestation rule"
+  if ! eval "$("$REPO/tests/tools/build.sh")"; then
+    [ "${CI:-}" = true ] && fail "tests/tools/build.sh failed"
+    skip "cosign and crane are not built (tests/tools/build.sh)"
+  fi
+  ns_create
+  step "a registry (crane registry serve) with one small image"
+  port="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+  "$CRANE" registry serve --address "127.0.0.1:$port" >"$WORK/crane.log" 2>&1 &
+  REGISTRY_PID=$!
+  trap 'kill $REGISTRY_PID ${FETCHER_PID:-} 2>/dev/null' EXIT # this scenario's subshell: also on a failure
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+  reg="127.0.0.1:$port"
+  echo e2e >"$WORK/e2e.txt"
+  tar -C "$WORK" -cf "$WORK/e2e-layer.tar" e2e.txt
+  "$CRANE" append --insecure -f "$WORK/e2e-layer.tar" -t "$reg/agent:1" >/dev/null 2>&1
+  dig="$("$CRANE" digest --insecure "$reg/agent:1")"
+  step "the cosign key is trusted; the fetcher follows the image, which has no scan yet"
+  (cd "$WORK" && COSIGN_PASSWORD="" "$COSIGN" generate-key-pair >/dev/null 2>&1)
+  cp "$WORK/cosign.pub" "$WORK/attestation-keys/cosign.pem"
+  echo "$reg/agent@$dig" >"$WORK/registry-images.txt"
+  "$KADMIT" attest sync --plain-http --dir "$WORK/attestations" --images "$WORK/registry-images.txt" \
+    --interval 1s --attempts 1 >"$WORK/fetcher.log" 2>&1 &
+  FETCHER_PID=$!
+  policy_write image-scan-attestation=enforce
+  t0=$SECONDS
+  until out="$(pod_yaml reg-probe image="$reg/agent@$dig" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
+        [[ "$out" == *"no attestation for $dig"* ]]; do
+    [ $((SECONDS - t0)) -lt 20 ] || { fail "image-scan-attestation enforce not in effect after 20s: $out"; }
+    sleep 0.3
+  done
+  step "first creation: denied, no attestation yet"
+  expect_fail out create_yaml < <(pod_yaml reg-first image="$reg/agent@$dig")
+  assert_contains "$out" "no attestation for $dig" "kubectl error"
+  step "CI attests a clean scan (cosign attest --type vuln, v3 bundle); retries are admitted once fetched"
+  now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  bash "$REPO/tests/attest/statement.sh" --digest "${dig#sha256:}" --finished "$now" \
+    "$REPO/tests/attest/trivy-clean.json" | jq .predicate >"$WORK/clean-pred.json"
+  COSIGN_PASSWORD="" "$COSIGN" attest --yes --allow-insecure-registry --key "$WORK/cosign.key" \
+    --type vuln --predicate "$WORK/clean-pred.json" --tlog-upload=false \
+    --use-signing-config=false "$reg/agent@$dig" >"$WORK/cosign.log" 2>&1 ||
+    { fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
+  t0=$SECONDS
+  until out="$(pod_yaml reg-retry image="$reg/agent@$dig" | create_yaml 2>&1)"; do
+    [ $((SECONDS - t0)) -lt 30 ] || { fail "not admitted 30s after the attestation was pushed: $out"; }
+    sleep 0.5
+  done
+  echo "admitted after $((SECONDS - t0))s"
+  step "a newer scan finds a CRITICAL: new pods of that image are denied"
+  later="$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)"
+  bash "$REPO/tests/attest/statement.sh" --digest "${dig#sha256:}" --finished "$later" \
+    "$REPO/tests/attest/trivy-findings.json" | jq .predicate >"$WORK/crit-pred.json"
+  COSIGN_PASSWORD="" "$COSIGN" attest --yes --allow-insecure-registry --key "$WORK/cosign.key" \
+    --type vuln --predicate "$WORK/crit-pred.json" --tlog-upload=false \
+    --use-signing-config=false "$reg/agent@$dig" >"$WORK/cosign.log" 2>&1 ||
+    { fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
+  t0=$SECONDS
+  until out="$(pod_yaml reg-after image="$reg/agent@$dig" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
+        [[ "$out" == *"3 CRITICAL findings (max 0) (the newest verified scan decides"* ]]; do
+    [ $((SECONDS - t0)) -lt 30 ] || { fail "the newer failing scan did not decide within 30s: $out"; }
+    sleep 0.5
+  done
+  rm -f "$WORK/attestations/registry-"* "$WORK/attestation-keys/cosign.pem"
   policy_apply
 }
 

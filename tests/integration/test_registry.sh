@@ -28,13 +28,14 @@ pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
 REG=127.0.0.1:$PORT
 
-# proxy MODE -> prints its port
+# proxy MODE: start a proxy in front of the registry, set P to its port (run in this shell, not
+# in $(...), so that cleanup knows its pid)
 proxy() {
   local pf="$T/proxy-$1.port"
   python3 "$TOOL" proxy --upstream "http://$REG" --port-file "$pf" --mode "$1" \
     --log "$T/proxy-$1.log" >/dev/null 2>&1 &
   pids+=($!)
-  wait_port "$pf" && cat "$pf"
+  wait_port "$pf" && P=$(cat "$pf")
 }
 
 # a small image, two scans of it: an older clean one and a newer one with 3 CRITICAL
@@ -91,7 +92,7 @@ check "Docker Hub names normalise to registry-1.docker.io/library/" \
   bash -c "https_proxy=http://127.0.0.1:$DOWN \"$KADMIT\" attest sync --timeout 1s --attempts 1 --dir $T nginx@$DIG 2>&1 | grep -q 'https://registry-1.docker.io/v2/library/nginx/manifests/sha256-$HEX.att'"
 
 # behind a token-auth proxy (401 -> token -> 200), blobs redirected to "storage"
-P=$(proxy normal)
+proxy normal
 printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}' "$P" "$(printf ci:s3cret | base64)" >"$T/auth.json"
 printf '{"auths":{"127.0.0.1:%s":{"username":"ci","password":"wrong"}}}' "$P" >"$T/wrong-auth.json"
 check "401 -> token (Basic credentials from a dockerconfigjson) -> 200" \
@@ -105,25 +106,25 @@ check "wrong credentials: the token endpoint's 401 is reported, exit 1" \
 check "no credentials: the token endpoint's 401 is reported, exit 1" \
   sync_expect "$T/pn" 1 "(token): 401" -- "127.0.0.1:$P/app@$DIG"
 
-P=$(proxy bad-digest)
+proxy bad-digest
 sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
 check "a blob that does not hash to its digest is discarded" \
   sync_expect "$T/bd" 1 "content does not hash to its digest; discarded" -- --auth "$T/auth.json" \
   "127.0.0.1:$P/app@$DIG"
 check "... and nothing is written" bash -c "[ ! -e $T/bd/registry-$HEX.jsonl ]"
 
-P=$(proxy big-manifest)
+proxy big-manifest
 sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
 check "an oversize manifest is refused at the limit" \
   sync_expect "$T/bm" 1 "response over the 4194304 byte limit" -- --auth "$T/auth.json" \
   "127.0.0.1:$P/app@$DIG"
 
-P=$(proxy flaky)
+proxy flaky
 sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
 check "a 503 is retried with backoff" \
   sync_expect "$T/fl" 0 "503 (attempt 1 of 3)" -- --auth "$T/auth.json" "127.0.0.1:$P/app@$DIG"
 
-P=$(proxy slow)
+proxy slow
 sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
 check "a slow registry times out (closed: nothing written, exit 1)" \
   sync_expect "$T/sl" 1 "Timeout was reached" -- --timeout 1s --attempts 2 --auth "$T/auth.json" \

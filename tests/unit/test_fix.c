@@ -105,6 +105,14 @@ static void test_refusals(void)
     expect_edit("l: [1, 2]\n", "add", "/l/0", "0", NULL, KA_EINVAL);
     expect_edit("a: [unclosed\n", "add", "/b", "1", NULL, KA_EPARSE);
     expect_edit("a: 1\n", "add", "", "1", NULL, KA_EINVAL);
+    /* anchors: a copy made by an alias or a merge key has no text; an anchor's own text is
+     * shared by its aliases; keys written beside a merge key are edited as usual */
+    static const char anchored[] = "a: &x {b: 1}\nc: *x\nd:\n  <<: *x\n  e: 2\n";
+    expect_edit(anchored, "replace", "/c/b", "5", NULL, KA_EINVAL);
+    expect_edit(anchored, "replace", "/a/b", "5", NULL, KA_EINVAL);
+    expect_edit(anchored, "replace", "/d/b", "5", NULL, KA_EINVAL);
+    expect_edit(anchored, "add", "/d/f", "3", "a: &x {b: 1}\nc: *x\nd:\n  <<: *x\n  e: 2\n  f: 3\n",
+                0);
 }
 
 /* The whole driver: a workload with gaps, fixed, then fixed again. */

@@ -44,6 +44,14 @@ static const struct ka_yaml_pos *pos_of(const struct ka_yaml_stream *s, const cJ
     return NULL;
 }
 
+/* Positions are recorded in document order, a collection before its children: its first
+ * child's is the next entry (unless that child is an alias copy, which has none). */
+static const struct ka_yaml_pos *first_child_pos(const struct ka_yaml_stream *s, size_t i)
+{
+    const cJSON *child = s->pos[i].node->child;
+    return child != NULL && i + 1 < s->n_pos && s->pos[i + 1].node == child ? &s->pos[i + 1] : NULL;
+}
+
 static int is_collection(const cJSON *v)
 {
     return cJSON_IsObject(v) || cJSON_IsArray(v);
@@ -82,7 +90,7 @@ static void layout_init(struct layout *L, const char *text, size_t len,
     L->item_offset = 2;
     for (size_t i = 0; i < s->n_pos; i++) {
         const struct ka_yaml_pos *p = &s->pos[i];
-        const struct ka_yaml_pos *first = cJSON_IsArray(p->node) ? pos_of(s, p->node->child) : NULL;
+        const struct ka_yaml_pos *first = cJSON_IsArray(p->node) ? first_child_pos(s, i) : NULL;
         if (first != NULL && !p->flow && cJSON_IsObject(p->node->child) && !first->flow &&
             first->line == p->line && first->column > p->column && first->column - p->column <= 8) {
             L->item_offset = first->column - p->column;
@@ -93,7 +101,7 @@ static void layout_init(struct layout *L, const char *text, size_t len,
         const struct ka_yaml_pos *p = &s->pos[i];
         const struct ka_yaml_pos *first = NULL;
         if (!is_collection(p->node) || p->key_start == SIZE_MAX || p->node->child == NULL ||
-            (first = pos_of(s, p->node->child)) == NULL || (p->flow && first->line == p->line)) {
+            (first = first_child_pos(s, i)) == NULL || (p->flow && first->line == p->line)) {
             continue;
         }
         /* a block collection starts at its first key or dash; a flow one at its bracket */
@@ -121,14 +129,22 @@ static void layout_init(struct layout *L, const char *text, size_t len,
 
 /* Where the node's own text ends: past its last scalar, without the trailing line breaks of a
  * block scalar or the comments libyaml counts into a block collection. */
+/* SIZE_MAX when the node has no text of its own: a copy made by an alias or a merge key. */
+#define KA_FIX_NO_TEXT SIZE_MAX
+#define KA_FIX_ALIAS_WHY "it is under a YAML alias; editing its anchor would change every use"
+
 static size_t content_end(const struct layout *L, const cJSON *node)
 {
     const struct ka_yaml_pos *p = pos_of(L->s, node);
     if (p == NULL) {
-        return 0;
+        return KA_FIX_NO_TEXT;
     }
     if (is_collection(node) && !p->flow && node->child != NULL) {
-        return content_end(L, last_child(node));
+        const cJSON *last = NULL; /* the last child written here (not merged in by "<<") */
+        for (const cJSON *c = node->child; c != NULL; c = c->next) {
+            last = pos_of(L->s, c) != NULL ? c : last;
+        }
+        return last != NULL ? content_end(L, last) : KA_FIX_NO_TEXT;
     }
     size_t e = p->end;
     if (p->block_scalar) {
@@ -154,6 +170,9 @@ static size_t line_after(const struct layout *L, size_t at)
  * "# requests to be decided" under resources), blank lines between them included. */
 static size_t insertion_point(const struct layout *L, size_t ce, unsigned col)
 {
+    if (ce == KA_FIX_NO_TEXT) {
+        return ce;
+    }
     size_t at = line_after(L, ce);
     for (size_t scan = at; scan < L->len;) {
         size_t i = scan;
@@ -439,7 +458,7 @@ static int edit_insert_member(const struct layout *L, const cJSON *map, const ch
     struct ka_buf *b = &e->text;
     int ret = 0;
     if (pm == NULL) {
-        return fail(err, err_len, "no position for the mapping");
+        return fail(err, err_len, KA_FIX_ALIAS_WHY);
     }
     if (!pm->flow) {
         unsigned kc = pm->column - 1;
@@ -501,7 +520,7 @@ static int edit_append_item(const struct layout *L, const cJSON *seq, const cJSO
     struct ka_buf *b = &e->text;
     int ret = 0;
     if (ps == NULL) {
-        return fail(err, err_len, "no position for the list");
+        return fail(err, err_len, KA_FIX_ALIAS_WHY);
     }
     if (!ps->flow) {
         unsigned dc = ps->column - 1;
@@ -549,7 +568,7 @@ static int edit_replace_member(const struct layout *L, const cJSON *map, const c
     const struct ka_yaml_pos *po = pos_of(L->s, old);
     struct ka_buf *b = &e->text;
     if (pm == NULL || po == NULL || po->key_start == SIZE_MAX) {
-        return fail(err, err_len, "no position for the value");
+        return fail(err, err_len, KA_FIX_ALIAS_WHY);
     }
     size_t ce = content_end(L, old);
     if (pm->flow) {
@@ -590,7 +609,7 @@ static int edit_remove_member(const struct layout *L, const cJSON *map, const cJ
     const struct ka_yaml_pos *pm = pos_of(L->s, map);
     const struct ka_yaml_pos *po = pos_of(L->s, old);
     if (pm == NULL || po == NULL || po->key_start == SIZE_MAX) {
-        return fail(err, err_len, "no position for the value");
+        return fail(err, err_len, KA_FIX_ALIAS_WHY);
     }
     size_t ce = content_end(L, old);
     if (!pm->flow) {
@@ -786,7 +805,6 @@ int ka_fix_apply_op(const char *text, size_t len, const char *op, const char *pa
         snprintf(err, err_len, "bad JSON pointer");
         goto cleanup;
     }
-    s.no_aliases = 1; /* text is edited in place: no copies */
     ret = ka_yaml_parse(&s, "fix", text, len, 0, NULL);
     if (ret != 0 || s.n_docs != 1) {
         snprintf(err, err_len, "the document does not parse");
@@ -801,6 +819,11 @@ int ka_fix_apply_op(const char *text, size_t len, const char *op, const char *pa
         if (ret == KA_ENOTFOUND && err[0] == '\0') {
             snprintf(err, err_len, "%s does not exist", path);
         }
+        goto cleanup;
+    }
+    if (e.start > e.end || e.end > len) {
+        snprintf(err, err_len, "%s", KA_FIX_ALIAS_WHY);
+        ret = KA_EINVAL;
         goto cleanup;
     }
     /* What the new text must parse to: the old tree with the operation applied. */
@@ -823,10 +846,10 @@ int ka_fix_apply_op(const char *text, size_t len, const char *op, const char *pa
     if (ret != 0) {
         goto cleanup;
     }
-    after.no_aliases = 1; /* text is edited in place: no copies */
     if (ka_yaml_parse(&after, "fix", out->data, out->len, 0, NULL) != 0 || after.n_docs != 1 ||
         !cJSON_Compare(expected, after.docs[0], 1)) {
-        snprintf(err, err_len, "the edit would change more than %s", path);
+        snprintf(err, err_len, "writing %s would change other values too%s", path,
+                 memchr(text, '&', len) != NULL ? " (a YAML anchor that aliases share)" : "");
         ret = KA_EINVAL;
         goto cleanup;
     }
@@ -1152,7 +1175,6 @@ static int list_remaining(struct doc_fix *d)
 {
     struct ka_yaml_stream s;
     ka_yaml_stream_init(&s);
-    s.no_aliases = 1; /* text is edited in place: no copies */
     int ret = ka_yaml_parse(&s, d->source, d->text.data, d->text.len, 0, NULL);
     if (ret != 0 || s.n_docs != 1) {
         ka_yaml_stream_free(&s);
@@ -1199,14 +1221,15 @@ static int list_remaining(struct doc_fix *d)
     return ret;
 }
 
-/* One round: evaluate each object in turn; the first that has changes gets them written. */
+/* One round: each object of the document that has changes gets them written. Editing one item
+ * of a List leaves the others' content and paths as they were, so the trees parsed at the start
+ * of the round stay valid for the items after it. */
 static int fix_round(struct doc_fix *d, size_t *applied)
 {
     struct ka_yaml_stream s;
     ka_yaml_stream_init(&s);
     struct ka_patch patch;
     ka_patch_init(&patch, KA_MAX_PATCH_OPS);
-    s.no_aliases = 1; /* text is edited in place: no copies */
     int ret = ka_yaml_parse(&s, d->source, d->text.data, d->text.len, 0, NULL);
     if (ret != 0 || s.n_docs != 1) {
         ret = ret == KA_ENOMEM ? ret : KA_EPARSE;
@@ -1215,7 +1238,7 @@ static int fix_round(struct doc_fix *d, size_t *applied)
     cJSON **objs = d->objs;
     char(*prefixes)[32] = d->prefixes;
     size_t n = targets_of(s.docs[0], objs, prefixes, KA_FIX_MAX_TARGETS);
-    for (size_t t = 0; t < n && *applied == 0; t++) {
+    for (size_t t = 0; t < n; t++) {
         char err[256];
         ka_patch_free(&patch);
         ka_patch_init(&patch, KA_MAX_PATCH_OPS);
@@ -1292,7 +1315,6 @@ int ka_fix_bytes(const struct ka_policy *policy, const struct ka_review_opts *op
         ret = KA_ENOMEM;
         goto cleanup;
     }
-    s.no_aliases = 1; /* text is edited in place: no copies */
     int pret = ka_yaml_parse(&s, name, data, len, 0, &diag);
     if (pret != 0) {
         if (pret == KA_ENOMEM) {

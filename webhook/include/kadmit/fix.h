@@ -14,7 +14,8 @@
  * Not fixed, by design (reported with why and what to run): image digests (they need the
  * registry), literal secrets (the value would be lost from the file), findings without a
  * determined value (a metric, a probe without its port, resources without the rule's `fix`
- * params), and documents kadmit cannot parse (anchors and aliases included).
+ * params), changes under a YAML alias or to an anchor its aliases share (the edit would change
+ * every use; the check after each edit catches both), and documents kadmit cannot parse.
  *
  * Ownership: a struct ka_fix_result owns its text and notes; inputs are borrowed.
  */
