@@ -13,6 +13,11 @@
 # Environment:
 #   KADMIT        kadmit binary (default: build/kadmit under the repository root)
 #   E2E_KEEP=1    keep the work directory (certificates, kubeconfig, logs) after the run
+#   KADMIT_E2E_IMAGE=NAME  serve from that container image instead of $KADMIT (which still runs
+#                 `kadmit certs` and `kadmit rules`): podman runs it as deploy/base's Deployment
+#                 does (read-only root, uid 65532, no capabilities, the image's own arguments,
+#                 the certificate, policy and attestation mounts under /etc/kadmit), with
+#                 KADMIT_LOG_LEVEL=debug; tests/platforms/image.sh uses it
 #   E2E_VERBOSE=1 print every scenario's log, not only failing ones
 #   GO, E2E_CACHE_DIR, E2E_BUILD_P, E2E_SYSTEM_KUBECTL   see build.sh
 set -uo pipefail
@@ -79,7 +84,7 @@ stop_pid() { # stop_pid PID  (TERM, wait up to 10s, then KILL)
 teardown() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid "$PID_KADMIT"
+  kadmit_stop
   stop_pid "$PID_APISERVER"
   stop_pid "$PIDS_ETCD"
   if [ "$RUN_FAILED" != 0 ] || [ "$rc" != 0 ]; then
@@ -295,6 +300,12 @@ KADMIT_CERTS="$WORK/kadmit-certs"
 POLICY_DIR="$WORK/policies"
 POLICY="$POLICY_DIR/checklist.yaml"
 mkdir -p "$POLICY_DIR"
+if [ -n "${KADMIT_E2E_IMAGE:-}" ]; then
+  # The policy's own paths ($WORK/attestations, $WORK/attestation-keys) are mounted read-only
+  # at the same place in the container.
+  mkdir -p "$WORK/attestations" "$WORK/attestation-keys"
+  chmod 0755 "$WORK" # mktemp's 0700 would keep uid 65532 out of the mounted paths
+fi
 POLICY_BASE="$WORK/policy-base.yaml"
 
 kadmit_certs() {
@@ -311,7 +322,24 @@ kadmit_certs() {
     "IP:127.0.0.1,DNS:localhost,DNS:kadmit.kadmit-system.svc,DNS:kadmit.kadmit-system.svc.cluster.local"
 }
 
+kadmit_launch_image() {
+  # The Secret's defaultMode 0440 with fsGroup 65532: the key readable by group 65532 only.
+  chgrp -R 65532 "$KADMIT_CERTS" && chmod -R g+rX "$KADMIT_CERTS"
+  podman --runtime runc --cgroup-manager cgroupfs run --rm --name "kadmit-e2e-$$" \
+    --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
+    --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -e KADMIT_LOG_LEVEL=debug \
+    -p "127.0.0.1:$KADMIT_PORT:8443" -p "127.0.0.1:$KADMIT_METRICS_PORT:9090" \
+    -v "$KADMIT_CERTS:/etc/kadmit/tls:ro" -v "$POLICY_DIR:/etc/kadmit/policies:ro" \
+    -v "$WORK/attestations:/etc/kadmit/attestations:ro" \
+    -v "$WORK/attestation-keys:/etc/kadmit/attestation-keys:ro" -v "$WORK:$WORK:ro" \
+    "$KADMIT_E2E_IMAGE" >>"$LOGS/kadmit.log" 2>&1 &
+  PID_KADMIT=$!
+}
 kadmit_launch() {
+  if [ -n "${KADMIT_E2E_IMAGE:-}" ]; then
+    kadmit_launch_image
+    return
+  fi
   "$KADMIT" serve --listen "127.0.0.1:$KADMIT_PORT" --metrics-listen "127.0.0.1:$KADMIT_METRICS_PORT" \
     --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY_DIR" \
     --client-ca "$PKI/ca.crt" --client-allowed-subjects "$KADMIT_CLIENT_CN" \
@@ -333,7 +361,13 @@ kadmit_start() {
     wait_until 20 kadmit_ready || { log "kadmit did not become ready; log:"; tail -n 30 "$LOGS/kadmit.log" >&2; return 1; }
   fi
 }
-kadmit_stop() { stop_pid "$PID_KADMIT"; PID_KADMIT=""; }
+kadmit_stop() {
+  stop_pid "$PID_KADMIT"
+  PID_KADMIT=""
+  if [ -n "${KADMIT_E2E_IMAGE:-}" ]; then
+    podman --runtime runc --cgroup-manager cgroupfs rm -f "kadmit-e2e-$$" >/dev/null 2>&1 || true
+  fi
+}
 kadmit_ready() {
   pid_alive "$PID_KADMIT" &&
     curl -fsS --max-time 2 --cacert "$KADMIT_CERTS/ca.crt" "${KADMIT_CLIENT_CERT[@]}" \

@@ -355,7 +355,8 @@ static void test_would_be_denied_on_redeploy(void)
     ka_buf_free(&diag);
     struct ka_audit a;
     ka_audit_init(&a, p);
-    a.opts.now = 1790000000; /* the fixtures' attestations: a 10d old, c CRITICAL, e none */
+    a.opts.now =
+        1790000000; /* the fixtures' attestations: a 10d old, e newest scan CRITICAL, f none */
     static const char snapshot[] =
         "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":["
         "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"spine\","
@@ -364,11 +365,11 @@ static void test_would_be_denied_on_redeploy(void)
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]}}}},"
         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bare\",\"namespace\":"
         "\"ai\"},\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"r.example/b@sha256:"
-        "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"}]}},"
+        "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\"}]}},"
         "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"unscanned\","
         "\"namespace\":\"ai\"},\"spec\":{\"containers\":[{\"name\":\"u\",\"image\":"
         "\"r.example/u@sha256:"
-        "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\"}]}}]}";
+        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\"}]}}]}";
     CU_ASSERT_EQUAL_FATAL(ka_audit_add_bytes(&a, "snapshot.json", snapshot, strlen(snapshot)), 0);
     struct ka_audit_counts c;
     ka_audit_count(&a, &c);

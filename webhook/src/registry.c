@@ -23,6 +23,7 @@
 #include "kadmit/error.h"
 #include "kadmit/log.h"
 #include "kadmit/version.h"
+#include "mbedtls_compat.h"
 
 #define VULN_PREDICATE "https://cosign.sigstore.dev/attestation/vuln/v1"
 #define ACCEPT_MANIFEST                                                                            \
@@ -380,7 +381,7 @@ static int sha256_matches(const struct ka_buf *b, const char *digest)
     char hex[65];
     static const char hx[] = "0123456789abcdef";
     if (strncmp(digest, "sha256:", 7) != 0 ||
-        mbedtls_sha256_ret((const unsigned char *)(b->data ? b->data : ""), b->len, sum, 0) != 0) {
+        ka_sha256((const unsigned char *)(b->data ? b->data : ""), b->len, sum) != 0) {
         return 0;
     }
     for (size_t i = 0; i < 32; i++) {
