@@ -230,12 +230,14 @@ else
   fail "after the unsplit rerun shop has: $shop"
 fi
 
-# ---- a ClusterPolicyReport (objects without a namespace) is accepted too --------------------
+# ---- manifests without a namespace are reported in the one kubectl apply would give them -----
 "$KADMIT" audit --fail-on never -o policyreport tests/fixtures/audit/inputs/manifests.yaml \
   >"$WORK/cluster.json" 2>/dev/null
 "$WORK/bin/kubectl" apply --server-side --field-manager=kadmit-audit -f "$WORK/cluster.json" >/dev/null &&
-  [ "$(k get clusterpolicyreports kadmit-checklist -o jsonpath='{.summary.fail}')" = 1 ] &&
-  ok "ClusterPolicyReport stored" || fail "ClusterPolicyReport"
+  [ "$(k get policyreports -n default kadmit-checklist -o jsonpath='{.summary.fail}')" = 1 ] &&
+  [ -z "$(k get clusterpolicyreports -o name)" ] &&
+  ok "namespace-less manifests: PolicyReport in default, no ClusterPolicyReport" ||
+  fail "namespace-less manifests were not reported in namespace default"
 # and the schema really is enforced: a result the CRD does not allow is refused
 jq '.items[0].results[0].result = "bogus"' "$WORK/cluster.json" >"$WORK/bogus.json"
 if k apply --server-side --field-manager=test -f "$WORK/bogus.json" >/dev/null 2>&1; then

@@ -25,7 +25,9 @@
 #include "kadmit/version.h"
 #include "mbedtls_compat.h"
 
-#define VULN_PREDICATE "https://cosign.sigstore.dev/attestation/vuln/v1"
+/* cosign writes the predicate type with or without the scheme. */
+#define VULN_PREDICATE_HOST "cosign.sigstore.dev/attestation/vuln/v1"
+#define VULN_PREDICATE "https://" VULN_PREDICATE_HOST
 #define ACCEPT_MANIFEST                                                                            \
     "application/vnd.oci.image.manifest.v1+json, "                                                 \
     "application/vnd.docker.distribution.manifest.v2+json"
@@ -436,7 +438,7 @@ static int other_predicate(const cJSON *desc, const char *key)
         return 1; /* message signatures sign the image, they attest nothing */
     }
     return cJSON_IsString(p) && strcmp(p->valuestring, VULN_PREDICATE) != 0 &&
-           strcmp(p->valuestring, VULN_PREDICATE + 8) != 0;
+           strcmp(p->valuestring, VULN_PREDICATE_HOST) != 0;
 }
 
 /* Append one fetched document to the output as one JSON line. */
