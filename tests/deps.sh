@@ -17,12 +17,12 @@ if [ "${1:-}" = --list ]; then
 fi
 want=(build-essential cmake pkg-config libmbedtls-dev libmicrohttpd-dev libcjson-dev libjsmn-dev
       libyaml-dev libcurl4-openssl-dev)
-integration=(libcunit1-dev curl openssl jq python3 python3-yaml chromium)
+integration=(libcunit1-dev curl openssl jq python3 python3-yaml chromium strace help2man)
 case "${1:-test}" in
   build) want+=(help2man) ;;
-  test) want+=("${integration[@]}" help2man clang clang-format valgrind libclang-rt-dev strace) ;;
+  test) want+=("${integration[@]}" clang clang-format valgrind libclang-rt-dev) ;;
   bench) want+=(libcunit1-dev curl openssl jq wrk nginx-light valgrind) ;;
-  platform) want+=("${integration[@]}" ca-certificates) ;;
+  platform) want+=("${integration[@]}" ca-certificates git) ;;
   image) want=(mmdebstrap umoci skopeo podman runc uidmap) ;;
   *) echo "deps: unknown profile '$1' (build, test, bench, platform, image)" >&2; exit 2 ;;
 esac

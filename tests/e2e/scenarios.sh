@@ -134,7 +134,7 @@ pod_yaml() {
   fi
   if [ "$probes" = 1 ]; then
     echo "    readinessProbe: {httpGet: {path: /ready, port: 8080}}"
-    echo "    livenessProbe: {httpGet: {path: /live, port: 8080}}"
+    echo "    livenessProbe: {httpGet: {path: /live, port: 8080}, initialDelaySeconds: 30, periodSeconds: 20}"
   fi
 }
 
@@ -197,6 +197,11 @@ spec:
         resources: {requests: {cpu: "1", memory: 4Gi}, limits: {cpu: "4", memory: 8Gi}}
         readinessProbe: {httpGet: {path: /health, port: 8788}}
         livenessProbe: {httpGet: {path: /health, port: 8788}}
+        env: [{name: SPINE_REPLICATION_FACTOR, value: "2"}]
+        volumeMounts: [{name: spine-data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: spine-data}
+    spec: {accessModes: [ReadWriteOnce], storageClassName: fast-ssd, resources: {requests: {storage: 50Gi}}}
 EOF
 }
 
@@ -409,6 +414,7 @@ EOF
   - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [jobs, cronjobs], scope: Namespaced}
   - {apiGroups: [autoscaling], apiVersions: [v2], operations: [CREATE, UPDATE], resources: [horizontalpodautoscalers], scope: Namespaced}
   - {apiGroups: [policy], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [poddisruptionbudgets], scope: Namespaced}
+  - {apiGroups: [networking.k8s.io], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [ingresses], scope: Namespaced}
 EOF
 }
 webhooks_active() { [ "$(probe resources-required)" = reject ]; }
@@ -919,6 +925,7 @@ sc_stale_scan_replacement() {
   }
   # replacement_pod NAME [owner]: the StatefulSet's stored template as a pod, as its controller
   # would create it (with the controller ownerReference when "owner" is given)
+  # the pod as the StatefulSet controller makes it: the template, each claim as a volume
   replacement_pod() {
     k get statefulset spine -n "$NS" -o json | jq --arg name "$1" --arg owner "${2:-}" '
       {apiVersion: "v1", kind: "Pod",
@@ -926,7 +933,8 @@ sc_stale_scan_replacement() {
          + (if $owner == "" then {} else {ownerReferences: [{apiVersion: "apps/v1",
              kind: "StatefulSet", name: .metadata.name, uid: .metadata.uid, controller: true,
              blockOwnerDeletion: true}]} end)),
-       spec: .spec.template.spec}'
+       spec: (.spec.template.spec + {volumes: [(.spec.volumeClaimTemplates // [])[]
+         | {name: .metadata.name, persistentVolumeClaim: {claimName: (.metadata.name + "-" + $name)}}]})}'
   }
   stale_count() {
     curl -fsS --max-time 5 "http://127.0.0.1:$KADMIT_METRICS_PORT/metrics" \

@@ -163,7 +163,7 @@ check("no other ingress", len(ing) == 2)
 VALIDATED = {("", "pods"), ("", "replicationcontrollers"), ("apps", "deployments"),
              ("apps", "statefulsets"), ("apps", "daemonsets"), ("apps", "replicasets"),
              ("batch", "jobs"), ("batch", "cronjobs"), ("autoscaling", "horizontalpodautoscalers"),
-             ("policy", "poddisruptionbudgets")}
+             ("policy", "poddisruptionbudgets"), ("networking.k8s.io", "ingresses")}
 
 
 def rule_set(hook):
@@ -208,7 +208,7 @@ def check_hooks(docs, label, want_bundle):
     check(f"{label}: mutating rules are exactly pods CREATE",
           rule_set(mh) == {("", "pods", ("CREATE",))}, rule_set(mh))
     got = rule_set(vh)
-    check(f"{label}: validating rules are exactly the 10 kinds on CREATE+UPDATE, and "
+    check(f"{label}: validating rules are exactly the 11 kinds on CREATE+UPDATE, and "
           "pods/ephemeralcontainers on UPDATE",
           got == {(g, r, ("CREATE", "UPDATE")) for g, r in VALIDATED}
           | {("", "pods/ephemeralcontainers", ("UPDATE",))}, got)

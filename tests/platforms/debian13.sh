@@ -49,6 +49,15 @@ fi
 # ---- enter it: proc, dev, a fresh /tmp, the clone at /src ----------------------------------
 in_root() {
   local e2e_mount="" e2e_env=""
+  # The Go-built test tools (tools/build.sh's cache) and the Go toolchain are static binaries:
+  # the root uses the host's, read-only, instead of building them again.
+  local tools="${XDG_CACHE_HOME:-$HOME/.cache}/kadmit-tools" tools_mount="" go_mount=""
+  if [ -d "$tools" ]; then
+    tools_mount="mkdir -p '$root/root/.cache/kadmit-tools' && mount --bind -o ro '$tools' '$root/root/.cache/kadmit-tools' &&"
+  fi
+  if [ -d /usr/local/go ]; then
+    go_mount="mkdir -p '$root/usr/local/go' && mount --bind -o ro /usr/local/go '$root/usr/local/go' &&"
+  fi
   if [ -n "${KADMIT_E2E_BIN:-}" ]; then
     e2e_mount="mkdir -p '$root/e2e-bin' && mount --bind -o ro '$KADMIT_E2E_BIN' '$root/e2e-bin' &&"
     e2e_env="KADMIT_E2E_BIN=/e2e-bin"
@@ -59,8 +68,8 @@ in_root() {
     mount -t tmpfs tmpfs '$root/tmp'
     mkdir -p '$root/src'
     mount --bind '$src' '$root/src'
-    $e2e_mount true
-    exec chroot '$root' /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root \
+    $e2e_mount $tools_mount $go_mount true
+    exec chroot '$root' /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/go/bin HOME=/root \
       LANG=C.UTF-8 CI='${CI:-}' KADMIT_REQUIRE_ALL='${KADMIT_REQUIRE_ALL:-}' $e2e_env \
       /bin/bash -euc 'cd /src && \"\$@\"' bash \"\$@\"" bash "$@"
 }

@@ -53,7 +53,7 @@ static void kinds_text(unsigned kinds, char *out, size_t len)
     }
     size_t n = 0;
     out[0] = '\0';
-    for (unsigned bit = 1; bit != 0 && bit <= KA_KIND_PDB; bit <<= 1) {
+    for (unsigned bit = 1; bit != 0 && bit <= KA_KIND_LAST; bit <<= 1) {
         if ((kinds & bit) != 0 && n < len) {
             n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "",
                                   ka_kind_name((enum ka_kind)bit));
@@ -115,7 +115,7 @@ static int print_json(const struct ka_policy *checklist)
             cJSON_AddStringToObject(r, "description", d->description) == NULL || kinds == NULL) {
             goto cleanup;
         }
-        for (unsigned bit = 1; bit <= KA_KIND_PDB; bit <<= 1) {
+        for (unsigned bit = 1; bit <= KA_KIND_LAST; bit <<= 1) {
             cJSON *k =
                 (d->kinds & bit) ? cJSON_CreateString(ka_kind_name((enum ka_kind)bit)) : NULL;
             if ((d->kinds & bit) && (k == NULL || !cJSON_AddItemToArray(kinds, k))) {

@@ -19,6 +19,7 @@ static const struct {
     {"CronJob", KA_KIND_CRONJOB},
     {"HorizontalPodAutoscaler", KA_KIND_HPA},
     {"PodDisruptionBudget", KA_KIND_PDB},
+    {"Ingress", KA_KIND_INGRESS},
 };
 
 enum ka_kind ka_kind_from_name(const char *name)

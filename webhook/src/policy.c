@@ -185,7 +185,7 @@ static void check_kinds(struct checker *c, const cJSON *kinds, const char *what)
             complain(c, k,
                      "%s: unknown kind \"%s\" (Pod, Deployment, StatefulSet, DaemonSet, "
                      "ReplicaSet, ReplicationController, Job, CronJob, HorizontalPodAutoscaler, "
-                     "PodDisruptionBudget)",
+                     "PodDisruptionBudget, Ingress)",
                      what, k->valuestring);
         }
     }

@@ -35,7 +35,9 @@ enum ka_kind {
     KA_KIND_CRONJOB = 1 << 7,
     KA_KIND_HPA = 1 << 8,
     KA_KIND_PDB = 1 << 9,
+    KA_KIND_INGRESS = 1 << 10,
 };
+#define KA_KIND_LAST KA_KIND_INGRESS /* the highest bit, for loops over the kinds */
 #define KA_KINDS_WORKLOAD                                                                          \
     (KA_KIND_POD | KA_KIND_DEPLOYMENT | KA_KIND_STATEFULSET | KA_KIND_DAEMONSET |                  \
      KA_KIND_REPLICASET | KA_KIND_REPLICATIONCONTROLLER | KA_KIND_JOB | KA_KIND_CRONJOB)

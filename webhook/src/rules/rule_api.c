@@ -55,6 +55,24 @@ int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_
     return 0;
 }
 
+cJSON *ka_app_container(const struct ka_rule_run *run, const char *name,
+                        struct ka_container_ref *at)
+{
+    cJSON *c;
+    size_t i = 0;
+    cJSON_ArrayForEach(c, item(run->obj->pod_spec, "containers"))
+    {
+        const char *cn = str_at(c, "name");
+        if (cn != NULL && strcmp(cn, name) == 0) {
+            at->field = "containers";
+            at->index = i;
+            return c;
+        }
+        i++;
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Mutations
  */

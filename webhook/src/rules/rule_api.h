@@ -95,6 +95,10 @@ typedef int (*ka_container_fn)(struct ka_rule_run *run, cJSON *c, const char *na
 __attribute__((warn_unused_result)) int
 ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg);
 
+/** The app container (in `containers`) named `name`, its place in `at`; NULL when none. */
+cJSON *ka_app_container(const struct ka_rule_run *run, const char *name,
+                        struct ka_container_ref *at);
+
 /* ------------------------------------------------------------------------------------------
  * Mutations: change the tree and record the patch together
  */
