@@ -25,6 +25,12 @@ check "review prints the expected patch" review_matches checklist/mutate-agent-p
 check "review reads stdin" bash -c "\"$KADMIT\" review --endpoint validate - < $cases/rules/image-pinned/image-latest/request.json | grep -q '\"allowed\":false'"
 echo '{"kind":"Pod"}' >"$tmp/notreview.json"
 check "review exits 2 on a non-AdmissionReview" bash -c "\"$KADMIT\" review --endpoint validate $tmp/notreview.json 2>$tmp/err; [ \$? -eq 2 ] && grep -q 'not an AdmissionReview' $tmp/err"
+help_same() { [ "$("$KADMIT" help "$1" 2>&1)" = "$("$KADMIT" "$1" --help 2>&1)" ] && [ -n "$("$KADMIT" help "$1")" ]; }
+for c in serve review audit fix lint policy rules explain version certs attest; do
+  check "kadmit help $c prints kadmit $c --help" help_same "$c"
+  check "kadmit $c --foo is a usage error (exit 2, names the flag)" bash -c "\"$KADMIT\" $c --foo </dev/null >/dev/null 2>$tmp/flag.err; [ \$? -eq 2 ] && grep -q -- '--foo' $tmp/flag.err && ! grep -q 'No such file' $tmp/flag.err"
+done
+check "kadmit help nosuch is a usage error" bash -c "\"$KADMIT\" help nosuch 2>/dev/null; [ \$? -eq 2 ]"
 check "review needs --endpoint" bash -c "\"$KADMIT\" review $cases/rules/image-pinned/image-latest/request.json 2>/dev/null; [ \$? -eq 2 ]"
 
 # lint

@@ -23,6 +23,12 @@ int ka_cmd_lint(int argc, char **argv)
                    "exit: 0 valid, 1 warnings with --strict, 2 invalid\n");
         return argc < 2 + strict ? 2 : 0;
     }
+    for (int i = 1 + strict; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "kadmit lint: unknown flag \"%s\" (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
     int rc = 0;
     for (int i = 1 + strict; i < argc; i++) {
         struct ka_buf diag;

@@ -215,6 +215,10 @@ int ka_cmd_explain(int argc, char **argv)
                    "exit status: 0 explained, 2 unknown rule or bad usage\n");
         return argc == 2 ? 0 : 2;
     }
+    if (argv[1][0] == '-') {
+        fprintf(stderr, "kadmit explain: unknown flag \"%s\" (see --help)\n", argv[1]);
+        return 2;
+    }
     const struct ka_rule_def *d = ka_rule_def_find(argv[1]);
     if (d == NULL) {
         fprintf(stderr, "kadmit explain: unknown rule \"%s\" (`kadmit rules` lists them)\n",

@@ -14,8 +14,14 @@ struct command {
 
 static int ka_cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: kadmit version\n\nPrints kadmit's version and Mbed TLS's.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "kadmit version: unexpected argument \"%s\" (see --help)\n", argv[1]);
+        return 2;
+    }
     printf("kadmit %s (Mbed TLS %s)\n", KADMIT_VERSION, ka_tls_library_version());
     return 0;
 }
@@ -46,6 +52,17 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc > 2) { /* `kadmit help CMD` = `kadmit CMD --help` */
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                char *help_argv[] = {argv[2], "--help", NULL};
+                return commands[i].run(2, help_argv);
+            }
+        }
+        fprintf(stderr, "kadmit: unknown command \"%s\"\n", argv[2]);
         usage(stderr);
         return 2;
     }
