@@ -30,6 +30,7 @@ for c in serve review audit fix lint policy rules explain version certs attest; 
   check "kadmit help $c prints kadmit $c --help" help_same "$c"
   check "kadmit $c --foo is a usage error (exit 2, names the flag)" bash -c "\"$KADMIT\" $c --foo </dev/null >/dev/null 2>$tmp/flag.err; [ \$? -eq 2 ] && grep -q -- '--foo' $tmp/flag.err && ! grep -q 'No such file' $tmp/flag.err"
 done
+check "README documents attest verify's key flag as --help does (repeated --key, not KEY...)" bash -c "grep -q 'kadmit attest verify --key KEY \\[--key KEY\\]\\.\\.\\.' README.md && ! grep -q -- '--keys KEY\\.\\.\\.' README.md && \"$KADMIT\" attest verify --help | grep -q 'repeatable'"
 check "kadmit help nosuch is a usage error" bash -c "\"$KADMIT\" help nosuch 2>/dev/null; [ \$? -eq 2 ]"
 check "review needs --endpoint" bash -c "\"$KADMIT\" review $cases/rules/image-pinned/image-latest/request.json 2>/dev/null; [ \$? -eq 2 ]"
 
