@@ -50,6 +50,27 @@ static void test_flags_both_forms(void)
     CU_ASSERT_EQUAL(c.max_json_depth, 100);
 }
 
+static void test_durations(void)
+{
+    struct ka_config c;
+    char err[256];
+    char *argv[] = {"serve",  "--tls-cert",        "/a.crt", "--tls-key",
+                    "/a.key", "--idle-timeout",    "5m",     "--drain-timeout",
+                    "1m30s",  "--metrics-timeout", "1h",     "--handshake-timeout",
+                    "7"};
+    CU_ASSERT_EQUAL_FATAL(parse(&c, argv, 13, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(c.idle_timeout, 300);
+    CU_ASSERT_EQUAL(c.drain_timeout, 90);
+    CU_ASSERT_EQUAL(c.metrics_timeout, 3600);
+    CU_ASSERT_EQUAL(c.handshake_timeout, 7);
+    char *bad[] = {"serve", "--idle-timeout", "5x"};
+    CU_ASSERT_EQUAL(parse(&c, bad, 3, err, sizeof(err)), KA_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "is not a duration"));
+    char *big[] = {"serve", "--idle-timeout", "2h"};
+    CU_ASSERT_EQUAL(parse(&c, big, 3, err, sizeof(err)), KA_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "out of range"));
+}
+
 static void test_env_and_flag_precedence(void)
 {
     struct ka_config c;
@@ -164,6 +185,7 @@ static void test_addresses(void)
 static const struct ka_test tests[] = {
     {"defaults", test_defaults},
     {"flags in both forms", test_flags_both_forms},
+    {"duration flags use the shared duration parser", test_durations},
     {"environment and precedence", test_env_and_flag_precedence},
     {"bad values name the setting", test_bad_values},
     {"help lists every flag", test_help},

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kadmit/duration.h"
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 #include "kadmit/log.h"
@@ -20,7 +21,7 @@ enum setting_type {
     SETTING_LEVEL,   /* log level */
     SETTING_UINT,    /* plain unsigned integer */
     SETTING_BYTES,   /* unsigned integer with optional Ki/Mi suffix (k, K, m, M too) */
-    SETTING_SECONDS, /* unsigned integer with optional "s" suffix */
+    SETTING_SECONDS, /* seconds, or a duration (kadmit/duration.h): "30", "90s", "5m" */
     SETTING_TLS,     /* TLS protocol version: 1.2 or 1.3 */
 };
 
@@ -154,10 +155,13 @@ static int parse_number(const char *s, enum setting_type type, unsigned long *ou
         } else if (*end != '\0') {
             return KA_EINVAL;
         }
-    } else if (type == SETTING_SECONDS) {
-        if (strcmp(end, "s") != 0 && *end != '\0') {
+    } else if (type == SETTING_SECONDS && *end != '\0') {
+        int64_t secs = 0; /* "90s", "5m", "1h30m": the shared duration parser */
+        if (ka_duration_parse(s, &secs) != 0 || secs < 0 || (uint64_t)secs > ULONG_MAX) {
             return KA_EINVAL;
         }
+        *out = (unsigned long)secs;
+        return 0;
     } else if (*end != '\0') {
         return KA_EINVAL;
     }
@@ -229,7 +233,7 @@ static int apply(struct ka_config *c, const struct setting *st, const char *valu
     if (parse_number(value, st->type, &v) != 0) {
         set_err(err, err_len, "%s: \"%s\" is not a %s", origin, value,
                 st->type == SETTING_BYTES     ? "size (bytes, or with a Ki/Mi suffix)"
-                : st->type == SETTING_SECONDS ? "number of seconds"
+                : st->type == SETTING_SECONDS ? "duration (seconds, or e.g. 90s, 5m, 1h)"
                                               : "number");
         return KA_EINVAL;
     }
