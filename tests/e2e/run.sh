@@ -325,13 +325,22 @@ kadmit_certs() {
 kadmit_launch_image() {
   # The Secret's defaultMode 0440 with fsGroup 65532: the key readable by group 65532 only.
   chgrp -R 65532 "$KADMIT_CERTS" && chmod -R g+rX "$KADMIT_CERTS"
+  # Caller authentication and the decision log as the host run has them (caller-auth checks
+  # both): the API server's CA from $WORK (mounted read-only), the log in a writable directory
+  # that $WORK/decisions.jsonl points into.
+  mkdir -p "$WORK/decision-log" && chmod 0777 "$WORK/decision-log"
+  ln -sfn decision-log/decisions.jsonl "$WORK/decisions.jsonl"
+  chmod -R o+rX "$PKI"
   podman --runtime runc --cgroup-manager cgroupfs run --rm --name "kadmit-e2e-$$" \
     --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
     --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -e KADMIT_LOG_LEVEL=debug \
+    -e KADMIT_CLIENT_CA="$PKI/ca.crt" -e KADMIT_CLIENT_ALLOWED_SUBJECTS="$KADMIT_CLIENT_CN" \
+    -e KADMIT_DECISION_LOG="$WORK/decision-log/decisions.jsonl" \
     -p "127.0.0.1:$KADMIT_PORT:8443" -p "127.0.0.1:$KADMIT_METRICS_PORT:9090" \
     -v "$KADMIT_CERTS:/etc/kadmit/tls:ro" -v "$POLICY_DIR:/etc/kadmit/policies:ro" \
     -v "$WORK/attestations:/etc/kadmit/attestations:ro" \
     -v "$WORK/attestation-keys:/etc/kadmit/attestation-keys:ro" -v "$WORK:$WORK:ro" \
+    -v "$WORK/decision-log:$WORK/decision-log:rw" \
     "$KADMIT_E2E_IMAGE" >>"$LOGS/kadmit.log" 2>&1 &
   PID_KADMIT=$!
 }
