@@ -28,7 +28,18 @@ check "review exits 2 on a non-AdmissionReview" bash -c "\"$KADMIT\" review --en
 help_same() { [ "$("$KADMIT" help "$1" 2>&1)" = "$("$KADMIT" "$1" --help 2>&1)" ] && [ -n "$("$KADMIT" help "$1")" ]; }
 for c in serve review audit fix lint policy rules explain version certs attest; do
   check "kadmit help $c prints kadmit $c --help" help_same "$c"
-  check "kadmit $c --foo is a usage error (exit 2, names the flag)" bash -c "\"$KADMIT\" $c --foo </dev/null >/dev/null 2>$tmp/flag.err; [ \$? -eq 2 ] && grep -q -- '--foo' $tmp/flag.err && ! grep -q 'No such file' $tmp/flag.err"
+  check "kadmit $c --foo is a usage error (exit 2, names the flag)" bash -c "\"$KADMIT\" $c --foo </dev/null >/dev/null 2>$tmp/flag.err; [ \$? -eq 2 ] && grep -q -- '--foo' $tmp/flag.err && ! grep -q 'No such file' $tmp/flag.err && ! grep -q 'every image will be denied' $tmp/flag.err"
+done
+# The embedded checklist's image-scan-attestation has no keys and no directory here: each
+# problem is one warning line, printed once, and never for a usage error.
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n' >"$tmp/cm.yaml"
+for c in "audit $tmp/cm.yaml" "review --endpoint validate $cases/rules/image-pinned/image-latest/request.json"; do
+  "$KADMIT" $c >/dev/null 2>"$tmp/warn.err"
+  check_eq "${c%% *}, embedded checklist: two warnings (no keys, no directory), nothing else" \
+    "2 2 2" "$(grep -c '^kadmit: warning: image-scan-attestation: .*every image will be denied' "$tmp/warn.err") $(grep -c 'every image' "$tmp/warn.err") $(wc -l <"$tmp/warn.err")"
+done
+for c in "review $cases/rules/image-pinned/image-latest/request.json" "audit" "audit --output nope $tmp/cm.yaml" "fix"; do
+  check "kadmit $c: usage error without attestation warnings" bash -c "\"$KADMIT\" $c </dev/null >/dev/null 2>$tmp/usage.err; [ \$? -eq 2 ] && ! grep -q 'every image' $tmp/usage.err"
 done
 check "README documents attest verify's key flag as --help does (repeated --key, not KEY...)" bash -c "grep -q 'kadmit attest verify --key KEY \\[--key KEY\\]\\.\\.\\.' README.md && ! grep -q -- '--keys KEY\\.\\.\\.' README.md && \"$KADMIT\" attest verify --help | grep -q 'repeatable'"
 check "kadmit help nosuch is a usage error" bash -c "\"$KADMIT\" help nosuch 2>/dev/null; [ \$? -eq 2 ]"

@@ -96,9 +96,25 @@ check "mismatched key exits 2" 2 $rc
 check_contains "mismatched key is explained" "does not match" "$out"
 out=$("$KADMIT" serve --listen "127.0.0.1:$PORT" 2>&1); rc=$?
 check "missing --tls-cert exits 2" 2 $rc
+check_contains "missing --tls-cert says what to run" "kadmit certs --out-dir DIR" "$out"
+out=$("$KADMIT" serve "${COMMON[@]}" --tls-cert "$T/none/tls.crt" --tls-key "$T/none/tls.key" 2>&1); rc=$?
+check "absent certificate files exit 2" 2 $rc
+check_contains "absent certificate: says what to run" "kadmit certs --out-dir DIR" "$out"
+check "absent certificate: no 'previous certificate' (there is none)" 0 \
+  "$(grep -c 'previous certificate' <<<"$out")"
 echo "garbage: [" >"$T/bad-policy.yaml"
 out=$("$KADMIT" serve "${COMMON[@]}" --policies "$T/bad-policy.yaml" 2>&1); rc=$?
 check "bad policy file at startup exits 2" 2 $rc
+
+echo "# start-up with the embedded checklist (image-scan-attestation has no keys here)"
+EMBEDDED=(--listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$METRICS_PORT"
+          --tls-cert "$T/secret/tls.crt" --tls-key "$T/secret/tls.key")
+start_server "$T/log0" "${EMBEDDED[@]}" || exit 1
+sleep 2.5 # the file watcher checks every second: nothing changed, so nothing is reloaded
+check "one policy load at start-up, no reload" 1 "$(grep -c 'policy loaded' "$T/log0")"
+check "no spurious 'after a file change'" 0 "$(grep -c 'after a file change' "$T/log0")"
+check "the misconfigured rule is logged once at error level" 1 "$(grep -c '"level":"error".*denies every object' "$T/log0")"
+stop_server "$T/log0"
 
 echo "# happy paths"
 start_server "$T/log1" "${COMMON[@]}" --log-level info || exit 1

@@ -10,6 +10,7 @@
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
+#include "kadmit/log.h"
 #include "kadmit/policy.h"
 
 int ka_cli_attestations_override(const char *dir, struct ka_rule_override *out, char **json)
@@ -38,15 +39,24 @@ int ka_cli_load_policy(const char *path, const char *attestations, struct ka_pol
         opts.n_overrides = 1;
     }
     if (ret == 0) {
+        enum ka_log_level saved = ka_log_threshold;
+        ka_log_threshold = KA_LOG_WARN; /* the server's "attestations loaded" notes: not here */
         ret = path != NULL ? ka_policy_load_path(path, &opts, out, &diag)
                            : ka_policy_load_default(&opts, out, &diag);
+        ka_log_threshold = saved;
     }
     cJSON_free(json);
     if (ret != 0) {
         fprintf(stderr, "%skadmit: cannot load policy %s: %s\n", diag.data ? diag.data : "",
                 path ? path : "(embedded)", ka_strerror(ret));
-    } else if (diag.len > 0) {
-        fputs(diag.data, stderr); /* warnings, e.g. skipped attestation files */
+    } else {
+        /* warnings, e.g. no trusted keys or skipped attestation files: one line each */
+        for (const char *line = diag.data; line != NULL && *line != '\0';) {
+            const char *end = strchr(line, '\n');
+            int len = end != NULL ? (int)(end - line) : (int)strlen(line);
+            fprintf(stderr, "kadmit: warning: %.*s\n", len, line);
+            line = end != NULL ? end + 1 : NULL;
+        }
     }
     ka_buf_free(&diag);
     return ret;

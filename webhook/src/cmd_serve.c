@@ -232,16 +232,16 @@ static uint64_t path_fingerprint(const char *path)
 
 /* The policy files, the --attestations directory, and what the current snapshot was built from
  * (the rules' attestation and key directories). */
-static uint64_t policy_files_fingerprint(struct serve *sv)
+/* The files behind a snapshot: the policy path, --attestations and what `p` watches (NULL:
+ * none yet). */
+static uint64_t policy_files_fingerprint(const struct serve *sv, const struct ka_policy *p)
 {
     uint64_t h = mix(path_fingerprint(sv->cfg.policies), path_fingerprint(sv->cfg.attestations));
-    struct ka_policy *current = ka_policy_holder_get(&sv->policy);
     const char *paths[16];
-    size_t n = ka_policy_watch_paths(current, paths, 16);
+    size_t n = ka_policy_watch_paths(p, paths, 16);
     for (size_t i = 0; i < n; i++) {
         h = mix(h, path_fingerprint(paths[i]));
     }
-    ka_policy_unref(current);
     return h;
 }
 
@@ -293,9 +293,9 @@ static int reload_policy(struct serve *sv, const char *why)
         opts.overrides = &override;
         opts.n_overrides = 1;
     }
-    /* Taken before loading, so a change made while loading is seen at the next check. When the
-     * new snapshot watches other paths, the next check reloads once more (cheaply). */
-    sv->policy_fingerprint = policy_files_fingerprint(sv);
+    /* Taken before loading, so a change made while loading is seen at the next check. */
+    uint64_t before = policy_files_fingerprint(sv, previous);
+    sv->policy_fingerprint = before;
     if (sv->cfg.policies[0] != '\0') {
         ret = ka_policy_load_path(sv->cfg.policies, &opts, &p, &diag);
     } else {
@@ -316,6 +316,11 @@ static int reload_policy(struct serve *sv, const char *why)
         }
     }
     if (ret == 0) {
+        /* The new snapshot may watch other files (the first load learns the key files and the
+         * attestation directory): fingerprint those, unless the old ones changed meanwhile. */
+        if (policy_files_fingerprint(sv, previous) == before) {
+            sv->policy_fingerprint = policy_files_fingerprint(sv, p);
+        }
         ka_policy_holder_set(&sv->policy, p);
         ka_metrics_policy_reload(sv->metrics, 1, (int64_t)time(NULL));
         KA_LOG(KA_LOG_INFO, r == 0 ? f.data : NULL, "policy loaded (%s)", why);
@@ -385,8 +390,11 @@ static int reload_tls(struct serve *sv, const char *why)
             KA_LOG_W("TLS certificate has expired; /readyz reports not ready");
         }
     } else {
-        KA_LOG_E("TLS certificate %s refused: %s; the previous certificate keeps serving", why,
-                 diag.data != NULL ? diag.data : ka_strerror(ret));
+        struct ka_tls_config *serving = ka_tls_holder_get(&sv->tls);
+        KA_LOG_E("TLS certificate %s refused: %s%s", why,
+                 diag.data != NULL ? diag.data : ka_strerror(ret),
+                 serving != NULL ? "; the previous certificate keeps serving" : "");
+        ka_tls_config_unref(serving);
     }
     ka_buf_free(&diag);
     return ret;
@@ -435,7 +443,12 @@ int ka_cmd_serve(int argc, char **argv)
     }
     ka_metrics_set_decision_log(sv.metrics, sv.decision_log);
     if (reload_tls(&sv, "at startup") != 0) {
-        fprintf(stderr, "kadmit serve: cannot load --tls-cert/--tls-key\n");
+        fprintf(stderr,
+                "kadmit serve: no certificate to serve: cannot load --tls-cert %s and "
+                "--tls-key %s; make them with `kadmit certs --out-dir DIR` (add --ip or "
+                "--dns for this host) and pass --tls-cert DIR/tls.crt --tls-key "
+                "DIR/tls.key\n",
+                sv.cfg.tls_cert, sv.cfg.tls_key);
         goto exit;
     }
     if (reload_policy(&sv, "at startup") != 0) {
@@ -497,7 +510,10 @@ int ka_cmd_serve(int argc, char **argv)
             int r = reload_tls(&sv, "after a file change");
             (void)r;
         }
-        if (policy_files_fingerprint(&sv) != sv.policy_fingerprint) {
+        struct ka_policy *current = ka_policy_holder_get(&sv.policy);
+        uint64_t fingerprint = policy_files_fingerprint(&sv, current);
+        ka_policy_unref(current);
+        if (fingerprint != sv.policy_fingerprint) {
             int r = reload_policy(&sv, "after a file change");
             (void)r;
         }

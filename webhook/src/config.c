@@ -327,7 +327,8 @@ int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char 
     if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0') {
         set_err(err, err_len,
                 "--tls-cert and --tls-key are required (or KADMIT_TLS_CERT and "
-                "KADMIT_TLS_KEY)");
+                "KADMIT_TLS_KEY); `kadmit certs --out-dir DIR` makes DIR/tls.crt and "
+                "DIR/tls.key");
         ret = KA_EINVAL;
         goto exit;
     }

@@ -250,6 +250,8 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
     struct attest_state *st = calloc(1, sizeof(*st));
     struct ka_buf err;
     ka_buf_init(&err, 4096);
+    struct ka_buf key_errors; /* unreadable keyFiles, "; "-separated */
+    ka_buf_init(&key_errors, 4096);
     if (st == NULL) {
         return KA_ENOMEM;
     }
@@ -300,6 +302,9 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
             goto cleanup;
         }
     }
+    /* Each problem is reported once: unreadable key files either stand alone (other keys
+     * loaded) or say why there are no keys; an unreadable directory says why every image is
+     * denied. */
     const cJSON *f;
     cJSON_ArrayForEach(f, item(params, "keyFiles"))
     {
@@ -316,19 +321,24 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
             goto cleanup;
         }
         if (ret != 0) {
-            ret = note_diag(diag, "keyFiles: %s", err.data ? err.data : f->valuestring);
-            if (ret != 0) {
+            ret = ka_buf_printf(&key_errors, "%s%s", key_errors.len > 0 ? "; " : "",
+                                err.data ? err.data : f->valuestring);
+            if (ret == KA_ENOMEM) {
                 goto cleanup;
-            }
+            } /* past the buffer's ceiling the list is cut short */
         }
     }
     if (ka_attest_keys_count(st->keys) == 0) {
         snprintf(st->note, sizeof(st->note),
                  "no trusted scanner keys are configured (keys, keyFiles)");
-        ret = note_diag(diag, "%s: every image will be denied", st->note);
-        if (ret != 0) {
-            goto cleanup;
-        }
+        ret = key_errors.len > 0 ? note_diag(diag, "%s: every image will be denied (keyFiles: %s)",
+                                             st->note, key_errors.data)
+                                 : note_diag(diag, "%s: every image will be denied", st->note);
+    } else if (key_errors.len > 0) {
+        ret = note_diag(diag, "keyFiles: %s", key_errors.data);
+    }
+    if (ret != 0) {
+        goto cleanup;
     }
 
     const char *dir = item(params, "attestationsDir")->valuestring;
@@ -339,7 +349,7 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
     if (ret == KA_ENOMEM) {
         goto cleanup;
     }
-    if (err.len > 0 && diag != NULL) {
+    if (st->index != NULL && err.len > 0 && diag != NULL) {
         ret = ka_buf_add(diag, err.data, err.len); /* bad files: logged, skipped */
         if (ret == KA_ENOMEM) {
             goto cleanup;
@@ -348,7 +358,8 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
     if (st->index == NULL) {
         snprintf(st->note, sizeof(st->note), "the attestation directory %.200s cannot be read",
                  st->dir);
-        ret = note_diag(diag, "%s: every image will be denied", st->note);
+        ret = note_diag(diag, "%s%s: every image will be denied", st->note,
+                        ret == KA_ENOTFOUND ? " (it does not exist)" : "");
         if (ret == 0) {
             ret = ka_attest_index_new(&st->index);
         }
@@ -358,6 +369,7 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
     }
     ret = 0;
 cleanup:
+    ka_buf_free(&key_errors);
     ka_buf_free(&err);
     return ret;
 }
