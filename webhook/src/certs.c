@@ -41,20 +41,6 @@ static const char *const key_type_names[] = {"ecdsa-p256", "ecdsa-p384", "rsa-20
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-/* Describe a failure in the caller's buffer (may be NULL); a full buffer just truncates. */
-__attribute__((format(printf, 2, 3))) static void diagf(struct ka_buf *diag, const char *fmt, ...)
-{
-    if (diag == NULL) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    if (ka_buf_vprintf(diag, fmt, ap) != 0) {
-        /* the message is lost, the error code still says what happened */
-    }
-    va_end(ap);
-}
-
 int ka_certs_parse_key_type(const char *s, enum ka_certs_key_type *out)
 {
     for (size_t i = 0; i < sizeof(key_type_names) / sizeof(key_type_names[0]); i++) {
@@ -199,7 +185,7 @@ int ka_certs_opts_check(const struct ka_certs_opts *o, struct ka_buf *diag)
     if (what == NULL) {
         return 0;
     }
-    diagf(diag, "%s%s%s%s", what, *value ? ": \"" : "", value, *value ? "\"" : "");
+    ka_buf_diag(diag, "%s%s%s%s", what, *value ? ": \"" : "", value, *value ? "\"" : "");
     return KA_EINVAL;
 }
 
@@ -893,7 +879,7 @@ static int ensure_dir(const char *dir, struct ka_buf *diag)
     struct stat st;
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode)) {
-            diagf(diag, "%s: not a directory", dir);
+            ka_buf_diag(diag, "%s: not a directory", dir);
             return KA_EINVAL;
         }
         return 0;
@@ -902,7 +888,7 @@ static int ensure_dir(const char *dir, struct ka_buf *diag)
     char path[4096];
     int n = snprintf(path, sizeof(path), "%s", dir);
     if (n < 0 || (size_t)n >= sizeof(path)) {
-        diagf(diag, "%s: path too long", dir);
+        ka_buf_diag(diag, "%s: path too long", dir);
         return KA_EINVAL;
     }
     for (char *p = path + 1; *p != '\0'; p++) {
@@ -911,13 +897,13 @@ static int ensure_dir(const char *dir, struct ka_buf *diag)
         }
         *p = '\0';
         if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            diagf(diag, "%s: cannot create directory: %s", path, strerror(errno));
+            ka_buf_diag(diag, "%s: cannot create directory: %s", path, strerror(errno));
             return KA_EIO;
         }
         *p = '/';
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        diagf(diag, "%s: cannot create directory: %s", dir, strerror(errno));
+        ka_buf_diag(diag, "%s: cannot create directory: %s", dir, strerror(errno));
         return KA_EIO;
     }
     return 0;
@@ -956,7 +942,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         path_join(ca_key_path, sizeof(ca_key_path), dir, "ca.key") != 0 ||
         path_join(crt_path, sizeof(crt_path), dir, "tls.crt") != 0 ||
         path_join(key_path, sizeof(key_path), dir, "tls.key") != 0) {
-        diagf(diag, "%s: path too long", dir);
+        ka_buf_diag(diag, "%s: path too long", dir);
         ret = KA_EINVAL;
         goto cleanup;
     }
@@ -971,7 +957,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason), "there was none");
     } else if (ret != 0) {
-        diagf(diag, "%s: %s", ca_crt_path, ka_strerror(ret));
+        ka_buf_diag(diag, "%s: %s", ca_crt_path, ka_strerror(ret));
         goto cleanup;
     } else if (mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem.data, ca_pem.len + 1) !=
                0) {
@@ -999,22 +985,22 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         if (ret == 0) {
             ret = rng_seed(&rng);
             if (ret != 0) {
-                diagf(diag, "cannot seed the random generator");
+                ka_buf_diag(diag, "cannot seed the random generator");
                 goto cleanup;
             }
             if (ka_pk_parse_key(&ca_key, (const unsigned char *)ca_key_pem.data, ca_key_pem.len + 1,
                                 mbedtls_ctr_drbg_random, &rng.drbg) != 0 ||
                 ka_pk_check_pair(&ca.pk, &ca_key, mbedtls_ctr_drbg_random, &rng.drbg) != 0) {
-                diagf(diag,
-                      "%s is not the private key of %s; the CA is valid and "
-                      "trusted by installed webhooks, so it is not replaced: "
-                      "restore the right ca.key, or remove ca.crt to start over",
-                      ca_key_path, ca_crt_path);
+                ka_buf_diag(diag,
+                            "%s is not the private key of %s; the CA is valid and "
+                            "trusted by installed webhooks, so it is not replaced: "
+                            "restore the right ca.key, or remove ca.crt to start over",
+                            ca_key_path, ca_crt_path);
                 ret = KA_ECERT;
                 goto cleanup;
             }
         } else if (ret != KA_ENOTFOUND) {
-            diagf(diag, "%s: %s", ca_key_path, ka_strerror(ret));
+            ka_buf_diag(diag, "%s: %s", ca_key_path, ka_strerror(ret));
             goto cleanup;
         }
         /* A missing ca.key is only a problem if the leaf needs signing (checked below). */
@@ -1042,7 +1028,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
             ret = ka_certs_check_leaf(leaf_pem.data, leaf_key_pem.data, ca_pem.data, o,
                                       report->leaf_reason, sizeof(report->leaf_reason));
             if (ret < 0) {
-                diagf(diag, "checking %s: %s", crt_path, ka_strerror(ret));
+                ka_buf_diag(diag, "checking %s: %s", crt_path, ka_strerror(ret));
                 goto cleanup;
             }
             need_leaf = ret == 1;
@@ -1058,10 +1044,10 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
             }
         }
         if (need_leaf && mbedtls_pk_get_type(&ca_key) == MBEDTLS_PK_NONE) {
-            diagf(diag,
-                  "%s must be re-issued (%s) but %s is missing: restore the CA "
-                  "key, or remove ca.crt to create a new CA",
-                  crt_path, report->leaf_reason, ca_key_path);
+            ka_buf_diag(diag,
+                        "%s must be re-issued (%s) but %s is missing: restore the CA "
+                        "key, or remove ca.crt to create a new CA",
+                        crt_path, report->leaf_reason, ca_key_path);
             ret = KA_ECERT;
             goto cleanup;
         }
@@ -1075,7 +1061,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
 
     ret = rng_seed(&rng);
     if (ret != 0) {
-        diagf(diag, "cannot seed the random generator");
+        ka_buf_diag(diag, "cannot seed the random generator");
         goto cleanup;
     }
     crt_pem = calloc(1, CRT_PEM_MAX);
@@ -1091,7 +1077,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         mbedtls_pk_init(&ca_key);
         ret = key_generate(&ca_key, o->key_type, &rng);
         if (ret != 0) {
-            diagf(diag, "cannot generate the CA key");
+            ka_buf_diag(diag, "cannot generate the CA key");
             goto cleanup;
         }
         struct crt_spec spec = {
@@ -1105,7 +1091,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         };
         ret = crt_write_pem(&spec, &rng, crt_pem, CRT_PEM_MAX);
         if (ret != 0) {
-            diagf(diag, "cannot write the CA certificate");
+            ka_buf_diag(diag, "cannot write the CA certificate");
             goto cleanup;
         }
         /* Key first: a ca.crt on disk always has its key next to it. */
@@ -1114,7 +1100,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
             ret = ka_certs_write_atomic(ca_crt_path, crt_pem, strlen((char *)crt_pem), 0644);
         }
         if (ret != 0) {
-            diagf(diag, "cannot write %s: %s", ca_crt_path, strerror(errno));
+            ka_buf_diag(diag, "cannot write %s: %s", ca_crt_path, strerror(errno));
             goto cleanup;
         }
         ka_buf_reset(&ca_pem);
@@ -1136,13 +1122,13 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
     snprintf(subject, sizeof(subject), "CN=%.63s,O=kadmit", nm->dns[2]);
     ret = key_generate(&leaf_key, o->key_type, &rng);
     if (ret != 0) {
-        diagf(diag, "cannot generate the serving key");
+        ka_buf_diag(diag, "cannot generate the serving key");
         goto cleanup;
     }
     mbedtls_x509_crt_free(&ca);
     mbedtls_x509_crt_init(&ca);
     if (mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem.data, ca_pem.len + 1) != 0) {
-        diagf(diag, "cannot read back the CA certificate");
+        ka_buf_diag(diag, "cannot read back the CA certificate");
         ret = KA_ECERT;
         goto cleanup;
     }
@@ -1162,7 +1148,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
     };
     ret = crt_write_pem(&leaf_spec, &rng, crt_pem, CRT_PEM_MAX);
     if (ret != 0) {
-        diagf(diag, "cannot write the serving certificate");
+        ka_buf_diag(diag, "cannot write the serving certificate");
         goto cleanup;
     }
     /*
@@ -1175,7 +1161,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         ret = ka_certs_write_atomic(crt_path, crt_pem, strlen((char *)crt_pem), 0644);
     }
     if (ret != 0) {
-        diagf(diag, "cannot write %s: %s", crt_path, strerror(errno));
+        ka_buf_diag(diag, "cannot write %s: %s", crt_path, strerror(errno));
         goto cleanup;
     }
     report->leaf_not_after = leaf_not_after;
@@ -1405,11 +1391,11 @@ int ka_certs_render_webhooks(const char *tmpl, size_t len, const struct ka_certs
     size_t count = 0;
 
     if (ro == NULL || ro->ca_bundle_b64 == NULL || *ro->ca_bundle_b64 == '\0') {
-        diagf(diag, "render: the CA bundle is empty");
+        ka_buf_diag(diag, "render: the CA bundle is empty");
         return KA_EINVAL;
     }
     if (ro->webhook_url != NULL && strncmp(ro->webhook_url, "https://", 8) != 0) {
-        diagf(diag, "--webhook-url must start with https:// (got \"%s\")", ro->webhook_url);
+        ka_buf_diag(diag, "--webhook-url must start with https:// (got \"%s\")", ro->webhook_url);
         return KA_EINVAL;
     }
     if (!yaml_parser_initialize(&parser)) {
@@ -1427,8 +1413,8 @@ int ka_certs_render_webhooks(const char *tmpl, size_t len, const struct ka_certs
 
     for (;;) {
         if (!yaml_parser_load(&parser, &doc)) {
-            diagf(diag, "webhook template: line %zu: %s", parser.problem_mark.line + 1,
-                  parser.problem ? parser.problem : "YAML error");
+            ka_buf_diag(diag, "webhook template: line %zu: %s", parser.problem_mark.line + 1,
+                        parser.problem ? parser.problem : "YAML error");
             ret = KA_EPARSE;
             goto cleanup;
         }
@@ -1442,18 +1428,18 @@ int ka_certs_render_webhooks(const char *tmpl, size_t len, const struct ka_certs
         }
         have_doc = 0; /* the emitter deletes the document, even when it fails */
         if (!yaml_emitter_dump(&emitter, &doc)) {
-            diagf(diag, "render: %s", emitter.problem ? emitter.problem : "cannot emit YAML");
+            ka_buf_diag(diag, "render: %s", emitter.problem ? emitter.problem : "cannot emit YAML");
             ret = KA_ELIMIT;
             goto cleanup;
         }
     }
     if (count == 0) {
-        diagf(diag, "webhook template has no webhooks with a clientConfig");
+        ka_buf_diag(diag, "webhook template has no webhooks with a clientConfig");
         ret = KA_EPARSE;
         goto cleanup;
     }
     if (!yaml_emitter_close(&emitter) || !yaml_emitter_flush(&emitter)) {
-        diagf(diag, "render: cannot finish the YAML stream");
+        ka_buf_diag(diag, "render: cannot finish the YAML stream");
         ret = KA_ELIMIT;
         goto cleanup;
     }
