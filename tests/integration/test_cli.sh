@@ -167,5 +167,13 @@ check "audit reads AdmissionReview requests" bash -c "\"$KADMIT\" audit ${P[*]} 
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\n---\nkind: [oops\n' >"$tmp/broken.yaml"
 check "audit reports unparseable documents with file:line and exits 2" bash -c "\"$KADMIT\" audit $tmp/broken.yaml >$tmp/c.txt; [ \$? -eq 2 ] && grep -q 'ERROR' $tmp/c.txt && grep -q 'broken.yaml:' $tmp/c.txt"
 check "audit of a missing file is an error" bash -c "\"$KADMIT\" audit $tmp/nope.yaml >/dev/null; [ \$? -eq 2 ]"
+# Objects in the policy's excluded namespaces are skipped (no rule looks at them), not passed.
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: kube-system}\nspec: {containers: [{name: c, image: nginx}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n' >"$tmp/excluded.yaml"
+COLUMNS=200 "$KADMIT" audit "${P[@]}" "$tmp/excluded.yaml" >"$tmp/excluded.txt"
+check_contains "audit: an excluded namespace's object is skipped, and why" \
+  "read 2: 0 evaluated, 2 skipped (kinds kadmit does not check: ConfigMap 1; excluded namespaces: kube-system 1)" "$(cat "$tmp/excluded.txt")"
+check_contains "audit: nothing passed" "0 passed" "$(cat "$tmp/excluded.txt")"
+check_eq "audit -o json: skipped 2, skippedNamespaces, passed 0" '2 {"kube-system":1} 0' \
+  "$("$KADMIT" audit "${P[@]}" -o json "$tmp/excluded.yaml" | jq -c '.summary | "\(.skipped) \(.skippedNamespaces|tojson) \(.passed)"' -r)"
 check "unknown command exits 2" bash -c "\"$KADMIT\" frobnicate 2>/dev/null; [ \$? -eq 2 ]"
 finish

@@ -204,7 +204,19 @@ wait_for 10 bash -c "[ \"\$(curl -s $M/metrics | awk '\$1 == \"process_open_fds\
 check "descriptors back to baseline after 40 connections ($base -> $(fds))" 0 $?
 
 echo "# metrics"
+# One agent pod mutated (the sidecar is 4 patch operations, the probes 2), one pod in kube-system,
+# which the policy excludes: counted as skipped, not allowed.
+"${C[@]}" -o /dev/null "${JSON_CT[@]}" --data-binary @tests/fixtures/checklist/mutate-agent-pod/request.json "$U/mutate"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["request"]["namespace"]="kube-system"; r["request"]["object"]["metadata"]["namespace"]="kube-system"; json.dump(r,open(sys.argv[2],"w"))' "$T/pod.json" "$T/pod-kube-system.json"
+check_contains "an excluded namespace's pod is allowed" '"allowed":true' \
+  "$("${C[@]}" "${JSON_CT[@]}" --data-binary @"$T/pod-kube-system.json" "$U/validate")"
 met=$(curl -s "$M/metrics")
+check_contains "patched counts objects per rule: the sidecar's 4 operations count once" \
+  'kadmit_rule_results_total{rule="inject-metrics-sidecar",action="mutate",result="patched"} 1' "$met"
+check_contains "patched counts objects per rule: the probes' 2 operations count once" \
+  'kadmit_rule_results_total{rule="inject-probes",action="mutate",result="patched"} 1' "$met"
+check_contains "an excluded namespace's object is counted as skipped" \
+  'kadmit_admission_requests_total{webhook="validate",kind="Pod",operation="CREATE",decision="skipped"} 1' "$met"
 check_contains "requests counted" 'kadmit_admission_requests_total{webhook="validate",kind="Pod",operation="CREATE",decision="denied"}' "$met"
 check_contains "mutate counted" 'kadmit_admission_requests_total{webhook="mutate",kind="Pod",operation="CREATE"' "$met"
 check_contains "rule results counted" 'kadmit_rule_results_total{rule="resources-required",action="enforce",result="violation"}' "$met"

@@ -465,6 +465,7 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->operation = s->operation;
     ev->user = s->user;
     obj->mirror_pod = obj->mirror_pod && r->from_node;
+    s->namespace_excluded = ka_rules_namespace_excluded(ev, obj->namespace_);
 }
 
 /* Validation view: a workload's pods will get kadmit's mutations when they are created, so

@@ -17,6 +17,7 @@
 #include "kadmit/limits.h"
 #include "kadmit/manifest.h"
 #include "kadmit/rules.h"
+#include "kadmit/select.h"
 
 /* A decision-log line longer than this is skipped (the writer caps lines at 256 KiB). */
 #define KA_AUDIT_MAX_LOG_LINE (512u * 1024u)
@@ -359,28 +360,28 @@ int ka_audit_finish(struct ka_audit *a)
  * Objects
  */
 
-static void count_skipped(struct ka_audit *a, const char *kind)
+static void count_skipped(struct ka_audit *a, struct ka_audit_tally *t, const char *name)
 {
     a->n_skipped++;
     size_t i = 0;
-    while (i < a->n_skipped_kinds && strcmp(a->skipped_kinds[i].kind, kind) != 0) {
+    while (i < t->n_top && strcmp(t->top[i].name, name) != 0) {
         i++;
     }
-    if (i == a->n_skipped_kinds) {
+    if (i == t->n_top) {
         if (i == KA_AUDIT_MAX_SKIPPED_KINDS) {
-            a->n_skipped_other++;
+            t->other++;
             return;
         }
-        snprintf(a->skipped_kinds[i].kind, sizeof(a->skipped_kinds[i].kind), "%s", kind);
-        scrub(a->skipped_kinds[i].kind);
-        a->n_skipped_kinds++;
+        snprintf(t->top[i].name, sizeof(t->top[i].name), "%s", name);
+        scrub(t->top[i].name);
+        t->n_top++;
     }
-    a->skipped_kinds[i].n++;
+    t->top[i].n++;
     /* keep the table sorted by count (descending), then by first appearance */
-    while (i > 0 && a->skipped_kinds[i - 1].n < a->skipped_kinds[i].n) {
-        struct ka_audit_kind_count t = a->skipped_kinds[i - 1];
-        a->skipped_kinds[i - 1] = a->skipped_kinds[i];
-        a->skipped_kinds[i] = t;
+    while (i > 0 && t->top[i - 1].n < t->top[i].n) {
+        struct ka_audit_name_count swap = t->top[i - 1];
+        t->top[i - 1] = t->top[i];
+        t->top[i] = swap;
         i--;
     }
 }
@@ -432,7 +433,7 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         return add_object(a, source, inner, str_at(req, "namespace"), depth + 1);
     }
     if (ka_kind_from_name(kind) == KA_KIND_OTHER) {
-        count_skipped(a, kind);
+        count_skipped(a, &a->skipped_kinds, kind);
         return 0;
     }
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -441,6 +442,10 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         ns = ns_hint != NULL && ns_hint[0] != '\0' ? ns_hint
              : a->default_namespace != NULL        ? a->default_namespace
                                                    : "default";
+    }
+    if (a->policy != NULL && ka_glob_match_any(ka_policy_excluded_namespaces(a->policy), ns, 0)) {
+        count_skipped(a, &a->skipped_namespaces, ns); /* as the webhook: no rule looks at it */
+        return 0;
     }
     const char *name = str_at(meta, "name");
     const char *gen = str_at(meta, "generateName");
@@ -1029,6 +1034,20 @@ static int add_findings_json(cJSON *r, const char *key, const struct ka_audit_it
     return 0;
 }
 
+/* {"<name>": n, ..., other: n} of one tally into `obj` (NULL: out of memory). Non-zero on failure.
+ */
+static int tally_json(cJSON *obj, const struct ka_audit_tally *t, const char *other)
+{
+    int failed = obj == NULL;
+    for (size_t i = 0; !failed && i < t->n_top; i++) {
+        failed = cJSON_AddNumberToObject(obj, t->top[i].name, (double)t->top[i].n) == NULL;
+    }
+    if (!failed && t->other > 0) {
+        failed = cJSON_AddNumberToObject(obj, other, (double)t->other) == NULL;
+    }
+    return failed;
+}
+
 static int add_counts(cJSON *o, const char *const *names, const size_t *vals, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -1098,17 +1117,9 @@ static int summary_json_fill(cJSON *sum, const struct ka_audit *a)
     cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
     cJSON *skinds = cJSON_AddObjectToObject(sum, "skippedKinds");
-    if (sadm == NULL || sfin == NULL || skinds == NULL) {
-        return KA_ENOMEM;
-    }
-    for (size_t i = 0; i < a->n_skipped_kinds; i++) {
-        if (cJSON_AddNumberToObject(skinds, a->skipped_kinds[i].kind,
-                                    (double)a->skipped_kinds[i].n) == NULL) {
-            return KA_ENOMEM;
-        }
-    }
-    if (a->n_skipped_other > 0 &&
-        cJSON_AddNumberToObject(skinds, "(other kinds)", (double)a->n_skipped_other) == NULL) {
+    cJSON *snamespaces = cJSON_AddObjectToObject(sum, "skippedNamespaces");
+    if (sadm == NULL || sfin == NULL || tally_json(skinds, &a->skipped_kinds, "(other kinds)") ||
+        tally_json(snamespaces, &a->skipped_namespaces, "(other namespaces)")) {
         return KA_ENOMEM;
     }
     if (add_counts(sum, top, topv, 11) != 0 || add_counts(sadm, adm, admv, 5) != 0 ||

@@ -183,10 +183,31 @@ static int plain(struct ka_buf *out, const char *text)
     return ka_buf_adds(out, text);
 }
 
+/* "(what: Name 3, Other 1, other things N" of one tally, opened by *open (" (" first, then
+ * "; "); nothing for an empty tally. */
+static int add_tally(struct ka_buf *out, const struct ka_audit_markup *m,
+                     const struct ka_audit_tally *t, const char **open, const char *what,
+                     const char *other)
+{
+    int (*esc)(struct ka_buf *, const char *) = m->escape != NULL ? m->escape : plain;
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < t->n_top; i++) {
+        ret = i == 0 ? ka_buf_printf(out, "%s%s: ", *open, what) : ka_buf_adds(out, ", ");
+        ret = ret ? ret : esc(out, t->top[i].name);
+        ret = ret ? ret : ka_buf_printf(out, " %zu", t->top[i].n);
+    }
+    if (ret == 0 && t->other > 0) {
+        ret = ka_buf_printf(out, "%s%s %zu", t->n_top > 0 ? ", " : *open, other, t->other);
+    }
+    if (t->n_top + t->other > 0) {
+        *open = "; ";
+    }
+    return ret;
+}
+
 int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_counts *c,
                             const struct ka_audit_markup *m, struct ka_buf *out)
 {
-    int (*esc)(struct ka_buf *, const char *) = m->escape != NULL ? m->escape : plain;
     int ret = 0;
     if (c->read > 0 || c->admissions + c->log_problems == 0) {
         ret = ka_buf_printf(out,
@@ -199,15 +220,14 @@ int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_coun
         ret = ret ? ret
                   : ka_buf_printf(out, "%sread %zu: %zu evaluated, %zu skipped", m->line, c->read,
                                   c->objects, c->skipped);
-        for (size_t i = 0; ret == 0 && i < a->n_skipped_kinds; i++) {
-            ret = ka_buf_adds(out, i == 0 ? " (kinds kadmit does not check: " : ", ");
-            ret = ret ? ret : esc(out, a->skipped_kinds[i].kind);
-            ret = ret ? ret : ka_buf_printf(out, " %zu", a->skipped_kinds[i].n);
-        }
-        if (ret == 0 && a->n_skipped_other > 0) {
-            ret = ka_buf_printf(out, ", other kinds %zu", a->n_skipped_other);
-        }
-        if (ret == 0 && a->n_skipped_kinds > 0) {
+        const char *open = " (";
+        ret = ret ? ret
+                  : add_tally(out, m, &a->skipped_kinds, &open, "kinds kadmit does not check",
+                              "other kinds");
+        ret = ret ? ret
+                  : add_tally(out, m, &a->skipped_namespaces, &open, "excluded namespaces",
+                              "other namespaces");
+        if (ret == 0 && open[0] != ' ') {
             ret = ka_buf_adds(out, ")");
         }
         ret = ret ? ret

@@ -221,7 +221,9 @@ void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
     char kind[80], op[32], rule[96], labels[LABELS_MAX];
     const char *decision = "error";
     if (result == 0 && summary != NULL) {
-        decision = summary->allowed ? "allowed" : "denied";
+        decision = summary->namespace_excluded && summary->allowed ? "skipped"
+                   : summary->allowed                              ? "allowed"
+                                                                   : "denied";
     }
     /* Label values come only from fixed sets: a caller (authenticated or not) chooses the kind
      * and operation it sends, so anything kadmit does not check counts as "other". */
@@ -246,8 +248,17 @@ void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
             family_add(&m->rules, labels, 1);
         }
         observe_stale(m, summary);
-        for (size_t i = 0; i < summary->n_mutations && i < 32; i++) {
-            label_value(rule, sizeof(rule), summary->mutations[i].rule, "unknown");
+        /* one per rule that patched the object, however many operations its patch has */
+        for (size_t i = 0; i < summary->n_mutations; i++) {
+            const char *id = summary->mutations[i].rule;
+            size_t j = 0;
+            while (j < i && strcmp(summary->mutations[j].rule, id) != 0) {
+                j++;
+            }
+            if (j < i) {
+                continue;
+            }
+            label_value(rule, sizeof(rule), id, "unknown");
             snprintf(labels, sizeof(labels), "rule=\"%s\",action=\"mutate\",result=\"patched\"",
                      rule);
             family_add(&m->rules, labels, 1);

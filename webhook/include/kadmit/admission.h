@@ -96,6 +96,8 @@ struct ka_review_summary {
     char reason[256];         /* 400 reason or internal-error reason */
     int client_cert_verified; /* set by the server: the caller's certificate verified (--client-ca)
                                */
+    int namespace_excluded;   /* the object's namespace is in the policy's exclude.namespaces: no
+                                 rule looked at it (allowed, counted as skipped) */
     /* The rules' findings: `found` for the rules, the same members by name (s->n_findings) for
      * everything that reads the summary. */
     union {

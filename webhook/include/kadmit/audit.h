@@ -101,20 +101,25 @@ struct ka_audit_counts {
     size_t redeploy;
 };
 
-/* Kinds listed with their own count among the skipped ones; the rest are "other kinds". */
+/* Kinds (and excluded namespaces) listed with their own count among the skipped objects; the
+ * rest are counted together as "other". */
 #define KA_AUDIT_MAX_SKIPPED_KINDS 32
 
-struct ka_audit_kind_count {
-    char kind[64];
-    size_t n;
+/* Skipped objects counted by one name (a kind, or a namespace), sorted by count, descending. */
+struct ka_audit_tally {
+    struct ka_audit_name_count {
+        char name[64];
+        size_t n;
+    } top[KA_AUDIT_MAX_SKIPPED_KINDS];
+    size_t n_top, other;
 };
 
 struct ka_audit {
     struct ka_audit_item *items;
     size_t n_items, cap_items;
-    size_t n_skipped; /* objects of kinds kadmit does not check (Service, ConfigMap...) */
-    struct ka_audit_kind_count skipped_kinds[KA_AUDIT_MAX_SKIPPED_KINDS]; /* by count, desc. */
-    size_t n_skipped_kinds, n_skipped_other;
+    size_t n_skipped; /* objects of kinds kadmit does not check (Service, ConfigMap...), and
+                         objects in the policy's excluded namespaces (no rule looks at them) */
+    struct ka_audit_tally skipped_kinds, skipped_namespaces;
     size_t n_owned;    /* objects whose controller (ownerReferences, controller: true) is in the
                           same input and was evaluated: a Deployment's ReplicaSets and Pods.
                           Their owner's template is what they run, so they are not reported

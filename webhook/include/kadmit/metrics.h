@@ -28,12 +28,14 @@ void ka_metrics_free(struct ka_metrics *m);
 
 /**
  * Count one admission request. `result` is ka_admission_review()'s return code: 0 counts
- * decision allowed/denied from summary->allowed, any other code counts decision="error".
- * `summary` may be NULL (then kind and operation are "unknown"). Each finding counts one
- * kadmit_rule_results_total{rule,action,result="violation"|"preexisting"}, each mutation one
- * {rule,action="mutate",result="patched"}. An admitted request (not a dry run) counts one
- * kadmit_stale_admissions_total{rule,reason} per rule and stale reason among its findings
- * (enum ka_stale: scan-age, scan-findings). `seconds` goes into the duration histogram.
+ * decision allowed/denied from summary->allowed (skipped: allowed in an excluded namespace), any
+ * other code counts decision="error". `summary` may be NULL (then kind and operation are
+ * "unknown"). Each finding counts one kadmit_rule_results_total{rule,action,
+ * result="violation"|"preexisting"}, each rule that patched the object one
+ * {rule,action="mutate",result="patched"} (not one per patch operation). An admitted request (not a
+ * dry run) counts one kadmit_stale_admissions_total{rule,reason} per rule and stale reason among
+ * its findings (enum ka_stale: scan-age, scan-findings). `seconds` goes into the duration
+ * histogram.
  */
 void ka_metrics_observe_review(struct ka_metrics *m, enum ka_endpoint ep,
                                const struct ka_review_summary *summary, int result, double seconds);
