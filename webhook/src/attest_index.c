@@ -22,6 +22,7 @@
 #include "kadmit/attest_envelope.h"
 #include "kadmit/attest_keys.h"
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/json.h"
 #include "kadmit/log.h"
 #include "mbedtls_compat.h"
@@ -576,11 +577,6 @@ int ka_attest_index_add_bytes(struct ka_attest_index *idx, const char *source, c
     return r != 0 ? r : ret;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int source_ptr_cmp(const void *a, const void *b)
 {
     return strcmp((*(const struct source *const *)a)->name,
@@ -740,9 +736,8 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
 {
     int ret = KA_EINTERNAL;
     struct ka_attest_index *idx = NULL;
-    DIR *d = NULL;
-    char **names = NULL;
-    size_t nnames = 0, cap = 0;
+    struct ka_file_list list;
+    ka_file_list_init(&list);
     const struct source **sorted = NULL;
     size_t nsorted = 0;
     struct loader *w = NULL;
@@ -751,12 +746,22 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
     if (dir == NULL) {
         return KA_EINVAL;
     }
-    d = opendir(dir);
-    if (d == NULL) {
-        ret = errno == ENOENT ? KA_ENOTFOUND : KA_EIO;
+    /* sorted, so the loaders' slices merge back in name order */
+    ret = ka_file_list_dir(dir, NULL, KA_ATTEST_MAX_FILES, &list);
+    if (ret == KA_ENOTFOUND || ret == KA_EIO) {
         ka_buf_diag(diag, "%s: cannot open attestation directory: %s\n", dir, strerror(errno));
+    }
+    if (ret != 0) {
         goto exit;
     }
+    if (list.truncated) {
+        ka_buf_diag(diag, "%s: more than %d files; the rest are ignored\n", dir,
+                    KA_ATTEST_MAX_FILES);
+        KA_LOG_W("attestation directory has more than %d files; the rest are ignored",
+                 KA_ATTEST_MAX_FILES);
+    }
+    char *const *names = list.names;
+    size_t nnames = list.n;
     ret = ka_attest_index_new(&idx);
     if (ret != 0) {
         goto exit;
@@ -774,29 +779,6 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
         }
         qsort(sorted, nsorted, sizeof(*sorted), source_ptr_cmp);
     }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.') {
-            continue;
-        }
-        if (nnames >= KA_ATTEST_MAX_FILES) {
-            ka_buf_diag(diag, "%s: more than %d files; the rest are ignored\n", dir,
-                        KA_ATTEST_MAX_FILES);
-            KA_LOG_W("attestation directory has more than %d files; the rest are ignored",
-                     KA_ATTEST_MAX_FILES);
-            break;
-        }
-        if (grow((void **)&names, &cap, nnames + 1, sizeof(*names)) != 0 ||
-            (names[nnames] = strdup(de->d_name)) == NULL) {
-            ret = KA_ENOMEM;
-            goto exit;
-        }
-        nnames++;
-    }
-    if (nnames > 1) { /* an empty directory leaves names NULL */
-        qsort(names, nnames, sizeof(*names), name_cmp);
-    }
-
     /* contiguous slices of the sorted names, merged back in order */
     nw = loader_count(nnames);
     w = calloc(nw, sizeof(*w));
@@ -864,19 +846,13 @@ int ka_attest_index_reload_dir(const char *dir, const struct ka_attest_keys *key
     idx = NULL;
     ret = 0;
 exit:
-    if (d != NULL) {
-        closedir(d);
-    }
     for (size_t i = 0; w != NULL && i < nw; i++) {
         ka_attest_keys_free(w[i].keys);
         ka_attest_index_free(w[i].idx);
         ka_buf_free(&w[i].diag);
     }
     free(w);
-    for (size_t i = 0; i < nnames; i++) {
-        free(names[i]);
-    }
-    free(names);
+    ka_file_list_free(&list);
     free(sorted);
     ka_attest_index_free(idx);
     return ret;
