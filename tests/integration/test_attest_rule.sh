@@ -149,4 +149,22 @@ check "served without keys: an error-level log line says every image is denied" 
   grep -q '"level":"error","msg":"rule image-scan-attestation is enforced but denies every object: no trusted scanner keys' "$tmp/nokeys-serve.log"
 kill $spid
 wait $spid
+
+# The README's example denials are what kadmit prints: a 9-day-old scan, then a newer one (line 2
+# of a JSON Lines file) with 3 CRITICAL findings.
+API="registry.example/api@sha256:$(hex api)"
+R=(--policies "$tmp/a/checklist.yaml" --attestations "$tmp/readme")
+mkdir -p "$tmp/readme"
+scan() { # FINISHED REPORT: a signed statement of API's digest, one line
+  tests/attest/statement.sh --digest "$(hex api)" --name registry.example/api --finished "$1" \
+    "tests/attest/$2" >"$tmp/readme.stmt" && tests/attest/sign.sh "$tmp/a/keys/scanner.key" "$tmp/readme.stmt"
+}
+denial() { pod api "$API" | "$KADMIT" review "${R[@]}" --endpoint validate - 2>/dev/null | jq -r .response.status.message; }
+scan "$(date -u -d '9 days ago' +%FT%TZ)" trivy-clean.json >"$tmp/readme/scan-2024.json"
+got=$(denial)
+{ scan "$(date -u -d '9 days ago' +%FT%TZ)" trivy-clean.json; scan "$(date -u -d '1 day ago' +%FT%TZ)" trivy-findings.json; } >"$tmp/readme/scan-2025.jsonl"
+got="$got
+$(denial)"
+want=$(sed -n '/<!-- denials: /,/^```$/p' README.md | sed '1,2d;$d')
+check_eq "README's example denials are kadmit's output" "$want" "$got"
 finish

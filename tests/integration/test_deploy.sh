@@ -320,5 +320,32 @@ else
     echo "note - kadmit serve not built: the Deployment's args and mounts are not exercised"
 fi
 
+# README's image pinning: the `images:` entry it shows, with a registry and digest filled in,
+# makes `kubectl kustomize` render the Deployment with that image; its `kustomize edit set
+# image` lines use the NAME=NEW@sha256 form of the same entry.
+digest=$(printf kadmit | sha256sum | cut -c1-64)
+if python3 - "$root/README.md" "$tmp/deploy/base/kustomization.yaml" "$digest" <<'PY'; then
+import re, sys
+readme, kust, digest = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+block = re.search(r"<!-- images: [^\n]*-->\n```yaml\n(.*?)```", readme, re.S).group(1)
+block = block.replace("REGISTRY", "registry.example").replace("<digest>", digest)
+text = open(kust).read()
+text = re.sub(r"^images:\n(?:[ #-].*\n)*", block, text, flags=re.M)
+open(kust, "w").write(text)
+edits = re.findall(r"kustomize edit set image ([^\s)`]+)", readme + open("deploy/README.md").read())
+assert edits and all(re.fullmatch(r"ghcr\.io/kadmit/kadmit=REGISTRY/kadmit@(sha256:<digest>|\$digest)", e)
+                     for e in edits), edits
+PY
+    render "deploy/base with the README's images: entry" "$tmp/deploy/base" "$tmp/pinned.yaml"
+    if grep -q "image: registry.example/kadmit@sha256:$digest" "$tmp/pinned.yaml" &&
+        ! grep -q 'ghcr.io/kadmit/kadmit' "$tmp/pinned.yaml"; then
+        ok "README's images: entry pins the Deployment to REGISTRY/kadmit@sha256:..."
+    else
+        bad "README's images: entry does not render as REGISTRY/kadmit@sha256:... ($(grep 'image:' "$tmp/pinned.yaml" | head -3))"
+    fi
+else
+    bad "README: no images: block, or a kustomize edit set image line not in the NAME=NEW@sha256 form"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
