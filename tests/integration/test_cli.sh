@@ -175,5 +175,13 @@ check_contains "audit: an excluded namespace's object is skipped, and why" \
 check_contains "audit: nothing passed" "0 passed" "$(cat "$tmp/excluded.txt")"
 check_eq "audit -o json: skipped 2, skippedNamespaces, passed 0" '2 {"kube-system":1} 0' \
   "$("$KADMIT" audit "${P[@]}" -o json "$tmp/excluded.yaml" | jq -c '.summary | "\(.skipped) \(.skippedNamespaces|tojson) \(.passed)"' -r)"
+# Deep JSON: the error names the limit and the byte where it was passed.
+python3 -c 'print("{\"a\":" * 100 + "1" + "}" * 100)' >"$tmp/deep.json"
+check_contains "review: deep JSON names the limit and the byte offset" \
+  "JSON nesting deeper than 64 levels (--max-json-depth) at byte offset 320" \
+  "$("$KADMIT" review "${P[@]}" --endpoint validate "$tmp/deep.json" 2>&1)"
+check_contains "audit: deep JSON names the limit and the byte offset" \
+  "JSON nested deeper than 64 levels (KA_MAX_DEPTH_DEFAULT) at byte offset" \
+  "$("$KADMIT" audit "${P[@]}" "$tmp/deep.json" 2>&1)"
 check "unknown command exits 2" bash -c "\"$KADMIT\" frobnicate 2>/dev/null; [ \$? -eq 2 ]"
 finish

@@ -57,7 +57,7 @@ static void test_value_limit(void)
     }
     body[2 * n] = ']';
     body[2 * n + 1] = '\0';
-    expect_400(body, "JSON has more than 262144 values");
+    expect_400(body, "JSON has more than 262144 values (--max-json-values) at byte offset 524286");
     free(body);
     /* commas and colons inside strings do not count */
     struct ka_buf big;
@@ -86,7 +86,7 @@ static void test_depth_limit(void)
     memset(body, '[', depth);
     memset(body + depth, ']', depth);
     body[depth * 2] = '\0';
-    expect_400(body, "nesting deeper than 64");
+    expect_400(body, "JSON nesting deeper than 64 levels (--max-json-depth) at byte offset 64");
     free(body);
     /* brackets inside strings do not count */
     struct ka_buf out;

@@ -44,7 +44,8 @@ static void test_errors(void)
         {"a: {x: 1}\nb: {<<: [1]}\n", KA_EPARSE, "merge key"},
         {"a: 1\na: 2\n", KA_EPARSE, "t.yaml:2:4: duplicate key \"a\""},
         {"? [1]\n: 2\n", KA_EPARSE, "mapping keys must be strings"},
-        {"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]", KA_EDEPTH, "nesting too deep"},
+        {"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]", KA_EDEPTH,
+         "t.yaml:1:17: nested deeper than 16 levels"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct ka_yaml_stream s;

@@ -145,7 +145,9 @@ static const char *json_scan(const char *p, size_t len, unsigned max_depth, size
             continue;
         case 2:
             if (++depth > max_depth) {
-                snprintf(msg, msg_len, "JSON nesting deeper than %u levels", max_depth);
+                snprintf(msg, msg_len,
+                         "JSON nesting deeper than %u levels (--max-json-depth) at byte offset %zu",
+                         max_depth, (size_t)(s - (const unsigned char *)p));
                 return msg;
             }
             break;
@@ -165,7 +167,9 @@ static const char *json_scan(const char *p, size_t len, unsigned max_depth, size
             break;
         }
         if (++values > max_values) {
-            snprintf(msg, msg_len, "JSON has more than %zu values", max_values);
+            snprintf(msg, msg_len,
+                     "JSON has more than %zu values (--max-json-values) at byte offset %zu",
+                     max_values, (size_t)(s - (const unsigned char *)p));
             return msg;
         }
         s++;

@@ -141,8 +141,9 @@ size_t ka_json_arena_used(void)
 
 /* ---- bounded parsing ------------------------------------------------------------------- */
 
-/* Nesting depth of JSON text (brackets outside strings), to refuse deep input before cJSON. */
-static int depth_ok(const char *s, size_t len, int max)
+/* Nesting depth of JSON text (brackets outside strings), to refuse deep input before cJSON:
+ * `len` when within `max`, else the offset of the first bracket past it. */
+static size_t depth_past(const char *s, size_t len, int max)
 {
     int depth = 0, in_str = 0;
     for (size_t i = 0; i < len; i++) {
@@ -157,13 +158,13 @@ static int depth_ok(const char *s, size_t len, int max)
             in_str = 1;
         } else if (c == '{' || c == '[') {
             if (++depth > max) {
-                return 0;
+                return i;
             }
         } else if (c == '}' || c == ']') {
             depth--;
         }
     }
-    return 1;
+    return len;
 }
 
 cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int max_depth, char *msg,
@@ -179,8 +180,10 @@ cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int ma
                  max_bytes);
         return NULL;
     }
-    if (!depth_ok(s, len, max_depth)) {
-        snprintf(msg, msg_len, "JSON nested deeper than %d levels", max_depth);
+    size_t too_deep = depth_past(s, len, max_depth);
+    if (too_deep < len) {
+        snprintf(msg, msg_len, "JSON nested deeper than %d levels at byte offset %zu", max_depth,
+                 too_deep);
         return NULL;
     }
     const char *end = NULL;

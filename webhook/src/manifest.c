@@ -298,6 +298,7 @@ static int cut_value(struct ka_manifest_reader *r, struct cut *v)
     r->mark = r->pos;
     ka_buf_reset(&r->value);
     unsigned depth = 0, too_deep = 0;
+    size_t too_deep_at = 0; /* input offset of the first bracket past the limit */
     int ret = 0;
     int c = peek(r);
     if (c == '"') {
@@ -318,7 +319,10 @@ static int cut_value(struct ka_manifest_reader *r, struct cut *v)
                 }
             } else if (c == '{' || c == '[') {
                 depth++;
-                too_deep |= depth > r->o.max_depth;
+                if (depth > r->o.max_depth && !too_deep) {
+                    too_deep = 1;
+                    too_deep_at = offset_of(r) - 1;
+                }
             } else if (c == '}' || c == ']') {
                 if (--depth == 0) {
                     break;
@@ -354,7 +358,9 @@ static int cut_value(struct ka_manifest_reader *r, struct cut *v)
         return 0;
     }
     if (too_deep) {
-        snprintf(v->error, sizeof(v->error), "nesting deeper than %u", r->o.max_depth);
+        snprintf(v->error, sizeof(v->error),
+                 "JSON nested deeper than %u levels (KA_MAX_DEPTH_DEFAULT) at byte offset %zu",
+                 r->o.max_depth, too_deep_at);
         return 0;
     }
     if (r->spilled) {

@@ -361,7 +361,9 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
     int have_child = 0;
 
     if (depth > b->max_depth) {
-        return note(b, &ev->start_mark, "nesting too deep", KA_EDEPTH);
+        char msg[64];
+        snprintf(msg, sizeof(msg), "nested deeper than %u levels", b->max_depth);
+        return note(b, &ev->start_mark, msg, KA_EDEPTH);
     }
     if (b->s->no_aliases && (ev->type == YAML_ALIAS_EVENT || anchor_of(ev) != NULL)) {
         return note(b, &ev->start_mark, "anchors and aliases are not supported here", KA_EPARSE);
