@@ -22,6 +22,8 @@
 
 #include "kadmit/error.h"
 #include "kadmit/file.h"
+#include "kadmit/json.h"
+#include "kadmit/limits.h"
 #include "kadmit/log.h"
 #include "kadmit/version.h"
 #include "mbedtls_compat.h"
@@ -143,6 +145,13 @@ static void report(struct client *c, const char *fmt, ...)
     va_end(ap);
     r = r ? r : ka_buf_add(c->report, "\n", 1);
     (void)r; /* a full report only loses detail */
+}
+
+/* A JSON document fetched or read into `b`, bounded by the limit it was read under. */
+static cJSON *parse_body(const struct ka_buf *b)
+{
+    return ka_json_parse_bounded(b->data ? b->data : "", b->len, b->max, KA_MAX_DEPTH_DEFAULT, NULL,
+                                 0);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -281,7 +290,7 @@ static int fetch_token(struct client *c, const char *challenge)
         report(c, "GET %s (token): %ld", realm, r.status);
         ret = KA_ENET;
     }
-    cJSON *j = ret == 0 ? cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len) : NULL;
+    cJSON *j = ret == 0 ? parse_body(&r.body) : NULL;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
     if (!cJSON_IsString(t)) {
         t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
@@ -445,7 +454,7 @@ static int other_predicate(const cJSON *desc, const char *key)
 /* Append one fetched document to the output as one JSON line. */
 static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
 {
-    cJSON *j = cJSON_ParseWithLength(doc->data ? doc->data : "", doc->len);
+    cJSON *j = parse_body(doc);
     char *flat = j ? cJSON_PrintUnformatted(j) : NULL;
     int ret = KA_EINVAL;
     if (flat != NULL) {
@@ -462,7 +471,7 @@ static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
 static int take_layers(struct client *c, const struct ka_buf *manifest, const char *annotation,
                        struct ka_buf *out, size_t *docs)
 {
-    cJSON *m = cJSON_ParseWithLength(manifest->data ? manifest->data : "", manifest->len);
+    cJSON *m = parse_body(manifest);
     const cJSON *layers = cJSON_GetObjectItemCaseSensitive(m, "layers");
     int ret = 0;
     if (!cJSON_IsArray(layers)) {
@@ -514,7 +523,7 @@ static int take_layers(struct client *c, const struct ka_buf *manifest, const ch
 static int take_referrers(struct client *c, const struct ka_buf *index, struct ka_buf *out,
                           size_t *docs)
 {
-    cJSON *ix = cJSON_ParseWithLength(index->data ? index->data : "", index->len);
+    cJSON *ix = parse_body(index);
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(ix, "manifests");
     int ret = 0, n = 0;
     struct response r;
@@ -570,7 +579,7 @@ static int load_auth(struct client *c, const char *file)
         ka_buf_free(&b);
         return KA_EINVAL;
     }
-    cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
+    cJSON *j = parse_body(&b);
     const cJSON *auths = cJSON_GetObjectItemCaseSensitive(j, "auths");
     if (!cJSON_IsObject(auths)) {
         report(c, "auth file %s: not a .dockerconfigjson (no \"auths\" object)", file);
