@@ -66,12 +66,7 @@ int main(int argc, char **argv)
     ka_metrics_set_cert_expiry(metrics, ka_tls_config_not_after(tc));
 
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    ka_server_block_signals(&set);
 
     struct ka_server_opts opts = {.config = &cfg,
                                   .tls = &tls,

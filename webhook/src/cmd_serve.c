@@ -413,12 +413,7 @@ int ka_cmd_serve(int argc, char **argv)
 
     /* Signals are taken synchronously by this thread; every other thread blocks them. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    ka_server_block_signals(&set);
     if (strcmp(sv.cfg.attestation_source, "registry") == 0 && start_fetcher(&sv) != 0) {
         fprintf(stderr, "kadmit serve: cannot start the registry fetcher: out of memory\n");
         goto exit;
