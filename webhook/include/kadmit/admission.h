@@ -15,6 +15,8 @@
 #include "kadmit/limits.h"
 #include "kadmit/policy.h"
 
+struct ka_fetch_queue;
+
 enum ka_endpoint { KA_ENDPOINT_VALIDATE = 0, KA_ENDPOINT_MUTATE = 1 };
 
 /** "validate" / "mutate". */
@@ -30,6 +32,9 @@ struct ka_review_opts {
      * array of {"role": "Role/<ns>/<name>" or "ClusterRole/<name>", "serviceAccount":
      * "<ns>/<name>", "binding": "<Kind> <ns>/<name>"} (see audit.h); NULL: unknown. Borrowed. */
     const struct cJSON *role_bindings;
+    /* serve --attestation-source registry: image-scan-attestation queues the digests it denies
+     * here and says where their fetch stands (kadmit/fetch_queue.h); NULL: no fetcher. */
+    struct ka_fetch_queue *fetch_queue;
 };
 
 /*

@@ -164,6 +164,9 @@ struct ka_eval {
     /* Audits: who the RBAC bindings of the same input bind each role to (ka_review_opts);
      * NULL in admission, where kadmit sees one object at a time. Borrowed. */
     const cJSON *role_bindings;
+    /* Admission with a registry fetcher: where denied digests are queued (fetch_queue.h), or
+     * NULL (audits, fix, review). */
+    struct ka_fetch_queue *fetch_queue;
 };
 
 /* Handed to a rule's run function. */
