@@ -1,9 +1,10 @@
 # The shell harness of the integration tests (source it; loopback only).
+#   ok NAME / bad NAME             count one check passed / failed
 #   check NAME CMD...              CMD must succeed
 #   check_eq NAME EXPECTED ACTUAL  the two strings are equal
 #   check_contains NAME NEEDLE HAYSTACK
 #   finish                         prints "N passed, M failed"; the exit code of the script
-#   free_port                      a loopback TCP port nobody listens on now
+#   free_port                      a loopback TCP port nobody uses now (tests/lib/ports.sh)
 #   make_certs DIR                 CA + serving certificate for 127.0.0.1 (kadmit certs)
 #   start_server LOG ARGS...       `kadmit serve` on 127.0.0.1:0; sets $srv_pid, $srv_port,
 #                                  $srv_mport (read from its "serving" log line)
@@ -15,16 +16,18 @@
 KADMIT=${KADMIT:-build/kadmit}
 passed=0
 failed=0
+ok() {
+  passed=$((passed + 1))
+  echo "ok   $1"
+}
+bad() {
+  failed=$((failed + 1))
+  echo "FAIL $1"
+}
 check() {
   local name=$1
   shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name"
-  fi
+  if "$@"; then ok "$name"; else bad "$name"; fi
 }
 finish() {
   echo "$passed passed, $failed failed"
@@ -41,9 +44,7 @@ check_contains() {
     *) check "$name" false; echo "     [$2] not in [$(printf '%s' "$3" | head -c 400)]" ;;
   esac
 }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib/ports.sh"
 
 make_certs() {
     "$KADMIT" certs --out-dir "$1" --ip 127.0.0.1 --dns localhost >/dev/null 2>&1
