@@ -323,7 +323,7 @@ text = open(kust).read()
 text = re.sub(r"^images:\n(?:[ #-].*\n)*", block, text, flags=re.M)
 open(kust, "w").write(text)
 edits = re.findall(r"kustomize edit set image ([^\s)`]+)", readme + open("deploy/README.md").read())
-assert edits and all(re.fullmatch(r"ghcr\.io/kadmit/kadmit=REGISTRY/kadmit@(sha256:<digest>|\$digest)", e)
+assert edits and all(re.fullmatch(r"ghcr\.io/kadmit/(kadmit(?:-audit)?)=REGISTRY/\1@(sha256:<digest>|\$digest)", e)
                      for e in edits), edits
 PY
     render "deploy/base with the README's images: entry" "$tmp/deploy/base" "$tmp/pinned.yaml"

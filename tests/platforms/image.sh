@@ -6,7 +6,9 @@
 #      capabilities dropped, no privilege escalation, the tls/policies/attestations mounts at
 #      /etc/kadmit, the image's own arguments) and /healthz, /readyz, an admission over TLS 1.3
 #      and the process's uid are checked;
-#   4. with KADMIT_E2E_BIN set (tests/run sets it), the end-to-end suite registers the real API
+#   4. the audit CronJob's image (also built by deploy/image.sh) runs the programs of the
+#      CronJob's script as the CronJob runs it;
+#   5. with KADMIT_E2E_BIN set (tests/run sets it), the end-to-end suite registers the real API
 #      server's webhooks against the image (tests/e2e/run.sh with KADMIT_E2E_IMAGE) and checks
 #      the API server's connections negotiated TLS 1.3.
 # Needs root. Prints "N passed, M failed".
@@ -89,6 +91,26 @@ check "the root file system is read-only" true "$("${podman[@]}" inspect --forma
 check "SIGTERM: exits 0 after draining" 0 "$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$ctr")"
 "${podman[@]}" logs "$ctr" >"$T/kadmit.log" 2>&1
 check_contains "the log says drained" '"msg":"drained"' "$(cat "$T/kadmit.log")"
+
+echo "# the audit CronJob's image (deploy/audit), built by deploy/image.sh too"
+audit_name=$(python3 -c 'import yaml; print(yaml.safe_load(open("deploy/audit/kustomization.yaml"))["images"][0]["name"])')
+check "deploy/audit pins the image deploy/image.sh builds" ghcr.io/kadmit/kadmit-audit "$audit_name"
+check "audit docker-archive written" 0 "$(test -s "$out/kadmit-audit.tar"; echo $?)"
+"${podman[@]}" load -q -i "$out/kadmit-audit.tar" >/dev/null
+check "podman loads the audit image" 0 $?
+# As the CronJob runs it: read-only root, uid 65532, no capabilities, /work an emptyDir; every
+# program its script calls is there, and kadmit audits with the image's own kadmit.
+audit_out=$("${podman[@]}" run --rm --read-only --user 65532:65532 --cap-drop ALL \
+  --security-opt no-new-privileges --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+  --tmpfs /work:rw,mode=1777 -v "$T/policies:/etc/kadmit/policies:ro" \
+  "$audit_name:latest" -c 'set -eu; cd /work
+    for c in kubectl kadmit date grep head; do command -v "$c" >/dev/null || { echo "missing $c"; exit 1; }; done
+    kubectl version --client >/dev/null
+    printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n" >cm.yaml
+    kadmit audit --policies /etc/kadmit/policies --fail-on never --color never --now "$(date +%s)" \
+      -o policyreport cm.yaml >reports.json
+    grep -q "\"kind\":[[:space:]]*\"List\"" reports.json && echo audit-ok | head -n 1' 2>&1)
+check_contains "the CronJob's programs run in the audit image" "audit-ok" "$audit_out"
 
 if [ -n "${KADMIT_E2E_BIN:-}" ]; then
   echo "# end to end: the API server's webhooks call the image"
