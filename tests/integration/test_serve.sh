@@ -119,7 +119,7 @@ sleep 2.5 # the file watcher checks every second: nothing changed, so nothing is
 check_eq "one policy load at start-up, no reload" 1 "$(grep -c 'policy loaded' "$T/log0")"
 check_eq "no spurious 'after a file change'" 0 "$(grep -c 'after a file change' "$T/log0")"
 check_eq "the misconfigured rule is logged once at error level" 1 "$(grep -c '"level":"error".*denies every object' "$T/log0")"
-stop_server "$T/log0"
+stop_server_ok "$T/log0"
 
 echo "# happy paths"
 start_server "$T/log1" "${COMMON[@]}" --log-level info || exit 1
