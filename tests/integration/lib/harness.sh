@@ -4,7 +4,7 @@
 #   check_eq NAME EXPECTED ACTUAL  the two strings are equal
 #   check_contains NAME NEEDLE HAYSTACK
 #   finish                         prints "N passed, M failed"; the exit code of the script
-#   free_port                      a loopback TCP port nobody listens on now
+#   free_port                      a loopback TCP port nobody uses now (tests/lib/ports.sh)
 #   make_certs DIR                 CA + serving certificate for 127.0.0.1 (kadmit certs)
 #   start_server LOG ARGS...       `kadmit serve` on 127.0.0.1:0; sets $srv_pid, $srv_port,
 #                                  $srv_mport (read from its "serving" log line)
@@ -44,9 +44,7 @@ check_contains() {
     *) check "$name" false; echo "     [$2] not in [$(printf '%s' "$3" | head -c 400)]" ;;
   esac
 }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib/ports.sh"
 
 make_certs() {
     "$KADMIT" certs --out-dir "$1" --ip 127.0.0.1 --dns localhost >/dev/null 2>&1

@@ -11,9 +11,7 @@ check_contains() {
   case "$3" in *"$2"*) ok "$1" ;; *) not_ok "$1" "[$2] not in [$(printf '%s' "$3" | head -c 400)]" ;; esac
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../lib/ports.sh"
 
 # make_ca DIR NAME
 make_ca() {
