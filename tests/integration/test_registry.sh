@@ -202,6 +202,10 @@ SP=$(free_port) MP=$(free_port)
 spid=$!
 pids+=($spid)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
+# every thread traced: the fetcher (named kadmit-fetcher) connects, no other thread does
+strace -f -qq -e trace=accept,accept4,socket,connect -p $spid -o "$T/strace-reg.out" &
+tpid=$!
+sleep 1
 post() { curl -s --max-time 5 --cacert "$T/tls/ca.crt" -H 'Content-Type: application/json' \
   --data-binary @"$1" "https://127.0.0.1:$SP/validate"; }
 # poll until the answer to $1 matches the extended regex $2 (keeps the last answer in $1.out)
@@ -231,6 +235,14 @@ check "a registry that hangs: admission still answers at once (the fetch runs in
   until_answer "$T/slow.req" 'a registry fetch is under way'
 check "the fetcher logged each fetch with the registry's answer" \
   grep -q "registry fetch $REG/miss@$MDIG: written" "$T/serve-reg.log"
+FTID=$(grep -lx kadmit-fetcher /proc/$spid/task/*/comm | cut -d/ -f5)
+kill $tpid 2>/dev/null
+wait $tpid 2>/dev/null
+check "strace: the fetcher thread connected to the registry" \
+  grep -qE "^$FTID +connect\(.*sin_port=htons\(${REG##*:}\)" "$T/strace-reg.out"
+check "... the webhook's threads accepted the requests" grep -qE '^[0-9]+ +accept' "$T/strace-reg.out"
+check "... and no thread but the fetcher made a socket() or connect(): the request path does no network I/O" \
+  bash -c "[ -n '$FTID' ] && ! grep -E 'socket\(|connect\(' $T/strace-reg.out | grep -vE '^$FTID '"
 kill $spid
 wait $spid 2>/dev/null
 check "kadmit serve stops at once, aborting the fetch under way (exit 0)" test $? -eq 0

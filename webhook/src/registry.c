@@ -1042,6 +1042,7 @@ static void *fetcher_main(void *arg)
 {
     struct ka_registry_fetcher *f = arg;
     char image[KA_FETCH_IMAGE_MAX];
+    pthread_setname_np(pthread_self(), "kadmit-fetcher"); /* the one thread that connects */
     struct ka_buf rep, brief;
     ka_buf_init(&rep, 64 * 1024);
     ka_buf_init(&brief, KA_FETCH_ANSWER_MAX);
