@@ -35,4 +35,16 @@ int ka_json_arena_active(void);
 /** Bytes handed out by this thread's active arena (for benchmarks). */
 size_t ka_json_arena_used(void);
 
+/**
+ * Parse an untrusted request body (all of text[0..len), whitespace around it allowed) into a
+ * cJSON tree, in one pass, into this thread's arena when one is active. Refuses, with what is
+ * wrong in msg: malformed JSON, data after the document, nesting deeper than `max_depth`, more
+ * than `max_values` values (one per '[', '{', ',' and ':', plus the first), invalid UTF-8, a raw
+ * control character or NUL, \u0000, a \u escape that is not four hex digits. Otherwise the tree
+ * is the one cJSON_ParseWithLengthOpts() builds. Returns the tree (cJSON_Delete() frees it; in
+ * an arena that is a no-op) or NULL. msg must hold at least 64 bytes.
+ */
+struct cJSON *ka_json_parse_request(const char *text, size_t len, unsigned max_depth,
+                                    size_t max_values, char *msg, size_t msg_len);
+
 #endif
