@@ -134,7 +134,7 @@ static const char *str_at(const cJSON *obj, const char *key)
 
 static void copy_field(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    ka_str_join(dst, n, src ? src : "", (char *)NULL);
 }
 
 /* Everything one review needs, freed in one place. */
@@ -222,6 +222,10 @@ static int known_operation(const char *op)
     return 0;
 }
 
+#define DENY_STATUS(code, reason)                                                                  \
+    ",\"status\":{\"status\":\"Failure\",\"code\":" code ",\"reason\":\"" reason "\",\"message\":" \
+    "\""
+
 static int write_response(struct review *r, struct ka_buf *out, const char *deny_reason,
                           int deny_code)
 {
@@ -240,46 +244,45 @@ static int write_response(struct review *r, struct ka_buf *out, const char *deny
     if (deny_reason == NULL) {
         deny_code = 403;
     }
-    ret = ka_buf_printf(out,
-                        "{\"apiVersion\":\"%s\",\"kind\":\"AdmissionReview\",\"response\":{"
-                        "\"uid\":",
-                        r->api_version);
+    /* api_version is one of the two the request was checked against: no escaping needed */
+    ret = ka_buf_adds(out, "{\"apiVersion\":\"");
+    if (ret == 0) {
+        ret = ka_buf_adds(out, r->api_version);
+    }
+    if (ret == 0) {
+        ret = ka_buf_adds(out, "\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    }
     if (ret == 0) {
         ret = ka_buf_add_json_string(out, s->uid, strlen(s->uid));
     }
     if (ret == 0) {
-        ret = ka_buf_printf(out, ",\"allowed\":%s", allowed ? "true" : "false");
+        ret = ka_buf_adds(out, allowed ? ",\"allowed\":true" : ",\"allowed\":false");
     }
     if (ret == 0 && !allowed) {
-        struct ka_buf msg;
-        ka_buf_init(&msg, 64 * 1024);
-        if (deny_reason != NULL) {
-            ret = ka_buf_adds(&msg, deny_reason);
+        ret = ka_buf_adds(out, deny_code == 403   ? DENY_STATUS("403", "Forbidden")
+                               : deny_code == 400 ? DENY_STATUS("400", "BadRequest")
+                                                  : DENY_STATUS("500", "InternalError"));
+        /* the message: the reason, or every enforced finding's message, one per line */
+        if (ret == 0 && deny_reason != NULL) {
+            ret = ka_buf_add_json_chars(out, deny_reason, strlen(deny_reason));
         }
+        const char *sep = "";
         for (size_t i = 0; ret == 0 && deny_reason == NULL && i < s->n_findings; i++) {
+            const char *m = s->findings[i].message;
             if (s->findings[i].action == KA_ACTION_ENFORCE) {
-                ret = ka_buf_printf(&msg, "%s%s", msg.len ? "\n" : "", s->findings[i].message);
+                ret = ka_buf_adds(out, sep);
+                if (ret == 0) {
+                    ret = ka_buf_add_json_chars(out, m, strlen(m));
+                }
+                sep = "\\n";
             }
         }
         if (ret == 0 && s->n_dropped_findings > 0) {
-            ret = ka_buf_printf(&msg, "\n... and %zu more findings", s->n_dropped_findings);
+            ret = ka_buf_printf(out, "\\n... and %zu more findings", s->n_dropped_findings);
         }
         if (ret == 0) {
-            ret = ka_buf_printf(out,
-                                ",\"status\":{\"status\":\"Failure\",\"code\":%d,"
-                                "\"reason\":\"%s\",\"message\":",
-                                deny_code,
-                                deny_code == 403   ? "Forbidden"
-                                : deny_code == 400 ? "BadRequest"
-                                                   : "InternalError");
+            ret = ka_buf_adds(out, "\"}");
         }
-        if (ret == 0) {
-            ret = ka_buf_add_json_string(out, msg.data ? msg.data : "", msg.len);
-        }
-        if (ret == 0) {
-            ret = ka_buf_add(out, "}", 1);
-        }
-        ka_buf_free(&msg);
     }
     /* Warnings: warn rules, and enforce findings the old object already had (ratcheting). */
     int first = 1, n_warn = 0;

@@ -183,7 +183,7 @@ struct parser {
 };
 
 /* From the arena (its newest chunk, inline, when there is room) or, without one, cJSON_malloc. */
-static void *tree_alloc(struct parser *ps, size_t n)
+static inline __attribute__((always_inline)) void *tree_alloc(struct parser *ps, size_t n)
 {
     struct arena *a = ps->arena;
     if (a == NULL) {
@@ -211,7 +211,7 @@ static cJSON *new_node(struct parser *ps)
     return node;
 }
 
-static void skip_ws(struct parser *ps)
+static inline __attribute__((always_inline)) void skip_ws(struct parser *ps)
 {
     while (ps->p < ps->end && (byte_class[*ps->p] & WS) != 0) {
         ps->p++;
@@ -425,13 +425,14 @@ static char *parse_string(struct parser *ps)
     return (char *)out;
 }
 
-/* A number as cJSON reads it: up to 63 bytes of 0-9 + - . e E, then strtod; short integers
- * (what the API server sends nearly always) without strtod, to the same double. */
+/* A number as cJSON reads it: every following byte of 0-9 + - . e E, then strtod on them (what
+ * strtod leaves is read next); short integers (what the API server sends nearly always) without
+ * strtod, to the same double. */
 static int parse_number(struct parser *ps, cJSON *node)
 {
     const unsigned char *s = ps->p, *end = ps->end;
     size_t n = 0;
-    while (n < 63 && s + n < end && (byte_class[s[n]] & NUM) != 0) {
+    while (s + n < end && (byte_class[s[n]] & NUM) != 0) {
         n++;
     }
     double v;
@@ -445,15 +446,22 @@ static int parse_number(struct parser *ps, cJSON *node)
     if (plain) {
         v = neg ? -(double)iv : (double)iv;
     } else {
-        char text[64];
+        char small[64];
+        char *text = n < sizeof(small) ? small : malloc(n + 1);
         char *after = NULL;
+        if (text == NULL) {
+            return fail(ps, "out of memory");
+        }
         memcpy(text, s, n);
         text[n] = '\0';
         v = strtod(text, &after);
-        if (after == text) {
+        n = (size_t)(after - text);
+        if (text != small) {
+            free(text);
+        }
+        if (n == 0) {
             return fail(ps, "malformed JSON");
         }
-        n = (size_t)(after - text);
     }
     node->type = cJSON_Number;
     node->valuedouble = v;
@@ -466,7 +474,7 @@ static int parse_value(struct parser *ps, cJSON *node);
 
 /* Every value but the first follows a '[', '{', ',' or ':': one count at each, as the limit
  * KA_MAX_JSON_VALUES has always been counted. */
-static int count_value(struct parser *ps)
+static inline __attribute__((always_inline)) int count_value(struct parser *ps)
 {
     if (++ps->values > ps->max_values) {
         snprintf(ps->msg, ps->msg_len, "JSON has more than %zu values", ps->max_values);
@@ -601,7 +609,7 @@ cJSON *ka_json_parse_request(const char *text, size_t len, unsigned max_depth, s
                         .msg = msg,
                         .msg_len = msg_len,
                         .arena = tls_arena.active ? &tls_arena : NULL};
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+    if (len >= 5 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) { /* cJSON: only in 5 bytes or more */
         ps.p += 3; /* cJSON skips a UTF-8 byte order mark */
     }
     skip_ws(&ps);
