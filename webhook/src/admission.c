@@ -149,7 +149,9 @@ struct review {
     cJSON *old_object;
     struct ka_patch patch;
     int64_t now;
+    struct ka_fetch_queue *fetch_queue; /* opts->fetch_queue, admission only */
     int from_node; /* the requester is a kubelet (system:node:* in group system:nodes) */
+    const cJSON *role_bindings; /* ka_review_opts.role_bindings */
 };
 
 /* Only a kubelet creates mirror pods: the annotation alone is something a pod author writes. */
@@ -334,6 +336,8 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->now = r->now;
     ev->operation = s->operation;
     ev->user = s->user;
+    ev->role_bindings = r->role_bindings;
+    ev->fetch_queue = r->fetch_queue;
     obj->mirror_pod = obj->mirror_pod && r->from_node;
 }
 
@@ -453,6 +457,7 @@ int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
     r.s = summary;
     r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
     r.from_node = 1; /* an object already stored: whoever created it, it runs as it is */
+    r.role_bindings = opts != NULL ? opts->role_bindings : NULL;
     ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
     struct ka_object obj;
     int ret = ka_object_view(object, summary->kind, summary->namespace_, &obj, err, err_len);
@@ -536,6 +541,7 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     r.policy = policy;
     r.ep = ep;
     r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
+    r.fetch_queue = opts != NULL ? opts->fetch_queue : NULL;
     unsigned max_depth =
         opts != NULL && opts->max_depth != 0 ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
 

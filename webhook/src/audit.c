@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include <cjson/cJSON.h>
 
 #include "kadmit/error.h"
+#include "kadmit/file.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
 #include "kadmit/manifest.h"
 #include "kadmit/rules.h"
@@ -73,6 +76,9 @@ void ka_audit_free(struct ka_audit *a)
         free(a->identities[i]);
     }
     free(a->identities);
+    cJSON_Delete(a->role_bindings);
+    cJSON_Delete(a->deferred_roles);
+    a->role_bindings = a->deferred_roles = NULL;
     a->identities = NULL;
     a->cap_identities = a->n_identities = 0;
     a->items = NULL;
@@ -333,8 +339,35 @@ static int owner_evaluated(const struct ka_audit *a, const char *owner_uid, cons
     return (owner_uid != NULL && identity_has(a, owner_uid)) || identity_has(a, owner_ref);
 }
 
+static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
+                      unsigned depth);
+
+/* The Roles and ClusterRoles held back until every binding of the input was read. */
+static int add_deferred_roles(struct ka_audit *a)
+{
+    cJSON *roles = a->deferred_roles;
+    a->deferred_roles = NULL;
+    a->finished = 1; /* so that add_object() evaluates them now */
+    int ret = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, roles)
+    {
+        ret = add_object(a, str_at(d, "source"), cJSON_GetObjectItemCaseSensitive(d, "object"),
+                         str_at(d, "namespace"), 0);
+        if (ret != 0) {
+            break;
+        }
+    }
+    cJSON_Delete(roles);
+    return ret;
+}
+
 int ka_audit_finish(struct ka_audit *a)
 {
+    int ret = a->finished ? 0 : add_deferred_roles(a);
+    if (ret != 0) {
+        return ret;
+    }
     size_t kept = 0;
     for (size_t i = 0; i < a->n_items; i++) {
         struct ka_audit_item *it = &a->items[i];
@@ -385,8 +418,41 @@ static void count_skipped(struct ka_audit *a, const char *kind)
     }
 }
 
-static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
-                      unsigned depth);
+/* RBAC (agent-rbac): a binding's service accounts are recorded; a role waits for
+ * ka_audit_finish(). Returns 1 when the object is settled (held back, or an error item). */
+static int relate_rbac(struct ka_audit *a, const char *source, const cJSON *obj, enum ka_kind kind,
+                       const char *ns)
+{
+    unsigned roles = KA_KIND_ROLE | KA_KIND_CLUSTERROLE;
+    unsigned bindings = KA_KIND_ROLEBINDING | KA_KIND_CLUSTERROLEBINDING;
+    cJSON **list = (kind & roles) ? &a->deferred_roles : &a->role_bindings;
+    if ((kind & (roles | bindings)) == 0 || (a->finished && (kind & roles))) {
+        return 0;
+    }
+    if (a->n_rbac_objects >= KA_AUDIT_MAX_RBAC_OBJECTS) {
+        int ret = add_error(a, source,
+                            "not evaluated: more Roles, ClusterRoles and bindings in one audit "
+                            "than KA_AUDIT_MAX_RBAC_OBJECTS (65536); audit them in parts");
+        return ret ? ret : 1;
+    }
+    a->n_rbac_objects++;
+    if (*list == NULL && (*list = cJSON_CreateArray()) == NULL) {
+        return KA_ENOMEM;
+    }
+    if (kind & bindings) {
+        return ka_rbac_record_bindings(obj, ns, a->role_bindings);
+    }
+    cJSON *d = cJSON_CreateObject();
+    cJSON *copy = cJSON_Duplicate(obj, 1);
+    if (d == NULL || !cJSON_AddItemToArray(*list, d) || copy == NULL ||
+        !cJSON_AddItemToObject(d, "object", copy) ||
+        cJSON_AddStringToObject(d, "source", source) == NULL ||
+        cJSON_AddStringToObject(d, "namespace", ns) == NULL) {
+        cJSON_Delete(copy);
+        return KA_ENOMEM;
+    }
+    return 1;
+}
 
 static int add_list(struct ka_audit *a, const char *source, cJSON *items, const char *ns_hint,
                     unsigned depth)
@@ -437,10 +503,16 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     }
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const char *ns = str_at(meta, "namespace");
-    if (ns == NULL || ns[0] == '\0') {
+    if ((ka_kind_from_name(kind) & KA_KINDS_CLUSTER_SCOPED) != 0) {
+        ns = "";
+    } else if (ns == NULL || ns[0] == '\0') {
         ns = ns_hint != NULL && ns_hint[0] != '\0' ? ns_hint
              : a->default_namespace != NULL        ? a->default_namespace
                                                    : "default";
+    }
+    int held = relate_rbac(a, source, obj, ka_kind_from_name(kind), ns);
+    if (held != 0) {
+        return held < 0 ? held : 0;
     }
     const char *name = str_at(meta, "name");
     const char *gen = str_at(meta, "generateName");
@@ -497,7 +569,9 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     snprintf(s->name, sizeof(s->name), "%s", it->name);
     item_scrub(it);
     char err[256] = "";
-    int ret = ka_admission_evaluate(a->policy, obj, &a->opts, s, err, sizeof(err));
+    struct ka_review_opts opts = a->opts;
+    opts.role_bindings = a->role_bindings;
+    int ret = ka_admission_evaluate(a->policy, obj, &opts, s, err, sizeof(err));
     if (ret == KA_ENOMEM) {
         return ret;
     }
@@ -554,64 +628,34 @@ static int is_manifest(const char *name)
                               (n > 6 && strcmp(name + n - 6, ".jsonl") == 0));
 }
 
-static int cmp_str(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int add_dir(struct ka_audit *a, const char *path, unsigned depth)
 {
     if (depth > 16) {
         return add_error(a, path, "directories nested too deeply");
     }
-    DIR *d = opendir(path);
-    if (d == NULL) {
+    struct ka_file_list names;
+    int ret = ka_file_list_dir(path, NULL, SIZE_MAX, &names);
+    if (ret == KA_ENOMEM) {
+        return ret;
+    }
+    if (ret != 0) {
         return add_error(a, path, "cannot open directory");
     }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int ret = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **p = realloc(names, cap * sizeof(*p));
-            if (p == NULL) {
-                ret = KA_ENOMEM;
-                break;
-            }
-            names = p;
-        }
-        names[n] = strdup(e->d_name);
-        if (names[n] == NULL) {
-            ret = KA_ENOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (n > 0) {
-        qsort(names, n, sizeof(*names), cmp_str);
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < names.n && ret == 0; i++) {
         char full[4096];
         size_t plen = strlen(path);
         snprintf(full, sizeof(full), "%.*s/%s",
-                 (int)(plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen), path, names[i]);
+                 (int)(plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen), path, names.names[i]);
         struct stat st;
-        if (ret == 0 && stat(full, &st) == 0) {
+        if (stat(full, &st) == 0) {
             if (S_ISDIR(st.st_mode)) {
                 ret = add_dir(a, full, depth + 1);
-            } else if (is_manifest(names[i])) {
+            } else if (is_manifest(names.names[i])) {
                 ret = ka_audit_add_path(a, full);
             }
         }
-        free(names[i]);
     }
-    free(names);
+    ka_file_list_free(&names);
     return ret;
 }
 
@@ -675,19 +719,6 @@ static int add_log_problem(struct ka_audit *a, const char *name, size_t line, co
     return 0;
 }
 
-static int parse_action_name(const char *s, enum ka_action *out)
-{
-    static const enum ka_action all[] = {KA_ACTION_ENFORCE, KA_ACTION_WARN, KA_ACTION_AUDIT,
-                                         KA_ACTION_OFF};
-    for (size_t i = 0; s != NULL && i < sizeof(all) / sizeof(all[0]); i++) {
-        if (strcmp(s, ka_action_name(all[i])) == 0) {
-            *out = all[i];
-            return 0;
-        }
-    }
-    return KA_EINVAL;
-}
-
 /* One decision-log line: an admission item or a problem item. */
 static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, const char *line,
                         size_t len, int terminated)
@@ -710,7 +741,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     if (len > KA_AUDIT_MAX_LOG_LINE) {
         return add_log_problem(a, name, lineno, "line longer than 512 KiB; skipped");
     }
-    doc = cJSON_ParseWithLength(line, len);
+    doc = ka_json_parse_bounded(line, len, KA_AUDIT_MAX_LOG_LINE, KA_MAX_DEPTH_DEFAULT, NULL, 0);
     if (doc == NULL) {
         ret =
             add_log_problem(a, name, lineno, "malformed JSON (a torn or corrupted line); skipped");
@@ -731,7 +762,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     {
         enum ka_action act;
         if (!cJSON_IsObject(f) || str_at(f, "rule") == NULL ||
-            parse_action_name(str_at(f, "action"), &act) != 0) {
+            ka_action_parse(str_at(f, "action"), &act) != 0) {
             snprintf(why, sizeof(why),
                      "finding %zu has no rule or an unknown action (enforce, warn, audit); "
                      "skipped",
@@ -777,7 +808,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     cJSON_ArrayForEach(f, findings)
     {
         enum ka_action act = KA_ACTION_AUDIT;
-        (void)parse_action_name(str_at(f, "action"), &act);
+        (void)ka_action_parse(str_at(f, "action"), &act);
         const char *stale = str_at(f, "stale");
         enum ka_stale st = KA_STALE_NONE;
         for (int k = KA_STALE_AGE; stale != NULL && k <= KA_STALE_FINDINGS; k++) {

@@ -1,8 +1,6 @@
 /* `kadmit fix`: rewrite manifests to meet the policy (stdout, unified diff, or in place). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,22 +8,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/fix.h"
 #include "kadmit/limits.h"
+#include "kadmit/registry.h"
 
 /* Lines of context around a change in --diff, and the largest line-by-line comparison made
  * (cells of the LCS table); past it a change is one hunk from its first to its last line. */
 #define KA_DIFF_CONTEXT 3
 #define KA_DIFF_MAX_CELLS (4u * 1024u * 1024u)
 #define KA_FIX_MAX_DIR_DEPTH 16
+/* Images whose resolution (or failure) --resolve-digests remembers, so each is asked once. */
+#define KA_FIX_RESOLVE_CACHE 256
 
 static void fix_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-w | --diff] FILE|DIR|-...\n\n"
+        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-w | --diff]\n"
+        "                  [--resolve-digests [--auth FILE]] FILE|DIR|-...\n\n"
         "Rewrites manifests so they meet the policy, editing the text in place: comments, key\n"
         "order, quoting, indentation, flow or block style, CRLF line endings, document\n"
         "separators and every document that needs no change stay byte for byte. JSON stays\n"
@@ -40,7 +45,8 @@ static void fix_usage(FILE *f)
         "  pdb-availability       minAvailable raised to the minimum (maxUnavailable dropped)\n"
         "  resources-required     only the values given in the rule's params.fix\n"
         "Never guessed (listed on stderr with why and what to run): image digests (crane\n"
-        "digest / skopeo inspect), literal secrets (kubectl create secret + secretKeyRef),\n"
+        "digest / skopeo inspect; resolved from the registry with --resolve-digests),\n"
+        "literal secrets (kubectl create secret + secretKeyRef),\n"
         "metrics, probes without a known port, resources without params.fix, changes under\n"
         "a YAML alias or to an anchor that aliases share.\n\n"
         "  --policies PATH      policy file or directory (default: embedded checklist)\n"
@@ -50,6 +56,15 @@ static void fix_usage(FILE *f)
         "                       instead of the fixed manifests\n"
         "  --now TIME           time for time-dependent rules: Unix seconds (default:\n"
         "                       $KADMIT_NOW, else the current time)\n"
+        "  --resolve-digests    contact the registries: every image referenced by tag that\n"
+        "                       image-pinned or image-scan-attestation reports becomes\n"
+        "                       repo:tag@sha256:<digest>, the digest the registry serves for\n"
+        "                       the tag (its manifest's SHA-256, checked against the\n"
+        "                       Docker-Content-Digest header); each resolution is printed\n"
+        "  --auth FILE          with --resolve-digests: registry credentials, a\n"
+        "                       .dockerconfigjson (e.g. ~/.docker/config.json)\n"
+        "  --ca-file FILE       with --resolve-digests: extra CA bundle for the registries\n"
+        "  --plain-http         with --resolve-digests: talk http:// (loopback test registries)\n"
         "Default output: the fixed manifests on stdout. Findings that remain go to stderr.\n"
         "exit: 0 nothing to fix or all fixed, 1 findings remain that fix cannot fix (listed),\n"
         "      2 bad input or policy\n");
@@ -237,45 +252,15 @@ cleanup:
  * Files
  */
 
-/* Write `data` to `path` atomically: a temporary file beside it, the old mode, then rename. */
+/* Write `data` to `path` atomically (a hidden temporary file beside it, then rename), keeping
+ * the file's mode. */
 static int write_atomic(const char *path, const char *data, size_t len)
 {
-    char tmp[4200];
     struct stat st;
-    if (stat(path, &st) != 0 ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s.kadmit-fix-XXXXXX", path) >= sizeof(tmp)) {
+    if (stat(path, &st) != 0) {
         return KA_EIO;
     }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        return KA_EIO;
-    }
-    int ret = 0;
-    size_t off = 0;
-    while (ret == 0 && off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            ret = KA_EIO;
-        } else {
-            off += (size_t)w;
-        }
-    }
-    if (ret == 0 && (fchmod(fd, st.st_mode & 07777) != 0 || fsync(fd) != 0)) {
-        ret = KA_EIO;
-    }
-    if (close(fd) != 0 && ret == 0) {
-        ret = KA_EIO;
-    }
-    if (ret == 0 && rename(tmp, path) != 0) {
-        ret = KA_EIO;
-    }
-    if (ret != 0) {
-        unlink(tmp);
-    }
-    return ret;
+    return ka_file_write_atomic(path, data, len, st.st_mode);
 }
 
 enum fix_mode { FIX_STDOUT, FIX_DIFF, FIX_WRITE };
@@ -286,7 +271,62 @@ struct fix_run {
     enum fix_mode mode;
     size_t files, files_changed, ops, remaining;
     int bad_input;
+    const struct ka_fix_resolver *resolver; /* --resolve-digests, else NULL */
 };
+
+/* --resolve-digests: the registry client, each image asked once. */
+struct resolve_cache {
+    struct ka_registry_opts opts;
+    size_t n;
+    struct {
+        char *image;
+        char digest[80]; /* "" when it failed */
+        char err[256];
+    } e[KA_FIX_RESOLVE_CACHE];
+};
+
+static int resolve_image(void *ctx, const char *image, char *digest, size_t digest_len, char *err,
+                         size_t err_len)
+{
+    struct resolve_cache *rc = ctx;
+    for (size_t i = 0; i < rc->n; i++) {
+        if (strcmp(rc->e[i].image, image) == 0) {
+            snprintf(digest, digest_len, "%s", rc->e[i].digest);
+            snprintf(err, err_len, "%s", rc->e[i].err);
+            return rc->e[i].digest[0] != '\0' ? 0 : KA_ENOTFOUND;
+        }
+    }
+    struct ka_buf rep;
+    ka_buf_init(&rep, 64 * 1024);
+    char got[80] = "";
+    int ret = ka_registry_resolve(image, &rc->opts, got, sizeof(got), &rep);
+    /* the report's last line says what the registry answered */
+    const char *last = rep.data != NULL ? rep.data : "";
+    size_t len = rep.len;
+    while (len > 0 && last[len - 1] == '\n') {
+        len--;
+    }
+    const char *nl = len > 0 ? memrchr(last, '\n', len) : NULL;
+    const char *line = nl != NULL ? nl + 1 : last;
+    int line_len = (int)(len - (size_t)(line - last));
+    if (ret == 0) {
+        fprintf(stderr, "kadmit fix: resolved %s -> %s\n", image, got);
+        snprintf(digest, digest_len, "%s", got);
+    } else {
+        snprintf(err, err_len, "cannot resolve %.80s: %.*s", image, line_len, line);
+        fprintf(stderr, "kadmit fix: %s\n", err);
+    }
+    ka_buf_free(&rep);
+    if (rc->n < KA_FIX_RESOLVE_CACHE) {
+        rc->e[rc->n].image = strdup(image);
+        if (rc->e[rc->n].image != NULL) {
+            snprintf(rc->e[rc->n].digest, sizeof(rc->e[0].digest), "%s", ret == 0 ? got : "");
+            snprintf(rc->e[rc->n].err, sizeof(rc->e[0].err), "%s", ret == 0 ? "" : err);
+            rc->n++;
+        }
+    }
+    return ret;
+}
 
 static void print_notes(const struct ka_fix_result *r)
 {
@@ -315,7 +355,8 @@ static int fix_file(struct fix_run *run, const char *path)
         ret = ret == KA_ENOMEM ? ret : 0;
         goto cleanup;
     }
-    ret = ka_fix_bytes(run->policy, &run->opts, name, data.data ? data.data : "", data.len, &res);
+    ret = ka_fix_bytes_resolving(run->policy, &run->opts, run->resolver, name,
+                                 data.data ? data.data : "", data.len, &res);
     if (ret != 0) {
         fprintf(stderr, "kadmit fix: %s: %s\n", name, ka_strerror(ret));
         goto cleanup;
@@ -350,13 +391,12 @@ cleanup:
     return ret;
 }
 
-static int is_manifest(const struct dirent *e)
+static int is_manifest(const char *name)
 {
-    size_t n = strlen(e->d_name);
-    const char *s = e->d_name;
-    return s[0] != '.' && ((n > 5 && strcmp(s + n - 5, ".yaml") == 0) ||
-                           (n > 4 && strcmp(s + n - 4, ".yml") == 0) ||
-                           (n > 5 && strcmp(s + n - 5, ".json") == 0));
+    size_t n = strlen(name);
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
 static int fix_path(struct fix_run *run, const char *path, unsigned depth)
@@ -365,9 +405,8 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
     if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))) {
         return fix_file(run, path);
     }
-    struct dirent **names = NULL;
-    int n = depth <= KA_FIX_MAX_DIR_DEPTH ? scandir(path, &names, NULL, alphasort) : -1;
-    if (n < 0) {
+    struct ka_file_list names;
+    if (depth > KA_FIX_MAX_DIR_DEPTH || ka_file_list_dir(path, NULL, SIZE_MAX, &names) != 0) {
         fprintf(stderr, "kadmit fix: %s: %s\n", path,
                 depth > KA_FIX_MAX_DIR_DEPTH ? "directories nested too deeply"
                                              : "no such file or directory");
@@ -375,76 +414,61 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
         return 0;
     }
     int ret = 0;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; ret == 0 && i < names.n; i++) {
         char full[4096];
         struct stat cst;
-        if (ret == 0 && names[i]->d_name[0] != '.' &&
-            (size_t)snprintf(full, sizeof(full), "%s/%s", path, names[i]->d_name) < sizeof(full) &&
+        if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, names.names[i]) < sizeof(full) &&
             stat(full, &cst) == 0) {
             if (S_ISDIR(cst.st_mode)) {
                 ret = fix_path(run, full, depth + 1);
-            } else if (is_manifest(names[i])) {
+            } else if (is_manifest(names.names[i])) {
                 ret = fix_file(run, full);
             }
         }
-        free(names[i]);
     }
-    free(names);
+    ka_file_list_free(&names);
     return ret;
 }
 
 int ka_cmd_fix(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"policies", required_argument, NULL, 'p'},
-        {"attestations", required_argument, NULL, 'a'},
-        {"write", no_argument, NULL, 'w'},
-        {"diff", no_argument, NULL, 'd'},
-        {"now", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *policies = NULL, *attestations = NULL, *now_text = getenv("KADMIT_NOW");
+    const char *policies = NULL, *attestations = NULL, *now_text = NULL;
+    const char *auth = NULL, *ca_file = NULL;
     struct fix_run run;
     memset(&run, 0, sizeof(run));
-    int c, writes = 0, diffs = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:wh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            policies = optarg;
-            break;
-        case 'a':
-            attestations = optarg;
-            break;
-        case 'w':
-            writes = 1;
-            break;
-        case 'd':
-            diffs = 1;
-            break;
-        case 'n':
-            now_text = optarg;
-            break;
-        case 'h':
-            fix_usage(stdout);
-            return 0;
-        default:
-            fix_usage(stderr);
-            return 2;
-        }
+    static struct resolve_cache cache; /* ~60 KB: not on the stack */
+    memset(&cache, 0, sizeof(cache));
+    ka_registry_opts_init(&cache.opts);
+    struct ka_fix_resolver resolver = {resolve_image, &cache};
+    int writes = 0, diffs = 0, operands = 0, resolve = 0, plain_http = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_STRING("policies", 'p', &policies),
+        KA_CLI_STRING("attestations", 'a', &attestations),
+        KA_CLI_FLAG("write", 'w', &writes),
+        KA_CLI_FLAG("diff", 0, &diffs),
+        KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW"),
+        KA_CLI_FLAG("resolve-digests", 0, &resolve),
+        KA_CLI_STRING("auth", 0, &auth),
+        KA_CLI_STRING("ca-file", 0, &ca_file),
+        KA_CLI_FLAG("plain-http", 0, &plain_http),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("fix", flags, argc, argv, fix_usage, &operands);
+    if (done >= 0) {
+        return done;
     }
     if (writes && diffs) {
         fprintf(stderr, "kadmit fix: -w and --diff exclude each other\n");
         return 2;
     }
     run.mode = writes ? FIX_WRITE : diffs ? FIX_DIFF : FIX_STDOUT;
-    if (optind >= argc) {
+    if (operands >= argc) {
         fprintf(stderr, "kadmit fix: name at least one FILE, DIR or -\n");
         fix_usage(stderr);
         return 2;
     }
-    for (int i = optind; i < argc; i++) {
+    for (int i = operands; i < argc; i++) {
         if (strcmp(argv[i], "-") == 0 && run.mode == FIX_WRITE) {
             fprintf(stderr, "kadmit fix: -w cannot write stdin back\n");
             return 2;
@@ -465,9 +489,26 @@ int ka_cmd_fix(int argc, char **argv)
         return 2;
     }
     run.policy = policy;
+    cache.opts.auth_file = auth;
+    cache.opts.ca_file = ca_file;
+    cache.opts.plain_http = plain_http;
+    if (resolve) {
+        run.resolver = &resolver;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+            fprintf(stderr, "kadmit fix: cannot initialise libcurl\n");
+            ka_policy_unref(policy);
+            return 2;
+        }
+    }
     int ret = 0;
-    for (int i = optind; ret == 0 && i < argc; i++) {
+    for (int i = operands; ret == 0 && i < argc; i++) {
         ret = fix_path(&run, argv[i], 0);
+    }
+    for (size_t i = 0; i < cache.n; i++) {
+        free(cache.e[i].image);
+    }
+    if (resolve) {
+        curl_global_cleanup();
     }
     if (fflush(stdout) != 0 && ret == 0) {
         ret = KA_EIO;

@@ -24,9 +24,12 @@
 #include "kadmit/decisionlog.h"
 #include "kadmit/config.h"
 #include "kadmit/error.h"
+#include "kadmit/fetch_queue.h"
+#include "kadmit/file.h"
 #include "kadmit/log.h"
 #include "kadmit/metrics.h"
 #include "kadmit/policy.h"
+#include "kadmit/registry.h"
 #include "kadmit/rules.h"
 #include "kadmit/server.h"
 #include "kadmit/tls.h"
@@ -38,6 +41,8 @@ struct serve {
     struct ka_tls_holder tls;
     struct ka_metrics *metrics;
     struct ka_decision_log *decision_log;
+    struct ka_fetch_queue *fetch_queue;  /* --attestation-source registry, else NULL */
+    struct ka_registry_fetcher *fetcher; /* takes from fetch_queue */
     uint64_t policy_fingerprint;
     uint64_t tls_fingerprint;
 };
@@ -143,7 +148,8 @@ static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
         goto exit;
     }
     struct ka_review_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth,
-                                  .max_values = sv->cfg.max_json_values};
+                                  .max_values = sv->cfg.max_json_values,
+                                  .fetch_queue = sv->fetch_queue};
     ret = ka_admission_review(policy, ep, body, len, &opts, response, sm);
     sm->client_cert_verified = client_cert_verified;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -181,65 +187,17 @@ static int serve_ready(void *ctx, char *why, size_t why_len)
 
 /* ============================================================================== reloads */
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
-}
-
-static uint64_t stat_hash(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        return mix(7, (uint64_t)errno);
-    }
-    uint64_t h = mix(0, (uint64_t)st.st_dev);
-    h = mix(h, (uint64_t)st.st_ino);
-    h = mix(h, (uint64_t)st.st_size);
-    h = mix(h, (uint64_t)st.st_mtim.tv_sec);
-    h = mix(h, (uint64_t)st.st_mtim.tv_nsec);
-    return mix(h, (uint64_t)st.st_ctim.tv_nsec);
-}
-
-/* A file, or a directory and every entry in it (symlinks followed). Order independent. */
-static uint64_t path_fingerprint(const char *path)
-{
-    if (path == NULL || path[0] == '\0') {
-        return 1;
-    }
-    uint64_t h = stat_hash(path);
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        return h;
-    }
-    struct dirent *e;
-    char full[KA_CONFIG_PATH_MAX + 256];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        int n = snprintf(full, sizeof(full), "%s/%s", path, e->d_name);
-        if (n > 0 && (size_t)n < sizeof(full)) {
-            uint64_t eh = stat_hash(full);
-            for (const char *c = e->d_name; *c != '\0'; c++) {
-                eh = mix(eh, (uint64_t)(unsigned char)*c);
-            }
-            h += eh; /* readdir order does not matter */
-        }
-    }
-    closedir(d);
-    return h;
-}
-
 /* The policy files, the --attestations directory, and what the current snapshot was built from
  * (the rules' attestation and key directories). */
 static uint64_t policy_files_fingerprint(struct serve *sv)
 {
-    uint64_t h = mix(path_fingerprint(sv->cfg.policies), path_fingerprint(sv->cfg.attestations));
+    uint64_t h =
+        ka_file_fingerprint(ka_file_fingerprint(0, sv->cfg.policies), sv->cfg.attestations);
     struct ka_policy *current = ka_policy_holder_get(&sv->policy);
     const char *paths[16];
     size_t n = ka_policy_watch_paths(current, paths, 16);
     for (size_t i = 0; i < n; i++) {
-        h = mix(h, path_fingerprint(paths[i]));
+        h = ka_file_fingerprint(h, paths[i]);
     }
     ka_policy_unref(current);
     return h;
@@ -392,12 +350,32 @@ static int reload_tls(struct serve *sv, const char *why)
     return ret;
 }
 
+/* The background registry fetcher: admission queues the digests it denies, the fetcher writes
+ * what their registries hold into --attestations, and the reload picks it up. */
+static int start_fetcher(struct serve *sv)
+{
+    struct ka_registry_opts o;
+    ka_registry_opts_init(&o);
+    o.auth_file = sv->cfg.registry_auth[0] != '\0' ? sv->cfg.registry_auth : NULL;
+    o.ca_file = sv->cfg.registry_ca_file[0] != '\0' ? sv->cfg.registry_ca_file : NULL;
+    o.timeout_s = (long)sv->cfg.registry_timeout;
+    o.plain_http = sv->cfg.registry_plain_http != 0;
+    o.allowed_hosts = sv->cfg.registry_hosts;
+    int ret = ka_fetch_queue_new((int64_t)sv->cfg.registry_refresh, &sv->fetch_queue);
+    ret = ret ? ret
+              : ka_registry_fetcher_start(sv->fetch_queue, sv->cfg.attestations, &o, &sv->fetcher);
+    if (ret == 0) {
+        KA_LOG_I("registry fetcher: denied digests are fetched into %s (refresh every %lus)",
+                 sv->cfg.attestations, sv->cfg.registry_refresh);
+    }
+    return ret;
+}
+
 /* ================================================================================ command */
 
 int ka_cmd_serve(int argc, char **argv)
 {
     int rc = 2;
-    int help = 0;
     char err[512];
     struct serve sv;
     struct ka_server *server = NULL;
@@ -406,20 +384,10 @@ int ka_cmd_serve(int argc, char **argv)
     ka_policy_holder_init(&sv.policy);
     ka_tls_holder_init(&sv.tls);
     ka_buf_init(&diag, 4096);
-    ka_config_init(&sv.cfg);
-
-    if (ka_config_parse(&sv.cfg, argc, argv, &help, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kadmit serve: %s\n", err);
+    int done = ka_config_from_args(&sv.cfg, argc, argv, "kadmit serve", "serve");
+    if (done >= 0) {
+        rc = done;
         goto exit;
-    }
-    if (help) {
-        ka_config_usage(stdout, "serve");
-        rc = 0;
-        goto exit;
-    }
-    enum ka_log_level level = KA_LOG_INFO;
-    if (ka_log_parse_level(sv.cfg.log_level, &level) == 0) {
-        ka_log_threshold = level;
     }
     sv.metrics = ka_metrics_new();
     if (sv.metrics == NULL) {
@@ -445,12 +413,11 @@ int ka_cmd_serve(int argc, char **argv)
 
     /* Signals are taken synchronously by this thread; every other thread blocks them. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    ka_server_block_signals(&set);
+    if (strcmp(sv.cfg.attestation_source, "registry") == 0 && start_fetcher(&sv) != 0) {
+        fprintf(stderr, "kadmit serve: cannot start the registry fetcher: out of memory\n");
+        goto exit;
+    }
 
     struct ka_server_opts opts = {.config = &sv.cfg,
                                   .tls = &sv.tls,
@@ -514,6 +481,8 @@ int ka_cmd_serve(int argc, char **argv)
     rc = 0;
 exit:
     ka_server_free(server);
+    ka_registry_fetcher_stop(sv.fetcher);
+    ka_fetch_queue_free(sv.fetch_queue);
     ka_decision_log_close(sv.decision_log);
     ka_tls_holder_free(&sv.tls);
     ka_policy_holder_free(&sv.policy);

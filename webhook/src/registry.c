@@ -5,7 +5,10 @@
 #include "kadmit/registry.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,10 @@
 #include <mbedtls/sha256.h>
 
 #include "kadmit/error.h"
+#include "kadmit/fetch_queue.h"
+#include "kadmit/file.h"
+#include "kadmit/json.h"
+#include "kadmit/limits.h"
 #include "kadmit/log.h"
 #include "kadmit/version.h"
 #include "mbedtls_compat.h"
@@ -43,26 +50,10 @@ void ka_registry_opts_init(struct ka_registry_opts *o)
 
 /* ---- image references ----------------------------------------------------------------------- */
 
-struct ref {
-    char host[256]; /* registry host[:port], Docker Hub as registry-1.docker.io */
-    char repo[256]; /* path inside the registry, Docker Hub single names under library/ */
-    char hex[65];   /* the digest's 64 hex digits */
-};
-
-static int parse_ref(const char *image, struct ref *r)
+/* Host, repository and tag of the name that ends at `end` (before any "@digest"). */
+static int parse_name(const char *image, const char *end, struct ka_registry_ref *r)
 {
-    const char *at = strrchr(image, '@');
-    if (at == NULL || strncmp(at + 1, "sha256:", 7) != 0 || strlen(at + 8) != 64) {
-        return KA_EINVAL;
-    }
-    for (size_t i = 0; i < 64; i++) {
-        char c = at[8 + i];
-        if (!isdigit((unsigned char)c) && !(c >= 'a' && c <= 'f')) {
-            return KA_EINVAL;
-        }
-    }
-    memcpy(r->hex, at + 8, 65);
-    size_t n = (size_t)(at - image);
+    size_t n = (size_t)(end - image);
     const char *slash = memchr(image, '/', n);
     const char *name = image;
     /* the first component is a registry when it has a dot or a port, or is localhost */
@@ -84,9 +75,9 @@ static int parse_ref(const char *image, struct ref *r)
     if (strcmp(r->host, "docker.io") == 0 || strcmp(r->host, "index.docker.io") == 0) {
         snprintf(r->host, sizeof(r->host), "registry-1.docker.io");
     }
-    size_t len = (size_t)(at - name);
+    size_t len = (size_t)(end - name);
     const char *last = NULL; /* a ":tag" after the last slash */
-    for (const char *p = name; p < at; p++) {
+    for (const char *p = name; p < end; p++) {
         if (*p == '/') {
             last = NULL;
         } else if (*p == ':') {
@@ -95,6 +86,17 @@ static int parse_ref(const char *image, struct ref *r)
     }
     if (last != NULL) {
         len = (size_t)(last - name);
+        size_t tl = (size_t)(end - last - 1);
+        if (tl == 0 || tl >= sizeof(r->tag) || last[1] == '.' || last[1] == '-') {
+            return KA_EINVAL;
+        }
+        memcpy(r->tag, last + 1, tl);
+        r->tag[tl] = '\0';
+        for (const char *p = r->tag; *p; p++) {
+            if (!isalnum((unsigned char)*p) && !strchr("_.-", *p)) {
+                return KA_EINVAL;
+            }
+        }
     }
     int library = strcmp(r->host, "registry-1.docker.io") == 0 && memchr(name, '/', len) == NULL;
     if (len == 0 || len + 8 >= sizeof(r->repo)) {
@@ -109,17 +111,48 @@ static int parse_ref(const char *image, struct ref *r)
     return 0;
 }
 
+int ka_registry_parse_image(const char *image, struct ka_registry_ref *r)
+{
+    memset(r, 0, sizeof(*r));
+    const char *at = strrchr(image, '@');
+    if (at == NULL || strncmp(at + 1, "sha256:", 7) != 0 || strlen(at + 8) != 64) {
+        return KA_EINVAL;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char c = at[8 + i];
+        if (!isdigit((unsigned char)c) && !(c >= 'a' && c <= 'f')) {
+            return KA_EINVAL;
+        }
+    }
+    memcpy(r->hex, at + 8, 65);
+    return parse_name(image, at, r);
+}
+
+int ka_registry_parse_tagged(const char *image, struct ka_registry_ref *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (strchr(image, '@') != NULL) {
+        return KA_EINVAL;
+    }
+    int ret = parse_name(image, image + strlen(image), r);
+    if (ret == 0 && r->tag[0] == '\0') {
+        snprintf(r->tag, sizeof(r->tag), "latest");
+    }
+    return ret;
+}
+
 /* ---- HTTP ------------------------------------------------------------------------------------ */
 
 struct client {
     CURL *curl;
     const struct ka_registry_opts *o;
-    const struct ref *ref;
+    const struct ka_registry_ref *ref;
     const char *scheme;
     char *token;     /* bearer token, NULL until a challenge asked for one */
     char basic[600]; /* base64 "user:password" from the auth file, "" when none */
     struct ka_buf *report;
     int unreachable; /* the last request failed without an HTTP answer */
+    char last[1024]; /* the last line reported, for the one-line answer */
 };
 
 struct response {
@@ -133,15 +166,26 @@ struct response {
 static void report(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void report(struct client *c, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->last, sizeof(c->last), fmt, ap);
+    va_end(ap);
     if (c->report == NULL) {
         return;
     }
-    va_list ap;
     va_start(ap, fmt);
     int r = ka_buf_vprintf(c->report, fmt, ap);
     va_end(ap);
     r = r ? r : ka_buf_add(c->report, "\n", 1);
     (void)r; /* a full report only loses detail */
+}
+
+/* A JSON document from a registry or an auth file (its size bounded where it was read, by the
+ * KA_REGISTRY_MAX_* limits). */
+static cJSON *parse_json(const char *body, size_t len)
+{
+    return ka_json_parse_bounded(body != NULL ? body : "", body != NULL ? len : 0, SIZE_MAX,
+                                 KA_MAX_DEPTH_DEFAULT, NULL, 0);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -165,6 +209,13 @@ static void header_value(const char *line, size_t len, const char *name, char *o
         end--;
     }
     snprintf(out, out_len, "%.*s", (int)(end - v), v);
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const atomic_int *cancel = arg;
+    return atomic_load(cancel) != 0; /* non-zero aborts the transfer */
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -214,6 +265,11 @@ static int get_once(struct client *c, const char *url, const char *accept, const
     if (c->o->ca_file != NULL) {
         curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->o->ca_file);
     }
+    if (c->o->cancel != NULL) {
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, (void *)c->o->cancel);
+        curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode cr = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(h);
@@ -230,8 +286,7 @@ static int get_once(struct client *c, const char *url, const char *accept, const
     return ret;
 }
 
-/* Value of `key` in a challenge such as `Bearer realm="...",service="..."`. */
-static void challenge_param(const char *ch, const char *key, char *out, size_t out_len)
+void ka_registry_challenge_param(const char *ch, const char *key, char *out, size_t out_len)
 {
     out[0] = '\0';
     size_t kl = strlen(key);
@@ -250,9 +305,9 @@ static void challenge_param(const char *ch, const char *key, char *out, size_t o
 static int fetch_token(struct client *c, const char *challenge)
 {
     char realm[1024], service[256], scope[512], url[2200], auth[700];
-    challenge_param(challenge, "realm", realm, sizeof(realm));
-    challenge_param(challenge, "service", service, sizeof(service));
-    challenge_param(challenge, "scope", scope, sizeof(scope));
+    ka_registry_challenge_param(challenge, "realm", realm, sizeof(realm));
+    ka_registry_challenge_param(challenge, "service", service, sizeof(service));
+    ka_registry_challenge_param(challenge, "scope", scope, sizeof(scope));
     if (realm[0] == '\0') {
         report(c, "the registry's Bearer challenge has no realm: %.200s", challenge);
         return KA_ENET;
@@ -280,21 +335,19 @@ static int fetch_token(struct client *c, const char *challenge)
         report(c, "GET %s (token): %ld", realm, r.status);
         ret = KA_ENET;
     }
-    cJSON *j = ret == 0 ? cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len) : NULL;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
-    if (!cJSON_IsString(t)) {
-        t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-    }
-    if (ret == 0 && cJSON_IsString(t) && strlen(t->valuestring) < 16384) {
+    char *token = NULL;
+    int pr = ret == 0 ? ka_registry_parse_token(r.body.data, r.body.len, &token) : 0;
+    if (ret == 0 && pr == 0) {
+        if (c->token != NULL) {
+            mbedtls_platform_zeroize(c->token, strlen(c->token));
+        }
         free(c->token);
-        c->token = strdup(t->valuestring);
-        ret = c->token ? 0 : KA_ENOMEM;
+        c->token = token;
         report(c, "GET %s (token): 200", realm);
     } else if (ret == 0) {
         report(c, "GET %s (token): no token in the answer", realm);
-        ret = KA_ENET;
+        ret = pr == KA_ENOMEM ? pr : KA_ENET;
     }
-    cJSON_Delete(j);
     if (r.body.data != NULL) {
         mbedtls_platform_zeroize(r.body.data, r.body.len);
     }
@@ -357,7 +410,8 @@ static int get(struct client *c, const char *path, const char *accept, size_t ma
             attempt--; /* the challenge is not a failed attempt */
             continue;
         }
-        if (ret == KA_ELIMIT || ret == KA_ENOMEM || (ret == 0 && !transient(r->status))) {
+        if (ret == KA_ELIMIT || ret == KA_ENOMEM || (ret == 0 && !transient(r->status)) ||
+            (c->o->cancel != NULL && atomic_load(c->o->cancel) != 0)) {
             break;
         }
         if (ret == 0) {
@@ -428,6 +482,32 @@ static int get_by_digest(struct client *c, const char *what, const char *digest,
     return ret;
 }
 
+/* ---- parsing the registry's answers (pure; tests/fuzz/fuzz_registry.c) ------------------- */
+
+int ka_registry_parse_token(const char *body, size_t len, char **token)
+{
+    *token = NULL;
+    cJSON *j = parse_json(body, len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
+    if (!cJSON_IsString(t) || t->valuestring[0] == '\0') {
+        t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    }
+    int ret = KA_ENOTFOUND;
+    if (j == NULL) {
+        ret = KA_EPARSE;
+    } else if (cJSON_IsString(t) && t->valuestring[0] != '\0' &&
+               strlen(t->valuestring) < KA_REGISTRY_MAX_TOKEN_LEN &&
+               strpbrk(t->valuestring, "\r\n") == NULL) { /* it goes into a header */
+        *token = strdup(t->valuestring);
+        ret = *token != NULL ? 0 : KA_ENOMEM;
+    }
+    if (cJSON_IsString(t)) {
+        mbedtls_platform_zeroize(t->valuestring, strlen(t->valuestring));
+    }
+    cJSON_Delete(j);
+    return ret;
+}
+
 /* The annotation says this is something other than a vulnerability scan. */
 static int other_predicate(const cJSON *desc, const char *key)
 {
@@ -441,10 +521,107 @@ static int other_predicate(const cJSON *desc, const char *key)
            strcmp(p->valuestring, VULN_PREDICATE_HOST) != 0;
 }
 
+__attribute__((format(printf, 2, 3))) static void note(struct ka_buf *notes, const char *fmt, ...)
+{
+    if (notes == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int r = ka_buf_vprintf(notes, fmt, ap);
+    va_end(ap);
+    r = r ? r : ka_buf_add(notes, "\n", 1);
+    (void)r; /* full notes only lose detail */
+}
+
+/* Add a descriptor's digest to `out`, or count it bad when it is not sha256:<64 hex>. */
+static void take_digest(const cJSON *desc, struct ka_registry_digests *out, struct ka_buf *notes)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(desc, "digest");
+    if (!cJSON_IsString(d) || !valid_digest(d->valuestring)) {
+        note(notes, "descriptor digest %.80s is not sha256:<64 hex>",
+             cJSON_IsString(d) ? d->valuestring : "(none)");
+        out->bad++;
+        return;
+    }
+    memcpy(out->digest[out->n++], d->valuestring, 72);
+}
+
+/* Parse `body` as a JSON object holding the array `key`, at most KA_REGISTRY_MAX_LAYERS read. */
+static cJSON *parse_list(const char *body, size_t len, const char *what, const char *key,
+                         const cJSON **list, struct ka_registry_digests *out, struct ka_buf *notes)
+{
+    memset(out, 0, sizeof(*out));
+    cJSON *j = parse_json(body, len);
+    *list = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsArray(*list)) {
+        note(notes, "%s has no %s array", what, key);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    if (cJSON_GetArraySize(*list) > KA_REGISTRY_MAX_LAYERS) {
+        note(notes, "%s lists %d %s; the first %d are read", what, cJSON_GetArraySize(*list), key,
+             KA_REGISTRY_MAX_LAYERS);
+    }
+    return j;
+}
+
+int ka_registry_manifest_layers(const char *body, size_t len, int vuln_only,
+                                struct ka_registry_digests *out, struct ka_buf *notes)
+{
+    const cJSON *layers, *l;
+    cJSON *m = parse_list(body, len, "manifest", "layers", &layers, out, notes);
+    if (m == NULL) {
+        return KA_EPARSE;
+    }
+    cJSON_ArrayForEach(l, layers)
+    {
+        if (out->n + out->bad >= KA_REGISTRY_MAX_LAYERS) {
+            break;
+        }
+        if (!vuln_only || !other_predicate(l, "predicateType")) {
+            take_digest(l, out, notes);
+        }
+    }
+    cJSON_Delete(m);
+    return 0;
+}
+
+int ka_registry_index_referrers(const char *body, size_t len, struct ka_registry_digests *out,
+                                struct ka_buf *notes)
+{
+    const cJSON *ms, *d;
+    cJSON *ix = parse_list(body, len, "index", "manifests", &ms, out, notes);
+    if (ix == NULL) {
+        return KA_EPARSE;
+    }
+    cJSON_ArrayForEach(d, ms)
+    {
+        if (out->n + out->bad >= KA_REGISTRY_MAX_LAYERS) {
+            break;
+        }
+        /* Registries take artifactType from the manifest's, or (go-containerregistry) from its
+         * config's media type, the empty one for cosign's bundles: only another named type is
+         * another artifact (an SBOM...). */
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "artifactType");
+        if (cJSON_IsString(at) && strstr(at->valuestring, "dev.sigstore.bundle") == NULL &&
+            strcmp(at->valuestring, "application/vnd.oci.empty.v1+json") != 0) {
+            continue;
+        }
+        if (!other_predicate(d, "dev.sigstore.bundle.predicateType")) {
+            take_digest(d, out, notes);
+        }
+    }
+    cJSON_Delete(ix);
+    return 0;
+}
+
+/* ---- fetching what the answers name --------------------------------------------------------- */
+
 /* Append one fetched document to the output as one JSON line. */
 static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
 {
-    cJSON *j = cJSON_ParseWithLength(doc->data ? doc->data : "", doc->len);
+    cJSON *j = parse_json(doc->data, doc->len);
     char *flat = j ? cJSON_PrintUnformatted(j) : NULL;
     int ret = KA_EINVAL;
     if (flat != NULL) {
@@ -457,37 +634,36 @@ static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
     return ret;
 }
 
-/* Every layer of an image manifest (already fetched) whose annotation does not exclude it. */
-static int take_layers(struct client *c, const struct ka_buf *manifest, const char *annotation,
+/* The parser's notes, into the report. */
+static void report_notes(struct client *c, struct ka_buf *notes)
+{
+    for (char *l = notes->data; l != NULL && *l != '\0';) {
+        char *nl = strchr(l, '\n');
+        report(c, "%.*s", nl ? (int)(nl - l) : (int)strlen(l), l);
+        l = nl ? nl + 1 : NULL;
+    }
+    ka_buf_reset(notes);
+}
+
+/* Every layer of an image manifest (already fetched) that may be a vulnerability scan. */
+static int take_layers(struct client *c, const struct ka_buf *manifest, int vuln_only,
                        struct ka_buf *out, size_t *docs)
 {
-    cJSON *m = cJSON_ParseWithLength(manifest->data ? manifest->data : "", manifest->len);
-    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(m, "layers");
-    int ret = 0;
-    if (!cJSON_IsArray(layers)) {
-        report(c, "manifest has no layers array");
-        cJSON_Delete(m);
+    struct ka_registry_digests layers;
+    struct ka_buf notes;
+    ka_buf_init(&notes, 8192);
+    int ret =
+        ka_registry_manifest_layers(manifest->data, manifest->len, vuln_only, &layers, &notes);
+    report_notes(c, &notes);
+    ka_buf_free(&notes);
+    if (ret != 0) {
         return KA_ENET;
     }
-    if (cJSON_GetArraySize(layers) > KA_REGISTRY_MAX_LAYERS) {
-        report(c, "manifest has %d layers; the first %d are read", cJSON_GetArraySize(layers),
-               KA_REGISTRY_MAX_LAYERS);
-    }
+    ret = layers.bad > 0 ? KA_ENET : 0;
     struct response r;
     memset(&r, 0, sizeof(r));
-    int n = 0;
-    const cJSON *l;
-    cJSON_ArrayForEach(l, layers)
-    {
-        if (n++ >= KA_REGISTRY_MAX_LAYERS) {
-            break;
-        }
-        if (annotation != NULL && other_predicate(l, annotation)) {
-            continue;
-        }
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(l, "digest");
-        int rr = get_by_digest(c, "blobs", cJSON_IsString(d) ? d->valuestring : NULL, NULL,
-                               KA_REGISTRY_MAX_BLOB, &r);
+    for (size_t i = 0; i < layers.n; i++) {
+        int rr = get_by_digest(c, "blobs", layers.digest[i], NULL, KA_REGISTRY_MAX_BLOB, &r);
         if (rr == KA_ENOMEM) {
             ret = rr;
             break;
@@ -498,14 +674,13 @@ static int take_layers(struct client *c, const struct ka_buf *manifest, const ch
         }
         rr = add_line(out, &r.body, docs);
         if (rr == KA_EINVAL) {
-            report(c, "blob %s is not JSON; skipped", d->valuestring);
+            report(c, "blob %s is not JSON; skipped", layers.digest[i]);
         } else if (rr != 0) { /* out of memory, or the output is full */
             ret = rr;
             break;
         }
     }
     ka_buf_free(&r.body);
-    cJSON_Delete(m);
     return ret;
 }
 
@@ -513,28 +688,21 @@ static int take_layers(struct client *c, const struct ka_buf *manifest, const ch
 static int take_referrers(struct client *c, const struct ka_buf *index, struct ka_buf *out,
                           size_t *docs)
 {
-    cJSON *ix = cJSON_ParseWithLength(index->data ? index->data : "", index->len);
-    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(ix, "manifests");
-    int ret = 0, n = 0;
+    struct ka_registry_digests refs;
+    struct ka_buf notes;
+    ka_buf_init(&notes, 8192);
+    int ret = ka_registry_index_referrers(index->data, index->len, &refs, &notes);
+    report_notes(c, &notes);
+    ka_buf_free(&notes);
+    if (ret != 0) {
+        return KA_ENET;
+    }
+    ret = refs.bad > 0 ? KA_ENET : 0;
     struct response r;
     memset(&r, 0, sizeof(r));
-    const cJSON *d;
-    cJSON_ArrayForEach(d, ms)
-    {
-        if (n++ >= KA_REGISTRY_MAX_LAYERS) {
-            report(c, "more than %d referrers; the rest are not read", KA_REGISTRY_MAX_LAYERS);
-            break;
-        }
-        const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "artifactType");
-        if (cJSON_IsString(at) && strstr(at->valuestring, "dev.sigstore.bundle") == NULL) {
-            continue; /* an SBOM or another artifact */
-        }
-        if (other_predicate(d, "dev.sigstore.bundle.predicateType")) {
-            continue;
-        }
-        const cJSON *dg = cJSON_GetObjectItemCaseSensitive(d, "digest");
-        int rr = get_by_digest(c, "manifests", cJSON_IsString(dg) ? dg->valuestring : NULL,
-                               ACCEPT_MANIFEST, KA_REGISTRY_MAX_MANIFEST, &r);
+    for (size_t i = 0; i < refs.n; i++) {
+        int rr = get_by_digest(c, "manifests", refs.digest[i], ACCEPT_MANIFEST,
+                               KA_REGISTRY_MAX_MANIFEST, &r);
         if (rr == KA_ENOMEM) {
             ret = rr;
             break;
@@ -543,7 +711,7 @@ static int take_referrers(struct client *c, const struct ka_buf *index, struct k
             ret = KA_ENET;
             continue;
         }
-        rr = take_layers(c, &r.body, NULL, out, docs);
+        rr = take_layers(c, &r.body, 0, out, docs);
         if (rr == KA_ENOMEM || rr == KA_ELIMIT) {
             ret = rr;
             break;
@@ -551,7 +719,6 @@ static int take_referrers(struct client *c, const struct ka_buf *index, struct k
         ret = ret ? ret : rr;
     }
     ka_buf_free(&r.body);
-    cJSON_Delete(ix);
     return ret;
 }
 
@@ -569,7 +736,7 @@ static int load_auth(struct client *c, const char *file)
         ka_buf_free(&b);
         return KA_EINVAL;
     }
-    cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
+    cJSON *j = parse_json(b.data, b.len);
     const cJSON *auths = cJSON_GetObjectItemCaseSensitive(j, "auths");
     if (!cJSON_IsObject(auths)) {
         report(c, "auth file %s: not a .dockerconfigjson (no \"auths\" object)", file);
@@ -621,45 +788,90 @@ exit:
     return ret;
 }
 
-/* Write `out` to dir/registry-<hex>.jsonl through a temporary file and rename(2). */
+/* Write `out` to dir/registry-<hex>.jsonl atomically (the loaders skip the hidden temporary). */
 static int write_atomically(struct client *c, const char *dir, const struct ka_buf *out)
 {
-    char tmp[4200], dst[4200];
+    char dst[4200];
     snprintf(dst, sizeof(dst), "%s/registry-%s.jsonl", dir, c->ref->hex);
-    snprintf(tmp, sizeof(tmp), "%s/.registry-%s.XXXXXX", dir, c->ref->hex);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        report(c, "%s: cannot create: %s", tmp, strerror(errno));
-        return KA_EIO;
-    }
-    size_t done = 0;
-    while (done < out->len) {
-        ssize_t w = write(fd, out->data + done, out->len - done);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            break;
-        }
-        done += (size_t)w;
-    }
-    int ok = done == out->len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, dst) != 0) {
+    if (ka_file_write_atomic(dst, out->data ? out->data : "", out->len, 0644) != 0) {
         report(c, "%s: cannot write: %s", dst, strerror(errno));
-        unlink(tmp);
         return KA_EIO;
     }
     return 0;
 }
 
+/* ---- a client for one image ------------------------------------------------------------------ */
+
+/* Is `host` in the comma-separated list (NULL: everything is)? "docker.io" names Docker Hub. */
+static int host_allowed(const char *list, const char *host)
+{
+    if (list == NULL) {
+        return 1;
+    }
+    int hub = strcmp(host, "registry-1.docker.io") == 0;
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ", ");
+        if ((n == strlen(host) && strncmp(p, host, n) == 0) ||
+            (hub && n == 9 && strncmp(p, "docker.io", 9) == 0)) {
+            return 1;
+        }
+        p += n;
+        p += strspn(p, ", ");
+    }
+    return 0;
+}
+
+/* Check the host is allowed, read credentials, open a curl handle. */
+static int client_open(struct client *c)
+{
+    if (!host_allowed(c->o->allowed_hosts, c->ref->host)) {
+        report(c, "registry %s is not in --registry-hosts; not contacted", c->ref->host);
+        return KA_EINVAL;
+    }
+    if (c->o->auth_file != NULL && load_auth(c, c->o->auth_file) != 0) {
+        return KA_EINVAL;
+    }
+    c->curl = curl_easy_init();
+    return c->curl != NULL ? 0 : KA_ENOMEM;
+}
+
+static void client_close(struct client *c)
+{
+    if (c->curl != NULL) {
+        curl_easy_cleanup(c->curl);
+    }
+    if (c->token != NULL) {
+        mbedtls_platform_zeroize(c->token, strlen(c->token));
+        free(c->token);
+    }
+    mbedtls_platform_zeroize(c->basic, sizeof(c->basic));
+}
+
 /* ---- the fetch ------------------------------------------------------------------------------ */
 
+/* One step's answer, for the one-line summary: "referrers: 404", ".att tag: timeout..." */
+static void brief_step(struct client *c, struct ka_buf *brief, const char *label, int rr,
+                       long status)
+{
+    if (brief == NULL) {
+        return;
+    }
+    int r = ka_buf_printf(brief, "%s%s: ", brief->len > 0 ? ", " : "", label);
+    if (r == 0 && rr == 0) {
+        r = ka_buf_printf(brief, "%ld", status);
+    } else if (r == 0) {
+        /* "GET <url>: Timeout was reached" says what the step's label does not */
+        const char *why = strncmp(c->last, "GET ", 4) == 0 ? strstr(c->last, ": ") : NULL;
+        r = ka_buf_printf(brief, "%.70s", why != NULL ? why + 2 : c->last);
+    }
+    (void)r; /* a full summary only loses detail */
+}
+
 int ka_registry_fetch(const char *image, const char *dir, const struct ka_registry_opts *o,
-                      struct ka_buf *report_buf)
+                      struct ka_buf *report_buf, struct ka_buf *brief)
 {
     int ret = KA_EINTERNAL;
-    struct ref ref;
+    struct ka_registry_ref ref;
     struct ka_registry_opts defaults;
     struct client c = {.report = report_buf};
     struct response r;
@@ -678,18 +890,15 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
     c.o = o;
     c.ref = &ref;
     c.scheme = o->plain_http ? "http" : "https";
-    memset(&ref, 0, sizeof(ref));
-    if (parse_ref(image, &ref) != 0) {
+    if (ka_registry_parse_image(image, &ref) != 0) {
         report(&c, "%.200s: not an image pinned by digest ([registry/]repo@sha256:<64 hex>)",
                image);
+        brief_step(&c, brief, "image", KA_EINVAL, 0);
         return KA_EINVAL;
     }
-    if (o->auth_file != NULL && load_auth(&c, o->auth_file) != 0) {
-        return KA_EINVAL;
-    }
-    c.curl = curl_easy_init();
-    if (c.curl == NULL) {
-        ret = KA_ENOMEM;
+    ret = client_open(&c);
+    if (ret != 0) {
+        brief_step(&c, brief, "registry", ret, 0);
         goto exit;
     }
     int reached = 0, any_error = 0;
@@ -706,9 +915,10 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
                    ref.hex);
             rr = KA_ENET;
         } else {
-            rr = take_layers(&c, &r.body, "predicateType", &out, &docs);
+            rr = take_layers(&c, &r.body, 1, &out, &docs);
         }
     }
+    brief_step(&c, brief, ".att tag", rr, r.status);
     if (rr == KA_ENOMEM) {
         ret = rr;
         goto exit;
@@ -720,7 +930,10 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
     rr = get(&c, path, ACCEPT_INDEX, KA_REGISTRY_MAX_MANIFEST, &r);
     reached |= rr == 0 || rr == KA_ELIMIT;
     int referrers_api = rr == 0 && r.status == 200;
+    const char *label = "referrers";
     if (!referrers_api && (rr == 0 || c.unreachable == 0)) {
+        brief_step(&c, brief, label, rr, r.status);
+        label = "fallback tag";
         snprintf(path, sizeof(path), "/v2/%s/manifests/sha256-%s", ref.repo, ref.hex);
         rr = get(&c, path, ACCEPT_INDEX, KA_REGISTRY_MAX_MANIFEST, &r);
         reached |= rr == 0 || rr == KA_ELIMIT;
@@ -728,6 +941,7 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
     if (rr == 0 && r.status == 200) {
         rr = take_referrers(&c, &r.body, &out, &docs);
     }
+    brief_step(&c, brief, label, rr, r.status);
     if (rr == KA_ENOMEM) {
         ret = rr;
         goto exit;
@@ -739,6 +953,9 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
         if (ret == 0) {
             report(&c, "wrote %zu document%s to %s/registry-%s.jsonl", docs, docs == 1 ? "" : "s",
                    dir, ref.hex);
+            if (brief != NULL && ka_buf_printf(brief, "; wrote %zu", docs) != 0) {
+                ret = 0; /* a full summary only loses detail */
+            }
         }
     } else if (!reached || any_error) {
         report(&c, "no attestation fetched: the registry could not be read");
@@ -748,15 +965,146 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
         ret = KA_ENOTFOUND;
     }
 exit:
-    if (c.curl != NULL) {
-        curl_easy_cleanup(c.curl);
-    }
-    if (c.token != NULL) {
-        mbedtls_platform_zeroize(c.token, strlen(c.token));
-        free(c.token);
-    }
-    mbedtls_platform_zeroize(c.basic, sizeof(c.basic));
+    client_close(&c);
     ka_buf_free(&r.body);
     ka_buf_free(&out);
     return ret;
+}
+
+#define ACCEPT_ANY                                                                                 \
+    ACCEPT_INDEX ", application/vnd.docker.distribution.manifest.list.v2+json, " ACCEPT_MANIFEST
+
+int ka_registry_resolve(const char *image, const struct ka_registry_opts *o, char *digest,
+                        size_t digest_len, struct ka_buf *report_buf)
+{
+    int ret = KA_EINVAL;
+    struct ka_registry_ref ref;
+    struct client c = {.report = report_buf, .o = o, .ref = &ref};
+    struct response r;
+    char path[700];
+    memset(&r, 0, sizeof(r));
+    c.scheme = o->plain_http ? "http" : "https";
+    if (digest_len < 72 || ka_registry_parse_tagged(image, &ref) != 0) {
+        report(&c, "%.200s: not an image reference by tag ([registry/]repo[:tag])", image);
+        return KA_EINVAL;
+    }
+    ret = client_open(&c);
+    if (ret != 0) {
+        goto exit;
+    }
+    /* every manifest type: the digest is the index's for a multi-platform image, as crane's */
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", ref.repo, ref.tag);
+    ret = get(&c, path, ACCEPT_ANY, KA_REGISTRY_MAX_MANIFEST, &r);
+    if (ret == 0 && r.status != 200) {
+        ret = r.status == 404 ? KA_ENOTFOUND : KA_ENET;
+        goto exit;
+    }
+    if (ret != 0) {
+        goto exit;
+    }
+    unsigned char sum[32];
+    ret = ka_sha256((const unsigned char *)(r.body.data ? r.body.data : ""), r.body.len, sum);
+    if (ret != 0) {
+        ret = KA_EINTERNAL;
+        goto exit;
+    }
+    memcpy(digest, "sha256:", 7);
+    for (size_t i = 0; i < 32; i++) {
+        snprintf(digest + 7 + 2 * i, 3, "%02x", sum[i]);
+    }
+    if (r.content_digest[0] != '\0' && strcmp(r.content_digest, digest) != 0) {
+        report(&c, "Docker-Content-Digest %.80s does not match the manifest's bytes",
+               r.content_digest);
+        digest[0] = '\0';
+        ret = KA_ENET;
+        goto exit;
+    }
+    report(&c, "%s -> %s (Docker-Content-Digest %s)", image, digest,
+           r.content_digest[0] != '\0' ? "matches the manifest" : "absent; the manifest's own");
+exit:
+    client_close(&c);
+    ka_buf_free(&r.body);
+    return ret;
+}
+
+/* ---- the background fetcher of serve --attestation-source registry --------------------------- */
+
+struct ka_registry_fetcher {
+    pthread_t thread;
+    atomic_int stopping;          /* aborts the fetch under way */
+    struct ka_fetch_queue *queue; /* borrowed */
+    char dir[4096];
+    char auth_file[4096]; /* "" none */
+    struct ka_registry_opts opts;
+};
+
+static void *fetcher_main(void *arg)
+{
+    struct ka_registry_fetcher *f = arg;
+    char image[KA_FETCH_IMAGE_MAX];
+    pthread_setname_np(pthread_self(), "kadmit-fetcher"); /* the one thread that connects */
+    struct ka_buf rep, brief;
+    ka_buf_init(&rep, 64 * 1024);
+    ka_buf_init(&brief, KA_FETCH_ANSWER_MAX);
+    for (;;) {
+        int r = ka_fetch_queue_next(f->queue, image, sizeof(image), 1000);
+        if (r == KA_EINVAL) {
+            break; /* stopped */
+        }
+        if (r != 0) {
+            continue;
+        }
+        struct stat st;
+        struct ka_registry_opts o = f->opts;
+        /* an optional Secret that is not there: fetch anonymously (public registries) */
+        o.auth_file = f->auth_file[0] != '\0' && stat(f->auth_file, &st) == 0 ? f->auth_file : NULL;
+        ka_buf_reset(&rep);
+        ka_buf_reset(&brief);
+        r = ka_registry_fetch(image, f->dir, &o, &rep, &brief);
+        ka_fetch_queue_done(f->queue, image, r, brief.data != NULL ? brief.data : ka_strerror(r),
+                            (int64_t)time(NULL));
+        KA_LOG(r == 0 ? KA_LOG_INFO : KA_LOG_WARN, NULL, "registry fetch %s: %s (%s)", image,
+               r == 0 ? "written" : ka_strerror(r), brief.data != NULL ? brief.data : "");
+        if (r != 0 && rep.data != NULL) {
+            KA_LOG_D("registry fetch %s: %s", image, rep.data);
+        }
+    }
+    ka_buf_free(&rep);
+    ka_buf_free(&brief);
+    return NULL;
+}
+
+int ka_registry_fetcher_start(struct ka_fetch_queue *q, const char *dir,
+                              const struct ka_registry_opts *o, struct ka_registry_fetcher **out)
+{
+    *out = NULL;
+    struct ka_registry_fetcher *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return KA_ENOMEM;
+    }
+    f->queue = q;
+    f->opts = *o;
+    snprintf(f->dir, sizeof(f->dir), "%s", dir);
+    snprintf(f->auth_file, sizeof(f->auth_file), "%s", o->auth_file ? o->auth_file : "");
+    f->opts.auth_file = NULL;
+    f->opts.cancel = &f->stopping;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+        pthread_create(&f->thread, NULL, fetcher_main, f) != 0) {
+        free(f);
+        return KA_ENOMEM;
+    }
+    *out = f;
+    return 0;
+}
+
+void ka_registry_fetcher_stop(struct ka_registry_fetcher *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    atomic_store(&f->stopping, 1);
+    ka_fetch_queue_stop(f->queue);
+    pthread_join(f->thread, NULL); /* a fetch under way is aborted at once */
+    curl_global_cleanup();
+    free(f);
 }

@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+struct cJSON;
+
 /**
  * Turn the arena on or off process-wide (default on). Off, reviews allocate every cJSON node
  * with malloc: used by the allocation-failure test, which fails each node allocation in turn,
@@ -46,5 +48,18 @@ size_t ka_json_arena_used(void);
  */
 struct cJSON *ka_json_parse_request(const char *text, size_t len, unsigned max_depth,
                                     size_t max_values, char *msg, size_t msg_len);
+
+/* ---- bounded parsing ------------------------------------------------------------------- */
+
+/**
+ * Bounded parsing for JSON from outside (attestations, decision logs, registry responses; the
+ * admission request path has ka_json_parse_request() above): parse one document occupying all
+ * of s[0..len) (whitespace around it allowed). Input over `max_bytes`, or nested deeper than
+ * `max_depth` (checked before any tree is built), is refused. Returns the tree (caller frees it
+ * with cJSON_Delete) or NULL with what went wrong and where ("malformed JSON at line 3 column 7")
+ * in msg (may be NULL).
+ */
+struct cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int max_depth,
+                                    char *msg, size_t msg_len);
 
 #endif

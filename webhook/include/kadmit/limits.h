@@ -54,6 +54,10 @@
 /* One message (violation text). */
 #define KA_MAX_MESSAGE_LEN 512
 
+/* Roles, ClusterRoles and RoleBindings/ClusterRoleBindings one audit relates (agent-rbac holds
+ * the roles until every binding is read); past it each is an error item, not evaluated. */
+#define KA_AUDIT_MAX_RBAC_OBJECTS 65536
+
 /* Rules in one policy snapshot, and policy file size. */
 #define KA_MAX_RULES 64
 #define KA_MAX_POLICY_FILE (1024u * 1024u)
@@ -95,5 +99,20 @@
 #define KA_IDLE_TIMEOUT_DEFAULT 120
 #define KA_REQUEST_DEADLINE_DEFAULT 9
 #define KA_DRAIN_TIMEOUT_DEFAULT 25
+
+/* The registry fetch queue (`serve --attestation-source registry`, kadmit/fetch_queue.h): an
+ * admission miss queues its digest and never waits. Digests waiting for the fetcher, digests
+ * remembered (with when they were tried and what the registry answered; the least recently
+ * missed is forgotten first), the retry backoff after a failed fetch (doubling from MIN up to
+ * MAX, counted from the last try) and the registry's answer kept for the denial text. */
+#define KA_FETCH_QUEUE_MAX 256
+#define KA_FETCH_TRACKED_MAX 4096
+#define KA_FETCH_BACKOFF_MIN_S 10
+#define KA_FETCH_BACKOFF_MAX_S 600
+#define KA_FETCH_ANSWER_MAX 160
+#define KA_FETCH_IMAGE_MAX 512
+/* Re-poll of digests fetched before, for fresh scans: default, --registry-refresh range. */
+#define KA_FETCH_REFRESH_DEFAULT_S 600
+#define KA_FETCH_REFRESH_MAX_S 86400
 
 #endif
