@@ -57,7 +57,7 @@ static void test_value_limit(void)
     }
     body[2 * n] = ']';
     body[2 * n + 1] = '\0';
-    expect_400(body, "JSON has more than 262144 values (--max-json-values) at byte offset 524286");
+    expect_400(body, "JSON has more than 262144 values (--max-json-values) at byte offset 524287");
     free(body);
     /* commas and colons inside strings do not count */
     struct ka_buf big;
