@@ -255,6 +255,12 @@ check "strace: the fetcher thread connected to the registry" \
 check "... the webhook's threads accepted the requests" grep -qE '^[0-9]+ +accept' "$T/strace-reg.out"
 check "... and no thread but the fetcher made a socket() or connect(): the request path does no network I/O" \
   bash -c "[ -n '$FTID' ] && ! grep -E 'socket\(|connect\(' $T/strace-reg.out | grep -vE '^$FTID '"
+curl -s "http://127.0.0.1:$MP/metrics" >"$T/metrics-reg.txt"
+check "metrics: the fetches by result and the queue" \
+  bash -c "grep -qE '^kadmit_registry_fetches_total\{result=\"written\"\} [1-9]' $T/metrics-reg.txt && \
+    grep -qE '^kadmit_registry_fetches_total\{result=\"none\"\} [1-9]' $T/metrics-reg.txt && \
+    grep -qE '^kadmit_registry_fetches_total\{result=\"error\"\} [1-9]' $T/metrics-reg.txt && \
+    grep -qE '^kadmit_registry_fetch_queue\{state=\"tracked\"\} [1-9]' $T/metrics-reg.txt"
 kill $spid
 wait $spid 2>/dev/null
 check "kadmit serve stops at once, aborting the fetch under way (exit 0)" test $? -eq 0

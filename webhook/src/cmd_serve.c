@@ -448,6 +448,11 @@ int ka_cmd_serve(int argc, char **argv)
         if (ticks % 60 == 0) {
             report_misconfigured(&sv, 1);
         }
+        if (sv.fetch_queue != NULL) {
+            struct ka_fetch_queue_stats st;
+            ka_fetch_queue_stats(sv.fetch_queue, &st);
+            ka_metrics_set_registry(sv.metrics, &st);
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             break;
         }
