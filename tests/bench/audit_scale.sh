@@ -20,8 +20,8 @@ CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/kadmit-bench
 OUT=tests/bench/out
 mkdir -p "$CACHE" "$OUT"
 
-snapshot() { # N [--compact]
-  local f="$CACHE/pods-$1${2:+-compact}.json"
+snapshot() { # N [--compact]  (g2: the generator with ownerReferences)
+  local f="$CACHE/pods-g2-$1${2:+-compact}.json"
   [ -s "$f" ] || python3 tests/bench/gen_pods.py "$1" ${2:+"$2"} >"$f.tmp" && mv "$f.tmp" "$f" 2>/dev/null || true
   echo "$f"
 }

@@ -154,6 +154,19 @@ check "-o jsonl: one record per line, errors in the stream, the summary last" \
     .[-1].read == 5 and .[-1].owned == 0' $WORK/order.jsonl >/dev/null"
 check "-o jsonl: decided results first, objects waiting for their controller at the end" \
   bash -c "[ \"\$(jq -r -s 'map(select(.type==\"result\") | .name) | join(\",\")' $WORK/order.jsonl)\" = static,a,web-6d4f-a,web-6d4f-b ]"
+# Objects waiting for their controller go to a temporary file (flat memory) and are settled at
+# the end; without a writable $TMPDIR they wait in memory, with the same result.
+names() { jq -r -s '[.[] | select(.type=="result") | .kind + "/" + .name] + [.[-1].owned | tostring] | join(",")' "$1"; }
+for tmp in "$WORK" /nonexistent; do
+  TMPDIR=$tmp "$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$F/owner-and-pods.json" \
+    "$F/pods-only.json" >"$WORK/owned.jsonl" 2>/dev/null
+  TMPDIR=$tmp "$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$F/pods-only.json" \
+    >"$WORK/waiting.jsonl" 2>/dev/null
+  check "-o jsonl, TMPDIR=$tmp: pods before their ReplicaSet and Deployment are owned; pods without theirs reported last" \
+    bash -c "[ \"\$($(declare -f names); names $WORK/owned.jsonl)\" = Deployment/web,Pod/static,5 ] &&
+      [ \"\$($(declare -f names); names $WORK/waiting.jsonl)\" = Pod/static,Pod/web-6d4f-a,Pod/web-6d4f-b,0 ] &&
+      ! ls -A $WORK | grep -q kadmit-audit-"
+done
 python3 - "$KADMIT" "$F/policy.yaml" "$F/pods.jsonl" >"$WORK/live.txt" 2>&1 <<'PY'
 import subprocess, sys, select
 kadmit, policy, pods = sys.argv[1:4]

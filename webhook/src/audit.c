@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -20,6 +21,8 @@
 
 /* A decision-log line longer than this is skipped (the writer caps lines at 256 KiB). */
 #define KA_AUDIT_MAX_LOG_LINE (512u * 1024u)
+/* One spooled result: its findings are bounded by the review summary's own limits. */
+#define KA_AUDIT_MAX_SPOOL_RECORD (64u * 1024u * 1024u)
 
 /* ------------------------------------------------------------------------------------------
  * Items
@@ -31,6 +34,7 @@ void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy)
     a->policy = policy;
     a->policy_name = "checklist";
     a->default_namespace = "default";
+    ka_buf_init(&a->spool_buf, KA_AUDIT_MAX_SPOOL_RECORD);
 }
 
 static void item_free(struct ka_audit_item *it)
@@ -73,6 +77,12 @@ void ka_audit_free(struct ka_audit *a)
         free(a->identities[i]);
     }
     free(a->identities);
+    if (a->spool != NULL) {
+        fclose(a->spool);
+    }
+    a->spool = NULL;
+    a->n_spooled = 0;
+    ka_buf_free(&a->spool_buf);
     a->identities = NULL;
     a->cap_identities = a->n_identities = 0;
     a->items = NULL;
@@ -217,6 +227,158 @@ static int item_take_summary(struct ka_audit_item *it, const struct ka_review_su
     return ret;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Spool: the results of objects waiting for their controller, in a temporary file
+ *
+ * A record is its length (size_t) and then NUL-terminated fields: the owner keys, the names,
+ * the verdict, and per finding, mutation and exemption their strings. Numbers are decimal.
+ */
+
+static FILE *spool_open(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/kadmit-audit-XXXXXX", dir != NULL && dir[0] ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        return NULL;
+    }
+    (void)unlink(path); /* gone when the audit ends, however it ends */
+    FILE *f = fdopen(fd, "w+b");
+    if (f == NULL) {
+        close(fd);
+    }
+    return f;
+}
+
+static int put_str(struct ka_buf *b, const char *s)
+{
+    return ka_buf_add(b, s != NULL ? s : "", strlen(s != NULL ? s : "") + 1);
+}
+
+static int put_num(struct ka_buf *b, size_t n)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%zu", n);
+    return put_str(b, num);
+}
+
+static int spool_put(FILE *f, const struct ka_audit_item *it, struct ka_buf *b)
+{
+    ka_buf_reset(b);
+    const char *head[] = {it->owner_uid,  it->owner_ref, it->source, it->api_version, it->kind,
+                          it->namespace_, it->name,      it->uid,    it->operation};
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < sizeof(head) / sizeof(head[0]); i++) {
+        ret = put_str(b, head[i]);
+    }
+    ret = ret ? ret : put_num(b, (size_t)it->allowed);
+    ret = ret ? ret : put_num(b, it->n_dropped_findings);
+    ret = ret ? ret : put_num(b, it->n_findings);
+    for (size_t i = 0; ret == 0 && i < it->n_findings; i++) {
+        const struct ka_audit_finding *fd = &it->findings[i];
+        ret = put_str(b, fd->rule);
+        ret = ret ? ret : put_num(b, (size_t)fd->action);
+        ret = ret ? ret : put_str(b, fd->message);
+        ret = ret ? ret : put_str(b, fd->container);
+        ret = ret ? ret : put_str(b, fd->path);
+        ret = ret ? ret : put_num(b, (size_t)fd->stale);
+    }
+    ret = ret ? ret : put_num(b, it->n_mutations);
+    for (size_t i = 0; ret == 0 && i < it->n_mutations; i++) {
+        ret = put_str(b, it->mutations[i].rule);
+        ret = ret ? ret : put_str(b, it->mutations[i].op);
+        ret = ret ? ret : put_str(b, it->mutations[i].path);
+    }
+    ret = ret ? ret : put_num(b, it->n_exemptions);
+    for (size_t i = 0; ret == 0 && i < it->n_exemptions; i++) {
+        ret = put_str(b, it->exemptions[i].rule);
+        ret = ret ? ret : put_str(b, it->exemptions[i].exception);
+        ret = ret ? ret : put_str(b, it->exemptions[i].reason);
+    }
+    if (ret == 0 &&
+        (fwrite(&b->len, sizeof(b->len), 1, f) != 1 || fwrite(b->data, 1, b->len, f) != b->len)) {
+        ret = KA_EIO;
+    }
+    return ret;
+}
+
+struct spool_cursor {
+    const char *p, *end;
+    int bad;
+};
+
+static const char *get_str(struct spool_cursor *c)
+{
+    const char *nul = c->p < c->end ? memchr(c->p, '\0', (size_t)(c->end - c->p)) : NULL;
+    if (nul == NULL) {
+        c->bad = 1;
+        return "";
+    }
+    const char *s = c->p;
+    c->p = nul + 1;
+    return s;
+}
+
+static size_t get_num(struct spool_cursor *c)
+{
+    return (size_t)strtoull(get_str(c), NULL, 10);
+}
+
+/* Read the next record into *it (zeroed first; item_free() it). 1: read, 0: end. */
+static int spool_get(FILE *f, struct ka_audit_item *it, struct ka_buf *b)
+{
+    size_t len;
+    memset(it, 0, sizeof(*it));
+    if (fread(&len, sizeof(len), 1, f) != 1) {
+        return ferror(f) ? KA_EIO : 0;
+    }
+    ka_buf_reset(b);
+    if (len > b->max) {
+        return KA_EINTERNAL;
+    }
+    char chunk[4096];
+    for (size_t left = len; left > 0;) {
+        size_t n = fread(chunk, 1, left < sizeof(chunk) ? left : sizeof(chunk), f);
+        if (n == 0 || ka_buf_add(b, chunk, n) != 0) {
+            return n == 0 ? KA_EIO : KA_ENOMEM;
+        }
+        left -= n;
+    }
+    struct spool_cursor c = {b->data, b->data + len, 0};
+    const char *owner_uid = get_str(&c), *owner_ref = get_str(&c);
+    it->origin = KA_AUDIT_OBJECT;
+    it->owner_uid = owner_uid[0] ? strdup(owner_uid) : NULL;
+    it->owner_ref = strdup(owner_ref);
+    char *fixed[] = {it->source, it->api_version, it->kind,     it->namespace_,
+                     it->name,   it->uid,         it->operation};
+    const size_t sizes[] = {sizeof(it->source),     sizeof(it->api_version), sizeof(it->kind),
+                            sizeof(it->namespace_), sizeof(it->name),        sizeof(it->uid),
+                            sizeof(it->operation)};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        snprintf(fixed[i], sizes[i], "%s", get_str(&c));
+    }
+    it->allowed = get_num(&c) != 0;
+    it->n_dropped_findings = get_num(&c);
+    int ret = it->owner_ref == NULL || (owner_uid[0] && it->owner_uid == NULL) ? KA_ENOMEM : 0;
+    for (size_t i = 0, n = get_num(&c); ret == 0 && !c.bad && i < n; i++) {
+        const char *rule = get_str(&c);
+        enum ka_action action = (enum ka_action)get_num(&c);
+        const char *message = get_str(&c), *container = get_str(&c), *path = get_str(&c);
+        ret = item_add_finding(it, rule, action, message, container, path,
+                               (enum ka_stale)get_num(&c));
+    }
+    for (size_t i = 0, n = get_num(&c); ret == 0 && !c.bad && i < n; i++) {
+        const char *rule = get_str(&c), *op = get_str(&c);
+        ret = item_add_mutation(it, rule, op, get_str(&c));
+    }
+    for (size_t i = 0, n = get_num(&c); ret == 0 && !c.bad && i < n; i++) {
+        const char *rule = get_str(&c), *exception = get_str(&c);
+        ret = item_add_exemption(it, rule, exception, get_str(&c));
+    }
+    return ret != 0 ? ret : c.bad ? KA_EINTERNAL : 1;
+}
+
 static const char *str_at(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -224,6 +386,7 @@ static const char *str_at(const cJSON *o, const char *k)
 }
 
 static int emit_ready(struct ka_audit *a);
+static void count_item(struct ka_audit_counts *c, const struct ka_audit_item *it);
 
 /* ------------------------------------------------------------------------------------------
  * Owners: identities of the workloads evaluated (a set of strings), and who owns what
@@ -333,6 +496,31 @@ static int owner_evaluated(const struct ka_audit *a, const char *owner_uid, cons
     return (owner_uid != NULL && identity_has(a, owner_uid)) || identity_has(a, owner_ref);
 }
 
+/* The spooled objects, in input order: owned ones counted, the others emitted. */
+static int spool_drain(struct ka_audit *a)
+{
+    if (a->spool == NULL || a->n_spooled == 0) {
+        return 0;
+    }
+    int ret = fflush(a->spool) == 0 && fseek(a->spool, 0, SEEK_SET) == 0 ? 0 : KA_EIO;
+    struct ka_audit_item it;
+    while (ret == 0 && (ret = spool_get(a->spool, &it, &a->spool_buf)) == 1) {
+        if (owner_evaluated(a, it.owner_uid, it.owner_ref)) {
+            a->n_owned++;
+            ret = 0;
+        } else {
+            ret = a->emit(a->emit_ctx, a, &it);
+            if (ret == 0) {
+                count_item(&a->emitted, &it);
+            }
+        }
+        item_free(&it);
+    }
+    item_free(&it);
+    a->n_spooled = 0;
+    return ret;
+}
+
 int ka_audit_finish(struct ka_audit *a)
 {
     size_t kept = 0;
@@ -352,7 +540,8 @@ int ka_audit_finish(struct ka_audit *a)
     a->n_items = kept;
     a->n_waiting = 0;
     a->finished = 1;
-    return emit_ready(a);
+    int ret = spool_drain(a);
+    return ret ? ret : emit_ready(a);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -946,6 +1135,18 @@ static int emit_ready(struct ka_audit *a)
     for (size_t i = a->n_waiting; i < a->n_items; i++) {
         struct ka_audit_item *it = &a->items[i];
         int waits = it->owner_ref != NULL && !it->error && !a->finished;
+        if (ret == 0 && waits && a->spool == NULL && !a->spool_failed) {
+            a->spool = spool_open();
+            a->spool_failed = a->spool == NULL;
+        }
+        if (ret == 0 && waits && a->spool != NULL) {
+            ret = spool_put(a->spool, it, &a->spool_buf);
+            if (ret == 0) {
+                a->n_spooled++;
+                item_free(it);
+                continue;
+            }
+        }
         if (ret == 0 && !waits) {
             ret = a->emit(a->emit_ctx, a, it);
             if (ret == 0) {

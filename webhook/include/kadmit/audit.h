@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kadmit/admission.h"
 #include "kadmit/buf.h"
@@ -145,6 +146,15 @@ struct ka_audit {
     void *emit_ctx;
     struct ka_audit_counts emitted; /* counts of the items already released */
     size_t n_waiting;               /* items[0..n_waiting) wait for ka_audit_finish() */
+    /* Streaming: a waiting object (its controller may come later) is written to an unlinked
+     * temporary file in $TMPDIR (else /tmp) as its result only - rule, message and location of
+     * each finding, never the object - and read back by ka_audit_finish(), so memory stays
+     * flat however many objects wait (a `kubectl get pods -A` snapshot: every Pod's
+     * ReplicaSet is absent). Without a writable temporary directory they wait in `items`. */
+    FILE *spool;
+    size_t n_spooled;
+    struct ka_buf spool_buf; /* one record */
+    int spool_failed;        /* no temporary file could be made: wait in memory */
     int finished;
     /* Progress (optional): every 256 documents, with the bytes read of the current input. */
     void (*progress)(void *ctx, size_t documents, size_t bytes);
