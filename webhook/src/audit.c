@@ -512,12 +512,20 @@ static int spool_drain(struct ka_audit *a)
             ret = a->emit(a->emit_ctx, a, &it);
             if (ret == 0) {
                 count_item(&a->emitted, &it);
+            } else if (ret == KA_AUDIT_KEEP) {
+                struct ka_audit_item *kept = new_item(a, KA_AUDIT_OBJECT, "");
+                ret = kept == NULL ? KA_ENOMEM : 0;
+                if (kept != NULL) {
+                    *kept = it; /* the item's strings move with it */
+                    memset(&it, 0, sizeof(it));
+                }
             }
         }
         item_free(&it);
     }
     item_free(&it);
     a->n_spooled = 0;
+    a->n_waiting = a->n_items;
     return ret;
 }
 
@@ -540,8 +548,8 @@ int ka_audit_finish(struct ka_audit *a)
     a->n_items = kept;
     a->n_waiting = 0;
     a->finished = 1;
-    int ret = spool_drain(a);
-    return ret ? ret : emit_ready(a);
+    int ret = emit_ready(a);
+    return ret ? ret : spool_drain(a);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1154,6 +1162,7 @@ static int emit_ready(struct ka_audit *a)
                 item_free(it);
                 continue;
             }
+            ret = ret == KA_AUDIT_KEEP ? 0 : ret; /* kept in items[0..n_waiting): not again */
         }
         a->items[keep++] = *it;
     }
@@ -1320,46 +1329,113 @@ static int summary_json_fill(cJSON *sum, const struct ka_audit *a)
     return 0;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * JSON, written as results are decided: results and decisions straight out, errors and
+ * decision-log problems (a few) held as text until their array's turn. The layout is
+ * cJSON_Print's, so a streamed report reads like one printed whole.
+ */
+
+static const char *const json_sections[] = {"results", "errors", "decisions", "decisionLogProblems",
+                                            "summary"};
+
+static int json_section(const struct ka_audit_item *it)
+{
+    int adm = it->origin == KA_AUDIT_ADMISSION;
+    return it->error ? (adm ? 3 : 1) : (adm ? 2 : 0);
+}
+
+/* cJSON_Print(v), every line after the first indented by `tabs` more. */
+static int json_add_indented(struct ka_buf *out, const cJSON *v, int tabs)
+{
+    char *text = cJSON_Print(v);
+    if (text == NULL) {
+        return KA_ENOMEM;
+    }
+    int ret = 0;
+    const char *p = text;
+    for (const char *nl; ret == 0 && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        ret = ka_buf_add(out, p, (size_t)(nl - p) + 1);
+        ret = ret ? ret : ka_buf_add(out, "\t\t", (size_t)tabs);
+    }
+    ret = ret ? ret : ka_buf_adds(out, p);
+    cJSON_free(text);
+    return ret;
+}
+
+void ka_audit_json_init(struct ka_audit_json *j)
+{
+    memset(j, 0, sizeof(*j));
+    ka_buf_init(&j->held[0], 1024u * 1024u * 1024u);
+    ka_buf_init(&j->held[1], 1024u * 1024u * 1024u);
+}
+
+void ka_audit_json_free(struct ka_audit_json *j)
+{
+    ka_buf_free(&j->held[0]);
+    ka_buf_free(&j->held[1]);
+}
+
+/* Close the open array and open the next ones up to `section`, writing the held ones. */
+static int json_advance(struct ka_audit_json *j, int section, struct ka_buf *out)
+{
+    int ret = j->started ? 0 : ka_buf_printf(out, "{\n\t\"%s\":\t[", json_sections[0]);
+    j->started = 1;
+    while (ret == 0 && j->open < section) {
+        j->open++;
+        ret =
+            ka_buf_printf(out, "],\n\t\"%s\":\t%s", json_sections[j->open], j->open < 4 ? "[" : "");
+        if (ret == 0 && (j->open == 1 || j->open == 3)) {
+            struct ka_buf *h = &j->held[j->open == 3];
+            ret = h->len > 0 ? ka_buf_add(out, h->data, h->len) : 0;
+            ka_buf_free(h);
+        }
+    }
+    return ret;
+}
+
+int ka_audit_json_item(struct ka_audit_json *j, const struct ka_audit_item *it, struct ka_buf *out)
+{
+    int section = json_section(it);
+    int held = section == 1 || section == 3;
+    if (section < j->open || (held && section <= j->open)) {
+        return KA_EINTERNAL; /* its array is already written */
+    }
+    int ret = held ? 0 : json_advance(j, section, out);
+    struct ka_buf *to = held ? &j->held[section == 3] : out;
+    cJSON *r = cJSON_CreateObject();
+    ret = ret ? ret : r == NULL ? KA_ENOMEM : item_json_fill(r, it);
+    ret = ret ? ret : j->n[section] > 0 ? ka_buf_adds(to, ", ") : 0;
+    ret = ret ? ret : json_add_indented(to, r, 2);
+    j->n[section]++;
+    cJSON_Delete(r);
+    return ret;
+}
+
+int ka_audit_json_end(struct ka_audit_json *j, const struct ka_audit *a, struct ka_buf *out)
+{
+    cJSON *sum = cJSON_CreateObject();
+    int ret = json_advance(j, 4, out);
+    ret = ret ? ret : sum == NULL ? KA_ENOMEM : summary_json_fill(sum, a);
+    ret = ret ? ret : json_add_indented(out, sum, 1);
+    ret = ret ? ret : ka_buf_adds(out, "\n}\n");
+    cJSON_Delete(sum);
+    return ret;
+}
+
 int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
 {
-    int ret = KA_ENOMEM;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *results = cJSON_AddArrayToObject(root, "results");
-    cJSON *errors = cJSON_AddArrayToObject(root, "errors");
-    cJSON *decisions = cJSON_AddArrayToObject(root, "decisions");
-    cJSON *problems = cJSON_AddArrayToObject(root, "decisionLogProblems");
-    cJSON *sum = cJSON_AddObjectToObject(root, "summary");
-    if (root == NULL || results == NULL || errors == NULL || decisions == NULL ||
-        problems == NULL || sum == NULL) {
-        goto cleanup;
-    }
-    for (size_t i = 0; i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        int adm = it->origin == KA_AUDIT_ADMISSION;
-        cJSON *r = cJSON_CreateObject();
-        if (r == NULL) {
-            goto cleanup;
-        }
-        cJSON_AddItemToArray(it->error ? (adm ? problems : errors) : (adm ? decisions : results),
-                             r);
-        if (item_json_fill(r, it) != 0) {
-            goto cleanup;
+    struct ka_audit_json j;
+    ka_audit_json_init(&j);
+    int ret = 0;
+    for (int section = 0; section < 4; section++) {
+        for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+            if (json_section(&a->items[i]) == section) {
+                ret = ka_audit_json_item(&j, &a->items[i], out);
+            }
         }
     }
-    if (summary_json_fill(sum, a) != 0) {
-        goto cleanup;
-    }
-    char *text = cJSON_Print(root);
-    if (text == NULL) {
-        goto cleanup;
-    }
-    ret = ka_buf_adds(out, text);
-    if (ret == 0) {
-        ret = ka_buf_add(out, "\n", 1);
-    }
-    cJSON_free(text);
-cleanup:
-    cJSON_Delete(root);
+    ret = ret ? ret : ka_audit_json_end(&j, a, out);
+    ka_audit_json_free(&j);
     return ret;
 }
 

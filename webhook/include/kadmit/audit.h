@@ -140,8 +140,9 @@ struct ka_audit {
     /* Streaming (set before adding inputs; optional): each item is handed to `emit` as soon as
      * it is decided - at once, or, for an object whose controller may still come later, at
      * ka_audit_finish() - then counted and released, so memory holds only the objects waiting
-     * for their controller. `emit` returns 0 or a KA_E* code (stops the audit). NULL: items are
-     * kept for the renderers. */
+     * for their controller. `emit` returns 0, KA_AUDIT_KEEP (the item stays in `items` for a
+     * renderer: a report keeps only what it prints) or a KA_E* code (stops the audit). NULL:
+     * every item is kept for the renderers. */
     int (*emit)(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it);
     void *emit_ctx;
     struct ka_audit_counts emitted; /* counts of the items already released */
@@ -162,6 +163,9 @@ struct ka_audit {
     size_t n_documents;
 };
 
+/* An emit callback's "keep this item" (not an error). */
+#define KA_AUDIT_KEEP 1
+
 /** `policy` may be NULL when only decision logs are added. */
 void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy);
 void ka_audit_free(struct ka_audit *a);
@@ -174,8 +178,9 @@ __attribute__((warn_unused_result)) int ka_audit_add_bytes(struct ka_audit *a, c
  * stream (manifest.h): memory grows with the largest object, not with the input. */
 __attribute__((warn_unused_result)) int ka_audit_add_path(struct ka_audit *a, const char *path);
 
-/** After the last input: objects whose controller was evaluated are counted as owned and their
- * items dropped. Safe to call more than once. */
+/** After the last manifest or snapshot: objects whose controller was evaluated are counted as
+ * owned and their items dropped; the others waiting are emitted. Decision logs may still be
+ * added after it. Call it again after the last input; safe to call more than once. */
 __attribute__((warn_unused_result)) int ka_audit_finish(struct ka_audit *a);
 
 /**
@@ -230,6 +235,21 @@ __attribute__((warn_unused_result)) int ka_audit_render_text(const struct ka_aud
  * "summary":{...}} (field names documented in the README). */
 __attribute__((warn_unused_result)) int ka_audit_render_json(const struct ka_audit *a,
                                                              struct ka_buf *out);
+/** The same written as results are decided: init, every item as it is emitted (results and
+ * decisions are appended to `out` at once; errors and decision-log problems are held until their
+ * array's turn), then end (the held arrays and the summary). Items of one kind come in order:
+ * every object (result or error) before the first decision; KA_EINTERNAL otherwise. */
+struct ka_audit_json {
+    int started, open;     /* the array being written: 0 results .. 3 problems, 4 summary */
+    size_t n[4];           /* items written per array */
+    struct ka_buf held[2]; /* errors, decision-log problems: rendered, not yet written */
+};
+void ka_audit_json_init(struct ka_audit_json *j);
+void ka_audit_json_free(struct ka_audit_json *j);
+__attribute__((warn_unused_result)) int
+ka_audit_json_item(struct ka_audit_json *j, const struct ka_audit_item *it, struct ka_buf *out);
+__attribute__((warn_unused_result)) int
+ka_audit_json_end(struct ka_audit_json *j, const struct ka_audit *a, struct ka_buf *out);
 /** JSON Lines (`-o jsonl`), for pipelines and streaming: one record per item, {"type":
  * "result"|"error"|"decision"|"decisionLogProblem", ...the fields of its json counterpart}, and
  * last {"type":"summary", ...the json summary}. */
