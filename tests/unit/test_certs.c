@@ -7,6 +7,7 @@
 
 #include "kadmit/buf.h"
 #include "kadmit/certs.h"
+#include "kadmit/certs_webhooks.h"
 #include "kadmit/error.h"
 #include "ka_test.h"
 
@@ -112,24 +113,6 @@ static void test_base64(void)
     ka_buf_init(&b, 4);
     CU_ASSERT_EQUAL(ka_certs_base64("hello", 5, &b), KA_ELIMIT);
     ka_buf_free(&b);
-}
-
-static void test_write_atomic(void)
-{
-    char p[512];
-    struct stat st;
-    path_in(p, sizeof(p), tmpdir, "atomic.key");
-    CU_ASSERT_EQUAL(ka_certs_write_atomic(p, "secret", 6, 0600), 0);
-    CU_ASSERT_EQUAL(stat(p, &st), 0);
-    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
-    CU_ASSERT_EQUAL(ka_certs_write_atomic(p, "second", 6, 0644), 0); /* replaces */
-    CU_ASSERT_EQUAL(stat(p, &st), 0);
-    CU_ASSERT_EQUAL(st.st_mode & 0777, 0644);
-    char *c = slurp(p);
-    CU_ASSERT_STRING_EQUAL(c, "second");
-    free(c);
-    path_in(p, sizeof(p), tmpdir, "missing-dir/x");
-    CU_ASSERT_EQUAL(ka_certs_write_atomic(p, "x", 1, 0600), KA_EIO);
 }
 
 /* The whole life of a leaf, judged at chosen times. */
@@ -341,7 +324,6 @@ int main(int argc, char **argv)
         {"durations", test_durations},
         {"opts_check", test_opts_check},
         {"base64", test_base64},
-        {"write_atomic", test_write_atomic},
         {"ensure_and_renew", test_ensure_and_renew},
         {"other_ca", test_other_ca},
         {"render", test_render},

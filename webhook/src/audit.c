@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/limits.h"
 #include "kadmit/manifest.h"
 #include "kadmit/rules.h"
@@ -751,64 +753,34 @@ static int is_manifest(const char *name)
                               (n > 6 && strcmp(name + n - 6, ".jsonl") == 0));
 }
 
-static int cmp_str(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int add_dir(struct ka_audit *a, const char *path, unsigned depth)
 {
     if (depth > 16) {
         return add_error(a, path, "directories nested too deeply");
     }
-    DIR *d = opendir(path);
-    if (d == NULL) {
+    struct ka_file_list names;
+    int ret = ka_file_list_dir(path, NULL, SIZE_MAX, &names);
+    if (ret == KA_ENOMEM) {
+        return ret;
+    }
+    if (ret != 0) {
         return add_error(a, path, "cannot open directory");
     }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int ret = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') {
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **p = realloc(names, cap * sizeof(*p));
-            if (p == NULL) {
-                ret = KA_ENOMEM;
-                break;
-            }
-            names = p;
-        }
-        names[n] = strdup(e->d_name);
-        if (names[n] == NULL) {
-            ret = KA_ENOMEM;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (n > 0) {
-        qsort(names, n, sizeof(*names), cmp_str);
-    }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < names.n && ret == 0; i++) {
         char full[4096];
         size_t plen = strlen(path);
         snprintf(full, sizeof(full), "%.*s/%s",
-                 (int)(plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen), path, names[i]);
+                 (int)(plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen), path, names.names[i]);
         struct stat st;
-        if (ret == 0 && stat(full, &st) == 0) {
+        if (stat(full, &st) == 0) {
             if (S_ISDIR(st.st_mode)) {
                 ret = add_dir(a, full, depth + 1);
-            } else if (is_manifest(names[i])) {
+            } else if (is_manifest(names.names[i])) {
                 ret = ka_audit_add_path(a, full);
             }
         }
-        free(names[i]);
     }
-    free(names);
+    ka_file_list_free(&names);
     return ret;
 }
 

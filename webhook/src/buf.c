@@ -102,6 +102,18 @@ int ka_buf_printf(struct ka_buf *b, const char *fmt, ...)
     return ret;
 }
 
+void ka_buf_diag(struct ka_buf *diag, const char *fmt, ...)
+{
+    if (diag == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int ret = ka_buf_vprintf(diag, fmt, ap);
+    va_end(ap);
+    (void)ret; /* the message is lost, the caller's error code still says what happened */
+}
+
 int ka_buf_add_json_string(struct ka_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

@@ -29,6 +29,7 @@
 
 #include "kadmit/duration.h"
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/tls.h"
 #include "mbedtls_compat.h"
 
@@ -40,20 +41,6 @@
 static const char *const key_type_names[] = {"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072"};
 
 /* ---- small helpers ------------------------------------------------------------------------ */
-
-/* Describe a failure in the caller's buffer (may be NULL); a full buffer just truncates. */
-__attribute__((format(printf, 2, 3))) static void diagf(struct ka_buf *diag, const char *fmt, ...)
-{
-    if (diag == NULL) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    if (ka_buf_vprintf(diag, fmt, ap) != 0) {
-        /* the message is lost, the error code still says what happened */
-    }
-    va_end(ap);
-}
 
 int ka_certs_parse_key_type(const char *s, enum ka_certs_key_type *out)
 {
@@ -199,7 +186,7 @@ int ka_certs_opts_check(const struct ka_certs_opts *o, struct ka_buf *diag)
     if (what == NULL) {
         return 0;
     }
-    diagf(diag, "%s%s%s%s", what, *value ? ": \"" : "", value, *value ? "\"" : "");
+    ka_buf_diag(diag, "%s%s%s%s", what, *value ? ": \"" : "", value, *value ? "\"" : "");
     return KA_EINVAL;
 }
 
@@ -547,67 +534,6 @@ cleanup:
 /* ---- files ------------------------------------------------------------------------------------
  */
 
-int ka_certs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-    int ret = KA_EIO;
-    int fd = -1;
-    char tmp[4096];
-    const char *slash = strrchr(path, '/');
-    int n = slash != NULL ? snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp.XXXXXX", (int)(slash - path),
-                                     path, slash + 1)
-                          : snprintf(tmp, sizeof(tmp), ".%s.tmp.XXXXXX", path);
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        return KA_EINVAL;
-    }
-    fd = mkostemp(tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600 */
-    if (fd < 0) {
-        return KA_EIO;
-    }
-    if ((mode & 0777) != 0600 && fchmod(fd, mode & 0777) != 0) {
-        goto cleanup;
-    }
-    const unsigned char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            goto cleanup;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        goto cleanup;
-    }
-    int close_ret = close(fd);
-    fd = -1;
-    if (close_ret != 0 || rename(tmp, path) != 0) {
-        goto cleanup;
-    }
-    tmp[0] = '\0'; /* renamed: nothing to remove */
-    if (slash != NULL) {
-        char dir[4096];
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-        int dfd = open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    ret = 0;
-cleanup:
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (tmp[0] != '\0') {
-        unlink(tmp);
-    }
-    return ret;
-}
-
 /* Write a private key as PEM, wiping the buffer afterwards. */
 static int key_save(mbedtls_pk_context *pk, const char *path)
 {
@@ -619,7 +545,7 @@ static int key_save(mbedtls_pk_context *pk, const char *path)
     if (mbedtls_pk_write_key_pem(pk, pem, KEY_PEM_MAX) != 0) {
         goto cleanup;
     }
-    ret = ka_certs_write_atomic(path, pem, strlen((char *)pem), 0600);
+    ret = ka_file_write_atomic(path, pem, strlen((char *)pem), 0600);
 cleanup:
     mbedtls_platform_zeroize(pem, KEY_PEM_MAX);
     free(pem);
@@ -893,7 +819,7 @@ static int ensure_dir(const char *dir, struct ka_buf *diag)
     struct stat st;
     if (stat(dir, &st) == 0) {
         if (!S_ISDIR(st.st_mode)) {
-            diagf(diag, "%s: not a directory", dir);
+            ka_buf_diag(diag, "%s: not a directory", dir);
             return KA_EINVAL;
         }
         return 0;
@@ -902,7 +828,7 @@ static int ensure_dir(const char *dir, struct ka_buf *diag)
     char path[4096];
     int n = snprintf(path, sizeof(path), "%s", dir);
     if (n < 0 || (size_t)n >= sizeof(path)) {
-        diagf(diag, "%s: path too long", dir);
+        ka_buf_diag(diag, "%s: path too long", dir);
         return KA_EINVAL;
     }
     for (char *p = path + 1; *p != '\0'; p++) {
@@ -911,13 +837,13 @@ static int ensure_dir(const char *dir, struct ka_buf *diag)
         }
         *p = '\0';
         if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            diagf(diag, "%s: cannot create directory: %s", path, strerror(errno));
+            ka_buf_diag(diag, "%s: cannot create directory: %s", path, strerror(errno));
             return KA_EIO;
         }
         *p = '/';
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        diagf(diag, "%s: cannot create directory: %s", dir, strerror(errno));
+        ka_buf_diag(diag, "%s: cannot create directory: %s", dir, strerror(errno));
         return KA_EIO;
     }
     return 0;
@@ -956,7 +882,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         path_join(ca_key_path, sizeof(ca_key_path), dir, "ca.key") != 0 ||
         path_join(crt_path, sizeof(crt_path), dir, "tls.crt") != 0 ||
         path_join(key_path, sizeof(key_path), dir, "tls.key") != 0) {
-        diagf(diag, "%s: path too long", dir);
+        ka_buf_diag(diag, "%s: path too long", dir);
         ret = KA_EINVAL;
         goto cleanup;
     }
@@ -971,7 +897,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         need_new_ca = 1;
         snprintf(report->ca_reason, sizeof(report->ca_reason), "there was none");
     } else if (ret != 0) {
-        diagf(diag, "%s: %s", ca_crt_path, ka_strerror(ret));
+        ka_buf_diag(diag, "%s: %s", ca_crt_path, ka_strerror(ret));
         goto cleanup;
     } else if (mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem.data, ca_pem.len + 1) !=
                0) {
@@ -999,22 +925,22 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         if (ret == 0) {
             ret = rng_seed(&rng);
             if (ret != 0) {
-                diagf(diag, "cannot seed the random generator");
+                ka_buf_diag(diag, "cannot seed the random generator");
                 goto cleanup;
             }
             if (ka_pk_parse_key(&ca_key, (const unsigned char *)ca_key_pem.data, ca_key_pem.len + 1,
                                 mbedtls_ctr_drbg_random, &rng.drbg) != 0 ||
                 ka_pk_check_pair(&ca.pk, &ca_key, mbedtls_ctr_drbg_random, &rng.drbg) != 0) {
-                diagf(diag,
-                      "%s is not the private key of %s; the CA is valid and "
-                      "trusted by installed webhooks, so it is not replaced: "
-                      "restore the right ca.key, or remove ca.crt to start over",
-                      ca_key_path, ca_crt_path);
+                ka_buf_diag(diag,
+                            "%s is not the private key of %s; the CA is valid and "
+                            "trusted by installed webhooks, so it is not replaced: "
+                            "restore the right ca.key, or remove ca.crt to start over",
+                            ca_key_path, ca_crt_path);
                 ret = KA_ECERT;
                 goto cleanup;
             }
         } else if (ret != KA_ENOTFOUND) {
-            diagf(diag, "%s: %s", ca_key_path, ka_strerror(ret));
+            ka_buf_diag(diag, "%s: %s", ca_key_path, ka_strerror(ret));
             goto cleanup;
         }
         /* A missing ca.key is only a problem if the leaf needs signing (checked below). */
@@ -1042,7 +968,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
             ret = ka_certs_check_leaf(leaf_pem.data, leaf_key_pem.data, ca_pem.data, o,
                                       report->leaf_reason, sizeof(report->leaf_reason));
             if (ret < 0) {
-                diagf(diag, "checking %s: %s", crt_path, ka_strerror(ret));
+                ka_buf_diag(diag, "checking %s: %s", crt_path, ka_strerror(ret));
                 goto cleanup;
             }
             need_leaf = ret == 1;
@@ -1058,10 +984,10 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
             }
         }
         if (need_leaf && mbedtls_pk_get_type(&ca_key) == MBEDTLS_PK_NONE) {
-            diagf(diag,
-                  "%s must be re-issued (%s) but %s is missing: restore the CA "
-                  "key, or remove ca.crt to create a new CA",
-                  crt_path, report->leaf_reason, ca_key_path);
+            ka_buf_diag(diag,
+                        "%s must be re-issued (%s) but %s is missing: restore the CA "
+                        "key, or remove ca.crt to create a new CA",
+                        crt_path, report->leaf_reason, ca_key_path);
             ret = KA_ECERT;
             goto cleanup;
         }
@@ -1075,7 +1001,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
 
     ret = rng_seed(&rng);
     if (ret != 0) {
-        diagf(diag, "cannot seed the random generator");
+        ka_buf_diag(diag, "cannot seed the random generator");
         goto cleanup;
     }
     crt_pem = calloc(1, CRT_PEM_MAX);
@@ -1091,7 +1017,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         mbedtls_pk_init(&ca_key);
         ret = key_generate(&ca_key, o->key_type, &rng);
         if (ret != 0) {
-            diagf(diag, "cannot generate the CA key");
+            ka_buf_diag(diag, "cannot generate the CA key");
             goto cleanup;
         }
         struct crt_spec spec = {
@@ -1105,16 +1031,16 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         };
         ret = crt_write_pem(&spec, &rng, crt_pem, CRT_PEM_MAX);
         if (ret != 0) {
-            diagf(diag, "cannot write the CA certificate");
+            ka_buf_diag(diag, "cannot write the CA certificate");
             goto cleanup;
         }
         /* Key first: a ca.crt on disk always has its key next to it. */
         ret = key_save(&ca_key, ca_key_path);
         if (ret == 0) {
-            ret = ka_certs_write_atomic(ca_crt_path, crt_pem, strlen((char *)crt_pem), 0644);
+            ret = ka_file_write_atomic(ca_crt_path, crt_pem, strlen((char *)crt_pem), 0644);
         }
         if (ret != 0) {
-            diagf(diag, "cannot write %s: %s", ca_crt_path, strerror(errno));
+            ka_buf_diag(diag, "cannot write %s: %s", ca_crt_path, strerror(errno));
             goto cleanup;
         }
         ka_buf_reset(&ca_pem);
@@ -1136,13 +1062,13 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
     snprintf(subject, sizeof(subject), "CN=%.63s,O=kadmit", nm->dns[2]);
     ret = key_generate(&leaf_key, o->key_type, &rng);
     if (ret != 0) {
-        diagf(diag, "cannot generate the serving key");
+        ka_buf_diag(diag, "cannot generate the serving key");
         goto cleanup;
     }
     mbedtls_x509_crt_free(&ca);
     mbedtls_x509_crt_init(&ca);
     if (mbedtls_x509_crt_parse(&ca, (const unsigned char *)ca_pem.data, ca_pem.len + 1) != 0) {
-        diagf(diag, "cannot read back the CA certificate");
+        ka_buf_diag(diag, "cannot read back the CA certificate");
         ret = KA_ECERT;
         goto cleanup;
     }
@@ -1162,7 +1088,7 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
     };
     ret = crt_write_pem(&leaf_spec, &rng, crt_pem, CRT_PEM_MAX);
     if (ret != 0) {
-        diagf(diag, "cannot write the serving certificate");
+        ka_buf_diag(diag, "cannot write the serving certificate");
         goto cleanup;
     }
     /*
@@ -1172,10 +1098,10 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
      */
     ret = key_save(&leaf_key, key_path);
     if (ret == 0) {
-        ret = ka_certs_write_atomic(crt_path, crt_pem, strlen((char *)crt_pem), 0644);
+        ret = ka_file_write_atomic(crt_path, crt_pem, strlen((char *)crt_pem), 0644);
     }
     if (ret != 0) {
-        diagf(diag, "cannot write %s: %s", crt_path, strerror(errno));
+        ka_buf_diag(diag, "cannot write %s: %s", crt_path, strerror(errno));
         goto cleanup;
     }
     report->leaf_not_after = leaf_not_after;
@@ -1191,278 +1117,5 @@ cleanup:
     wipe_buf(&ca_key_pem);
     ka_buf_free(&leaf_pem);
     ka_buf_free(&ca_pem);
-    return ret;
-}
-
-/* ---- rendering webhook configurations ----------------------------------------------------------
- *
- * The template is deploy/base/webhooks.yaml, the file the kustomize base applies, compiled in.
- * It is loaded as YAML documents (libyaml), edited node by node and emitted again, so the
- * rendered configurations can only differ from the base in the fields set here.
- */
-
-extern const char ka_embedded_webhooks[];
-extern const size_t ka_embedded_webhooks_len;
-
-const char *ka_certs_webhooks_template(size_t *len)
-{
-    *len = ka_embedded_webhooks_len;
-    return ka_embedded_webhooks;
-}
-
-static int node_id(yaml_document_t *d, const yaml_node_t *n)
-{
-    return (int)(n - d->nodes.start) + 1;
-}
-
-static int scalar_is(const yaml_node_t *n, const char *s)
-{
-    return n != NULL && n->type == YAML_SCALAR_NODE && strlen(s) == n->data.scalar.length &&
-           memcmp(n->data.scalar.value, s, n->data.scalar.length) == 0;
-}
-
-/* Index of `key` among the mapping's pairs, or -1. */
-static long map_index(yaml_document_t *d, const yaml_node_t *map, const char *key)
-{
-    if (map == NULL || map->type != YAML_MAPPING_NODE) {
-        return -1;
-    }
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        if (scalar_is(yaml_document_get_node(d, p->key), key)) {
-            return p - map->data.mapping.pairs.start;
-        }
-    }
-    return -1;
-}
-
-static yaml_node_t *map_get(yaml_document_t *d, const yaml_node_t *map, const char *key)
-{
-    long i = map_index(d, map, key);
-    return i < 0 ? NULL : yaml_document_get_node(d, map->data.mapping.pairs.start[i].value);
-}
-
-static int scalar_set(yaml_node_t *n, const char *value)
-{
-    size_t len = strlen(value);
-    yaml_char_t *v = malloc(len + 1);
-    if (v == NULL) {
-        return KA_ENOMEM;
-    }
-    memcpy(v, value, len + 1);
-    free(n->data.scalar.value); /* libyaml allocates with malloc */
-    n->data.scalar.value = v;
-    n->data.scalar.length = len;
-    return 0;
-}
-
-/* Set map[key] = value (a plain string), replacing the value or appending the pair. */
-static int map_set_string(yaml_document_t *d, int map_id, const char *key, const char *value)
-{
-    yaml_node_t *map = yaml_document_get_node(d, map_id);
-    yaml_node_t *cur = map_get(d, map, key);
-    if (cur != NULL && cur->type == YAML_SCALAR_NODE) {
-        return scalar_set(cur, value);
-    }
-    int k = yaml_document_add_scalar(d, NULL, (yaml_char_t *)key, -1, YAML_PLAIN_SCALAR_STYLE);
-    int v = yaml_document_add_scalar(d, NULL, (yaml_char_t *)value, -1, YAML_ANY_SCALAR_STYLE);
-    if (k == 0 || v == 0) {
-        return KA_ENOMEM;
-    }
-    long i = map_index(d, yaml_document_get_node(d, map_id), key);
-    if (i >= 0) { /* key present with a non-scalar value: point it at the new one */
-        yaml_document_get_node(d, map_id)->data.mapping.pairs.start[i].value = v;
-        return 0;
-    }
-    return yaml_document_append_mapping_pair(d, map_id, k, v) ? 0 : KA_ENOMEM;
-}
-
-/* clientConfig.service -> clientConfig.url = base + service.path */
-static int client_config_to_url(yaml_document_t *d, int cc_id, const char *base)
-{
-    yaml_node_t *cc = yaml_document_get_node(d, cc_id);
-    long i = map_index(d, cc, "service");
-    if (i < 0) {
-        return 0;
-    }
-    yaml_node_t *svc = yaml_document_get_node(d, cc->data.mapping.pairs.start[i].value);
-    yaml_node_t *path = map_get(d, svc, "path");
-    char url[1024];
-    int n = snprintf(
-        url, sizeof(url), "%s%.*s", base,
-        path != NULL && path->type == YAML_SCALAR_NODE ? (int)path->data.scalar.length : 0,
-        path != NULL && path->type == YAML_SCALAR_NODE ? (const char *)path->data.scalar.value
-                                                       : "");
-    if (n < 0 || (size_t)n >= sizeof(url)) {
-        return KA_ELIMIT;
-    }
-    int k = yaml_document_add_scalar(d, NULL, (yaml_char_t *)"url", -1, YAML_PLAIN_SCALAR_STYLE);
-    int v = yaml_document_add_scalar(d, NULL, (yaml_char_t *)url, -1, YAML_ANY_SCALAR_STYLE);
-    if (k == 0 || v == 0) {
-        return KA_ENOMEM;
-    }
-    cc = yaml_document_get_node(d, cc_id); /* the node table may have moved */
-    cc->data.mapping.pairs.start[i].key = k;
-    cc->data.mapping.pairs.start[i].value = v; /* the old service node is left unreferenced */
-    return 0;
-}
-
-/* namespaceSelector: NotIn values naming the template's namespace follow --namespace. */
-static int selector_rename_namespace(yaml_document_t *d, yaml_node_t *hook, const char *from,
-                                     const char *to)
-{
-    yaml_node_t *exprs = map_get(d, map_get(d, hook, "namespaceSelector"), "matchExpressions");
-    if (exprs == NULL || exprs->type != YAML_SEQUENCE_NODE) {
-        return 0;
-    }
-    for (yaml_node_item_t *e = exprs->data.sequence.items.start; e < exprs->data.sequence.items.top;
-         e++) {
-        yaml_node_t *expr = yaml_document_get_node(d, *e);
-        if (!scalar_is(map_get(d, expr, "key"), "kubernetes.io/metadata.name")) {
-            continue;
-        }
-        yaml_node_t *values = map_get(d, expr, "values");
-        if (values == NULL || values->type != YAML_SEQUENCE_NODE) {
-            continue;
-        }
-        for (yaml_node_item_t *v = values->data.sequence.items.start;
-             v < values->data.sequence.items.top; v++) {
-            yaml_node_t *s = yaml_document_get_node(d, *v);
-            if (scalar_is(s, from) && scalar_set(s, to) != 0) {
-                return KA_ENOMEM;
-            }
-        }
-    }
-    return 0;
-}
-
-/* Edit one document; counts the webhooks it rewrote. */
-static int render_document(yaml_document_t *d, const struct ka_certs_render_opts *ro, size_t *count)
-{
-    yaml_node_t *hooks = map_get(d, yaml_document_get_root_node(d), "webhooks");
-    if (hooks == NULL || hooks->type != YAML_SEQUENCE_NODE) {
-        return 0;
-    }
-    int hooks_id = node_id(d, hooks);
-    size_t n = (size_t)(hooks->data.sequence.items.top - hooks->data.sequence.items.start);
-    for (size_t i = 0; i < n; i++) {
-        hooks = yaml_document_get_node(d, hooks_id);
-        int hook_id = hooks->data.sequence.items.start[i];
-        yaml_node_t *hook = yaml_document_get_node(d, hook_id);
-        yaml_node_t *cc = map_get(d, hook, "clientConfig");
-        if (cc == NULL || cc->type != YAML_MAPPING_NODE) {
-            continue;
-        }
-        int cc_id = node_id(d, cc);
-        yaml_node_t *svc = map_get(d, cc, "service");
-        if (ro->namespace != NULL && svc != NULL) {
-            yaml_node_t *ns = map_get(d, svc, "namespace");
-            if (ns != NULL && ns->type == YAML_SCALAR_NODE) {
-                char old[KA_CERTS_MAX_LABEL_LEN + 1];
-                snprintf(old, sizeof(old), "%.*s", (int)ns->data.scalar.length,
-                         (const char *)ns->data.scalar.value);
-                if (selector_rename_namespace(d, hook, old, ro->namespace) != 0 ||
-                    scalar_set(ns, ro->namespace) != 0) {
-                    return KA_ENOMEM;
-                }
-            }
-        }
-        if (ro->service != NULL && svc != NULL) {
-            yaml_node_t *name = map_get(d, svc, "name");
-            if (name != NULL && name->type == YAML_SCALAR_NODE &&
-                scalar_set(name, ro->service) != 0) {
-                return KA_ENOMEM;
-            }
-        }
-        if (ro->webhook_url != NULL) {
-            int ret = client_config_to_url(d, cc_id, ro->webhook_url);
-            if (ret != 0) {
-                return ret;
-            }
-        }
-        int ret = map_set_string(d, cc_id, "caBundle", ro->ca_bundle_b64);
-        if (ret != 0) {
-            return ret;
-        }
-        (*count)++;
-    }
-    return 0;
-}
-
-static int emit_to_buf(void *data, unsigned char *buffer, size_t size)
-{
-    return ka_buf_add((struct ka_buf *)data, buffer, size) == 0;
-}
-
-int ka_certs_render_webhooks(const char *tmpl, size_t len, const struct ka_certs_render_opts *ro,
-                             struct ka_buf *out, struct ka_buf *diag)
-{
-    int ret = KA_EINTERNAL;
-    yaml_parser_t parser;
-    yaml_emitter_t emitter;
-    yaml_document_t doc;
-    int have_doc = 0;
-    size_t count = 0;
-
-    if (ro == NULL || ro->ca_bundle_b64 == NULL || *ro->ca_bundle_b64 == '\0') {
-        diagf(diag, "render: the CA bundle is empty");
-        return KA_EINVAL;
-    }
-    if (ro->webhook_url != NULL && strncmp(ro->webhook_url, "https://", 8) != 0) {
-        diagf(diag, "--webhook-url must start with https:// (got \"%s\")", ro->webhook_url);
-        return KA_EINVAL;
-    }
-    if (!yaml_parser_initialize(&parser)) {
-        return KA_ENOMEM;
-    }
-    if (!yaml_emitter_initialize(&emitter)) {
-        yaml_parser_delete(&parser);
-        return KA_ENOMEM;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)tmpl, len);
-    yaml_emitter_set_output(&emitter, emit_to_buf, out);
-    yaml_emitter_set_width(&emitter, -1);
-    yaml_emitter_set_indent(&emitter, 2);
-    yaml_emitter_set_unicode(&emitter, 1);
-
-    for (;;) {
-        if (!yaml_parser_load(&parser, &doc)) {
-            diagf(diag, "webhook template: line %zu: %s", parser.problem_mark.line + 1,
-                  parser.problem ? parser.problem : "YAML error");
-            ret = KA_EPARSE;
-            goto cleanup;
-        }
-        have_doc = 1;
-        if (yaml_document_get_root_node(&doc) == NULL) {
-            break; /* end of stream */
-        }
-        ret = render_document(&doc, ro, &count);
-        if (ret != 0) {
-            goto cleanup;
-        }
-        have_doc = 0; /* the emitter deletes the document, even when it fails */
-        if (!yaml_emitter_dump(&emitter, &doc)) {
-            diagf(diag, "render: %s", emitter.problem ? emitter.problem : "cannot emit YAML");
-            ret = KA_ELIMIT;
-            goto cleanup;
-        }
-    }
-    if (count == 0) {
-        diagf(diag, "webhook template has no webhooks with a clientConfig");
-        ret = KA_EPARSE;
-        goto cleanup;
-    }
-    if (!yaml_emitter_close(&emitter) || !yaml_emitter_flush(&emitter)) {
-        diagf(diag, "render: cannot finish the YAML stream");
-        ret = KA_ELIMIT;
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (have_doc) {
-        yaml_document_delete(&doc);
-    }
-    yaml_emitter_delete(&emitter);
-    yaml_parser_delete(&parser);
     return ret;
 }

@@ -6,8 +6,10 @@
 
 #include "kadmit/buf.h"
 #include "kadmit/certs.h"
+#include "kadmit/certs_webhooks.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 
 static void certs_usage(FILE *f)
 {
@@ -224,7 +226,7 @@ static int render(const struct certs_cli *c, const char *bundle)
             ret = KA_EIO;
         }
     } else {
-        ret = ka_certs_write_atomic(c->render_path, out.data, out.len, 0644);
+        ret = ka_file_write_atomic(c->render_path, out.data, out.len, 0644);
         if (ret != 0) {
             fprintf(stderr, "kadmit certs: cannot write %s: %s\n", c->render_path,
                     ka_strerror(ret));

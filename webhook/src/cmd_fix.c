@@ -12,6 +12,7 @@
 
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/fix.h"
 #include "kadmit/limits.h"
 
@@ -237,45 +238,15 @@ cleanup:
  * Files
  */
 
-/* Write `data` to `path` atomically: a temporary file beside it, the old mode, then rename. */
+/* Write `data` to `path` atomically (a hidden temporary file beside it, then rename), keeping
+ * the file's mode. */
 static int write_atomic(const char *path, const char *data, size_t len)
 {
-    char tmp[4200];
     struct stat st;
-    if (stat(path, &st) != 0 ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s.kadmit-fix-XXXXXX", path) >= sizeof(tmp)) {
+    if (stat(path, &st) != 0) {
         return KA_EIO;
     }
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        return KA_EIO;
-    }
-    int ret = 0;
-    size_t off = 0;
-    while (ret == 0 && off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            ret = KA_EIO;
-        } else {
-            off += (size_t)w;
-        }
-    }
-    if (ret == 0 && (fchmod(fd, st.st_mode & 07777) != 0 || fsync(fd) != 0)) {
-        ret = KA_EIO;
-    }
-    if (close(fd) != 0 && ret == 0) {
-        ret = KA_EIO;
-    }
-    if (ret == 0 && rename(tmp, path) != 0) {
-        ret = KA_EIO;
-    }
-    if (ret != 0) {
-        unlink(tmp);
-    }
-    return ret;
+    return ka_file_write_atomic(path, data, len, st.st_mode);
 }
 
 enum fix_mode { FIX_STDOUT, FIX_DIFF, FIX_WRITE };

@@ -24,6 +24,7 @@
 #include "kadmit/decisionlog.h"
 #include "kadmit/config.h"
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/log.h"
 #include "kadmit/metrics.h"
 #include "kadmit/policy.h"
@@ -181,65 +182,17 @@ static int serve_ready(void *ctx, char *why, size_t why_len)
 
 /* ============================================================================== reloads */
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
-}
-
-static uint64_t stat_hash(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        return mix(7, (uint64_t)errno);
-    }
-    uint64_t h = mix(0, (uint64_t)st.st_dev);
-    h = mix(h, (uint64_t)st.st_ino);
-    h = mix(h, (uint64_t)st.st_size);
-    h = mix(h, (uint64_t)st.st_mtim.tv_sec);
-    h = mix(h, (uint64_t)st.st_mtim.tv_nsec);
-    return mix(h, (uint64_t)st.st_ctim.tv_nsec);
-}
-
-/* A file, or a directory and every entry in it (symlinks followed). Order independent. */
-static uint64_t path_fingerprint(const char *path)
-{
-    if (path == NULL || path[0] == '\0') {
-        return 1;
-    }
-    uint64_t h = stat_hash(path);
-    DIR *d = opendir(path);
-    if (d == NULL) {
-        return h;
-    }
-    struct dirent *e;
-    char full[KA_CONFIG_PATH_MAX + 256];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        int n = snprintf(full, sizeof(full), "%s/%s", path, e->d_name);
-        if (n > 0 && (size_t)n < sizeof(full)) {
-            uint64_t eh = stat_hash(full);
-            for (const char *c = e->d_name; *c != '\0'; c++) {
-                eh = mix(eh, (uint64_t)(unsigned char)*c);
-            }
-            h += eh; /* readdir order does not matter */
-        }
-    }
-    closedir(d);
-    return h;
-}
-
 /* The policy files, the --attestations directory, and what the current snapshot was built from
  * (the rules' attestation and key directories). */
 static uint64_t policy_files_fingerprint(struct serve *sv)
 {
-    uint64_t h = mix(path_fingerprint(sv->cfg.policies), path_fingerprint(sv->cfg.attestations));
+    uint64_t h =
+        ka_file_fingerprint(ka_file_fingerprint(0, sv->cfg.policies), sv->cfg.attestations);
     struct ka_policy *current = ka_policy_holder_get(&sv->policy);
     const char *paths[16];
     size_t n = ka_policy_watch_paths(current, paths, 16);
     for (size_t i = 0; i < n; i++) {
-        h = mix(h, path_fingerprint(paths[i]));
+        h = ka_file_fingerprint(h, paths[i]);
     }
     ka_policy_unref(current);
     return h;

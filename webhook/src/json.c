@@ -1,7 +1,9 @@
 #include "kadmit/json.h"
 
+#include <ctype.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,4 +137,77 @@ int ka_json_arena_active(void)
 size_t ka_json_arena_used(void)
 {
     return tls_arena.used;
+}
+
+/* ---- bounded parsing ------------------------------------------------------------------- */
+
+/* Nesting depth of JSON text (brackets outside strings), to refuse deep input before cJSON. */
+static int depth_ok(const char *s, size_t len, int max)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_str = 0;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max) {
+                return 0;
+            }
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int max_depth, char *msg,
+                             size_t msg_len)
+{
+    char ignored[1];
+    if (msg == NULL || msg_len == 0) {
+        msg = ignored;
+        msg_len = sizeof(ignored);
+    }
+    if (len > max_bytes) {
+        snprintf(msg, msg_len, "JSON document is %zu bytes, over the %zu byte limit", len,
+                 max_bytes);
+        return NULL;
+    }
+    if (!depth_ok(s, len, max_depth)) {
+        snprintf(msg, msg_len, "JSON nested deeper than %d levels", max_depth);
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(s, len, &end, 0);
+    if (root != NULL) {
+        while (end < s + len && isspace((unsigned char)*end)) {
+            end++;
+        }
+        if (end == s + len) {
+            return root;
+        }
+        cJSON_Delete(root);
+    }
+    if (end == NULL || end < s || end > s + len) {
+        end = s;
+    }
+    unsigned line = 1, col = 1;
+    for (const char *p = s; p < end; p++) {
+        if (*p == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    snprintf(msg, msg_len, "%s at line %u column %u",
+             root != NULL ? "unexpected data after the JSON document" : "malformed JSON", line,
+             col);
+    return NULL;
 }

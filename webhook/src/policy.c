@@ -17,6 +17,7 @@
 
 #include "kadmit/duration.h"
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/limits.h"
 #include "kadmit/rules.h"
 #include "kadmit/select.h"
@@ -1159,11 +1160,6 @@ static int is_policy_file(const char *name)
            (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int load_file(struct ka_policy *pol, const char *path, unsigned max_depth,
                      struct ka_buf *diag, int *errors)
 {
@@ -1203,40 +1199,22 @@ int ka_policy_load_path(const char *path, const struct ka_policy_load_opts *opts
     if (!S_ISDIR(st.st_mode)) {
         ret = load_file(pol, path, depth, diag, &errors);
     } else {
-        DIR *d = opendir(path);
-        char *names[KA_MAX_POLICY_FILES + 1];
-        size_t n = 0;
-        if (d == NULL) {
+        /* sorted: a deterministic merge order; one file past the limit, which load() refuses */
+        struct ka_file_list names;
+        ret = ka_file_list_dir(path, is_policy_file, KA_MAX_POLICY_FILES + 1, &names);
+        if (ret != 0) {
             policy_destroy(pol);
-            return KA_EIO;
+            return ret == KA_ENOMEM ? ret : KA_EIO;
         }
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL && ret == 0) {
-            if (!is_policy_file(e->d_name)) {
-                continue;
-            }
-            if (n > KA_MAX_POLICY_FILES) {
-                break;
-            }
-            names[n] = strdup(e->d_name);
-            if (names[n] == NULL) {
-                ret = KA_ENOMEM;
-                break;
-            }
-            n++;
-        }
-        closedir(d);
-        qsort(names, n, sizeof(names[0]), cmp_str); /* deterministic merge order */
-        for (size_t i = 0; i < n; i++) {
+        size_t n = names.n;
+        for (size_t i = 0; i < n && ret == 0; i++) {
             char full[4096];
             size_t plen = strlen(path);
             snprintf(full, sizeof(full), "%s%s%s", path,
-                     plen > 0 && path[plen - 1] == '/' ? "" : "/", names[i]);
-            if (ret == 0) {
-                ret = load_file(pol, full, depth, diag, &errors);
-            }
-            free(names[i]);
+                     plen > 0 && path[plen - 1] == '/' ? "" : "/", names.names[i]);
+            ret = load_file(pol, full, depth, diag, &errors);
         }
+        ka_file_list_free(&names);
         if (ret == 0 && n == 0) {
             note_at(diag, path, 0, 0, "", "no *.yaml, *.yml or *.json policy files");
             errors++;

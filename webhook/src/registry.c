@@ -21,6 +21,7 @@
 #include <mbedtls/sha256.h>
 
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/log.h"
 #include "kadmit/version.h"
 #include "mbedtls_compat.h"
@@ -621,33 +622,13 @@ exit:
     return ret;
 }
 
-/* Write `out` to dir/registry-<hex>.jsonl through a temporary file and rename(2). */
+/* Write `out` to dir/registry-<hex>.jsonl atomically (the loaders skip the hidden temporary). */
 static int write_atomically(struct client *c, const char *dir, const struct ka_buf *out)
 {
-    char tmp[4200], dst[4200];
+    char dst[4200];
     snprintf(dst, sizeof(dst), "%s/registry-%s.jsonl", dir, c->ref->hex);
-    snprintf(tmp, sizeof(tmp), "%s/.registry-%s.XXXXXX", dir, c->ref->hex);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        report(c, "%s: cannot create: %s", tmp, strerror(errno));
-        return KA_EIO;
-    }
-    size_t done = 0;
-    while (done < out->len) {
-        ssize_t w = write(fd, out->data + done, out->len - done);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            break;
-        }
-        done += (size_t)w;
-    }
-    int ok = done == out->len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, dst) != 0) {
+    if (ka_file_write_atomic(dst, out->data ? out->data : "", out->len, 0644) != 0) {
         report(c, "%s: cannot write: %s", dst, strerror(errno));
-        unlink(tmp);
         return KA_EIO;
     }
     return 0;

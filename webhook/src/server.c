@@ -145,22 +145,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void diag_printf(struct ka_buf *diag, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* A one-line reason for the caller; a full or NULL buffer just loses it. */
-static void diag_printf(struct ka_buf *diag, const char *fmt, ...)
-{
-    if (diag == NULL) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int ret = ka_buf_vprintf(diag, fmt, ap);
-    va_end(ap);
-    (void)ret;
-}
-
 /* libmicrohttpd's messages go to our debug log. On AF_UNIX sockets it tries TCP_NODELAY and
  * TCP_CORK and complains; those lines are dropped. */
 __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -1273,18 +1257,18 @@ static int listen_on(const char *addr_text, int *out_fd, unsigned *out_port, str
     struct sockaddr_storage ss;
     socklen_t len = 0;
     if (ka_config_parse_addr(addr_text, &ss, &len) != 0) {
-        diag_printf(diag, "bad address %s", addr_text);
+        ka_buf_diag(diag, "bad address %s", addr_text);
         return KA_EINVAL;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        diag_printf(diag, "socket for %s: %s", addr_text, strerror(errno));
+        ka_buf_diag(diag, "socket for %s: %s", addr_text, strerror(errno));
         return KA_ENET;
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
-        diag_printf(diag, "cannot listen on %s: %s", addr_text, strerror(errno));
+        ka_buf_diag(diag, "cannot listen on %s: %s", addr_text, strerror(errno));
         close(fd);
         return KA_ENET;
     }
@@ -1360,7 +1344,7 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
         s->n_workers = MAX_WORKERS;
     }
     if (!opts->plain_http && (opts->tls == NULL || opts->tls->current == NULL)) {
-        diag_printf(diag, "no TLS certificate loaded");
+        ka_buf_diag(diag, "no TLS certificate loaded");
         ret = KA_EINVAL;
         goto exit;
     }
@@ -1396,7 +1380,7 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
             s->listen_fd = -1; /* owned by libmicrohttpd now */
         }
         if (s->http == NULL) {
-            diag_printf(diag, "cannot start the HTTP layer");
+            ka_buf_diag(diag, "cannot start the HTTP layer");
             ret = KA_ENET;
             goto exit;
         }
@@ -1409,7 +1393,7 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
                            metrics_fd, (unsigned)s->cfg.metrics_max_connections,
                            s->cfg.metrics_timeout, (unsigned)s->cfg.metrics_connections_per_source);
     if (s->metrics == NULL) {
-        diag_printf(diag, "cannot start the metrics listener");
+        ka_buf_diag(diag, "cannot start the metrics listener");
         ret = KA_ENET;
         goto exit;
     }
@@ -1421,7 +1405,7 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
             w->server = s;
             w->epfd = epoll_create1(EPOLL_CLOEXEC);
             if (w->epfd < 0) {
-                diag_printf(diag, "epoll: %s", strerror(errno));
+                ka_buf_diag(diag, "epoll: %s", strerror(errno));
                 ret = KA_ENET;
                 goto exit;
             }
@@ -1437,20 +1421,20 @@ int ka_server_start(const struct ka_server_opts *opts, struct ka_server **out, s
                 w->http != NULL ? MHD_get_daemon_info(w->http, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
             struct epoll_event hev = {.events = EPOLLIN, .data.ptr = &w->http_tag};
             if (info == NULL || epoll_ctl(w->epfd, EPOLL_CTL_ADD, info->epoll_fd, &hev) != 0) {
-                diag_printf(diag, "cannot start the HTTP layer");
+                ka_buf_diag(diag, "cannot start the HTTP layer");
                 ret = KA_ENET;
                 goto exit;
             }
             struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
                                      .data.ptr = &w->listen_tag};
             if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) != 0) {
-                diag_printf(diag, "epoll: %s", strerror(errno));
+                ka_buf_diag(diag, "epoll: %s", strerror(errno));
                 ret = KA_ENET;
                 goto exit;
             }
             w->listening = 1;
             if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-                diag_printf(diag, "cannot start a worker thread");
+                ka_buf_diag(diag, "cannot start a worker thread");
                 ret = KA_ENOMEM;
                 goto exit;
             }

@@ -20,6 +20,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "mbedtls_compat.h"
 
 int64_t ka_tls_x509_time(const mbedtls_x509_time *t)
@@ -269,36 +270,12 @@ int64_t ka_tls_config_not_before(const struct ka_tls_config *c)
     return c->not_before;
 }
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-    return h;
-}
-
-static uint64_t file_fingerprint(uint64_t h, const char *path)
-{
-    struct stat st;
-    if (path == NULL || path[0] == '\0') {
-        return mix(h, 1);
-    }
-    if (stat(path, &st) != 0) {
-        return mix(h, 2 + (uint64_t)errno);
-    }
-    h = mix(h, (uint64_t)st.st_dev);
-    h = mix(h, (uint64_t)st.st_ino);
-    h = mix(h, (uint64_t)st.st_size);
-    h = mix(h, (uint64_t)st.st_mtim.tv_sec);
-    h = mix(h, (uint64_t)st.st_mtim.tv_nsec);
-    h = mix(h, (uint64_t)st.st_ctim.tv_sec);
-    return mix(h, (uint64_t)st.st_ctim.tv_nsec);
-}
-
 uint64_t ka_tls_files_fingerprint(const char *cert, const char *key, const char *client_ca)
 {
     uint64_t h = 0x6b61646d6974ull;
-    h = file_fingerprint(h, cert);
-    h = file_fingerprint(h, key);
-    return file_fingerprint(h, client_ca);
+    h = ka_file_fingerprint(h, cert);
+    h = ka_file_fingerprint(h, key);
+    return ka_file_fingerprint(h, client_ca);
 }
 
 void ka_tls_holder_init(struct ka_tls_holder *h)

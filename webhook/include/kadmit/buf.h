@@ -35,6 +35,8 @@ __attribute__((warn_unused_result, format(printf, 2, 3))) int ka_buf_printf(stru
                                                                             const char *fmt, ...);
 __attribute__((warn_unused_result, format(printf, 2, 0))) int
 ka_buf_vprintf(struct ka_buf *b, const char *fmt, va_list ap);
+/** Append a diagnostic for a caller (who may pass NULL): a full buffer only truncates it. */
+__attribute__((format(printf, 2, 3))) void ka_buf_diag(struct ka_buf *diag, const char *fmt, ...);
 /** Append `s` as a JSON string literal, quotes included. */
 __attribute__((warn_unused_result)) int ka_buf_add_json_string(struct ka_buf *b, const char *s,
                                                                size_t n);

@@ -127,33 +127,4 @@ ka_certs_check_leaf(const char *leaf_pem, const char *leaf_key_pem, const char *
 __attribute__((warn_unused_result)) int ka_certs_base64(const char *pem, size_t len,
                                                         struct ka_buf *out);
 
-/**
- * Write `len` bytes to `path` atomically: a temporary file in the same directory, created with
- * mode 0600 (then set to `mode` before anything is written if `mode` is wider), fsync, rename.
- * Returns 0 or KA_EIO (the temporary file is removed).
- */
-__attribute__((warn_unused_result)) int ka_certs_write_atomic(const char *path, const void *data,
-                                                              size_t len, mode_t mode);
-
-struct ka_certs_render_opts {
-    const char *ca_bundle_b64; /* caBundle value (required) */
-    const char *webhook_url;   /* NULL: service clientConfig; else "https://host:port" and each
-                                  webhook's service path is appended */
-    const char *service;       /* NULL: keep the template's */
-    const char *namespace;     /* NULL: keep the template's */
-};
-
-/** The webhook configuration template compiled in from deploy/base/webhooks.yaml (borrowed). */
-const char *ka_certs_webhooks_template(size_t *len);
-
-/**
- * Render webhook configurations: every document of `tmpl` whose `webhooks` list has
- * `clientConfig`s gets `caBundle` set, and, with `webhook_url`, `clientConfig.service` replaced
- * by `clientConfig.url`. The output is YAML appended to `out`. Returns 0, KA_EPARSE (template is
- * not YAML or has no webhooks), KA_ENOMEM or KA_ELIMIT; `diag` gets a message on error.
- */
-__attribute__((warn_unused_result)) int
-ka_certs_render_webhooks(const char *tmpl, size_t len, const struct ka_certs_render_opts *ro,
-                         struct ka_buf *out, struct ka_buf *diag);
-
 #endif

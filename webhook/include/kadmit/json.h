@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+struct cJSON;
+
 /**
  * Turn the arena on or off process-wide (default on). Off, reviews allocate every cJSON node
  * with malloc: used by the allocation-failure test, which fails each node allocation in turn,
@@ -34,5 +36,17 @@ void ka_json_arena_end(void);
 int ka_json_arena_active(void);
 /** Bytes handed out by this thread's active arena (for benchmarks). */
 size_t ka_json_arena_used(void);
+
+/* ---- bounded parsing ------------------------------------------------------------------- */
+
+/**
+ * The one entry point for JSON from outside: parse one document occupying all of s[0..len)
+ * (whitespace around it allowed). Input over `max_bytes`, or nested deeper than `max_depth`
+ * (checked before any tree is built), is refused. Returns the tree (caller frees it with
+ * cJSON_Delete) or NULL with what went wrong and where ("malformed JSON at line 3 column 7")
+ * in msg (may be NULL).
+ */
+struct cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int max_depth,
+                                    char *msg, size_t msg_len);
 
 #endif

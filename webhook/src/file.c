@@ -1,0 +1,205 @@
+/*
+ * Files: atomic replacement, sorted directory listings, change fingerprints. See kadmit/file.h.
+ */
+#include "kadmit/file.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kadmit/error.h"
+
+/* ---- atomic write ----------------------------------------------------------------------- */
+
+int ka_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int ret = KA_EIO;
+    int fd = -1;
+    int saved_errno = 0;
+    char tmp[4096];
+    const char *slash = strrchr(path, '/');
+    int n = slash != NULL ? snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp.XXXXXX", (int)(slash - path),
+                                     path, slash + 1)
+                          : snprintf(tmp, sizeof(tmp), ".%s.tmp.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return KA_EINVAL;
+    }
+    fd = mkostemp(tmp, O_CLOEXEC); /* O_CREAT|O_EXCL, mode 0600 */
+    if (fd < 0) {
+        return KA_EIO;
+    }
+    if ((mode & 07777) != 0600 && fchmod(fd, mode & 07777) != 0) {
+        goto exit;
+    }
+    const unsigned char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            if (w == 0) {
+                errno = EIO;
+            }
+            goto exit;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        goto exit;
+    }
+    int close_ret = close(fd);
+    fd = -1;
+    if (close_ret != 0 || rename(tmp, path) != 0) {
+        goto exit;
+    }
+    tmp[0] = '\0'; /* renamed: nothing to remove */
+    if (slash != NULL) {
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        int dfd = open(slash == path ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
+    ret = 0;
+exit:
+    saved_errno = errno;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (tmp[0] != '\0') {
+        unlink(tmp);
+    }
+    errno = saved_errno;
+    return ret;
+}
+
+/* ---- sorted directory listing ----------------------------------------------------------- */
+
+void ka_file_list_init(struct ka_file_list *l)
+{
+    memset(l, 0, sizeof(*l));
+}
+
+void ka_file_list_free(struct ka_file_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->names[i]);
+    }
+    free(l->names);
+    ka_file_list_init(l);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ka_file_list_dir(const char *dir, int (*keep)(const char *name), size_t max,
+                     struct ka_file_list *l)
+{
+    int ret = 0;
+    size_t cap = 0;
+    ka_file_list_init(l);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return errno == ENOENT ? KA_ENOTFOUND : KA_EIO;
+    }
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || (keep != NULL && !keep(e->d_name))) {
+            continue;
+        }
+        if (l->n >= max) {
+            l->truncated = 1;
+            break;
+        }
+        if (l->n == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            char **p = realloc(l->names, ncap * sizeof(*p));
+            if (p == NULL) {
+                ret = KA_ENOMEM;
+                break;
+            }
+            l->names = p;
+            cap = ncap;
+        }
+        l->names[l->n] = strdup(e->d_name);
+        if (l->names[l->n] == NULL) {
+            ret = KA_ENOMEM;
+            break;
+        }
+        l->n++;
+    }
+    closedir(d);
+    if (ret != 0) {
+        ka_file_list_free(l);
+        return ret;
+    }
+    if (l->n > 1) {
+        qsort(l->names, l->n, sizeof(*l->names), cmp_name);
+    }
+    return 0;
+}
+
+/* ---- fingerprints ----------------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    return h ^ (v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2));
+}
+
+static uint64_t stat_mix(uint64_t h, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return mix(h, 2 + (uint64_t)errno);
+    }
+    h = mix(h, (uint64_t)st.st_dev);
+    h = mix(h, (uint64_t)st.st_ino);
+    h = mix(h, (uint64_t)st.st_size);
+    h = mix(h, (uint64_t)st.st_mtim.tv_sec);
+    h = mix(h, (uint64_t)st.st_mtim.tv_nsec);
+    h = mix(h, (uint64_t)st.st_ctim.tv_sec);
+    return mix(h, (uint64_t)st.st_ctim.tv_nsec);
+}
+
+uint64_t ka_file_fingerprint(uint64_t h, const char *path)
+{
+    if (path == NULL || path[0] == '\0') {
+        return mix(h, 1);
+    }
+    h = stat_mix(h, path);
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        return h;
+    }
+    uint64_t entries = 0;
+    const struct dirent *e;
+    char full[4096 + 256];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        int n = snprintf(full, sizeof(full), "%s/%s", path, e->d_name);
+        if (n > 0 && (size_t)n < sizeof(full)) {
+            uint64_t eh = stat_mix(0, full);
+            for (const char *c = e->d_name; *c != '\0'; c++) {
+                eh = mix(eh, (uint64_t)(unsigned char)*c);
+            }
+            entries += eh; /* readdir order does not matter */
+        }
+    }
+    closedir(d);
+    return mix(h, entries);
+}
