@@ -3,7 +3,8 @@
 # (tests/fixtures/audit/input/): YAML anchors and merge keys, an alias bomb, JSON Lines,
 # concatenated JSON, trailing data, a broken document between two good ones, a pods-only
 # snapshot, a snapshot with owners and pods, namespace defaulting reaching an exception, empty
-# input, a List larger than the old 64 MiB file cap, an object over the per-object cap.
+# input, a List larger than the old 64 MiB file cap, an object over the per-object cap, YAML
+# Lists (`kubectl get -o yaml`) read item by item.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 source tests/integration/lib/harness.sh
@@ -64,6 +65,24 @@ check "a broken YAML document between two good ones: file:line:column, the other
   bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc middle 2 && accounts middle '[3,2,0,0,1]' &&
     is middle '[.results[].name]' '[\"before\",\"after\"]' &&
     q middle '.errors[0].error' | grep -q 'broken-middle.yaml:12:5: '"
+
+audit yaml-list "$F/list.yaml"
+check "YAML List (kubectl get -o yaml): read item by item; a broken item and a non-List with items are errors" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc yaml-list 2 && accounts yaml-list '[7,5,0,0,2]' &&
+    is yaml-list '[.results[].name]' '[\"a\",\"c\",\"after\",\"d\",\"e\"]' &&
+    is yaml-list '[.results[].source | sub(\".*/\"; \"\")]' '[\"list.yaml:4#items[0]\",\"list.yaml:18#items[2]\",\"list.yaml:34\",\"list.yaml:48#items[0]\",\"list.yaml:65#items[0]\"]' &&
+    q yaml-list '.errors[0].source' | grep -q 'list.yaml:18#items\\[1\\]' &&
+    q yaml-list '.errors[1].error' | grep -q 'whose kind is not a List'"
+python3 -c "
+print('apiVersion: v1\nitems:')
+for i in range(3000):
+    print('- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: p%d\n    namespace: shop\n  spec:\n    containers:\n    - name: app\n      image: registry.example/app:1.0' % i)
+print('kind: List\nmetadata: {}')" >"$WORK/big-list.yaml"
+audit yaml-big --max-object-bytes 4096 "$WORK/big-list.yaml"
+audit yaml-big-item --max-object-bytes 170 "$F/list.yaml"
+check "a YAML List over the per-object cap is read item by item; an item over it is an error for that item" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts yaml-big '[3000,3000,0,0,0]' &&
+    accounts yaml-big-item '[7,2,0,0,5]' && q yaml-big-item '.errors[0].error' | grep -q 'List item larger than the per-object limit'"
 
 audit pods-only "$F/pods-only.json"
 check "pods-only snapshot: pods whose ReplicaSet is not in the input are evaluated" \
