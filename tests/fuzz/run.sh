@@ -29,7 +29,7 @@ for t in "$@"; do
   mkdir -p "$work" "$art" "tests/fuzz/corpus/$t"
   dict=()
   case $t in
-    admission|manifest|attest|decisionlog) dict=(-dict=tests/fuzz/json.dict) ;;
+    admission|manifest|attest|decisionlog|registry) dict=(-dict=tests/fuzz/json.dict) ;;
     policy|yaml|fix|stream) dict=(-dict=tests/fuzz/yaml.dict) ;;
   esac
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \

@@ -164,6 +164,78 @@ check "... and the request path made no socket() and no connect(): no network I/
   bash -c "! grep -E 'socket\(|connect\(' $T/strace.out"
 kill $spid
 
+# serve --attestation-source registry: a miss is denied at once and queued; the background
+# fetcher writes what the registry holds into --attestations; the controller's retry is admitted.
+. tests/integration/lib/attest.sh
+attest_setup "$T/k"
+echo miss >"$T/miss.txt"
+tar -C "$T" -cf "$T/miss.tar" miss.txt
+"$CRANE" append --insecure -f "$T/miss.tar" -t "$REG/miss:1" >/dev/null 2>&1
+MDIG=$("$CRANE" digest --insecure "$REG/miss:1")
+bash $A/statement.sh --digest "${MDIG#sha256:}" $A/trivy-clean.json >"$T/miss.st"
+bash $A/sign.sh "$T/k/keys/scanner.key" "$T/miss.st" >"$T/miss.json"
+python3 "$TOOL" push-att --registry "http://$REG" --repo miss --digest "${MDIG#sha256:}" "$T/miss.json"
+review() { # NAME IMAGE: an AdmissionReview of a pod running IMAGE
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+res = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}}
+probe = {"httpGet": {"path": "/h", "port": 8080}}
+c = {"name": "app", "image": sys.argv[2], "resources": res, "readinessProbe": probe, "livenessProbe": probe}
+obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": sys.argv[1], "namespace": "shop"},
+       "spec": {"containers": [c]}}
+print(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+    "uid": "u-" + sys.argv[1], "kind": {"group": "", "version": "v1", "kind": "Pod"},
+    "namespace": "shop", "operation": "CREATE", "object": obj}}))
+PY
+}
+review miss "$REG/miss@$MDIG" >"$T/miss.req"
+review none "$REG/app@sha256:$(printf 2%.0s {1..64})" >"$T/none.req"
+review down "127.0.0.1:$DOWN/app@sha256:$(printf 3%.0s {1..64})" >"$T/down.req"
+proxy slow
+review slow "127.0.0.1:$P/app@sha256:$(printf 4%.0s {1..64})" >"$T/slow.req"
+mkdir -p "$T/fetched"
+SP=$(free_port) MP=$(free_port)
+"$KADMIT" serve --listen 127.0.0.1:$SP --metrics-listen 127.0.0.1:$MP --tls-cert "$T/tls/tls.crt" \
+  --tls-key "$T/tls/tls.key" --policies "$T/k/checklist.yaml" --attestations "$T/fetched" \
+  --attestation-source registry --registry-plain-http 1 --registry-timeout 20s \
+  --registry-hosts "$REG,127.0.0.1:$DOWN,127.0.0.1:$P" \
+  2>"$T/serve-reg.log" &
+spid=$!
+pids+=($spid)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
+post() { curl -s --max-time 5 --cacert "$T/tls/ca.crt" -H 'Content-Type: application/json' \
+  --data-binary @"$1" "https://127.0.0.1:$SP/validate"; }
+# poll until the answer to $1 matches the extended regex $2 (keeps the last answer in $1.out)
+until_answer() { for _ in $(seq 100); do post "$1" >"$1.out"; grep -qE "$2" "$1.out" && return 0; sleep 0.1; done
+  echo "  last answer: $(cat "$1.out")"; return 1; }
+post "$T/miss.req" >"$T/miss.first"
+check "registry source: a miss is denied at once, saying its registry fetch is queued" \
+  bash -c "grep -q '\"allowed\":false' $T/miss.first && grep -qE 'a registry fetch is (queued|under way)' $T/miss.first"
+check "... the fetcher writes the registry's attestation and the retry is admitted" \
+  until_answer "$T/miss.req" '"allowed":true'
+check "... into the --attestations directory, atomically" test -s "$T/fetched/registry-${MDIG#sha256:}.jsonl"
+post "$T/none.req" >/dev/null
+check "a digest the registry holds nothing for: the denial says when it was tried and what each path answered" \
+  until_answer "$T/none.req" 'registry tried [0-9]+s ago \(\.att tag: 404, referrers: 404, fallback tag: 404\); next try in [0-9]+s'
+post "$T/down.req" >/dev/null
+check "a registry that is down: denied (closed), the denial names the connection error" \
+  until_answer "$T/down.req" '"allowed":false.*registry tried [0-9]+s ago \(\.att tag: [^)]*connect to server'
+review elsewhere "127.0.0.1:1/app@sha256:$(printf 5%.0s {1..64})" >"$T/elsewhere.req"
+post "$T/elsewhere.req" >/dev/null
+check "a registry not in --registry-hosts is never contacted; the denial says so" \
+  until_answer "$T/elsewhere.req" 'registry tried [0-9]+s ago \(registry: registry 127.0.0.1:1 is not in --registry-hosts'
+check "serve --attestation-source registry without --registry-hosts is refused" \
+  bash -c "\"$KADMIT\" serve --tls-cert $T/tls/tls.crt --tls-key $T/tls/tls.key --attestations $T \
+    --attestation-source registry 2>&1 | grep -q 'needs --registry-hosts'"
+post "$T/slow.req" >"$T/slow.first"
+check "a registry that hangs: admission still answers at once (the fetch runs in the background)" \
+  until_answer "$T/slow.req" 'a registry fetch is under way'
+check "the fetcher logged each fetch with the registry's answer" \
+  grep -q "registry fetch $REG/miss@$MDIG: written" "$T/serve-reg.log"
+kill $spid
+wait $spid 2>/dev/null
+check "kadmit serve stops at once, aborting the fetch under way (exit 0)" test $? -eq 0
+
 # real cosign v3: `cosign attest --type vuln` (bundles in the referrers fallback tag) and the
 # legacy .att format, both fetched and verified
 if [ -n "${COSIGN:-}" ] && [ -x "$COSIGN" ]; then
@@ -184,6 +256,22 @@ PY
     sync_expect "$T/c" 0 "manifests/sha256-${CDIG#sha256:}: 200" -- "$REG/cos@$CDIG"
   check "and verified with cosign.pub" \
     bash -c "\"$KADMIT\" attest verify --key $T/cosign.pub $REG/cos@$CDIG $T/c | grep -q 'verdict: PASS'"
+  # a registry with the OCI 1.1 referrers API (go-containerregistry's, with it switched on):
+  # cosign v3 pushes the bundle as a referrer (no fallback tag), found through the API
+  RP=$(free_port)
+  "$REFERRERS_REGISTRY" --address 127.0.0.1:$RP >"$T/referrers-registry.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$RP/v2/" >/dev/null && break; sleep 0.1; done
+  "$CRANE" append --insecure -f "$T/layer.tar" -t "127.0.0.1:$RP/cos:1" >/dev/null 2>&1
+  "$COSIGN" attest --yes --allow-insecure-registry --key "$T/cosign.key" --type vuln \
+    --predicate "$T/pred.json" --tlog-upload=false --use-signing-config=false \
+    "127.0.0.1:$RP/cos@$CDIG" >/dev/null 2>&1
+  check "the referrers API: cosign v3 pushed no fallback tag, the bundle is found through the API" \
+    sync_expect "$T/ra" 0 "referrers/sha256:${CDIG#sha256:}: 200" -- "127.0.0.1:$RP/cos@$CDIG"
+  check "... fetched by digest, one document, no fallback tag tried" \
+    bash -c "grep -q 'wrote 1 document' $T/ra.log && ! grep -q 'manifests/sha256-${CDIG#sha256:}:' $T/ra.log"
+  check "... and verified with cosign.pub" \
+    bash -c "\"$KADMIT\" attest verify --key $T/cosign.pub 127.0.0.1:$RP/cos@$CDIG $T/ra | grep -q 'verdict: PASS'"
   # the README's by-hand alternative: cosign download, vulnerability scans only
   mkdir -p "$T/dl"
   check "cosign download attestation --predicate-type vuln gives a file kadmit accepts" \

@@ -282,6 +282,7 @@ struct review {
     cJSON *old_object;
     struct ka_patch patch;
     int64_t now;
+    struct ka_fetch_queue *fetch_queue; /* opts->fetch_queue, admission only */
     int from_node; /* the requester is a kubelet (system:node:* in group system:nodes) */
 };
 
@@ -464,6 +465,7 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->now = r->now;
     ev->operation = s->operation;
     ev->user = s->user;
+    ev->fetch_queue = r->fetch_queue;
     obj->mirror_pod = obj->mirror_pod && r->from_node;
 }
 
@@ -666,6 +668,7 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     r.policy = policy;
     r.ep = ep;
     r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
+    r.fetch_queue = opts != NULL ? opts->fetch_queue : NULL;
     unsigned max_depth =
         opts != NULL && opts->max_depth != 0 ? opts->max_depth : KA_MAX_DEPTH_DEFAULT;
 

@@ -427,7 +427,7 @@ static int sync_one(const char *image, const char *dir, const struct ka_registry
 {
     struct ka_buf rep;
     ka_buf_init(&rep, 64 * 1024);
-    int r = ka_registry_fetch(image, dir, o, &rep);
+    int r = ka_registry_fetch(image, dir, o, &rep, NULL);
     printf("%s: %s\n", image, r == 0 ? "ok" : ka_strerror(r));
     const char *line = rep.data;
     while (line != NULL && *line != '\0') {

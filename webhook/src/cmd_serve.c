@@ -24,10 +24,12 @@
 #include "kadmit/decisionlog.h"
 #include "kadmit/config.h"
 #include "kadmit/error.h"
+#include "kadmit/fetch_queue.h"
 #include "kadmit/file.h"
 #include "kadmit/log.h"
 #include "kadmit/metrics.h"
 #include "kadmit/policy.h"
+#include "kadmit/registry.h"
 #include "kadmit/rules.h"
 #include "kadmit/server.h"
 #include "kadmit/tls.h"
@@ -39,6 +41,8 @@ struct serve {
     struct ka_tls_holder tls;
     struct ka_metrics *metrics;
     struct ka_decision_log *decision_log;
+    struct ka_fetch_queue *fetch_queue;  /* --attestation-source registry, else NULL */
+    struct ka_registry_fetcher *fetcher; /* takes from fetch_queue */
     uint64_t policy_fingerprint;
     uint64_t tls_fingerprint;
 };
@@ -144,7 +148,8 @@ static int serve_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
         goto exit;
     }
     struct ka_review_opts opts = {.max_depth = (unsigned)sv->cfg.max_json_depth,
-                                  .max_values = sv->cfg.max_json_values};
+                                  .max_values = sv->cfg.max_json_values,
+                                  .fetch_queue = sv->fetch_queue};
     ret = ka_admission_review(policy, ep, body, len, &opts, response, sm);
     sm->client_cert_verified = client_cert_verified;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -345,6 +350,27 @@ static int reload_tls(struct serve *sv, const char *why)
     return ret;
 }
 
+/* The background registry fetcher: admission queues the digests it denies, the fetcher writes
+ * what their registries hold into --attestations, and the reload picks it up. */
+static int start_fetcher(struct serve *sv)
+{
+    struct ka_registry_opts o;
+    ka_registry_opts_init(&o);
+    o.auth_file = sv->cfg.registry_auth[0] != '\0' ? sv->cfg.registry_auth : NULL;
+    o.ca_file = sv->cfg.registry_ca_file[0] != '\0' ? sv->cfg.registry_ca_file : NULL;
+    o.timeout_s = (long)sv->cfg.registry_timeout;
+    o.plain_http = sv->cfg.registry_plain_http != 0;
+    o.allowed_hosts = sv->cfg.registry_hosts;
+    int ret = ka_fetch_queue_new((int64_t)sv->cfg.registry_refresh, &sv->fetch_queue);
+    ret = ret ? ret
+              : ka_registry_fetcher_start(sv->fetch_queue, sv->cfg.attestations, &o, &sv->fetcher);
+    if (ret == 0) {
+        KA_LOG_I("registry fetcher: denied digests are fetched into %s (refresh every %lus)",
+                 sv->cfg.attestations, sv->cfg.registry_refresh);
+    }
+    return ret;
+}
+
 /* ================================================================================ command */
 
 int ka_cmd_serve(int argc, char **argv)
@@ -404,6 +430,10 @@ int ka_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (strcmp(sv.cfg.attestation_source, "registry") == 0 && start_fetcher(&sv) != 0) {
+        fprintf(stderr, "kadmit serve: cannot start the registry fetcher: out of memory\n");
+        goto exit;
+    }
 
     struct ka_server_opts opts = {.config = &sv.cfg,
                                   .tls = &sv.tls,
@@ -467,6 +497,8 @@ int ka_cmd_serve(int argc, char **argv)
     rc = 0;
 exit:
     ka_server_free(server);
+    ka_registry_fetcher_stop(sv.fetcher);
+    ka_fetch_queue_free(sv.fetch_queue);
     ka_decision_log_close(sv.decision_log);
     ka_tls_holder_free(&sv.tls);
     ka_policy_holder_free(&sv.policy);

@@ -66,6 +66,29 @@ static const struct setting settings[] = {
      "policy file or directory (empty: embedded checklist; reloaded on change and SIGHUP)"},
     {"attestations", "KADMIT_ATTESTATIONS", SETTING_STRING, STR(attestations), 0, 0, "",
      "directory of image scan attestations (reloaded on change)"},
+    {"attestation-source", "KADMIT_ATTESTATION_SOURCE", SETTING_STRING, STR(attestation_source), 0,
+     0, "files",
+     "files: only what is in --attestations; registry: also fetch the attestations of denied "
+     "digests from their registries in the background, into --attestations (admission never "
+     "waits; the denial says where the fetch stands)"},
+    {"registry-hosts", "KADMIT_REGISTRY_HOSTS", SETTING_STRING, STR(registry_hosts), 0, 0, "",
+     "comma-separated registry hosts --attestation-source registry may fetch from (ghcr.io,"
+     "registry.example:5000; docker.io is Docker Hub); images of other registries are denied "
+     "without a connection (required with --attestation-source registry: images come from "
+     "requests)"},
+    {"registry-auth", "KADMIT_REGISTRY_AUTH", SETTING_STRING, STR(registry_auth), 0, 0, "",
+     "registry credentials for --attestation-source registry: a kubernetes.io/dockerconfigjson "
+     "Secret's .dockerconfigjson file (missing: anonymous)"},
+    {"registry-ca-file", "KADMIT_REGISTRY_CA_FILE", SETTING_STRING, STR(registry_ca_file), 0, 0, "",
+     "extra CA bundle for registries with a private CA"},
+    {"registry-timeout", "KADMIT_REGISTRY_TIMEOUT", SETTING_SECONDS, NUM(registry_timeout), 1, 3600,
+     "30", "per registry HTTP request (3 attempts with backoff)"},
+    {"registry-refresh", "KADMIT_REGISTRY_REFRESH", SETTING_SECONDS, NUM(registry_refresh), 0,
+     KA_FETCH_REFRESH_MAX_S, DEF(KA_FETCH_REFRESH_DEFAULT_S),
+     "fetch a digest's attestations again this long after a successful fetch, for fresh scans "
+     "(0: never)"},
+    {"registry-plain-http", "KADMIT_REGISTRY_PLAIN_HTTP", SETTING_UINT, NUM(registry_plain_http), 0,
+     1, "0", "1: talk http:// to registries (a loopback test registry only)"},
     {"log-level", "KADMIT_LOG_LEVEL", SETTING_LEVEL, STR(log_level), 0, 0, "info",
      "debug, info, warn or error"},
     {"max-body-bytes", "KADMIT_MAX_BODY_BYTES", SETTING_BYTES, NUM(max_body_bytes), KA_MAX_BODY_MIN,
@@ -321,6 +344,27 @@ int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char 
     }
     if (c->client_allowed_subjects[0] != '\0' && c->client_ca[0] == '\0') {
         set_err(err, err_len, "--client-allowed-subjects needs --client-ca");
+        ret = KA_EINVAL;
+        goto exit;
+    }
+    if (strcmp(c->attestation_source, "files") != 0 &&
+        strcmp(c->attestation_source, "registry") != 0) {
+        set_err(err, err_len, "--attestation-source: \"%s\" is not files or registry",
+                c->attestation_source);
+        ret = KA_EINVAL;
+        goto exit;
+    }
+    if (strcmp(c->attestation_source, "registry") == 0 && c->registry_hosts[0] == '\0') {
+        set_err(err, err_len,
+                "--attestation-source registry needs --registry-hosts (the registries kadmit "
+                "may connect to: image names come from the requests)");
+        ret = KA_EINVAL;
+        goto exit;
+    }
+    if (strcmp(c->attestation_source, "registry") == 0 && c->attestations[0] == '\0') {
+        set_err(err, err_len,
+                "--attestation-source registry needs --attestations DIR (where the fetched "
+                "attestations are written)");
         ret = KA_EINVAL;
         goto exit;
     }

@@ -5,6 +5,8 @@
 #include "kadmit/registry.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include <mbedtls/sha256.h>
 
 #include "kadmit/error.h"
+#include "kadmit/fetch_queue.h"
 #include "kadmit/file.h"
 #include "kadmit/log.h"
 #include "kadmit/version.h"
@@ -44,14 +47,9 @@ void ka_registry_opts_init(struct ka_registry_opts *o)
 
 /* ---- image references ----------------------------------------------------------------------- */
 
-struct ref {
-    char host[256]; /* registry host[:port], Docker Hub as registry-1.docker.io */
-    char repo[256]; /* path inside the registry, Docker Hub single names under library/ */
-    char hex[65];   /* the digest's 64 hex digits */
-};
-
-static int parse_ref(const char *image, struct ref *r)
+int ka_registry_parse_image(const char *image, struct ka_registry_ref *r)
 {
+    memset(r, 0, sizeof(*r));
     const char *at = strrchr(image, '@');
     if (at == NULL || strncmp(at + 1, "sha256:", 7) != 0 || strlen(at + 8) != 64) {
         return KA_EINVAL;
@@ -115,12 +113,13 @@ static int parse_ref(const char *image, struct ref *r)
 struct client {
     CURL *curl;
     const struct ka_registry_opts *o;
-    const struct ref *ref;
+    const struct ka_registry_ref *ref;
     const char *scheme;
     char *token;     /* bearer token, NULL until a challenge asked for one */
     char basic[600]; /* base64 "user:password" from the auth file, "" when none */
     struct ka_buf *report;
     int unreachable; /* the last request failed without an HTTP answer */
+    char last[1024]; /* the last line reported, for the one-line answer */
 };
 
 struct response {
@@ -134,10 +133,13 @@ struct response {
 static void report(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void report(struct client *c, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->last, sizeof(c->last), fmt, ap);
+    va_end(ap);
     if (c->report == NULL) {
         return;
     }
-    va_list ap;
     va_start(ap, fmt);
     int r = ka_buf_vprintf(c->report, fmt, ap);
     va_end(ap);
@@ -166,6 +168,13 @@ static void header_value(const char *line, size_t len, const char *name, char *o
         end--;
     }
     snprintf(out, out_len, "%.*s", (int)(end - v), v);
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const atomic_int *cancel = arg;
+    return atomic_load(cancel) != 0; /* non-zero aborts the transfer */
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
@@ -215,6 +224,11 @@ static int get_once(struct client *c, const char *url, const char *accept, const
     if (c->o->ca_file != NULL) {
         curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->o->ca_file);
     }
+    if (c->o->cancel != NULL) {
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, (void *)c->o->cancel);
+        curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode cr = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(h);
@@ -231,8 +245,7 @@ static int get_once(struct client *c, const char *url, const char *accept, const
     return ret;
 }
 
-/* Value of `key` in a challenge such as `Bearer realm="...",service="..."`. */
-static void challenge_param(const char *ch, const char *key, char *out, size_t out_len)
+void ka_registry_challenge_param(const char *ch, const char *key, char *out, size_t out_len)
 {
     out[0] = '\0';
     size_t kl = strlen(key);
@@ -251,9 +264,9 @@ static void challenge_param(const char *ch, const char *key, char *out, size_t o
 static int fetch_token(struct client *c, const char *challenge)
 {
     char realm[1024], service[256], scope[512], url[2200], auth[700];
-    challenge_param(challenge, "realm", realm, sizeof(realm));
-    challenge_param(challenge, "service", service, sizeof(service));
-    challenge_param(challenge, "scope", scope, sizeof(scope));
+    ka_registry_challenge_param(challenge, "realm", realm, sizeof(realm));
+    ka_registry_challenge_param(challenge, "service", service, sizeof(service));
+    ka_registry_challenge_param(challenge, "scope", scope, sizeof(scope));
     if (realm[0] == '\0') {
         report(c, "the registry's Bearer challenge has no realm: %.200s", challenge);
         return KA_ENET;
@@ -281,21 +294,19 @@ static int fetch_token(struct client *c, const char *challenge)
         report(c, "GET %s (token): %ld", realm, r.status);
         ret = KA_ENET;
     }
-    cJSON *j = ret == 0 ? cJSON_ParseWithLength(r.body.data ? r.body.data : "", r.body.len) : NULL;
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
-    if (!cJSON_IsString(t)) {
-        t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-    }
-    if (ret == 0 && cJSON_IsString(t) && strlen(t->valuestring) < 16384) {
+    char *token = NULL;
+    int pr = ret == 0 ? ka_registry_parse_token(r.body.data, r.body.len, &token) : 0;
+    if (ret == 0 && pr == 0) {
+        if (c->token != NULL) {
+            mbedtls_platform_zeroize(c->token, strlen(c->token));
+        }
         free(c->token);
-        c->token = strdup(t->valuestring);
-        ret = c->token ? 0 : KA_ENOMEM;
+        c->token = token;
         report(c, "GET %s (token): 200", realm);
     } else if (ret == 0) {
         report(c, "GET %s (token): no token in the answer", realm);
-        ret = KA_ENET;
+        ret = pr == KA_ENOMEM ? pr : KA_ENET;
     }
-    cJSON_Delete(j);
     if (r.body.data != NULL) {
         mbedtls_platform_zeroize(r.body.data, r.body.len);
     }
@@ -358,7 +369,8 @@ static int get(struct client *c, const char *path, const char *accept, size_t ma
             attempt--; /* the challenge is not a failed attempt */
             continue;
         }
-        if (ret == KA_ELIMIT || ret == KA_ENOMEM || (ret == 0 && !transient(r->status))) {
+        if (ret == KA_ELIMIT || ret == KA_ENOMEM || (ret == 0 && !transient(r->status)) ||
+            (c->o->cancel != NULL && atomic_load(c->o->cancel) != 0)) {
             break;
         }
         if (ret == 0) {
@@ -429,6 +441,32 @@ static int get_by_digest(struct client *c, const char *what, const char *digest,
     return ret;
 }
 
+/* ---- parsing the registry's answers (pure; tests/fuzz/fuzz_registry.c) ------------------- */
+
+int ka_registry_parse_token(const char *body, size_t len, char **token)
+{
+    *token = NULL;
+    cJSON *j = cJSON_ParseWithLength(body != NULL ? body : "", body != NULL ? len : 0);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
+    if (!cJSON_IsString(t) || t->valuestring[0] == '\0') {
+        t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    }
+    int ret = KA_ENOTFOUND;
+    if (j == NULL) {
+        ret = KA_EPARSE;
+    } else if (cJSON_IsString(t) && t->valuestring[0] != '\0' &&
+               strlen(t->valuestring) < KA_REGISTRY_MAX_TOKEN_LEN &&
+               strpbrk(t->valuestring, "\r\n") == NULL) { /* it goes into a header */
+        *token = strdup(t->valuestring);
+        ret = *token != NULL ? 0 : KA_ENOMEM;
+    }
+    if (cJSON_IsString(t)) {
+        mbedtls_platform_zeroize(t->valuestring, strlen(t->valuestring));
+    }
+    cJSON_Delete(j);
+    return ret;
+}
+
 /* The annotation says this is something other than a vulnerability scan. */
 static int other_predicate(const cJSON *desc, const char *key)
 {
@@ -441,6 +479,103 @@ static int other_predicate(const cJSON *desc, const char *key)
     return cJSON_IsString(p) && strcmp(p->valuestring, VULN_PREDICATE) != 0 &&
            strcmp(p->valuestring, VULN_PREDICATE_HOST) != 0;
 }
+
+__attribute__((format(printf, 2, 3))) static void note(struct ka_buf *notes, const char *fmt, ...)
+{
+    if (notes == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int r = ka_buf_vprintf(notes, fmt, ap);
+    va_end(ap);
+    r = r ? r : ka_buf_add(notes, "\n", 1);
+    (void)r; /* full notes only lose detail */
+}
+
+/* Add a descriptor's digest to `out`, or count it bad when it is not sha256:<64 hex>. */
+static void take_digest(const cJSON *desc, struct ka_registry_digests *out, struct ka_buf *notes)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(desc, "digest");
+    if (!cJSON_IsString(d) || !valid_digest(d->valuestring)) {
+        note(notes, "descriptor digest %.80s is not sha256:<64 hex>",
+             cJSON_IsString(d) ? d->valuestring : "(none)");
+        out->bad++;
+        return;
+    }
+    memcpy(out->digest[out->n++], d->valuestring, 72);
+}
+
+/* Parse `body` as a JSON object holding the array `key`, at most KA_REGISTRY_MAX_LAYERS read. */
+static cJSON *parse_list(const char *body, size_t len, const char *what, const char *key,
+                         const cJSON **list, struct ka_registry_digests *out, struct ka_buf *notes)
+{
+    memset(out, 0, sizeof(*out));
+    cJSON *j = cJSON_ParseWithLength(body != NULL ? body : "", body != NULL ? len : 0);
+    *list = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsArray(*list)) {
+        note(notes, "%s has no %s array", what, key);
+        cJSON_Delete(j);
+        return NULL;
+    }
+    if (cJSON_GetArraySize(*list) > KA_REGISTRY_MAX_LAYERS) {
+        note(notes, "%s lists %d %s; the first %d are read", what, cJSON_GetArraySize(*list), key,
+             KA_REGISTRY_MAX_LAYERS);
+    }
+    return j;
+}
+
+int ka_registry_manifest_layers(const char *body, size_t len, int vuln_only,
+                                struct ka_registry_digests *out, struct ka_buf *notes)
+{
+    const cJSON *layers, *l;
+    cJSON *m = parse_list(body, len, "manifest", "layers", &layers, out, notes);
+    if (m == NULL) {
+        return KA_EPARSE;
+    }
+    cJSON_ArrayForEach(l, layers)
+    {
+        if (out->n + out->bad >= KA_REGISTRY_MAX_LAYERS) {
+            break;
+        }
+        if (!vuln_only || !other_predicate(l, "predicateType")) {
+            take_digest(l, out, notes);
+        }
+    }
+    cJSON_Delete(m);
+    return 0;
+}
+
+int ka_registry_index_referrers(const char *body, size_t len, struct ka_registry_digests *out,
+                                struct ka_buf *notes)
+{
+    const cJSON *ms, *d;
+    cJSON *ix = parse_list(body, len, "index", "manifests", &ms, out, notes);
+    if (ix == NULL) {
+        return KA_EPARSE;
+    }
+    cJSON_ArrayForEach(d, ms)
+    {
+        if (out->n + out->bad >= KA_REGISTRY_MAX_LAYERS) {
+            break;
+        }
+        /* Registries take artifactType from the manifest's, or (go-containerregistry) from its
+         * config's media type, the empty one for cosign's bundles: only another named type is
+         * another artifact (an SBOM...). */
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "artifactType");
+        if (cJSON_IsString(at) && strstr(at->valuestring, "dev.sigstore.bundle") == NULL &&
+            strcmp(at->valuestring, "application/vnd.oci.empty.v1+json") != 0) {
+            continue;
+        }
+        if (!other_predicate(d, "dev.sigstore.bundle.predicateType")) {
+            take_digest(d, out, notes);
+        }
+    }
+    cJSON_Delete(ix);
+    return 0;
+}
+
+/* ---- fetching what the answers name --------------------------------------------------------- */
 
 /* Append one fetched document to the output as one JSON line. */
 static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
@@ -458,37 +593,36 @@ static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
     return ret;
 }
 
-/* Every layer of an image manifest (already fetched) whose annotation does not exclude it. */
-static int take_layers(struct client *c, const struct ka_buf *manifest, const char *annotation,
+/* The parser's notes, into the report. */
+static void report_notes(struct client *c, struct ka_buf *notes)
+{
+    for (char *l = notes->data; l != NULL && *l != '\0';) {
+        char *nl = strchr(l, '\n');
+        report(c, "%.*s", nl ? (int)(nl - l) : (int)strlen(l), l);
+        l = nl ? nl + 1 : NULL;
+    }
+    ka_buf_reset(notes);
+}
+
+/* Every layer of an image manifest (already fetched) that may be a vulnerability scan. */
+static int take_layers(struct client *c, const struct ka_buf *manifest, int vuln_only,
                        struct ka_buf *out, size_t *docs)
 {
-    cJSON *m = cJSON_ParseWithLength(manifest->data ? manifest->data : "", manifest->len);
-    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(m, "layers");
-    int ret = 0;
-    if (!cJSON_IsArray(layers)) {
-        report(c, "manifest has no layers array");
-        cJSON_Delete(m);
+    struct ka_registry_digests layers;
+    struct ka_buf notes;
+    ka_buf_init(&notes, 8192);
+    int ret =
+        ka_registry_manifest_layers(manifest->data, manifest->len, vuln_only, &layers, &notes);
+    report_notes(c, &notes);
+    ka_buf_free(&notes);
+    if (ret != 0) {
         return KA_ENET;
     }
-    if (cJSON_GetArraySize(layers) > KA_REGISTRY_MAX_LAYERS) {
-        report(c, "manifest has %d layers; the first %d are read", cJSON_GetArraySize(layers),
-               KA_REGISTRY_MAX_LAYERS);
-    }
+    ret = layers.bad > 0 ? KA_ENET : 0;
     struct response r;
     memset(&r, 0, sizeof(r));
-    int n = 0;
-    const cJSON *l;
-    cJSON_ArrayForEach(l, layers)
-    {
-        if (n++ >= KA_REGISTRY_MAX_LAYERS) {
-            break;
-        }
-        if (annotation != NULL && other_predicate(l, annotation)) {
-            continue;
-        }
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(l, "digest");
-        int rr = get_by_digest(c, "blobs", cJSON_IsString(d) ? d->valuestring : NULL, NULL,
-                               KA_REGISTRY_MAX_BLOB, &r);
+    for (size_t i = 0; i < layers.n; i++) {
+        int rr = get_by_digest(c, "blobs", layers.digest[i], NULL, KA_REGISTRY_MAX_BLOB, &r);
         if (rr == KA_ENOMEM) {
             ret = rr;
             break;
@@ -499,14 +633,13 @@ static int take_layers(struct client *c, const struct ka_buf *manifest, const ch
         }
         rr = add_line(out, &r.body, docs);
         if (rr == KA_EINVAL) {
-            report(c, "blob %s is not JSON; skipped", d->valuestring);
+            report(c, "blob %s is not JSON; skipped", layers.digest[i]);
         } else if (rr != 0) { /* out of memory, or the output is full */
             ret = rr;
             break;
         }
     }
     ka_buf_free(&r.body);
-    cJSON_Delete(m);
     return ret;
 }
 
@@ -514,28 +647,21 @@ static int take_layers(struct client *c, const struct ka_buf *manifest, const ch
 static int take_referrers(struct client *c, const struct ka_buf *index, struct ka_buf *out,
                           size_t *docs)
 {
-    cJSON *ix = cJSON_ParseWithLength(index->data ? index->data : "", index->len);
-    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(ix, "manifests");
-    int ret = 0, n = 0;
+    struct ka_registry_digests refs;
+    struct ka_buf notes;
+    ka_buf_init(&notes, 8192);
+    int ret = ka_registry_index_referrers(index->data, index->len, &refs, &notes);
+    report_notes(c, &notes);
+    ka_buf_free(&notes);
+    if (ret != 0) {
+        return KA_ENET;
+    }
+    ret = refs.bad > 0 ? KA_ENET : 0;
     struct response r;
     memset(&r, 0, sizeof(r));
-    const cJSON *d;
-    cJSON_ArrayForEach(d, ms)
-    {
-        if (n++ >= KA_REGISTRY_MAX_LAYERS) {
-            report(c, "more than %d referrers; the rest are not read", KA_REGISTRY_MAX_LAYERS);
-            break;
-        }
-        const cJSON *at = cJSON_GetObjectItemCaseSensitive(d, "artifactType");
-        if (cJSON_IsString(at) && strstr(at->valuestring, "dev.sigstore.bundle") == NULL) {
-            continue; /* an SBOM or another artifact */
-        }
-        if (other_predicate(d, "dev.sigstore.bundle.predicateType")) {
-            continue;
-        }
-        const cJSON *dg = cJSON_GetObjectItemCaseSensitive(d, "digest");
-        int rr = get_by_digest(c, "manifests", cJSON_IsString(dg) ? dg->valuestring : NULL,
-                               ACCEPT_MANIFEST, KA_REGISTRY_MAX_MANIFEST, &r);
+    for (size_t i = 0; i < refs.n; i++) {
+        int rr = get_by_digest(c, "manifests", refs.digest[i], ACCEPT_MANIFEST,
+                               KA_REGISTRY_MAX_MANIFEST, &r);
         if (rr == KA_ENOMEM) {
             ret = rr;
             break;
@@ -544,7 +670,7 @@ static int take_referrers(struct client *c, const struct ka_buf *index, struct k
             ret = KA_ENET;
             continue;
         }
-        rr = take_layers(c, &r.body, NULL, out, docs);
+        rr = take_layers(c, &r.body, 0, out, docs);
         if (rr == KA_ENOMEM || rr == KA_ELIMIT) {
             ret = rr;
             break;
@@ -552,7 +678,6 @@ static int take_referrers(struct client *c, const struct ka_buf *index, struct k
         ret = ret ? ret : rr;
     }
     ka_buf_free(&r.body);
-    cJSON_Delete(ix);
     return ret;
 }
 
@@ -636,11 +761,48 @@ static int write_atomically(struct client *c, const char *dir, const struct ka_b
 
 /* ---- the fetch ------------------------------------------------------------------------------ */
 
+/* Is `host` in the comma-separated list (NULL: everything is)? "docker.io" names Docker Hub. */
+static int host_allowed(const char *list, const char *host)
+{
+    if (list == NULL) {
+        return 1;
+    }
+    int hub = strcmp(host, "registry-1.docker.io") == 0;
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ", ");
+        if ((n == strlen(host) && strncmp(p, host, n) == 0) ||
+            (hub && n == 9 && strncmp(p, "docker.io", 9) == 0)) {
+            return 1;
+        }
+        p += n;
+        p += strspn(p, ", ");
+    }
+    return 0;
+}
+
+/* One step's answer, for the one-line summary: "referrers: 404", ".att tag: timeout..." */
+static void brief_step(struct client *c, struct ka_buf *brief, const char *label, int rr,
+                       long status)
+{
+    if (brief == NULL) {
+        return;
+    }
+    int r = ka_buf_printf(brief, "%s%s: ", brief->len > 0 ? ", " : "", label);
+    if (r == 0 && rr == 0) {
+        r = ka_buf_printf(brief, "%ld", status);
+    } else if (r == 0) {
+        /* "GET <url>: Timeout was reached" says what the step's label does not */
+        const char *why = strncmp(c->last, "GET ", 4) == 0 ? strstr(c->last, ": ") : NULL;
+        r = ka_buf_printf(brief, "%.70s", why != NULL ? why + 2 : c->last);
+    }
+    (void)r; /* a full summary only loses detail */
+}
+
 int ka_registry_fetch(const char *image, const char *dir, const struct ka_registry_opts *o,
-                      struct ka_buf *report_buf)
+                      struct ka_buf *report_buf, struct ka_buf *brief)
 {
     int ret = KA_EINTERNAL;
-    struct ref ref;
+    struct ka_registry_ref ref;
     struct ka_registry_opts defaults;
     struct client c = {.report = report_buf};
     struct response r;
@@ -659,13 +821,19 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
     c.o = o;
     c.ref = &ref;
     c.scheme = o->plain_http ? "http" : "https";
-    memset(&ref, 0, sizeof(ref));
-    if (parse_ref(image, &ref) != 0) {
+    if (ka_registry_parse_image(image, &ref) != 0) {
         report(&c, "%.200s: not an image pinned by digest ([registry/]repo@sha256:<64 hex>)",
                image);
+        brief_step(&c, brief, "image", KA_EINVAL, 0);
+        return KA_EINVAL;
+    }
+    if (!host_allowed(o->allowed_hosts, ref.host)) {
+        report(&c, "registry %s is not in --registry-hosts; not contacted", ref.host);
+        brief_step(&c, brief, "registry", KA_EINVAL, 0);
         return KA_EINVAL;
     }
     if (o->auth_file != NULL && load_auth(&c, o->auth_file) != 0) {
+        brief_step(&c, brief, "credentials", KA_EINVAL, 0);
         return KA_EINVAL;
     }
     c.curl = curl_easy_init();
@@ -687,9 +855,10 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
                    ref.hex);
             rr = KA_ENET;
         } else {
-            rr = take_layers(&c, &r.body, "predicateType", &out, &docs);
+            rr = take_layers(&c, &r.body, 1, &out, &docs);
         }
     }
+    brief_step(&c, brief, ".att tag", rr, r.status);
     if (rr == KA_ENOMEM) {
         ret = rr;
         goto exit;
@@ -701,7 +870,10 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
     rr = get(&c, path, ACCEPT_INDEX, KA_REGISTRY_MAX_MANIFEST, &r);
     reached |= rr == 0 || rr == KA_ELIMIT;
     int referrers_api = rr == 0 && r.status == 200;
+    const char *label = "referrers";
     if (!referrers_api && (rr == 0 || c.unreachable == 0)) {
+        brief_step(&c, brief, label, rr, r.status);
+        label = "fallback tag";
         snprintf(path, sizeof(path), "/v2/%s/manifests/sha256-%s", ref.repo, ref.hex);
         rr = get(&c, path, ACCEPT_INDEX, KA_REGISTRY_MAX_MANIFEST, &r);
         reached |= rr == 0 || rr == KA_ELIMIT;
@@ -709,6 +881,7 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
     if (rr == 0 && r.status == 200) {
         rr = take_referrers(&c, &r.body, &out, &docs);
     }
+    brief_step(&c, brief, label, rr, r.status);
     if (rr == KA_ENOMEM) {
         ret = rr;
         goto exit;
@@ -720,6 +893,9 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
         if (ret == 0) {
             report(&c, "wrote %zu document%s to %s/registry-%s.jsonl", docs, docs == 1 ? "" : "s",
                    dir, ref.hex);
+            if (brief != NULL && ka_buf_printf(brief, "; wrote %zu", docs) != 0) {
+                ret = 0; /* a full summary only loses detail */
+            }
         }
     } else if (!reached || any_error) {
         report(&c, "no attestation fetched: the registry could not be read");
@@ -740,4 +916,85 @@ exit:
     ka_buf_free(&r.body);
     ka_buf_free(&out);
     return ret;
+}
+
+/* ---- the background fetcher of serve --attestation-source registry --------------------------- */
+
+struct ka_registry_fetcher {
+    pthread_t thread;
+    atomic_int stopping;          /* aborts the fetch under way */
+    struct ka_fetch_queue *queue; /* borrowed */
+    char dir[4096];
+    char auth_file[4096]; /* "" none */
+    struct ka_registry_opts opts;
+};
+
+static void *fetcher_main(void *arg)
+{
+    struct ka_registry_fetcher *f = arg;
+    char image[KA_FETCH_IMAGE_MAX];
+    struct ka_buf rep, brief;
+    ka_buf_init(&rep, 64 * 1024);
+    ka_buf_init(&brief, KA_FETCH_ANSWER_MAX);
+    for (;;) {
+        int r = ka_fetch_queue_next(f->queue, image, sizeof(image), 1000);
+        if (r == KA_EINVAL) {
+            break; /* stopped */
+        }
+        if (r != 0) {
+            continue;
+        }
+        struct stat st;
+        struct ka_registry_opts o = f->opts;
+        /* an optional Secret that is not there: fetch anonymously (public registries) */
+        o.auth_file = f->auth_file[0] != '\0' && stat(f->auth_file, &st) == 0 ? f->auth_file : NULL;
+        ka_buf_reset(&rep);
+        ka_buf_reset(&brief);
+        r = ka_registry_fetch(image, f->dir, &o, &rep, &brief);
+        ka_fetch_queue_done(f->queue, image, r, brief.data != NULL ? brief.data : ka_strerror(r),
+                            (int64_t)time(NULL));
+        KA_LOG(r == 0 ? KA_LOG_INFO : KA_LOG_WARN, NULL, "registry fetch %s: %s (%s)", image,
+               r == 0 ? "written" : ka_strerror(r), brief.data != NULL ? brief.data : "");
+        if (r != 0 && rep.data != NULL) {
+            KA_LOG_D("registry fetch %s: %s", image, rep.data);
+        }
+    }
+    ka_buf_free(&rep);
+    ka_buf_free(&brief);
+    return NULL;
+}
+
+int ka_registry_fetcher_start(struct ka_fetch_queue *q, const char *dir,
+                              const struct ka_registry_opts *o, struct ka_registry_fetcher **out)
+{
+    *out = NULL;
+    struct ka_registry_fetcher *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return KA_ENOMEM;
+    }
+    f->queue = q;
+    f->opts = *o;
+    snprintf(f->dir, sizeof(f->dir), "%s", dir);
+    snprintf(f->auth_file, sizeof(f->auth_file), "%s", o->auth_file ? o->auth_file : "");
+    f->opts.auth_file = NULL;
+    f->opts.cancel = &f->stopping;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+        pthread_create(&f->thread, NULL, fetcher_main, f) != 0) {
+        free(f);
+        return KA_ENOMEM;
+    }
+    *out = f;
+    return 0;
+}
+
+void ka_registry_fetcher_stop(struct ka_registry_fetcher *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    atomic_store(&f->stopping, 1);
+    ka_fetch_queue_stop(f->queue);
+    pthread_join(f->thread, NULL); /* a fetch under way is aborted at once */
+    curl_global_cleanup();
+    free(f);
 }

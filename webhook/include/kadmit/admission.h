@@ -15,6 +15,8 @@
 #include "kadmit/limits.h"
 #include "kadmit/policy.h"
 
+struct ka_fetch_queue;
+
 enum ka_endpoint { KA_ENDPOINT_VALIDATE = 0, KA_ENDPOINT_MUTATE = 1 };
 
 /** "validate" / "mutate". */
@@ -24,6 +26,9 @@ struct ka_review_opts {
     unsigned max_depth; /* JSON nesting limit; 0: KA_MAX_DEPTH_DEFAULT */
     size_t max_values;  /* JSON values (nodes) limit; 0: KA_MAX_JSON_VALUES_DEFAULT */
     int64_t now;        /* Unix time for time-dependent rules; 0: time(NULL) */
+    /* serve --attestation-source registry: image-scan-attestation queues the digests it denies
+     * here and says where their fetch stands (kadmit/fetch_queue.h); NULL: no fetcher. */
+    struct ka_fetch_queue *fetch_queue;
 };
 
 /*

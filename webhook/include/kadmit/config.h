@@ -27,9 +27,16 @@ struct ka_config {
     char client_allowed_subjects[KA_CONFIG_PATH_MAX]; /* "" or comma-separated CNs */
     unsigned long allow_insecure_key_mode;            /* 1: accept a group/world-readable key */
     char tls_min_version[8];                          /* "1.2" or "1.3" */
-    char policies[KA_CONFIG_PATH_MAX];     /* "" (embedded checklist), a file or a directory */
-    char attestations[KA_CONFIG_PATH_MAX]; /* "" or directory of attestations */
-    char log_level[16];                    /* debug|info|warn|error */
+    char policies[KA_CONFIG_PATH_MAX];      /* "" (embedded checklist), a file or a directory */
+    char attestations[KA_CONFIG_PATH_MAX];  /* "" or directory of attestations */
+    char attestation_source[16];            /* "files" or "registry" (fetch misses) */
+    char registry_auth[KA_CONFIG_PATH_MAX]; /* "" or .dockerconfigjson for the fetcher */
+    char registry_ca_file[KA_CONFIG_PATH_MAX];
+    char registry_hosts[KA_CONFIG_PATH_MAX]; /* comma-separated registries the fetcher may reach */
+    unsigned long registry_timeout;          /* seconds, per registry request */
+    unsigned long registry_refresh;    /* seconds between re-polls of fetched digests, 0 never */
+    unsigned long registry_plain_http; /* 1: http:// (loopback tests) */
+    char log_level[16];                /* debug|info|warn|error */
     unsigned long max_body_bytes;
     unsigned long max_json_depth;
     unsigned long max_json_values;

@@ -96,4 +96,19 @@
 #define KA_REQUEST_DEADLINE_DEFAULT 9
 #define KA_DRAIN_TIMEOUT_DEFAULT 25
 
+/* The registry fetch queue (`serve --attestation-source registry`, kadmit/fetch_queue.h): an
+ * admission miss queues its digest and never waits. Digests waiting for the fetcher, digests
+ * remembered (with when they were tried and what the registry answered; the least recently
+ * missed is forgotten first), the retry backoff after a failed fetch (doubling from MIN up to
+ * MAX, counted from the last try) and the registry's answer kept for the denial text. */
+#define KA_FETCH_QUEUE_MAX 256
+#define KA_FETCH_TRACKED_MAX 4096
+#define KA_FETCH_BACKOFF_MIN_S 10
+#define KA_FETCH_BACKOFF_MAX_S 600
+#define KA_FETCH_ANSWER_MAX 160
+#define KA_FETCH_IMAGE_MAX 512
+/* Re-poll of digests fetched before, for fresh scans: default, --registry-refresh range. */
+#define KA_FETCH_REFRESH_DEFAULT_S 600
+#define KA_FETCH_REFRESH_MAX_S 86400
+
 #endif

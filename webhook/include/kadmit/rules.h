@@ -155,6 +155,9 @@ struct ka_eval {
      * while evaluating the new one, findings about an unchanged subject are "existing". */
     struct ka_ratchet *ratchet_record;
     const struct ka_ratchet *ratchet_match;
+    /* Admission with a registry fetcher: where denied digests are queued (fetch_queue.h), or
+     * NULL (audits, fix, review). */
+    struct ka_fetch_queue *fetch_queue;
 };
 
 /* Handed to a rule's run function. */

@@ -21,6 +21,7 @@
 
 #include "kadmit/attest.h"
 #include "kadmit/duration.h"
+#include "kadmit/fetch_queue.h"
 #include "rule_api.h"
 
 #define KA_ATTEST_DIR_MAX 1024
@@ -462,6 +463,11 @@ static int check_image(struct ka_rule_run *run, const char *container, const cha
     const char *owner = stale > KA_STALE_NONE ? replacement_owner(run, rep) : NULL;
     if (ret == 0 && owner != NULL) {
         ret = judge_replacement(st, image, now, owner, &why, &stale, &soften, lead, sizeof(lead));
+    }
+    if (ret == 0 && run->ev->fetch_queue != NULL && run->ev->ratchet_record == NULL) {
+        /* never waits: the digest is queued for the registry fetcher, and the denial says
+         * where its fetch stands */
+        ret = ka_fetch_queue_miss(run->ev->fetch_queue, image, now, &why);
     }
     if (ret != 0) {
         goto done;

@@ -1,0 +1,130 @@
+/* The registry fetch queue: dedup, bounds, backoff, the denial's clauses, stop. */
+#include <stdint.h>
+
+#include "ka_test.h"
+#include "kadmit/error.h"
+#include "kadmit/fetch_queue.h"
+
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define IMAGE_A "r.example/app:1@sha256:" HEX_A
+
+/* miss(image) at `now`; returns the clause it appended */
+static const char *miss(struct ka_fetch_queue *q, const char *image, int64_t now,
+                        struct ka_buf *why)
+{
+    ka_buf_reset(why);
+    CU_ASSERT_EQUAL(ka_fetch_queue_miss(q, image, now, why), 0);
+    return why->data != NULL ? why->data : "";
+}
+
+static void test_dedup_and_clauses(void)
+{
+    struct ka_fetch_queue *q = NULL;
+    struct ka_buf why;
+    ka_buf_init(&why, 4096);
+    char image[KA_FETCH_IMAGE_MAX];
+    CU_ASSERT_EQUAL_FATAL(ka_fetch_queue_new(600, &q), 0);
+    CU_ASSERT_STRING_EQUAL(miss(q, "app:1", 1000, &why), ""); /* not pinned: ignored */
+    CU_ASSERT_STRING_EQUAL(miss(q, IMAGE_A, 1000, &why), "a registry fetch is queued");
+    /* the same digest under another name is the same fetch */
+    CU_ASSERT_STRING_EQUAL(miss(q, "r.example/app@sha256:" HEX_A, 1001, &why),
+                           "a registry fetch is queued");
+    struct ka_fetch_queue_stats st;
+    ka_fetch_queue_stats(q, &st);
+    CU_ASSERT_EQUAL(st.tracked, 1);
+    CU_ASSERT_EQUAL(st.queued, 1);
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), 0);
+    CU_ASSERT_STRING_EQUAL(image, IMAGE_A);
+    CU_ASSERT_STRING_EQUAL(miss(q, IMAGE_A, 1002, &why), "a registry fetch is under way");
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), KA_ENOTFOUND);
+    ka_fetch_queue_done(q, IMAGE_A, KA_ENOTFOUND, ".att tag: 404", 1003);
+    /* backing off: 10 s after the first failure, doubling */
+    CU_ASSERT_STRING_EQUAL(miss(q, IMAGE_A, 1005, &why),
+                           "registry tried 2s ago (.att tag: 404); next try in 8s");
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), KA_ENOTFOUND);
+    CU_ASSERT_STRING_EQUAL(miss(q, IMAGE_A, 1013, &why),
+                           "registry tried 10s ago (.att tag: 404); queued again");
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), 0);
+    ka_fetch_queue_done(q, IMAGE_A, KA_ENET, "referrers: Timeout was reached", 1020);
+    CU_ASSERT_STRING_EQUAL(miss(q, IMAGE_A, 1030, &why),
+                           "registry tried 10s ago (referrers: Timeout was reached); next try "
+                           "in 10s");
+    /* appended to what the rule already said */
+    ka_buf_reset(&why);
+    CU_ASSERT_EQUAL(ka_buf_adds(&why, "no attestation"), 0);
+    CU_ASSERT_EQUAL(ka_fetch_queue_miss(q, IMAGE_A, 1030, &why), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(why.data, "no attestation; registry tried"));
+    ka_fetch_queue_free(q);
+    ka_buf_free(&why);
+}
+
+static void test_refresh(void)
+{
+    struct ka_fetch_queue *q = NULL;
+    char image[KA_FETCH_IMAGE_MAX];
+    CU_ASSERT_EQUAL_FATAL(ka_fetch_queue_new(1, &q), 0);
+    CU_ASSERT_EQUAL(ka_fetch_queue_miss(q, IMAGE_A, 1000, NULL), 0);
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), 0);
+    ka_fetch_queue_done(q, IMAGE_A, 0, "wrote 1", 1000); /* long ago: its refresh is due */
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), 0);
+    CU_ASSERT_STRING_EQUAL(image, IMAGE_A);
+    ka_fetch_queue_free(q);
+}
+
+static void test_bounds(void)
+{
+    struct ka_fetch_queue *q = NULL;
+    struct ka_buf why;
+    ka_buf_init(&why, 4096);
+    char image[KA_FETCH_IMAGE_MAX];
+    CU_ASSERT_EQUAL_FATAL(ka_fetch_queue_new(0, &q), 0);
+    for (int i = 0; i < KA_FETCH_QUEUE_MAX; i++) {
+        snprintf(image, sizeof(image), "r.example/app@sha256:%064x", i);
+        CU_ASSERT_EQUAL(ka_fetch_queue_miss(q, image, 1000, NULL), 0);
+    }
+    CU_ASSERT_STRING_EQUAL(miss(q, IMAGE_A, 1000, &why),
+                           "the registry fetch queue is full (256 digests); not queued");
+    struct ka_fetch_queue_stats st;
+    ka_fetch_queue_stats(q, &st);
+    CU_ASSERT_EQUAL(st.queued, KA_FETCH_QUEUE_MAX);
+    CU_ASSERT_EQUAL(st.dropped, 1);
+    /* the fetcher drains it; the tracked table then forgets the least recently missed */
+    for (int i = 0; i < KA_FETCH_QUEUE_MAX; i++) {
+        CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), 0);
+        ka_fetch_queue_done(q, image, KA_ENOTFOUND, "404", 1001);
+    }
+    for (int i = KA_FETCH_QUEUE_MAX; i < KA_FETCH_TRACKED_MAX + 10; i++) {
+        snprintf(image, sizeof(image), "r.example/app@sha256:%064x", i);
+        CU_ASSERT_EQUAL(ka_fetch_queue_miss(q, image, 2000 + i, NULL), 0);
+        if (ka_fetch_queue_next(q, image, sizeof(image), 0) == 0) {
+            ka_fetch_queue_done(q, image, KA_ENOTFOUND, "404", 2000 + i);
+        }
+    }
+    ka_fetch_queue_stats(q, &st);
+    CU_ASSERT_EQUAL(st.tracked, KA_FETCH_TRACKED_MAX);
+    ka_fetch_queue_free(q);
+    ka_buf_free(&why);
+}
+
+static void test_stop(void)
+{
+    struct ka_fetch_queue *q = NULL;
+    char image[KA_FETCH_IMAGE_MAX];
+    CU_ASSERT_EQUAL_FATAL(ka_fetch_queue_new(0, &q), 0);
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 10), KA_ENOTFOUND);
+    ka_fetch_queue_stop(q);
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 10000), KA_EINVAL);
+    ka_fetch_queue_free(q);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct ka_test tests[] = {
+        {"dedup_and_clauses", test_dedup_and_clauses},
+        {"refresh", test_refresh},
+        {"bounds", test_bounds},
+        {"stop", test_stop},
+        {NULL, NULL},
+    };
+    return ka_test_run("fetch_queue", tests, argc, argv);
+}
