@@ -3,19 +3,9 @@
 # (openssl s_server, and kadmit serve when it exists) with curl as the client.
 # Env: KADMIT = path of the kadmit binary (default build/kadmit). Prints "N passed, M failed".
 set -u
-# free_port from the shared harness (this script keeps its own check/metric helpers)
+# the shared harness: ok, bad, finish, free_port (this script keeps its quiet check)
 . "$(dirname "$0")/lib/harness.sh"
 KADMIT=${KADMIT:-build/kadmit}
-pass=0
-fail=0
-ok() {
-    echo "ok   - $1"
-    pass=$((pass + 1))
-}
-bad() {
-    echo "FAIL - $1"
-    fail=$((fail + 1))
-}
 # check NAME COMMAND...: passes when the command succeeds.
 check() {
     local name=$1
@@ -366,5 +356,4 @@ else
     echo "note - kadmit serve is not built yet: TLS checked against openssl s_server only"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,20 +5,10 @@
 # pass kadmit's checklist (`kadmit audit`).
 # Env: KADMIT = path of the kadmit binary (default build/kadmit). Prints "N passed, M failed".
 set -u
-# free_port from the shared harness (this script keeps its own check/metric helpers)
+# the shared harness: ok, bad, finish, free_port (this script keeps its quiet check)
 . "$(dirname "$0")/lib/harness.sh"
 KADMIT=${KADMIT:-build/kadmit}
 root=$(pwd)
-pass=0
-fail=0
-ok() {
-    echo "ok   - $1"
-    pass=$((pass + 1))
-}
-bad() {
-    echo "FAIL - $1"
-    fail=$((fail + 1))
-}
 
 # kubectl: the system one, else the one the e2e suite builds.
 kubectl=""
@@ -82,8 +72,8 @@ if python3 -c 'import yaml' 2>/dev/null; then
         "$tmp/cert-manager.yaml" "$tmp/monitoring.yaml" "$tmp/rendered.yaml" \
         "$tmp/deploy/certs/ca.crt" "$root/policies/checklist.yaml" 2>&1)
     echo "$out"
-    pass=$((pass + $(grep -c '^ok ' <<<"$out")))
-    fail=$((fail + $(grep -c '^FAIL ' <<<"$out")))
+    passed=$((passed + $(grep -c '^ok ' <<<"$out")))
+    failed=$((failed + $(grep -c '^FAIL ' <<<"$out")))
     if ! grep -q '^ok ' <<<"$out"; then bad "check_deploy.py ran no check"; fi
 else
     bad "python3 with PyYAML is needed for the property checks (apt-get install python3-yaml)"
@@ -320,5 +310,4 @@ else
     echo "note - kadmit serve not built: the Deployment's args and mounts are not exercised"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -19,7 +19,6 @@ trap cleanup EXIT
 
 eval "$(tests/tools/build.sh)" || { echo "FAIL tests/tools/build.sh"; exit 1; }
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
 
 PORT=$(free_port)

@@ -17,6 +17,7 @@
 
 #include "kadmit/error.h"
 #include "kadmit/file.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
 #include "kadmit/manifest.h"
 #include "kadmit/rules.h"
@@ -879,7 +880,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     if (len > KA_AUDIT_MAX_LOG_LINE) {
         return add_log_problem(a, name, lineno, "line longer than 512 KiB; skipped");
     }
-    doc = cJSON_ParseWithLength(line, len);
+    doc = ka_json_parse_bounded(line, len, KA_AUDIT_MAX_LOG_LINE, KA_MAX_DEPTH_DEFAULT, NULL, 0);
     if (doc == NULL) {
         ret =
             add_log_problem(a, name, lineno, "malformed JSON (a torn or corrupted line); skipped");

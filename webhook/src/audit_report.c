@@ -498,6 +498,18 @@ static int md_cell(struct ka_buf *b, const char *s)
     return ret;
 }
 
+/* The object's cell: "Kind namespace/name" (no namespace: "Kind name"). */
+static int md_object_cell(struct ka_buf *out, const struct ka_audit_item *it)
+{
+    int ret = md_cell(out, it->kind);
+    ret = ret ? ret : ka_buf_adds(out, " ");
+    if (ret == 0 && it->namespace_[0] != '\0') {
+        ret = md_cell(out, it->namespace_);
+        ret = ret ? ret : ka_buf_adds(out, "/");
+    }
+    return ret ? ret : md_cell(out, it->name);
+}
+
 static const struct ka_audit_markup md_markup = {.escape = md_cell,
                                                  .deny = "",
                                                  .warn = "",
@@ -580,13 +592,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                 ret = ret ? ret : md_cell(out, it->time);
             }
             ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, it->kind);
-            ret = ret ? ret : ka_buf_adds(out, " ");
-            if (ret == 0 && it->namespace_[0] != '\0') {
-                ret = md_cell(out, it->namespace_);
-                ret = ret ? ret : ka_buf_adds(out, "/");
-            }
-            ret = ret ? ret : md_cell(out, it->name);
+            ret = ret ? ret : md_object_cell(out, it);
             ret = ret ? ret : ka_buf_adds(out, " | ");
             ret = ret ? ret : md_cell(out, fd->rule);
             ret = ret ? ret
@@ -618,13 +624,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                                        "|\n|---|---|---|---|\n");
             }
             ret = ret ? ret : ka_buf_adds(out, "| ");
-            ret = ret ? ret : md_cell(out, it->kind);
-            ret = ret ? ret : ka_buf_adds(out, " ");
-            if (ret == 0 && it->namespace_[0] != '\0') {
-                ret = md_cell(out, it->namespace_);
-                ret = ret ? ret : ka_buf_adds(out, "/");
-            }
-            ret = ret ? ret : md_cell(out, it->name);
+            ret = ret ? ret : md_object_cell(out, it);
             ret = ret ? ret : ka_buf_adds(out, " | ");
             ret = ret ? ret : md_cell(out, ex->rule);
             ret = ret ? ret : ka_buf_adds(out, " | ");

@@ -3,8 +3,8 @@
  * the image would be admitted by the image-scan-attestation rule with the same parameters.
  */
 #include <curl/curl.h>
-#include <dirent.h>
 #include <signal.h>
+#include <stdint.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include "kadmit/buf.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
-#include "kadmit/error.h"
+#include "kadmit/file.h"
 #include "kadmit/log.h"
 #include "kadmit/registry.h"
 
@@ -167,25 +167,24 @@ static int add_path(const char *path, char ***files, size_t *n, size_t *cap)
         (*n)++;
         return 0;
     }
-    struct dirent **list = NULL;
-    int count = scandir(path, &list, NULL, alphasort);
-    if (count < 0) {
+    struct ka_file_list list;
+    int ret = ka_file_list_dir(path, NULL, SIZE_MAX, &list);
+    if (ret == KA_ENOMEM) {
+        return ret;
+    }
+    if (ret != 0) {
         fprintf(stderr, "kadmit attest: %s: %s\n", path, strerror(errno));
         return KA_EIO;
     }
-    int ret = 0;
-    for (int i = 0; i < count; i++) {
-        if (ret == 0 && list[i]->d_name[0] != '.') {
-            char sub[4096];
-            int w = snprintf(sub, sizeof(sub), "%s/%s", path, list[i]->d_name);
-            struct stat sst;
-            if (w > 0 && (size_t)w < sizeof(sub) && stat(sub, &sst) == 0 && S_ISREG(sst.st_mode)) {
-                ret = add_path(sub, files, n, cap);
-            }
+    for (size_t i = 0; ret == 0 && i < list.n; i++) {
+        char sub[4096];
+        int w = snprintf(sub, sizeof(sub), "%s/%s", path, list.names[i]);
+        struct stat sst;
+        if (w > 0 && (size_t)w < sizeof(sub) && stat(sub, &sst) == 0 && S_ISREG(sst.st_mode)) {
+            ret = add_path(sub, files, n, cap);
         }
-        free(list[i]);
     }
-    free(list);
+    ka_file_list_free(&list);
     return ret;
 }
 

@@ -1,6 +1,5 @@
 /* `kadmit audit`: evaluate manifests and snapshots as CREATE, read decision logs, and report. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,104 +258,55 @@ static void show_progress(void *ctx, size_t documents, size_t bytes)
 
 int ka_cmd_audit(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"policies", required_argument, NULL, 'p'},
-        {"attestations", required_argument, NULL, 'a'},
-        {"output", required_argument, NULL, 'o'},
-        {"fail-on", required_argument, NULL, 'f'},
-        {"color", required_argument, NULL, 'c'},
-        {"decision-log", required_argument, NULL, 'd'},
-        {"show-passed", no_argument, NULL, 's'},
-        {"include-owned", no_argument, NULL, 'I'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"namespace", required_argument, NULL, 'n'},
-        {"max-object-bytes", required_argument, NULL, 'M'},
-        {"now", required_argument, NULL, 'T'},
-        {"policy-name", required_argument, NULL, 'N'},
-        {"report-max-results", required_argument, NULL, 'R'},
-        {"report-max-bytes", required_argument, NULL, 'B'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *policies = NULL, *attestations = NULL, *format = "text", *fail_on = "enforce",
-               *color = "auto", *now_text = getenv("KADMIT_NOW"), *policy_name = "checklist";
+               *color = "auto", *now_text = NULL, *policy_name = "checklist";
+    const char *max_results_text = NULL, *max_bytes_text = NULL, *max_object_text = NULL;
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
     const char *namespace_ = "default";
     int show_passed = 0, include_owned = 0, quiet = 0;
-    int c, rc = 2;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:o:f:c:n:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            policies = optarg;
-            break;
-        case 'a':
-            attestations = optarg;
-            break;
-        case 'o':
-            format = optarg;
-            break;
-        case 'f':
-            fail_on = optarg;
-            break;
-        case 'c':
-            color = optarg;
-            break;
-        case 'd':
-            if (n_logs == KA_AUDIT_MAX_DECISION_LOGS) {
-                fprintf(stderr, "kadmit audit: at most %d --decision-log files\n",
-                        KA_AUDIT_MAX_DECISION_LOGS);
-                return 2;
-            }
-            logs[n_logs++] = optarg;
-            break;
-        case 's':
-            show_passed = 1;
-            break;
-        case 'I':
-            include_owned = 1;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'n':
-            namespace_ = optarg;
-            if (!dns_label(namespace_)) {
-                fprintf(stderr,
-                        "kadmit audit: --namespace \"%s\" is not a namespace name (lower-case "
-                        "letters, digits and '-', at most 63)\n",
-                        namespace_);
-                return 2;
-            }
-            break;
-        case 'M':
-            if (parse_size(optarg, &max_object) != 0) {
-                fprintf(stderr, "kadmit audit: --max-object-bytes must be a positive number\n");
-                return 2;
-            }
-            break;
-        case 'T':
-            now_text = optarg;
-            break;
-        case 'N':
-            policy_name = optarg;
-            break;
-        case 'R':
-        case 'B':
-            if (parse_size(optarg, c == 'R' ? &max_results : &max_bytes) != 0) {
-                fprintf(stderr, "kadmit audit: --report-max-%s must be a positive number\n",
-                        c == 'R' ? "results" : "bytes");
-                return 2;
-            }
-            break;
-        case 'h':
-            audit_usage(stdout);
-            return 0;
-        default:
-            audit_usage(stderr);
-            return 2;
-        }
+    int rc = 2, operands = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_STRING("policies", 'p', &policies),
+        KA_CLI_STRING("attestations", 'a', &attestations),
+        KA_CLI_STRING("output", 'o', &format),
+        KA_CLI_STRING("fail-on", 'f', &fail_on),
+        KA_CLI_STRING("color", 'c', &color),
+        KA_CLI_LIST("decision-log", 0, logs, &n_logs, KA_AUDIT_MAX_DECISION_LOGS),
+        KA_CLI_FLAG("show-passed", 0, &show_passed),
+        KA_CLI_FLAG("include-owned", 0, &include_owned),
+        KA_CLI_FLAG("quiet", 'q', &quiet),
+        KA_CLI_STRING("namespace", 'n', &namespace_),
+        KA_CLI_STRING("max-object-bytes", 0, &max_object_text),
+        KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW"),
+        KA_CLI_STRING("policy-name", 0, &policy_name),
+        KA_CLI_STRING("report-max-results", 0, &max_results_text),
+        KA_CLI_STRING("report-max-bytes", 0, &max_bytes_text),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("audit", flags, argc, argv, audit_usage, &operands);
+    if (done >= 0) {
+        return done;
+    }
+    if (!dns_label(namespace_)) {
+        fprintf(stderr,
+                "kadmit audit: --namespace \"%s\" is not a namespace name (lower-case "
+                "letters, digits and '-', at most 63)\n",
+                namespace_);
+        return 2;
+    }
+    if (max_object_text != NULL && parse_size(max_object_text, &max_object) != 0) {
+        fprintf(stderr, "kadmit audit: --max-object-bytes must be a positive number\n");
+        return 2;
+    }
+    if (max_results_text != NULL && parse_size(max_results_text, &max_results) != 0) {
+        fprintf(stderr, "kadmit audit: --report-max-results must be a positive number\n");
+        return 2;
+    }
+    if (max_bytes_text != NULL && parse_size(max_bytes_text, &max_bytes) != 0) {
+        fprintf(stderr, "kadmit audit: --report-max-bytes must be a positive number\n");
+        return 2;
     }
     static const char *const formats[] = {"text", "json",         "markdown",
                                           "html", "policyreport", "jsonl"};
@@ -388,13 +338,13 @@ int ka_cmd_audit(int argc, char **argv)
                 now_text);
         return 2;
     }
-    if (optind >= argc && n_logs == 0) {
+    if (operands >= argc && n_logs == 0) {
         fprintf(stderr, "kadmit audit: name at least one FILE, DIR, - or --decision-log FILE\n");
         audit_usage(stderr);
         return 2;
     }
     struct ka_policy *policy = NULL;
-    if (optind < argc && ka_cli_load_policy(policies, attestations, &policy) != 0) {
+    if (operands < argc && ka_cli_load_policy(policies, attestations, &policy) != 0) {
         return 2;
     }
     struct ka_audit audit;
@@ -408,7 +358,7 @@ int ka_cmd_audit(int argc, char **argv)
     audit.read_opts.max_object = max_object;
     audit.text_width = text_columns();
     char base[4096];
-    audit.source_base = source_base(argv + optind, argc - optind, base, sizeof(base));
+    audit.source_base = source_base(argv + operands, argc - operands, base, sizeof(base));
     struct ka_buf out;
     ka_buf_init(&out, 1024u * 1024u * 1024u);
     const char *no_color = getenv("NO_COLOR");
@@ -427,7 +377,7 @@ int ka_cmd_audit(int argc, char **argv)
         audit.progress_ctx = &pr;
     }
     int ret = 0;
-    for (int i = optind; ret == 0 && i < argc; i++) {
+    for (int i = operands; ret == 0 && i < argc; i++) {
         pr.name = argv[i];
         struct stat st;
         pr.total = strcmp(argv[i], "-") != 0 && stat(argv[i], &st) == 0 && S_ISREG(st.st_mode)
@@ -492,7 +442,7 @@ int ka_cmd_audit(int argc, char **argv)
             fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
         }
     }
-    if (optind < argc && counts.read == 0) {
+    if (operands < argc && counts.read == 0) {
         fprintf(stderr, "kadmit audit: the input holds no documents: nothing was evaluated\n");
         rc = 2;
     } else if (counts.errors > 0) {

@@ -1,8 +1,6 @@
 /* `kadmit fix`: rewrite manifests to meet the policy (stdout, unified diff, or in place). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,13 +319,12 @@ cleanup:
     return ret;
 }
 
-static int is_manifest(const struct dirent *e)
+static int is_manifest(const char *name)
 {
-    size_t n = strlen(e->d_name);
-    const char *s = e->d_name;
-    return s[0] != '.' && ((n > 5 && strcmp(s + n - 5, ".yaml") == 0) ||
-                           (n > 4 && strcmp(s + n - 4, ".yml") == 0) ||
-                           (n > 5 && strcmp(s + n - 5, ".json") == 0));
+    size_t n = strlen(name);
+    return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
 static int fix_path(struct fix_run *run, const char *path, unsigned depth)
@@ -336,9 +333,8 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
     if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))) {
         return fix_file(run, path);
     }
-    struct dirent **names = NULL;
-    int n = depth <= KA_FIX_MAX_DIR_DEPTH ? scandir(path, &names, NULL, alphasort) : -1;
-    if (n < 0) {
+    struct ka_file_list names;
+    if (depth > KA_FIX_MAX_DIR_DEPTH || ka_file_list_dir(path, NULL, SIZE_MAX, &names) != 0) {
         fprintf(stderr, "kadmit fix: %s: %s\n", path,
                 depth > KA_FIX_MAX_DIR_DEPTH ? "directories nested too deeply"
                                              : "no such file or directory");
@@ -346,76 +342,52 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
         return 0;
     }
     int ret = 0;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; ret == 0 && i < names.n; i++) {
         char full[4096];
         struct stat cst;
-        if (ret == 0 && names[i]->d_name[0] != '.' &&
-            (size_t)snprintf(full, sizeof(full), "%s/%s", path, names[i]->d_name) < sizeof(full) &&
+        if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, names.names[i]) < sizeof(full) &&
             stat(full, &cst) == 0) {
             if (S_ISDIR(cst.st_mode)) {
                 ret = fix_path(run, full, depth + 1);
-            } else if (is_manifest(names[i])) {
+            } else if (is_manifest(names.names[i])) {
                 ret = fix_file(run, full);
             }
         }
-        free(names[i]);
     }
-    free(names);
+    ka_file_list_free(&names);
     return ret;
 }
 
 int ka_cmd_fix(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"policies", required_argument, NULL, 'p'},
-        {"attestations", required_argument, NULL, 'a'},
-        {"write", no_argument, NULL, 'w'},
-        {"diff", no_argument, NULL, 'd'},
-        {"now", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *policies = NULL, *attestations = NULL, *now_text = getenv("KADMIT_NOW");
+    const char *policies = NULL, *attestations = NULL, *now_text = NULL;
     struct fix_run run;
     memset(&run, 0, sizeof(run));
-    int c, writes = 0, diffs = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "p:a:wh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            policies = optarg;
-            break;
-        case 'a':
-            attestations = optarg;
-            break;
-        case 'w':
-            writes = 1;
-            break;
-        case 'd':
-            diffs = 1;
-            break;
-        case 'n':
-            now_text = optarg;
-            break;
-        case 'h':
-            fix_usage(stdout);
-            return 0;
-        default:
-            fix_usage(stderr);
-            return 2;
-        }
+    int writes = 0, diffs = 0, operands = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_STRING("policies", 'p', &policies),
+        KA_CLI_STRING("attestations", 'a', &attestations),
+        KA_CLI_FLAG("write", 'w', &writes),
+        KA_CLI_FLAG("diff", 0, &diffs),
+        KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW"),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("fix", flags, argc, argv, fix_usage, &operands);
+    if (done >= 0) {
+        return done;
     }
     if (writes && diffs) {
         fprintf(stderr, "kadmit fix: -w and --diff exclude each other\n");
         return 2;
     }
     run.mode = writes ? FIX_WRITE : diffs ? FIX_DIFF : FIX_STDOUT;
-    if (optind >= argc) {
+    if (operands >= argc) {
         fprintf(stderr, "kadmit fix: name at least one FILE, DIR or -\n");
         fix_usage(stderr);
         return 2;
     }
-    for (int i = optind; i < argc; i++) {
+    for (int i = operands; i < argc; i++) {
         if (strcmp(argv[i], "-") == 0 && run.mode == FIX_WRITE) {
             fprintf(stderr, "kadmit fix: -w cannot write stdin back\n");
             return 2;
@@ -437,7 +409,7 @@ int ka_cmd_fix(int argc, char **argv)
     }
     run.policy = policy;
     int ret = 0;
-    for (int i = optind; ret == 0 && i < argc; i++) {
+    for (int i = operands; ret == 0 && i < argc; i++) {
         ret = fix_path(&run, argv[i], 0);
     }
     if (fflush(stdout) != 0 && ret == 0) {

@@ -3,7 +3,6 @@
  * merged, every value commented with the file:line it came from. The YAML it prints is itself a
  * complete policy that loads to the same snapshot (the comments are only for people).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,13 +145,6 @@ static void policy_usage(FILE *f)
 
 int ka_cmd_policy(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"policies", required_argument, NULL, 'p'},
-        {"embedded", no_argument, NULL, 'E'},
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         policy_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -163,28 +155,19 @@ int ka_cmd_policy(int argc, char **argv)
         return 2;
     }
     const char *policies = NULL, *format = "yaml";
-    int embedded = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "p:o:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            policies = optarg;
-            break;
-        case 'E':
-            embedded = 1;
-            break;
-        case 'o':
-            format = optarg;
-            break;
-        case 'h':
-            policy_usage(stdout);
-            return 0;
-        default:
-            policy_usage(stderr);
-            return 2;
-        }
+    int embedded = 0, operands = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_STRING("policies", 'p', &policies),
+        KA_CLI_FLAG("embedded", 0, &embedded),
+        KA_CLI_STRING("output", 'o', &format),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("policy show", flags, argc - 1, argv + 1, policy_usage, &operands);
+    if (done >= 0) {
+        return done;
     }
-    if (optind < argc - 1 || (strcmp(format, "yaml") != 0 && strcmp(format, "json") != 0) ||
+    if (operands < argc - 1 || (strcmp(format, "yaml") != 0 && strcmp(format, "json") != 0) ||
         (embedded && policies != NULL)) {
         policy_usage(stderr);
         return 2;

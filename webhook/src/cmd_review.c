@@ -1,5 +1,4 @@
 /* `kadmit review`: the offline face of the admission core. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,46 +10,6 @@
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 #include "kadmit/policy.h"
-
-int ka_cli_attestations_override(const char *dir, struct ka_rule_override *out, char **json)
-{
-    cJSON *v = cJSON_CreateString(dir);
-    *json = v != NULL ? cJSON_PrintUnformatted(v) : NULL;
-    cJSON_Delete(v);
-    if (*json == NULL) {
-        return KA_ENOMEM;
-    }
-    *out = (struct ka_rule_override){"image-scan-attestation", "attestationsDir", *json};
-    return 0;
-}
-
-int ka_cli_load_policy(const char *path, const char *attestations, struct ka_policy **out)
-{
-    struct ka_buf diag;
-    ka_buf_init(&diag, 256 * 1024);
-    struct ka_rule_override override;
-    char *json = NULL;
-    struct ka_policy_load_opts opts = {.quiet_warnings = 1}; /* `kadmit lint` shows them */
-    int ret = 0;
-    if (attestations != NULL) {
-        ret = ka_cli_attestations_override(attestations, &override, &json);
-        opts.overrides = &override;
-        opts.n_overrides = 1;
-    }
-    if (ret == 0) {
-        ret = path != NULL ? ka_policy_load_path(path, &opts, out, &diag)
-                           : ka_policy_load_default(&opts, out, &diag);
-    }
-    cJSON_free(json);
-    if (ret != 0) {
-        fprintf(stderr, "%skadmit: cannot load policy %s: %s\n", diag.data ? diag.data : "",
-                path ? path : "(embedded)", ka_strerror(ret));
-    } else if (diag.len > 0) {
-        fputs(diag.data, stderr); /* warnings, e.g. skipped attestation files */
-    }
-    ka_buf_free(&diag);
-    return ret;
-}
 
 static void review_usage(FILE *f)
 {
@@ -69,47 +28,30 @@ static void review_usage(FILE *f)
 
 int ka_cmd_review(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, 'e'},
-        {"policies", required_argument, NULL, 'p'},
-        {"attestations", required_argument, NULL, 'a'},
-        {"max-json-depth", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *endpoint = NULL, *policies = NULL, *attestations = NULL;
+    const char *endpoint = NULL, *policies = NULL, *attestations = NULL, *depth_text = NULL;
     unsigned depth = KA_MAX_DEPTH_DEFAULT;
-    int c, rc = 2;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "e:p:a:d:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'e':
-            endpoint = optarg;
-            break;
-        case 'p':
-            policies = optarg;
-            break;
-        case 'a':
-            attestations = optarg;
-            break;
-        case 'd': {
-            char *end = NULL;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || v < KA_MAX_DEPTH_MIN || v > KA_MAX_DEPTH_MAX) {
-                fprintf(stderr, "kadmit review: --max-json-depth must be %d..%d\n",
-                        KA_MAX_DEPTH_MIN, KA_MAX_DEPTH_MAX);
-                return 2;
-            }
-            depth = (unsigned)v;
-            break;
-        }
-        case 'h':
-            review_usage(stdout);
-            return 0;
-        default:
-            review_usage(stderr);
+    int rc = 2, operands = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_STRING("endpoint", 'e', &endpoint),
+        KA_CLI_STRING("policies", 'p', &policies),
+        KA_CLI_STRING("attestations", 'a', &attestations),
+        KA_CLI_STRING("max-json-depth", 'd', &depth_text),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("review", flags, argc, argv, review_usage, &operands);
+    if (done >= 0) {
+        return done;
+    }
+    if (depth_text != NULL) {
+        char *end = NULL;
+        unsigned long v = strtoul(depth_text, &end, 10);
+        if (end == depth_text || *end != '\0' || v < KA_MAX_DEPTH_MIN || v > KA_MAX_DEPTH_MAX) {
+            fprintf(stderr, "kadmit review: --max-json-depth must be %d..%d\n", KA_MAX_DEPTH_MIN,
+                    KA_MAX_DEPTH_MAX);
             return 2;
         }
+        depth = (unsigned)v;
     }
     enum ka_endpoint ep;
     if (endpoint != NULL && strcmp(endpoint, "validate") == 0) {
@@ -121,7 +63,7 @@ int ka_cmd_review(int argc, char **argv)
         review_usage(stderr);
         return 2;
     }
-    const char *file = optind < argc ? argv[optind] : "-";
+    const char *file = operands < argc ? argv[operands] : "-";
     struct ka_buf body, out;
     ka_buf_init(&body, KA_MAX_BODY_DEFAULT);
     ka_buf_init(&out, 16u * 1024u * 1024u);

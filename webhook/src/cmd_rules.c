@@ -5,7 +5,6 @@
  * `<!-- rules:begin -->` and `<!-- rules:end -->` markers) is never typed by hand: a test
  * compares it with `kadmit rules -o markdown`.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,29 +160,19 @@ static void rules_usage(FILE *f)
 
 int ka_cmd_rules(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *format = "text";
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            format = optarg;
-            break;
-        case 'h':
-            rules_usage(stdout);
-            return 0;
-        default:
-            rules_usage(stderr);
-            return 2;
-        }
+    int operands = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_STRING("output", 'o', &format),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("rules", flags, argc, argv, rules_usage, &operands);
+    if (done >= 0) {
+        return done;
     }
-    if (optind < argc || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
-                          strcmp(format, "markdown") != 0)) {
+    if (operands < argc || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
+                            strcmp(format, "markdown") != 0)) {
         rules_usage(stderr);
         return 2;
     }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@
 #include "kadmit/error.h"
 #include "kadmit/fetch_queue.h"
 #include "kadmit/file.h"
+#include "kadmit/json.h"
+#include "kadmit/limits.h"
 #include "kadmit/log.h"
 #include "kadmit/version.h"
 #include "mbedtls_compat.h"
@@ -145,6 +148,14 @@ static void report(struct client *c, const char *fmt, ...)
     va_end(ap);
     r = r ? r : ka_buf_add(c->report, "\n", 1);
     (void)r; /* a full report only loses detail */
+}
+
+/* A JSON document from a registry or an auth file (its size bounded where it was read, by the
+ * KA_REGISTRY_MAX_* limits). */
+static cJSON *parse_json(const char *body, size_t len)
+{
+    return ka_json_parse_bounded(body != NULL ? body : "", body != NULL ? len : 0, SIZE_MAX,
+                                 KA_MAX_DEPTH_DEFAULT, NULL, 0);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -446,7 +457,7 @@ static int get_by_digest(struct client *c, const char *what, const char *digest,
 int ka_registry_parse_token(const char *body, size_t len, char **token)
 {
     *token = NULL;
-    cJSON *j = cJSON_ParseWithLength(body != NULL ? body : "", body != NULL ? len : 0);
+    cJSON *j = parse_json(body, len);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "token");
     if (!cJSON_IsString(t) || t->valuestring[0] == '\0') {
         t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
@@ -511,7 +522,7 @@ static cJSON *parse_list(const char *body, size_t len, const char *what, const c
                          const cJSON **list, struct ka_registry_digests *out, struct ka_buf *notes)
 {
     memset(out, 0, sizeof(*out));
-    cJSON *j = cJSON_ParseWithLength(body != NULL ? body : "", body != NULL ? len : 0);
+    cJSON *j = parse_json(body, len);
     *list = cJSON_GetObjectItemCaseSensitive(j, key);
     if (!cJSON_IsArray(*list)) {
         note(notes, "%s has no %s array", what, key);
@@ -580,7 +591,7 @@ int ka_registry_index_referrers(const char *body, size_t len, struct ka_registry
 /* Append one fetched document to the output as one JSON line. */
 static int add_line(struct ka_buf *out, const struct ka_buf *doc, size_t *docs)
 {
-    cJSON *j = cJSON_ParseWithLength(doc->data ? doc->data : "", doc->len);
+    cJSON *j = parse_json(doc->data, doc->len);
     char *flat = j ? cJSON_PrintUnformatted(j) : NULL;
     int ret = KA_EINVAL;
     if (flat != NULL) {
@@ -695,7 +706,7 @@ static int load_auth(struct client *c, const char *file)
         ka_buf_free(&b);
         return KA_EINVAL;
     }
-    cJSON *j = cJSON_ParseWithLength(b.data ? b.data : "", b.len);
+    cJSON *j = parse_json(b.data, b.len);
     const cJSON *auths = cJSON_GetObjectItemCaseSensitive(j, "auths");
     if (!cJSON_IsObject(auths)) {
         report(c, "auth file %s: not a .dockerconfigjson (no \"auths\" object)", file);

@@ -1,4 +1,5 @@
 # The shell harness of the integration tests (source it; loopback only).
+#   ok NAME / bad NAME             count one check passed / failed
 #   check NAME CMD...              CMD must succeed
 #   check_eq NAME EXPECTED ACTUAL  the two strings are equal
 #   check_contains NAME NEEDLE HAYSTACK
@@ -15,16 +16,18 @@
 KADMIT=${KADMIT:-build/kadmit}
 passed=0
 failed=0
+ok() {
+  passed=$((passed + 1))
+  echo "ok   $1"
+}
+bad() {
+  failed=$((failed + 1))
+  echo "FAIL $1"
+}
 check() {
   local name=$1
   shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok   $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL $name"
-  fi
+  if "$@"; then ok "$name"; else bad "$name"; fi
 }
 finish() {
   echo "$passed passed, $failed failed"

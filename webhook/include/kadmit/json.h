@@ -40,7 +40,9 @@ size_t ka_json_arena_used(void);
 /* ---- bounded parsing ------------------------------------------------------------------- */
 
 /**
- * The one entry point for JSON from outside: parse one document occupying all of s[0..len)
+ * Bounded parsing for JSON from outside (attestations, decision logs, registry responses; the
+ * admission request path scans with its own stricter limits first): parse one document
+ * occupying all of s[0..len)
  * (whitespace around it allowed). Input over `max_bytes`, or nested deeper than `max_depth`
  * (checked before any tree is built), is refused. Returns the tree (caller frees it with
  * cJSON_Delete) or NULL with what went wrong and where ("malformed JSON at line 3 column 7")

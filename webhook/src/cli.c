@@ -1,0 +1,127 @@
+/*
+ * What the subcommands share: one option table each, parsed here, and the policy they load.
+ * See kadmit/cli.h.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "kadmit/buf.h"
+#include "kadmit/cli.h"
+#include "kadmit/error.h"
+#include "kadmit/policy.h"
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+#define LONG_ONLY_BASE 256 /* getopt values of options without a short name: 256 + row */
+
+int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, char **argv,
+                 void (*usage)(FILE *f), int *operands)
+{
+    struct option longopts[KA_CLI_MAX_OPTS + 1];
+    char shortopts[2 * KA_CLI_MAX_OPTS + 1];
+    size_t n = 0, s = 0;
+    for (; opts[n].name != NULL; n++) {
+        if (n == KA_CLI_MAX_OPTS) {
+            fprintf(stderr, "kadmit %s: more than %d options in its table\n", command,
+                    KA_CLI_MAX_OPTS);
+            return 2;
+        }
+        const struct ka_cli_opt *o = &opts[n];
+        int arg = o->type == KA_CLI_OPT_FLAG || o->type == KA_CLI_OPT_HELP ? no_argument
+                                                                           : required_argument;
+        longopts[n] = (struct option){o->name, arg, NULL,
+                                      o->short_name ? o->short_name : LONG_ONLY_BASE + (int)n};
+        if (o->short_name) {
+            shortopts[s++] = o->short_name;
+            if (arg == required_argument) {
+                shortopts[s++] = ':';
+            }
+        }
+        if (o->type == KA_CLI_OPT_STRING && o->env != NULL && getenv(o->env) != NULL) {
+            *(const char **)o->target = getenv(o->env);
+        }
+    }
+    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    shortopts[s] = '\0';
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const struct ka_cli_opt *o = NULL;
+        for (size_t i = 0; i < n && o == NULL; i++) {
+            if (longopts[i].val == c) {
+                o = &opts[i];
+            }
+        }
+        if (o == NULL) { /* getopt said what ('?'): unknown flag or missing value */
+            usage(stderr);
+            return 2;
+        }
+        switch (o->type) {
+        case KA_CLI_OPT_STRING:
+            *(const char **)o->target = optarg;
+            break;
+        case KA_CLI_OPT_FLAG:
+            *(int *)o->target = 1;
+            break;
+        case KA_CLI_OPT_LIST:
+            if (*o->count == o->max) {
+                fprintf(stderr, "kadmit %s: at most %zu --%s %s\n", command, o->max, o->name,
+                        o->max == 1 ? "value" : "values");
+                return 2;
+            }
+            ((const char **)o->target)[(*o->count)++] = optarg;
+            break;
+        case KA_CLI_OPT_HELP:
+            usage(stdout);
+            return 0;
+        }
+    }
+    *operands = optind;
+    return -1;
+}
+
+/* ---- the policy a subcommand judges by ---------------------------------------------------- */
+
+int ka_cli_attestations_override(const char *dir, struct ka_rule_override *out, char **json)
+{
+    cJSON *v = cJSON_CreateString(dir);
+    *json = v != NULL ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(v);
+    if (*json == NULL) {
+        return KA_ENOMEM;
+    }
+    *out = (struct ka_rule_override){"image-scan-attestation", "attestationsDir", *json};
+    return 0;
+}
+
+int ka_cli_load_policy(const char *path, const char *attestations, struct ka_policy **out)
+{
+    struct ka_buf diag;
+    ka_buf_init(&diag, 256 * 1024);
+    struct ka_rule_override override;
+    char *json = NULL;
+    struct ka_policy_load_opts opts = {.quiet_warnings = 1}; /* `kadmit lint` shows them */
+    int ret = 0;
+    if (attestations != NULL) {
+        ret = ka_cli_attestations_override(attestations, &override, &json);
+        opts.overrides = &override;
+        opts.n_overrides = 1;
+    }
+    if (ret == 0) {
+        ret = path != NULL ? ka_policy_load_path(path, &opts, out, &diag)
+                           : ka_policy_load_default(&opts, out, &diag);
+    }
+    cJSON_free(json);
+    if (ret != 0) {
+        fprintf(stderr, "%skadmit: cannot load policy %s: %s\n", diag.data ? diag.data : "",
+                path ? path : "(embedded)", ka_strerror(ret));
+    } else if (diag.len > 0) {
+        fputs(diag.data, stderr); /* warnings, e.g. skipped attestation files */
+    }
+    ka_buf_free(&diag);
+    return ret;
+}
