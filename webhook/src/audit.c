@@ -86,6 +86,8 @@ void ka_audit_free(struct ka_audit *a)
     a->spool = NULL;
     a->n_spooled = 0;
     ka_buf_free(&a->spool_buf);
+    ka_audit_tallies_free(&a->released_by_rule);
+    ka_audit_tallies_free(&a->released_by_namespace);
     a->identities = NULL;
     a->cap_identities = a->n_identities = 0;
     a->items = NULL;
@@ -519,6 +521,7 @@ static int spool_drain(struct ka_audit *a)
                 struct ka_audit_item *kept = new_item(a, KA_AUDIT_OBJECT, "");
                 ret = kept == NULL ? KA_ENOMEM : 0;
                 if (kept != NULL) {
+                    it.kept = 1;
                     *kept = it; /* the item's strings move with it */
                     memset(&it, 0, sizeof(it));
                 }
@@ -537,7 +540,7 @@ int ka_audit_finish(struct ka_audit *a)
     size_t kept = 0;
     for (size_t i = 0; i < a->n_items; i++) {
         struct ka_audit_item *it = &a->items[i];
-        if (it->owner_ref != NULL && !it->error &&
+        if (it->owner_ref != NULL && !it->error && !it->kept &&
             owner_evaluated(a, it->owner_uid, it->owner_ref)) {
             item_free(it);
             a->n_owned++;
@@ -1115,6 +1118,10 @@ static int emit_ready(struct ka_audit *a)
     size_t keep = a->n_waiting;
     for (size_t i = a->n_waiting; i < a->n_items; i++) {
         struct ka_audit_item *it = &a->items[i];
+        if (it->kept) {
+            a->items[keep++] = *it; /* emitted already, kept for a renderer */
+            continue;
+        }
         int waits = it->owner_ref != NULL && !it->error && !a->finished;
         if (ret == 0 && waits && a->spool == NULL && !a->spool_failed) {
             a->spool = spool_open();
@@ -1135,7 +1142,8 @@ static int emit_ready(struct ka_audit *a)
                 item_free(it);
                 continue;
             }
-            ret = ret == KA_AUDIT_KEEP ? 0 : ret; /* kept in items[0..n_waiting): not again */
+            it->kept = ret == KA_AUDIT_KEEP;
+            ret = it->kept ? 0 : ret;
         }
         a->items[keep++] = *it;
     }

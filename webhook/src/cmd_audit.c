@@ -187,12 +187,15 @@ static const char *source_base(char **paths, int n, char *buf, size_t len)
 
 enum audit_format { FMT_TEXT, FMT_JSON, FMT_MARKDOWN, FMT_HTML, FMT_POLICYREPORT, FMT_JSONL };
 
-/* Output as items are decided: text, jsonl and json write each item at once; markdown and html
- * keep only the items they print (findings, exemptions, errors), policyreport the objects. */
+/* Output as items are decided: text, jsonl and json write each item at once; the reports keep
+ * only what they print: markdown its first rows (the rest as counts), exemptions and errors,
+ * html the items with findings, exemptions or errors, policyreport the objects. */
 struct stream_out {
     enum audit_format fmt;
     int color;
     size_t hidden;
+    size_t rows; /* markdown: finding rows kept */
+    struct ka_audit *audit;
     struct ka_audit_json json;
     struct ka_buf buf;
 };
@@ -200,11 +203,20 @@ struct stream_out {
 static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it)
 {
     struct stream_out *so = ctx;
+    if (it->error && so->fmt != FMT_TEXT && so->fmt != FMT_JSONL && so->fmt != FMT_JSON) {
+        return KA_AUDIT_KEEP; /* every report lists its errors */
+    }
+    if (so->fmt == FMT_MARKDOWN && it->n_exemptions == 0 && it->n_findings > 0 &&
+        so->rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
+        /* past the rows markdown prints: only its per-rule and per-namespace counts */
+        return ka_audit_tally_released(so->audit, it);
+    }
     if (so->fmt == FMT_MARKDOWN || so->fmt == FMT_HTML) {
-        return it->error || it->n_findings > 0 || it->n_exemptions > 0 ? KA_AUDIT_KEEP : 0;
+        so->rows += it->n_findings;
+        return it->n_findings > 0 || it->n_exemptions > 0 ? KA_AUDIT_KEEP : 0;
     }
     if (so->fmt == FMT_POLICYREPORT) {
-        return it->error || it->origin == KA_AUDIT_OBJECT ? KA_AUDIT_KEEP : 0;
+        return it->origin == KA_AUDIT_OBJECT ? KA_AUDIT_KEEP : 0;
     }
     ka_buf_reset(&so->buf);
     int ret = so->fmt == FMT_JSONL ? ka_audit_render_jsonl_item(a, it, &so->buf)
@@ -366,7 +378,7 @@ int ka_cmd_audit(int argc, char **argv)
         strcmp(color, "always") == 0 || (strcmp(color, "auto") == 0 && isatty(STDOUT_FILENO) &&
                                          (no_color == NULL || no_color[0] == '\0'));
     /* written (or kept) as results are decided, the summary last */
-    struct stream_out so = {.fmt = (enum audit_format)fmt, .color = use_color};
+    struct stream_out so = {.fmt = (enum audit_format)fmt, .color = use_color, .audit = &audit};
     ka_buf_init(&so.buf, 64u * 1024u * 1024u);
     ka_audit_json_init(&so.json);
     audit.emit = emit_item;

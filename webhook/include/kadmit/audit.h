@@ -73,6 +73,7 @@ struct ka_audit_item {
     char name[256];
     char uid[128]; /* metadata.uid (objects) or request uid (admissions), or "" */
     int error;     /* objects: could not be parsed or evaluated; admissions: bad log line */
+    int kept;      /* emitted, and kept for a renderer (KA_AUDIT_KEEP) */
     char error_msg[512];
     int allowed;
     size_t n_findings;
@@ -109,6 +110,19 @@ struct ka_audit_kind_count {
     char kind[64];
     size_t n;
 };
+
+/* Findings counted under a key: a rule, or a namespace. */
+struct ka_audit_tally {
+    const char *key;
+    size_t enforce, warn, audit, total;
+};
+struct ka_audit_tallies {
+    struct ka_audit_tally *v;
+    size_t n, cap;
+};
+
+/* Rows in a Markdown findings table (a GitHub comment holds at most 65536 characters). */
+#define KA_AUDIT_MARKDOWN_MAX_ROWS 200
 
 struct ka_audit {
     struct ka_audit_item *items;
@@ -152,6 +166,9 @@ struct ka_audit {
      * each finding, never the object - and read back by ka_audit_finish(), so memory stays
      * flat however many objects wait (a `kubectl get pods -A` snapshot: every Pod's
      * ReplicaSet is absent). Without a writable temporary directory they wait in `items`. */
+    /* findings of items released unprinted (a report keeping only its first rows): still in
+     * the per-rule and per-namespace counts (ka_audit_tally_released; keys owned) */
+    struct ka_audit_tallies released_by_rule, released_by_namespace;
     FILE *spool;
     size_t n_spooled;
     struct ka_buf spool_buf; /* one record */
@@ -195,6 +212,12 @@ __attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audi
                                                                   const char *path);
 
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
+
+/** Count an item's findings by rule and namespace before it is released without being kept
+ * (markdown prints its per-rule and per-namespace counts, but only its first rows). */
+__attribute__((warn_unused_result)) int ka_audit_tally_released(struct ka_audit *a,
+                                                                const struct ka_audit_item *it);
+void ka_audit_tallies_free(struct ka_audit_tallies *t);
 
 /*
  * The report view: the parts every renderer shows, written once and marked up per format.
