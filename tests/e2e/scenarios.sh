@@ -14,6 +14,7 @@ ALL_SCENARIOS=(
   reject-no-limits
   agent-sidecar
   memory-spine-preferred
+  agent-rbac
   warn-rule
   dry-run
   update-ratchet
@@ -415,6 +416,11 @@ EOF
   - {apiGroups: [autoscaling], apiVersions: [v2], operations: [CREATE, UPDATE], resources: [horizontalpodautoscalers], scope: Namespaced}
   - {apiGroups: [policy], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [poddisruptionbudgets], scope: Namespaced}
   - {apiGroups: [networking.k8s.io], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [ingresses], scope: Namespaced}
+  - {apiGroups: [rbac.authorization.k8s.io], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [roles, rolebindings], scope: Namespaced}
+  - {apiGroups: [rbac.authorization.k8s.io], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [clusterroles, clusterrolebindings], scope: Cluster}
+  matchConditions:
+  - name: not-rbac-bootstrap
+    expression: "!(request.resource.group == 'rbac.authorization.k8s.io' && request.userInfo.username == 'system:apiserver')"
 EOF
 }
 webhooks_active() { [ "$(probe resources-required)" = reject ]; }
@@ -550,6 +556,50 @@ sc_memory_spine_preferred() {
   assert_absent statefulset spine-preferred
   step "with required anti-affinity it is admitted"
   expect_ok out create_yaml < <(memory_spine_yaml spine-required required)
+}
+
+# rbac_yaml KIND NAME [ROLE-KIND ROLE-NAME | VERBS]: a ClusterRoleBinding or RoleBinding of the
+# agent's service account, or a Role on pods and configmaps with the verbs (a flow list body).
+rbac_yaml() {
+  echo "apiVersion: rbac.authorization.k8s.io/v1"
+  echo "kind: $1"
+  echo "metadata: {name: $2}"
+  case "$1" in
+    *Binding)
+      echo "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: $3, name: $4}"
+      echo "subjects: [{kind: ServiceAccount, name: agent-sa, namespace: $NS}]" ;;
+    Role)
+      echo "rules: [{apiGroups: [\"\"], resources: [pods, configmaps], verbs: [$3]}]" ;;
+  esac
+}
+
+sc_agent_rbac() {
+  local out crb="e2e-agent-view-$NS"
+  ns_create
+  step "a ClusterRoleBinding of the agent's service account is denied, naming the subject and the fix"
+  expect_fail out k create -f - < <(rbac_yaml ClusterRoleBinding "$crb" ClusterRole view)
+  assert_contains "$out" "denied the request" "kubectl error"
+  assert_contains "$out" "agent-rbac: ClusterRoleBinding $crb: subjects[0] is the agent service account $NS/agent-sa" "kubectl error"
+  assert_contains "$out" "bind the agent with a RoleBinding in its own namespace" "kubectl error (the fix)"
+  if k get clusterrolebinding "$crb" >/dev/null 2>&1; then fail "ClusterRoleBinding $crb was stored"; fi
+  echo "ok: ClusterRoleBinding $crb was not stored"
+  step "a RoleBinding of the agent to the edit ClusterRole is denied"
+  expect_fail out create_yaml < <(rbac_yaml RoleBinding agent-edit ClusterRole edit)
+  assert_contains "$out" "agent-rbac: RoleBinding $NS/agent-edit: subjects[0]" "kubectl error"
+  assert_absent rolebinding agent-edit
+  step "a read-only Role and its RoleBinding pass, without a kadmit warning"
+  expect_ok out create_yaml < <(rbac_yaml Role agent-reader "get, list, watch")
+  assert_no_rule_warning "$out"
+  expect_ok out create_yaml < <(rbac_yaml RoleBinding agent-reader Role agent-reader)
+  assert_no_rule_warning "$out"
+  assert_eq "$(jget role agent-reader '.rules[0].verbs | join(",")')" get,list,watch "stored Role verbs"
+  step "a Role that writes is admitted with a warning (roleAction: warn)"
+  expect_ok out create_yaml < <(rbac_yaml Role pod-writer "get, create, delete")
+  assert_match "$out" "^Warning: agent-rbac: .*rules\\[0\\] grants create, delete" "kubectl output"
+  step "the API server's own RBAC writes (system:apiserver) are not sent to kadmit (matchConditions)"
+  expect_ok out k create --as=system:apiserver --as-group=system:masters -f - < <(rbac_yaml ClusterRoleBinding "$crb" ClusterRole view)
+  k delete clusterrolebinding "$crb" >/dev/null
+  echo "ok: created as system:apiserver, then deleted"
 }
 
 sc_warn_rule() {

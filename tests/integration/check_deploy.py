@@ -163,7 +163,10 @@ check("no other ingress", len(ing) == 2)
 VALIDATED = {("", "pods"), ("", "replicationcontrollers"), ("apps", "deployments"),
              ("apps", "statefulsets"), ("apps", "daemonsets"), ("apps", "replicasets"),
              ("batch", "jobs"), ("batch", "cronjobs"), ("autoscaling", "horizontalpodautoscalers"),
-             ("policy", "poddisruptionbudgets"), ("networking.k8s.io", "ingresses")}
+             ("policy", "poddisruptionbudgets"), ("networking.k8s.io", "ingresses"),
+             ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
+             ("rbac.authorization.k8s.io", "clusterroles"),
+             ("rbac.authorization.k8s.io", "clusterrolebindings")}
 
 
 def rule_set(hook):
@@ -208,10 +211,18 @@ def check_hooks(docs, label, want_bundle):
     check(f"{label}: mutating rules are exactly pods CREATE",
           rule_set(mh) == {("", "pods", ("CREATE",))}, rule_set(mh))
     got = rule_set(vh)
-    check(f"{label}: validating rules are exactly the 11 kinds on CREATE+UPDATE, and "
+    check(f"{label}: validating rules are exactly the 15 kinds on CREATE+UPDATE, and "
           "pods/ephemeralcontainers on UPDATE",
           got == {(g, r, ("CREATE", "UPDATE")) for g, r in VALIDATED}
           | {("", "pods/ephemeralcontainers", ("UPDATE",))}, got)
+    check(f"{label}: cluster-scoped RBAC kinds registered with scope Cluster, the rest Namespaced",
+          all(r["scope"] == ("Cluster" if set(r["resources"]) <= {"clusterroles",
+                                                                   "clusterrolebindings"}
+                             else "Namespaced") for r in vh["rules"]), vh["rules"])
+    check(f"{label}: the API server's RBAC bootstrap (system:apiserver) is not sent to kadmit",
+          [c["name"] for c in vh.get("matchConditions", [])] == ["not-rbac-bootstrap"]
+          and "system:apiserver" in vh["matchConditions"][0]["expression"]
+          and "rbac.authorization.k8s.io" in vh["matchConditions"][0]["expression"])
 
 
 check_hooks(plain, "plain", True)

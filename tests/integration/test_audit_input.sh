@@ -232,6 +232,32 @@ check "progress on a terminal (objects read, rate, MB of the input); none when p
   bash -c "grep -aq 'objects read (.*/s), .* of .* MB of' $WORK/progress-tty.txt &&
     ! grep -q 'objects read' $WORK/progress-pipe.txt && ! grep -aq 'objects read' $WORK/progress-quiet.txt"
 
+# RBAC: a role is judged with the bindings of the whole input, even those read after it
+audit rbac "$F/rbac.yaml"
+check "RBAC: roles related to later bindings (agent's secrets, agent's ClusterRole), ClusterRoleBinding denied" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc rbac 1 && accounts rbac '[10,10,0,0,0]' &&
+    is rbac '[.results[] | select(.violations != []) | [.kind, .namespace, .name, .violations[0].action, .violations[0].path]]' \
+      '[[\"ClusterRoleBinding\",\"\",\"agent-view\",\"enforce\",\"/subjects/0\"],[\"Role\",\"ai-agents\",\"agent-reader\",\"warn\",\"/rules/1/resources\"],[\"ClusterRole\",\"\",\"agent-events\",\"warn\",\"/rules/0/verbs\"]]' &&
+    q rbac '.results[] | select(.name == \"agent-reader\" and .kind == \"Role\") | .violations[0].message' |
+      grep -q 'bound to ServiceAccount ai-agents/agent-sa by RoleBinding ai-agents/agent-reader'"
+# the same Role alone: no binding in the input, so it is not an agent's role
+awk 'NR > 1 && /^---/ {exit} {print}' "$F/rbac.yaml" >"$WORK/role-alone.yaml"
+audit rbac-alone "$WORK/role-alone.yaml"
+check "RBAC: the agent-reader Role without its binding passes (a Role alone grants nothing)" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc rbac-alone 0 && accounts rbac-alone '[1,1,0,0,0]'"
+# past KA_AUDIT_MAX_RBAC_OBJECTS (65536) roles and bindings, each is an error item
+python3 - "$WORK/many-roles.json" <<'PY'
+import json, sys
+items = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+          "metadata": {"name": "r%d" % i, "namespace": "ai-agents"},
+          "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]} for i in range(65538)]
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, open(sys.argv[1], "w"))
+PY
+audit many-rbac "$WORK/many-roles.json"
+check "RBAC: past 65536 roles and bindings in one audit, the rest are errors naming the limit" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc many-rbac 2 && accounts many-rbac '[65538,65536,0,0,2]' &&
+    q many-rbac '.errors[0].error' | grep -q KA_AUDIT_MAX_RBAC_OBJECTS"
+
 check "--help documents input formats, owned objects, --namespace and the accounting line" \
   bash -c "\"$KADMIT\" audit --help | grep -q 'anchors, aliases' && \"$KADMIT\" audit --help | grep -q 'jq -c' &&
     \"$KADMIT\" audit --help | grep -q 'Owned objects' && \"$KADMIT\" audit --help | grep -q -- '--namespace NS' &&

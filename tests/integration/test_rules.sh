@@ -25,6 +25,25 @@ for r in rules:
     assert r["type"] in ("validation", "mutation") and r["summary"] and r["kinds"], r
     assert all(p["help"] and "default" in p for p in r["params"]), r
 PY
+check "README's checklist mapping names only rules kadmit has (or the audit relations)" python3 - "$tmp/rules.json" <<'PY'
+import json, re, sys
+ids = {r["id"] for r in json.load(open(sys.argv[1]))}
+relations = {"pdb-coverage", "hpa-coverage", "network-policy-coverage", "namespace-guardrails",
+             "storage-class-exists"}
+text = open("README.md").read()
+table = text.split("### The checklist, item by item", 1)[1].split("\n\n## ", 1)[0]
+rows = [l for l in table.splitlines() if l.startswith("| ") and not l.startswith("| checklist")]
+assert len(rows) >= 23, len(rows)  # the 23 items of section 8, then Memory Spine and cold start
+named = set()
+for row in rows:
+    cell = row.split("|")[2]
+    found = re.findall(r"`([a-z0-9-]+)`", cell)
+    assert found or "checkable" in cell or "not checked" in cell, row
+    named.update(found)
+assert named <= ids | relations, named - ids - relations
+missing = ids - named - {"no-host-path"}  # not a checklist item (README says so)
+assert not missing, ("rules the mapping does not mention", missing)
+PY
 check "rules prints a text table" bash -c "\"$KADMIT\" rules | grep -q '^image-pinned  *validation  *enforce  *images name a tag'"
 check "rules refuses an unknown format" bash -c "\"$KADMIT\" rules -o yaml 2>/dev/null; [ \$? -eq 2 ]"
 

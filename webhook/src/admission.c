@@ -284,6 +284,7 @@ struct review {
     int64_t now;
     struct ka_fetch_queue *fetch_queue; /* opts->fetch_queue, admission only */
     int from_node; /* the requester is a kubelet (system:node:* in group system:nodes) */
+    const cJSON *role_bindings; /* ka_review_opts.role_bindings */
 };
 
 /* Only a kubelet creates mirror pods: the annotation alone is something a pod author writes. */
@@ -465,6 +466,7 @@ static void eval_init(struct ka_eval *ev, const struct review *r, struct ka_obje
     ev->now = r->now;
     ev->operation = s->operation;
     ev->user = s->user;
+    ev->role_bindings = r->role_bindings;
     ev->fetch_queue = r->fetch_queue;
     obj->mirror_pod = obj->mirror_pod && r->from_node;
 }
@@ -585,6 +587,7 @@ int ka_admission_evaluate(const struct ka_policy *policy, cJSON *object,
     r.s = summary;
     r.now = opts != NULL && opts->now != 0 ? opts->now : (int64_t)time(NULL);
     r.from_node = 1; /* an object already stored: whoever created it, it runs as it is */
+    r.role_bindings = opts != NULL ? opts->role_bindings : NULL;
     ka_patch_init(&r.patch, KA_MAX_PATCH_OPS);
     struct ka_object obj;
     int ret = ka_object_view(object, summary->kind, summary->namespace_, &obj, err, err_len);

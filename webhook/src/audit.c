@@ -88,6 +88,9 @@ void ka_audit_free(struct ka_audit *a)
     ka_buf_free(&a->spool_buf);
     ka_audit_tallies_free(&a->released_by_rule);
     ka_audit_tallies_free(&a->released_by_namespace);
+    cJSON_Delete(a->role_bindings);
+    cJSON_Delete(a->deferred_roles);
+    a->role_bindings = a->deferred_roles = NULL;
     a->identities = NULL;
     a->cap_identities = a->n_identities = 0;
     a->items = NULL;
@@ -535,8 +538,35 @@ static int spool_drain(struct ka_audit *a)
     return ret;
 }
 
+static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
+                      unsigned depth);
+
+/* The Roles and ClusterRoles held back until every binding of the input was read. */
+static int add_deferred_roles(struct ka_audit *a)
+{
+    cJSON *roles = a->deferred_roles;
+    a->deferred_roles = NULL;
+    a->finished = 1; /* so that add_object() evaluates them now */
+    int ret = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, roles)
+    {
+        ret = add_object(a, str_at(d, "source"), cJSON_GetObjectItemCaseSensitive(d, "object"),
+                         str_at(d, "namespace"), 0);
+        if (ret != 0) {
+            break;
+        }
+    }
+    cJSON_Delete(roles);
+    return ret;
+}
+
 int ka_audit_finish(struct ka_audit *a)
 {
+    int ret = a->finished ? 0 : add_deferred_roles(a);
+    if (ret != 0) {
+        return ret;
+    }
     size_t kept = 0;
     for (size_t i = 0; i < a->n_items; i++) {
         struct ka_audit_item *it = &a->items[i];
@@ -554,7 +584,7 @@ int ka_audit_finish(struct ka_audit *a)
     a->n_items = kept;
     a->n_waiting = 0;
     a->finished = 1;
-    int ret = emit_ready(a);
+    ret = emit_ready(a);
     return ret ? ret : spool_drain(a);
 }
 
@@ -588,8 +618,41 @@ static void count_skipped(struct ka_audit *a, const char *kind)
     }
 }
 
-static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
-                      unsigned depth);
+/* RBAC (agent-rbac): a binding's service accounts are recorded; a role waits for
+ * ka_audit_finish(). Returns 1 when the object is settled (held back, or an error item). */
+static int relate_rbac(struct ka_audit *a, const char *source, const cJSON *obj, enum ka_kind kind,
+                       const char *ns)
+{
+    unsigned roles = KA_KIND_ROLE | KA_KIND_CLUSTERROLE;
+    unsigned bindings = KA_KIND_ROLEBINDING | KA_KIND_CLUSTERROLEBINDING;
+    cJSON **list = (kind & roles) ? &a->deferred_roles : &a->role_bindings;
+    if ((kind & (roles | bindings)) == 0 || (a->finished && (kind & roles))) {
+        return 0;
+    }
+    if (a->n_rbac_objects >= KA_AUDIT_MAX_RBAC_OBJECTS) {
+        int ret = add_error(a, source,
+                            "not evaluated: more Roles, ClusterRoles and bindings in one audit "
+                            "than KA_AUDIT_MAX_RBAC_OBJECTS (65536); audit them in parts");
+        return ret ? ret : 1;
+    }
+    a->n_rbac_objects++;
+    if (*list == NULL && (*list = cJSON_CreateArray()) == NULL) {
+        return KA_ENOMEM;
+    }
+    if (kind & bindings) {
+        return ka_rbac_record_bindings(obj, ns, a->role_bindings);
+    }
+    cJSON *d = cJSON_CreateObject();
+    cJSON *copy = cJSON_Duplicate(obj, 1);
+    if (d == NULL || !cJSON_AddItemToArray(*list, d) || copy == NULL ||
+        !cJSON_AddItemToObject(d, "object", copy) ||
+        cJSON_AddStringToObject(d, "source", source) == NULL ||
+        cJSON_AddStringToObject(d, "namespace", ns) == NULL) {
+        cJSON_Delete(copy);
+        return KA_ENOMEM;
+    }
+    return 1;
+}
 
 static int add_list(struct ka_audit *a, const char *source, cJSON *items, const char *ns_hint,
                     unsigned depth)
@@ -640,10 +703,16 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     }
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const char *ns = str_at(meta, "namespace");
-    if (ns == NULL || ns[0] == '\0') {
+    if ((ka_kind_from_name(kind) & KA_KINDS_CLUSTER_SCOPED) != 0) {
+        ns = "";
+    } else if (ns == NULL || ns[0] == '\0') {
         ns = ns_hint != NULL && ns_hint[0] != '\0' ? ns_hint
              : a->default_namespace != NULL        ? a->default_namespace
                                                    : "default";
+    }
+    int held = relate_rbac(a, source, obj, ka_kind_from_name(kind), ns);
+    if (held != 0) {
+        return held < 0 ? held : 0;
     }
     const char *name = str_at(meta, "name");
     const char *gen = str_at(meta, "generateName");
@@ -700,7 +769,9 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
     snprintf(s->name, sizeof(s->name), "%s", it->name);
     item_scrub(it);
     char err[256] = "";
-    int ret = ka_admission_evaluate(a->policy, obj, &a->opts, s, err, sizeof(err));
+    struct ka_review_opts opts = a->opts;
+    opts.role_bindings = a->role_bindings;
+    int ret = ka_admission_evaluate(a->policy, obj, &opts, s, err, sizeof(err));
     if (ret == KA_ENOMEM) {
         return ret;
     }
@@ -848,19 +919,6 @@ static int add_log_problem(struct ka_audit *a, const char *name, size_t line, co
     return 0;
 }
 
-static int parse_action_name(const char *s, enum ka_action *out)
-{
-    static const enum ka_action all[] = {KA_ACTION_ENFORCE, KA_ACTION_WARN, KA_ACTION_AUDIT,
-                                         KA_ACTION_OFF};
-    for (size_t i = 0; s != NULL && i < sizeof(all) / sizeof(all[0]); i++) {
-        if (strcmp(s, ka_action_name(all[i])) == 0) {
-            *out = all[i];
-            return 0;
-        }
-    }
-    return KA_EINVAL;
-}
-
 /* One decision-log line: an admission item or a problem item. */
 static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, const char *line,
                         size_t len, int terminated)
@@ -904,7 +962,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     {
         enum ka_action act;
         if (!cJSON_IsObject(f) || str_at(f, "rule") == NULL ||
-            parse_action_name(str_at(f, "action"), &act) != 0) {
+            ka_action_parse(str_at(f, "action"), &act) != 0) {
             snprintf(why, sizeof(why),
                      "finding %zu has no rule or an unknown action (enforce, warn, audit); "
                      "skipped",
@@ -950,7 +1008,7 @@ static int add_log_line(struct ka_audit *a, const char *name, size_t lineno, con
     cJSON_ArrayForEach(f, findings)
     {
         enum ka_action act = KA_ACTION_AUDIT;
-        (void)parse_action_name(str_at(f, "action"), &act);
+        (void)ka_action_parse(str_at(f, "action"), &act);
         const char *stale = str_at(f, "stale");
         enum ka_stale st = KA_STALE_NONE;
         for (int k = KA_STALE_AGE; stale != NULL && k <= KA_STALE_FINDINGS; k++) {

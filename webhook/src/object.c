@@ -20,6 +20,10 @@ static const struct {
     {"HorizontalPodAutoscaler", KA_KIND_HPA},
     {"PodDisruptionBudget", KA_KIND_PDB},
     {"Ingress", KA_KIND_INGRESS},
+    {"Role", KA_KIND_ROLE},
+    {"ClusterRole", KA_KIND_CLUSTERROLE},
+    {"RoleBinding", KA_KIND_ROLEBINDING},
+    {"ClusterRoleBinding", KA_KIND_CLUSTERROLEBINDING},
 };
 
 enum ka_kind ka_kind_from_name(const char *name)
@@ -114,6 +118,9 @@ int ka_object_view(cJSON *root, const char *kind_name, const char *ns, struct ka
     }
     const char *obj_ns = string_at(meta, "namespace");
     out->namespace_ = (obj_ns != NULL && obj_ns[0] != '\0') ? obj_ns : (ns ? ns : "");
+    if ((out->kind & KA_KINDS_CLUSTER_SCOPED) != 0) {
+        out->namespace_ = ""; /* the API server ignores a namespace on these */
+    }
     const char *name = string_at(meta, "name");
     const char *gen = string_at(meta, "generateName");
     if (name != NULL && name[0] != '\0') {

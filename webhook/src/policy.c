@@ -278,9 +278,9 @@ static int param_type_ok(const cJSON *v, enum ka_param_type t)
     return 0;
 }
 
-static int parse_action(const char *s, enum ka_action *out)
+int ka_action_parse(const char *s, enum ka_action *out)
 {
-    for (int a = 0; a < 4; a++) {
+    for (int a = 0; s != NULL && a < 4; a++) {
         if (strcmp(s, ka_action_name((enum ka_action)a)) == 0) {
             *out = (enum ka_action)a;
             return 0;
@@ -583,7 +583,7 @@ static void check_rule(struct checker *c, const cJSON *r, const char *base)
     struct rule_extra *x = &pol->extra[rule - pol->rules];
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "action");
     if (v != NULL) {
-        if (!cJSON_IsString(v) || parse_action(v->valuestring, &rule->action) != 0) {
+        if (!cJSON_IsString(v) || ka_action_parse(v->valuestring, &rule->action) != 0) {
             complain(c, v, "rule \"%s\": action must be one of enforce, warn, audit, off", def->id);
         }
         set_origin(c, x->origins, "action", v, def->id);
@@ -1024,7 +1024,7 @@ static int apply_override(struct ka_rule *r, const struct ka_rule_override *ov, 
 {
     char err[256] = "";
     if (ov->param == NULL) {
-        if (ov->value == NULL || parse_action(ov->value, &r->action) != 0) {
+        if (ov->value == NULL || ka_action_parse(ov->value, &r->action) != 0) {
             snprintf(err, sizeof(err), "action must be one of enforce, warn, audit, off");
         }
         goto done;

@@ -17,7 +17,9 @@ static int kinds_match(const cJSON *kinds, const struct ka_object *obj)
     return kinds == NULL || ka_list_has(kinds, obj->kind_name);
 }
 
-/* match/exclude blocks: kinds, namespaces (globs), names (globs), selector. All given must hold. */
+/* match/exclude blocks: kinds, namespaces (globs), names (globs), selector. All given must hold.
+ * Cluster-scoped objects have no namespace: `namespaces` does not apply to them, as a webhook's
+ * namespaceSelector does not. */
 static int block_matches(const cJSON *block, const struct ka_object *obj)
 {
     const cJSON *kinds = item(block, "kinds");
@@ -27,7 +29,8 @@ static int block_matches(const cJSON *block, const struct ka_object *obj)
     if (!kinds_match(kinds, obj)) {
         return 0;
     }
-    if (nss != NULL && !ka_glob_match_any(nss, obj->namespace_, 0)) {
+    if (nss != NULL && (obj->kind & KA_KINDS_CLUSTER_SCOPED) == 0 &&
+        !ka_glob_match_any(nss, obj->namespace_, 0)) {
         return 0;
     }
     if (names != NULL && !ka_glob_match_any(names, obj->name, 0)) {
@@ -135,9 +138,29 @@ int ka_rule_report(struct ka_rule_run *run, const char *container, const char *p
     return ka_rule_report_stale(run, KA_STALE_NONE, 0, container, path, what, fix);
 }
 
+static int report(struct ka_rule_run *run, enum ka_stale stale, enum ka_action most,
+                  const char *container, const char *path, const char *what, const char *fix);
+
 int ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int soften,
                          const char *container, const char *path, const char *what, const char *fix)
 {
+    return report(run, stale, soften ? KA_ACTION_WARN : KA_ACTION_ENFORCE, container, path, what,
+                  fix);
+}
+
+int ka_rule_report_at(struct ka_rule_run *run, enum ka_action most, const char *path,
+                      const char *what, const char *fix)
+{
+    return report(run, KA_STALE_NONE, most, NULL, path, what, fix);
+}
+
+static int report(struct ka_rule_run *run, enum ka_stale stale, enum ka_action most,
+                  const char *container, const char *path, const char *what, const char *fix)
+{
+    enum ka_action action = run->rule->action < most ? run->rule->action : most;
+    if (action == KA_ACTION_OFF) {
+        return 0; /* a check turned off by its own action param */
+    }
     struct ka_eval *ev = run->ev;
     struct ka_findings *s = ev->findings;
     const char *id = run->rule->def->id;
@@ -154,8 +177,6 @@ int ka_rule_report_stale(struct ka_rule_run *run, enum ka_stale stale, int softe
     if (ev->ratchet_record != NULL) {
         return ka_ratchet_record(ev->ratchet_record, id, path);
     }
-    enum ka_action action =
-        soften && run->rule->action == KA_ACTION_ENFORCE ? KA_ACTION_WARN : run->rule->action;
     int preexisting = ev->ratchet_match != NULL &&
                       ka_ratchet_preexisting(ev->ratchet_match, run->obj->root, id, path);
     if (preexisting && action == KA_ACTION_ENFORCE) {

@@ -22,10 +22,16 @@ enum ka_endpoint { KA_ENDPOINT_VALIDATE = 0, KA_ENDPOINT_MUTATE = 1 };
 /** "validate" / "mutate". */
 const char *ka_endpoint_name(enum ka_endpoint ep);
 
+struct cJSON;
+
 struct ka_review_opts {
     unsigned max_depth; /* JSON nesting limit; 0: KA_MAX_DEPTH_DEFAULT */
     size_t max_values;  /* JSON values (nodes) limit; 0: KA_MAX_JSON_VALUES_DEFAULT */
     int64_t now;        /* Unix time for time-dependent rules; 0: time(NULL) */
+    /* Audits: the service accounts the RBAC bindings of the input bind each role to, a cJSON
+     * array of {"role": "Role/<ns>/<name>" or "ClusterRole/<name>", "serviceAccount":
+     * "<ns>/<name>", "binding": "<Kind> <ns>/<name>"} (see audit.h); NULL: unknown. Borrowed. */
+    const struct cJSON *role_bindings;
     /* serve --attestation-source registry: image-scan-attestation queues the digests it denies
      * here and says where their fetch stands (kadmit/fetch_queue.h); NULL: no fetcher. */
     struct ka_fetch_queue *fetch_queue;
@@ -130,7 +136,6 @@ ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, const c
                     size_t len, const struct ka_review_opts *opts, struct ka_buf *response,
                     struct ka_review_summary *summary);
 
-struct cJSON;
 /**
  * Evaluate one object as a CREATE would be at the API server: kadmit's mutations are applied to
  * `object` in place (and listed in summary->mutations), then validation runs on the result.

@@ -178,6 +178,13 @@ struct ka_audit {
     void (*progress)(void *ctx, size_t documents, size_t bytes);
     void *progress_ctx;
     size_t n_documents;
+    /* RBAC in the same input (agent-rbac): the service accounts each binding binds to a role
+     * (ka_review_opts.role_bindings, identities only), and the Roles and ClusterRoles, which
+     * are evaluated at ka_audit_finish() when every binding has been read (owned copies,
+     * {"source", "namespace", "object"}). */
+    struct cJSON *role_bindings;
+    struct cJSON *deferred_roles;
+    size_t n_rbac_objects;
 };
 
 /* An emit callback's "keep this item" (not an error). */

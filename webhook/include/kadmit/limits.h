@@ -54,6 +54,10 @@
 /* One message (violation text). */
 #define KA_MAX_MESSAGE_LEN 512
 
+/* Roles, ClusterRoles and RoleBindings/ClusterRoleBindings one audit relates (agent-rbac holds
+ * the roles until every binding is read); past it each is an error item, not evaluated. */
+#define KA_AUDIT_MAX_RBAC_OBJECTS 65536
+
 /* Rules in one policy snapshot, and policy file size. */
 #define KA_MAX_RULES 64
 #define KA_MAX_POLICY_FILE (1024u * 1024u)

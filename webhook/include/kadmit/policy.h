@@ -28,6 +28,8 @@ enum ka_action { KA_ACTION_OFF = 0, KA_ACTION_AUDIT, KA_ACTION_WARN, KA_ACTION_E
 
 /** "off", "audit", "warn", "enforce". */
 const char *ka_action_name(enum ka_action a);
+/** The action named `s` ("off", "audit", "warn", "enforce"; may be NULL): 0 or KA_EINVAL. */
+int ka_action_parse(const char *s, enum ka_action *out);
 
 /*
  * A setting for one rule that overrides the policy files (a flag such as the server's

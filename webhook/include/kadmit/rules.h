@@ -36,8 +36,14 @@ enum ka_kind {
     KA_KIND_HPA = 1 << 8,
     KA_KIND_PDB = 1 << 9,
     KA_KIND_INGRESS = 1 << 10,
+    KA_KIND_ROLE = 1 << 11,
+    KA_KIND_CLUSTERROLE = 1 << 12,
+    KA_KIND_ROLEBINDING = 1 << 13,
+    KA_KIND_CLUSTERROLEBINDING = 1 << 14,
 };
-#define KA_KIND_LAST KA_KIND_INGRESS /* the highest bit, for loops over the kinds */
+#define KA_KIND_LAST KA_KIND_CLUSTERROLEBINDING /* the highest bit, for loops over the kinds */
+/* Kinds without a namespace: a policy's `namespaces` globs do not apply to them. */
+#define KA_KINDS_CLUSTER_SCOPED (KA_KIND_CLUSTERROLE | KA_KIND_CLUSTERROLEBINDING)
 #define KA_KINDS_WORKLOAD                                                                          \
     (KA_KIND_POD | KA_KIND_DEPLOYMENT | KA_KIND_STATEFULSET | KA_KIND_DAEMONSET |                  \
      KA_KIND_REPLICASET | KA_KIND_REPLICATIONCONTROLLER | KA_KIND_JOB | KA_KIND_CRONJOB)
@@ -155,6 +161,9 @@ struct ka_eval {
      * while evaluating the new one, findings about an unchanged subject are "existing". */
     struct ka_ratchet *ratchet_record;
     const struct ka_ratchet *ratchet_match;
+    /* Audits: who the RBAC bindings of the same input bind each role to (ka_review_opts);
+     * NULL in admission, where kadmit sees one object at a time. Borrowed. */
+    const cJSON *role_bindings;
     /* Admission with a registry fetcher: where denied digests are queued (fetch_queue.h), or
      * NULL (audits, fix, review). */
     struct ka_fetch_queue *fetch_queue;
@@ -174,6 +183,14 @@ struct ka_rule_run {
 __attribute__((warn_unused_result)) int ka_rule_report(struct ka_rule_run *run,
                                                        const char *container, const char *path,
                                                        const char *what, const char *fix);
+
+/**
+ * Like ka_rule_report(), at the rule's action or `most`, whichever is weaker: for one check of
+ * a rule that ships at a lower action than the rule's others (agent-rbac's `roleAction`).
+ */
+__attribute__((warn_unused_result)) int ka_rule_report_at(struct ka_rule_run *run,
+                                                          enum ka_action most, const char *path,
+                                                          const char *what, const char *fix);
 
 /**
  * Like ka_rule_report(), for a finding about an aged or now-failing scan (`stale`), reported at
@@ -198,6 +215,15 @@ __attribute__((warn_unused_result)) int ka_rule_fix(struct ka_rule_run *run, con
 __attribute__((warn_unused_result)) int ka_rules_mutate(struct ka_eval *ev);
 /** Run validation rules on ev->obj. */
 __attribute__((warn_unused_result)) int ka_rules_validate(struct ka_eval *ev);
+
+/**
+ * For audits (agent-rbac, webhook/src/rules/agent-rbac.c): append to the array `out` one
+ * {"role", "serviceAccount", "binding"} entry (ka_review_opts.role_bindings) per service
+ * account that the RoleBinding or ClusterRoleBinding `binding`, in namespace `ns` ("" for a
+ * ClusterRoleBinding), binds. Returns 0 or KA_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int ka_rbac_record_bindings(const cJSON *binding,
+                                                                const char *ns, cJSON *out);
 
 /** True when the namespace is excluded for every rule. */
 int ka_rules_namespace_excluded(const struct ka_eval *ev, const char *ns);
