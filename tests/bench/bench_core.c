@@ -40,6 +40,7 @@
 #include "kadmit/json.h"
 #include "kadmit/policy.h"
 #include "kadmit/yaml.h"
+#include "bench_time.h"
 
 /* ------------------------------------------------------------------------------------------
  * Allocation counting: these definitions interpose on glibc's allocator for the whole process
@@ -543,21 +544,6 @@ static int emit(const char *dir)
  * Timing
  */
 
-/* This thread's CPU time: time spent descheduled on a shared machine does not count (caches
- * disturbed by other processes still do). */
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 struct stats {
     double median_ns, min_ns, max_ns;
     double allocs, alloc_bytes; /* per operation */
@@ -584,29 +570,29 @@ static int measure(op_fn op, const struct review_case *c, void *ctx, int runs, d
     }
     st->allocs = (double)(n_allocs - a0);
     st->alloc_bytes = (double)(n_alloc_bytes - b0);
-    double t0 = now_ns();
+    double t0 = bench_cpu_ns();
     unsigned long probe = 0;
-    while (now_ns() - t0 < run_ms * 1e6 / 4 || probe < 2) {
+    while (bench_cpu_ns() - t0 < run_ms * 1e6 / 4 || probe < 2) {
         if (op(c, ctx) != 0) {
             return KA_EINTERNAL;
         }
         probe++;
     }
-    double per = (now_ns() - t0) / (double)probe;
+    double per = (bench_cpu_ns() - t0) / (double)probe;
     unsigned long iters = (unsigned long)(run_ms * 1e6 / per);
     if (iters < 1) {
         iters = 1;
     }
     for (int r = 0; r < runs; r++) {
-        double s = now_ns();
+        double s = bench_cpu_ns();
         for (unsigned long i = 0; i < iters; i++) {
             if (op(c, ctx) != 0) {
                 return KA_EINTERNAL;
             }
         }
-        t[r] = (now_ns() - s) / (double)iters;
+        t[r] = (bench_cpu_ns() - s) / (double)iters;
     }
-    qsort(t, (size_t)runs, sizeof(double), cmp_double);
+    qsort(t, (size_t)runs, sizeof(double), bench_cmp_double);
     st->median_ns = t[runs / 2];
     st->min_ns = t[0];
     st->max_ns = t[runs - 1];

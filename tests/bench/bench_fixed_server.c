@@ -43,8 +43,6 @@ int main(int argc, char **argv)
     struct ka_server *server = NULL;
     struct ka_metrics *metrics = ka_metrics_new();
     struct ka_buf diag;
-    char err[512];
-    int help = 0;
     ka_buf_init(&diag, 4096);
     ka_tls_holder_init(&tls);
     if (argc > 1 && strcmp(argv[1], "--bench-plain") == 0) {
@@ -53,19 +51,11 @@ int main(int argc, char **argv)
         argv++;
         argc--;
     }
-    ka_config_init(&cfg);
-    if (ka_config_parse(&cfg, argc, argv, &help, err, sizeof(err)) != 0) {
-        fprintf(stderr, "bench_fixed_server: %s\n", err);
+    int done = ka_config_from_args(&cfg, argc, argv, "bench_fixed_server",
+                                   "serve (bench_fixed_server [--bench-plain])");
+    if (done >= 0) {
+        ret = done;
         goto exit;
-    }
-    if (help) {
-        ka_config_usage(stdout, "serve (bench_fixed_server [--bench-plain])");
-        ret = 0;
-        goto exit;
-    }
-    enum ka_log_level lvl = KA_LOG_INFO;
-    if (ka_log_parse_level(cfg.log_level, &lvl) == 0) {
-        ka_log_threshold = lvl;
     }
     struct ka_tls_config *tc = NULL;
     if (ka_tls_config_load(cfg.tls_cert, cfg.tls_key, cfg.client_ca, &tc, &diag) != 0) {
@@ -76,12 +66,7 @@ int main(int argc, char **argv)
     ka_metrics_set_cert_expiry(metrics, ka_tls_config_not_after(tc));
 
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    ka_server_block_signals(&set);
 
     struct ka_server_opts opts = {.config = &cfg,
                                   .tls = &tls,

@@ -23,21 +23,9 @@
 #include <mbedtls/sha256.h>
 
 #include "mbedtls_compat.h"
+#include "bench_time.h"
 
 #define RUNS 11
-
-static double cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 struct ctx {
     unsigned char *in, *out;
@@ -139,24 +127,24 @@ static int measure(const char *name, op_fn op, struct ctx *c, double scale, cons
             return 1;
         }
     }
-    double s = cpu_ns();
+    double s = bench_cpu_ns();
     int iters = 0;
-    while (cpu_ns() - s < 20e6 || iters < 2) {
+    while (bench_cpu_ns() - s < 20e6 || iters < 2) {
         if (op(c) != 0) {
             return 1;
         }
         iters++;
     }
     for (int r = 0; r < RUNS; r++) {
-        double t0 = cpu_ns();
+        double t0 = bench_cpu_ns();
         for (int i = 0; i < iters; i++) {
             if (op(c) != 0) {
                 return 1;
             }
         }
-        t[r] = (cpu_ns() - t0) / iters;
+        t[r] = (bench_cpu_ns() - t0) / iters;
     }
-    qsort(t, RUNS, sizeof(double), cmp_double);
+    qsort(t, RUNS, sizeof(double), bench_cmp_double);
     printf("BENCH_CRYPTO {\"op\":\"%s\",\"bytes\":%zu,\"median_us\":%.2f,\"min_us\":%.2f,"
            "\"note\":\"%s\"}\n",
            name, c->len, t[RUNS / 2] * scale / 1e3, t[0] * scale / 1e3, note);

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KADMIT=${KADMIT:-build/kadmit}
-. tests/integration/lib/serve_helpers.sh
+. tests/integration/lib/harness.sh
 T=$(mktemp -d)
 trap 'stop_server; rm -rf "$T"' EXIT
 "$KADMIT" certs --out-dir "$T/certs" --ip 127.0.0.1 --dns localhost >/dev/null
@@ -21,7 +21,7 @@ PORT=$(free_port)
 METRICS_PORT=$(free_port)
 start_server "$T/log" --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
   --tls-cert "$T/certs/tls.crt" --tls-key "$T/certs/tls.key" --threads 1 >/dev/null
-cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000000 / hz}' "/proc/$SERVER_PID/stat"; }
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000000 / hz}' "/proc/$srv_pid/stat"; }
 body=tests/bench/fixtures/agent-pod-review.json
 urls=()
 for _ in $(seq 1 "${REQUESTS:-2000}"); do urls+=("https://localhost:$PORT/validate"); done

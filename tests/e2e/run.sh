@@ -105,29 +105,11 @@ trap teardown EXIT
 trap 'exit 130' INT TERM
 
 # ---- ports ----------------------------------------------------------------------------------
-USED_PORTS=" "
 # Ports are picked below the kernel's ephemeral range (outgoing connections never take them)
 # and must not appear as the local port of any TCP socket; a collision at bind time anyway
 # (another process racing us) is handled by start_with_retry.
-read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
-PORT_LOW=10000; PORT_HIGH=$(( EPHEMERAL_LOW - 1 ))
-[ "$PORT_HIGH" -gt $(( PORT_LOW + 1000 )) ] || { PORT_LOW=20000; PORT_HIGH=60000; }
-port_bound() { # port_bound PORT: some TCP socket (any state) has it as local port
-  local hex; hex=$(printf '%04X' "$1")
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v h=":$hex" 'NR > 1 && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }'
-}
-free_port() { # prints a loopback TCP port nobody uses (and that we did not hand out)
-  local p i
-  for i in $(seq 1 200); do
-    p=$(( PORT_LOW + (RANDOM * 32768 + RANDOM) % (PORT_HIGH - PORT_LOW) ))
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    port_bound "$p" && continue
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-    USED_PORTS="$USED_PORTS$p "
-    echo "$p"; return 0
-  done
-  echo "run.sh: no free port" >&2; return 1
-}
+. tests/lib/ports.sh
+KA_PORTS_FILE="$WORK/ports"
 wait_until() { # wait_until SECONDS CMD...   (polls every 0.2s)
   local deadline=$(( SECONDS + $1 )); shift
   while ! "$@" >/dev/null 2>&1; do

@@ -9,18 +9,7 @@
 #include "kadmit/audit.h"
 #include "kadmit/error.h"
 #include "kadmit/policy.h"
-
-static struct ka_policy *policy;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    if (ka_policy_load_default(NULL, &policy, NULL) != 0) {
-        abort();
-    }
-    return 0;
-}
+#include "fuzz_policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -45,17 +45,10 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
-# Below the kernel's ephemeral range (32768-60999): a port there may be taken by any outgoing
-# connection between this check and etcd's bind, which parallel tests make likely.
-free_port() {
-  local p i
-  for i in $(seq 1 200); do
-    p=$((10000 + RANDOM % 22000))
-    case " ${USED:-} " in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then USED="${USED:-} $p"; echo "$p"; return 0; fi
-  done
-  return 1
-}
+# Below the kernel's ephemeral range: a port there may be taken by any outgoing connection
+# between this check and etcd's bind, which parallel tests make likely.
+. tests/lib/ports.sh
+KA_PORTS_FILE="$WORK/ports"
 ETCD_PORT=$(free_port); ETCD_PEER=$(free_port); API_PORT=$(free_port)
 
 # ---- a cluster: etcd + kube-apiserver with token auth and RBAC ------------------------------

@@ -202,6 +202,10 @@ SP=$(free_port) MP=$(free_port)
 spid=$!
 pids+=($spid)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
+# every thread traced: the fetcher (named kadmit-fetcher) connects, no other thread does
+strace -f -qq -e trace=accept,accept4,socket,connect -p $spid -o "$T/strace-reg.out" &
+tpid=$!
+sleep 1
 post() { curl -s --max-time 5 --cacert "$T/tls/ca.crt" -H 'Content-Type: application/json' \
   --data-binary @"$1" "https://127.0.0.1:$SP/validate"; }
 # poll until the answer to $1 matches the extended regex $2 (keeps the last answer in $1.out)
@@ -231,9 +235,54 @@ check "a registry that hangs: admission still answers at once (the fetch runs in
   until_answer "$T/slow.req" 'a registry fetch is under way'
 check "the fetcher logged each fetch with the registry's answer" \
   grep -q "registry fetch $REG/miss@$MDIG: written" "$T/serve-reg.log"
+FTID=$(grep -lx kadmit-fetcher /proc/$spid/task/*/comm | cut -d/ -f5)
+kill $tpid 2>/dev/null
+wait $tpid 2>/dev/null
+check "strace: the fetcher thread connected to the registry" \
+  grep -qE "^$FTID +connect\(.*sin_port=htons\(${REG##*:}\)" "$T/strace-reg.out"
+check "... the webhook's threads accepted the requests" grep -qE '^[0-9]+ +accept' "$T/strace-reg.out"
+check "... and no thread but the fetcher made a socket() or connect(): the request path does no network I/O" \
+  bash -c "[ -n '$FTID' ] && ! grep -E 'socket\(|connect\(' $T/strace-reg.out | grep -vE '^$FTID '"
 kill $spid
 wait $spid 2>/dev/null
 check "kadmit serve stops at once, aborting the fetch under way (exit 0)" test $? -eq 0
+
+# kadmit fix --resolve-digests: tags become the digests the registry serves (as crane digest)
+mkdir -p "$T/fix"
+cat >"$T/fix/web.yaml" <<EOF
+# the web tier
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: app
+          image: "$REG/app:1"   # CI bumps this
+        - name: old
+          image: $REG/app:nope
+EOF
+cp "$T/fix/web.yaml" "$T/fix/web.orig"
+"$KADMIT" fix --resolve-digests --plain-http -w "$T/fix/web.yaml" >/dev/null 2>"$T/fix.err"
+check "fix --resolve-digests writes the digest crane gives for the tag, keeping the tag, quotes and comment" \
+  grep -qF "image: \"$REG/app:1@$DIG\"   # CI bumps this" "$T/fix/web.yaml"
+check "... and reports each resolution" grep -qF "kadmit fix: resolved $REG/app:1 -> $DIG" "$T/fix.err"
+check "an unknown tag stays, its note carrying the registry's 404" \
+  bash -c "grep -qF 'image: $REG/app:nope' $T/fix/web.yaml && grep -q 'not fixed: --resolve-digests: cannot resolve $REG/app:nope: GET .*/manifests/nope: 404' $T/fix.err"
+"$KADMIT" fix --resolve-digests --plain-http --diff "$T/fix/web.yaml" >"$T/fix.again" 2>/dev/null
+check "a second run changes nothing (idempotent)" test ! -s "$T/fix.again"
+"$KADMIT" fix "$T/fix/web.orig" >"$T/fix.plain" 2>"$T/fix.plain.err"
+check "without --resolve-digests no registry is asked: the tag stays, crane digest is suggested" \
+  bash -c "cmp -s $T/fix.plain $T/fix/web.orig && grep -qF 'by hand: crane digest $REG/app:1' $T/fix.plain.err"
+proxy lying-manifest
+sed -i "s/127.0.0.1:[0-9]*/127.0.0.1:$P/" "$T/auth.json"
+sed "s#$REG/#127.0.0.1:$P/#" "$T/fix/web.orig" >"$T/fix/lying.yaml"
+"$KADMIT" fix --resolve-digests --plain-http --auth "$T/auth.json" -w "$T/fix/lying.yaml" >/dev/null 2>"$T/fix.lying"
+check "a Docker-Content-Digest that is not the manifest's hash: nothing written, the reason reported" \
+  bash -c "grep -qF 'image: \"127.0.0.1:$P/app:1\"' $T/fix/lying.yaml && grep -q 'cannot resolve 127.0.0.1:$P/app:1: Docker-Content-Digest $DIG does not match the manifest.s bytes' $T/fix.lying"
 
 # real cosign v3: `cosign attest --type vuln` (bundles in the referrers fallback tag) and the
 # legacy .att format, both fetched and verified

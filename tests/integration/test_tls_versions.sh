@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 KADMIT=${KADMIT:-$ROOT/build/kadmit}
-. "$ROOT/tests/integration/lib/serve_helpers.sh"
+. "$ROOT/tests/integration/lib/harness.sh"
 
 T=$(mktemp -d)
 cleanup() {
@@ -31,10 +31,10 @@ echo "# $version"
 check_contains "kadmit version names the Mbed TLS version" "(Mbed TLS " "$version"
 check_contains "serve --help lists --tls-min-version" "--tls-min-version" "$("$KADMIT" serve --help)"
 out=$("$KADMIT" serve "${COMMON[@]}" --tls-min-version 1.1 2>&1); rc=$?
-check "--tls-min-version 1.1 exits 2" 2 $rc
+check_eq "--tls-min-version 1.1 exits 2" 2 $rc
 check_contains "--tls-min-version 1.1 is explained" "is not 1.2 or 1.3" "$out"
 out=$(KADMIT_TLS_MIN_VERSION=tls13 "$KADMIT" serve "${COMMON[@]}" 2>&1); rc=$?
-check "KADMIT_TLS_MIN_VERSION=tls13 exits 2" 2 $rc
+check_eq "KADMIT_TLS_MIN_VERSION=tls13 exits 2" 2 $rc
 check_contains "bad KADMIT_TLS_MIN_VERSION names the variable" "KADMIT_TLS_MIN_VERSION" "$out"
 
 start_server "$T/log1" "${COMMON[@]}" || exit 1
@@ -49,27 +49,26 @@ if [[ $version == *"Mbed TLS 3."* ]]; then
   check_contains "TLS 1.3 certificate verified" "Verify return code: 0 (ok)" "$out"
   check_contains "TLS 1.3 key exchange X25519" "X25519" "$out"
   check_contains "a client offering both gets TLS 1.3" "New, TLSv1.3" "$(hello)"
-  check "curl --tlsv1.3 /healthz" 200 "$(curl -sS --cacert "$T/ca.crt" --tlsv1.3 -o /dev/null \
+  check_eq "curl --tlsv1.3 /healthz" 200 "$(curl -sS --cacert "$T/ca.crt" --tlsv1.3 -o /dev/null \
     -w '%{http_code}' "https://127.0.0.1:$PORT/healthz")"
   # No PSK and no tickets: there is no session for a client to resume (s_client writes none).
   hello -tls1_3 -sess_out "$T/sess" >/dev/null
-  check "TLS 1.3: no session ticket issued" absent "$([ -s "$T/sess" ] && echo present || echo absent)"
+  check_eq "TLS 1.3: no session ticket issued" absent "$([ -s "$T/sess" ] && echo present || echo absent)"
   wait_for 5 grep -q '"TLS handshake done: TLSv1.3"' "$T/log1"
-  check "the debug log names the negotiated version" 0 $?
-  stop_server "$T/log1"
+  check_eq "the debug log names the negotiated version" 0 $?
+  stop_server_ok "$T/log1"
 
   start_server "$T/log2" "${COMMON[@]}" --tls-min-version 1.3 || exit 1
   check_contains "--tls-min-version 1.3: TLS 1.2 refused" "alert protocol version" "$(hello -tls1_2)"
   check_contains "--tls-min-version 1.3: TLS 1.3 served" "New, TLSv1.3" "$(hello -tls1_3)"
-  stop_server "$T/log2"
+  stop_server_ok "$T/log2"
 else
   check_contains "TLS 1.3 refused (Mbed TLS 2.28)" "New, (NONE), Cipher is (NONE)" "$(hello -tls1_3)"
   check_contains "a client offering both gets TLS 1.2" "New, TLSv1.2" "$(hello)"
-  stop_server "$T/log1"
+  stop_server_ok "$T/log1"
   out=$("$KADMIT" serve "${COMMON[@]}" --tls-min-version 1.3 2>&1); rc=$?
-  check "--tls-min-version 1.3 on Mbed TLS 2.28 exits 2" 2 $rc
+  check_eq "--tls-min-version 1.3 on Mbed TLS 2.28 exits 2" 2 $rc
   check_contains "--tls-min-version 1.3 on 2.28 is explained" "needs kadmit built with Mbed TLS 3.6" "$out"
 fi
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

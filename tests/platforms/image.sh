@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 KADMIT=${KADMIT:-$ROOT/build/kadmit}
-. tests/integration/lib/serve_helpers.sh
+. tests/integration/lib/harness.sh
 out=${KADMIT_IMAGE_DIR:-$ROOT/build/image}
 name=ghcr.io/kadmit/kadmit:latest
 podman=(podman --runtime runc --cgroup-manager cgroupfs) # crun cannot run in this sandbox
@@ -28,16 +28,16 @@ trap cleanup EXIT
 
 echo "# build"
 deploy/image.sh "$out" 2>"$T/build.log"
-check "deploy/image.sh exits 0" 0 $?
+check_eq "deploy/image.sh exits 0" 0 $?
 tail -3 "$T/build.log"
-check "OCI layout written" 0 "$(test -f "$out/oci/index.json"; echo $?)"
-check "docker-archive written" 0 "$(test -s "$out/kadmit.tar"; echo $?)"
+check_eq "OCI layout written" 0 "$(test -f "$out/oci/index.json"; echo $?)"
+check_eq "docker-archive written" 0 "$(test -s "$out/kadmit.tar"; echo $?)"
 mb=$(du -sb "$out/kadmit.tar" | awk '{print int($1 / 1048576)}')
 # 14 MB before libcurl (the registry fetcher) brought OpenSSL, Kerberos and LDAP: 30 MB now.
-check "image under 32 MB ($mb MB)" 1 $((mb < 32))
+check_eq "image under 32 MB ($mb MB)" 1 $((mb < 32))
 echo "# the image's configuration is the Deployment's"
 "${podman[@]}" load -q -i "$out/kadmit.tar" >/dev/null
-check "podman loads the docker-archive" 0 $?
+check_eq "podman loads the docker-archive" 0 $?
 mkdir -p "$T/status.d"
 "${podman[@]}" create --name "$ctr-fs" "$name" >/dev/null &&
   "${podman[@]}" export "$ctr-fs" | tar -xf - -C "$T/status.d" --strip-components=4 \
@@ -48,12 +48,12 @@ check_contains "scanners see Mbed TLS's package (/var/lib/dpkg/status.d)" "Versi
 check_contains "status.d entries are installed packages" "Status: install ok installed" \
   "$(cat "$T/status.d/libc6" 2>/dev/null)"
 cfg=$("${podman[@]}" image inspect "$name" --format '{{json .Config}}')
-check "runs as 65532:65532" 65532:65532 "$(jq -r .User <<<"$cfg")"
-check "entrypoint /usr/bin/kadmit" '["/usr/bin/kadmit"]' "$(jq -c .Entrypoint <<<"$cfg")"
+check_eq "runs as 65532:65532" 65532:65532 "$(jq -r .User <<<"$cfg")"
+check_eq "entrypoint /usr/bin/kadmit" '["/usr/bin/kadmit"]' "$(jq -c .Entrypoint <<<"$cfg")"
 want=$(python3 -c 'import json, sys, yaml
 d = yaml.safe_load(open("deploy/base/deployment.yaml"))
 print(json.dumps(d["spec"]["template"]["spec"]["containers"][0]["args"], separators=(",", ":")))')
-check "command is the Deployment's args" "$want" "$(jq -c .Cmd <<<"$cfg")"
+check_eq "command is the Deployment's args" "$want" "$(jq -c .Cmd <<<"$cfg")"
 
 echo "# run as the Deployment runs it"
 mkdir -p "$T/tls" "$T/policies" "$T/attestations" "$T/attestation-keys"
@@ -70,11 +70,11 @@ METRICS_PORT=$(free_port)
   -v "$T/tls:/etc/kadmit/tls:ro" -v "$T/policies:/etc/kadmit/policies:ro" \
   -v "$T/attestations:/etc/kadmit/attestations:ro" \
   -v "$T/attestation-keys:/etc/kadmit/attestation-keys:ro" "$name" >/dev/null
-check "podman run (runc) starts the container" 0 $?
+check_eq "podman run (runc) starts the container" 0 $?
 wait_for 20 curl -fsS -o /dev/null "http://127.0.0.1:$METRICS_PORT/healthz"
-check "/healthz 200" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/healthz")"
+check_eq "/healthz 200" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/healthz")"
 wait_for 20 curl -fsS -o /dev/null "http://127.0.0.1:$METRICS_PORT/readyz"
-check "/readyz 200" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/readyz")"
+check_eq "/readyz 200" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/readyz")"
 review='{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"img-1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"default","name":"web","operation":"CREATE","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"default"},"spec":{"containers":[{"name":"web","image":"nginx:1.25"}]}}}}'
 resp=$(curl -sS --cacert "$T/certs/ca.crt" --tlsv1.3 -H 'Content-Type: application/json' -d "$review" \
   "https://localhost:$PORT/validate")
@@ -82,11 +82,11 @@ check_contains "an admission over TLS 1.3 is answered (denied)" '"allowed":false
 out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/certs/ca.crt" -tls1_3 2>&1)
 check_contains "openssl s_client -tls1_3 completes a handshake" "New, TLSv1.3" "$out"
 pid=$("${podman[@]}" inspect --format '{{.State.Pid}}' "$ctr")
-check "the process runs as uid 65532" 65532 "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
-check "no capabilities" 0000000000000000 "$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
-check "the root file system is read-only" true "$("${podman[@]}" inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$ctr")"
+check_eq "the process runs as uid 65532" 65532 "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
+check_eq "no capabilities" 0000000000000000 "$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
+check_eq "the root file system is read-only" true "$("${podman[@]}" inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$ctr")"
 "${podman[@]}" stop -t 30 "$ctr" >/dev/null
-check "SIGTERM: exits 0 after draining" 0 "$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$ctr")"
+check_eq "SIGTERM: exits 0 after draining" 0 "$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$ctr")"
 "${podman[@]}" logs "$ctr" >"$T/kadmit.log" 2>&1
 check_contains "the log says drained" '"msg":"drained"' "$(cat "$T/kadmit.log")"
 
@@ -95,16 +95,15 @@ if [ -n "${KADMIT_E2E_BIN:-}" ]; then
   KADMIT="$KADMIT" KADMIT_E2E_IMAGE="$name" E2E_KEEP=1 tests/e2e/run.sh >"$T/e2e.out" 2>&1
   rc=$?
   grep -E '^(PASS|FAIL|SKIP)|passed, .* failed$' "$T/e2e.out"
-  check "e2e suite against the image" 0 $rc
+  check_eq "e2e suite against the image" 0 $rc
   work=$(sed -n 's/.*work directory kept: //p' "$T/e2e.out" | tail -1)
   n13=$(grep -c '"TLS handshake done: TLSv1.3"' "$work/logs/kadmit.log" 2>/dev/null)
-  check "the API server's connections negotiated TLS 1.3 ($n13 handshakes)" 1 $((n13 > 0))
+  check_eq "the API server's connections negotiated TLS 1.3 ($n13 handshakes)" 1 $((n13 > 0))
   n12=$(grep -c '"TLS handshake done: TLSv1.2"' "$work/logs/kadmit.log" 2>/dev/null)
-  check "no connection fell back to TLS 1.2" 0 "$n12"
+  check_eq "no connection fell back to TLS 1.2" 0 "$n12"
   [ -n "$work" ] && rm -rf "$work"
 elif [ -n "${KADMIT_REQUIRE_ALL:-}" ]; then
-  not_ok "end to end against the image" "KADMIT_E2E_BIN is not set (tests/e2e/build.sh)"
+  bad "end to end against the image" "KADMIT_E2E_BIN is not set (tests/e2e/build.sh)"
 fi
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

@@ -82,6 +82,19 @@ static inline int ka_test_load_checklist_without_attestations(struct ka_policy *
     return ka_policy_load_default(&opts, out, diag);
 }
 
+/* A whole file (at most 16 MiB) as a NUL-terminated string the caller frees; *len (may be NULL)
+ * its length. NULL when it cannot be read. */
+static inline char *ka_test_slurp(const char *path, size_t *len)
+{
+    struct ka_buf b;
+    ka_buf_init(&b, 16u * 1024u * 1024u);
+    if (ka_buf_read_file(&b, path) != 0) {
+        ka_buf_free(&b);
+        return NULL;
+    }
+    return ka_buf_take(&b, len);
+}
+
 /* main() for a test binary whose whole job is running `tests`: `KA_TEST_MAIN("policy", tests)`. */
 #define KA_TEST_MAIN(suite_name, tests)                                                            \
     int main(int argc, char **argv)                                                                \

@@ -50,17 +50,6 @@ static int run(const char *fmt, ...)
     return st == 0 ? 0 : -1;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    struct ka_buf b;
-    ka_buf_init(&b, 16u * 1024u * 1024u);
-    if (ka_buf_read_file(&b, path) != 0) {
-        ka_buf_free(&b);
-        return NULL;
-    }
-    return ka_buf_take(&b, len);
-}
-
 static int spit(const char *path, const char *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -92,7 +81,7 @@ static char *make_att(const char *key, const char *report, const char *digest, c
             tmp, key, st, out) != 0) {
         return NULL;
     }
-    return slurp(out, NULL);
+    return ka_test_slurp(out, NULL);
 }
 
 /* Index one text, check an image, return check's result and copy the reason. */
@@ -248,9 +237,9 @@ static void test_key_rejects(void)
     /* two keys in one PEM file */
     size_t n1 = 0, n2 = 0;
     snprintf(path, sizeof(path), "%s/p256.pub", tmp);
-    char *a = slurp(path, &n1);
+    char *a = ka_test_slurp(path, &n1);
     snprintf(path, sizeof(path), "%s/rsa2048.pub", tmp);
-    char *b = slurp(path, &n2);
+    char *b = ka_test_slurp(path, &n2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     struct ka_buf both;
@@ -505,7 +494,7 @@ static void test_keyid(void)
     char path[512];
     snprintf(path, sizeof(path), "%s/p256.pub", tmp);
     size_t n = 0;
-    char *pem = slurp(path, &n);
+    char *pem = ka_test_slurp(path, &n);
     CU_ASSERT_EQUAL_FATAL(ka_attest_keys_add_pem(k, pem, n, "scanner", "scanner-1", NULL), 0);
     static const struct {
         const char *flags;
@@ -709,7 +698,7 @@ static void test_unrecognised_result(void)
                           0);
     CU_ASSERT_EQUAL_FATAL(
         run("bash %s/tests/attest/sign.sh %s/p256.key %s > %s", src, tmp, st, out), 0);
-    char *env = slurp(out, NULL);
+    char *env = ka_test_slurp(out, NULL);
     char why[2048];
     CU_ASSERT_EQUAL(check_text(env, IMG1, NULL, why, sizeof(why)), KA_EATTEST);
     CU_ASSERT_TRUE(contains(why, "neither a Trivy report"));

@@ -22,18 +22,6 @@ static void path_in(char *out, size_t size, const char *dir, const char *name)
     snprintf(out, size, "%s/%s", dir, name);
 }
 
-static char *slurp(const char *path)
-{
-    struct ka_buf b;
-    ka_buf_init(&b, 1 << 20);
-    if (ka_buf_read_file(&b, path) != 0) {
-        ka_buf_free(&b);
-        return NULL;
-    }
-    size_t n = 0;
-    return ka_buf_take(&b, &n);
-}
-
 static void test_key_types(void)
 {
     enum ka_certs_key_type t;
@@ -138,9 +126,9 @@ static void test_ensure_and_renew(void)
     CU_ASSERT_EQUAL(r.leaf_not_after, T0 + 365 * DAY);
     CU_ASSERT_EQUAL(r.ca_not_after, T0 + 3650 * DAY);
 
-    char *ca = slurp(ca_path);
-    char *crt = slurp(crt_path);
-    char *key = slurp(key_path);
+    char *ca = ka_test_slurp(ca_path, NULL);
+    char *crt = ka_test_slurp(crt_path, NULL);
+    char *key = ka_test_slurp(key_path, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ca);
     CU_ASSERT_PTR_NOT_NULL_FATAL(crt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(key);
@@ -187,9 +175,9 @@ static void test_ensure_and_renew(void)
     CU_ASSERT_EQUAL(r.leaf, KA_CERTS_RENEWED);
     CU_ASSERT_STRING_EQUAL(r.leaf_reason, "expires in 25d");
     CU_ASSERT_EQUAL(r.leaf_not_after, T0 + 705 * DAY);
-    char *ca2 = slurp(ca_path);
-    char *crt2 = slurp(crt_path);
-    char *key2 = slurp(key_path);
+    char *ca2 = ka_test_slurp(ca_path, NULL);
+    char *crt2 = ka_test_slurp(crt_path, NULL);
+    char *key2 = ka_test_slurp(key_path, NULL);
     CU_ASSERT_STRING_EQUAL(ca2, ca);
     CU_ASSERT_STRING_NOT_EQUAL(crt2, crt);
     CU_ASSERT_STRING_NOT_EQUAL(key2, key);
@@ -237,9 +225,9 @@ static void test_other_ca(void)
     CU_ASSERT_EQUAL_FATAL(ka_certs_ensure(a, &o, &r, NULL), 0);
     CU_ASSERT_EQUAL_FATAL(ka_certs_ensure(b, &o, &r, NULL), 0);
     path_in(p, sizeof(p), a, "tls.crt");
-    char *crt_a = slurp(p);
+    char *crt_a = ka_test_slurp(p, NULL);
     path_in(p, sizeof(p), b, "ca.crt");
-    char *ca_b = slurp(p);
+    char *ca_b = ka_test_slurp(p, NULL);
     CU_ASSERT_EQUAL(ka_certs_check_leaf(crt_a, NULL, ca_b, &o, reason, sizeof(reason)), 1);
     CU_ASSERT_STRING_EQUAL(reason, "not signed by the CA");
     free(crt_a);

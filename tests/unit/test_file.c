@@ -19,17 +19,6 @@ static void path_in(char *out, size_t size, const char *name)
     snprintf(out, size, "%s/%s", tmpdir, name);
 }
 
-static char *slurp(const char *path)
-{
-    struct ka_buf b;
-    ka_buf_init(&b, 1 << 20);
-    if (ka_buf_read_file(&b, path) != 0) {
-        ka_buf_free(&b);
-        return NULL;
-    }
-    return ka_buf_take(&b, NULL);
-}
-
 static void test_write_atomic(void)
 {
     char p[512];
@@ -41,7 +30,7 @@ static void test_write_atomic(void)
     CU_ASSERT_EQUAL(ka_file_write_atomic(p, "second", 6, 0644), 0); /* replaces */
     CU_ASSERT_EQUAL(stat(p, &st), 0);
     CU_ASSERT_EQUAL(st.st_mode & 0777, 0644);
-    char *c = slurp(p);
+    char *c = ka_test_slurp(p, NULL);
     CU_ASSERT_STRING_EQUAL(c, "second");
     free(c);
     CU_ASSERT_EQUAL(ka_file_write_atomic(p, "", 0, 0600), 0); /* empty content */

@@ -576,31 +576,47 @@ static int md_tally_table(struct ka_buf *out, const char *title, const char *col
     return ret;
 }
 
+/* What the Markdown and HTML reports show around their tables: the counts, the time, and the
+ * findings tallied by rule and by namespace. */
+struct report_view {
+    struct ka_audit_counts c;
+    char when[40];
+    struct ka_audit_tallies rules, spaces;
+};
+
+static void view_free(struct report_view *v)
+{
+    tally_free(&v->rules);
+    tally_free(&v->spaces);
+}
+
+static int view_build(const struct ka_audit *a, struct report_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    ka_audit_count(a, &v->c);
+    rfc3339(a->now, v->when, sizeof(v->when));
+    int ret = tally_build(a, 0, &v->rules);
+    return ret ? ret : tally_build(a, 1, &v->spaces);
+}
+
 int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
 {
-    int ret = KA_EINTERNAL;
-    struct ka_audit_tallies rules, spaces;
-    memset(&rules, 0, sizeof(rules));
-    memset(&spaces, 0, sizeof(spaces));
-    struct ka_audit_counts c;
-    ka_audit_count(a, &c);
-    char when[40];
-    rfc3339(a->now, when, sizeof(when));
-    ret = ka_buf_printf(out, "## kadmit audit: %s\n\n",
-                        c.denied + c.admissions_denied > 0 ? "denials found"
-                        : c.findings > 0                   ? "findings, nothing denied"
-                                                           : "all clear");
-    ret = ret ? ret : ka_audit_render_summary(a, &c, &md_markup, out);
+    struct report_view v;
+    int ret = view_build(a, &v);
+    ret = ret ? ret
+              : ka_buf_printf(out, "## kadmit audit: %s\n\n",
+                              v.c.denied + v.c.admissions_denied > 0 ? "denials found"
+                              : v.c.findings > 0                     ? "findings, nothing denied"
+                                                                     : "all clear");
+    ret = ret ? ret : ka_audit_render_summary(a, &v.c, &md_markup, out);
     ret = ret ? ret
               : ka_buf_printf(out,
                               "%zu findings: %zu enforce, %zu warn, %zu audit. Policy `%s`, "
                               "generated %s.\n",
-                              c.findings, c.findings_enforce, c.findings_warn, c.findings_audit,
-                              a->policy_name, when);
-    ret = ret ? ret : tally_build(a, 0, &rules);
-    ret = ret ? ret : tally_build(a, 1, &spaces);
-    ret = ret ? ret : md_tally_table(out, "Findings by rule", "Rule", &rules);
-    ret = ret ? ret : md_tally_table(out, "Findings by namespace", "Namespace", &spaces);
+                              v.c.findings, v.c.findings_enforce, v.c.findings_warn,
+                              v.c.findings_audit, a->policy_name, v.when);
+    ret = ret ? ret : md_tally_table(out, "Findings by rule", "Rule", &v.rules);
+    ret = ret ? ret : md_tally_table(out, "Findings by namespace", "Namespace", &v.spaces);
     ret = ret ? ret
               : ka_buf_adds(out, "\n### Findings\n\n| Origin | Object | Rule | Action | Message "
                                  "| Source |\n|---|---|---|---|---|---|\n");
@@ -639,7 +655,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
     if (ret == 0 && rows == 0) {
         ret = ka_buf_adds(out, "| | | | | no findings | |\n");
     }
-    more = c.findings - rows; /* released ones (ka_audit_tally_released) included */
+    more = v.c.findings - rows; /* released ones (ka_audit_tally_released) included */
     if (ret == 0 && more > 0) {
         ret = ka_buf_printf(out,
                             "\n... and %zu more findings (the json and html outputs list "
@@ -666,8 +682,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
         }
     }
     ret = ret ? ret : ka_audit_render_errors(a, &md_markup, out);
-    tally_free(&rules);
-    tally_free(&spaces);
+    view_free(&v);
     return ret;
 }
 
@@ -923,41 +938,33 @@ static int html_td(struct ka_buf *out, const char *cls, const char *text)
 
 int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
 {
-    int ret = KA_EINTERNAL;
-    struct ka_audit_tallies rules, spaces;
-    memset(&rules, 0, sizeof(rules));
-    memset(&spaces, 0, sizeof(spaces));
-    struct ka_audit_counts c;
-    ka_audit_count(a, &c);
-    char when[40];
-    rfc3339(a->now, when, sizeof(when));
-    ret = tally_build(a, 0, &rules);
-    ret = ret ? ret : tally_build(a, 1, &spaces);
+    struct report_view v;
+    int ret = view_build(a, &v);
     ret = ret ? ret : ka_buf_adds(out, html_head);
     ret =
         ret ? ret : ka_buf_adds(out, "<h1>kadmit audit report</h1>\n<p class=\"meta\">Policy <b>");
     ret = ret ? ret : html_esc(out, a->policy_name);
-    ret = ret ? ret : ka_buf_printf(out, "</b> &middot; generated %s</p>\n", when);
+    ret = ret ? ret : ka_buf_printf(out, "</b> &middot; generated %s</p>\n", v.when);
     ret = ret ? ret : ka_buf_adds(out, "<section id=\"summary\">");
-    ret = ret ? ret : html_card(out, "", c.objects, "objects");
-    ret = ret ? ret : html_card(out, "deny", c.denied, "denied");
-    ret = ret ? ret : html_card(out, "warn", c.warned, "warned");
-    ret = ret ? ret : html_card(out, "", c.audited, "audit-only");
-    ret = ret ? ret : html_card(out, "pass", c.passed, "passed");
-    ret = ret ? ret : html_card(out, "", c.mutated, "would be mutated");
-    ret = ret ? ret : html_card(out, "", c.errors, "errors");
-    ret = ret ? ret : html_card(out, "", c.skipped, "skipped kinds");
-    if (ret == 0 && c.owned > 0) {
-        ret = html_card(out, "", c.owned, "owned (controller evaluated)");
+    ret = ret ? ret : html_card(out, "", v.c.objects, "objects");
+    ret = ret ? ret : html_card(out, "deny", v.c.denied, "denied");
+    ret = ret ? ret : html_card(out, "warn", v.c.warned, "warned");
+    ret = ret ? ret : html_card(out, "", v.c.audited, "audit-only");
+    ret = ret ? ret : html_card(out, "pass", v.c.passed, "passed");
+    ret = ret ? ret : html_card(out, "", v.c.mutated, "would be mutated");
+    ret = ret ? ret : html_card(out, "", v.c.errors, "errors");
+    ret = ret ? ret : html_card(out, "", v.c.skipped, "skipped kinds");
+    if (ret == 0 && v.c.owned > 0) {
+        ret = html_card(out, "", v.c.owned, "owned (controller evaluated)");
     }
-    if (ret == 0 && c.admissions + c.log_problems > 0) {
-        ret = html_card(out, "", c.admissions, "admissions logged");
-        ret = ret ? ret : html_card(out, "deny", c.admissions_denied, "admissions denied");
-        ret = ret ? ret : html_card(out, "warn", c.admissions_warned, "admissions warned");
-        ret = ret ? ret : html_card(out, "", c.log_problems, "log lines skipped");
+    if (ret == 0 && v.c.admissions + v.c.log_problems > 0) {
+        ret = html_card(out, "", v.c.admissions, "admissions logged");
+        ret = ret ? ret : html_card(out, "deny", v.c.admissions_denied, "admissions denied");
+        ret = ret ? ret : html_card(out, "warn", v.c.admissions_warned, "admissions warned");
+        ret = ret ? ret : html_card(out, "", v.c.log_problems, "log lines skipped");
     }
     ret = ret ? ret : ka_buf_adds(out, "</section>\n");
-    ret = ret ? ret : ka_audit_render_summary(a, &c, &html_markup, out);
+    ret = ret ? ret : ka_audit_render_summary(a, &v.c, &html_markup, out);
     if (ret == 0 && a->source_base != NULL && a->source_base[0] != '\0') {
         ret = ka_buf_adds(out, "<p class=\"meta\">Sources are relative to <code>");
         ret = ret ? ret : html_esc(out, a->source_base);
@@ -969,20 +976,20 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
                                  "\"></i>enforce</span><span><i style=\"background:" COLOR_WARN
                                  "\"></i>warn</span><span><i style=\"background:" COLOR_AUDIT
                                  "\"></i>audit</span></p>\n<section id=\"charts\">\n");
-    ret = ret ? ret : svg_chart(out, "chart-rules", "Findings by rule", &rules);
-    ret = ret ? ret : svg_chart(out, "chart-namespaces", "Findings by namespace", &spaces);
+    ret = ret ? ret : svg_chart(out, "chart-rules", "Findings by rule", &v.rules);
+    ret = ret ? ret : svg_chart(out, "chart-namespaces", "Findings by namespace", &v.spaces);
     ret = ret ? ret
               : ka_buf_printf(out,
                               "</section>\n<h2>Findings (%zu)</h2>\n<div id=\"filters\">"
                               "<input id=\"filter-text\" type=\"search\" placeholder=\"Filter "
                               "by text\" aria-label=\"Filter by text\">\n",
-                              c.findings);
-    ret = ret ? ret : html_options(out, "filter-rule", "all rules", &rules);
+                              v.c.findings);
+    ret = ret ? ret : html_options(out, "filter-rule", "all rules", &v.rules);
     ret = ret ? ret
               : ka_buf_adds(out, "<select id=\"filter-action\"><option value=\"\">all actions"
                                  "</option><option>enforce</option><option>warn</option>"
                                  "<option>audit</option></select>\n");
-    ret = ret ? ret : html_options(out, "filter-namespace", "all namespaces", &spaces);
+    ret = ret ? ret : html_options(out, "filter-namespace", "all namespaces", &v.spaces);
     ret = ret ? ret
               : ka_buf_adds(out, "<span id=\"shown\"></span></div>\n<table id=\"findings-table\">"
                                  "<thead><tr><th>Origin</th><th>Object</th><th>Rule</th>"
@@ -1058,8 +1065,7 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret : ka_audit_render_errors(a, &html_markup, out);
     ret = ret ? ret : ka_buf_adds(out, html_script);
     ret = ret ? ret : ka_buf_adds(out, "</body>\n</html>\n");
-    tally_free(&rules);
-    tally_free(&spaces);
+    view_free(&v);
     return ret;
 }
 

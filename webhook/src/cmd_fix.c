@@ -8,23 +8,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
 #include "kadmit/file.h"
 #include "kadmit/fix.h"
 #include "kadmit/limits.h"
+#include "kadmit/registry.h"
 
 /* Lines of context around a change in --diff, and the largest line-by-line comparison made
  * (cells of the LCS table); past it a change is one hunk from its first to its last line. */
 #define KA_DIFF_CONTEXT 3
 #define KA_DIFF_MAX_CELLS (4u * 1024u * 1024u)
 #define KA_FIX_MAX_DIR_DEPTH 16
+/* Images whose resolution (or failure) --resolve-digests remembers, so each is asked once. */
+#define KA_FIX_RESOLVE_CACHE 256
 
 static void fix_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-w | --diff] FILE|DIR|-...\n\n"
+        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-w | --diff]\n"
+        "                  [--resolve-digests [--auth FILE]] FILE|DIR|-...\n\n"
         "Rewrites manifests so they meet the policy, editing the text in place: comments, key\n"
         "order, quoting, indentation, flow or block style, CRLF line endings, document\n"
         "separators and every document that needs no change stay byte for byte. JSON stays\n"
@@ -39,7 +45,8 @@ static void fix_usage(FILE *f)
         "  pdb-availability       minAvailable raised to the minimum (maxUnavailable dropped)\n"
         "  resources-required     only the values given in the rule's params.fix\n"
         "Never guessed (listed on stderr with why and what to run): image digests (crane\n"
-        "digest / skopeo inspect), literal secrets (kubectl create secret + secretKeyRef),\n"
+        "digest / skopeo inspect; resolved from the registry with --resolve-digests),\n"
+        "literal secrets (kubectl create secret + secretKeyRef),\n"
         "metrics, probes without a known port, resources without params.fix, changes under\n"
         "a YAML alias or to an anchor that aliases share.\n\n"
         "  --policies PATH      policy file or directory (default: embedded checklist)\n"
@@ -49,6 +56,15 @@ static void fix_usage(FILE *f)
         "                       instead of the fixed manifests\n"
         "  --now TIME           time for time-dependent rules: Unix seconds (default:\n"
         "                       $KADMIT_NOW, else the current time)\n"
+        "  --resolve-digests    contact the registries: every image referenced by tag that\n"
+        "                       image-pinned or image-scan-attestation reports becomes\n"
+        "                       repo:tag@sha256:<digest>, the digest the registry serves for\n"
+        "                       the tag (its manifest's SHA-256, checked against the\n"
+        "                       Docker-Content-Digest header); each resolution is printed\n"
+        "  --auth FILE          with --resolve-digests: registry credentials, a\n"
+        "                       .dockerconfigjson (e.g. ~/.docker/config.json)\n"
+        "  --ca-file FILE       with --resolve-digests: extra CA bundle for the registries\n"
+        "  --plain-http         with --resolve-digests: talk http:// (loopback test registries)\n"
         "Default output: the fixed manifests on stdout. Findings that remain go to stderr.\n"
         "exit: 0 nothing to fix or all fixed, 1 findings remain that fix cannot fix (listed),\n"
         "      2 bad input or policy\n");
@@ -255,7 +271,62 @@ struct fix_run {
     enum fix_mode mode;
     size_t files, files_changed, ops, remaining;
     int bad_input;
+    const struct ka_fix_resolver *resolver; /* --resolve-digests, else NULL */
 };
+
+/* --resolve-digests: the registry client, each image asked once. */
+struct resolve_cache {
+    struct ka_registry_opts opts;
+    size_t n;
+    struct {
+        char *image;
+        char digest[80]; /* "" when it failed */
+        char err[256];
+    } e[KA_FIX_RESOLVE_CACHE];
+};
+
+static int resolve_image(void *ctx, const char *image, char *digest, size_t digest_len, char *err,
+                         size_t err_len)
+{
+    struct resolve_cache *rc = ctx;
+    for (size_t i = 0; i < rc->n; i++) {
+        if (strcmp(rc->e[i].image, image) == 0) {
+            snprintf(digest, digest_len, "%s", rc->e[i].digest);
+            snprintf(err, err_len, "%s", rc->e[i].err);
+            return rc->e[i].digest[0] != '\0' ? 0 : KA_ENOTFOUND;
+        }
+    }
+    struct ka_buf rep;
+    ka_buf_init(&rep, 64 * 1024);
+    char got[80] = "";
+    int ret = ka_registry_resolve(image, &rc->opts, got, sizeof(got), &rep);
+    /* the report's last line says what the registry answered */
+    const char *last = rep.data != NULL ? rep.data : "";
+    size_t len = rep.len;
+    while (len > 0 && last[len - 1] == '\n') {
+        len--;
+    }
+    const char *nl = len > 0 ? memrchr(last, '\n', len) : NULL;
+    const char *line = nl != NULL ? nl + 1 : last;
+    int line_len = (int)(len - (size_t)(line - last));
+    if (ret == 0) {
+        fprintf(stderr, "kadmit fix: resolved %s -> %s\n", image, got);
+        snprintf(digest, digest_len, "%s", got);
+    } else {
+        snprintf(err, err_len, "cannot resolve %.80s: %.*s", image, line_len, line);
+        fprintf(stderr, "kadmit fix: %s\n", err);
+    }
+    ka_buf_free(&rep);
+    if (rc->n < KA_FIX_RESOLVE_CACHE) {
+        rc->e[rc->n].image = strdup(image);
+        if (rc->e[rc->n].image != NULL) {
+            snprintf(rc->e[rc->n].digest, sizeof(rc->e[0].digest), "%s", ret == 0 ? got : "");
+            snprintf(rc->e[rc->n].err, sizeof(rc->e[0].err), "%s", ret == 0 ? "" : err);
+            rc->n++;
+        }
+    }
+    return ret;
+}
 
 static void print_notes(const struct ka_fix_result *r)
 {
@@ -284,7 +355,8 @@ static int fix_file(struct fix_run *run, const char *path)
         ret = ret == KA_ENOMEM ? ret : 0;
         goto cleanup;
     }
-    ret = ka_fix_bytes(run->policy, &run->opts, name, data.data ? data.data : "", data.len, &res);
+    ret = ka_fix_bytes_resolving(run->policy, &run->opts, run->resolver, name,
+                                 data.data ? data.data : "", data.len, &res);
     if (ret != 0) {
         fprintf(stderr, "kadmit fix: %s: %s\n", name, ka_strerror(ret));
         goto cleanup;
@@ -361,15 +433,24 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
 int ka_cmd_fix(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *now_text = NULL;
+    const char *auth = NULL, *ca_file = NULL;
     struct fix_run run;
     memset(&run, 0, sizeof(run));
-    int writes = 0, diffs = 0, operands = 0;
+    static struct resolve_cache cache; /* ~60 KB: not on the stack */
+    memset(&cache, 0, sizeof(cache));
+    ka_registry_opts_init(&cache.opts);
+    struct ka_fix_resolver resolver = {resolve_image, &cache};
+    int writes = 0, diffs = 0, operands = 0, resolve = 0, plain_http = 0;
     const struct ka_cli_opt flags[] = {
         KA_CLI_STRING("policies", 'p', &policies),
         KA_CLI_STRING("attestations", 'a', &attestations),
         KA_CLI_FLAG("write", 'w', &writes),
         KA_CLI_FLAG("diff", 0, &diffs),
         KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW"),
+        KA_CLI_FLAG("resolve-digests", 0, &resolve),
+        KA_CLI_STRING("auth", 0, &auth),
+        KA_CLI_STRING("ca-file", 0, &ca_file),
+        KA_CLI_FLAG("plain-http", 0, &plain_http),
         KA_CLI_HELP,
         KA_CLI_END,
     };
@@ -408,9 +489,26 @@ int ka_cmd_fix(int argc, char **argv)
         return 2;
     }
     run.policy = policy;
+    cache.opts.auth_file = auth;
+    cache.opts.ca_file = ca_file;
+    cache.opts.plain_http = plain_http;
+    if (resolve) {
+        run.resolver = &resolver;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+            fprintf(stderr, "kadmit fix: cannot initialise libcurl\n");
+            ka_policy_unref(policy);
+            return 2;
+        }
+    }
     int ret = 0;
     for (int i = operands; ret == 0 && i < argc; i++) {
         ret = fix_path(&run, argv[i], 0);
+    }
+    for (size_t i = 0; i < cache.n; i++) {
+        free(cache.e[i].image);
+    }
+    if (resolve) {
+        curl_global_cleanup();
     }
     if (fflush(stdout) != 0 && ret == 0) {
         ret = KA_EIO;

@@ -376,7 +376,6 @@ static int start_fetcher(struct serve *sv)
 int ka_cmd_serve(int argc, char **argv)
 {
     int rc = 2;
-    int help = 0;
     char err[512];
     struct serve sv;
     struct ka_server *server = NULL;
@@ -385,20 +384,10 @@ int ka_cmd_serve(int argc, char **argv)
     ka_policy_holder_init(&sv.policy);
     ka_tls_holder_init(&sv.tls);
     ka_buf_init(&diag, 4096);
-    ka_config_init(&sv.cfg);
-
-    if (ka_config_parse(&sv.cfg, argc, argv, &help, err, sizeof(err)) != 0) {
-        fprintf(stderr, "kadmit serve: %s\n", err);
+    int done = ka_config_from_args(&sv.cfg, argc, argv, "kadmit serve", "serve");
+    if (done >= 0) {
+        rc = done;
         goto exit;
-    }
-    if (help) {
-        ka_config_usage(stdout, "serve");
-        rc = 0;
-        goto exit;
-    }
-    enum ka_log_level level = KA_LOG_INFO;
-    if (ka_log_parse_level(sv.cfg.log_level, &level) == 0) {
-        ka_log_threshold = level;
     }
     sv.metrics = ka_metrics_new();
     if (sv.metrics == NULL) {
@@ -424,12 +413,7 @@ int ka_cmd_serve(int argc, char **argv)
 
     /* Signals are taken synchronously by this thread; every other thread blocks them. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    ka_server_block_signals(&set);
     if (strcmp(sv.cfg.attestation_source, "registry") == 0 && start_fetcher(&sv) != 0) {
         fprintf(stderr, "kadmit serve: cannot start the registry fetcher: out of memory\n");
         goto exit;

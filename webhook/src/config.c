@@ -380,6 +380,27 @@ exit:
     return ret;
 }
 
+int ka_config_from_args(struct ka_config *c, int argc, char **argv, const char *who,
+                        const char *command)
+{
+    char err[512];
+    int help = 0;
+    ka_config_init(c);
+    if (ka_config_parse(c, argc, argv, &help, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", who, err);
+        return 2;
+    }
+    if (help) {
+        ka_config_usage(stdout, command);
+        return 0;
+    }
+    enum ka_log_level level = KA_LOG_INFO;
+    if (ka_log_parse_level(c->log_level, &level) == 0) {
+        ka_log_threshold = level;
+    }
+    return -1;
+}
+
 void ka_config_usage(FILE *f, const char *command)
 {
     fprintf(f,

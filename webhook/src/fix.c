@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kadmit/attest.h"
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 #include "kadmit/patch.h"
@@ -18,6 +19,9 @@
 /* Segments of one JSON pointer, and their total size. */
 #define KA_FIX_MAX_SEGMENTS 64
 #define KA_FIX_MAX_POINTER 1024
+#define KA_FIX_MAX_IMAGE 1024 /* an image reference written by --resolve-digests */
+/* A refusal by --resolve-digests: its note says why as it is. */
+#define RESOLVE_REFUSAL "--resolve-digests: "
 
 /* ------------------------------------------------------------------------------------------
  * The document's layout: positions, line ending, indentation habits
@@ -571,6 +575,22 @@ static int edit_replace_member(const struct layout *L, const cJSON *map, const c
         return fail(err, err_len, KA_FIX_ALIAS_WHY);
     }
     size_t ce = content_end(L, old);
+    char quote = po->start < L->len ? L->text[po->start] : '\0';
+    if (cJSON_IsString(old) && cJSON_IsString(value) && (quote == '"' || quote == '\'') &&
+        (quote == '"' || strpbrk(value->valuestring, "\r\n\t") == NULL)) {
+        /* a quoted string stays quoted the same way */
+        e->start = po->start;
+        e->end = ce;
+        if (quote == '"') {
+            return ka_buf_add_json_string(b, value->valuestring, strlen(value->valuestring));
+        }
+        int ret = ka_buf_add(b, "'", 1);
+        for (const char *p = value->valuestring; ret == 0 && *p != '\0'; p++) {
+            ret = ka_buf_add(b, p, *p == '\'' ? 0 : 1);
+            ret = ret ? ret : *p == '\'' ? ka_buf_adds(b, "''") : 0;
+        }
+        return ret ? ret : ka_buf_add(b, "'", 1);
+    }
     if (pm->flow) {
         e->start = po->start;
         e->end = ce;
@@ -907,13 +927,14 @@ static struct ka_fix_note *add_note(struct ka_fix_result *r, const char *source,
 /* A path fix could not write, so later rounds do not propose it again. */
 struct refusal {
     char path[KA_FIX_MAX_POINTER];
-    char why[200];
+    char why[256];
 };
 
 struct doc_fix {
     const struct ka_policy *policy;
     const struct ka_review_opts *opts;
-    const char *source; /* name:line */
+    const struct ka_fix_resolver *resolver; /* NULL: digests are not resolved */
+    const char *source;                     /* name:line */
     struct ka_fix_result *res;
     struct ka_review_summary *summary;
     struct ka_buf text; /* the document, edited */
@@ -1107,6 +1128,11 @@ static void explain(struct ka_fix_note *n, const struct ka_finding *f, cJSON *ob
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
     const char *oname = cJSON_IsString(name) ? name->valuestring : "app";
+    if (refusal != NULL && strncmp(refusal, RESOLVE_REFUSAL, strlen(RESOLVE_REFUSAL)) == 0) {
+        snprintf(n->why, sizeof(n->why), "%s", refusal);
+        snprintf(n->suggest, sizeof(n->suggest), "%s", f->fix);
+        return;
+    }
     if (refusal != NULL) {
         snprintf(n->why, sizeof(n->why), "the file could not be edited there: %s", refusal);
         return;
@@ -1221,6 +1247,53 @@ static int list_remaining(struct doc_fix *d)
     return ret;
 }
 
+/*
+ * --resolve-digests: the images that image-pinned or image-scan-attestation report without a
+ * digest get a "replace" with image@sha256:<digest> from the resolver. One that cannot be
+ * resolved is refused (with the resolver's reason), so later rounds do not ask again.
+ */
+static int resolve_digests(struct doc_fix *d, cJSON *obj, const char *prefix,
+                           struct ka_patch *patch)
+{
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < d->summary->n_findings; i++) {
+        const struct ka_finding *f = &d->summary->findings[i];
+        char full[KA_FIX_MAX_POINTER], digest[80], err[256] = "";
+        if ((strcmp(f->rule, "image-pinned") != 0 &&
+             strcmp(f->rule, "image-scan-attestation") != 0) ||
+            f->path[0] == '\0' ||
+            (size_t)snprintf(full, sizeof(full), "%s%s", prefix, f->path) >= sizeof(full) ||
+            refused_why(d, full, 0) != NULL) {
+            continue;
+        }
+        const cJSON *image = at_pointer(obj, f->path);
+        if (!cJSON_IsString(image) || image->valuestring[0] == '\0' ||
+            ka_image_digest(image->valuestring, NULL) != KA_DIGEST_NONE) {
+            continue; /* both rules report the same image: the first one resolved it */
+        }
+        if (d->resolver->resolve(d->resolver->ctx, image->valuestring, digest, sizeof(digest), err,
+                                 sizeof(err)) != 0) {
+            char why[sizeof(d->refused[0].why)];
+            snprintf(why, sizeof(why), RESOLVE_REFUSAL "%s", err);
+            ret = refuse(d, full, why);
+            continue;
+        }
+        char pinned[KA_FIX_MAX_IMAGE];
+        if ((size_t)snprintf(pinned, sizeof(pinned), "%s@%s", image->valuestring, digest) >=
+            sizeof(pinned)) {
+            continue;
+        }
+        cJSON *value = cJSON_CreateString(pinned);
+        ret = value == NULL ? KA_ENOMEM : ka_patch_op(patch, "replace", f->path, value);
+        cJSON_Delete(value);
+        if (ret == 0) {
+            /* the tree now says so too: the other rule's finding on it is skipped */
+            ret = cJSON_SetValuestring((cJSON *)image, pinned) != NULL ? 0 : KA_ENOMEM;
+        }
+    }
+    return ret;
+}
+
 /* One round: each object of the document that has changes gets them written. Editing one item
  * of a List leaves the others' content and paths as they were, so the trees parsed at the start
  * of the round stay valid for the items after it. */
@@ -1244,6 +1317,9 @@ static int fix_round(struct doc_fix *d, size_t *applied)
         ka_patch_init(&patch, KA_MAX_PATCH_OPS);
         summary_for(d->summary, objs[t]);
         ret = ka_admission_fix(d->policy, objs[t], d->opts, d->summary, &patch, err, sizeof(err));
+        if (ret == 0 && d->resolver != NULL) {
+            ret = resolve_digests(d, objs[t], prefixes[t], &patch);
+        }
         if (ret == KA_ENOMEM) {
             goto cleanup;
         }
@@ -1296,6 +1372,13 @@ static int fix_document(struct doc_fix *d, const char *text, size_t len)
 int ka_fix_bytes(const struct ka_policy *policy, const struct ka_review_opts *opts,
                  const char *name, const char *data, size_t len, struct ka_fix_result *out)
 {
+    return ka_fix_bytes_resolving(policy, opts, NULL, name, data, len, out);
+}
+
+int ka_fix_bytes_resolving(const struct ka_policy *policy, const struct ka_review_opts *opts,
+                           const struct ka_fix_resolver *resolver, const char *name,
+                           const char *data, size_t len, struct ka_fix_result *out)
+{
     int ret = KA_EINTERNAL;
     struct ka_yaml_stream s;
     ka_yaml_stream_init(&s);
@@ -1305,6 +1388,7 @@ int ka_fix_bytes(const struct ka_policy *policy, const struct ka_review_opts *op
     memset(&d, 0, sizeof(d));
     d.policy = policy;
     d.opts = opts;
+    d.resolver = resolver != NULL && resolver->resolve != NULL ? resolver : NULL;
     d.res = out;
     ka_buf_init(&d.text, 2u * KA_MAX_MANIFEST_FILE);
     ka_buf_init(&d.scratch, 2u * KA_MAX_MANIFEST_FILE);

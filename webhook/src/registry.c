@@ -50,21 +50,10 @@ void ka_registry_opts_init(struct ka_registry_opts *o)
 
 /* ---- image references ----------------------------------------------------------------------- */
 
-int ka_registry_parse_image(const char *image, struct ka_registry_ref *r)
+/* Host, repository and tag of the name that ends at `end` (before any "@digest"). */
+static int parse_name(const char *image, const char *end, struct ka_registry_ref *r)
 {
-    memset(r, 0, sizeof(*r));
-    const char *at = strrchr(image, '@');
-    if (at == NULL || strncmp(at + 1, "sha256:", 7) != 0 || strlen(at + 8) != 64) {
-        return KA_EINVAL;
-    }
-    for (size_t i = 0; i < 64; i++) {
-        char c = at[8 + i];
-        if (!isdigit((unsigned char)c) && !(c >= 'a' && c <= 'f')) {
-            return KA_EINVAL;
-        }
-    }
-    memcpy(r->hex, at + 8, 65);
-    size_t n = (size_t)(at - image);
+    size_t n = (size_t)(end - image);
     const char *slash = memchr(image, '/', n);
     const char *name = image;
     /* the first component is a registry when it has a dot or a port, or is localhost */
@@ -86,9 +75,9 @@ int ka_registry_parse_image(const char *image, struct ka_registry_ref *r)
     if (strcmp(r->host, "docker.io") == 0 || strcmp(r->host, "index.docker.io") == 0) {
         snprintf(r->host, sizeof(r->host), "registry-1.docker.io");
     }
-    size_t len = (size_t)(at - name);
+    size_t len = (size_t)(end - name);
     const char *last = NULL; /* a ":tag" after the last slash */
-    for (const char *p = name; p < at; p++) {
+    for (const char *p = name; p < end; p++) {
         if (*p == '/') {
             last = NULL;
         } else if (*p == ':') {
@@ -97,6 +86,17 @@ int ka_registry_parse_image(const char *image, struct ka_registry_ref *r)
     }
     if (last != NULL) {
         len = (size_t)(last - name);
+        size_t tl = (size_t)(end - last - 1);
+        if (tl == 0 || tl >= sizeof(r->tag) || last[1] == '.' || last[1] == '-') {
+            return KA_EINVAL;
+        }
+        memcpy(r->tag, last + 1, tl);
+        r->tag[tl] = '\0';
+        for (const char *p = r->tag; *p; p++) {
+            if (!isalnum((unsigned char)*p) && !strchr("_.-", *p)) {
+                return KA_EINVAL;
+            }
+        }
     }
     int library = strcmp(r->host, "registry-1.docker.io") == 0 && memchr(name, '/', len) == NULL;
     if (len == 0 || len + 8 >= sizeof(r->repo)) {
@@ -109,6 +109,36 @@ int ka_registry_parse_image(const char *image, struct ka_registry_ref *r)
         }
     }
     return 0;
+}
+
+int ka_registry_parse_image(const char *image, struct ka_registry_ref *r)
+{
+    memset(r, 0, sizeof(*r));
+    const char *at = strrchr(image, '@');
+    if (at == NULL || strncmp(at + 1, "sha256:", 7) != 0 || strlen(at + 8) != 64) {
+        return KA_EINVAL;
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char c = at[8 + i];
+        if (!isdigit((unsigned char)c) && !(c >= 'a' && c <= 'f')) {
+            return KA_EINVAL;
+        }
+    }
+    memcpy(r->hex, at + 8, 65);
+    return parse_name(image, at, r);
+}
+
+int ka_registry_parse_tagged(const char *image, struct ka_registry_ref *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (strchr(image, '@') != NULL) {
+        return KA_EINVAL;
+    }
+    int ret = parse_name(image, image + strlen(image), r);
+    if (ret == 0 && r->tag[0] == '\0') {
+        snprintf(r->tag, sizeof(r->tag), "latest");
+    }
+    return ret;
 }
 
 /* ---- HTTP ------------------------------------------------------------------------------------ */
@@ -770,7 +800,7 @@ static int write_atomically(struct client *c, const char *dir, const struct ka_b
     return 0;
 }
 
-/* ---- the fetch ------------------------------------------------------------------------------ */
+/* ---- a client for one image ------------------------------------------------------------------ */
 
 /* Is `host` in the comma-separated list (NULL: everything is)? "docker.io" names Docker Hub. */
 static int host_allowed(const char *list, const char *host)
@@ -790,6 +820,34 @@ static int host_allowed(const char *list, const char *host)
     }
     return 0;
 }
+
+/* Check the host is allowed, read credentials, open a curl handle. */
+static int client_open(struct client *c)
+{
+    if (!host_allowed(c->o->allowed_hosts, c->ref->host)) {
+        report(c, "registry %s is not in --registry-hosts; not contacted", c->ref->host);
+        return KA_EINVAL;
+    }
+    if (c->o->auth_file != NULL && load_auth(c, c->o->auth_file) != 0) {
+        return KA_EINVAL;
+    }
+    c->curl = curl_easy_init();
+    return c->curl != NULL ? 0 : KA_ENOMEM;
+}
+
+static void client_close(struct client *c)
+{
+    if (c->curl != NULL) {
+        curl_easy_cleanup(c->curl);
+    }
+    if (c->token != NULL) {
+        mbedtls_platform_zeroize(c->token, strlen(c->token));
+        free(c->token);
+    }
+    mbedtls_platform_zeroize(c->basic, sizeof(c->basic));
+}
+
+/* ---- the fetch ------------------------------------------------------------------------------ */
 
 /* One step's answer, for the one-line summary: "referrers: 404", ".att tag: timeout..." */
 static void brief_step(struct client *c, struct ka_buf *brief, const char *label, int rr,
@@ -838,18 +896,9 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
         brief_step(&c, brief, "image", KA_EINVAL, 0);
         return KA_EINVAL;
     }
-    if (!host_allowed(o->allowed_hosts, ref.host)) {
-        report(&c, "registry %s is not in --registry-hosts; not contacted", ref.host);
-        brief_step(&c, brief, "registry", KA_EINVAL, 0);
-        return KA_EINVAL;
-    }
-    if (o->auth_file != NULL && load_auth(&c, o->auth_file) != 0) {
-        brief_step(&c, brief, "credentials", KA_EINVAL, 0);
-        return KA_EINVAL;
-    }
-    c.curl = curl_easy_init();
-    if (c.curl == NULL) {
-        ret = KA_ENOMEM;
+    ret = client_open(&c);
+    if (ret != 0) {
+        brief_step(&c, brief, "registry", ret, 0);
         goto exit;
     }
     int reached = 0, any_error = 0;
@@ -916,16 +965,65 @@ int ka_registry_fetch(const char *image, const char *dir, const struct ka_regist
         ret = KA_ENOTFOUND;
     }
 exit:
-    if (c.curl != NULL) {
-        curl_easy_cleanup(c.curl);
-    }
-    if (c.token != NULL) {
-        mbedtls_platform_zeroize(c.token, strlen(c.token));
-        free(c.token);
-    }
-    mbedtls_platform_zeroize(c.basic, sizeof(c.basic));
+    client_close(&c);
     ka_buf_free(&r.body);
     ka_buf_free(&out);
+    return ret;
+}
+
+#define ACCEPT_ANY                                                                                 \
+    ACCEPT_INDEX ", application/vnd.docker.distribution.manifest.list.v2+json, " ACCEPT_MANIFEST
+
+int ka_registry_resolve(const char *image, const struct ka_registry_opts *o, char *digest,
+                        size_t digest_len, struct ka_buf *report_buf)
+{
+    int ret = KA_EINVAL;
+    struct ka_registry_ref ref;
+    struct client c = {.report = report_buf, .o = o, .ref = &ref};
+    struct response r;
+    char path[700];
+    memset(&r, 0, sizeof(r));
+    c.scheme = o->plain_http ? "http" : "https";
+    if (digest_len < 72 || ka_registry_parse_tagged(image, &ref) != 0) {
+        report(&c, "%.200s: not an image reference by tag ([registry/]repo[:tag])", image);
+        return KA_EINVAL;
+    }
+    ret = client_open(&c);
+    if (ret != 0) {
+        goto exit;
+    }
+    /* every manifest type: the digest is the index's for a multi-platform image, as crane's */
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", ref.repo, ref.tag);
+    ret = get(&c, path, ACCEPT_ANY, KA_REGISTRY_MAX_MANIFEST, &r);
+    if (ret == 0 && r.status != 200) {
+        ret = r.status == 404 ? KA_ENOTFOUND : KA_ENET;
+        goto exit;
+    }
+    if (ret != 0) {
+        goto exit;
+    }
+    unsigned char sum[32];
+    ret = ka_sha256((const unsigned char *)(r.body.data ? r.body.data : ""), r.body.len, sum);
+    if (ret != 0) {
+        ret = KA_EINTERNAL;
+        goto exit;
+    }
+    memcpy(digest, "sha256:", 7);
+    for (size_t i = 0; i < 32; i++) {
+        snprintf(digest + 7 + 2 * i, 3, "%02x", sum[i]);
+    }
+    if (r.content_digest[0] != '\0' && strcmp(r.content_digest, digest) != 0) {
+        report(&c, "Docker-Content-Digest %.80s does not match the manifest's bytes",
+               r.content_digest);
+        digest[0] = '\0';
+        ret = KA_ENET;
+        goto exit;
+    }
+    report(&c, "%s -> %s (Docker-Content-Digest %s)", image, digest,
+           r.content_digest[0] != '\0' ? "matches the manifest" : "absent; the manifest's own");
+exit:
+    client_close(&c);
+    ka_buf_free(&r.body);
     return ret;
 }
 
@@ -944,6 +1042,7 @@ static void *fetcher_main(void *arg)
 {
     struct ka_registry_fetcher *f = arg;
     char image[KA_FETCH_IMAGE_MAX];
+    pthread_setname_np(pthread_self(), "kadmit-fetcher"); /* the one thread that connects */
     struct ka_buf rep, brief;
     ka_buf_init(&rep, 64 * 1024);
     ka_buf_init(&brief, KA_FETCH_ANSWER_MAX);

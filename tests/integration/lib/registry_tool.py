@@ -7,7 +7,8 @@
       user:secret and returns {"token": ...}. Blobs are answered with a 307 redirect to
       /storage/..., which must arrive without an Authorization header (logged as LEAK if not).
       --mode: normal | bad-digest (blob bytes altered) | big-manifest (5 MiB manifests) |
-              slow (every /v2/ answer waits 30 s) | flaky (the first manifest GET answers 503)
+              slow (every /v2/ answer waits 30 s) | flaky (the first manifest GET answers 503) |
+              lying-manifest (manifest bytes altered, Docker-Content-Digest kept)
   registry_tool.py push-att --registry http://127.0.0.1:P --repo R --digest HEX FILE...
       Push each JSON-lines document of FILEs as a layer of the cosign tag sha256-HEX.att,
       the way cosign before v3 stores attestations (mediaType application/vnd.dsse.envelope.v1+json,
@@ -89,6 +90,8 @@ def proxy(args):
             if code == 200 and "/manifests/" in path and mode == "big-manifest":
                 body = b'{"layers":[],"pad":"' + b"x" * (5 * 1024 * 1024) + b'"}'
                 out = [("Content-Type", "application/vnd.oci.image.manifest.v1+json")]
+            if code == 200 and "/manifests/" in path and mode == "lying-manifest":
+                body = body + b" "
             if code == 200 and redirected and mode == "bad-digest":
                 body = body.replace(b'"payload"', b'"payload" ', 1)
             self.send(code, body, out)

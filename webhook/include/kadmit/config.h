@@ -74,6 +74,15 @@ __attribute__((warn_unused_result)) int ka_config_parse(struct ka_config *c, int
 /** KA_TLS_1_2 or KA_TLS_1_3 for "1.2" or "1.3" (--tls-min-version); 0 for anything else. */
 int ka_config_tls_version(const char *text);
 
+/**
+ * ka_config_init() + ka_config_parse() as a program's main does it: a bad flag prints
+ * "WHO: reason" to stderr; --help prints ka_config_usage(stdout, command); otherwise the log
+ * threshold is set from --log-level. Returns -1 to go on, else the exit code (0 after --help,
+ * 2 on a bad flag or value).
+ */
+int ka_config_from_args(struct ka_config *c, int argc, char **argv, const char *who,
+                        const char *command);
+
 /** Print every setting: flag, variable, default, range and help. */
 void ka_config_usage(FILE *f, const char *command);
 

@@ -12,7 +12,8 @@
  * and reported, never written. Documents that need no change are copied byte for byte.
  *
  * Not fixed, by design (reported with why and what to run): image digests (they need the
- * registry), literal secrets (the value would be lost from the file), findings without a
+ * registry; with a resolver, ka_fix_bytes_resolving(), a tag is replaced by its digest),
+ * literal secrets (the value would be lost from the file), findings without a
  * determined value (a metric, a probe without its port, resources without the rule's `fix`
  * params), changes under a YAML alias or to an anchor its aliases share (the edit would change
  * every use; the check after each edit catches both), and documents kadmit cannot parse.
@@ -63,6 +64,29 @@ __attribute__((warn_unused_result)) int ka_fix_bytes(const struct ka_policy *pol
                                                      const struct ka_review_opts *opts,
                                                      const char *name, const char *data, size_t len,
                                                      struct ka_fix_result *out);
+
+/*
+ * Resolves an image referenced by tag to the digest its registry serves (`kadmit fix
+ * --resolve-digests`, whose resolver is the registry client: the core never opens a socket).
+ * `resolve` writes "sha256:<64 hex>" to `digest` and returns 0, or returns an error with the
+ * reason in `err`.
+ */
+struct ka_fix_resolver {
+    int (*resolve)(void *ctx, const char *image, char *digest, size_t digest_len, char *err,
+                   size_t err_len);
+    void *ctx;
+};
+
+/**
+ * ka_fix_bytes(), and every image that image-pinned or image-scan-attestation reports without
+ * a digest is written as `image@sha256:<digest>` (its tag kept) with the digest `resolver`
+ * gives (NULL: none resolved, as ka_fix_bytes()). An image that cannot be resolved stays, with
+ * the resolver's reason in its note.
+ */
+__attribute__((warn_unused_result)) int
+ka_fix_bytes_resolving(const struct ka_policy *policy, const struct ka_review_opts *opts,
+                       const struct ka_fix_resolver *resolver, const char *name, const char *data,
+                       size_t len, struct ka_fix_result *out);
 
 /**
  * The span engine on its own: apply one RFC 6902 operation (`op` "add", "replace" or "remove";

@@ -85,6 +85,20 @@ __attribute__((warn_unused_result)) int ka_registry_fetch(const char *image, con
                                                           struct ka_buf *report,
                                                           struct ka_buf *brief);
 
+/**
+ * The digest `image` ("[registry/]repo[:tag]", Docker Hub names normalised, tag latest when
+ * none) resolves to, as `crane digest` gives it: GET of the tag's manifest accepting every
+ * manifest and index type, its SHA-256 checked against the registry's Docker-Content-Digest.
+ * Writes "sha256:<64 hex>" to `digest` (at least 72 bytes). Appends what was asked and answered
+ * to `report` (may be NULL). Returns 0; KA_ENOTFOUND when the registry has no such tag; KA_EINVAL
+ * for a bad reference, credentials file or a registry outside o->allowed_hosts; KA_ENET when the
+ * registry could not be read or its digest header disagrees with the bytes; KA_ELIMIT, KA_ENOMEM.
+ */
+__attribute__((warn_unused_result)) int ka_registry_resolve(const char *image,
+                                                            const struct ka_registry_opts *o,
+                                                            char *digest, size_t digest_len,
+                                                            struct ka_buf *report);
+
 /* ---- the background fetcher (serve --attestation-source registry) ---------------------- */
 
 struct ka_registry_fetcher; /* opaque */
@@ -107,12 +121,17 @@ void ka_registry_fetcher_stop(struct ka_registry_fetcher *f);
 struct ka_registry_ref {
     char host[256]; /* registry host[:port], Docker Hub as registry-1.docker.io */
     char repo[256]; /* path inside the registry, Docker Hub single names under library/ */
-    char hex[65];   /* the digest's 64 hex digits */
+    char hex[65];   /* the digest's 64 hex digits ("" for a tag reference) */
+    char tag[129];  /* the tag, "" when none was given */
 };
 
 /** Split "[registry/]repo[:tag]@sha256:<64 hex>" (Docker Hub normalised). 0 or KA_EINVAL. */
 __attribute__((warn_unused_result)) int ka_registry_parse_image(const char *image,
                                                                 struct ka_registry_ref *out);
+
+/** Split "[registry/]repo[:tag]" (no digest; the tag defaults to latest). 0 or KA_EINVAL. */
+__attribute__((warn_unused_result)) int ka_registry_parse_tagged(const char *image,
+                                                                 struct ka_registry_ref *out);
 
 /** Digests named by a manifest or an index, in order; `bad` counts malformed descriptors. */
 struct ka_registry_digests {

@@ -17,6 +17,7 @@
 #ifndef KADMIT_SERVER_H
 #define KADMIT_SERVER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,13 @@ long ka_server_connections(const struct ka_server *s);
  * timeout.
  */
 int ka_server_wait_drained(struct ka_server *s, long timeout_ms);
+
+/**
+ * For a server's main thread, before it starts any other: block SIGTERM, SIGINT and SIGHUP (the
+ * threads started afterwards inherit the mask) and put them in *set for sigwait(); ignore
+ * SIGPIPE (a peer that hangs up is an error return, not a signal).
+ */
+void ka_server_block_signals(sigset_t *set);
 
 /** Stop everything, close every connection and free. NULL safe. */
 void ka_server_free(struct ka_server *s);
