@@ -182,7 +182,99 @@ static void test_fix_bytes_bad_input(void)
     ka_buf_free(&diag);
 }
 
+/* A List's items are fixed one by one, each as its own text; an alias from one item into
+ * another makes fix take the List whole. Both give idempotent, parseable results. */
+static void test_list_items(void)
+{
+    struct ka_policy *policy = NULL;
+    struct ka_buf diag;
+    ka_buf_init(&diag, 1u << 16);
+    CU_ASSERT_EQUAL_FATAL(ka_test_load_checklist_without_attestations(&policy, &diag), 0);
+#define DEPLOY(name, tmpl)                                                                         \
+    "  - apiVersion: apps/v1\n"                                                                    \
+    "    kind: Deployment   # item " name "\n"                                                     \
+    "    metadata: {name: " name ", namespace: ai}\n"                                              \
+    "    spec:\n"                                                                                  \
+    "      template: " tmpl
+#define TEMPLATE                                                                                   \
+    "\n        metadata:\n"                                                                        \
+    "          labels: {app: agent}\n"                                                             \
+    "        spec:\n"                                                                              \
+    "          containers:\n"                                                                      \
+    "            - name: agent\n"                                                                  \
+    "              image: reg/agent:1.0\n"                                                         \
+    "              ports: [{name: http, containerPort: 8080}]\n"                                   \
+    "              resources:\n"                                                                   \
+    "                requests: {cpu: 1, memory: 1Gi}\n"                                            \
+    "                limits: {cpu: 1, memory: 1Gi}\n"
+    static const char separate[] =
+        "# two\napiVersion: v1\nkind: List\nitems:\n" DEPLOY("one", "" TEMPLATE)
+            DEPLOY("two", "" TEMPLATE) "metadata: {}\n";
+    static const char aliased[] =
+        "apiVersion: v1\nkind: List\nitems:\n" DEPLOY("one", "&tmpl" TEMPLATE)
+            DEPLOY("two", "*tmpl\n") "metadata: {}\n";
+#undef DEPLOY
+#undef TEMPLATE
+    const char *cases[] = {separate, aliased};
+    for (int i = 0; i < 2; i++) {
+        struct ka_fix_result once, twice;
+        ka_fix_result_init(&once);
+        ka_fix_result_init(&twice);
+        CU_ASSERT_EQUAL(ka_fix_bytes(policy, NULL, "l.yaml", cases[i], strlen(cases[i]), &once), 0);
+        CU_ASSERT_FALSE(once.parse_error);
+        CU_ASSERT(i == 0 ? once.n_ops >= 2 : once.n_ops == 0);
+        CU_ASSERT_EQUAL(once.n_docs_changed, i == 0 ? 1 : 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(once.text.data, "kind: Deployment   # item two\n"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(once.text.data, "\nmetadata: {}\n"));
+        CU_ASSERT_EQUAL(ka_fix_bytes(policy, NULL, "l.yaml", once.text.data, once.text.len, &twice),
+                        0);
+        CU_ASSERT_EQUAL(twice.n_ops, 0);
+        CU_ASSERT(twice.text.len == once.text.len &&
+                  memcmp(twice.text.data, once.text.data, once.text.len) == 0);
+        if (i == 0) { /* each item got its own grace period, in the item's indentation */
+            const char *g =
+                strstr(once.text.data, "\n          terminationGracePeriodSeconds: 120");
+            CU_ASSERT_PTR_NOT_NULL(g);
+            CU_ASSERT_PTR_NOT_NULL(g ? strstr(g + 1, "terminationGracePeriodSeconds: 120") : NULL);
+        } else { /* the template both items share is left (listed as not fixed) */
+            CU_ASSERT(once.n_notes >= 1);
+            CU_ASSERT_STRING_EQUAL(once.text.data, aliased);
+        }
+        ka_fix_result_free(&once);
+        ka_fix_result_free(&twice);
+    }
+    ka_policy_unref(policy);
+    ka_buf_free(&diag);
+}
+
+/* A quoted string replaced keeps its quotes (fix --resolve-digests writes image@sha256:...). */
+static void test_replace_keeps_quotes(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"image: \"a:1\"   # pinned\n", "image: \"a:1@sha256:x\"   # pinned\n"},
+        {"image: 'a:1'\n", "image: 'a:1@sha256:x'\n"},
+        {"image: a:1\n", "image: a:1@sha256:x\n"},
+        {"{\"image\": \"a:1\"}\n", "{\"image\": \"a:1@sha256:x\"}\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ka_buf out;
+        ka_buf_init(&out, 1u << 16);
+        char err[200] = "";
+        cJSON *v = cJSON_CreateString("a:1@sha256:x");
+        CU_ASSERT_EQUAL(ka_fix_apply_op(cases[i].in, strlen(cases[i].in), "replace", "/image", v,
+                                        &out, err, sizeof(err)),
+                        0);
+        CU_ASSERT_STRING_EQUAL(out.data ? out.data : err, cases[i].out);
+        cJSON_Delete(v);
+        ka_buf_free(&out);
+    }
+}
+
 static const struct ka_test tests[] = {
+    {"list_items", test_list_items},
+    {"replace_keeps_quotes", test_replace_keeps_quotes},
     {"block_member_keeps_comments_and_crlf", test_block_member_keeps_comments_and_crlf},
     {"four_space_indent_and_indentless_lists", test_four_space_indent_and_indentless_lists},
     {"flow_and_json", test_flow_and_json},

@@ -53,31 +53,6 @@ static void certs_usage(FILE *f)
             "exit status: 0 done, 1 could not create or renew, 2 bad usage or input\n");
 }
 
-/* "--flag value" or "--flag=value". Returns the value or NULL (and complains). */
-static const char *flag_value(int argc, char **argv, int *i, const char *name, int *matched)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    *matched = 0;
-    if (strncmp(a, name, n) != 0) {
-        return NULL;
-    }
-    if (a[n] == '=') {
-        *matched = 1;
-        return a + n + 1;
-    }
-    if (a[n] != '\0') {
-        return NULL;
-    }
-    *matched = 1;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "kadmit certs: %s needs a value\n", name);
-        return NULL;
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 static void format_utc(time_t t, char *out, size_t size)
 {
     struct tm tm;
@@ -98,77 +73,55 @@ struct certs_cli {
 /* Returns 0, 2 (usage) or -1 (--help printed). */
 static int parse_flags(int argc, char **argv, struct certs_cli *c)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-        int m = 0;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            certs_usage(stdout);
-            return -1;
-        } else if (strcmp(a, "--force") == 0) {
-            c->opts.force = 1;
-        } else if (strcmp(a, "--print-ca-bundle") == 0) {
-            c->print_ca_bundle = 1;
-        } else if ((v = flag_value(argc, argv, &i, "--out-dir", &m)) != NULL || m) {
-            c->out_dir = v;
-        } else if ((v = flag_value(argc, argv, &i, "--service", &m)) != NULL || m) {
-            c->opts.service = v;
-        } else if ((v = flag_value(argc, argv, &i, "--namespace", &m)) != NULL || m) {
-            c->opts.namespace = v;
-        } else if ((v = flag_value(argc, argv, &i, "--dns", &m)) != NULL || m) {
-            if (v != NULL && c->opts.n_dns >= KA_CERTS_MAX_NAMES) {
-                fprintf(stderr, "kadmit certs: at most %d --dns names\n", KA_CERTS_MAX_NAMES);
-                return 2;
-            }
-            if (v != NULL) {
-                c->opts.dns[c->opts.n_dns++] = v;
-            }
-        } else if ((v = flag_value(argc, argv, &i, "--ip", &m)) != NULL || m) {
-            if (v != NULL && c->opts.n_ip >= KA_CERTS_MAX_NAMES) {
-                fprintf(stderr, "kadmit certs: at most %d --ip addresses\n", KA_CERTS_MAX_NAMES);
-                return 2;
-            }
-            if (v != NULL) {
-                c->opts.ip[c->opts.n_ip++] = v;
-            }
-        } else if ((v = flag_value(argc, argv, &i, "--key-type", &m)) != NULL || m) {
-            if (v != NULL && ka_certs_parse_key_type(v, &c->opts.key_type) != 0) {
-                fprintf(stderr,
-                        "kadmit certs: --key-type must be ecdsa-p256, ecdsa-p384, rsa-2048 or "
-                        "rsa-3072 (got \"%s\")\n",
-                        v);
-                return 2;
-            }
-            c->opts.key_type_set = 1;
-        } else if ((v = flag_value(argc, argv, &i, "--ca-validity", &m)) != NULL || m) {
-            if (v != NULL && ka_certs_parse_duration(v, &c->opts.ca_validity) != 0) {
-                fprintf(stderr, "kadmit certs: --ca-validity: bad duration \"%s\" (e.g. 3650d)\n",
-                        v);
-                return 2;
-            }
-        } else if ((v = flag_value(argc, argv, &i, "--validity", &m)) != NULL || m) {
-            if (v != NULL && ka_certs_parse_duration(v, &c->opts.validity) != 0) {
-                fprintf(stderr, "kadmit certs: --validity: bad duration \"%s\" (e.g. 365d)\n", v);
-                return 2;
-            }
-        } else if ((v = flag_value(argc, argv, &i, "--renew-before", &m)) != NULL || m) {
-            if (v != NULL && ka_certs_parse_duration(v, &c->opts.renew_before) != 0) {
-                fprintf(stderr, "kadmit certs: --renew-before: bad duration \"%s\" (e.g. 30d)\n",
-                        v);
-                return 2;
-            }
-        } else if ((v = flag_value(argc, argv, &i, "--render-webhooks", &m)) != NULL || m) {
-            c->render_path = v;
-        } else if ((v = flag_value(argc, argv, &i, "--webhook-url", &m)) != NULL || m) {
-            c->webhook_url = v;
-        } else if ((v = flag_value(argc, argv, &i, "--webhooks-template", &m)) != NULL || m) {
-            c->template_path = v;
-        } else {
-            fprintf(stderr, "kadmit certs: unknown flag \"%s\" (see kadmit certs --help)\n", a);
+    const char *key_type = NULL, *ca_validity = NULL, *validity = NULL, *renew_before = NULL;
+    int operands = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_FLAG("force", 0, &c->opts.force),
+        KA_CLI_FLAG("print-ca-bundle", 0, &c->print_ca_bundle),
+        KA_CLI_STRING("out-dir", 0, &c->out_dir),
+        KA_CLI_STRING("service", 0, &c->opts.service),
+        KA_CLI_STRING("namespace", 0, &c->opts.namespace),
+        KA_CLI_LIST("dns", 0, c->opts.dns, &c->opts.n_dns, KA_CERTS_MAX_NAMES),
+        KA_CLI_LIST("ip", 0, c->opts.ip, &c->opts.n_ip, KA_CERTS_MAX_NAMES),
+        KA_CLI_STRING("key-type", 0, &key_type),
+        KA_CLI_STRING("ca-validity", 0, &ca_validity),
+        KA_CLI_STRING("validity", 0, &validity),
+        KA_CLI_STRING("renew-before", 0, &renew_before),
+        KA_CLI_STRING("render-webhooks", 0, &c->render_path),
+        KA_CLI_STRING("webhook-url", 0, &c->webhook_url),
+        KA_CLI_STRING("webhooks-template", 0, &c->template_path),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("certs", flags, argc, argv, certs_usage, &operands);
+    if (done >= 0) {
+        return done == 0 ? -1 : 2;
+    }
+    if (operands < argc) {
+        fprintf(stderr, "kadmit certs: unexpected argument \"%s\" (see kadmit certs --help)\n",
+                argv[operands]);
+        return 2;
+    }
+    if (key_type != NULL) {
+        if (ka_certs_parse_key_type(key_type, &c->opts.key_type) != 0) {
+            fprintf(stderr,
+                    "kadmit certs: --key-type must be ecdsa-p256, ecdsa-p384, rsa-2048 or "
+                    "rsa-3072 (got \"%s\")\n",
+                    key_type);
             return 2;
         }
-        if (m && v == NULL) {
-            return 2; /* flag_value complained */
+        c->opts.key_type_set = 1;
+    }
+    static const struct {
+        const char *flag, *example;
+    } durations[] = {{"ca-validity", "3650d"}, {"validity", "365d"}, {"renew-before", "30d"}};
+    const char *values[] = {ca_validity, validity, renew_before};
+    int64_t *targets[] = {&c->opts.ca_validity, &c->opts.validity, &c->opts.renew_before};
+    for (size_t i = 0; i < 3; i++) {
+        if (values[i] != NULL && ka_certs_parse_duration(values[i], targets[i]) != 0) {
+            fprintf(stderr, "kadmit certs: --%s: bad duration \"%s\" (e.g. %s)\n",
+                    durations[i].flag, values[i], durations[i].example);
+            return 2;
         }
     }
     if (c->out_dir == NULL || *c->out_dir == '\0') {

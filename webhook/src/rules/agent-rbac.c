@@ -35,10 +35,12 @@ static int subject_account(const cJSON *subject, const char *binding_ns, char *o
         snprintf(out, len, "%s/%s", ns != NULL && ns[0] != '\0' ? ns : binding_ns, name);
         return 1;
     }
-    const char *rest = name + sizeof(sa_user) - 1;
+    if (strcmp(kind, "User") != 0 || strncmp(name, sa_user, sizeof(sa_user) - 1) != 0) {
+        return 0;
+    }
+    const char *rest = name + sizeof(sa_user) - 1; /* "<ns>:<name>" */
     const char *colon = strchr(rest, ':');
-    if (strcmp(kind, "User") != 0 || strncmp(name, sa_user, sizeof(sa_user) - 1) != 0 ||
-        colon == NULL || colon == rest || colon[1] == '\0') {
+    if (colon == NULL || colon == rest || colon[1] == '\0') {
         return 0;
     }
     snprintf(out, len, "%.*s/%s", (int)(colon - rest), rest, colon + 1);
