@@ -3,6 +3,7 @@
  *
  *   bench_core [--root DIR] [--runs N] [--run-ms MS] [--policy FILE] [--json FILE]
  *   bench_core [--root DIR] --emit DIR
+ *   bench_core [--root DIR] [--policy FILE] --count N [--case NAME] [--endpoint EP]
  *
  * Timing mode: for each AdmissionReview (a realistic 2-container agent Pod as the API server
  * sends it, the checklist's StatefulSets and HPA, a 1 MiB Pod) and each endpoint, runs
@@ -15,6 +16,10 @@
  * first pass and, as a server would keep it, in a reused per-thread token array (one pass), and,
  * as a lower bound, cJSON in one preallocated bump arena reset per request
  * (cJSON_InitHooks).
+ *
+ * Count mode: runs exactly N reviews of one case (default pod-agent, validate) and no timing,
+ * for instruction counts (`valgrind --tool=callgrind bench_core --count 1000`: every function's
+ * inclusive instructions divided by N are its cost per review).
  *
  * Emit mode: writes every AdmissionReview used here and by tests/bench/run (the benchmark set
  * and the verdict-parity set) as compact JSON files DIR/<name>.json.
@@ -744,23 +749,53 @@ static void json_stats(FILE *f, const char *name, const char *what, const char *
     *first = 0;
 }
 
+/* --count: N reviews of one case, nothing else, so instruction counts divide cleanly. */
+static int run_count(const struct ka_policy *policy, const char *name, const char *ep, long count,
+                     struct review_ctx *rctx)
+{
+    const struct review_case *c = NULL;
+    for (size_t i = 0; i < n_cases && c == NULL; i++) {
+        c = strcmp(cases[i].name, name) == 0 ? &cases[i] : NULL;
+    }
+    if (c == NULL || (strcmp(ep, "validate") != 0 && strcmp(ep, "mutate") != 0)) {
+        fprintf(stderr, "bench_core: no case %s or endpoint %s\n", name, ep);
+        return 2;
+    }
+    rctx->policy = policy;
+    rctx->ep = strcmp(ep, "mutate") == 0 ? KA_ENDPOINT_MUTATE : KA_ENDPOINT_VALIDATE;
+    for (long i = 0; i < count; i++) {
+        if (op_review(c, rctx) != 0) {
+            return 1;
+        }
+    }
+    printf("%s %s: %ld reviews\n", name, ep, count);
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_core [--root DIR] [--runs N] [--run-ms MS] [--policy FILE] "
                "[--json FILE]\n"
-               "       bench_core [--root DIR] --emit DIR\n\n"
+               "       bench_core [--root DIR] --emit DIR\n"
+               "       bench_core [--root DIR] [--policy FILE] --count N [--case NAME] "
+               "[--endpoint validate|mutate]\n\n"
                "  --root DIR     repository root (default .)\n"
                "  --runs N       timed runs per measurement, median reported (default 11, 3..101)\n"
                "  --run-ms MS    length of one run in milliseconds (default 40)\n"
                "  --policy FILE  policy file (default: the embedded checklist)\n"
                "  --json FILE    also write the results as JSON\n"
-               "  --emit DIR     write the AdmissionReviews as DIR/<name>.json and exit\n");
+               "  --emit DIR     write the AdmissionReviews as DIR/<name>.json and exit\n"
+               "  --count N      run N reviews of one case, untimed (for callgrind), and exit\n"
+               "  --case NAME    the case of --count (default pod-agent)\n"
+               "  --endpoint EP  the endpoint of --count (default validate)\n");
 }
 
 int main(int argc, char **argv)
 {
     int rc = 2;
     const char *root = ".", *json_path = NULL, *emit_dir = NULL, *policy_path = NULL;
+    const char *count_case = "pod-agent", *count_ep = "validate";
+    long count = 0;
     int runs = 11;
     double run_ms = 40;
     struct ka_policy *policy = NULL;
@@ -785,6 +820,12 @@ int main(int argc, char **argv)
             emit_dir = v;
         } else if (strcmp(a, "--policy") == 0) {
             policy_path = v;
+        } else if (strcmp(a, "--count") == 0) {
+            count = strtol(v, NULL, 10);
+        } else if (strcmp(a, "--case") == 0) {
+            count_case = v;
+        } else if (strcmp(a, "--endpoint") == 0) {
+            count_ep = v;
         } else if (strcmp(a, "--runs") == 0) {
             runs = (int)strtol(v, NULL, 10);
         } else if (strcmp(a, "--run-ms") == 0) {
@@ -815,6 +856,10 @@ int main(int argc, char **argv)
         goto exit;
     }
     ka_buf_free(&diag);
+    if (count > 0) {
+        rc = run_count(policy, count_case, count_ep, count, &rctx);
+        goto exit;
+    }
     if (json_path != NULL) {
         jf = fopen(json_path, "w");
         if (jf == NULL) {

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-tests/fuzz/corpus}
-mkdir -p "$out"/{admission,policy,manifest,yaml,fix}
+mkdir -p "$out"/{admission,policy,manifest,yaml,fix,json,json_diff}
 
 put() { # put DIR FILE: copy FILE into DIR under its hash
   local h
@@ -36,6 +36,8 @@ done
 for f in "${requests[@]}"; do
   put "$out/admission" "$f"
   put "$out/manifest" "$f"
+  put "$out/json" "$f"
+  put "$out/json_diff" "$f"
 done
 for f in "${policies[@]}"; do
   put "$out/policy" "$f"

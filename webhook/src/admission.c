@@ -40,140 +40,6 @@ const char *ka_endpoint_name(enum ka_endpoint ep)
 }
 
 /*
- * One pass over the body before parsing, so the parser only ever sees text the API server could
- * have sent, within bounds:
- *   - nesting depth and the number of values (every value but the first follows a '[', '{', ','
- *     or ':'), which bound the parser's recursion and the tree's memory;
- *   - inside strings: valid UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF;
- *     RFC 8259 section 8.1), no raw control character, no \u0000 escape (cJSON's C strings would
- *     silently end there, so kadmit would judge a different string than the cluster stores);
- *   - no NUL byte anywhere.
- * Plain string bytes are skipped eight at a time. Other malformed text is left to the parser.
- * Returns NULL, or what is wrong (static text, or written into msg).
- */
-#define KA_BYTES(b) (0x0101010101010101ull * (uint64_t)(b))
-#define KA_HAS_ZERO(w) (((w)-KA_BYTES(1)) & ~(w)&KA_BYTES(0x80))
-#define KA_HAS_LESS(w, n) (((w)-KA_BYTES(n)) & ~(w)&KA_BYTES(0x80))
-
-/* Length of the UTF-8 sequence at s (1..4) if valid, else 0. */
-static size_t utf8_sequence(const unsigned char *s, const unsigned char *end)
-{
-    unsigned c = s[0];
-    size_t n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
-    unsigned min = n == 3 ? 0x10000 : n == 2 ? 0x800 : 0x80;
-    unsigned cp = c & (n == 3 ? 0x07u : n == 2 ? 0x0Fu : 0x1Fu);
-    if (c < 0xC2 || c > 0xF4 || (size_t)(end - s) <= n) {
-        return 0;
-    }
-    for (size_t k = 1; k <= n; k++) {
-        if ((s[k] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[k] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n + 1;
-}
-
-/* From just after an opening quote to just after the closing one (or end). */
-static const unsigned char *scan_string(const unsigned char *s, const unsigned char *end,
-                                        const char **problem)
-{
-    for (;;) {
-        while (end - s >= 8) {
-            uint64_t w;
-            memcpy(&w, s, 8);
-            if (((w & KA_BYTES(0x80)) | KA_HAS_LESS(w, 0x20) | KA_HAS_ZERO(w ^ KA_BYTES('"')) |
-                 KA_HAS_ZERO(w ^ KA_BYTES('\\'))) != 0) {
-                break;
-            }
-            s += 8;
-        }
-        if (s >= end) {
-            return end; /* unterminated: the parser says so */
-        }
-        unsigned c = *s;
-        if (c == '"') {
-            return s + 1;
-        }
-        if (c == '\\') {
-            if (end - s >= 6 && s[1] == 'u' && memcmp(s + 2, "0000", 4) == 0) {
-                *problem = "\\u0000 in a JSON string";
-                return s;
-            }
-            s += end - s >= 2 ? 2 : 1;
-        } else if (c < 0x20) {
-            *problem =
-                c == 0 ? "NUL byte in the body" : "unescaped control character in a JSON string";
-            return s;
-        } else if (c >= 0x80) {
-            size_t n = utf8_sequence(s, end);
-            if (n == 0) {
-                *problem = "invalid UTF-8";
-                return s;
-            }
-            s += n;
-        } else {
-            s++;
-        }
-    }
-}
-
-static const char *json_scan(const char *p, size_t len, unsigned max_depth, size_t max_values,
-                             char *msg, size_t msg_len)
-{
-    /* 1 quote, 2 open, 3 close, 4 comma or colon, 5 NUL, 6 non-ASCII */
-    static const unsigned char cls[256] = {
-        [0] = 5, ['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3, [','] = 4, [':'] = 4,
-    };
-    const unsigned char *s = (const unsigned char *)p, *end = s + len;
-    unsigned depth = 0;
-    size_t values = 1;
-    while (s < end) {
-        const char *problem = NULL;
-        switch (*s >= 0x80 ? 6 : cls[*s]) {
-        case 0:
-            s++;
-            continue;
-        case 1:
-            s = scan_string(s + 1, end, &problem);
-            if (problem != NULL) {
-                return problem;
-            }
-            continue;
-        case 2:
-            if (++depth > max_depth) {
-                snprintf(msg, msg_len, "JSON nesting deeper than %u levels", max_depth);
-                return msg;
-            }
-            break;
-        case 3:
-            depth -= depth > 0;
-            s++;
-            continue;
-        case 5:
-            return "NUL byte in the body";
-        case 6:
-            if (utf8_sequence(s, end) == 0) {
-                return "invalid UTF-8";
-            }
-            s++; /* outside a string: the parser rejects it */
-            continue;
-        default:
-            break;
-        }
-        if (++values > max_values) {
-            snprintf(msg, msg_len, "JSON has more than %zu values", max_values);
-            return msg;
-        }
-        s++;
-    }
-    return NULL;
-}
-
-/*
  * Fields of the AdmissionReview envelope kadmit reads or that the API server always sends with
  * one type. A present, non-null field of another type is answered with a deny (code 400) that
  * names it, instead of being read as absent.
@@ -238,7 +104,8 @@ static int type_ok(const cJSON *v, int type)
 }
 
 /* 0, or KA_EREVIEW with `reason` naming the first field of the wrong type. */
-static int check_envelope(const cJSON *req, char *reason, size_t reason_len)
+__attribute__((noinline)) static int check_envelope(const cJSON *req, char *reason,
+                                                    size_t reason_len)
 {
     static const char *const names[] = {[cJSON_String] = "a string",
                                         [cJSON_Object] = "an object",
@@ -267,7 +134,7 @@ static const char *str_at(const cJSON *obj, const char *key)
 
 static void copy_field(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    ka_str_join(dst, n, src ? src : "", (char *)NULL);
 }
 
 /* Everything one review needs, freed in one place. */
@@ -357,6 +224,10 @@ static int known_operation(const char *op)
     return 0;
 }
 
+#define DENY_STATUS(code, reason)                                                                  \
+    ",\"status\":{\"status\":\"Failure\",\"code\":" code ",\"reason\":\"" reason "\",\"message\":" \
+    "\""
+
 static int write_response(struct review *r, struct ka_buf *out, const char *deny_reason,
                           int deny_code)
 {
@@ -375,46 +246,45 @@ static int write_response(struct review *r, struct ka_buf *out, const char *deny
     if (deny_reason == NULL) {
         deny_code = 403;
     }
-    ret = ka_buf_printf(out,
-                        "{\"apiVersion\":\"%s\",\"kind\":\"AdmissionReview\",\"response\":{"
-                        "\"uid\":",
-                        r->api_version);
+    /* api_version is one of the two the request was checked against: no escaping needed */
+    ret = ka_buf_adds(out, "{\"apiVersion\":\"");
+    if (ret == 0) {
+        ret = ka_buf_adds(out, r->api_version);
+    }
+    if (ret == 0) {
+        ret = ka_buf_adds(out, "\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
+    }
     if (ret == 0) {
         ret = ka_buf_add_json_string(out, s->uid, strlen(s->uid));
     }
     if (ret == 0) {
-        ret = ka_buf_printf(out, ",\"allowed\":%s", allowed ? "true" : "false");
+        ret = ka_buf_adds(out, allowed ? ",\"allowed\":true" : ",\"allowed\":false");
     }
     if (ret == 0 && !allowed) {
-        struct ka_buf msg;
-        ka_buf_init(&msg, 64 * 1024);
-        if (deny_reason != NULL) {
-            ret = ka_buf_adds(&msg, deny_reason);
+        ret = ka_buf_adds(out, deny_code == 403   ? DENY_STATUS("403", "Forbidden")
+                               : deny_code == 400 ? DENY_STATUS("400", "BadRequest")
+                                                  : DENY_STATUS("500", "InternalError"));
+        /* the message: the reason, or every enforced finding's message, one per line */
+        if (ret == 0 && deny_reason != NULL) {
+            ret = ka_buf_add_json_chars(out, deny_reason, strlen(deny_reason));
         }
+        const char *sep = "";
         for (size_t i = 0; ret == 0 && deny_reason == NULL && i < s->n_findings; i++) {
+            const char *m = s->findings[i].message;
             if (s->findings[i].action == KA_ACTION_ENFORCE) {
-                ret = ka_buf_printf(&msg, "%s%s", msg.len ? "\n" : "", s->findings[i].message);
+                ret = ka_buf_adds(out, sep);
+                if (ret == 0) {
+                    ret = ka_buf_add_json_chars(out, m, strlen(m));
+                }
+                sep = "\\n";
             }
         }
         if (ret == 0 && s->n_dropped_findings > 0) {
-            ret = ka_buf_printf(&msg, "\n... and %zu more findings", s->n_dropped_findings);
+            ret = ka_buf_printf(out, "\\n... and %zu more findings", s->n_dropped_findings);
         }
         if (ret == 0) {
-            ret = ka_buf_printf(out,
-                                ",\"status\":{\"status\":\"Failure\",\"code\":%d,"
-                                "\"reason\":\"%s\",\"message\":",
-                                deny_code,
-                                deny_code == 403   ? "Forbidden"
-                                : deny_code == 400 ? "BadRequest"
-                                                   : "InternalError");
+            ret = ka_buf_adds(out, "\"}");
         }
-        if (ret == 0) {
-            ret = ka_buf_add_json_string(out, msg.data ? msg.data : "", msg.len);
-        }
-        if (ret == 0) {
-            ret = ka_buf_add(out, "}", 1);
-        }
-        ka_buf_free(&msg);
     }
     /* Warnings: warn rules, and enforce findings the old object already had (ratcheting). */
     int first = 1, n_warn = 0;
@@ -677,25 +547,9 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
 
     size_t max_values =
         opts != NULL && opts->max_values != 0 ? opts->max_values : KA_MAX_JSON_VALUES_DEFAULT;
-    char scan_msg[96];
-    const char *problem = json_scan(body, len, max_depth, max_values, scan_msg, sizeof(scan_msg));
-    if (problem != NULL) {
-        snprintf(summary->reason, sizeof(summary->reason), "%s", problem);
-        ret = KA_EREVIEW;
-        goto reject;
-    }
-    const char *end = NULL;
-    r.root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    r.root = ka_json_parse_request(body, len, max_depth, max_values, summary->reason,
+                                   sizeof(summary->reason));
     if (r.root == NULL) {
-        snprintf(summary->reason, sizeof(summary->reason), "malformed JSON");
-        ret = KA_EREVIEW;
-        goto reject;
-    }
-    while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) {
-        end++;
-    }
-    if (end != body + len) {
-        snprintf(summary->reason, sizeof(summary->reason), "data after the JSON document");
         ret = KA_EREVIEW;
         goto reject;
     }

@@ -114,49 +114,60 @@ void ka_buf_diag(struct ka_buf *diag, const char *fmt, ...)
     (void)ret; /* the message is lost, the caller's error code still says what happened */
 }
 
-int ka_buf_add_json_string(struct ka_buf *b, const char *s, size_t n)
+int ka_buf_add_json_chars(struct ka_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    int ret = ka_buf_add(b, "\"", 1);
+    int ret = 0;
     size_t run = 0; /* start of the current run of bytes that need no escaping */
     for (size_t i = 0; ret == 0 && i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t esc_len = 0;
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            esc_len = 2;
-        } else if (c == '\n') {
-            memcpy(esc, "\\n", 2);
-            esc_len = 2;
-        } else if (c == '\t') {
-            memcpy(esc, "\\t", 2);
-            esc_len = 2;
-        } else if (c == '\r') {
-            memcpy(esc, "\\r", 2);
-            esc_len = 2;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        char esc[7] = {'\\', (char)c};
+        size_t esc_len = 2;
+        if (c == '\n' || c == '\t' || c == '\r') {
+            esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
         } else if (c < 0x20) {
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
             esc_len = 6;
         }
-        if (esc_len > 0) {
-            ret = ka_buf_add(b, s + run, i - run);
-            if (ret == 0) {
-                ret = ka_buf_add(b, esc, esc_len);
-            }
-            run = i + 1;
+        ret = ka_buf_add(b, s + run, i - run);
+        if (ret == 0) {
+            ret = ka_buf_add(b, esc, esc_len);
         }
+        run = i + 1;
     }
+    return ret == 0 ? ka_buf_add(b, s + run, n - run) : ret;
+}
+
+int ka_buf_add_json_string(struct ka_buf *b, const char *s, size_t n)
+{
+    int ret = ka_buf_add(b, "\"", 1);
     if (ret == 0) {
-        ret = ka_buf_add(b, s + run, n - run);
+        ret = ka_buf_add_json_chars(b, s, n);
     }
-    if (ret == 0) {
-        ret = ka_buf_add(b, "\"", 1);
+    return ret == 0 ? ka_buf_add(b, "\"", 1) : ret;
+}
+
+size_t ka_str_join(char *dst, size_t n, ...)
+{
+    va_list ap;
+    size_t len = 0;
+    va_start(ap, n);
+    for (const char *s = va_arg(ap, const char *); s != NULL; s = va_arg(ap, const char *)) {
+        size_t k = strlen(s);
+        if (k > n - 1 - len) {
+            k = n - 1 - len;
+        }
+        memcpy(dst + len, s, k);
+        len += k;
     }
-    return ret;
+    va_end(ap);
+    dst[len] = '\0';
+    return len;
 }
 
 char *ka_buf_take(struct ka_buf *b, size_t *len)

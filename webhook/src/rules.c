@@ -200,22 +200,21 @@ static int report(struct ka_rule_run *run, enum ka_stale stale, enum ka_action m
     f->stale = stale;
     f->rule = id;
     f->action = action;
-    snprintf(f->container, sizeof(f->container), "%s", container ? container : "");
-    snprintf(f->path, sizeof(f->path), "%s", path ? path : "");
+    ka_str_join(f->container, sizeof(f->container), container ? container : "", (char *)NULL);
+    ka_str_join(f->path, sizeof(f->path), path, (char *)NULL);
     const struct ka_object *o = run->obj;
     char where[400];
-    if (o->namespace_[0] != '\0') {
-        snprintf(where, sizeof(where), "%s %s/%s", o->kind_name, o->namespace_, o->name);
-    } else {
-        snprintf(where, sizeof(where), "%s %s", o->kind_name, o->name);
-    }
-    snprintf(f->what, sizeof(f->what), "%s", what);
-    snprintf(f->fix, sizeof(f->fix), "%s", fix);
+    int has_ns = o->namespace_[0] != '\0';
+    ka_str_join(where, sizeof(where), o->kind_name, " ", has_ns ? o->namespace_ : "",
+                has_ns ? "/" : "", o->name, (char *)NULL);
+    ka_str_join(f->what, sizeof(f->what), what, (char *)NULL);
+    ka_str_join(f->fix, sizeof(f->fix), fix, (char *)NULL);
     if (container != NULL) {
-        snprintf(f->message, sizeof(f->message), "%s: %s container \"%s\": %s (%s)", f->rule, where,
-                 container, what, fix);
+        ka_str_join(f->message, sizeof(f->message), f->rule, ": ", where, " container \"",
+                    container, "\": ", what, " (", fix, ")", (char *)NULL);
     } else {
-        snprintf(f->message, sizeof(f->message), "%s: %s: %s (%s)", f->rule, where, what, fix);
+        ka_str_join(f->message, sizeof(f->message), f->rule, ": ", where, ": ", what, " (", fix,
+                    ")", (char *)NULL);
     }
     return 0;
 }

@@ -37,11 +37,22 @@ __attribute__((warn_unused_result, format(printf, 2, 0))) int
 ka_buf_vprintf(struct ka_buf *b, const char *fmt, va_list ap);
 /** Append a diagnostic for a caller (who may pass NULL): a full buffer only truncates it. */
 __attribute__((format(printf, 2, 3))) void ka_buf_diag(struct ka_buf *diag, const char *fmt, ...);
+/** Append `s` escaped for the inside of a JSON string literal, without the quotes (to build
+ * one string from several pieces). */
+__attribute__((warn_unused_result)) int ka_buf_add_json_chars(struct ka_buf *b, const char *s,
+                                                              size_t n);
 /** Append `s` as a JSON string literal, quotes included. */
 __attribute__((warn_unused_result)) int ka_buf_add_json_string(struct ka_buf *b, const char *s,
                                                                size_t n);
 /** Take the content: the caller frees the returned pointer; the buffer is left empty. */
 char *ka_buf_take(struct ka_buf *b, size_t *len);
+
+/**
+ * Concatenate the strings that follow (a NULL ends the list) into dst of `n` bytes (n > 0),
+ * cut to fit and always terminated, as snprintf(dst, n, "%s%s...") would, without its cost on
+ * the request path. Returns the length written.
+ */
+__attribute__((sentinel)) size_t ka_str_join(char *dst, size_t n, ...);
 
 /** Read a whole file into `b` (bounded by b->max). KA_ENOTFOUND, KA_EIO or KA_ELIMIT. */
 __attribute__((warn_unused_result)) int ka_buf_read_file(struct ka_buf *b, const char *path);

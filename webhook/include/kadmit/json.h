@@ -37,15 +37,26 @@ int ka_json_arena_active(void);
 /** Bytes handed out by this thread's active arena (for benchmarks). */
 size_t ka_json_arena_used(void);
 
+/**
+ * Parse an untrusted request body (all of text[0..len), whitespace around it allowed) into a
+ * cJSON tree, in one pass, into this thread's arena when one is active. Refuses, with what is
+ * wrong in msg: malformed JSON, data after the document, nesting deeper than `max_depth`, more
+ * than `max_values` values (one per '[', '{', ',' and ':', plus the first), invalid UTF-8, a raw
+ * control character or NUL, \u0000, a \u escape that is not four hex digits. Otherwise the tree
+ * is the one cJSON_ParseWithLengthOpts() builds. Returns the tree (cJSON_Delete() frees it; in
+ * an arena that is a no-op) or NULL. msg must hold at least 64 bytes.
+ */
+struct cJSON *ka_json_parse_request(const char *text, size_t len, unsigned max_depth,
+                                    size_t max_values, char *msg, size_t msg_len);
+
 /* ---- bounded parsing ------------------------------------------------------------------- */
 
 /**
  * Bounded parsing for JSON from outside (attestations, decision logs, registry responses; the
- * admission request path scans with its own stricter limits first): parse one document
- * occupying all of s[0..len)
- * (whitespace around it allowed). Input over `max_bytes`, or nested deeper than `max_depth`
- * (checked before any tree is built), is refused. Returns the tree (caller frees it with
- * cJSON_Delete) or NULL with what went wrong and where ("malformed JSON at line 3 column 7")
+ * admission request path has ka_json_parse_request() above): parse one document occupying all
+ * of s[0..len) (whitespace around it allowed). Input over `max_bytes`, or nested deeper than
+ * `max_depth` (checked before any tree is built), is refused. Returns the tree (caller frees it
+ * with cJSON_Delete) or NULL with what went wrong and where ("malformed JSON at line 3 column 7")
  * in msg (may be NULL).
  */
 struct cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int max_depth,

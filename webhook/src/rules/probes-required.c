@@ -12,14 +12,15 @@ static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
     cJSON_ArrayForEach(p, param(run, "probes"))
     {
         char field[32], what[80], fix[160], where[192];
-        snprintf(field, sizeof(field), "%sProbe", p->valuestring);
+        ka_str_join(field, sizeof(field), p->valuestring, "Probe", (char *)NULL);
         if (item(c, field) != NULL && !cJSON_IsNull(item(c, field))) {
             continue;
         }
-        snprintf(what, sizeof(what), "has no %s", field);
-        snprintf(fix, sizeof(fix), "add %s with httpGet, tcpSocket, grpc or exec", field);
+        ka_str_join(what, sizeof(what), "has no ", field, (char *)NULL);
+        ka_str_join(fix, sizeof(fix), "add ", field, " with httpGet, tcpSocket, grpc or exec",
+                    (char *)NULL);
         char suffix[40];
-        snprintf(suffix, sizeof(suffix), "/%s", field);
+        ka_str_join(suffix, sizeof(suffix), "/", field, (char *)NULL);
         ka_container_path(run, at, suffix, where, sizeof(where));
         int ret = ka_rule_report(run, name, where, what, fix);
         if (ret != 0) {

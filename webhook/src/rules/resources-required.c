@@ -6,6 +6,14 @@
 
 /* Fill the required requests and limits the container lacks from the admin's `fix` params, as
  * one add of the deepest missing map (so the file gets one readable block). */
+/* "requests" of "requests.cpu" (dot points at the '.'), cut to fit. */
+static void section_of(const char *req, const char *dot, char *out, size_t len)
+{
+    size_t n = (size_t)(dot - req) < len - 1 ? (size_t)(dot - req) : len - 1;
+    memcpy(out, req, n);
+    out[n] = '\0';
+}
+
 static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON *res,
                          const char *where)
 {
@@ -22,7 +30,7 @@ static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON 
     {
         const char *dot = strchr(req->valuestring, '.');
         char section[16];
-        snprintf(section, sizeof(section), "%.*s", (int)(dot - req->valuestring), req->valuestring);
+        section_of(req->valuestring, dot, section, sizeof(section));
         const cJSON *have = item(item(res, section), dot + 1);
         const cJSON *v = item(item(given, section), dot + 1);
         if (ret != 0 || v == NULL ||
@@ -80,7 +88,7 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     {
         const char *dot = strchr(req->valuestring, '.');
         char section[16];
-        snprintf(section, sizeof(section), "%.*s", (int)(dot - req->valuestring), req->valuestring);
+        section_of(req->valuestring, dot, section, sizeof(section));
         const cJSON *v = item(item(res, section), dot + 1);
         if (v == NULL || cJSON_IsNull(v) || (cJSON_IsString(v) && v->valuestring[0] == '\0')) {
             int is_req = strcmp(section, "requests") == 0;

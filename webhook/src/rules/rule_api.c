@@ -25,7 +25,14 @@ int ka_list_has(const cJSON *list, const char *s)
 void ka_container_path(const struct ka_rule_run *run, const struct ka_container_ref *at,
                        const char *suffix, char *out, size_t len)
 {
-    snprintf(out, len, "%s/%s/%zu%s", run->obj->pod_spec_path, at->field, at->index, suffix);
+    char index[24], *d = index + sizeof(index);
+    size_t i = at->index;
+    *--d = '\0';
+    do {
+        *--d = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+    ka_str_join(out, len, run->obj->pod_spec_path, "/", at->field, "/", d, suffix, (char *)NULL);
 }
 
 int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg)
