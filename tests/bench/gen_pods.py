@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """Write a generated `kubectl get pods -A -o json` snapshot (a v1 List of realistic pods).
 
-usage: gen_pods.py N [--owned] [--compact]   (stdout)
+usage: gen_pods.py N [--no-owners] [--compact]   (stdout)
 
---owned: every pod carries an ownerReference to a ReplicaSet that is not in the snapshot
-(a pods-only snapshot). --compact: no indentation (about 2.1 KB a pod instead of 4.3 KB).
-About a third of the pods break a rule. Indented like kubectl otherwise.
+Pods belong to controllers as in a real cluster, none of which is in a pods-only snapshot:
+nine workloads in ten are Deployments (3 replicas: the pods of one ReplicaSet, named
+`<rs>-x<n>`), one in ten a StatefulSet (3 replicas, `<sts>-0..2`); each carries the
+controller's ownerReference (kind, name, uid, controller: true). A workload's pods share their
+template, so a third of the workloads break a rule in every pod. --no-owners: no
+ownerReferences (standalone pods). --compact: no indentation (about 2.1 KB a pod instead of
+4.3 KB). Indented like kubectl otherwise.
 """
 import json
 import sys
 
 
 def pod(i, owned):
-    ns = "team-%02d" % (i % 50)
-    bad = i % 3 == 0
+    w = i // 3  # the workload: 3 replicas each
+    ns = "team-%02d" % (w % 50)
+    sts = w % 10 == 9
+    bad = w % 3 == 0
     c = {
         "name": "app",
-        "image": "nginx:latest" if i % 7 == 0 else "registry.example/app@sha256:" + "a" * 64,
+        "image": "nginx:latest" if w % 7 == 0 else "registry.example/app@sha256:" + "a" * 64,
         "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
         "env": [{"name": "MODE", "value": "prod"}, {"name": "POD_IP", "valueFrom": {
             "fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}],
@@ -29,22 +35,26 @@ def pod(i, owned):
     if not bad:
         c["resources"] = {"requests": {"cpu": "100m", "memory": "128Mi"},
                           "limits": {"cpu": "500m", "memory": "256Mi"}}
-    if i % 5:
+    if w % 5:
         c["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 10}
         c["livenessProbe"] = {"httpGet": {"path": "/live", "port": 8080}, "periodSeconds": 10}
+    owner = ("db-%d" % w) if sts else ("app-%d-7d9f8c6b5" % w)
     meta = {
-        "name": "app-%d-7d9f8c6b5-x%05d" % (i % 40, i),
-        "generateName": "app-%d-7d9f8c6b5-" % (i % 40),
+        "name": ("%s-%d" % (owner, i % 3)) if sts else ("%s-x%04d" % (owner, i % 10000)),
+        "generateName": owner + "-",
         "namespace": ns,
         "uid": "00000000-0000-4000-8000-%012d" % i,
         "resourceVersion": str(100000 + i),
         "creationTimestamp": "2026-11-01T12:00:00Z",
-        "labels": {"app": "app-%d" % (i % 40), "pod-template-hash": "7d9f8c6b5"},
+        "labels": {"app": owner.split("-7d9f")[0]},
     }
+    if not sts:
+        meta["labels"]["pod-template-hash"] = "7d9f8c6b5"
     if owned:
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                    "name": "app-%d-7d9f8c6b5" % (i % 40),
-                                    "uid": "11111111-0000-4000-8000-%012d" % (i % 40),
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1",
+                                    "kind": "StatefulSet" if sts else "ReplicaSet",
+                                    "name": owner,
+                                    "uid": "11111111-0000-4000-8000-%012d" % w,
                                     "controller": True, "blockOwnerDeletion": True}]
     return {
         "apiVersion": "v1", "kind": "Pod", "metadata": meta,
@@ -63,7 +73,7 @@ def pod(i, owned):
 
 def main():
     n = int(sys.argv[1])
-    owned = "--owned" in sys.argv
+    owned = "--no-owners" not in sys.argv
     out = sys.stdout
     if "--compact" in sys.argv:
         out.write('{"apiVersion":"v1","items":[')

@@ -3,7 +3,8 @@
 # (tests/fixtures/audit/input/): YAML anchors and merge keys, an alias bomb, JSON Lines,
 # concatenated JSON, trailing data, a broken document between two good ones, a pods-only
 # snapshot, a snapshot with owners and pods, namespace defaulting reaching an exception, empty
-# input, a List larger than the old 64 MiB file cap, an object over the per-object cap.
+# input, a List larger than the old 64 MiB file cap, an object over the per-object cap, YAML
+# Lists (`kubectl get -o yaml`) read item by item.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 source tests/integration/lib/harness.sh
@@ -64,6 +65,24 @@ check "a broken YAML document between two good ones: file:line:column, the other
   bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc middle 2 && accounts middle '[3,2,0,0,1]' &&
     is middle '[.results[].name]' '[\"before\",\"after\"]' &&
     q middle '.errors[0].error' | grep -q 'broken-middle.yaml:12:5: '"
+
+audit yaml-list "$F/list.yaml"
+check "YAML List (kubectl get -o yaml): read item by item; a broken item and a non-List with items are errors" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc yaml-list 2 && accounts yaml-list '[7,5,0,0,2]' &&
+    is yaml-list '[.results[].name]' '[\"a\",\"c\",\"after\",\"d\",\"e\"]' &&
+    is yaml-list '[.results[].source | sub(\".*/\"; \"\")]' '[\"list.yaml:4#items[0]\",\"list.yaml:18#items[2]\",\"list.yaml:34\",\"list.yaml:48#items[0]\",\"list.yaml:65#items[0]\"]' &&
+    q yaml-list '.errors[0].source' | grep -q 'list.yaml:18#items\\[1\\]' &&
+    q yaml-list '.errors[1].error' | grep -q 'whose kind is not a List'"
+python3 -c "
+print('apiVersion: v1\nitems:')
+for i in range(3000):
+    print('- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: p%d\n    namespace: shop\n  spec:\n    containers:\n    - name: app\n      image: registry.example/app:1.0' % i)
+print('kind: List\nmetadata: {}')" >"$WORK/big-list.yaml"
+audit yaml-big --max-object-bytes 4096 "$WORK/big-list.yaml"
+audit yaml-big-item --max-object-bytes 170 "$F/list.yaml"
+check "a YAML List over the per-object cap is read item by item; an item over it is an error for that item" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts yaml-big '[3000,3000,0,0,0]' &&
+    accounts yaml-big-item '[7,2,0,0,5]' && q yaml-big-item '.errors[0].error' | grep -q 'List item larger than the per-object limit'"
 
 audit pods-only "$F/pods-only.json"
 check "pods-only snapshot: pods whose ReplicaSet is not in the input are evaluated" \
@@ -154,25 +173,56 @@ check "-o jsonl: one record per line, errors in the stream, the summary last" \
     .[-1].read == 5 and .[-1].owned == 0' $WORK/order.jsonl >/dev/null"
 check "-o jsonl: decided results first, objects waiting for their controller at the end" \
   bash -c "[ \"\$(jq -r -s 'map(select(.type==\"result\") | .name) | join(\",\")' $WORK/order.jsonl)\" = static,a,web-6d4f-a,web-6d4f-b ]"
-python3 - "$KADMIT" "$F/policy.yaml" "$F/pods.jsonl" >"$WORK/live.txt" 2>&1 <<'PY'
-import subprocess, sys, select
-kadmit, policy, pods = sys.argv[1:4]
+# Objects waiting for their controller go to a temporary file (flat memory) and are settled at
+# the end; without a writable $TMPDIR they wait in memory, with the same result.
+names() { jq -r -s '[.[] | select(.type=="result") | .kind + "/" + .name] + [.[-1].owned | tostring] | join(",")' "$1"; }
+for tmp in "$WORK" /nonexistent; do
+  TMPDIR=$tmp "$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$F/owner-and-pods.json" \
+    "$F/pods-only.json" >"$WORK/owned.jsonl" 2>/dev/null
+  TMPDIR=$tmp "$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$F/pods-only.json" \
+    >"$WORK/waiting.jsonl" 2>/dev/null
+  check "-o jsonl, TMPDIR=$tmp: pods before their ReplicaSet and Deployment are owned; pods without theirs reported last" \
+    bash -c "[ \"\$($(declare -f names); names $WORK/owned.jsonl)\" = Deployment/web,Pod/static,5 ] &&
+      [ \"\$($(declare -f names); names $WORK/waiting.jsonl)\" = Pod/static,Pod/web-6d4f-a,Pod/web-6d4f-b,0 ] &&
+      ! ls -A $WORK | grep -q kadmit-audit-"
+done
+for fmt in jsonl json; do
+  python3 - "$KADMIT" "$F/policy.yaml" "$F/pods.jsonl" "$fmt" >"$WORK/live-$fmt.txt" 2>&1 <<'PY'
+import json, os, subprocess, sys, select
+kadmit, policy, pods, fmt = sys.argv[1:5]
 lines = open(pods).read().splitlines(True)
-p = subprocess.Popen([kadmit, "audit", "--policies", policy, "-o", "jsonl", "-"],
+p = subprocess.Popen([kadmit, "audit", "--policies", policy, "-o", fmt, "-"],
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 p.stdin.write(lines[0].encode()); p.stdin.flush()
 # the first result arrives while the input is still open
-ready, _, _ = select.select([p.stdout], [], [], 20)
-first = p.stdout.readline().decode() if ready else ""
+first = b""
+while b'"a"' not in first and select.select([p.stdout], [], [], 20)[0]:
+    chunk = os.read(p.stdout.fileno(), 65536)
+    if not chunk:
+        break
+    first += chunk
 p.stdin.write("".join(lines[1:]).encode()); p.stdin.close()
-rest = p.stdout.read().decode()
+rest = p.stdout.read()
 p.wait()
-print("first-before-eof" if '"name":"a"' in first else "no early result: " + first)
-print(len(rest.splitlines()))
+print("first-before-eof" if b'"a"' in first else "no early result: %r" % first)
+whole = (first + rest).decode()
+if fmt == "jsonl":
+    print(len(whole.splitlines()) - 1)
+else:
+    print(len(json.loads(whole)["results"]))
 PY
-check "-o jsonl on a pipe: the first result is written before the input ends" \
-  bash -c "head -1 $WORK/live.txt | grep -q first-before-eof && [ \"\$(sed -n 2p $WORK/live.txt)\" = 3 ]"
+  check "-o $fmt on a pipe: the first result is written before the input ends" \
+    bash -c "head -1 $WORK/live-$fmt.txt | grep -q first-before-eof && [ \"\$(sed -n 2p $WORK/live-$fmt.txt)\" = 3 ]"
+done
 python3 tests/bench/gen_pods.py 3000 >"$WORK/pods3k.json"
+# markdown keeps only the rows it prints; the others still count in its per-rule table
+"$KADMIT" audit --policies "$F/policy.yaml" -o markdown --fail-on never "$WORK/pods3k.json" >"$WORK/pods3k.md"
+"$KADMIT" audit --policies "$F/policy.yaml" -o json --fail-on never "$WORK/pods3k.json" >"$WORK/pods3k.json.out"
+total=$(jq .summary.findings.total "$WORK/pods3k.json.out")
+check "markdown past its 200 rows: the rest counted ('and N more', per-rule totals), as json counts them" \
+  bash -c "[ $total -gt 200 ] && [ \$(grep -c '^| object |' $WORK/pods3k.md) = 200 ] &&
+    grep -q '^\.\.\. and $((total - 200)) more findings' $WORK/pods3k.md &&
+    [ \$(sed -n '/Findings by rule/,/Findings by namespace/p' $WORK/pods3k.md | awk -F'|' '/^\| [a-z]/ {s += \$6} END {print s}') = $total ]"
 script -qec "$KADMIT audit --policies $F/policy.yaml -o jsonl $WORK/pods3k.json >/dev/null" /dev/null \
   >"$WORK/progress-tty.txt" 2>&1
 "$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$WORK/pods3k.json" >/dev/null 2>"$WORK/progress-pipe.txt"

@@ -188,6 +188,15 @@ print(json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"
 PY
 }
 review miss "$REG/miss@$MDIG" >"$T/miss.req"
+# an image listed in --registry-images: fetched before any pod asks for it
+echo listed >"$T/listed.txt"
+tar -C "$T" -cf "$T/listed.tar" listed.txt
+"$CRANE" append --insecure -f "$T/listed.tar" -t "$REG/listed:1" >/dev/null 2>&1
+LDIG=$("$CRANE" digest --insecure "$REG/listed:1")
+bash $A/statement.sh --digest "${LDIG#sha256:}" $A/trivy-clean.json >"$T/listed.st"
+bash $A/sign.sh "$T/k/keys/scanner.key" "$T/listed.st" >"$T/listed.json"
+python3 "$TOOL" push-att --registry "http://$REG" --repo listed --digest "${LDIG#sha256:}" "$T/listed.json"
+printf '# images to follow\n%s/listed@%s\n' "$REG" "$LDIG" >"$T/images-listed.txt"
 review none "$REG/app@sha256:$(printf 2%.0s {1..64})" >"$T/none.req"
 review down "127.0.0.1:$DOWN/app@sha256:$(printf 3%.0s {1..64})" >"$T/down.req"
 proxy slow
@@ -197,7 +206,7 @@ SP=$(free_port) MP=$(free_port)
 "$KADMIT" serve --listen 127.0.0.1:$SP --metrics-listen 127.0.0.1:$MP --tls-cert "$T/tls/tls.crt" \
   --tls-key "$T/tls/tls.key" --policies "$T/k/checklist.yaml" --attestations "$T/fetched" \
   --attestation-source registry --registry-plain-http 1 --registry-timeout 20s \
-  --registry-hosts "$REG,127.0.0.1:$DOWN,127.0.0.1:$P" \
+  --registry-hosts "$REG,127.0.0.1:$DOWN,127.0.0.1:$P" --registry-images "$T/images-listed.txt" \
   2>"$T/serve-reg.log" &
 spid=$!
 pids+=($spid)
@@ -211,6 +220,9 @@ post() { curl -s --max-time 5 --cacert "$T/tls/ca.crt" -H 'Content-Type: applica
 # poll until the answer to $1 matches the extended regex $2 (keeps the last answer in $1.out)
 until_answer() { for _ in $(seq 100); do post "$1" >"$1.out"; grep -qE "$2" "$1.out" && return 0; sleep 0.1; done
   echo "  last answer: $(cat "$1.out")"; return 1; }
+wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
+check "--registry-images: a listed image's attestations are fetched before any request" \
+  wait_file "$T/fetched/registry-${LDIG#sha256:}.jsonl"
 post "$T/miss.req" >"$T/miss.first"
 check "registry source: a miss is denied at once, saying its registry fetch is queued" \
   bash -c "grep -q '\"allowed\":false' $T/miss.first && grep -qE 'a registry fetch is (queued|under way)' $T/miss.first"
@@ -243,6 +255,12 @@ check "strace: the fetcher thread connected to the registry" \
 check "... the webhook's threads accepted the requests" grep -qE '^[0-9]+ +accept' "$T/strace-reg.out"
 check "... and no thread but the fetcher made a socket() or connect(): the request path does no network I/O" \
   bash -c "[ -n '$FTID' ] && ! grep -E 'socket\(|connect\(' $T/strace-reg.out | grep -vE '^$FTID '"
+curl -s "http://127.0.0.1:$MP/metrics" >"$T/metrics-reg.txt"
+check "metrics: the fetches by result and the queue" \
+  bash -c "grep -qE '^kadmit_registry_fetches_total\{result=\"written\"\} [1-9]' $T/metrics-reg.txt && \
+    grep -qE '^kadmit_registry_fetches_total\{result=\"none\"\} [1-9]' $T/metrics-reg.txt && \
+    grep -qE '^kadmit_registry_fetches_total\{result=\"error\"\} [1-9]' $T/metrics-reg.txt && \
+    grep -qE '^kadmit_registry_fetch_queue\{state=\"tracked\"\} [1-9]' $T/metrics-reg.txt"
 kill $spid
 wait $spid 2>/dev/null
 check "kadmit serve stops at once, aborting the fetch under way (exit 0)" test $? -eq 0

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -24,6 +25,8 @@
 
 /* A decision-log line longer than this is skipped (the writer caps lines at 256 KiB). */
 #define KA_AUDIT_MAX_LOG_LINE (512u * 1024u)
+/* One spooled result: its findings are bounded by the review summary's own limits. */
+#define KA_AUDIT_MAX_SPOOL_RECORD (64u * 1024u * 1024u)
 
 /* ------------------------------------------------------------------------------------------
  * Items
@@ -35,6 +38,7 @@ void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy)
     a->policy = policy;
     a->policy_name = "checklist";
     a->default_namespace = "default";
+    ka_buf_init(&a->spool_buf, KA_AUDIT_MAX_SPOOL_RECORD);
 }
 
 static void item_free(struct ka_audit_item *it)
@@ -77,6 +81,14 @@ void ka_audit_free(struct ka_audit *a)
         free(a->identities[i]);
     }
     free(a->identities);
+    if (a->spool != NULL) {
+        fclose(a->spool);
+    }
+    a->spool = NULL;
+    a->n_spooled = 0;
+    ka_buf_free(&a->spool_buf);
+    ka_audit_tallies_free(&a->released_by_rule);
+    ka_audit_tallies_free(&a->released_by_namespace);
     cJSON_Delete(a->role_bindings);
     cJSON_Delete(a->deferred_roles);
     a->role_bindings = a->deferred_roles = NULL;
@@ -224,6 +236,158 @@ static int item_take_summary(struct ka_audit_item *it, const struct ka_review_su
     return ret;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Spool: the results of objects waiting for their controller, in a temporary file
+ *
+ * A record is its length (size_t) and then NUL-terminated fields: the owner keys, the names,
+ * the verdict, and per finding, mutation and exemption their strings. Numbers are decimal.
+ */
+
+static FILE *spool_open(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/kadmit-audit-XXXXXX", dir != NULL && dir[0] ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        return NULL;
+    }
+    (void)unlink(path); /* gone when the audit ends, however it ends */
+    FILE *f = fdopen(fd, "w+b");
+    if (f == NULL) {
+        close(fd);
+    }
+    return f;
+}
+
+static int put_str(struct ka_buf *b, const char *s)
+{
+    return ka_buf_add(b, s != NULL ? s : "", strlen(s != NULL ? s : "") + 1);
+}
+
+static int put_num(struct ka_buf *b, size_t n)
+{
+    char num[32];
+    snprintf(num, sizeof(num), "%zu", n);
+    return put_str(b, num);
+}
+
+static int spool_put(FILE *f, const struct ka_audit_item *it, struct ka_buf *b)
+{
+    ka_buf_reset(b);
+    const char *head[] = {it->owner_uid,  it->owner_ref, it->source, it->api_version, it->kind,
+                          it->namespace_, it->name,      it->uid,    it->operation};
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < sizeof(head) / sizeof(head[0]); i++) {
+        ret = put_str(b, head[i]);
+    }
+    ret = ret ? ret : put_num(b, (size_t)it->allowed);
+    ret = ret ? ret : put_num(b, it->n_dropped_findings);
+    ret = ret ? ret : put_num(b, it->n_findings);
+    for (size_t i = 0; ret == 0 && i < it->n_findings; i++) {
+        const struct ka_audit_finding *fd = &it->findings[i];
+        ret = put_str(b, fd->rule);
+        ret = ret ? ret : put_num(b, (size_t)fd->action);
+        ret = ret ? ret : put_str(b, fd->message);
+        ret = ret ? ret : put_str(b, fd->container);
+        ret = ret ? ret : put_str(b, fd->path);
+        ret = ret ? ret : put_num(b, (size_t)fd->stale);
+    }
+    ret = ret ? ret : put_num(b, it->n_mutations);
+    for (size_t i = 0; ret == 0 && i < it->n_mutations; i++) {
+        ret = put_str(b, it->mutations[i].rule);
+        ret = ret ? ret : put_str(b, it->mutations[i].op);
+        ret = ret ? ret : put_str(b, it->mutations[i].path);
+    }
+    ret = ret ? ret : put_num(b, it->n_exemptions);
+    for (size_t i = 0; ret == 0 && i < it->n_exemptions; i++) {
+        ret = put_str(b, it->exemptions[i].rule);
+        ret = ret ? ret : put_str(b, it->exemptions[i].exception);
+        ret = ret ? ret : put_str(b, it->exemptions[i].reason);
+    }
+    if (ret == 0 &&
+        (fwrite(&b->len, sizeof(b->len), 1, f) != 1 || fwrite(b->data, 1, b->len, f) != b->len)) {
+        ret = KA_EIO;
+    }
+    return ret;
+}
+
+struct spool_cursor {
+    const char *p, *end;
+    int bad;
+};
+
+static const char *get_str(struct spool_cursor *c)
+{
+    const char *nul = c->p < c->end ? memchr(c->p, '\0', (size_t)(c->end - c->p)) : NULL;
+    if (nul == NULL) {
+        c->bad = 1;
+        return "";
+    }
+    const char *s = c->p;
+    c->p = nul + 1;
+    return s;
+}
+
+static size_t get_num(struct spool_cursor *c)
+{
+    return (size_t)strtoull(get_str(c), NULL, 10);
+}
+
+/* Read the next record into *it (zeroed first; item_free() it). 1: read, 0: end. */
+static int spool_get(FILE *f, struct ka_audit_item *it, struct ka_buf *b)
+{
+    size_t len;
+    memset(it, 0, sizeof(*it));
+    if (fread(&len, sizeof(len), 1, f) != 1) {
+        return ferror(f) ? KA_EIO : 0;
+    }
+    ka_buf_reset(b);
+    if (len > b->max) {
+        return KA_EINTERNAL;
+    }
+    char chunk[4096];
+    for (size_t left = len; left > 0;) {
+        size_t n = fread(chunk, 1, left < sizeof(chunk) ? left : sizeof(chunk), f);
+        if (n == 0 || ka_buf_add(b, chunk, n) != 0) {
+            return n == 0 ? KA_EIO : KA_ENOMEM;
+        }
+        left -= n;
+    }
+    struct spool_cursor c = {b->data, b->data + len, 0};
+    const char *owner_uid = get_str(&c), *owner_ref = get_str(&c);
+    it->origin = KA_AUDIT_OBJECT;
+    it->owner_uid = owner_uid[0] ? strdup(owner_uid) : NULL;
+    it->owner_ref = strdup(owner_ref);
+    char *fixed[] = {it->source, it->api_version, it->kind,     it->namespace_,
+                     it->name,   it->uid,         it->operation};
+    const size_t sizes[] = {sizeof(it->source),     sizeof(it->api_version), sizeof(it->kind),
+                            sizeof(it->namespace_), sizeof(it->name),        sizeof(it->uid),
+                            sizeof(it->operation)};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        snprintf(fixed[i], sizes[i], "%s", get_str(&c));
+    }
+    it->allowed = get_num(&c) != 0;
+    it->n_dropped_findings = get_num(&c);
+    int ret = it->owner_ref == NULL || (owner_uid[0] && it->owner_uid == NULL) ? KA_ENOMEM : 0;
+    for (size_t i = 0, n = get_num(&c); ret == 0 && !c.bad && i < n; i++) {
+        const char *rule = get_str(&c);
+        enum ka_action action = (enum ka_action)get_num(&c);
+        const char *message = get_str(&c), *container = get_str(&c), *path = get_str(&c);
+        ret = item_add_finding(it, rule, action, message, container, path,
+                               (enum ka_stale)get_num(&c));
+    }
+    for (size_t i = 0, n = get_num(&c); ret == 0 && !c.bad && i < n; i++) {
+        const char *rule = get_str(&c), *op = get_str(&c);
+        ret = item_add_mutation(it, rule, op, get_str(&c));
+    }
+    for (size_t i = 0, n = get_num(&c); ret == 0 && !c.bad && i < n; i++) {
+        const char *rule = get_str(&c), *exception = get_str(&c);
+        ret = item_add_exemption(it, rule, exception, get_str(&c));
+    }
+    return ret != 0 ? ret : c.bad ? KA_EINTERNAL : 1;
+}
+
 static const char *str_at(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -231,6 +395,7 @@ static const char *str_at(const cJSON *o, const char *k)
 }
 
 static int emit_ready(struct ka_audit *a);
+static void count_item(struct ka_audit_counts *c, const struct ka_audit_item *it);
 
 /* ------------------------------------------------------------------------------------------
  * Owners: identities of the workloads evaluated (a set of strings), and who owns what
@@ -340,6 +505,40 @@ static int owner_evaluated(const struct ka_audit *a, const char *owner_uid, cons
     return (owner_uid != NULL && identity_has(a, owner_uid)) || identity_has(a, owner_ref);
 }
 
+/* The spooled objects, in input order: owned ones counted, the others emitted. */
+static int spool_drain(struct ka_audit *a)
+{
+    if (a->spool == NULL || a->n_spooled == 0) {
+        return 0;
+    }
+    int ret = fflush(a->spool) == 0 && fseek(a->spool, 0, SEEK_SET) == 0 ? 0 : KA_EIO;
+    struct ka_audit_item it;
+    while (ret == 0 && (ret = spool_get(a->spool, &it, &a->spool_buf)) == 1) {
+        if (owner_evaluated(a, it.owner_uid, it.owner_ref)) {
+            a->n_owned++;
+            ret = 0;
+        } else {
+            ret = a->emit(a->emit_ctx, a, &it);
+            if (ret == 0) {
+                count_item(&a->emitted, &it);
+            } else if (ret == KA_AUDIT_KEEP) {
+                struct ka_audit_item *kept = new_item(a, KA_AUDIT_OBJECT, "");
+                ret = kept == NULL ? KA_ENOMEM : 0;
+                if (kept != NULL) {
+                    it.kept = 1;
+                    *kept = it; /* the item's strings move with it */
+                    memset(&it, 0, sizeof(it));
+                }
+            }
+        }
+        item_free(&it);
+    }
+    item_free(&it);
+    a->n_spooled = 0;
+    a->n_waiting = a->n_items;
+    return ret;
+}
+
 static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
                       unsigned depth);
 
@@ -372,7 +571,7 @@ int ka_audit_finish(struct ka_audit *a)
     size_t kept = 0;
     for (size_t i = 0; i < a->n_items; i++) {
         struct ka_audit_item *it = &a->items[i];
-        if (it->owner_ref != NULL && !it->error &&
+        if (it->owner_ref != NULL && !it->error && !it->kept &&
             owner_evaluated(a, it->owner_uid, it->owner_ref)) {
             item_free(it);
             a->n_owned++;
@@ -386,7 +585,8 @@ int ka_audit_finish(struct ka_audit *a)
     a->n_items = kept;
     a->n_waiting = 0;
     a->finished = 1;
-    return emit_ready(a);
+    ret = emit_ready(a);
+    return ret ? ret : spool_drain(a);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -982,7 +1182,23 @@ static int emit_ready(struct ka_audit *a)
     size_t keep = a->n_waiting;
     for (size_t i = a->n_waiting; i < a->n_items; i++) {
         struct ka_audit_item *it = &a->items[i];
+        if (it->kept) {
+            a->items[keep++] = *it; /* emitted already, kept for a renderer */
+            continue;
+        }
         int waits = it->owner_ref != NULL && !it->error && !a->finished;
+        if (ret == 0 && waits && a->spool == NULL && !a->spool_failed) {
+            a->spool = spool_open();
+            a->spool_failed = a->spool == NULL;
+        }
+        if (ret == 0 && waits && a->spool != NULL) {
+            ret = spool_put(a->spool, it, &a->spool_buf);
+            if (ret == 0) {
+                a->n_spooled++;
+                item_free(it);
+                continue;
+            }
+        }
         if (ret == 0 && !waits) {
             ret = a->emit(a->emit_ctx, a, it);
             if (ret == 0) {
@@ -990,6 +1206,8 @@ static int emit_ready(struct ka_audit *a)
                 item_free(it);
                 continue;
             }
+            it->kept = ret == KA_AUDIT_KEEP;
+            ret = it->kept ? 0 : ret;
         }
         a->items[keep++] = *it;
     }
@@ -1162,46 +1380,113 @@ static int summary_json_fill(cJSON *sum, const struct ka_audit *a)
     return 0;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * JSON, written as results are decided: results and decisions straight out, errors and
+ * decision-log problems (a few) held as text until their array's turn. The layout is
+ * cJSON_Print's, so a streamed report reads like one printed whole.
+ */
+
+static const char *const json_sections[] = {"results", "errors", "decisions", "decisionLogProblems",
+                                            "summary"};
+
+static int json_section(const struct ka_audit_item *it)
+{
+    int adm = it->origin == KA_AUDIT_ADMISSION;
+    return it->error ? (adm ? 3 : 1) : (adm ? 2 : 0);
+}
+
+/* cJSON_Print(v), every line after the first indented by `tabs` more. */
+static int json_add_indented(struct ka_buf *out, const cJSON *v, int tabs)
+{
+    char *text = cJSON_Print(v);
+    if (text == NULL) {
+        return KA_ENOMEM;
+    }
+    int ret = 0;
+    const char *p = text;
+    for (const char *nl; ret == 0 && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        ret = ka_buf_add(out, p, (size_t)(nl - p) + 1);
+        ret = ret ? ret : ka_buf_add(out, "\t\t", (size_t)tabs);
+    }
+    ret = ret ? ret : ka_buf_adds(out, p);
+    cJSON_free(text);
+    return ret;
+}
+
+void ka_audit_json_init(struct ka_audit_json *j)
+{
+    memset(j, 0, sizeof(*j));
+    ka_buf_init(&j->held[0], 1024u * 1024u * 1024u);
+    ka_buf_init(&j->held[1], 1024u * 1024u * 1024u);
+}
+
+void ka_audit_json_free(struct ka_audit_json *j)
+{
+    ka_buf_free(&j->held[0]);
+    ka_buf_free(&j->held[1]);
+}
+
+/* Close the open array and open the next ones up to `section`, writing the held ones. */
+static int json_advance(struct ka_audit_json *j, int section, struct ka_buf *out)
+{
+    int ret = j->started ? 0 : ka_buf_printf(out, "{\n\t\"%s\":\t[", json_sections[0]);
+    j->started = 1;
+    while (ret == 0 && j->open < section) {
+        j->open++;
+        ret =
+            ka_buf_printf(out, "],\n\t\"%s\":\t%s", json_sections[j->open], j->open < 4 ? "[" : "");
+        if (ret == 0 && (j->open == 1 || j->open == 3)) {
+            struct ka_buf *h = &j->held[j->open == 3];
+            ret = h->len > 0 ? ka_buf_add(out, h->data, h->len) : 0;
+            ka_buf_free(h);
+        }
+    }
+    return ret;
+}
+
+int ka_audit_json_item(struct ka_audit_json *j, const struct ka_audit_item *it, struct ka_buf *out)
+{
+    int section = json_section(it);
+    int held = section == 1 || section == 3;
+    if (section < j->open || (held && section <= j->open)) {
+        return KA_EINTERNAL; /* its array is already written */
+    }
+    int ret = held ? 0 : json_advance(j, section, out);
+    struct ka_buf *to = held ? &j->held[section == 3] : out;
+    cJSON *r = cJSON_CreateObject();
+    ret = ret ? ret : r == NULL ? KA_ENOMEM : item_json_fill(r, it);
+    ret = ret ? ret : j->n[section] > 0 ? ka_buf_adds(to, ", ") : 0;
+    ret = ret ? ret : json_add_indented(to, r, 2);
+    j->n[section]++;
+    cJSON_Delete(r);
+    return ret;
+}
+
+int ka_audit_json_end(struct ka_audit_json *j, const struct ka_audit *a, struct ka_buf *out)
+{
+    cJSON *sum = cJSON_CreateObject();
+    int ret = json_advance(j, 4, out);
+    ret = ret ? ret : sum == NULL ? KA_ENOMEM : summary_json_fill(sum, a);
+    ret = ret ? ret : json_add_indented(out, sum, 1);
+    ret = ret ? ret : ka_buf_adds(out, "\n}\n");
+    cJSON_Delete(sum);
+    return ret;
+}
+
 int ka_audit_render_json(const struct ka_audit *a, struct ka_buf *out)
 {
-    int ret = KA_ENOMEM;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *results = cJSON_AddArrayToObject(root, "results");
-    cJSON *errors = cJSON_AddArrayToObject(root, "errors");
-    cJSON *decisions = cJSON_AddArrayToObject(root, "decisions");
-    cJSON *problems = cJSON_AddArrayToObject(root, "decisionLogProblems");
-    cJSON *sum = cJSON_AddObjectToObject(root, "summary");
-    if (root == NULL || results == NULL || errors == NULL || decisions == NULL ||
-        problems == NULL || sum == NULL) {
-        goto cleanup;
-    }
-    for (size_t i = 0; i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        int adm = it->origin == KA_AUDIT_ADMISSION;
-        cJSON *r = cJSON_CreateObject();
-        if (r == NULL) {
-            goto cleanup;
-        }
-        cJSON_AddItemToArray(it->error ? (adm ? problems : errors) : (adm ? decisions : results),
-                             r);
-        if (item_json_fill(r, it) != 0) {
-            goto cleanup;
+    struct ka_audit_json j;
+    ka_audit_json_init(&j);
+    int ret = 0;
+    for (int section = 0; section < 4; section++) {
+        for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+            if (json_section(&a->items[i]) == section) {
+                ret = ka_audit_json_item(&j, &a->items[i], out);
+            }
         }
     }
-    if (summary_json_fill(sum, a) != 0) {
-        goto cleanup;
-    }
-    char *text = cJSON_Print(root);
-    if (text == NULL) {
-        goto cleanup;
-    }
-    ret = ka_buf_adds(out, text);
-    if (ret == 0) {
-        ret = ka_buf_add(out, "\n", 1);
-    }
-    cJSON_free(text);
-cleanup:
-    cJSON_Delete(root);
+    ret = ret ? ret : ka_audit_json_end(&j, a, out);
+    ka_audit_json_free(&j);
     return ret;
 }
 

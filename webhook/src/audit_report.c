@@ -19,8 +19,6 @@
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
 
-/* Rows in a Markdown findings table (a GitHub comment holds at most 65536 characters). */
-#define KA_AUDIT_MARKDOWN_MAX_ROWS 200
 /* Bars in one SVG chart. */
 #define KA_AUDIT_CHART_MAX_BARS 20
 
@@ -28,22 +26,14 @@
  * Tallies: findings by rule and by namespace
  */
 
-struct tally {
-    const char *key; /* borrowed from an item */
-    size_t enforce, warn, audit, total;
-};
-
-struct tallies {
-    struct tally *v;
-    size_t n, cap;
-};
-
 static const char *ns_label(const char *ns)
 {
     return ns[0] != '\0' ? ns : "(no namespace)";
 }
 
-static int tally_add(struct tallies *t, const char *key, enum ka_action act)
+/* Count n findings of `act` under key (borrowed, or copied when `copy`). */
+static int tally_add_n(struct ka_audit_tallies *t, const char *key, int copy, size_t enforce,
+                       size_t warn, size_t audit)
 {
     size_t i = 0;
     while (i < t->n && strcmp(t->v[i].key, key) != 0) {
@@ -52,7 +42,7 @@ static int tally_add(struct tallies *t, const char *key, enum ka_action act)
     if (i == t->n) {
         if (t->n == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 16;
-            struct tally *p = realloc(t->v, cap * sizeof(*p));
+            struct ka_audit_tally *p = realloc(t->v, cap * sizeof(*p));
             if (p == NULL) {
                 return KA_ENOMEM;
             }
@@ -60,19 +50,51 @@ static int tally_add(struct tallies *t, const char *key, enum ka_action act)
             t->cap = cap;
         }
         memset(&t->v[t->n], 0, sizeof(t->v[0]));
-        t->v[t->n++].key = key;
+        t->v[t->n].key = copy ? strdup(key) : key;
+        if (t->v[t->n].key == NULL) {
+            return KA_ENOMEM;
+        }
+        t->n++;
     }
-    struct tally *e = &t->v[i];
-    e->enforce += act == KA_ACTION_ENFORCE;
-    e->warn += act == KA_ACTION_WARN;
-    e->audit += act != KA_ACTION_ENFORCE && act != KA_ACTION_WARN;
-    e->total++;
+    struct ka_audit_tally *e = &t->v[i];
+    e->enforce += enforce;
+    e->warn += warn;
+    e->audit += audit;
+    e->total += enforce + warn + audit;
     return 0;
+}
+
+static int tally_add(struct ka_audit_tallies *t, const char *key, enum ka_action act)
+{
+    return tally_add_n(t, key, 0, act == KA_ACTION_ENFORCE, act == KA_ACTION_WARN,
+                       act != KA_ACTION_ENFORCE && act != KA_ACTION_WARN);
+}
+
+int ka_audit_tally_released(struct ka_audit *a, const struct ka_audit_item *it)
+{
+    int ret = 0;
+    for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
+        enum ka_action act = it->findings[f].action;
+        size_t e = act == KA_ACTION_ENFORCE, w = act == KA_ACTION_WARN, au = !e && !w;
+        ret = tally_add_n(&a->released_by_rule, it->findings[f].rule, 1, e, w, au);
+        ret = ret ? ret
+                  : tally_add_n(&a->released_by_namespace, ns_label(it->namespace_), 1, e, w, au);
+    }
+    return ret;
+}
+
+void ka_audit_tallies_free(struct ka_audit_tallies *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free((char *)t->v[i].key);
+    }
+    free(t->v);
+    memset(t, 0, sizeof(*t));
 }
 
 static int cmp_tally(const void *x, const void *y)
 {
-    const struct tally *a = x, *b = y;
+    const struct ka_audit_tally *a = x, *b = y;
     if (a->total != b->total) {
         return a->total > b->total ? -1 : 1;
     }
@@ -80,9 +102,18 @@ static int cmp_tally(const void *x, const void *y)
 }
 
 /* by_ns: key by namespace, else by rule. */
-static int tally_build(const struct ka_audit *a, int by_ns, struct tallies *t)
+static int tally_build(const struct ka_audit *a, int by_ns, struct ka_audit_tallies *t)
 {
     memset(t, 0, sizeof(*t));
+    const struct ka_audit_tallies *released =
+        by_ns ? &a->released_by_namespace : &a->released_by_rule;
+    for (size_t i = 0; i < released->n; i++) {
+        const struct ka_audit_tally *r = &released->v[i];
+        int ret = tally_add_n(t, r->key, 0, r->enforce, r->warn, r->audit);
+        if (ret != 0) {
+            return ret;
+        }
+    }
     for (size_t i = 0; i < a->n_items; i++) {
         const struct ka_audit_item *it = &a->items[i];
         for (size_t f = 0; !it->error && f < it->n_findings; f++) {
@@ -99,7 +130,7 @@ static int tally_build(const struct ka_audit *a, int by_ns, struct tallies *t)
     return 0;
 }
 
-static void tally_free(struct tallies *t)
+static void tally_free(struct ka_audit_tallies *t)
 {
     free(t->v);
     memset(t, 0, sizeof(*t));
@@ -546,7 +577,7 @@ static const struct ka_audit_markup md_markup = {.escape = md_cell,
                                                  .errors_tail = ""};
 
 static int md_tally_table(struct ka_buf *out, const char *title, const char *col,
-                          const struct tallies *t)
+                          const struct ka_audit_tallies *t)
 {
     int ret = ka_buf_printf(out,
                             "\n### %s\n\n| %s | Enforce | Warn | Audit | Total |\n"
@@ -570,7 +601,7 @@ static int md_tally_table(struct ka_buf *out, const char *title, const char *col
 struct report_view {
     struct ka_audit_counts c;
     char when[40];
-    struct tallies rules, spaces;
+    struct ka_audit_tallies rules, spaces;
 };
 
 static void view_free(struct report_view *v)
@@ -614,7 +645,6 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
         const struct ka_audit_item *it = &a->items[i];
         for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
             if (rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
-                more++;
                 continue;
             }
             rows++;
@@ -645,6 +675,7 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
     if (ret == 0 && rows == 0) {
         ret = ka_buf_adds(out, "| | | | | no findings | |\n");
     }
+    more = v.c.findings - rows; /* released ones (ka_audit_tally_released) included */
     if (ret == 0 && more > 0) {
         ret = ka_buf_printf(out,
                             "\n... and %zu more findings (the json and html outputs list "
@@ -730,7 +761,8 @@ static int html_esc_cut(struct ka_buf *b, const char *s, size_t max)
 #define COLOR_AUDIT "#78909c"
 
 /* A horizontal stacked bar chart (enforce, warn, audit) as inline SVG. */
-static int svg_chart(struct ka_buf *out, const char *id, const char *title, const struct tallies *t)
+static int svg_chart(struct ka_buf *out, const char *id, const char *title,
+                     const struct ka_audit_tallies *t)
 {
     const unsigned label_w = 180, bar_w = 300, row_h = 24, top = 30;
     size_t n = t->n < KA_AUDIT_CHART_MAX_BARS ? t->n : KA_AUDIT_CHART_MAX_BARS;
@@ -752,7 +784,7 @@ static int svg_chart(struct ka_buf *out, const char *id, const char *title, cons
             ka_buf_printf(out, "<text x=\"0\" y=\"%u\" class=\"cl\">no findings</text>", top + 16);
     }
     for (size_t i = 0; ret == 0 && i < n; i++) {
-        const struct tally *e = &t->v[i];
+        const struct ka_audit_tally *e = &t->v[i];
         unsigned y = top + (unsigned)i * row_h;
         ret = ka_buf_printf(out, "<g class=\"bar\"><title>");
         ret = ret ? ret : html_esc(out, e->key);
@@ -870,7 +902,7 @@ static int html_card(struct ka_buf *out, const char *cls, size_t n, const char *
 }
 
 static int html_options(struct ka_buf *out, const char *id, const char *all,
-                        const struct tallies *t)
+                        const struct ka_audit_tallies *t)
 {
     int ret = ka_buf_printf(out, "<select id=\"%s\"><option value=\"\">%s</option>", id, all);
     /* options sorted by name for finding things, not by count */

@@ -443,33 +443,29 @@ static int sync_one(const char *image, const char *dir, const struct ka_registry
     return r == 0 ? 0 : 1;
 }
 
-/* Images of the --images file, one per line. Returns 0 or 1 (unreadable). */
+struct sync_list {
+    const char *dir;
+    const struct ka_registry_opts *o;
+    int failed;
+};
+
+static int sync_listed(void *ctx, const char *image)
+{
+    struct sync_list *sl = ctx;
+    sl->failed |= sync_one(image, sl->dir, sl->o);
+    return sync_stop ? KA_EIO : 0; /* a signal ends the round */
+}
+
+/* Images of the --images file. Returns 0 or 1 (unreadable, or a fetch failed). */
 static int sync_file(const char *file, const char *dir, const struct ka_registry_opts *o)
 {
-    struct ka_buf b;
-    ka_buf_init(&b, 4u * 1024u * 1024u);
-    int r = ka_buf_read_file(&b, file);
-    int ret = 0;
-    if (r != 0) {
+    struct sync_list sl = {dir, o, 0};
+    int r = ka_registry_read_images(file, sync_listed, &sl);
+    if (r != 0 && !sync_stop) {
         fprintf(stderr, "kadmit attest sync: %s: %s\n", file, ka_strerror(r));
-        ka_buf_free(&b);
         return 1;
     }
-    for (char *l = b.data; l != NULL && *l != '\0' && !sync_stop;) {
-        char *nl = strchr(l, '\n');
-        if (nl != NULL) {
-            *nl = '\0';
-        }
-        l += strspn(l, " \t");
-        size_t n = strcspn(l, " \t\r#");
-        if (n > 0) {
-            l[n] = '\0';
-            ret |= sync_one(l, dir, o);
-        }
-        l = nl ? nl + 1 : NULL;
-    }
-    ka_buf_free(&b);
-    return ret;
+    return sl.failed;
 }
 
 static int attest_sync(int argc, char **argv)

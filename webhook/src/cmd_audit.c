@@ -26,7 +26,8 @@ static void audit_usage(FILE *f)
             "Input is read as kubectl reads it:\n"
             "  YAML   documents split on `---` lines, each parsed on its own (a broken one is\n"
             "         an error with file:line:column; the others are still evaluated);\n"
-            "         anchors, aliases and `<<` merge keys work (alias expansion is bounded)\n"
+            "         anchors, aliases and `<<` merge keys work (alias expansion is bounded);\n"
+            "         a `kind: List` (`kubectl get -o yaml`) is read item by item\n"
             "  JSON   one value, a `kind: List` (`kubectl get -o json`, read item by item),\n"
             "         or values back to back or one per line (`jq -c`); bytes after them that\n"
             "         are not JSON are an error with their offset\n"
@@ -36,7 +37,9 @@ static void audit_usage(FILE *f)
             "Owned objects: a Pod or ReplicaSet whose controller (ownerReferences) is in the\n"
             "same input and is evaluated is counted as owned, not reported again (its\n"
             "controller's template is what it runs). Without its controller in the input\n"
-            "(`kubectl get pods -o json`) it is evaluated.\n\n"
+            "(`kubectl get pods -o json`) it is evaluated. Until the input ends, the results\n"
+            "of objects waiting for their controller are kept in a temporary file in $TMPDIR\n"
+            "(else /tmp; in memory when there is none).\n\n"
             "Every document is accounted for in the summary:\n"
             "  read N: E evaluated, S skipped (kinds kadmit does not check: Service 3, ...;\n"
             "  excluded namespaces: kube-system 2, ...), O owned (...), X errors\n"
@@ -47,8 +50,8 @@ static void audit_usage(FILE *f)
             "  --decision-log FILE   a decision log to read, \"-\" for stdin (repeatable, up to "
             "64)\n"
             "  -o, --output FMT      text (default), json, jsonl, markdown, html or policyreport;\n"
-            "                        text and jsonl (one JSON record per line, the summary\n"
-            "                        last) are written as results are decided\n"
+            "                        text, json and jsonl (one JSON record per line, the\n"
+            "                        summary last) are written as results are decided\n"
             "  -q, --quiet           no progress line on stderr (shown on a terminal only)\n"
             "  --fail-on LEVEL       enforce (default): exit 1 when something is or would be\n"
             "                        denied; warn: also when warned; never: exit 0\n"
@@ -182,24 +185,49 @@ static const char *source_base(char **paths, int n, char *buf, size_t len)
     return common > 0 ? buf : NULL;
 }
 
-/* Streaming output (text, jsonl): each item written as soon as it is decided. */
+enum audit_format { FMT_TEXT, FMT_JSON, FMT_MARKDOWN, FMT_HTML, FMT_POLICYREPORT, FMT_JSONL };
+
+/* Output as items are decided: text, jsonl and json write each item at once; the reports keep
+ * only what they print: markdown its first rows (the rest as counts), exemptions and errors,
+ * html the items with findings, exemptions or errors, policyreport the objects. */
 struct stream_out {
-    int jsonl, color;
+    enum audit_format fmt;
+    int color;
     size_t hidden;
+    size_t rows; /* markdown: finding rows kept */
+    struct ka_audit *audit;
+    struct ka_audit_json json;
     struct ka_buf buf;
 };
 
 static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it)
 {
     struct stream_out *so = ctx;
+    if (it->error && so->fmt != FMT_TEXT && so->fmt != FMT_JSONL && so->fmt != FMT_JSON) {
+        return KA_AUDIT_KEEP; /* every report lists its errors */
+    }
+    if (so->fmt == FMT_MARKDOWN && it->n_exemptions == 0 && it->n_findings > 0 &&
+        so->rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
+        /* past the rows markdown prints: only its per-rule and per-namespace counts */
+        return ka_audit_tally_released(so->audit, it);
+    }
+    if (so->fmt == FMT_MARKDOWN || so->fmt == FMT_HTML) {
+        so->rows += it->n_findings;
+        return it->n_findings > 0 || it->n_exemptions > 0 ? KA_AUDIT_KEEP : 0;
+    }
+    if (so->fmt == FMT_POLICYREPORT) {
+        return it->origin == KA_AUDIT_OBJECT ? KA_AUDIT_KEEP : 0;
+    }
     ka_buf_reset(&so->buf);
-    int ret = so->jsonl ? ka_audit_render_jsonl_item(a, it, &so->buf)
-                        : ka_audit_render_text_item(a, it, so->color, &so->hidden, &so->buf);
+    int ret = so->fmt == FMT_JSONL ? ka_audit_render_jsonl_item(a, it, &so->buf)
+              : so->fmt == FMT_JSON
+                  ? ka_audit_json_item(&so->json, it, &so->buf)
+                  : ka_audit_render_text_item(a, it, so->color, &so->hidden, &so->buf);
     if (ret == 0 && so->buf.len > 0 &&
         (fwrite(so->buf.data, 1, so->buf.len, stdout) != so->buf.len || fflush(stdout) != 0)) {
         ret = KA_EIO; /* flushed: a pipeline sees each result as it is decided */
     }
-    if (ret == 0 && so->jsonl && it->error) {
+    if (ret == 0 && so->fmt != FMT_TEXT && it->error) {
         fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
     }
     return ret;
@@ -349,13 +377,12 @@ int ka_cmd_audit(int argc, char **argv)
     int use_color =
         strcmp(color, "always") == 0 || (strcmp(color, "auto") == 0 && isatty(STDOUT_FILENO) &&
                                          (no_color == NULL || no_color[0] == '\0'));
-    /* text and jsonl are written as results are decided, the summary last */
-    struct stream_out so = {.jsonl = fmt == 5, .color = use_color};
+    /* written (or kept) as results are decided, the summary last */
+    struct stream_out so = {.fmt = (enum audit_format)fmt, .color = use_color, .audit = &audit};
     ka_buf_init(&so.buf, 64u * 1024u * 1024u);
-    if (fmt == 0 || fmt == 5) {
-        audit.emit = emit_item;
-        audit.emit_ctx = &so;
-    }
+    ka_audit_json_init(&so.json);
+    audit.emit = emit_item;
+    audit.emit_ctx = &so;
     struct progress pr = {.start = now_seconds()};
     if (!quiet && isatty(STDERR_FILENO)) {
         audit.progress = show_progress;
@@ -370,6 +397,8 @@ int ka_cmd_audit(int argc, char **argv)
                        : 0;
         ret = ka_audit_add_path(&audit, argv[i]);
     }
+    /* objects settled before the decision logs: json writes its arrays in that order */
+    ret = ret ? ret : ka_audit_finish(&audit);
     for (size_t i = 0; ret == 0 && i < n_logs; i++) {
         ret = ka_audit_add_decision_log(&audit, logs[i]);
     }
@@ -389,7 +418,7 @@ int ka_cmd_audit(int argc, char **argv)
         ret = ka_audit_render_jsonl_summary(&audit, &out);
         break;
     case 1:
-        ret = ka_audit_render_json(&audit, &out);
+        ret = ka_audit_json_end(&so.json, &audit, &out);
         break;
     case 2:
         ret = ka_audit_render_markdown(&audit, &out);
@@ -418,7 +447,8 @@ int ka_cmd_audit(int argc, char **argv)
     struct ka_audit_counts counts;
     ka_audit_count(&audit, &counts);
     /* Decision-log problems are reported on stderr too, but they do not change the exit code. */
-    for (size_t i = 0; i < audit.n_items && fmt != 0 && fmt != 5; i++) {
+    for (size_t i = 0; i < audit.n_items && fmt != FMT_TEXT && fmt != FMT_JSONL && fmt != FMT_JSON;
+         i++) {
         const struct ka_audit_item *it = &audit.items[i];
         if (it->error) {
             fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
@@ -438,6 +468,7 @@ int ka_cmd_audit(int argc, char **argv)
         rc = 0;
     }
 cleanup:
+    ka_audit_json_free(&so.json);
     ka_buf_free(&so.buf);
     ka_buf_free(&out);
     ka_audit_free(&audit);

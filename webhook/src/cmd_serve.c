@@ -368,8 +368,10 @@ static int start_fetcher(struct serve *sv)
     o.plain_http = sv->cfg.registry_plain_http != 0;
     o.allowed_hosts = sv->cfg.registry_hosts;
     int ret = ka_fetch_queue_new((int64_t)sv->cfg.registry_refresh, &sv->fetch_queue);
+    const char *images = sv->cfg.registry_images[0] != '\0' ? sv->cfg.registry_images : NULL;
     ret = ret ? ret
-              : ka_registry_fetcher_start(sv->fetch_queue, sv->cfg.attestations, &o, &sv->fetcher);
+              : ka_registry_fetcher_start(sv->fetch_queue, sv->cfg.attestations, &o, images,
+                                          &sv->fetcher);
     if (ret == 0) {
         KA_LOG_I("registry fetcher: denied digests are fetched into %s (refresh every %lus)",
                  sv->cfg.attestations, sv->cfg.registry_refresh);
@@ -456,6 +458,11 @@ int ka_cmd_serve(int argc, char **argv)
         int sig = sigtimedwait(&set, NULL, &tick);
         if (ticks % 60 == 0) {
             report_misconfigured(&sv, 1);
+        }
+        if (sv.fetch_queue != NULL) {
+            struct ka_fetch_queue_stats st;
+            ka_fetch_queue_stats(sv.fetch_queue, &st);
+            ka_metrics_set_registry(sv.metrics, &st);
         }
         if (sig == SIGTERM || sig == SIGINT) {
             break;

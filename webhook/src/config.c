@@ -76,6 +76,9 @@ static const struct setting settings[] = {
      "registry.example:5000; docker.io is Docker Hub); images of other registries are denied "
      "without a connection (required with --attestation-source registry: images come from "
      "requests)"},
+    {"registry-images", "KADMIT_REGISTRY_IMAGES", SETTING_STRING, STR(registry_images), 0, 0, "",
+     "with --attestation-source registry: a list of images (one per line, # comments), read at "
+     "start and every minute and fetched before their first pod is denied"},
     {"registry-auth", "KADMIT_REGISTRY_AUTH", SETTING_STRING, STR(registry_auth), 0, 0, "",
      "registry credentials for --attestation-source registry: a kubernetes.io/dockerconfigjson "
      "Secret's .dockerconfigjson file (missing: anonymous)"},

@@ -37,7 +37,8 @@ struct ka_fetch_queue {
     int stopped;
     int64_t refresh_s;
     size_t n, queued, dropped;
-    struct entry *entries; /* [KA_FETCH_TRACKED_MAX], the first n used */
+    size_t written, none, failed; /* fetch results, for kadmit_registry_fetches_total */
+    struct entry *entries;        /* [KA_FETCH_TRACKED_MAX], the first n used */
 };
 
 int ka_fetch_queue_new(int64_t refresh_s, struct ka_fetch_queue **out)
@@ -248,6 +249,9 @@ void ka_fetch_queue_done(struct ka_fetch_queue *q, const char *image, int result
         return;
     }
     pthread_mutex_lock(&q->mu);
+    q->written += result == 0;
+    q->none += result == KA_ENOTFOUND;
+    q->failed += result != 0 && result != KA_ENOTFOUND;
     struct entry *e = find(q, hex);
     if (e != NULL) {
         q->queued -= e->state == ENTRY_QUEUED;
@@ -275,5 +279,8 @@ void ka_fetch_queue_stats(struct ka_fetch_queue *q, struct ka_fetch_queue_stats 
     out->tracked = q->n;
     out->queued = q->queued;
     out->dropped = q->dropped;
+    out->written = q->written;
+    out->none = q->none;
+    out->failed = q->failed;
     pthread_mutex_unlock(&q->mu);
 }

@@ -5,6 +5,7 @@
 #include "kadmit/manifest.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,6 +59,12 @@ struct ka_manifest_reader {
     struct ka_yaml_stream ys;
     size_t ys_next;
     char pending_error[512]; /* a chunk's parse error, yielded after its good documents */
+    size_t ys_item;          /* the List item r->ys holds, SIZE_MAX: a document */
+    /* a YAML List read item by item (enum yaml_list) */
+    int list, list_closing, list_shell_oversize, held;
+    size_t list_indent, list_index, list_offset, held_offset;
+    unsigned list_line, held_line;
+    struct ka_buf list_shell; /* the List document without its items */
     size_t pending_offset;
     unsigned pending_line;
 };
@@ -168,6 +175,8 @@ static int reader_new(struct ka_manifest_reader **out, const char *name,
     r->line = 1;
     ka_buf_init(&r->value, r->o.max_object);
     ka_buf_init(&r->line_buf, r->o.max_object);
+    ka_buf_init(&r->list_shell, r->o.max_object);
+    r->ys_item = SIZE_MAX;
     ka_yaml_stream_init(&r->ys);
     *out = r;
     return 0;
@@ -212,6 +221,7 @@ void ka_manifest_reader_free(struct ka_manifest_reader *r)
     free(r->own);
     ka_buf_free(&r->value);
     ka_buf_free(&r->line_buf);
+    ka_buf_free(&r->list_shell);
     ka_yaml_stream_free(&r->ys);
     cJSON_Delete(r->shell);
     free(r);
@@ -672,6 +682,113 @@ static int separator(const char *line, size_t n)
     return i == n || line[i] == '#' ? 1 : -1;
 }
 
+/* A `kind: List` in YAML (`kubectl get -o yaml`): a document whose top-level `items:` key opens
+ * a block sequence is read item by item, each item parsed on its own; the rest of the document
+ * (the shell: apiVersion, kind, metadata) is parsed at its end and must be a List. */
+enum yaml_list { YL_NONE, YL_MAYBE, YL_ITEM, YL_REST };
+
+/* Leading spaces of a line; the line's length when it is blank or only a comment. */
+static size_t indent_of(const char *line, size_t n)
+{
+    size_t k = 0;
+    while (k < n && line[k] == ' ') {
+        k++;
+    }
+    return k == n || line[k] == '\n' || line[k] == '\r' || line[k] == '#' ? n : k;
+}
+
+/* `items:` at column 0 with nothing after it but spaces or a comment. */
+static int items_key(const char *line, size_t n)
+{
+    if (n < 6 || memcmp(line, "items:", 6) != 0) {
+        return 0;
+    }
+    size_t k = 6;
+    while (k < n && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) {
+        k++;
+    }
+    return k == n || line[k] == '\n' || line[k] == '#';
+}
+
+/* A sequence entry at column k: "-" then a space or the end of the line. */
+static int dash_at(const char *line, size_t n, size_t k)
+{
+    return k < n && line[k] == '-' &&
+           (k + 1 == n || line[k + 1] == ' ' || line[k + 1] == '\n' || line[k + 1] == '\r');
+}
+
+/* Parse r->value (a document, or a List item when item is not SIZE_MAX) into r->ys, or set
+ * r->pending_error. */
+static int yaml_chunk(struct ka_manifest_reader *r, unsigned first_line, size_t offset,
+                      int oversize, size_t item)
+{
+    ka_yaml_stream_free(&r->ys);
+    ka_yaml_stream_init(&r->ys);
+    r->ys_next = 0;
+    r->ys_item = item;
+    r->pending_offset = offset;
+    r->pending_line = first_line;
+    if (oversize) {
+        snprintf(r->pending_error, sizeof(r->pending_error),
+                 "%s larger than the per-object limit (%zu bytes; KA_MAX_MANIFEST_OBJECT)",
+                 item == SIZE_MAX ? "document" : "List item", r->o.max_object);
+        return 0;
+    }
+    if (r->value.len == 0) {
+        return 0;
+    }
+    struct ka_buf diag;
+    ka_buf_init(&diag, 1024);
+    r->ys.first_line = first_line;
+    r->ys.no_positions = 1;
+    int ret = ka_yaml_parse(&r->ys, r->name, r->value.data, r->value.len, r->o.max_depth, &diag);
+    if (ret != 0 && ret != KA_ENOMEM) {
+        size_t n = diag.len;
+        while (n > 0 && diag.data[n - 1] == '\n') {
+            n--;
+        }
+        snprintf(r->pending_error, sizeof(r->pending_error), "cannot parse: %.*s",
+                 (int)(n < 450 ? n : 450), diag.data != NULL ? diag.data : "");
+        r->pending_line = r->ys.error_line > 0 ? (unsigned)r->ys.error_line : first_line;
+        ret = 0;
+    }
+    ka_buf_free(&diag);
+    return ret;
+}
+
+/* The end of a List document: its shell must parse and be a List. */
+static int yaml_list_end(struct ka_manifest_reader *r)
+{
+    ka_buf_reset(&r->value);
+    int ret = r->list_shell_oversize  ? 0
+              : r->list_shell.len > 0 ? ka_buf_add(&r->value, r->list_shell.data, r->list_shell.len)
+                                      : 0;
+    ka_buf_reset(&r->list_shell);
+    r->list = YL_NONE;
+    ret = ret ? ret : yaml_chunk(r, r->list_line, r->list_offset, r->list_shell_oversize, SIZE_MAX);
+    if (ret == 0 && r->pending_error[0] == '\0') {
+        cJSON *shell = r->ys.n_docs == 1 ? r->ys.docs[0] : NULL;
+        if (!is_list_kind(shell)) {
+            snprintf(r->pending_error, sizeof(r->pending_error), "%s",
+                     "an object with an items array whose kind is not a List (its items were "
+                     "read as a List's)");
+        }
+        ka_yaml_stream_free(&r->ys); /* a List: its items were yielded one by one */
+        ka_yaml_stream_init(&r->ys);
+    }
+    return ret;
+}
+
+static int shell_add(struct ka_manifest_reader *r, const char *p, size_t n)
+{
+    int ret = r->list_shell_oversize ? 0 : ka_buf_add(&r->list_shell, p, n);
+    if (ret == KA_ELIMIT) {
+        r->list_shell_oversize = 1;
+        ret = 0;
+    }
+    return ret;
+}
+
 static int yaml_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
 {
     for (;;) {
@@ -682,78 +799,149 @@ static int yaml_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
             r->ys.docs[i] = NULL;
             d->offset = r->pending_offset;
             snprintf(d->source, sizeof(d->source), "%.500s:%u", r->name, r->ys.doc_lines[i]);
+            if (r->ys_item != SIZE_MAX) {
+                snprintf(d->source, sizeof(d->source), "%.500s:%u#items[%zu]", r->name,
+                         r->ys.doc_lines[i], r->ys_item);
+            }
             return 1;
         }
         if (r->pending_error[0] != '\0') {
             doc_error(d, r->name, r->pending_line, r->pending_offset, r->pending_error);
+            if (r->ys_item != SIZE_MAX) {
+                snprintf(d->source, sizeof(d->source), "%.500s:%u#items[%zu]", r->name,
+                         r->pending_line, r->ys_item);
+            }
             r->pending_error[0] = '\0';
             return 1;
         }
-        if (r->eof && r->pos == r->len) {
+        if (r->list_closing) { /* the last item was yielded: the List document ends */
+            r->list_closing = 0;
+            int ret = yaml_list_end(r);
+            if (ret != 0) {
+                return ret;
+            }
+            continue;
+        }
+        if (r->list == YL_NONE && !r->held && r->eof && r->pos == r->len) {
             r->done = 1;
             return 0;
         }
-        /* the next chunk: lines up to a separator or the end */
+        /* the next chunk: lines up to a separator or the end; in a List, one item */
         ka_buf_reset(&r->value);
         unsigned first_line = r->line;
         size_t offset = offset_of(r);
-        int oversize = 0, bad_separator = 0, any = 0;
+        int oversize = 0, bad_separator = 0, any = 0, ended = 0;
+        size_t item = SIZE_MAX;
         for (;;) {
-            int too_long = 0;
-            int ret = read_line(r, &too_long);
+            int too_long = 0, ret = 0;
+            unsigned line_no = r->line;
+            size_t line_offset = offset_of(r);
+            if (r->held) { /* the line that ended the previous item */
+                r->held = 0;
+                line_no = r->held_line;
+                line_offset = r->held_offset;
+            } else {
+                ret = read_line(r, &too_long);
+            }
             if (ret < 0) {
                 return ret;
             }
             if (ret == 1) {
+                ended = 1;
                 break;
             }
-            int sep = too_long ? 0 : separator(r->line_buf.data, r->line_buf.len);
+            const char *line = r->line_buf.data;
+            size_t n = too_long ? 0 : r->line_buf.len;
+            int sep = too_long ? 0 : separator(line, n);
             if (sep != 0) {
                 bad_separator = sep < 0;
-                if (any || bad_separator) {
+                if (any || bad_separator || r->list != YL_NONE) {
+                    ended = 1;
                     break;
                 }
                 first_line = r->line; /* a leading separator */
                 offset = offset_of(r);
                 continue;
             }
+            size_t k = too_long ? r->list_indent + 1 : indent_of(line, n); /* n: blank, comment */
+            if (r->list == YL_NONE && !oversize && items_key(line, n)) {
+                /* maybe a List: what came before is its shell */
+                ka_buf_reset(&r->list_shell);
+                r->list_shell_oversize = 0;
+                ret = shell_add(r, r->value.len > 0 ? r->value.data : "", r->value.len);
+                ret = ret ? ret : shell_add(r, line, n);
+                if (ret != 0) {
+                    return ret;
+                }
+                r->list = YL_MAYBE;
+                r->list_line = first_line;
+                r->list_offset = offset;
+                r->list_index = 0;
+                ka_buf_reset(&r->value);
+                any = 0;
+                continue;
+            }
+            if (r->list == YL_MAYBE && k != n) {
+                if (dash_at(line, n, k)) {
+                    r->list = YL_ITEM; /* a block sequence: read item by item */
+                    r->list_indent = k;
+                } else { /* an ordinary document after all */
+                    r->list = YL_NONE;
+                    oversize = r->list_shell_oversize ||
+                               ka_buf_add(&r->value, r->list_shell.data, r->list_shell.len) != 0;
+                    first_line = r->list_line;
+                    offset = r->list_offset;
+                }
+            }
+            if (r->list == YL_ITEM && k != n && k <= r->list_indent) {
+                if (k == r->list_indent && dash_at(line, n, k) && !any) {
+                    /* this item's first line, its "-" turned into a space */
+                    first_line = line_no;
+                    offset = line_offset;
+                    item = r->list_index++;
+                    any = 1;
+                    oversize = ka_buf_add(&r->value, line, k) != 0 ||
+                               ka_buf_add(&r->value, " ", 1) != 0 ||
+                               ka_buf_add(&r->value, line + k + 1, n - k - 1) != 0;
+                    continue;
+                }
+                if (k < r->list_indent || !dash_at(line, n, k)) {
+                    r->list = YL_REST; /* the end of the sequence */
+                }
+                if (any) { /* this item is complete: the line is read again next time */
+                    r->held = 1;
+                    r->held_line = line_no;
+                    r->held_offset = line_offset;
+                    break;
+                }
+            }
+            if (r->list == YL_MAYBE || r->list == YL_REST) {
+                ret = shell_add(r, too_long ? "" : line, n);
+                if (ret != 0) {
+                    return ret;
+                }
+                r->list_shell_oversize |= too_long;
+                continue;
+            }
+            if (r->list == YL_ITEM && !any) {
+                continue; /* blank lines and comments before the first item */
+            }
             any = 1;
-            if (too_long || (!oversize && ka_buf_add(&r->value, r->line_buf.data,
-                                                     r->line_buf.len) == KA_ELIMIT)) {
+            if (too_long || (!oversize && ka_buf_add(&r->value, line, n) == KA_ELIMIT)) {
                 oversize = 1;
             }
         }
-        ka_yaml_stream_free(&r->ys);
-        ka_yaml_stream_init(&r->ys);
-        r->ys_next = 0;
-        r->pending_offset = offset;
-        r->pending_line = first_line;
-        if (oversize) {
-            snprintf(r->pending_error, sizeof(r->pending_error),
-                     "document larger than the per-object limit (%zu bytes; "
-                     "KA_MAX_MANIFEST_OBJECT)",
-                     r->o.max_object);
-        } else if (r->value.len > 0) {
-            struct ka_buf diag;
-            ka_buf_init(&diag, 1024);
-            r->ys.first_line = first_line;
-            r->ys.no_positions = 1;
-            int ret =
-                ka_yaml_parse(&r->ys, r->name, r->value.data, r->value.len, r->o.max_depth, &diag);
-            if (ret == KA_ENOMEM) {
-                ka_buf_free(&diag);
-                return ret;
-            }
-            if (ret != 0) {
-                size_t n = diag.len;
-                while (n > 0 && diag.data[n - 1] == '\n') {
-                    n--;
-                }
-                snprintf(r->pending_error, sizeof(r->pending_error), "cannot parse: %.*s",
-                         (int)(n < 450 ? n : 450), diag.data != NULL ? diag.data : "");
-                r->pending_line = r->ys.error_line > 0 ? (unsigned)r->ys.error_line : first_line;
-            }
-            ka_buf_free(&diag);
+        int ret = 0;
+        if (item != SIZE_MAX) {
+            ret = yaml_chunk(r, first_line, offset, oversize, item);
+            r->list_closing = ended; /* a separator or the end closes the List after it */
+        } else if (r->list != YL_NONE) {
+            ret = yaml_list_end(r);
+        } else {
+            ret = yaml_chunk(r, first_line, offset, oversize, SIZE_MAX);
+        }
+        if (ret != 0) {
+            return ret;
         }
         if (bad_separator && r->pending_error[0] == '\0') {
             /* reported after this chunk's documents; the line is taken as a separator */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kadmit/error.h"
+#include "kadmit/fetch_queue.h"
 #include "kadmit/rules.h"
 #include "kadmit/version.h"
 
@@ -97,6 +98,10 @@ struct ka_metrics {
     _Atomic int misconfigured[KA_METRICS_MAX_MISCONFIGURED];
     int64_t start_time;
     const struct ka_decision_log *decision_log;
+    /* the registry fetcher: queued, tracked, dropped, written, none, failed; registry_on once set
+     */
+    _Atomic uint64_t registry[6];
+    _Atomic int registry_on;
 };
 
 void ka_metrics_set_decision_log(struct ka_metrics *m, const struct ka_decision_log *dl)
@@ -297,6 +302,18 @@ void ka_metrics_set_cert_expiry(struct ka_metrics *m, int64_t not_after)
     }
 }
 
+void ka_metrics_set_registry(struct ka_metrics *m, const struct ka_fetch_queue_stats *s)
+{
+    if (m == NULL) {
+        return;
+    }
+    const size_t v[6] = {s->queued, s->tracked, s->dropped, s->written, s->none, s->failed};
+    for (size_t i = 0; i < 6; i++) {
+        atomic_store(&m->registry[i], (uint64_t)v[i]);
+    }
+    atomic_store(&m->registry_on, 1);
+}
+
 void ka_metrics_set_misconfigured(struct ka_metrics *m, const char *rule_id, int on)
 {
     for (size_t i = 0; m != NULL && i < KA_METRICS_MAX_MISCONFIGURED; i++) {
@@ -462,6 +479,30 @@ int ka_metrics_render(struct ka_metrics *m, struct ka_buf *out)
             (unsigned long long)atomic_load(&m->reloads_error),
             (long long)atomic_load(&m->last_reload_success),
             (long long)atomic_load(&m->cert_expiry), misconfigured, KADMIT_VERSION);
+    }
+    if (ret == 0 && atomic_load(&m->registry_on)) {
+        unsigned long long r[6];
+        for (size_t i = 0; i < 6; i++) {
+            r[i] = (unsigned long long)atomic_load(&m->registry[i]);
+        }
+        ret = ka_buf_printf(
+            out,
+            "# HELP kadmit_registry_fetch_queue Digests waiting for the registry fetcher "
+            "(queued) and remembered with their last answer (tracked).\n"
+            "# TYPE kadmit_registry_fetch_queue gauge\n"
+            "kadmit_registry_fetch_queue{state=\"queued\"} %llu\n"
+            "kadmit_registry_fetch_queue{state=\"tracked\"} %llu\n"
+            "# HELP kadmit_registry_fetch_dropped_total Denied digests not queued: the fetch "
+            "queue was full.\n"
+            "# TYPE kadmit_registry_fetch_dropped_total counter\n"
+            "kadmit_registry_fetch_dropped_total %llu\n"
+            "# HELP kadmit_registry_fetches_total Registry fetches by result: attestations "
+            "written, none in the registry, or the registry could not be read.\n"
+            "# TYPE kadmit_registry_fetches_total counter\n"
+            "kadmit_registry_fetches_total{result=\"written\"} %llu\n"
+            "kadmit_registry_fetches_total{result=\"none\"} %llu\n"
+            "kadmit_registry_fetches_total{result=\"error\"} %llu\n",
+            r[0], r[1], r[2], r[3], r[4], r[5]);
     }
     if (ret == 0) {
         double cpu;

@@ -1027,6 +1027,28 @@ exit:
     return ret;
 }
 
+int ka_registry_read_images(const char *file, int (*each)(void *ctx, const char *image), void *ctx)
+{
+    struct ka_buf b;
+    ka_buf_init(&b, KA_REGISTRY_MAX_IMAGES_FILE);
+    int ret = ka_buf_read_file(&b, file);
+    for (char *l = b.data; ret == 0 && l != NULL && *l != '\0';) {
+        char *nl = strchr(l, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+        l += strspn(l, " \t");
+        size_t n = strcspn(l, " \t\r#");
+        if (n > 0) {
+            l[n] = '\0';
+            ret = each(ctx, l);
+        }
+        l = nl ? nl + 1 : NULL;
+    }
+    ka_buf_free(&b);
+    return ret;
+}
+
 /* ---- the background fetcher of serve --attestation-source registry --------------------------- */
 
 struct ka_registry_fetcher {
@@ -1034,19 +1056,35 @@ struct ka_registry_fetcher {
     atomic_int stopping;          /* aborts the fetch under way */
     struct ka_fetch_queue *queue; /* borrowed */
     char dir[4096];
-    char auth_file[4096]; /* "" none */
+    char auth_file[4096];   /* "" none */
+    char images_file[4096]; /* "" none */
     struct ka_registry_opts opts;
 };
+
+/* An image of the --registry-images list: queued as a miss would queue it. */
+static int queue_listed(void *ctx, const char *image)
+{
+    struct ka_registry_fetcher *f = ctx;
+    return ka_fetch_queue_miss(f->queue, image, (int64_t)time(NULL), NULL);
+}
 
 static void *fetcher_main(void *arg)
 {
     struct ka_registry_fetcher *f = arg;
     char image[KA_FETCH_IMAGE_MAX];
     pthread_setname_np(pthread_self(), "kadmit-fetcher"); /* the one thread that connects */
+    time_t listed = 0;
     struct ka_buf rep, brief;
     ka_buf_init(&rep, 64 * 1024);
     ka_buf_init(&brief, KA_FETCH_ANSWER_MAX);
     for (;;) {
+        if (f->images_file[0] != '\0' && time(NULL) - listed >= KA_REGISTRY_IMAGES_REREAD_S) {
+            listed = time(NULL);
+            int lr = ka_registry_read_images(f->images_file, queue_listed, f);
+            if (lr != 0) {
+                KA_LOG_W("registry fetcher: images list %s: %s", f->images_file, ka_strerror(lr));
+            }
+        }
         int r = ka_fetch_queue_next(f->queue, image, sizeof(image), 1000);
         if (r == KA_EINVAL) {
             break; /* stopped */
@@ -1075,7 +1113,8 @@ static void *fetcher_main(void *arg)
 }
 
 int ka_registry_fetcher_start(struct ka_fetch_queue *q, const char *dir,
-                              const struct ka_registry_opts *o, struct ka_registry_fetcher **out)
+                              const struct ka_registry_opts *o, const char *images_file,
+                              struct ka_registry_fetcher **out)
 {
     *out = NULL;
     struct ka_registry_fetcher *f = calloc(1, sizeof(*f));
@@ -1086,6 +1125,7 @@ int ka_registry_fetcher_start(struct ka_fetch_queue *q, const char *dir,
     f->opts = *o;
     snprintf(f->dir, sizeof(f->dir), "%s", dir);
     snprintf(f->auth_file, sizeof(f->auth_file), "%s", o->auth_file ? o->auth_file : "");
+    snprintf(f->images_file, sizeof(f->images_file), "%s", images_file ? images_file : "");
     f->opts.auth_file = NULL;
     f->opts.cancel = &f->stopping;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||

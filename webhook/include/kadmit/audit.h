@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "kadmit/admission.h"
 #include "kadmit/buf.h"
@@ -72,6 +73,7 @@ struct ka_audit_item {
     char name[256];
     char uid[128]; /* metadata.uid (objects) or request uid (admissions), or "" */
     int error;     /* objects: could not be parsed or evaluated; admissions: bad log line */
+    int kept;      /* emitted, and kept for a renderer (KA_AUDIT_KEEP) */
     char error_msg[512];
     int allowed;
     size_t n_findings;
@@ -114,6 +116,19 @@ struct ka_audit_tally {
     size_t n_top, other;
 };
 
+/* Findings counted under a key: a rule, or a namespace. */
+struct ka_audit_tally {
+    const char *key;
+    size_t enforce, warn, audit, total;
+};
+struct ka_audit_tallies {
+    struct ka_audit_tally *v;
+    size_t n, cap;
+};
+
+/* Rows in a Markdown findings table (a GitHub comment holds at most 65536 characters). */
+#define KA_AUDIT_MARKDOWN_MAX_ROWS 200
+
 struct ka_audit {
     struct ka_audit_item *items;
     size_t n_items, cap_items;
@@ -144,12 +159,25 @@ struct ka_audit {
     /* Streaming (set before adding inputs; optional): each item is handed to `emit` as soon as
      * it is decided - at once, or, for an object whose controller may still come later, at
      * ka_audit_finish() - then counted and released, so memory holds only the objects waiting
-     * for their controller. `emit` returns 0 or a KA_E* code (stops the audit). NULL: items are
-     * kept for the renderers. */
+     * for their controller. `emit` returns 0, KA_AUDIT_KEEP (the item stays in `items` for a
+     * renderer: a report keeps only what it prints) or a KA_E* code (stops the audit). NULL:
+     * every item is kept for the renderers. */
     int (*emit)(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it);
     void *emit_ctx;
     struct ka_audit_counts emitted; /* counts of the items already released */
     size_t n_waiting;               /* items[0..n_waiting) wait for ka_audit_finish() */
+    /* Streaming: a waiting object (its controller may come later) is written to an unlinked
+     * temporary file in $TMPDIR (else /tmp) as its result only - rule, message and location of
+     * each finding, never the object - and read back by ka_audit_finish(), so memory stays
+     * flat however many objects wait (a `kubectl get pods -A` snapshot: every Pod's
+     * ReplicaSet is absent). Without a writable temporary directory they wait in `items`. */
+    /* findings of items released unprinted (a report keeping only its first rows): still in
+     * the per-rule and per-namespace counts (ka_audit_tally_released; keys owned) */
+    struct ka_audit_tallies released_by_rule, released_by_namespace;
+    FILE *spool;
+    size_t n_spooled;
+    struct ka_buf spool_buf; /* one record */
+    int spool_failed;        /* no temporary file could be made: wait in memory */
     int finished;
     /* Progress (optional): every 256 documents, with the bytes read of the current input. */
     void (*progress)(void *ctx, size_t documents, size_t bytes);
@@ -164,6 +192,9 @@ struct ka_audit {
     size_t n_rbac_objects;
 };
 
+/* An emit callback's "keep this item" (not an error). */
+#define KA_AUDIT_KEEP 1
+
 /** `policy` may be NULL when only decision logs are added. */
 void ka_audit_init(struct ka_audit *a, const struct ka_policy *policy);
 void ka_audit_free(struct ka_audit *a);
@@ -176,8 +207,9 @@ __attribute__((warn_unused_result)) int ka_audit_add_bytes(struct ka_audit *a, c
  * stream (manifest.h): memory grows with the largest object, not with the input. */
 __attribute__((warn_unused_result)) int ka_audit_add_path(struct ka_audit *a, const char *path);
 
-/** After the last input: objects whose controller was evaluated are counted as owned and their
- * items dropped. Safe to call more than once. */
+/** After the last manifest or snapshot: objects whose controller was evaluated are counted as
+ * owned and their items dropped; the others waiting are emitted. Decision logs may still be
+ * added after it. Call it again after the last input; safe to call more than once. */
 __attribute__((warn_unused_result)) int ka_audit_finish(struct ka_audit *a);
 
 /**
@@ -192,6 +224,12 @@ __attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audi
                                                                   const char *path);
 
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
+
+/** Count an item's findings by rule and namespace before it is released without being kept
+ * (markdown prints its per-rule and per-namespace counts, but only its first rows). */
+__attribute__((warn_unused_result)) int ka_audit_tally_released(struct ka_audit *a,
+                                                                const struct ka_audit_item *it);
+void ka_audit_tallies_free(struct ka_audit_tallies *t);
 
 /*
  * The report view: the parts every renderer shows, written once and marked up per format.
@@ -232,6 +270,21 @@ __attribute__((warn_unused_result)) int ka_audit_render_text(const struct ka_aud
  * "summary":{...}} (field names documented in the README). */
 __attribute__((warn_unused_result)) int ka_audit_render_json(const struct ka_audit *a,
                                                              struct ka_buf *out);
+/** The same written as results are decided: init, every item as it is emitted (results and
+ * decisions are appended to `out` at once; errors and decision-log problems are held until their
+ * array's turn), then end (the held arrays and the summary). Items of one kind come in order:
+ * every object (result or error) before the first decision; KA_EINTERNAL otherwise. */
+struct ka_audit_json {
+    int started, open;     /* the array being written: 0 results .. 3 problems, 4 summary */
+    size_t n[4];           /* items written per array */
+    struct ka_buf held[2]; /* errors, decision-log problems: rendered, not yet written */
+};
+void ka_audit_json_init(struct ka_audit_json *j);
+void ka_audit_json_free(struct ka_audit_json *j);
+__attribute__((warn_unused_result)) int
+ka_audit_json_item(struct ka_audit_json *j, const struct ka_audit_item *it, struct ka_buf *out);
+__attribute__((warn_unused_result)) int
+ka_audit_json_end(struct ka_audit_json *j, const struct ka_audit *a, struct ka_buf *out);
 /** JSON Lines (`-o jsonl`), for pipelines and streaming: one record per item, {"type":
  * "result"|"error"|"decision"|"decisionLogProblem", ...the fields of its json counterpart}, and
  * last {"type":"summary", ...the json summary}. */

@@ -32,8 +32,9 @@ struct ka_config {
     char attestation_source[16];            /* "files" or "registry" (fetch misses) */
     char registry_auth[KA_CONFIG_PATH_MAX]; /* "" or .dockerconfigjson for the fetcher */
     char registry_ca_file[KA_CONFIG_PATH_MAX];
-    char registry_hosts[KA_CONFIG_PATH_MAX]; /* comma-separated registries the fetcher may reach */
-    unsigned long registry_timeout;          /* seconds, per registry request */
+    char registry_hosts[KA_CONFIG_PATH_MAX];  /* comma-separated registries the fetcher may reach */
+    char registry_images[KA_CONFIG_PATH_MAX]; /* "" or an images list fetched ahead of misses */
+    unsigned long registry_timeout;           /* seconds, per registry request */
     unsigned long registry_refresh;    /* seconds between re-polls of fetched digests, 0 never */
     unsigned long registry_plain_http; /* 1: http:// (loopback tests) */
     char log_level[16];                /* debug|info|warn|error */

@@ -78,6 +78,9 @@ struct ka_fetch_queue_stats {
     size_t tracked; /* digests remembered */
     size_t queued;  /* waiting for the fetcher */
     size_t dropped; /* misses not queued because the queue was full */
+    size_t written; /* fetches that wrote attestations */
+    size_t none;    /* fetches that found none (KA_ENOTFOUND) */
+    size_t failed;  /* fetches that could not read the registry (any other error) */
 };
 void ka_fetch_queue_stats(struct ka_fetch_queue *q, struct ka_fetch_queue_stats *out);
 

@@ -12,7 +12,10 @@
  *   it (a line starting with `---` followed by nothing, spaces or a comment), and each document
  *   is parsed on its own (yaml.h: anchors, aliases and merge keys, a bound on alias expansion),
  *   so a broken document is reported with file:line:column and the documents after it are
- *   still read.
+ *   still read. A document whose top-level `items:` key (at column 0) opens a block sequence
+ *   (`kubectl get -o yaml`) is read item by item like a JSON List: each item is parsed and
+ *   yielded on its own ("name:line#items[i]"), then the rest of the document, which must be a
+ *   List (else an error after its items).
  *
  * Each document, List item or JSON value is bounded by `max_object` bytes (default
  * KA_MAX_MANIFEST_OBJECT). A larger one is an error for that document; the others are still

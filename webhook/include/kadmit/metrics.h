@@ -51,6 +51,14 @@ void ka_metrics_policy_reload(struct ka_metrics *m, int ok, int64_t when);
  */
 void ka_metrics_set_misconfigured(struct ka_metrics *m, const char *rule_id, int on);
 
+struct ka_fetch_queue_stats;
+/**
+ * Set the registry fetcher's series (serve --attestation-source registry; absent otherwise):
+ * kadmit_registry_fetch_queue{state="queued"|"tracked"}, kadmit_registry_fetch_dropped_total,
+ * kadmit_registry_fetches_total{result="written"|"none"|"error"}. Called from one thread.
+ */
+void ka_metrics_set_registry(struct ka_metrics *m, const struct ka_fetch_queue_stats *s);
+
 /** Set kadmit_tls_certificate_expiry_timestamp_seconds (notAfter of the serving cert). */
 void ka_metrics_set_cert_expiry(struct ka_metrics *m, int64_t not_after);
 

@@ -45,6 +45,7 @@
 #define KA_REGISTRY_MAX_TOKEN_LEN 16384           /* the token itself (an HTTP header) */
 #define KA_REGISTRY_MAX_AUTH_FILE (1024u * 1024u) /* dockerconfigjson */
 #define KA_REGISTRY_TIMEOUT_S 30                  /* default per request */
+#define KA_REGISTRY_IMAGES_REREAD_S 60            /* serve --registry-images: re-read period */
 #define KA_REGISTRY_RETRIES 3                     /* default attempts per request */
 
 struct ka_fetch_queue;
@@ -99,6 +100,17 @@ __attribute__((warn_unused_result)) int ka_registry_resolve(const char *image,
                                                             char *digest, size_t digest_len,
                                                             struct ka_buf *report);
 
+#define KA_REGISTRY_MAX_IMAGES_FILE (4u * 1024u * 1024u) /* an --images list */
+
+/**
+ * Call `each(ctx, image)` for every image of an images list: one per line, blank lines and
+ * `#` comments skipped, surrounding blanks trimmed. Stops early when `each` returns non-zero
+ * (that value is returned). Returns 0, or the read error (KA_ENOTFOUND, KA_EIO, KA_ELIMIT past
+ * KA_REGISTRY_MAX_IMAGES_FILE, KA_ENOMEM).
+ */
+__attribute__((warn_unused_result)) int
+ka_registry_read_images(const char *file, int (*each)(void *ctx, const char *image), void *ctx);
+
 /* ---- the background fetcher (serve --attestation-source registry) ---------------------- */
 
 struct ka_registry_fetcher; /* opaque */
@@ -107,11 +119,14 @@ struct ka_registry_fetcher; /* opaque */
  * Start one thread that takes due digests from `q` (admission's misses, kadmit/fetch_queue.h),
  * fetches them into `dir` with ka_registry_fetch() and reports each answer back to `q`, where
  * the next denial of that digest reads it. `o` is copied; o->auth_file is looked up before
- * each fetch (a missing file: anonymous). Returns 0 or KA_ENOMEM.
+ * each fetch (a missing file: anonymous). `images_file` (NULL: none) is an images list read at
+ * start and every KA_REGISTRY_IMAGES_REREAD_S, each image queued as a miss would queue it, so
+ * listed images are fetched before their first pod. Returns 0 or KA_ENOMEM.
  */
 __attribute__((warn_unused_result)) int ka_registry_fetcher_start(struct ka_fetch_queue *q,
                                                                   const char *dir,
                                                                   const struct ka_registry_opts *o,
+                                                                  const char *images_file,
                                                                   struct ka_registry_fetcher **out);
 /** Stop the queue, wait for a fetch under way (bounded by its timeouts), free. NULL is fine. */
 void ka_registry_fetcher_stop(struct ka_registry_fetcher *f);
