@@ -593,7 +593,7 @@ int ka_audit_finish(struct ka_audit *a)
  * Objects
  */
 
-static void count_skipped(struct ka_audit *a, struct ka_audit_tally *t, const char *name)
+static void count_skipped(struct ka_audit *a, struct ka_audit_name_tally *t, const char *name)
 {
     a->n_skipped++;
     size_t i = 0;
@@ -1286,7 +1286,7 @@ static int add_findings_json(cJSON *r, const char *key, const struct ka_audit_it
 
 /* {"<name>": n, ..., other: n} of one tally into `obj` (NULL: out of memory). Non-zero on failure.
  */
-static int tally_json(cJSON *obj, const struct ka_audit_tally *t, const char *other)
+static int tally_json(cJSON *obj, const struct ka_audit_name_tally *t, const char *other)
 {
     int failed = obj == NULL;
     for (size_t i = 0; !failed && i < t->n_top; i++) {

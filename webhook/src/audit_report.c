@@ -217,7 +217,7 @@ static int plain(struct ka_buf *out, const char *text)
 /* "(what: Name 3, Other 1, other things N" of one tally, opened by *open (" (" first, then
  * "; "); nothing for an empty tally. */
 static int add_tally(struct ka_buf *out, const struct ka_audit_markup *m,
-                     const struct ka_audit_tally *t, const char **open, const char *what,
+                     const struct ka_audit_name_tally *t, const char **open, const char *what,
                      const char *other)
 {
     int (*esc)(struct ka_buf *, const char *) = m->escape != NULL ? m->escape : plain;

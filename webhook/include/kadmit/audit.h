@@ -108,7 +108,7 @@ struct ka_audit_counts {
 #define KA_AUDIT_MAX_SKIPPED_KINDS 32
 
 /* Skipped objects counted by one name (a kind, or a namespace), sorted by count, descending. */
-struct ka_audit_tally {
+struct ka_audit_name_tally {
     struct ka_audit_name_count {
         char name[64];
         size_t n;
@@ -134,7 +134,7 @@ struct ka_audit {
     size_t n_items, cap_items;
     size_t n_skipped; /* objects of kinds kadmit does not check (Service, ConfigMap...), and
                          objects in the policy's excluded namespaces (no rule looks at them) */
-    struct ka_audit_tally skipped_kinds, skipped_namespaces;
+    struct ka_audit_name_tally skipped_kinds, skipped_namespaces;
     size_t n_owned;    /* objects whose controller (ownerReferences, controller: true) is in the
                           same input and was evaluated: a Deployment's ReplicaSets and Pods.
                           Their owner's template is what they run, so they are not reported
