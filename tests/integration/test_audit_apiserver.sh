@@ -7,7 +7,8 @@
 # validates against the CRD schema. Split reports are pruned when no longer produced.
 #
 # Needs etcd and kube-apiserver binaries: $KADMIT_E2E_BIN (a directory), else the ones
-# tests/e2e/build.sh caches in tests/e2e/.cache/*/bin. Prints SKIP without them.
+# tests/e2e/build.sh has cached for $KADMIT_E2E_K8S (`build.sh --cached`, which builds
+# nothing). Prints SKIP without them.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 ROOT="$PWD"
@@ -15,10 +16,8 @@ KADMIT="${KADMIT:-build/kadmit}"
 case "$KADMIT" in /*) ;; *) KADMIT="$ROOT/$KADMIT" ;; esac
 
 BIN="${KADMIT_E2E_BIN:-}"
-if [ -z "$BIN" ]; then
-  for d in "$ROOT"/tests/e2e/.cache/*/bin "${E2E_CACHE_DIR:-/nonexistent}"/*/bin; do
-    if [ -x "$d/kube-apiserver" ] && [ -x "$d/etcd" ]; then BIN="$d"; fi
-  done
+if [ -z "$BIN" ] && cached="$(tests/e2e/build.sh --cached 2>/dev/null)"; then
+  BIN="$(printf '%s\n' "$cached" | sed -n 's/^E2E_BIN_DIR=//p')"
 fi
 if [ -z "$BIN" ] || [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/etcd" ]; then
   echo "SKIP: no etcd/kube-apiserver (set KADMIT_E2E_BIN or run tests/e2e/build.sh)"
@@ -81,6 +80,7 @@ for i in $(seq 1 600); do
   fi
   sleep 0.2
 done
+# No endpoint reconciler: 1.37 refuses to publish 127.0.0.1 as the kubernetes Service's endpoint.
 "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
   --tls-cert-file="$PKI/api.crt" --tls-private-key-file="$PKI/api.key" --client-ca-file="$PKI/ca.crt" \
@@ -88,6 +88,7 @@ done
   --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$PKI/sa.pub" \
   --service-account-signing-key-file="$PKI/sa.key" --service-cluster-ip-range=10.0.0.0/24 \
   --disable-admission-plugins=ServiceAccount --cert-dir="$WORK/api-certs" --profiling=false \
+  --endpoint-reconciler-type=none \
   >"$WORK/apiserver.log" 2>&1 &
 PID_API=$!
 kubeconfig() { # FILE TOKEN
