@@ -119,10 +119,10 @@ func create(ctx context.Context, cs *kubernetes.Clientset, c *config, i int, rec
 	return d
 }
 
-// ratio prints a/b, or n/a when the fixed webhook's added latency is not positive (noise larger
-// than what it adds).
+// ratio prints a/b, or n/a when either added latency is not positive (the noise was larger than
+// what the webhook adds; p99 over 50 creates is nearly the maximum and often is).
 func ratio(a, b time.Duration) string {
-	if b <= 0 {
+	if a <= 0 || b <= 0 {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2fx", float64(a)/float64(b))
