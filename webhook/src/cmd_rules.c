@@ -197,25 +197,34 @@ int ka_cmd_rules(int argc, char **argv)
     return 0;
 }
 
+static void explain_usage(FILE *f)
+{
+    fprintf(f, "usage: kadmit explain RULE\n\n"
+               "Tells one rule: what it checks or does, the kinds it applies to, each param\n"
+               "with its type, default and meaning, and a policy file that configures it\n"
+               "with those defaults. `kadmit rules` lists the rule ids.\n"
+               "exit status: 0 explained, 2 unknown rule or bad usage\n");
+}
+
 int ka_cmd_explain(int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        FILE *f = argc == 2 ? stdout : stderr;
-        fprintf(f, "usage: kadmit explain RULE\n\n"
-                   "Tells one rule: what it checks or does, the kinds it applies to, each param\n"
-                   "with its type, default and meaning, and a policy file that configures it\n"
-                   "with those defaults. `kadmit rules` lists the rule ids.\n"
-                   "exit status: 0 explained, 2 unknown rule or bad usage\n");
-        return argc == 2 ? 0 : 2;
+    int rule = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("explain", flags, argc, argv, explain_usage, &rule);
+    if (done >= 0) {
+        return done;
     }
-    if (argv[1][0] == '-') {
-        fprintf(stderr, "kadmit explain: unknown flag \"%s\" (see --help)\n", argv[1]);
+    if (argc - rule != 1) {
+        explain_usage(stderr);
         return 2;
     }
-    const struct ka_rule_def *d = ka_rule_def_find(argv[1]);
+    const struct ka_rule_def *d = ka_rule_def_find(argv[rule]);
     if (d == NULL) {
         fprintf(stderr, "kadmit explain: unknown rule \"%s\" (`kadmit rules` lists them)\n",
-                argv[1]);
+                argv[rule]);
         return 2;
     }
     struct ka_policy *checklist = load_checklist();

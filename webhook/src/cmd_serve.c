@@ -368,6 +368,10 @@ static int start_fetcher(struct serve *sv)
     o.plain_http = sv->cfg.registry_plain_http != 0;
     o.allowed_hosts = sv->cfg.registry_hosts;
     int ret = ka_fetch_queue_new((int64_t)sv->cfg.registry_refresh, &sv->fetch_queue);
+    if (ret == 0) { /* refused at the miss: the first denial says so, the queue stays free */
+        ka_fetch_queue_set_filter(sv->fetch_queue, ka_registry_image_allowed,
+                                  sv->cfg.registry_hosts);
+    }
     const char *images = sv->cfg.registry_images[0] != '\0' ? sv->cfg.registry_images : NULL;
     ret = ret ? ret
               : ka_registry_fetcher_start(sv->fetch_queue, sv->cfg.attestations, &o, images,
@@ -454,15 +458,16 @@ int ka_cmd_serve(int argc, char **argv)
     }
 
     for (unsigned ticks = 1;; ticks++) {
-        struct timespec tick = {1, 0};
-        int sig = sigtimedwait(&set, NULL, &tick);
-        if (ticks % 60 == 0) {
-            report_misconfigured(&sv, 1);
-        }
+        /* the fetcher's series are there from the first scrape, then follow it each second */
         if (sv.fetch_queue != NULL) {
             struct ka_fetch_queue_stats st;
             ka_fetch_queue_stats(sv.fetch_queue, &st);
             ka_metrics_set_registry(sv.metrics, &st);
+        }
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (ticks % 60 == 0) {
+            report_misconfigured(&sv, 1);
         }
         if (sig == SIGTERM || sig == SIGINT) {
             break;
