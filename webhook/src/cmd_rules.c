@@ -46,6 +46,10 @@ static const char *checklist_action(const struct ka_policy *checklist, const cha
 /* "pods and workloads", or the kinds by name ("HorizontalPodAutoscaler"). */
 static void kinds_text(unsigned kinds, char *out, size_t len)
 {
+    if (kinds == 0) { /* a relation */
+        snprintf(out, len, "several objects (`kadmit audit` only)");
+        return;
+    }
     if (kinds == KA_KINDS_WORKLOAD) {
         snprintf(out, len, "pods and workloads");
         return;
@@ -62,7 +66,7 @@ static void kinds_text(unsigned kinds, char *out, size_t len)
 
 static const char *rule_type(const struct ka_rule_def *def)
 {
-    return def->mutating ? "mutation" : "validation";
+    return def->relate != NULL ? "relation" : def->mutating ? "mutation" : "validation";
 }
 
 static void print_text(const struct ka_policy *checklist)
