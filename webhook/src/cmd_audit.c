@@ -359,8 +359,9 @@ static int audit_cluster(struct ka_audit *a, const char *kubectl, const char *ku
         close(fds[0]);
         close(fds[1]);
         execvp(kubectl, (char *const *)args);
-        fprintf(stderr, "kadmit audit: --cluster: cannot run %s: %s (install kubectl or give "
-                        "--kubectl PATH)\n",
+        fprintf(stderr,
+                "kadmit audit: --cluster: cannot run %s: %s (install kubectl or give "
+                "--kubectl PATH)\n",
                 kubectl, strerror(errno));
         _exit(127);
     }
@@ -380,8 +381,7 @@ static int audit_cluster(struct ka_audit *a, const char *kubectl, const char *ku
             fprintf(stderr,
                     "kadmit audit: --cluster: `%s get %s --all-namespaces -o json` failed (%s "
                     "%d): the audit is incomplete\n",
-                    kubectl, ka_relations_cluster_kinds(),
-                    WIFEXITED(status) ? "exit" : "signal",
+                    kubectl, ka_relations_cluster_kinds(), WIFEXITED(status) ? "exit" : "signal",
                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         }
         *failed = 1;
@@ -495,8 +495,7 @@ int ka_cmd_audit(int argc, char **argv)
         return 2;
     }
     struct ka_policy *policy = NULL;
-    if ((operands < argc || cluster) &&
-        ka_cli_load_policy(policies, attestations, &policy) != 0) {
+    if ((operands < argc || cluster) && ka_cli_load_policy(policies, attestations, &policy) != 0) {
         return 2;
     }
     struct ka_audit audit;
