@@ -1182,12 +1182,85 @@ sc_webhook_down() {
     -p '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Fail"}]'
 }
 
+# The fixed-response webhook of the latency scenario: the bench's bench_fixed_server (built with
+# kadmit; it answers every review with an allow carrying the request's uid), on kadmit's
+# certificate with the same caller authentication, registered as copies of kadmit-e2e's two
+# configurations that select only namespaces labelled $LATENCY_FIXED_LABEL.
+LATENCY_FIXED_LABEL=kadmit.dev/e2e-latency-fixed
+LATENCY_FIXED_NS=e2e-latency-fixed # the latency program's <prefix>-fixed
+LATENCY_FIXED_SERVER="${KADMIT_FIXED_SERVER:-$(dirname "$KADMIT")/bench_fixed_server}"
+PID_FIXED=""
+fixed_launch() {
+  FIXED_PORT=$(free_port); FIXED_METRICS_PORT=$(free_port)
+  "$LATENCY_FIXED_SERVER" --bench-echo-uid --listen "127.0.0.1:$FIXED_PORT" \
+    --metrics-listen "127.0.0.1:$FIXED_METRICS_PORT" --policies "$POLICY_DIR" \
+    --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" \
+    --client-ca "$PKI/ca.crt" --client-allowed-subjects "$KADMIT_CLIENT_CN" \
+    >>"$LOGS/fixed-webhook.log" 2>&1 &
+  PID_FIXED=$!
+}
+fixed_ready() {
+  pid_alive "$PID_FIXED" && curl -fsS --max-time 2 "http://127.0.0.1:$FIXED_METRICS_PORT/readyz" >/dev/null
+}
+# fixed_webhooks_yaml: kadmit-e2e's live configurations, renamed, pointed at the fixed server
+fixed_webhooks_yaml() {
+  local kind
+  for kind in mutatingwebhookconfiguration validatingwebhookconfiguration; do
+    k get "$kind" kadmit-e2e -o json | jq --arg port "$FIXED_PORT" --arg sel "$LATENCY_FIXED_LABEL" '
+      {apiVersion, kind, metadata: {name: "kadmit-e2e-latency-fixed"},
+       webhooks: [.webhooks[] | .name |= sub("kadmit\\.dev$"; "fixed.e2e")
+         | .clientConfig.url |= sub(":[0-9]+/"; ":" + $port + "/")
+         | .namespaceSelector = {matchLabels: {($sel): "true"}}]}'
+  done
+}
+# fixed_webhooks_called: a server-side dry run in the fixed namespace reached the fixed server
+fixed_webhooks_called() {
+  pod_yaml lat-probe app=agent cname=agent port=http probes=0 tgp=120 |
+    k create --dry-run=server -n "$LATENCY_FIXED_NS" -f - >/dev/null &&
+    [ "$(apiserver_webhook_calls validate.fixed.e2e)" -gt 0 ]
+}
+fixed_webhooks_stop() {
+  k delete mutatingwebhookconfiguration,validatingwebhookconfiguration kadmit-e2e-latency-fixed \
+    --ignore-not-found >/dev/null 2>&1 || true
+  stop_pid "$PID_FIXED"
+}
+
 sc_latency() {
-  local bin="$WORK/kadmit-e2e-latency"
+  local bin="$WORK/kadmit-e2e-latency" out n="${E2E_LATENCY_PODS:-50}" what v tok hook
   step "build tests/e2e/latency"
   (cd "$E2E_DIR" && GOFLAGS=-mod=mod "$GO" build -o "$bin" ./latency)
-  step "create ${E2E_LATENCY_PODS:-50} pods with and without the webhooks (printed, not asserted)"
-  "$bin" -kubeconfig "$KUBECONFIG" -n "${E2E_LATENCY_PODS:-50}" | tee "$LOGS/latency.txt"
+  step "start the fixed-response webhook ($LATENCY_FIXED_SERVER) over TLS"
+  if [ ! -x "$LATENCY_FIXED_SERVER" ] && [ -f "$(dirname "$LATENCY_FIXED_SERVER")/CMakeCache.txt" ]; then
+    cmake --build "$(dirname "$LATENCY_FIXED_SERVER")" --target bench_fixed_server >/dev/null
+  fi
+  [ -x "$LATENCY_FIXED_SERVER" ] || fail "no bench_fixed_server at $LATENCY_FIXED_SERVER (built with kadmit; or set KADMIT_FIXED_SERVER)"
+  trap fixed_webhooks_stop EXIT
+  start_with_retry fixed-webhook fixed_launch fixed_ready PID_FIXED 20 || fail "bench_fixed_server did not start"
+  fixed_webhooks_yaml | k apply -f -
+  ns_create "$LATENCY_FIXED_NS"
+  k label namespace "$LATENCY_FIXED_NS" "$IGNORE_LABEL=true" "$LATENCY_FIXED_LABEL=true" --overwrite >/dev/null
+  wait_until 30 fixed_webhooks_called \
+    || fail "the fixed-response webhooks were never called"
+  step "create $n pods each with kadmit's webhooks, the fixed-response ones and none, interleaved (printed, not asserted)"
+  out="$("$bin" -kubeconfig "$KUBECONFIG" -n "$n" -fixed-label "$LATENCY_FIXED_LABEL")"
+  printf '%s\n' "$out" | tee "$LOGS/latency.txt"
+  step "the figures were produced and are positive (their size is not asserted)"
+  for what in "kadmit webhooks" "fixed-response webhooks" "no webhooks"; do
+    v="$(printf '%s\n' "$out" | awk -v w="  $what:" 'index($0, w) == 1 { print $(NF-2), $NF }')"
+    [ "$(wc -w <<<"$v")" = 2 ] || fail "$what: no median and p99 in the output"
+    for tok in $v; do
+      case "$tok" in 0s | -*) fail "$what: $tok is not a positive duration" ;; [0-9]*s) ;; *) fail "$what: '$tok' is not a duration" ;; esac
+    done
+    echo "ok: $what median and p99 = $v"
+  done
+  assert_match "$(printf '%s\n' "$out" | grep 'kadmit added / fixed added:')" 'median +([0-9.]+x|n/a) +p99 +([0-9.]+x|n/a)$' "ratio line"
+  step "the API server called both fixed webhooks for every create, and none failed open"
+  for hook in mutate.fixed.e2e validate.fixed.e2e; do
+    v="$(apiserver_webhook_calls "$hook")"
+    [ "$v" -gt "$n" ] || fail "$hook called $v times, not more than $n"
+    echo "ok: $hook called $v times (warm-up, probe and $n creates)"
+  done
+  assert_eq "$(k get --raw /metrics | awk '/^apiserver_admission_webhook_fail_open_count/ && /fixed.e2e/ { s += $NF } END { print s + 0 }')" 0 "fixed webhooks' fail-open count"
 }
 
 # Last: stop kadmit (so that a sanitizer's exit-time leak report lands in its log too), then
