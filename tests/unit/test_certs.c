@@ -292,21 +292,8 @@ static void test_render(void)
     ka_buf_free(&diag);
 }
 
-static void remove_tree(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", dir);
-    }
-}
-
 int main(int argc, char **argv)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/kadmit-test-certs-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        return 2;
-    }
     static const struct ka_test tests[] = {
         {"key_types", test_key_types},
         {"durations", test_durations},
@@ -317,7 +304,5 @@ int main(int argc, char **argv)
         {"render", test_render},
         {NULL, NULL},
     };
-    int rc = ka_test_run("certs", tests, argc, argv);
-    remove_tree(tmpdir);
-    return rc;
+    return ka_test_run_in_dir("certs", tests, argc, argv, tmpdir, sizeof(tmpdir));
 }

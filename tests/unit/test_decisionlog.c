@@ -51,17 +51,14 @@ static void review(const char *body, struct ka_review_summary *s)
 
 static char *tmpdir(void)
 {
-    char tmpl[] = "/tmp/ka-dlog-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    return strdup(d);
+    char dir[64];
+    CU_ASSERT_EQUAL_FATAL(ka_test_make_dir(dir, sizeof(dir), "dlog"), 0);
+    return strdup(dir);
 }
 
 static void rm_rf(const char *dir)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(ka_test_remove_tree(dir), 0);
 }
 
 /* Read a file's lines; every line must be a complete decision (returns count, -1 on a bad one). */
@@ -529,13 +526,6 @@ static void test_stdout_stalled_pipe(void)
 
 int main(int argc, char **argv)
 {
-    struct ka_buf diag;
-    ka_buf_init(&diag, 4096);
-    if (ka_policy_load_default(NULL, &policy, &diag) != 0) {
-        fprintf(stderr, "cannot load the embedded checklist: %s\n", diag.data ? diag.data : "");
-        return 1;
-    }
-    ka_buf_free(&diag);
     static const struct ka_test tests[] = {
         {"line format, no env values, what is logged", test_format},
         {"write and read back with kadmit audit's reader", test_write_and_read_back},
@@ -548,7 +538,6 @@ int main(int argc, char **argv)
         {"standard output to a stalled pipe: drops, never blocks", test_stdout_stalled_pipe},
         {NULL, NULL},
     };
-    int rc = ka_test_run("decisionlog", tests, argc, argv);
-    ka_policy_unref(policy);
-    return rc;
+    return ka_test_run_with_policy("decisionlog", tests, argc, argv, ka_test_load_checklist,
+                                   &policy);
 }

@@ -30,7 +30,7 @@ static const char deny_body[] =
     "\"labels\":{\"app\":\"agent\"}},\"spec\":{\"containers\":[{\"name\":\"agent\","
     "\"image\":\"r.example/agent:latest\",\"env\":[{\"name\":\"API_KEY\",\"value\":\"x\"}]}]}}}}";
 
-static char dir[] = "/tmp/kadmit-dl-XXXXXX";
+static char dir[64];
 static char path[256];
 
 /* The child: write forever (until SIGKILL). */
@@ -97,7 +97,7 @@ static void test_kill9(void)
     ka_buf_free(&out);
     ka_policy_unref(policy);
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    CU_ASSERT_EQUAL_FATAL(ka_test_make_dir(dir, sizeof(dir), "dl"), 0);
     snprintf(path, sizeof(path), "%s/decisions.log", dir);
     srand((unsigned)time(NULL));
     size_t total = 0;
@@ -127,9 +127,7 @@ static void test_kill9(void)
     }
     printf("\n  40 kills: %d rounds consistent, %zu lines read back\n", rounds_ok, total);
     CU_ASSERT(total > 0);
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(ka_test_remove_tree(dir), 0);
 }
 
 static const struct ka_test tests[] = {

@@ -71,6 +71,10 @@ static void audit_usage(FILE *f)
             "  --policy-name NAME    policy name in PolicyReports (default checklist)\n"
             "  --report-max-results N  split PolicyReports past N results (default 1000)\n"
             "  --report-max-bytes N    ... or past about N bytes (default 1000000)\n"
+            "  --listed-kinds KINDS  the input lists every object of these kinds (comma-\n"
+            "                        separated, or all), as a `kubectl get KIND -A` does: a\n"
+            "                        relation whose kind has no object finds it missing\n"
+            "                        rather than reporting \"not evaluated\"\n"
             "exit: 0 nothing fails, 1 something fails (--fail-on), 2 bad input or policy\n");
 }
 
@@ -185,6 +189,34 @@ static const char *source_base(char **paths, int n, char *buf, size_t len)
     return common > 0 ? buf : NULL;
 }
 
+/* --listed-kinds: "all" or kind names ("NetworkPolicy,StorageClass") that relations read. */
+static int parse_listed_kinds(const char *text, unsigned *out)
+{
+    if (strcmp(text, "all") == 0) {
+        *out = KA_REL_ALL;
+        return 0;
+    }
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s", text);
+    for (char *p = buf, *comma; p != NULL; p = comma != NULL ? comma + 1 : NULL) {
+        comma = strchr(p, ',');
+        if (comma != NULL) {
+            *comma = '\0';
+        }
+        unsigned bit = ka_relation_kind_bit(p);
+        if (bit == 0) {
+            fprintf(stderr,
+                    "kadmit audit: --listed-kinds: \"%s\" is not a kind relations read "
+                    "(PodDisruptionBudget, HorizontalPodAutoscaler, NetworkPolicy, "
+                    "ResourceQuota, LimitRange, StorageClass, or all)\n",
+                    p);
+            return KA_EINVAL;
+        }
+        *out |= bit;
+    }
+    return 0;
+}
+
 enum audit_format { FMT_TEXT, FMT_JSON, FMT_MARKDOWN, FMT_HTML, FMT_POLICYREPORT, FMT_JSONL };
 
 /* Output as items are decided: text, jsonl and json write each item at once; the reports keep
@@ -275,7 +307,7 @@ int ka_cmd_audit(int argc, char **argv)
     const char *max_results_text = NULL, *max_bytes_text = NULL, *max_object_text = NULL;
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
-    const char *namespace_ = "default";
+    const char *namespace_ = "default", *listed_kinds = NULL;
     int show_passed = 0, include_owned = 0, quiet = 0;
     int rc = 2, operands = 0;
     const struct ka_cli_opt flags[] = {
@@ -294,6 +326,7 @@ int ka_cmd_audit(int argc, char **argv)
         KA_CLI_STRING("policy-name", 0, &policy_name),
         KA_CLI_STRING("report-max-results", 0, &max_results_text),
         KA_CLI_STRING("report-max-bytes", 0, &max_bytes_text),
+        KA_CLI_STRING("listed-kinds", 0, &listed_kinds),
         KA_CLI_HELP,
         KA_CLI_END,
     };
@@ -355,6 +388,10 @@ int ka_cmd_audit(int argc, char **argv)
         audit_usage(stderr);
         return 2;
     }
+    unsigned listed = 0;
+    if (listed_kinds != NULL && parse_listed_kinds(listed_kinds, &listed) != 0) {
+        return 2;
+    }
     struct ka_policy *policy = NULL;
     if (operands < argc && ka_cli_load_policy(policies, attestations, &policy) != 0) {
         return 2;
@@ -369,6 +406,7 @@ int ka_cmd_audit(int argc, char **argv)
     audit.default_namespace = namespace_;
     audit.read_opts.max_object = max_object;
     audit.text_width = text_columns();
+    audit.relations.listed = listed;
     char base[4096];
     audit.source_base = source_base(argv + operands, argc - operands, base, sizeof(base));
     struct ka_buf out;
@@ -461,8 +499,9 @@ int ka_cmd_audit(int argc, char **argv)
         rc = 2;
     } else if (strcmp(fail_on, "never") == 0) {
         rc = 0;
-    } else if (counts.denied + counts.admissions_denied > 0 ||
-               (strcmp(fail_on, "warn") == 0 && counts.warned + counts.admissions_warned > 0)) {
+    } else if (counts.denied + counts.admissions_denied + counts.relations_denied > 0 ||
+               (strcmp(fail_on, "warn") == 0 &&
+                counts.warned + counts.admissions_warned + counts.relations_warned > 0)) {
         rc = 1;
     } else {
         rc = 0;
