@@ -1242,7 +1242,8 @@ sc_latency() {
   wait_until 30 fixed_webhooks_called \
     || fail "the fixed-response webhooks were never called"
   step "create $n pods each with kadmit's webhooks, the fixed-response ones and none, interleaved (printed, not asserted)"
-  out="$("$bin" -kubeconfig "$KUBECONFIG" -n "$n" -fixed-label "$LATENCY_FIXED_LABEL")"
+  # shellcheck disable=SC2086 # E2E_LATENCY_ARGS is split on purpose (e.g. "-pod plain")
+  out="$("$bin" -kubeconfig "$KUBECONFIG" -n "$n" -fixed-label "$LATENCY_FIXED_LABEL" ${E2E_LATENCY_ARGS:-})"
   printf '%s\n' "$out" | tee "$LOGS/latency.txt"
   step "the figures were produced and are positive (their size is not asserted)"
   for what in "kadmit webhooks" "fixed-response webhooks" "no webhooks"; do

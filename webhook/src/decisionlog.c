@@ -143,9 +143,12 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
 
 /* ------------------------------------------------------------------------------------ file */
 
-static int open_file(const char *path, int *fd_out, uint64_t *size_out, char *err, size_t err_len)
+/* Open (create) `path` for appending. *torn_out: the file ends inside a line, torn by a crash
+ * (kill -9 mid-write), so the next line must start with "\n" or it would be glued to it. */
+static int open_file(const char *path, int *fd_out, uint64_t *size_out, int *torn_out, char *err,
+                     size_t err_len)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
     if (fd < 0) {
         if (err != NULL) {
             snprintf(err, err_len, "cannot open decision log %s: %s", path, strerror(errno));
@@ -154,6 +157,8 @@ static int open_file(const char *path, int *fd_out, uint64_t *size_out, char *er
     }
     struct stat st;
     *size_out = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    char last = '\n';
+    *torn_out = *size_out > 0 && pread(fd, &last, 1, (off_t)(*size_out - 1)) == 1 && last != '\n';
     *fd_out = fd;
     return 0;
 }
@@ -222,8 +227,10 @@ int ka_decision_log_open(struct ka_decision_log **out, const char *path, uint64_
             goto exit;
         }
         uint64_t size = 0;
-        ret = open_file(path, &dl->fd, &size, err, err_len);
+        int torn = 0;
+        ret = open_file(path, &dl->fd, &size, &torn, err, err_len);
         atomic_store(&dl->size, size);
+        atomic_store(&dl->torn, torn);
     }
 exit:
     if (ret != 0) {
@@ -279,9 +286,9 @@ static int rotate_locked(struct ka_decision_log *dl)
             renamed = -1;
         }
     }
-    int fd = -1;
+    int fd = -1, torn = 0;
     uint64_t size = 0;
-    if (open_file(dl->path, &fd, &size, NULL, 0) != 0) {
+    if (open_file(dl->path, &fd, &size, &torn, NULL, 0) != 0) {
         /* Keep appending to the renamed file rather than lose lines. */
         ret = KA_EIO;
         goto exit;
@@ -289,7 +296,7 @@ static int rotate_locked(struct ka_decision_log *dl)
     close(dl->fd);
     dl->fd = fd;
     atomic_store(&dl->size, size);
-    atomic_store(&dl->torn, 0);
+    atomic_store(&dl->torn, torn);
     ret = renamed == 0 ? 0 : KA_EIO;
 exit:
     free(from);
@@ -303,14 +310,14 @@ int ka_decision_log_reopen(struct ka_decision_log *dl)
         return 0;
     }
     pthread_rwlock_wrlock(&dl->lock);
-    int fd = -1;
+    int fd = -1, torn = 0;
     uint64_t size = 0;
-    int ret = open_file(dl->path, &fd, &size, NULL, 0);
+    int ret = open_file(dl->path, &fd, &size, &torn, NULL, 0);
     if (ret == 0) {
         close(dl->fd);
         dl->fd = fd;
         atomic_store(&dl->size, size);
-        atomic_store(&dl->torn, 0);
+        atomic_store(&dl->torn, torn);
     }
     pthread_rwlock_unlock(&dl->lock);
     return ret;

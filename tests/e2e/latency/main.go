@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -43,8 +44,16 @@ func main() {
 	warmup := flag.Int("warmup", 5, "untimed creates per configuration before measuring")
 	ignoreLabel := flag.String("ignore-label", "kadmit.dev/ignore", "namespace label the webhooks' namespaceSelector skips")
 	fixedLabel := flag.String("fixed-label", "", "namespace label a fixed-response webhook selects (empty: no fixed configuration)")
+	podKind := flag.String("pod", "agent", "agent: app=agent pods without probes, which kadmit mutates (sidecar, probes); plain: compliant pods kadmit admits unchanged")
 	prefix := flag.String("namespace-prefix", "e2e-latency", "namespaces <prefix>-webhooks, <prefix>-fixed and <prefix>-none are used")
 	flag.Parse()
+	switch *podKind {
+	case "agent":
+	case "plain":
+		newPod = plainPod
+	default:
+		fatal("-pod %q: want agent or plain", *podKind)
+	}
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -109,7 +118,7 @@ func create(ctx context.Context, cs *kubernetes.Clientset, c *config, i int, rec
 	if !record {
 		tag = "warm-" + tag
 	}
-	p := agentPod(fmt.Sprintf("lat-%s-%d-%d", tag, time.Now().UnixNano()%1000000, i))
+	p := newPod(fmt.Sprintf("lat-%s-%d-%d", tag, time.Now().UnixNano()%1000000, i))
 	start := time.Now()
 	_, err := cs.CoreV1().Pods(c.ns).Create(ctx, p, metav1.CreateOptions{})
 	d := time.Since(start)
@@ -137,6 +146,8 @@ func ensureNamespace(ctx context.Context, cs *kubernetes.Clientset, name string,
 	}
 }
 
+var newPod = agentPod
+
 func agentPod(name string) *corev1.Pod {
 	grace := int64(120)
 	q := resource.MustParse
@@ -155,6 +166,17 @@ func agentPod(name string) *corev1.Pod {
 			}},
 		},
 	}
+}
+
+// plainPod is the agent pod without the app=agent label and with both probes: nothing for kadmit
+// to add, so its mutating webhook answers without a patch.
+func plainPod(name string) *corev1.Pod {
+	p := agentPod(name)
+	p.Labels = map[string]string{"app": "web"}
+	c := &p.Spec.Containers[0]
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/ready", Port: intstr.FromString("http")}}}
+	c.LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health/live", Port: intstr.FromString("http")}}}
+	return p
 }
 
 func percentile(d []time.Duration, p int) time.Duration {
