@@ -50,7 +50,7 @@ for n in $SIZES; do
   f=$(snapshot "$n")
   mb=$(($(stat -c %s "$f") / 1000000))
   for fmt in text jsonl json; do
-    if [ "$fmt" = jsonl ] && ! "$KADMIT" audit --help | grep -q jsonl; then continue; fi
+    if [ "$fmt" = jsonl ] && ! grep -q jsonl <("$KADMIT" audit --help); then continue; fi
     : >"$OUT/runs.txt"
     for _ in $(seq "$ROUNDS"); do run "$KADMIT" "$fmt" "$f" >>"$OUT/runs.txt"; done
     t=$(cut -d' ' -f1 "$OUT/runs.txt" | median)

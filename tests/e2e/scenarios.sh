@@ -29,6 +29,7 @@ ALL_SCENARIOS=(
   escaping
   image-attestation
   registry-attestation
+  registry-miss
   stale-scan-replacement
   deploy-kustomize
   latency
@@ -885,76 +886,145 @@ sc_image_attestation() {
   policy_apply
 }
 
-# Attestations that live only in the registry (issue 16): a real registry (crane), real cosign
-# v3 attestations, and `kadmit attest sync --interval` writing into the rule's directory. No
-# files are placed by hand. With no controller manager here, the test retries the creation the
-# way a ReplicaSet controller would.
-sc_registry_attestation() {
-  local out t0 reg dig port now later
+# registry_image: a real registry (crane registry serve) on a free loopback port holding one
+# small image, and a cosign key pair whose public key the policy trusts. Sets REG (host:port)
+# and DIG (the image's digest); the registry is stopped when the scenario's subshell exits.
+registry_image() {
+  local port
   grep -q 'id: image-scan-attestation' "$POLICY_BASE" || skip "the policy has no image-scan-attestation rule"
   if ! eval "$("$REPO/tests/tools/build.sh")"; then
     [ "${CI:-}" = true ] && fail "tests/tools/build.sh failed"
     skip "cosign and crane are not built (tests/tools/build.sh)"
   fi
-  ns_create
   step "a registry (crane registry serve) with one small image"
   port="$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
   "$CRANE" registry serve --address "127.0.0.1:$port" >"$WORK/crane.log" 2>&1 &
   REGISTRY_PID=$!
   trap 'kill $REGISTRY_PID ${FETCHER_PID:-} 2>/dev/null' EXIT # this scenario's subshell: also on a failure
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-  reg="127.0.0.1:$port"
+  REG="127.0.0.1:$port"
   echo e2e >"$WORK/e2e.txt"
   tar -C "$WORK" -cf "$WORK/e2e-layer.tar" e2e.txt
-  "$CRANE" append --insecure -f "$WORK/e2e-layer.tar" -t "$reg/agent:1" >/dev/null 2>&1
-  dig="$("$CRANE" digest --insecure "$reg/agent:1")"
-  step "the cosign key is trusted; the fetcher follows the image, which has no scan yet"
+  "$CRANE" append --insecure -f "$WORK/e2e-layer.tar" -t "$REG/agent:1" >/dev/null 2>&1
+  DIG="$("$CRANE" digest --insecure "$REG/agent:1")"
+  step "the cosign key is trusted"
+  rm -f "$WORK/cosign.key" "$WORK/cosign.pub"
   (cd "$WORK" && COSIGN_PASSWORD="" "$COSIGN" generate-key-pair >/dev/null 2>&1)
   cp "$WORK/cosign.pub" "$WORK/attestation-keys/cosign.pem"
-  echo "$reg/agent@$dig" >"$WORK/registry-images.txt"
+}
+
+# cosign_attest REPORT FINISHED: CI attests a scan (cosign attest --type vuln, a v3 bundle) of
+# REG/agent@DIG from a Trivy report, finished at FINISHED, and pushes it to the registry.
+cosign_attest() {
+  bash "$REPO/tests/attest/statement.sh" --digest "${DIG#sha256:}" --finished "$2" "$1" \
+    | jq .predicate >"$WORK/pred.json"
+  COSIGN_PASSWORD="" "$COSIGN" attest --yes --allow-insecure-registry --key "$WORK/cosign.key" \
+    --type vuln --predicate "$WORK/pred.json" --tlog-upload=false \
+    --use-signing-config=false "$REG/agent@$DIG" >"$WORK/cosign.log" 2>&1 ||
+    fail "cosign attest: $(tail -3 "$WORK/cosign.log")"
+}
+
+# await_denial NAME TEXT SECONDS: until a server-side dry run of pod NAME (image REG/agent@DIG)
+# is denied with TEXT
+await_denial() {
+  local out t0=$SECONDS
+  until out="$(pod_yaml "$1" image="$REG/agent@$DIG" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
+        [[ "$out" == *"$2"* ]]; do
+    [ $((SECONDS - t0)) -lt "$3" ] || fail "no denial with '$2' after $3s: $out"
+    sleep 0.5
+  done
+  echo "ok: denied with '$2' after $((SECONDS - t0))s"
+}
+
+# await_admitted NAME SECONDS: retry creating pod NAME (image REG/agent@DIG) the way a
+# ReplicaSet controller would (no controller manager runs here), until it is admitted
+await_admitted() {
+  local out t0=$SECONDS
+  until out="$(pod_yaml "$1" image="$REG/agent@$DIG" | create_yaml 2>&1)"; do
+    [ $((SECONDS - t0)) -lt "$2" ] || fail "not admitted after $2s: $out"
+    sleep 0.5
+  done
+  echo "ok: admitted after $((SECONDS - t0))s"
+}
+
+# Attestations that live only in the registry (issue 16): a real registry (crane), real cosign
+# v3 attestations, and `kadmit attest sync --interval` (the registry-fetch overlay's sidecar)
+# writing into the rule's directory. No files are placed by hand.
+sc_registry_attestation() {
+  local out
+  ns_create
+  registry_image
+  step "the fetcher follows the image, which has no scan yet"
+  echo "$REG/agent@$DIG" >"$WORK/registry-images.txt"
   "$KADMIT" attest sync --plain-http --dir "$WORK/attestations" --images "$WORK/registry-images.txt" \
     --interval 1s --attempts 1 >"$WORK/fetcher.log" 2>&1 &
   FETCHER_PID=$!
   policy_write image-scan-attestation=enforce
-  t0=$SECONDS
-  until out="$(pod_yaml reg-probe image="$reg/agent@$dig" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
-        [[ "$out" == *"no attestation for $dig"* ]]; do
-    [ $((SECONDS - t0)) -lt 20 ] || { fail "image-scan-attestation enforce not in effect after 20s: $out"; }
-    sleep 0.3
-  done
+  await_denial reg-probe "no attestation for $DIG" 20
   step "first creation: denied, no attestation yet"
-  expect_fail out create_yaml < <(pod_yaml reg-first image="$reg/agent@$dig")
-  assert_contains "$out" "no attestation for $dig" "kubectl error"
-  step "CI attests a clean scan (cosign attest --type vuln, v3 bundle); retries are admitted once fetched"
-  now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  bash "$REPO/tests/attest/statement.sh" --digest "${dig#sha256:}" --finished "$now" \
-    "$REPO/tests/attest/trivy-clean.json" | jq .predicate >"$WORK/clean-pred.json"
-  COSIGN_PASSWORD="" "$COSIGN" attest --yes --allow-insecure-registry --key "$WORK/cosign.key" \
-    --type vuln --predicate "$WORK/clean-pred.json" --tlog-upload=false \
-    --use-signing-config=false "$reg/agent@$dig" >"$WORK/cosign.log" 2>&1 ||
-    { fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
-  t0=$SECONDS
-  until out="$(pod_yaml reg-retry image="$reg/agent@$dig" | create_yaml 2>&1)"; do
-    [ $((SECONDS - t0)) -lt 30 ] || { fail "not admitted 30s after the attestation was pushed: $out"; }
-    sleep 0.5
-  done
-  echo "admitted after $((SECONDS - t0))s"
+  expect_fail out create_yaml < <(pod_yaml reg-first image="$REG/agent@$DIG")
+  assert_contains "$out" "no attestation for $DIG" "kubectl error"
+  step "CI attests a clean scan; retries are admitted once fetched"
+  cosign_attest "$REPO/tests/attest/trivy-clean.json" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  await_admitted reg-retry 30
   step "a newer scan finds a CRITICAL: new pods of that image are denied"
-  later="$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)"
-  bash "$REPO/tests/attest/statement.sh" --digest "${dig#sha256:}" --finished "$later" \
-    "$REPO/tests/attest/trivy-findings.json" | jq .predicate >"$WORK/crit-pred.json"
-  COSIGN_PASSWORD="" "$COSIGN" attest --yes --allow-insecure-registry --key "$WORK/cosign.key" \
-    --type vuln --predicate "$WORK/crit-pred.json" --tlog-upload=false \
-    --use-signing-config=false "$reg/agent@$dig" >"$WORK/cosign.log" 2>&1 ||
-    { fail "cosign attest: $(tail -3 "$WORK/cosign.log")"; }
-  t0=$SECONDS
-  until out="$(pod_yaml reg-after image="$reg/agent@$dig" | k create --dry-run=server -n "$NS" -f - 2>&1)"; \
-        [[ "$out" == *"3 CRITICAL findings (max 0) (the newest verified scan decides"* ]]; do
-    [ $((SECONDS - t0)) -lt 30 ] || { fail "the newer failing scan did not decide within 30s: $out"; }
-    sleep 0.5
-  done
+  cosign_attest "$REPO/tests/attest/trivy-findings.json" "$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)"
+  await_denial reg-after "3 CRITICAL findings (max 0) (the newest verified scan decides" 30
   rm -f "$WORK/attestations/registry-"* "$WORK/attestation-keys/cosign.pem"
   policy_apply
+}
+
+# The same without a sidecar or an image list: `serve --attestation-source registry`. The first
+# denial queues the digest for kadmit's own fetcher thread; the denial says where the fetch
+# stands; once CI pushes the scan, a retry is admitted; a later failing scan is picked up by
+# the re-poll (--registry-refresh). kadmit is restarted in that mode for this scenario only
+# (run.sh restarts it as before afterwards).
+sc_registry_miss() {
+  local out t0
+  [ -z "${KADMIT_E2E_IMAGE:-}" ] || skip "serves from the host binary; the image runs the fetcher as a sidecar (registry-attestation)"
+  ns_create
+  registry_image
+  policy_write image-scan-attestation=enforce
+  step "restart kadmit with --attestation-source registry --registry-hosts $REG"
+  kill "$PID_KADMIT"
+  while pid_alive "$PID_KADMIT"; do sleep 0.1; done
+  "$KADMIT" serve --listen "127.0.0.1:$KADMIT_PORT" --metrics-listen "127.0.0.1:$KADMIT_METRICS_PORT" \
+    --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" --policies "$POLICY_DIR" \
+    --client-ca "$PKI/ca.crt" --client-allowed-subjects "$KADMIT_CLIENT_CN" \
+    --attestations "$WORK/attestations" --attestation-source registry --registry-hosts "$REG" \
+    --registry-plain-http 1 --registry-timeout 5 --registry-refresh 2 \
+    >>"$LOGS/kadmit.log" 2>&1 &
+  PID_KADMIT=$!
+  # on any exit: stop it and wait until its port is free for run.sh's restart
+  trap 'kill $REGISTRY_PID $PID_KADMIT 2>/dev/null; wait $PID_KADMIT 2>/dev/null' EXIT
+  wait_until 20 kadmit_ready || fail "kadmit in registry mode did not become ready"
+  step "first creation: denied, and the digest is queued for a fetch"
+  expect_fail out create_yaml < <(pod_yaml miss-first image="$REG/agent@$DIG")
+  assert_match "$out" "no attestation for $DIG; (a registry fetch is queued|a registry fetch is under way|registry tried)" "kubectl error"
+  step "the fetcher tried the registry: the denial names what it answered"
+  await_denial miss-probe "registry tried" 20
+  t0=$SECONDS # the fetcher's counters are folded into the metrics once a second
+  until curl -fsS "http://127.0.0.1:$KADMIT_METRICS_PORT/metrics" \
+          | grep -qE '^kadmit_registry_fetches_total\{result="none"\} [1-9]'; do
+    [ $((SECONDS - t0)) -lt 5 ] || fail "metrics: no kadmit_registry_fetches_total{result=\"none\"} after the 404s"
+    sleep 0.3
+  done
+  echo "ok: metrics count the fetch that found nothing"
+  step "another registry is refused without a connection"
+  out="$(pod_yaml miss-other image="registry.invalid/agent@sha256:$(openssl rand -hex 32)" \
+    | k create --dry-run=server -n "$NS" -f - 2>&1)" &&
+    fail "an image of a registry outside --registry-hosts was admitted"
+  assert_contains "$out" "registry.invalid" "denial for another registry"
+  step "CI attests a clean scan; the controller's retry is admitted once kadmit fetched it"
+  cosign_attest "$REPO/tests/attest/trivy-clean.json" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  await_admitted miss-retry 60
+  ls "$WORK/attestations"/registry-*.jsonl >/dev/null || fail "no registry-<hex>.jsonl written into --attestations"
+  step "a newer scan finds a CRITICAL: the re-poll fetches it, new pods are denied"
+  cosign_attest "$REPO/tests/attest/trivy-findings.json" "$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)"
+  await_denial miss-after "3 CRITICAL findings (max 0) (the newest verified scan decides" 40
+  rm -f "$WORK/attestations/registry-"* "$WORK/attestation-keys/cosign.pem"
+  kill "$PID_KADMIT" # run.sh restarts kadmit in its normal mode on the same port
+  wait "$PID_KADMIT" 2>/dev/null || true
 }
 
 # A StatefulSet's pod is replaced after its image's scan aged past maxAge (issue 23). No
@@ -1112,12 +1182,86 @@ sc_webhook_down() {
     -p '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Fail"}]'
 }
 
+# The fixed-response webhook of the latency scenario: the bench's bench_fixed_server (built with
+# kadmit; it answers every review with an allow carrying the request's uid), on kadmit's
+# certificate with the same caller authentication, registered as copies of kadmit-e2e's two
+# configurations that select only namespaces labelled $LATENCY_FIXED_LABEL.
+LATENCY_FIXED_LABEL=kadmit.dev/e2e-latency-fixed
+LATENCY_FIXED_NS=e2e-latency-fixed # the latency program's <prefix>-fixed
+LATENCY_FIXED_SERVER="${KADMIT_FIXED_SERVER:-$(dirname "$KADMIT")/bench_fixed_server}"
+PID_FIXED=""
+fixed_launch() {
+  FIXED_PORT=$(free_port); FIXED_METRICS_PORT=$(free_port)
+  "$LATENCY_FIXED_SERVER" --bench-echo-uid --listen "127.0.0.1:$FIXED_PORT" \
+    --metrics-listen "127.0.0.1:$FIXED_METRICS_PORT" --policies "$POLICY_DIR" \
+    --tls-cert "$KADMIT_CERTS/tls.crt" --tls-key "$KADMIT_CERTS/tls.key" \
+    --client-ca "$PKI/ca.crt" --client-allowed-subjects "$KADMIT_CLIENT_CN" \
+    >>"$LOGS/fixed-webhook.log" 2>&1 &
+  PID_FIXED=$!
+}
+fixed_ready() {
+  pid_alive "$PID_FIXED" && curl -fsS --max-time 2 "http://127.0.0.1:$FIXED_METRICS_PORT/readyz" >/dev/null
+}
+# fixed_webhooks_yaml: kadmit-e2e's live configurations, renamed, pointed at the fixed server
+fixed_webhooks_yaml() {
+  local kind
+  for kind in mutatingwebhookconfiguration validatingwebhookconfiguration; do
+    k get "$kind" kadmit-e2e -o json | jq --arg port "$FIXED_PORT" --arg sel "$LATENCY_FIXED_LABEL" '
+      {apiVersion, kind, metadata: {name: "kadmit-e2e-latency-fixed"},
+       webhooks: [.webhooks[] | .name |= sub("kadmit\\.dev$"; "fixed.e2e")
+         | .clientConfig.url |= sub(":[0-9]+/"; ":" + $port + "/")
+         | .namespaceSelector = {matchLabels: {($sel): "true"}}]}'
+  done
+}
+# fixed_webhooks_called: a server-side dry run in the fixed namespace reached the fixed server
+fixed_webhooks_called() {
+  pod_yaml lat-probe app=agent cname=agent port=http probes=0 tgp=120 |
+    k create --dry-run=server -n "$LATENCY_FIXED_NS" -f - >/dev/null &&
+    [ "$(apiserver_webhook_calls validate.fixed.e2e)" -gt 0 ]
+}
+fixed_webhooks_stop() {
+  k delete mutatingwebhookconfiguration,validatingwebhookconfiguration kadmit-e2e-latency-fixed \
+    --ignore-not-found >/dev/null 2>&1 || true
+  stop_pid "$PID_FIXED"
+}
+
 sc_latency() {
-  local bin="$WORK/kadmit-e2e-latency"
+  local bin="$WORK/kadmit-e2e-latency" out n="${E2E_LATENCY_PODS:-50}" what v tok hook
   step "build tests/e2e/latency"
   (cd "$E2E_DIR" && GOFLAGS=-mod=mod "$GO" build -o "$bin" ./latency)
-  step "create ${E2E_LATENCY_PODS:-50} pods with and without the webhooks (printed, not asserted)"
-  "$bin" -kubeconfig "$KUBECONFIG" -n "${E2E_LATENCY_PODS:-50}" | tee "$LOGS/latency.txt"
+  step "start the fixed-response webhook ($LATENCY_FIXED_SERVER) over TLS"
+  if [ ! -x "$LATENCY_FIXED_SERVER" ] && [ -f "$(dirname "$LATENCY_FIXED_SERVER")/CMakeCache.txt" ]; then
+    cmake --build "$(dirname "$LATENCY_FIXED_SERVER")" --target bench_fixed_server >/dev/null
+  fi
+  [ -x "$LATENCY_FIXED_SERVER" ] || fail "no bench_fixed_server at $LATENCY_FIXED_SERVER (built with kadmit; or set KADMIT_FIXED_SERVER)"
+  trap fixed_webhooks_stop EXIT
+  start_with_retry fixed-webhook fixed_launch fixed_ready PID_FIXED 20 || fail "bench_fixed_server did not start"
+  fixed_webhooks_yaml | k apply -f -
+  ns_create "$LATENCY_FIXED_NS"
+  k label namespace "$LATENCY_FIXED_NS" "$IGNORE_LABEL=true" "$LATENCY_FIXED_LABEL=true" --overwrite >/dev/null
+  wait_until 30 fixed_webhooks_called \
+    || fail "the fixed-response webhooks were never called"
+  step "create $n pods each with kadmit's webhooks, the fixed-response ones and none, interleaved (printed, not asserted)"
+  # shellcheck disable=SC2086 # E2E_LATENCY_ARGS is split on purpose (e.g. "-pod plain")
+  out="$("$bin" -kubeconfig "$KUBECONFIG" -n "$n" -fixed-label "$LATENCY_FIXED_LABEL" ${E2E_LATENCY_ARGS:-})"
+  printf '%s\n' "$out" | tee "$LOGS/latency.txt"
+  step "the figures were produced and are positive (their size is not asserted)"
+  for what in "kadmit webhooks" "fixed-response webhooks" "no webhooks"; do
+    v="$(printf '%s\n' "$out" | awk -v w="  $what:" 'index($0, w) == 1 { print $(NF-2), $NF }')"
+    [ "$(wc -w <<<"$v")" = 2 ] || fail "$what: no median and p99 in the output"
+    for tok in $v; do
+      case "$tok" in 0s | -*) fail "$what: $tok is not a positive duration" ;; [0-9]*s) ;; *) fail "$what: '$tok' is not a duration" ;; esac
+    done
+    echo "ok: $what median and p99 = $v"
+  done
+  assert_match "$(printf '%s\n' "$out" | grep 'kadmit added / fixed added:')" 'median +([0-9.]+x|n/a) +p99 +([0-9.]+x|n/a)$' "ratio line"
+  step "the API server called both fixed webhooks for every create, and none failed open"
+  for hook in mutate.fixed.e2e validate.fixed.e2e; do
+    v="$(apiserver_webhook_calls "$hook")"
+    [ "$v" -gt "$n" ] || fail "$hook called $v times, not more than $n"
+    echo "ok: $hook called $v times (warm-up, probe and $n creates)"
+  done
+  assert_eq "$(k get --raw /metrics | awk '/^apiserver_admission_webhook_fail_open_count/ && /fixed.e2e/ { s += $NF } END { print s + 0 }')" 0 "fixed webhooks' fail-open count"
 }
 
 # Last: stop kadmit (so that a sanitizer's exit-time leak report lands in its log too), then

@@ -30,6 +30,10 @@ for c in serve review audit fix lint policy rules explain version certs attest; 
   check "kadmit help $c prints kadmit $c --help" help_same "$c"
   check "kadmit $c --foo is a usage error (exit 2, names the flag)" bash -c "\"$KADMIT\" $c --foo </dev/null >/dev/null 2>$tmp/flag.err; [ \$? -eq 2 ] && grep -q -- '--foo' $tmp/flag.err && ! grep -q 'No such file' $tmp/flag.err && ! grep -q 'every image will be denied' $tmp/flag.err"
 done
+for c in "lint --strict" explain "attest verify" "attest sync"; do
+  check "kadmit $c: flags go anywhere; an unknown one is a usage error (exit 2) that names it" bash -c "\"$KADMIT\" $c --foo x >/dev/null 2>$tmp/flag.err; [ \$? -eq 2 ] && grep -q 'unknown flag --foo' $tmp/flag.err && \"$KADMIT\" $c x --help >/dev/null && ! \"$KADMIT\" $c x --nope 2>/dev/null"
+done
+check "a flag without its value names the flag" bash -c "\"$KADMIT\" attest sync --dir 2>&1 >/dev/null | grep -q 'kadmit attest sync: --dir needs a value'"
 # The embedded checklist's image-scan-attestation has no keys and no directory here: each
 # problem is one warning line, printed once, and never for a usage error.
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n' >"$tmp/cm.yaml"

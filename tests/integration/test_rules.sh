@@ -22,7 +22,8 @@ rules = json.load(open(sys.argv[1]))
 files = sorted(f[:-2] for f in os.listdir("webhook/src/rules") if f.endswith(".c") and f != "rule_api.c")
 assert [r["id"] for r in rules] == files, ([r["id"] for r in rules], files)
 for r in rules:
-    assert r["type"] in ("validation", "mutation") and r["summary"] and r["kinds"], r
+    assert r["type"] in ("validation", "mutation", "relation") and r["summary"], r
+    assert bool(r["kinds"]) == (r["type"] != "relation"), r  # relations: several objects, audit only
     assert all(p["help"] and "default" in p for p in r["params"]), r
 PY
 check "README's checklist mapping names only rules kadmit has (or the audit relations)" python3 - "$tmp/rules.json" <<'PY'

@@ -3,6 +3,7 @@
 #define KA_TEST_H
 
 #include <CUnit/Basic.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,68 @@ static inline int ka_test_run(const char *suite_name, const struct ka_test *test
     return (failures == 0 && ran > 0) ? 0 : 1;
 }
 
+/* How a suite gets the policy its tests judge by: ka_policy_load_*() with `diag` for errors. */
+typedef int (*ka_test_policy_loader)(struct ka_policy **out, struct ka_buf *diag);
+
+/*
+ * ka_test_run() with `*policy` loaded by `load` first (when it fails: its diagnostics and exit 2)
+ * and released after.
+ */
+static inline int ka_test_run_with_policy(const char *suite_name, const struct ka_test *tests,
+                                          int argc, char **argv, ka_test_policy_loader load,
+                                          struct ka_policy **policy)
+{
+    struct ka_buf diag;
+    ka_buf_init(&diag, 64 * 1024);
+    if (load(policy, &diag) != 0) {
+        fprintf(stderr, "%s: cannot load the suite's policy: %s\n", suite_name,
+                diag.data ? diag.data : "");
+        ka_buf_free(&diag);
+        return 2;
+    }
+    ka_buf_free(&diag);
+    int rc = ka_test_run(suite_name, tests, argc, argv);
+    ka_policy_unref(*policy);
+    *policy = NULL;
+    return rc;
+}
+
+/* A fresh directory /tmp/kadmit-<name>-XXXXXX, its path in `dir`. Returns 0, or -1. */
+static inline int ka_test_make_dir(char *dir, size_t len, const char *name)
+{
+    int n = snprintf(dir, len, "/tmp/kadmit-%s-XXXXXX", name);
+    return n > 0 && (size_t)n < len && mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static inline int ka_test_remove_entry(const char *path, const struct stat *st, int type,
+                                       struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    return remove(path);
+}
+
+/* Remove `dir` and all it holds (links are removed, not followed). Returns 0, or -1. */
+static inline int ka_test_remove_tree(const char *dir)
+{
+    return nftw(dir, ka_test_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ka_test_run() with a fresh directory made as ka_test_make_dir(dir, len, suite_name) does,
+ * for the tests to use, and removed after. */
+static inline int ka_test_run_in_dir(const char *suite_name, const struct ka_test *tests, int argc,
+                                     char **argv, char *dir, size_t len)
+{
+    if (ka_test_make_dir(dir, len, suite_name) != 0) {
+        fprintf(stderr, "%s: cannot make a directory in /tmp\n", suite_name);
+        return 2;
+    }
+    int rc = ka_test_run(suite_name, tests, argc, argv);
+    if (ka_test_remove_tree(dir) != 0) {
+        fprintf(stderr, "%s: could not remove %s\n", suite_name, dir);
+    }
+    return rc;
+}
+
 /*
  * The shipped checklist with image-scan-attestation switched off. Most tests exercise the other
  * rules; attestations need keys and signatures made at test time and have their own tests
@@ -80,6 +143,12 @@ static inline int ka_test_load_checklist_without_attestations(struct ka_policy *
     static const struct ka_rule_override off = {"image-scan-attestation", NULL, "off"};
     const struct ka_policy_load_opts opts = {.overrides = &off, .n_overrides = 1};
     return ka_policy_load_default(&opts, out, diag);
+}
+
+/* The shipped checklist, as the server loads it without a --policies flag. */
+static inline int ka_test_load_checklist(struct ka_policy **out, struct ka_buf *diag)
+{
+    return ka_policy_load_default(NULL, out, diag);
 }
 
 /* A whole file (at most 16 MiB) as a NUL-terminated string the caller frees; *len (may be NULL)

@@ -292,32 +292,18 @@ static void test_render(void)
     ka_buf_free(&diag);
 }
 
-static void remove_tree(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", dir);
-    }
-}
+static const struct ka_test tests[] = {
+    {"key_types", test_key_types},
+    {"durations", test_durations},
+    {"opts_check", test_opts_check},
+    {"base64", test_base64},
+    {"ensure_and_renew", test_ensure_and_renew},
+    {"other_ca", test_other_ca},
+    {"render", test_render},
+    {NULL, NULL},
+};
 
 int main(int argc, char **argv)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/kadmit-test-certs-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        return 2;
-    }
-    static const struct ka_test tests[] = {
-        {"key_types", test_key_types},
-        {"durations", test_durations},
-        {"opts_check", test_opts_check},
-        {"base64", test_base64},
-        {"ensure_and_renew", test_ensure_and_renew},
-        {"other_ca", test_other_ca},
-        {"render", test_render},
-        {NULL, NULL},
-    };
-    int rc = ka_test_run("certs", tests, argc, argv);
-    remove_tree(tmpdir);
-    return rc;
+    return ka_test_run_in_dir("certs", tests, argc, argv, tmpdir, sizeof(tmpdir));
 }

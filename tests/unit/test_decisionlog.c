@@ -51,17 +51,14 @@ static void review(const char *body, struct ka_review_summary *s)
 
 static char *tmpdir(void)
 {
-    char tmpl[] = "/tmp/ka-dlog-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    return strdup(d);
+    char dir[64];
+    CU_ASSERT_EQUAL_FATAL(ka_test_make_dir(dir, sizeof(dir), "dlog"), 0);
+    return strdup(dir);
 }
 
 static void rm_rf(const char *dir)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL(ka_test_remove_tree(dir), 0);
 }
 
 /* Read a file's lines; every line must be a complete decision (returns count, -1 on a bad one). */
@@ -376,6 +373,40 @@ static void test_reopen(void)
     free(dir);
 }
 
+/* kill -9 mid-write left a torn line: the next process starts on a new line, so its first
+ * record is whole and the fragment stays one bad line (nothing else is lost) */
+static void test_torn_by_crash(void)
+{
+    char *dir = tmpdir();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/t.log", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("{\"time\":\"2026-12-05T07:00:00.000Z\",\"uid\":\"torn", f); /* no "\n" */
+    fclose(f);
+    struct ka_review_summary *s = calloc(1, sizeof(*s));
+    review(bad_review, s);
+    struct ka_decision_log *dl = NULL;
+    CU_ASSERT_EQUAL_FATAL(ka_decision_log_open(&dl, path, 0, 1, 0, NULL, 0), 0);
+    CU_ASSERT_EQUAL(ka_decision_log_write(dl, s, KA_ENDPOINT_VALIDATE), 1);
+    CU_ASSERT_EQUAL(ka_decision_log_write(dl, s, KA_ENDPOINT_VALIDATE), 1);
+    ka_decision_log_close(dl);
+    long bad = 0;
+    CU_ASSERT_EQUAL(count_good_lines(path, &bad), 2);
+    CU_ASSERT_EQUAL(bad, 1);
+    /* reopened after a whole line: no empty line added */
+    CU_ASSERT_EQUAL_FATAL(ka_decision_log_open(&dl, path, 0, 1, 0, NULL, 0), 0);
+    CU_ASSERT_EQUAL(ka_decision_log_reopen(dl), 0);
+    CU_ASSERT_EQUAL(ka_decision_log_write(dl, s, KA_ENDPOINT_VALIDATE), 1);
+    ka_decision_log_close(dl);
+    bad = 0;
+    CU_ASSERT_EQUAL(count_good_lines(path, &bad), 3);
+    CU_ASSERT_EQUAL(bad, 1);
+    free(s);
+    rm_rf(dir);
+    free(dir);
+}
+
 static void test_dev_full_drops(void)
 {
     if (access("/dev/full", W_OK) != 0) {
@@ -527,28 +558,22 @@ static void test_stdout_stalled_pipe(void)
     free(s);
 }
 
+static const struct ka_test tests[] = {
+    {"line format, no env values, what is logged", test_format},
+    {"write and read back with kadmit audit's reader", test_write_and_read_back},
+    {"size rotation keeps N files", test_rotation},
+    {"4 threads with rotations: every line whole", test_concurrent_writers_and_rotation},
+    {"reopen after external rotation", test_reopen},
+    {"a line torn by a crash is not glued to the next", test_torn_by_crash},
+    {"/dev/full: drops counted", test_dev_full_drops},
+    {"full tmpfs: drops counted, no torn follow-up line", test_tmpfs_enospc},
+    {"standard output", test_stdout},
+    {"standard output to a stalled pipe: drops, never blocks", test_stdout_stalled_pipe},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    struct ka_buf diag;
-    ka_buf_init(&diag, 4096);
-    if (ka_policy_load_default(NULL, &policy, &diag) != 0) {
-        fprintf(stderr, "cannot load the embedded checklist: %s\n", diag.data ? diag.data : "");
-        return 1;
-    }
-    ka_buf_free(&diag);
-    static const struct ka_test tests[] = {
-        {"line format, no env values, what is logged", test_format},
-        {"write and read back with kadmit audit's reader", test_write_and_read_back},
-        {"size rotation keeps N files", test_rotation},
-        {"4 threads with rotations: every line whole", test_concurrent_writers_and_rotation},
-        {"reopen after external rotation", test_reopen},
-        {"/dev/full: drops counted", test_dev_full_drops},
-        {"full tmpfs: drops counted, no torn follow-up line", test_tmpfs_enospc},
-        {"standard output", test_stdout},
-        {"standard output to a stalled pipe: drops, never blocks", test_stdout_stalled_pipe},
-        {NULL, NULL},
-    };
-    int rc = ka_test_run("decisionlog", tests, argc, argv);
-    ka_policy_unref(policy);
-    return rc;
+    return ka_test_run_with_policy("decisionlog", tests, argc, argv, ka_test_load_checklist,
+                                   &policy);
 }

@@ -1,5 +1,6 @@
 /* The registry fetch queue: dedup, bounds, backoff, the denial's clauses, stop. */
 #include <stdint.h>
+#include <string.h>
 
 #include "ka_test.h"
 #include "kadmit/error.h"
@@ -54,6 +55,38 @@ static void test_dedup_and_clauses(void)
     CU_ASSERT_EQUAL(ka_buf_adds(&why, "no attestation"), 0);
     CU_ASSERT_EQUAL(ka_fetch_queue_miss(q, IMAGE_A, 1030, &why), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(why.data, "no attestation; registry tried"));
+    ka_fetch_queue_free(q);
+    ka_buf_free(&why);
+}
+
+/* a filter that refuses every image of one registry, as serve's --registry-hosts does */
+static int not_elsewhere(void *ctx, const char *image, struct ka_buf *why)
+{
+    if (strncmp(image, ctx, strlen(ctx)) != 0) {
+        return 1;
+    }
+    CU_ASSERT_EQUAL(ka_buf_adds(why, "not that one"), 0);
+    return 0;
+}
+
+static void test_filter(void)
+{
+    struct ka_fetch_queue *q = NULL;
+    struct ka_buf why;
+    ka_buf_init(&why, 4096);
+    char image[KA_FETCH_IMAGE_MAX];
+    CU_ASSERT_EQUAL_FATAL(ka_fetch_queue_new(600, &q), 0);
+    ka_fetch_queue_set_filter(q, not_elsewhere, "elsewhere.example/");
+    CU_ASSERT_STRING_EQUAL(miss(q, "elsewhere.example/app@sha256:" HEX_A, 1000, &why),
+                           "not that one");
+    struct ka_fetch_queue_stats st;
+    ka_fetch_queue_stats(q, &st);
+    CU_ASSERT_EQUAL(st.tracked, 0); /* refused images take no slot */
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), KA_ENOTFOUND);
+    /* the same digest from an allowed registry is queued under that name */
+    CU_ASSERT_STRING_EQUAL(miss(q, IMAGE_A, 1001, &why), "a registry fetch is queued");
+    CU_ASSERT_EQUAL(ka_fetch_queue_next(q, image, sizeof(image), 0), 0);
+    CU_ASSERT_STRING_EQUAL(image, IMAGE_A);
     ka_fetch_queue_free(q);
     ka_buf_free(&why);
 }
@@ -117,14 +150,13 @@ static void test_stop(void)
     ka_fetch_queue_free(q);
 }
 
-int main(int argc, char **argv)
-{
-    static const struct ka_test tests[] = {
-        {"dedup_and_clauses", test_dedup_and_clauses},
-        {"refresh", test_refresh},
-        {"bounds", test_bounds},
-        {"stop", test_stop},
-        {NULL, NULL},
-    };
-    return ka_test_run("fetch_queue", tests, argc, argv);
-}
+static const struct ka_test tests[] = {
+    {"dedup_and_clauses", test_dedup_and_clauses},
+    {"filter", test_filter},
+    {"refresh", test_refresh},
+    {"bounds", test_bounds},
+    {"stop", test_stop},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("fetch_queue", tests)

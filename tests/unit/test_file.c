@@ -114,23 +114,14 @@ static void test_fingerprint(void)
     CU_ASSERT_EQUAL(ka_file_fingerprint(0, NULL), ka_file_fingerprint(0, ""));
 }
 
+static const struct ka_test tests[] = {
+    {"write_atomic", test_write_atomic},
+    {"list_dir", test_list_dir},
+    {"fingerprint", test_fingerprint},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/kadmit-test-file-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL) {
-        return 2;
-    }
-    static const struct ka_test tests[] = {
-        {"write_atomic", test_write_atomic},
-        {"list_dir", test_list_dir},
-        {"fingerprint", test_fingerprint},
-        {NULL, NULL},
-    };
-    int rc = ka_test_run("file", tests, argc, argv);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", tmpdir);
-    }
-    return rc;
+    return ka_test_run_in_dir("file", tests, argc, argv, tmpdir, sizeof(tmpdir));
 }

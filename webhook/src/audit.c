@@ -91,6 +91,7 @@ void ka_audit_free(struct ka_audit *a)
     ka_audit_tallies_free(&a->released_by_namespace);
     cJSON_Delete(a->role_bindings);
     cJSON_Delete(a->deferred_roles);
+    ka_relation_index_free(&a->relations);
     a->role_bindings = a->deferred_roles = NULL;
     a->identities = NULL;
     a->cap_identities = a->n_identities = 0;
@@ -541,6 +542,7 @@ static int spool_drain(struct ka_audit *a)
 
 static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const char *ns_hint,
                       unsigned depth);
+static int add_relations(struct ka_audit *a);
 
 /* The Roles and ClusterRoles held back until every binding of the input was read. */
 static int add_deferred_roles(struct ka_audit *a)
@@ -559,6 +561,81 @@ static int add_deferred_roles(struct ka_audit *a)
         }
     }
     cJSON_Delete(roles);
+    return ret;
+}
+
+/* One relation result becomes an item naming its subject. */
+static int add_relation_result(void *ctx, const struct ka_relation_result *r)
+{
+    struct ka_audit *a = ctx;
+    struct ka_audit_item *it = new_item(a, KA_AUDIT_OBJECT, "relations");
+    if (it == NULL) {
+        return KA_ENOMEM;
+    }
+    snprintf(it->relation, sizeof(it->relation), "%s", r->rule);
+    snprintf(it->api_version, sizeof(it->api_version), "%s", r->api_version);
+    snprintf(it->kind, sizeof(it->kind), "%s", r->kind);
+    snprintf(it->namespace_, sizeof(it->namespace_), "%s", r->namespace_);
+    snprintf(it->name, sizeof(it->name), "%s", r->name);
+    it->not_evaluated = r->not_evaluated;
+    snprintf(it->error_msg, sizeof(it->error_msg), "%s", r->reason);
+    it->allowed = 1;
+    for (size_t f = 0; f < r->n_findings; f++) {
+        it->allowed &= r->action != KA_ACTION_ENFORCE;
+        if (item_add_finding(it, r->rule, r->action, r->findings[f].message, "", "",
+                             KA_STALE_NONE) != 0) {
+            return KA_ENOMEM;
+        }
+    }
+    it->n_dropped_findings = r->n_dropped;
+    item_scrub(it);
+    return 0;
+}
+
+/* After the objects: the relation rules over the index, once. */
+static int add_relations(struct ka_audit *a)
+{
+    if (a->relations_done || a->policy == NULL) {
+        return 0;
+    }
+    a->relations_done = 1;
+    if (a->n_relation_overflow > 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "relations not evaluated: %zu objects could not be indexed: %s",
+                 a->n_relation_overflow, a->relation_error);
+        return add_error(a, "relations", msg);
+    }
+    size_t n_rules = 0;
+    const struct ka_rule *rules = ka_policy_rules(a->policy, &n_rules);
+    return ka_relations_evaluate(&a->relations, rules, n_rules, add_relation_result, a);
+}
+
+/* Index an object for the relations (relations.h). `s`: its evaluation (PDBs and HPAs pass or
+ * fail their own rule), or NULL for kinds kadmit does not evaluate. */
+static int index_relations(struct ka_audit *a, const cJSON *obj, const char *kind, const char *ns,
+                           const struct ka_review_summary *s)
+{
+    if (a->policy == NULL || a->relations_done || !ka_relation_reads(kind)) {
+        return 0;
+    }
+    enum ka_relation_verdict verdict = KA_REL_PASSES;
+    for (size_t f = 0; s != NULL && f < s->n_findings; f++) {
+        if (strcmp(s->findings[f].rule, "pdb-availability") == 0 ||
+            strcmp(s->findings[f].rule, "hpa-custom-metrics") == 0) {
+            verdict = KA_REL_FAILS;
+        }
+    }
+    size_t n_rules = 0;
+    const struct ka_rule *rules = ka_policy_rules(a->policy, &n_rules);
+    char err[256] = "";
+    int ret =
+        ka_relation_index_add(&a->relations, rules, n_rules, obj, ns, verdict, err, sizeof(err));
+    if (ret == KA_ELIMIT) {
+        if (a->n_relation_overflow++ == 0) {
+            snprintf(a->relation_error, sizeof(a->relation_error), "%s", err);
+        }
+        return 0;
+    }
     return ret;
 }
 
@@ -586,7 +663,9 @@ int ka_audit_finish(struct ka_audit *a)
     a->n_waiting = 0;
     a->finished = 1;
     ret = emit_ready(a);
-    return ret ? ret : spool_drain(a);
+    ret = ret ? ret : spool_drain(a);
+    ret = ret ? ret : add_relations(a);
+    return ret ? ret : emit_ready(a);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -699,6 +778,22 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         return add_object(a, source, inner, str_at(req, "namespace"), depth + 1);
     }
     if (ka_kind_from_name(kind) == KA_KIND_OTHER) {
+        /* not checked on its own, but relations read it: indexed, and counted as skipped */
+        if (ka_relation_kind_bit(kind) != 0) {
+            const char *ons =
+                str_at(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "namespace");
+            ons = strcmp(kind, "StorageClass") == 0       ? ""
+                  : ons != NULL && ons[0] != '\0'         ? ons
+                  : ns_hint != NULL && ns_hint[0] != '\0' ? ns_hint
+                  : a->default_namespace != NULL          ? a->default_namespace
+                                                          : "default";
+            int excluded = a->policy != NULL && ons[0] != '\0' &&
+                           ka_glob_match_any(ka_policy_excluded_namespaces(a->policy), ons, 0);
+            int ret = excluded ? 0 : index_relations(a, obj, kind, ons, NULL);
+            if (ret != 0) {
+                return ret;
+            }
+        }
         count_skipped(a, &a->skipped_kinds, kind);
         return 0;
     }
@@ -790,6 +885,7 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         return 0;
     }
     ret = identity_add_object(a, uid, kind, ns, label);
+    ret = ret ? ret : index_relations(a, obj, kind, ns, s);
     return ret ? ret : item_take_summary(it, s);
 }
 
@@ -873,6 +969,21 @@ int ka_audit_add_path(struct ka_audit *a, const char *path)
     return ret ? ret : emit_ready(a);
 }
 
+int ka_audit_add_file(struct ka_audit *a, const char *name, FILE *f)
+{
+    struct ka_manifest_reader *r = NULL;
+    int ret = ka_manifest_reader_new(&r, name, f, &a->read_opts);
+    ret = ret ? ret : add_stream(a, r);
+    if (ret == KA_EIO) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "read error after %zu bytes: %s", ka_manifest_bytes_read(r),
+                 strerror(errno));
+        ret = add_error(a, name, msg);
+    }
+    ka_manifest_reader_free(r);
+    return ret;
+}
+
 static int add_path(struct ka_audit *a, const char *path)
 {
     int is_stdin = strcmp(path, "-") == 0;
@@ -891,16 +1002,7 @@ static int add_path(struct ka_audit *a, const char *path)
         snprintf(msg, sizeof(msg), "cannot open: %s", strerror(errno));
         return add_error(a, path, msg);
     }
-    struct ka_manifest_reader *r = NULL;
-    int ret = ka_manifest_reader_new(&r, is_stdin ? "(stdin)" : path, f, &a->read_opts);
-    ret = ret ? ret : add_stream(a, r);
-    if (ret == KA_EIO) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "read error after %zu bytes: %s", ka_manifest_bytes_read(r),
-                 strerror(errno));
-        ret = add_error(a, path, msg);
-    }
-    ka_manifest_reader_free(r);
+    int ret = ka_audit_add_file(a, is_stdin ? "(stdin)" : path, f);
     if (!is_stdin) {
         fclose(f);
     }
@@ -1128,6 +1230,9 @@ static void count_item(struct ka_audit_counts *c, const struct ka_audit_item *it
         return;
     }
     int warn = 0, audit = 0, redeploy = 0;
+    if (it->relation[0] != '\0') {
+        c->relations++;
+    }
     for (size_t f = 0; f < it->n_findings; f++) {
         enum ka_action act = it->findings[f].action;
         redeploy |= it->findings[f].stale != KA_STALE_NONE;
@@ -1137,6 +1242,14 @@ static void count_item(struct ka_audit_counts *c, const struct ka_audit_item *it
         c->findings_enforce += act == KA_ACTION_ENFORCE;
         c->findings_warn += act == KA_ACTION_WARN;
         c->findings_audit += act == KA_ACTION_AUDIT;
+    }
+    if (it->relation[0] != '\0') { /* a relation result: not a document read */
+        *(it->not_evaluated ? &c->relations_not_evaluated
+          : !it->allowed    ? &c->relations_denied
+          : warn            ? &c->relations_warned
+          : audit           ? &c->relations_audited
+                            : &c->relations_passed) += 1;
+        return;
     }
     c->read += !adm;
     size_t *n_all = adm ? &c->admissions : &c->objects;
@@ -1332,6 +1445,11 @@ static int item_json_fill(cJSON *r, const struct ka_audit_item *it)
                    ? KA_ENOMEM
                    : 0;
     }
+    if (it->relation[0] != '\0' &&
+        (add_str_member(r, "relation", it->relation) ||
+         (it->not_evaluated && add_str_member(r, "notEvaluated", it->error_msg)))) {
+        return KA_ENOMEM;
+    }
     return add_str_member(r, "apiVersion", it->api_version) ||
                    add_str_member(r, "kind", it->kind) ||
                    add_str_member(r, "namespace", it->namespace_) ||
@@ -1364,6 +1482,14 @@ static int summary_json_fill(cJSON *sum, const struct ka_audit *a)
                            c.admissions_audited, c.admissions_passed};
     static const char *const fin[] = {"total", "enforce", "warn", "audit"};
     const size_t finv[] = {c.findings, c.findings_enforce, c.findings_warn, c.findings_audit};
+    static const char *const rel[] = {"total",   "denied", "warned",
+                                      "audited", "passed", "notEvaluated"};
+    const size_t relv[] = {c.relations,         c.relations_denied, c.relations_warned,
+                           c.relations_audited, c.relations_passed, c.relations_not_evaluated};
+    cJSON *srel = cJSON_AddObjectToObject(sum, "relations");
+    if (srel == NULL || add_counts(srel, rel, relv, 6) != 0) {
+        return KA_ENOMEM;
+    }
     cJSON *sadm = cJSON_AddObjectToObject(sum, "admissions");
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
     cJSON *skinds = cJSON_AddObjectToObject(sum, "skippedKinds");

@@ -189,6 +189,9 @@ const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct k
 
 const char *ka_audit_verdict(const struct ka_audit_item *it)
 {
+    if (it->not_evaluated) {
+        return "SKIP";
+    }
     if (!it->allowed) {
         return "DENY";
     }
@@ -264,6 +267,16 @@ int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_coun
         ret = ret ? ret
                   : ka_buf_printf(out, ", %zu owned (their controller was evaluated), %zu errors%s",
                                   c->owned, c->errors, m->line_end);
+    }
+    if (ret == 0 && c->relations > 0) {
+        ret = ka_buf_printf(out,
+                            "%s%s%zu relation checks%s (several objects together): %s%zu "
+                            "failed%s, %s%zu warned%s, %zu audit-only, %s%zu passed%s, %zu not "
+                            "evaluated (the input lacks a kind they need)%s",
+                            m->line, m->strong, c->relations, m->strong_end, m->deny,
+                            c->relations_denied, m->end, m->warn, c->relations_warned, m->end,
+                            c->relations_audited, m->pass, c->relations_passed, m->end,
+                            c->relations_not_evaluated, m->line_end);
     }
     if (ret == 0 && c->redeploy > 0) {
         ret = ka_buf_printf(out,
@@ -422,6 +435,14 @@ int ka_audit_render_text_item(const struct ka_audit *a, const struct ka_audit_it
         return ret ? ret : text_wrapped(out, it->error_msg, 7, 7, width);
     }
     const char *verdict = ka_audit_verdict(it);
+    if (it->not_evaluated) {
+        ret = ka_buf_printf(out, "\n%sSKIP %s  %s%s %s%s%s%s  %s(%s)%s\n       %sskip   %s  ", dim,
+                            reset, bold, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
+                            it->name, reset, dim, it->source, reset, dim, reset);
+        char line[600];
+        snprintf(line, sizeof(line), "%s: %s", it->relation, it->error_msg);
+        return ret ? ret : text_wrapped(out, line, indent, indent, width);
+    }
     if (!a->show_passed && strcmp(verdict, "PASS") == 0 && it->n_mutations == 0 &&
         it->n_exemptions == 0) {
         (*hidden)++;
@@ -1343,9 +1364,20 @@ int ka_audit_render_policyreport(const struct ka_audit *a, struct ka_buf *out, s
             }
             continue;
         }
+        if (it->not_evaluated) { /* a relation the input cannot judge: neither pass nor fail */
+            cJSON *r = make_result(a, it, it->relation, "skip", NULL, it->error_msg, NULL);
+            if (r == NULL || (ret = group_add(g, r, "skip", max_results, max_bytes)) != 0) {
+                ret = KA_ENOMEM;
+                goto cleanup;
+            }
+            continue;
+        }
         if (it->n_findings == 0) {
-            cJSON *r = make_result(a, it, "all-rules", "pass", NULL,
-                                   "passes every rule of the policy", NULL);
+            cJSON *r =
+                it->relation[0] != '\0'
+                    ? make_result(a, it, it->relation, "pass", NULL, "the relation holds", NULL)
+                    : make_result(a, it, "all-rules", "pass", NULL,
+                                  "passes every rule of the policy", NULL);
             if (r == NULL || (ret = group_add(g, r, "pass", max_results, max_bytes)) != 0) {
                 ret = KA_ENOMEM;
                 goto cleanup;

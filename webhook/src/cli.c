@@ -19,12 +19,25 @@
 
 #define LONG_ONLY_BASE 256 /* getopt values of options without a short name: 256 + row */
 
+/* The table row getopt_long returned `val` for, or NULL ('?', ':'). */
+static const struct ka_cli_opt *row_of(const struct ka_cli_opt *opts, const struct option *longopts,
+                                       size_t n, int val)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (longopts[i].val == val) {
+            return &opts[i];
+        }
+    }
+    return NULL;
+}
+
 int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, char **argv,
                  void (*usage)(FILE *f), int *operands)
 {
     struct option longopts[KA_CLI_MAX_OPTS + 1];
-    char shortopts[2 * KA_CLI_MAX_OPTS + 1];
+    char shortopts[2 * KA_CLI_MAX_OPTS + 2];
     size_t n = 0, s = 0;
+    shortopts[s++] = ':'; /* a missing value returns ':', an unknown flag '?' */
     for (; opts[n].name != NULL; n++) {
         if (n == KA_CLI_MAX_OPTS) {
             fprintf(stderr, "kadmit %s: more than %d options in its table\n", command,
@@ -49,18 +62,26 @@ int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, c
     longopts[n] = (struct option){NULL, 0, NULL, 0};
     shortopts[s] = '\0';
     optind = 1;
+    opterr = 0; /* our messages: they name the command */
     int c;
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        const struct ka_cli_opt *o = NULL;
-        for (size_t i = 0; i < n && o == NULL; i++) {
-            if (longopts[i].val == c) {
-                o = &opts[i];
-            }
-        }
-        if (o == NULL) { /* getopt said what ('?'): unknown flag or missing value */
+        if (c == ':') { /* optopt: the option's getopt value */
+            const struct ka_cli_opt *o = row_of(opts, longopts, n, optopt);
+            fprintf(stderr, "kadmit %s: --%s needs a value\n", command, o ? o->name : "?");
             usage(stderr);
             return 2;
         }
+        const struct ka_cli_opt *o = row_of(opts, longopts, n, c);
+        if (o == NULL) { /* '?': optopt is the short name, or 0 for a long one */
+            if (optopt != 0) {
+                fprintf(stderr, "kadmit %s: unknown flag -%c\n", command, optopt);
+            } else {
+                fprintf(stderr, "kadmit %s: unknown flag %s\n", command, argv[optind - 1]);
+            }
+            usage(stderr);
+            return 2;
+        }
+        char err[256] = "";
         switch (o->type) {
         case KA_CLI_OPT_STRING:
             *(const char **)o->target = optarg;
@@ -75,6 +96,17 @@ int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, c
                 return 2;
             }
             ((const char **)o->target)[(*o->count)++] = optarg;
+            break;
+        case KA_CLI_OPT_CALL:
+            if (o->call(o->target, optarg, err, sizeof(err)) != 0) {
+                if (err[0] != '\0') {
+                    fprintf(stderr, "kadmit %s: --%s: %s\n", command, o->name, err);
+                } else {
+                    fprintf(stderr, "kadmit %s: --%s: invalid value \"%s\"\n", command, o->name,
+                            optarg);
+                }
+                return 2;
+            }
             break;
         case KA_CLI_OPT_HELP:
             usage(stdout);

@@ -188,97 +188,106 @@ static int add_path(const char *path, char ***files, size_t *n, size_t *cap)
     return ret;
 }
 
+/* ---- kadmit attest verify -------------------------------------------------------------------- */
+
+/* What verify's flags fill in; --keyid applies to the --key after it, so keys are read in order. */
+struct verify_flags {
+    struct ka_attest_keys *keys;
+    const char *keyid; /* of the next --key, NULL: any */
+    struct ka_attest_params params;
+    int64_t now;
+    int have_now;
+};
+
+static int key_flag(void *target, const char *path, char *err, size_t err_len)
+{
+    struct verify_flags *vf = target;
+    struct ka_buf why, pem;
+    ka_buf_init(&why, 4096);
+    ka_buf_init(&pem, KA_ATTEST_MAX_FILE);
+    int r;
+    if (vf->keyid != NULL) {
+        r = ka_buf_read_file(&pem, path);
+        if (r == 0) {
+            r = ka_attest_keys_add_pem(vf->keys, pem.data, pem.len, path, vf->keyid, &why);
+        } else {
+            snprintf(err, err_len, "%s: %s", path, ka_strerror(r));
+        }
+        vf->keyid = NULL;
+    } else {
+        r = ka_attest_keys_add_file(vf->keys, path, &why);
+    }
+    if (r != 0 && err[0] == '\0') {
+        snprintf(err, err_len, "%s", why.data ? why.data : ka_strerror(r));
+    }
+    ka_buf_free(&why);
+    ka_buf_free(&pem);
+    return r;
+}
+
+static int duration_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    (void)err, (void)err_len;
+    return ka_duration_parse(value, target);
+}
+
+static int severity_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    (void)err, (void)err_len;
+    return ka_attest_parse_severity_limits(value, target);
+}
+
+static int now_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    (void)err, (void)err_len;
+    struct verify_flags *vf = target;
+    vf->have_now = 1;
+    return ka_attest_parse_time(value, strlen(value), &vf->now);
+}
+
 static int attest_verify(int argc, char **argv)
 {
     int ret = 2;
-    struct ka_attest_keys *keys = NULL;
+    struct verify_flags vf = {.now = (int64_t)time(NULL)};
     struct ka_attest_index *idx = NULL;
-    struct ka_attest_params params;
-    struct ka_buf err, data, diag, why, t;
+    struct ka_buf data, diag, why, t;
     char **files = NULL;
     size_t nfiles = 0, cap = 0;
-    const char *keyid = NULL, *image = NULL;
-    int have_now = 0;
-    int64_t now = (int64_t)time(NULL);
-    ka_attest_params_init(&params);
+    const char *image = NULL;
+    ka_attest_params_init(&vf.params);
     /* the report below explains every skipped file; warn-level log lines would repeat it */
     ka_log_threshold = KA_LOG_ERROR;
-    ka_buf_init(&err, 4096);
     ka_buf_init(&data, KA_ATTEST_MAX_FILE);
     ka_buf_init(&diag, 64 * 1024);
     ka_buf_init(&why, 16 * 1024);
     ka_buf_init(&t, 256);
 
-    if (ka_attest_keys_new(&keys) != 0 || ka_attest_index_new(&idx) != 0) {
+    if (ka_attest_keys_new(&vf.keys) != 0 || ka_attest_index_new(&idx) != 0) {
         fprintf(stderr, "kadmit attest: out of memory\n");
         goto exit;
     }
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            attest_usage(stdout);
-            ret = 0;
-            goto exit;
-        }
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        if (a[0] != '-' || a[1] == '\0') {
-            break;
-        }
-        if (v == NULL) {
-            fprintf(stderr, "kadmit attest: %s needs a value\n", a);
-            goto exit;
-        }
-        i++;
-        int r = 0;
-        if (strcmp(a, "--key") == 0 || strcmp(a, "--keys") == 0) {
-            ka_buf_reset(&err);
-            if (keyid != NULL) {
-                ka_buf_reset(&data);
-                r = ka_buf_read_file(&data, v);
-                if (r != 0) {
-                    fprintf(stderr, "kadmit attest: %s: %s\n", v, ka_strerror(r));
-                    goto exit;
-                }
-                r = ka_attest_keys_add_pem(keys, data.data, data.len, v, keyid, &err);
-                keyid = NULL;
-            } else {
-                r = ka_attest_keys_add_file(keys, v, &err);
-            }
-            if (r != 0) {
-                fprintf(stderr, "kadmit attest: %s\n", err.data ? err.data : ka_strerror(r));
-                goto exit;
-            }
-        } else if (strcmp(a, "--keyid") == 0) {
-            keyid = v;
-        } else if (strcmp(a, "--max-age") == 0) {
-            r = ka_duration_parse(v, &params.max_age_s);
-        } else if (strcmp(a, "--max-future-skew") == 0) {
-            r = ka_duration_parse(v, &params.max_future_skew_s);
-        } else if (strcmp(a, "--max-severity") == 0) {
-            r = ka_attest_parse_severity_limits(v, &params);
-        } else if (strcmp(a, "--now") == 0) {
-            have_now = 1;
-            r = ka_attest_parse_time(v, strlen(v), &now);
-        } else {
-            fprintf(stderr, "kadmit attest: unknown flag %s\n", a);
-            attest_usage(stderr);
-            goto exit;
-        }
-        if (r != 0) {
-            fprintf(stderr, "kadmit attest: %s: invalid value \"%s\"\n", a, v);
-            goto exit;
-        }
+    int i = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_CALL("key", 0, &vf, key_flag),
+        KA_CLI_CALL("keys", 0, &vf, key_flag),
+        KA_CLI_STRING("keyid", 0, &vf.keyid),
+        KA_CLI_CALL("max-age", 0, &vf.params.max_age_s, duration_flag),
+        KA_CLI_CALL("max-future-skew", 0, &vf.params.max_future_skew_s, duration_flag),
+        KA_CLI_CALL("max-severity", 0, &vf.params, severity_flag),
+        KA_CLI_CALL("now", 0, &vf, now_flag),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("attest verify", flags, argc, argv, attest_usage, &i);
+    if (done >= 0) {
+        ret = done;
+        goto exit;
     }
-    if (keyid != NULL) {
+    if (vf.keyid != NULL) {
         fprintf(stderr, "kadmit attest: --keyid must come before the --key it applies to\n");
         goto exit;
     }
-    if (ka_attest_keys_count(keys) == 0) {
+    if (ka_attest_keys_count(vf.keys) == 0) {
         fprintf(stderr, "kadmit attest: at least one --key is required\n");
         goto exit;
     }
@@ -306,20 +315,20 @@ static int attest_verify(int argc, char **argv)
         snprintf(digest, sizeof(digest), "%s", at + 1);
     }
     char nowbuf[40];
-    fmt_time(now, nowbuf, sizeof(nowbuf));
+    fmt_time(vf.now, nowbuf, sizeof(nowbuf));
     printf("image:   %s\n", image);
     printf("keys:   ");
-    for (size_t k = 0; k < ka_attest_keys_count(keys); k++) {
-        printf(" %s", ka_attest_keys_label(keys, k));
+    for (size_t k = 0; k < ka_attest_keys_count(vf.keys); k++) {
+        printf(" %s", ka_attest_keys_label(vf.keys, k));
     }
-    printf("\nnow:     %s%s\n", nowbuf, have_now ? "" : " (current time)");
-    printf("policy:  maxAge %s, ", dur(&t, params.max_age_s));
-    printf("maxFutureSkew %s, maxSeverity {", dur(&t, params.max_future_skew_s));
+    printf("\nnow:     %s%s\n", nowbuf, vf.have_now ? "" : " (current time)");
+    printf("policy:  maxAge %s, ", dur(&t, vf.params.max_age_s));
+    printf("maxFutureSkew %s, maxSeverity {", dur(&t, vf.params.max_future_skew_s));
     int any = 0;
     for (int s = 0; s < KA_SEV_COUNT; s++) {
-        if (params.max_severity[s] >= 0) {
+        if (vf.params.max_severity[s] >= 0) {
             printf("%s%s: %d", any ? ", " : "", ka_attest_sev_name((enum ka_sev)s),
-                   params.max_severity[s]);
+                   vf.params.max_severity[s]);
             any = 1;
         }
     }
@@ -339,7 +348,7 @@ static int attest_verify(int argc, char **argv)
             goto exit;
         }
         size_t before = ka_attest_index_count(idx);
-        r = ka_attest_index_add_bytes(idx, files[f], data.data, data.len, keys, &diag);
+        r = ka_attest_index_add_bytes(idx, files[f], data.data, data.len, vf.keys, &diag);
         if (r == KA_ENOMEM) {
             fprintf(stderr, "kadmit attest: out of memory\n");
             goto exit;
@@ -352,10 +361,10 @@ static int attest_verify(int argc, char **argv)
             printf("  error:      %.*s\n", n, line);
             line = nl ? nl + 1 : NULL;
         }
-        print_entries(idx, before, ka_attest_index_count(idx), digest, &params, now);
+        print_entries(idx, before, ka_attest_index_count(idx), digest, &vf.params, vf.now);
     }
 
-    int r = ka_attest_check(idx, image, &params, now, &why);
+    int r = ka_attest_check(idx, image, &vf.params, vf.now, &why);
     if (r == 0) {
         printf("\nverdict: PASS: %s has a verified, recent scan within the limits\n", image);
         ret = 0;
@@ -372,8 +381,7 @@ exit:
     }
     free(files);
     ka_attest_index_free(idx);
-    ka_attest_keys_free(keys);
-    ka_buf_free(&err);
+    ka_attest_keys_free(vf.keys);
     ka_buf_free(&data);
     ka_buf_free(&diag);
     ka_buf_free(&why);
@@ -468,62 +476,58 @@ static int sync_file(const char *file, const char *dir, const struct ka_registry
     return sl.failed;
 }
 
+static int interval_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    (void)err, (void)err_len;
+    int64_t *interval = target;
+    return ka_duration_parse(value, interval) != 0 || *interval < 1 ? KA_EINVAL : 0;
+}
+
+static int timeout_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    (void)err, (void)err_len;
+    int64_t seconds = 0;
+    if (ka_duration_parse(value, &seconds) != 0 || seconds < 1 || seconds > 3600) {
+        return KA_EINVAL;
+    }
+    *(long *)target = (long)seconds;
+    return 0;
+}
+
+static int attempts_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    (void)err, (void)err_len;
+    char *end = NULL;
+    long n = strtol(value, &end, 10);
+    if (end == value || *end != '\0' || n < 1 || n > 10) {
+        return KA_EINVAL;
+    }
+    *(int *)target = (int)n;
+    return 0;
+}
+
 static int attest_sync(int argc, char **argv)
 {
     const char *dir = NULL, *images = NULL, *auth = NULL;
-    int64_t interval = 0, timeout = 0;
+    int64_t interval = 0;
     struct ka_registry_opts o;
     ka_registry_opts_init(&o);
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            sync_usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--plain-http") == 0) {
-            o.plain_http = 1;
-            continue;
-        }
-        if (a[0] != '-') {
-            break;
-        }
-        if (v == NULL) {
-            fprintf(stderr, "kadmit attest sync: %s needs a value\n", a);
-            return 2;
-        }
-        i++;
-        int r = 0;
-        if (strcmp(a, "--dir") == 0) {
-            dir = v;
-        } else if (strcmp(a, "--images") == 0) {
-            images = v;
-        } else if (strcmp(a, "--auth") == 0) {
-            auth = v;
-        } else if (strcmp(a, "--ca-file") == 0) {
-            o.ca_file = v;
-        } else if (strcmp(a, "--interval") == 0) {
-            r = ka_duration_parse(v, &interval);
-            r = r ? r : interval < 1 ? KA_EINVAL : 0;
-        } else if (strcmp(a, "--timeout") == 0) {
-            r = ka_duration_parse(v, &timeout);
-            r = r ? r : (timeout < 1 || timeout > 3600) ? KA_EINVAL : 0;
-            o.timeout_s = (long)timeout;
-        } else if (strcmp(a, "--attempts") == 0) {
-            char *end = NULL;
-            long n = strtol(v, &end, 10);
-            r = (end == v || *end != '\0' || n < 1 || n > 10) ? KA_EINVAL : 0;
-            o.attempts = (int)n;
-        } else {
-            fprintf(stderr, "kadmit attest sync: unknown flag %s\n", a);
-            sync_usage(stderr);
-            return 2;
-        }
-        if (r != 0) {
-            fprintf(stderr, "kadmit attest sync: %s: invalid value \"%s\"\n", a, v);
-            return 2;
-        }
+    int i = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_STRING("dir", 0, &dir),
+        KA_CLI_STRING("images", 0, &images),
+        KA_CLI_STRING("auth", 0, &auth),
+        KA_CLI_STRING("ca-file", 0, &o.ca_file),
+        KA_CLI_CALL("interval", 0, &interval, interval_flag),
+        KA_CLI_CALL("timeout", 0, &o.timeout_s, timeout_flag),
+        KA_CLI_CALL("attempts", 0, &o.attempts, attempts_flag),
+        KA_CLI_FLAG("plain-http", 0, &o.plain_http),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("attest sync", flags, argc, argv, sync_usage, &i);
+    if (done >= 0) {
+        return done;
     }
     if (dir == NULL) {
         fprintf(stderr, "kadmit attest sync: --dir is required\n");

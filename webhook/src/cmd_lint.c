@@ -1,36 +1,42 @@
 /* `kadmit lint`: the policy loader's diagnostics without loading anything. */
 #include <stdio.h>
-#include <string.h>
 
 #include "kadmit/buf.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
 #include "kadmit/policy.h"
 
+static void lint_usage(FILE *f)
+{
+    fprintf(f, "usage: kadmit lint [--strict] PATH...\n\n"
+               "Validates policy files or directories: unknown fields, wrong types, bad\n"
+               "selectors, duplicate or unknown rule ids, overlays whose base or rules do not\n"
+               "exist. Problems are printed as file:line:column: message. Warnings\n"
+               "(file:line:column: warning: ...) name what an admin may not have meant: a\n"
+               "field set by two overlays, a checklist rule left off without action: off, an\n"
+               "enforced rule that denies every object.\n"
+               "  --strict  exit 1 when there are warnings\n"
+               "exit: 0 valid, 1 warnings with --strict, 2 invalid\n");
+}
+
 int ka_cmd_lint(int argc, char **argv)
 {
-    int strict = argc > 1 && strcmp(argv[1], "--strict") == 0;
-    if (argc < 2 + strict || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        FILE *f = argc < 2 + strict ? stderr : stdout;
-        fprintf(f, "usage: kadmit lint [--strict] PATH...\n\n"
-                   "Validates policy files or directories: unknown fields, wrong types, bad\n"
-                   "selectors, duplicate or unknown rule ids, overlays whose base or rules do not\n"
-                   "exist. Problems are printed as file:line:column: message. Warnings\n"
-                   "(file:line:column: warning: ...) name what an admin may not have meant: a\n"
-                   "field set by two overlays, a checklist rule left off without action: off, an\n"
-                   "enforced rule that denies every object.\n"
-                   "  --strict  exit 1 when there are warnings\n"
-                   "exit: 0 valid, 1 warnings with --strict, 2 invalid\n");
-        return argc < 2 + strict ? 2 : 0;
+    int strict = 0, first = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_FLAG("strict", 0, &strict),
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("lint", flags, argc, argv, lint_usage, &first);
+    if (done >= 0) {
+        return done;
     }
-    for (int i = 1 + strict; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "kadmit lint: unknown flag \"%s\" (see --help)\n", argv[i]);
-            return 2;
-        }
+    if (first == argc) {
+        lint_usage(stderr);
+        return 2;
     }
     int rc = 0;
-    for (int i = 1 + strict; i < argc; i++) {
+    for (int i = first; i < argc; i++) {
         struct ka_buf diag;
         ka_buf_init(&diag, 1024 * 1024);
         size_t warnings = 0;

@@ -46,6 +46,10 @@ static const char *checklist_action(const struct ka_policy *checklist, const cha
 /* "pods and workloads", or the kinds by name ("HorizontalPodAutoscaler"). */
 static void kinds_text(unsigned kinds, char *out, size_t len)
 {
+    if (kinds == 0) { /* a relation */
+        snprintf(out, len, "several objects (`kadmit audit` only)");
+        return;
+    }
     if (kinds == KA_KINDS_WORKLOAD) {
         snprintf(out, len, "pods and workloads");
         return;
@@ -62,7 +66,7 @@ static void kinds_text(unsigned kinds, char *out, size_t len)
 
 static const char *rule_type(const struct ka_rule_def *def)
 {
-    return def->mutating ? "mutation" : "validation";
+    return def->relate != NULL ? "relation" : def->mutating ? "mutation" : "validation";
 }
 
 static void print_text(const struct ka_policy *checklist)
@@ -193,25 +197,34 @@ int ka_cmd_rules(int argc, char **argv)
     return 0;
 }
 
+static void explain_usage(FILE *f)
+{
+    fprintf(f, "usage: kadmit explain RULE\n\n"
+               "Tells one rule: what it checks or does, the kinds it applies to, each param\n"
+               "with its type, default and meaning, and a policy file that configures it\n"
+               "with those defaults. `kadmit rules` lists the rule ids.\n"
+               "exit status: 0 explained, 2 unknown rule or bad usage\n");
+}
+
 int ka_cmd_explain(int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        FILE *f = argc == 2 ? stdout : stderr;
-        fprintf(f, "usage: kadmit explain RULE\n\n"
-                   "Tells one rule: what it checks or does, the kinds it applies to, each param\n"
-                   "with its type, default and meaning, and a policy file that configures it\n"
-                   "with those defaults. `kadmit rules` lists the rule ids.\n"
-                   "exit status: 0 explained, 2 unknown rule or bad usage\n");
-        return argc == 2 ? 0 : 2;
+    int rule = 0;
+    const struct ka_cli_opt flags[] = {
+        KA_CLI_HELP,
+        KA_CLI_END,
+    };
+    int done = ka_cli_parse("explain", flags, argc, argv, explain_usage, &rule);
+    if (done >= 0) {
+        return done;
     }
-    if (argv[1][0] == '-') {
-        fprintf(stderr, "kadmit explain: unknown flag \"%s\" (see --help)\n", argv[1]);
+    if (argc - rule != 1) {
+        explain_usage(stderr);
         return 2;
     }
-    const struct ka_rule_def *d = ka_rule_def_find(argv[1]);
+    const struct ka_rule_def *d = ka_rule_def_find(argv[rule]);
     if (d == NULL) {
         fprintf(stderr, "kadmit explain: unknown rule \"%s\" (`kadmit rules` lists them)\n",
-                argv[1]);
+                argv[rule]);
         return 2;
     }
     struct ka_policy *checklist = load_checklist();

@@ -146,18 +146,19 @@ static const struct setting settings[] = {
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
+/* Say what is wrong in `err` (may be NULL); returns KA_EINVAL. */
+static int invalid(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
+static int invalid(char *err, size_t err_len, const char *fmt, ...)
 {
-    if (err == NULL || err_len == 0) {
-        return;
+    if (err != NULL && err_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
     }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
+    return KA_EINVAL;
 }
 
 /* Parse an unsigned number with an optional unit suffix; KA_EINVAL on junk or overflow. */
@@ -217,39 +218,35 @@ static int apply(struct ka_config *c, const struct setting *st, const char *valu
         st->type == SETTING_TLS) {
         size_t n = strlen(value);
         if (n >= st->size) {
-            set_err(err, err_len, "%s: value too long (at most %zu bytes)", origin, st->size - 1);
-            return KA_EINVAL;
+            return invalid(err, err_len, "%s: value too long (at most %zu bytes)", origin,
+                           st->size - 1);
         }
         if (st->type == SETTING_ADDR) {
             struct sockaddr_storage ss;
             socklen_t len;
             if (ka_config_parse_addr(value, &ss, &len) != 0) {
-                set_err(err, err_len,
-                        "%s: \"%s\" is not HOST:PORT (numeric address or localhost; IPv6 as "
-                        "[::1]:8443)",
-                        origin, value);
-                return KA_EINVAL;
+                return invalid(err, err_len,
+                               "%s: \"%s\" is not HOST:PORT (numeric address or localhost; IPv6 as "
+                               "[::1]:8443)",
+                               origin, value);
             }
         }
         if (st->type == SETTING_LEVEL) {
             enum ka_log_level lvl;
             if (ka_log_parse_level(value, &lvl) != 0) {
-                set_err(err, err_len, "%s: \"%s\" is not one of debug, info, warn, error", origin,
-                        value);
-                return KA_EINVAL;
+                return invalid(err, err_len, "%s: \"%s\" is not one of debug, info, warn, error",
+                               origin, value);
             }
         }
         if (st->type == SETTING_TLS) {
             int version = ka_config_tls_version(value);
             if (version == 0) {
-                set_err(err, err_len, "%s: \"%s\" is not 1.2 or 1.3", origin, value);
-                return KA_EINVAL;
+                return invalid(err, err_len, "%s: \"%s\" is not 1.2 or 1.3", origin, value);
             }
             if (version > ka_tls_max_version()) {
-                set_err(err, err_len,
-                        "%s: TLS %s needs kadmit built with Mbed TLS 3.6 (this one runs %s)",
-                        origin, value, ka_tls_library_version());
-                return KA_EINVAL;
+                return invalid(err, err_len,
+                               "%s: TLS %s needs kadmit built with Mbed TLS 3.6 (this one runs %s)",
+                               origin, value, ka_tls_library_version());
             }
         }
         memcpy(field, value, n + 1);
@@ -257,15 +254,14 @@ static int apply(struct ka_config *c, const struct setting *st, const char *valu
     }
     unsigned long v = 0;
     if (parse_number(value, st->type, &v) != 0) {
-        set_err(err, err_len, "%s: \"%s\" is not a %s", origin, value,
-                st->type == SETTING_BYTES     ? "size (bytes, or with a Ki/Mi suffix)"
-                : st->type == SETTING_SECONDS ? "duration (seconds, or e.g. 90s, 5m, 1h)"
-                                              : "number");
-        return KA_EINVAL;
+        return invalid(err, err_len, "%s: \"%s\" is not a %s", origin, value,
+                       st->type == SETTING_BYTES     ? "size (bytes, or with a Ki/Mi suffix)"
+                       : st->type == SETTING_SECONDS ? "duration (seconds, or e.g. 90s, 5m, 1h)"
+                                                     : "number");
     }
     if (v < st->min || v > st->max) {
-        set_err(err, err_len, "%s: %lu is out of range [%lu, %lu]", origin, v, st->min, st->max);
-        return KA_EINVAL;
+        return invalid(err, err_len, "%s: %lu is out of range [%lu, %lu]", origin, v, st->min,
+                       st->max);
     }
     memcpy(field, &v, sizeof(v));
     return 0;
@@ -290,10 +286,39 @@ static const struct setting *find_setting(const char *name, size_t n)
     return NULL;
 }
 
+/* What no single flag can say: flags that need each other. */
+static int check_combinations(const struct ka_config *c, char *err, size_t err_len)
+{
+    int registry = strcmp(c->attestation_source, "registry") == 0;
+    if (c->client_allowed_subjects[0] != '\0' && c->client_ca[0] == '\0') {
+        return invalid(err, err_len, "--client-allowed-subjects needs --client-ca");
+    }
+    if (!registry && strcmp(c->attestation_source, "files") != 0) {
+        return invalid(err, err_len, "--attestation-source: \"%s\" is not files or registry",
+                       c->attestation_source);
+    }
+    if (registry && c->registry_hosts[0] == '\0') {
+        return invalid(err, err_len,
+                       "--attestation-source registry needs --registry-hosts (the registries "
+                       "kadmit may connect to: image names come from the requests)");
+    }
+    if (registry && c->attestations[0] == '\0') {
+        return invalid(err, err_len,
+                       "--attestation-source registry needs --attestations DIR (where the fetched "
+                       "attestations are written)");
+    }
+    if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0') {
+        return invalid(err, err_len,
+                       "--tls-cert and --tls-key are required (or KADMIT_TLS_CERT and "
+                       "KADMIT_TLS_KEY); `kadmit certs --out-dir DIR` makes DIR/tls.crt and "
+                       "DIR/tls.key");
+    }
+    return 0;
+}
+
 int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char *err,
                     size_t err_len)
 {
-    int ret = KA_EINVAL;
     char origin[96];
     *help = 0;
     if (err != NULL && err_len > 0) {
@@ -301,33 +326,27 @@ int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char 
     }
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const char *v = getenv(settings[i].env);
-        if (v != NULL) {
-            ret = apply(c, &settings[i], v, settings[i].env, err, err_len);
-            if (ret != 0) {
-                goto exit;
-            }
+        int ret = v != NULL ? apply(c, &settings[i], v, settings[i].env, err, err_len) : 0;
+        if (ret != 0) {
+            return ret;
         }
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             *help = 1;
-            ret = 0;
-            goto exit;
+            return 0;
         }
         if (strncmp(a, "--", 2) != 0) {
-            set_err(err, err_len, "unexpected argument \"%s\"", a);
-            ret = KA_EINVAL;
-            goto exit;
+            return invalid(err, err_len, "unexpected argument \"%s\"", a);
         }
         const char *name = a + 2;
         const char *eq = strchr(name, '=');
         size_t name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
         const struct setting *st = find_setting(name, name_len);
         if (st == NULL) {
-            set_err(err, err_len, "unknown flag \"--%.*s\" (see --help)", (int)name_len, name);
-            ret = KA_EINVAL;
-            goto exit;
+            return invalid(err, err_len, "unknown flag \"--%.*s\" (see --help)", (int)name_len,
+                           name);
         }
         const char *value = NULL;
         if (eq != NULL) {
@@ -335,53 +354,15 @@ int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char 
         } else if (i + 1 < argc) {
             value = argv[++i];
         } else {
-            set_err(err, err_len, "--%s needs a value", st->name);
-            ret = KA_EINVAL;
-            goto exit;
+            return invalid(err, err_len, "--%s needs a value", st->name);
         }
         snprintf(origin, sizeof(origin), "--%s", st->name);
-        ret = apply(c, st, value, origin, err, err_len);
+        int ret = apply(c, st, value, origin, err, err_len);
         if (ret != 0) {
-            goto exit;
+            return ret;
         }
     }
-    if (c->client_allowed_subjects[0] != '\0' && c->client_ca[0] == '\0') {
-        set_err(err, err_len, "--client-allowed-subjects needs --client-ca");
-        ret = KA_EINVAL;
-        goto exit;
-    }
-    if (strcmp(c->attestation_source, "files") != 0 &&
-        strcmp(c->attestation_source, "registry") != 0) {
-        set_err(err, err_len, "--attestation-source: \"%s\" is not files or registry",
-                c->attestation_source);
-        ret = KA_EINVAL;
-        goto exit;
-    }
-    if (strcmp(c->attestation_source, "registry") == 0 && c->registry_hosts[0] == '\0') {
-        set_err(err, err_len,
-                "--attestation-source registry needs --registry-hosts (the registries kadmit "
-                "may connect to: image names come from the requests)");
-        ret = KA_EINVAL;
-        goto exit;
-    }
-    if (strcmp(c->attestation_source, "registry") == 0 && c->attestations[0] == '\0') {
-        set_err(err, err_len,
-                "--attestation-source registry needs --attestations DIR (where the fetched "
-                "attestations are written)");
-        ret = KA_EINVAL;
-        goto exit;
-    }
-    if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0') {
-        set_err(err, err_len,
-                "--tls-cert and --tls-key are required (or KADMIT_TLS_CERT and "
-                "KADMIT_TLS_KEY); `kadmit certs --out-dir DIR` makes DIR/tls.crt and "
-                "DIR/tls.key");
-        ret = KA_EINVAL;
-        goto exit;
-    }
-    ret = 0;
-exit:
-    return ret;
+    return check_combinations(c, err, err_len);
 }
 
 int ka_config_from_args(struct ka_config *c, int argc, char **argv, const char *who,

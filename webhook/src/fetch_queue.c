@@ -39,6 +39,8 @@ struct ka_fetch_queue {
     size_t n, queued, dropped;
     size_t written, none, failed; /* fetch results, for kadmit_registry_fetches_total */
     struct entry *entries;        /* [KA_FETCH_TRACKED_MAX], the first n used */
+    ka_fetch_filter_fn filter;    /* NULL: queue every image */
+    void *filter_ctx;
 };
 
 int ka_fetch_queue_new(int64_t refresh_s, struct ka_fetch_queue **out)
@@ -121,6 +123,12 @@ static void enqueue(struct ka_fetch_queue *q, struct entry *e)
 }
 
 /* "registry tried 12s ago (<answer>)" */
+void ka_fetch_queue_set_filter(struct ka_fetch_queue *q, ka_fetch_filter_fn fn, void *ctx)
+{
+    q->filter = fn;
+    q->filter_ctx = ctx;
+}
+
 static int add_tried(struct ka_buf *why, const struct entry *e, int64_t now)
 {
     int ret = ka_buf_adds(why, "registry tried ");
@@ -139,6 +147,11 @@ int ka_fetch_queue_miss(struct ka_fetch_queue *q, const char *image, int64_t now
     struct ka_buf said;
     ka_buf_init(&said, 2 * KA_FETCH_ANSWER_MAX);
     int ret = 0;
+    int allowed = q->filter != NULL ? q->filter(q->filter_ctx, image, &said) : 1;
+    if (allowed <= 0) {
+        ret = allowed;
+        goto out; /* refused: never queued, never tracked */
+    }
     pthread_mutex_lock(&q->mu);
     struct entry *e = find(q, hex);
     if (e == NULL) {
@@ -180,6 +193,7 @@ int ka_fetch_queue_miss(struct ka_fetch_queue *q, const char *image, int64_t now
     }
 unlock:
     pthread_mutex_unlock(&q->mu);
+out:
     if (ret == 0 && why != NULL && said.len > 0) {
         ret = ka_buf_printf(why, "%s%.*s", why->len > 0 ? "; " : "", (int)said.len, said.data);
     }

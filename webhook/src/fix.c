@@ -304,6 +304,13 @@ static int scalar_text(struct ka_buf *b, const cJSON *v, int json)
     return ka_buf_adds(b, "null");
 }
 
+/* A line break, then `col` spaces. */
+static int new_line(const struct layout *L, struct ka_buf *b, unsigned col)
+{
+    int ret = ka_buf_adds(b, L->eol);
+    return ret ? ret : spaces(b, col);
+}
+
 static int key_text(struct ka_buf *b, const char *key, int json)
 {
     if (!json && plain_safe(key)) {
@@ -328,10 +335,7 @@ static int emit_flow(const struct layout *L, struct ka_buf *b, const cJSON *v, i
             ret = ka_buf_adds(b, multiline ? "," : ", ");
         }
         if (ret == 0 && multiline) {
-            ret = ka_buf_adds(b, L->eol);
-            if (ret == 0) {
-                ret = spaces(b, indent + L->step);
-            }
+            ret = new_line(L, b, indent + L->step);
         }
         if (ret == 0 && obj) {
             ret = key_text(b, c->string, L->json);
@@ -344,16 +348,32 @@ static int emit_flow(const struct layout *L, struct ka_buf *b, const cJSON *v, i
         }
     }
     if (ret == 0 && multiline && v->child != NULL) {
-        ret = ka_buf_adds(b, L->eol);
-        if (ret == 0) {
-            ret = spaces(b, indent);
-        }
+        ret = new_line(L, b, indent);
     }
     return ret == 0 ? ka_buf_adds(b, obj ? "}" : "]") : ret;
 }
 
 static int emit_block_item(const struct layout *L, struct ka_buf *b, const cJSON *v,
                            unsigned dash_col);
+static int emit_block_value(const struct layout *L, struct ka_buf *b, const cJSON *v,
+                            unsigned key_col);
+
+/* "key:" and its value in block style, the key at column `key_col` (the caller indents it). */
+static int emit_block_member(const struct layout *L, struct ka_buf *b, const char *key,
+                             const cJSON *v, unsigned key_col)
+{
+    int ret = key_text(b, key, 0);
+    ret = ret ? ret : ka_buf_adds(b, ":");
+    return ret ? ret : emit_block_value(L, b, v, key_col);
+}
+
+/* "-" and the item in block style, the dash at column `dash_col` (the caller indents it). */
+static int emit_block_dash(const struct layout *L, struct ka_buf *b, const cJSON *v,
+                           unsigned dash_col)
+{
+    int ret = ka_buf_adds(b, "-");
+    return ret ? ret : emit_block_item(L, b, v, dash_col);
+}
 
 /* What follows "key:" in block style, the key written at column `key_col` (0-based). */
 static int emit_block_value(const struct layout *L, struct ka_buf *b, const cJSON *v,
@@ -367,32 +387,12 @@ static int emit_block_value(const struct layout *L, struct ka_buf *b, const cJSO
     const cJSON *c;
     cJSON_ArrayForEach(c, v)
     {
-        if (ret == 0) {
-            ret = ka_buf_adds(b, L->eol);
-        }
         if (cJSON_IsObject(v)) {
-            if (ret == 0) {
-                ret = spaces(b, key_col + L->step);
-            }
-            if (ret == 0) {
-                ret = key_text(b, c->string, 0);
-            }
-            if (ret == 0) {
-                ret = ka_buf_adds(b, ":");
-            }
-            if (ret == 0) {
-                ret = emit_block_value(L, b, c, key_col + L->step);
-            }
+            ret = ret ? ret : new_line(L, b, key_col + L->step);
+            ret = ret ? ret : emit_block_member(L, b, c->string, c, key_col + L->step);
         } else {
-            if (ret == 0) {
-                ret = spaces(b, key_col + L->seq_offset);
-            }
-            if (ret == 0) {
-                ret = ka_buf_adds(b, "-");
-            }
-            if (ret == 0) {
-                ret = emit_block_item(L, b, c, key_col + L->seq_offset);
-            }
+            ret = ret ? ret : new_line(L, b, key_col + L->seq_offset);
+            ret = ret ? ret : emit_block_dash(L, b, c, key_col + L->seq_offset);
         }
     }
     return ret;
@@ -413,20 +413,9 @@ static int emit_block_item(const struct layout *L, struct ka_buf *b, const cJSON
         if (c == v->child) {
             ret = spaces(b, L->item_offset - 1);
         } else {
-            ret = ka_buf_adds(b, L->eol);
-            if (ret == 0) {
-                ret = spaces(b, dash_col + L->item_offset);
-            }
+            ret = new_line(L, b, dash_col + L->item_offset);
         }
-        if (ret == 0) {
-            ret = key_text(b, c->string, 0);
-        }
-        if (ret == 0) {
-            ret = ka_buf_adds(b, ":");
-        }
-        if (ret == 0) {
-            ret = emit_block_value(L, b, c, dash_col + L->item_offset);
-        }
+        ret = ret ? ret : emit_block_member(L, b, c->string, c, dash_col + L->item_offset);
         if (ret != 0) {
             return ret;
         }
@@ -454,114 +443,75 @@ static int has_newline(const struct layout *L, size_t from, size_t to)
     return to > from && memchr(L->text + from, '\n', to - from) != NULL;
 }
 
-/* Insert member `key`: `value` into mapping `map`. */
-static int edit_insert_member(const struct layout *L, const cJSON *map, const char *key,
-                              const cJSON *value, struct edit *e, char *err, size_t err_len)
+/* Start a new block line at column `col` after `node`: the edit inserts there, beginning with a
+ * line break when the text does not end in one, then the indentation. */
+static int start_block_line(const struct layout *L, const cJSON *node, unsigned col, struct edit *e)
 {
-    const struct ka_yaml_pos *pm = pos_of(L->s, map);
-    struct ka_buf *b = &e->text;
     int ret = 0;
-    if (pm == NULL) {
-        return fail(err, err_len, KA_FIX_ALIAS_WHY);
+    e->start = e->end = insertion_point(L, content_end(L, node), col);
+    if (e->start == L->len && L->len > 0 && L->text[L->len - 1] != '\n') {
+        ret = ka_buf_adds(&e->text, L->eol);
     }
-    if (!pm->flow) {
-        unsigned kc = pm->column - 1;
-        e->start = e->end = insertion_point(L, content_end(L, map), kc);
-        if (e->start == L->len && L->len > 0 && L->text[L->len - 1] != '\n') {
-            ret = ka_buf_adds(b, L->eol);
-        }
-        if (ret == 0) {
-            ret = spaces(b, kc);
-        }
-        if (ret == 0) {
-            ret = key_text(b, key, 0);
-        }
-        if (ret == 0) {
-            ret = ka_buf_adds(b, ":");
-        }
-        if (ret == 0) {
-            ret = emit_block_value(L, b, value, kc);
-        }
-        return ret == 0 ? ka_buf_adds(b, L->eol) : ret;
-    }
-    if (map->child == NULL) {
-        if (L->text[pm->start] != '{') {
-            return fail(err, err_len, "empty flow mapping without its brace");
-        }
-        e->start = e->end = pm->start + 1;
-        ret = key_text(b, key, L->json);
-        if (ret == 0) {
-            ret = ka_buf_adds(b, ": ");
-        }
-        return ret == 0 ? emit_flow(L, b, value, 0, 0) : ret;
-    }
-    const cJSON *last = last_child(map);
-    const struct ka_yaml_pos *pl = pos_of(L->s, last);
-    int multiline = has_newline(L, pm->start, pm->end);
-    e->start = e->end = content_end(L, last);
-    unsigned col = pl != NULL && pl->key_column > 0 ? pl->key_column - 1 : 0;
-    ret = ka_buf_adds(b, multiline ? "," : ", ");
-    if (ret == 0 && multiline) {
-        ret = ka_buf_adds(b, L->eol);
-        if (ret == 0) {
-            ret = spaces(b, col);
-        }
-    }
-    if (ret == 0) {
-        ret = key_text(b, key, L->json);
-    }
-    if (ret == 0) {
-        ret = ka_buf_adds(b, ": ");
-    }
-    return ret == 0 ? emit_flow(L, b, value, multiline, col) : ret;
+    return ret ? ret : spaces(&e->text, col);
 }
 
-/* Append `value` to sequence `seq`. */
-static int edit_append_item(const struct layout *L, const cJSON *seq, const cJSON *value,
-                            struct edit *e, char *err, size_t err_len)
+/* Start a new item after `last`, the last item of a flow collection: the separator, and in a
+ * collection written over several lines a line break and the items' indentation `col`. */
+static int start_flow_item(const struct layout *L, const cJSON *last, int multiline, unsigned col,
+                           struct edit *e)
 {
-    const struct ka_yaml_pos *ps = pos_of(L->s, seq);
+    e->start = e->end = content_end(L, last);
+    int ret = ka_buf_adds(&e->text, multiline ? "," : ", ");
+    return ret == 0 && multiline ? new_line(L, &e->text, col) : ret;
+}
+
+/*
+ * Insert `value` into the collection `parent`: as member `key` of a mapping, or (`key` NULL) as
+ * the last item of a sequence. Block collections get a line of their own, flow ones an item
+ * after the last (on its own line when the collection is written over several).
+ */
+static int edit_insert(const struct layout *L, const cJSON *parent, const char *key,
+                       const cJSON *value, struct edit *e, char *err, size_t err_len)
+{
+    const struct ka_yaml_pos *pp = pos_of(L->s, parent);
     struct ka_buf *b = &e->text;
     int ret = 0;
-    if (ps == NULL) {
+    if (pp == NULL) {
         return fail(err, err_len, KA_FIX_ALIAS_WHY);
     }
-    if (!ps->flow) {
-        unsigned dc = ps->column - 1;
-        e->start = e->end = insertion_point(L, content_end(L, seq), dc);
-        if (e->start == L->len && L->len > 0 && L->text[L->len - 1] != '\n') {
-            ret = ka_buf_adds(b, L->eol);
+    if (!pp->flow) {
+        unsigned col = pp->column - 1;
+        ret = start_block_line(L, parent, col, e);
+        if (key != NULL) {
+            ret = ret ? ret : emit_block_member(L, b, key, value, col);
+        } else {
+            ret = ret ? ret : emit_block_dash(L, b, value, col);
         }
-        if (ret == 0) {
-            ret = spaces(b, dc);
-        }
-        if (ret == 0) {
-            ret = ka_buf_adds(b, "-");
-        }
-        if (ret == 0) {
-            ret = emit_block_item(L, b, value, dc);
-        }
-        return ret == 0 ? ka_buf_adds(b, L->eol) : ret;
+        return ret ? ret : ka_buf_adds(b, L->eol);
     }
-    if (seq->child == NULL) {
-        if (L->text[ps->start] != '[') {
-            return fail(err, err_len, "empty flow list without its bracket");
+    int multiline = 0;
+    unsigned col = 0;
+    if (parent->child == NULL) {
+        if (L->text[pp->start] != (key != NULL ? '{' : '[')) {
+            return fail(err, err_len,
+                        key != NULL ? "empty flow mapping without its brace"
+                                    : "empty flow list without its bracket");
         }
-        e->start = e->end = ps->start + 1;
-        return emit_flow(L, b, value, 0, 0);
-    }
-    const struct ka_yaml_pos *pl = pos_of(L->s, last_child(seq));
-    int multiline = has_newline(L, ps->start, ps->end);
-    unsigned col = pl != NULL ? pl->column - 1 : 0;
-    e->start = e->end = content_end(L, last_child(seq));
-    ret = ka_buf_adds(b, multiline ? "," : ", ");
-    if (ret == 0 && multiline) {
-        ret = ka_buf_adds(b, L->eol);
-        if (ret == 0) {
-            ret = spaces(b, col);
+        e->start = e->end = pp->start + 1;
+    } else {
+        const cJSON *last = last_child(parent);
+        const struct ka_yaml_pos *pl = pos_of(L->s, last);
+        multiline = has_newline(L, pp->start, pp->end);
+        if (pl != NULL) {
+            col = key == NULL ? pl->column - 1 : pl->key_column > 0 ? pl->key_column - 1 : 0;
         }
+        ret = start_flow_item(L, last, multiline, col, e);
     }
-    return ret == 0 ? emit_flow(L, b, value, multiline, col) : ret;
+    if (key != NULL) {
+        ret = ret ? ret : key_text(b, key, L->json);
+        ret = ret ? ret : ka_buf_adds(b, ": ");
+    }
+    return ret ? ret : emit_flow(L, b, value, multiline, col);
 }
 
 /* Replace the value of a mapping member (`old`, in `map`) by `value`. */
@@ -780,7 +730,7 @@ static int plan_edit(const struct layout *L, cJSON *doc, const char *op, char **
     if (cJSON_IsObject(parent)) {
         cJSON *old = cJSON_GetObjectItemCaseSensitive(parent, seg);
         if (old == NULL) {
-            return add ? edit_insert_member(L, parent, seg, value, e, err, err_len) : KA_ENOTFOUND;
+            return add ? edit_insert(L, parent, seg, value, e, err, err_len) : KA_ENOTFOUND;
         }
         if (remove) {
             return edit_remove_member(L, parent, old, e, err, err_len);
@@ -790,7 +740,7 @@ static int plan_edit(const struct layout *L, cJSON *doc, const char *op, char **
     size_t idx = 0;
     size_t size = (size_t)cJSON_GetArraySize(parent);
     if (add && (strcmp(seg, "-") == 0 || (parse_index(seg, &idx) == 0 && idx == size))) {
-        return edit_append_item(L, parent, value, e, err, err_len);
+        return edit_insert(L, parent, NULL, value, e, err, err_len);
     }
     if (parse_index(seg, &idx) != 0 || idx >= size) {
         return KA_ENOTFOUND;

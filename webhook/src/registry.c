@@ -821,6 +821,19 @@ static int host_allowed(const char *list, const char *host)
     return 0;
 }
 
+int ka_registry_image_allowed(void *hosts, const char *image, struct ka_buf *why)
+{
+    struct ka_registry_ref ref;
+    if (ka_registry_parse_image(image, &ref) != 0 || host_allowed(hosts, ref.host)) {
+        return 1; /* an unparsable name fails in the fetch, which says why */
+    }
+    int ret =
+        why != NULL
+            ? ka_buf_printf(why, "registry %s is not in --registry-hosts; not fetched", ref.host)
+            : 0;
+    return ret == KA_ENOMEM ? ret : 0; /* a clause cut at the buffer's limit only loses words */
+}
+
 /* Check the host is allowed, read credentials, open a curl handle. */
 static int client_open(struct client *c)
 {

@@ -47,6 +47,12 @@ int ka_rules_namespace_excluded(const struct ka_eval *ev, const char *ns)
     return ns != NULL && ns[0] != '\0' && ka_glob_match_any(ev->excluded_namespaces, ns, 0);
 }
 
+int ka_rule_selects(const struct ka_rule *rule, const struct ka_object *obj)
+{
+    return (rule->match == NULL || block_matches(rule->match, obj)) &&
+           (rule->exclude == NULL || !block_matches(rule->exclude, obj));
+}
+
 static int rule_applies(const struct ka_rule *rule, const struct ka_eval *ev)
 {
     const struct ka_object *obj = ev->obj;

@@ -29,6 +29,7 @@
 #include "kadmit/buf.h"
 #include "kadmit/manifest.h"
 #include "kadmit/policy.h"
+#include "kadmit/relations.h"
 
 /* Where an item comes from. */
 enum ka_audit_origin {
@@ -83,6 +84,11 @@ struct ka_audit_item {
     struct ka_audit_mutation *mutations;
     size_t n_exemptions;
     struct ka_audit_exemption *exemptions;
+    /* relation results (relations.h): the relation rule's id, "" for everything else. The item
+     * names the subject (a workload, or the Namespace); not_evaluated: the input lacks a kind
+     * the relation needs (why in error_msg; neither passed nor failed). */
+    char relation[48];
+    int not_evaluated;
     /* admissions only */
     char time[40]; /* RFC 3339 as logged */
     char user[128];
@@ -101,6 +107,10 @@ struct ka_audit_counts {
     size_t findings, findings_enforce, findings_warn, findings_audit;
     /* objects with a finding that would be denied on redeploy (ka_audit_finding.stale) */
     size_t redeploy;
+    /* relation results (not documents: not in `read`), by outcome; their findings are in
+     * `findings` too */
+    size_t relations, relations_denied, relations_warned, relations_audited, relations_passed,
+        relations_not_evaluated;
 };
 
 /* Kinds (and excluded namespaces) listed with their own count among the skipped objects; the
@@ -190,6 +200,14 @@ struct ka_audit {
     struct cJSON *role_bindings;
     struct cJSON *deferred_roles;
     size_t n_rbac_objects;
+    /* Relations (relations.h): the compact index built while streaming, evaluated once by the
+     * first ka_audit_finish() after the objects; its results are emitted as items. Objects the
+     * index could not take (KA_AUDIT_MAX_RELATION_OBJECTS, KA_RELATION_MAX_ENTRY_NODES) are
+     * counted and reported as one error item; the relations are then not evaluated. */
+    struct ka_relation_index relations;
+    size_t n_relation_overflow;
+    char relation_error[256];
+    int relations_done;
 };
 
 /* An emit callback's "keep this item" (not an error). */
@@ -206,6 +224,11 @@ __attribute__((warn_unused_result)) int ka_audit_add_bytes(struct ka_audit *a, c
 /** A file, a directory (recursively: *.yaml, *.yml, *.json, *.jsonl) or "-" for stdin, read as a
  * stream (manifest.h): memory grows with the largest object, not with the input. */
 __attribute__((warn_unused_result)) int ka_audit_add_path(struct ka_audit *a, const char *path);
+
+/** An open stream (a pipe from `kubectl get -o json`), named `name` in sources, read to its end
+ * as ka_audit_add_path() reads a file; the caller closes `f`. A read error is an error item. */
+__attribute__((warn_unused_result)) int ka_audit_add_file(struct ka_audit *a, const char *name,
+                                                          FILE *f);
 
 /** After the last manifest or snapshot: objects whose controller was evaluated are counted as
  * owned and their items dropped; the others waiting are emitted. Decision logs may still be

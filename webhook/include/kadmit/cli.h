@@ -17,51 +17,65 @@ enum ka_cli_opt_type {
     KA_CLI_OPT_STRING, /* *(const char **)target = the value (last one wins) */
     KA_CLI_OPT_FLAG,   /* *(int *)target = 1 */
     KA_CLI_OPT_LIST,   /* appended to (const char **)target; *count of at most `max` */
+    KA_CLI_OPT_CALL,   /* call(target, value, ...), in command-line order (see below) */
     KA_CLI_OPT_HELP,   /* usage to stdout, exit 0 */
 };
+
+/*
+ * A CALL option's handler: reads `value` into `target`. Returns 0, or non-zero to stop with a
+ * usage error (exit 2) after "kadmit COMMAND: --NAME: " and `err`, or `invalid value "VALUE"`
+ * when it left `err` empty.
+ */
+typedef int (*ka_cli_call_fn)(void *target, const char *value, char *err, size_t err_len);
 
 struct ka_cli_opt {
     const char *name; /* long name without "--"; NULL ends the table */
     char short_name;  /* 0: long only */
     enum ka_cli_opt_type type;
     void *target;
-    const char *env; /* STRING: environment variable giving the default, or NULL */
-    size_t *count;   /* LIST: values so far */
-    size_t max;      /* LIST: at most */
+    const char *env;     /* STRING: environment variable giving the default, or NULL */
+    size_t *count;       /* LIST: values so far */
+    size_t max;          /* LIST: at most */
+    ka_cli_call_fn call; /* CALL: the handler */
 };
 
 /* Table rows: long name, short name (0: none), where the value goes. */
 #define KA_CLI_STRING(name, short_name, target)                                                    \
     {                                                                                              \
-        name, short_name, KA_CLI_OPT_STRING, target, NULL, NULL, 0                                 \
+        name, short_name, KA_CLI_OPT_STRING, target, NULL, NULL, 0, NULL                           \
     }
 #define KA_CLI_STRING_ENV(name, short_name, target, env)                                           \
     {                                                                                              \
-        name, short_name, KA_CLI_OPT_STRING, target, env, NULL, 0                                  \
+        name, short_name, KA_CLI_OPT_STRING, target, env, NULL, 0, NULL                            \
     }
 #define KA_CLI_FLAG(name, short_name, target)                                                      \
     {                                                                                              \
-        name, short_name, KA_CLI_OPT_FLAG, target, NULL, NULL, 0                                   \
+        name, short_name, KA_CLI_OPT_FLAG, target, NULL, NULL, 0, NULL                             \
     }
 #define KA_CLI_LIST(name, short_name, target, count, max)                                          \
     {                                                                                              \
-        name, short_name, KA_CLI_OPT_LIST, target, NULL, count, max                                \
+        name, short_name, KA_CLI_OPT_LIST, target, NULL, count, max, NULL                          \
+    }
+#define KA_CLI_CALL(name, short_name, target, call)                                                \
+    {                                                                                              \
+        name, short_name, KA_CLI_OPT_CALL, target, NULL, NULL, 0, call                             \
     }
 #define KA_CLI_HELP                                                                                \
     {                                                                                              \
-        "help", 'h', KA_CLI_OPT_HELP, NULL, NULL, NULL, 0                                          \
+        "help", 'h', KA_CLI_OPT_HELP, NULL, NULL, NULL, 0, NULL                                    \
     }
 #define KA_CLI_END                                                                                 \
     {                                                                                              \
-        NULL, 0, KA_CLI_OPT_FLAG, NULL, NULL, NULL, 0                                              \
+        NULL, 0, KA_CLI_OPT_FLAG, NULL, NULL, NULL, 0, NULL                                        \
     }
 
 /**
  * Parse argv (argv[0] is the subcommand's name) by `opts` with getopt_long: short and long
  * names, "--name=value", options and operands in any order (argv is permuted). Values are
  * borrowed from argv. Returns -1 to go on, with *operands the index of the first operand, or
- * the exit code to return: 0 after --help (usage to stdout), 2 on an unknown flag, a missing
- * value or a list past its max (getopt's message or ours, then usage to stderr).
+ * the exit code to return: 0 after --help (usage to stdout), 2 on an unknown flag or a missing
+ * value (the message, then usage to stderr), a list past its max or a value a CALL handler
+ * refused (the message). Messages start "kadmit COMMAND: ".
  */
 int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, char **argv,
                  void (*usage)(FILE *f), int *operands);

@@ -41,6 +41,17 @@ __attribute__((warn_unused_result)) int ka_fetch_queue_new(int64_t refresh_s,
 void ka_fetch_queue_free(struct ka_fetch_queue *q);
 
 /**
+ * Which images may be queued: returns 1 to queue `image`, 0 after appending to `why` (may be
+ * NULL) one clause saying why not (e.g. its registry may not be contacted), or KA_ENOMEM
+ * (refused too). Called without the
+ * queue's lock, from admission threads: it must be thread-safe and do no I/O.
+ */
+typedef int (*ka_fetch_filter_fn)(void *ctx, const char *image, struct ka_buf *why);
+
+/** Set the filter (NULL: every digest-pinned image is queued). Before the fetcher starts. */
+void ka_fetch_queue_set_filter(struct ka_fetch_queue *q, ka_fetch_filter_fn fn, void *ctx);
+
+/**
  * Admission found no passing attestation for `image` ("[registry/]repo[:tag]@sha256:<hex>";
  * anything else is ignored) at `now` (Unix seconds). Queues its digest unless it is queued,
  * being fetched, or backing off, and appends to `why` (may be NULL) one clause saying where
@@ -50,6 +61,7 @@ void ka_fetch_queue_free(struct ka_fetch_queue *q);
  *   "registry tried 12s ago (.att tag: 404, referrers: 404, fallback tag: 404); queued again"
  *   "registry tried 12s ago (...: Couldn't connect to server); next try in 20s"
  *   "the registry fetch queue is full (256 digests); not queued"
+ * or the filter's clause when it refuses the image (nothing is queued then).
  * Returns 0 or KA_ENOMEM (appending to `why`); a full queue is not an error.
  */
 __attribute__((warn_unused_result)) int

@@ -64,6 +64,13 @@ struct ka_registry_opts {
     const char *allowed_hosts;
 };
 
+/**
+ * A ka_fetch_filter_fn for serve's queue: 1 when `image`'s registry is in `hosts` (a
+ * comma-separated list as in ka_registry_opts.allowed_hosts), else 0 and "registry H is not in
+ * --registry-hosts; not fetched" appended to `why`; KA_ENOMEM. No I/O.
+ */
+int ka_registry_image_allowed(void *hosts, const char *image, struct ka_buf *why);
+
 /** Defaults: anonymous, 30 s per request, 3 attempts, 500 ms first backoff, https. */
 void ka_registry_opts_init(struct ka_registry_opts *o);
 

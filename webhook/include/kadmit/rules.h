@@ -101,6 +101,7 @@ const char *ka_param_type_name(enum ka_param_type t);
 
 struct ka_rule;
 struct ka_rule_run;
+struct ka_relation_run;
 
 struct ka_rule_def {
     const char *id;
@@ -120,6 +121,10 @@ struct ka_rule_def {
     /* Files or directories whose change should reload the policy (may be NULL). */
     size_t (*watch)(const struct ka_rule *rule, const char **paths, size_t max);
     int (*run)(struct ka_rule_run *run);
+    /* A relation (several objects together, relations.h): NULL for rules of one object. A
+     * relation has no kinds and no run function: admission never runs it; `kadmit audit` calls
+     * relate() once over the whole input's relation index. */
+    int (*relate)(const struct ka_relation_run *run);
     /* After load: why the rule, as configured, denies every object it looks at (e.g. no trusted
      * keys), or NULL. `kadmit lint` warns when such a rule is enforced. May be NULL. */
     const char *(*denies_all)(const struct ka_rule *rule);
@@ -224,6 +229,9 @@ __attribute__((warn_unused_result)) int ka_rules_validate(struct ka_eval *ev);
  */
 __attribute__((warn_unused_result)) int ka_rbac_record_bindings(const cJSON *binding,
                                                                 const char *ns, cJSON *out);
+
+/** True when the rule's match and exclude blocks select the object (kinds are not checked). */
+int ka_rule_selects(const struct ka_rule *rule, const struct ka_object *obj);
 
 /** True when the namespace is excluded for every rule. */
 int ka_rules_namespace_excluded(const struct ka_eval *ev, const char *ns);

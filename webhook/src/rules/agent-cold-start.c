@@ -10,6 +10,12 @@
 #include "kadmit/duration.h"
 #include "rule_api.h"
 
+static const struct ka_param_def cold_start_params[] = {
+    {"minColdStart", KA_P_DURATION, "\"45s\"",
+     "the shortest time a failing startup or liveness probe may take to restart a container"},
+    {NULL, 0, NULL, NULL},
+};
+
 /* The probe's integer field, or Kubernetes' default when absent. */
 static double probe_field(const cJSON *probe, const char *field, double fallback)
 {
@@ -40,7 +46,7 @@ static int cold_start_container(struct ka_rule_run *run, cJSON *c, const char *n
     if (have >= (double)min) {
         return 0;
     }
-    char what[300], fix[300], where[192], suffix[40];
+    char what[300], fix[300], where[192];
     if (present(startup)) {
         snprintf(what, sizeof(what),
                  "startupProbe allows %.0fs before a restart (failureThreshold %.0f x "
@@ -61,8 +67,7 @@ static int cold_start_container(struct ka_rule_run *run, cJSON *c, const char *n
                  "with failureThreshold x periodSeconds >= %lld",
                  (double)min - threshold * period, (long long)min);
     }
-    snprintf(suffix, sizeof(suffix), "/%s", field);
-    ka_container_path(run, at, suffix, where, sizeof(where));
+    ka_container_path(run, at, where, sizeof(where), "/%s", field);
     return ka_rule_report(run, name, where, what, fix);
 }
 
@@ -75,12 +80,6 @@ static int run_cold_start(struct ka_rule_run *run)
     }
     return ka_for_each_container(run, KA_APP, cold_start_container, &min);
 }
-
-static const struct ka_param_def cold_start_params[] = {
-    {"minColdStart", KA_P_DURATION, "\"45s\"",
-     "the shortest time a failing startup or liveness probe may take to restart a container"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_agent_cold_start = {
     .id = "agent-cold-start",

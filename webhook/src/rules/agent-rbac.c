@@ -20,6 +20,20 @@
 
 #include "kadmit/policy.h"
 
+static const struct ka_param_def agent_rbac_params[] = {
+    {"serviceAccounts", KA_P_STRINGS, "[\"agent-sa\"]",
+     "the agents' service accounts: globs of a name, or of namespace/name"},
+    {"forbiddenClusterRoles", KA_P_STRINGS, "[\"cluster-admin\", \"admin\", \"edit\"]",
+     "ClusterRoles (globs) a RoleBinding may not grant to an agent"},
+    {"agentRoles", KA_P_STRINGS, "[]",
+     "Roles and ClusterRoles (globs of a name, or of namespace/name) that are agents' roles, whose "
+     "secrets access needs resourceNames"},
+    {"roleAction", KA_P_STRING, "\"warn\"",
+     "action of the Role and ClusterRole findings (enforce, warn, audit, off), at most the "
+     "rule's"},
+    {NULL, 0, NULL, NULL},
+};
+
 /* The service account a binding subject names, as "<ns>/<name>" in `out`; 0 when it names
  * none. `binding_ns` is the RoleBinding's namespace ("" for a ClusterRoleBinding). */
 static int subject_account(const cJSON *subject, const char *binding_ns, char *out, size_t len)
@@ -276,20 +290,6 @@ static int check_params(const cJSON *params, char *err, size_t err_len, const cJ
     }
     return 0;
 }
-
-static const struct ka_param_def agent_rbac_params[] = {
-    {"serviceAccounts", KA_P_STRINGS, "[\"agent-sa\"]",
-     "the agents' service accounts: globs of a name, or of namespace/name"},
-    {"forbiddenClusterRoles", KA_P_STRINGS, "[\"cluster-admin\", \"admin\", \"edit\"]",
-     "ClusterRoles (globs) a RoleBinding may not grant to an agent"},
-    {"agentRoles", KA_P_STRINGS, "[]",
-     "Roles and ClusterRoles (globs of a name, or of namespace/name) that are agents' roles, whose "
-     "secrets access needs resourceNames"},
-    {"roleAction", KA_P_STRING, "\"warn\"",
-     "action of the Role and ClusterRole findings (enforce, warn, audit, off), at most the "
-     "rule's"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_agent_rbac = {
     .id = "agent-rbac",

@@ -4,6 +4,12 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def hpa_params[] = {
+    {"minScaleDownStabilizationSeconds", KA_P_INT, "300",
+     "the shortest scale-down stabilization window allowed"},
+    {NULL, 0, NULL, NULL},
+};
+
 static int run_hpa(struct ka_rule_run *run)
 {
     const cJSON *root = run->obj->root;
@@ -47,12 +53,6 @@ static int run_hpa(struct ka_rule_run *run)
     }
     return ret;
 }
-
-static const struct ka_param_def hpa_params[] = {
-    {"minScaleDownStabilizationSeconds", KA_P_INT, "300",
-     "the shortest scale-down stabilization window allowed"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_hpa_custom_metrics = {
     .id = "hpa-custom-metrics",

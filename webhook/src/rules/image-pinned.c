@@ -5,13 +5,18 @@
 #include "kadmit/attest.h"
 #include "rule_api.h"
 
+static const struct ka_param_def image_params[] = {
+    {"requireDigest", KA_P_BOOL, "false", "require a digest (repo@sha256:...), not only a tag"},
+    {NULL, 0, NULL, NULL},
+};
+
 static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
                            const struct ka_container_ref *at, void *arg)
 {
     (void)arg;
     const char *image = str_at(c, "image");
     char where[160];
-    ka_container_path(run, at, "/image", where, sizeof(where));
+    ka_container_path(run, at, where, sizeof(where), "/image");
     if (image == NULL || image[0] == '\0') {
         return ka_rule_report(run, name, where, "has no image",
                               "set image to repo:tag or repo@sha256:digest");
@@ -47,11 +52,6 @@ static int run_image_pinned(struct ka_rule_run *run)
 {
     return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, image_container, NULL);
 }
-
-static const struct ka_param_def image_params[] = {
-    {"requireDigest", KA_P_BOOL, "false", "require a digest (repo@sha256:...), not only a tag"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_image_pinned = {
     .id = "image-pinned",

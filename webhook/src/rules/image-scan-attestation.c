@@ -24,6 +24,38 @@
 #include "kadmit/fetch_queue.h"
 #include "rule_api.h"
 
+static const struct ka_param_def attest_params[] = {
+    {"attestationsDir", KA_P_STRING, "\"/etc/kadmit/attestations\"",
+     "directory of attestation files (kadmit serve --attestations overrides it)"},
+    {"keyFiles", KA_P_STRINGS, "[\"/etc/kadmit/attestation-keys/*.{pem,pub}\"]",
+     "PEM public keys of trusted scanners (globs)"},
+    {"keys", KA_P_LIST, "[]",
+     "inline trusted keys: {pem: \"-----BEGIN PUBLIC KEY-----...\", keyid: optional}"},
+    {"maxAge", KA_P_DURATION, "\"168h\"", "how long ago the scan may have finished"},
+    {"maxFutureSkew", KA_P_DURATION, "\"5m\"",
+     "how far in the future a scan time may be (clock skew)"},
+    {"maxSeverity", KA_P_OBJECT, "{\"CRITICAL\":0}",
+     "most findings allowed per severity (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN); unnamed ones are "
+     "unlimited"},
+    {"replacementMaxAge", KA_P_DURATION, "\"30d\"",
+     "a controller's replacement pod: how old its scan may be (0: never too old)"},
+    {"onReplacementFindings", KA_P_STRING, "\"warn\"",
+     "a controller's replacement pod whose scan is over maxSeverity: enforce (deny) or warn"},
+    {"replacementControllers", KA_P_OBJECT,
+     "{\"system:serviceaccount:kube-system:replicaset-controller\":[\"ReplicaSet\"],"
+     "\"system:serviceaccount:kube-system:statefulset-controller\":[\"StatefulSet\"],"
+     "\"system:serviceaccount:kube-system:daemon-set-controller\":[\"DaemonSet\"],"
+     "\"system:serviceaccount:kube-system:job-controller\":[\"Job\"],"
+     "\"system:serviceaccount:kube-system:replication-controller\":[\"ReplicationController\"],"
+     "\"system:serviceaccount:kube-system:deployment-controller\":[\"Deployment\"],"
+     "\"system:serviceaccount:kube-system:cronjob-controller\":[\"CronJob\"],"
+     "\"system:kube-controller-manager\":[\"ReplicaSet\",\"StatefulSet\",\"DaemonSet\",\"Job\","
+     "\"ReplicationController\",\"Deployment\",\"CronJob\"]}",
+     "user name (as the API server authenticated it) -> the workload kinds whose replacements it "
+     "creates"},
+    {NULL, 0, NULL, NULL},
+};
+
 #define KA_ATTEST_DIR_MAX 1024
 
 #define KA_ATTEST_WATCH_MAX 8
@@ -505,7 +537,7 @@ static int attest_container(struct ka_rule_run *run, cJSON *c, const char *name,
                             const struct ka_container_ref *at, void *arg)
 {
     char path[160];
-    ka_container_path(run, at, "/image", path, sizeof(path));
+    ka_container_path(run, at, path, sizeof(path), "/image");
     return check_image(run, name, str_at(c, "image"), path, arg);
 }
 
@@ -533,38 +565,6 @@ static const char *denies_all(const struct ka_rule *rule)
     const struct attest_state *st = rule->state;
     return st != NULL && st->note[0] != '\0' ? st->note : NULL;
 }
-
-static const struct ka_param_def attest_params[] = {
-    {"attestationsDir", KA_P_STRING, "\"/etc/kadmit/attestations\"",
-     "directory of attestation files (kadmit serve --attestations overrides it)"},
-    {"keyFiles", KA_P_STRINGS, "[\"/etc/kadmit/attestation-keys/*.{pem,pub}\"]",
-     "PEM public keys of trusted scanners (globs)"},
-    {"keys", KA_P_LIST, "[]",
-     "inline trusted keys: {pem: \"-----BEGIN PUBLIC KEY-----...\", keyid: optional}"},
-    {"maxAge", KA_P_DURATION, "\"168h\"", "how long ago the scan may have finished"},
-    {"maxFutureSkew", KA_P_DURATION, "\"5m\"",
-     "how far in the future a scan time may be (clock skew)"},
-    {"maxSeverity", KA_P_OBJECT, "{\"CRITICAL\":0}",
-     "most findings allowed per severity (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN); unnamed ones are "
-     "unlimited"},
-    {"replacementMaxAge", KA_P_DURATION, "\"30d\"",
-     "a controller's replacement pod: how old its scan may be (0: never too old)"},
-    {"onReplacementFindings", KA_P_STRING, "\"warn\"",
-     "a controller's replacement pod whose scan is over maxSeverity: enforce (deny) or warn"},
-    {"replacementControllers", KA_P_OBJECT,
-     "{\"system:serviceaccount:kube-system:replicaset-controller\":[\"ReplicaSet\"],"
-     "\"system:serviceaccount:kube-system:statefulset-controller\":[\"StatefulSet\"],"
-     "\"system:serviceaccount:kube-system:daemon-set-controller\":[\"DaemonSet\"],"
-     "\"system:serviceaccount:kube-system:job-controller\":[\"Job\"],"
-     "\"system:serviceaccount:kube-system:replication-controller\":[\"ReplicationController\"],"
-     "\"system:serviceaccount:kube-system:deployment-controller\":[\"Deployment\"],"
-     "\"system:serviceaccount:kube-system:cronjob-controller\":[\"CronJob\"],"
-     "\"system:kube-controller-manager\":[\"ReplicaSet\",\"StatefulSet\",\"DaemonSet\",\"Job\","
-     "\"ReplicationController\",\"Deployment\",\"CronJob\"]}",
-     "user name (as the API server authenticated it) -> the workload kinds whose replacements it "
-     "creates"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_image_scan_attestation = {
     .id = "image-scan-attestation",

@@ -9,6 +9,12 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def ingress_tls_params[] = {
+    {"requiredAnnotations", KA_P_OBJECT, "{}",
+     "annotations every Ingress carries: name to value (\"\" accepts any value)"},
+    {NULL, 0, NULL, NULL},
+};
+
 /* Does the TLS host `pattern` cover the rule host `host`? */
 static int host_covered(const char *pattern, const char *host)
 {
@@ -122,12 +128,6 @@ static int check_annotations(const cJSON *params, char *err, size_t err_len, con
     }
     return 0;
 }
-
-static const struct ka_param_def ingress_tls_params[] = {
-    {"requiredAnnotations", KA_P_OBJECT, "{}",
-     "annotations every Ingress carries: name to value (\"\" accepts any value)"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_ingress_tls = {
     .id = "ingress-tls",

@@ -5,6 +5,21 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def sidecar_params[] = {
+    {"name", KA_P_STRING, "\"metrics-sidecar\"",
+     "the sidecar container's name (an existing container of this name counts as present)"},
+    {"image", KA_P_STRING, "\"registry.chaozcode.com/agent-metrics:1.2.0\"", "the sidecar image"},
+    {"port", KA_P_INT, "9090", "the sidecar's metrics port"},
+    {"requests", KA_P_OBJECT, "{\"cpu\":\"50m\",\"memory\":\"64Mi\"}",
+     "the sidecar's resource requests"},
+    {"limits", KA_P_OBJECT, "{\"cpu\":\"100m\",\"memory\":\"128Mi\"}",
+     "the sidecar's resource limits"},
+    {"annotations", KA_P_OBJECT,
+     "{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\":\"9090\"}",
+     "pod annotations added where absent"},
+    {NULL, 0, NULL, NULL},
+};
+
 static int run_sidecar(struct ka_rule_run *run)
 {
     const char *name = str_at(run->rule->params, "name");
@@ -85,21 +100,6 @@ static int check_quantities(const cJSON *params, char *err, size_t err_len, cons
     }
     return 0;
 }
-
-static const struct ka_param_def sidecar_params[] = {
-    {"name", KA_P_STRING, "\"metrics-sidecar\"",
-     "the sidecar container's name (an existing container of this name counts as present)"},
-    {"image", KA_P_STRING, "\"registry.chaozcode.com/agent-metrics:1.2.0\"", "the sidecar image"},
-    {"port", KA_P_INT, "9090", "the sidecar's metrics port"},
-    {"requests", KA_P_OBJECT, "{\"cpu\":\"50m\",\"memory\":\"64Mi\"}",
-     "the sidecar's resource requests"},
-    {"limits", KA_P_OBJECT, "{\"cpu\":\"100m\",\"memory\":\"128Mi\"}",
-     "the sidecar's resource limits"},
-    {"annotations", KA_P_OBJECT,
-     "{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\":\"9090\"}",
-     "pod annotations added where absent"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_inject_metrics_sidecar = {
     .id = "inject-metrics-sidecar",

@@ -4,6 +4,20 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def inject_probes_params[] = {
+    {"port", KA_P_PORT, "\"http\"", "the port the probes target: a name or a number"},
+    {"fallbackPort", KA_P_INT, "8080",
+     "a port number that also counts when the named port is absent"},
+    {"readiness", KA_P_OBJECT,
+     "{\"path\":\"/health/ready\",\"initialDelaySeconds\":10,\"periodSeconds\":15}",
+     "the readinessProbe added: path and timing fields"},
+    {"liveness", KA_P_OBJECT,
+     "{\"path\":\"/health/live\",\"initialDelaySeconds\":30,\"periodSeconds\":20,"
+     "\"failureThreshold\":3}",
+     "the livenessProbe added: path and timing fields"},
+    {NULL, 0, NULL, NULL},
+};
+
 static cJSON *make_probe(const cJSON *cfg, const cJSON *port)
 {
     cJSON *probe = cJSON_CreateObject();
@@ -73,15 +87,9 @@ static int probes_inject_container(struct ka_rule_run *run, cJSON *c, const char
         if (probe == NULL) {
             return KA_ENOMEM;
         }
-        char ppath[192], suffix[40];
-        snprintf(suffix, sizeof(suffix), "/%s", field);
-        ka_container_path(run, at, suffix, ppath, sizeof(ppath));
-        int ret = ka_rule_record_add(run, ppath, probe);
-        if (ret != 0) {
-            cJSON_Delete(probe);
-            return ret;
-        }
-        ret = ka_attach_member(c, field, probe);
+        char ppath[192];
+        ka_container_path(run, at, ppath, sizeof(ppath), "/%s", field);
+        int ret = ka_rule_add_member(run, ppath, c, field, probe);
         if (ret != 0) {
             return ret;
         }
@@ -132,20 +140,6 @@ static int check_probe_cfg(const cJSON *params, char *err, size_t err_len, const
     }
     return 0;
 }
-
-static const struct ka_param_def inject_probes_params[] = {
-    {"port", KA_P_PORT, "\"http\"", "the port the probes target: a name or a number"},
-    {"fallbackPort", KA_P_INT, "8080",
-     "a port number that also counts when the named port is absent"},
-    {"readiness", KA_P_OBJECT,
-     "{\"path\":\"/health/ready\",\"initialDelaySeconds\":10,\"periodSeconds\":15}",
-     "the readinessProbe added: path and timing fields"},
-    {"liveness", KA_P_OBJECT,
-     "{\"path\":\"/health/live\",\"initialDelaySeconds\":30,\"periodSeconds\":20,"
-     "\"failureThreshold\":3}",
-     "the livenessProbe added: path and timing fields"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_inject_probes = {
     .id = "inject-probes",

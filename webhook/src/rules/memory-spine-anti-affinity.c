@@ -5,6 +5,12 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def anti_affinity_params[] = {
+    {"topologyKey", KA_P_STRING, "\"kubernetes.io/hostname\"",
+     "the topology key the required term must use"},
+    {NULL, 0, NULL, NULL},
+};
+
 /* The required term on `key` selecting the pod's own labels; it replaces a preferred-only term
  * and keeps every other affinity. Pods without labels get no fix: nothing would select them. */
 static int anti_affinity_fix(struct ka_rule_run *run, const char *key, const char *anti_path)
@@ -129,12 +135,6 @@ static int run_anti_affinity(struct ka_rule_run *run)
     int ret = ka_rule_report(run, NULL, path, what, fix);
     return ret == 0 ? anti_affinity_fix(run, key, path) : ret;
 }
-
-static const struct ka_param_def anti_affinity_params[] = {
-    {"topologyKey", KA_P_STRING, "\"kubernetes.io/hostname\"",
-     "the topology key the required term must use"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_memory_spine_anti_affinity = {
     .id = "memory-spine-anti-affinity",

@@ -8,6 +8,15 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def replication_params[] = {
+    {"minReplicas", KA_P_INT, "3", "the fewest replicas the StatefulSet may run"},
+    {"container", KA_P_STRING, "\"memory-spine\"", "the name of the spine container"},
+    {"factorEnv", KA_P_STRING, "\"SPINE_REPLICATION_FACTOR\"",
+     "the env var that sets the replication factor"},
+    {"minFactor", KA_P_INT, "2", "the smallest replication factor allowed"},
+    {NULL, 0, NULL, NULL},
+};
+
 /* 0 and the value in `out` when `s` is a plain decimal integer; -1 otherwise. */
 static int literal_int(const char *s, long *out)
 {
@@ -48,9 +57,11 @@ static int check_factor(struct ka_rule_run *run, double replicas)
         i++;
     }
     long v = 0;
-    char suffix[48];
-    snprintf(suffix, sizeof(suffix), e != NULL ? "/env/%zu" : "/env", i);
-    ka_container_path(run, &at, suffix, where, sizeof(where));
+    if (e != NULL) {
+        ka_container_path(run, &at, where, sizeof(where), "/env/%zu", i);
+    } else {
+        ka_container_path(run, &at, where, sizeof(where), "/env");
+    }
     snprintf(fix, sizeof(fix), "set env %.60s to a literal integer from %d to %.0f (the replicas)",
              env, min, replicas);
     if (e == NULL) {
@@ -98,15 +109,6 @@ static int run_replication(struct ka_rule_run *run)
     }
     return ret == 0 ? check_factor(run, replicas) : ret;
 }
-
-static const struct ka_param_def replication_params[] = {
-    {"minReplicas", KA_P_INT, "3", "the fewest replicas the StatefulSet may run"},
-    {"container", KA_P_STRING, "\"memory-spine\"", "the name of the spine container"},
-    {"factorEnv", KA_P_STRING, "\"SPINE_REPLICATION_FACTOR\"",
-     "the env var that sets the replication factor"},
-    {"minFactor", KA_P_INT, "2", "the smallest replication factor allowed"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_memory_spine_replication = {
     .id = "memory-spine-replication",

@@ -7,6 +7,14 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def storage_params[] = {
+    {"storageClasses", KA_P_STRINGS, "[\"fast-ssd\"]",
+     "the storage classes a volumeClaimTemplate may name"},
+    {"container", KA_P_STRING, "\"memory-spine\"",
+     "the name of the spine container, which mounts every claim"},
+    {NULL, 0, NULL, NULL},
+};
+
 /* Is the volume `name` mounted by the container `c`? */
 static int mounts(const cJSON *c, const char *name)
 {
@@ -109,14 +117,6 @@ static int run_storage(struct ka_rule_run *run)
     }
     return ret;
 }
-
-static const struct ka_param_def storage_params[] = {
-    {"storageClasses", KA_P_STRINGS, "[\"fast-ssd\"]",
-     "the storage classes a volumeClaimTemplate may name"},
-    {"container", KA_P_STRING, "\"memory-spine\"",
-     "the name of the spine container, which mounts every claim"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_memory_spine_storage = {
     .id = "memory-spine-storage",

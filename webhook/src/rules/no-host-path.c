@@ -6,6 +6,11 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def no_host_path_params[] = {
+    {"allowedPaths", KA_P_STRINGS, "[]", "hostPath paths (globs) containers may mount"},
+    {NULL, 0, NULL, NULL},
+};
+
 /* The hostPath path of the pod volume named `name`, or NULL when it is not a hostPath. */
 static const char *host_path_of(const struct ka_rule_run *run, const char *name)
 {
@@ -34,10 +39,9 @@ static int host_path_container(struct ka_rule_run *run, cJSON *c, const char *na
         if (path == NULL || ka_glob_match_any(param(run, "allowedPaths"), path, 0)) {
             continue;
         }
-        char what[300], where[192], suffix[48];
+        char what[300], where[192];
         snprintf(what, sizeof(what), "mounts hostPath %.200s (volume %.60s)", path, volume);
-        snprintf(suffix, sizeof(suffix), "/volumeMounts/%zu", index);
-        ka_container_path(run, at, suffix, where, sizeof(where));
+        ka_container_path(run, at, where, sizeof(where), "/volumeMounts/%zu", index);
         int ret = ka_rule_report(run, name, where, what,
                                  "use an emptyDir, a PersistentVolumeClaim or a projected volume, "
                                  "or list the path in allowedPaths");
@@ -52,11 +56,6 @@ static int run_no_host_path(struct ka_rule_run *run)
 {
     return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, host_path_container, NULL);
 }
-
-static const struct ka_param_def no_host_path_params[] = {
-    {"allowedPaths", KA_P_STRINGS, "[]", "hostPath paths (globs) containers may mount"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_no_host_path = {
     .id = "no-host-path",

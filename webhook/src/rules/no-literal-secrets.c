@@ -4,6 +4,16 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def secrets_params[] = {
+    {"names", KA_P_STRINGS,
+     "[\"*API_KEY*\",\"*APIKEY*\",\"*TOKEN*\",\"*SECRET*\",\"*PASSWORD*\",\"*PASSWD*\","
+     "\"*CREDENTIAL*\",\"*PRIVATE_KEY*\"]",
+     "globs of env var names that look like secrets (case-insensitive)"},
+    {"allowSuffixes", KA_P_STRINGS, "[\"_PATH\",\"_FILE\",\"_DIR\"]",
+     "name suffixes that pass anyway (paths to files, not secrets)"},
+    {NULL, 0, NULL, NULL},
+};
+
 static int ends_with_nocase(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -39,9 +49,7 @@ static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name
         char what[200], where[192];
         snprintf(what, sizeof(what), "env %.100s holds a literal value that looks like a secret",
                  var);
-        char suffix[48];
-        snprintf(suffix, sizeof(suffix), "/env/%zu/value", index);
-        ka_container_path(run, at, suffix, where, sizeof(where));
+        ka_container_path(run, at, where, sizeof(where), "/env/%zu/value", index);
         int ret = ka_rule_report(run, name, where, what,
                                  "use valueFrom.secretKeyRef and keep the value in a Secret");
         if (ret != 0) {
@@ -55,16 +63,6 @@ static int run_secrets(struct ka_rule_run *run)
 {
     return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, secrets_container, NULL);
 }
-
-static const struct ka_param_def secrets_params[] = {
-    {"names", KA_P_STRINGS,
-     "[\"*API_KEY*\",\"*APIKEY*\",\"*TOKEN*\",\"*SECRET*\",\"*PASSWORD*\",\"*PASSWD*\","
-     "\"*CREDENTIAL*\",\"*PRIVATE_KEY*\"]",
-     "globs of env var names that look like secrets (case-insensitive)"},
-    {"allowSuffixes", KA_P_STRINGS, "[\"_PATH\",\"_FILE\",\"_DIR\"]",
-     "name suffixes that pass anyway (paths to files, not secrets)"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_no_literal_secrets = {
     .id = "no-literal-secrets",

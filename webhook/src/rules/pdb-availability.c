@@ -4,6 +4,14 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def pdb_params[] = {
+    {"minimums", KA_P_LIST,
+     "[{\"selector\":{\"matchLabels\":{\"app\":\"memory-spine\"}},\"minAvailable\":2},"
+     "{\"selector\":{\"matchLabels\":{\"app\":\"agent\"}},\"minAvailable\":1}]",
+     "list of {selector: {matchLabels: ...}, minAvailable: N}"},
+    {NULL, 0, NULL, NULL},
+};
+
 static int run_pdb(struct ka_rule_run *run)
 {
     const cJSON *spec = item(run->obj->root, "spec");
@@ -80,14 +88,6 @@ static int check_pdb(const cJSON *params, char *err, size_t err_len, const cJSON
     }
     return 0;
 }
-
-static const struct ka_param_def pdb_params[] = {
-    {"minimums", KA_P_LIST,
-     "[{\"selector\":{\"matchLabels\":{\"app\":\"memory-spine\"}},\"minAvailable\":2},"
-     "{\"selector\":{\"matchLabels\":{\"app\":\"agent\"}},\"minAvailable\":1}]",
-     "list of {selector: {matchLabels: ...}, minAvailable: N}"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_pdb_availability = {
     .id = "pdb-availability",

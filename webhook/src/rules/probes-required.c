@@ -4,6 +4,15 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def probes_params[] = {
+    {"probes", KA_P_STRINGS, "[\"readiness\",\"liveness\"]",
+     "the probes each app container needs: readiness, liveness, startup"},
+    {"skipJobPods", KA_P_BOOL, "true",
+     "Job and CronJob templates, and pods whose controller ownerReference is a Job, are not "
+     "checked (a job-name label is not enough)"},
+    {NULL, 0, NULL, NULL},
+};
+
 static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
                             const struct ka_container_ref *at, void *arg)
 {
@@ -19,9 +28,7 @@ static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
         ka_str_join(what, sizeof(what), "has no ", field, (char *)NULL);
         ka_str_join(fix, sizeof(fix), "add ", field, " with httpGet, tcpSocket, grpc or exec",
                     (char *)NULL);
-        char suffix[40];
-        ka_str_join(suffix, sizeof(suffix), "/", field, (char *)NULL);
-        ka_container_path(run, at, suffix, where, sizeof(where));
+        ka_container_path(run, at, where, sizeof(where), "/%s", field);
         int ret = ka_rule_report(run, name, where, what, fix);
         if (ret != 0) {
             return ret;
@@ -53,15 +60,6 @@ static int check_probes(const cJSON *params, char *err, size_t err_len, const cJ
     }
     return 0;
 }
-
-static const struct ka_param_def probes_params[] = {
-    {"probes", KA_P_STRINGS, "[\"readiness\",\"liveness\"]",
-     "the probes each app container needs: readiness, liveness, startup"},
-    {"skipJobPods", KA_P_BOOL, "true",
-     "Job and CronJob templates, and pods whose controller ownerReference is a Job, are not "
-     "checked (a job-name label is not enough)"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_probes_required = {
     .id = "probes-required",

@@ -4,16 +4,35 @@
  */
 #include "rule_api.h"
 
-/* Fill the required requests and limits the container lacks from the admin's `fix` params, as
- * one add of the deepest missing map (so the file gets one readable block). */
-/* "requests" of "requests.cpu" (dot points at the '.'), cut to fit. */
-static void section_of(const char *req, const char *dot, char *out, size_t len)
+static const struct ka_param_def resources_params[] = {
+    {"require", KA_P_STRINGS,
+     "[\"requests.cpu\",\"requests.memory\",\"limits.cpu\",\"limits.memory\"]",
+     "which of requests.cpu, requests.memory, limits.cpu, limits.memory must be set"},
+    {"fix", KA_P_OBJECT, NULL,
+     "values `kadmit fix` writes where one is missing, e.g. {requests: {cpu: 100m, memory: "
+     "128Mi}, limits: {memory: 512Mi}}; without them fix reports the finding"},
+    {NULL, 0, NULL, NULL},
+};
+
+/* Splits a required key: "requests.cpu" puts "requests" (cut to fit) in `section` and returns
+ * "cpu". The loader checked the key is one of the four, so the dot is there. */
+static const char *split_required(const char *req, char *section, size_t len)
 {
+    const char *dot = strchr(req, '.');
     size_t n = (size_t)(dot - req) < len - 1 ? (size_t)(dot - req) : len - 1;
-    memcpy(out, req, n);
-    out[n] = '\0';
+    memcpy(section, req, n);
+    section[n] = '\0';
+    return dot + 1;
 }
 
+/* A request or limit counts as missing when absent, null or "". */
+static int unset(const cJSON *v)
+{
+    return v == NULL || cJSON_IsNull(v) || (cJSON_IsString(v) && v->valuestring[0] == '\0');
+}
+
+/* Fill the required requests and limits the container lacks from the admin's `fix` params, as
+ * one add of the deepest missing map (so the file gets one readable block). */
 static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON *res,
                          const char *where)
 {
@@ -28,14 +47,10 @@ static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON 
     const cJSON *req;
     cJSON_ArrayForEach(req, param(run, "require"))
     {
-        const char *dot = strchr(req->valuestring, '.');
         char section[16];
-        section_of(req->valuestring, dot, section, sizeof(section));
-        const cJSON *have = item(item(res, section), dot + 1);
-        const cJSON *v = item(item(given, section), dot + 1);
-        if (ret != 0 || v == NULL ||
-            !(have == NULL || cJSON_IsNull(have) ||
-              (cJSON_IsString(have) && have->valuestring[0] == '\0'))) {
+        const char *key = split_required(req->valuestring, section, sizeof(section));
+        const cJSON *v = item(item(given, section), key);
+        if (ret != 0 || v == NULL || !unset(item(item(res, section), key))) {
             continue;
         }
         cJSON *sec = item(add, section);
@@ -43,7 +58,7 @@ static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON 
             ret = KA_ENOMEM;
         }
         cJSON *copy = cJSON_Duplicate(v, 0);
-        if (ret == 0 && (copy == NULL || !cJSON_AddItemToObject(sec, dot + 1, copy))) {
+        if (ret == 0 && (copy == NULL || !cJSON_AddItemToObject(sec, key, copy))) {
             cJSON_Delete(copy);
             ret = KA_ENOMEM;
         }
@@ -86,14 +101,12 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     const cJSON *req;
     cJSON_ArrayForEach(req, param(run, "require"))
     {
-        const char *dot = strchr(req->valuestring, '.');
         char section[16];
-        section_of(req->valuestring, dot, section, sizeof(section));
-        const cJSON *v = item(item(res, section), dot + 1);
-        if (v == NULL || cJSON_IsNull(v) || (cJSON_IsString(v) && v->valuestring[0] == '\0')) {
+        const char *key = split_required(req->valuestring, section, sizeof(section));
+        if (unset(item(item(res, section), key))) {
             int is_req = strcmp(section, "requests") == 0;
             mlen += (size_t)snprintf(missing + mlen, sizeof(missing) - mlen, "%sno %s %s",
-                                     mlen ? ", " : "", dot + 1, is_req ? "request" : "limit");
+                                     mlen ? ", " : "", key, is_req ? "request" : "limit");
             klen += (size_t)snprintf(keys + klen, sizeof(keys) - klen, "%sresources.%s",
                                      klen ? ", " : "", req->valuestring);
             if (mlen >= sizeof(missing) || klen >= sizeof(keys)) {
@@ -107,7 +120,7 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     char fix[200];
     snprintf(fix, sizeof(fix), "set %s", keys);
     char where[160];
-    ka_container_path(run, at, "/resources", where, sizeof(where));
+    ka_container_path(run, at, where, sizeof(where), "/resources");
     int ret = ka_rule_report(run, name, where, missing, fix);
     return ret == 0 ? resources_fix(run, name, res, where) : ret;
 }
@@ -162,16 +175,6 @@ static int check_resources(const cJSON *params, char *err, size_t err_len, const
     }
     return 0;
 }
-
-static const struct ka_param_def resources_params[] = {
-    {"require", KA_P_STRINGS,
-     "[\"requests.cpu\",\"requests.memory\",\"limits.cpu\",\"limits.memory\"]",
-     "which of requests.cpu, requests.memory, limits.cpu, limits.memory must be set"},
-    {"fix", KA_P_OBJECT, NULL,
-     "values `kadmit fix` writes where one is missing, e.g. {requests: {cpu: 100m, memory: "
-     "128Mi}, limits: {memory: 512Mi}}; without them fix reports the finding"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_resources_required = {
     .id = "resources-required",

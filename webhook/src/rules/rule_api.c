@@ -3,6 +3,8 @@
  */
 #include "rule_api.h"
 
+#include <stdarg.h>
+
 #include "kadmit/buf.h"
 #include "kadmit/patch.h"
 
@@ -22,17 +24,17 @@ int ka_list_has(const cJSON *list, const char *s)
  * The container walk
  */
 
-void ka_container_path(const struct ka_rule_run *run, const struct ka_container_ref *at,
-                       const char *suffix, char *out, size_t len)
+void ka_container_path(const struct ka_rule_run *run, const struct ka_container_ref *at, char *out,
+                       size_t len, const char *suffix, ...)
 {
-    char index[24], *d = index + sizeof(index);
-    size_t i = at->index;
-    *--d = '\0';
-    do {
-        *--d = (char)('0' + i % 10);
-        i /= 10;
-    } while (i > 0);
-    ka_str_join(out, len, run->obj->pod_spec_path, "/", at->field, "/", d, suffix, (char *)NULL);
+    int n = snprintf(out, len, "%s/%s/%zu", run->obj->pod_spec_path, at->field, at->index);
+    if (n < 0 || (size_t)n >= len) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, suffix);
+    vsnprintf(out + n, len - (size_t)n, suffix, ap);
+    va_end(ap);
 }
 
 int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg)
@@ -115,6 +117,39 @@ int ka_rule_record_add(struct ka_rule_run *run, const char *path, const cJSON *v
     return 0;
 }
 
+int ka_rule_add_member(struct ka_rule_run *run, const char *path, cJSON *obj, const char *key,
+                       cJSON *value)
+{
+    int ret = ka_rule_record_add(run, path, value);
+    if (ret != 0) {
+        cJSON_Delete(value);
+        return ret;
+    }
+    return ka_attach_member(obj, key, value);
+}
+
+/* ka_rule_add_member() at the pod metadata's pointer + /<field>[/<key>] (`key` may be NULL). */
+static int add_to_pod_meta(struct ka_rule_run *run, cJSON *obj, const char *field, const char *key,
+                           cJSON *value)
+{
+    struct ka_buf path;
+    ka_buf_init(&path, 512);
+    int ret = ka_buf_adds(&path, run->obj->pod_meta_path);
+    if (ret == 0) {
+        ret = ka_pointer_append(&path, field);
+    }
+    if (ret == 0 && key != NULL) {
+        ret = ka_pointer_append(&path, key);
+    }
+    if (ret == 0) {
+        ret = ka_rule_add_member(run, path.data, obj, key != NULL ? key : field, value);
+    } else {
+        cJSON_Delete(value);
+    }
+    ka_buf_free(&path);
+    return ret;
+}
+
 /* Make sure pod metadata and its `field` map exist; returns the map. */
 int ka_rule_ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **out)
 {
@@ -142,12 +177,7 @@ int ka_rule_ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **o
             cJSON_Delete(meta);
             return KA_EINTERNAL;
         }
-        ret = ka_rule_record_add(run, obj->pod_meta_path, meta);
-        if (ret != 0) {
-            cJSON_Delete(meta);
-            return ret;
-        }
-        ret = ka_attach_member(parent, "metadata", meta);
+        ret = ka_rule_add_member(run, obj->pod_meta_path, parent, "metadata", meta);
         if (ret != 0) {
             return ret;
         }
@@ -160,21 +190,7 @@ int ka_rule_ensure_pod_map(struct ka_rule_run *run, const char *field, cJSON **o
         if (map == NULL) {
             return KA_ENOMEM;
         }
-        struct ka_buf path;
-        ka_buf_init(&path, 256);
-        ret = ka_buf_adds(&path, obj->pod_meta_path);
-        if (ret == 0) {
-            ret = ka_pointer_append(&path, field);
-        }
-        if (ret == 0) {
-            ret = ka_rule_record_add(run, path.data, map);
-        }
-        ka_buf_free(&path);
-        if (ret != 0) {
-            cJSON_Delete(map);
-            return ret;
-        }
-        ret = ka_attach_member(obj->pod_meta, field, map);
+        ret = add_to_pod_meta(run, obj->pod_meta, field, NULL, map);
         if (ret != 0) {
             return ret;
         }
@@ -206,24 +222,7 @@ int ka_rule_add_annotations(struct ka_rule_run *run, const cJSON *wanted)
         if (v == NULL) {
             return KA_ENOMEM;
         }
-        struct ka_buf path;
-        ka_buf_init(&path, 512);
-        ret = ka_buf_adds(&path, run->obj->pod_meta_path);
-        if (ret == 0) {
-            ret = ka_pointer_append(&path, "annotations");
-        }
-        if (ret == 0) {
-            ret = ka_pointer_append(&path, kv->string);
-        }
-        if (ret == 0) {
-            ret = ka_rule_record_add(run, path.data, v);
-        }
-        ka_buf_free(&path);
-        if (ret != 0) {
-            cJSON_Delete(v);
-            return ret;
-        }
-        ret = ka_attach_member(annotations, kv->string, v);
+        ret = add_to_pod_meta(run, annotations, "annotations", kv->string, v);
         if (ret != 0) {
             return ret;
         }
@@ -246,12 +245,7 @@ int ka_rule_append_to_spec_array(struct ka_rule_run *run, const char *field, cJS
         }
         cJSON_AddItemToArray(arr, value);
         snprintf(path, sizeof(path), "%s/%s", run->obj->pod_spec_path, field);
-        ret = ka_rule_record_add(run, path, arr);
-        if (ret != 0) {
-            cJSON_Delete(arr);
-            return ret;
-        }
-        return ka_attach_member(run->obj->pod_spec, field, arr);
+        return ka_rule_add_member(run, path, run->obj->pod_spec, field, arr);
     }
     if (!cJSON_IsArray(arr)) {
         cJSON_Delete(value);

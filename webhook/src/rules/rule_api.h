@@ -83,9 +83,12 @@ struct ka_container_ref {
     size_t index;
 };
 
-/** JSON pointer of a container's field: pod spec path + /<field>/<index> + `suffix`. */
-void ka_container_path(const struct ka_rule_run *run, const struct ka_container_ref *at,
-                       const char *suffix, char *out, size_t len);
+/** JSON pointer of a container's field: pod spec path + /<field>/<index> + the printf-formatted
+ * `suffix` ("/image", "/env/%zu/value"), cut to fit `len`. */
+__attribute__((format(printf, 5, 6))) void ka_container_path(const struct ka_rule_run *run,
+                                                             const struct ka_container_ref *at,
+                                                             char *out, size_t len,
+                                                             const char *suffix, ...);
 
 /* Called per container; `name` is "(unnamed)" when the container has none. Non-zero stops. */
 typedef int (*ka_container_fn)(struct ka_rule_run *run, cJSON *c, const char *name,
@@ -109,6 +112,11 @@ __attribute__((warn_unused_result)) int ka_attach_member(cJSON *obj, const char 
 /** Record an "add" of `value` at `path` in the patch and in the findings' mutation list. */
 __attribute__((warn_unused_result)) int ka_rule_record_add(struct ka_rule_run *run,
                                                            const char *path, const cJSON *value);
+
+/** ka_rule_record_add() of `value` at `path`, then attach it as obj[key]; `value` is consumed. */
+__attribute__((warn_unused_result)) int ka_rule_add_member(struct ka_rule_run *run,
+                                                           const char *path, cJSON *obj,
+                                                           const char *key, cJSON *value);
 
 /** Make sure pod metadata and its `field` map exist (recording the adds); returns the map. */
 __attribute__((warn_unused_result)) int ka_rule_ensure_pod_map(struct ka_rule_run *run,

@@ -4,6 +4,11 @@
  */
 #include "rule_api.h"
 
+static const struct ka_param_def grace_params[] = {
+    {"minSeconds", KA_P_INT, "120", "the smallest terminationGracePeriodSeconds allowed"},
+    {NULL, 0, NULL, NULL},
+};
+
 static int run_grace(struct ka_rule_run *run)
 {
     int min = param_int(run, "minSeconds");
@@ -21,11 +26,6 @@ static int run_grace(struct ka_rule_run *run)
     int ret = ka_rule_report(run, NULL, path, what, fix);
     return ret == 0 ? ka_rule_fix_number(run, ka_add_or_replace(v), path, min) : ret;
 }
-
-static const struct ka_param_def grace_params[] = {
-    {"minSeconds", KA_P_INT, "120", "the smallest terminationGracePeriodSeconds allowed"},
-    {NULL, 0, NULL, NULL},
-};
 
 const struct ka_rule_def ka_rule_termination_grace_period = {
     .id = "termination-grace-period",

@@ -1,0 +1,89 @@
+/*
+ * hpa-coverage (relation, audit only): "HPA on custom metrics (sessions, queue depth), not just
+ * CPU/memory". hpa-custom-metrics judges each HPA; this checks that every agent workload is the
+ * scaleTargetRef of an HPA in its namespace that passes hpa-custom-metrics.
+ */
+#include "kadmit/relations.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int relate_hpa(const struct ka_relation_run *run)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, run->idx->entries)
+    {
+        if (!ka_relation_subject(run, w, "agents")) {
+            continue;
+        }
+        struct ka_relation_result res;
+        ka_relation_result_start(run, &res, w);
+        const char *failing = NULL;
+        int covered = 0;
+        const cJSON *h;
+        const cJSON *all = ka_relation_needs(run, &res, KA_REL_HPA) ? NULL : run->idx->entries;
+        cJSON_ArrayForEach(h, all)
+        {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "target");
+            if (strcmp(ka_relation_str(h, "kind"), "HorizontalPodAutoscaler") != 0 ||
+                strcmp(ka_relation_str(h, "ns"), res.namespace_) != 0 ||
+                strcmp(ka_relation_str(t, "kind"), res.kind) != 0 ||
+                strcmp(ka_relation_str(t, "name"), res.name) != 0) {
+                continue;
+            }
+            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "ok"))) {
+                covered = 1;
+                break;
+            }
+            failing = failing ? failing : ka_relation_str(h, "name");
+        }
+        char what[300], fix[400];
+        if (!res.not_evaluated && !covered && failing != NULL) {
+            snprintf(what, sizeof(what),
+                     "HorizontalPodAutoscaler %.100s targets it but fails hpa-custom-metrics",
+                     failing);
+            snprintf(fix, sizeof(fix),
+                     "give %.100s a Pods, Object or External metric and a scale-down window of "
+                     "5+ minutes (kadmit explain hpa-custom-metrics)",
+                     failing);
+            ka_relation_report(&res, what, fix);
+        } else if (!res.not_evaluated && !covered) {
+            snprintf(what, sizeof(what),
+                     "no HorizontalPodAutoscaler in %.63s has it as scaleTargetRef",
+                     res.namespace_);
+            snprintf(fix, sizeof(fix),
+                     "kubectl apply -n %.63s an autoscaling/v2 HorizontalPodAutoscaler with "
+                     "scaleTargetRef {kind: %s, name: %.100s} and a Pods metric such as "
+                     "agent_active_sessions (kubectl autoscale makes a CPU-only one)",
+                     res.namespace_, res.kind, res.name);
+            ka_relation_report(&res, what, fix);
+        }
+        int ret = ka_relation_emit(run, &res);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static const struct ka_param_def hpa_coverage_params[] = {
+    {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
+     "label selector of the agent pods (pod template labels)"},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct ka_rule_def ka_rule_hpa_coverage = {
+    .id = "hpa-coverage",
+    .summary = "every agent workload is the target of an HPA that passes hpa-custom-metrics "
+               "(audit only)",
+    .description =
+        "A relation of several objects, judged by `kadmit audit` over a snapshot: each "
+        "StatefulSet or Deployment whose pod template matches `agents` is the scaleTargetRef of a "
+        "HorizontalPodAutoscaler in its namespace that passes hpa-custom-metrics. Not evaluated "
+        "when the input has no HorizontalPodAutoscaler objects. At admission (serve, review) it "
+        "does nothing: one object cannot judge it.",
+    .default_action = KA_ACTION_ENFORCE,
+    .params = hpa_coverage_params,
+    .check = ka_relation_check_selectors,
+    .relate = relate_hpa,
+};

@@ -1,0 +1,100 @@
+/*
+ * namespace-guardrails (relation, audit only): "Namespace ai-agents with resource quotas and
+ * limit ranges". Each namespace holding agent workloads has a ResourceQuota (a runaway
+ * autoscaler cannot take the cluster) and a LimitRange (a container without requests still gets
+ * defaults).
+ */
+#include "kadmit/relations.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int has_kind_in(const struct ka_relation_index *idx, const char *kind, const char *ns)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, idx->entries)
+    {
+        if (strcmp(ka_relation_str(e, "kind"), kind) == 0 &&
+            strcmp(ka_relation_str(e, "ns"), ns) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The first agent workload of `ns` before `w` in the index, or NULL. */
+static const cJSON *earlier_agent(const struct ka_relation_run *run, const cJSON *w, const char *ns)
+{
+    for (const cJSON *e = run->idx->entries->child; e != NULL && e != w; e = e->next) {
+        if (strcmp(ka_relation_str(e, "ns"), ns) == 0 && ka_relation_subject(run, e, "agents")) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static int relate_guardrails(const struct ka_relation_run *run)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, run->idx->entries)
+    {
+        const char *ns = ka_relation_str(w, "ns");
+        if (!ka_relation_subject(run, w, "agents") || earlier_agent(run, w, ns) != NULL) {
+            continue; /* one result per namespace, at its first agent workload */
+        }
+        struct ka_relation_result res;
+        ka_relation_result_start(run, &res, w);
+        res.api_version = "v1";
+        res.kind = "Namespace";
+        res.name = ns;
+        int no_quota = ka_relation_needs(run, &res, KA_REL_RESOURCEQUOTA);
+        int no_limits = ka_relation_needs(run, &res, KA_REL_LIMITRANGE);
+        char what[300], fix[400];
+        if (!no_quota && !res.not_evaluated && !has_kind_in(run->idx, "ResourceQuota", ns)) {
+            snprintf(what, sizeof(what),
+                     "holds agent workloads (%s %.100s) but has no ResourceQuota",
+                     ka_relation_str(w, "kind"), ka_relation_str(w, "name"));
+            snprintf(fix, sizeof(fix),
+                     "kubectl create quota agents -n %.63s "
+                     "--hard=requests.cpu=N,requests.memory=N,limits.cpu=N,limits.memory=N",
+                     ns);
+            ka_relation_report(&res, what, fix);
+        }
+        if (!no_limits && !res.not_evaluated && !has_kind_in(run->idx, "LimitRange", ns)) {
+            snprintf(what, sizeof(what), "holds agent workloads (%s %.100s) but has no LimitRange",
+                     ka_relation_str(w, "kind"), ka_relation_str(w, "name"));
+            snprintf(fix, sizeof(fix),
+                     "kubectl apply -n %.63s a LimitRange with type: Container default and "
+                     "defaultRequest cpu/memory",
+                     ns);
+            ka_relation_report(&res, what, fix);
+        }
+        int ret = ka_relation_emit(run, &res);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static const struct ka_param_def guardrails_params[] = {
+    {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
+     "label selector of the agent pods (pod template labels)"},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct ka_rule_def ka_rule_namespace_guardrails = {
+    .id = "namespace-guardrails",
+    .summary = "each namespace holding agent workloads has a ResourceQuota and a LimitRange "
+               "(audit only)",
+    .description =
+        "A relation of several objects, judged by `kadmit audit` over a snapshot: a namespace "
+        "with a StatefulSet or Deployment whose pod template matches `agents` has a ResourceQuota "
+        "and a LimitRange. Not evaluated when the input has no ResourceQuota or no LimitRange "
+        "objects at all. At admission (serve, review) it does nothing: one object cannot judge "
+        "it.",
+    .default_action = KA_ACTION_ENFORCE,
+    .params = guardrails_params,
+    .check = ka_relation_check_selectors,
+    .relate = relate_guardrails,
+};

@@ -1,0 +1,154 @@
+/*
+ * network-policy-coverage (relation, audit only): "NetworkPolicies restrict agent-to-memory,
+ * agent-to-tool, tool-to-external traffic" and "Egress restricted to model API domains".
+ *   - every agent and Memory Spine pod template is selected by NetworkPolicies of its namespace
+ *     with both the Ingress and the Egress policy type (unselected pods accept and send anything);
+ *   - the Memory Spine's ingress admits only agent pods (by podSelector) and its own peers;
+ *   - no agent egress rule allows every destination (no `to`, or 0.0.0.0/0) on every port.
+ * Domain names cannot be expressed in a Kubernetes NetworkPolicy; that part is not checked.
+ */
+#include "kadmit/relations.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kadmit/select.h"
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+
+/* A peer that admits only agents or Memory Spine pods of the same namespace. */
+static int peer_allowed(const struct ka_relation_run *run, const cJSON *peer)
+{
+    const cJSON *labels = get(get(peer, "podSelector"), "matchLabels");
+    if (get(peer, "ipBlock") != NULL || get(peer, "namespaceSelector") != NULL ||
+        cJSON_GetArraySize(labels) == 0) {
+        return 0;
+    }
+    /* the labels every selected pod carries must make it an agent or a spine pod */
+    return ka_selector_matches(get(run->rule->params, "agents"), labels) ||
+           ka_selector_matches(get(run->rule->params, "memorySpine"), labels);
+}
+
+static void check_spine_ingress(const struct ka_relation_run *run, struct ka_relation_result *res,
+                                const cJSON *np)
+{
+    const cJSON *peers;
+    int i = 0;
+    char what[300], fix[400];
+    snprintf(fix, sizeof(fix),
+             "admit only podSelector peers of the agents and the Memory Spine itself (from: "
+             "[{podSelector: {matchLabels: {app: agent}}}, {podSelector: {matchLabels: {app: "
+             "memory-spine}}}])");
+    cJSON_ArrayForEach(peers, get(np, "from"))
+    {
+        const cJSON *peer;
+        int bad = cJSON_IsNull(peers);
+        cJSON_ArrayForEach(peer, peers)
+        {
+            bad |= !peer_allowed(run, peer);
+        }
+        if (bad) {
+            snprintf(what, sizeof(what), "NetworkPolicy %.100s ingress rule %d admits %s",
+                     ka_relation_str(np, "name"), i,
+                     cJSON_IsNull(peers) ? "every source"
+                                         : "pods other than agents and "
+                                           "Memory Spine peers");
+            ka_relation_report(res, what, fix);
+        }
+        i++;
+    }
+}
+
+static int relate_netpol(const struct ka_relation_run *run)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, run->idx->entries)
+    {
+        int spine = ka_relation_subject(run, w, "memorySpine");
+        int agent = !spine && ka_relation_subject(run, w, "agents");
+        if (!spine && !agent) {
+            continue;
+        }
+        struct ka_relation_result res;
+        ka_relation_result_start(run, &res, w);
+        int ingress = 0, egress = 0;
+        const cJSON *np;
+        const cJSON *all =
+            ka_relation_needs(run, &res, KA_REL_NETWORKPOLICY) ? NULL : run->idx->entries;
+        cJSON_ArrayForEach(np, all)
+        {
+            if (strcmp(ka_relation_str(np, "kind"), "NetworkPolicy") != 0 ||
+                strcmp(ka_relation_str(np, "ns"), res.namespace_) != 0 ||
+                !ka_selector_matches(get(np, "podSelector"), ka_relation_labels(w))) {
+                continue;
+            }
+            ingress |= cJSON_IsTrue(get(np, "ingress"));
+            egress |= cJSON_IsTrue(get(np, "egress"));
+            if (spine && cJSON_IsTrue(get(np, "ingress"))) {
+                check_spine_ingress(run, &res, np);
+            }
+            const cJSON *open = get(np, "openEgress");
+            if (agent && cJSON_IsTrue(get(np, "egress")) && cJSON_IsNumber(open)) {
+                char what[300];
+                snprintf(what, sizeof(what),
+                         "NetworkPolicy %.100s egress rule %d allows every destination on every "
+                         "port",
+                         ka_relation_str(np, "name"), open->valueint);
+                ka_relation_report(&res, what,
+                                   "name the destinations (to: the model APIs' ipBlocks, the "
+                                   "Memory Spine's podSelector) or the ports (443)");
+            }
+        }
+        if (!res.not_evaluated && (!ingress || !egress)) {
+            char labels[160], yaml[160], what[300], fix[400];
+            const char *role = spine ? "memorySpine" : "agents";
+            ka_relation_labels_text(run, role, w, 0, labels, sizeof(labels));
+            ka_relation_labels_text(run, role, w, 1, yaml, sizeof(yaml));
+            snprintf(what, sizeof(what), "no NetworkPolicy in %.63s selects its pods (%s) for %s",
+                     res.namespace_, labels,
+                     !ingress && !egress ? "Ingress and Egress"
+                     : !ingress          ? "Ingress"
+                                         : "Egress");
+            snprintf(fix, sizeof(fix),
+                     "kubectl apply -n %.63s a NetworkPolicy with podSelector {matchLabels: "
+                     "{%s}} and policyTypes [Ingress, Egress]",
+                     res.namespace_, yaml);
+            ka_relation_report(&res, what, fix);
+        }
+        int ret = ka_relation_emit(run, &res);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static const struct ka_param_def netpol_params[] = {
+    {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
+     "label selector of the agent pods (pod template labels)"},
+    {"memorySpine", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"memory-spine\"}}",
+     "label selector of the Memory Spine pods"},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct ka_rule_def ka_rule_network_policy_coverage = {
+    .id = "network-policy-coverage",
+    .summary = "NetworkPolicies select agent and Memory Spine pods for Ingress and Egress, the "
+               "Memory Spine admits only agents and peers, no open agent egress (audit only)",
+    .description =
+        "A relation of several objects, judged by `kadmit audit` over a snapshot: every "
+        "StatefulSet or Deployment whose pod template matches `agents` or `memorySpine` is "
+        "selected by NetworkPolicies of its namespace with both policy types; every ingress peer "
+        "of the Memory Spine's policies is a podSelector of agents or Memory Spine pods (no "
+        "namespaceSelector, no ipBlock, no rule without `from`); no egress rule of the agents' "
+        "policies allows every destination (no `to`, or 0.0.0.0/0) on every port. Not evaluated "
+        "when the input has no NetworkPolicy objects. At admission (serve, review) it does "
+        "nothing: one object cannot judge it.",
+    .default_action = KA_ACTION_ENFORCE,
+    .params = netpol_params,
+    .check = ka_relation_check_selectors,
+    .relate = relate_netpol,
+};

@@ -1,0 +1,82 @@
+/*
+ * storage-class-exists (relation, audit only): "StorageClass fast-ssd with sufficient IOPS".
+ * memory-spine-storage makes the Memory Spine's claims name an allowed class; when the snapshot
+ * holds StorageClasses, this checks that the classes they name exist (a claim naming a class
+ * that does not exist stays Pending, and the replica never starts).
+ */
+#include "kadmit/relations.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int class_exists(const struct ka_relation_index *idx, const char *name)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, idx->entries)
+    {
+        if (strcmp(ka_relation_str(e, "kind"), "StorageClass") == 0 &&
+            strcmp(ka_relation_str(e, "name"), name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int relate_classes(const struct ka_relation_run *run)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, run->idx->entries)
+    {
+        if (!ka_relation_subject(run, w, "memorySpine")) {
+            continue;
+        }
+        struct ka_relation_result res;
+        ka_relation_result_start(run, &res, w);
+        const cJSON *cls;
+        const cJSON *classes = ka_relation_needs(run, &res, KA_REL_STORAGECLASS)
+                                   ? NULL
+                                   : cJSON_GetObjectItemCaseSensitive(w, "classes");
+        cJSON_ArrayForEach(cls, classes)
+        {
+            if (!cJSON_IsString(cls) || class_exists(run->idx, cls->valuestring)) {
+                continue;
+            }
+            char what[300], fix[400];
+            snprintf(what, sizeof(what),
+                     "its volumeClaimTemplates use storageClassName %.100s, which is not a "
+                     "StorageClass of the cluster",
+                     cls->valuestring);
+            snprintf(fix, sizeof(fix),
+                     "kubectl apply a StorageClass named %.100s (SSD-backed, "
+                     "volumeBindingMode: WaitForFirstConsumer) or use a class that exists",
+                     cls->valuestring);
+            ka_relation_report(&res, what, fix);
+        }
+        int ret = ka_relation_emit(run, &res);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static const struct ka_param_def classes_params[] = {
+    {"memorySpine", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"memory-spine\"}}",
+     "label selector of the Memory Spine pods"},
+    {NULL, 0, NULL, NULL},
+};
+
+const struct ka_rule_def ka_rule_storage_class_exists = {
+    .id = "storage-class-exists",
+    .summary = "the storage classes the Memory Spine's claims name exist (audit only)",
+    .description =
+        "A relation of several objects, judged by `kadmit audit` over a snapshot: every "
+        "storageClassName in the volumeClaimTemplates of a StatefulSet whose pod template "
+        "matches `memorySpine` (memory-spine-storage requires fast-ssd) is a StorageClass of the "
+        "snapshot. Not evaluated when the input has no StorageClass objects. At admission "
+        "(serve, review) it does nothing: one object cannot judge it.",
+    .default_action = KA_ACTION_ENFORCE,
+    .params = classes_params,
+    .check = ka_relation_check_selectors,
+    .relate = relate_classes,
+};
