@@ -2,8 +2,8 @@
 # The audit CronJob's script, for real, against a real etcd + kube-apiserver on loopback:
 # the PolicyReport CRDs of deploy/audit/crd are accepted, deploy/audit (ServiceAccount,
 # ClusterRole, CronJob) is accepted, and the CronJob's own shell script - run with the
-# kadmit-audit ServiceAccount's token, so RBAC is the ClusterRole's - snapshots the workloads,
-# runs `kadmit audit -o policyreport` and server-side applies the reports, which the API server
+# kadmit-audit ServiceAccount's token, so RBAC is the ClusterRole's - runs
+# `kadmit audit --cluster -o policyreport` and server-side applies the reports, which the API server
 # validates against the CRD schema. Split reports are pruned when no longer produced.
 #
 # Needs etcd and kube-apiserver binaries: $KADMIT_E2E_BIN (a directory), else the ones
@@ -14,30 +14,15 @@ ROOT="$PWD"
 KADMIT="${KADMIT:-build/kadmit}"
 case "$KADMIT" in /*) ;; *) KADMIT="$ROOT/$KADMIT" ;; esac
 
-BIN="${KADMIT_E2E_BIN:-}"
-if [ -z "$BIN" ]; then
-  for d in "$ROOT"/tests/e2e/.cache/*/bin "${E2E_CACHE_DIR:-/nonexistent}"/*/bin; do
-    if [ -x "$d/kube-apiserver" ] && [ -x "$d/etcd" ]; then BIN="$d"; fi
-  done
-fi
-if [ -z "$BIN" ] || [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/etcd" ]; then
-  echo "SKIP: no etcd/kube-apiserver (set KADMIT_E2E_BIN or run tests/e2e/build.sh)"
-  [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }
-  exit 0
-fi
-KUBECTL="$BIN/kubectl"
-[ -x "$KUBECTL" ] || KUBECTL="$(command -v kubectl || true)"
+. tests/integration/lib/apiserver.sh
+apiserver_find_bin
 for tool in openssl curl jq python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }; exit 0; }
 done
-if [ -z "$KUBECTL" ]; then echo "SKIP: no kubectl"; [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }; exit 0; fi
 
 WORK="$(mktemp -d /tmp/kadmit-audit-apiserver.XXXXXX)"
-PID_ETCD="" PID_API=""
 cleanup() {
-  for p in $PID_API $PID_ETCD; do
-    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-  done
+  apiserver_stop
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -45,73 +30,7 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 
-# Below the kernel's ephemeral range: a port there may be taken by any outgoing connection
-# between this check and etcd's bind, which parallel tests make likely.
-. tests/lib/ports.sh
-KA_PORTS_FILE="$WORK/ports"
-ETCD_PORT=$(free_port); ETCD_PEER=$(free_port); API_PORT=$(free_port)
-
-# ---- a cluster: etcd + kube-apiserver with token auth and RBAC ------------------------------
-PKI="$WORK/pki"; mkdir -p "$PKI"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=ca \
-  -keyout "$PKI/ca.key" -out "$PKI/ca.crt" -addext basicConstraints=critical,CA:TRUE \
-  -addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=kube-apiserver \
-  -keyout "$PKI/api.key" -out "$PKI/api.csr" >/dev/null 2>&1
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1\nextendedKeyUsage=serverAuth\n' >"$PKI/api.ext"
-openssl x509 -req -in "$PKI/api.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -days 1 \
-  -extfile "$PKI/api.ext" -out "$PKI/api.crt" >/dev/null 2>&1
-openssl genrsa -out "$PKI/sa.key" 2048 >/dev/null 2>&1
-openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" >/dev/null 2>&1
-ADMIN_TOKEN="$(openssl rand -hex 24)"
-printf '%s,admin,admin-uid,"system:masters"\n' "$ADMIN_TOKEN" >"$PKI/tokens.csv"
-
-"$BIN/etcd" --name t --data-dir "$WORK/etcd" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
-  --initial-cluster "t=http://127.0.0.1:$ETCD_PEER" --unsafe-no-fsync --log-level warn >"$WORK/etcd.log" 2>&1 &
-PID_ETCD=$!
-# etcd first (a loaded machine can take seconds), so a failure says which part failed.
-for i in $(seq 1 600); do
-  curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" >/dev/null 2>&1 && break
-  if ! kill -0 "$PID_ETCD" 2>/dev/null; then
-    tail -20 "$WORK/etcd.log" >&2
-    echo "FAIL: etcd exited before becoming healthy"
-    exit 1
-  fi
-  sleep 0.2
-done
-"$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
-  --tls-cert-file="$PKI/api.crt" --tls-private-key-file="$PKI/api.key" --client-ca-file="$PKI/ca.crt" \
-  --token-auth-file="$PKI/tokens.csv" --authorization-mode=RBAC \
-  --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$PKI/sa.pub" \
-  --service-account-signing-key-file="$PKI/sa.key" --service-cluster-ip-range=10.0.0.0/24 \
-  --disable-admission-plugins=ServiceAccount --cert-dir="$WORK/api-certs" --profiling=false \
-  >"$WORK/apiserver.log" 2>&1 &
-PID_API=$!
-kubeconfig() { # FILE TOKEN
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters: [{name: t, cluster: {server: "https://127.0.0.1:$API_PORT", certificate-authority: "$PKI/ca.crt"}}]
-users: [{name: u, user: {token: "$2"}}]
-contexts: [{name: t, context: {cluster: t, user: u}}]
-current-context: t
-EOF
-}
-kubeconfig "$WORK/admin.kubeconfig" "$ADMIN_TOKEN"
-k() { "$KUBECTL" --kubeconfig "$WORK/admin.kubeconfig" "$@"; }
-for i in $(seq 1 600); do
-  k get --raw /readyz >/dev/null 2>&1 && break
-  kill -0 "$PID_API" 2>/dev/null || break
-  sleep 0.2
-done
-if ! k get --raw /readyz >/dev/null 2>&1; then
-  tail -20 "$WORK/apiserver.log" >&2
-  echo "FAIL: kube-apiserver did not become ready"
-  exit 1
-fi
+apiserver_start
 ok "kube-apiserver ready on 127.0.0.1:$API_PORT"
 
 # ---- CRDs, namespaces, workloads, deploy/audit ----------------------------------------------
@@ -168,7 +87,10 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
         print(c["args"][0])
 PY
 sa() { "$WORK/bin/kubectl" "$@"; }
-[ "$(sa auth can-i list pods -A)" = yes ] || fail "SA cannot list pods"
+for kind in pods statefulsets poddisruptionbudgets horizontalpodautoscalers networkpolicies \
+  resourcequotas limitranges storageclasses clusterroles; do
+  [ "$(sa auth can-i list "$kind" -A)" = yes ] || fail "SA cannot list $kind (kadmit audit --cluster lists it)"
+done
 [ "$(sa auth can-i patch policyreports.wgpolicyk8s.io -n shop)" = yes ] || fail "SA cannot patch policyreports"
 [ "$(sa auth can-i get secrets -A 2>/dev/null)" = no ] || fail "SA can read Secrets"
 [ "$(sa auth can-i delete pods -n shop 2>/dev/null)" = no ] || fail "SA can delete pods"
@@ -189,9 +111,9 @@ names="$(jq -r '[.items[] | "\(.metadata.namespace)/\(.metadata.name)"] | sort |
 # counted as skipped and get no report
 [ "$names" = "ai-agents/kadmit-checklist payments/kadmit-checklist shop/kadmit-checklist" ] ||
   fail "reports stored: $names"
-# what the API server stored is what kadmit computed from the same snapshot
-"$KADMIT" audit --policies "$WORK/policies" --attestations "$WORK/attestations" --fail-on never \
-  -o policyreport "$WORK/job/snapshot.json" >"$WORK/expected.json" 2>/dev/null
+# what the API server stored is what kadmit computes from the same cluster
+"$KADMIT" audit --cluster --kubectl "$WORK/bin/kubectl" --policies "$WORK/policies" \
+  --attestations "$WORK/attestations" --fail-on never -o policyreport >"$WORK/expected.json" 2>/dev/null
 run_label="$(jq -r '.items[0].metadata.labels["kadmit.dev/run"]' "$WORK/reports.json")"
 [ "$(jq --arg r "$run_label" '[.items[] | select(.metadata.labels["kadmit.dev/run"] != $r)] | length' "$WORK/reports.json")" = 0 ] ||
   fail "reports of one run carry different kadmit.dev/run labels"
@@ -212,7 +134,7 @@ sleep 1
 if KADMIT_JOB_FLAGS="--report-max-results 2" run_job; then ok "split run"; else cat "$WORK/job.log" >&2; fail "split run failed"; fi
 shop="$(k get policyreports -n shop -o json | jq -r '[.items[].metadata.name] | sort | join(" ")')"
 n_split="$(jq '[.items[] | select(.metadata.namespace=="shop")] | length' <("$KADMIT" audit \
-  --policies "$WORK/policies" --attestations "$WORK/attestations" --fail-on never -o policyreport --report-max-results 2 "$WORK/job/snapshot.json" 2>/dev/null))"
+  --cluster --kubectl "$WORK/bin/kubectl" --policies "$WORK/policies" --attestations "$WORK/attestations" --fail-on never -o policyreport --report-max-results 2 2>/dev/null))"
 want="$(for i in $(seq 1 "$n_split"); do printf 'kadmit-checklist-%s ' "$i"; done | sed 's/ $//')"
 [ "$shop" = "$want" ] || fail "after the split run shop has: $shop (want $want)"
 sleep 1 # the next run has a new kadmit.dev/run label (Unix seconds)

@@ -128,7 +128,11 @@ rc=0; audit -o pdf "$WORK/warn-only.json" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "unknown format: exit $rc, want 2"
 rc=0; audit --now yesterday "$WORK/warn-only.json" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "bad --now: exit $rc, want 2"
-"$KADMIT" audit --help | grep -q -- "--decision-log FILE" || fail "--help lacks --decision-log"
+# (to a file: grep -q leaving a pipe early would kill the help, longer than one pipe write, with
+# SIGPIPE, and pipefail would call that a failure)
+"$KADMIT" audit --help >"$WORK/help.txt"
+grep -q -- "--decision-log FILE" "$WORK/help.txt" || fail "--help lacks --decision-log"
+grep -q -- "--cluster" "$WORK/help.txt" || fail "--help lacks --cluster"
 ok "exit codes"
 
 # ---- html in headless Chromium --------------------------------------------------------------

@@ -208,18 +208,19 @@ static void test_many_findings_bounded(void)
     free(s);
 }
 
+static const struct ka_test tests[] = {
+    {"not_admission_reviews", test_not_admission_reviews},
+    {"depth_limit", test_depth_limit},
+    {"value_limit", test_value_limit},
+    {"wrong_types_deny", test_wrong_types_deny},
+    {"v1beta1_echo_and_unknown_kind", test_v1beta1_echo_and_unknown_kind},
+    {"summary_fields", test_summary_fields},
+    {"many_findings_bounded", test_many_findings_bounded},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    static const struct ka_test tests[] = {
-        {"not_admission_reviews", test_not_admission_reviews},
-        {"depth_limit", test_depth_limit},
-        {"value_limit", test_value_limit},
-        {"wrong_types_deny", test_wrong_types_deny},
-        {"v1beta1_echo_and_unknown_kind", test_v1beta1_echo_and_unknown_kind},
-        {"summary_fields", test_summary_fields},
-        {"many_findings_bounded", test_many_findings_bounded},
-        {NULL, NULL},
-    };
     return ka_test_run_with_policy("admission", tests, argc, argv,
                                    ka_test_load_checklist_without_attestations, &policy);
 }

@@ -526,19 +526,20 @@ static int load_audit_policy(struct ka_policy **out, struct ka_buf *diag)
     return ka_policy_load_path("tests/fixtures/audit/policy.yaml", NULL, out, diag);
 }
 
+static const struct ka_test tests[] = {
+    {"decision logs: entries, torn, malformed, foreign and truncated lines",
+     test_decision_log_parsing},
+    {"html escapes everything and fetches nothing", test_html_escaping},
+    {"markdown escapes | and html", test_markdown_escaping},
+    {"policyreport: per namespace, cluster report, split by count and bytes",
+     test_policyreport_split},
+    {"json keeps the existing fields and adds decisions", test_json_compat},
+    {"would be denied on redeploy", test_would_be_denied_on_redeploy},
+    {"exempted in every format", test_exempted_in_every_format},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    static const struct ka_test tests[] = {
-        {"decision logs: entries, torn, malformed, foreign and truncated lines",
-         test_decision_log_parsing},
-        {"html escapes everything and fetches nothing", test_html_escaping},
-        {"markdown escapes | and html", test_markdown_escaping},
-        {"policyreport: per namespace, cluster report, split by count and bytes",
-         test_policyreport_split},
-        {"json keeps the existing fields and adds decisions", test_json_compat},
-        {"would be denied on redeploy", test_would_be_denied_on_redeploy},
-        {"exempted in every format", test_exempted_in_every_format},
-        {NULL, NULL},
-    };
     return ka_test_run_with_policy("audit", tests, argc, argv, load_audit_policy, &policy);
 }

@@ -39,6 +39,10 @@ static void test_json_string(void)
     const char in[] = "a\"b\\c\n\x01z";
     CU_ASSERT_EQUAL(ka_buf_add_json_string(&b, in, sizeof(in) - 1), 0);
     CU_ASSERT_STRING_EQUAL(b.data, "\"a\\\"b\\\\c\\n\\u0001z\"");
+    ka_buf_reset(&b);
+    CU_ASSERT_EQUAL(ka_buf_add_json_member(&b, "uid", "a\"b", 0), 0);
+    CU_ASSERT_EQUAL(ka_buf_add_json_member(&b, "user", NULL, 1), 0);
+    CU_ASSERT_STRING_EQUAL(b.data, "\"uid\":\"a\\\"b\",\"user\":\"\"");
     ka_buf_free(&b);
 }
 
@@ -67,12 +71,10 @@ static void test_read_file(void)
     ka_buf_free(&b);
 }
 
-int main(int argc, char **argv)
-{
-    static const struct ka_test tests[] = {
-        {"ceiling", test_ceiling},         {"printf_and_grow", test_printf_and_grow},
-        {"json_string", test_json_string}, {"take", test_take},
-        {"read_file", test_read_file},     {NULL, NULL},
-    };
-    return ka_test_run("buf", tests, argc, argv);
-}
+static const struct ka_test tests[] = {
+    {"ceiling", test_ceiling},         {"printf_and_grow", test_printf_and_grow},
+    {"json_string", test_json_string}, {"take", test_take},
+    {"read_file", test_read_file},     {NULL, NULL},
+};
+
+KA_TEST_MAIN("buf", tests)

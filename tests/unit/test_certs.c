@@ -292,17 +292,18 @@ static void test_render(void)
     ka_buf_free(&diag);
 }
 
+static const struct ka_test tests[] = {
+    {"key_types", test_key_types},
+    {"durations", test_durations},
+    {"opts_check", test_opts_check},
+    {"base64", test_base64},
+    {"ensure_and_renew", test_ensure_and_renew},
+    {"other_ca", test_other_ca},
+    {"render", test_render},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    static const struct ka_test tests[] = {
-        {"key_types", test_key_types},
-        {"durations", test_durations},
-        {"opts_check", test_opts_check},
-        {"base64", test_base64},
-        {"ensure_and_renew", test_ensure_and_renew},
-        {"other_ca", test_other_ca},
-        {"render", test_render},
-        {NULL, NULL},
-    };
     return ka_test_run_in_dir("certs", tests, argc, argv, tmpdir, sizeof(tmpdir));
 }

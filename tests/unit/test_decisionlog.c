@@ -558,21 +558,22 @@ static void test_stdout_stalled_pipe(void)
     free(s);
 }
 
+static const struct ka_test tests[] = {
+    {"line format, no env values, what is logged", test_format},
+    {"write and read back with kadmit audit's reader", test_write_and_read_back},
+    {"size rotation keeps N files", test_rotation},
+    {"4 threads with rotations: every line whole", test_concurrent_writers_and_rotation},
+    {"reopen after external rotation", test_reopen},
+    {"a line torn by a crash is not glued to the next", test_torn_by_crash},
+    {"/dev/full: drops counted", test_dev_full_drops},
+    {"full tmpfs: drops counted, no torn follow-up line", test_tmpfs_enospc},
+    {"standard output", test_stdout},
+    {"standard output to a stalled pipe: drops, never blocks", test_stdout_stalled_pipe},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    static const struct ka_test tests[] = {
-        {"line format, no env values, what is logged", test_format},
-        {"write and read back with kadmit audit's reader", test_write_and_read_back},
-        {"size rotation keeps N files", test_rotation},
-        {"4 threads with rotations: every line whole", test_concurrent_writers_and_rotation},
-        {"reopen after external rotation", test_reopen},
-        {"a line torn by a crash is not glued to the next", test_torn_by_crash},
-        {"/dev/full: drops counted", test_dev_full_drops},
-        {"full tmpfs: drops counted, no torn follow-up line", test_tmpfs_enospc},
-        {"standard output", test_stdout},
-        {"standard output to a stalled pipe: drops, never blocks", test_stdout_stalled_pipe},
-        {NULL, NULL},
-    };
     return ka_test_run_with_policy("decisionlog", tests, argc, argv, ka_test_load_checklist,
                                    &policy);
 }

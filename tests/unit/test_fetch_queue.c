@@ -150,15 +150,13 @@ static void test_stop(void)
     ka_fetch_queue_free(q);
 }
 
-int main(int argc, char **argv)
-{
-    static const struct ka_test tests[] = {
-        {"dedup_and_clauses", test_dedup_and_clauses},
-        {"filter", test_filter},
-        {"refresh", test_refresh},
-        {"bounds", test_bounds},
-        {"stop", test_stop},
-        {NULL, NULL},
-    };
-    return ka_test_run("fetch_queue", tests, argc, argv);
-}
+static const struct ka_test tests[] = {
+    {"dedup_and_clauses", test_dedup_and_clauses},
+    {"filter", test_filter},
+    {"refresh", test_refresh},
+    {"bounds", test_bounds},
+    {"stop", test_stop},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("fetch_queue", tests)

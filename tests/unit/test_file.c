@@ -114,13 +114,14 @@ static void test_fingerprint(void)
     CU_ASSERT_EQUAL(ka_file_fingerprint(0, NULL), ka_file_fingerprint(0, ""));
 }
 
+static const struct ka_test tests[] = {
+    {"write_atomic", test_write_atomic},
+    {"list_dir", test_list_dir},
+    {"fingerprint", test_fingerprint},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
-    static const struct ka_test tests[] = {
-        {"write_atomic", test_write_atomic},
-        {"list_dir", test_list_dir},
-        {"fingerprint", test_fingerprint},
-        {NULL, NULL},
-    };
     return ka_test_run_in_dir("file", tests, argc, argv, tmpdir, sizeof(tmpdir));
 }

@@ -130,14 +130,12 @@ static void test_arena_and_append(void)
     ka_json_arena_end();
 }
 
-int main(int argc, char **argv)
-{
-    static const struct ka_test tests[] = {
-        {"same_tree_as_cjson", test_same_tree_as_cjson},
-        {"refusals", test_refusals},
-        {"limits", test_limits},
-        {"arena_and_append", test_arena_and_append},
-        {NULL, NULL},
-    };
-    return ka_test_run("json", tests, argc, argv);
-}
+static const struct ka_test tests[] = {
+    {"same_tree_as_cjson", test_same_tree_as_cjson},
+    {"refusals", test_refusals},
+    {"limits", test_limits},
+    {"arena_and_append", test_arena_and_append},
+    {NULL, NULL},
+};
+
+KA_TEST_MAIN("json", tests)

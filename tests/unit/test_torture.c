@@ -507,6 +507,17 @@ static void test_overlay_load(void)
     policy_load_torture("overlay load", load_overlay);
 }
 
+static const struct ka_test tests[] = {
+    {"validate: allowed pod, every allocation failing in turn", test_validate_allow},
+    {"validate: denied pod, every allocation failing in turn", test_validate_deny},
+    {"mutate: patched pod, every allocation failing in turn", test_mutate},
+    {"validate: UPDATE with ratcheting, every allocation failing", test_validate_update},
+    {"policy load: every allocation failing in turn", test_policy_load},
+    {"overlay load: every allocation failing in turn", test_overlay_load},
+    {"every review with the cJSON arena, every allocation failing", test_all_with_arena},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
     /* Without the per-review arena (kadmit/json.h) every cJSON node is its own malloc, so each
@@ -514,16 +525,6 @@ int main(int argc, char **argv)
     ka_json_arena_set_enabled(0);
     const char *trace = getenv("KA_TORTURE_TRACE");
     t.trace_at = trace != NULL ? strtol(trace, NULL, 10) : 0;
-    static const struct ka_test tests[] = {
-        {"validate: allowed pod, every allocation failing in turn", test_validate_allow},
-        {"validate: denied pod, every allocation failing in turn", test_validate_deny},
-        {"mutate: patched pod, every allocation failing in turn", test_mutate},
-        {"validate: UPDATE with ratcheting, every allocation failing", test_validate_update},
-        {"policy load: every allocation failing in turn", test_policy_load},
-        {"overlay load: every allocation failing in turn", test_overlay_load},
-        {"every review with the cJSON arena, every allocation failing", test_all_with_arena},
-        {NULL, NULL},
-    };
     return ka_test_run_with_policy("torture", tests, argc, argv,
                                    ka_test_load_checklist_without_attestations, &policy);
 }

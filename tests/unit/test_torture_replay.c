@@ -194,14 +194,15 @@ static void test_replay(void)
     CU_ASSERT(n >= 10);
 }
 
+static const struct ka_test tests[] = {
+    {"regression inputs: both endpoints and the manifest reader", test_replay},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
     const char *src = getenv("KADMIT_SOURCE_DIR");
     snprintf(dir, sizeof(dir), "%s/tests/fixtures/regressions", src ? src : ".");
-    static const struct ka_test tests[] = {
-        {"regression inputs: both endpoints and the manifest reader", test_replay},
-        {NULL, NULL},
-    };
     return ka_test_run_with_policy("torture_replay", tests, argc, argv, ka_test_load_checklist,
                                    &policy);
 }

@@ -171,19 +171,11 @@ static void report(struct ctx *c, unsigned line, const char *reason)
 {
     struct ka_buf f;
     ka_buf_init(&f, 2048);
-    int r = ka_buf_adds(&f, "\"file\":");
-    if (r == 0) {
-        r = ka_buf_add_json_string(&f, c->source, strlen(c->source));
-    }
+    int r = ka_buf_add_json_member(&f, "file", c->source, 0);
     if (r == 0 && line > 0) {
         r = ka_buf_printf(&f, ",\"line\":%u", line);
     }
-    if (r == 0) {
-        r = ka_buf_adds(&f, ",\"reason\":");
-    }
-    if (r == 0) {
-        r = ka_buf_add_json_string(&f, reason, strlen(reason));
-    }
+    r = r ? r : ka_buf_add_json_member(&f, "reason", reason, 1);
     KA_LOG(KA_LOG_WARN, r == 0 ? f.data : NULL, "attestation skipped");
     ka_buf_free(&f);
     if (line > 0) {

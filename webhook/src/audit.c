@@ -589,7 +589,7 @@ static int add_relation_result(void *ctx, const struct ka_relation_result *r)
     }
     it->n_dropped_findings = r->n_dropped;
     item_scrub(it);
-    return 0;
+    return emit_ready(a); /* streaming: written and released at once */
 }
 
 /* After the objects: the relation rules over the index, once. */
@@ -969,6 +969,21 @@ int ka_audit_add_path(struct ka_audit *a, const char *path)
     return ret ? ret : emit_ready(a);
 }
 
+int ka_audit_add_file(struct ka_audit *a, const char *name, FILE *f)
+{
+    struct ka_manifest_reader *r = NULL;
+    int ret = ka_manifest_reader_new(&r, name, f, &a->read_opts);
+    ret = ret ? ret : add_stream(a, r);
+    if (ret == KA_EIO) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "read error after %zu bytes: %s", ka_manifest_bytes_read(r),
+                 strerror(errno));
+        ret = add_error(a, name, msg);
+    }
+    ka_manifest_reader_free(r);
+    return ret;
+}
+
 static int add_path(struct ka_audit *a, const char *path)
 {
     int is_stdin = strcmp(path, "-") == 0;
@@ -987,16 +1002,7 @@ static int add_path(struct ka_audit *a, const char *path)
         snprintf(msg, sizeof(msg), "cannot open: %s", strerror(errno));
         return add_error(a, path, msg);
     }
-    struct ka_manifest_reader *r = NULL;
-    int ret = ka_manifest_reader_new(&r, is_stdin ? "(stdin)" : path, f, &a->read_opts);
-    ret = ret ? ret : add_stream(a, r);
-    if (ret == KA_EIO) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "read error after %zu bytes: %s", ka_manifest_bytes_read(r),
-                 strerror(errno));
-        ret = add_error(a, path, msg);
-    }
-    ka_manifest_reader_free(r);
+    int ret = ka_audit_add_file(a, is_stdin ? "(stdin)" : path, f);
     if (!is_stdin) {
         fclose(f);
     }

@@ -152,6 +152,16 @@ int ka_buf_add_json_string(struct ka_buf *b, const char *s, size_t n)
     return ret == 0 ? ka_buf_add(b, "\"", 1) : ret;
 }
 
+int ka_buf_add_json_member(struct ka_buf *b, const char *key, const char *value, int comma)
+{
+    int ret = comma ? ka_buf_add(b, ",\"", 2) : ka_buf_add(b, "\"", 1);
+    ret = ret ? ret : ka_buf_adds(b, key);
+    ret = ret ? ret : ka_buf_add(b, "\":", 2);
+    return ret ? ret
+               : ka_buf_add_json_string(b, value != NULL ? value : "",
+                                        value != NULL ? strlen(value) : 0);
+}
+
 size_t ka_str_join(char *dst, size_t n, ...)
 {
     va_list ap;

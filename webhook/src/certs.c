@@ -552,6 +552,25 @@ cleanup:
     return ret;
 }
 
+/*
+ * Write a key and its certificate, the key first, so that a certificate on disk always has its
+ * key next to it. A server reloading between the two renames sees a key that does not match its
+ * certificate; it must reject that pair and keep serving the old one (kadmit does), and it picks
+ * the new pair up on the next change.
+ */
+static int pair_save(mbedtls_pk_context *key, const char *key_path, const unsigned char *crt_pem,
+                     const char *crt_path, struct ka_buf *diag)
+{
+    int ret = key_save(key, key_path);
+    if (ret == 0) {
+        ret = ka_file_write_atomic(crt_path, crt_pem, strlen((const char *)crt_pem), 0644);
+    }
+    if (ret != 0) {
+        ka_buf_diag(diag, "cannot write %s: %s", crt_path, strerror(errno));
+    }
+    return ret;
+}
+
 static int path_join(char *out, size_t size, const char *dir, const char *name)
 {
     int n = snprintf(out, size, "%s/%s", dir, name);
@@ -1034,13 +1053,8 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
             ka_buf_diag(diag, "cannot write the CA certificate");
             goto cleanup;
         }
-        /* Key first: a ca.crt on disk always has its key next to it. */
-        ret = key_save(&ca_key, ca_key_path);
-        if (ret == 0) {
-            ret = ka_file_write_atomic(ca_crt_path, crt_pem, strlen((char *)crt_pem), 0644);
-        }
+        ret = pair_save(&ca_key, ca_key_path, crt_pem, ca_crt_path, diag);
         if (ret != 0) {
-            ka_buf_diag(diag, "cannot write %s: %s", ca_crt_path, strerror(errno));
             goto cleanup;
         }
         ka_buf_reset(&ca_pem);
@@ -1091,17 +1105,8 @@ int ka_certs_ensure(const char *dir, const struct ka_certs_opts *o, struct ka_ce
         ka_buf_diag(diag, "cannot write the serving certificate");
         goto cleanup;
     }
-    /*
-     * Key, then certificate. A server reloading between the two renames sees a key that does not
-     * match its certificate; it must reject that pair and keep serving the old one (kadmit does),
-     * and it picks the new pair up on the next change.
-     */
-    ret = key_save(&leaf_key, key_path);
-    if (ret == 0) {
-        ret = ka_file_write_atomic(crt_path, crt_pem, strlen((char *)crt_pem), 0644);
-    }
+    ret = pair_save(&leaf_key, key_path, crt_pem, crt_path, diag);
     if (ret != 0) {
-        ka_buf_diag(diag, "cannot write %s: %s", crt_path, strerror(errno));
         goto cleanup;
     }
     report->leaf_not_after = leaf_not_after;

@@ -7,18 +7,21 @@
 #include <time.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kadmit/audit.h"
 #include "kadmit/cli.h"
 #include "kadmit/error.h"
+#include "kadmit/relations.h"
 
 #define KA_AUDIT_MAX_DECISION_LOGS 64
 
 static void audit_usage(FILE *f)
 {
     fprintf(f,
-            "usage: kadmit audit [flags] [FILE|DIR|-]... [--decision-log FILE]...\n\n"
+            "usage: kadmit audit [flags] [FILE|DIR|-]... [--decision-log FILE]...\n"
+            "       kadmit audit --cluster [--kubeconfig FILE] [--context NAME] [flags]\n\n"
             "Evaluates manifests and cluster snapshots as CREATE: kadmit's mutations are\n"
             "applied, then every validation rule runs. Decision logs written by\n"
             "`kadmit serve --decision-log` are read too: what was denied, warned or audited\n"
@@ -71,6 +74,20 @@ static void audit_usage(FILE *f)
             "  --policy-name NAME    policy name in PolicyReports (default checklist)\n"
             "  --report-max-results N  split PolicyReports past N results (default 1000)\n"
             "  --report-max-bytes N    ... or past about N bytes (default 1000000)\n"
+            "Relations (several objects together; rule type \"relation\" in `kadmit rules`):\n"
+            "pdb-coverage, hpa-coverage, network-policy-coverage, namespace-guardrails and\n"
+            "storage-class-exists are judged once the input is read, over a compact index of\n"
+            "the objects (labels, selectors; at most 65536 objects). Each result names the\n"
+            "workload (or namespace), what is missing and the kubectl object to add. When\n"
+            "the input has no object of a kind a relation needs (no NetworkPolicy at all),\n"
+            "the relation is \"not evaluated\" (PolicyReport result skip), not passed or\n"
+            "failed.\n\n"
+            "  --cluster             audit the cluster itself: runs `kubectl get <the kinds\n"
+            "                        kadmit checks and relations read> -A -o json` with your\n"
+            "                        kubeconfig and reads its output as it comes; no FILE\n"
+            "  --kubectl PATH        the kubectl to run (default: kubectl from $PATH)\n"
+            "  --kubeconfig FILE     passed to kubectl (default: $KUBECONFIG, ~/.kube/config)\n"
+            "  --context NAME        passed to kubectl\n"
             "  --listed-kinds KINDS  the input lists every object of these kinds (comma-\n"
             "                        separated, or all), as a `kubectl get KIND -A` does: a\n"
             "                        relation whose kind has no object finds it missing\n"
@@ -300,6 +317,78 @@ static void show_progress(void *ctx, size_t documents, size_t bytes)
     fflush(stderr);
 }
 
+/* `kubectl get <kinds> -A -o json` read as it comes. *failed: kubectl could not be run or
+ * exited non-zero (its stderr, inherited, says why; one line here says what ran). */
+static int audit_cluster(struct ka_audit *a, const char *kubectl, const char *kubeconfig,
+                         const char *context, int *failed)
+{
+    const char *args[12];
+    size_t n = 0;
+    args[n++] = kubectl;
+    args[n++] = "get";
+    args[n++] = ka_relations_cluster_kinds();
+    args[n++] = "--all-namespaces";
+    args[n++] = "-o";
+    args[n++] = "json";
+    if (kubeconfig != NULL) {
+        args[n++] = "--kubeconfig";
+        args[n++] = kubeconfig;
+    }
+    if (context != NULL) {
+        args[n++] = "--context";
+        args[n++] = context;
+    }
+    args[n] = NULL;
+    int fds[2];
+    if (pipe(fds) != 0) {
+        fprintf(stderr, "kadmit audit: --cluster: pipe: %s\n", strerror(errno));
+        *failed = 1;
+        return 0;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "kadmit audit: --cluster: fork: %s\n", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        *failed = 1;
+        return 0;
+    }
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execvp(kubectl, (char *const *)args);
+        fprintf(stderr,
+                "kadmit audit: --cluster: cannot run %s: %s (install kubectl or give "
+                "--kubectl PATH)\n",
+                kubectl, strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "rb");
+    int ret = f != NULL ? ka_audit_add_file(a, "cluster", f) : KA_ENOMEM;
+    if (f != NULL) {
+        fclose(f);
+    } else {
+        close(fds[0]);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 127) {
+            fprintf(stderr,
+                    "kadmit audit: --cluster: `%s get %s --all-namespaces -o json` failed (%s "
+                    "%d): the audit is incomplete\n",
+                    kubectl, ka_relations_cluster_kinds(), WIFEXITED(status) ? "exit" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        }
+        *failed = 1;
+    }
+    return ret;
+}
+
 int ka_cmd_audit(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *format = "text", *fail_on = "enforce",
@@ -308,7 +397,8 @@ int ka_cmd_audit(int argc, char **argv)
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
     const char *namespace_ = "default", *listed_kinds = NULL;
-    int show_passed = 0, include_owned = 0, quiet = 0;
+    const char *kubectl = "kubectl", *kubeconfig = NULL, *context = NULL;
+    int show_passed = 0, include_owned = 0, quiet = 0, cluster = 0;
     int rc = 2, operands = 0;
     const struct ka_cli_opt flags[] = {
         KA_CLI_STRING("policies", 'p', &policies),
@@ -327,6 +417,10 @@ int ka_cmd_audit(int argc, char **argv)
         KA_CLI_STRING("report-max-results", 0, &max_results_text),
         KA_CLI_STRING("report-max-bytes", 0, &max_bytes_text),
         KA_CLI_STRING("listed-kinds", 0, &listed_kinds),
+        KA_CLI_FLAG("cluster", 0, &cluster),
+        KA_CLI_STRING("kubectl", 0, &kubectl),
+        KA_CLI_STRING("kubeconfig", 0, &kubeconfig),
+        KA_CLI_STRING("context", 0, &context),
         KA_CLI_HELP,
         KA_CLI_END,
     };
@@ -383,7 +477,15 @@ int ka_cmd_audit(int argc, char **argv)
                 now_text);
         return 2;
     }
-    if (operands >= argc && n_logs == 0) {
+    if (cluster && operands < argc) {
+        fprintf(stderr, "kadmit audit: --cluster reads the cluster; give no FILE, DIR or -\n");
+        return 2;
+    }
+    if (!cluster && (kubeconfig != NULL || context != NULL)) {
+        fprintf(stderr, "kadmit audit: --kubeconfig and --context go with --cluster\n");
+        return 2;
+    }
+    if (operands >= argc && n_logs == 0 && !cluster) {
         fprintf(stderr, "kadmit audit: name at least one FILE, DIR, - or --decision-log FILE\n");
         audit_usage(stderr);
         return 2;
@@ -393,7 +495,7 @@ int ka_cmd_audit(int argc, char **argv)
         return 2;
     }
     struct ka_policy *policy = NULL;
-    if (operands < argc && ka_cli_load_policy(policies, attestations, &policy) != 0) {
+    if ((operands < argc || cluster) && ka_cli_load_policy(policies, attestations, &policy) != 0) {
         return 2;
     }
     struct ka_audit audit;
@@ -434,6 +536,17 @@ int ka_cmd_audit(int argc, char **argv)
                        ? (size_t)st.st_size
                        : 0;
         ret = ka_audit_add_path(&audit, argv[i]);
+    }
+    if (ret == 0 && cluster) {
+        audit.relations.listed = KA_REL_ALL; /* kubectl listed every object of these kinds */
+        pr.name = "the cluster";
+        pr.total = 0;
+        int failed = 0;
+        ret = audit_cluster(&audit, kubectl, kubeconfig, context, &failed);
+        if (ret == 0 && failed) {
+            rc = 2;
+            goto cleanup;
+        }
     }
     /* objects settled before the decision logs: json writes its arrays in that order */
     ret = ret ? ret : ka_audit_finish(&audit);
@@ -492,7 +605,7 @@ int ka_cmd_audit(int argc, char **argv)
             fprintf(stderr, "kadmit audit: %s: %s\n", it->source, it->error_msg);
         }
     }
-    if (operands < argc && counts.read == 0) {
+    if ((operands < argc || cluster) && counts.read == 0) {
         fprintf(stderr, "kadmit audit: the input holds no documents: nothing was evaluated\n");
         rc = 2;
     } else if (counts.errors > 0) {

@@ -69,34 +69,12 @@ static void log_admission(const struct ka_review_summary *sm, enum ka_endpoint e
     struct ka_buf f;
     ka_buf_init(&f, 16 * 1024);
     const char *decision = ret != 0 ? "error" : (sm->allowed ? "allowed" : "denied");
-    int r = ka_buf_printf(&f, "\"webhook\":\"%s\",\"uid\":", ka_endpoint_name(ep));
-    if (r == 0) {
-        r = ka_buf_add_json_string(&f, sm->uid, strlen(sm->uid));
-    }
-    if (r == 0) {
-        r = ka_buf_adds(&f, ",\"kind\":");
-    }
-    if (r == 0) {
-        r = ka_buf_add_json_string(&f, sm->kind, strlen(sm->kind));
-    }
-    if (r == 0) {
-        r = ka_buf_adds(&f, ",\"namespace\":");
-    }
-    if (r == 0) {
-        r = ka_buf_add_json_string(&f, sm->namespace_, strlen(sm->namespace_));
-    }
-    if (r == 0) {
-        r = ka_buf_adds(&f, ",\"name\":");
-    }
-    if (r == 0) {
-        r = ka_buf_add_json_string(&f, sm->name, strlen(sm->name));
-    }
-    if (r == 0) {
-        r = ka_buf_adds(&f, ",\"operation\":");
-    }
-    if (r == 0) {
-        r = ka_buf_add_json_string(&f, sm->operation, strlen(sm->operation));
-    }
+    int r = ka_buf_add_json_member(&f, "webhook", ka_endpoint_name(ep), 0);
+    r = r ? r : ka_buf_add_json_member(&f, "uid", sm->uid, 1);
+    r = r ? r : ka_buf_add_json_member(&f, "kind", sm->kind, 1);
+    r = r ? r : ka_buf_add_json_member(&f, "namespace", sm->namespace_, 1);
+    r = r ? r : ka_buf_add_json_member(&f, "name", sm->name, 1);
+    r = r ? r : ka_buf_add_json_member(&f, "operation", sm->operation, 1);
     if (r == 0) {
         r = ka_buf_printf(&f, ",\"dryRun\":%s,\"decision\":\"%s\",\"rules\":[",
                           sm->dry_run ? "true" : "false", decision);
@@ -122,10 +100,7 @@ static void log_admission(const struct ka_review_summary *sm, enum ka_endpoint e
         r = ka_buf_printf(&f, "],\"duration_ms\":%.3f", seconds * 1000.0);
     }
     if (r == 0 && ret != 0) {
-        r = ka_buf_adds(&f, ",\"reason\":");
-        if (r == 0) {
-            r = ka_buf_add_json_string(&f, sm->reason, strlen(sm->reason));
-        }
+        r = ka_buf_add_json_member(&f, "reason", sm->reason, 1);
     }
     if (r == 0) {
         KA_LOG(level, f.data, "admission");
@@ -259,12 +234,9 @@ static int reload_policy(struct serve *sv, const char *why)
     }
     struct ka_buf f;
     ka_buf_init(&f, 70 * 1024);
-    int r = ka_buf_adds(&f, "\"source\":");
-    if (r == 0) {
-        const char *src = ret == 0 ? ka_policy_source(p)
-                                   : (sv->cfg.policies[0] ? sv->cfg.policies : "(embedded)");
-        r = ka_buf_add_json_string(&f, src, strlen(src));
-    }
+    const char *src =
+        ret == 0 ? ka_policy_source(p) : (sv->cfg.policies[0] ? sv->cfg.policies : "(embedded)");
+    int r = ka_buf_add_json_member(&f, "source", src, 0);
     if (r == 0 && diag.len > 0) {
         r = ka_buf_adds(&f, ",\"diagnostics\":");
         if (r == 0) {

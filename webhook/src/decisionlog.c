@@ -53,18 +53,6 @@ void ka_decision_log_time(int64_t time_ms, char *buf, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
 }
 
-static int add_key_str(struct ka_buf *b, const char *key, const char *val, int comma)
-{
-    /* no printf here: this runs a dozen times per finding on the admission path */
-    int ret = comma ? ka_buf_add(b, ",\"", 2) : ka_buf_add(b, "\"", 1);
-    ret = ret ? ret : ka_buf_adds(b, key);
-    ret = ret ? ret : ka_buf_add(b, "\":", 2);
-    if (ret == 0) {
-        ret = ka_buf_add_json_string(b, val != NULL ? val : "", val != NULL ? strlen(val) : 0);
-    }
-    return ret;
-}
-
 int ka_decision_log_wants(const struct ka_review_summary *s, int all)
 {
     /* A 400 (not an AdmissionReview) is not an admission: the API server never sends one, so
@@ -80,41 +68,42 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
     char ts[40];
     ka_decision_log_time(time_ms, ts, sizeof(ts));
     ret = ka_buf_adds(out, "{");
-    ret = ret ? ret : add_key_str(out, "time", ts, 0);
-    ret = ret ? ret : add_key_str(out, "uid", s->uid, 1);
-    ret = ret ? ret : add_key_str(out, "user", s->user, 1);
+    ret = ret ? ret : ka_buf_add_json_member(out, "time", ts, 0);
+    ret = ret ? ret : ka_buf_add_json_member(out, "uid", s->uid, 1);
+    ret = ret ? ret : ka_buf_add_json_member(out, "user", s->user, 1);
     /* the user is what the caller claims; only a verified client certificate says who called */
     ret = ret ? ret
               : ka_buf_printf(out, ",\"clientCertVerified\":%s",
                               s->client_cert_verified ? "true" : "false");
-    ret = ret ? ret : add_key_str(out, "operation", s->operation, 1);
+    ret = ret ? ret : ka_buf_add_json_member(out, "operation", s->operation, 1);
     ret = ret ? ret : ka_buf_printf(out, ",\"dryRun\":%s", s->dry_run ? "true" : "false");
-    ret = ret ? ret : add_key_str(out, "kind", s->kind, 1);
-    ret = ret ? ret : add_key_str(out, "namespace", s->namespace_, 1);
-    ret = ret ? ret : add_key_str(out, "name", s->name, 1);
-    ret = ret ? ret : add_key_str(out, "endpoint", ka_endpoint_name(ep), 1);
+    ret = ret ? ret : ka_buf_add_json_member(out, "kind", s->kind, 1);
+    ret = ret ? ret : ka_buf_add_json_member(out, "namespace", s->namespace_, 1);
+    ret = ret ? ret : ka_buf_add_json_member(out, "name", s->name, 1);
+    ret = ret ? ret : ka_buf_add_json_member(out, "endpoint", ka_endpoint_name(ep), 1);
     ret = ret ? ret : ka_buf_printf(out, ",\"allowed\":%s", s->allowed ? "true" : "false");
     if (ret == 0 && s->http_status != 200) {
         ret = ka_buf_printf(out, ",\"status\":%d", s->http_status);
     }
     if (ret == 0 && (s->http_status != 200 || s->reason[0] != '\0')) {
-        ret = add_key_str(out, "reason", s->reason, 1); /* also a denied malformed request's */
+        ret = ka_buf_add_json_member(out, "reason", s->reason,
+                                     1); /* also a denied malformed request's */
     }
     ret = ret ? ret : ka_buf_adds(out, ",\"findings\":[");
     for (size_t i = 0;
          ret == 0 && i < s->n_findings && i < sizeof(s->findings) / sizeof(s->findings[0]); i++) {
         const struct ka_finding *f = &s->findings[i];
         ret = ka_buf_adds(out, i > 0 ? ",{" : "{");
-        ret = ret ? ret : add_key_str(out, "rule", f->rule, 0);
-        ret = ret ? ret : add_key_str(out, "action", ka_action_name(f->action), 1);
-        ret = ret ? ret : add_key_str(out, "message", f->message, 1);
-        ret = ret ? ret : add_key_str(out, "container", f->container, 1);
-        ret = ret ? ret : add_key_str(out, "path", f->path, 1);
+        ret = ret ? ret : ka_buf_add_json_member(out, "rule", f->rule, 0);
+        ret = ret ? ret : ka_buf_add_json_member(out, "action", ka_action_name(f->action), 1);
+        ret = ret ? ret : ka_buf_add_json_member(out, "message", f->message, 1);
+        ret = ret ? ret : ka_buf_add_json_member(out, "container", f->container, 1);
+        ret = ret ? ret : ka_buf_add_json_member(out, "path", f->path, 1);
         if (ret == 0 && f->preexisting) {
             ret = ka_buf_adds(out, ",\"preexisting\":true");
         }
         if (ret == 0 && f->stale != KA_STALE_NONE) {
-            ret = add_key_str(out, "stale", ka_stale_name(f->stale), 1);
+            ret = ka_buf_add_json_member(out, "stale", ka_stale_name(f->stale), 1);
         }
         ret = ret ? ret : ka_buf_adds(out, "}");
     }
@@ -127,9 +116,9 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
         for (size_t i = 0; ret == 0 && i < s->n_exemptions && i < KA_MAX_EXEMPTIONS_LISTED; i++) {
             const struct ka_exemption *e = &s->exemptions[i];
             ret = ka_buf_adds(out, i > 0 ? ",{" : "{");
-            ret = ret ? ret : add_key_str(out, "rule", e->rule, 0);
-            ret = ret ? ret : add_key_str(out, "exception", e->exception, 1);
-            ret = ret ? ret : add_key_str(out, "reason", e->reason, 1);
+            ret = ret ? ret : ka_buf_add_json_member(out, "rule", e->rule, 0);
+            ret = ret ? ret : ka_buf_add_json_member(out, "exception", e->exception, 1);
+            ret = ret ? ret : ka_buf_add_json_member(out, "reason", e->reason, 1);
             ret = ret ? ret : ka_buf_adds(out, "}");
         }
         ret = ret ? ret : ka_buf_adds(out, "]");
@@ -141,9 +130,9 @@ int ka_decision_log_format(const struct ka_review_summary *s, enum ka_endpoint e
              i++) {
             const struct ka_mutation *m = &s->mutations[i];
             ret = ka_buf_adds(out, i > 0 ? ",{" : "{");
-            ret = ret ? ret : add_key_str(out, "rule", m->rule, 0);
-            ret = ret ? ret : add_key_str(out, "op", m->op, 1);
-            ret = ret ? ret : add_key_str(out, "path", m->path, 1);
+            ret = ret ? ret : ka_buf_add_json_member(out, "rule", m->rule, 0);
+            ret = ret ? ret : ka_buf_add_json_member(out, "op", m->op, 1);
+            ret = ret ? ret : ka_buf_add_json_member(out, "path", m->path, 1);
             ret = ret ? ret : ka_buf_adds(out, "}");
         }
         ret = ret ? ret : ka_buf_adds(out, "]");

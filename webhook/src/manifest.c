@@ -420,6 +420,23 @@ static int out_of_sync(struct ka_manifest_reader *r, struct ka_manifest_doc *d, 
     return doc_error(d, r->name, r->line, offset_of(r), what);
 }
 
+/* Before every element of a collection but the first: the ',' (anything else is out of sync;
+ * `want` says what would do). Returns 0 with *c the byte after it, or what the caller returns:
+ * the document error (1) or a negative read result. */
+static int json_separator(struct ka_manifest_reader *r, struct ka_manifest_doc *d, int *c,
+                          const char *want)
+{
+    if (r->first) {
+        return 0;
+    }
+    if (*c != ',') {
+        return out_of_sync(r, d, *c, want);
+    }
+    r->pos++;
+    *c = skip_ws(r);
+    return *c < 0 ? *c : 0;
+}
+
 static int is_list_kind(const cJSON *shell)
 {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(shell, "kind");
@@ -440,22 +457,16 @@ static int json_element(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
         r->first = 0; /* a member (items) was read */
         return 0;
     }
-    if (!r->first) {
-        if (c != ',') {
-            return out_of_sync(r, d, c, "',' or ']'");
-        }
-        r->pos++;
-        c = skip_ws(r);
-        if (c < 0) {
-            return c;
-        }
+    int ret = json_separator(r, d, &c, "',' or ']'");
+    if (ret != 0) {
+        return ret;
     }
     if (c == EOI || c == ']' || c == ',') {
         return out_of_sync(r, d, c, "a value");
     }
     r->first = 0;
     struct cut v;
-    int ret = cut_value(r, &v);
+    ret = cut_value(r, &v);
     if (ret != 0) {
         return ret == EOI ? out_of_sync(r, d, EOI, "the end of a value") : ret;
     }
@@ -498,22 +509,16 @@ static int json_member(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
         snprintf(d->source, sizeof(d->source), "%.500s:%u", r->name, r->shell_line);
         return 1;
     }
-    if (!r->first) {
-        if (c != ',') {
-            return out_of_sync(r, d, c, "',' or '}'");
-        }
-        r->pos++;
-        c = skip_ws(r);
-        if (c < 0) {
-            return c;
-        }
+    int ret = json_separator(r, d, &c, "',' or '}'");
+    if (ret != 0) {
+        return ret;
     }
     if (c != '"') {
         return out_of_sync(r, d, c, "a member name");
     }
     r->first = 0;
     struct cut key;
-    int ret = cut_value(r, &key);
+    ret = cut_value(r, &key);
     if (ret != 0) {
         return ret == EOI ? out_of_sync(r, d, EOI, "the end of a member name") : ret;
     }

@@ -225,6 +225,11 @@ __attribute__((warn_unused_result)) int ka_audit_add_bytes(struct ka_audit *a, c
  * stream (manifest.h): memory grows with the largest object, not with the input. */
 __attribute__((warn_unused_result)) int ka_audit_add_path(struct ka_audit *a, const char *path);
 
+/** An open stream (a pipe from `kubectl get -o json`), named `name` in sources, read to its end
+ * as ka_audit_add_path() reads a file; the caller closes `f`. A read error is an error item. */
+__attribute__((warn_unused_result)) int ka_audit_add_file(struct ka_audit *a, const char *name,
+                                                          FILE *f);
+
 /** After the last manifest or snapshot: objects whose controller was evaluated are counted as
  * owned and their items dropped; the others waiting are emitted. Decision logs may still be
  * added after it. Call it again after the last input; safe to call more than once. */

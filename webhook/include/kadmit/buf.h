@@ -44,6 +44,10 @@ __attribute__((warn_unused_result)) int ka_buf_add_json_chars(struct ka_buf *b, 
 /** Append `s` as a JSON string literal, quotes included. */
 __attribute__((warn_unused_result)) int ka_buf_add_json_string(struct ka_buf *b, const char *s,
                                                                size_t n);
+/** Append `"key":"value"` (`value` escaped; NULL is ""), after a comma when `comma`. For JSON
+ * log lines and records written by hand: no printf, so cheap on the request path. */
+__attribute__((warn_unused_result)) int ka_buf_add_json_member(struct ka_buf *b, const char *key,
+                                                               const char *value, int comma);
 /** Take the content: the caller frees the returned pointer; the buffer is left empty. */
 char *ka_buf_take(struct ka_buf *b, size_t *len);
 
