@@ -81,6 +81,25 @@ for which in new old; do
     "$(cut -d' ' -f1 "$OUT/$which.txt" | median)" \
     $(($(cut -d' ' -f2 "$OUT/$which.txt" | sort -n | tail -1) / 1024)) | tee -a "$OUT/audit-scale.md"
 done
+# Relations (issue #17): copies of the checklist's complete namespace (tests/bench/gen_namespaces.py:
+# StatefulSets, PDBs, HPA, NetworkPolicies, quota, limit range, Services), every workload, PDB,
+# HPA and policy held in the relation index until the input ends; old binary against new.
+{
+  echo
+  echo "Complete namespaces (relations indexed: about 1 KB per workload, PDB, HPA, policy), as jsonl:"
+  echo
+  echo "| objects | binary | time | peak RSS |"
+  echo "|---:|---|---:|---:|"
+} >>"$OUT/audit-scale.md"
+for n in ${NS_SIZES:-10000 20000}; do
+  f="$CACHE/namespaces-$n.json"
+  [ -s "$f" ] || python3 tests/bench/gen_namespaces.py "$n" >"$f"
+  for bin in "$KADMIT" ${BASELINE:+"$BASELINE"}; do
+    r=$(run "$bin" jsonl "$f")
+    printf '| %s | %s | %s s | %s MiB |\n' "$n" "$bin$([ "$bin" = "${BASELINE:-}" ] && echo " (before)")" \
+      "${r% *}" $((${r#* } / 1024)) | tee -a "$OUT/audit-scale.md"
+  done
+done
 # Peers: the same snapshots through kube-score, gator and the Kyverno CLI (built from their Go
 # modules by peers_build.sh, cached outside the clone), beside kadmit on the same three checks
 # (peer/four-rules.yaml; gator.yaml and kyverno.yaml are their ports). gator and Kyverno do not

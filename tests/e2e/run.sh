@@ -19,6 +19,7 @@
 #                 the certificate, policy and attestation mounts under /etc/kadmit), with
 #                 KADMIT_LOG_LEVEL=debug; tests/platforms/image.sh uses it
 #   E2E_VERBOSE=1 print every scenario's log, not only failing ones
+#   KADMIT_E2E_K8S=1.32   the Kubernetes minor (default 1.37; tests/e2e/k8s/ lists them)
 #   GO, E2E_CACHE_DIR, E2E_BUILD_P, E2E_SYSTEM_KUBECTL   see build.sh
 set -uo pipefail
 
@@ -84,7 +85,7 @@ stop_pid() { # stop_pid PID  (TERM, wait up to 10s, then KILL)
 teardown() {
   local rc=$?
   trap - EXIT INT TERM
-  kadmit_stop
+  if declare -F kadmit_stop >/dev/null; then kadmit_stop; fi
   stop_pid "$PID_APISERVER"
   stop_pid "$PIDS_ETCD"
   if [ "$RUN_FAILED" != 0 ] || [ "$rc" != 0 ]; then
@@ -218,7 +219,9 @@ fi
 
 # ---- kube-apiserver -------------------------------------------------------------------------
 # ServiceAccount admission is disabled: without kube-controller-manager no "default"
-# ServiceAccount is ever created, and that plugin would reject every pod.
+# ServiceAccount is ever created, and that plugin would reject every pod. No endpoint
+# reconciler: the "kubernetes" Service's endpoints would be 127.0.0.1, which 1.37 refuses
+# to start with (1.32 only logged it) and nothing here reaches the API server through it.
 start_apiserver() {
   API_PORT=$(free_port)
   write_kubeconfig
@@ -235,6 +238,7 @@ start_apiserver() {
     --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 \
     --disable-admission-plugins=ServiceAccount \
+    --endpoint-reconciler-type=none \
     --admission-control-config-file="$PKI/admission-configuration.yaml" \
     --cert-dir="$WORK/apiserver-certs" \
     --profiling=false \

@@ -7,7 +7,7 @@
 # validates against the CRD schema. Split reports are pruned when no longer produced.
 #
 # Needs etcd and kube-apiserver binaries: $KADMIT_E2E_BIN (a directory), else the ones
-# tests/e2e/build.sh caches in tests/e2e/.cache/*/bin. Prints SKIP without them.
+# tests/e2e/build.sh has cached for $KADMIT_E2E_K8S (`build.sh --cached`). Prints SKIP without them.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 ROOT="$PWD"

@@ -15,12 +15,14 @@ kubectl=""
 if command -v kubectl >/dev/null 2>&1; then
     kubectl=$(command -v kubectl)
 else
-    for k in "$root"/tests/e2e/.cache/*/kubectl "$root"/tests/e2e/.cache/*/bin/kubectl "${KADMIT_E2E_BIN:-/nonexistent}/kubectl"; do
-        if [ -x "$k" ]; then kubectl=$k; fi
-    done
+    if [ -x "${KADMIT_E2E_BIN:-/nonexistent}/kubectl" ]; then
+        kubectl=$KADMIT_E2E_BIN/kubectl
+    elif cached=$("$root/tests/e2e/build.sh" --cached 2>/dev/null); then
+        kubectl=$(printf '%s\n' "$cached" | sed -n 's/^KUBECTL=//p')
+    fi
 fi
 if [ -z "$kubectl" ]; then
-    echo "SKIP - no kubectl (neither on PATH nor tests/e2e/.cache/*/kubectl): deploy/ not rendered"
+    echo "SKIP - no kubectl (neither on PATH, in KADMIT_E2E_BIN nor built by tests/e2e/build.sh): deploy/ not rendered"
     [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }
     echo "0 passed, 0 failed"
     exit 0

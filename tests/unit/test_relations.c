@@ -1,5 +1,6 @@
 /* Relations: the index (what is kept, its limits) and the relation rules over it. */
 #include <CUnit/Basic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -42,6 +43,19 @@ struct seen {
     size_t n;
     struct ka_relation_result r[32];
 };
+
+/* pdb-coverage results: how many fail for want of a PDB, how many pass. */
+struct tally {
+    size_t failing, passing;
+};
+
+static int count_pdb(void *ctx, const struct ka_relation_result *r)
+{
+    struct tally *t = ctx;
+    t->failing += r->n_findings > 0 && strstr(r->findings[0].message, "no PodDisruptionBudget");
+    t->passing += r->n_findings == 0 && !r->not_evaluated;
+    return 0;
+}
 
 static int collect(void *ctx, const struct ka_relation_result *r)
 {
@@ -135,6 +149,7 @@ static void test_complete_passes(void)
     const struct ka_relation_result *g = find(&s, "namespace-guardrails", "ai");
     CU_ASSERT_PTR_NOT_NULL(g);
     CU_ASSERT_STRING_EQUAL(g ? g->kind : "", "Namespace");
+    CU_ASSERT_STRING_EQUAL(g ? g->namespace_ : "", "ai");
     /* the unrelated Deployment is not even indexed: 10 entries of 11 objects */
     CU_ASSERT_EQUAL(idx.n_entries, 10);
     ka_relation_index_free(&idx);
@@ -314,6 +329,43 @@ static void test_index_limits(void)
     ka_relation_index_free(&idx);
 }
 
+/* Many namespaces: each result compares only its namespace's objects (and the hash grows). */
+static void test_many_namespaces(void)
+{
+    struct ka_relation_index idx;
+    ka_relation_index_init(&idx);
+    cJSON *agent = cJSON_Parse(AGENT);
+    cJSON *pdb = cJSON_Parse(PDB("agent", "agent"));
+    char err[256];
+    for (int i = 0; i < 3000; i++) {
+        char ns[32];
+        snprintf(ns, sizeof(ns), "ns-%d", i);
+        CU_ASSERT_EQUAL(
+            ka_relation_index_add(&idx, rules, n_rules, agent, ns, KA_REL_PASSES, err, sizeof(err)),
+            0);
+        if (i % 2 == 0) { /* every other namespace has its PDB */
+            CU_ASSERT_EQUAL(ka_relation_index_add(&idx, rules, n_rules, pdb, ns, KA_REL_PASSES, err,
+                                                  sizeof(err)),
+                            0);
+        }
+    }
+    CU_ASSERT_EQUAL(idx.n_namespaces, 3000);
+    CU_ASSERT_EQUAL(idx.n_entries, 4500);
+    CU_ASSERT_PTR_NOT_NULL(ka_relation_entries(&idx, "ns-2999"));
+    CU_ASSERT_PTR_NULL(ka_relation_entries(&idx, "ns-3000"));
+    struct tally t = {0, 0};
+    for (size_t i = 0; i < n_rules; i++) {
+        if (strcmp(rules[i].def->id, "pdb-coverage") == 0) {
+            CU_ASSERT_EQUAL(ka_relations_evaluate(&idx, &rules[i], 1, count_pdb, &t), 0);
+        }
+    }
+    CU_ASSERT_EQUAL(t.failing, 1500);
+    CU_ASSERT_EQUAL(t.passing, 1500);
+    cJSON_Delete(agent);
+    cJSON_Delete(pdb);
+    ka_relation_index_free(&idx);
+}
+
 static void test_kinds(void)
 {
     CU_ASSERT_EQUAL(ka_relation_kind_bit("NetworkPolicy"), KA_REL_NETWORKPOLICY);
@@ -343,6 +395,7 @@ int main(int argc, char **argv)
         {"failing_partner", test_failing_partner},
         {"network_policy_details", test_network_policy_details},
         {"index_limits", test_index_limits},
+        {"many_namespaces", test_many_namespaces},
         {"kinds", test_kinds},
         {NULL, NULL},
     };

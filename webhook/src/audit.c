@@ -589,7 +589,7 @@ static int add_relation_result(void *ctx, const struct ka_relation_result *r)
     }
     it->n_dropped_findings = r->n_dropped;
     item_scrub(it);
-    return 0;
+    return emit_ready(a); /* streaming: written and released at once */
 }
 
 /* After the objects: the relation rules over the index, once. */

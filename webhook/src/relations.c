@@ -6,6 +6,7 @@
 #include "kadmit/relations.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kadmit/error.h"
@@ -75,8 +76,84 @@ void ka_relation_index_init(struct ka_relation_index *idx)
 
 void ka_relation_index_free(struct ka_relation_index *idx)
 {
-    cJSON_Delete(idx->entries);
+    for (size_t i = 0; i < idx->n_namespaces; i++) {
+        free(idx->namespaces[i].name);
+        cJSON_Delete(idx->namespaces[i].entries);
+    }
+    free(idx->namespaces);
+    free(idx->slots);
     memset(idx, 0, sizeof(*idx));
+}
+
+static size_t hash_name(const char *s)
+{
+    size_t h = 5381;
+    while (*s != '\0') {
+        h = h * 33 + (unsigned char)*s++;
+    }
+    return h;
+}
+
+/* The slot of `ns`: where it is, or the empty slot where it would go. */
+static size_t *ns_slot(const struct ka_relation_index *idx, const char *ns)
+{
+    size_t mask = idx->cap_slots - 1;
+    for (size_t i = hash_name(ns) & mask;; i = (i + 1) & mask) {
+        size_t *slot = &idx->slots[i];
+        if (*slot == 0 || strcmp(idx->namespaces[*slot - 1].name, ns) == 0) {
+            return slot;
+        }
+    }
+}
+
+const cJSON *ka_relation_entries(const struct ka_relation_index *idx, const char *ns)
+{
+    if (idx->cap_slots == 0) {
+        return NULL;
+    }
+    size_t *slot = ns_slot(idx, ns);
+    return *slot != 0 ? idx->namespaces[*slot - 1].entries : NULL;
+}
+
+/* The namespace's entries, created on first use. */
+static cJSON *ns_entries(struct ka_relation_index *idx, const char *ns)
+{
+    if (idx->n_namespaces * 2 >= idx->cap_slots) { /* grow: at most half full */
+        size_t cap = idx->cap_slots ? idx->cap_slots * 2 : 64;
+        size_t *slots = calloc(cap, sizeof(*slots));
+        if (slots == NULL) {
+            return NULL;
+        }
+        free(idx->slots);
+        idx->slots = slots;
+        idx->cap_slots = cap;
+        for (size_t i = 0; i < idx->n_namespaces; i++) {
+            *ns_slot(idx, idx->namespaces[i].name) = i + 1;
+        }
+    }
+    size_t *slot = ns_slot(idx, ns);
+    if (*slot != 0) {
+        return idx->namespaces[*slot - 1].entries;
+    }
+    if (idx->n_namespaces == idx->cap_namespaces) {
+        size_t cap = idx->cap_namespaces ? idx->cap_namespaces * 2 : 16;
+        struct ka_relation_namespace *p = realloc(idx->namespaces, cap * sizeof(*p));
+        if (p == NULL) {
+            return NULL;
+        }
+        idx->namespaces = p;
+        idx->cap_namespaces = cap;
+    }
+    struct ka_relation_namespace *n = &idx->namespaces[idx->n_namespaces];
+    n->name = strdup(ns);
+    n->entries = cJSON_CreateArray();
+    if (n->name == NULL || n->entries == NULL) {
+        free(n->name);
+        cJSON_Delete(n->entries);
+        return NULL;
+    }
+    *slot = ++idx->n_namespaces;
+    return n->entries;
 }
 
 static cJSON *item(const cJSON *o, const char *k)
@@ -104,6 +181,17 @@ static size_t count_nodes(const cJSON *v)
     return n;
 }
 
+/* Add `item` under a string-literal key, which is not copied (the index holds thousands of
+ * entries: every allocation counts). NULL when `item` is NULL or cannot be added. */
+static cJSON *put(cJSON *obj, const char *literal_key, cJSON *item)
+{
+    if (item != NULL && !cJSON_AddItemToObjectCS(obj, literal_key, item)) {
+        cJSON_Delete(item);
+        return NULL;
+    }
+    return item;
+}
+
 /* A copy of `v` (NULL stays NULL), added under `key`. */
 static int add_copy(cJSON *entry, const char *key, const cJSON *v)
 {
@@ -111,11 +199,7 @@ static int add_copy(cJSON *entry, const char *key, const cJSON *v)
         return 0;
     }
     cJSON *copy = cJSON_Duplicate(v, 1);
-    if (copy == NULL || !cJSON_AddItemToObject(entry, key, copy)) {
-        cJSON_Delete(copy);
-        return KA_ENOMEM;
-    }
-    return 0;
+    return put(entry, key, copy) == NULL ? KA_ENOMEM : 0;
 }
 
 /* Does an enabled relation rule look at this workload? */
@@ -182,13 +266,13 @@ static int fill_network_policy(cJSON *e, const cJSON *spec)
     /* Kubernetes' defaults: Ingress always, Egress when there are egress rules */
     int ingress_type = types != NULL ? has_string(types, "Ingress") : 1;
     int egress_type = types != NULL ? has_string(types, "Egress") : cJSON_GetArraySize(egress) > 0;
-    cJSON *from = cJSON_AddArrayToObject(e, "from");
-    if (cJSON_AddBoolToObject(e, "ingress", ingress_type) == NULL ||
-        cJSON_AddBoolToObject(e, "egress", egress_type) == NULL || from == NULL) {
+    cJSON *from = put(e, "from", cJSON_CreateArray());
+    if (put(e, "ingress", cJSON_CreateBool(ingress_type)) == NULL ||
+        put(e, "egress", cJSON_CreateBool(egress_type)) == NULL || from == NULL) {
         return KA_ENOMEM;
     }
     int ret = pod_sel != NULL ? add_copy(e, "podSelector", pod_sel)
-                              : (cJSON_AddObjectToObject(e, "podSelector") ? 0 : KA_ENOMEM);
+                              : (put(e, "podSelector", cJSON_CreateObject()) ? 0 : KA_ENOMEM);
     const cJSON *rule;
     cJSON_ArrayForEach(rule, item(spec, "ingress"))
     {
@@ -204,7 +288,7 @@ static int fill_network_policy(cJSON *e, const cJSON *spec)
     cJSON_ArrayForEach(rule, egress)
     {
         if (egress_open(rule)) {
-            return cJSON_AddNumberToObject(e, "openEgress", i) ? ret : KA_ENOMEM;
+            return put(e, "openEgress", cJSON_CreateNumber(i)) ? ret : KA_ENOMEM;
         }
         i++;
     }
@@ -215,10 +299,10 @@ static int fill_network_policy(cJSON *e, const cJSON *spec)
 static int have_entry(const struct ka_relation_index *idx, const char *kind, const char *ns)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, idx->entries)
+    const cJSON *entries = ka_relation_entries(idx, ns);
+    cJSON_ArrayForEach(e, entries)
     {
-        if (strcmp(ka_relation_str(e, "kind"), kind) == 0 &&
-            strcmp(ka_relation_str(e, "ns"), ns) == 0) {
+        if (strcmp(ka_relation_str(e, "kind"), kind) == 0) {
             return 1;
         }
     }
@@ -255,23 +339,29 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
                  KA_AUDIT_MAX_RELATION_OBJECTS);
         return KA_ELIMIT;
     }
-    if (idx->entries == NULL && (idx->entries = cJSON_CreateArray()) == NULL) {
+    cJSON *entries = ns_entries(idx, ns);
+    if (entries == NULL) {
         return KA_ENOMEM;
     }
     cJSON *e = cJSON_CreateObject();
-    if (e == NULL || cJSON_AddStringToObject(e, "kind", kind) == NULL ||
-        cJSON_AddStringToObject(e, "ns", ns) == NULL ||
-        cJSON_AddStringToObject(e, "name", name) == NULL) {
+    /* the kind as a static string: not copied */
+    const char *static_kind = bit != 0                           ? ka_relation_kind_name(bit)
+                              : strcmp(kind, "StatefulSet") == 0 ? "StatefulSet"
+                                                                 : "Deployment";
+    if (e == NULL || put(e, "kind", cJSON_CreateStringReference(static_kind)) == NULL ||
+        put(e, "name", cJSON_CreateString(name)) == NULL) {
         cJSON_Delete(e);
         return KA_ENOMEM;
     }
     int ret = 0;
     if (is_workload(kind)) {
         const char *api = cJSON_GetStringValue(item(obj, "apiVersion"));
-        cJSON *m = cJSON_AddObjectToObject(e, "meta");
-        cJSON *classes = cJSON_AddArrayToObject(e, "classes");
-        ret = m == NULL || classes == NULL ||
-                      cJSON_AddStringToObject(e, "apiVersion", api ? api : "apps/v1") == NULL
+        cJSON *m = put(e, "meta", cJSON_CreateObject());
+        cJSON *classes = put(e, "classes", cJSON_CreateArray());
+        cJSON *av = api == NULL || strcmp(api, "apps/v1") == 0
+                        ? cJSON_CreateStringReference("apps/v1")
+                        : cJSON_CreateString(api);
+        ret = m == NULL || classes == NULL || put(e, "apiVersion", av) == NULL
                   ? KA_ENOMEM
                   : add_copy(m, "labels", item(pod_meta, "labels"));
         const cJSON *claim;
@@ -286,15 +376,15 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
         }
     } else if (bit == KA_REL_PDB || bit == KA_REL_HPA) {
         const cJSON *target = item(spec, "scaleTargetRef");
-        ret = cJSON_AddBoolToObject(e, "ok", verdict == KA_REL_PASSES) == NULL ? KA_ENOMEM : 0;
+        ret = put(e, "ok", cJSON_CreateBool(verdict == KA_REL_PASSES)) == NULL ? KA_ENOMEM : 0;
         if (ret == 0 && bit == KA_REL_PDB) {
             ret = add_copy(e, "selector", item(spec, "selector"));
         } else if (ret == 0) {
-            cJSON *t = cJSON_AddObjectToObject(e, "target");
+            cJSON *t = put(e, "target", cJSON_CreateObject());
             const char *tk = cJSON_GetStringValue(item(target, "kind"));
             const char *tn = cJSON_GetStringValue(item(target, "name"));
-            ret = t == NULL || cJSON_AddStringToObject(t, "kind", tk ? tk : "") == NULL ||
-                          cJSON_AddStringToObject(t, "name", tn ? tn : "") == NULL
+            ret = t == NULL || put(t, "kind", cJSON_CreateString(tk ? tk : "")) == NULL ||
+                          put(t, "name", cJSON_CreateString(tn ? tn : "")) == NULL
                       ? KA_ENOMEM
                       : 0;
         }
@@ -308,7 +398,7 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
                  KA_RELATION_MAX_ENTRY_NODES);
         ret = KA_ELIMIT;
     }
-    if (ret != 0 || !cJSON_AddItemToArray(idx->entries, e)) {
+    if (ret != 0 || !cJSON_AddItemToArray(entries, e)) {
         cJSON_Delete(e);
         return ret ? ret : KA_ENOMEM;
     }
@@ -320,7 +410,7 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
  * What relation rules build on
  */
 
-int ka_relation_subject(const struct ka_relation_run *run, const cJSON *entry,
+int ka_relation_subject(const struct ka_relation_run *run, const cJSON *entry, const char *ns,
                         const char *selector_param)
 {
     const char *kind = ka_relation_str(entry, "kind");
@@ -333,7 +423,7 @@ int ka_relation_subject(const struct ka_relation_run *run, const cJSON *entry,
     obj.kind = ka_kind_from_name(kind);
     obj.kind_name = kind;
     obj.api_version = ka_relation_str(entry, "apiVersion");
-    obj.namespace_ = ka_relation_str(entry, "ns");
+    obj.namespace_ = ns;
     snprintf(obj.name, sizeof(obj.name), "%s", ka_relation_str(entry, "name"));
     obj.pod_meta = item(entry, "meta");
     return ka_rule_selects(run->rule, &obj);
@@ -359,13 +449,13 @@ void ka_relation_labels_text(const struct ka_relation_run *run, const char *sele
 }
 
 void ka_relation_result_start(const struct ka_relation_run *run, struct ka_relation_result *res,
-                              const cJSON *subject)
+                              const cJSON *subject, const char *ns)
 {
     memset(res, 0, sizeof(*res));
     res->rule = run->rule->def->id;
     res->action = run->rule->action;
     res->kind = ka_relation_str(subject, "kind");
-    res->namespace_ = ka_relation_str(subject, "ns");
+    res->namespace_ = ns;
     res->name = ka_relation_str(subject, "name");
     res->api_version = ka_relation_str(subject, "apiVersion");
 }

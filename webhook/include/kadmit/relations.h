@@ -11,7 +11,8 @@
  * whether an egress rule is open to everything; which namespaces have a ResourceQuota or a
  * LimitRange; the StorageClass names; and which of these kinds the input had at all. Workloads
  * are indexed only when a relation rule of the policy looks at them. The index is bounded
- * (KA_AUDIT_MAX_RELATION_OBJECTS entries, KA_RELATION_MAX_ENTRY_NODES JSON nodes each).
+ * (KA_AUDIT_MAX_RELATION_OBJECTS entries, KA_RELATION_MAX_ENTRY_NODES JSON nodes each; about
+ * 1 KB an entry) and grouped by namespace, so a relation compares only objects of one namespace.
  *
  * After the input is drained, ka_relations_evaluate() - a pure function of the index and the
  * policy's rules - hands one result per (subject, relation rule) to a callback: the findings,
@@ -51,8 +52,18 @@ enum ka_relation_kind {
 };
 #define KA_REL_ALL 0x3fu
 
+/* The entries of one namespace ("" for cluster-scoped objects: StorageClasses). Relations compare
+ * objects of one namespace, so each looks only at its namespace's entries. */
+struct ka_relation_namespace {
+    char *name;     /* owned */
+    cJSON *entries; /* array of compact entries (owned), in input order */
+};
+
 struct ka_relation_index {
-    cJSON *entries; /* array of compact entries (owned) */
+    struct ka_relation_namespace *namespaces; /* in order of first appearance */
+    size_t n_namespaces, cap_namespaces;
+    size_t *slots; /* open addressing over namespaces by name: index + 1, 0 empty */
+    size_t cap_slots;
     size_t n_entries;
     unsigned seen;   /* kinds of which the input had at least one object */
     unsigned listed; /* kinds the input lists completely (`kadmit audit --cluster`): none of
@@ -124,11 +135,11 @@ __attribute__((warn_unused_result)) int ka_relations_evaluate(const struct ka_re
 /* ------------------------------------------------------------------------------------------
  * For relation rules (webhook/src/rules/<rule-id>.c with a `relate` function)
  *
- * Index entries are JSON objects: every entry has "kind", "ns" and "name"; workloads have
- * "apiVersion", "meta": {"labels"} and "classes" (their claim templates' storage classes);
- * PodDisruptionBudgets "selector" and "ok" (passes pdb-availability); HPAs "target": {"kind",
- * "name"} and "ok" (passes hpa-custom-metrics); NetworkPolicies "podSelector", "ingress" and
- * "egress" (policy types, defaults applied), "from" (per ingress rule, its peers; null for a
+ * Index entries are JSON objects, grouped by namespace: every entry has "kind" and "name";
+ * workloads have "apiVersion", "meta": {"labels"} and "classes" (their claim templates' storage
+ * classes); PodDisruptionBudgets "selector" and "ok" (passes pdb-availability); HPAs "target":
+ * {"kind", "name"} and "ok" (passes hpa-custom-metrics); NetworkPolicies "podSelector", "ingress"
+ * and "egress" (policy types, defaults applied), "from" (per ingress rule, its peers; null for a
  * rule without `from`) and "openEgress" (the index of an egress rule open to every destination on
  * every port, or absent).
  */
@@ -142,21 +153,24 @@ struct ka_relation_run {
     void *ctx;
 };
 
+/** The entries of namespace `ns` ("" for cluster-scoped kinds), or NULL when it has none. */
+const cJSON *ka_relation_entries(const struct ka_relation_index *idx, const char *ns);
+
 /** The entry's string member (never NULL: "" when absent). */
 const char *ka_relation_str(const cJSON *entry, const char *key);
 /** The workload's pod-template labels (may be NULL). */
 const cJSON *ka_relation_labels(const cJSON *entry);
-/** True when the workload entry is one the rule looks at: its match/exclude and the label
- * selector of param `selector_param` ("agents", "memorySpine"). */
-int ka_relation_subject(const struct ka_relation_run *run, const cJSON *entry,
+/** True when the workload entry (of namespace `ns`) is one the rule looks at: its match/exclude
+ * and the label selector of param `selector_param` ("agents", "memorySpine"). */
+int ka_relation_subject(const struct ka_relation_run *run, const cJSON *entry, const char *ns,
                         const char *selector_param);
 /** "app=agent" (`yaml` 0) or "app: agent" (`yaml` 1): the matchLabels of the rule's selector
  * param, else the entry's labels. */
 void ka_relation_labels_text(const struct ka_relation_run *run, const char *selector_param,
                              const cJSON *entry, int yaml, char *out, size_t len);
-/** Start a result for the subject entry. */
+/** Start a result for the subject entry of namespace `ns` (borrowed for the result's life). */
 void ka_relation_result_start(const struct ka_relation_run *run, struct ka_relation_result *res,
-                              const cJSON *subject);
+                              const cJSON *subject, const char *ns);
 /** Mark it not evaluated: the input has no object of `kind_bit` (and the kind is not listed).
  * Returns 1 when marked, 0 when the kind is there (or listed). */
 int ka_relation_needs(const struct ka_relation_run *run, struct ka_relation_result *res,

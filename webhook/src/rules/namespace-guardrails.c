@@ -9,48 +9,42 @@
 #include <stdio.h>
 #include <string.h>
 
-static int has_kind_in(const struct ka_relation_index *idx, const char *kind, const char *ns)
+static int has_kind(const cJSON *entries, const char *kind)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, idx->entries)
+    cJSON_ArrayForEach(e, entries)
     {
-        if (strcmp(ka_relation_str(e, "kind"), kind) == 0 &&
-            strcmp(ka_relation_str(e, "ns"), ns) == 0) {
+        if (strcmp(ka_relation_str(e, "kind"), kind) == 0) {
             return 1;
         }
     }
     return 0;
 }
 
-/* The first agent workload of `ns` before `w` in the index, or NULL. */
-static const cJSON *earlier_agent(const struct ka_relation_run *run, const cJSON *w, const char *ns)
-{
-    for (const cJSON *e = run->idx->entries->child; e != NULL && e != w; e = e->next) {
-        if (strcmp(ka_relation_str(e, "ns"), ns) == 0 && ka_relation_subject(run, e, "agents")) {
-            return e;
-        }
-    }
-    return NULL;
-}
-
 static int relate_guardrails(const struct ka_relation_run *run)
 {
-    const cJSON *w;
-    cJSON_ArrayForEach(w, run->idx->entries)
-    {
-        const char *ns = ka_relation_str(w, "ns");
-        if (!ka_relation_subject(run, w, "agents") || earlier_agent(run, w, ns) != NULL) {
-            continue; /* one result per namespace, at its first agent workload */
+    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
+        const char *ns = run->idx->namespaces[n].name;
+        const cJSON *entries = run->idx->namespaces[n].entries;
+        const cJSON *w = NULL; /* the namespace's first agent workload */
+        cJSON_ArrayForEach(w, entries)
+        {
+            if (ka_relation_subject(run, w, ns, "agents")) {
+                break;
+            }
+        }
+        if (w == NULL) {
+            continue; /* no agent workload: not a namespace this rule looks at */
         }
         struct ka_relation_result res;
-        ka_relation_result_start(run, &res, w);
+        ka_relation_result_start(run, &res, w, ns);
         res.api_version = "v1";
         res.kind = "Namespace";
         res.name = ns;
         int no_quota = ka_relation_needs(run, &res, KA_REL_RESOURCEQUOTA);
         int no_limits = ka_relation_needs(run, &res, KA_REL_LIMITRANGE);
         char what[300], fix[400];
-        if (!no_quota && !res.not_evaluated && !has_kind_in(run->idx, "ResourceQuota", ns)) {
+        if (!no_quota && !res.not_evaluated && !has_kind(entries, "ResourceQuota")) {
             snprintf(what, sizeof(what),
                      "holds agent workloads (%s %.100s) but has no ResourceQuota",
                      ka_relation_str(w, "kind"), ka_relation_str(w, "name"));
@@ -60,7 +54,7 @@ static int relate_guardrails(const struct ka_relation_run *run)
                      ns);
             ka_relation_report(&res, what, fix);
         }
-        if (!no_limits && !res.not_evaluated && !has_kind_in(run->idx, "LimitRange", ns)) {
+        if (!no_limits && !res.not_evaluated && !has_kind(entries, "LimitRange")) {
             snprintf(what, sizeof(what), "holds agent workloads (%s %.100s) but has no LimitRange",
                      ka_relation_str(w, "kind"), ka_relation_str(w, "name"));
             snprintf(fix, sizeof(fix),

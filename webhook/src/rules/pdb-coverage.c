@@ -33,57 +33,62 @@ static int wanted_min(const struct ka_relation_run *run, const cJSON *labels)
 static int relate_pdb(const struct ka_relation_run *run)
 {
     static const char *const roles[] = {"memorySpine", "agents"};
-    const cJSON *w;
-    cJSON_ArrayForEach(w, run->idx->entries)
-    {
-        const char *role = ka_relation_subject(run, w, roles[0])   ? roles[0]
-                           : ka_relation_subject(run, w, roles[1]) ? roles[1]
-                                                                   : NULL;
-        if (role == NULL) {
-            continue;
-        }
-        struct ka_relation_result res;
-        ka_relation_result_start(run, &res, w);
-        const char *failing = NULL;
-        int covered = 0;
-        const cJSON *p;
-        const cJSON *all = ka_relation_needs(run, &res, KA_REL_PDB) ? NULL : run->idx->entries;
-        cJSON_ArrayForEach(p, all)
+    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
+        const char *ns = run->idx->namespaces[n].name;
+        const cJSON *entries = run->idx->namespaces[n].entries;
+        const cJSON *w;
+        cJSON_ArrayForEach(w, entries)
         {
-            const cJSON *sel = cJSON_GetObjectItemCaseSensitive(p, "selector");
-            if (strcmp(ka_relation_str(p, "kind"), "PodDisruptionBudget") != 0 ||
-                strcmp(ka_relation_str(p, "ns"), res.namespace_) != 0 ||
-                cJSON_GetArraySize(sel) == 0 || !ka_selector_matches(sel, ka_relation_labels(w))) {
+            const char *role = ka_relation_subject(run, w, ns, roles[0])   ? roles[0]
+                               : ka_relation_subject(run, w, ns, roles[1]) ? roles[1]
+                                                                           : NULL;
+            if (role == NULL) {
                 continue;
             }
-            if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ok"))) {
-                covered = 1;
-                break;
+            struct ka_relation_result res;
+            ka_relation_result_start(run, &res, w, ns);
+            const char *failing = NULL;
+            int covered = 0;
+            const cJSON *p;
+            const cJSON *all = ka_relation_needs(run, &res, KA_REL_PDB) ? NULL : entries;
+            cJSON_ArrayForEach(p, all)
+            {
+                const cJSON *sel = cJSON_GetObjectItemCaseSensitive(p, "selector");
+                if (strcmp(ka_relation_str(p, "kind"), "PodDisruptionBudget") != 0 ||
+                    cJSON_GetArraySize(sel) == 0 ||
+                    !ka_selector_matches(sel, ka_relation_labels(w))) {
+                    continue;
+                }
+                if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ok"))) {
+                    covered = 1;
+                    break;
+                }
+                failing = failing ? failing : ka_relation_str(p, "name");
             }
-            failing = failing ? failing : ka_relation_str(p, "name");
-        }
-        char labels[160], what[300], fix[400];
-        ka_relation_labels_text(run, role, w, 0, labels, sizeof(labels));
-        if (!res.not_evaluated && !covered && failing != NULL) {
-            snprintf(what, sizeof(what),
-                     "PodDisruptionBudget %.100s selects its pods but fails pdb-availability",
-                     failing);
-            snprintf(fix, sizeof(fix),
-                     "set minAvailable: %d on %.100s (kadmit explain pdb-availability)",
-                     wanted_min(run, ka_relation_labels(w)), failing);
-            ka_relation_report(&res, what, fix);
-        } else if (!res.not_evaluated && !covered) {
-            snprintf(what, sizeof(what), "no PodDisruptionBudget in %.63s selects its pods (%s)",
-                     res.namespace_, labels);
-            snprintf(fix, sizeof(fix),
-                     "kubectl create poddisruptionbudget %.100s -n %.63s --selector=%s "
-                     "--min-available=%d",
-                     res.name, res.namespace_, labels, wanted_min(run, ka_relation_labels(w)));
-            ka_relation_report(&res, what, fix);
-        }
-        int ret = ka_relation_emit(run, &res);
-        if (ret != 0) {
-            return ret;
+            char labels[160], what[300], fix[400];
+            ka_relation_labels_text(run, role, w, 0, labels, sizeof(labels));
+            if (!res.not_evaluated && !covered && failing != NULL) {
+                snprintf(what, sizeof(what),
+                         "PodDisruptionBudget %.100s selects its pods but fails pdb-availability",
+                         failing);
+                snprintf(fix, sizeof(fix),
+                         "set minAvailable: %d on %.100s (kadmit explain pdb-availability)",
+                         wanted_min(run, ka_relation_labels(w)), failing);
+                ka_relation_report(&res, what, fix);
+            } else if (!res.not_evaluated && !covered) {
+                snprintf(what, sizeof(what),
+                         "no PodDisruptionBudget in %.63s selects its pods (%s)", res.namespace_,
+                         labels);
+                snprintf(fix, sizeof(fix),
+                         "kubectl create poddisruptionbudget %.100s -n %.63s --selector=%s "
+                         "--min-available=%d",
+                         res.name, res.namespace_, labels, wanted_min(run, ka_relation_labels(w)));
+                ka_relation_report(&res, what, fix);
+            }
+            int ret = ka_relation_emit(run, &res);
+            if (ret != 0) {
+                return ret;
+            }
         }
     }
     return 0;

@@ -12,7 +12,8 @@
 static int class_exists(const struct ka_relation_index *idx, const char *name)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, idx->entries)
+    const cJSON *cluster = ka_relation_entries(idx, ""); /* cluster-scoped objects */
+    cJSON_ArrayForEach(e, cluster)
     {
         if (strcmp(ka_relation_str(e, "kind"), "StorageClass") == 0 &&
             strcmp(ka_relation_str(e, "name"), name) == 0) {
@@ -24,37 +25,41 @@ static int class_exists(const struct ka_relation_index *idx, const char *name)
 
 static int relate_classes(const struct ka_relation_run *run)
 {
-    const cJSON *w;
-    cJSON_ArrayForEach(w, run->idx->entries)
-    {
-        if (!ka_relation_subject(run, w, "memorySpine")) {
-            continue;
-        }
-        struct ka_relation_result res;
-        ka_relation_result_start(run, &res, w);
-        const cJSON *cls;
-        const cJSON *classes = ka_relation_needs(run, &res, KA_REL_STORAGECLASS)
-                                   ? NULL
-                                   : cJSON_GetObjectItemCaseSensitive(w, "classes");
-        cJSON_ArrayForEach(cls, classes)
+    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
+        const char *ns = run->idx->namespaces[n].name;
+        const cJSON *entries = run->idx->namespaces[n].entries;
+        const cJSON *w;
+        cJSON_ArrayForEach(w, entries)
         {
-            if (!cJSON_IsString(cls) || class_exists(run->idx, cls->valuestring)) {
+            if (!ka_relation_subject(run, w, ns, "memorySpine")) {
                 continue;
             }
-            char what[300], fix[400];
-            snprintf(what, sizeof(what),
-                     "its volumeClaimTemplates use storageClassName %.100s, which is not a "
-                     "StorageClass of the cluster",
-                     cls->valuestring);
-            snprintf(fix, sizeof(fix),
-                     "kubectl apply a StorageClass named %.100s (SSD-backed, "
-                     "volumeBindingMode: WaitForFirstConsumer) or use a class that exists",
-                     cls->valuestring);
-            ka_relation_report(&res, what, fix);
-        }
-        int ret = ka_relation_emit(run, &res);
-        if (ret != 0) {
-            return ret;
+            struct ka_relation_result res;
+            ka_relation_result_start(run, &res, w, ns);
+            const cJSON *cls;
+            const cJSON *classes = ka_relation_needs(run, &res, KA_REL_STORAGECLASS)
+                                       ? NULL
+                                       : cJSON_GetObjectItemCaseSensitive(w, "classes");
+            cJSON_ArrayForEach(cls, classes)
+            {
+                if (!cJSON_IsString(cls) || class_exists(run->idx, cls->valuestring)) {
+                    continue;
+                }
+                char what[300], fix[400];
+                snprintf(what, sizeof(what),
+                         "its volumeClaimTemplates use storageClassName %.100s, which is not a "
+                         "StorageClass of the cluster",
+                         cls->valuestring);
+                snprintf(fix, sizeof(fix),
+                         "kubectl apply a StorageClass named %.100s (SSD-backed, "
+                         "volumeBindingMode: WaitForFirstConsumer) or use a class that exists",
+                         cls->valuestring);
+                ka_relation_report(&res, what, fix);
+            }
+            int ret = ka_relation_emit(run, &res);
+            if (ret != 0) {
+                return ret;
+            }
         }
     }
     return 0;
