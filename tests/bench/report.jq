@@ -19,7 +19,7 @@ def row(cells): "| " + (cells | map(tostring) | join(" | ")) + " |";
   "- date: \($in.date), commit: \($in.commit)",
   "- machine: \($in.machine.nproc) CPUs, \($in.machine.cpu), Linux \($in.machine.kernel); load average \($in.machine.loadavg_at_start) at the start, \($in.machine.loadavg_at_end) at the end (shared machine: other developers compile, fuzz and test on it, so wall-clock numbers carry their load)",
   "- \($in.pinning)",
-  "- load: wrk \($in.versions.wrk), \($in.wrk_seconds) s per run, \($in.rounds) rounds; body `\($in.body)` (\($in.body_bytes) bytes, a 2-container agent Pod AdmissionReview as the API server sends it) to `/validate` (OPA: `POST /`)",
+  "- load: wrk \($in.versions.wrk), \($in.wrk_seconds) s per run, \($in.rounds) rounds; body `\($in.body)` (\($in.body_bytes) bytes, \(if $in.body == "pod-agent.json" then "a 2-container agent Pod AdmissionReview as the API server sends it" else "bench_core --emit's AdmissionReview of that name (BENCH_REVIEW)" end)) to `/validate` (OPA: `POST /`)",
   "- versions: mbedTLS \($in.versions.mbedtls), nginx \($in.versions.nginx), OPA \($in.versions.opa); suite took \($in.suite_seconds) s",
   "",
   "## Goals (recorded, not asserted)",

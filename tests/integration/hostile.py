@@ -430,37 +430,30 @@ def case_idle(args):
           m.get("fds", base + 1) <= base)
 
 
+def dripped_until_closed(c, byte):
+    """Send `byte` every 200 ms for up to GUARD seconds: True when the server closed first."""
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < GUARD:
+            c.send(byte)
+            time.sleep(0.2)
+    except (OSError, ssl.SSLError):
+        return True
+    return c.closed_by_server(1)
+
+
 def case_slow(args):
     c = Conn(args)
     c.send(b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     # one byte per 200 ms of an endless header: must be cut off by the server
-    closed = False
-    start = time.monotonic()
-    try:
-        while time.monotonic() - start < GUARD:
-            c.send(b"X")
-            time.sleep(0.2)
-    except (OSError, ssl.SSLError):
-        closed = True
-    if not closed:
-        closed = c.closed_by_server(1)
-    check("slowloris headers (1 byte / 200 ms): closed by the server", closed)
+    check("slowloris headers (1 byte / 200 ms): closed by the server",
+          dripped_until_closed(c, b"X"))
     c.close()
 
     c = Conn(args)
     c.send(b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
            b"Content-Length: 100000\r\n\r\n{")
-    closed = False
-    start = time.monotonic()
-    try:
-        while time.monotonic() - start < GUARD:
-            c.send(b" ")
-            time.sleep(0.2)
-    except (OSError, ssl.SSLError):
-        closed = True
-    if not closed:
-        closed = c.closed_by_server(1)
-    check("slow body (1 byte / 200 ms): closed by the server", closed)
+    check("slow body (1 byte / 200 ms): closed by the server", dripped_until_closed(c, b" "))
     c.close()
 
     c = Conn(args)

@@ -122,6 +122,33 @@ awk '{ if (f && /action:/) { sub(/"off"/, "warn"); f = 0 } if (/- id: network-po
 check_eq "network-policy-coverage at warn: warned, exit 0" "1 0" \
   "$(jq -r 'select(.type == "summary") | "\(.relations.warned) \(.relations.denied)"' "$tmp/warn.jsonl")"
 
+# A policy exception exempts a workload from a relation: reported as exempted, not failing.
+cat >"$tmp/exempt.yaml" <<'YAML'
+apiVersion: kadmit.dev/v1alpha1
+kind: Policy
+metadata:
+  name: exempt-spine
+spec:
+  base: checklist
+  rules:
+    - id: image-scan-attestation
+      action: "off"
+    - id: pdb-coverage
+      exceptions:
+        - name: spine-pdb-elsewhere
+          names: [memory-spine]
+          namespaces: [ai-agents]
+          reason: the Memory Spine PDB is managed by the storage team's chart
+YAML
+rm -rf "$tmp/ns" && mkdir "$tmp/ns" && cp "$C"/*.yaml "$tmp/ns/" && rm "$tmp/ns/pdb-memory-spine.yaml"
+"$KADMIT" audit --policies "$tmp/exempt.yaml" -o jsonl "$tmp/ns" >"$tmp/exempt.jsonl"
+check_eq "an exception exempts the Memory Spine from pdb-coverage: exit 0" 0 $?
+check_eq "the exemption is reported with its name" "pdb-coverage spine-pdb-elsewhere" \
+  "$(jq -r 'select(.relation == "pdb-coverage" and .name == "memory-spine") | .exempted[] | "\(.rule) \(.exception)"' "$tmp/exempt.jsonl")"
+"$KADMIT" audit --policies "$tmp/exempt.yaml" -o policyreport "$tmp/ns" >"$tmp/exempt.report.json"
+check_eq "policyreport: the exempted relation is result skip" "skip" \
+  "$(jq -r '.items[].results[] | select(.rule == "pdb-coverage" and .resources[0].name == "memory-spine" and .properties.exception) | .result' "$tmp/exempt.report.json")"
+
 # At admission a relation does nothing: the agent StatefulSet alone (no PDB, HPA, policies) is
 # allowed by `kadmit review`, as the server would.
 "$KADMIT" review --endpoint validate --policies "$tmp/policy.yaml" \

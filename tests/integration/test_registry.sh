@@ -142,15 +142,22 @@ check "--images: every listed image is fetched; one failure makes the exit 1" \
 # Admission never touches the network: kadmit serve, reading what the fetcher wrote, is traced
 # while it answers requests (the misses included): it accepts connections and opens none.
 "$KADMIT" certs --out-dir "$T/tls" --ip 127.0.0.1 >/dev/null 2>&1
-SP=$(free_port) MP=$(free_port)
-"$KADMIT" serve --listen 127.0.0.1:$SP --metrics-listen 127.0.0.1:$MP --tls-cert "$T/tls/tls.crt" \
-  --tls-key "$T/tls/tls.key" --attestations "$T/a" 2>"$T/serve.log" &
-spid=$!
-pids+=($spid)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
-strace -f -qq -e trace=accept,accept4,socket,connect -p $spid -o "$T/strace.out" &
-tpid=$!
-sleep 1
+# serve_traced LOG TRACE ARGS...: kadmit serve on fresh ports $SP, $MP with the certificate
+# above, once ready with every thread's socket calls traced into TRACE (pids $spid, $tpid)
+serve_traced() {
+  local log=$1 trace=$2
+  shift 2
+  SP=$(free_port) MP=$(free_port)
+  "$KADMIT" serve --listen 127.0.0.1:$SP --metrics-listen 127.0.0.1:$MP \
+    --tls-cert "$T/tls/tls.crt" --tls-key "$T/tls/tls.key" "$@" 2>"$log" &
+  spid=$!
+  pids+=($spid)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
+  strace -f -qq -e trace=accept,accept4,socket,connect -p $spid -o "$trace" &
+  tpid=$!
+  sleep 1
+}
+serve_traced "$T/serve.log" "$T/strace.out" --attestations "$T/a"
 for f in tests/fixtures/checklist/*/request.json; do
   curl -s --cacert "$T/tls/ca.crt" -H 'Content-Type: application/json' --data-binary @"$f" \
     "https://127.0.0.1:$SP/validate" >/dev/null
@@ -167,13 +174,19 @@ kill $spid
 # fetcher writes what the registry holds into --attestations; the controller's retry is admitted.
 . tests/integration/lib/attest.sh
 attest_setup "$T/k"
-echo miss >"$T/miss.txt"
-tar -C "$T" -cf "$T/miss.tar" miss.txt
-"$CRANE" append --insecure -f "$T/miss.tar" -t "$REG/miss:1" >/dev/null 2>&1
-MDIG=$("$CRANE" digest --insecure "$REG/miss:1")
-bash $A/statement.sh --digest "${MDIG#sha256:}" $A/trivy-clean.json >"$T/miss.st"
-bash $A/sign.sh "$T/k/keys/scanner.key" "$T/miss.st" >"$T/miss.json"
-python3 "$TOOL" push-att --registry "http://$REG" --repo miss --digest "${MDIG#sha256:}" "$T/miss.json"
+push_attested() { # NAME: push image $REG/NAME:1 and a signed clean scan of it; prints its digest
+  echo "$1" >"$T/$1.txt"
+  tar -C "$T" -cf "$T/$1.tar" "$1.txt"
+  "$CRANE" append --insecure -f "$T/$1.tar" -t "$REG/$1:1" >/dev/null 2>&1
+  local dig
+  dig=$("$CRANE" digest --insecure "$REG/$1:1")
+  bash $A/statement.sh --digest "${dig#sha256:}" $A/trivy-clean.json >"$T/$1.st"
+  bash $A/sign.sh "$T/k/keys/scanner.key" "$T/$1.st" >"$T/$1.json"
+  python3 "$TOOL" push-att --registry "http://$REG" --repo "$1" --digest "${dig#sha256:}" \
+    "$T/$1.json" >&2
+  echo "$dig"
+}
+MDIG=$(push_attested miss)
 review() { # NAME IMAGE: an AdmissionReview of a pod running IMAGE
   python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -189,32 +202,18 @@ PY
 }
 review miss "$REG/miss@$MDIG" >"$T/miss.req"
 # an image listed in --registry-images: fetched before any pod asks for it
-echo listed >"$T/listed.txt"
-tar -C "$T" -cf "$T/listed.tar" listed.txt
-"$CRANE" append --insecure -f "$T/listed.tar" -t "$REG/listed:1" >/dev/null 2>&1
-LDIG=$("$CRANE" digest --insecure "$REG/listed:1")
-bash $A/statement.sh --digest "${LDIG#sha256:}" $A/trivy-clean.json >"$T/listed.st"
-bash $A/sign.sh "$T/k/keys/scanner.key" "$T/listed.st" >"$T/listed.json"
-python3 "$TOOL" push-att --registry "http://$REG" --repo listed --digest "${LDIG#sha256:}" "$T/listed.json"
+LDIG=$(push_attested listed)
 printf '# images to follow\n%s/listed@%s\n' "$REG" "$LDIG" >"$T/images-listed.txt"
 review none "$REG/app@sha256:$(printf 2%.0s {1..64})" >"$T/none.req"
 review down "127.0.0.1:$DOWN/app@sha256:$(printf 3%.0s {1..64})" >"$T/down.req"
 proxy slow
 review slow "127.0.0.1:$P/app@sha256:$(printf 4%.0s {1..64})" >"$T/slow.req"
 mkdir -p "$T/fetched"
-SP=$(free_port) MP=$(free_port)
-"$KADMIT" serve --listen 127.0.0.1:$SP --metrics-listen 127.0.0.1:$MP --tls-cert "$T/tls/tls.crt" \
-  --tls-key "$T/tls/tls.key" --policies "$T/k/checklist.yaml" --attestations "$T/fetched" \
-  --attestation-source registry --registry-plain-http 1 --registry-timeout 20s \
-  --registry-hosts "$REG,127.0.0.1:$DOWN,127.0.0.1:$P" --registry-images "$T/images-listed.txt" \
-  2>"$T/serve-reg.log" &
-spid=$!
-pids+=($spid)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
 # every thread traced: the fetcher (named kadmit-fetcher) connects, no other thread does
-strace -f -qq -e trace=accept,accept4,socket,connect -p $spid -o "$T/strace-reg.out" &
-tpid=$!
-sleep 1
+serve_traced "$T/serve-reg.log" "$T/strace-reg.out" --policies "$T/k/checklist.yaml" \
+  --attestations "$T/fetched" --attestation-source registry --registry-plain-http 1 \
+  --registry-timeout 20s --registry-hosts "$REG,127.0.0.1:$DOWN,127.0.0.1:$P" \
+  --registry-images "$T/images-listed.txt"
 post() { curl -s --max-time 5 --cacert "$T/tls/ca.crt" -H 'Content-Type: application/json' \
   --data-binary @"$1" "https://127.0.0.1:$SP/validate"; }
 # poll until the answer to $1 matches the extended regex $2 (keeps the last answer in $1.out)

@@ -65,6 +65,17 @@ static struct {
     long trace_at; /* KA_TORTURE_TRACE=N: print the stack of the Nth allocation when it fails */
 } t;
 
+/* From here on, count allocations and live blocks, and fail the fail_at-th (0: none). */
+static void fail_allocation(long fail_at)
+{
+    t.calls = 0;
+    t.fail_at = fail_at;
+    t.injected = 0;
+    t.live = 0;
+    t.tracking = 1;
+    t.failing = 1;
+}
+
 KA_NO_ASAN static int should_fail(void)
 {
     if (!t.failing) {
@@ -133,130 +144,23 @@ static int arena_on; /* the per-review cJSON arena is enabled */
 
 /* ---- requests ------------------------------------------------------------------------- */
 
-/* A 2-container agent pod that passes the checklist (validate: allow). */
-static const char req_validate_good[] =
-    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
-    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kin"
-    "d\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods"
-    "\"},\"namespace\":\"ai-agents\",\"name\":\"agent-0\",\"operation\":\"CREATE\""
-    ",\"userInfo\":{\"username\":\"kubernetes-admin\",\"groups\":[\"system:mas"
-    "ters\"]},\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"na"
-    "me\":\"agent-0\",\"namespace\":\"ai-agents\",\"labels\":{\"app\":\"agent\"},\""
-    "annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\""
-    ":\"9090\"}},\"spec\":{\"terminationGracePeriodSeconds\":120,\"serviceAc"
-    "countName\":\"agent-sa\",\"containers\":[{\"name\":\"agent\",\"image\":\"reg"
-    "istry.chaozcode.com/agent:2.4.0\",\"ports\":[{\"name\":\"http\",\"contai"
-    "nerPort\":8080},{\"name\":\"metrics\",\"containerPort\":9090}],\"env\":[{"
-    "\"name\":\"MEMORY_SPINE_URL\",\"value\":\"http://memory-spine-headless:"
-    "8788\"},{\"name\":\"MODEL_API_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"nam"
-    "e\":\"model-credentials\",\"key\":\"api-key\"}}}],\"resources\":{\"request"
-    "s\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4"
-    "Gi\"}},\"readinessProbe\":{\"httpGet\":{\"path\":\"/health/ready\",\"port\""
-    ":8080},\"initialDelaySeconds\":10,\"periodSeconds\":15},\"livenessPro"
-    "be\":{\"httpGet\":{\"path\":\"/health/live\",\"port\":8080},\"initialDelay"
-    "Seconds\":30,\"periodSeconds\":20,\"failureThreshold\":3}},{\"name\":\"m"
-    "etrics-sidecar\",\"image\":\"registry.chaozcode.com/agent-metrics:1."
-    "2.0\",\"ports\":[{\"containerPort\":9090}],\"resources\":{\"requests\":{\""
-    "cpu\":\"50m\",\"memory\":\"64Mi\"},\"limits\":{\"cpu\":\"100m\",\"memory\":\"128"
-    "Mi\"}}}]}},\"oldObject\":null,\"dryRun\":false}}";
-
-/* The same pod with missing probes, a latest tag, a literal API key, missing limits and a short
- * grace period (validate: deny with six findings). */
-static const char req_validate_bad[] =
-    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
-    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kin"
-    "d\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods"
-    "\"},\"namespace\":\"ai-agents\",\"name\":\"agent-0\",\"operation\":\"CREATE\""
-    ",\"userInfo\":{\"username\":\"kubernetes-admin\",\"groups\":[\"system:mas"
-    "ters\"]},\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"na"
-    "me\":\"agent-0\",\"namespace\":\"ai-agents\",\"labels\":{\"app\":\"agent\"},\""
-    "annotations\":{\"prometheus.io/scrape\":\"true\",\"prometheus.io/port\""
-    ":\"9090\"}},\"spec\":{\"terminationGracePeriodSeconds\":30,\"serviceAcc"
-    "ountName\":\"agent-sa\",\"containers\":[{\"name\":\"agent\",\"image\":\"regi"
-    "stry.chaozcode.com/agent:latest\",\"ports\":[{\"name\":\"http\",\"contai"
-    "nerPort\":8080},{\"name\":\"metrics\",\"containerPort\":9090}],\"env\":[{"
-    "\"name\":\"MEMORY_SPINE_URL\",\"value\":\"http://memory-spine-headless:"
-    "8788\"},{\"name\":\"MODEL_API_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"nam"
-    "e\":\"model-credentials\",\"key\":\"api-key\"}}},{\"name\":\"OPENAI_API_KE"
-    "Y\",\"value\":\"sk-live-123\"}],\"resources\":{\"requests\":{\"cpu\":\"500m\""
-    ",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}}},{\"name\":\""
-    "metrics-sidecar\",\"image\":\"registry.chaozcode.com/agent-metrics:1"
-    ".2.0\",\"ports\":[{\"containerPort\":9090}],\"resources\":{\"requests\":{"
-    "\"cpu\":\"50m\",\"memory\":\"64Mi\"}}}]}},\"oldObject\":null,\"dryRun\":fals"
-    "e}}";
-
-/* An agent pod with a helper container, no probes, no sidecar (mutate: allow with 8 patch ops). */
-static const char req_mutate_pod[] =
-    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
-    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kin"
-    "d\":\"Pod\"},\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods"
-    "\"},\"namespace\":\"ai-agents\",\"name\":\"agent-0\",\"operation\":\"CREATE\""
-    ",\"userInfo\":{\"username\":\"kubernetes-admin\",\"groups\":[\"system:mas"
-    "ters\"]},\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"na"
-    "me\":\"agent-0\",\"namespace\":\"ai-agents\",\"labels\":{\"app\":\"agent\"}},"
-    "\"spec\":{\"terminationGracePeriodSeconds\":120,\"serviceAccountName\""
-    ":\"agent-sa\",\"containers\":[{\"name\":\"agent\",\"image\":\"registry.chao"
-    "zcode.com/agent:2.4.0\",\"ports\":[{\"name\":\"http\",\"containerPort\":8"
-    "080},{\"name\":\"metrics\",\"containerPort\":9090}],\"env\":[{\"name\":\"ME"
-    "MORY_SPINE_URL\",\"value\":\"http://memory-spine-headless:8788\"},{\"n"
-    "ame\":\"MODEL_API_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"model-"
-    "credentials\",\"key\":\"api-key\"}}}],\"resources\":{\"requests\":{\"cpu\":"
-    "\"500m\",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}}},{\"n"
-    "ame\":\"tools\",\"image\":\"registry.chaozcode.com/tools:1.0.0\",\"ports"
-    "\":[{\"name\":\"http\",\"containerPort\":8080}],\"resources\":{\"requests\""
-    ":{\"cpu\":\"10m\",\"memory\":\"16Mi\"},\"limits\":{\"cpu\":\"50m\",\"memory\":\"3"
-    "2Mi\"}}}]}},\"oldObject\":null,\"dryRun\":false}}";
-
-/* UPDATE of a StatefulSet that adds a literal secret (validate: deny, older findings ratcheted
- * to warnings). */
-static const char req_validate_update[] =
-    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"re"
-    "quest\":{\"uid\":\"torture-1\",\"kind\":{\"group\":\"apps\",\"version\":\"v1\","
-    "\"kind\":\"StatefulSet\"},\"resource\":{\"group\":\"apps\",\"version\":\"v1\","
-    "\"resource\":\"statefulsets\"},\"namespace\":\"ai-agents\",\"name\":\"agent"
-    "\",\"operation\":\"UPDATE\",\"userInfo\":{\"username\":\"kubernetes-admin\""
-    ",\"groups\":[\"system:masters\"]},\"object\":{\"apiVersion\":\"apps/v1\",\""
-    "kind\":\"StatefulSet\",\"metadata\":{\"name\":\"agent\",\"namespace\":\"ai-a"
-    "gents\"},\"spec\":{\"serviceName\":\"agent-headless\",\"replicas\":3,\"sel"
-    "ector\":{\"matchLabels\":{\"app\":\"agent\"}},\"template\":{\"metadata\":{\""
-    "labels\":{\"app\":\"agent\"}},\"spec\":{\"terminationGracePeriodSeconds\""
-    ":30,\"serviceAccountName\":\"agent-sa\",\"containers\":[{\"name\":\"agent"
-    "\",\"image\":\"registry.chaozcode.com/agent:latest\",\"ports\":[{\"name\""
-    ":\"http\",\"containerPort\":8080},{\"name\":\"metrics\",\"containerPort\":"
-    "9090}],\"env\":[{\"name\":\"MEMORY_SPINE_URL\",\"value\":\"http://memory-"
-    "spine-headless:8788\"},{\"name\":\"MODEL_API_KEY\",\"valueFrom\":{\"secr"
-    "etKeyRef\":{\"name\":\"model-credentials\",\"key\":\"api-key\"}}},{\"name\""
-    ":\"OPENAI_API_KEY\",\"value\":\"sk-live-123\"}],\"resources\":{\"requests"
-    "\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4G"
-    "i\"}}},{\"name\":\"metrics-sidecar\",\"image\":\"registry.chaozcode.com/"
-    "agent-metrics:1.2.0\",\"ports\":[{\"containerPort\":9090}],\"resources"
-    "\":{\"requests\":{\"cpu\":\"50m\",\"memory\":\"64Mi\"}}}]}}}},\"oldObject\":{"
-    "\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\""
-    "agent\",\"namespace\":\"ai-agents\"},\"spec\":{\"serviceName\":\"agent-hea"
-    "dless\",\"replicas\":3,\"selector\":{\"matchLabels\":{\"app\":\"agent\"}},\""
-    "template\":{\"metadata\":{\"labels\":{\"app\":\"agent\"}},\"spec\":{\"termin"
-    "ationGracePeriodSeconds\":30,\"serviceAccountName\":\"agent-sa\",\"con"
-    "tainers\":[{\"name\":\"agent\",\"image\":\"registry.chaozcode.com/agent:"
-    "latest\",\"ports\":[{\"name\":\"http\",\"containerPort\":8080},{\"name\":\"m"
-    "etrics\",\"containerPort\":9090}],\"env\":[{\"name\":\"MEMORY_SPINE_URL\""
-    ",\"value\":\"http://memory-spine-headless:8788\"},{\"name\":\"MODEL_API"
-    "_KEY\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"model-credentials\",\"k"
-    "ey\":\"api-key\"}}}],\"resources\":{\"requests\":{\"cpu\":\"500m\",\"memory\""
-    ":\"1Gi\"},\"limits\":{\"cpu\":\"2\",\"memory\":\"4Gi\"}}},{\"name\":\"metrics-s"
-    "idecar\",\"image\":\"registry.chaozcode.com/agent-metrics:1.2.0\",\"po"
-    "rts\":[{\"containerPort\":9090}],\"resources\":{\"requests\":{\"cpu\":\"50"
-    "m\",\"memory\":\"64Mi\"}}}]}}}},\"dryRun\":false}}";
-
-static const struct torture_case {
+/* The requests are tests/fixtures/torture/<file>.json, read by main() before any run. */
+static struct torture_case {
     const char *name;
     enum ka_endpoint ep;
-    const char *body;
+    const char *file;
     int want_allowed; /* the real answer, checked on the reference run */
+    char *body;
 } cases[] = {
-    {"validate 2-container agent pod (allow)", KA_ENDPOINT_VALIDATE, req_validate_good, 1},
-    {"validate 2-container agent pod (deny)", KA_ENDPOINT_VALIDATE, req_validate_bad, 0},
-    {"mutate 2-container agent pod (patch)", KA_ENDPOINT_MUTATE, req_mutate_pod, 1},
-    {"validate StatefulSet UPDATE (ratchet)", KA_ENDPOINT_VALIDATE, req_validate_update, 0},
+    /* A 2-container agent pod that passes the checklist. */
+    {"validate 2-container agent pod (allow)", KA_ENDPOINT_VALIDATE, "validate-good", 1, NULL},
+    /* The same pod with missing probes, a latest tag, a literal API key, missing limits and a
+     * short grace period: six findings. */
+    {"validate 2-container agent pod (deny)", KA_ENDPOINT_VALIDATE, "validate-bad", 0, NULL},
+    /* An agent pod with a helper container, no probes, no sidecar: 8 patch operations. */
+    {"mutate 2-container agent pod (patch)", KA_ENDPOINT_MUTATE, "mutate-pod", 1, NULL},
+    /* UPDATE of a StatefulSet that adds a literal secret: older findings ratcheted to warnings. */
+    {"validate StatefulSet UPDATE (ratchet)", KA_ENDPOINT_VALIDATE, "validate-update", 0, NULL},
 };
 
 /* ---- checks --------------------------------------------------------------------------- */
@@ -299,12 +203,7 @@ static long review_once(const struct ka_policy *pol, const struct torture_case *
     ka_buf_init(&out, 16u * 1024u * 1024u);
     long saved_live = t.live;
     int saved_tracking = t.tracking;
-    t.calls = 0;
-    t.fail_at = fail_at;
-    t.injected = 0;
-    t.live = 0;
-    t.tracking = 1;
-    t.failing = 1;
+    fail_allocation(fail_at);
     o->ret = ka_admission_review(pol, tc->ep, tc->body, strlen(tc->body), &opts, &out,
                                  own_summary ? NULL : &summary);
     t.failing = 0;
@@ -451,12 +350,7 @@ static void policy_load_torture(const char *what, int (*load)(struct ka_policy *
     long n_error = 0, n_ok = 0, n_bad = 0, n_leak = 0;
     for (long n = 1; n <= total; n++) {
         p = NULL;
-        t.calls = 0;
-        t.fail_at = n;
-        t.injected = 0;
-        t.live = 0;
-        t.tracking = 1;
-        t.failing = 1;
+        fail_allocation(n);
         ret = load(&p);
         t.failing = 0;
         if (ret != 0) {
@@ -525,6 +419,20 @@ int main(int argc, char **argv)
     ka_json_arena_set_enabled(0);
     const char *trace = getenv("KA_TORTURE_TRACE");
     t.trace_at = trace != NULL ? strtol(trace, NULL, 10) : 0;
-    return ka_test_run_with_policy("torture", tests, argc, argv,
-                                   ka_test_load_checklist_without_attestations, &policy);
+    size_t n = sizeof(cases) / sizeof(cases[0]);
+    for (size_t i = 0; i < n; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "tests/fixtures/torture/%s.json", cases[i].file);
+        cases[i].body = ka_test_slurp(path, NULL);
+        if (cases[i].body == NULL) {
+            fprintf(stderr, "torture: cannot read %s\n", path);
+            return 2;
+        }
+    }
+    int rc = ka_test_run_with_policy("torture", tests, argc, argv,
+                                     ka_test_load_checklist_without_attestations, &policy);
+    for (size_t i = 0; i < n; i++) {
+        free(cases[i].body);
+    }
+    return rc;
 }

@@ -588,6 +588,10 @@ static int add_relation_result(void *ctx, const struct ka_relation_result *r)
         }
     }
     it->n_dropped_findings = r->n_dropped;
+    if (r->exception[0] != '\0' &&
+        item_add_exemption(it, r->rule, r->exception, r->exception_reason) != 0) {
+        return KA_ENOMEM;
+    }
     item_scrub(it);
     return emit_ready(a); /* streaming: written and released at once */
 }

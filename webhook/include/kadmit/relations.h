@@ -115,7 +115,11 @@ struct ka_relation_result {
     const char *name;
     int not_evaluated; /* the input lacks a kind the rule needs */
     char reason[256];  /* not evaluated: "not evaluated: the input has no ... objects" */
-    size_t n_findings; /* 0: the relation holds */
+    /* A policy exception of the rule that exempts the subject: its findings are dropped and the
+     * result says so (exception name and reason; "" when none) */
+    char exception[128];
+    char exception_reason[256];
+    size_t n_findings; /* 0: the relation holds (or is exempted) */
     size_t n_dropped;  /* findings past KA_RELATION_MAX_FINDINGS */
     struct ka_relation_finding findings[KA_RELATION_MAX_FINDINGS];
 };
