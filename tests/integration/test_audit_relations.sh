@@ -76,6 +76,10 @@ audit "$tmp/ns" >"$tmp/nonp.txt"
 check "text: the SKIP block and the summary sentence" grep -q \
   "skip     network-policy-coverage: not evaluated: the input has no NetworkPolicy objects" "$tmp/nonp.txt"
 check "text: relation checks counted" grep -q "^7 relation checks (several objects together): 0 failed" "$tmp/nonp.txt"
+check "text: which relations were not evaluated, and for want of which kind" grep -q \
+  "^not evaluated, the input has no objects of their kind: network-policy-coverage (no NetworkPolicy) 2" "$tmp/nonp.txt"
+audit -o markdown "$tmp/ns" >"$tmp/nonp.md"
+check "markdown: the same line" grep -q "network-policy-coverage (no NetworkPolicy) 2" "$tmp/nonp.md"
 audit -o policyreport "$tmp/ns" >"$tmp/nonp.report.json"
 check_eq "policyreport: not evaluated is result skip" "skip skip" \
   "$(jq -r '[.items[].results[] | select(.rule == "network-policy-coverage") | .result] | join(" ")' "$tmp/nonp.report.json")"
@@ -89,6 +93,7 @@ check_eq "json: relation results in results, counted in the summary" "7 2" \
 rm -rf "$tmp/ns" && mkdir "$tmp/ns" && cp "$C"/*.yaml "$tmp/ns/" && rm "$tmp/ns/networkpolicy-agent.yaml"
 audit -o markdown "$tmp/ns" >"$tmp/gap.md"
 check "markdown lists the relation finding" grep -q "network-policy-coverage" "$tmp/gap.md"
+check "markdown: a failed relation is a denial in the title" grep -q "^## kadmit audit: denials found" "$tmp/gap.md"
 audit -o html "$tmp/ns" >"$tmp/gap.html"
 check "html lists the relation finding" grep -q "network-policy-coverage" "$tmp/gap.html"
 audit -o policyreport "$tmp/ns" >"$tmp/gap.report.json"

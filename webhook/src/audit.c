@@ -564,6 +564,8 @@ static int add_deferred_roles(struct ka_audit *a)
     return ret;
 }
 
+static void tally_name(struct ka_audit_name_tally *t, const char *name);
+
 /* One relation result becomes an item naming its subject. */
 static int add_relation_result(void *ctx, const struct ka_relation_result *r)
 {
@@ -578,6 +580,13 @@ static int add_relation_result(void *ctx, const struct ka_relation_result *r)
     snprintf(it->namespace_, sizeof(it->namespace_), "%s", r->namespace_);
     snprintf(it->name, sizeof(it->name), "%s", r->name);
     it->not_evaluated = r->not_evaluated;
+    if (r->not_evaluated) { /* "pdb-coverage (no PodDisruptionBudget)", for the summary */
+        const char *kind = strstr(r->reason, "has no ");
+        char key[64];
+        snprintf(key, sizeof(key), "%s (no %.*s)", r->rule,
+                 kind != NULL ? (int)strcspn(kind + 7, " ") : 1, kind != NULL ? kind + 7 : "?");
+        tally_name(&a->not_evaluated, key);
+    }
     snprintf(it->error_msg, sizeof(it->error_msg), "%s", r->reason);
     it->allowed = 1;
     for (size_t f = 0; f < r->n_findings; f++) {
@@ -679,6 +688,11 @@ int ka_audit_finish(struct ka_audit *a)
 static void count_skipped(struct ka_audit *a, struct ka_audit_name_tally *t, const char *name)
 {
     a->n_skipped++;
+    tally_name(t, name);
+}
+
+static void tally_name(struct ka_audit_name_tally *t, const char *name)
+{
     size_t i = 0;
     while (i < t->n_top && strcmp(t->top[i].name, name) != 0) {
         i++;
