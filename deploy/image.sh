@@ -13,13 +13,14 @@
 # and the shell, date, grep and head its script runs. KADMIT_IMAGE_NO_AUDIT=1 skips it.
 #
 # The binary is built in the cached Debian 13 root of tests/platforms/debian13.sh (Mbed TLS
-# 3.6, Release, stripped). The image holds only that binary and the runtime libraries, extracted
-# from Debian 13's packages by `mmdebstrap --variant=extract` (libmbedtls21, libmbedx509-7,
-# libmbedcrypto16, libmicrohttpd12t64, libcjson1, libyaml-0-2, libcurl4t64 and ca-certificates
-# with their dependencies), with one
-# /var/lib/dpkg/status.d/<package> entry per package so scanners (Trivy, Grype) see their
-# versions. No shell, no package manager. It runs as 65532:65532 with deploy/Dockerfile's
-# entrypoint and command, which deploy/base's Deployment repeats.
+# 3.6, Release, stripped). The image holds only that binary and the shared libraries it loads,
+# taken from Debian 13's packages extracted by `mmdebstrap --variant=extract` (libmbedtls21,
+# libmbedx509-7, libmbedcrypto16, libmicrohttpd12t64, libcjson1, libyaml-0-2, libcurl4t64 and
+# ca-certificates with their dependencies; see make_root), with a
+# /var/lib/dpkg/status.d/<package> entry, and <package>.md5sums listing the files shipped, for
+# each package with a file in the image, so scanners (Trivy, Grype) see their versions. No
+# shell, no package manager. It runs as 65532:65532 with deploy/Dockerfile's entrypoint and
+# command, which deploy/base's Deployment repeats.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
@@ -52,50 +53,76 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # ---- a root file system: the binary and the runtime libraries, from Debian 13's packages ----
-# make_root DIR KEEP PACKAGE...: extract the packages with their dependencies, keep the
-# libraries, their copyright files and one dpkg entry per package, drop every program but the
-# space-separated KEEP list, and install kadmit. The downloaded .debs are kept
-# (--skip=cleanup/apt/cache) for their control fields: each becomes the package's status.d entry,
-# as distroless images have them.
+# make_root DIR KEEP PACKAGE...: extract the packages with their dependencies into DIR.x, then
+# make DIR hold only what runs: kadmit, the programs named in the space-separated KEEP list, and
+# the shared libraries they load (their DT_NEEDED entries, transitively, plus the loader and
+# libgcc_s, which glibc itself loads for pthread_exit and thread cancellation), each with its
+# soname link; the CA bundle libcurl reads; the copyright files and a /var/lib/dpkg/status.d
+# entry of every package that ships a file there. Everything else the packages hold (programs,
+# plugins and libraries nothing loads, OpenSSL's legacy provider, debconf, data) is pruned:
+# status.d/<package>.md5sums lists exactly the files of that package the image has, so a
+# scanner (Trivy, Grype) sees the versions and which files are there. The downloaded .debs
+# (--skip=cleanup/apt/cache) give the control fields and who owns each file.
 make_root() {
   local rootfs=$1 keep=$2
   shift 2
+  local x="$rootfs.x"
+  rm -rf "$x" "$rootfs"
   mmdebstrap --quiet --variant=extract --include="$(IFS=,; echo "$*")" \
     --skip=cleanup/apt/cache \
-    trixie "$rootfs" "deb $mirror trixie main" "deb $mirror trixie-updates main" \
+    trixie "$x" "deb $mirror trixie main" "deb $mirror trixie-updates main" \
     "deb $security trixie-security main" >&2
-  mkdir -p "$rootfs/var/lib/dpkg/status.d"
-  for deb in "$rootfs"/var/cache/apt/archives/*.deb; do
+
+  mkdir -p "$rootfs"
+  install -D -m 0755 "$root/root/build-image/kadmit" "$rootfs/usr/bin/kadmit"
+  local p libs ship=()
+  for p in $keep; do ship+=("usr/bin/$p"); done
+  libs=$(needed_closure "$x" "$rootfs/usr/bin/kadmit" "${ship[@]/#/$x/}") || exit 1
+  # shellcheck disable=SC2206 # one library path a line, no blanks
+  ship+=($libs usr/lib64/ld-linux-x86-64.so.2 usr/lib/x86_64-linux-gnu/libgcc_s.so.1)
+  for p in "${ship[@]}"; do copy_from "$x" "$rootfs" "$p"; done
+  # ca-certificates' postinst (not run by an extraction) would concatenate the bundle libcurl
+  # reads; the bundle is the package's only file shipped.
+  mkdir -p "$rootfs/etc/ssl/certs"
+  cat "$x"/usr/share/ca-certificates/mozilla/*.crt >"$rootfs/etc/ssl/certs/ca-certificates.crt"
+
+  # Who owns each shipped file, from the .debs' file lists.
+  local deb pkg f
+  local -A owner=() files=()
+  for deb in "$x"/var/cache/apt/archives/*.deb; do
     pkg=$(dpkg-deb -f "$deb" Package)
+    while read -r f; do
+      f=${f#./}
+      [ -z "$f" ] || owner[$f]=$pkg
+    done < <(dpkg-deb --fsys-tarfile "$deb" | tar -t)
+  done
+  owner[etc/ssl/certs/ca-certificates.crt]=ca-certificates
+  while read -r f; do
+    [ "$f" != usr/bin/kadmit ] || continue
+    pkg=${owner[$f]:-}
+    [ -n "$pkg" ] || { echo "image.sh: no package ships /$f" >&2; exit 1; }
+    files[$pkg]+="$f "
+  done < <(cd "$rootfs" && find . \( -type f -o -type l \) -printf '%P\n' | sort)
+  mkdir -p "$rootfs/var/lib/dpkg/status.d"
+  for deb in "$x"/var/cache/apt/archives/*.deb; do
+    pkg=$(dpkg-deb -f "$deb" Package)
+    [ -n "${files[$pkg]:-}" ] || continue
     { dpkg-deb -f "$deb" Package Version Architecture Maintainer Installed-Size Depends \
         Pre-Depends Section Priority Source Multi-Arch Homepage Description
       echo "Status: install ok installed"; } >"$rootfs/var/lib/dpkg/status.d/$pkg"
+    # shellcheck disable=SC2086 # a list of paths without blanks
+    (cd "$rootfs" && for f in ${files[$pkg]}; do [ -L "$f" ] || md5sum "$f"; done) \
+      >"$rootfs/var/lib/dpkg/status.d/$pkg.md5sums"
+    if [ -e "$x/usr/share/doc/$pkg/copyright" ]; then
+      copy_from "$x" "$rootfs" "usr/share/doc/$pkg/copyright"
+    fi
   done
   [ -s "$rootfs/var/lib/dpkg/status.d/libmbedtls21" ] || { echo "image.sh: no status.d entries" >&2; exit 1; }
+  rm -rf "$x"
 
-  # Drop what a daemon never reads (apt's state, manuals, translations, charset converters,
-  # documentation but licences), and every program not in KEEP.
-  rm -rf "$rootfs"/etc/apt "$rootfs"/var/lib/apt "$rootfs"/var/cache "$rootfs"/var/log \
-    "$rootfs"/usr/share/man "$rootfs"/usr/share/info "$rootfs"/usr/share/locale \
-    "$rootfs"/usr/share/lintian "$rootfs"/usr/share/bug "$rootfs"/usr/lib/*/gconv \
-    "$rootfs"/usr/share/i18n "$rootfs"/usr/lib/*/audit
-  find "$rootfs/usr/share/doc" -type f ! -name copyright -delete 2>/dev/null || true
-  find "$rootfs/usr/share/doc" -type d -empty -delete 2>/dev/null || true
-  local p
-  for p in "$rootfs"/usr/bin/* "$rootfs"/usr/sbin/*; do
-    case " $keep " in *" $(basename "$p") "*) ;; *) rm -f "$p" ;; esac
-  done
-
-  # ca-certificates' postinst (not run by an extraction) would concatenate the bundle libcurl
-  # reads.
-  mkdir -p "$rootfs/etc/ssl/certs"
-  cat "$rootfs"/usr/share/ca-certificates/mozilla/*.crt >"$rootfs/etc/ssl/certs/ca-certificates.crt"
-  install -D -m 0755 "$root/root/build-image/kadmit" "$rootfs/usr/bin/kadmit"
   # Merged /usr, as base-files makes it (not extracted here): the loader is /lib64/ld-linux-*.
   local d
-  for d in bin lib lib64 sbin; do
-    [ -e "$rootfs/$d" ] || [ ! -d "$rootfs/usr/$d" -a "$d" != bin ] || ln -s "usr/$d" "$rootfs/$d"
-  done
+  for d in bin lib lib64; do ln -s "usr/$d" "$rootfs/$d"; done
   install -d -m 0755 "$rootfs/etc/kadmit" "$rootfs/etc/kadmit/tls" "$rootfs/etc/kadmit/policies" \
     "$rootfs/etc/kadmit/attestations" "$rootfs/etc/kadmit/attestation-keys"
   install -d -m 1777 "$rootfs/tmp"
@@ -103,6 +130,43 @@ make_root() {
     >"$rootfs/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
   install -d -m 0700 -o 65532 -g 65532 "$rootfs/home/nonroot"
+}
+
+# needed_closure ROOT ELF...: the shared libraries the ELF files load, transitively (DT_NEEDED
+# entries looked up in ROOT's library directories), as paths relative to ROOT, one a line.
+needed_closure() {
+  local r=$1 lib d hit
+  shift
+  local todo=("$@")
+  local -A seen=()
+  while [ ${#todo[@]} -gt 0 ]; do
+    for lib in $(objdump -p "${todo[0]}" | awk '$1 == "NEEDED" {print $2}'); do
+      [ -z "${seen[$lib]:-}" ] || continue
+      hit=""
+      for d in usr/lib/x86_64-linux-gnu usr/lib64 usr/lib; do
+        if [ -e "$r/$d/$lib" ]; then hit=$d/$lib; break; fi
+      done
+      [ -n "$hit" ] || { echo "image.sh: $lib (needed by ${todo[0]#"$r"}) is in no package" >&2; return 1; }
+      seen[$lib]=$hit
+      todo+=("$r/$hit")
+    done
+    todo=("${todo[@]:1}")
+  done
+  printf '%s\n' "${seen[@]}"
+}
+
+# copy_from FROM TO PATH: copy FROM/PATH to TO/PATH, and when it is a symbolic link, what it
+# points to (relative links, as Debian's are).
+copy_from() {
+  local from=$1 to=$2 rel=$3 target
+  [ -e "$to/$rel" ] || [ -L "$to/$rel" ] && return 0
+  mkdir -p "$to/$(dirname "$rel")"
+  cp -a "$from/$rel" "$to/$rel"
+  if [ -L "$from/$rel" ]; then
+    target=$(readlink "$from/$rel")
+    case "$target" in /*) target=${target#/} ;; *) target=$(dirname "$rel")/$target ;; esac
+    copy_from "$from" "$to" "$(realpath -ms --relative-to=/ "/$target")"
+  fi
 }
 
 # pack ROOTFS OCI_DIR ARCHIVE NAME CONFIG...: an OCI layout (umoci, tag $tag) and a

@@ -23,7 +23,7 @@ case "${1:-test}" in
   test) want+=("${integration[@]}" clang clang-format valgrind libclang-rt-dev) ;;
   bench) want+=(libcunit1-dev curl openssl jq wrk nginx-light valgrind) ;;
   platform) want+=("${integration[@]}" ca-certificates git) ;;
-  image) want=(mmdebstrap umoci skopeo podman runc uidmap) ;;
+  image) want=(mmdebstrap umoci skopeo podman runc uidmap binutils) ;;
   *) echo "deps: unknown profile '$1' (build, test, bench, platform, image)" >&2; exit 2 ;;
 esac
 if [ -n "$list" ]; then

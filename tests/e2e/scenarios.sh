@@ -32,6 +32,7 @@ ALL_SCENARIOS=(
   registry-miss
   stale-scan-replacement
   deploy-kustomize
+  audit-cluster
   latency
   webhook-down
   kadmit-log
@@ -1287,4 +1288,32 @@ sc_kadmit_log() {
   [ -z "$bad" ] || fail "kadmit log has errors:
 $bad"
   echo "ok: $(wc -l <"$f") log lines, no sanitizer report or error-level line"
+}
+
+# `kadmit audit --cluster` (issue #17): the checklist's complete namespace
+# (tests/fixtures/checklist/complete/), admitted through the webhook into this scenario's
+# namespace without its Memory Spine PDB and the agents' NetworkPolicy; the audit, which runs
+# kubectl itself with the run's kubeconfig, finds exactly those two gaps there.
+sc_audit_cluster() {
+  local dir="$REPO/tests/fixtures/checklist/complete" f out got
+  [ -d "$dir" ] || skip "no $dir in this checkout"
+  grep -q -- --cluster <("$KADMIT" audit --help) || skip "kadmit audit has no --cluster"
+  ns_create
+  for f in "$dir"/*.yaml; do
+    case "$(basename "$f")" in namespace.yaml | pdb-memory-spine.yaml | networkpolicy-agent.yaml) continue ;; esac
+    step "apply $(basename "$f") in $NS"
+    sed "s/namespace: ai-agents/namespace: $NS/" "$f" | expect_ok out k apply -f -
+  done
+  step "kadmit audit --cluster"
+  "$KADMIT" audit --cluster --kubectl "$KUBECTL" --kubeconfig "$KUBECONFIG" --policies "$POLICY" \
+    --fail-on never -o jsonl >"$WORK/audit-cluster.jsonl" 2>"$WORK/audit-cluster.err" ||
+    { cat "$WORK/audit-cluster.err" >&2; fail "kadmit audit --cluster failed"; }
+  got="$(jq -r --arg ns "$NS" 'select(.type == "result" and .relation != null and .namespace == $ns)
+           | select(.notEvaluated != null or (.violations | length) > 0)
+           | "\(.relation) \(.kind)/\(.name)"' "$WORK/audit-cluster.jsonl" | sort | paste -sd' ' -)"
+  assert_eq "$got" "network-policy-coverage StatefulSet/agent pdb-coverage StatefulSet/memory-spine" \
+    "relation gaps kadmit audit --cluster found in $NS"
+  assert_eq "$(jq -r --arg ns "$NS" 'select(.type == "result" and .relation != null and .namespace == $ns
+           and (.violations | length) == 0 and .notEvaluated == null) | .relation' "$WORK/audit-cluster.jsonl" | wc -l)" 5 \
+    "relation results that hold in $NS"
 }

@@ -76,6 +76,10 @@ audit "$tmp/ns" >"$tmp/nonp.txt"
 check "text: the SKIP block and the summary sentence" grep -q \
   "skip     network-policy-coverage: not evaluated: the input has no NetworkPolicy objects" "$tmp/nonp.txt"
 check "text: relation checks counted" grep -q "^7 relation checks (several objects together): 0 failed" "$tmp/nonp.txt"
+check "text: which relations were not evaluated, and for want of which kind" grep -q \
+  "^not evaluated, the input has no objects of their kind: network-policy-coverage (no NetworkPolicy) 2" "$tmp/nonp.txt"
+audit -o markdown "$tmp/ns" >"$tmp/nonp.md"
+check "markdown: the same line" grep -q "network-policy-coverage (no NetworkPolicy) 2" "$tmp/nonp.md"
 audit -o policyreport "$tmp/ns" >"$tmp/nonp.report.json"
 check_eq "policyreport: not evaluated is result skip" "skip skip" \
   "$(jq -r '[.items[].results[] | select(.rule == "network-policy-coverage") | .result] | join(" ")' "$tmp/nonp.report.json")"
@@ -89,6 +93,7 @@ check_eq "json: relation results in results, counted in the summary" "7 2" \
 rm -rf "$tmp/ns" && mkdir "$tmp/ns" && cp "$C"/*.yaml "$tmp/ns/" && rm "$tmp/ns/networkpolicy-agent.yaml"
 audit -o markdown "$tmp/ns" >"$tmp/gap.md"
 check "markdown lists the relation finding" grep -q "network-policy-coverage" "$tmp/gap.md"
+check "markdown: a failed relation is a denial in the title" grep -q "^## kadmit audit: denials found" "$tmp/gap.md"
 audit -o html "$tmp/ns" >"$tmp/gap.html"
 check "html lists the relation finding" grep -q "network-policy-coverage" "$tmp/gap.html"
 audit -o policyreport "$tmp/ns" >"$tmp/gap.report.json"
@@ -122,6 +127,33 @@ awk '{ if (f && /action:/) { sub(/"off"/, "warn"); f = 0 } if (/- id: network-po
 check_eq "network-policy-coverage at warn: warned, exit 0" "1 0" \
   "$(jq -r 'select(.type == "summary") | "\(.relations.warned) \(.relations.denied)"' "$tmp/warn.jsonl")"
 
+# A policy exception exempts a workload from a relation: reported as exempted, not failing.
+cat >"$tmp/exempt.yaml" <<'YAML'
+apiVersion: kadmit.dev/v1alpha1
+kind: Policy
+metadata:
+  name: exempt-spine
+spec:
+  base: checklist
+  rules:
+    - id: image-scan-attestation
+      action: "off"
+    - id: pdb-coverage
+      exceptions:
+        - name: spine-pdb-elsewhere
+          names: [memory-spine]
+          namespaces: [ai-agents]
+          reason: the Memory Spine PDB is managed by the storage team's chart
+YAML
+rm -rf "$tmp/ns" && mkdir "$tmp/ns" && cp "$C"/*.yaml "$tmp/ns/" && rm "$tmp/ns/pdb-memory-spine.yaml"
+"$KADMIT" audit --policies "$tmp/exempt.yaml" -o jsonl "$tmp/ns" >"$tmp/exempt.jsonl"
+check_eq "an exception exempts the Memory Spine from pdb-coverage: exit 0" 0 $?
+check_eq "the exemption is reported with its name" "pdb-coverage spine-pdb-elsewhere" \
+  "$(jq -r 'select(.relation == "pdb-coverage" and .name == "memory-spine") | .exempted[] | "\(.rule) \(.exception)"' "$tmp/exempt.jsonl")"
+"$KADMIT" audit --policies "$tmp/exempt.yaml" -o policyreport "$tmp/ns" >"$tmp/exempt.report.json"
+check_eq "policyreport: the exempted relation is result skip" "skip" \
+  "$(jq -r '.items[].results[] | select(.rule == "pdb-coverage" and .resources[0].name == "memory-spine" and .properties.exception) | .result' "$tmp/exempt.report.json")"
+
 # At admission a relation does nothing: the agent StatefulSet alone (no PDB, HPA, policies) is
 # allowed by `kadmit review`, as the server would.
 "$KADMIT" review --endpoint validate --policies "$tmp/policy.yaml" \
@@ -129,6 +161,22 @@ check_eq "network-policy-coverage at warn: warned, exit 0" "1 0" \
 check_eq "review of the agent StatefulSet alone: allowed, no relation finding" "true" \
   "$(jq -r '.response.allowed' "$tmp/review.json")"
 check "review: no relation rule named" bash -c "! grep -Eq 'coverage|guardrails|storage-class-exists' $tmp/review.json"
+
+# The relation index is bounded: an object past KA_RELATION_MAX_ENTRY_NODES is named in one
+# error, the relations are not evaluated, and the exit code is 2.
+python3 - >"$tmp/huge.json" <<'PY'
+import json
+labels = {"app": "agent", **{"l%d" % i: "v" for i in range(600)}}
+print(json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "huge", "namespace": "ai"},
+                  "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                           "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "a", "image": "x:1"}]}}}}))
+PY
+audit -o jsonl "$tmp/huge.json" >"$tmp/huge.jsonl" 2>/dev/null
+check_eq "an object too large for the relation index: exit 2" 2 $?
+check_contains "the error names the object and the limit" \
+  "relations not evaluated: objects the relation index could not take: 1 (the first: Deployment ai/huge: not part of the relations: its labels and selectors are larger than KA_RELATION_MAX_ENTRY_NODES" \
+  "$(jq -r 'select(.type == "error") | .error' "$tmp/huge.jsonl")"
+check_eq "... and no relation result" 0 "$(jq -r 'select(.type == "summary") | .relations.total' "$tmp/huge.jsonl")"
 
 check "--listed-kinds refuses an unknown kind" bash -c \
   "\"$KADMIT\" audit --listed-kinds Service $C 2>&1 | grep -q 'not a kind relations read'; [ \${PIPESTATUS[0]} -eq 2 ]"

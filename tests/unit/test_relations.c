@@ -104,6 +104,19 @@ static void add(struct ka_relation_index *idx, const char *json, enum ka_relatio
     cJSON_Delete(o);
 }
 
+/* A new index of the objects, but those containing `skip` (NULL: none), all passing their own
+ * rules. */
+static void add_all(struct ka_relation_index *idx, const char *const *objs, size_t n,
+                    const char *skip)
+{
+    ka_relation_index_init(idx);
+    for (size_t i = 0; i < n; i++) {
+        if (skip == NULL || strstr(objs[i], skip) == NULL) {
+            add(idx, objs[i], KA_REL_PASSES);
+        }
+    }
+}
+
 /* The complete namespace: agent, Memory Spine, their PDBs, the HPA, NetworkPolicies, quota,
  * limit range, storage class. Everything in `skip` (a substring of the JSON) is left out. */
 static void complete(struct ka_relation_index *idx, const char *skip)
@@ -119,12 +132,7 @@ static void complete(struct ka_relation_index *idx, const char *skip)
                          QUOTA,
                          LIMITS,
                          CLASS("fast-ssd")};
-    ka_relation_index_init(idx);
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        if (skip == NULL || strstr(all[i], skip) == NULL) {
-            add(idx, all[i], KA_REL_PASSES);
-        }
-    }
+    add_all(idx, all, sizeof(all) / sizeof(all[0]), skip);
 }
 
 static void run(const struct ka_relation_index *idx, struct seen *s)
@@ -243,10 +251,7 @@ static void test_failing_partner(void)
                           QUOTA,
                           LIMITS,
                           CLASS("slow-hdd")};
-    ka_relation_index_init(&idx);
-    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
-        add(&idx, objs[i], KA_REL_PASSES);
-    }
+    add_all(&idx, objs, sizeof(objs) / sizeof(objs[0]), NULL);
     add(&idx, PDB("weak", "agent"), KA_REL_FAILS);
     run(&idx, &s);
     CU_ASSERT(mentions(find(&s, "pdb-coverage", "agent"),
@@ -271,10 +276,7 @@ static void test_network_policy_details(void)
                "[{\"from\":[{\"namespaceSelector\":{}}]},{\"ports\":[{\"port\":8788}]},"
                "{\"from\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"memory-spine\"}}}]}]",
                "[]")};
-    ka_relation_index_init(&idx);
-    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
-        add(&idx, objs[i], KA_REL_PASSES);
-    }
+    add_all(&idx, objs, sizeof(objs) / sizeof(objs[0]), NULL);
     run(&idx, &s);
     const struct ka_relation_result *spine = find(&s, "network-policy-coverage", "memory-spine");
     const struct ka_relation_result *agent = find(&s, "network-policy-coverage", "agent");

@@ -564,6 +564,8 @@ static int add_deferred_roles(struct ka_audit *a)
     return ret;
 }
 
+static void tally_name(struct ka_audit_name_tally *t, const char *name);
+
 /* One relation result becomes an item naming its subject. */
 static int add_relation_result(void *ctx, const struct ka_relation_result *r)
 {
@@ -578,6 +580,13 @@ static int add_relation_result(void *ctx, const struct ka_relation_result *r)
     snprintf(it->namespace_, sizeof(it->namespace_), "%s", r->namespace_);
     snprintf(it->name, sizeof(it->name), "%s", r->name);
     it->not_evaluated = r->not_evaluated;
+    if (r->not_evaluated) { /* "pdb-coverage (no PodDisruptionBudget)", for the summary */
+        const char *kind = strstr(r->reason, "has no ");
+        char key[64];
+        snprintf(key, sizeof(key), "%s (no %.*s)", r->rule,
+                 kind != NULL ? (int)strcspn(kind + 7, " ") : 1, kind != NULL ? kind + 7 : "?");
+        tally_name(&a->not_evaluated, key);
+    }
     snprintf(it->error_msg, sizeof(it->error_msg), "%s", r->reason);
     it->allowed = 1;
     for (size_t f = 0; f < r->n_findings; f++) {
@@ -588,6 +597,10 @@ static int add_relation_result(void *ctx, const struct ka_relation_result *r)
         }
     }
     it->n_dropped_findings = r->n_dropped;
+    if (r->exception[0] != '\0' &&
+        item_add_exemption(it, r->rule, r->exception, r->exception_reason) != 0) {
+        return KA_ENOMEM;
+    }
     item_scrub(it);
     return emit_ready(a); /* streaming: written and released at once */
 }
@@ -601,7 +614,9 @@ static int add_relations(struct ka_audit *a)
     a->relations_done = 1;
     if (a->n_relation_overflow > 0) {
         char msg[400];
-        snprintf(msg, sizeof(msg), "relations not evaluated: %zu objects could not be indexed: %s",
+        snprintf(msg, sizeof(msg),
+                 "relations not evaluated: objects the relation index could not take: %zu (the "
+                 "first: %s)",
                  a->n_relation_overflow, a->relation_error);
         return add_error(a, "relations", msg);
     }
@@ -632,7 +647,10 @@ static int index_relations(struct ka_audit *a, const cJSON *obj, const char *kin
         ka_relation_index_add(&a->relations, rules, n_rules, obj, ns, verdict, err, sizeof(err));
     if (ret == KA_ELIMIT) {
         if (a->n_relation_overflow++ == 0) {
-            snprintf(a->relation_error, sizeof(a->relation_error), "%s", err);
+            const char *name =
+                str_at(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name") ?: "(unnamed)";
+            snprintf(a->relation_error, sizeof(a->relation_error), "%s %s%s%.100s: %s", kind, ns,
+                     ns[0] ? "/" : "", name, err);
         }
         return 0;
     }
@@ -675,6 +693,11 @@ int ka_audit_finish(struct ka_audit *a)
 static void count_skipped(struct ka_audit *a, struct ka_audit_name_tally *t, const char *name)
 {
     a->n_skipped++;
+    tally_name(t, name);
+}
+
+static void tally_name(struct ka_audit_name_tally *t, const char *name)
+{
     size_t i = 0;
     while (i < t->n_top && strcmp(t->top[i].name, name) != 0) {
         i++;

@@ -278,6 +278,15 @@ int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_coun
                             c->relations_audited, m->pass, c->relations_passed, m->end,
                             c->relations_not_evaluated, m->line_end);
     }
+    if (ret == 0 && c->relations_not_evaluated > 0) {
+        const char *open = "";
+        ret = ka_buf_adds(out, m->line);
+        ret = ret ? ret
+                  : add_tally(out, m, &a->not_evaluated, &open,
+                              "not evaluated, the input has no objects of their kind",
+                              "other relations");
+        ret = ret ? ret : ka_buf_adds(out, m->line_end);
+    }
     if (ret == 0 && c->redeploy > 0) {
         ret = ka_buf_printf(out,
                             "%s%s%zu objects would be denied on redeploy%s: their images' signed "
@@ -646,9 +655,10 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
     int ret = view_build(a, &v);
     ret = ret ? ret
               : ka_buf_printf(out, "## kadmit audit: %s\n\n",
-                              v.c.denied + v.c.admissions_denied > 0 ? "denials found"
-                              : v.c.findings > 0                     ? "findings, nothing denied"
-                                                                     : "all clear");
+                              v.c.denied + v.c.admissions_denied + v.c.relations_denied > 0
+                                  ? "denials found"
+                              : v.c.findings > 0 ? "findings, nothing denied"
+                                                 : "all clear");
     ret = ret ? ret : ka_audit_render_summary(a, &v.c, &md_markup, out);
     ret = ret ? ret
               : ka_buf_printf(out,

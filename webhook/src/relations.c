@@ -410,22 +410,29 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
  * What relation rules build on
  */
 
+/* The object view of a workload entry, for match, exclude and exceptions. */
+static void entry_view(const cJSON *entry, const char *ns, struct ka_object *obj)
+{
+    const char *kind = ka_relation_str(entry, "kind");
+    memset(obj, 0, sizeof(*obj));
+    obj->kind = ka_kind_from_name(kind);
+    obj->kind_name = kind;
+    obj->api_version = ka_relation_str(entry, "apiVersion");
+    obj->namespace_ = ns;
+    snprintf(obj->name, sizeof(obj->name), "%s", ka_relation_str(entry, "name"));
+    obj->pod_meta = item(entry, "meta");
+}
+
 int ka_relation_subject(const struct ka_relation_run *run, const cJSON *entry, const char *ns,
                         const char *selector_param)
 {
-    const char *kind = ka_relation_str(entry, "kind");
     const cJSON *sel = item(run->rule->params, selector_param);
-    if (!is_workload(kind) || sel == NULL || !ka_selector_matches(sel, ka_relation_labels(entry))) {
+    if (!is_workload(ka_relation_str(entry, "kind")) || sel == NULL ||
+        !ka_selector_matches(sel, ka_relation_labels(entry))) {
         return 0;
     }
     struct ka_object obj;
-    memset(&obj, 0, sizeof(obj));
-    obj.kind = ka_kind_from_name(kind);
-    obj.kind_name = kind;
-    obj.api_version = ka_relation_str(entry, "apiVersion");
-    obj.namespace_ = ns;
-    snprintf(obj.name, sizeof(obj.name), "%s", ka_relation_str(entry, "name"));
-    obj.pod_meta = item(entry, "meta");
+    entry_view(entry, ns, &obj);
     return ka_rule_selects(run->rule, &obj);
 }
 
@@ -458,6 +465,16 @@ void ka_relation_result_start(const struct ka_relation_run *run, struct ka_relat
     res->namespace_ = ns;
     res->name = ka_relation_str(subject, "name");
     res->api_version = ka_relation_str(subject, "apiVersion");
+    struct ka_object obj;
+    entry_view(subject, ns, &obj);
+    const cJSON *ex = ka_rule_exception_for(run->rule, &obj);
+    if (ex != NULL) {
+        const char *name = cJSON_GetStringValue(item(ex, "name"));
+        const char *reason = cJSON_GetStringValue(item(ex, "reason"));
+        snprintf(res->exception, sizeof(res->exception), "%s", name != NULL ? name : "");
+        snprintf(res->exception_reason, sizeof(res->exception_reason), "%s",
+                 reason != NULL ? reason : "");
+    }
 }
 
 int ka_relation_needs(const struct ka_relation_run *run, struct ka_relation_result *res,
@@ -494,7 +511,22 @@ void ka_relation_report(struct ka_relation_result *res, const char *what, const 
 
 int ka_relation_emit(const struct ka_relation_run *run, const struct ka_relation_result *res)
 {
-    return run->fn(run->ctx, res);
+    if (res->exception[0] == '\0') {
+        return run->fn(run->ctx, res);
+    }
+    /* exempted: its findings are not reported; a result without findings is not "exempted" */
+    struct ka_relation_result *copy = malloc(sizeof(*copy));
+    if (copy == NULL) {
+        return KA_ENOMEM;
+    }
+    *copy = *res;
+    if (copy->n_findings == 0 && copy->n_dropped == 0) {
+        copy->exception[0] = '\0';
+    }
+    copy->n_findings = copy->n_dropped = 0;
+    int ret = run->fn(run->ctx, copy);
+    free(copy);
+    return ret;
 }
 
 const struct ka_rule *ka_relation_policy_rule(const struct ka_relation_run *run, const char *id)

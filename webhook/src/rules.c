@@ -53,6 +53,19 @@ int ka_rule_selects(const struct ka_rule *rule, const struct ka_object *obj)
            (rule->exclude == NULL || !block_matches(rule->exclude, obj));
 }
 
+const cJSON *ka_rule_exception_for(const struct ka_rule *rule, const struct ka_object *obj)
+{
+    const cJSON *ex;
+    cJSON_ArrayForEach(ex, rule->exceptions)
+    {
+        if (item(ex, "containers") == NULL && item(ex, "images") == NULL &&
+            block_matches(ex, obj)) {
+            return ex;
+        }
+    }
+    return NULL;
+}
+
 static int rule_applies(const struct ka_rule *rule, const struct ka_eval *ev)
 {
     const struct ka_object *obj = ev->obj;

@@ -205,6 +205,8 @@ struct ka_audit {
      * index could not take (KA_AUDIT_MAX_RELATION_OBJECTS, KA_RELATION_MAX_ENTRY_NODES) are
      * counted and reported as one error item; the relations are then not evaluated. */
     struct ka_relation_index relations;
+    struct ka_audit_name_tally not_evaluated; /* relation results not evaluated, by rule and the
+                                                 kind the input lacked */
     size_t n_relation_overflow;
     char relation_error[256];
     int relations_done;

@@ -32,12 +32,6 @@
 #include "kadmit/limits.h"
 #include "kadmit/rules.h"
 
-/* Objects one audit indexes for relations; past it the audit reports an error item and the
- * object takes no part in relations (audit the cluster in parts, by namespace). */
-#define KA_AUDIT_MAX_RELATION_OBJECTS 65536
-/* JSON nodes one index entry may keep (labels, selectors, ingress peers); past it the object is
- * an error item ("too large for the relation index"). */
-#define KA_RELATION_MAX_ENTRY_NODES 512
 /* Findings of one relation result. */
 #define KA_RELATION_MAX_FINDINGS 8
 
@@ -115,7 +109,11 @@ struct ka_relation_result {
     const char *name;
     int not_evaluated; /* the input lacks a kind the rule needs */
     char reason[256];  /* not evaluated: "not evaluated: the input has no ... objects" */
-    size_t n_findings; /* 0: the relation holds */
+    /* A policy exception of the rule that exempts the subject: its findings are dropped and the
+     * result says so (exception name and reason; "" when none) */
+    char exception[128];
+    char exception_reason[256];
+    size_t n_findings; /* 0: the relation holds (or is exempted) */
     size_t n_dropped;  /* findings past KA_RELATION_MAX_FINDINGS */
     struct ka_relation_finding findings[KA_RELATION_MAX_FINDINGS];
 };

@@ -230,6 +230,10 @@ __attribute__((warn_unused_result)) int ka_rules_validate(struct ka_eval *ev);
 __attribute__((warn_unused_result)) int ka_rbac_record_bindings(const cJSON *binding,
                                                                 const char *ns, cJSON *out);
 
+/** The rule's first exception that exempts the whole object (one without `containers` or
+ * `images`), or NULL: for relations, whose findings are about a workload, not a container. */
+const cJSON *ka_rule_exception_for(const struct ka_rule *rule, const struct ka_object *obj);
+
 /** True when the rule's match and exclude blocks select the object (kinds are not checked). */
 int ka_rule_selects(const struct ka_rule *rule, const struct ka_object *obj);
 

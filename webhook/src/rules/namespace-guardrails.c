@@ -21,6 +21,18 @@ static int has_kind(const cJSON *entries, const char *kind)
     return 0;
 }
 
+/* What a namespace with agents needs, and the kubectl that adds it: before and after the
+ * namespace's name. */
+static const struct {
+    unsigned bit;
+    const char *fix, *fix_end;
+} guardrails[] = {
+    {KA_REL_RESOURCEQUOTA, "kubectl create quota agents -n ",
+     " --hard=requests.cpu=N,requests.memory=N,limits.cpu=N,limits.memory=N"},
+    {KA_REL_LIMITRANGE, "kubectl apply -n ",
+     " a LimitRange with type: Container default and defaultRequest cpu/memory"},
+};
+
 static int relate_guardrails(const struct ka_relation_run *run)
 {
     for (size_t n = 0; n < run->idx->n_namespaces; n++) {
@@ -41,26 +53,19 @@ static int relate_guardrails(const struct ka_relation_run *run)
         res.api_version = "v1";
         res.kind = "Namespace";
         res.name = ns;
-        int no_quota = ka_relation_needs(run, &res, KA_REL_RESOURCEQUOTA);
-        int no_limits = ka_relation_needs(run, &res, KA_REL_LIMITRANGE);
-        char what[300], fix[400];
-        if (!no_quota && !res.not_evaluated && !has_kind(entries, "ResourceQuota")) {
-            snprintf(what, sizeof(what),
-                     "holds agent workloads (%s %.100s) but has no ResourceQuota",
-                     ka_relation_str(w, "kind"), ka_relation_str(w, "name"));
-            snprintf(fix, sizeof(fix),
-                     "kubectl create quota agents -n %.63s "
-                     "--hard=requests.cpu=N,requests.memory=N,limits.cpu=N,limits.memory=N",
-                     ns);
-            ka_relation_report(&res, what, fix);
+        /* both kinds are needed: either absent from the input, and it is not evaluated */
+        for (size_t g = 0; g < 2; g++) {
+            (void)ka_relation_needs(run, &res, guardrails[g].bit);
         }
-        if (!no_limits && !res.not_evaluated && !has_kind(entries, "LimitRange")) {
-            snprintf(what, sizeof(what), "holds agent workloads (%s %.100s) but has no LimitRange",
-                     ka_relation_str(w, "kind"), ka_relation_str(w, "name"));
-            snprintf(fix, sizeof(fix),
-                     "kubectl apply -n %.63s a LimitRange with type: Container default and "
-                     "defaultRequest cpu/memory",
-                     ns);
+        for (size_t g = 0; g < 2 && !res.not_evaluated; g++) {
+            const char *kind = ka_relation_kind_name(guardrails[g].bit);
+            char what[300], fix[400];
+            if (has_kind(entries, kind)) {
+                continue;
+            }
+            snprintf(what, sizeof(what), "holds agent workloads (%s %.100s) but has no %s",
+                     ka_relation_str(w, "kind"), ka_relation_str(w, "name"), kind);
+            snprintf(fix, sizeof(fix), "%s%.63s%s", guardrails[g].fix, ns, guardrails[g].fix_end);
             ka_relation_report(&res, what, fix);
         }
         int ret = ka_relation_emit(run, &res);
