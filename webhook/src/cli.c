@@ -117,6 +117,16 @@ int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, c
     return -1;
 }
 
+void ka_cli_print_lines(FILE *f, const char *prefix, const char *text)
+{
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        int len = end != NULL ? (int)(end - line) : (int)strlen(line);
+        fprintf(f, "%s%.*s\n", prefix, len, line);
+        line = end != NULL ? end + 1 : NULL;
+    }
+}
+
 /* ---- the policy a subcommand judges by ---------------------------------------------------- */
 
 int ka_cli_attestations_override(const char *dir, struct ka_rule_override *out, char **json)
@@ -157,12 +167,7 @@ int ka_cli_load_policy(const char *path, const char *attestations, struct ka_pol
                 path ? path : "(embedded)", ka_strerror(ret));
     } else {
         /* warnings, e.g. no trusted keys or skipped attestation files: one line each */
-        for (const char *line = diag.data; line != NULL && *line != '\0';) {
-            const char *end = strchr(line, '\n');
-            int len = end != NULL ? (int)(end - line) : (int)strlen(line);
-            fprintf(stderr, "kadmit: warning: %.*s\n", len, line);
-            line = end != NULL ? end + 1 : NULL;
-        }
+        ka_cli_print_lines(stderr, "kadmit: warning: ", diag.data);
     }
     ka_buf_free(&diag);
     return ret;

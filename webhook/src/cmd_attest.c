@@ -353,14 +353,7 @@ static int attest_verify(int argc, char **argv)
             fprintf(stderr, "kadmit attest: out of memory\n");
             goto exit;
         }
-        /* diagnostics: one per skipped document */
-        const char *line = diag.data;
-        while (line != NULL && *line != '\0') {
-            const char *nl = strchr(line, '\n');
-            int n = nl ? (int)(nl - line) : (int)strlen(line);
-            printf("  error:      %.*s\n", n, line);
-            line = nl ? nl + 1 : NULL;
-        }
+        ka_cli_print_lines(stdout, "  error:      ", diag.data); /* one per skipped document */
         print_entries(idx, before, ka_attest_index_count(idx), digest, &vf.params, vf.now);
     }
 
@@ -436,13 +429,7 @@ static int sync_one(const char *image, const char *dir, const struct ka_registry
     ka_buf_init(&rep, 64 * 1024);
     int r = ka_registry_fetch(image, dir, o, &rep, NULL);
     printf("%s: %s\n", image, r == 0 ? "ok" : ka_strerror(r));
-    const char *line = rep.data;
-    while (line != NULL && *line != '\0') {
-        const char *nl = strchr(line, '\n');
-        int n = nl ? (int)(nl - line) : (int)strlen(line);
-        printf("  %.*s\n", n, line);
-        line = nl ? nl + 1 : NULL;
-    }
+    ka_cli_print_lines(stdout, "  ", rep.data);
     fflush(stdout);
     if (r != 0) {
         KA_LOG_W("attest sync: %s: %s", image, ka_strerror(r));

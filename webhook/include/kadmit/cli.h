@@ -80,6 +80,9 @@ struct ka_cli_opt {
 int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, char **argv,
                  void (*usage)(FILE *f), int *operands);
 
+/** Print each line of `text` (may be NULL) to `f`, after `prefix` and ending in a newline. */
+void ka_cli_print_lines(FILE *f, const char *prefix, const char *text);
+
 /** `kadmit review` (cmd_review.c). */
 int ka_cmd_review(int argc, char **argv);
 /** `kadmit lint PATH...` (cmd_lint.c). */
