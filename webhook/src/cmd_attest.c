@@ -275,7 +275,6 @@ static int attest_verify(int argc, char **argv)
         KA_CLI_CALL("max-future-skew", 0, &vf.params.max_future_skew_s, duration_flag),
         KA_CLI_CALL("max-severity", 0, &vf.params, severity_flag),
         KA_CLI_CALL("now", 0, &vf, now_flag),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("attest verify", flags, argc, argv, attest_usage, &i);
@@ -509,7 +508,6 @@ static int attest_sync(int argc, char **argv)
         KA_CLI_CALL("timeout", 0, &o.timeout_s, timeout_flag),
         KA_CLI_CALL("attempts", 0, &o.attempts, attempts_flag),
         KA_CLI_FLAG("plain-http", 0, &o.plain_http),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("attest sync", flags, argc, argv, sync_usage, &i);
