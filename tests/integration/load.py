@@ -33,6 +33,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from kaclient import read_response  # noqa: E402  (tests/integration/lib)
+
 HOST = "127.0.0.1"
 
 
@@ -66,27 +69,6 @@ class Stats:
             setattr(self, field, getattr(self, field) + 1)
             if err and len(self.errors) < 20:
                 self.errors.append(err)
-
-
-def read_response(sock):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError("closed before the headers")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in
-               (line.partition(":") for line in lines[1:])}
-    n = int(headers.get("content-length", "0"))
-    while len(rest) < n:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError("closed in the body")
-        rest += chunk
-    return status, headers, rest[:n]
 
 
 def server_closed(sock):

@@ -162,6 +162,22 @@ check_eq "review of the agent StatefulSet alone: allowed, no relation finding" "
   "$(jq -r '.response.allowed' "$tmp/review.json")"
 check "review: no relation rule named" bash -c "! grep -Eq 'coverage|guardrails|storage-class-exists' $tmp/review.json"
 
+# The relation index is bounded: an object past KA_RELATION_MAX_ENTRY_NODES is named in one
+# error, the relations are not evaluated, and the exit code is 2.
+python3 - >"$tmp/huge.json" <<'PY'
+import json
+labels = {"app": "agent", **{"l%d" % i: "v" for i in range(600)}}
+print(json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "huge", "namespace": "ai"},
+                  "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                           "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "a", "image": "x:1"}]}}}}))
+PY
+audit -o jsonl "$tmp/huge.json" >"$tmp/huge.jsonl" 2>/dev/null
+check_eq "an object too large for the relation index: exit 2" 2 $?
+check_contains "the error names the object and the limit" \
+  "relations not evaluated: objects the relation index could not take: 1 (the first: Deployment ai/huge: not part of the relations: its labels and selectors are larger than KA_RELATION_MAX_ENTRY_NODES" \
+  "$(jq -r 'select(.type == "error") | .error' "$tmp/huge.jsonl")"
+check_eq "... and no relation result" 0 "$(jq -r 'select(.type == "summary") | .relations.total' "$tmp/huge.jsonl")"
+
 check "--listed-kinds refuses an unknown kind" bash -c \
   "\"$KADMIT\" audit --listed-kinds Service $C 2>&1 | grep -q 'not a kind relations read'; [ \${PIPESTATUS[0]} -eq 2 ]"
 finish

@@ -26,6 +26,7 @@
 #include "kadmit/error.h"
 #include "kadmit/json.h"
 #include "kadmit/policy.h"
+#include "kadmit/relations.h"
 
 /* ---- allocation interposition --------------------------------------------------------- */
 
@@ -401,6 +402,107 @@ static void test_overlay_load(void)
     policy_load_torture("overlay load", load_overlay);
 }
 
+/* ---- relations: the index and the relation rules ------------------------------------- */
+
+/* A namespace with an agent and a Memory Spine, a PDB for the agent only, policies, quota and a
+ * StorageClass: every relation runs, pdb-coverage fails for the spine, hpa-coverage is not
+ * evaluated. */
+static const char *const relation_objects[] = {
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"agent\"},"
+    "\"spec\":{\"template\":{\"metadata\":{\"labels\":{\"app\":\"agent\"}}}}}",
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"StatefulSet\",\"metadata\":{\"name\":\"memory-spine\"},"
+    "\"spec\":{\"template\":{\"metadata\":{\"labels\":{\"app\":\"memory-spine\"}}},"
+    "\"volumeClaimTemplates\":[{\"spec\":{\"storageClassName\":\"fast-ssd\"}}]}}",
+    "{\"kind\":\"PodDisruptionBudget\",\"metadata\":{\"name\":\"agent\"},\"spec\":{"
+    "\"selector\":{\"matchLabels\":{\"app\":\"agent\"}}}}",
+    "{\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"all\"},\"spec\":{\"podSelector\":{},"
+    "\"policyTypes\":[\"Ingress\",\"Egress\"],\"ingress\":[{\"from\":[{\"podSelector\":{"
+    "\"matchLabels\":{\"app\":\"agent\"}}}]}],\"egress\":[{}]}}",
+    "{\"kind\":\"ResourceQuota\",\"metadata\":{\"name\":\"q\"}}",
+    "{\"kind\":\"LimitRange\",\"metadata\":{\"name\":\"l\"}}",
+    "{\"kind\":\"StorageClass\",\"metadata\":{\"name\":\"fast-ssd\"}}",
+};
+
+/* Appends "rule kind/name findings|-" per result to the caller's text (REAL-allocated). */
+static int relation_text(void *ctx, const struct ka_relation_result *r)
+{
+    char *text = ctx;
+    size_t n = strlen(text);
+    snprintf(text + n, 4096 - n, "%s %s/%s %zu%s\n", r->rule, r->kind, r->name, r->n_findings,
+             r->not_evaluated ? " not-evaluated" : "");
+    return 0;
+}
+
+/* Index and judge the objects with the fail_at-th allocation failing; returns the results as
+ * text in `text` (4096 bytes) or "" on an error, and the live blocks left. */
+static long relations_once(cJSON *const *objs, size_t n_objs, long fail_at, int *ret, char *text)
+{
+    size_t n_rules = 0;
+    const struct ka_rule *rules = ka_policy_rules(policy, &n_rules);
+    struct ka_relation_index idx;
+    char err[256];
+    text[0] = '\0';
+    fail_allocation(fail_at);
+    ka_relation_index_init(&idx);
+    *ret = 0;
+    for (size_t i = 0; *ret == 0 && i < n_objs; i++) {
+        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(objs[i], "kind"));
+        const char *ns = strcmp(kind, "StorageClass") == 0 ? "" : "ai";
+        *ret = ka_relation_index_add(&idx, rules, n_rules, objs[i], ns, KA_REL_PASSES, err,
+                                     sizeof(err));
+    }
+    if (*ret == 0) {
+        *ret = ka_relations_evaluate(&idx, rules, n_rules, relation_text, text);
+    }
+    ka_relation_index_free(&idx);
+    t.failing = 0;
+    t.tracking = 0;
+    return KA_COUNT_LIVE ? t.live : 0;
+}
+
+static void test_relations(void)
+{
+    size_t n_objs = sizeof(relation_objects) / sizeof(relation_objects[0]);
+    cJSON *objs[sizeof(relation_objects) / sizeof(relation_objects[0])];
+    for (size_t i = 0; i < n_objs; i++) {
+        objs[i] = cJSON_Parse(relation_objects[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(objs[i]);
+    }
+    char *ref = REAL(malloc)(4096), *got = REAL(malloc)(4096);
+    int ret = 0;
+    CU_ASSERT_EQUAL(relations_once(objs, n_objs, 0, &ret, ref), 0);
+    long total = t.calls;
+    CU_ASSERT_EQUAL_FATAL(ret, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "pdb-coverage StatefulSet/memory-spine 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "hpa-coverage StatefulSet/agent 0 not-evaluated\n"));
+    long n_error = 0, n_same = 0, n_bad = 0, n_leak = 0;
+    for (long n = 1; n <= total; n++) {
+        long leaked = relations_once(objs, n_objs, n, &ret, got);
+        n_leak += leaked != 0;
+        if (leaked != 0) {
+            fprintf(stderr, "  relations: failing allocation %ld leaks %ld blocks\n", n, leaked);
+        }
+        if (ret == KA_ENOMEM) {
+            n_error++;
+        } else if (ret == 0 && strcmp(got, ref) == 0) {
+            n_same++; /* a failure the index or a rule survives without a change */
+        } else {
+            fprintf(stderr, "  relations: failing allocation %ld gives %d:\n%s", n, ret, got);
+            n_bad++;
+        }
+    }
+    printf("\n  relations: %ld allocations: %ld errors, %ld same results, %ld wrong, %ld leaking\n",
+           total, n_error, n_same, n_bad, n_leak);
+    CU_ASSERT(total > 50);
+    CU_ASSERT_EQUAL(n_bad, 0);
+    CU_ASSERT_EQUAL(n_leak, 0);
+    REAL(free)(ref);
+    REAL(free)(got);
+    for (size_t i = 0; i < n_objs; i++) {
+        cJSON_Delete(objs[i]);
+    }
+}
+
 static const struct ka_test tests[] = {
     {"validate: allowed pod, every allocation failing in turn", test_validate_allow},
     {"validate: denied pod, every allocation failing in turn", test_validate_deny},
@@ -409,6 +511,7 @@ static const struct ka_test tests[] = {
     {"policy load: every allocation failing in turn", test_policy_load},
     {"overlay load: every allocation failing in turn", test_overlay_load},
     {"every review with the cJSON arena, every allocation failing", test_all_with_arena},
+    {"relations: index and rules, every allocation failing in turn", test_relations},
     {NULL, NULL},
 };
 

@@ -864,6 +864,20 @@ static int64_t sat_sub(int64_t a, int64_t b)
     return d;
 }
 
+/* why += `before` <d> `middle` <max> ")", as in "scan is 9d old (max 7d)" (`why` may be NULL). */
+static int why_duration(struct ka_buf *why, const char *before, int64_t d, const char *middle,
+                        int64_t max)
+{
+    if (why == NULL) {
+        return 0;
+    }
+    int r = ka_buf_adds(why, before);
+    r = r ? r : ka_attest_format_duration(why, d);
+    r = r ? r : ka_buf_adds(why, middle);
+    r = r ? r : ka_attest_format_duration(why, max);
+    return r ? r : ka_buf_adds(why, ")");
+}
+
 /* Evaluate one candidate; on failure append its clause (no source prefix) to `why`. */
 static int evaluate(const char *problem, int has_time, int64_t finished,
                     const unsigned counts[KA_SEV_COUNT], const struct ka_attest_params *p,
@@ -885,22 +899,11 @@ static int evaluate(const char *problem, int has_time, int64_t finished,
     int bad = 0;
     int64_t ahead = sat_sub(finished, now), age = sat_sub(now, finished);
     if (ahead > 0 && ahead > p->max_future_skew_s) {
-        if (why != NULL) {
-            r = ka_buf_adds(why, "scan is dated ");
-            r = r ? r : ka_attest_format_duration(why, ahead);
-            r = r ? r : ka_buf_adds(why, " in the future (max skew ");
-            r = r ? r : ka_attest_format_duration(why, p->max_future_skew_s);
-            r = r ? r : ka_buf_adds(why, ")");
-        }
+        r = why_duration(why, "scan is dated ", ahead, " in the future (max skew ",
+                         p->max_future_skew_s);
         bad = 1;
     } else if (age > 0 && age > p->max_age_s) {
-        if (why != NULL) {
-            r = ka_buf_adds(why, "scan is ");
-            r = r ? r : ka_attest_format_duration(why, age);
-            r = r ? r : ka_buf_adds(why, " old (max ");
-            r = r ? r : ka_attest_format_duration(why, p->max_age_s);
-            r = r ? r : ka_buf_adds(why, ")");
-        }
+        r = why_duration(why, "scan is ", age, " old (max ", p->max_age_s);
         bad = 1;
     }
     for (int s = 0; s < KA_SEV_COUNT; s++) {

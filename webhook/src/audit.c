@@ -614,7 +614,9 @@ static int add_relations(struct ka_audit *a)
     a->relations_done = 1;
     if (a->n_relation_overflow > 0) {
         char msg[400];
-        snprintf(msg, sizeof(msg), "relations not evaluated: %zu objects could not be indexed: %s",
+        snprintf(msg, sizeof(msg),
+                 "relations not evaluated: objects the relation index could not take: %zu (the "
+                 "first: %s)",
                  a->n_relation_overflow, a->relation_error);
         return add_error(a, "relations", msg);
     }
@@ -645,7 +647,10 @@ static int index_relations(struct ka_audit *a, const cJSON *obj, const char *kin
         ka_relation_index_add(&a->relations, rules, n_rules, obj, ns, verdict, err, sizeof(err));
     if (ret == KA_ELIMIT) {
         if (a->n_relation_overflow++ == 0) {
-            snprintf(a->relation_error, sizeof(a->relation_error), "%s", err);
+            const char *name =
+                str_at(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name") ?: "(unnamed)";
+            snprintf(a->relation_error, sizeof(a->relation_error), "%s %s%s%.100s: %s", kind, ns,
+                     ns[0] ? "/" : "", name, err);
         }
         return 0;
     }

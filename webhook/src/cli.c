@@ -34,9 +34,10 @@ static const struct ka_cli_opt *row_of(const struct ka_cli_opt *opts, const stru
 int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, char **argv,
                  void (*usage)(FILE *f), int *operands)
 {
-    struct option longopts[KA_CLI_MAX_OPTS + 1];
-    char shortopts[2 * KA_CLI_MAX_OPTS + 2];
+    struct option longopts[KA_CLI_MAX_OPTS + 2];
+    char shortopts[2 * KA_CLI_MAX_OPTS + 3];
     size_t n = 0, s = 0;
+    int help_row = 0;
     shortopts[s++] = ':'; /* a missing value returns ':', an unknown flag '?' */
     for (; opts[n].name != NULL; n++) {
         if (n == KA_CLI_MAX_OPTS) {
@@ -58,8 +59,14 @@ int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, c
         if (o->type == KA_CLI_OPT_STRING && o->env != NULL && getenv(o->env) != NULL) {
             *(const char **)o->target = getenv(o->env);
         }
+        help_row |= o->type == KA_CLI_OPT_HELP;
     }
-    longopts[n] = (struct option){NULL, 0, NULL, 0};
+    size_t end = n;
+    if (!help_row) { /* every subcommand has -h, --help */
+        longopts[end++] = (struct option){"help", no_argument, NULL, 'h'};
+        shortopts[s++] = 'h';
+    }
+    longopts[end] = (struct option){NULL, 0, NULL, 0};
     shortopts[s] = '\0';
     optind = 1;
     opterr = 0; /* our messages: they name the command */
@@ -72,6 +79,10 @@ int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, c
             return 2;
         }
         const struct ka_cli_opt *o = row_of(opts, longopts, n, c);
+        if (o == NULL && c == 'h' && !help_row) {
+            usage(stdout);
+            return 0;
+        }
         if (o == NULL) { /* '?': optopt is the short name, or 0 for a long one */
             if (optopt != 0) {
                 fprintf(stderr, "kadmit %s: unknown flag -%c\n", command, optopt);
@@ -117,6 +128,16 @@ int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, c
     return -1;
 }
 
+void ka_cli_print_lines(FILE *f, const char *prefix, const char *text)
+{
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        int len = end != NULL ? (int)(end - line) : (int)strlen(line);
+        fprintf(f, "%s%.*s\n", prefix, len, line);
+        line = end != NULL ? end + 1 : NULL;
+    }
+}
+
 /* ---- the policy a subcommand judges by ---------------------------------------------------- */
 
 int ka_cli_attestations_override(const char *dir, struct ka_rule_override *out, char **json)
@@ -157,12 +178,7 @@ int ka_cli_load_policy(const char *path, const char *attestations, struct ka_pol
                 path ? path : "(embedded)", ka_strerror(ret));
     } else {
         /* warnings, e.g. no trusted keys or skipped attestation files: one line each */
-        for (const char *line = diag.data; line != NULL && *line != '\0';) {
-            const char *end = strchr(line, '\n');
-            int len = end != NULL ? (int)(end - line) : (int)strlen(line);
-            fprintf(stderr, "kadmit: warning: %.*s\n", len, line);
-            line = end != NULL ? end + 1 : NULL;
-        }
+        ka_cli_print_lines(stderr, "kadmit: warning: ", diag.data);
     }
     ka_buf_free(&diag);
     return ret;

@@ -275,7 +275,6 @@ static int attest_verify(int argc, char **argv)
         KA_CLI_CALL("max-future-skew", 0, &vf.params.max_future_skew_s, duration_flag),
         KA_CLI_CALL("max-severity", 0, &vf.params, severity_flag),
         KA_CLI_CALL("now", 0, &vf, now_flag),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("attest verify", flags, argc, argv, attest_usage, &i);
@@ -353,14 +352,7 @@ static int attest_verify(int argc, char **argv)
             fprintf(stderr, "kadmit attest: out of memory\n");
             goto exit;
         }
-        /* diagnostics: one per skipped document */
-        const char *line = diag.data;
-        while (line != NULL && *line != '\0') {
-            const char *nl = strchr(line, '\n');
-            int n = nl ? (int)(nl - line) : (int)strlen(line);
-            printf("  error:      %.*s\n", n, line);
-            line = nl ? nl + 1 : NULL;
-        }
+        ka_cli_print_lines(stdout, "  error:      ", diag.data); /* one per skipped document */
         print_entries(idx, before, ka_attest_index_count(idx), digest, &vf.params, vf.now);
     }
 
@@ -436,13 +428,7 @@ static int sync_one(const char *image, const char *dir, const struct ka_registry
     ka_buf_init(&rep, 64 * 1024);
     int r = ka_registry_fetch(image, dir, o, &rep, NULL);
     printf("%s: %s\n", image, r == 0 ? "ok" : ka_strerror(r));
-    const char *line = rep.data;
-    while (line != NULL && *line != '\0') {
-        const char *nl = strchr(line, '\n');
-        int n = nl ? (int)(nl - line) : (int)strlen(line);
-        printf("  %.*s\n", n, line);
-        line = nl ? nl + 1 : NULL;
-    }
+    ka_cli_print_lines(stdout, "  ", rep.data);
     fflush(stdout);
     if (r != 0) {
         KA_LOG_W("attest sync: %s: %s", image, ka_strerror(r));
@@ -522,7 +508,6 @@ static int attest_sync(int argc, char **argv)
         KA_CLI_CALL("timeout", 0, &o.timeout_s, timeout_flag),
         KA_CLI_CALL("attempts", 0, &o.attempts, attempts_flag),
         KA_CLI_FLAG("plain-http", 0, &o.plain_http),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("attest sync", flags, argc, argv, sync_usage, &i);

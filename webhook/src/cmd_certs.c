@@ -90,7 +90,6 @@ static int parse_flags(int argc, char **argv, struct certs_cli *c)
         KA_CLI_STRING("render-webhooks", 0, &c->render_path),
         KA_CLI_STRING("webhook-url", 0, &c->webhook_url),
         KA_CLI_STRING("webhooks-template", 0, &c->template_path),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("certs", flags, argc, argv, certs_usage, &operands);

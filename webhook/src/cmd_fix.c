@@ -451,7 +451,6 @@ int ka_cmd_fix(int argc, char **argv)
         KA_CLI_STRING("auth", 0, &auth),
         KA_CLI_STRING("ca-file", 0, &ca_file),
         KA_CLI_FLAG("plain-http", 0, &plain_http),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("fix", flags, argc, argv, fix_usage, &operands);

@@ -24,7 +24,6 @@ int ka_cmd_lint(int argc, char **argv)
     int strict = 0, first = 0;
     const struct ka_cli_opt flags[] = {
         KA_CLI_FLAG("strict", 0, &strict),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("lint", flags, argc, argv, lint_usage, &first);

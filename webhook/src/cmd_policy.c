@@ -160,7 +160,6 @@ int ka_cmd_policy(int argc, char **argv)
         KA_CLI_STRING("policies", 'p', &policies),
         KA_CLI_FLAG("embedded", 0, &embedded),
         KA_CLI_STRING("output", 'o', &format),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("policy show", flags, argc - 1, argv + 1, policy_usage, &operands);

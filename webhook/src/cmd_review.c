@@ -36,7 +36,6 @@ int ka_cmd_review(int argc, char **argv)
         KA_CLI_STRING("policies", 'p', &policies),
         KA_CLI_STRING("attestations", 'a', &attestations),
         KA_CLI_STRING("max-json-depth", 'd', &depth_text),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("review", flags, argc, argv, review_usage, &operands);

@@ -168,7 +168,6 @@ int ka_cmd_rules(int argc, char **argv)
     int operands = 0;
     const struct ka_cli_opt flags[] = {
         KA_CLI_STRING("output", 'o', &format),
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("rules", flags, argc, argv, rules_usage, &operands);
@@ -210,7 +209,6 @@ int ka_cmd_explain(int argc, char **argv)
 {
     int rule = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_HELP,
         KA_CLI_END,
     };
     int done = ka_cli_parse("explain", flags, argc, argv, explain_usage, &rule);

@@ -356,22 +356,26 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
     int ret = 0;
     if (is_workload(kind)) {
         const char *api = cJSON_GetStringValue(item(obj, "apiVersion"));
+        /* each put() owns what it is given, so one failing leaks nothing */
+        cJSON *av =
+            put(e, "apiVersion",
+                api == NULL || strcmp(api, "apps/v1") == 0 ? cJSON_CreateStringReference("apps/v1")
+                                                           : cJSON_CreateString(api));
         cJSON *m = put(e, "meta", cJSON_CreateObject());
         cJSON *classes = put(e, "classes", cJSON_CreateArray());
-        cJSON *av = api == NULL || strcmp(api, "apps/v1") == 0
-                        ? cJSON_CreateStringReference("apps/v1")
-                        : cJSON_CreateString(api);
-        ret = m == NULL || classes == NULL || put(e, "apiVersion", av) == NULL
+        ret = av == NULL || m == NULL || classes == NULL
                   ? KA_ENOMEM
                   : add_copy(m, "labels", item(pod_meta, "labels"));
         const cJSON *claim;
         cJSON_ArrayForEach(claim, item(spec, "volumeClaimTemplates"))
         {
             const char *cls = cJSON_GetStringValue(item(item(claim, "spec"), "storageClassName"));
-            cJSON *s = cls != NULL ? cJSON_CreateString(cls) : NULL;
-            if (ret == 0 && s != NULL && !cJSON_AddItemToArray(classes, s)) {
-                cJSON_Delete(s);
-                ret = KA_ENOMEM;
+            if (ret == 0 && cls != NULL) {
+                cJSON *s = cJSON_CreateString(cls);
+                if (s == NULL || !cJSON_AddItemToArray(classes, s)) {
+                    cJSON_Delete(s);
+                    ret = KA_ENOMEM;
+                }
             }
         }
     } else if (bit == KA_REL_PDB || bit == KA_REL_HPA) {

@@ -36,30 +36,27 @@ def connect(host, port, ca):
     return tls_context(ca).wrap_socket(raw, server_hostname="localhost")
 
 
-def read_response(sock, buf=b""):
-    """Read one HTTP/1.1 response with Content-Length; returns (status, rest, keepalive)."""
+def read_response(sock):
+    """Read one HTTP/1.1 response with Content-Length: (status, headers, body), the header names
+    lower-cased. Raises ConnectionError when the server closes early."""
+    buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("closed before the response headers")
         buf += chunk
     head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
+    lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    length = 0
-    keepalive = True
-    for line in lines[1:]:
-        k, _, v = line.partition(b":")
-        if k.strip().lower() == b"content-length":
-            length = int(v.strip())
-        if k.strip().lower() == b"connection" and v.strip().lower() == b"close":
-            keepalive = False
-    while len(rest) < length:
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (line.partition(":") for line in lines[1:])}
+    n = int(headers.get("content-length", "0"))
+    while len(rest) < n:
         chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("closed in the response body")
         rest += chunk
-    return status, rest[length:], keepalive
+    return status, headers, rest[:n]
 
 
 def request_bytes(path, body):
@@ -85,7 +82,8 @@ def cmd_load(host, port, ca, path, body_file, stopfile):
                 continue
         try:
             sock.sendall(request_bytes(path, body))
-            status, _, keepalive = read_response(sock)
+            status, headers, _ = read_response(sock)
+            keepalive = headers.get("connection", "").lower() != "close"
             if status == 200:
                 ok += 1
             else:

@@ -12,6 +12,10 @@
  * truncated or malformed are kept as problem items with their file:line (they do not make the
  * audit fail). Call ka_audit_finish() after the last input and before counting or rendering.
  *
+ * Relations (relations.h): while objects stream by, the few fields relation rules compare are
+ * kept in a compact index (a->relations); ka_audit_finish() judges them and emits one item per
+ * (workload or namespace, relation rule), "not evaluated" when the input lacks a kind.
+ *
  * Outputs: text, json, markdown, html (self-contained), policyreport (wgpolicyk8s.io/v1alpha2
  * PolicyReport / ClusterPolicyReport objects in a v1 List). Every renderer appends to `out` and
  * returns 0 or a negative KA_E* code; the output depends only on the inputs and a->now.
@@ -233,8 +237,9 @@ __attribute__((warn_unused_result)) int ka_audit_add_file(struct ka_audit *a, co
                                                           FILE *f);
 
 /** After the last manifest or snapshot: objects whose controller was evaluated are counted as
- * owned and their items dropped; the others waiting are emitted. Decision logs may still be
- * added after it. Call it again after the last input; safe to call more than once. */
+ * owned and their items dropped; the others waiting are emitted; then, once, the relation rules
+ * run over the relation index and each result is emitted as an item (relation set). Decision logs
+ * may still be added after it. Call it again after the last input; safe to call more than once. */
 __attribute__((warn_unused_result)) int ka_audit_finish(struct ka_audit *a);
 
 /**

@@ -60,6 +60,7 @@ struct ka_cli_opt {
     {                                                                                              \
         name, short_name, KA_CLI_OPT_CALL, target, NULL, NULL, 0, call                             \
     }
+/* -h, --help: every table has it without this row (cmd_audit.c still names it). */
 #define KA_CLI_HELP                                                                                \
     {                                                                                              \
         "help", 'h', KA_CLI_OPT_HELP, NULL, NULL, NULL, 0, NULL                                    \
@@ -71,7 +72,8 @@ struct ka_cli_opt {
 
 /**
  * Parse argv (argv[0] is the subcommand's name) by `opts` with getopt_long: short and long
- * names, "--name=value", options and operands in any order (argv is permuted). Values are
+ * names, "--name=value", options and operands in any order (argv is permuted); -h and --help
+ * print the usage whether or not the table names them. Values are
  * borrowed from argv. Returns -1 to go on, with *operands the index of the first operand, or
  * the exit code to return: 0 after --help (usage to stdout), 2 on an unknown flag or a missing
  * value (the message, then usage to stderr), a list past its max or a value a CALL handler
@@ -79,6 +81,9 @@ struct ka_cli_opt {
  */
 int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, char **argv,
                  void (*usage)(FILE *f), int *operands);
+
+/** Print each line of `text` (may be NULL) to `f`, after `prefix` and ending in a newline. */
+void ka_cli_print_lines(FILE *f, const char *prefix, const char *text);
 
 /** `kadmit review` (cmd_review.c). */
 int ka_cmd_review(int argc, char **argv);

@@ -58,6 +58,15 @@
  * the roles until every binding is read); past it each is an error item, not evaluated. */
 #define KA_AUDIT_MAX_RBAC_OBJECTS 65536
 
+/* Objects one audit keeps in its relation index (relations.h: workloads a relation looks at,
+ * PDBs, HPAs, NetworkPolicies, quotas, limit ranges, StorageClasses; about 1 KB each); past it
+ * the relations are not evaluated and the audit reports one error (audit the cluster in parts,
+ * by namespace). */
+#define KA_AUDIT_MAX_RELATION_OBJECTS 65536
+/* JSON values one relation index entry may keep (labels, selectors, ingress peers); an object
+ * past it takes no part in the relations (reported the same way). */
+#define KA_RELATION_MAX_ENTRY_NODES 512
+
 /* Rules in one policy snapshot, and policy file size. */
 #define KA_MAX_RULES 64
 #define KA_MAX_POLICY_FILE (1024u * 1024u)

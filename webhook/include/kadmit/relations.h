@@ -32,12 +32,6 @@
 #include "kadmit/limits.h"
 #include "kadmit/rules.h"
 
-/* Objects one audit indexes for relations; past it the audit reports an error item and the
- * object takes no part in relations (audit the cluster in parts, by namespace). */
-#define KA_AUDIT_MAX_RELATION_OBJECTS 65536
-/* JSON nodes one index entry may keep (labels, selectors, ingress peers); past it the object is
- * an error item ("too large for the relation index"). */
-#define KA_RELATION_MAX_ENTRY_NODES 512
 /* Findings of one relation result. */
 #define KA_RELATION_MAX_FINDINGS 8
 
