@@ -238,7 +238,8 @@ enum audit_format { FMT_TEXT, FMT_JSON, FMT_MARKDOWN, FMT_HTML, FMT_POLICYREPORT
 
 /* Output as items are decided: text, jsonl and json write each item at once; the reports keep
  * only what they print: markdown its first rows (the rest as counts), exemptions and errors,
- * html the items with findings, exemptions or errors, policyreport the objects. */
+ * html the items with findings, exemptions or errors; policyreport writes each object's results
+ * to a temporary file and the reports one namespace at a time at the end. */
 struct stream_out {
     enum audit_format fmt;
     int color;
@@ -246,12 +247,17 @@ struct stream_out {
     size_t rows; /* markdown: finding rows kept */
     struct ka_audit *audit;
     struct ka_audit_json json;
+    struct ka_audit_policyreport policyreport;
     struct ka_buf buf;
 };
 
 static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it)
 {
     struct stream_out *so = ctx;
+    if (so->fmt == FMT_POLICYREPORT) { /* written to its spool; errors kept for stderr too */
+        int ret = ka_audit_policyreport_item(&so->policyreport, a, it);
+        return ret != 0 ? ret : it->error ? KA_AUDIT_KEEP : 0;
+    }
     if (it->error && so->fmt != FMT_TEXT && so->fmt != FMT_JSONL && so->fmt != FMT_JSON) {
         return KA_AUDIT_KEEP; /* every report lists its errors */
     }
@@ -263,9 +269,6 @@ static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_
     if (so->fmt == FMT_MARKDOWN || so->fmt == FMT_HTML) {
         so->rows += it->n_findings;
         return it->n_findings > 0 || it->n_exemptions > 0 ? KA_AUDIT_KEEP : 0;
-    }
-    if (so->fmt == FMT_POLICYREPORT) {
-        return it->origin == KA_AUDIT_OBJECT ? KA_AUDIT_KEEP : 0;
     }
     ka_buf_reset(&so->buf);
     int ret = so->fmt == FMT_JSONL ? ka_audit_render_jsonl_item(a, it, &so->buf)
@@ -521,6 +524,7 @@ int ka_cmd_audit(int argc, char **argv)
     struct stream_out so = {.fmt = (enum audit_format)fmt, .color = use_color, .audit = &audit};
     ka_buf_init(&so.buf, 64u * 1024u * 1024u);
     ka_audit_json_init(&so.json);
+    ka_audit_policyreport_init(&so.policyreport, max_results, max_bytes);
     audit.emit = emit_item;
     audit.emit_ctx = &so;
     struct progress pr = {.start = now_seconds()};
@@ -578,7 +582,7 @@ int ka_cmd_audit(int argc, char **argv)
         ret = ka_audit_render_html(&audit, &out);
         break;
     case 4:
-        ret = ka_audit_render_policyreport(&audit, &out, max_results, max_bytes);
+        ret = ka_audit_policyreport_end(&so.policyreport, &audit, &out, stdout);
         break;
     default:
         ret = KA_EINTERNAL;
@@ -621,6 +625,7 @@ int ka_cmd_audit(int argc, char **argv)
     }
 cleanup:
     ka_audit_json_free(&so.json);
+    ka_audit_policyreport_free(&so.policyreport);
     ka_buf_free(&so.buf);
     ka_buf_free(&out);
     ka_audit_free(&audit);

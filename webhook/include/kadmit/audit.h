@@ -354,6 +354,41 @@ __attribute__((warn_unused_result)) int ka_audit_render_policyreport(const struc
                                                                      size_t max_results,
                                                                      size_t max_bytes);
 
+/**
+ * The same PolicyReports written as results are decided, in bounded memory: each object's
+ * results are written as they come (ka_audit_policyreport_item) to an unlinked temporary file,
+ * as the strings a result prints, each record chained to the previous one of its namespace;
+ * ka_audit_policyreport_end() then writes the List one namespace at a time, holding one report
+ * (at most max_results results) and the namespaces' names. Items of any origin may be passed:
+ * only objects become results. `to`: the output is written to it after each report (`out` is a
+ * staging buffer); NULL: everything is appended to `out`.
+ */
+struct ka_audit_policyreport {
+    FILE *spool;  /* owned */
+    uint64_t end; /* bytes written to the spool */
+    struct ka_audit_policyreport_namespace {
+        char *name;    /* owned; "" for the ClusterPolicyReport */
+        uint64_t last; /* offset of its last record, plus one */
+        size_t n;      /* records */
+    } * namespaces;    /* sorted by name */
+    size_t n_namespaces, cap_namespaces, hit;
+    size_t max_results, max_bytes;
+    struct ka_buf record; /* one record being written or read */
+};
+void ka_audit_policyreport_init(struct ka_audit_policyreport *p, size_t max_results,
+                                size_t max_bytes);
+void ka_audit_policyreport_free(struct ka_audit_policyreport *p);
+__attribute__((warn_unused_result)) int ka_audit_policyreport_item(struct ka_audit_policyreport *p,
+                                                                   const struct ka_audit *a,
+                                                                   const struct ka_audit_item *it);
+__attribute__((warn_unused_result)) int ka_audit_policyreport_end(struct ka_audit_policyreport *p,
+                                                                  const struct ka_audit *a,
+                                                                  struct ka_buf *out, FILE *to);
+
+/** An unlinked temporary file in $TMPDIR (else /tmp), opened "w+b"; NULL when none can be made.
+ * Gone when closed, however the audit ends. */
+FILE *ka_audit_tmpfile(void);
+
 /** "would-be-denied-on-redeploy" for an object's finding about an aged or now-failing scan
  * (ka_audit_finding.stale), else NULL: the finding kind every renderer shows. */
 const char *ka_audit_finding_kind(const struct ka_audit_item *it, const struct ka_audit_finding *f);
