@@ -18,6 +18,8 @@
 #                 does (read-only root, uid 65532, no capabilities, the image's own arguments,
 #                 the certificate, policy and attestation mounts under /etc/kadmit), with
 #                 KADMIT_LOG_LEVEL=debug; tests/platforms/image.sh uses it
+#   KADMIT_E2E_IMAGE_BUNDLE=DIR  the same from an unpacked image (umoci unpack's bundle) with
+#                 tests/platforms/chroot-image.sh, where podman cannot run
 #   E2E_VERBOSE=1 print every scenario's log, not only failing ones
 #   KADMIT_E2E_K8S=1.32   the Kubernetes minor (default 1.37; tests/e2e/k8s/ lists them)
 #   GO, E2E_CACHE_DIR, E2E_BUILD_P, E2E_SYSTEM_KUBECTL   see build.sh
@@ -43,6 +45,8 @@ for s in "${SELECTED[@]}"; do
 done
 
 KADMIT="${KADMIT:-$REPO/build/kadmit}"
+# A bundle is served as the image is: everything below that differs for an image applies.
+if [ -n "${KADMIT_E2E_IMAGE_BUNDLE:-}" ]; then KADMIT_E2E_IMAGE="${KADMIT_E2E_IMAGE:-$KADMIT_E2E_IMAGE_BUNDLE}"; fi
 case "$KADMIT" in /*) ;; *) KADMIT="$PWD/$KADMIT" ;; esac
 
 for tool in openssl curl jq awk; do
@@ -317,6 +321,18 @@ kadmit_launch_image() {
   mkdir -p "$WORK/decision-log" && chmod 0777 "$WORK/decision-log"
   ln -sfn decision-log/decisions.jsonl "$WORK/decisions.jsonl"
   chmod -R o+rX "$PKI"
+  if [ -n "${KADMIT_E2E_IMAGE_BUNDLE:-}" ]; then
+    "$REPO/tests/platforms/chroot-image.sh" "$KADMIT_E2E_IMAGE_BUNDLE" -e KADMIT_LOG_LEVEL=debug \
+      -e KADMIT_CLIENT_CA="$PKI/ca.crt" -e KADMIT_CLIENT_ALLOWED_SUBJECTS="$KADMIT_CLIENT_CN" \
+      -e KADMIT_DECISION_LOG="$WORK/decision-log/decisions.jsonl" \
+      -p "8443=$KADMIT_PORT" -p "9090=$KADMIT_METRICS_PORT" \
+      -v "$KADMIT_CERTS:/etc/kadmit/tls" -v "$POLICY_DIR:/etc/kadmit/policies" \
+      -v "$WORK/attestations:/etc/kadmit/attestations" \
+      -v "$WORK/attestation-keys:/etc/kadmit/attestation-keys" -v "$WORK:$WORK" \
+      -v "$WORK/decision-log:$WORK/decision-log:rw" >>"$LOGS/kadmit.log" 2>&1 &
+    PID_KADMIT=$!
+    return
+  fi
   podman --runtime runc --cgroup-manager cgroupfs run --rm --name "kadmit-e2e-$$" \
     --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
     --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -e KADMIT_LOG_LEVEL=debug \

@@ -11,7 +11,11 @@
 #   5. with KADMIT_E2E_BIN set (tests/run sets it), the end-to-end suite registers the real API
 #      server's webhooks against the image (tests/e2e/run.sh with KADMIT_E2E_IMAGE) and checks
 #      the API server's connections negotiated TLS 1.3.
-# Needs root. Prints "N passed, M failed".
+# Where podman cannot run (no podman, or it fails to start the image), steps 3-5 run the unpacked
+# image with tests/platforms/chroot-image.sh instead: a read-only root, `chroot
+# --userspec=65532:65532`, no_new_privs, the same mounts and arguments, on the host's network
+# (the listen addresses are rewritten to free loopback ports, as podman's -p publishes them).
+# KADMIT_IMAGE_RUNNER=podman|chroot picks one. Needs root. Prints "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -22,8 +26,10 @@ name=ghcr.io/kadmit/kadmit:latest
 podman=(podman --runtime runc --cgroup-manager cgroupfs) # crun cannot run in this sandbox
 T=$(mktemp -d)
 ctr="kadmit-image-test-$$"
+pid=""
 cleanup() {
-  "${podman[@]}" rm -f "$ctr" "$ctr-fs" >/dev/null 2>&1
+  "${podman[@]}" rm -f "$ctr" >/dev/null 2>&1
+  [ -z "$pid" ] || kill "$pid" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -40,13 +46,26 @@ mb=$(du -sb "$out/kadmit.tar" | awk '{print int($1 / 1048576)}')
 # with its dependencies 7.5 MB. With every file of those packages it was 30 MB.
 check_eq "image under 25 MB ($mb MB)" 1 $((mb < 25))
 echo "# the image's configuration is the Deployment's"
-"${podman[@]}" load -q -i "$out/kadmit.tar" >/dev/null
-check_eq "podman loads the docker-archive" 0 $?
-mkdir -p "$T/fs"
-"${podman[@]}" create --name "$ctr-fs" "$name" >/dev/null &&
-  "${podman[@]}" export "$ctr-fs" | tar -xf - -C "$T/fs"
-"${podman[@]}" rm -f "$ctr-fs" >/dev/null
-status="$T/fs/var/lib/dpkg/status.d"
+runner=${KADMIT_IMAGE_RUNNER:-}
+if [ -z "$runner" ]; then
+  runner=chroot
+  if command -v podman >/dev/null && "${podman[@]}" load -q -i "$out/kadmit.tar" >/dev/null 2>&1 &&
+    "${podman[@]}" run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "$name" version \
+      >/dev/null 2>&1; then
+    runner=podman
+  fi
+fi
+echo "runner: $runner"
+if [ "$runner" = podman ]; then
+  "${podman[@]}" load -q -i "$out/kadmit.tar" >/dev/null
+  check_eq "podman loads the docker-archive" 0 $?
+fi
+# The image's own files and runtime configuration, from the OCI layout (umoci's bundle is also
+# what the chroot runner runs).
+umoci unpack --image "$out/oci:latest" "$T/bundle" >/dev/null 2>&1
+check_eq "umoci unpacks the OCI layout" 0 $?
+fs="$T/bundle/rootfs"
+status="$fs/var/lib/dpkg/status.d"
 check_contains "scanners see Mbed TLS's package (/var/lib/dpkg/status.d)" "Version: 3.6" \
   "$(cat "$status/libmbedtls21" 2>/dev/null)"
 check_contains "status.d entries are installed packages" "Status: install ok installed" \
@@ -55,14 +74,14 @@ check_contains "status.d entries are installed packages" "Status: install ok ins
 # and the account files comes from a listed package, and a package none of whose files is
 # shipped has no entry.
 check_eq "status.d md5sums match the shipped files" 0 \
-  "$(cd "$T/fs" && cat var/lib/dpkg/status.d/*.md5sums | md5sum -c --quiet >/dev/null 2>&1; echo $?)"
-unlisted=$(cd "$T/fs" && find . -type f ! -path './var/lib/dpkg/status.d/*' ! -path './usr/share/doc/*' \
+  "$(cd "$fs" && cat var/lib/dpkg/status.d/*.md5sums | md5sum -c --quiet >/dev/null 2>&1; echo $?)"
+unlisted=$(cd "$fs" && find . -type f ! -path './var/lib/dpkg/status.d/*' ! -path './usr/share/doc/*' \
   ! -path ./usr/bin/kadmit ! -path ./etc/passwd ! -path ./etc/group -printf '%P\n' | sort |
   comm -23 - <(cut -d' ' -f3- var/lib/dpkg/status.d/*.md5sums | sort))
 check_eq "every shipped file belongs to a status.d package" "" "$unlisted"
 check_eq "no entry for packages pruned whole (openssl, debconf)" "" \
   "$(ls "$status/openssl" "$status/debconf" 2>/dev/null)"
-cfg=$("${podman[@]}" image inspect "$name" --format '{{json .Config}}')
+cfg=$(skopeo inspect --config "oci:$out/oci:latest" | jq .config)
 check_eq "runs as 65532:65532" 65532:65532 "$(jq -r .User <<<"$cfg")"
 check_eq "entrypoint /usr/bin/kadmit" '["/usr/bin/kadmit"]' "$(jq -c .Entrypoint <<<"$cfg")"
 want=$(python3 -c 'import json, sys, yaml
@@ -75,17 +94,28 @@ mkdir -p "$T/tls" "$T/policies" "$T/attestations" "$T/attestation-keys"
 "$KADMIT" certs --out-dir "$T/certs" --ip 127.0.0.1 --dns localhost >/dev/null 2>&1
 cp "$T/certs/tls.crt" "$T/certs/tls.key" "$T/tls/"
 cp policies/checklist.yaml "$T/policies/"
-chmod -R a+rX "$T"
+chmod a+rx "$T"
+chmod -R a+rX "$T/certs" "$T/tls" "$T/policies" "$T/attestations" "$T/attestation-keys"
 chgrp 65532 "$T/tls/"* && chmod 0440 "$T/tls/"* # the Secret's defaultMode 0440, fsGroup 65532
 PORT=$(free_port)
 METRICS_PORT=$(free_port)
-"${podman[@]}" run -d --name "$ctr" --read-only --user 65532:65532 --cap-drop ALL \
-  --security-opt no-new-privileges --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
-  -p "127.0.0.1:$PORT:8443" -p "127.0.0.1:$METRICS_PORT:9090" \
-  -v "$T/tls:/etc/kadmit/tls:ro" -v "$T/policies:/etc/kadmit/policies:ro" \
-  -v "$T/attestations:/etc/kadmit/attestations:ro" \
-  -v "$T/attestation-keys:/etc/kadmit/attestation-keys:ro" "$name" >/dev/null
-check_eq "podman run (runc) starts the container" 0 $?
+if [ "$runner" = podman ]; then
+  "${podman[@]}" run -d --name "$ctr" --read-only --user 65532:65532 --cap-drop ALL \
+    --security-opt no-new-privileges --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+    -p "127.0.0.1:$PORT:8443" -p "127.0.0.1:$METRICS_PORT:9090" \
+    -v "$T/tls:/etc/kadmit/tls:ro" -v "$T/policies:/etc/kadmit/policies:ro" \
+    -v "$T/attestations:/etc/kadmit/attestations:ro" \
+    -v "$T/attestation-keys:/etc/kadmit/attestation-keys:ro" "$name" >/dev/null
+  check_eq "podman run (runc) starts the container" 0 $?
+else
+  tests/platforms/chroot-image.sh "$T/bundle" -p "8443=$PORT" -p "9090=$METRICS_PORT" \
+    -v "$T/tls:/etc/kadmit/tls" -v "$T/policies:/etc/kadmit/policies" \
+    -v "$T/attestations:/etc/kadmit/attestations" \
+    -v "$T/attestation-keys:/etc/kadmit/attestation-keys" >"$T/kadmit.log" 2>&1 &
+  pid=$!
+  wait_for 20 curl -fsS -o /dev/null "http://127.0.0.1:$METRICS_PORT/healthz"
+  check_eq "the chroot runner starts the image's command" 0 "$(kill -0 "$pid" 2>/dev/null; echo $?)"
+fi
 wait_for 20 curl -fsS -o /dev/null "http://127.0.0.1:$METRICS_PORT/healthz"
 check_eq "/healthz 200" 200 "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS_PORT/healthz")"
 wait_for 20 curl -fsS -o /dev/null "http://127.0.0.1:$METRICS_PORT/readyz"
@@ -96,27 +126,44 @@ resp=$(curl -sS --cacert "$T/certs/ca.crt" --tlsv1.3 -H 'Content-Type: applicati
 check_contains "an admission over TLS 1.3 is answered (denied)" '"allowed":false' "$resp"
 handshake=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$T/certs/ca.crt" -tls1_3 2>&1)
 check_contains "openssl s_client -tls1_3 completes a handshake" "New, TLSv1.3" "$handshake"
-pid=$("${podman[@]}" inspect --format '{{.State.Pid}}' "$ctr")
+[ "$runner" = chroot ] || pid=$("${podman[@]}" inspect --format '{{.State.Pid}}' "$ctr")
 check_eq "the process runs as uid 65532" 65532 "$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
 check_eq "no capabilities" 0000000000000000 "$(awk '/^CapEff:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
-check_eq "the root file system is read-only" true "$("${podman[@]}" inspect --format '{{.HostConfig.ReadonlyRootfs}}' "$ctr")"
-"${podman[@]}" stop -t 30 "$ctr" >/dev/null
-check_eq "SIGTERM: exits 0 after draining" 0 "$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$ctr")"
-"${podman[@]}" logs "$ctr" >"$T/kadmit.log" 2>&1
+check_eq "no_new_privs" 1 "$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
+# The process's own view: its / is mounted read-only (mountinfo field 5 is the mount point).
+check_eq "the root file system is read-only" ro \
+  "$(awk '$5 == "/" {split($6, o, ","); print o[1]}' "/proc/$pid/mountinfo" 2>/dev/null | tail -1)"
+if [ "$runner" = podman ]; then
+  "${podman[@]}" stop -t 30 "$ctr" >/dev/null
+  check_eq "SIGTERM: exits 0 after draining" 0 "$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$ctr")"
+  "${podman[@]}" logs "$ctr" >"$T/kadmit.log" 2>&1
+else
+  kill -TERM "$pid"
+  wait "$pid"
+  check_eq "SIGTERM: exits 0 after draining" 0 $?
+fi
 check_contains "the log says drained" '"msg":"drained"' "$(cat "$T/kadmit.log")"
 
 echo "# the audit CronJob's image (deploy/audit), built by deploy/image.sh too"
 audit_name=$(python3 -c 'import yaml; print(yaml.safe_load(open("deploy/audit/kustomization.yaml"))["images"][0]["name"])')
 check_eq "deploy/audit pins the image deploy/image.sh builds" ghcr.io/kadmit/kadmit-audit "$audit_name"
 check_eq "audit docker-archive written" 0 "$(test -s "$out/kadmit-audit.tar"; echo $?)"
-"${podman[@]}" load -q -i "$out/kadmit-audit.tar" >/dev/null
-check_eq "podman loads the audit image" 0 $?
 # As the CronJob runs it: read-only root, uid 65532, no capabilities, /work an emptyDir; every
 # program its script calls is there, and kadmit audits with the image's own kadmit.
-audit_out=$("${podman[@]}" run --rm --read-only --user 65532:65532 --cap-drop ALL \
-  --security-opt no-new-privileges --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
-  --tmpfs /work:rw,mode=1777 -v "$T/policies:/etc/kadmit/policies:ro" \
-  "$audit_name:latest" -c 'set -eu; cd /work
+if [ "$runner" = podman ]; then
+  "${podman[@]}" load -q -i "$out/kadmit-audit.tar" >/dev/null
+  check_eq "podman loads the audit image" 0 $?
+  run_audit=("${podman[@]}" run --rm --read-only --user 65532:65532 --cap-drop ALL
+    --security-opt no-new-privileges --ulimit nofile=1024:1024 --ulimit nproc=1024:1024
+    --tmpfs /work:rw,mode=1777 -v "$T/policies:/etc/kadmit/policies:ro" "$audit_name:latest")
+else
+  umoci unpack --image "$out/audit-oci:latest" "$T/audit-bundle" >/dev/null 2>&1
+  check_eq "umoci unpacks the audit OCI layout" 0 $?
+  install -d -m 1777 "$T/work"
+  run_audit=(tests/platforms/chroot-image.sh "$T/audit-bundle" -v "$T/work:/work:rw"
+    -v "$T/policies:/etc/kadmit/policies" --)
+fi
+audit_out=$("${run_audit[@]}" -c 'set -eu; cd /work
     for c in kubectl kadmit date grep head; do command -v "$c" >/dev/null || { echo "missing $c"; exit 1; }; done
     kubectl version --client >/dev/null
     printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n" >cm.yaml
@@ -127,7 +174,11 @@ check_contains "the CronJob's programs run in the audit image" "audit-ok" "$audi
 
 if [ -n "${KADMIT_E2E_BIN:-}" ]; then
   echo "# end to end: the API server's webhooks call the image"
-  KADMIT="$KADMIT" KADMIT_E2E_IMAGE="$name" E2E_KEEP=1 tests/e2e/run.sh >"$T/e2e.out" 2>&1
+  if [ "$runner" = podman ]; then
+    KADMIT="$KADMIT" KADMIT_E2E_IMAGE="$name" E2E_KEEP=1 tests/e2e/run.sh >"$T/e2e.out" 2>&1
+  else
+    KADMIT="$KADMIT" KADMIT_E2E_IMAGE_BUNDLE="$T/bundle" E2E_KEEP=1 tests/e2e/run.sh >"$T/e2e.out" 2>&1
+  fi
   rc=$?
   grep -E '^(PASS|FAIL|SKIP)|passed, .* failed$' "$T/e2e.out"
   check_eq "e2e suite against the image" 0 $rc

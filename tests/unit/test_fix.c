@@ -115,13 +115,12 @@ static void test_refusals(void)
                 0);
 }
 
+/* The shipped checklist without image-scan-attestation, for the ka_fix_bytes() tests. */
+static struct ka_policy *policy;
+
 /* The whole driver: a workload with gaps, fixed, then fixed again. */
 static void test_fix_bytes_idempotent(void)
 {
-    struct ka_policy *policy = NULL;
-    struct ka_buf diag;
-    ka_buf_init(&diag, 1u << 16);
-    CU_ASSERT_EQUAL_FATAL(ka_test_load_checklist_without_attestations(&policy, &diag), 0);
     static const char manifest[] = "# keep me\n"
                                    "apiVersion: apps/v1\n"
                                    "kind: Deployment\n"
@@ -160,16 +159,10 @@ static void test_fix_bytes_idempotent(void)
     CU_ASSERT(memcmp(twice.text.data, once.text.data, once.text.len) == 0);
     ka_fix_result_free(&once);
     ka_fix_result_free(&twice);
-    ka_policy_unref(policy);
-    ka_buf_free(&diag);
 }
 
 static void test_fix_bytes_bad_input(void)
 {
-    struct ka_policy *policy = NULL;
-    struct ka_buf diag;
-    ka_buf_init(&diag, 1u << 16);
-    CU_ASSERT_EQUAL_FATAL(ka_test_load_checklist_without_attestations(&policy, &diag), 0);
     static const char bad[] = "kind: Pod\nspec: [\n";
     struct ka_fix_result r;
     ka_fix_result_init(&r);
@@ -178,18 +171,12 @@ static void test_fix_bytes_bad_input(void)
     CU_ASSERT_EQUAL(r.n_notes, 1);
     CU_ASSERT_EQUAL(r.text.len, strlen(bad));
     ka_fix_result_free(&r);
-    ka_policy_unref(policy);
-    ka_buf_free(&diag);
 }
 
 /* A List's items are fixed one by one, each as its own text; an alias from one item into
  * another makes fix take the List whole. Both give idempotent, parseable results. */
 static void test_list_items(void)
 {
-    struct ka_policy *policy = NULL;
-    struct ka_buf diag;
-    ka_buf_init(&diag, 1u << 16);
-    CU_ASSERT_EQUAL_FATAL(ka_test_load_checklist_without_attestations(&policy, &diag), 0);
 #define DEPLOY(name, tmpl)                                                                         \
     "  - apiVersion: apps/v1\n"                                                                    \
     "    kind: Deployment   # item " name "\n"                                                     \
@@ -243,8 +230,6 @@ static void test_list_items(void)
         ka_fix_result_free(&once);
         ka_fix_result_free(&twice);
     }
-    ka_policy_unref(policy);
-    ka_buf_free(&diag);
 }
 
 /* A quoted string replaced keeps its quotes (fix --resolve-digests writes image@sha256:...). */
@@ -286,4 +271,8 @@ static const struct ka_test tests[] = {
     {NULL, NULL},
 };
 
-KA_TEST_MAIN("fix", tests)
+int main(int argc, char **argv)
+{
+    return ka_test_run_with_policy("fix", tests, argc, argv,
+                                   ka_test_load_checklist_without_attestations, &policy);
+}

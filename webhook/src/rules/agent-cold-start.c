@@ -46,7 +46,7 @@ static int cold_start_container(struct ka_rule_run *run, cJSON *c, const char *n
     if (have >= (double)min) {
         return 0;
     }
-    char what[300], fix[300], where[192];
+    char what[300], fix[300];
     if (present(startup)) {
         snprintf(what, sizeof(what),
                  "startupProbe allows %.0fs before a restart (failureThreshold %.0f x "
@@ -67,8 +67,7 @@ static int cold_start_container(struct ka_rule_run *run, cJSON *c, const char *n
                  "with failureThreshold x periodSeconds >= %lld",
                  (double)min - threshold * period, (long long)min);
     }
-    ka_container_path(run, at, where, sizeof(where), "/%s", field);
-    return ka_rule_report(run, name, where, what, fix);
+    return ka_container_report(run, name, at, what, fix, "/%s", field);
 }
 
 static int run_cold_start(struct ka_rule_run *run)

@@ -15,18 +15,17 @@ static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
 {
     (void)arg;
     const char *image = str_at(c, "image");
-    char where[160];
-    ka_container_path(run, at, where, sizeof(where), "/image");
     if (image == NULL || image[0] == '\0') {
-        return ka_rule_report(run, name, where, "has no image",
-                              "set image to repo:tag or repo@sha256:digest");
+        return ka_container_report(run, name, at, "has no image",
+                                   "set image to repo:tag or repo@sha256:digest", "/image");
     }
     char what[300];
     enum ka_image_digest digest = ka_image_digest(image, NULL);
     if (digest == KA_DIGEST_MALFORMED) {
         snprintf(what, sizeof(what), "image \"%.200s\" has a malformed digest", image);
-        return ka_rule_report(run, name, where, what,
-                              "use repo@sha256:<64 hex digits> or repo@sha512:<128 hex digits>");
+        return ka_container_report(
+            run, name, at, what, "use repo@sha256:<64 hex digits> or repo@sha512:<128 hex digits>",
+            "/image");
     }
     if (digest != KA_DIGEST_NONE) {
         return 0;
@@ -35,15 +34,17 @@ static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
     const char *colon = strchr(slash ? slash : image, ':');
     if (param_bool(run, "requireDigest")) {
         snprintf(what, sizeof(what), "image \"%.200s\" is not pinned by digest", image);
-        return ka_rule_report(run, name, where, what, "use repo@sha256:<digest>");
+        return ka_container_report(run, name, at, what, "use repo@sha256:<digest>", "/image");
     }
     if (colon == NULL) {
         snprintf(what, sizeof(what), "image \"%.200s\" has no tag (means :latest)", image);
-        return ka_rule_report(run, name, where, what, "use a version tag or @sha256 digest");
+        return ka_container_report(run, name, at, what, "use a version tag or @sha256 digest",
+                                   "/image");
     }
     if (strcmp(colon + 1, "latest") == 0) {
         snprintf(what, sizeof(what), "image \"%.200s\" uses the latest tag", image);
-        return ka_rule_report(run, name, where, what, "use a version tag or @sha256 digest");
+        return ka_container_report(run, name, at, what, "use a version tag or @sha256 digest",
+                                   "/image");
     }
     return 0;
 }

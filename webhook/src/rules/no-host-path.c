@@ -39,12 +39,13 @@ static int host_path_container(struct ka_rule_run *run, cJSON *c, const char *na
         if (path == NULL || ka_glob_match_any(param(run, "allowedPaths"), path, 0)) {
             continue;
         }
-        char what[300], where[192];
+        char what[300];
         snprintf(what, sizeof(what), "mounts hostPath %.200s (volume %.60s)", path, volume);
-        ka_container_path(run, at, where, sizeof(where), "/volumeMounts/%zu", index);
-        int ret = ka_rule_report(run, name, where, what,
-                                 "use an emptyDir, a PersistentVolumeClaim or a projected volume, "
-                                 "or list the path in allowedPaths");
+        int ret = ka_container_report(
+            run, name, at, what,
+            "use an emptyDir, a PersistentVolumeClaim or a projected volume, or list the path in "
+            "allowedPaths",
+            "/volumeMounts/%zu", index);
         if (ret != 0) {
             return ret;
         }

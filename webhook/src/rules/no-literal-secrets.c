@@ -46,12 +46,12 @@ static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name
         if (allowed) {
             continue;
         }
-        char what[200], where[192];
+        char what[200];
         snprintf(what, sizeof(what), "env %.100s holds a literal value that looks like a secret",
                  var);
-        ka_container_path(run, at, where, sizeof(where), "/env/%zu/value", index);
-        int ret = ka_rule_report(run, name, where, what,
-                                 "use valueFrom.secretKeyRef and keep the value in a Secret");
+        int ret = ka_container_report(run, name, at, what,
+                                      "use valueFrom.secretKeyRef and keep the value in a Secret",
+                                      "/env/%zu/value", index);
         if (ret != 0) {
             return ret;
         }

@@ -20,7 +20,7 @@ static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
     const cJSON *p;
     cJSON_ArrayForEach(p, param(run, "probes"))
     {
-        char field[32], what[80], fix[160], where[192];
+        char field[32], what[80], fix[160];
         ka_str_join(field, sizeof(field), p->valuestring, "Probe", (char *)NULL);
         if (item(c, field) != NULL && !cJSON_IsNull(item(c, field))) {
             continue;
@@ -28,8 +28,7 @@ static int probes_container(struct ka_rule_run *run, cJSON *c, const char *name,
         ka_str_join(what, sizeof(what), "has no ", field, (char *)NULL);
         ka_str_join(fix, sizeof(fix), "add ", field, " with httpGet, tcpSocket, grpc or exec",
                     (char *)NULL);
-        ka_container_path(run, at, where, sizeof(where), "/%s", field);
-        int ret = ka_rule_report(run, name, where, what, fix);
+        int ret = ka_container_report(run, name, at, what, fix, "/%s", field);
         if (ret != 0) {
             return ret;
         }

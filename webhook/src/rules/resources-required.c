@@ -31,6 +31,17 @@ static int unset(const cJSON *v)
     return v == NULL || cJSON_IsNull(v) || (cJSON_IsString(v) && v->valuestring[0] == '\0');
 }
 
+/* Whether `resources` lacks section.key as the container will run. Kubernetes defaults a
+ * missing request to the container's limit (pkg/apis/core/v1/defaults.go), so a request whose
+ * limit is set is not missing; fix must not write one either (it could exceed the limit). */
+static int lacks(const cJSON *res, const char *section, const char *key)
+{
+    if (!unset(item(item(res, section), key))) {
+        return 0;
+    }
+    return strcmp(section, "requests") != 0 || unset(item(item(res, "limits"), key));
+}
+
 /* Fill the required requests and limits the container lacks from the admin's `fix` params, as
  * one add of the deepest missing map (so the file gets one readable block). */
 static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON *res,
@@ -50,7 +61,7 @@ static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON 
         char section[16];
         const char *key = split_required(req->valuestring, section, sizeof(section));
         const cJSON *v = item(item(given, section), key);
-        if (ret != 0 || v == NULL || !unset(item(item(res, section), key))) {
+        if (ret != 0 || v == NULL || !lacks(res, section, key)) {
             continue;
         }
         cJSON *sec = item(add, section);
@@ -103,7 +114,7 @@ static int resources_container(struct ka_rule_run *run, cJSON *c, const char *na
     {
         char section[16];
         const char *key = split_required(req->valuestring, section, sizeof(section));
-        if (unset(item(item(res, section), key))) {
+        if (lacks(res, section, key)) {
             int is_req = strcmp(section, "requests") == 0;
             mlen += (size_t)snprintf(missing + mlen, sizeof(missing) - mlen, "%sno %s %s",
                                      mlen ? ", " : "", key, is_req ? "request" : "limit");
@@ -179,7 +190,8 @@ static int check_resources(const cJSON *params, char *err, size_t err_len, const
 const struct ka_rule_def ka_rule_resources_required = {
     .id = "resources-required",
     .summary = "every container and initContainer has cpu and memory requests and limits",
-    .description = "Every container and initContainer sets requests and limits.",
+    .description = "Every container and initContainer sets requests and limits. A request left out "
+                   "while its limit is set counts as set: Kubernetes defaults it to the limit.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = resources_params,
     .check = check_resources,

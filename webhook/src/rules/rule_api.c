@@ -24,17 +24,36 @@ int ka_list_has(const cJSON *list, const char *s)
  * The container walk
  */
 
+__attribute__((format(printf, 5, 0))) static void container_vpath(const struct ka_rule_run *run,
+                                                                  const struct ka_container_ref *at,
+                                                                  char *out, size_t len,
+                                                                  const char *suffix, va_list ap)
+{
+    int n = snprintf(out, len, "%s/%s/%zu", run->obj->pod_spec_path, at->field, at->index);
+    if (n >= 0 && (size_t)n < len) {
+        vsnprintf(out + n, len - (size_t)n, suffix, ap);
+    }
+}
+
 void ka_container_path(const struct ka_rule_run *run, const struct ka_container_ref *at, char *out,
                        size_t len, const char *suffix, ...)
 {
-    int n = snprintf(out, len, "%s/%s/%zu", run->obj->pod_spec_path, at->field, at->index);
-    if (n < 0 || (size_t)n >= len) {
-        return;
-    }
     va_list ap;
     va_start(ap, suffix);
-    vsnprintf(out + n, len - (size_t)n, suffix, ap);
+    container_vpath(run, at, out, len, suffix, ap);
     va_end(ap);
+}
+
+int ka_container_report(struct ka_rule_run *run, const char *name,
+                        const struct ka_container_ref *at, const char *what, const char *fix,
+                        const char *suffix, ...)
+{
+    char where[KA_CONTAINER_PATH_MAX];
+    va_list ap;
+    va_start(ap, suffix);
+    container_vpath(run, at, where, sizeof(where), suffix, ap);
+    va_end(ap);
+    return ka_rule_report(run, name, where, what, fix);
 }
 
 int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg)

@@ -77,6 +77,9 @@ static inline const cJSON *pod_labels(const struct ka_object *obj)
 #define KA_APP 2u       /* containers */
 #define KA_EPHEMERAL 4u /* ephemeralContainers */
 
+/* A container field's JSON pointer fits (a finding keeps 160 bytes of it). */
+#define KA_CONTAINER_PATH_MAX 192
+
 /* Where a container is; its JSON pointer is only built when something is reported. */
 struct ka_container_ref {
     const char *field; /* "containers", ... */
@@ -89,6 +92,11 @@ __attribute__((format(printf, 5, 6))) void ka_container_path(const struct ka_rul
                                                              const struct ka_container_ref *at,
                                                              char *out, size_t len,
                                                              const char *suffix, ...);
+
+/** ka_rule_report() about container `name` at its field ka_container_path() makes of `suffix`. */
+__attribute__((warn_unused_result, format(printf, 6, 7))) int
+ka_container_report(struct ka_rule_run *run, const char *name, const struct ka_container_ref *at,
+                    const char *what, const char *fix, const char *suffix, ...);
 
 /* Called per container; `name` is "(unnamed)" when the container has none. Non-zero stops. */
 typedef int (*ka_container_fn)(struct ka_rule_run *run, cJSON *c, const char *name,
