@@ -987,7 +987,142 @@ static int html_td(struct ka_buf *out, const char *cls, const char *text)
     return ret ? ret : ka_buf_adds(out, "</td>");
 }
 
-int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
+/* ---- Rows as items are decided: spilled to a temporary file, copied into the page at the end */
+
+/* Bytes a spill holds in memory before they go to its temporary file. */
+#define SPILL_MEMORY (64u * 1024u)
+
+static void spill_init(struct ka_audit_spill *s)
+{
+    memset(s, 0, sizeof(*s));
+    ka_buf_init(&s->mem, 1024u * 1024u * 1024u);
+}
+
+static void spill_free(struct ka_audit_spill *s)
+{
+    if (s->file != NULL) {
+        fclose(s->file);
+    }
+    s->file = NULL;
+    ka_buf_free(&s->mem);
+}
+
+/* Past SPILL_MEMORY, what is held goes to the file (made when first needed; without one, the
+ * bytes stay in memory). */
+static int spill_flush(struct ka_audit_spill *s)
+{
+    if (s->mem.len < SPILL_MEMORY || s->failed) {
+        return 0;
+    }
+    if (s->file == NULL) {
+        s->file = ka_audit_tmpfile();
+        s->failed = s->file == NULL;
+        if (s->failed) {
+            return 0;
+        }
+    }
+    int ret = fwrite(s->mem.data, 1, s->mem.len, s->file) == s->mem.len ? 0 : KA_EIO;
+    ka_buf_reset(&s->mem);
+    return ret;
+}
+
+/* Append everything spilled to `out` (written to `to` as it grows, when given). */
+static int spill_copy(struct ka_audit_spill *s, struct ka_buf *out, FILE *to)
+{
+    int ret = 0;
+    if (s->file != NULL) {
+        ret = fflush(s->file) == 0 && fseek(s->file, 0, SEEK_SET) == 0 ? 0 : KA_EIO;
+        char chunk[16384];
+        size_t n;
+        while (ret == 0 && (n = fread(chunk, 1, sizeof(chunk), s->file)) > 0) {
+            ret = ka_buf_add(out, chunk, n);
+            if (ret == 0 && to != NULL && out->len >= SPILL_MEMORY) {
+                ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
+                ka_buf_reset(out);
+            }
+        }
+        ret = ret == 0 && ferror(s->file) ? KA_EIO : ret;
+    }
+    return ret ? ret : ka_buf_add(out, s->mem.data, s->mem.len);
+}
+
+void ka_audit_html_init(struct ka_audit_html *h)
+{
+    memset(h, 0, sizeof(*h));
+    spill_init(&h->rows);
+    spill_init(&h->exemptions);
+}
+
+void ka_audit_html_free(struct ka_audit_html *h)
+{
+    spill_free(&h->rows);
+    spill_free(&h->exemptions);
+}
+
+int ka_audit_html_item(struct ka_audit_html *h, const struct ka_audit *a,
+                       const struct ka_audit_item *it)
+{
+    int ret = 0;
+    struct ka_buf *out = &h->rows.mem;
+    for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
+        const struct ka_audit_finding *fd = &it->findings[f];
+        const char *act = ka_action_name(fd->action);
+        char cls[32];
+        snprintf(cls, sizeof(cls), "a-%s", act);
+        ret = ka_buf_adds(out, "<tr data-rule=\"");
+        ret = ret ? ret : html_esc(out, fd->rule);
+        ret = ret ? ret : ka_buf_printf(out, "\" data-action=\"%s\" data-namespace=\"", act);
+        ret = ret ? ret : html_esc(out, ns_label(it->namespace_));
+        ret = ret ? ret : ka_buf_adds(out, "\">");
+        if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
+            ret = ka_buf_adds(out, "<td class=\"org\">admission<br><small>");
+            ret = ret ? ret : html_esc(out, it->operation);
+            ret = ret ? ret : ka_buf_adds(out, " ");
+            ret = ret ? ret : html_esc(out, it->time);
+            ret = ret ? ret : ka_buf_adds(out, " by ");
+            ret = ret ? ret : html_esc(out, it->user);
+            ret = ret ? ret : ka_buf_adds(out, "</small></td>");
+        } else {
+            ret = ret ? ret : ka_buf_adds(out, "<td>object</td>");
+        }
+        /* the object in one cell: kind above namespace/name */
+        ret = ret ? ret : ka_buf_adds(out, "<td class=\"obj\"><small>");
+        ret = ret ? ret : html_esc(out, it->kind);
+        ret = ret ? ret : ka_buf_adds(out, "</small><br>");
+        if (ret == 0 && it->namespace_[0] != '\0') {
+            ret = html_esc(out, it->namespace_);
+            ret = ret ? ret : ka_buf_adds(out, "/");
+        }
+        ret = ret ? ret : html_esc(out, it->name);
+        ret = ret ? ret : ka_buf_adds(out, "</td>");
+        ret = ret ? ret : html_td(out, NULL, fd->rule);
+        char act_text[64];
+        snprintf(act_text, sizeof(act_text), "%s%s", act,
+                 ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
+        ret = ret ? ret : html_td(out, cls, act_text);
+        ret = ret ? ret : html_td(out, "msg", ka_audit_short_message(it, fd));
+        ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
+        ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
+    }
+    ret = ret ? ret : spill_flush(&h->rows);
+    out = &h->exemptions.mem;
+    for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        ret = ret ? ret : ka_buf_adds(out, "<tr>");
+        ret = ret ? ret : html_td(out, NULL, it->kind);
+        ret = ret ? ret : html_td(out, NULL, it->namespace_);
+        ret = ret ? ret : html_td(out, NULL, it->name);
+        ret = ret ? ret : html_td(out, NULL, ex->rule);
+        ret = ret ? ret : html_td(out, NULL, ex->exception);
+        ret = ret ? ret : html_td(out, NULL, ex->reason);
+        ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
+        h->n_exemptions++;
+    }
+    return ret ? ret : spill_flush(&h->exemptions);
+}
+
+int ka_audit_html_end(struct ka_audit_html *h, const struct ka_audit *a, struct ka_buf *out,
+                      FILE *to)
 {
     struct report_view v;
     int ret = view_build(a, &v);
@@ -1046,77 +1181,37 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
                                  "<thead><tr><th>Origin</th><th>Object</th><th>Rule</th>"
                                  "<th>Action</th><th>Message</th><th>Source</th></tr></thead>"
                                  "\n<tbody>\n");
-    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
-            const struct ka_audit_finding *fd = &it->findings[f];
-            const char *act = ka_action_name(fd->action);
-            char cls[32];
-            snprintf(cls, sizeof(cls), "a-%s", act);
-            ret = ka_buf_adds(out, "<tr data-rule=\"");
-            ret = ret ? ret : html_esc(out, fd->rule);
-            ret = ret ? ret : ka_buf_printf(out, "\" data-action=\"%s\" data-namespace=\"", act);
-            ret = ret ? ret : html_esc(out, ns_label(it->namespace_));
-            ret = ret ? ret : ka_buf_adds(out, "\">");
-            if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
-                ret = ka_buf_adds(out, "<td class=\"org\">admission<br><small>");
-                ret = ret ? ret : html_esc(out, it->operation);
-                ret = ret ? ret : ka_buf_adds(out, " ");
-                ret = ret ? ret : html_esc(out, it->time);
-                ret = ret ? ret : ka_buf_adds(out, " by ");
-                ret = ret ? ret : html_esc(out, it->user);
-                ret = ret ? ret : ka_buf_adds(out, "</small></td>");
-            } else {
-                ret = ret ? ret : ka_buf_adds(out, "<td>object</td>");
-            }
-            /* the object in one cell: kind above namespace/name */
-            ret = ret ? ret : ka_buf_adds(out, "<td class=\"obj\"><small>");
-            ret = ret ? ret : html_esc(out, it->kind);
-            ret = ret ? ret : ka_buf_adds(out, "</small><br>");
-            if (ret == 0 && it->namespace_[0] != '\0') {
-                ret = html_esc(out, it->namespace_);
-                ret = ret ? ret : ka_buf_adds(out, "/");
-            }
-            ret = ret ? ret : html_esc(out, it->name);
-            ret = ret ? ret : ka_buf_adds(out, "</td>");
-            ret = ret ? ret : html_td(out, NULL, fd->rule);
-            char act_text[64];
-            snprintf(act_text, sizeof(act_text), "%s%s", act,
-                     ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
-            ret = ret ? ret : html_td(out, cls, act_text);
-            ret = ret ? ret : html_td(out, "msg", ka_audit_short_message(it, fd));
-            ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
-            ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
-        }
-    }
+    ret = ret ? ret : spill_copy(&h->rows, out, to);
     ret = ret ? ret : ka_buf_adds(out, "</tbody></table>\n");
-    for (size_t i = 0, n = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++, n++) {
-            const struct ka_audit_exemption *ex = &it->exemptions[e];
-            if (n == 0) {
-                ret = ka_buf_adds(out, "<h2>Exemptions</h2>\n<table id=\"exemptions-table\">"
-                                       "<thead><tr><th>Kind</th><th>Namespace</th><th>Name</th>"
-                                       "<th>Rule</th><th>Exception</th><th>Reason</th></tr>"
-                                       "</thead>\n<tbody>\n");
-            }
-            ret = ret ? ret : ka_buf_adds(out, "<tr>");
-            ret = ret ? ret : html_td(out, NULL, it->kind);
-            ret = ret ? ret : html_td(out, NULL, it->namespace_);
-            ret = ret ? ret : html_td(out, NULL, it->name);
-            ret = ret ? ret : html_td(out, NULL, ex->rule);
-            ret = ret ? ret : html_td(out, NULL, ex->exception);
-            ret = ret ? ret : html_td(out, NULL, ex->reason);
-            ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
-        }
-        if (ret == 0 && n > 0 && i + 1 == a->n_items) {
-            ret = ka_buf_adds(out, "</tbody></table>\n");
-        }
+    if (ret == 0 && h->n_exemptions > 0) {
+        ret = ka_buf_adds(out, "<h2>Exemptions</h2>\n<table id=\"exemptions-table\">"
+                               "<thead><tr><th>Kind</th><th>Namespace</th><th>Name</th>"
+                               "<th>Rule</th><th>Exception</th><th>Reason</th></tr>"
+                               "</thead>\n<tbody>\n");
+        ret = ret ? ret : spill_copy(&h->exemptions, out, to);
+        ret = ret ? ret : ka_buf_adds(out, "</tbody></table>\n");
     }
     ret = ret ? ret : ka_audit_render_errors(a, &html_markup, out);
     ret = ret ? ret : ka_buf_adds(out, html_script);
     ret = ret ? ret : ka_buf_adds(out, "</body>\n</html>\n");
+    if (ret == 0 && to != NULL) {
+        ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
+        ka_buf_reset(out);
+    }
     view_free(&v);
+    return ret;
+}
+
+int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
+{
+    struct ka_audit_html h;
+    ka_audit_html_init(&h);
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        ret = ka_audit_html_item(&h, a, &a->items[i]);
+    }
+    ret = ret ? ret : ka_audit_html_end(&h, a, out, NULL);
+    ka_audit_html_free(&h);
     return ret;
 }
 

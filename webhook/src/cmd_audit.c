@@ -237,9 +237,10 @@ static int parse_listed_kinds(const char *text, unsigned *out)
 enum audit_format { FMT_TEXT, FMT_JSON, FMT_MARKDOWN, FMT_HTML, FMT_POLICYREPORT, FMT_JSONL };
 
 /* Output as items are decided: text, jsonl and json write each item at once; the reports keep
- * only what they print: markdown its first rows (the rest as counts), exemptions and errors,
- * html the items with findings, exemptions or errors; policyreport writes each object's results
- * to a temporary file and the reports one namespace at a time at the end. */
+ * only what they print: markdown its first rows (the rest as counts), exemptions and errors;
+ * html renders each item's rows at once (to a temporary file) and keeps only its errors;
+ * policyreport writes each object's results to a temporary file and the reports one namespace
+ * at a time at the end. */
 struct stream_out {
     enum audit_format fmt;
     int color;
@@ -248,6 +249,7 @@ struct stream_out {
     struct ka_audit *audit;
     struct ka_audit_json json;
     struct ka_audit_policyreport policyreport;
+    struct ka_audit_html html;
     struct ka_buf buf;
 };
 
@@ -258,6 +260,11 @@ static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_
         int ret = ka_audit_policyreport_item(&so->policyreport, a, it);
         return ret != 0 ? ret : it->error ? KA_AUDIT_KEEP : 0;
     }
+    if (so->fmt == FMT_HTML) { /* rows rendered now; the charts count the released findings */
+        int ret = ka_audit_html_item(&so->html, a, it);
+        ret = ret != 0 || it->error ? ret : ka_audit_tally_released(so->audit, it);
+        return ret != 0 ? ret : it->error ? KA_AUDIT_KEEP : 0;
+    }
     if (it->error && so->fmt != FMT_TEXT && so->fmt != FMT_JSONL && so->fmt != FMT_JSON) {
         return KA_AUDIT_KEEP; /* every report lists its errors */
     }
@@ -266,7 +273,7 @@ static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_
         /* past the rows markdown prints: only its per-rule and per-namespace counts */
         return ka_audit_tally_released(so->audit, it);
     }
-    if (so->fmt == FMT_MARKDOWN || so->fmt == FMT_HTML) {
+    if (so->fmt == FMT_MARKDOWN) {
         so->rows += it->n_findings;
         return it->n_findings > 0 || it->n_exemptions > 0 ? KA_AUDIT_KEEP : 0;
     }
@@ -525,6 +532,7 @@ int ka_cmd_audit(int argc, char **argv)
     ka_buf_init(&so.buf, 64u * 1024u * 1024u);
     ka_audit_json_init(&so.json);
     ka_audit_policyreport_init(&so.policyreport, max_results, max_bytes);
+    ka_audit_html_init(&so.html);
     audit.emit = emit_item;
     audit.emit_ctx = &so;
     struct progress pr = {.start = now_seconds()};
@@ -579,7 +587,7 @@ int ka_cmd_audit(int argc, char **argv)
         ret = ka_audit_render_markdown(&audit, &out);
         break;
     case 3:
-        ret = ka_audit_render_html(&audit, &out);
+        ret = ka_audit_html_end(&so.html, &audit, &out, stdout);
         break;
     case 4:
         ret = ka_audit_policyreport_end(&so.policyreport, &audit, &out, stdout);
@@ -626,6 +634,7 @@ int ka_cmd_audit(int argc, char **argv)
 cleanup:
     ka_audit_json_free(&so.json);
     ka_audit_policyreport_free(&so.policyreport);
+    ka_audit_html_free(&so.html);
     ka_buf_free(&so.buf);
     ka_buf_free(&out);
     ka_audit_free(&audit);

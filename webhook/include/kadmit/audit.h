@@ -339,6 +339,28 @@ __attribute__((warn_unused_result)) int ka_audit_render_markdown(const struct ka
 /** One self-contained HTML page: summary, SVG bar charts, filterable findings table. */
 __attribute__((warn_unused_result)) int ka_audit_render_html(const struct ka_audit *a,
                                                              struct ka_buf *out);
+/** The same page written as results are decided, in bounded memory: ka_audit_html_item() renders
+ * an item's finding and exemption rows at once (held up to 64 KiB, then in an unlinked temporary
+ * file; in memory when none can be made) and keeps nothing of the item; ka_audit_html_end() writes
+ * the page around them. The counts and charts come from `a` at the end: an item released after
+ * ka_audit_html_item() must be tallied (ka_audit_tally_released), and error items kept. `to`: the
+ * page is written to it as it goes (`out` is a staging buffer); NULL: appended to `out`. */
+struct ka_audit_spill {
+    struct ka_buf mem;
+    FILE *file; /* owned, NULL until the bytes outgrow memory */
+    int failed; /* no temporary file: everything in `mem` */
+};
+struct ka_audit_html {
+    struct ka_audit_spill rows, exemptions;
+    size_t n_exemptions;
+};
+void ka_audit_html_init(struct ka_audit_html *h);
+void ka_audit_html_free(struct ka_audit_html *h);
+__attribute__((warn_unused_result)) int ka_audit_html_item(struct ka_audit_html *h,
+                                                           const struct ka_audit *a,
+                                                           const struct ka_audit_item *it);
+__attribute__((warn_unused_result)) int
+ka_audit_html_end(struct ka_audit_html *h, const struct ka_audit *a, struct ka_buf *out, FILE *to);
 
 /* PolicyReport limits: a report is split past this many results or about this many bytes. */
 #define KA_POLICYREPORT_MAX_RESULTS 1000
