@@ -506,24 +506,29 @@ static void test_relations(void)
 
 /* ---- audit reports ---------------------------------------------------------------------- */
 
-/* Streamed html and policyreport of a small audit (two namespaces, a cluster-scoped object, an
- * error) with the fail_at-th allocation failing: the page and the List in `text` (the REAL heap;
+/* Streamed html, markdown and policyreport of a small audit (two namespaces, a cluster-scoped
+ * object, an error) with the fail_at-th allocation failing: the page and the List in `text` (the
+ * REAL heap;
  * "" on an error), and the live blocks left. */
 static long reports_once(const struct ka_audit *a, long fail_at, int *ret, char **text)
 {
     struct ka_audit_html html;
+    struct ka_audit_markdown md;
     struct ka_audit_policyreport pr;
     struct ka_buf out;
     fail_allocation(fail_at);
     ka_buf_init(&out, 1u << 24);
     ka_audit_html_init(&html);
+    ka_audit_markdown_init(&md);
     ka_audit_policyreport_init(&pr, 2, 0);
     *ret = 0;
     for (size_t i = 0; *ret == 0 && i < a->n_items; i++) {
         *ret = ka_audit_html_item(&html, a, &a->items[i]);
+        *ret = *ret ? *ret : ka_audit_markdown_item(&md, a, &a->items[i]);
         *ret = *ret ? *ret : ka_audit_policyreport_item(&pr, a, &a->items[i]);
     }
     *ret = *ret ? *ret : ka_audit_html_end(&html, a, &out, NULL);
+    *ret = *ret ? *ret : ka_audit_markdown_end(&md, a, &out, NULL);
     *ret = *ret ? *ret : ka_audit_policyreport_end(&pr, a, &out, NULL);
     t.failing = 0;
     *text = REAL(calloc)(1, out.len + 1);
@@ -531,6 +536,7 @@ static long reports_once(const struct ka_audit *a, long fail_at, int *ret, char 
         memcpy(*text, out.data, out.len);
     }
     ka_audit_html_free(&html);
+    ka_audit_markdown_free(&md);
     ka_audit_policyreport_free(&pr);
     ka_buf_free(&out);
     t.tracking = 0;
@@ -600,7 +606,8 @@ static const struct ka_test tests[] = {
     {"overlay load: every allocation failing in turn", test_overlay_load},
     {"every review with the cJSON arena, every allocation failing", test_all_with_arena},
     {"relations: index and rules, every allocation failing in turn", test_relations},
-    {"audit reports: html and policyreport streamed, every allocation failing", test_reports},
+    {"audit reports: html, markdown and policyreport streamed, every allocation failing",
+     test_reports},
     {NULL, NULL},
 };
 

@@ -539,6 +539,68 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Spills: rows rendered as items are decided (markdown, html), held in memory up to
+ * SPILL_MEMORY, then in a temporary file; copied into the report at its end
+ */
+
+/* Bytes a spill holds in memory before they go to its temporary file. */
+#define SPILL_MEMORY (64u * 1024u)
+
+static void spill_init(struct ka_audit_spill *s)
+{
+    memset(s, 0, sizeof(*s));
+    ka_buf_init(&s->mem, 1024u * 1024u * 1024u);
+}
+
+static void spill_free(struct ka_audit_spill *s)
+{
+    if (s->file != NULL) {
+        fclose(s->file);
+    }
+    s->file = NULL;
+    ka_buf_free(&s->mem);
+}
+
+/* Past SPILL_MEMORY, what is held goes to the file (made when first needed; without one, the
+ * bytes stay in memory). */
+static int spill_flush(struct ka_audit_spill *s)
+{
+    if (s->mem.len < SPILL_MEMORY || s->failed) {
+        return 0;
+    }
+    if (s->file == NULL) {
+        s->file = ka_audit_tmpfile();
+        s->failed = s->file == NULL;
+        if (s->failed) {
+            return 0;
+        }
+    }
+    int ret = fwrite(s->mem.data, 1, s->mem.len, s->file) == s->mem.len ? 0 : KA_EIO;
+    ka_buf_reset(&s->mem);
+    return ret;
+}
+
+/* Append everything spilled to `out` (written to `to` as it grows, when given). */
+static int spill_copy(struct ka_audit_spill *s, struct ka_buf *out, FILE *to)
+{
+    int ret = 0;
+    if (s->file != NULL) {
+        ret = fflush(s->file) == 0 && fseek(s->file, 0, SEEK_SET) == 0 ? 0 : KA_EIO;
+        char chunk[16384];
+        size_t n;
+        while (ret == 0 && (n = fread(chunk, 1, sizeof(chunk), s->file)) > 0) {
+            ret = ka_buf_add(out, chunk, n);
+            if (ret == 0 && to != NULL && out->len >= SPILL_MEMORY) {
+                ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
+                ka_buf_reset(out);
+            }
+        }
+        ret = ret == 0 && ferror(s->file) ? KA_EIO : ret;
+    }
+    return ret ? ret : ka_buf_add(out, s->mem.data, s->mem.len);
+}
+
+/* ------------------------------------------------------------------------------------------
  * Markdown
  */
 
@@ -649,7 +711,71 @@ static int view_build(const struct ka_audit *a, struct report_view *v)
     return ret ? ret : tally_build(a, 1, &v->spaces);
 }
 
-int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
+void ka_audit_markdown_init(struct ka_audit_markdown *m)
+{
+    memset(m, 0, sizeof(*m));
+    ka_buf_init(&m->rows, 64u * 1024u * 1024u);
+    spill_init(&m->exemptions);
+}
+
+void ka_audit_markdown_free(struct ka_audit_markdown *m)
+{
+    ka_buf_free(&m->rows);
+    spill_free(&m->exemptions);
+}
+
+int ka_audit_markdown_item(struct ka_audit_markdown *m, const struct ka_audit *a,
+                           const struct ka_audit_item *it)
+{
+    int ret = 0;
+    struct ka_buf *out = &m->rows;
+    for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
+        if (m->n_rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
+            break; /* past the rows it prints: only counted (ka_audit_tally_released) */
+        }
+        m->n_rows++;
+        const struct ka_audit_finding *fd = &it->findings[f];
+        ret = ka_buf_adds(out, "| ");
+        ret = ret ? ret : md_cell(out, origin_label(it));
+        if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
+            ret = ka_buf_adds(out, " ");
+            ret = ret ? ret : md_cell(out, it->operation);
+            ret = ret ? ret : ka_buf_adds(out, " ");
+            ret = ret ? ret : md_cell(out, it->time);
+        }
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_object_cell(out, it);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, fd->rule);
+        ret = ret ? ret
+                  : ka_buf_printf(out, " | %s%s | ", ka_action_name(fd->action),
+                                  ka_audit_finding_kind(it, fd) != NULL
+                                      ? ", would be denied on redeploy"
+                                      : "");
+        ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ka_audit_source(a, it));
+        ret = ret ? ret : ka_buf_adds(out, " |\n");
+    }
+    out = &m->exemptions.mem;
+    for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        ret = ret ? ret : ka_buf_adds(out, "| ");
+        ret = ret ? ret : md_object_cell(out, it);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->rule);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->exception);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->reason);
+        ret = ret ? ret : ka_buf_adds(out, " |\n");
+        m->n_exemptions++;
+    }
+    return ret ? ret : spill_flush(&m->exemptions);
+}
+
+int ka_audit_markdown_end(struct ka_audit_markdown *m, const struct ka_audit *a, struct ka_buf *out,
+                          FILE *to)
 {
     struct report_view v;
     int ret = view_build(a, &v);
@@ -671,38 +797,8 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret
               : ka_buf_adds(out, "\n### Findings\n\n| Origin | Object | Rule | Action | Message "
                                  "| Source |\n|---|---|---|---|---|---|\n");
-    size_t rows = 0, more = 0;
-    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
-            if (rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
-                continue;
-            }
-            rows++;
-            const struct ka_audit_finding *fd = &it->findings[f];
-            ret = ka_buf_adds(out, "| ");
-            ret = ret ? ret : md_cell(out, origin_label(it));
-            if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
-                ret = ka_buf_adds(out, " ");
-                ret = ret ? ret : md_cell(out, it->operation);
-                ret = ret ? ret : ka_buf_adds(out, " ");
-                ret = ret ? ret : md_cell(out, it->time);
-            }
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_object_cell(out, it);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, fd->rule);
-            ret = ret ? ret
-                      : ka_buf_printf(out, " | %s%s | ", ka_action_name(fd->action),
-                                      ka_audit_finding_kind(it, fd) != NULL
-                                          ? ", would be denied on redeploy"
-                                          : "");
-            ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ka_audit_source(a, it));
-            ret = ret ? ret : ka_buf_adds(out, " |\n");
-        }
-    }
+    size_t rows = m->n_rows, more = 0;
+    ret = ret ? ret : ka_buf_add(out, m->rows.data, m->rows.len);
     if (ret == 0 && rows == 0) {
         ret = ka_buf_adds(out, "| | | | | no findings | |\n");
     }
@@ -713,27 +809,30 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                             "them all).\n",
                             more);
     }
-    for (size_t i = 0, n = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++, n++) {
-            const struct ka_audit_exemption *ex = &it->exemptions[e];
-            if (n == 0) {
-                ret = ka_buf_adds(out, "\n### Exemptions\n\n| Object | Rule | Exception | Reason "
-                                       "|\n|---|---|---|---|\n");
-            }
-            ret = ret ? ret : ka_buf_adds(out, "| ");
-            ret = ret ? ret : md_object_cell(out, it);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ex->rule);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ex->exception);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ex->reason);
-            ret = ret ? ret : ka_buf_adds(out, " |\n");
-        }
+    if (ret == 0 && m->n_exemptions > 0) {
+        ret = ka_buf_adds(out, "\n### Exemptions\n\n| Object | Rule | Exception | Reason "
+                               "|\n|---|---|---|---|\n");
+        ret = ret ? ret : spill_copy(&m->exemptions, out, to);
     }
     ret = ret ? ret : ka_audit_render_errors(a, &md_markup, out);
+    if (ret == 0 && to != NULL) {
+        ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
+        ka_buf_reset(out);
+    }
     view_free(&v);
+    return ret;
+}
+
+int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
+{
+    struct ka_audit_markdown m;
+    ka_audit_markdown_init(&m);
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        ret = ka_audit_markdown_item(&m, a, &a->items[i]);
+    }
+    ret = ret ? ret : ka_audit_markdown_end(&m, a, out, NULL);
+    ka_audit_markdown_free(&m);
     return ret;
 }
 
@@ -985,65 +1084,6 @@ static int html_td(struct ka_buf *out, const char *cls, const char *text)
     int ret = cls != NULL ? ka_buf_printf(out, "<td class=\"%s\">", cls) : ka_buf_adds(out, "<td>");
     ret = ret ? ret : html_esc(out, text);
     return ret ? ret : ka_buf_adds(out, "</td>");
-}
-
-/* ---- Rows as items are decided: spilled to a temporary file, copied into the page at the end */
-
-/* Bytes a spill holds in memory before they go to its temporary file. */
-#define SPILL_MEMORY (64u * 1024u)
-
-static void spill_init(struct ka_audit_spill *s)
-{
-    memset(s, 0, sizeof(*s));
-    ka_buf_init(&s->mem, 1024u * 1024u * 1024u);
-}
-
-static void spill_free(struct ka_audit_spill *s)
-{
-    if (s->file != NULL) {
-        fclose(s->file);
-    }
-    s->file = NULL;
-    ka_buf_free(&s->mem);
-}
-
-/* Past SPILL_MEMORY, what is held goes to the file (made when first needed; without one, the
- * bytes stay in memory). */
-static int spill_flush(struct ka_audit_spill *s)
-{
-    if (s->mem.len < SPILL_MEMORY || s->failed) {
-        return 0;
-    }
-    if (s->file == NULL) {
-        s->file = ka_audit_tmpfile();
-        s->failed = s->file == NULL;
-        if (s->failed) {
-            return 0;
-        }
-    }
-    int ret = fwrite(s->mem.data, 1, s->mem.len, s->file) == s->mem.len ? 0 : KA_EIO;
-    ka_buf_reset(&s->mem);
-    return ret;
-}
-
-/* Append everything spilled to `out` (written to `to` as it grows, when given). */
-static int spill_copy(struct ka_audit_spill *s, struct ka_buf *out, FILE *to)
-{
-    int ret = 0;
-    if (s->file != NULL) {
-        ret = fflush(s->file) == 0 && fseek(s->file, 0, SEEK_SET) == 0 ? 0 : KA_EIO;
-        char chunk[16384];
-        size_t n;
-        while (ret == 0 && (n = fread(chunk, 1, sizeof(chunk), s->file)) > 0) {
-            ret = ka_buf_add(out, chunk, n);
-            if (ret == 0 && to != NULL && out->len >= SPILL_MEMORY) {
-                ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
-                ka_buf_reset(out);
-            }
-        }
-        ret = ret == 0 && ferror(s->file) ? KA_EIO : ret;
-    }
-    return ret ? ret : ka_buf_add(out, s->mem.data, s->mem.len);
 }
 
 void ka_audit_html_init(struct ka_audit_html *h)

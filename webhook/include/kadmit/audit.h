@@ -333,9 +333,7 @@ __attribute__((warn_unused_result)) int ka_audit_render_text_item(const struct k
 __attribute__((warn_unused_result)) int ka_audit_render_text_end(const struct ka_audit *a,
                                                                  int color, size_t hidden,
                                                                  int summary, struct ka_buf *out);
-/** Markdown for a pull-request comment: summary, per-rule and per-namespace counts, findings. */
-__attribute__((warn_unused_result)) int ka_audit_render_markdown(const struct ka_audit *a,
-                                                                 struct ka_buf *out);
+
 /** One self-contained HTML page: summary, SVG bar charts, filterable findings table. */
 __attribute__((warn_unused_result)) int ka_audit_render_html(const struct ka_audit *a,
                                                              struct ka_buf *out);
@@ -350,6 +348,27 @@ struct ka_audit_spill {
     FILE *file; /* owned, NULL until the bytes outgrow memory */
     int failed; /* no temporary file: everything in `mem` */
 };
+/** Markdown for a pull-request comment: summary, per-rule and per-namespace counts, findings. */
+__attribute__((warn_unused_result)) int ka_audit_render_markdown(const struct ka_audit *a,
+                                                                 struct ka_buf *out);
+/** The same written as results are decided: ka_audit_markdown_item() renders an item's first
+ * rows (up to KA_AUDIT_MARKDOWN_MAX_ROWS in all) and its exemption rows (spilled as html's are),
+ * ka_audit_markdown_end() the comment around them; as for html, a released item must be tallied
+ * and error items kept. */
+struct ka_audit_markdown {
+    struct ka_buf rows;
+    size_t n_rows;
+    struct ka_audit_spill exemptions;
+    size_t n_exemptions;
+};
+void ka_audit_markdown_init(struct ka_audit_markdown *m);
+void ka_audit_markdown_free(struct ka_audit_markdown *m);
+__attribute__((warn_unused_result)) int ka_audit_markdown_item(struct ka_audit_markdown *m,
+                                                               const struct ka_audit *a,
+                                                               const struct ka_audit_item *it);
+__attribute__((warn_unused_result)) int ka_audit_markdown_end(struct ka_audit_markdown *m,
+                                                              const struct ka_audit *a,
+                                                              struct ka_buf *out, FILE *to);
 struct ka_audit_html {
     struct ka_audit_spill rows, exemptions;
     size_t n_exemptions;
