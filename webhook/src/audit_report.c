@@ -1245,12 +1245,13 @@ enum pr_field {
     PR_FIELDS
 };
 
-/* One report being filled: at most max_results results, about max_bytes. */
+/* One report being filled: at most max_results results, about max_bytes (its results' text is
+ * in struct pr_writer). */
 struct report_chunk {
-    cJSON *results; /* array, owned until moved into a report */
+    int open;
     size_t pass, fail, warn, error, skip;
-    size_t n; /* results (cJSON_GetArraySize walks the list) */
-    size_t bytes;
+    size_t n;
+    size_t bytes; /* of the results printed unformatted */
 };
 
 /* A DNS-1123 name part: lower case, [a-z0-9-], at most 40 characters. */
@@ -1366,8 +1367,10 @@ static cJSON *make_report(const struct ka_audit *a, const char *namespace_, int 
         cJSON_Delete(rep);
         return NULL;
     }
-    cJSON_AddItemToObject(rep, "results", c->results);
-    c->results = NULL; /* moved */
+    if (cJSON_AddArrayToObject(rep, "results") == NULL) { /* empty: its text goes in by hand */
+        cJSON_Delete(rep);
+        return NULL;
+    }
     return rep;
 }
 
@@ -1594,28 +1597,42 @@ struct pr_writer {
     const char *namespace_;
     size_t k; /* the chunk's number in its namespace */
     struct report_chunk c;
+    struct ka_buf results; /* the chunk's results as cJSON_Print lays them out in a report */
 };
 
-/* Write the chunk as one report, as an element of the List's items (cJSON_Print's layout). */
+/* Append n bytes of text, each line after the first `tabs` tabs deeper. */
+static int add_indented(struct ka_buf *out, const char *text, size_t n, const char *tabs)
+{
+    int ret = 0;
+    for (const char *s = text, *end = text + n; ret == 0 && s < end;) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t len = nl != NULL ? (size_t)(nl - s) + 1 : (size_t)(end - s);
+        ret = ka_buf_add(out, s, len);
+        ret = ret ? ret : nl != NULL ? ka_buf_adds(out, tabs) : 0;
+        s += len;
+    }
+    return ret;
+}
+
+/* Write the chunk as one report, as an element of the List's items (cJSON_Print's layout): the
+ * report printed with an empty "results" (its last member), the results' text put in. */
 static int pr_write_report(struct pr_writer *w, int numbered)
 {
     cJSON *rep = make_report(w->a, w->namespace_, numbered, w->k, &w->c);
     char *text = rep != NULL ? cJSON_Print(rep) : NULL;
     cJSON_Delete(rep);
-    cJSON_Delete(w->c.results); /* when make_report failed */
     memset(&w->c, 0, sizeof(w->c));
     if (text == NULL) {
         return KA_ENOMEM;
     }
-    int ret = w->n_reports > 0 ? ka_buf_adds(w->out, ", ") : 0;
-    for (const char *s = text; ret == 0 && *s != '\0';) {
-        const char *nl = strchr(s, '\n');
-        size_t n = nl != NULL ? (size_t)(nl - s) + 1 : strlen(s);
-        ret = ka_buf_add(w->out, s, n);
-        ret = ret ? ret : nl != NULL ? ka_buf_adds(w->out, "\t\t") : 0; /* two levels deeper */
-        s += n;
-    }
+    size_t len = strlen(text);
+    int ret = len >= 4 && strcmp(text + len - 4, "[]\n}") == 0 ? 0 : KA_EINTERNAL;
+    ret = ret ? ret : w->n_reports > 0 ? ka_buf_adds(w->out, ", ") : 0;
+    ret = ret ? ret : add_indented(w->out, text, len - 3, "\t\t"); /* up to its "[" */
+    ret = ret ? ret : add_indented(w->out, w->results.data, w->results.len, "\t\t");
+    ret = ret ? ret : add_indented(w->out, "]\n}", 3, "\t\t");
     free(text);
+    ka_buf_reset(&w->results);
     w->n_reports++;
     w->k++;
     if (ret == 0 && w->to != NULL) {
@@ -1629,28 +1646,30 @@ static int pr_write_report(struct pr_writer *w, int numbered)
 static int pr_add(struct pr_writer *w, const struct ka_audit_policyreport *p, const char *const *v)
 {
     cJSON *r = make_result(w->a, v);
-    char *text = r != NULL ? cJSON_PrintUnformatted(r) : NULL;
+    char *text = r != NULL ? cJSON_Print(r) : NULL;
+    cJSON_Delete(r);
     if (text == NULL) {
-        cJSON_Delete(r);
         return KA_ENOMEM;
     }
-    size_t bytes = strlen(text) + 1;
-    free(text);
+    /* its size printed unformatted (what the byte limit counts): without the layout's tabs and
+     * newlines (strings hold neither: cJSON escapes them) - its one array has one element */
+    size_t bytes = 1;
+    for (const char *c = text; *c != '\0'; c++) {
+        bytes += *c != '\t' && *c != '\n';
+    }
     int ret = 0;
-    if (w->c.results != NULL &&
+    if (w->c.open &&
         (w->c.n >= p->max_results || (w->c.n > 0 && w->c.bytes + bytes > p->max_bytes))) {
         ret = pr_write_report(w, 1);
     }
-    if (ret == 0 && w->c.results == NULL) {
-        w->c.results = cJSON_CreateArray();
-        ret = w->c.results == NULL ? KA_ENOMEM : 0;
-    }
+    ret = ret ? ret : w->c.n > 0 ? ka_buf_adds(&w->results, ", ") : 0;
+    ret = ret ? ret : add_indented(&w->results, text, strlen(text), "\t\t");
+    free(text);
     if (ret != 0) {
-        cJSON_Delete(r);
         return ret;
     }
-    cJSON_AddItemToArray(w->c.results, r);
     const char *result = v[PR_RESULT];
+    w->c.open = 1;
     w->c.n++;
     w->c.bytes += bytes;
     w->c.pass += strcmp(result, "pass") == 0;
@@ -1665,6 +1684,7 @@ int ka_audit_policyreport_end(struct ka_audit_policyreport *p, const struct ka_a
                               struct ka_buf *out, FILE *to)
 {
     struct pr_writer w = {.a = a, .out = out, .to = to};
+    ka_buf_init(&w.results, 1024u * 1024u * 1024u);
     uint64_t *offsets = NULL;
     int ret = ka_buf_adds(out, "{\n\t\"items\":\t[");
     if (ret == 0 && p->spool != NULL && fflush(p->spool) != 0) {
@@ -1691,11 +1711,11 @@ int ka_audit_policyreport_end(struct ka_audit_policyreport *p, const struct ka_a
             ret = pr_get(p, offsets[k], &h, fields);
             ret = ret ? ret : pr_add(&w, p, fields);
         }
-        if (ret == 0 && w.c.results != NULL) {
+        if (ret == 0 && w.c.open) {
             ret = pr_write_report(&w, w.k > 0);
         }
     }
-    cJSON_Delete(w.c.results);
+    ka_buf_free(&w.results);
     free(offsets);
     ret =
         ret ? ret : ka_buf_adds(out, "],\n\t\"apiVersion\":\t\"v1\",\n\t\"kind\":\t\"List\"\n}\n");
