@@ -580,6 +580,17 @@ static int spill_flush(struct ka_audit_spill *s)
     return ret;
 }
 
+/* A report written as it goes: what `out` holds so far goes to `to` (NULL: it stays). */
+static int out_flush(struct ka_buf *out, FILE *to)
+{
+    if (to == NULL) {
+        return 0;
+    }
+    int ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
+    ka_buf_reset(out);
+    return ret;
+}
+
 /* Append everything spilled to `out` (written to `to` as it grows, when given). */
 static int spill_copy(struct ka_audit_spill *s, struct ka_buf *out, FILE *to)
 {
@@ -590,9 +601,8 @@ static int spill_copy(struct ka_audit_spill *s, struct ka_buf *out, FILE *to)
         size_t n;
         while (ret == 0 && (n = fread(chunk, 1, sizeof(chunk), s->file)) > 0) {
             ret = ka_buf_add(out, chunk, n);
-            if (ret == 0 && to != NULL && out->len >= SPILL_MEMORY) {
-                ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
-                ka_buf_reset(out);
+            if (ret == 0 && out->len >= SPILL_MEMORY) {
+                ret = out_flush(out, to);
             }
         }
         ret = ret == 0 && ferror(s->file) ? KA_EIO : ret;
@@ -815,10 +825,7 @@ int ka_audit_markdown_end(struct ka_audit_markdown *m, const struct ka_audit *a,
         ret = ret ? ret : spill_copy(&m->exemptions, out, to);
     }
     ret = ret ? ret : ka_audit_render_errors(a, &md_markup, out);
-    if (ret == 0 && to != NULL) {
-        ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
-        ka_buf_reset(out);
-    }
+    ret = ret ? ret : out_flush(out, to);
     view_free(&v);
     return ret;
 }
@@ -1234,10 +1241,7 @@ int ka_audit_html_end(struct ka_audit_html *h, const struct ka_audit *a, struct 
     ret = ret ? ret : ka_audit_render_errors(a, &html_markup, out);
     ret = ret ? ret : ka_buf_adds(out, html_script);
     ret = ret ? ret : ka_buf_adds(out, "</body>\n</html>\n");
-    if (ret == 0 && to != NULL) {
-        ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
-        ka_buf_reset(out);
-    }
+    ret = ret ? ret : out_flush(out, to);
     view_free(&v);
     return ret;
 }
@@ -1675,11 +1679,7 @@ static int pr_write_report(struct pr_writer *w, int numbered)
     ka_buf_reset(&w->results);
     w->n_reports++;
     w->k++;
-    if (ret == 0 && w->to != NULL) {
-        ret = fwrite(w->out->data, 1, w->out->len, w->to) == w->out->len ? 0 : KA_EIO;
-        ka_buf_reset(w->out);
-    }
-    return ret;
+    return ret ? ret : out_flush(w->out, w->to);
 }
 
 /* Add a result to the current chunk; a full chunk is written first (numbered: there are two). */
@@ -1759,10 +1759,7 @@ int ka_audit_policyreport_end(struct ka_audit_policyreport *p, const struct ka_a
     free(offsets);
     ret =
         ret ? ret : ka_buf_adds(out, "],\n\t\"apiVersion\":\t\"v1\",\n\t\"kind\":\t\"List\"\n}\n");
-    if (ret == 0 && to != NULL) {
-        ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
-        ka_buf_reset(out);
-    }
+    ret = ret ? ret : out_flush(out, to);
     return ret;
 }
 

@@ -185,8 +185,9 @@ struct ka_audit {
      * each finding, never the object - and read back by ka_audit_finish(), so memory stays
      * flat however many objects wait (a `kubectl get pods -A` snapshot: every Pod's
      * ReplicaSet is absent). Without a writable temporary directory they wait in `items`. */
-    /* findings of items released unprinted (a report keeping only its first rows): still in
-     * the per-rule and per-namespace counts (ka_audit_tally_released; keys owned) */
+    /* findings of items released before a report's end (markdown and html render rows as items
+     * come): still in the per-rule and per-namespace counts (ka_audit_tally_released; keys
+     * owned) */
     struct ka_audit_tallies released_by_rule, released_by_namespace;
     FILE *spool;
     size_t n_spooled;
@@ -256,7 +257,8 @@ __attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audi
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
 /** Count an item's findings by rule and namespace before it is released without being kept
- * (markdown prints its per-rule and per-namespace counts, but only its first rows). */
+ * (markdown and html print per-rule and per-namespace counts and charts at the end, after their
+ * rows were rendered item by item). */
 __attribute__((warn_unused_result)) int ka_audit_tally_released(struct ka_audit *a,
                                                                 const struct ka_audit_item *it);
 void ka_audit_tallies_free(struct ka_audit_tallies *t);
