@@ -5,7 +5,8 @@
 # JSON Lines and JSON; prints time, objects/s and peak RSS per size, the peers (kube-score,
 # gator, Kyverno CLI; PEERS=0: none, PEER_SIZES, PEER_TOOLS) and the 20,000-pod compact
 # snapshot that issue #12 keeps within 10% of its old time (with BASELINE=/path/to/old/kadmit,
-# both side by side, interleaved). Figures only: nothing is asserted.
+# both side by side, interleaved), and the html, policyreport and markdown reports at
+# REPORT_SIZES (default 5000 20000). Figures only: nothing is asserted.
 #
 #   tests/bench/audit_scale.sh                  # KADMIT=build/kadmit, sizes 1000 10000 150000
 #   SIZES="1000 10000" ROUNDS=3 ROUNDS_20K=5 BASELINE=/tmp/kadmit-old tests/bench/audit_scale.sh
@@ -80,6 +81,22 @@ for which in new old; do
   printf '| %s | %s s | %s MiB |\n' "$([ $which = new ] && echo "$KADMIT" || echo "$BASELINE (before)")" \
     "$(cut -d' ' -f1 "$OUT/$which.txt" | median)" \
     $(($(cut -d' ' -f2 "$OUT/$which.txt" | sort -n | tail -1) / 1024)) | tee -a "$OUT/audit-scale.md"
+done
+# Reports that need the whole picture (issue #22): html, policyreport and markdown hold only what
+# they print (rows and results in temporary files), one run each at REPORT_SIZES.
+{
+  echo
+  echo "Reports on the same snapshots (every pod fails), one run each:"
+  echo
+  echo "| pods | format | time | peak RSS |"
+  echo "|---:|---|---:|---:|"
+} >>"$OUT/audit-scale.md"
+for n in ${REPORT_SIZES:-5000 20000}; do
+  f=$(snapshot "$n")
+  for fmt in html policyreport markdown; do
+    r=$(run "$KADMIT" "$fmt" "$f")
+    printf '| %s | %s | %s s | %s MiB |\n' "$n" "$fmt" "${r% *}" $((${r#* } / 1024)) | tee -a "$OUT/audit-scale.md"
+  done
 done
 # Relations (issue #17): copies of the checklist's complete namespace (tests/bench/gen_namespaces.py:
 # StatefulSets, PDBs, HPA, NetworkPolicies, quota, limit range, Services), every workload, PDB,

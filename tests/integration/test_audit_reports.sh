@@ -108,6 +108,29 @@ audit -o policyreport --report-max-results 2 "${INPUTS[@]}" >"$WORK/split.json" 
   fail "policyreport: split lost results"
 ok "policyreport shape"
 
+# ---- reports of many objects: rows and results spooled to temporary files (issue #22) --------
+# html renders each item's rows as it is decided (past 64 KiB into a temporary file) and
+# policyreport writes each result to one, chained per namespace; without a writable $TMPDIR
+# html holds its rows in memory, with the same page. Every row and result is there, in order.
+python3 tests/bench/gen_pods.py 600 >"$WORK/pods.json"
+audit --fail-on never -o jsonl "$WORK/pods.json" >"$WORK/pods.jsonl" 2>/dev/null
+want=$(jq -s '[.[] | select(.type=="result") | .violations | length] | add' "$WORK/pods.jsonl")
+for fmt in html policyreport; do
+  audit --fail-on never -o "$fmt" --report-max-results 10 "$WORK/pods.json" >"$WORK/many.$fmt" 2>/dev/null
+  TMPDIR="$WORK/absent" audit --fail-on never -o "$fmt" --report-max-results 10 "$WORK/pods.json" \
+    >"$WORK/many-mem.$fmt" 2>/dev/null
+  cmp -s "$WORK/many.$fmt" "$WORK/many-mem.$fmt" || fail "$fmt: differs without a writable TMPDIR"
+done
+[ "$(grep -c '^<tr data-rule=' "$WORK/many.html")" = "$want" ] || fail "html: $want finding rows expected"
+[ "$(jq '[.items[].results[] | select(.result != "pass")] | length' "$WORK/many.policyreport")" = "$want" ] ||
+  fail "policyreport: $want results with findings expected"
+[ "$(jq -r '[.items[] | select(.metadata.namespace=="team-00") | .metadata.name] | join(" ")' "$WORK/many.policyreport")" = \
+  "kadmit-checklist-1 kadmit-checklist-2 kadmit-checklist-3 kadmit-checklist-4" ] ||
+  fail "policyreport: team-00's 33 results split in four"
+[ "$(jq -r '[.items[].metadata.namespace] | . == (. | sort)' "$WORK/many.policyreport")" = true ] ||
+  fail "policyreport: namespaces in order"
+ok "html and policyreport of $want findings through their temporary files"
+
 # ---- exit codes -----------------------------------------------------------------------------
 rc=0; audit --fail-on never "${INPUTS[@]}" >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 0 ] || fail "--fail-on never: exit $rc"

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -304,6 +305,105 @@ static void test_policyreport_split(void)
     ka_audit_free(&a);
 }
 
+/* Streamed (each item released as it is emitted, the output written to a file) and rendered
+ * from kept items: the same bytes, html, markdown and policyreport. */
+struct streamed {
+    struct ka_audit *audit;
+    struct ka_audit_html html;
+    struct ka_audit_markdown markdown;
+    struct ka_audit_policyreport policyreport;
+};
+
+static int emit_streamed(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it)
+{
+    struct streamed *s = ctx;
+    int ret = ka_audit_html_item(&s->html, a, it);
+    ret = ret ? ret : ka_audit_markdown_item(&s->markdown, a, it);
+    ret = ret ? ret : ka_audit_policyreport_item(&s->policyreport, a, it);
+    ret = ret ? ret : ka_audit_tally_released(s->audit, it);
+    return ret != 0 ? ret : it->error ? KA_AUDIT_KEEP : 0;
+}
+
+/* The file's bytes as a NUL-terminated string (caller frees). */
+static char *file_text(FILE *f)
+{
+    long n = ftell(f);
+    char *text = n >= 0 ? calloc(1, (size_t)n + 1) : NULL;
+    if (text != NULL && (fseek(f, 0, SEEK_SET) != 0 || fread(text, 1, (size_t)n, f) != (size_t)n)) {
+        free(text);
+        text = NULL;
+    }
+    return text;
+}
+
+static void test_streamed_reports(void)
+{
+    char *shop = deployments("shop", 420), *pay = deployments("payments", 4);
+    struct ka_audit kept, streamed;
+    ka_audit_init(&kept, policy);
+    ka_audit_init(&streamed, policy);
+    kept.now = streamed.now = 1795867200;
+    struct streamed s = {.audit = &streamed};
+    ka_audit_html_init(&s.html);
+    ka_audit_markdown_init(&s.markdown);
+    ka_audit_policyreport_init(&s.policyreport, 7, 0);
+    streamed.emit = emit_streamed;
+    streamed.emit_ctx = &s;
+    struct ka_audit *both[] = {&kept, &streamed};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(ka_audit_add_bytes(both[i], "pay.yaml", pay, strlen(pay)), 0);
+        CU_ASSERT_EQUAL(ka_audit_add_bytes(both[i], "shop.yaml", shop, strlen(shop)), 0);
+        CU_ASSERT_EQUAL(ka_audit_add_bytes(both[i], "pay.yaml", pay, strlen(pay)), 0);
+        CU_ASSERT_EQUAL(ka_audit_finish(both[i]), 0);
+    }
+    CU_ASSERT_EQUAL(streamed.n_items, 0); /* nothing kept: no errors */
+    struct ka_buf want, staging;
+    ka_buf_init(&want, 1 << 26);
+    ka_buf_init(&staging, 1 << 26);
+    FILE *f = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_PTR_NOT_NULL(s.html.rows.file); /* the rows outgrew memory */
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_html(&kept, &want), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_html_end(&s.html, &streamed, &staging, f), 0);
+    CU_ASSERT_EQUAL(staging.len, 0);
+    char *got = file_text(f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, want.data);
+    free(got);
+    ka_buf_reset(&want);
+    CU_ASSERT_EQUAL_FATAL(fseek(f, 0, SEEK_SET), 0);
+    CU_ASSERT_EQUAL_FATAL(ftruncate(fileno(f), 0), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_markdown(&kept, &want), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_markdown_end(&s.markdown, &streamed, &staging, f), 0);
+    got = file_text(f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, want.data);
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "... and 14 more findings")); /* 214 findings */
+    free(got);
+    ka_buf_reset(&want);
+    CU_ASSERT_EQUAL_FATAL(fseek(f, 0, SEEK_SET), 0);
+    CU_ASSERT_EQUAL_FATAL(ftruncate(fileno(f), 0), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_render_policyreport(&kept, &want, 7, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_policyreport_end(&s.policyreport, &streamed, &staging, f), 0);
+    got = file_text(f);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, want.data);
+    /* shop: 420 results, 7 a report */
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "\"kadmit-checklist-60\""));
+    CU_ASSERT_PTR_NULL(strstr(got, "\"kadmit-checklist-61\""));
+    free(got);
+    fclose(f);
+    ka_buf_free(&want);
+    ka_buf_free(&staging);
+    ka_audit_html_free(&s.html);
+    ka_audit_markdown_free(&s.markdown);
+    ka_audit_policyreport_free(&s.policyreport);
+    ka_audit_free(&kept);
+    ka_audit_free(&streamed);
+    free(shop);
+    free(pay);
+}
+
 static void test_json_compat(void)
 {
     struct ka_audit a;
@@ -533,6 +633,8 @@ static const struct ka_test tests[] = {
     {"markdown escapes | and html", test_markdown_escaping},
     {"policyreport: per namespace, cluster report, split by count and bytes",
      test_policyreport_split},
+    {"html, markdown and policyreport streamed write what they render from kept items",
+     test_streamed_reports},
     {"json keeps the existing fields and adds decisions", test_json_compat},
     {"would be denied on redeploy", test_would_be_denied_on_redeploy},
     {"exempted in every format", test_exempted_in_every_format},

@@ -23,6 +23,7 @@
 
 #include "ka_test.h"
 #include "kadmit/admission.h"
+#include "kadmit/audit.h"
 #include "kadmit/error.h"
 #include "kadmit/json.h"
 #include "kadmit/policy.h"
@@ -503,6 +504,99 @@ static void test_relations(void)
     }
 }
 
+/* ---- audit reports ---------------------------------------------------------------------- */
+
+/* Streamed html, markdown and policyreport of a small audit (two namespaces, a cluster-scoped
+ * object, an error) with the fail_at-th allocation failing: the page and the List in `text` (the
+ * REAL heap;
+ * "" on an error), and the live blocks left. */
+static long reports_once(const struct ka_audit *a, long fail_at, int *ret, char **text)
+{
+    struct ka_audit_html html;
+    struct ka_audit_markdown md;
+    struct ka_audit_policyreport pr;
+    struct ka_buf out;
+    fail_allocation(fail_at);
+    ka_buf_init(&out, 1u << 24);
+    ka_audit_html_init(&html);
+    ka_audit_markdown_init(&md);
+    ka_audit_policyreport_init(&pr, 2, 0);
+    *ret = 0;
+    for (size_t i = 0; *ret == 0 && i < a->n_items; i++) {
+        *ret = ka_audit_html_item(&html, a, &a->items[i]);
+        *ret = *ret ? *ret : ka_audit_markdown_item(&md, a, &a->items[i]);
+        *ret = *ret ? *ret : ka_audit_policyreport_item(&pr, a, &a->items[i]);
+    }
+    *ret = *ret ? *ret : ka_audit_html_end(&html, a, &out, NULL);
+    *ret = *ret ? *ret : ka_audit_markdown_end(&md, a, &out, NULL);
+    *ret = *ret ? *ret : ka_audit_policyreport_end(&pr, a, &out, NULL);
+    t.failing = 0;
+    *text = REAL(calloc)(1, out.len + 1);
+    if (*ret == 0 && *text != NULL && out.len > 0) {
+        memcpy(*text, out.data, out.len);
+    }
+    ka_audit_html_free(&html);
+    ka_audit_markdown_free(&md);
+    ka_audit_policyreport_free(&pr);
+    ka_buf_free(&out);
+    t.tracking = 0;
+    return KA_COUNT_LIVE ? t.live : 0;
+}
+
+static void test_reports(void)
+{
+    static const char manifests[] =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
+        "spec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: "
+        "web}}\n    spec:\n      containers:\n      - {name: web, image: \"nginx:latest\"}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: pay}\nspec:\n  "
+        "containers:\n  - {name: c, image: \"r.example/c:1\"}\n"
+        "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\n"
+        "rules: [{apiGroups: [\"\"], resources: [secrets], verbs: [\"*\"]}]\n"
+        "---\nkind: Deployment\nmetadata: {name: broken\n";
+    struct ka_audit a;
+    ka_audit_init(&a, policy);
+    a.now = 1795867200;
+    CU_ASSERT_EQUAL_FATAL(ka_audit_add_bytes(&a, "m.yaml", manifests, sizeof(manifests) - 1), 0);
+    CU_ASSERT_EQUAL_FATAL(ka_audit_finish(&a), 0);
+    int ret = 0;
+    char *ref = NULL, *got = NULL;
+    /* a first run allocates what libc keeps for good (stdio, time zone): not counted */
+    reports_once(&a, 0, &ret, &ref);
+    REAL(free)(ref);
+    CU_ASSERT_EQUAL(reports_once(&a, 0, &ret, &ref), 0);
+    long total = t.calls;
+    CU_ASSERT_EQUAL_FATAL(ret, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "<tr data-rule=\"resources-required\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "\"kind\":\t\"ClusterPolicyReport\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "\"name\":\t\"kadmit-checklist-2\""));
+    long n_error = 0, n_same = 0, n_bad = 0, n_leak = 0;
+    for (long n = 1; n <= total; n++) {
+        long leaked = reports_once(&a, n, &ret, &got);
+        n_leak += leaked != 0;
+        if (leaked != 0) {
+            fprintf(stderr, "  reports: failing allocation %ld leaks %ld blocks\n", n, leaked);
+        }
+        if (ret == KA_ENOMEM || ret == KA_EIO) {
+            n_error++; /* KA_EIO: no temporary file (fdopen could not allocate) */
+        } else if (ret == 0 && got != NULL && strcmp(got, ref) == 0) {
+            n_same++;
+        } else {
+            fprintf(stderr, "  reports: failing allocation %ld gives %d\n", n, ret);
+            n_bad++;
+        }
+        REAL(free)(got);
+        got = NULL;
+    }
+    printf("\n  reports: %ld allocations: %ld errors, %ld same, %ld wrong, %ld leaking\n", total,
+           n_error, n_same, n_bad, n_leak);
+    CU_ASSERT(total > 50);
+    CU_ASSERT_EQUAL(n_bad, 0);
+    CU_ASSERT_EQUAL(n_leak, 0);
+    REAL(free)(ref);
+    ka_audit_free(&a);
+}
+
 static const struct ka_test tests[] = {
     {"validate: allowed pod, every allocation failing in turn", test_validate_allow},
     {"validate: denied pod, every allocation failing in turn", test_validate_deny},
@@ -512,6 +606,8 @@ static const struct ka_test tests[] = {
     {"overlay load: every allocation failing in turn", test_overlay_load},
     {"every review with the cJSON arena, every allocation failing", test_all_with_arena},
     {"relations: index and rules, every allocation failing in turn", test_relations},
+    {"audit reports: html, markdown and policyreport streamed, every allocation failing",
+     test_reports},
     {NULL, NULL},
 };
 

@@ -244,7 +244,7 @@ static int item_take_summary(struct ka_audit_item *it, const struct ka_review_su
  * the verdict, and per finding, mutation and exemption their strings. Numbers are decimal.
  */
 
-static FILE *spool_open(void)
+FILE *ka_audit_tmpfile(void)
 {
     const char *dir = getenv("TMPDIR");
     char path[4096];
@@ -1324,7 +1324,7 @@ static int emit_ready(struct ka_audit *a)
         }
         int waits = it->owner_ref != NULL && !it->error && !a->finished;
         if (ret == 0 && waits && a->spool == NULL && !a->spool_failed) {
-            a->spool = spool_open();
+            a->spool = ka_audit_tmpfile();
             a->spool_failed = a->spool == NULL;
         }
         if (ret == 0 && waits && a->spool != NULL) {

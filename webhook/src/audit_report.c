@@ -539,6 +539,78 @@ int ka_audit_render_text(const struct ka_audit *a, struct ka_buf *out, int color
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Spills: rows rendered as items are decided (markdown, html), held in memory up to
+ * SPILL_MEMORY, then in a temporary file; copied into the report at its end
+ */
+
+/* Bytes a spill holds in memory before they go to its temporary file. */
+#define SPILL_MEMORY (64u * 1024u)
+
+static void spill_init(struct ka_audit_spill *s)
+{
+    memset(s, 0, sizeof(*s));
+    ka_buf_init(&s->mem, 1024u * 1024u * 1024u);
+}
+
+static void spill_free(struct ka_audit_spill *s)
+{
+    if (s->file != NULL) {
+        fclose(s->file);
+    }
+    s->file = NULL;
+    ka_buf_free(&s->mem);
+}
+
+/* Past SPILL_MEMORY, what is held goes to the file (made when first needed; without one, the
+ * bytes stay in memory). */
+static int spill_flush(struct ka_audit_spill *s)
+{
+    if (s->mem.len < SPILL_MEMORY || s->failed) {
+        return 0;
+    }
+    if (s->file == NULL) {
+        s->file = ka_audit_tmpfile();
+        s->failed = s->file == NULL;
+        if (s->failed) {
+            return 0;
+        }
+    }
+    int ret = fwrite(s->mem.data, 1, s->mem.len, s->file) == s->mem.len ? 0 : KA_EIO;
+    ka_buf_reset(&s->mem);
+    return ret;
+}
+
+/* A report written as it goes: what `out` holds so far goes to `to` (NULL: it stays). */
+static int out_flush(struct ka_buf *out, FILE *to)
+{
+    if (to == NULL) {
+        return 0;
+    }
+    int ret = fwrite(out->data, 1, out->len, to) == out->len ? 0 : KA_EIO;
+    ka_buf_reset(out);
+    return ret;
+}
+
+/* Append everything spilled to `out` (written to `to` as it grows, when given). */
+static int spill_copy(struct ka_audit_spill *s, struct ka_buf *out, FILE *to)
+{
+    int ret = 0;
+    if (s->file != NULL) {
+        ret = fflush(s->file) == 0 && fseek(s->file, 0, SEEK_SET) == 0 ? 0 : KA_EIO;
+        char chunk[16384];
+        size_t n;
+        while (ret == 0 && (n = fread(chunk, 1, sizeof(chunk), s->file)) > 0) {
+            ret = ka_buf_add(out, chunk, n);
+            if (ret == 0 && out->len >= SPILL_MEMORY) {
+                ret = out_flush(out, to);
+            }
+        }
+        ret = ret == 0 && ferror(s->file) ? KA_EIO : ret;
+    }
+    return ret ? ret : ka_buf_add(out, s->mem.data, s->mem.len);
+}
+
+/* ------------------------------------------------------------------------------------------
  * Markdown
  */
 
@@ -649,7 +721,71 @@ static int view_build(const struct ka_audit *a, struct report_view *v)
     return ret ? ret : tally_build(a, 1, &v->spaces);
 }
 
-int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
+void ka_audit_markdown_init(struct ka_audit_markdown *m)
+{
+    memset(m, 0, sizeof(*m));
+    ka_buf_init(&m->rows, 64u * 1024u * 1024u);
+    spill_init(&m->exemptions);
+}
+
+void ka_audit_markdown_free(struct ka_audit_markdown *m)
+{
+    ka_buf_free(&m->rows);
+    spill_free(&m->exemptions);
+}
+
+int ka_audit_markdown_item(struct ka_audit_markdown *m, const struct ka_audit *a,
+                           const struct ka_audit_item *it)
+{
+    int ret = 0;
+    struct ka_buf *out = &m->rows;
+    for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
+        if (m->n_rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
+            break; /* past the rows it prints: only counted (ka_audit_tally_released) */
+        }
+        m->n_rows++;
+        const struct ka_audit_finding *fd = &it->findings[f];
+        ret = ka_buf_adds(out, "| ");
+        ret = ret ? ret : md_cell(out, origin_label(it));
+        if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
+            ret = ka_buf_adds(out, " ");
+            ret = ret ? ret : md_cell(out, it->operation);
+            ret = ret ? ret : ka_buf_adds(out, " ");
+            ret = ret ? ret : md_cell(out, it->time);
+        }
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_object_cell(out, it);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, fd->rule);
+        ret = ret ? ret
+                  : ka_buf_printf(out, " | %s%s | ", ka_action_name(fd->action),
+                                  ka_audit_finding_kind(it, fd) != NULL
+                                      ? ", would be denied on redeploy"
+                                      : "");
+        ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ka_audit_source(a, it));
+        ret = ret ? ret : ka_buf_adds(out, " |\n");
+    }
+    out = &m->exemptions.mem;
+    for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        ret = ret ? ret : ka_buf_adds(out, "| ");
+        ret = ret ? ret : md_object_cell(out, it);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->rule);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->exception);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->reason);
+        ret = ret ? ret : ka_buf_adds(out, " |\n");
+        m->n_exemptions++;
+    }
+    return ret ? ret : spill_flush(&m->exemptions);
+}
+
+int ka_audit_markdown_end(struct ka_audit_markdown *m, const struct ka_audit *a, struct ka_buf *out,
+                          FILE *to)
 {
     struct report_view v;
     int ret = view_build(a, &v);
@@ -671,38 +807,8 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
     ret = ret ? ret
               : ka_buf_adds(out, "\n### Findings\n\n| Origin | Object | Rule | Action | Message "
                                  "| Source |\n|---|---|---|---|---|---|\n");
-    size_t rows = 0, more = 0;
-    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
-            if (rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
-                continue;
-            }
-            rows++;
-            const struct ka_audit_finding *fd = &it->findings[f];
-            ret = ka_buf_adds(out, "| ");
-            ret = ret ? ret : md_cell(out, origin_label(it));
-            if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
-                ret = ka_buf_adds(out, " ");
-                ret = ret ? ret : md_cell(out, it->operation);
-                ret = ret ? ret : ka_buf_adds(out, " ");
-                ret = ret ? ret : md_cell(out, it->time);
-            }
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_object_cell(out, it);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, fd->rule);
-            ret = ret ? ret
-                      : ka_buf_printf(out, " | %s%s | ", ka_action_name(fd->action),
-                                      ka_audit_finding_kind(it, fd) != NULL
-                                          ? ", would be denied on redeploy"
-                                          : "");
-            ret = ret ? ret : md_cell(out, ka_audit_short_message(it, fd));
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ka_audit_source(a, it));
-            ret = ret ? ret : ka_buf_adds(out, " |\n");
-        }
-    }
+    size_t rows = m->n_rows, more = 0;
+    ret = ret ? ret : ka_buf_add(out, m->rows.data, m->rows.len);
     if (ret == 0 && rows == 0) {
         ret = ka_buf_adds(out, "| | | | | no findings | |\n");
     }
@@ -713,27 +819,27 @@ int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
                             "them all).\n",
                             more);
     }
-    for (size_t i = 0, n = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++, n++) {
-            const struct ka_audit_exemption *ex = &it->exemptions[e];
-            if (n == 0) {
-                ret = ka_buf_adds(out, "\n### Exemptions\n\n| Object | Rule | Exception | Reason "
-                                       "|\n|---|---|---|---|\n");
-            }
-            ret = ret ? ret : ka_buf_adds(out, "| ");
-            ret = ret ? ret : md_object_cell(out, it);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ex->rule);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ex->exception);
-            ret = ret ? ret : ka_buf_adds(out, " | ");
-            ret = ret ? ret : md_cell(out, ex->reason);
-            ret = ret ? ret : ka_buf_adds(out, " |\n");
-        }
+    if (ret == 0 && m->n_exemptions > 0) {
+        ret = ka_buf_adds(out, "\n### Exemptions\n\n| Object | Rule | Exception | Reason "
+                               "|\n|---|---|---|---|\n");
+        ret = ret ? ret : spill_copy(&m->exemptions, out, to);
     }
     ret = ret ? ret : ka_audit_render_errors(a, &md_markup, out);
+    ret = ret ? ret : out_flush(out, to);
     view_free(&v);
+    return ret;
+}
+
+int ka_audit_render_markdown(const struct ka_audit *a, struct ka_buf *out)
+{
+    struct ka_audit_markdown m;
+    ka_audit_markdown_init(&m);
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        ret = ka_audit_markdown_item(&m, a, &a->items[i]);
+    }
+    ret = ret ? ret : ka_audit_markdown_end(&m, a, out, NULL);
+    ka_audit_markdown_free(&m);
     return ret;
 }
 
@@ -987,7 +1093,83 @@ static int html_td(struct ka_buf *out, const char *cls, const char *text)
     return ret ? ret : ka_buf_adds(out, "</td>");
 }
 
-int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
+void ka_audit_html_init(struct ka_audit_html *h)
+{
+    memset(h, 0, sizeof(*h));
+    spill_init(&h->rows);
+    spill_init(&h->exemptions);
+}
+
+void ka_audit_html_free(struct ka_audit_html *h)
+{
+    spill_free(&h->rows);
+    spill_free(&h->exemptions);
+}
+
+int ka_audit_html_item(struct ka_audit_html *h, const struct ka_audit *a,
+                       const struct ka_audit_item *it)
+{
+    int ret = 0;
+    struct ka_buf *out = &h->rows.mem;
+    for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
+        const struct ka_audit_finding *fd = &it->findings[f];
+        const char *act = ka_action_name(fd->action);
+        char cls[32];
+        snprintf(cls, sizeof(cls), "a-%s", act);
+        ret = ka_buf_adds(out, "<tr data-rule=\"");
+        ret = ret ? ret : html_esc(out, fd->rule);
+        ret = ret ? ret : ka_buf_printf(out, "\" data-action=\"%s\" data-namespace=\"", act);
+        ret = ret ? ret : html_esc(out, ns_label(it->namespace_));
+        ret = ret ? ret : ka_buf_adds(out, "\">");
+        if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
+            ret = ka_buf_adds(out, "<td class=\"org\">admission<br><small>");
+            ret = ret ? ret : html_esc(out, it->operation);
+            ret = ret ? ret : ka_buf_adds(out, " ");
+            ret = ret ? ret : html_esc(out, it->time);
+            ret = ret ? ret : ka_buf_adds(out, " by ");
+            ret = ret ? ret : html_esc(out, it->user);
+            ret = ret ? ret : ka_buf_adds(out, "</small></td>");
+        } else {
+            ret = ret ? ret : ka_buf_adds(out, "<td>object</td>");
+        }
+        /* the object in one cell: kind above namespace/name */
+        ret = ret ? ret : ka_buf_adds(out, "<td class=\"obj\"><small>");
+        ret = ret ? ret : html_esc(out, it->kind);
+        ret = ret ? ret : ka_buf_adds(out, "</small><br>");
+        if (ret == 0 && it->namespace_[0] != '\0') {
+            ret = html_esc(out, it->namespace_);
+            ret = ret ? ret : ka_buf_adds(out, "/");
+        }
+        ret = ret ? ret : html_esc(out, it->name);
+        ret = ret ? ret : ka_buf_adds(out, "</td>");
+        ret = ret ? ret : html_td(out, NULL, fd->rule);
+        char act_text[64];
+        snprintf(act_text, sizeof(act_text), "%s%s", act,
+                 ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
+        ret = ret ? ret : html_td(out, cls, act_text);
+        ret = ret ? ret : html_td(out, "msg", ka_audit_short_message(it, fd));
+        ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
+        ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
+    }
+    ret = ret ? ret : spill_flush(&h->rows);
+    out = &h->exemptions.mem;
+    for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        ret = ret ? ret : ka_buf_adds(out, "<tr>");
+        ret = ret ? ret : html_td(out, NULL, it->kind);
+        ret = ret ? ret : html_td(out, NULL, it->namespace_);
+        ret = ret ? ret : html_td(out, NULL, it->name);
+        ret = ret ? ret : html_td(out, NULL, ex->rule);
+        ret = ret ? ret : html_td(out, NULL, ex->exception);
+        ret = ret ? ret : html_td(out, NULL, ex->reason);
+        ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
+        h->n_exemptions++;
+    }
+    return ret ? ret : spill_flush(&h->exemptions);
+}
+
+int ka_audit_html_end(struct ka_audit_html *h, const struct ka_audit *a, struct ka_buf *out,
+                      FILE *to)
 {
     struct report_view v;
     int ret = view_build(a, &v);
@@ -1046,77 +1228,34 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
                                  "<thead><tr><th>Origin</th><th>Object</th><th>Rule</th>"
                                  "<th>Action</th><th>Message</th><th>Source</th></tr></thead>"
                                  "\n<tbody>\n");
-    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t f = 0; ret == 0 && !it->error && f < it->n_findings; f++) {
-            const struct ka_audit_finding *fd = &it->findings[f];
-            const char *act = ka_action_name(fd->action);
-            char cls[32];
-            snprintf(cls, sizeof(cls), "a-%s", act);
-            ret = ka_buf_adds(out, "<tr data-rule=\"");
-            ret = ret ? ret : html_esc(out, fd->rule);
-            ret = ret ? ret : ka_buf_printf(out, "\" data-action=\"%s\" data-namespace=\"", act);
-            ret = ret ? ret : html_esc(out, ns_label(it->namespace_));
-            ret = ret ? ret : ka_buf_adds(out, "\">");
-            if (ret == 0 && it->origin == KA_AUDIT_ADMISSION) {
-                ret = ka_buf_adds(out, "<td class=\"org\">admission<br><small>");
-                ret = ret ? ret : html_esc(out, it->operation);
-                ret = ret ? ret : ka_buf_adds(out, " ");
-                ret = ret ? ret : html_esc(out, it->time);
-                ret = ret ? ret : ka_buf_adds(out, " by ");
-                ret = ret ? ret : html_esc(out, it->user);
-                ret = ret ? ret : ka_buf_adds(out, "</small></td>");
-            } else {
-                ret = ret ? ret : ka_buf_adds(out, "<td>object</td>");
-            }
-            /* the object in one cell: kind above namespace/name */
-            ret = ret ? ret : ka_buf_adds(out, "<td class=\"obj\"><small>");
-            ret = ret ? ret : html_esc(out, it->kind);
-            ret = ret ? ret : ka_buf_adds(out, "</small><br>");
-            if (ret == 0 && it->namespace_[0] != '\0') {
-                ret = html_esc(out, it->namespace_);
-                ret = ret ? ret : ka_buf_adds(out, "/");
-            }
-            ret = ret ? ret : html_esc(out, it->name);
-            ret = ret ? ret : ka_buf_adds(out, "</td>");
-            ret = ret ? ret : html_td(out, NULL, fd->rule);
-            char act_text[64];
-            snprintf(act_text, sizeof(act_text), "%s%s", act,
-                     ka_audit_finding_kind(it, fd) != NULL ? " (would be denied on redeploy)" : "");
-            ret = ret ? ret : html_td(out, cls, act_text);
-            ret = ret ? ret : html_td(out, "msg", ka_audit_short_message(it, fd));
-            ret = ret ? ret : html_td(out, "src", ka_audit_source(a, it));
-            ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
-        }
-    }
+    ret = ret ? ret : spill_copy(&h->rows, out, to);
     ret = ret ? ret : ka_buf_adds(out, "</tbody></table>\n");
-    for (size_t i = 0, n = 0; ret == 0 && i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++, n++) {
-            const struct ka_audit_exemption *ex = &it->exemptions[e];
-            if (n == 0) {
-                ret = ka_buf_adds(out, "<h2>Exemptions</h2>\n<table id=\"exemptions-table\">"
-                                       "<thead><tr><th>Kind</th><th>Namespace</th><th>Name</th>"
-                                       "<th>Rule</th><th>Exception</th><th>Reason</th></tr>"
-                                       "</thead>\n<tbody>\n");
-            }
-            ret = ret ? ret : ka_buf_adds(out, "<tr>");
-            ret = ret ? ret : html_td(out, NULL, it->kind);
-            ret = ret ? ret : html_td(out, NULL, it->namespace_);
-            ret = ret ? ret : html_td(out, NULL, it->name);
-            ret = ret ? ret : html_td(out, NULL, ex->rule);
-            ret = ret ? ret : html_td(out, NULL, ex->exception);
-            ret = ret ? ret : html_td(out, NULL, ex->reason);
-            ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
-        }
-        if (ret == 0 && n > 0 && i + 1 == a->n_items) {
-            ret = ka_buf_adds(out, "</tbody></table>\n");
-        }
+    if (ret == 0 && h->n_exemptions > 0) {
+        ret = ka_buf_adds(out, "<h2>Exemptions</h2>\n<table id=\"exemptions-table\">"
+                               "<thead><tr><th>Kind</th><th>Namespace</th><th>Name</th>"
+                               "<th>Rule</th><th>Exception</th><th>Reason</th></tr>"
+                               "</thead>\n<tbody>\n");
+        ret = ret ? ret : spill_copy(&h->exemptions, out, to);
+        ret = ret ? ret : ka_buf_adds(out, "</tbody></table>\n");
     }
     ret = ret ? ret : ka_audit_render_errors(a, &html_markup, out);
     ret = ret ? ret : ka_buf_adds(out, html_script);
     ret = ret ? ret : ka_buf_adds(out, "</body>\n</html>\n");
+    ret = ret ? ret : out_flush(out, to);
     view_free(&v);
+    return ret;
+}
+
+int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
+{
+    struct ka_audit_html h;
+    ka_audit_html_init(&h);
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        ret = ka_audit_html_item(&h, a, &a->items[i]);
+    }
+    ret = ret ? ret : ka_audit_html_end(&h, a, out, NULL);
+    ka_audit_html_free(&h);
     return ret;
 }
 
@@ -1129,17 +1268,34 @@ int ka_audit_render_html(const struct ka_audit *a, struct ka_buf *out)
  * evaluated -> error.
  */
 
-struct report_chunk {
-    cJSON *results; /* array, owned until moved into a report */
-    size_t pass, fail, warn, error, skip;
-    size_t n; /* results (cJSON_GetArraySize walks the list) */
-    size_t bytes;
+/* The strings a result prints, in record order ("" when absent: not printed). */
+enum pr_field {
+    PR_RULE,
+    PR_RESULT,
+    PR_SEVERITY,
+    PR_MESSAGE,
+    PR_API_VERSION,
+    PR_KIND,
+    PR_NAMESPACE,
+    PR_NAME,
+    PR_UID,
+    PR_SOURCE,
+    PR_ACTION,
+    PR_CONTAINER,
+    PR_PATH,
+    PR_FINDING_KIND,
+    PR_STALE,
+    PR_EXCEPTION,
+    PR_FIELDS
 };
 
-struct report_group {
-    char namespace_[64]; /* "" for the ClusterPolicyReport */
-    struct report_chunk *chunks;
-    size_t n_chunks;
+/* One report being filled: at most max_results results, about max_bytes (its results' text is
+ * in struct pr_writer). */
+struct report_chunk {
+    int open;
+    size_t pass, fail, warn, error, skip;
+    size_t n;
+    size_t bytes; /* of the results printed unformatted */
 };
 
 /* A DNS-1123 name part: lower case, [a-z0-9-], at most 40 characters. */
@@ -1173,20 +1329,20 @@ static int add_prop(cJSON *props, const char *k, const char *v)
     return cJSON_AddStringToObject(props, k, v) == NULL ? KA_ENOMEM : 0;
 }
 
-static cJSON *make_result(const struct ka_audit *a, const struct ka_audit_item *it,
-                          const char *rule, const char *result, const char *severity,
-                          const char *message, const struct ka_audit_finding *fd)
+/* One result from its strings (enum pr_field): the properties in the order the fields come. */
+static cJSON *make_result(const struct ka_audit *a, const char *const *v)
 {
     cJSON *r = cJSON_CreateObject();
     cJSON *ts = cJSON_AddObjectToObject(r, "timestamp");
     if (r == NULL || ts == NULL || cJSON_AddStringToObject(r, "source", "kadmit") == NULL ||
         cJSON_AddStringToObject(r, "policy", a->policy_name) == NULL ||
-        cJSON_AddStringToObject(r, "rule", rule) == NULL ||
+        cJSON_AddStringToObject(r, "rule", v[PR_RULE]) == NULL ||
         cJSON_AddStringToObject(r, "category", "production checklist") == NULL ||
-        cJSON_AddStringToObject(r, "result", result) == NULL ||
-        (severity != NULL && cJSON_AddStringToObject(r, "severity", severity) == NULL) ||
+        cJSON_AddStringToObject(r, "result", v[PR_RESULT]) == NULL ||
+        (v[PR_SEVERITY][0] != '\0' &&
+         cJSON_AddStringToObject(r, "severity", v[PR_SEVERITY]) == NULL) ||
         cJSON_AddBoolToObject(r, "scored", 1) == NULL ||
-        cJSON_AddStringToObject(r, "message", message) == NULL ||
+        cJSON_AddStringToObject(r, "message", v[PR_MESSAGE]) == NULL ||
         cJSON_AddNumberToObject(ts, "seconds", (double)a->now) == NULL ||
         cJSON_AddNumberToObject(ts, "nanos", 0) == NULL) {
         cJSON_Delete(r);
@@ -1200,18 +1356,15 @@ static cJSON *make_result(const struct ka_audit *a, const struct ka_audit_item *
         return NULL;
     }
     cJSON_AddItemToArray(res, ref);
-    int bad = add_prop(ref, "apiVersion", it->api_version) || add_prop(ref, "kind", it->kind) ||
-              add_prop(ref, "namespace", it->namespace_) || add_prop(ref, "name", it->name) ||
-              add_prop(ref, "uid", it->uid);
+    int bad = add_prop(ref, "apiVersion", v[PR_API_VERSION]) || add_prop(ref, "kind", v[PR_KIND]) ||
+              add_prop(ref, "namespace", v[PR_NAMESPACE]) || add_prop(ref, "name", v[PR_NAME]) ||
+              add_prop(ref, "uid", v[PR_UID]);
     cJSON *props = cJSON_AddObjectToObject(r, "properties");
-    bad = bad || props == NULL || add_prop(props, "source", it->source);
-    if (!bad && fd != NULL) {
-        bad = add_prop(props, "action", ka_action_name(fd->action)) ||
-              add_prop(props, "container", fd->container) || add_prop(props, "path", fd->path) ||
-              (ka_audit_finding_kind(it, fd) != NULL &&
-               (add_prop(props, "kind", ka_audit_finding_kind(it, fd)) ||
-                add_prop(props, "stale", ka_stale_name(fd->stale))));
-    }
+    bad = bad || props == NULL || add_prop(props, "source", v[PR_SOURCE]) ||
+          add_prop(props, "action", v[PR_ACTION]) ||
+          add_prop(props, "container", v[PR_CONTAINER]) || add_prop(props, "path", v[PR_PATH]) ||
+          add_prop(props, "kind", v[PR_FINDING_KIND]) || add_prop(props, "stale", v[PR_STALE]) ||
+          add_prop(props, "exception", v[PR_EXCEPTION]);
     if (bad) {
         cJSON_Delete(r);
         return NULL;
@@ -1219,68 +1372,12 @@ static cJSON *make_result(const struct ka_audit *a, const struct ka_audit_item *
     return r;
 }
 
-static void groups_free(struct report_group *g, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < g[i].n_chunks; k++) {
-            cJSON_Delete(g[i].chunks[k].results);
-        }
-        free(g[i].chunks);
-    }
-    free(g);
-}
-
-static int cmp_group(const void *x, const void *y)
-{
-    return strcmp(((const struct report_group *)x)->namespace_,
-                  ((const struct report_group *)y)->namespace_);
-}
-
-/* Add a result to the group's last chunk, starting a new chunk past the limits. */
-static int group_add(struct report_group *g, cJSON *r, const char *result, size_t max_results,
-                     size_t max_bytes)
-{
-    char *text = cJSON_PrintUnformatted(r);
-    if (text == NULL) {
-        cJSON_Delete(r);
-        return KA_ENOMEM;
-    }
-    size_t bytes = strlen(text) + 1;
-    free(text);
-    struct report_chunk *c = g->n_chunks > 0 ? &g->chunks[g->n_chunks - 1] : NULL;
-    size_t n = c != NULL ? c->n : 0;
-    if (c == NULL || n >= max_results || (n > 0 && c->bytes + bytes > max_bytes)) {
-        struct report_chunk *p = realloc(g->chunks, (g->n_chunks + 1) * sizeof(*p));
-        if (p == NULL) {
-            cJSON_Delete(r);
-            return KA_ENOMEM;
-        }
-        g->chunks = p;
-        c = &p[g->n_chunks++];
-        memset(c, 0, sizeof(*c));
-        c->results = cJSON_CreateArray();
-        if (c->results == NULL) {
-            cJSON_Delete(r);
-            return KA_ENOMEM;
-        }
-    }
-    cJSON_AddItemToArray(c->results, r);
-    c->n++;
-    c->bytes += bytes;
-    c->pass += strcmp(result, "pass") == 0;
-    c->fail += strcmp(result, "fail") == 0;
-    c->warn += strcmp(result, "warn") == 0;
-    c->error += strcmp(result, "error") == 0;
-    c->skip += strcmp(result, "skip") == 0;
-    return 0;
-}
-
-static cJSON *make_report(const struct ka_audit *a, const struct report_group *g, size_t k,
+static cJSON *make_report(const struct ka_audit *a, const char *namespace_, int numbered, size_t k,
                           struct report_chunk *c)
 {
     char base[64], name[96];
     dns_name(a->policy_name, base, sizeof(base));
-    if (g->n_chunks > 1) {
+    if (numbered) {
         snprintf(name, sizeof(name), "kadmit-%s-%zu", base, k + 1);
     } else {
         snprintf(name, sizeof(name), "kadmit-%s", base);
@@ -1293,16 +1390,15 @@ static cJSON *make_report(const struct ka_audit *a, const struct report_group *g
     cJSON *meta = cJSON_AddObjectToObject(rep, "metadata");
     cJSON *labels = cJSON_AddObjectToObject(meta, "labels");
     cJSON *sum = NULL;
-    int bad =
-        rep == NULL || meta == NULL || labels == NULL ||
-        cJSON_AddStringToObject(rep, "apiVersion", "wgpolicyk8s.io/v1alpha2") == NULL ||
-        cJSON_AddStringToObject(
-            rep, "kind", g->namespace_[0] ? "PolicyReport" : "ClusterPolicyReport") == NULL ||
-        cJSON_AddStringToObject(meta, "name", name) == NULL ||
-        (g->namespace_[0] && cJSON_AddStringToObject(meta, "namespace", g->namespace_) == NULL) ||
-        cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "kadmit") == NULL ||
-        cJSON_AddStringToObject(labels, "kadmit.dev/policy", base) == NULL ||
-        cJSON_AddStringToObject(labels, "kadmit.dev/run", run) == NULL;
+    int bad = rep == NULL || meta == NULL || labels == NULL ||
+              cJSON_AddStringToObject(rep, "apiVersion", "wgpolicyk8s.io/v1alpha2") == NULL ||
+              cJSON_AddStringToObject(
+                  rep, "kind", namespace_[0] ? "PolicyReport" : "ClusterPolicyReport") == NULL ||
+              cJSON_AddStringToObject(meta, "name", name) == NULL ||
+              (namespace_[0] && cJSON_AddStringToObject(meta, "namespace", namespace_) == NULL) ||
+              cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "kadmit") == NULL ||
+              cJSON_AddStringToObject(labels, "kadmit.dev/policy", base) == NULL ||
+              cJSON_AddStringToObject(labels, "kadmit.dev/run", run) == NULL;
     if (!bad) {
         sum = cJSON_AddObjectToObject(rep, "summary");
         bad = sum == NULL || cJSON_AddNumberToObject(sum, "pass", (double)c->pass) == NULL ||
@@ -1315,141 +1411,368 @@ static cJSON *make_report(const struct ka_audit *a, const struct report_group *g
         cJSON_Delete(rep);
         return NULL;
     }
-    cJSON_AddItemToObject(rep, "results", c->results);
-    c->results = NULL; /* moved */
+    if (cJSON_AddArrayToObject(rep, "results") == NULL) { /* empty: its text goes in by hand */
+        cJSON_Delete(rep);
+        return NULL;
+    }
     return rep;
+}
+
+/* ---- The spool: one record per result, chained per namespace ---- */
+
+/* A record: its header, then the PR_FIELDS strings, each NUL-terminated. */
+struct pr_header {
+    uint64_t prev; /* offset of the previous record of the namespace, plus one; 0: none */
+    uint64_t len;  /* of the strings */
+};
+
+/* One record (the longest message is bounded by the review summary's limits). */
+#define KA_POLICYREPORT_MAX_RECORD (16u * 1024u * 1024u)
+
+void ka_audit_policyreport_init(struct ka_audit_policyreport *p, size_t max_results,
+                                size_t max_bytes)
+{
+    memset(p, 0, sizeof(*p));
+    p->max_results = max_results ? max_results : KA_POLICYREPORT_MAX_RESULTS;
+    p->max_bytes = max_bytes ? max_bytes : KA_POLICYREPORT_MAX_BYTES;
+    ka_buf_init(&p->record, KA_POLICYREPORT_MAX_RECORD);
+}
+
+void ka_audit_policyreport_free(struct ka_audit_policyreport *p)
+{
+    if (p->spool != NULL) {
+        fclose(p->spool);
+    }
+    for (size_t i = 0; i < p->n_namespaces; i++) {
+        free(p->namespaces[i].name);
+    }
+    free(p->namespaces);
+    ka_buf_free(&p->record);
+    p->spool = NULL;
+    p->namespaces = NULL;
+    p->n_namespaces = p->cap_namespaces = 0;
+}
+
+/* The namespace's entry, added in its sorted place when new. NULL: out of memory. */
+static struct ka_audit_policyreport_namespace *pr_namespace(struct ka_audit_policyreport *p,
+                                                            const char *name)
+{
+    if (p->hit < p->n_namespaces && strcmp(p->namespaces[p->hit].name, name) == 0) {
+        return &p->namespaces[p->hit]; /* objects come grouped more often than not */
+    }
+    size_t lo = 0, hi = p->n_namespaces;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(p->namespaces[mid].name, name);
+        if (c == 0) {
+            p->hit = mid;
+            return &p->namespaces[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (p->n_namespaces == p->cap_namespaces) {
+        size_t cap = p->cap_namespaces ? p->cap_namespaces * 2 : 16;
+        struct ka_audit_policyreport_namespace *v = realloc(p->namespaces, cap * sizeof(*v));
+        if (v == NULL) {
+            return NULL;
+        }
+        p->namespaces = v;
+        p->cap_namespaces = cap;
+    }
+    char *copy = strdup(name);
+    if (copy == NULL) {
+        return NULL;
+    }
+    memmove(&p->namespaces[lo + 1], &p->namespaces[lo],
+            (p->n_namespaces - lo) * sizeof(p->namespaces[0]));
+    p->namespaces[lo] = (struct ka_audit_policyreport_namespace){.name = copy};
+    p->n_namespaces++;
+    p->hit = lo;
+    return &p->namespaces[lo];
+}
+
+/* Write one result's strings to the spool, chained to its namespace's previous record. */
+static int pr_put(struct ka_audit_policyreport *p, const char *namespace_, const char *const *v)
+{
+    if (p->spool == NULL) {
+        p->spool = ka_audit_tmpfile();
+        if (p->spool == NULL) {
+            p->spool = tmpfile();
+        }
+        if (p->spool == NULL) {
+            return KA_EIO;
+        }
+    }
+    struct ka_audit_policyreport_namespace *ns = pr_namespace(p, namespace_);
+    if (ns == NULL) {
+        return KA_ENOMEM;
+    }
+    ka_buf_reset(&p->record);
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < PR_FIELDS; i++) {
+        ret = ka_buf_add(&p->record, v[i], strlen(v[i]) + 1);
+    }
+    if (ret != 0) {
+        return ret;
+    }
+    struct pr_header h = {.prev = ns->last, .len = p->record.len};
+    if (fwrite(&h, sizeof(h), 1, p->spool) != 1 ||
+        fwrite(p->record.data, 1, p->record.len, p->spool) != p->record.len) {
+        return KA_EIO;
+    }
+    ns->last = p->end + 1;
+    ns->n++;
+    p->end += sizeof(h) + p->record.len;
+    return 0;
+}
+
+int ka_audit_policyreport_item(struct ka_audit_policyreport *p, const struct ka_audit *a,
+                               const struct ka_audit_item *it)
+{
+    (void)a;
+    if (it->origin != KA_AUDIT_OBJECT || (it->error && it->kind[0] == '\0')) {
+        return 0; /* decision-log entries; documents without an object to point at */
+    }
+    const char *v[PR_FIELDS];
+    for (size_t i = 0; i < PR_FIELDS; i++) {
+        v[i] = "";
+    }
+    v[PR_API_VERSION] = it->api_version;
+    v[PR_KIND] = it->kind;
+    v[PR_NAMESPACE] = it->namespace_;
+    v[PR_NAME] = it->name;
+    v[PR_UID] = it->uid;
+    v[PR_SOURCE] = it->source;
+    if (it->error) {
+        v[PR_RULE] = "evaluate";
+        v[PR_RESULT] = "error";
+        v[PR_MESSAGE] = it->error_msg;
+        return pr_put(p, it->namespace_, v);
+    }
+    if (it->not_evaluated) { /* a relation the input cannot judge: neither pass nor fail */
+        v[PR_RULE] = it->relation;
+        v[PR_RESULT] = "skip";
+        v[PR_MESSAGE] = it->error_msg;
+        return pr_put(p, it->namespace_, v);
+    }
+    int ret = 0;
+    if (it->n_findings == 0) {
+        v[PR_RULE] = it->relation[0] != '\0' ? it->relation : "all-rules";
+        v[PR_RESULT] = "pass";
+        v[PR_MESSAGE] =
+            it->relation[0] != '\0' ? "the relation holds" : "passes every rule of the policy";
+        ret = pr_put(p, it->namespace_, v);
+    }
+    /* an exception that exempted the object: skip, as Kyverno reports PolicyExceptions */
+    for (size_t e = 0; ret == 0 && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        char msg[512];
+        snprintf(msg, sizeof(msg), "exempted by exception \"%s\": %s", ex->exception, ex->reason);
+        v[PR_RULE] = ex->rule;
+        v[PR_RESULT] = "skip";
+        v[PR_MESSAGE] = msg;
+        v[PR_EXCEPTION] = ex->exception;
+        ret = pr_put(p, it->namespace_, v);
+    }
+    v[PR_EXCEPTION] = "";
+    for (size_t f = 0; ret == 0 && f < it->n_findings; f++) {
+        const struct ka_audit_finding *fd = &it->findings[f];
+        const char *kind = ka_audit_finding_kind(it, fd);
+        v[PR_RULE] = fd->rule;
+        v[PR_RESULT] = fd->action == KA_ACTION_ENFORCE ? "fail" : "warn";
+        v[PR_SEVERITY] = fd->action == KA_ACTION_ENFORCE ? "high"
+                         : fd->action == KA_ACTION_WARN  ? "medium"
+                                                         : "low";
+        v[PR_MESSAGE] = fd->message;
+        v[PR_ACTION] = ka_action_name(fd->action);
+        v[PR_CONTAINER] = fd->container;
+        v[PR_PATH] = fd->path;
+        v[PR_FINDING_KIND] = kind != NULL ? kind : "";
+        v[PR_STALE] = kind != NULL ? ka_stale_name(fd->stale) : "";
+        ret = pr_put(p, it->namespace_, v);
+    }
+    return ret;
+}
+
+/* Read the record at `off`: its header, and (when `v`) its strings into p->record. */
+static int pr_get(struct ka_audit_policyreport *p, uint64_t off, struct pr_header *h,
+                  const char **v)
+{
+    if (fseeko(p->spool, (off_t)off, SEEK_SET) != 0 || fread(h, sizeof(*h), 1, p->spool) != 1) {
+        return KA_EIO;
+    }
+    if (v == NULL) {
+        return 0;
+    }
+    if (h->len > p->record.max) {
+        return KA_EINTERNAL;
+    }
+    ka_buf_reset(&p->record);
+    char chunk[4096];
+    for (size_t left = (size_t)h->len; left > 0;) {
+        size_t n = fread(chunk, 1, left < sizeof(chunk) ? left : sizeof(chunk), p->spool);
+        if (n == 0 || ka_buf_add(&p->record, chunk, n) != 0) {
+            return n == 0 ? KA_EIO : KA_ENOMEM;
+        }
+        left -= n;
+    }
+    const char *s = p->record.data, *end = p->record.data + p->record.len;
+    for (size_t i = 0; i < PR_FIELDS; i++) {
+        const char *nul = s < end ? memchr(s, '\0', (size_t)(end - s)) : NULL;
+        if (nul == NULL) {
+            return KA_EINTERNAL;
+        }
+        v[i] = s;
+        s = nul + 1;
+    }
+    return 0;
+}
+
+/* The reports being written: the current namespace's one chunk. */
+struct pr_writer {
+    const struct ka_audit *a;
+    struct ka_buf *out;
+    FILE *to;
+    size_t n_reports; /* written */
+    const char *namespace_;
+    size_t k; /* the chunk's number in its namespace */
+    struct report_chunk c;
+    struct ka_buf results; /* the chunk's results as cJSON_Print lays them out in a report */
+};
+
+/* Append n bytes of text, each line after the first `tabs` tabs deeper. */
+static int add_indented(struct ka_buf *out, const char *text, size_t n, const char *tabs)
+{
+    int ret = 0;
+    for (const char *s = text, *end = text + n; ret == 0 && s < end;) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t len = nl != NULL ? (size_t)(nl - s) + 1 : (size_t)(end - s);
+        ret = ka_buf_add(out, s, len);
+        ret = ret ? ret : nl != NULL ? ka_buf_adds(out, tabs) : 0;
+        s += len;
+    }
+    return ret;
+}
+
+/* Write the chunk as one report, as an element of the List's items (cJSON_Print's layout): the
+ * report printed with an empty "results" (its last member), the results' text put in. */
+static int pr_write_report(struct pr_writer *w, int numbered)
+{
+    cJSON *rep = make_report(w->a, w->namespace_, numbered, w->k, &w->c);
+    char *text = rep != NULL ? cJSON_Print(rep) : NULL;
+    cJSON_Delete(rep);
+    memset(&w->c, 0, sizeof(w->c));
+    if (text == NULL) {
+        return KA_ENOMEM;
+    }
+    size_t len = strlen(text);
+    int ret = len >= 4 && strcmp(text + len - 4, "[]\n}") == 0 ? 0 : KA_EINTERNAL;
+    ret = ret ? ret : w->n_reports > 0 ? ka_buf_adds(w->out, ", ") : 0;
+    ret = ret ? ret : add_indented(w->out, text, len - 3, "\t\t"); /* up to its "[" */
+    ret = ret ? ret : add_indented(w->out, w->results.data, w->results.len, "\t\t");
+    ret = ret ? ret : add_indented(w->out, "]\n}", 3, "\t\t");
+    free(text);
+    ka_buf_reset(&w->results);
+    w->n_reports++;
+    w->k++;
+    return ret ? ret : out_flush(w->out, w->to);
+}
+
+/* Add a result to the current chunk; a full chunk is written first (numbered: there are two). */
+static int pr_add(struct pr_writer *w, const struct ka_audit_policyreport *p, const char *const *v)
+{
+    cJSON *r = make_result(w->a, v);
+    char *text = r != NULL ? cJSON_Print(r) : NULL;
+    cJSON_Delete(r);
+    if (text == NULL) {
+        return KA_ENOMEM;
+    }
+    /* its size printed unformatted (what the byte limit counts): without the layout's tabs and
+     * newlines (strings hold neither: cJSON escapes them) - its one array has one element */
+    size_t bytes = 1;
+    for (const char *c = text; *c != '\0'; c++) {
+        bytes += *c != '\t' && *c != '\n';
+    }
+    int ret = 0;
+    if (w->c.open &&
+        (w->c.n >= p->max_results || (w->c.n > 0 && w->c.bytes + bytes > p->max_bytes))) {
+        ret = pr_write_report(w, 1);
+    }
+    ret = ret ? ret : w->c.n > 0 ? ka_buf_adds(&w->results, ", ") : 0;
+    ret = ret ? ret : add_indented(&w->results, text, strlen(text), "\t\t");
+    free(text);
+    if (ret != 0) {
+        return ret;
+    }
+    const char *result = v[PR_RESULT];
+    w->c.open = 1;
+    w->c.n++;
+    w->c.bytes += bytes;
+    w->c.pass += strcmp(result, "pass") == 0;
+    w->c.fail += strcmp(result, "fail") == 0;
+    w->c.warn += strcmp(result, "warn") == 0;
+    w->c.error += strcmp(result, "error") == 0;
+    w->c.skip += strcmp(result, "skip") == 0;
+    return 0;
+}
+
+int ka_audit_policyreport_end(struct ka_audit_policyreport *p, const struct ka_audit *a,
+                              struct ka_buf *out, FILE *to)
+{
+    struct pr_writer w = {.a = a, .out = out, .to = to};
+    ka_buf_init(&w.results, 1024u * 1024u * 1024u);
+    uint64_t *offsets = NULL;
+    int ret = ka_buf_adds(out, "{\n\t\"items\":\t[");
+    if (ret == 0 && p->spool != NULL && fflush(p->spool) != 0) {
+        ret = KA_EIO;
+    }
+    /* namespaces in order ("" first: the ClusterPolicyReport), each read back in input order */
+    for (size_t i = 0; ret == 0 && i < p->n_namespaces; i++) {
+        const struct ka_audit_policyreport_namespace *ns = &p->namespaces[i];
+        uint64_t *v = realloc(offsets, ns->n * sizeof(*v));
+        if (v == NULL) {
+            ret = KA_ENOMEM;
+            break;
+        }
+        offsets = v;
+        struct pr_header h = {.prev = ns->last};
+        for (size_t k = ns->n; ret == 0 && k > 0; k--) {
+            offsets[k - 1] = h.prev - 1;
+            ret = h.prev == 0 ? KA_EINTERNAL : pr_get(p, h.prev - 1, &h, NULL);
+        }
+        w.namespace_ = ns->name;
+        w.k = 0;
+        for (size_t k = 0; ret == 0 && k < ns->n; k++) {
+            const char *fields[PR_FIELDS];
+            ret = pr_get(p, offsets[k], &h, fields);
+            ret = ret ? ret : pr_add(&w, p, fields);
+        }
+        if (ret == 0 && w.c.open) {
+            ret = pr_write_report(&w, w.k > 0);
+        }
+    }
+    ka_buf_free(&w.results);
+    free(offsets);
+    ret =
+        ret ? ret : ka_buf_adds(out, "],\n\t\"apiVersion\":\t\"v1\",\n\t\"kind\":\t\"List\"\n}\n");
+    ret = ret ? ret : out_flush(out, to);
+    return ret;
 }
 
 int ka_audit_render_policyreport(const struct ka_audit *a, struct ka_buf *out, size_t max_results,
                                  size_t max_bytes)
 {
-    int ret = KA_ENOMEM;
-    struct report_group *groups = NULL;
-    size_t n_groups = 0;
-    cJSON *list = NULL;
-    max_results = max_results ? max_results : KA_POLICYREPORT_MAX_RESULTS;
-    max_bytes = max_bytes ? max_bytes : KA_POLICYREPORT_MAX_BYTES;
-    /* Namespaces, in order of first appearance, then sorted. */
-    for (size_t i = 0; i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        if (it->origin != KA_AUDIT_OBJECT || (it->error && it->kind[0] == '\0')) {
-            continue; /* decision-log entries; documents without an object to point at */
-        }
-        size_t g = 0;
-        while (g < n_groups && strcmp(groups[g].namespace_, it->namespace_) != 0) {
-            g++;
-        }
-        if (g == n_groups) {
-            struct report_group *p = realloc(groups, (n_groups + 1) * sizeof(*p));
-            if (p == NULL) {
-                goto cleanup;
-            }
-            groups = p;
-            memset(&groups[n_groups], 0, sizeof(groups[0]));
-            snprintf(groups[n_groups].namespace_, sizeof(groups[0].namespace_), "%s",
-                     it->namespace_);
-            n_groups++;
-        }
+    struct ka_audit_policyreport p;
+    ka_audit_policyreport_init(&p, max_results, max_bytes);
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < a->n_items; i++) {
+        ret = ka_audit_policyreport_item(&p, a, &a->items[i]);
     }
-    if (n_groups > 1) {
-        qsort(groups, n_groups, sizeof(groups[0]), cmp_group);
-    }
-    for (size_t i = 0; i < a->n_items; i++) {
-        const struct ka_audit_item *it = &a->items[i];
-        if (it->origin != KA_AUDIT_OBJECT || (it->error && it->kind[0] == '\0')) {
-            continue;
-        }
-        struct report_group key;
-        snprintf(key.namespace_, sizeof(key.namespace_), "%s", it->namespace_);
-        struct report_group *g = bsearch(&key, groups, n_groups, sizeof(groups[0]), cmp_group);
-        if (g == NULL) {
-            ret = KA_EINTERNAL;
-            goto cleanup;
-        }
-        if (it->error) {
-            cJSON *r = make_result(a, it, "evaluate", "error", NULL, it->error_msg, NULL);
-            if (r == NULL || (ret = group_add(g, r, "error", max_results, max_bytes)) != 0) {
-                ret = KA_ENOMEM;
-                goto cleanup;
-            }
-            continue;
-        }
-        if (it->not_evaluated) { /* a relation the input cannot judge: neither pass nor fail */
-            cJSON *r = make_result(a, it, it->relation, "skip", NULL, it->error_msg, NULL);
-            if (r == NULL || (ret = group_add(g, r, "skip", max_results, max_bytes)) != 0) {
-                ret = KA_ENOMEM;
-                goto cleanup;
-            }
-            continue;
-        }
-        if (it->n_findings == 0) {
-            cJSON *r =
-                it->relation[0] != '\0'
-                    ? make_result(a, it, it->relation, "pass", NULL, "the relation holds", NULL)
-                    : make_result(a, it, "all-rules", "pass", NULL,
-                                  "passes every rule of the policy", NULL);
-            if (r == NULL || (ret = group_add(g, r, "pass", max_results, max_bytes)) != 0) {
-                ret = KA_ENOMEM;
-                goto cleanup;
-            }
-        }
-        /* an exception that exempted the object: skip, as Kyverno reports PolicyExceptions */
-        for (size_t e = 0; e < it->n_exemptions; e++) {
-            const struct ka_audit_exemption *ex = &it->exemptions[e];
-            char msg[512];
-            snprintf(msg, sizeof(msg), "exempted by exception \"%s\": %s", ex->exception,
-                     ex->reason);
-            cJSON *r = make_result(a, it, ex->rule, "skip", NULL, msg, NULL);
-            cJSON *props = cJSON_GetObjectItemCaseSensitive(r, "properties");
-            if (r == NULL || add_prop(props, "exception", ex->exception) != 0) {
-                cJSON_Delete(r);
-                ret = KA_ENOMEM;
-                goto cleanup;
-            }
-            if ((ret = group_add(g, r, "skip", max_results, max_bytes)) != 0) {
-                goto cleanup;
-            }
-        }
-        for (size_t f = 0; f < it->n_findings; f++) {
-            const struct ka_audit_finding *fd = &it->findings[f];
-            const char *result = fd->action == KA_ACTION_ENFORCE ? "fail" : "warn";
-            const char *severity = fd->action == KA_ACTION_ENFORCE ? "high"
-                                   : fd->action == KA_ACTION_WARN  ? "medium"
-                                                                   : "low";
-            cJSON *r = make_result(a, it, fd->rule, result, severity, fd->message, fd);
-            if (r == NULL || (ret = group_add(g, r, result, max_results, max_bytes)) != 0) {
-                ret = KA_ENOMEM;
-                goto cleanup;
-            }
-        }
-    }
-    list = cJSON_CreateObject();
-    cJSON *items = cJSON_AddArrayToObject(list, "items");
-    if (list == NULL || items == NULL ||
-        cJSON_AddStringToObject(list, "apiVersion", "v1") == NULL ||
-        cJSON_AddStringToObject(list, "kind", "List") == NULL) {
-        goto cleanup;
-    }
-    for (size_t g = 0; g < n_groups; g++) {
-        for (size_t k = 0; k < groups[g].n_chunks; k++) {
-            cJSON *rep = make_report(a, &groups[g], k, &groups[g].chunks[k]);
-            if (rep == NULL) {
-                ret = KA_ENOMEM;
-                goto cleanup;
-            }
-            cJSON_AddItemToArray(items, rep);
-        }
-    }
-    char *text = cJSON_Print(list);
-    if (text == NULL) {
-        ret = KA_ENOMEM;
-        goto cleanup;
-    }
-    ret = ka_buf_adds(out, text);
-    ret = ret ? ret : ka_buf_add(out, "\n", 1);
-    free(text);
-cleanup:
-    cJSON_Delete(list);
-    groups_free(groups, n_groups);
+    ret = ret ? ret : ka_audit_policyreport_end(&p, a, out, NULL);
+    ka_audit_policyreport_free(&p);
     return ret;
 }

@@ -237,35 +237,35 @@ static int parse_listed_kinds(const char *text, unsigned *out)
 enum audit_format { FMT_TEXT, FMT_JSON, FMT_MARKDOWN, FMT_HTML, FMT_POLICYREPORT, FMT_JSONL };
 
 /* Output as items are decided: text, jsonl and json write each item at once; the reports keep
- * only what they print: markdown its first rows (the rest as counts), exemptions and errors,
- * html the items with findings, exemptions or errors, policyreport the objects. */
+ * only what they print: markdown and html render each item's rows at once (markdown its first
+ * rows, exemptions and errors; html all, past 64 KiB in a temporary file) and keep its errors;
+ * policyreport writes each object's results to a temporary file and the reports one namespace
+ * at a time at the end. */
 struct stream_out {
     enum audit_format fmt;
     int color;
     size_t hidden;
-    size_t rows; /* markdown: finding rows kept */
     struct ka_audit *audit;
     struct ka_audit_json json;
+    struct ka_audit_policyreport policyreport;
+    struct ka_audit_html html;
+    struct ka_audit_markdown markdown;
     struct ka_buf buf;
 };
 
 static int emit_item(void *ctx, const struct ka_audit *a, const struct ka_audit_item *it)
 {
     struct stream_out *so = ctx;
-    if (it->error && so->fmt != FMT_TEXT && so->fmt != FMT_JSONL && so->fmt != FMT_JSON) {
-        return KA_AUDIT_KEEP; /* every report lists its errors */
+    if (so->fmt == FMT_POLICYREPORT) { /* written to its spool; errors kept for stderr too */
+        int ret = ka_audit_policyreport_item(&so->policyreport, a, it);
+        return ret != 0 ? ret : it->error ? KA_AUDIT_KEEP : 0;
     }
-    if (so->fmt == FMT_MARKDOWN && it->n_exemptions == 0 && it->n_findings > 0 &&
-        so->rows >= KA_AUDIT_MARKDOWN_MAX_ROWS) {
-        /* past the rows markdown prints: only its per-rule and per-namespace counts */
-        return ka_audit_tally_released(so->audit, it);
-    }
-    if (so->fmt == FMT_MARKDOWN || so->fmt == FMT_HTML) {
-        so->rows += it->n_findings;
-        return it->n_findings > 0 || it->n_exemptions > 0 ? KA_AUDIT_KEEP : 0;
-    }
-    if (so->fmt == FMT_POLICYREPORT) {
-        return it->origin == KA_AUDIT_OBJECT ? KA_AUDIT_KEEP : 0;
+    if (so->fmt == FMT_HTML || so->fmt == FMT_MARKDOWN) {
+        /* rows rendered now; the counts and charts tally the released findings */
+        int ret = so->fmt == FMT_HTML ? ka_audit_html_item(&so->html, a, it)
+                                      : ka_audit_markdown_item(&so->markdown, a, it);
+        ret = ret != 0 || it->error ? ret : ka_audit_tally_released(so->audit, it);
+        return ret != 0 ? ret : it->error ? KA_AUDIT_KEEP : 0;
     }
     ka_buf_reset(&so->buf);
     int ret = so->fmt == FMT_JSONL ? ka_audit_render_jsonl_item(a, it, &so->buf)
@@ -521,6 +521,9 @@ int ka_cmd_audit(int argc, char **argv)
     struct stream_out so = {.fmt = (enum audit_format)fmt, .color = use_color, .audit = &audit};
     ka_buf_init(&so.buf, 64u * 1024u * 1024u);
     ka_audit_json_init(&so.json);
+    ka_audit_policyreport_init(&so.policyreport, max_results, max_bytes);
+    ka_audit_html_init(&so.html);
+    ka_audit_markdown_init(&so.markdown);
     audit.emit = emit_item;
     audit.emit_ctx = &so;
     struct progress pr = {.start = now_seconds()};
@@ -572,13 +575,13 @@ int ka_cmd_audit(int argc, char **argv)
         ret = ka_audit_json_end(&so.json, &audit, &out);
         break;
     case 2:
-        ret = ka_audit_render_markdown(&audit, &out);
+        ret = ka_audit_markdown_end(&so.markdown, &audit, &out, stdout);
         break;
     case 3:
-        ret = ka_audit_render_html(&audit, &out);
+        ret = ka_audit_html_end(&so.html, &audit, &out, stdout);
         break;
     case 4:
-        ret = ka_audit_render_policyreport(&audit, &out, max_results, max_bytes);
+        ret = ka_audit_policyreport_end(&so.policyreport, &audit, &out, stdout);
         break;
     default:
         ret = KA_EINTERNAL;
@@ -621,6 +624,9 @@ int ka_cmd_audit(int argc, char **argv)
     }
 cleanup:
     ka_audit_json_free(&so.json);
+    ka_audit_policyreport_free(&so.policyreport);
+    ka_audit_html_free(&so.html);
+    ka_audit_markdown_free(&so.markdown);
     ka_buf_free(&so.buf);
     ka_buf_free(&out);
     ka_audit_free(&audit);

@@ -62,7 +62,32 @@ struct builder {
     size_t nodes; /* in the current document, aliases expanded */
     cJSON *kept;  /* merged-in values, kept until the document ends (anchors may point in) */
     struct ka_yaml_pos scratch; /* stands in for a position when s->no_positions */
+    const unsigned char *data;  /* the input, to turn libyaml's marks into byte offsets */
+    size_t len;
+    size_t cursor_char, cursor_byte; /* the last mark converted: its character and byte offset */
 };
+
+/* The byte offset of a mark. libyaml counts a mark's index in characters, not bytes (and from
+ * after a byte order mark), so text with non-ASCII characters before a node would put every
+ * offset after them too early. Marks arrive nearly in order, so a cursor walks the UTF-8 from
+ * the last one, forward or back. */
+static size_t offset_of(struct builder *b, const yaml_mark_t *mark)
+{
+    while (b->cursor_char < mark->index && b->cursor_byte < b->len) {
+        unsigned char lead = b->data[b->cursor_byte];
+        size_t width = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+        b->cursor_byte = width < b->len - b->cursor_byte ? b->cursor_byte + width : b->len;
+        b->cursor_char++;
+    }
+    while (b->cursor_char > mark->index && b->cursor_byte > 0) {
+        b->cursor_byte--;
+        while (b->cursor_byte > 0 && (b->data[b->cursor_byte] & 0xC0) == 0x80) {
+            b->cursor_byte--;
+        }
+        b->cursor_char--;
+    }
+    return b->cursor_byte;
+}
 
 /* The position entry i, or a scratch entry when no positions are kept. */
 static struct ka_yaml_pos *pos_at(struct builder *b, size_t i)
@@ -115,8 +140,8 @@ static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mar
     p->node = node;
     p->line = line_of(b, mark);
     p->column = (unsigned)mark->column + 1;
-    p->start = mark->index;
-    p->end = mark->index;
+    p->start = offset_of(b, mark);
+    p->end = p->start;
     p->key_start = SIZE_MAX;
     return 0;
 }
@@ -384,7 +409,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
             cJSON_Delete(node);
             return ret;
         }
-        pos_at(b, b->s->n_pos - 1)->end = ev->end_mark.index;
+        pos_at(b, b->s->n_pos - 1)->end = offset_of(b, &ev->end_mark);
         pos_at(b, b->s->n_pos - 1)->block_scalar =
             ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
             ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
@@ -407,6 +432,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
     pos_at(b, self)->flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
                                    : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
     yaml_mark_t key_mark = ev->start_mark;
+    size_t key_offset = 0; /* key_mark's byte offset, taken before the value moves the cursor */
     for (;;) {
         if (!yaml_parser_parse(&b->parser, &child)) {
             ret = note(b, &b->parser.problem_mark,
@@ -415,7 +441,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
         }
         have_child = 1;
         if (child.type == YAML_MAPPING_END_EVENT || child.type == YAML_SEQUENCE_END_EVENT) {
-            pos_at(b, self)->end = child.end_mark.index;
+            pos_at(b, self)->end = offset_of(b, &child.end_mark);
             break;
         }
         if (is_map && key == NULL) {
@@ -436,6 +462,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
                 goto cleanup;
             }
             key_mark = child.start_mark;
+            key_offset = offset_of(b, &key_mark);
         } else {
             cJSON *value = NULL;
             size_t at = b->s->n_pos;
@@ -444,7 +471,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, unsigned depth, cJSON
                 goto cleanup;
             }
             if (is_map && !key_is_merge && b->s->n_pos > at) { /* an alias has no position */
-                b->s->pos[at].key_start = key_mark.index;
+                b->s->pos[at].key_start = key_offset;
                 b->s->pos[at].key_column = (unsigned)key_mark.column + 1;
             }
             if (key_is_merge) {
@@ -540,7 +567,9 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
     struct builder b = {.s = s,
                         .name = name,
                         .diag = diag,
-                        .max_depth = max_depth ? max_depth : KA_MAX_DEPTH_DEFAULT};
+                        .max_depth = max_depth ? max_depth : KA_MAX_DEPTH_DEFAULT,
+                        .data = (const unsigned char *)data,
+                        .len = len};
     yaml_event_t ev;
     int have_ev = 0;
 
@@ -548,6 +577,9 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
         return KA_ENOMEM;
     }
     yaml_parser_set_input_string(&b.parser, (const unsigned char *)data, len);
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) {
+        b.cursor_byte = 3; /* libyaml counts from after the byte order mark */
+    }
     for (;;) {
         if (!yaml_parser_parse(&b.parser, &ev)) {
             ret = note(&b, &b.parser.problem_mark,
@@ -559,7 +591,7 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             break;
         }
         if (ev.type == YAML_DOCUMENT_START_EVENT) {
-            size_t doc_start = ev.start_mark.index;
+            size_t doc_start = offset_of(&b, &ev.start_mark);
             yaml_event_delete(&ev);
             have_ev = 0;
             if (!yaml_parser_parse(&b.parser, &ev)) {
@@ -587,7 +619,7 @@ int ka_yaml_parse(struct ka_yaml_stream *s, const char *name, const char *data, 
             if (cJSON_IsNull(doc)) {
                 cJSON_Delete(doc); /* an empty document between "---" separators */
             } else {
-                ret = add_doc(&b, doc, line, doc_start, ev.end_mark.index);
+                ret = add_doc(&b, doc, line, doc_start, offset_of(&b, &ev.end_mark));
                 if (ret != 0) {
                     cJSON_Delete(doc);
                     goto cleanup;

@@ -185,8 +185,9 @@ struct ka_audit {
      * each finding, never the object - and read back by ka_audit_finish(), so memory stays
      * flat however many objects wait (a `kubectl get pods -A` snapshot: every Pod's
      * ReplicaSet is absent). Without a writable temporary directory they wait in `items`. */
-    /* findings of items released unprinted (a report keeping only its first rows): still in
-     * the per-rule and per-namespace counts (ka_audit_tally_released; keys owned) */
+    /* findings of items released before a report's end (markdown and html render rows as items
+     * come): still in the per-rule and per-namespace counts (ka_audit_tally_released; keys
+     * owned) */
     struct ka_audit_tallies released_by_rule, released_by_namespace;
     FILE *spool;
     size_t n_spooled;
@@ -256,7 +257,8 @@ __attribute__((warn_unused_result)) int ka_audit_add_decision_log(struct ka_audi
 void ka_audit_count(const struct ka_audit *a, struct ka_audit_counts *c);
 
 /** Count an item's findings by rule and namespace before it is released without being kept
- * (markdown prints its per-rule and per-namespace counts, but only its first rows). */
+ * (markdown and html print per-rule and per-namespace counts and charts at the end, after their
+ * rows were rendered item by item). */
 __attribute__((warn_unused_result)) int ka_audit_tally_released(struct ka_audit *a,
                                                                 const struct ka_audit_item *it);
 void ka_audit_tallies_free(struct ka_audit_tallies *t);
@@ -333,12 +335,53 @@ __attribute__((warn_unused_result)) int ka_audit_render_text_item(const struct k
 __attribute__((warn_unused_result)) int ka_audit_render_text_end(const struct ka_audit *a,
                                                                  int color, size_t hidden,
                                                                  int summary, struct ka_buf *out);
-/** Markdown for a pull-request comment: summary, per-rule and per-namespace counts, findings. */
-__attribute__((warn_unused_result)) int ka_audit_render_markdown(const struct ka_audit *a,
-                                                                 struct ka_buf *out);
+
 /** One self-contained HTML page: summary, SVG bar charts, filterable findings table. */
 __attribute__((warn_unused_result)) int ka_audit_render_html(const struct ka_audit *a,
                                                              struct ka_buf *out);
+/** The same page written as results are decided, in bounded memory: ka_audit_html_item() renders
+ * an item's finding and exemption rows at once (held up to 64 KiB, then in an unlinked temporary
+ * file; in memory when none can be made) and keeps nothing of the item; ka_audit_html_end() writes
+ * the page around them. The counts and charts come from `a` at the end: an item released after
+ * ka_audit_html_item() must be tallied (ka_audit_tally_released), and error items kept. `to`: the
+ * page is written to it as it goes (`out` is a staging buffer); NULL: appended to `out`. */
+struct ka_audit_spill {
+    struct ka_buf mem;
+    FILE *file; /* owned, NULL until the bytes outgrow memory */
+    int failed; /* no temporary file: everything in `mem` */
+};
+/** Markdown for a pull-request comment: summary, per-rule and per-namespace counts, findings. */
+__attribute__((warn_unused_result)) int ka_audit_render_markdown(const struct ka_audit *a,
+                                                                 struct ka_buf *out);
+/** The same written as results are decided: ka_audit_markdown_item() renders an item's first
+ * rows (up to KA_AUDIT_MARKDOWN_MAX_ROWS in all) and its exemption rows (spilled as html's are),
+ * ka_audit_markdown_end() the comment around them; as for html, a released item must be tallied
+ * and error items kept. */
+struct ka_audit_markdown {
+    struct ka_buf rows;
+    size_t n_rows;
+    struct ka_audit_spill exemptions;
+    size_t n_exemptions;
+};
+void ka_audit_markdown_init(struct ka_audit_markdown *m);
+void ka_audit_markdown_free(struct ka_audit_markdown *m);
+__attribute__((warn_unused_result)) int ka_audit_markdown_item(struct ka_audit_markdown *m,
+                                                               const struct ka_audit *a,
+                                                               const struct ka_audit_item *it);
+__attribute__((warn_unused_result)) int ka_audit_markdown_end(struct ka_audit_markdown *m,
+                                                              const struct ka_audit *a,
+                                                              struct ka_buf *out, FILE *to);
+struct ka_audit_html {
+    struct ka_audit_spill rows, exemptions;
+    size_t n_exemptions;
+};
+void ka_audit_html_init(struct ka_audit_html *h);
+void ka_audit_html_free(struct ka_audit_html *h);
+__attribute__((warn_unused_result)) int ka_audit_html_item(struct ka_audit_html *h,
+                                                           const struct ka_audit *a,
+                                                           const struct ka_audit_item *it);
+__attribute__((warn_unused_result)) int
+ka_audit_html_end(struct ka_audit_html *h, const struct ka_audit *a, struct ka_buf *out, FILE *to);
 
 /* PolicyReport limits: a report is split past this many results or about this many bytes. */
 #define KA_POLICYREPORT_MAX_RESULTS 1000
@@ -353,6 +396,41 @@ __attribute__((warn_unused_result)) int ka_audit_render_policyreport(const struc
                                                                      struct ka_buf *out,
                                                                      size_t max_results,
                                                                      size_t max_bytes);
+
+/**
+ * The same PolicyReports written as results are decided, in bounded memory: each object's
+ * results are written as they come (ka_audit_policyreport_item) to an unlinked temporary file,
+ * as the strings a result prints, each record chained to the previous one of its namespace;
+ * ka_audit_policyreport_end() then writes the List one namespace at a time, holding one report
+ * (at most max_results results) and the namespaces' names. Items of any origin may be passed:
+ * only objects become results. `to`: the output is written to it after each report (`out` is a
+ * staging buffer); NULL: everything is appended to `out`.
+ */
+struct ka_audit_policyreport {
+    FILE *spool;  /* owned */
+    uint64_t end; /* bytes written to the spool */
+    struct ka_audit_policyreport_namespace {
+        char *name;    /* owned; "" for the ClusterPolicyReport */
+        uint64_t last; /* offset of its last record, plus one */
+        size_t n;      /* records */
+    } * namespaces;    /* sorted by name */
+    size_t n_namespaces, cap_namespaces, hit;
+    size_t max_results, max_bytes;
+    struct ka_buf record; /* one record being written or read */
+};
+void ka_audit_policyreport_init(struct ka_audit_policyreport *p, size_t max_results,
+                                size_t max_bytes);
+void ka_audit_policyreport_free(struct ka_audit_policyreport *p);
+__attribute__((warn_unused_result)) int ka_audit_policyreport_item(struct ka_audit_policyreport *p,
+                                                                   const struct ka_audit *a,
+                                                                   const struct ka_audit_item *it);
+__attribute__((warn_unused_result)) int ka_audit_policyreport_end(struct ka_audit_policyreport *p,
+                                                                  const struct ka_audit *a,
+                                                                  struct ka_buf *out, FILE *to);
+
+/** An unlinked temporary file in $TMPDIR (else /tmp), opened "w+b"; NULL when none can be made.
+ * Gone when closed, however the audit ends. */
+FILE *ka_audit_tmpfile(void);
 
 /** "would-be-denied-on-redeploy" for an object's finding about an aged or now-failing scan
  * (ka_audit_finding.stale), else NULL: the finding kind every renderer shows. */
