@@ -295,20 +295,6 @@ static int fill_network_policy(cJSON *e, const cJSON *spec)
     return ret;
 }
 
-/* Is there already an entry of this kind in this namespace (quotas, limit ranges: presence)? */
-static int have_entry(const struct ka_relation_index *idx, const char *kind, const char *ns)
-{
-    const cJSON *e;
-    const cJSON *entries = ka_relation_entries(idx, ns);
-    cJSON_ArrayForEach(e, entries)
-    {
-        if (strcmp(ka_relation_str(e, "kind"), kind) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *rules,
                           size_t n_rules, const cJSON *obj, const char *ns,
                           enum ka_relation_verdict verdict, char *err, size_t err_len)
@@ -328,7 +314,8 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
     if (is_workload(kind) && !workload_wanted(rules, n_rules, kind, ns, name, pod_meta)) {
         return 0;
     }
-    if ((bit & (KA_REL_RESOURCEQUOTA | KA_REL_LIMITRANGE)) && have_entry(idx, kind, ns)) {
+    if ((bit & (KA_REL_RESOURCEQUOTA | KA_REL_LIMITRANGE)) &&
+        ka_relation_has_kind(ka_relation_entries(idx, ns), kind)) {
         return 0;
     }
     if (idx->n_entries >= KA_AUDIT_MAX_RELATION_OBJECTS) {
@@ -531,6 +518,77 @@ int ka_relation_emit(const struct ka_relation_run *run, const struct ka_relation
     int ret = run->fn(run->ctx, copy);
     free(copy);
     return ret;
+}
+
+int ka_relation_has_kind(const cJSON *entries, const char *kind)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, entries)
+    {
+        if (strcmp(ka_relation_str(e, "kind"), kind) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The first of `roles` (NULL-terminated) that makes the entry a subject of the rule, or NULL. */
+static const char *subject_role(const struct ka_relation_run *run, const cJSON *entry,
+                                const char *ns, const char *const *roles)
+{
+    for (; *roles != NULL; roles++) {
+        if (ka_relation_subject(run, entry, ns, *roles)) {
+            return *roles;
+        }
+    }
+    return NULL;
+}
+
+/* Start, judge and emit the result of one subject. */
+static int judge_one(const struct ka_relation_run *run, const struct ka_relation_loop *loop,
+                     const struct ka_relation_workload *subject)
+{
+    struct ka_relation_result res;
+    ka_relation_result_start(run, &res, subject->entry, subject->ns);
+    if (loop->per_namespace) {
+        res.api_version = "v1";
+        res.kind = "Namespace";
+        res.name = subject->ns;
+    }
+    for (unsigned bit = 1; bit <= KA_REL_ALL; bit <<= 1) {
+        if ((loop->needs & bit) != 0) {
+            (void)ka_relation_needs(run, &res, bit);
+        }
+    }
+    if (!res.not_evaluated) {
+        loop->judge(run, subject, &res);
+    }
+    return ka_relation_emit(run, &res);
+}
+
+int ka_relation_judge_each(const struct ka_relation_run *run, const struct ka_relation_loop *loop)
+{
+    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
+        struct ka_relation_workload subject = {.ns = run->idx->namespaces[n].name,
+                                               .entries = run->idx->namespaces[n].entries};
+        const cJSON *w;
+        cJSON_ArrayForEach(w, subject.entries)
+        {
+            subject.role = subject_role(run, w, subject.ns, loop->roles);
+            if (subject.role == NULL) {
+                continue;
+            }
+            subject.entry = w;
+            int ret = judge_one(run, loop, &subject);
+            if (ret != 0) {
+                return ret;
+            }
+            if (loop->per_namespace) {
+                break; /* the namespace is judged once */
+            }
+        }
+    }
+    return 0;
 }
 
 const struct ka_rule *ka_relation_policy_rule(const struct ka_relation_run *run, const char *id)

@@ -178,6 +178,47 @@ void ka_relation_report(struct ka_relation_result *res, const char *what, const 
 /** Hand the result to the callback. */
 __attribute__((warn_unused_result)) int ka_relation_emit(const struct ka_relation_run *run,
                                                          const struct ka_relation_result *res);
+/** True when `entries` (one namespace's) hold an entry of `kind` ("ResourceQuota"). */
+int ka_relation_has_kind(const cJSON *entries, const char *kind);
+
+/* A workload a relation rule judges (its subject). */
+struct ka_relation_workload {
+    const cJSON *entry; /* the workload's index entry */
+    const char *ns;
+    const cJSON *entries; /* its namespace's entries */
+    const char *role;     /* the selector param it matched ("agents", "memorySpine") */
+};
+
+/* Adds the findings of one subject to its result (ka_relation_report). Called only when the
+ * relation is evaluated. */
+typedef void (*ka_relation_judge_fn)(const struct ka_relation_run *run,
+                                     const struct ka_relation_workload *subject,
+                                     struct ka_relation_result *res);
+
+/* What a relation rule's `relate` runs: which workloads are its subjects, the kinds it compares,
+ * and how it judges one. */
+struct ka_relation_loop {
+    /* selector params that make a workload a subject (ka_relation_subject), tried in order; the
+     * first that matches is the subject's role. NULL-terminated. */
+    const char *roles[3];
+    /* kind bits it compares: the input has none of one (and does not list it), and the result
+     * is "not evaluated" (ka_relation_needs, in bit order) */
+    unsigned needs;
+    /* 0: one result per subject workload. 1: one per namespace holding a subject, the
+     * Namespace being the result's subject; the judge gets the namespace's first subject. */
+    int per_namespace;
+    ka_relation_judge_fn judge;
+};
+
+/**
+ * The body of a relation rule's `relate`: for each subject, in namespace then input order, start
+ * a result (ka_relation_result_start), mark it not evaluated when the input lacks a kind of
+ * `loop->needs`, else let `loop->judge` add findings, and emit it. Returns 0 or the callback's
+ * code.
+ */
+__attribute__((warn_unused_result)) int ka_relation_judge_each(const struct ka_relation_run *run,
+                                                               const struct ka_relation_loop *loop);
+
 /** The configured rule `id` of the policy, or NULL. */
 const struct ka_rule *ka_relation_policy_rule(const struct ka_relation_run *run, const char *id);
 

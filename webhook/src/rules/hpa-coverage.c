@@ -8,65 +8,50 @@
 #include <stdio.h>
 #include <string.h>
 
+static void judge_hpa(const struct ka_relation_run *run, const struct ka_relation_workload *w,
+                      struct ka_relation_result *res)
+{
+    (void)run;
+    const char *failing = NULL;
+    const cJSON *h;
+    cJSON_ArrayForEach(h, w->entries)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "target");
+        if (strcmp(ka_relation_str(h, "kind"), "HorizontalPodAutoscaler") != 0 ||
+            strcmp(ka_relation_str(t, "kind"), res->kind) != 0 ||
+            strcmp(ka_relation_str(t, "name"), res->name) != 0) {
+            continue;
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "ok"))) {
+            return; /* covered */
+        }
+        failing = failing ? failing : ka_relation_str(h, "name");
+    }
+    char what[300], fix[400];
+    if (failing != NULL) {
+        snprintf(what, sizeof(what),
+                 "HorizontalPodAutoscaler %.100s targets it but fails hpa-custom-metrics", failing);
+        snprintf(fix, sizeof(fix),
+                 "give %.100s a Pods, Object or External metric and a scale-down window of "
+                 "5+ minutes (kadmit explain hpa-custom-metrics)",
+                 failing);
+    } else {
+        snprintf(what, sizeof(what), "no HorizontalPodAutoscaler in %.63s has it as scaleTargetRef",
+                 res->namespace_);
+        snprintf(fix, sizeof(fix),
+                 "kubectl apply -n %.63s an autoscaling/v2 HorizontalPodAutoscaler with "
+                 "scaleTargetRef {kind: %s, name: %.100s} and a Pods metric such as "
+                 "agent_active_sessions (kubectl autoscale makes a CPU-only one)",
+                 res->namespace_, res->kind, res->name);
+    }
+    ka_relation_report(res, what, fix);
+}
+
 static int relate_hpa(const struct ka_relation_run *run)
 {
-    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
-        const char *ns = run->idx->namespaces[n].name;
-        const cJSON *entries = run->idx->namespaces[n].entries;
-        const cJSON *w;
-        cJSON_ArrayForEach(w, entries)
-        {
-            if (!ka_relation_subject(run, w, ns, "agents")) {
-                continue;
-            }
-            struct ka_relation_result res;
-            ka_relation_result_start(run, &res, w, ns);
-            const char *failing = NULL;
-            int covered = 0;
-            const cJSON *h;
-            const cJSON *all = ka_relation_needs(run, &res, KA_REL_HPA) ? NULL : entries;
-            cJSON_ArrayForEach(h, all)
-            {
-                const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "target");
-                if (strcmp(ka_relation_str(h, "kind"), "HorizontalPodAutoscaler") != 0 ||
-                    strcmp(ka_relation_str(t, "kind"), res.kind) != 0 ||
-                    strcmp(ka_relation_str(t, "name"), res.name) != 0) {
-                    continue;
-                }
-                if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "ok"))) {
-                    covered = 1;
-                    break;
-                }
-                failing = failing ? failing : ka_relation_str(h, "name");
-            }
-            char what[300], fix[400];
-            if (!res.not_evaluated && !covered && failing != NULL) {
-                snprintf(what, sizeof(what),
-                         "HorizontalPodAutoscaler %.100s targets it but fails hpa-custom-metrics",
-                         failing);
-                snprintf(fix, sizeof(fix),
-                         "give %.100s a Pods, Object or External metric and a scale-down window of "
-                         "5+ minutes (kadmit explain hpa-custom-metrics)",
-                         failing);
-                ka_relation_report(&res, what, fix);
-            } else if (!res.not_evaluated && !covered) {
-                snprintf(what, sizeof(what),
-                         "no HorizontalPodAutoscaler in %.63s has it as scaleTargetRef",
-                         res.namespace_);
-                snprintf(fix, sizeof(fix),
-                         "kubectl apply -n %.63s an autoscaling/v2 HorizontalPodAutoscaler with "
-                         "scaleTargetRef {kind: %s, name: %.100s} and a Pods metric such as "
-                         "agent_active_sessions (kubectl autoscale makes a CPU-only one)",
-                         res.namespace_, res.kind, res.name);
-                ka_relation_report(&res, what, fix);
-            }
-            int ret = ka_relation_emit(run, &res);
-            if (ret != 0) {
-                return ret;
-            }
-        }
-    }
-    return 0;
+    static const struct ka_relation_loop loop = {
+        .roles = {"agents"}, .needs = KA_REL_HPA, .judge = judge_hpa};
+    return ka_relation_judge_each(run, &loop);
 }
 
 static const struct ka_param_def hpa_coverage_params[] = {

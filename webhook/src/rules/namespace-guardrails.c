@@ -9,18 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int has_kind(const cJSON *entries, const char *kind)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, entries)
-    {
-        if (strcmp(ka_relation_str(e, "kind"), kind) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* What a namespace with agents needs, and the kubectl that adds it: before and after the
  * namespace's name. */
 static const struct {
@@ -33,47 +21,31 @@ static const struct {
      " a LimitRange with type: Container default and defaultRequest cpu/memory"},
 };
 
+/* The namespace of the subject `w` (its first agent workload) has both kinds. */
+static void judge_guardrails(const struct ka_relation_run *run,
+                             const struct ka_relation_workload *w, struct ka_relation_result *res)
+{
+    (void)run;
+    for (size_t g = 0; g < sizeof(guardrails) / sizeof(guardrails[0]); g++) {
+        const char *kind = ka_relation_kind_name(guardrails[g].bit);
+        char what[300], fix[400];
+        if (ka_relation_has_kind(w->entries, kind)) {
+            continue;
+        }
+        snprintf(what, sizeof(what), "holds agent workloads (%s %.100s) but has no %s",
+                 ka_relation_str(w->entry, "kind"), ka_relation_str(w->entry, "name"), kind);
+        snprintf(fix, sizeof(fix), "%s%.63s%s", guardrails[g].fix, w->ns, guardrails[g].fix_end);
+        ka_relation_report(res, what, fix);
+    }
+}
+
 static int relate_guardrails(const struct ka_relation_run *run)
 {
-    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
-        const char *ns = run->idx->namespaces[n].name;
-        const cJSON *entries = run->idx->namespaces[n].entries;
-        const cJSON *w = NULL; /* the namespace's first agent workload */
-        cJSON_ArrayForEach(w, entries)
-        {
-            if (ka_relation_subject(run, w, ns, "agents")) {
-                break;
-            }
-        }
-        if (w == NULL) {
-            continue; /* no agent workload: not a namespace this rule looks at */
-        }
-        struct ka_relation_result res;
-        ka_relation_result_start(run, &res, w, ns);
-        res.api_version = "v1";
-        res.kind = "Namespace";
-        res.name = ns;
-        /* both kinds are needed: either absent from the input, and it is not evaluated */
-        for (size_t g = 0; g < 2; g++) {
-            (void)ka_relation_needs(run, &res, guardrails[g].bit);
-        }
-        for (size_t g = 0; g < 2 && !res.not_evaluated; g++) {
-            const char *kind = ka_relation_kind_name(guardrails[g].bit);
-            char what[300], fix[400];
-            if (has_kind(entries, kind)) {
-                continue;
-            }
-            snprintf(what, sizeof(what), "holds agent workloads (%s %.100s) but has no %s",
-                     ka_relation_str(w, "kind"), ka_relation_str(w, "name"), kind);
-            snprintf(fix, sizeof(fix), "%s%.63s%s", guardrails[g].fix, ns, guardrails[g].fix_end);
-            ka_relation_report(&res, what, fix);
-        }
-        int ret = ka_relation_emit(run, &res);
-        if (ret != 0) {
-            return ret;
-        }
-    }
-    return 0;
+    static const struct ka_relation_loop loop = {.roles = {"agents"},
+                                                 .needs = KA_REL_RESOURCEQUOTA | KA_REL_LIMITRANGE,
+                                                 .per_namespace = 1,
+                                                 .judge = judge_guardrails};
+    return ka_relation_judge_each(run, &loop);
 }
 
 static const struct ka_param_def guardrails_params[] = {

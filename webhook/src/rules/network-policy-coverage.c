@@ -62,72 +62,56 @@ static void check_spine_ingress(const struct ka_relation_run *run, struct ka_rel
     }
 }
 
-static int relate_netpol(const struct ka_relation_run *run)
+static void judge_netpol(const struct ka_relation_run *run, const struct ka_relation_workload *w,
+                         struct ka_relation_result *res)
 {
-    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
-        const char *ns = run->idx->namespaces[n].name;
-        const cJSON *entries = run->idx->namespaces[n].entries;
-        const cJSON *w;
-        cJSON_ArrayForEach(w, entries)
-        {
-            int spine = ka_relation_subject(run, w, ns, "memorySpine");
-            int agent = !spine && ka_relation_subject(run, w, ns, "agents");
-            if (!spine && !agent) {
-                continue;
-            }
-            struct ka_relation_result res;
-            ka_relation_result_start(run, &res, w, ns);
-            int ingress = 0, egress = 0;
-            const cJSON *np;
-            const cJSON *all = ka_relation_needs(run, &res, KA_REL_NETWORKPOLICY) ? NULL : entries;
-            cJSON_ArrayForEach(np, all)
-            {
-                if (strcmp(ka_relation_str(np, "kind"), "NetworkPolicy") != 0 ||
-                    !ka_selector_matches(get(np, "podSelector"), ka_relation_labels(w))) {
-                    continue;
-                }
-                ingress |= cJSON_IsTrue(get(np, "ingress"));
-                egress |= cJSON_IsTrue(get(np, "egress"));
-                if (spine && cJSON_IsTrue(get(np, "ingress"))) {
-                    check_spine_ingress(run, &res, np);
-                }
-                const cJSON *open = get(np, "openEgress");
-                if (agent && cJSON_IsTrue(get(np, "egress")) && cJSON_IsNumber(open)) {
-                    char what[300];
-                    snprintf(
-                        what, sizeof(what),
-                        "NetworkPolicy %.100s egress rule %d allows every destination on every "
-                        "port",
-                        ka_relation_str(np, "name"), open->valueint);
-                    ka_relation_report(&res, what,
-                                       "name the destinations (to: the model APIs' ipBlocks, the "
-                                       "Memory Spine's podSelector) or the ports (443)");
-                }
-            }
-            if (!res.not_evaluated && (!ingress || !egress)) {
-                char labels[160], yaml[160], what[300], fix[400];
-                const char *role = spine ? "memorySpine" : "agents";
-                ka_relation_labels_text(run, role, w, 0, labels, sizeof(labels));
-                ka_relation_labels_text(run, role, w, 1, yaml, sizeof(yaml));
-                snprintf(what, sizeof(what),
-                         "no NetworkPolicy in %.63s selects its pods (%s) for %s", res.namespace_,
-                         labels,
-                         !ingress && !egress ? "Ingress and Egress"
-                         : !ingress          ? "Ingress"
-                                             : "Egress");
-                snprintf(fix, sizeof(fix),
-                         "kubectl apply -n %.63s a NetworkPolicy with podSelector {matchLabels: "
-                         "{%s}} and policyTypes [Ingress, Egress]",
-                         res.namespace_, yaml);
-                ka_relation_report(&res, what, fix);
-            }
-            int ret = ka_relation_emit(run, &res);
-            if (ret != 0) {
-                return ret;
-            }
+    int spine = strcmp(w->role, "memorySpine") == 0;
+    int ingress = 0, egress = 0;
+    const cJSON *np;
+    cJSON_ArrayForEach(np, w->entries)
+    {
+        if (strcmp(ka_relation_str(np, "kind"), "NetworkPolicy") != 0 ||
+            !ka_selector_matches(get(np, "podSelector"), ka_relation_labels(w->entry))) {
+            continue;
+        }
+        ingress |= cJSON_IsTrue(get(np, "ingress"));
+        egress |= cJSON_IsTrue(get(np, "egress"));
+        if (spine && cJSON_IsTrue(get(np, "ingress"))) {
+            check_spine_ingress(run, res, np);
+        }
+        const cJSON *open = get(np, "openEgress");
+        if (!spine && cJSON_IsTrue(get(np, "egress")) && cJSON_IsNumber(open)) {
+            char what[300];
+            snprintf(what, sizeof(what),
+                     "NetworkPolicy %.100s egress rule %d allows every destination on every port",
+                     ka_relation_str(np, "name"), open->valueint);
+            ka_relation_report(res, what,
+                               "name the destinations (to: the model APIs' ipBlocks, the "
+                               "Memory Spine's podSelector) or the ports (443)");
         }
     }
-    return 0;
+    if (!ingress || !egress) {
+        char labels[160], yaml[160], what[300], fix[400];
+        ka_relation_labels_text(run, w->role, w->entry, 0, labels, sizeof(labels));
+        ka_relation_labels_text(run, w->role, w->entry, 1, yaml, sizeof(yaml));
+        snprintf(what, sizeof(what), "no NetworkPolicy in %.63s selects its pods (%s) for %s",
+                 res->namespace_, labels,
+                 !ingress && !egress ? "Ingress and Egress"
+                 : !ingress          ? "Ingress"
+                                     : "Egress");
+        snprintf(fix, sizeof(fix),
+                 "kubectl apply -n %.63s a NetworkPolicy with podSelector {matchLabels: "
+                 "{%s}} and policyTypes [Ingress, Egress]",
+                 res->namespace_, yaml);
+        ka_relation_report(res, what, fix);
+    }
+}
+
+static int relate_netpol(const struct ka_relation_run *run)
+{
+    static const struct ka_relation_loop loop = {
+        .roles = {"memorySpine", "agents"}, .needs = KA_REL_NETWORKPOLICY, .judge = judge_netpol};
+    return ka_relation_judge_each(run, &loop);
 }
 
 static const struct ka_param_def netpol_params[] = {

@@ -30,68 +30,49 @@ static int wanted_min(const struct ka_relation_run *run, const cJSON *labels)
     return 1;
 }
 
+static void judge_pdb(const struct ka_relation_run *run, const struct ka_relation_workload *w,
+                      struct ka_relation_result *res)
+{
+    const cJSON *labels = ka_relation_labels(w->entry);
+    const char *failing = NULL;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, w->entries)
+    {
+        const cJSON *sel = cJSON_GetObjectItemCaseSensitive(p, "selector");
+        if (strcmp(ka_relation_str(p, "kind"), "PodDisruptionBudget") != 0 ||
+            cJSON_GetArraySize(sel) == 0 || !ka_selector_matches(sel, labels)) {
+            continue;
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ok"))) {
+            return; /* covered */
+        }
+        failing = failing ? failing : ka_relation_str(p, "name");
+    }
+    char what[300], fix[400];
+    if (failing != NULL) {
+        snprintf(what, sizeof(what),
+                 "PodDisruptionBudget %.100s selects its pods but fails pdb-availability", failing);
+        snprintf(fix, sizeof(fix),
+                 "set minAvailable: %d on %.100s (kadmit explain pdb-availability)",
+                 wanted_min(run, labels), failing);
+    } else {
+        char text[160];
+        ka_relation_labels_text(run, w->role, w->entry, 0, text, sizeof(text));
+        snprintf(what, sizeof(what), "no PodDisruptionBudget in %.63s selects its pods (%s)",
+                 res->namespace_, text);
+        snprintf(fix, sizeof(fix),
+                 "kubectl create poddisruptionbudget %.100s -n %.63s --selector=%s "
+                 "--min-available=%d",
+                 res->name, res->namespace_, text, wanted_min(run, labels));
+    }
+    ka_relation_report(res, what, fix);
+}
+
 static int relate_pdb(const struct ka_relation_run *run)
 {
-    static const char *const roles[] = {"memorySpine", "agents"};
-    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
-        const char *ns = run->idx->namespaces[n].name;
-        const cJSON *entries = run->idx->namespaces[n].entries;
-        const cJSON *w;
-        cJSON_ArrayForEach(w, entries)
-        {
-            const char *role = ka_relation_subject(run, w, ns, roles[0])   ? roles[0]
-                               : ka_relation_subject(run, w, ns, roles[1]) ? roles[1]
-                                                                           : NULL;
-            if (role == NULL) {
-                continue;
-            }
-            struct ka_relation_result res;
-            ka_relation_result_start(run, &res, w, ns);
-            const char *failing = NULL;
-            int covered = 0;
-            const cJSON *p;
-            const cJSON *all = ka_relation_needs(run, &res, KA_REL_PDB) ? NULL : entries;
-            cJSON_ArrayForEach(p, all)
-            {
-                const cJSON *sel = cJSON_GetObjectItemCaseSensitive(p, "selector");
-                if (strcmp(ka_relation_str(p, "kind"), "PodDisruptionBudget") != 0 ||
-                    cJSON_GetArraySize(sel) == 0 ||
-                    !ka_selector_matches(sel, ka_relation_labels(w))) {
-                    continue;
-                }
-                if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ok"))) {
-                    covered = 1;
-                    break;
-                }
-                failing = failing ? failing : ka_relation_str(p, "name");
-            }
-            char labels[160], what[300], fix[400];
-            ka_relation_labels_text(run, role, w, 0, labels, sizeof(labels));
-            if (!res.not_evaluated && !covered && failing != NULL) {
-                snprintf(what, sizeof(what),
-                         "PodDisruptionBudget %.100s selects its pods but fails pdb-availability",
-                         failing);
-                snprintf(fix, sizeof(fix),
-                         "set minAvailable: %d on %.100s (kadmit explain pdb-availability)",
-                         wanted_min(run, ka_relation_labels(w)), failing);
-                ka_relation_report(&res, what, fix);
-            } else if (!res.not_evaluated && !covered) {
-                snprintf(what, sizeof(what),
-                         "no PodDisruptionBudget in %.63s selects its pods (%s)", res.namespace_,
-                         labels);
-                snprintf(fix, sizeof(fix),
-                         "kubectl create poddisruptionbudget %.100s -n %.63s --selector=%s "
-                         "--min-available=%d",
-                         res.name, res.namespace_, labels, wanted_min(run, ka_relation_labels(w)));
-                ka_relation_report(&res, what, fix);
-            }
-            int ret = ka_relation_emit(run, &res);
-            if (ret != 0) {
-                return ret;
-            }
-        }
-    }
-    return 0;
+    static const struct ka_relation_loop loop = {
+        .roles = {"memorySpine", "agents"}, .needs = KA_REL_PDB, .judge = judge_pdb};
+    return ka_relation_judge_each(run, &loop);
 }
 
 static const struct ka_param_def pdb_coverage_params[] = {

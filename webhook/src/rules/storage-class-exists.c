@@ -23,46 +23,33 @@ static int class_exists(const struct ka_relation_index *idx, const char *name)
     return 0;
 }
 
+static void judge_classes(const struct ka_relation_run *run, const struct ka_relation_workload *w,
+                          struct ka_relation_result *res)
+{
+    const cJSON *cls;
+    cJSON_ArrayForEach(cls, cJSON_GetObjectItemCaseSensitive(w->entry, "classes"))
+    {
+        if (!cJSON_IsString(cls) || class_exists(run->idx, cls->valuestring)) {
+            continue;
+        }
+        char what[300], fix[400];
+        snprintf(what, sizeof(what),
+                 "its volumeClaimTemplates use storageClassName %.100s, which is not a "
+                 "StorageClass of the cluster",
+                 cls->valuestring);
+        snprintf(fix, sizeof(fix),
+                 "kubectl apply a StorageClass named %.100s (SSD-backed, "
+                 "volumeBindingMode: WaitForFirstConsumer) or use a class that exists",
+                 cls->valuestring);
+        ka_relation_report(res, what, fix);
+    }
+}
+
 static int relate_classes(const struct ka_relation_run *run)
 {
-    for (size_t n = 0; n < run->idx->n_namespaces; n++) {
-        const char *ns = run->idx->namespaces[n].name;
-        const cJSON *entries = run->idx->namespaces[n].entries;
-        const cJSON *w;
-        cJSON_ArrayForEach(w, entries)
-        {
-            if (!ka_relation_subject(run, w, ns, "memorySpine")) {
-                continue;
-            }
-            struct ka_relation_result res;
-            ka_relation_result_start(run, &res, w, ns);
-            const cJSON *cls;
-            const cJSON *classes = ka_relation_needs(run, &res, KA_REL_STORAGECLASS)
-                                       ? NULL
-                                       : cJSON_GetObjectItemCaseSensitive(w, "classes");
-            cJSON_ArrayForEach(cls, classes)
-            {
-                if (!cJSON_IsString(cls) || class_exists(run->idx, cls->valuestring)) {
-                    continue;
-                }
-                char what[300], fix[400];
-                snprintf(what, sizeof(what),
-                         "its volumeClaimTemplates use storageClassName %.100s, which is not a "
-                         "StorageClass of the cluster",
-                         cls->valuestring);
-                snprintf(fix, sizeof(fix),
-                         "kubectl apply a StorageClass named %.100s (SSD-backed, "
-                         "volumeBindingMode: WaitForFirstConsumer) or use a class that exists",
-                         cls->valuestring);
-                ka_relation_report(&res, what, fix);
-            }
-            int ret = ka_relation_emit(run, &res);
-            if (ret != 0) {
-                return ret;
-            }
-        }
-    }
-    return 0;
+    static const struct ka_relation_loop loop = {
+        .roles = {"memorySpine"}, .needs = KA_REL_STORAGECLASS, .judge = judge_classes};
+    return ka_relation_judge_each(run, &loop);
 }
 
 static const struct ka_param_def classes_params[] = {
