@@ -334,6 +334,7 @@ kadmit_launch_image() {
     return
   fi
   podman --runtime runc --cgroup-manager cgroupfs run --rm --name "kadmit-e2e-$$" \
+    --read-only-tmpfs=false \
     --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
     --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -e KADMIT_LOG_LEVEL=debug \
     -e KADMIT_CLIENT_CA="$PKI/ca.crt" -e KADMIT_CLIENT_ALLOWED_SUBJECTS="$KADMIT_CLIENT_CN" \

@@ -9,15 +9,8 @@
 # tests/e2e/build.sh has cached for $KADMIT_E2E_K8S (`build.sh --cached`). Prints SKIP without them.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
-ROOT="$PWD"
-KADMIT="${KADMIT:-build/kadmit}"
-case "$KADMIT" in /*) ;; *) KADMIT="$ROOT/$KADMIT" ;; esac
-
 . tests/integration/lib/apiserver.sh
-apiserver_find_bin
-for tool in openssl curl jq; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }; exit 0; }
-done
+apiserver_setup openssl curl jq
 . tests/integration/lib/harness.sh
 
 WORK="$(mktemp -d /tmp/kadmit-audit-cluster.XXXXXX)"

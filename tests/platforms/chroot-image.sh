@@ -9,8 +9,9 @@
 # process.args (the image's entrypoint and command, or the entrypoint and ARG... when given)
 # and process.user are what runs. In a private mount namespace (unshare), the root file system
 # is bind-mounted read-only, the -v directories are bind-mounted into it (read-only unless
-# :rw), with a fresh /proc, a /dev holding null, zero, random and urandom, and a tmpfs /tmp
-# (podman --read-only gives one too). The process starts through `setpriv --no-new-privs` and
+# :rw), with a fresh /proc and a /dev holding null, zero, random and urandom. No writable /tmp:
+# Kubernetes' readOnlyRootFilesystem gives none (podman runs get --read-only-tmpfs=false).
+# The process starts through `setpriv --no-new-privs` and
 # `chroot --userspec=UID:GID`, so it runs as the image's user with no capabilities (a setuid
 # away from root drops them) and cannot regain privileges, in an environment holding only the
 # -e variables. It is exec'd: the caller's $! is the process itself.
@@ -70,7 +71,6 @@ exec unshare --mount --propagation private -- bash -euc '
     touch "$root/dev/$d"
     mount --bind "/dev/$d" "$root/dev/$d"
   done
-  mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
   # Volumes last, in order (one may sit inside another, or under /tmp).
   for m in "${mounts[@]}"; do
     src=${m%%:*} dst=${m#*:} mode=ro

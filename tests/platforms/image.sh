@@ -100,7 +100,8 @@ chgrp 65532 "$T/tls/"* && chmod 0440 "$T/tls/"* # the Secret's defaultMode 0440,
 PORT=$(free_port)
 METRICS_PORT=$(free_port)
 if [ "$runner" = podman ]; then
-  "${podman[@]}" run -d --name "$ctr" --read-only --user 65532:65532 --cap-drop ALL \
+  # --read-only-tmpfs=false: Kubernetes' readOnlyRootFilesystem gives no writable /tmp either
+  "${podman[@]}" run -d --name "$ctr" --read-only --read-only-tmpfs=false --user 65532:65532 --cap-drop ALL \
     --security-opt no-new-privileges --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
     -p "127.0.0.1:$PORT:8443" -p "127.0.0.1:$METRICS_PORT:9090" \
     -v "$T/tls:/etc/kadmit/tls:ro" -v "$T/policies:/etc/kadmit/policies:ro" \
@@ -148,27 +149,35 @@ echo "# the audit CronJob's image (deploy/audit), built by deploy/image.sh too"
 audit_name=$(python3 -c 'import yaml; print(yaml.safe_load(open("deploy/audit/kustomization.yaml"))["images"][0]["name"])')
 check_eq "deploy/audit pins the image deploy/image.sh builds" ghcr.io/kadmit/kadmit-audit "$audit_name"
 check_eq "audit docker-archive written" 0 "$(test -s "$out/kadmit-audit.tar"; echo $?)"
-# As the CronJob runs it: read-only root, uid 65532, no capabilities, /work an emptyDir; every
-# program its script calls is there, and kadmit audits with the image's own kadmit.
+# As the CronJob runs it: read-only root (no writable /tmp), uid 65532, no capabilities, /work an
+# emptyDir, the CronJob's environment; every program its script calls is there, and kadmit
+# audits (-o policyreport, which needs a temporary file) with the image's own kadmit.
+audit_env=()
+while read -r kv; do audit_env+=(-e "$kv"); done < <(python3 -c 'import yaml
+c = yaml.safe_load(open("deploy/audit/cronjob.yaml"))["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+for e in c.get("env", []): print("%s=%s" % (e["name"], e["value"]))')
+check_contains "the CronJob points TMPDIR at its emptyDir" "TMPDIR=/work" "${audit_env[*]}"
 if [ "$runner" = podman ]; then
   "${podman[@]}" load -q -i "$out/kadmit-audit.tar" >/dev/null
   check_eq "podman loads the audit image" 0 $?
-  run_audit=("${podman[@]}" run --rm --read-only --user 65532:65532 --cap-drop ALL
+  run_audit=("${podman[@]}" run --rm --read-only --read-only-tmpfs=false --user 65532:65532 --cap-drop ALL
     --security-opt no-new-privileges --ulimit nofile=1024:1024 --ulimit nproc=1024:1024
-    --tmpfs /work:rw,mode=1777 -v "$T/policies:/etc/kadmit/policies:ro" "$audit_name:latest")
+    --tmpfs /work:rw,mode=1777 -v "$T/policies:/etc/kadmit/policies:ro" "${audit_env[@]}"
+    "$audit_name:latest")
 else
   umoci unpack --image "$out/audit-oci:latest" "$T/audit-bundle" >/dev/null 2>&1
   check_eq "umoci unpacks the audit OCI layout" 0 $?
   install -d -m 1777 "$T/work"
   run_audit=(tests/platforms/chroot-image.sh "$T/audit-bundle" -v "$T/work:/work:rw"
-    -v "$T/policies:/etc/kadmit/policies" --)
+    -v "$T/policies:/etc/kadmit/policies" "${audit_env[@]}" --)
 fi
 audit_out=$("${run_audit[@]}" -c 'set -eu; cd /work
     for c in kubectl kadmit date grep head; do command -v "$c" >/dev/null || { echo "missing $c"; exit 1; }; done
     kubectl version --client >/dev/null
-    printf "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n" >cm.yaml
+    printf "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\nspec: {containers: [{name: c, image: x}]}\n" >pod.yaml
     kadmit audit --policies /etc/kadmit/policies --fail-on never --color never --now "$(date +%s)" \
-      -o policyreport cm.yaml >reports.json
+      -o policyreport pod.yaml >reports.json
+    grep -q "\"kind\":[[:space:]]*\"PolicyReport\"" reports.json
     grep -q "\"kind\":[[:space:]]*\"List\"" reports.json && echo audit-ok | head -n 1' 2>&1)
 check_contains "the CronJob's programs run in the audit image" "audit-ok" "$audit_out"
 

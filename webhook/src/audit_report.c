@@ -8,6 +8,7 @@
  * Everything is deterministic: rows follow input order, counts sort by count then name, and the
  * only time is a->now.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1504,6 +1505,12 @@ static int pr_put(struct ka_audit_policyreport *p, const char *namespace_, const
             p->spool = tmpfile();
         }
         if (p->spool == NULL) {
+            const char *dir = getenv("TMPDIR");
+            fprintf(stderr,
+                    "kadmit audit: -o policyreport groups results by namespace in a temporary "
+                    "file, and none can be made in %s: %s (set TMPDIR to a writable "
+                    "directory)\n",
+                    dir != NULL && dir[0] != '\0' ? dir : "/tmp", strerror(errno));
             return KA_EIO;
         }
     }

@@ -1,5 +1,8 @@
 # A real etcd + kube-apiserver on loopback for the audit tests (source it from the repository
-# root; needs $ROOT). Token auth and RBAC; the admin is in system:masters.
+# root). Token auth and RBAC; the admin is in system:masters.
+#   apiserver_setup TOOLS...  sets ROOT (the repository root, $PWD) and KADMIT (absolute; default
+#                             build/kadmit), then apiserver_find_bin, and SKIPs unless every
+#                             command of TOOLS is installed
 #   apiserver_find_bin        sets BIN and KUBECTL, or prints SKIP and exits (exit 1 with
 #                             KADMIT_REQUIRE_ALL): $KADMIT_E2E_BIN, else the binaries
 #                             tests/e2e/build.sh has cached for $KADMIT_E2E_K8S
@@ -12,6 +15,23 @@
 #   k ARGS...                 kubectl as the admin
 PID_ETCD="" PID_API=""
 
+apiserver_skip() { # WHY: prints SKIP and exits 0 (1 with KADMIT_REQUIRE_ALL)
+  echo "SKIP: $1"
+  [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }
+  exit 0
+}
+
+apiserver_setup() { # TOOLS...
+  ROOT="$PWD"
+  KADMIT="${KADMIT:-build/kadmit}"
+  case "$KADMIT" in /*) ;; *) KADMIT="$ROOT/$KADMIT" ;; esac
+  apiserver_find_bin
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || apiserver_skip "$tool not installed"
+  done
+}
+
 apiserver_find_bin() {
   BIN="${KADMIT_E2E_BIN:-}"
   local cached
@@ -19,13 +39,11 @@ apiserver_find_bin() {
     BIN="$(printf '%s\n' "$cached" | sed -n 's/^E2E_BIN_DIR=//p')"
   fi
   if [ -z "$BIN" ] || [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/etcd" ]; then
-    echo "SKIP: no etcd/kube-apiserver (set KADMIT_E2E_BIN or run tests/e2e/build.sh)"
-    [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }
-    exit 0
+    apiserver_skip "no etcd/kube-apiserver (set KADMIT_E2E_BIN or run tests/e2e/build.sh)"
   fi
   KUBECTL="$BIN/kubectl"
   [ -x "$KUBECTL" ] || KUBECTL="$(command -v kubectl || true)"
-  if [ -z "$KUBECTL" ]; then echo "SKIP: no kubectl"; [ -n "${KADMIT_REQUIRE_ALL:-}" ] && { echo "KADMIT_REQUIRE_ALL is set: a skipped check fails"; exit 1; }; exit 0; fi
+  [ -n "$KUBECTL" ] || apiserver_skip "no kubectl"
 }
 
 apiserver_stop() {
