@@ -4,7 +4,7 @@
 # concatenated JSON, trailing data, a broken document between two good ones, a pods-only
 # snapshot, a snapshot with owners and pods, namespace defaulting reaching an exception, empty
 # input, a List larger than the old 64 MiB file cap, an object over the per-object cap, YAML
-# Lists (`kubectl get -o yaml`) read item by item.
+# Lists (`kubectl get -o yaml`) read item by item, custom resources named like a checked kind.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 source tests/integration/lib/harness.sh
@@ -257,6 +257,12 @@ audit many-rbac "$WORK/many-roles.json"
 check "RBAC: past 65536 roles and bindings in one audit, the rest are errors naming the limit" \
   bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc many-rbac 2 && accounts many-rbac '[65538,65536,0,0,2]' &&
     q many-rbac '.errors[0].error' | grep -q KA_AUDIT_MAX_RBAC_OBJECTS"
+
+audit custom-kinds "$F/custom-kinds.yaml"
+check "a custom resource named Job (batch.volcano.sh) is skipped under its apiVersion, the batch Job judged" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc custom-kinds 1 && accounts custom-kinds '[2,1,1,0,0]' &&
+    is custom-kinds '[.results[] | .apiVersion]' '[\"batch/v1\"]' &&
+    is custom-kinds '.summary.skippedKinds' '{\"batch.volcano.sh/v1alpha1 Job\":1}'"
 
 check "--help documents input formats, owned objects, --namespace and the accounting line" \
   bash -c "\"$KADMIT\" audit --help | grep -q 'anchors, aliases' && \"$KADMIT\" audit --help | grep -q 'jq -c' &&

@@ -8,6 +8,7 @@
 #include "ka_test.h"
 #include "kadmit/admission.h"
 #include "kadmit/error.h"
+#include "kadmit/rules.h"
 
 static struct ka_policy *policy;
 
@@ -208,6 +209,21 @@ static void test_many_findings_bounded(void)
     free(s);
 }
 
+static void test_kind_of_api_group(void)
+{
+    /* A kind counts only from the API groups that serve it; no apiVersion accepts the name. */
+    CU_ASSERT_EQUAL(ka_kind_of("batch/v1", "Job"), KA_KIND_JOB);
+    CU_ASSERT_EQUAL(ka_kind_of("batch.volcano.sh/v1alpha1", "Job"), KA_KIND_OTHER);
+    CU_ASSERT_EQUAL(ka_kind_of("v1", "Pod"), KA_KIND_POD);
+    CU_ASSERT_EQUAL(ka_kind_of("example.com/v1", "Pod"), KA_KIND_OTHER);
+    CU_ASSERT_EQUAL(ka_kind_of("apps/v1", "Pod"), KA_KIND_OTHER);
+    CU_ASSERT_EQUAL(ka_kind_of("extensions/v1beta1", "Deployment"), KA_KIND_DEPLOYMENT);
+    CU_ASSERT_EQUAL(ka_kind_of("app/v1", "Deployment"), KA_KIND_OTHER);
+    CU_ASSERT_EQUAL(ka_kind_of("networking.k8s.io/v1", "Ingress"), KA_KIND_INGRESS);
+    CU_ASSERT_EQUAL(ka_kind_of(NULL, "StatefulSet"), KA_KIND_STATEFULSET);
+    CU_ASSERT_EQUAL(ka_kind_of("", "CronJob"), KA_KIND_CRONJOB);
+}
+
 static const struct ka_test tests[] = {
     {"not_admission_reviews", test_not_admission_reviews},
     {"depth_limit", test_depth_limit},
@@ -216,6 +232,7 @@ static const struct ka_test tests[] = {
     {"v1beta1_echo_and_unknown_kind", test_v1beta1_echo_and_unknown_kind},
     {"summary_fields", test_summary_fields},
     {"many_findings_bounded", test_many_findings_bounded},
+    {"kind_of_api_group", test_kind_of_api_group},
     {NULL, NULL},
 };
 

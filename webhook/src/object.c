@@ -5,25 +5,30 @@
 #include "kadmit/error.h"
 #include "kadmit/rules.h"
 
+#define KA_GROUP_RBAC "rbac.authorization.k8s.io"
+
+/* Each kind with the API groups that serve it ("" is the core group; extensions is where
+ * Deployments, DaemonSets, ReplicaSets and Ingresses were served before apps and networking). */
 static const struct {
     const char *name;
     enum ka_kind kind;
+    const char *groups[2];
 } kind_names[] = {
-    {"Pod", KA_KIND_POD},
-    {"Deployment", KA_KIND_DEPLOYMENT},
-    {"StatefulSet", KA_KIND_STATEFULSET},
-    {"DaemonSet", KA_KIND_DAEMONSET},
-    {"ReplicaSet", KA_KIND_REPLICASET},
-    {"ReplicationController", KA_KIND_REPLICATIONCONTROLLER},
-    {"Job", KA_KIND_JOB},
-    {"CronJob", KA_KIND_CRONJOB},
-    {"HorizontalPodAutoscaler", KA_KIND_HPA},
-    {"PodDisruptionBudget", KA_KIND_PDB},
-    {"Ingress", KA_KIND_INGRESS},
-    {"Role", KA_KIND_ROLE},
-    {"ClusterRole", KA_KIND_CLUSTERROLE},
-    {"RoleBinding", KA_KIND_ROLEBINDING},
-    {"ClusterRoleBinding", KA_KIND_CLUSTERROLEBINDING},
+    {"Pod", KA_KIND_POD, {""}},
+    {"Deployment", KA_KIND_DEPLOYMENT, {"apps", "extensions"}},
+    {"StatefulSet", KA_KIND_STATEFULSET, {"apps"}},
+    {"DaemonSet", KA_KIND_DAEMONSET, {"apps", "extensions"}},
+    {"ReplicaSet", KA_KIND_REPLICASET, {"apps", "extensions"}},
+    {"ReplicationController", KA_KIND_REPLICATIONCONTROLLER, {""}},
+    {"Job", KA_KIND_JOB, {"batch"}},
+    {"CronJob", KA_KIND_CRONJOB, {"batch"}},
+    {"HorizontalPodAutoscaler", KA_KIND_HPA, {"autoscaling"}},
+    {"PodDisruptionBudget", KA_KIND_PDB, {"policy"}},
+    {"Ingress", KA_KIND_INGRESS, {"networking.k8s.io", "extensions"}},
+    {"Role", KA_KIND_ROLE, {KA_GROUP_RBAC}},
+    {"ClusterRole", KA_KIND_CLUSTERROLE, {KA_GROUP_RBAC}},
+    {"RoleBinding", KA_KIND_ROLEBINDING, {KA_GROUP_RBAC}},
+    {"ClusterRoleBinding", KA_KIND_CLUSTERROLEBINDING, {KA_GROUP_RBAC}},
 };
 
 enum ka_kind ka_kind_from_name(const char *name)
@@ -31,6 +36,28 @@ enum ka_kind ka_kind_from_name(const char *name)
     for (size_t i = 0; name != NULL && i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
         if (strcmp(name, kind_names[i].name) == 0) {
             return kind_names[i].kind;
+        }
+    }
+    return KA_KIND_OTHER;
+}
+
+enum ka_kind ka_kind_of(const char *api_version, const char *name)
+{
+    enum ka_kind kind = ka_kind_from_name(name);
+    if (kind == KA_KIND_OTHER || api_version == NULL || api_version[0] == '\0') {
+        return kind;
+    }
+    const char *slash = strchr(api_version, '/');
+    size_t glen = slash != NULL ? (size_t)(slash - api_version) : 0; /* "v1": the core group */
+    for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+        if (kind_names[i].kind != kind) {
+            continue;
+        }
+        for (size_t g = 0; g < 2 && kind_names[i].groups[g] != NULL; g++) {
+            const char *group = kind_names[i].groups[g];
+            if (strlen(group) == glen && strncmp(api_version, group, glen) == 0) {
+                return kind;
+            }
         }
     }
     return KA_KIND_OTHER;
@@ -107,8 +134,8 @@ int ka_object_view(cJSON *root, const char *kind_name, const char *ns, struct ka
         kind_name = string_at(root, "kind");
     }
     out->kind_name = kind_name ? kind_name : "";
-    out->kind = ka_kind_from_name(kind_name);
     const char *api = string_at(root, "apiVersion");
+    out->kind = ka_kind_of(api, kind_name);
     out->api_version = api ? api : "";
 
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");

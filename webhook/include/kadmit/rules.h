@@ -50,6 +50,10 @@ enum ka_kind {
 
 /** Kind name ("StatefulSet") to enum; KA_KIND_OTHER when unknown. */
 enum ka_kind ka_kind_from_name(const char *name);
+/** Kind name to enum as ka_kind_from_name(), but KA_KIND_OTHER when `api_version` ("apps/v1";
+ *  NULL or "" accepts any) names an API group the kind is not served from: a custom resource
+ *  that reuses a kind's name (Volcano's batch.volcano.sh Job) is not the Kubernetes kind. */
+enum ka_kind ka_kind_of(const char *api_version, const char *name);
 /** One kind's name ("StatefulSet"), or "" for KA_KIND_OTHER and combinations. Static. */
 const char *ka_kind_name(enum ka_kind kind);
 
