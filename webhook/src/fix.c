@@ -1128,7 +1128,8 @@ static void explain(struct ka_fix_note *n, const struct ka_finding *f, cJSON *ob
                  oname, v, oname, v);
     } else if (strcmp(f->rule, "resources-required") == 0) {
         snprintf(n->why, sizeof(n->why),
-                 "no value for it in the rule's fix params; fix does not guess sizes");
+                 "no value for it in the rule's fix params, or the value is below the "
+                 "container's request; fix does not guess sizes");
         snprintf(n->suggest, sizeof(n->suggest),
                  "set the values, or give resources-required params.fix: {requests: {cpu: "
                  "100m, memory: 128Mi}, limits: {cpu: 500m, memory: 512Mi}} in the policy");

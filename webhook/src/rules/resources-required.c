@@ -42,6 +42,56 @@ static int lacks(const cJSON *res, const char *section, const char *key)
     return strcmp(section, "requests") != 0 || unset(item(item(res, "limits"), key));
 }
 
+/* A resource quantity ("250m", "1.5", "64Mi", "1e3", 2) in base units; 0 when it is not one. */
+static int quantity(const cJSON *v, double *out)
+{
+    static const struct {
+        const char *suffix;
+        double factor;
+    } suffixes[] = {{"", 1},
+                    {"m", 1e-3},
+                    {"k", 1e3},
+                    {"M", 1e6},
+                    {"G", 1e9},
+                    {"T", 1e12},
+                    {"P", 1e15},
+                    {"E", 1e18},
+                    {"Ki", 1024.0},
+                    {"Mi", 1048576.0},
+                    {"Gi", 1073741824.0},
+                    {"Ti", 1099511627776.0},
+                    {"Pi", 1125899906842624.0},
+                    {"Ei", 1152921504606846976.0}};
+    if (cJSON_IsNumber(v)) {
+        *out = v->valuedouble;
+        return 1;
+    }
+    if (!cJSON_IsString(v) || strspn(v->valuestring, "+-.0123456789") == 0) {
+        return 0; /* strtod alone would also take "inf", "nan" and hex */
+    }
+    char *end = NULL;
+    double n = strtod(v->valuestring, &end);
+    for (size_t i = 0; end != v->valuestring && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (strcmp(end, suffixes[i].suffix) == 0) {
+            *out = n * suffixes[i].factor;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether fix may write limits.key = `v`: not below the container's request, which the API
+ * server would reject ("must be less than or equal to cpu limit"). Unreadable counts as below. */
+static int limit_fits(const cJSON *res, const char *key, const cJSON *v)
+{
+    const cJSON *request = item(item(res, "requests"), key);
+    double limit_q = 0, request_q = 0;
+    if (unset(request)) {
+        return 1;
+    }
+    return quantity(v, &limit_q) && quantity(request, &request_q) && limit_q >= request_q;
+}
+
 /* Fill the required requests and limits the container lacks from the admin's `fix` params, as
  * one add of the deepest missing map (so the file gets one readable block). */
 static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON *res,
@@ -61,8 +111,9 @@ static int resources_fix(struct ka_rule_run *run, const char *name, const cJSON 
         char section[16];
         const char *key = split_required(req->valuestring, section, sizeof(section));
         const cJSON *v = item(item(given, section), key);
-        if (ret != 0 || v == NULL || !lacks(res, section, key)) {
-            continue;
+        if (ret != 0 || v == NULL || !lacks(res, section, key) ||
+            (strcmp(section, "limits") == 0 && !limit_fits(res, key, v))) {
+            continue; /* a limit below the request stays a finding, for a person to size */
         }
         cJSON *sec = item(add, section);
         if (sec == NULL && (sec = cJSON_AddObjectToObject(add, section)) == NULL) {
