@@ -5,6 +5,7 @@
  */
 #include "kadmit/relations.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,18 +487,38 @@ int ka_relation_needs(const struct ka_relation_run *run, struct ka_relation_resu
     return 1;
 }
 
-void ka_relation_report(struct ka_relation_result *res, const char *what, const char *fix)
+struct ka_relation_finding *ka_relation_what(struct ka_relation_result *res, const char *fmt, ...)
 {
     if (res->n_findings >= KA_RELATION_MAX_FINDINGS) {
         res->n_dropped++;
-        return;
+        return NULL;
     }
     struct ka_relation_finding *f = &res->findings[res->n_findings++];
-    snprintf(f->what, sizeof(f->what), "%s", what);
-    snprintf(f->fix, sizeof(f->fix), "%s", fix);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->what, sizeof(f->what), fmt, ap);
+    va_end(ap);
+    return f;
+}
+
+void ka_relation_fix(const struct ka_relation_result *res, struct ka_relation_finding *f,
+                     const char *fmt, ...)
+{
+    if (f == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->fix, sizeof(f->fix), fmt, ap);
+    va_end(ap);
     int has_ns = res->namespace_[0] != '\0';
     snprintf(f->message, sizeof(f->message), "%s: %s %s%s%s: %s (%s)", res->rule, res->kind,
-             has_ns ? res->namespace_ : "", has_ns ? "/" : "", res->name, what, fix);
+             has_ns ? res->namespace_ : "", has_ns ? "/" : "", res->name, f->what, f->fix);
+}
+
+void ka_relation_report(struct ka_relation_result *res, const char *what, const char *fix)
+{
+    ka_relation_fix(res, ka_relation_what(res, "%s", what), "%s", fix);
 }
 
 int ka_relation_emit(const struct ka_relation_run *run, const struct ka_relation_result *res)

@@ -175,6 +175,14 @@ int ka_relation_needs(const struct ka_relation_run *run, struct ka_relation_resu
                       unsigned kind_bit);
 /** Add a finding (formatted "what (fix)"). */
 void ka_relation_report(struct ka_relation_result *res, const char *what, const char *fix);
+/** Add a finding of what is wrong (printf format), to be completed with ka_relation_fix(). NULL
+ * when the result holds KA_RELATION_MAX_FINDINGS already (counted as dropped). */
+__attribute__((format(printf, 2, 3))) struct ka_relation_finding *
+ka_relation_what(struct ka_relation_result *res, const char *fmt, ...);
+/** Give the finding `f` (from ka_relation_what; NULL does nothing) how to fix it, printf format. */
+__attribute__((format(printf, 3, 4))) void ka_relation_fix(const struct ka_relation_result *res,
+                                                           struct ka_relation_finding *f,
+                                                           const char *fmt, ...);
 /** Hand the result to the callback. */
 __attribute__((warn_unused_result)) int ka_relation_emit(const struct ka_relation_run *run,
                                                          const struct ka_relation_result *res);

@@ -27,24 +27,24 @@ static void judge_hpa(const struct ka_relation_run *run, const struct ka_relatio
         }
         failing = failing ? failing : ka_relation_str(h, "name");
     }
-    char what[300], fix[400];
+    struct ka_relation_finding *f;
     if (failing != NULL) {
-        snprintf(what, sizeof(what),
-                 "HorizontalPodAutoscaler %.100s targets it but fails hpa-custom-metrics", failing);
-        snprintf(fix, sizeof(fix),
-                 "give %.100s a Pods, Object or External metric and a scale-down window of "
-                 "5+ minutes (kadmit explain hpa-custom-metrics)",
-                 failing);
-    } else {
-        snprintf(what, sizeof(what), "no HorizontalPodAutoscaler in %.63s has it as scaleTargetRef",
-                 res->namespace_);
-        snprintf(fix, sizeof(fix),
-                 "kubectl apply -n %.63s an autoscaling/v2 HorizontalPodAutoscaler with "
-                 "scaleTargetRef {kind: %s, name: %.100s} and a Pods metric such as "
-                 "agent_active_sessions (kubectl autoscale makes a CPU-only one)",
-                 res->namespace_, res->kind, res->name);
+        f = ka_relation_what(
+            res, "HorizontalPodAutoscaler %.100s targets it but fails hpa-custom-metrics", failing);
+        ka_relation_fix(
+            res, f,
+            "give %.100s a Pods, Object or External metric and a scale-down window of 5+ minutes "
+            "(kadmit explain hpa-custom-metrics)",
+            failing);
+        return;
     }
-    ka_relation_report(res, what, fix);
+    f = ka_relation_what(res, "no HorizontalPodAutoscaler in %.63s has it as scaleTargetRef",
+                         res->namespace_);
+    ka_relation_fix(res, f,
+                    "kubectl apply -n %.63s an autoscaling/v2 HorizontalPodAutoscaler with "
+                    "scaleTargetRef {kind: %s, name: %.100s} and a Pods metric such as "
+                    "agent_active_sessions (kubectl autoscale makes a CPU-only one)",
+                    res->namespace_, res->kind, res->name);
 }
 
 static int relate_hpa(const struct ka_relation_run *run)

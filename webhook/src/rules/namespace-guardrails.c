@@ -28,14 +28,13 @@ static void judge_guardrails(const struct ka_relation_run *run,
     (void)run;
     for (size_t g = 0; g < sizeof(guardrails) / sizeof(guardrails[0]); g++) {
         const char *kind = ka_relation_kind_name(guardrails[g].bit);
-        char what[300], fix[400];
         if (ka_relation_has_kind(w->entries, kind)) {
             continue;
         }
-        snprintf(what, sizeof(what), "holds agent workloads (%s %.100s) but has no %s",
-                 ka_relation_str(w->entry, "kind"), ka_relation_str(w->entry, "name"), kind);
-        snprintf(fix, sizeof(fix), "%s%.63s%s", guardrails[g].fix, w->ns, guardrails[g].fix_end);
-        ka_relation_report(res, what, fix);
+        struct ka_relation_finding *f = ka_relation_what(
+            res, "holds agent workloads (%s %.100s) but has no %s",
+            ka_relation_str(w->entry, "kind"), ka_relation_str(w->entry, "name"), kind);
+        ka_relation_fix(res, f, "%s%.63s%s", guardrails[g].fix, w->ns, guardrails[g].fix_end);
     }
 }
 

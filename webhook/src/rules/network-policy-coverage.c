@@ -37,11 +37,10 @@ static void check_spine_ingress(const struct ka_relation_run *run, struct ka_rel
 {
     const cJSON *peers;
     int i = 0;
-    char what[300], fix[400];
-    snprintf(fix, sizeof(fix),
-             "admit only podSelector peers of the agents and the Memory Spine itself (from: "
-             "[{podSelector: {matchLabels: {app: agent}}}, {podSelector: {matchLabels: {app: "
-             "memory-spine}}}])");
+    static const char fix[] =
+        "admit only podSelector peers of the agents and the Memory Spine itself (from: "
+        "[{podSelector: {matchLabels: {app: agent}}}, {podSelector: {matchLabels: {app: "
+        "memory-spine}}}])";
     cJSON_ArrayForEach(peers, get(np, "from"))
     {
         const cJSON *peer;
@@ -51,12 +50,13 @@ static void check_spine_ingress(const struct ka_relation_run *run, struct ka_rel
             bad |= !peer_allowed(run, peer);
         }
         if (bad) {
-            snprintf(what, sizeof(what), "NetworkPolicy %.100s ingress rule %d admits %s",
-                     ka_relation_str(np, "name"), i,
-                     cJSON_IsNull(peers) ? "every source"
-                                         : "pods other than agents and "
-                                           "Memory Spine peers");
-            ka_relation_report(res, what, fix);
+            struct ka_relation_finding *f =
+                ka_relation_what(res, "NetworkPolicy %.100s ingress rule %d admits %s",
+                                 ka_relation_str(np, "name"), i,
+                                 cJSON_IsNull(peers) ? "every source"
+                                                     : "pods other than agents and Memory Spine "
+                                                       "peers");
+            ka_relation_fix(res, f, "%s", fix);
         }
         i++;
     }
@@ -81,29 +81,27 @@ static void judge_netpol(const struct ka_relation_run *run, const struct ka_rela
         }
         const cJSON *open = get(np, "openEgress");
         if (!spine && cJSON_IsTrue(get(np, "egress")) && cJSON_IsNumber(open)) {
-            char what[300];
-            snprintf(what, sizeof(what),
-                     "NetworkPolicy %.100s egress rule %d allows every destination on every port",
-                     ka_relation_str(np, "name"), open->valueint);
-            ka_relation_report(res, what,
-                               "name the destinations (to: the model APIs' ipBlocks, the "
-                               "Memory Spine's podSelector) or the ports (443)");
+            struct ka_relation_finding *f = ka_relation_what(
+                res, "NetworkPolicy %.100s egress rule %d allows every destination on every port",
+                ka_relation_str(np, "name"), open->valueint);
+            ka_relation_fix(res, f,
+                            "name the destinations (to: the model APIs' ipBlocks, the Memory "
+                            "Spine's podSelector) or the ports (443)");
         }
     }
     if (!ingress || !egress) {
-        char labels[160], yaml[160], what[300], fix[400];
+        char labels[160], yaml[160];
         ka_relation_labels_text(run, w->role, w->entry, 0, labels, sizeof(labels));
         ka_relation_labels_text(run, w->role, w->entry, 1, yaml, sizeof(yaml));
-        snprintf(what, sizeof(what), "no NetworkPolicy in %.63s selects its pods (%s) for %s",
-                 res->namespace_, labels,
-                 !ingress && !egress ? "Ingress and Egress"
-                 : !ingress          ? "Ingress"
-                                     : "Egress");
-        snprintf(fix, sizeof(fix),
-                 "kubectl apply -n %.63s a NetworkPolicy with podSelector {matchLabels: "
-                 "{%s}} and policyTypes [Ingress, Egress]",
-                 res->namespace_, yaml);
-        ka_relation_report(res, what, fix);
+        struct ka_relation_finding *f = ka_relation_what(
+            res, "no NetworkPolicy in %.63s selects its pods (%s) for %s", res->namespace_, labels,
+            !ingress && !egress ? "Ingress and Egress"
+            : !ingress          ? "Ingress"
+                                : "Egress");
+        ka_relation_fix(res, f,
+                        "kubectl apply -n %.63s a NetworkPolicy with podSelector {matchLabels: "
+                        "{%s}} and policyTypes [Ingress, Egress]",
+                        res->namespace_, yaml);
     }
 }
 

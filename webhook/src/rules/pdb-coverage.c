@@ -48,24 +48,22 @@ static void judge_pdb(const struct ka_relation_run *run, const struct ka_relatio
         }
         failing = failing ? failing : ka_relation_str(p, "name");
     }
-    char what[300], fix[400];
+    struct ka_relation_finding *f;
     if (failing != NULL) {
-        snprintf(what, sizeof(what),
-                 "PodDisruptionBudget %.100s selects its pods but fails pdb-availability", failing);
-        snprintf(fix, sizeof(fix),
-                 "set minAvailable: %d on %.100s (kadmit explain pdb-availability)",
-                 wanted_min(run, labels), failing);
-    } else {
-        char text[160];
-        ka_relation_labels_text(run, w->role, w->entry, 0, text, sizeof(text));
-        snprintf(what, sizeof(what), "no PodDisruptionBudget in %.63s selects its pods (%s)",
-                 res->namespace_, text);
-        snprintf(fix, sizeof(fix),
-                 "kubectl create poddisruptionbudget %.100s -n %.63s --selector=%s "
-                 "--min-available=%d",
-                 res->name, res->namespace_, text, wanted_min(run, labels));
+        f = ka_relation_what(
+            res, "PodDisruptionBudget %.100s selects its pods but fails pdb-availability", failing);
+        ka_relation_fix(res, f, "set minAvailable: %d on %.100s (kadmit explain pdb-availability)",
+                        wanted_min(run, labels), failing);
+        return;
     }
-    ka_relation_report(res, what, fix);
+    char text[160];
+    ka_relation_labels_text(run, w->role, w->entry, 0, text, sizeof(text));
+    f = ka_relation_what(res, "no PodDisruptionBudget in %.63s selects its pods (%s)",
+                         res->namespace_, text);
+    ka_relation_fix(res, f,
+                    "kubectl create poddisruptionbudget %.100s -n %.63s --selector=%s "
+                    "--min-available=%d",
+                    res->name, res->namespace_, text, wanted_min(run, labels));
 }
 
 static int relate_pdb(const struct ka_relation_run *run)

@@ -32,16 +32,15 @@ static void judge_classes(const struct ka_relation_run *run, const struct ka_rel
         if (!cJSON_IsString(cls) || class_exists(run->idx, cls->valuestring)) {
             continue;
         }
-        char what[300], fix[400];
-        snprintf(what, sizeof(what),
-                 "its volumeClaimTemplates use storageClassName %.100s, which is not a "
-                 "StorageClass of the cluster",
-                 cls->valuestring);
-        snprintf(fix, sizeof(fix),
-                 "kubectl apply a StorageClass named %.100s (SSD-backed, "
-                 "volumeBindingMode: WaitForFirstConsumer) or use a class that exists",
-                 cls->valuestring);
-        ka_relation_report(res, what, fix);
+        struct ka_relation_finding *f =
+            ka_relation_what(res,
+                             "its volumeClaimTemplates use storageClassName %.100s, which is not "
+                             "a StorageClass of the cluster",
+                             cls->valuestring);
+        ka_relation_fix(res, f,
+                        "kubectl apply a StorageClass named %.100s (SSD-backed, "
+                        "volumeBindingMode: WaitForFirstConsumer) or use a class that exists",
+                        cls->valuestring);
     }
 }
 
