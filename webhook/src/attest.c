@@ -239,7 +239,7 @@ enum ka_image_digest ka_image_digest(const char *image, const char **hex)
             continue;
         }
         const char *h = at + 1 + plen;
-        if (strlen(h) != algs[i].digits || strspn(h, "0123456789abcdefABCDEF") != algs[i].digits) {
+        if (strlen(h) != algs[i].digits || strspn(h, "0123456789abcdef") != algs[i].digits) {
             return KA_DIGEST_MALFORMED;
         }
         if (hex != NULL) {

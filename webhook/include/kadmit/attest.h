@@ -200,8 +200,9 @@ enum ka_image_digest {
 
 /**
  * Classifies the digest of `image` (NULL reads as no digest). A digest is valid only as the
- * algorithm plus exactly its hex length: 64 digits for sha256, 128 for sha512. When valid and
- * `hex` is not NULL, *hex points at the hex digits inside `image` (borrowed). The one digest
+ * algorithm plus exactly its lowercase hex length: 64 digits for sha256, 128 for sha512 (the
+ * OCI digest grammar; the kubelet refuses uppercase, so such a pod would never start). When valid
+ * and `hex` is not NULL, *hex points at the hex digits inside `image` (borrowed). The one digest
  * check shared by image-pinned, image-scan-attestation and ka_attest_check().
  */
 enum ka_image_digest ka_image_digest(const char *image, const char **hex);

@@ -24,7 +24,8 @@ static int image_container(struct ka_rule_run *run, cJSON *c, const char *name,
     if (digest == KA_DIGEST_MALFORMED) {
         snprintf(what, sizeof(what), "image \"%.200s\" has a malformed digest", image);
         return ka_container_report(
-            run, name, at, what, "use repo@sha256:<64 hex digits> or repo@sha512:<128 hex digits>",
+            run, name, at, what,
+            "use repo@sha256:<64 lowercase hex digits> or repo@sha512:<128 lowercase hex digits>",
             "/image");
     }
     if (digest != KA_DIGEST_NONE) {
