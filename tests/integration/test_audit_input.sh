@@ -264,6 +264,13 @@ check "a custom resource named Job (batch.volcano.sh) is skipped under its apiVe
     is custom-kinds '[.results[] | .apiVersion]' '[\"batch/v1\"]' &&
     is custom-kinds '.summary.skippedKinds' '{\"batch.volcano.sh/v1alpha1 Job\":1}'"
 
+# an unrendered Helm template (istio/istio samples/ambient-argo/tag-chart/templates/shimservice.yaml,
+# cut to its first lines): "{{" is sniffed as JSON, as kubectl does; the error says to render it
+audit helm-template "$F/helm-template.yaml"
+check "an unrendered Helm template: an error that says to render it first" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc helm-template 2 && accounts helm-template '[1,0,0,0,1]' &&
+    q helm-template '.errors[0].error' | grep -q 'starts a template: render it first (helm template)'"
+
 check "--help documents input formats, owned objects, --namespace and the accounting line" \
   bash -c "\"$KADMIT\" audit --help | grep -q 'anchors, aliases' && \"$KADMIT\" audit --help | grep -q 'jq -c' &&
     \"$KADMIT\" audit --help | grep -q 'Owned objects' && \"$KADMIT\" audit --help | grep -q -- '--namespace NS' &&

@@ -414,8 +414,11 @@ static int out_of_sync(struct ka_manifest_reader *r, struct ka_manifest_doc *d, 
     if (c == EOI) {
         snprintf(what, sizeof(what), "unexpected end of input in JSON (want %s)", want);
     } else {
-        snprintf(what, sizeof(what), "unexpected byte '%c' at byte offset %zu (want %s)",
-                 c >= 0x20 && c < 0x7f ? c : '?', offset_of(r), want);
+        /* "{{" opens a Go template: an unrendered Helm chart, kubectl sniffs it as JSON too */
+        int template = c == '{' && r->pos > 0 && r->pos <= r->len && r->data[r->pos - 1] == '{';
+        snprintf(what, sizeof(what), "unexpected byte '%c' at byte offset %zu (want %s)%s",
+                 c >= 0x20 && c < 0x7f ? c : '?', offset_of(r), want,
+                 template ? "; \"{{\" starts a template: render it first (helm template)" : "");
     }
     return doc_error(d, r->name, r->line, offset_of(r), what);
 }
