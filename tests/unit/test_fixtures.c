@@ -265,7 +265,7 @@ static void test_coverage(void)
     int missing = 0;
     for (size_t i = 0; ka_rule_defs[i] != NULL; i++) {
         const char *id = ka_rule_defs[i]->id;
-        if (ka_rule_defs[i]->relate != NULL) {
+        if (ka_rule_defs[i]->relation != NULL) {
             continue; /* a relation: audit fixtures (tests/fixtures/relations/, test_relations) */
         }
         char dir[512];

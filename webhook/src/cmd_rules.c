@@ -66,7 +66,7 @@ static void kinds_text(unsigned kinds, char *out, size_t len)
 
 static const char *rule_type(const struct ka_rule_def *def)
 {
-    return def->relate != NULL ? "relation" : def->mutating ? "mutation" : "validation";
+    return def->relation != NULL ? "relation" : def->mutating ? "mutation" : "validation";
 }
 
 static void print_text(const struct ka_policy *checklist)

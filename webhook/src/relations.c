@@ -1,6 +1,6 @@
 /*
  * Relations: the compact index the audit builds while it streams, and the engine that runs the
- * relation rules (webhook/src/rules/<rule-id>.c with a `relate` function) over it once the input
+ * relation rules (webhook/src/rules/<rule-id>.c with a `relation` loop) over it once the input
  * is drained. See kadmit/relations.h.
  */
 #include "kadmit/relations.h"
@@ -218,7 +218,7 @@ static int workload_wanted(const struct ka_rule *rules, size_t n_rules, const ch
     static const char *const selectors[] = {"agents", "memorySpine"};
     for (size_t i = 0; i < n_rules; i++) {
         const struct ka_rule *r = &rules[i];
-        if (r->def->relate == NULL || r->action == KA_ACTION_OFF || !ka_rule_selects(r, &obj)) {
+        if (r->def->relation == NULL || r->action == KA_ACTION_OFF || !ka_rule_selects(r, &obj)) {
             continue;
         }
         for (size_t s = 0; s < 2; s++) {
@@ -587,7 +587,10 @@ static int judge_one(const struct ka_relation_run *run, const struct ka_relation
     return ka_relation_emit(run, &res);
 }
 
-int ka_relation_judge_each(const struct ka_relation_run *run, const struct ka_relation_loop *loop)
+/* Run one relation rule: for each subject, in namespace then input order, start a result, mark
+ * it not evaluated when the input lacks a kind of `loop->needs`, else let `loop->judge` add
+ * findings, and emit it. */
+static int judge_each(const struct ka_relation_run *run, const struct ka_relation_loop *loop)
 {
     for (size_t n = 0; n < run->idx->n_namespaces; n++) {
         struct ka_relation_workload subject = {.ns = run->idx->namespaces[n].name,
@@ -656,12 +659,12 @@ int ka_relations_evaluate(const struct ka_relation_index *idx, const struct ka_r
 {
     for (size_t i = 0; i < n_rules; i++) {
         const struct ka_rule *r = &rules[i];
-        if (r->def->relate == NULL || r->action == KA_ACTION_OFF) {
+        if (r->def->relation == NULL || r->action == KA_ACTION_OFF) {
             continue;
         }
         struct ka_relation_run run = {
             .idx = idx, .rule = r, .rules = rules, .n_rules = n_rules, .fn = fn, .ctx = ctx};
-        int ret = r->def->relate(&run);
+        int ret = judge_each(&run, r->def->relation);
         if (ret != 0) {
             return ret;
         }

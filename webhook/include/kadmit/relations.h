@@ -131,7 +131,7 @@ __attribute__((warn_unused_result)) int ka_relations_evaluate(const struct ka_re
                                                               void *ctx);
 
 /* ------------------------------------------------------------------------------------------
- * For relation rules (webhook/src/rules/<rule-id>.c with a `relate` function)
+ * For relation rules (webhook/src/rules/<rule-id>.c with a `relation` loop)
  *
  * Index entries are JSON objects, grouped by namespace: every entry has "kind" and "name";
  * workloads have "apiVersion", "meta": {"labels"} and "classes" (their claim templates' storage
@@ -203,8 +203,10 @@ typedef void (*ka_relation_judge_fn)(const struct ka_relation_run *run,
                                      const struct ka_relation_workload *subject,
                                      struct ka_relation_result *res);
 
-/* What a relation rule's `relate` runs: which workloads are its subjects, the kinds it compares,
- * and how it judges one. */
+/* A relation rule (its ka_rule_def's `relation`): which workloads are its subjects, the kinds it
+ * compares, and how it judges one. ka_relations_evaluate() runs it: for each subject, in
+ * namespace then input order, a result is started (ka_relation_result_start), marked not
+ * evaluated when the input lacks a kind of `needs`, else judged, and emitted. */
 struct ka_relation_loop {
     /* selector params that make a workload a subject (ka_relation_subject), tried in order; the
      * first that matches is the subject's role. NULL-terminated. */
@@ -217,15 +219,6 @@ struct ka_relation_loop {
     int per_namespace;
     ka_relation_judge_fn judge;
 };
-
-/**
- * The body of a relation rule's `relate`: for each subject, in namespace then input order, start
- * a result (ka_relation_result_start), mark it not evaluated when the input lacks a kind of
- * `loop->needs`, else let `loop->judge` add findings, and emit it. Returns 0 or the callback's
- * code.
- */
-__attribute__((warn_unused_result)) int ka_relation_judge_each(const struct ka_relation_run *run,
-                                                               const struct ka_relation_loop *loop);
 
 /** The configured rule `id` of the policy, or NULL. */
 const struct ka_rule *ka_relation_policy_rule(const struct ka_relation_run *run, const char *id);

@@ -105,7 +105,7 @@ const char *ka_param_type_name(enum ka_param_type t);
 
 struct ka_rule;
 struct ka_rule_run;
-struct ka_relation_run;
+struct ka_relation_loop;
 
 struct ka_rule_def {
     const char *id;
@@ -126,9 +126,9 @@ struct ka_rule_def {
     size_t (*watch)(const struct ka_rule *rule, const char **paths, size_t max);
     int (*run)(struct ka_rule_run *run);
     /* A relation (several objects together, relations.h): NULL for rules of one object. A
-     * relation has no kinds and no run function: admission never runs it; `kadmit audit` calls
-     * relate() once over the whole input's relation index. */
-    int (*relate)(const struct ka_relation_run *run);
+     * relation has no kinds and no run function: admission never runs it; `kadmit audit` runs
+     * the loop once over the whole input's relation index. */
+    const struct ka_relation_loop *relation;
     /* After load: why the rule, as configured, denies every object it looks at (e.g. no trusted
      * keys), or NULL. `kadmit lint` warns when such a rule is enforced. May be NULL. */
     const char *(*denies_all)(const struct ka_rule *rule);

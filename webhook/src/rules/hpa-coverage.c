@@ -47,12 +47,8 @@ static void judge_hpa(const struct ka_relation_run *run, const struct ka_relatio
                     res->namespace_, res->kind, res->name);
 }
 
-static int relate_hpa(const struct ka_relation_run *run)
-{
-    static const struct ka_relation_loop loop = {
-        .roles = {"agents"}, .needs = KA_REL_HPA, .judge = judge_hpa};
-    return ka_relation_judge_each(run, &loop);
-}
+static const struct ka_relation_loop hpa_loop = {
+    .roles = {"agents"}, .needs = KA_REL_HPA, .judge = judge_hpa};
 
 static const struct ka_param_def hpa_coverage_params[] = {
     {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
@@ -73,5 +69,5 @@ const struct ka_rule_def ka_rule_hpa_coverage = {
     .default_action = KA_ACTION_ENFORCE,
     .params = hpa_coverage_params,
     .check = ka_relation_check_selectors,
-    .relate = relate_hpa,
+    .relation = &hpa_loop,
 };

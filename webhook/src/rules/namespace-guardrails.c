@@ -38,14 +38,11 @@ static void judge_guardrails(const struct ka_relation_run *run,
     }
 }
 
-static int relate_guardrails(const struct ka_relation_run *run)
-{
-    static const struct ka_relation_loop loop = {.roles = {"agents"},
-                                                 .needs = KA_REL_RESOURCEQUOTA | KA_REL_LIMITRANGE,
-                                                 .per_namespace = 1,
-                                                 .judge = judge_guardrails};
-    return ka_relation_judge_each(run, &loop);
-}
+static const struct ka_relation_loop guardrails_loop = {.roles = {"agents"},
+                                                        .needs = KA_REL_RESOURCEQUOTA |
+                                                                 KA_REL_LIMITRANGE,
+                                                        .per_namespace = 1,
+                                                        .judge = judge_guardrails};
 
 static const struct ka_param_def guardrails_params[] = {
     {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
@@ -66,5 +63,5 @@ const struct ka_rule_def ka_rule_namespace_guardrails = {
     .default_action = KA_ACTION_ENFORCE,
     .params = guardrails_params,
     .check = ka_relation_check_selectors,
-    .relate = relate_guardrails,
+    .relation = &guardrails_loop,
 };

@@ -105,12 +105,8 @@ static void judge_netpol(const struct ka_relation_run *run, const struct ka_rela
     }
 }
 
-static int relate_netpol(const struct ka_relation_run *run)
-{
-    static const struct ka_relation_loop loop = {
-        .roles = {"memorySpine", "agents"}, .needs = KA_REL_NETWORKPOLICY, .judge = judge_netpol};
-    return ka_relation_judge_each(run, &loop);
-}
+static const struct ka_relation_loop netpol_loop = {
+    .roles = {"memorySpine", "agents"}, .needs = KA_REL_NETWORKPOLICY, .judge = judge_netpol};
 
 static const struct ka_param_def netpol_params[] = {
     {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
@@ -136,5 +132,5 @@ const struct ka_rule_def ka_rule_network_policy_coverage = {
     .default_action = KA_ACTION_ENFORCE,
     .params = netpol_params,
     .check = ka_relation_check_selectors,
-    .relate = relate_netpol,
+    .relation = &netpol_loop,
 };

@@ -66,12 +66,8 @@ static void judge_pdb(const struct ka_relation_run *run, const struct ka_relatio
                     res->name, res->namespace_, text, wanted_min(run, labels));
 }
 
-static int relate_pdb(const struct ka_relation_run *run)
-{
-    static const struct ka_relation_loop loop = {
-        .roles = {"memorySpine", "agents"}, .needs = KA_REL_PDB, .judge = judge_pdb};
-    return ka_relation_judge_each(run, &loop);
-}
+static const struct ka_relation_loop pdb_loop = {
+    .roles = {"memorySpine", "agents"}, .needs = KA_REL_PDB, .judge = judge_pdb};
 
 static const struct ka_param_def pdb_coverage_params[] = {
     {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
@@ -94,5 +90,5 @@ const struct ka_rule_def ka_rule_pdb_coverage = {
     .default_action = KA_ACTION_ENFORCE,
     .params = pdb_coverage_params,
     .check = ka_relation_check_selectors,
-    .relate = relate_pdb,
+    .relation = &pdb_loop,
 };

@@ -44,12 +44,8 @@ static void judge_classes(const struct ka_relation_run *run, const struct ka_rel
     }
 }
 
-static int relate_classes(const struct ka_relation_run *run)
-{
-    static const struct ka_relation_loop loop = {
-        .roles = {"memorySpine"}, .needs = KA_REL_STORAGECLASS, .judge = judge_classes};
-    return ka_relation_judge_each(run, &loop);
-}
+static const struct ka_relation_loop classes_loop = {
+    .roles = {"memorySpine"}, .needs = KA_REL_STORAGECLASS, .judge = judge_classes};
 
 static const struct ka_param_def classes_params[] = {
     {"memorySpine", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"memory-spine\"}}",
@@ -69,5 +65,5 @@ const struct ka_rule_def ka_rule_storage_class_exists = {
     .default_action = KA_ACTION_ENFORCE,
     .params = classes_params,
     .check = ka_relation_check_selectors,
-    .relate = relate_classes,
+    .relation = &classes_loop,
 };
