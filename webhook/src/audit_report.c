@@ -157,6 +157,14 @@ static const char *origin_label(const struct ka_audit_item *it)
  * The report view: what every renderer shows, written once
  */
 
+/* The namespace shown before an object's name: none for a Namespace, which a namespace-level
+ * relation result (namespace-guardrails) carries as its own ("Namespace shop", not
+ * "Namespace shop/shop"). */
+static const char *shown_namespace(const struct ka_audit_item *it)
+{
+    return strcmp(it->kind, "Namespace") == 0 ? "" : it->namespace_;
+}
+
 const char *ka_audit_short_message(const struct ka_audit_item *it, const struct ka_audit_finding *f)
 {
     const char *m = f->message;
@@ -447,8 +455,9 @@ int ka_audit_render_text_item(const struct ka_audit *a, const struct ka_audit_it
     const char *verdict = ka_audit_verdict(it);
     if (it->not_evaluated) {
         ret = ka_buf_printf(out, "\n%sSKIP %s  %s%s %s%s%s%s  %s(%s)%s\n       %sskip   %s  ", dim,
-                            reset, bold, it->kind, it->namespace_, it->namespace_[0] ? "/" : "",
-                            it->name, reset, dim, it->source, reset, dim, reset);
+                            reset, bold, it->kind, shown_namespace(it),
+                            shown_namespace(it)[0] ? "/" : "", it->name, reset, dim, it->source,
+                            reset, dim, reset);
         char line[600];
         snprintf(line, sizeof(line), "%s: %s", it->relation, it->error_msg);
         return ret ? ret : text_wrapped(out, line, indent, indent, width);
@@ -468,8 +477,8 @@ int ka_audit_render_text_item(const struct ka_audit *a, const struct ka_audit_it
         snprintf(what, sizeof(what), "%s %s %s%s%s", it->operation, it->kind, it->namespace_,
                  it->namespace_[0] ? "/" : "", it->name);
     } else {
-        snprintf(what, sizeof(what), "%s %s%s%s", it->kind, it->namespace_,
-                 it->namespace_[0] ? "/" : "", it->name);
+        snprintf(what, sizeof(what), "%s %s%s%s", it->kind, shown_namespace(it),
+                 shown_namespace(it)[0] ? "/" : "", it->name);
     }
     char where[800];
     if (it->origin == KA_AUDIT_ADMISSION) {
@@ -657,7 +666,7 @@ static int md_object_cell(struct ka_buf *out, const struct ka_audit_item *it)
 {
     int ret = md_cell(out, it->kind);
     ret = ret ? ret : ka_buf_adds(out, " ");
-    if (ret == 0 && it->namespace_[0] != '\0') {
+    if (ret == 0 && shown_namespace(it)[0] != '\0') {
         ret = md_cell(out, it->namespace_);
         ret = ret ? ret : ka_buf_adds(out, "/");
     }
@@ -1137,7 +1146,7 @@ int ka_audit_html_item(struct ka_audit_html *h, const struct ka_audit *a,
         ret = ret ? ret : ka_buf_adds(out, "<td class=\"obj\"><small>");
         ret = ret ? ret : html_esc(out, it->kind);
         ret = ret ? ret : ka_buf_adds(out, "</small><br>");
-        if (ret == 0 && it->namespace_[0] != '\0') {
+        if (ret == 0 && shown_namespace(it)[0] != '\0') {
             ret = html_esc(out, it->namespace_);
             ret = ret ? ret : ka_buf_adds(out, "/");
         }
