@@ -3,6 +3,8 @@
 #   check NAME CMD...              CMD must succeed
 #   check_eq NAME EXPECTED ACTUAL  the two strings are equal
 #   check_contains NAME NEEDLE HAYSTACK
+#   holds CODE                     shell code over the script's functions and variables succeeds
+#                                  (check NAME holds "a && b"; in a subshell, without pipefail)
 #   finish                         prints "N passed, M failed"; the exit code of the script
 #   free_port                      a loopback TCP port nobody uses now (tests/lib/ports.sh)
 #   make_certs DIR                 CA + serving certificate for 127.0.0.1 (kadmit certs)
@@ -33,6 +35,9 @@ check() {
   local name=$1
   shift
   if "$@"; then ok "$name"; else bad "$name"; fi
+}
+holds() {
+  (set +o pipefail; eval "$1")
 }
 finish() {
   echo "$passed passed, $failed failed"
