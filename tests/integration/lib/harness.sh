@@ -19,8 +19,10 @@
 #   metric NAME_WITH_LABELS        value of one line of /metrics
 #   clean_log LOG                  no sanitizer report and no crash in LOG
 #   test_policy FILE               the shipped checklist with image-scan-attestation off
-# Needs $KADMIT (default build/kadmit); start_server's callers keep logs in their own $tmp.
-KADMIT=${KADMIT:-build/kadmit}
+#   use_tmp [CLEANUP]              $tmp: a fresh directory, removed at exit after CLEANUP runs
+# Needs $KADMIT (default build/kadmit, made absolute here so scripts may cd); start_server's
+# callers keep logs in their own $tmp.
+KADMIT=$(realpath -m "${KADMIT:-build/kadmit}")
 passed=0
 failed=0
 ok() {
@@ -38,6 +40,10 @@ check() {
 }
 holds() {
   (set +o pipefail; eval "$1")
+}
+use_tmp() {
+  tmp=$(mktemp -d)
+  trap "${1:+$1; }rm -rf \"\$tmp\"" EXIT
 }
 finish() {
   echo "$passed passed, $failed failed"
