@@ -8,18 +8,6 @@
 #include "kadmit/buf.h"
 #include "kadmit/patch.h"
 
-int ka_list_has(const cJSON *list, const char *s)
-{
-    const cJSON *x;
-    cJSON_ArrayForEach(x, list)
-    {
-        if (cJSON_IsString(x) && strcmp(x->valuestring, s) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------------------------------------
  * The container walk
  */

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "kadmit/error.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
 #include "kadmit/relations.h"
 #include "kadmit/rules.h"
@@ -59,9 +60,6 @@ static inline const char *param_str(const struct ka_rule_run *run, const char *n
 {
     return str_at(run->rule->params, name);
 }
-
-/** True when the list holds the string `s`. */
-int ka_list_has(const cJSON *list, const char *s);
 
 /** The pod's labels (the template's for workloads), or NULL. */
 static inline const cJSON *pod_labels(const struct ka_object *obj)
