@@ -29,7 +29,7 @@ static void fix_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-w | --diff]\n"
+        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-n NS] [-w | --diff]\n"
         "                  [--resolve-digests [--auth FILE]] FILE|DIR|-...\n\n"
         "Rewrites manifests so they meet the policy, editing the text in place: comments, key\n"
         "order, quoting, indentation, flow or block style, CRLF line endings, document\n"
@@ -56,6 +56,9 @@ static void fix_usage(FILE *f)
         "                       instead of the fixed manifests\n"
         "  --now TIME           time for time-dependent rules: Unix seconds (default:\n"
         "                       $KADMIT_NOW, else the current time)\n"
+        "  -n, --namespace NS   namespace of namespaced objects that name none, as `kadmit\n"
+        "                       audit` takes it (default \"default\", where kubectl apply puts\n"
+        "                       them): namespace matches, exceptions and messages use it\n"
         "  --resolve-digests    contact the registries: every image referenced by tag that\n"
         "                       image-pinned or image-scan-attestation reports becomes\n"
         "                       repo:tag@sha256:<digest>, the digest the registry serves for\n"
@@ -433,7 +436,7 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
 int ka_cmd_fix(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *now_text = NULL;
-    const char *auth = NULL, *ca_file = NULL;
+    const char *auth = NULL, *ca_file = NULL, *namespace_ = "default";
     struct fix_run run;
     memset(&run, 0, sizeof(run));
     static struct resolve_cache cache; /* ~60 KB: not on the stack */
@@ -447,6 +450,7 @@ int ka_cmd_fix(int argc, char **argv)
         KA_CLI_FLAG("write", 'w', &writes),
         KA_CLI_FLAG("diff", 0, &diffs),
         KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW"),
+        KA_CLI_STRING("namespace", 'n', &namespace_),
         KA_CLI_FLAG("resolve-digests", 0, &resolve),
         KA_CLI_STRING("auth", 0, &auth),
         KA_CLI_STRING("ca-file", 0, &ca_file),
@@ -461,6 +465,10 @@ int ka_cmd_fix(int argc, char **argv)
         fprintf(stderr, "kadmit fix: -w and --diff exclude each other\n");
         return 2;
     }
+    if (!ka_cli_namespace_ok("fix", namespace_)) {
+        return 2;
+    }
+    run.opts.default_namespace = namespace_;
     run.mode = writes ? FIX_WRITE : diffs ? FIX_DIFF : FIX_STDOUT;
     if (operands >= argc) {
         fprintf(stderr, "kadmit fix: name at least one FILE, DIR or -\n");

@@ -82,6 +82,12 @@ struct ka_cli_opt {
 int ka_cli_parse(const char *command, const struct ka_cli_opt *opts, int argc, char **argv,
                  void (*usage)(FILE *f), int *operands);
 
+/**
+ * `--namespace NS` of `kadmit COMMAND` (audit, fix): 1 when `ns` is a namespace name (a DNS
+ * label: lower-case letters, digits and '-', at most 63), else 0 after saying so on stderr.
+ */
+int ka_cli_namespace_ok(const char *command, const char *ns);
+
 /** Print each line of `text` (may be NULL) to `f`, after `prefix` and ending in a newline. */
 void ka_cli_print_lines(FILE *f, const char *prefix, const char *text);
 
