@@ -71,6 +71,33 @@ int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_
     return 0;
 }
 
+static int check_elements(struct ka_rule_run *run, cJSON *c, const char *name,
+                          const struct ka_container_ref *at, void *arg)
+{
+    const struct ka_element_check *check = arg;
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, item(c, check->field))
+    {
+        size_t index = i++;
+        char what[300];
+        if (!check->judge(run, e, what, sizeof(what))) {
+            continue;
+        }
+        int ret = ka_container_report(run, name, at, what, check->fix, "/%s/%zu%s", check->field,
+                                      index, check->suffix);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+int ka_check_container_elements(struct ka_rule_run *run, const struct ka_element_check *check)
+{
+    return ka_for_each_container(run, check->lists, check_elements, (void *)check);
+}
+
 cJSON *ka_app_container(const struct ka_rule_run *run, const char *name,
                         struct ka_container_ref *at)
 {

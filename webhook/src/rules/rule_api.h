@@ -105,6 +105,20 @@ typedef int (*ka_container_fn)(struct ka_rule_run *run, cJSON *c, const char *na
 __attribute__((warn_unused_result)) int
 ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg);
 
+/* A check of each element of a container array ("env", "volumeMounts"): `judge` writes what is
+ * wrong with one into `what` and returns 1, or returns 0 when it is fine. */
+struct ka_element_check {
+    unsigned lists;     /* KA_INIT | KA_APP | KA_EPHEMERAL */
+    const char *field;  /* the container's array */
+    const char *suffix; /* the finding's path after /<field>/<index> ("" or "/value") */
+    const char *fix;
+    int (*judge)(const struct ka_rule_run *run, const cJSON *element, char *what, size_t len);
+};
+
+/** Runs `check` over the elements of every container of its lists, reporting each finding. */
+__attribute__((warn_unused_result)) int
+ka_check_container_elements(struct ka_rule_run *run, const struct ka_element_check *check);
+
 /** The app container (in `containers`) named `name`, its place in `at`; NULL when none. */
 cJSON *ka_app_container(const struct ka_rule_run *run, const char *name,
                         struct ka_container_ref *at);
