@@ -4,7 +4,8 @@
 # concatenated JSON, trailing data, a broken document between two good ones, a pods-only
 # snapshot, a snapshot with owners and pods, namespace defaulting reaching an exception, empty
 # input, a List larger than the old 64 MiB file cap, an object over the per-object cap, YAML
-# Lists (`kubectl get -o yaml`) read item by item, custom resources named like a checked kind.
+# Lists (`kubectl get -o yaml`) read item by item, custom resources named like a checked kind,
+# document separators as kubectl reads them.
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 source tests/integration/lib/harness.sh
@@ -263,6 +264,11 @@ check "a custom resource named Job (batch.volcano.sh) is skipped under its apiVe
   bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc custom-kinds 1 && accounts custom-kinds '[2,1,1,0,0]' &&
     is custom-kinds '[.results[] | .apiVersion]' '[\"batch/v1\"]' &&
     is custom-kinds '.summary.skippedKinds' '{\"batch.volcano.sh/v1alpha1 Job\":1}'"
+
+audit separators "$F/separators.yaml"
+check "document separators as kubectl reads them: a comment or white space (form feed, no-break space) after ---; '--- !!map' an error naming it" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc separators 2 && accounts separators '[7,0,6,0,1]' &&
+    q separators '.errors[0].error' | grep -q 'invalid document separator ..--- !!map..: only spaces or a comment'"
 
 # an unrendered Helm template (istio/istio samples/ambient-argo/tag-chart/templates/shimservice.yaml,
 # cut to its first lines): "{{" is sniffed as JSON, as kubectl does; the error says to render it

@@ -1,4 +1,5 @@
 #include <CUnit/Basic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kadmit/buf.h"
@@ -71,10 +72,36 @@ static void test_read_file(void)
     ka_buf_free(&b);
 }
 
+static void test_array(void)
+{
+    int *v = NULL;
+    size_t cap = 0;
+    CU_ASSERT_EQUAL(ka_array_grow(&v, &cap, 1, sizeof(*v)), 0);
+    CU_ASSERT_EQUAL(cap, 16);
+    v[15] = 7;
+    CU_ASSERT_EQUAL(ka_array_grow(&v, &cap, 16, sizeof(*v)), 0); /* fits: unchanged */
+    CU_ASSERT_EQUAL(cap, 16);
+    CU_ASSERT_EQUAL(ka_array_grow(&v, &cap, 100, sizeof(*v)), 0);
+    CU_ASSERT_EQUAL(cap, 128);
+    CU_ASSERT_EQUAL(v[15], 7);
+    int *keep = v;
+    CU_ASSERT_EQUAL(ka_array_grow(&v, &cap, SIZE_MAX / 2, sizeof(*v)), KA_ENOMEM);
+    CU_ASSERT_PTR_EQUAL(v, keep);
+    CU_ASSERT_EQUAL(cap, 128);
+    CU_ASSERT_EQUAL(ka_array_resize(&v, 3, sizeof(*v)), 0);
+    CU_ASSERT_EQUAL(ka_array_resize(&v, SIZE_MAX / 2, sizeof(*v)), KA_ENOMEM);
+    CU_ASSERT_PTR_NOT_NULL(v);
+    free(v);
+}
+
 static const struct ka_test tests[] = {
-    {"ceiling", test_ceiling},         {"printf_and_grow", test_printf_and_grow},
-    {"json_string", test_json_string}, {"take", test_take},
-    {"read_file", test_read_file},     {NULL, NULL},
+    {"ceiling", test_ceiling},
+    {"printf_and_grow", test_printf_and_grow},
+    {"json_string", test_json_string},
+    {"take", test_take},
+    {"read_file", test_read_file},
+    {"array", test_array},
+    {NULL, NULL},
 };
 
 KA_TEST_MAIN("buf", tests)

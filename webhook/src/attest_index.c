@@ -201,28 +201,6 @@ static void drop_document(struct ctx *c, unsigned line, size_t size)
     }
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need) {
-        n *= 2;
-    }
-    void *q = realloc(*p, n * size);
-    if (q == NULL) {
-        return KA_ENOMEM;
-    }
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
-/*
- * Process one parsed document (envelope or bundle). Returns 0 when an attestation was indexed,
- * KA_EATTEST with the reason in `why` when the document is unusable, KA_ENOMEM/KA_ELIMIT.
- */
 /*
  * Index one parsed document (envelope or bundle). Returns 0 when an attestation was indexed,
  * KA_EATTEST with the reason in `why` when the document is unusable, KA_ENOMEM/KA_ELIMIT.
@@ -240,10 +218,10 @@ static int add_document(struct ctx *c, const cJSON *root, unsigned line, int jso
     a.source = c->source;
     a.line = line;
     /* index one entry per subject with a sha256 digest */
-    if (grow((void **)&c->idx->atts, &c->idx->cap_atts, c->idx->natts + 1,
-             sizeof(struct ka_attest_record)) != 0 ||
-        grow((void **)&c->idx->entries, &c->idx->cap_entries, c->idx->nentries + a.subjects,
-             sizeof(struct entry)) != 0) {
+    if (ka_array_grow(&c->idx->atts, &c->idx->cap_atts, c->idx->natts + 1,
+                      sizeof(struct ka_attest_record)) != 0 ||
+        ka_array_grow(&c->idx->entries, &c->idx->cap_entries, c->idx->nentries + a.subjects,
+                      sizeof(struct entry)) != 0) {
         ret = KA_ENOMEM;
         goto exit;
     }
@@ -385,7 +363,7 @@ static int add_source(struct ctx *c, const char *data, size_t len)
 
 static struct source *source_new(struct ka_attest_index *idx, const char *name)
 {
-    if (grow((void **)&idx->sources, &idx->cap_sources, idx->nsources + 1, sizeof(struct source)) !=
+    if (ka_array_grow(&idx->sources, &idx->cap_sources, idx->nsources + 1, sizeof(struct source)) !=
         0) {
         return NULL;
     }
@@ -511,10 +489,10 @@ static int index_reuse(struct ka_attest_index *idx, const struct ka_attest_index
     if (idx->nentries + ps->nentries > KA_ATTEST_MAX_ENTRIES) {
         return KA_ELIMIT;
     }
-    if (grow((void **)&idx->atts, &idx->cap_atts, idx->natts + ps->natts,
-             sizeof(struct ka_attest_record)) != 0 ||
-        grow((void **)&idx->entries, &idx->cap_entries, idx->nentries + ps->nentries,
-             sizeof(struct entry)) != 0) {
+    if (ka_array_grow(&idx->atts, &idx->cap_atts, idx->natts + ps->natts,
+                      sizeof(struct ka_attest_record)) != 0 ||
+        ka_array_grow(&idx->entries, &idx->cap_entries, idx->nentries + ps->nentries,
+                      sizeof(struct entry)) != 0) {
         return KA_ENOMEM;
     }
     struct source *src = source_new(idx, ps->name);
@@ -608,12 +586,12 @@ static int index_merge(struct ka_attest_index *dst, struct ka_attest_index *src)
     if (dst->nentries + src->nentries > KA_ATTEST_MAX_ENTRIES) {
         return KA_ELIMIT;
     }
-    if (grow((void **)&dst->sources, &dst->cap_sources, dst->nsources + src->nsources,
-             sizeof(struct source)) != 0 ||
-        grow((void **)&dst->atts, &dst->cap_atts, dst->natts + src->natts,
-             sizeof(struct ka_attest_record)) != 0 ||
-        grow((void **)&dst->entries, &dst->cap_entries, dst->nentries + src->nentries,
-             sizeof(struct entry)) != 0) {
+    if (ka_array_grow(&dst->sources, &dst->cap_sources, dst->nsources + src->nsources,
+                      sizeof(struct source)) != 0 ||
+        ka_array_grow(&dst->atts, &dst->cap_atts, dst->natts + src->natts,
+                      sizeof(struct ka_attest_record)) != 0 ||
+        ka_array_grow(&dst->entries, &dst->cap_entries, dst->nentries + src->nentries,
+                      sizeof(struct entry)) != 0) {
         return KA_ENOMEM;
     }
     size_t att_off = dst->natts, entry_off = dst->nentries;

@@ -124,14 +124,8 @@ static void item_scrub(struct ka_audit_item *it)
 static struct ka_audit_item *new_item(struct ka_audit *a, enum ka_audit_origin origin,
                                       const char *source)
 {
-    if (a->n_items == a->cap_items) {
-        size_t cap = a->cap_items ? a->cap_items * 2 : 64;
-        struct ka_audit_item *p = realloc(a->items, cap * sizeof(*p));
-        if (p == NULL) {
-            return NULL;
-        }
-        a->items = p;
-        a->cap_items = cap;
+    if (ka_array_grow(&a->items, &a->cap_items, a->n_items + 1, sizeof(*a->items)) != 0) {
+        return NULL;
     }
     struct ka_audit_item *it = &a->items[a->n_items++];
     memset(it, 0, sizeof(*it));
@@ -165,12 +159,10 @@ static int item_add_finding(struct ka_audit_item *it, const char *rule, enum ka_
                             const char *message, const char *container, const char *path,
                             enum ka_stale stale)
 {
-    struct ka_audit_finding *p = realloc(it->findings, (it->n_findings + 1) * sizeof(*p));
-    if (p == NULL) {
+    if (ka_array_resize(&it->findings, it->n_findings + 1, sizeof(*it->findings)) != 0) {
         return KA_ENOMEM;
     }
-    it->findings = p;
-    struct ka_audit_finding *f = &p[it->n_findings];
+    struct ka_audit_finding *f = &it->findings[it->n_findings];
     f->action = action;
     f->stale = stale;
     f->rule = dup_or_empty(rule);
@@ -187,12 +179,10 @@ static int item_add_finding(struct ka_audit_item *it, const char *rule, enum ka_
 static int item_add_mutation(struct ka_audit_item *it, const char *rule, const char *op,
                              const char *path)
 {
-    struct ka_audit_mutation *p = realloc(it->mutations, (it->n_mutations + 1) * sizeof(*p));
-    if (p == NULL) {
+    if (ka_array_resize(&it->mutations, it->n_mutations + 1, sizeof(*it->mutations)) != 0) {
         return KA_ENOMEM;
     }
-    it->mutations = p;
-    struct ka_audit_mutation *m = &p[it->n_mutations];
+    struct ka_audit_mutation *m = &it->mutations[it->n_mutations];
     snprintf(m->op, sizeof(m->op), "%s", op != NULL ? op : "");
     scrub(m->op);
     m->rule = dup_or_empty(rule);
@@ -204,12 +194,10 @@ static int item_add_mutation(struct ka_audit_item *it, const char *rule, const c
 static int item_add_exemption(struct ka_audit_item *it, const char *rule, const char *exception,
                               const char *reason)
 {
-    struct ka_audit_exemption *p = realloc(it->exemptions, (it->n_exemptions + 1) * sizeof(*p));
-    if (p == NULL) {
+    if (ka_array_resize(&it->exemptions, it->n_exemptions + 1, sizeof(*it->exemptions)) != 0) {
         return KA_ENOMEM;
     }
-    it->exemptions = p;
-    struct ka_audit_exemption *e = &p[it->n_exemptions++];
+    struct ka_audit_exemption *e = &it->exemptions[it->n_exemptions++];
     e->rule = dup_or_empty(rule);
     e->exception = dup_or_empty(exception);
     e->reason = dup_or_empty(reason);

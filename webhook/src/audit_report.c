@@ -41,14 +41,8 @@ static int tally_add_n(struct ka_audit_tallies *t, const char *key, int copy, si
         i++;
     }
     if (i == t->n) {
-        if (t->n == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 16;
-            struct ka_audit_tally *p = realloc(t->v, cap * sizeof(*p));
-            if (p == NULL) {
-                return KA_ENOMEM;
-            }
-            t->v = p;
-            t->cap = cap;
+        if (ka_array_grow(&t->v, &t->cap, t->n + 1, sizeof(*t->v)) != 0) {
+            return KA_ENOMEM;
         }
         memset(&t->v[t->n], 0, sizeof(t->v[0]));
         t->v[t->n].key = copy ? strdup(key) : key;
@@ -1484,14 +1478,9 @@ static struct ka_audit_policyreport_namespace *pr_namespace(struct ka_audit_poli
             hi = mid;
         }
     }
-    if (p->n_namespaces == p->cap_namespaces) {
-        size_t cap = p->cap_namespaces ? p->cap_namespaces * 2 : 16;
-        struct ka_audit_policyreport_namespace *v = realloc(p->namespaces, cap * sizeof(*v));
-        if (v == NULL) {
-            return NULL;
-        }
-        p->namespaces = v;
-        p->cap_namespaces = cap;
+    if (ka_array_grow(&p->namespaces, &p->cap_namespaces, p->n_namespaces + 1,
+                      sizeof(*p->namespaces)) != 0) {
+        return NULL;
     }
     char *copy = strdup(name);
     if (copy == NULL) {

@@ -1,6 +1,7 @@
 #include "kadmit/buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,37 @@ char *ka_buf_take(struct ka_buf *b, size_t *len)
     b->len = 0;
     b->cap = 0;
     return p;
+}
+
+int ka_array_resize(void *array, size_t n, size_t size)
+{
+    void *p;
+    memcpy(&p, array, sizeof(p)); /* array is a T **: its pointer read and written as bytes */
+    if (size != 0 && n > SIZE_MAX / size) {
+        return KA_ENOMEM;
+    }
+    p = realloc(p, n * size);
+    if (p == NULL) {
+        return KA_ENOMEM;
+    }
+    memcpy(array, &p, sizeof(p));
+    return 0;
+}
+
+int ka_array_grow(void *array, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    size_t n = *cap ? *cap * 2 : 16;
+    while (n < need) {
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    }
+    int ret = ka_array_resize(array, n, size);
+    if (ret == 0) {
+        *cap = n;
+    }
+    return ret;
 }
 
 int ka_buf_read_stream(struct ka_buf *b, FILE *f)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kadmit/buf.h"
 #include "kadmit/error.h"
 
 /* ---- atomic write ----------------------------------------------------------------------- */
@@ -124,15 +125,9 @@ int ka_file_list_dir(const char *dir, int (*keep)(const char *name), size_t max,
             l->truncated = 1;
             break;
         }
-        if (l->n == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            char **p = realloc(l->names, ncap * sizeof(*p));
-            if (p == NULL) {
-                ret = KA_ENOMEM;
-                break;
-            }
-            l->names = p;
-            cap = ncap;
+        ret = ka_array_grow(&l->names, &cap, l->n + 1, sizeof(*l->names));
+        if (ret != 0) {
+            break;
         }
         l->names[l->n] = strdup(e->d_name);
         if (l->names[l->n] == NULL) {

@@ -711,3 +711,15 @@ cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int ma
              col);
     return NULL;
 }
+
+int ka_list_has(const cJSON *list, const char *s)
+{
+    const cJSON *x;
+    cJSON_ArrayForEach(x, list)
+    {
+        if (cJSON_IsString(x) && strcmp(x->valuestring, s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}

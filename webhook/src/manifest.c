@@ -676,17 +676,43 @@ static int read_line(struct ka_manifest_reader *r, int *too_long)
     }
 }
 
-/* kubectl: a line starting with "---" and then only spaces or a comment. 1 separator, 0 not,
- * -1 "---" followed by something else (kubectl refuses the stream). */
-static int separator(const char *line, size_t n)
+/* The length of the white space Go's unicode.IsSpace accepts at p (ASCII and the UTF-8 spaces:
+ * NEL, NO-BREAK SPACE, OGHAM SPACE MARK, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000);
+ * 0 when p is not white space. */
+static size_t go_space(const unsigned char *p, size_t n)
+{
+    if (n >= 1 && (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r'))) {
+        return 1;
+    }
+    if (n >= 2 && p[0] == 0xC2 && (p[1] == 0x85 || p[1] == 0xA0)) {
+        return 2;
+    }
+    if (n < 3) {
+        return 0;
+    }
+    unsigned c = (unsigned)(p[0] & 0x0F) << 12 | (unsigned)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+    int three = (p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80;
+    if (three && (c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
+                  c == 0x202F || c == 0x205F || c == 0x3000)) {
+        return 3;
+    }
+    return 0;
+}
+
+/* kubectl (apimachinery's YAMLReader): a line starting with "---" and then only white space or
+ * a comment. 1 separator, 0 not, -1 "---" followed by something else, such as a tag (`--- !!map`)
+ * or content (`--- {a: 1}`): kubectl refuses the stream ("invalid Yaml document separator"), so
+ * it is an error here too; *after is where that something starts. */
+static int separator(const char *line, size_t n, size_t *after)
 {
     if (n < 3 || memcmp(line, "---", 3) != 0) {
         return 0;
     }
-    size_t i = 3;
-    while (i < n && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n')) {
-        i++;
+    size_t i = 3, k;
+    while ((k = go_space((const unsigned char *)line + i, n - i)) > 0) {
+        i += k;
     }
+    *after = i;
     return i == n || line[i] == '#' ? 1 : -1;
 }
 
@@ -839,6 +865,7 @@ static int yaml_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
         unsigned first_line = r->line;
         size_t offset = offset_of(r);
         int oversize = 0, bad_separator = 0, any = 0, ended = 0;
+        char found[48] = ""; /* what follows "---" on a bad separator line */
         size_t item = SIZE_MAX;
         for (;;) {
             int too_long = 0, ret = 0;
@@ -860,9 +887,18 @@ static int yaml_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
             }
             const char *line = r->line_buf.data;
             size_t n = too_long ? 0 : r->line_buf.len;
-            int sep = too_long ? 0 : separator(line, n);
+            size_t after = 0;
+            int sep = too_long ? 0 : separator(line, n, &after);
             if (sep != 0) {
                 bad_separator = sep < 0;
+                if (bad_separator) {
+                    size_t m = n - after;
+                    while (m > 0 && go_space((const unsigned char *)line + after + m - 1, 1)) {
+                        m--;
+                    }
+                    snprintf(found, sizeof(found), "%.*s%s", (int)(m < 32 ? m : 32), line + after,
+                             m > 32 ? "..." : "");
+                }
                 if (any || bad_separator || r->list != YL_NONE) {
                     ended = 1;
                     break;
@@ -953,8 +989,11 @@ static int yaml_next(struct ka_manifest_reader *r, struct ka_manifest_doc *d)
         }
         if (bad_separator && r->pending_error[0] == '\0') {
             /* reported after this chunk's documents; the line is taken as a separator */
-            snprintf(r->pending_error, sizeof(r->pending_error), "%s",
-                     "invalid document separator: only spaces or a comment may follow \"---\"");
+            snprintf(r->pending_error, sizeof(r->pending_error),
+                     "invalid document separator \"--- %s\": only spaces or a comment may follow "
+                     "\"---\" (kubectl refuses this stream too); put a tag or content on the "
+                     "next line",
+                     found);
             r->pending_line = r->line - 1;
         }
     }

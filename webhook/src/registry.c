@@ -521,26 +521,17 @@ static int other_predicate(const cJSON *desc, const char *key)
            strcmp(p->valuestring, VULN_PREDICATE_HOST) != 0;
 }
 
-__attribute__((format(printf, 2, 3))) static void note(struct ka_buf *notes, const char *fmt, ...)
-{
-    if (notes == NULL) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int r = ka_buf_vprintf(notes, fmt, ap);
-    va_end(ap);
-    r = r ? r : ka_buf_add(notes, "\n", 1);
-    (void)r; /* full notes only lose detail */
-}
-
-/* Add a descriptor's digest to `out`, or count it bad when it is not sha256:<64 hex>. */
+/* Add a descriptor's digest to `out`, or count it bad when it is not sha256:<64 hex>; past
+ * KA_REGISTRY_MAX_LAYERS descriptors, nothing. */
 static void take_digest(const cJSON *desc, struct ka_registry_digests *out, struct ka_buf *notes)
 {
+    if (out->n + out->bad >= KA_REGISTRY_MAX_LAYERS) {
+        return;
+    }
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(desc, "digest");
     if (!cJSON_IsString(d) || !valid_digest(d->valuestring)) {
-        note(notes, "descriptor digest %.80s is not sha256:<64 hex>",
-             cJSON_IsString(d) ? d->valuestring : "(none)");
+        ka_buf_diag(notes, "descriptor digest %.80s is not sha256:<64 hex>\n",
+                    cJSON_IsString(d) ? d->valuestring : "(none)");
         out->bad++;
         return;
     }
@@ -555,13 +546,13 @@ static cJSON *parse_list(const char *body, size_t len, const char *what, const c
     cJSON *j = parse_json(body, len);
     *list = cJSON_GetObjectItemCaseSensitive(j, key);
     if (!cJSON_IsArray(*list)) {
-        note(notes, "%s has no %s array", what, key);
+        ka_buf_diag(notes, "%s has no %s array\n", what, key);
         cJSON_Delete(j);
         return NULL;
     }
     if (cJSON_GetArraySize(*list) > KA_REGISTRY_MAX_LAYERS) {
-        note(notes, "%s lists %d %s; the first %d are read", what, cJSON_GetArraySize(*list), key,
-             KA_REGISTRY_MAX_LAYERS);
+        ka_buf_diag(notes, "%s lists %d %s; the first %d are read\n", what,
+                    cJSON_GetArraySize(*list), key, KA_REGISTRY_MAX_LAYERS);
     }
     return j;
 }
@@ -576,9 +567,6 @@ int ka_registry_manifest_layers(const char *body, size_t len, int vuln_only,
     }
     cJSON_ArrayForEach(l, layers)
     {
-        if (out->n + out->bad >= KA_REGISTRY_MAX_LAYERS) {
-            break;
-        }
         if (!vuln_only || !other_predicate(l, "predicateType")) {
             take_digest(l, out, notes);
         }
@@ -597,9 +585,6 @@ int ka_registry_index_referrers(const char *body, size_t len, struct ka_registry
     }
     cJSON_ArrayForEach(d, ms)
     {
-        if (out->n + out->bad >= KA_REGISTRY_MAX_LAYERS) {
-            break;
-        }
         /* Registries take artifactType from the manifest's, or (go-containerregistry) from its
          * config's media type, the empty one for cosign's bundles: only another named type is
          * another artifact (an SBOM...). */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kadmit/error.h"
+#include "kadmit/json.h"
 #include "kadmit/select.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -136,14 +137,9 @@ static cJSON *ns_entries(struct ka_relation_index *idx, const char *ns)
     if (*slot != 0) {
         return idx->namespaces[*slot - 1].entries;
     }
-    if (idx->n_namespaces == idx->cap_namespaces) {
-        size_t cap = idx->cap_namespaces ? idx->cap_namespaces * 2 : 16;
-        struct ka_relation_namespace *p = realloc(idx->namespaces, cap * sizeof(*p));
-        if (p == NULL) {
-            return NULL;
-        }
-        idx->namespaces = p;
-        idx->cap_namespaces = cap;
+    if (ka_array_grow(&idx->namespaces, &idx->cap_namespaces, idx->n_namespaces + 1,
+                      sizeof(*idx->namespaces)) != 0) {
+        return NULL;
     }
     struct ka_relation_namespace *n = &idx->namespaces[idx->n_namespaces];
     n->name = strdup(ns);
@@ -247,26 +243,14 @@ static int egress_open(const cJSON *rule)
     return any_dest && cJSON_GetArraySize(ports) == 0;
 }
 
-static int has_string(const cJSON *list, const char *s)
-{
-    const cJSON *x;
-    cJSON_ArrayForEach(x, list)
-    {
-        if (cJSON_IsString(x) && strcmp(x->valuestring, s) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static int fill_network_policy(cJSON *e, const cJSON *spec)
 {
     const cJSON *pod_sel = item(spec, "podSelector");
     const cJSON *types = item(spec, "policyTypes");
     const cJSON *egress = item(spec, "egress");
     /* Kubernetes' defaults: Ingress always, Egress when there are egress rules */
-    int ingress_type = types != NULL ? has_string(types, "Ingress") : 1;
-    int egress_type = types != NULL ? has_string(types, "Egress") : cJSON_GetArraySize(egress) > 0;
+    int ingress_type = types != NULL ? ka_list_has(types, "Ingress") : 1;
+    int egress_type = types != NULL ? ka_list_has(types, "Egress") : cJSON_GetArraySize(egress) > 0;
     cJSON *from = put(e, "from", cJSON_CreateArray());
     if (put(e, "ingress", cJSON_CreateBool(ingress_type)) == NULL ||
         put(e, "egress", cJSON_CreateBool(egress_type)) == NULL || from == NULL) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kadmit/error.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
 
 static int fold(int c, int nocase)
@@ -122,18 +123,6 @@ static const char *label(const struct label_index *ix, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int in_values(const cJSON *values, const char *v)
-{
-    const cJSON *x;
-    cJSON_ArrayForEach(x, values)
-    {
-        if (cJSON_IsString(x) && strcmp(x->valuestring, v) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Requirements (matchLabels entries + matchExpressions) and values per expression: past
  * KA_MAX_SELECTOR_REQUIREMENTS / KA_MAX_SELECTOR_VALUES a selector matches nothing. Policy
  * selectors are checked against the same limits when they load. */
@@ -206,11 +195,11 @@ static int selector_matches(const cJSON *selector, const struct label_index *lab
         }
         const char *have = label(labels, k->valuestring);
         if (strcmp(op->valuestring, "In") == 0) {
-            if (have == NULL || !in_values(values, have)) {
+            if (have == NULL || !ka_list_has(values, have)) {
                 return 0;
             }
         } else if (strcmp(op->valuestring, "NotIn") == 0) {
-            if (have != NULL && in_values(values, have)) {
+            if (have != NULL && ka_list_has(values, have)) {
                 return 0;
             }
         } else if (strcmp(op->valuestring, "Exists") == 0) {

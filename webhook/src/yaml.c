@@ -123,17 +123,11 @@ static int remember(struct builder *b, const cJSON *node, const yaml_mark_t *mar
     if (s->no_positions) {
         return 0;
     }
-    if (s->n_pos == s->cap_pos) {
-        if (s->cap_pos >= KA_YAML_MAX_NODES) {
-            return note(b, mark, "too many nodes", KA_ELIMIT);
-        }
-        size_t cap = s->cap_pos ? s->cap_pos * 2 : 64;
-        struct ka_yaml_pos *grown = realloc(s->pos, cap * sizeof(*grown));
-        if (grown == NULL) {
-            return KA_ENOMEM;
-        }
-        s->pos = grown;
-        s->cap_pos = cap;
+    if (s->n_pos == s->cap_pos && s->cap_pos >= KA_YAML_MAX_NODES) {
+        return note(b, mark, "too many nodes", KA_ELIMIT);
+    }
+    if (ka_array_grow(&s->pos, &s->cap_pos, s->n_pos + 1, sizeof(*s->pos)) != 0) {
+        return KA_ENOMEM;
     }
     struct ka_yaml_pos *p = &s->pos[s->n_pos++];
     memset(p, 0, sizeof(*p));
@@ -177,14 +171,8 @@ static int anchor_define(struct builder *b, const yaml_char_t *name, const cJSON
             return 0;
         }
     }
-    if (b->n_anchors == b->cap_anchors) {
-        size_t cap = b->cap_anchors ? b->cap_anchors * 2 : 8;
-        struct anchor *p = realloc(b->anchors, cap * sizeof(*p));
-        if (p == NULL) {
-            return KA_ENOMEM;
-        }
-        b->anchors = p;
-        b->cap_anchors = cap;
+    if (ka_array_grow(&b->anchors, &b->cap_anchors, b->n_anchors + 1, sizeof(*b->anchors)) != 0) {
+        return KA_ENOMEM;
     }
     char *copy = strdup((const char *)name);
     if (copy == NULL) {
@@ -532,26 +520,14 @@ static int add_doc(struct builder *b, cJSON *doc, unsigned line, size_t start, s
     if (s->n_docs >= KA_YAML_MAX_DOCS) {
         return KA_ELIMIT;
     }
-    cJSON **docs = realloc(s->docs, (s->n_docs + 1) * sizeof(*docs));
-    if (docs == NULL) {
-        return KA_ENOMEM;
+    size_t n = s->n_docs + 1;
+    int ret = ka_array_resize(&s->docs, n, sizeof(*s->docs));
+    ret = ret ? ret : ka_array_resize(&s->doc_lines, n, sizeof(*s->doc_lines));
+    ret = ret ? ret : ka_array_resize(&s->doc_starts, n, sizeof(*s->doc_starts));
+    ret = ret ? ret : ka_array_resize(&s->doc_ends, n, sizeof(*s->doc_ends));
+    if (ret != 0) {
+        return ret;
     }
-    s->docs = docs;
-    unsigned *lines = realloc(s->doc_lines, (s->n_docs + 1) * sizeof(*lines));
-    if (lines == NULL) {
-        return KA_ENOMEM;
-    }
-    s->doc_lines = lines;
-    size_t *starts = realloc(s->doc_starts, (s->n_docs + 1) * sizeof(*starts));
-    if (starts == NULL) {
-        return KA_ENOMEM;
-    }
-    s->doc_starts = starts;
-    size_t *ends = realloc(s->doc_ends, (s->n_docs + 1) * sizeof(*ends));
-    if (ends == NULL) {
-        return KA_ENOMEM;
-    }
-    s->doc_ends = ends;
     s->docs[s->n_docs] = doc;
     s->doc_lines[s->n_docs] = line;
     s->doc_starts[s->n_docs] = start;

@@ -58,6 +58,17 @@ char *ka_buf_take(struct ka_buf *b, size_t *len);
  */
 __attribute__((sentinel)) size_t ka_str_join(char *dst, size_t n, ...);
 
+/**
+ * Growable arrays of any element type. `array` is the address of the array's pointer (`T **`,
+ * NULL while empty); on KA_ENOMEM the array and `*cap` are left as they were.
+ *
+ * ka_array_resize: make the array exactly `n` elements of `size` bytes.
+ * ka_array_grow: make room for at least `need` elements, doubling the capacity `*cap` (from 16).
+ */
+__attribute__((warn_unused_result)) int ka_array_resize(void *array, size_t n, size_t size);
+__attribute__((warn_unused_result)) int ka_array_grow(void *array, size_t *cap, size_t need,
+                                                      size_t size);
+
 /** Read a whole file into `b` (bounded by b->max). KA_ENOTFOUND, KA_EIO or KA_ELIMIT. */
 __attribute__((warn_unused_result)) int ka_buf_read_file(struct ka_buf *b, const char *path);
 /** Read a whole stream (e.g. stdin). */

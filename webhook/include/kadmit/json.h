@@ -62,4 +62,7 @@ struct cJSON *ka_json_parse_request(const char *text, size_t len, unsigned max_d
 struct cJSON *ka_json_parse_bounded(const char *s, size_t len, size_t max_bytes, int max_depth,
                                     char *msg, size_t msg_len);
 
+/** True when the JSON array `list` (NULL allowed) holds the string `s`. */
+int ka_list_has(const struct cJSON *list, const char *s);
+
 #endif

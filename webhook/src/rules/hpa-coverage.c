@@ -3,29 +3,23 @@
  * CPU/memory". hpa-custom-metrics judges each HPA; this checks that every agent workload is the
  * scaleTargetRef of an HPA in its namespace that passes hpa-custom-metrics.
  */
-#include "kadmit/relations.h"
+#include "rule_api.h"
 
-#include <stdio.h>
-#include <string.h>
+/* The HPA's scaleTargetRef is the subject. */
+static int targets(const struct ka_relation_workload *w, const cJSON *hpa)
+{
+    const cJSON *t = item(hpa, "target");
+    return strcmp(ka_relation_str(t, "kind"), ka_relation_str(w->entry, "kind")) == 0 &&
+           strcmp(ka_relation_str(t, "name"), ka_relation_str(w->entry, "name")) == 0;
+}
 
 static void judge_hpa(const struct ka_relation_run *run, const struct ka_relation_workload *w,
                       struct ka_relation_result *res)
 {
     (void)run;
-    const char *failing = NULL;
-    const cJSON *h;
-    cJSON_ArrayForEach(h, w->entries)
-    {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(h, "target");
-        if (strcmp(ka_relation_str(h, "kind"), "HorizontalPodAutoscaler") != 0 ||
-            strcmp(ka_relation_str(t, "kind"), res->kind) != 0 ||
-            strcmp(ka_relation_str(t, "name"), res->name) != 0) {
-            continue;
-        }
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "ok"))) {
-            return; /* covered */
-        }
-        failing = failing ? failing : ka_relation_str(h, "name");
+    const char *failing;
+    if (ka_relation_covered(w, "HorizontalPodAutoscaler", targets, &failing)) {
+        return;
     }
     struct ka_relation_finding *f;
     if (failing != NULL) {
@@ -50,12 +44,6 @@ static void judge_hpa(const struct ka_relation_run *run, const struct ka_relatio
 static const struct ka_relation_loop hpa_loop = {
     .roles = {"agents"}, .needs = KA_REL_HPA, .judge = judge_hpa};
 
-static const struct ka_param_def hpa_coverage_params[] = {
-    {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
-     "label selector of the agent pods (pod template labels)"},
-    {NULL, 0, NULL, NULL},
-};
-
 const struct ka_rule_def ka_rule_hpa_coverage = {
     .id = "hpa-coverage",
     .summary = "every agent workload is the target of an HPA that passes hpa-custom-metrics "
@@ -67,7 +55,7 @@ const struct ka_rule_def ka_rule_hpa_coverage = {
         "when the input has no HorizontalPodAutoscaler objects. At admission (serve, review) it "
         "does nothing: one object cannot judge it.",
     .default_action = KA_ACTION_ENFORCE,
-    .params = hpa_coverage_params,
+    .params = ka_relation_params_agents,
     .check = ka_relation_check_selectors,
     .relation = &hpa_loop,
 };

@@ -4,10 +4,7 @@
  * autoscaler cannot take the cluster) and a LimitRange (a container without requests still gets
  * defaults).
  */
-#include "kadmit/relations.h"
-
-#include <stdio.h>
-#include <string.h>
+#include "rule_api.h"
 
 /* What a namespace with agents needs, and the kubectl that adds it: before and after the
  * namespace's name. */
@@ -44,12 +41,6 @@ static const struct ka_relation_loop guardrails_loop = {.roles = {"agents"},
                                                         .per_namespace = 1,
                                                         .judge = judge_guardrails};
 
-static const struct ka_param_def guardrails_params[] = {
-    {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
-     "label selector of the agent pods (pod template labels)"},
-    {NULL, 0, NULL, NULL},
-};
-
 const struct ka_rule_def ka_rule_namespace_guardrails = {
     .id = "namespace-guardrails",
     .summary = "each namespace holding agent workloads has a ResourceQuota and a LimitRange "
@@ -61,7 +52,7 @@ const struct ka_rule_def ka_rule_namespace_guardrails = {
         "objects at all. At admission (serve, review) it does nothing: one object cannot judge "
         "it.",
     .default_action = KA_ACTION_ENFORCE,
-    .params = guardrails_params,
+    .params = ka_relation_params_agents,
     .check = ka_relation_check_selectors,
     .relation = &guardrails_loop,
 };

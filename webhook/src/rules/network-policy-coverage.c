@@ -7,29 +7,19 @@
  *   - no agent egress rule allows every destination (no `to`, or 0.0.0.0/0) on every port.
  * Domain names cannot be expressed in a Kubernetes NetworkPolicy; that part is not checked.
  */
-#include "kadmit/relations.h"
-
-#include <stdio.h>
-#include <string.h>
-
-#include "kadmit/select.h"
-
-static const cJSON *get(const cJSON *o, const char *k)
-{
-    return cJSON_GetObjectItemCaseSensitive(o, k);
-}
+#include "rule_api.h"
 
 /* A peer that admits only agents or Memory Spine pods of the same namespace. */
 static int peer_allowed(const struct ka_relation_run *run, const cJSON *peer)
 {
-    const cJSON *labels = get(get(peer, "podSelector"), "matchLabels");
-    if (get(peer, "ipBlock") != NULL || get(peer, "namespaceSelector") != NULL ||
+    const cJSON *labels = item(item(peer, "podSelector"), "matchLabels");
+    if (item(peer, "ipBlock") != NULL || item(peer, "namespaceSelector") != NULL ||
         cJSON_GetArraySize(labels) == 0) {
         return 0;
     }
     /* the labels every selected pod carries must make it an agent or a spine pod */
-    return ka_selector_matches(get(run->rule->params, "agents"), labels) ||
-           ka_selector_matches(get(run->rule->params, "memorySpine"), labels);
+    return ka_selector_matches(item(run->rule->params, "agents"), labels) ||
+           ka_selector_matches(item(run->rule->params, "memorySpine"), labels);
 }
 
 static void check_spine_ingress(const struct ka_relation_run *run, struct ka_relation_result *res,
@@ -41,7 +31,7 @@ static void check_spine_ingress(const struct ka_relation_run *run, struct ka_rel
         "admit only podSelector peers of the agents and the Memory Spine itself (from: "
         "[{podSelector: {matchLabels: {app: agent}}}, {podSelector: {matchLabels: {app: "
         "memory-spine}}}])";
-    cJSON_ArrayForEach(peers, get(np, "from"))
+    cJSON_ArrayForEach(peers, item(np, "from"))
     {
         const cJSON *peer;
         int bad = cJSON_IsNull(peers);
@@ -71,16 +61,16 @@ static void judge_netpol(const struct ka_relation_run *run, const struct ka_rela
     cJSON_ArrayForEach(np, w->entries)
     {
         if (strcmp(ka_relation_str(np, "kind"), "NetworkPolicy") != 0 ||
-            !ka_selector_matches(get(np, "podSelector"), ka_relation_labels(w->entry))) {
+            !ka_selector_matches(item(np, "podSelector"), ka_relation_labels(w->entry))) {
             continue;
         }
-        ingress |= cJSON_IsTrue(get(np, "ingress"));
-        egress |= cJSON_IsTrue(get(np, "egress"));
-        if (spine && cJSON_IsTrue(get(np, "ingress"))) {
+        ingress |= cJSON_IsTrue(item(np, "ingress"));
+        egress |= cJSON_IsTrue(item(np, "egress"));
+        if (spine && cJSON_IsTrue(item(np, "ingress"))) {
             check_spine_ingress(run, res, np);
         }
-        const cJSON *open = get(np, "openEgress");
-        if (!spine && cJSON_IsTrue(get(np, "egress")) && cJSON_IsNumber(open)) {
+        const cJSON *open = item(np, "openEgress");
+        if (!spine && cJSON_IsTrue(item(np, "egress")) && cJSON_IsNumber(open)) {
             struct ka_relation_finding *f = ka_relation_what(
                 res, "NetworkPolicy %.100s egress rule %d allows every destination on every port",
                 ka_relation_str(np, "name"), open->valueint);
@@ -108,14 +98,6 @@ static void judge_netpol(const struct ka_relation_run *run, const struct ka_rela
 static const struct ka_relation_loop netpol_loop = {
     .roles = {"memorySpine", "agents"}, .needs = KA_REL_NETWORKPOLICY, .judge = judge_netpol};
 
-static const struct ka_param_def netpol_params[] = {
-    {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
-     "label selector of the agent pods (pod template labels)"},
-    {"memorySpine", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"memory-spine\"}}",
-     "label selector of the Memory Spine pods"},
-    {NULL, 0, NULL, NULL},
-};
-
 const struct ka_rule_def ka_rule_network_policy_coverage = {
     .id = "network-policy-coverage",
     .summary = "NetworkPolicies select agent and Memory Spine pods for Ingress and Egress, the "
@@ -130,7 +112,7 @@ const struct ka_rule_def ka_rule_network_policy_coverage = {
         "when the input has no NetworkPolicy objects. At admission (serve, review) it does "
         "nothing: one object cannot judge it.",
     .default_action = KA_ACTION_ENFORCE,
-    .params = netpol_params,
+    .params = ka_relation_params_agents_spine,
     .check = ka_relation_check_selectors,
     .relation = &netpol_loop,
 };

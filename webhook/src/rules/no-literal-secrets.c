@@ -1,6 +1,12 @@
 /*
  * no-literal-secrets: Secrets live in Secrets: an env var with a secret-like name takes its value
  * from valueFrom, never from a literal in the manifest.
+ *
+ * Many env vars only refer to a secret: DB_SECRET_NAME names a Secret, TOKEN_SECRET_REF points at
+ * one, API_KEY_FILE and PASSWORD_PATH say where a mounted one lives. Their literal values are
+ * names and paths, so names ending in an allowed suffix pass. _KEY_ID is not one by default: an
+ * access key id is half of a credential pair (secret scanners flag AWS key ids), so an admin who
+ * wants API_KEY_ID literals adds the suffix.
  */
 #include "rule_api.h"
 
@@ -9,8 +15,9 @@ static const struct ka_param_def secrets_params[] = {
      "[\"*API_KEY*\",\"*APIKEY*\",\"*TOKEN*\",\"*SECRET*\",\"*PASSWORD*\",\"*PASSWD*\","
      "\"*CREDENTIAL*\",\"*PRIVATE_KEY*\"]",
      "globs of env var names that look like secrets (case-insensitive)"},
-    {"allowSuffixes", KA_P_STRINGS, "[\"_PATH\",\"_FILE\",\"_DIR\"]",
-     "name suffixes that pass anyway (paths to files, not secrets)"},
+    {"allowSuffixes", KA_P_STRINGS, "[\"_PATH\",\"_FILE\",\"_DIR\",\"_NAME\",\"_REF\"]",
+     "name suffixes that pass anyway: the var refers to a secret (a file, a Secret's name), "
+     "it does not hold one (case-insensitive)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -68,7 +75,11 @@ const struct ka_rule_def ka_rule_no_literal_secrets = {
     .id = "no-literal-secrets",
     .summary = "secret-looking env vars come from `valueFrom`, never literals",
     .description = "An env var whose name matches a secret-like glob (case-insensitive) uses "
-                   "valueFrom, not a literal value. Names ending in an allowed suffix pass.",
+                   "valueFrom, not a literal value. Names ending in an allowed suffix "
+                   "(case-insensitive) pass: they refer to a secret rather than hold one, as "
+                   "DB_SECRET_NAME (a Secret's name), TOKEN_SECRET_REF, API_KEY_FILE or "
+                   "PASSWORD_PATH do. _KEY_ID is not allowed by default: an access key id is half "
+                   "of a credential pair; add it to allowSuffixes if your ids are not secret.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = secrets_params,
     .run = run_secrets,

@@ -5,48 +5,38 @@
  * whose selector selects its pods and which passes pdb-availability. Without one a node drain may
  * evict every replica at once.
  */
-#include "kadmit/relations.h"
-
-#include <stdio.h>
-#include <string.h>
-
-#include "kadmit/select.h"
+#include "rule_api.h"
 
 /* minAvailable that pdb-availability asks for these labels (its minimums), else 1. */
 static int wanted_min(const struct ka_relation_run *run, const cJSON *labels)
 {
     const struct ka_rule *pa = ka_relation_policy_rule(run, "pdb-availability");
     const cJSON *m;
-    const cJSON *minimums =
-        pa != NULL ? cJSON_GetObjectItemCaseSensitive(pa->params, "minimums") : NULL;
+    const cJSON *minimums = pa != NULL ? item(pa->params, "minimums") : NULL;
     cJSON_ArrayForEach(m, minimums)
     {
-        const cJSON *sel = cJSON_GetObjectItemCaseSensitive(m, "selector");
-        const cJSON *min = cJSON_GetObjectItemCaseSensitive(m, "minAvailable");
-        if (cJSON_IsNumber(min) && ka_selector_matches(sel, labels)) {
+        const cJSON *min = item(m, "minAvailable");
+        if (cJSON_IsNumber(min) && ka_selector_matches(item(m, "selector"), labels)) {
             return min->valueint;
         }
     }
     return 1;
 }
 
+/* The PDB's selector selects the subject's pods. */
+static int selects(const struct ka_relation_workload *w, const cJSON *pdb)
+{
+    const cJSON *sel = item(pdb, "selector");
+    return cJSON_GetArraySize(sel) != 0 && ka_selector_matches(sel, ka_relation_labels(w->entry));
+}
+
 static void judge_pdb(const struct ka_relation_run *run, const struct ka_relation_workload *w,
                       struct ka_relation_result *res)
 {
     const cJSON *labels = ka_relation_labels(w->entry);
-    const char *failing = NULL;
-    const cJSON *p;
-    cJSON_ArrayForEach(p, w->entries)
-    {
-        const cJSON *sel = cJSON_GetObjectItemCaseSensitive(p, "selector");
-        if (strcmp(ka_relation_str(p, "kind"), "PodDisruptionBudget") != 0 ||
-            cJSON_GetArraySize(sel) == 0 || !ka_selector_matches(sel, labels)) {
-            continue;
-        }
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ok"))) {
-            return; /* covered */
-        }
-        failing = failing ? failing : ka_relation_str(p, "name");
+    const char *failing;
+    if (ka_relation_covered(w, "PodDisruptionBudget", selects, &failing)) {
+        return;
     }
     struct ka_relation_finding *f;
     if (failing != NULL) {
@@ -69,14 +59,6 @@ static void judge_pdb(const struct ka_relation_run *run, const struct ka_relatio
 static const struct ka_relation_loop pdb_loop = {
     .roles = {"memorySpine", "agents"}, .needs = KA_REL_PDB, .judge = judge_pdb};
 
-static const struct ka_param_def pdb_coverage_params[] = {
-    {"agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",
-     "label selector of the agent pods (pod template labels)"},
-    {"memorySpine", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"memory-spine\"}}",
-     "label selector of the Memory Spine pods"},
-    {NULL, 0, NULL, NULL},
-};
-
 const struct ka_rule_def ka_rule_pdb_coverage = {
     .id = "pdb-coverage",
     .summary = "every agent and Memory Spine workload has a PDB that selects its pods and passes "
@@ -88,7 +70,7 @@ const struct ka_rule_def ka_rule_pdb_coverage = {
         "pdb-availability. Not evaluated when the input has no PodDisruptionBudget objects. At "
         "admission (serve, review) it does nothing: one object cannot judge it.",
     .default_action = KA_ACTION_ENFORCE,
-    .params = pdb_coverage_params,
+    .params = ka_relation_params_agents_spine,
     .check = ka_relation_check_selectors,
     .relation = &pdb_loop,
 };

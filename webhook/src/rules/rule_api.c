@@ -8,18 +8,6 @@
 #include "kadmit/buf.h"
 #include "kadmit/patch.h"
 
-int ka_list_has(const cJSON *list, const char *s)
-{
-    const cJSON *x;
-    cJSON_ArrayForEach(x, list)
-    {
-        if (cJSON_IsString(x) && strcmp(x->valuestring, s) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------------------------------------
  * The container walk
  */
@@ -289,4 +277,42 @@ int ka_rule_fix_number(struct ka_rule_run *run, const char *op, const char *path
     int ret = n != NULL ? ka_rule_fix(run, NULL, op, path, n) : KA_ENOMEM;
     cJSON_Delete(n);
     return ret;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Relations
+ */
+
+#define AGENTS_PARAM                                                                               \
+    {                                                                                              \
+        "agents", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"agent\"}}",                            \
+            "label selector of the agent pods (pod template labels)"                               \
+    }
+#define SPINE_PARAM                                                                                \
+    {                                                                                              \
+        "memorySpine", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"memory-spine\"}}",                \
+            "label selector of the Memory Spine pods"                                              \
+    }
+
+const struct ka_param_def ka_relation_params_agents[] = {AGENTS_PARAM, {NULL, 0, NULL, NULL}};
+const struct ka_param_def ka_relation_params_spine[] = {SPINE_PARAM, {NULL, 0, NULL, NULL}};
+const struct ka_param_def ka_relation_params_agents_spine[] = {
+    AGENTS_PARAM, SPINE_PARAM, {NULL, 0, NULL, NULL}};
+
+int ka_relation_covered(const struct ka_relation_workload *w, const char *kind,
+                        ka_relation_cover_fn covers, const char **failing)
+{
+    const cJSON *e;
+    *failing = NULL;
+    cJSON_ArrayForEach(e, w->entries)
+    {
+        if (strcmp(ka_relation_str(e, "kind"), kind) != 0 || !covers(w, e)) {
+            continue;
+        }
+        if (cJSON_IsTrue(item(e, "ok"))) {
+            return 1;
+        }
+        *failing = *failing ? *failing : ka_relation_str(e, "name");
+    }
+    return 0;
 }

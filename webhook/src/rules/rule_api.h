@@ -19,7 +19,9 @@
 #include <cjson/cJSON.h>
 
 #include "kadmit/error.h"
+#include "kadmit/json.h"
 #include "kadmit/limits.h"
+#include "kadmit/relations.h"
 #include "kadmit/rules.h"
 #include "kadmit/select.h"
 
@@ -58,9 +60,6 @@ static inline const char *param_str(const struct ka_rule_run *run, const char *n
 {
     return str_at(run->rule->params, name);
 }
-
-/** True when the list holds the string `s`. */
-int ka_list_has(const cJSON *list, const char *s);
 
 /** The pod's labels (the template's for workloads), or NULL. */
 static inline const cJSON *pod_labels(const struct ka_object *obj)
@@ -137,6 +136,24 @@ __attribute__((warn_unused_result)) int ka_rule_add_annotations(struct ka_rule_r
 /** Append `value` (consumed) to pod_spec[field], creating the array if needed. */
 __attribute__((warn_unused_result)) int
 ka_rule_append_to_spec_array(struct ka_rule_run *run, const char *field, cJSON *value);
+
+/* ------------------------------------------------------------------------------------------
+ * Relations (rules with a `relation` loop, see kadmit/relations.h)
+ */
+
+/* The params of a relation's roles: the label selectors "agents", "memorySpine", or both. */
+extern const struct ka_param_def ka_relation_params_agents[];
+extern const struct ka_param_def ka_relation_params_spine[];
+extern const struct ka_param_def ka_relation_params_agents_spine[];
+
+/* Does the entry (of the subject's namespace) cover the subject? */
+typedef int (*ka_relation_cover_fn)(const struct ka_relation_workload *w, const cJSON *entry);
+
+/** For kinds checked by their own rule (an "ok" entry: PDBs, HPAs): 1 when an entry of `kind` in
+ * the subject's namespace covers it and passes; else 0, `*failing` naming the first that covers
+ * it but fails (NULL when none covers it). */
+int ka_relation_covered(const struct ka_relation_workload *w, const char *kind,
+                        ka_relation_cover_fn covers, const char **failing);
 
 /* ------------------------------------------------------------------------------------------
  * Determined fixes (`kadmit fix`, see ka_rule_fix())

@@ -4,10 +4,7 @@
  * holds StorageClasses, this checks that the classes they name exist (a claim naming a class
  * that does not exist stays Pending, and the replica never starts).
  */
-#include "kadmit/relations.h"
-
-#include <stdio.h>
-#include <string.h>
+#include "rule_api.h"
 
 static int class_exists(const struct ka_relation_index *idx, const char *name)
 {
@@ -27,7 +24,7 @@ static void judge_classes(const struct ka_relation_run *run, const struct ka_rel
                           struct ka_relation_result *res)
 {
     const cJSON *cls;
-    cJSON_ArrayForEach(cls, cJSON_GetObjectItemCaseSensitive(w->entry, "classes"))
+    cJSON_ArrayForEach(cls, item(w->entry, "classes"))
     {
         if (!cJSON_IsString(cls) || class_exists(run->idx, cls->valuestring)) {
             continue;
@@ -47,12 +44,6 @@ static void judge_classes(const struct ka_relation_run *run, const struct ka_rel
 static const struct ka_relation_loop classes_loop = {
     .roles = {"memorySpine"}, .needs = KA_REL_STORAGECLASS, .judge = judge_classes};
 
-static const struct ka_param_def classes_params[] = {
-    {"memorySpine", KA_P_OBJECT, "{\"matchLabels\":{\"app\":\"memory-spine\"}}",
-     "label selector of the Memory Spine pods"},
-    {NULL, 0, NULL, NULL},
-};
-
 const struct ka_rule_def ka_rule_storage_class_exists = {
     .id = "storage-class-exists",
     .summary = "the storage classes the Memory Spine's claims name exist (audit only)",
@@ -63,7 +54,7 @@ const struct ka_rule_def ka_rule_storage_class_exists = {
         "snapshot. Not evaluated when the input has no StorageClass objects. At admission "
         "(serve, review) it does nothing: one object cannot judge it.",
     .default_action = KA_ACTION_ENFORCE,
-    .params = classes_params,
+    .params = ka_relation_params_spine,
     .check = ka_relation_check_selectors,
     .relation = &classes_loop,
 };
