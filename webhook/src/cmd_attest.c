@@ -258,10 +258,10 @@ static int attest_verify(int argc, char **argv)
         KA_CLI_CALL("max-age", 0, &vf.params.max_age_s, duration_flag, "D",
                     "oldest acceptable scan, e.g. 168h, 7d (default 168h)"),
         KA_CLI_CALL("max-future-skew", 0, &vf.params.max_future_skew_s, duration_flag, "D",
-                    "how far in the future a scan may be dated (default 5m)"),
+                    "how far in the future a scan may be (default 5m)"),
         KA_CLI_CALL("max-severity", 0, &vf.params, severity_flag, "LIST",
-                    "most findings allowed per severity, e.g. CRITICAL=0,HIGH=5; -1 means no "
-                    "limit (default CRITICAL=0, others unlimited)"),
+                    "most findings per severity (default CRITICAL=0, others unlimited), e.g. "
+                    "CRITICAL=0,HIGH=5; -1 means no limit"),
         KA_CLI_CALL("now", 0, &vf, now_flag, "RFC3339",
                     "evaluate as of this time (default: the current time)"),
         KA_CLI_END,
@@ -478,8 +478,6 @@ static int attest_sync(int argc, char **argv)
                       "registry credentials: a kubernetes.io/dockerconfigjson Secret's "
                       ".dockerconfigjson, mounted as a file (when it does not exist, registries "
                       "are asked without credentials)"),
-        KA_CLI_STRING("ca-file", 0, &o.ca_file, "FILE",
-                      "extra CA bundle for registries with a private CA"),
         KA_CLI_CALL("interval", 0, &interval, interval_flag, "D",
                     "keep running: fetch every image again every D (e.g. 10m); default: fetch "
                     "once and exit"),
@@ -487,7 +485,7 @@ static int attest_sync(int argc, char **argv)
                     "per HTTP request (default 30s)"),
         KA_CLI_CALL("attempts", 0, &o.attempts, attempts_flag, "N",
                     "per HTTP request, with doubling backoff (default 3)"),
-        KA_CLI_FLAG("plain-http", 0, &o.plain_http, "talk http:// (a loopback test registry only)"),
+        KA_CLI_REGISTRY_OPTS(&o),
         KA_CLI_END,
     };
     int done = ka_cli_parse("attest sync", &sync_usage, flags, argc, argv, &i);

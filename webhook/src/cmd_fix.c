@@ -416,14 +416,14 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
 int ka_cmd_fix(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *now_text = NULL;
-    const char *auth = NULL, *ca_file = NULL;
+    const char *auth = NULL;
     struct fix_run run;
     memset(&run, 0, sizeof(run));
     static struct resolve_cache cache; /* ~60 KB: not on the stack */
     memset(&cache, 0, sizeof(cache));
     ka_registry_opts_init(&cache.opts);
     struct ka_fix_resolver resolver = {resolve_image, &cache};
-    int writes = 0, diffs = 0, operands = 0, resolve = 0, plain_http = 0;
+    int writes = 0, diffs = 0, operands = 0, resolve = 0;
     const struct ka_cli_opt flags[] = {
         KA_CLI_POLICY_OPTS(&policies, &attestations),
         KA_CLI_FLAG("write", 'w', &writes, "write the files in place (atomically, mode kept)"),
@@ -441,10 +441,7 @@ int ka_cmd_fix(int argc, char **argv)
         KA_CLI_STRING("auth", 0, &auth, "FILE",
                       "with --resolve-digests: registry credentials, a .dockerconfigjson (e.g. "
                       "~/.docker/config.json)"),
-        KA_CLI_STRING("ca-file", 0, &ca_file, "FILE",
-                      "with --resolve-digests: extra CA bundle for the registries"),
-        KA_CLI_FLAG("plain-http", 0, &plain_http,
-                    "with --resolve-digests: talk http:// (loopback test registries)"),
+        KA_CLI_REGISTRY_OPTS(&cache.opts),
         KA_CLI_END,
     };
     int done = ka_cli_parse("fix", &fix_usage, flags, argc, argv, &operands);
@@ -483,8 +480,6 @@ int ka_cmd_fix(int argc, char **argv)
     }
     run.policy = policy;
     cache.opts.auth_file = auth;
-    cache.opts.ca_file = ca_file;
-    cache.opts.plain_http = plain_http;
     if (resolve) {
         run.resolver = &resolver;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {

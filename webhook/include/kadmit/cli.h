@@ -75,6 +75,13 @@ struct ka_cli_opt {
                   "attestation directory for image-scan-attestation")
 #define KA_CLI_POLICY_OPTS(policies, attestations)                                                 \
     KA_CLI_POLICIES(policies), KA_CLI_ATTESTATIONS(attestations)
+/* The rows of the commands that reach registries (fix --resolve-digests, attest sync), into a
+ * struct ka_registry_opts: --ca-file, --plain-http. */
+#define KA_CLI_REGISTRY_OPTS(registry_opts)                                                        \
+    KA_CLI_STRING("ca-file", 0, &(registry_opts)->ca_file, "FILE",                                 \
+                  "extra CA bundle for registries with a private CA"),                             \
+        KA_CLI_FLAG("plain-http", 0, &(registry_opts)->plain_http,                                 \
+                    "talk http:// to registries (a loopback test registry only)")
 /* A number macro as text, for help strings: KA_CLI_TEXT(KA_MAX_DEPTH_DEFAULT) is "64". */
 #define KA_CLI_TEXT_(x) #x
 #define KA_CLI_TEXT(x) KA_CLI_TEXT_(x)
