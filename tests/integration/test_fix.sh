@@ -107,6 +107,11 @@ check "-w refuses stdin" [ $? -eq 2 ]
 "$KADMIT" fix -w --diff "$tmp/bad.yaml" >/dev/null 2>&1
 check "-w and --diff exclude each other" [ $? -eq 2 ]
 check "fix reads stdin" bash -c "\"$KADMIT\" fix --policies $tmp/checklist.yaml - <tests/fixtures/fix/hpa-scale-down-window/input.yaml 2>/dev/null | cmp - tests/fixtures/fix/hpa-scale-down-window/expected.yaml"
+"$KADMIT" fix --policies "$tmp/checklist.yaml" --namespace sandbox tests/fixtures/fix/no-namespace/input.yaml >/dev/null 2>"$tmp/ns-err"
+check "--namespace: an object that names none is judged and named in it, as audit does" \
+  grep -q 'no-literal-secrets: Deployment sandbox/guestbook container' "$tmp/ns-err"
+"$KADMIT" fix --namespace Not_A_Namespace tests/fixtures/fix/no-namespace/input.yaml >/dev/null 2>&1
+check "--namespace must be a namespace name" [ $? -eq 2 ]
 check "fix --help documents the flags" bash -c "\"$KADMIT\" fix --help | grep -q -- '--diff' && \"$KADMIT\" fix --help | grep -q 'params.fix'"
 
 # A directory: every manifest under it, in place; the result is what fixing each file gives.

@@ -164,6 +164,30 @@ static inline char *ka_test_slurp(const char *path, size_t *len)
     return ka_buf_take(&b, len);
 }
 
+/*
+ * One assertion per needle that `text` (may be NULL) holds it (`want` 1) or lacks it (`want` 0),
+ * reported at the caller's line with the needle named. Called through KA_ASSERT_HAS/LACKS.
+ */
+static inline void ka_test_assert_text(const char *text, int want, const char *const *needles,
+                                       unsigned line, const char *file, const char *func)
+{
+    for (; *needles != NULL; needles++) {
+        int found = text != NULL && strstr(text, *needles) != NULL;
+        char what[512];
+        snprintf(what, sizeof(what), "the text %s \"%s\"", want ? "holds" : "lacks", *needles);
+        CU_assertImplementation(found == want ? CU_TRUE : CU_FALSE, line, what, file, func,
+                                CU_FALSE);
+    }
+}
+
+/* KA_ASSERT_HAS(out.data, "a", "b"): `text` holds each string; KA_ASSERT_LACKS: none of them. */
+#define KA_ASSERT_HAS(text, ...)                                                                   \
+    ka_test_assert_text((text), 1, (const char *const[]){__VA_ARGS__, NULL}, __LINE__, __FILE__,   \
+                        __func__)
+#define KA_ASSERT_LACKS(text, ...)                                                                 \
+    ka_test_assert_text((text), 0, (const char *const[]){__VA_ARGS__, NULL}, __LINE__, __FILE__,   \
+                        __func__)
+
 /* main() for a test binary whose whole job is running `tests`: `KA_TEST_MAIN("policy", tests)`. */
 #define KA_TEST_MAIN(suite_name, tests)                                                            \
     int main(int argc, char **argv)                                                                \

@@ -64,7 +64,7 @@ static void test_opts_check(void)
 
     o.service = "Kadmit";
     CU_ASSERT_EQUAL(ka_certs_opts_check(&o, &diag), KA_EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(diag.data, "--service"));
+    KA_ASSERT_HAS(diag.data, "--service");
     ka_certs_opts_init(&o);
     o.namespace = "-bad";
     CU_ASSERT_EQUAL(ka_certs_opts_check(&o, NULL), KA_EINVAL);
@@ -132,7 +132,7 @@ static void test_ensure_and_renew(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ca);
     CU_ASSERT_PTR_NOT_NULL_FATAL(crt);
     CU_ASSERT_PTR_NOT_NULL_FATAL(key);
-    CU_ASSERT_PTR_NOT_NULL(strstr(crt, "-----BEGIN CERTIFICATE-----"));
+    KA_ASSERT_HAS(crt, "-----BEGIN CERTIFICATE-----");
 
     o.now = T0 + 200 * DAY;
     CU_ASSERT_EQUAL(ka_certs_check_leaf(crt, key, ca, &o, reason, sizeof(reason)), 0);
@@ -242,25 +242,22 @@ static void test_render(void)
     ka_buf_init(&out, 1 << 20);
     ka_buf_init(&diag, 1024);
     CU_ASSERT_TRUE_FATAL(len > 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(tmpl, "ValidatingWebhookConfiguration"));
+    KA_ASSERT_HAS(tmpl, "ValidatingWebhookConfiguration");
 
     struct ka_certs_render_opts ro = {.ca_bundle_b64 = "QUJD"};
     CU_ASSERT_EQUAL(ka_certs_render_webhooks(tmpl, len, &ro, &out, &diag), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "caBundle: QUJD"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "MutatingWebhookConfiguration"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "failurePolicy: Fail"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "failurePolicy: Ignore"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "path: /validate"));
-    CU_ASSERT_PTR_NULL(strstr(out.data, "url:"));
+    KA_ASSERT_HAS(out.data, "caBundle: QUJD", "MutatingWebhookConfiguration", "failurePolicy: Fail",
+                  "failurePolicy: Ignore", "path: /validate");
+    KA_ASSERT_LACKS(out.data, "url:");
     const char *second = strstr(out.data, "caBundle: QUJD");
     CU_ASSERT_PTR_NOT_NULL(second != NULL ? strstr(second + 1, "caBundle: QUJD") : NULL);
 
     ka_buf_reset(&out);
     ro.webhook_url = "https://127.0.0.1:8443";
     CU_ASSERT_EQUAL(ka_certs_render_webhooks(tmpl, len, &ro, &out, &diag), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "url: https://127.0.0.1:8443/mutate"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "url: https://127.0.0.1:8443/validate"));
-    CU_ASSERT_PTR_NULL(strstr(out.data, "service:"));
+    KA_ASSERT_HAS(out.data, "url: https://127.0.0.1:8443/mutate",
+                  "url: https://127.0.0.1:8443/validate");
+    KA_ASSERT_LACKS(out.data, "service:");
 
     /* an existing caBundle is replaced, not duplicated */
     static const char with_bundle[] = "webhooks:\n- name: a\n  clientConfig:\n    caBundle: old\n"
@@ -269,8 +266,8 @@ static void test_render(void)
     ro.webhook_url = NULL;
     CU_ASSERT_EQUAL(
         ka_certs_render_webhooks(with_bundle, sizeof(with_bundle) - 1, &ro, &out, &diag), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out.data, "caBundle: QUJD"));
-    CU_ASSERT_PTR_NULL(strstr(out.data, "old"));
+    KA_ASSERT_HAS(out.data, "caBundle: QUJD");
+    KA_ASSERT_LACKS(out.data, "old");
 
     ka_buf_reset(&out);
     CU_ASSERT_EQUAL(ka_certs_render_webhooks("a: [", 4, &ro, &out, &diag), KA_EPARSE);

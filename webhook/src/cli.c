@@ -228,6 +228,22 @@ int ka_cli_parse(const char *command, const struct ka_cli_usage *usage,
     return -1;
 }
 
+int ka_cli_namespace_ok(const char *command, const char *ns)
+{
+    size_t n = strlen(ns);
+    int ok = n > 0 && n <= 63 && ns[0] != '-' && ns[n - 1] != '-';
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = (ns[i] >= 'a' && ns[i] <= 'z') || (ns[i] >= '0' && ns[i] <= '9') || ns[i] == '-';
+    }
+    if (!ok) {
+        fprintf(stderr,
+                "kadmit %s: --namespace \"%s\" is not a namespace name (lower-case letters, "
+                "digits and '-', at most 63)\n",
+                command, ns);
+    }
+    return ok;
+}
+
 void ka_cli_print_lines(FILE *f, const char *prefix, const char *text)
 {
     for (const char *line = text; line != NULL && *line != '\0';) {

@@ -99,20 +99,6 @@ static int parse_size(const char *s, size_t *out)
 }
 
 /* A namespace name: a DNS-1123 label. */
-static int dns_label(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-') {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* Text width: $COLUMNS, else the terminal's, else 100. */
 static size_t text_columns(void)
 {
@@ -382,10 +368,7 @@ int ka_cmd_audit(int argc, char **argv)
                     "text: also list objects without findings (default off)"),
         KA_CLI_FLAG("include-owned", 0, &include_owned,
                     "also report objects whose controller is in the input"),
-        KA_CLI_STRING("namespace", 'n', &namespace_, "NS",
-                      "namespace of namespaced objects that name none (default \"default\", "
-                      "where kubectl apply puts them): namespace matches, exceptions and "
-                      "PolicyReports use it"),
+        KA_CLI_NAMESPACE(&namespace_),
         KA_CLI_STRING("max-object-bytes", 0, &max_object_text, "N",
                       "largest document or List item (default 8388608)"),
         KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW", "TIME",
@@ -416,11 +399,7 @@ int ka_cmd_audit(int argc, char **argv)
     if (done >= 0) {
         return done;
     }
-    if (!dns_label(namespace_)) {
-        fprintf(stderr,
-                "kadmit audit: --namespace \"%s\" is not a namespace name (lower-case "
-                "letters, digits and '-', at most 63)\n",
-                namespace_);
+    if (!ka_cli_namespace_ok("audit", namespace_)) {
         return 2;
     }
     if (max_object_text != NULL && parse_size(max_object_text, &max_object) != 0) {

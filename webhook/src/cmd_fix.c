@@ -26,7 +26,7 @@
 #define KA_FIX_RESOLVE_CACHE 256
 
 static const struct ka_cli_usage fix_usage = {
-    "kadmit fix [--policies PATH] [--attestations DIR] [-w | --diff]\n"
+    "kadmit fix [--policies PATH] [--attestations DIR] [-n NS] [-w | --diff]\n"
     "           [--resolve-digests [--auth FILE]] FILE|DIR|-...",
     "Rewrites manifests so they meet the policy, editing the text in place: comments,\n"
     "key order, quoting, indentation, flow or block style, CRLF line endings,\n"
@@ -416,7 +416,7 @@ static int fix_path(struct fix_run *run, const char *path, unsigned depth)
 int ka_cmd_fix(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *now_text = NULL;
-    const char *auth = NULL;
+    const char *auth = NULL, *namespace_ = "default";
     struct fix_run run;
     memset(&run, 0, sizeof(run));
     static struct resolve_cache cache; /* ~60 KB: not on the stack */
@@ -433,6 +433,7 @@ int ka_cmd_fix(int argc, char **argv)
         KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW", "TIME",
                           "time for time-dependent rules: Unix seconds (default: $KADMIT_NOW, "
                           "else the current time)"),
+        KA_CLI_NAMESPACE(&namespace_),
         KA_CLI_FLAG("resolve-digests", 0, &resolve,
                     "contact the registries: every image referenced by tag that image-pinned or "
                     "image-scan-attestation reports becomes repo:tag@sha256:<digest>, the digest "
@@ -452,6 +453,10 @@ int ka_cmd_fix(int argc, char **argv)
         fprintf(stderr, "kadmit fix: -w and --diff exclude each other\n");
         return 2;
     }
+    if (!ka_cli_namespace_ok("fix", namespace_)) {
+        return 2;
+    }
+    run.opts.default_namespace = namespace_;
     run.mode = writes ? FIX_WRITE : diffs ? FIX_DIFF : FIX_STDOUT;
     if (operands >= argc) {
         fprintf(stderr, "kadmit fix: name at least one FILE, DIR or -\n");

@@ -953,14 +953,24 @@ static size_t targets_of(cJSON *doc, cJSON **objs, char (*prefixes)[32], size_t 
     return 1;
 }
 
-static void summary_for(struct ka_review_summary *s, const cJSON *obj)
+/* The object's kind and namespace, as the audit takes them: a namespaced object that names no
+ * namespace is judged in opts->default_namespace ("default" when NULL). */
+static void summary_for(struct ka_review_summary *s, const cJSON *obj,
+                        const struct ka_review_opts *opts)
 {
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+    const char *kind_name = cJSON_IsString(kind) ? kind->valuestring : "";
+    const char *in = cJSON_IsString(ns) ? ns->valuestring : "";
+    if ((ka_kind_from_name(kind_name) & KA_KINDS_CLUSTER_SCOPED) != 0) {
+        in = "";
+    } else if (in[0] == '\0') {
+        in = opts != NULL && opts->default_namespace != NULL ? opts->default_namespace : "default";
+    }
     ka_review_summary_reset(s);
-    snprintf(s->kind, sizeof(s->kind), "%s", cJSON_IsString(kind) ? kind->valuestring : "");
-    snprintf(s->namespace_, sizeof(s->namespace_), "%s", cJSON_IsString(ns) ? ns->valuestring : "");
+    snprintf(s->kind, sizeof(s->kind), "%s", kind_name);
+    snprintf(s->namespace_, sizeof(s->namespace_), "%s", in);
     snprintf(s->operation, sizeof(s->operation), "CREATE");
 }
 
@@ -1167,7 +1177,7 @@ static int list_remaining(struct doc_fix *d)
             break;
         }
         char err[256] = "";
-        summary_for(d->summary, objs[t]);
+        summary_for(d->summary, objs[t], d->opts);
         int eret = ka_admission_evaluate(d->policy, copy, d->opts, d->summary, err, sizeof(err));
         cJSON_Delete(copy);
         if (eret == KA_ENOMEM) {
@@ -1266,7 +1276,7 @@ static int fix_round(struct doc_fix *d, size_t *applied)
         char err[256];
         ka_patch_free(&patch);
         ka_patch_init(&patch, KA_MAX_PATCH_OPS);
-        summary_for(d->summary, objs[t]);
+        summary_for(d->summary, objs[t], d->opts);
         ret = ka_admission_fix(d->policy, objs[t], d->opts, d->summary, &patch, err, sizeof(err));
         if (ret == 0 && d->resolver != NULL) {
             ret = resolve_digests(d, objs[t], prefixes[t], &patch);

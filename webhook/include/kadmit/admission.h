@@ -35,6 +35,9 @@ struct ka_review_opts {
     /* serve --attestation-source registry: image-scan-attestation queues the digests it denies
      * here and says where their fetch stands (kadmit/fetch_queue.h); NULL: no fetcher. */
     struct ka_fetch_queue *fetch_queue;
+    /* `kadmit fix`: the namespace of namespaced objects that name none (--namespace), as the
+     * audit judges them; NULL: "default", where kubectl apply puts them. Borrowed. */
+    const char *default_namespace;
 };
 
 /*

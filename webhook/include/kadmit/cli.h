@@ -75,6 +75,12 @@ struct ka_cli_opt {
                   "attestation directory for image-scan-attestation")
 #define KA_CLI_POLICY_OPTS(policies, attestations)                                                 \
     KA_CLI_POLICIES(policies), KA_CLI_ATTESTATIONS(attestations)
+/* -n, --namespace of audit and fix (check the value with ka_cli_namespace_ok). */
+#define KA_CLI_NAMESPACE(target)                                                                   \
+    KA_CLI_STRING("namespace", 'n', target, "NS",                                                  \
+                  "namespace of namespaced objects that name none (default \"default\", where "    \
+                  "kubectl apply puts them): namespace matches, exceptions, messages and "         \
+                  "PolicyReports use it")
 /* The rows of the commands that reach registries (fix --resolve-digests, attest sync), into a
  * struct ka_registry_opts: --ca-file, --plain-http. */
 #define KA_CLI_REGISTRY_OPTS(registry_opts)                                                        \
@@ -129,6 +135,12 @@ int ka_cli_parse(const char *command, const struct ka_cli_usage *usage,
  * variable, default and range: `kadmit serve --help` (and servers built on ka_config).
  */
 void ka_cli_settings_usage(FILE *f, const struct ka_cli_usage *usage);
+
+/**
+ * `--namespace NS` of `kadmit COMMAND` (audit, fix): 1 when `ns` is a namespace name (a DNS
+ * label: lower-case letters, digits and '-', at most 63), else 0 after saying so on stderr.
+ */
+int ka_cli_namespace_ok(const char *command, const char *ns);
 
 /** Print each line of `text` (may be NULL) to `f`, after `prefix` and ending in a newline. */
 void ka_cli_print_lines(FILE *f, const char *prefix, const char *text);
