@@ -98,7 +98,16 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
-/* A namespace name: a DNS-1123 label. */
+/* A KA_CLI_CALL handler: a positive size (parse_size) into *(size_t *)target. */
+static int size_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    if (parse_size(value, target) != 0) {
+        snprintf(err, err_len, "must be a positive number");
+        return KA_EINVAL;
+    }
+    return 0;
+}
+
 /* Text width: $COLUMNS, else the terminal's, else 100. */
 static size_t text_columns(void)
 {
@@ -341,7 +350,6 @@ int ka_cmd_audit(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *format = "text", *fail_on = "enforce",
                *color = "auto", *now_text = NULL, *policy_name = "checklist";
-    const char *max_results_text = NULL, *max_bytes_text = NULL, *max_object_text = NULL;
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
     const char *namespace_ = "default", *listed_kinds = NULL;
@@ -369,17 +377,17 @@ int ka_cmd_audit(int argc, char **argv)
         KA_CLI_FLAG("include-owned", 0, &include_owned,
                     "also report objects whose controller is in the input"),
         KA_CLI_NAMESPACE(&namespace_),
-        KA_CLI_STRING("max-object-bytes", 0, &max_object_text, "N",
-                      "largest document or List item (default 8388608)"),
+        KA_CLI_CALL("max-object-bytes", 0, &max_object, size_flag, "N",
+                    "largest document or List item (default 8388608)"),
         KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW", "TIME",
                           "time stamped into reports and used by time-dependent rules: Unix "
                           "seconds or RFC 3339 UTC (default: $KADMIT_NOW, else the current time)"),
         KA_CLI_STRING("policy-name", 0, &policy_name, "NAME",
                       "policy name in PolicyReports (default checklist)"),
-        KA_CLI_STRING("report-max-results", 0, &max_results_text, "N",
-                      "split PolicyReports past N results (default 1000)"),
-        KA_CLI_STRING("report-max-bytes", 0, &max_bytes_text, "N",
-                      "... or past about N bytes (default 1000000)"),
+        KA_CLI_CALL("report-max-results", 0, &max_results, size_flag, "N",
+                    "split PolicyReports past N results (default 1000)"),
+        KA_CLI_CALL("report-max-bytes", 0, &max_bytes, size_flag, "N",
+                    "... or past about N bytes (default 1000000)"),
         KA_CLI_FLAG("cluster", 0, &cluster,
                     "audit the cluster itself: runs `kubectl get <the kinds kadmit checks and "
                     "relations read> -A -o json` with your kubeconfig and reads its output as it "
@@ -400,18 +408,6 @@ int ka_cmd_audit(int argc, char **argv)
         return done;
     }
     if (!ka_cli_namespace_ok("audit", namespace_)) {
-        return 2;
-    }
-    if (max_object_text != NULL && parse_size(max_object_text, &max_object) != 0) {
-        fprintf(stderr, "kadmit audit: --max-object-bytes must be a positive number\n");
-        return 2;
-    }
-    if (max_results_text != NULL && parse_size(max_results_text, &max_results) != 0) {
-        fprintf(stderr, "kadmit audit: --report-max-results must be a positive number\n");
-        return 2;
-    }
-    if (max_bytes_text != NULL && parse_size(max_bytes_text, &max_bytes) != 0) {
-        fprintf(stderr, "kadmit audit: --report-max-bytes must be a positive number\n");
         return 2;
     }
     static const char *const formats[] = {"text", "json",         "markdown",

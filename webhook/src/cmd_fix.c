@@ -21,7 +21,6 @@
  * (cells of the LCS table); past it a change is one hunk from its first to its last line. */
 #define KA_DIFF_CONTEXT 3
 #define KA_DIFF_MAX_CELLS (4u * 1024u * 1024u)
-#define KA_FIX_MAX_DIR_DEPTH 16
 /* Images whose resolution (or failure) --resolve-digests remembers, so each is asked once. */
 #define KA_FIX_RESOLVE_CACHE 256
 
@@ -382,35 +381,28 @@ static int is_manifest(const char *name)
            (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
-static int fix_path(struct fix_run *run, const char *path, unsigned depth)
+/* ka_file_walk's visitor: each manifest file of a directory, or why a directory was skipped. */
+static int fix_walked(void *ctx, const char *path, const char *problem)
 {
-    struct stat st;
-    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))) {
-        return fix_file(run, path);
-    }
-    struct ka_file_list names;
-    if (depth > KA_FIX_MAX_DIR_DEPTH || ka_file_list_dir(path, NULL, SIZE_MAX, &names) != 0) {
-        fprintf(stderr, "kadmit fix: %s: %s\n", path,
-                depth > KA_FIX_MAX_DIR_DEPTH ? "directories nested too deeply"
-                                             : "no such file or directory");
+    struct fix_run *run = ctx;
+    if (problem != NULL) {
+        fprintf(stderr, "kadmit fix: %s: %s\n", path, problem);
         run->bad_input = 1;
         return 0;
     }
-    int ret = 0;
-    for (size_t i = 0; ret == 0 && i < names.n; i++) {
-        char full[4096];
-        struct stat cst;
-        if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, names.names[i]) < sizeof(full) &&
-            stat(full, &cst) == 0) {
-            if (S_ISDIR(cst.st_mode)) {
-                ret = fix_path(run, full, depth + 1);
-            } else if (is_manifest(names.names[i])) {
-                ret = fix_file(run, full);
-            }
-        }
+    return fix_file(run, path);
+}
+
+static int fix_path(struct fix_run *run, const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") != 0 && stat(path, &st) != 0) {
+        return fix_walked(run, path, "no such file or directory");
     }
-    ka_file_list_free(&names);
-    return ret;
+    if (strcmp(path, "-") == 0 || !S_ISDIR(st.st_mode)) {
+        return fix_file(run, path);
+    }
+    return ka_file_walk(path, is_manifest, fix_walked, run);
 }
 
 int ka_cmd_fix(int argc, char **argv)
@@ -495,7 +487,7 @@ int ka_cmd_fix(int argc, char **argv)
     }
     int ret = 0;
     for (int i = operands; ret == 0 && i < argc; i++) {
-        ret = fix_path(&run, argv[i], 0);
+        ret = fix_path(&run, argv[i]);
     }
     for (size_t i = 0; i < cache.n; i++) {
         free(cache.e[i].image);

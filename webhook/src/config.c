@@ -47,6 +47,7 @@ struct setting {
     {                                                                                              \
         name, SETTING_STRING, STR(field), 0, 0, def, metavar, help                                 \
     }
+#define FILE_SETTING(name, field, help) PATH_SETTING(name, field, "FILE", "", help)
 #define TEXT_SETTING(name, type, field, def, help)                                                 \
     {                                                                                              \
         name, type, STR(field), 0, 0, def, NULL, help                                              \
@@ -62,11 +63,10 @@ static const struct setting settings[] = {
                  "HTTPS webhook address (HOST:PORT, [V6]:PORT)"),
     TEXT_SETTING("metrics-listen", SETTING_ADDR, metrics_listen, "0.0.0.0:9090",
                  "plain-HTTP address for /metrics, /healthz, /readyz"),
-    PATH_SETTING("tls-cert", tls_cert, "FILE", "",
+    FILE_SETTING("tls-cert", tls_cert,
                  "PEM certificate chain (required; reloaded on change and SIGHUP)"),
-    PATH_SETTING("tls-key", tls_key, "FILE", "",
-                 "PEM private key (required; reloaded with the certificate)"),
-    PATH_SETTING("client-ca", client_ca, "FILE", "",
+    FILE_SETTING("tls-key", tls_key, "PEM private key (required; reloaded with the certificate)"),
+    FILE_SETTING("client-ca", client_ca,
                  "PEM CA bundle: require and verify client certificates (empty: off)"),
     PATH_SETTING(
         "client-allowed-subjects", client_allowed_subjects, "NAMES", "",
@@ -93,15 +93,15 @@ static const struct setting settings[] = {
         "registry.example:5000; docker.io is Docker Hub); images of other registries are denied "
         "without a connection (required with --attestation-source registry: images come from "
         "requests)"),
-    PATH_SETTING(
-        "registry-images", registry_images, "FILE", "",
+    FILE_SETTING(
+        "registry-images", registry_images,
         "with --attestation-source registry: a list of images (one per line, # comments), read at "
         "start and every minute and fetched before their first pod is denied"),
-    PATH_SETTING(
-        "registry-auth", registry_auth, "FILE", "",
+    FILE_SETTING(
+        "registry-auth", registry_auth,
         "registry credentials for --attestation-source registry: a kubernetes.io/dockerconfigjson "
         "Secret's .dockerconfigjson file (missing: anonymous)"),
-    PATH_SETTING("registry-ca-file", registry_ca_file, "FILE", "",
+    FILE_SETTING("registry-ca-file", registry_ca_file,
                  "extra CA bundle for registries with a private CA"),
     NUMBER_SETTING("registry-timeout", SETTING_SECONDS, registry_timeout, 1, 3600, "30",
                    "per registry HTTP request (3 attempts with backoff)"),
@@ -160,8 +160,8 @@ static const struct setting settings[] = {
     NUMBER_SETTING(
         "threads", SETTING_UINT, threads, 0, 64, "0",
         "worker threads, each serving TLS and HTTP for its connections (0: one per CPU)"),
-    PATH_SETTING(
-        "decision-log", decision_log, "FILE", "",
+    FILE_SETTING(
+        "decision-log", decision_log,
         "JSON-lines log of admissions with findings: a file, or - for stdout (empty: off)"),
     NUMBER_SETTING("decision-log-all", SETTING_UINT, decision_log_all, 0, 1, "0",
                    "1: log every admission, not only those with a finding"),
