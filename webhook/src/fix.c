@@ -1147,9 +1147,12 @@ static void explain(struct ka_fix_note *n, const struct ka_finding *f, cJSON *ob
         snprintf(n->why, sizeof(n->why), "fix never invents a metric");
         snprintf(n->suggest, sizeof(n->suggest), "%s", f->fix);
     } else if (strcmp(f->rule, "probes-required") == 0) {
-        snprintf(n->why, sizeof(n->why),
-                 "no port inject-probes recognises, so there is no probe fix could write "
-                 "without guessing");
+        snprintf(n->why, sizeof(n->why), "%s",
+                 strstr(f->path, "/initContainers/") != NULL
+                     ? "a native sidecar: inject-probes writes probes on app containers only, "
+                       "and a sidecar's health endpoint is its own"
+                     : "no port inject-probes recognises, so there is no probe fix could write "
+                       "without guessing");
         snprintf(n->suggest, sizeof(n->suggest), "%s", f->fix);
     } else {
         snprintf(n->why, sizeof(n->why), "no determined fix");

@@ -19,6 +19,7 @@
 #include "kadmit/error.h"
 #include "kadmit/file.h"
 #include "kadmit/limits.h"
+#include "kadmit/relations.h"
 #include "kadmit/rules.h"
 #include "kadmit/select.h"
 #include "kadmit/yaml.h"
@@ -235,6 +236,16 @@ static void check_block(struct checker *c, const cJSON *block, const char *what,
             }
         }
     }
+}
+
+/* The rule's own check of its merged params; a relation's selectors are always checked. */
+static int check_params(const struct ka_rule *r, char *err, size_t err_len, const cJSON **where)
+{
+    if (r->def->check != NULL) {
+        return r->def->check(r->params, err, err_len, where);
+    }
+    return r->def->relation != NULL ? ka_relation_check_selectors(r->params, err, err_len, where)
+                                    : 0;
 }
 
 static int param_type_ok(const cJSON *v, enum ka_param_type t)
@@ -454,16 +465,14 @@ static void apply_params(struct checker *c, struct ka_rule *rule, struct rule_ex
         }
         set_origin(c, origins, g->string, g, id);
     }
-    if (rule->def->check != NULL) {
-        char err[256];
-        const cJSON *where = given;
-        if (rule->def->check(rule->params, err, sizeof(err), &where) != 0) {
-            /* `where` may point into the merged params (a default or another file's value):
-             * report at this document's params block then. */
-            unsigned line, col;
-            ka_yaml_position(&c->pol->streams[c->stream], where, &line, &col);
-            complain(c, line ? where : given, "rule \"%s\": %s", id, err);
-        }
+    char err[256];
+    const cJSON *where = given;
+    if (check_params(rule, err, sizeof(err), &where) != 0) {
+        /* `where` may point into the merged params (a default or another file's value):
+         * report at this document's params block then. */
+        unsigned line, col;
+        ka_yaml_position(&c->pol->streams[c->stream], where, &line, &col);
+        complain(c, line ? where : given, "rule \"%s\": %s", id, err);
     }
 }
 
@@ -1049,7 +1058,7 @@ static int apply_override(struct ka_rule *r, const struct ka_rule_override *ov, 
         return KA_ENOMEM;
     }
     const cJSON *where = NULL;
-    if (r->def->check != NULL && r->def->check(r->params, err, sizeof(err), &where) == 0) {
+    if (check_params(r, err, sizeof(err), &where) == 0) {
         err[0] = '\0';
     }
 done:

@@ -244,25 +244,17 @@ static int report(struct ka_rule_run *run, enum ka_stale stale, enum ka_action m
 
 const char *ka_param_type_name(enum ka_param_type t)
 {
-    switch (t) {
-    case KA_P_BOOL:
-        return "a boolean";
-    case KA_P_INT:
-        return "an integer";
-    case KA_P_STRING:
-        return "a string";
-    case KA_P_STRINGS:
-        return "a list of strings";
-    case KA_P_DURATION:
-        return "a duration such as 168h, 7d or 5m";
-    case KA_P_PORT:
-        return "a port number or name";
-    case KA_P_OBJECT:
-        return "a mapping";
-    case KA_P_LIST:
-        return "a list";
-    }
-    return "?";
+    static const char *const names[] = {
+        [KA_P_BOOL] = "a boolean",
+        [KA_P_INT] = "an integer",
+        [KA_P_STRING] = "a string",
+        [KA_P_STRINGS] = "a list of strings",
+        [KA_P_DURATION] = "a duration such as 168h, 7d or 5m",
+        [KA_P_PORT] = "a port number or name",
+        [KA_P_OBJECT] = "a mapping",
+        [KA_P_LIST] = "a list",
+    };
+    return (size_t)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
 const struct ka_rule_def *ka_rule_def_find(const char *id)

@@ -223,8 +223,8 @@ struct ka_relation_loop {
 /** The configured rule `id` of the policy, or NULL. */
 const struct ka_rule *ka_relation_policy_rule(const struct ka_relation_run *run, const char *id);
 
-/** A ka_rule_def check function: the "agents" and "memorySpine" params, when present, are label
- * selectors. */
+/** The params check of every relation rule (the policy loader runs it; a relation's ka_rule_def
+ * needs no `check`): the "agents" and "memorySpine" params, when present, are label selectors. */
 int ka_relation_check_selectors(const cJSON *params, char *err, size_t err_len,
                                 const cJSON **where);
 

@@ -56,6 +56,5 @@ const struct ka_rule_def ka_rule_hpa_coverage = {
         "does nothing: one object cannot judge it.",
     .default_action = KA_ACTION_ENFORCE,
     .params = ka_relation_params_agents,
-    .check = ka_relation_check_selectors,
     .relation = &hpa_loop,
 };

@@ -60,7 +60,8 @@ const struct ka_rule_def ka_rule_image_pinned = {
     .summary = "images name a tag other than `latest`, or a well-formed digest (sha256: 64 hex "
                "digits, sha512: 128)",
     .description =
-        "Every image (containers, initContainers, ephemeralContainers) names a tag "
+        "Every image (containers, initContainers including native sidecars, ephemeralContainers) "
+        "names a tag "
         "other than latest, or a well-formed digest (sha256:<64 hex> or sha512:<128 hex>). A "
         "registry port (host:5000/app) is not a tag.",
     .kinds = KA_KINDS_WORKLOAD,

@@ -396,11 +396,9 @@ static int load(struct ka_rule *rule, const struct ka_policy_load_opts *opts, st
         if (ret == 0) {
             ret = ka_attest_index_new(&st->index);
         }
-        if (ret != 0) {
-            goto cleanup;
-        }
+    } else {
+        ret = 0;
     }
-    ret = 0;
 cleanup:
     ka_buf_free(&key_errors);
     ka_buf_free(&err);

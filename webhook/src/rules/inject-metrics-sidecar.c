@@ -35,32 +35,24 @@ static int run_sidecar(struct ka_rule_run *run)
         }
     }
     if (!present) {
-        /* name, image, ports, resources: the order users write, for readable patches */
+        /* name, image, ports, resources: the order users write, for readable patches; cJSON's
+         * adds fail (and free what they were given) when the object is NULL */
         cJSON *c = cJSON_CreateObject();
-        if (c == NULL || cJSON_AddStringToObject(c, "name", name) == NULL ||
-            cJSON_AddStringToObject(c, "image", str_at(run->rule->params, "image")) == NULL) {
-            cJSON_Delete(c);
-            return KA_ENOMEM;
-        }
-        cJSON *ports = cJSON_AddArrayToObject(c, "ports");
         cJSON *port = cJSON_CreateObject();
-        if (ports == NULL || port == NULL) {
-            cJSON_Delete(c);
-            cJSON_Delete(port);
-            return KA_ENOMEM;
-        }
-        cJSON_AddItemToArray(ports, port); /* cannot fail: both exist */
-        cJSON *res = NULL;
-        if (cJSON_AddNumberToObject(port, "containerPort", param_int(run, "port")) == NULL ||
+        if (cJSON_AddStringToObject(c, "name", name) == NULL ||
+            cJSON_AddStringToObject(c, "image", param_str(run, "image")) == NULL ||
+            cJSON_AddNumberToObject(port, "containerPort", param_int(run, "port")) == NULL ||
             cJSON_AddStringToObject(port, "protocol", "TCP") == NULL ||
-            (res = cJSON_AddObjectToObject(c, "resources")) == NULL) {
+            !cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "ports"), port)) {
+            cJSON_Delete(port);
             cJSON_Delete(c);
             return KA_ENOMEM;
         }
+        cJSON *res = cJSON_AddObjectToObject(c, "resources");
         static const char *const sections[] = {"requests", "limits"};
         for (size_t i = 0; i < 2; i++) {
             cJSON *copy = cJSON_Duplicate(param(run, sections[i]), 1);
-            if (copy == NULL || ka_attach_member(res, sections[i], copy) != 0) {
+            if (ka_attach_member(res, sections[i], copy) != 0) { /* frees copy; res may be NULL */
                 cJSON_Delete(c);
                 return KA_ENOMEM;
             }

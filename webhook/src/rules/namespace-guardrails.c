@@ -53,6 +53,5 @@ const struct ka_rule_def ka_rule_namespace_guardrails = {
         "it.",
     .default_action = KA_ACTION_ENFORCE,
     .params = ka_relation_params_agents,
-    .check = ka_relation_check_selectors,
     .relation = &guardrails_loop,
 };

@@ -113,6 +113,5 @@ const struct ka_rule_def ka_rule_network_policy_coverage = {
         "nothing: one object cannot judge it.",
     .default_action = KA_ACTION_ENFORCE,
     .params = ka_relation_params_agents_spine,
-    .check = ka_relation_check_selectors,
     .relation = &netpol_loop,
 };

@@ -25,37 +25,26 @@ static const char *host_path_of(const struct ka_rule_run *run, const char *name)
     return NULL;
 }
 
-static int host_path_container(struct ka_rule_run *run, cJSON *c, const char *name,
-                               const struct ka_container_ref *at, void *arg)
+static int host_path_mount(const struct ka_rule_run *run, const cJSON *m, char *what, size_t len)
 {
-    (void)arg;
-    const cJSON *m;
-    size_t i = 0;
-    cJSON_ArrayForEach(m, item(c, "volumeMounts"))
-    {
-        size_t index = i++;
-        const char *volume = str_at(m, "name");
-        const char *path = volume != NULL ? host_path_of(run, volume) : NULL;
-        if (path == NULL || ka_glob_match_any(param(run, "allowedPaths"), path, 0)) {
-            continue;
-        }
-        char what[300];
-        snprintf(what, sizeof(what), "mounts hostPath %.200s (volume %.60s)", path, volume);
-        int ret = ka_container_report(
-            run, name, at, what,
-            "use an emptyDir, a PersistentVolumeClaim or a projected volume, or list the path in "
-            "allowedPaths",
-            "/volumeMounts/%zu", index);
-        if (ret != 0) {
-            return ret;
-        }
+    const char *volume = str_at(m, "name");
+    const char *path = volume != NULL ? host_path_of(run, volume) : NULL;
+    if (path == NULL || ka_glob_match_any(param(run, "allowedPaths"), path, 0)) {
+        return 0;
     }
-    return 0;
+    snprintf(what, len, "mounts hostPath %.200s (volume %.60s)", path, volume);
+    return 1;
 }
+
+static const struct ka_element_check host_path_mounts = {
+    KA_INIT | KA_APP | KA_EPHEMERAL, "volumeMounts", "",
+    "use an emptyDir, a PersistentVolumeClaim or a projected volume, or list the path in "
+    "allowedPaths",
+    host_path_mount};
 
 static int run_no_host_path(struct ka_rule_run *run)
 {
-    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, host_path_container, NULL);
+    return ka_check_container_elements(run, &host_path_mounts);
 }
 
 const struct ka_rule_def ka_rule_no_host_path = {

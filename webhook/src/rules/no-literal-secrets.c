@@ -27,48 +27,36 @@ static int ends_with_nocase(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
-static int secrets_container(struct ka_rule_run *run, cJSON *c, const char *name,
-                             const struct ka_container_ref *at, void *arg)
+static int literal_secret(const struct ka_rule_run *run, const cJSON *e, char *what, size_t len)
 {
-    (void)arg;
-    const cJSON *e;
-    size_t i = 0;
-    cJSON_ArrayForEach(e, item(c, "env"))
-    {
-        size_t index = i++;
-        const char *var = str_at(e, "name");
-        const cJSON *value = item(e, "value");
-        if (var == NULL || !cJSON_IsString(value) || value->valuestring[0] == '\0') {
-            continue;
-        }
-        if (!ka_glob_match_any(param(run, "names"), var, 1)) {
-            continue;
-        }
-        int allowed = 0;
-        const cJSON *suf;
-        cJSON_ArrayForEach(suf, param(run, "allowSuffixes"))
-        {
-            allowed |= ends_with_nocase(var, suf->valuestring);
-        }
-        if (allowed) {
-            continue;
-        }
-        char what[200];
-        snprintf(what, sizeof(what), "env %.100s holds a literal value that looks like a secret",
-                 var);
-        int ret = ka_container_report(run, name, at, what,
-                                      "use valueFrom.secretKeyRef and keep the value in a Secret",
-                                      "/env/%zu/value", index);
-        if (ret != 0) {
-            return ret;
-        }
+    const char *var = str_at(e, "name");
+    const cJSON *value = item(e, "value");
+    if (var == NULL || !cJSON_IsString(value) || value->valuestring[0] == '\0') {
+        return 0;
     }
-    return 0;
+    if (!ka_glob_match_any(param(run, "names"), var, 1)) {
+        return 0;
+    }
+    int allowed = 0;
+    const cJSON *suf;
+    cJSON_ArrayForEach(suf, param(run, "allowSuffixes"))
+    {
+        allowed |= ends_with_nocase(var, suf->valuestring);
+    }
+    if (allowed) {
+        return 0;
+    }
+    snprintf(what, len, "env %.100s holds a literal value that looks like a secret", var);
+    return 1;
 }
+
+static const struct ka_element_check literal_secrets = {
+    KA_INIT | KA_APP | KA_EPHEMERAL, "env", "/value",
+    "use valueFrom.secretKeyRef and keep the value in a Secret", literal_secret};
 
 static int run_secrets(struct ka_rule_run *run)
 {
-    return ka_for_each_container(run, KA_INIT | KA_APP | KA_EPHEMERAL, secrets_container, NULL);
+    return ka_check_container_elements(run, &literal_secrets);
 }
 
 const struct ka_rule_def ka_rule_no_literal_secrets = {

@@ -241,7 +241,8 @@ static int check_resources(const cJSON *params, char *err, size_t err_len, const
 const struct ka_rule_def ka_rule_resources_required = {
     .id = "resources-required",
     .summary = "every container and initContainer has cpu and memory requests and limits",
-    .description = "Every container and initContainer sets requests and limits. A request left out "
+    .description = "Every container and initContainer (regular or native sidecar) sets requests "
+                   "and limits. A request left out "
                    "while its limit is set counts as set: Kubernetes defaults it to the limit.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = resources_params,

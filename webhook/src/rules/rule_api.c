@@ -49,18 +49,23 @@ int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_
     static const struct {
         unsigned bit;
         const char *field;
-    } fields[] = {
-        {KA_INIT, "initContainers"}, {KA_APP, "containers"}, {KA_EPHEMERAL, "ephemeralContainers"}};
+    } fields[] = {{KA_INIT | KA_SIDECAR, "initContainers"},
+                  {KA_APP, "containers"},
+                  {KA_EPHEMERAL, "ephemeralContainers"}};
     for (size_t l = 0; l < 3; l++) {
         if ((lists & fields[l].bit) == 0) {
             continue;
         }
+        int sidecars_only = l == 0 && (lists & KA_INIT) == 0;
         cJSON *arr = item(run->obj->pod_spec, fields[l].field);
         cJSON *c;
         size_t i = 0;
         cJSON_ArrayForEach(c, arr)
         {
             struct ka_container_ref at = {fields[l].field, i++};
+            if (sidecars_only && !ka_is_native_sidecar(c)) {
+                continue;
+            }
             const char *name = str_at(c, "name");
             int ret = fn(run, c, name ? name : "(unnamed)", &at, arg);
             if (ret != 0) {
@@ -69,6 +74,33 @@ int ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_
         }
     }
     return 0;
+}
+
+static int check_elements(struct ka_rule_run *run, cJSON *c, const char *name,
+                          const struct ka_container_ref *at, void *arg)
+{
+    const struct ka_element_check *check = arg;
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, item(c, check->field))
+    {
+        size_t index = i++;
+        char what[300];
+        if (!check->judge(run, e, what, sizeof(what))) {
+            continue;
+        }
+        int ret = ka_container_report(run, name, at, what, check->fix, "/%s/%zu%s", check->field,
+                                      index, check->suffix);
+        if (ret != 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+int ka_check_container_elements(struct ka_rule_run *run, const struct ka_element_check *check)
+{
+    return ka_for_each_container(run, check->lists, check_elements, (void *)check);
 }
 
 cJSON *ka_app_container(const struct ka_rule_run *run, const char *name,

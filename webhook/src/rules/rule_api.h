@@ -75,6 +75,9 @@ static inline const cJSON *pod_labels(const struct ka_object *obj)
 #define KA_INIT 1u      /* initContainers */
 #define KA_APP 2u       /* containers */
 #define KA_EPHEMERAL 4u /* ephemeralContainers */
+/* initContainers with restartPolicy: Always: native sidecars (Kubernetes 1.28+), which start
+ * before the app containers and run as long as they do; KA_INIT includes them */
+#define KA_SIDECAR 8u
 
 /* A container field's JSON pointer fits (a finding keeps 160 bytes of it). */
 #define KA_CONTAINER_PATH_MAX 192
@@ -101,9 +104,32 @@ ka_container_report(struct ka_rule_run *run, const char *name, const struct ka_c
 typedef int (*ka_container_fn)(struct ka_rule_run *run, cJSON *c, const char *name,
                                const struct ka_container_ref *at, void *arg);
 
-/** Calls fn for each container of the `lists` (KA_INIT | KA_APP | KA_EPHEMERAL), in that order. */
+/** Calls fn for each container of the `lists` (KA_INIT | KA_SIDECAR | KA_APP | KA_EPHEMERAL), in
+ * the pod's order: initContainers (all of them with KA_INIT, the native sidecars among them with
+ * KA_SIDECAR alone), containers, ephemeralContainers. */
 __attribute__((warn_unused_result)) int
 ka_for_each_container(struct ka_rule_run *run, unsigned lists, ka_container_fn fn, void *arg);
+
+/** 1 when `c`, an initContainer, is a native sidecar: its restartPolicy is Always. */
+static inline int ka_is_native_sidecar(const cJSON *c)
+{
+    const char *policy = str_at(c, "restartPolicy");
+    return policy != NULL && strcmp(policy, "Always") == 0;
+}
+
+/* A check of each element of a container array ("env", "volumeMounts"): `judge` writes what is
+ * wrong with one into `what` and returns 1, or returns 0 when it is fine. */
+struct ka_element_check {
+    unsigned lists;     /* KA_INIT | KA_SIDECAR | KA_APP | KA_EPHEMERAL */
+    const char *field;  /* the container's array */
+    const char *suffix; /* the finding's path after /<field>/<index> ("" or "/value") */
+    const char *fix;
+    int (*judge)(const struct ka_rule_run *run, const cJSON *element, char *what, size_t len);
+};
+
+/** Runs `check` over the elements of every container of its lists, reporting each finding. */
+__attribute__((warn_unused_result)) int
+ka_check_container_elements(struct ka_rule_run *run, const struct ka_element_check *check);
 
 /** The app container (in `containers`) named `name`, its place in `at`; NULL when none. */
 cJSON *ka_app_container(const struct ka_rule_run *run, const char *name,

@@ -55,6 +55,5 @@ const struct ka_rule_def ka_rule_storage_class_exists = {
         "(serve, review) it does nothing: one object cannot judge it.",
     .default_action = KA_ACTION_ENFORCE,
     .params = ka_relation_params_spine,
-    .check = ka_relation_check_selectors,
     .relation = &classes_loop,
 };
