@@ -134,17 +134,24 @@ static struct ka_audit_item *new_item(struct ka_audit *a, enum ka_audit_origin o
     return it;
 }
 
-static int add_error(struct ka_audit *a, const char *source, const char *msg)
+/* An item that could not be read: an object (counted in n_errors) or a decision-log line. */
+static int add_failed(struct ka_audit *a, enum ka_audit_origin origin, const char *source,
+                      const char *msg)
 {
-    struct ka_audit_item *it = new_item(a, KA_AUDIT_OBJECT, source);
+    struct ka_audit_item *it = new_item(a, origin, source);
     if (it == NULL) {
         return KA_ENOMEM;
     }
     it->error = 1;
     snprintf(it->error_msg, sizeof(it->error_msg), "%s", msg);
     item_scrub(it);
-    a->n_errors++;
+    a->n_errors += origin == KA_AUDIT_OBJECT;
     return 0;
+}
+
+static int add_error(struct ka_audit *a, const char *source, const char *msg)
+{
+    return add_failed(a, KA_AUDIT_OBJECT, source, msg);
 }
 
 static char *dup_or_empty(const char *s)
@@ -1009,14 +1016,7 @@ static int add_log_problem(struct ka_audit *a, const char *name, size_t line, co
 {
     char src[600];
     snprintf(src, sizeof(src), "%.500s:%zu", name, line);
-    struct ka_audit_item *it = new_item(a, KA_AUDIT_ADMISSION, src);
-    if (it == NULL) {
-        return KA_ENOMEM;
-    }
-    it->error = 1;
-    snprintf(it->error_msg, sizeof(it->error_msg), "%s", msg);
-    item_scrub(it);
-    return 0;
+    return add_failed(a, KA_AUDIT_ADMISSION, src, msg);
 }
 
 /* One decision-log line: an admission item or a problem item. */

@@ -614,26 +614,6 @@ static int spill_copy(struct ka_audit_spill *s, struct ka_buf *out, FILE *to)
     return ret ? ret : ka_buf_add(out, s->mem.data, s->mem.len);
 }
 
-/* An item's exemptions as rows of the Exemptions table: the object, rule, exception, reason. */
-static int exemption_rows(const struct ka_audit_markup *m, const struct ka_audit_item *it,
-                          struct ka_buf *out, size_t *n)
-{
-    int ret = 0;
-    for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++) {
-        const struct ka_audit_exemption *ex = &it->exemptions[e];
-        const char *const cells[] = {ex->rule, ex->exception, ex->reason};
-        ret = ka_buf_adds(out, m->row);
-        ret = ret ? ret : m->object(out, it);
-        for (size_t c = 0; ret == 0 && c < sizeof(cells) / sizeof(cells[0]); c++) {
-            ret = ka_buf_adds(out, m->cell);
-            ret = ret ? ret : m->escape(out, cells[c]);
-        }
-        ret = ret ? ret : ka_buf_adds(out, m->row_end);
-        (*n)++;
-    }
-    return ret;
-}
-
 /* ------------------------------------------------------------------------------------------
  * Markdown
  */
@@ -698,11 +678,7 @@ static const struct ka_audit_markup md_markup = {.escape = md_cell,
                                                  .error_item = "- ",
                                                  .error_sep = ": ",
                                                  .error_item_end = "\n",
-                                                 .errors_tail = "",
-                                                 .object = md_object_cell,
-                                                 .row = "| ",
-                                                 .cell = " | ",
-                                                 .row_end = " |\n"};
+                                                 .errors_tail = ""};
 
 static int md_tally_table(struct ka_buf *out, const char *title, const char *col,
                           const struct ka_audit_tallies *t)
@@ -793,7 +769,20 @@ int ka_audit_markdown_item(struct ka_audit_markdown *m, const struct ka_audit *a
         ret = ret ? ret : md_cell(out, ka_audit_source(a, it));
         ret = ret ? ret : ka_buf_adds(out, " |\n");
     }
-    ret = ret ? ret : exemption_rows(&md_markup, it, &m->exemptions.mem, &m->n_exemptions);
+    out = &m->exemptions.mem;
+    for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        ret = ret ? ret : ka_buf_adds(out, "| ");
+        ret = ret ? ret : md_object_cell(out, it);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->rule);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->exception);
+        ret = ret ? ret : ka_buf_adds(out, " | ");
+        ret = ret ? ret : md_cell(out, ex->reason);
+        ret = ret ? ret : ka_buf_adds(out, " |\n");
+        m->n_exemptions++;
+    }
     return ret ? ret : spill_flush(&m->exemptions);
 }
 
@@ -1083,16 +1072,6 @@ static int html_options(struct ka_buf *out, const char *id, const char *all,
     return ret ? ret : ka_buf_adds(out, "</select>\n");
 }
 
-/* The object as the exemption table's Kind, Namespace and Name cells. */
-static int html_object_cells(struct ka_buf *out, const struct ka_audit_item *it)
-{
-    int ret = html_esc(out, it->kind);
-    ret = ret ? ret : ka_buf_adds(out, "</td><td>");
-    ret = ret ? ret : html_esc(out, it->namespace_);
-    ret = ret ? ret : ka_buf_adds(out, "</td><td>");
-    return ret ? ret : html_esc(out, it->name);
-}
-
 static const struct ka_audit_markup html_markup = {.escape = html_esc,
                                                    .deny = "",
                                                    .warn = "",
@@ -1107,11 +1086,7 @@ static const struct ka_audit_markup html_markup = {.escape = html_esc,
                                                    .error_item = "<li><code>",
                                                    .error_sep = "</code> ",
                                                    .error_item_end = "</li>\n",
-                                                   .errors_tail = "</ul>\n",
-                                                   .object = html_object_cells,
-                                                   .row = "<tr><td>",
-                                                   .cell = "</td><td>",
-                                                   .row_end = "</td></tr>\n"};
+                                                   .errors_tail = "</ul>\n"};
 
 static int html_td(struct ka_buf *out, const char *cls, const char *text)
 {
@@ -1179,7 +1154,19 @@ int ka_audit_html_item(struct ka_audit_html *h, const struct ka_audit *a,
         ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
     }
     ret = ret ? ret : spill_flush(&h->rows);
-    ret = ret ? ret : exemption_rows(&html_markup, it, &h->exemptions.mem, &h->n_exemptions);
+    out = &h->exemptions.mem;
+    for (size_t e = 0; ret == 0 && !it->error && e < it->n_exemptions; e++) {
+        const struct ka_audit_exemption *ex = &it->exemptions[e];
+        ret = ret ? ret : ka_buf_adds(out, "<tr>");
+        ret = ret ? ret : html_td(out, NULL, it->kind);
+        ret = ret ? ret : html_td(out, NULL, it->namespace_);
+        ret = ret ? ret : html_td(out, NULL, it->name);
+        ret = ret ? ret : html_td(out, NULL, ex->rule);
+        ret = ret ? ret : html_td(out, NULL, ex->exception);
+        ret = ret ? ret : html_td(out, NULL, ex->reason);
+        ret = ret ? ret : ka_buf_adds(out, "</tr>\n");
+        h->n_exemptions++;
+    }
     return ret ? ret : spill_flush(&h->exemptions);
 }
 

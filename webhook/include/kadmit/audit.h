@@ -276,10 +276,6 @@ struct ka_audit_markup {
     /* the error block (only when there are errors): head, then per error item, source, sep,
      * message, item_end; then tail */
     const char *errors_head, *error_item, *error_sep, *error_item_end, *errors_tail;
-    /* a table row (markdown, html): row, the object's cells, then per other cell: cell and the
-     * escaped text; row_end */
-    int (*object)(struct ka_buf *out, const struct ka_audit_item *it);
-    const char *row, *cell, *row_end;
 };
 
 /** The summary: "N objects: ... denied ...", the accounting sentence "read N: E evaluated, S
