@@ -1,6 +1,13 @@
 /*
  * pdb-availability: Disruptions (drains, upgrades) keep enough replicas: a PDB protecting the pods
  * a minimum names has an integer minAvailable at least that minimum.
+ *
+ * A PDB does not know how many replicas its workload runs (an HPA or `kubectl scale` changes
+ * that), so only what holds for any count guarantees the minimum: an integer minAvailable, or a
+ * budget that allows no voluntary disruption at all (maxUnavailable 0 or "0%", minAvailable
+ * "100%"), which keeps every replica. maxUnavailable: 1 keeps replicas - 1, which is 0 for a
+ * workload running one replica; the finding says to replace it with minAvailable (a PDB sets one
+ * or the other), and that is what `kadmit fix` writes.
  */
 #include "rule_api.h"
 
@@ -11,6 +18,17 @@ static const struct ka_param_def pdb_params[] = {
      "list of {selector: {matchLabels: ...}, minAvailable: N}"},
     {NULL, 0, NULL, NULL},
 };
+
+/* The budget allows no voluntary disruption, so every replica stays: maxUnavailable 0 or "0%"
+ * (without minAvailable), or minAvailable "100%". */
+static int blocks_disruption(const cJSON *min_av, const cJSON *max_un)
+{
+    if (min_av == NULL) {
+        return (cJSON_IsNumber(max_un) && max_un->valuedouble == 0) ||
+               (cJSON_IsString(max_un) && strcmp(max_un->valuestring, "0%") == 0);
+    }
+    return cJSON_IsString(min_av) && strcmp(min_av->valuestring, "100%") == 0;
+}
 
 static int run_pdb(struct ka_rule_run *run)
 {
@@ -38,10 +56,13 @@ static int run_pdb(struct ka_rule_run *run)
                 break;
             }
         }
-        snprintf(fix, sizeof(fix), "set spec.minAvailable: %d (an integer)", need);
-        if (cJSON_IsNumber(min_av) && min_av->valuedouble >= need) {
+        const cJSON *max_un = item(spec, "maxUnavailable");
+        if ((cJSON_IsNumber(min_av) && min_av->valuedouble >= need) ||
+            blocks_disruption(min_av, max_un)) {
             continue;
         }
+        const char *at = "/spec/minAvailable";
+        snprintf(fix, sizeof(fix), "set spec.minAvailable: %d (an integer)", need);
         if (cJSON_IsNumber(min_av)) {
             snprintf(what, sizeof(what), "minAvailable is %.0f for %s pods (minimum %d)",
                      min_av->valuedouble, pods, need);
@@ -49,11 +70,27 @@ static int run_pdb(struct ka_rule_run *run)
             snprintf(what, sizeof(what),
                      "minAvailable is the percentage %.20s for %s pods, which cannot guarantee %d",
                      min_av->valuestring, pods, need);
+        } else if (cJSON_IsNumber(max_un) || cJSON_IsString(max_un)) {
+            char value[24];
+            if (cJSON_IsNumber(max_un)) {
+                snprintf(value, sizeof(value), "%.0f", max_un->valuedouble);
+            } else {
+                snprintf(value, sizeof(value), "%.20s", max_un->valuestring);
+            }
+            at = "/spec/maxUnavailable";
+            snprintf(what, sizeof(what),
+                     "maxUnavailable: %s for %s pods does not guarantee %d available: it keeps "
+                     "replicas - %s, and a PDB does not know the replica count",
+                     value, pods, need, value);
+            snprintf(fix, sizeof(fix),
+                     "replace spec.maxUnavailable with spec.minAvailable: %d; a PDB sets one or "
+                     "the other",
+                     need);
         } else {
             snprintf(what, sizeof(what), "has no minAvailable for %s pods (minimum %d)", pods,
                      need);
         }
-        int ret = ka_rule_report(run, NULL, "/spec/minAvailable", what, fix);
+        int ret = ka_rule_report(run, NULL, at, what, fix);
         if (ret == 0 && item(spec, "maxUnavailable") != NULL) {
             ret = ka_rule_fix(run, NULL, "remove", "/spec/maxUnavailable", NULL); /* one or other */
         }
@@ -94,7 +131,11 @@ const struct ka_rule_def ka_rule_pdb_availability = {
     .summary = "PDBs keep the minimum pods available (shipped: 2 Memory Spine, 1 agent)",
     .description =
         "A PDB whose selector selects the labels of a minimums entry has an integer minAvailable "
-        ">= that entry's minimum (a percentage or maxUnavailable cannot guarantee it).",
+        ">= that entry's minimum, or allows no voluntary disruption at all (maxUnavailable 0 or "
+        "\"0%\", minAvailable \"100%\"). Another percentage or a maxUnavailable above 0 cannot "
+        "guarantee it: a PDB does not know its workload's replica count, and maxUnavailable: 1 "
+        "keeps none of a single replica. Replace maxUnavailable with minAvailable (kadmit fix "
+        "does).",
     .kinds = KA_KIND_PDB,
     .params = pdb_params,
     .check = check_pdb,
