@@ -45,6 +45,7 @@
 #include "kadmit/json.h"
 #include "kadmit/policy.h"
 #include "kadmit/yaml.h"
+#include "bench_flags.h"
 #include "bench_time.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -796,44 +797,24 @@ int main(int argc, char **argv)
     const char *root = ".", *json_path = NULL, *emit_dir = NULL, *policy_path = NULL;
     const char *count_case = "pod-agent", *count_ep = "validate";
     long count = 0;
-    int runs = 11;
+    long runs = 11;
     double run_ms = 40;
     struct ka_policy *policy = NULL;
     struct review_ctx rctx;
     FILE *jf = NULL;
     ka_buf_init(&rctx.out, 16u * 1024u * 1024u);
-    for (int i = 1; i < argc; i += 2) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            rc = 0;
-            goto exit;
-        } else if (v == NULL) {
-            usage(stderr);
-            goto exit;
-        } else if (strcmp(a, "--root") == 0) {
-            root = v;
-        } else if (strcmp(a, "--json") == 0) {
-            json_path = v;
-        } else if (strcmp(a, "--emit") == 0) {
-            emit_dir = v;
-        } else if (strcmp(a, "--policy") == 0) {
-            policy_path = v;
-        } else if (strcmp(a, "--count") == 0) {
-            count = strtol(v, NULL, 10);
-        } else if (strcmp(a, "--case") == 0) {
-            count_case = v;
-        } else if (strcmp(a, "--endpoint") == 0) {
-            count_ep = v;
-        } else if (strcmp(a, "--runs") == 0) {
-            runs = (int)strtol(v, NULL, 10);
-        } else if (strcmp(a, "--run-ms") == 0) {
-            run_ms = strtod(v, NULL);
-        } else {
-            usage(stderr);
-            goto exit;
-        }
+    const struct bench_flag flags[] = {
+        {"--root", .text = &root},         {"--json", .text = &json_path},
+        {"--emit", .text = &emit_dir},     {"--policy", .text = &policy_path},
+        {"--count", .whole = &count},      {"--case", .text = &count_case},
+        {"--endpoint", .text = &count_ep}, {"--runs", .whole = &runs},
+        {"--run-ms", .number = &run_ms},   {.name = NULL},
+    };
+    int parsed = bench_flags_parse(argc, argv, flags);
+    if (parsed != 0) {
+        usage(parsed == BENCH_FLAGS_HELP ? stdout : stderr);
+        rc = parsed == BENCH_FLAGS_HELP ? 0 : 2;
+        goto exit;
     }
     if (runs < 3 || runs > MAX_RUNS || !(run_ms > 0 && run_ms <= 10000)) {
         usage(stderr);
@@ -866,11 +847,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_core: %s: %s\n", json_path, strerror(errno));
             goto exit;
         }
-        fprintf(jf, "{\"runs\":%d,\"run_ms\":%.0f,\"policy\":\"%s\",\"results\":[", runs, run_ms,
+        fprintf(jf, "{\"runs\":%ld,\"run_ms\":%.0f,\"policy\":\"%s\",\"results\":[", runs, run_ms,
                 policy_path ? policy_path : "embedded checklist");
     }
     int first = 1;
-    printf("ka_admission_review(): thread CPU time, median of %d runs of ~%.0f ms; allocations "
+    printf("ka_admission_review(): thread CPU time, median of %ld runs of ~%.0f ms; allocations "
            "per review\n",
            runs, run_ms);
     printf("%-18s %9s %-9s %11s %11s %11s %8s %10s\n", "case", "bytes", "endpoint", "median_us",
@@ -883,7 +864,7 @@ int main(int argc, char **argv)
         for (int e = 0; e < 2; e++) {
             struct stats st;
             rctx.ep = e == 0 ? KA_ENDPOINT_VALIDATE : KA_ENDPOINT_MUTATE;
-            if (measure(op_review, &cases[i], &rctx, runs, run_ms, &st) != 0) {
+            if (measure(op_review, &cases[i], &rctx, (int)runs, run_ms, &st) != 0) {
                 goto exit;
             }
             printf("%-18s %9zu %-9s %11.2f %11.2f %11.2f %8.0f %10.1f\n", cases[i].name,
@@ -896,7 +877,7 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("\nRequest-path JSON parsing alone, same bodies (median of %d runs)\n", runs);
+    printf("\nRequest-path JSON parsing alone, same bodies (median of %ld runs)\n", runs);
     printf("%-18s %9s %-22s %11s %11s %8s %10s\n", "case", "bytes", "parser", "median_us", "min_us",
            "allocs", "alloc_KiB");
     g_arena.size = 64u * 1024u * 1024u;
@@ -924,7 +905,7 @@ int main(int argc, char **argv)
             }
             struct stats st;
             g_arena.high = 0;
-            ret = measure(parsers[p].fn, &cases[i], NULL, runs, run_ms, &st);
+            ret = measure(parsers[p].fn, &cases[i], NULL, (int)runs, run_ms, &st);
             if (ret != 0) {
                 fprintf(stderr, "bench_core: %s: %s failed\n", cases[i].name, parsers[p].name);
                 goto exit;

@@ -31,6 +31,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "bench_flags.h"
 #include "kadmit/buf.h"
 #include "kadmit/error.h"
 #include "kadmit/tls.h"
@@ -319,45 +320,28 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_rate: cannot initialise Mbed TLS\n");
         goto exit;
     }
-    for (int i = 1; i < argc;) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            rc = 0;
-            goto exit;
-        }
-        if (strcmp(a, "--plain") == 0) {
-            ca = NULL;
-            i += 1;
-            continue;
-        }
-        if (v == NULL) {
-            usage(stderr);
-            goto exit;
-        }
-        if (strcmp(a, "--host") == 0) {
-            host = v;
-        } else if (strcmp(a, "--port") == 0) {
-            port = v;
-        } else if (strcmp(a, "--ca") == 0) {
-            ca = v;
-        } else if (strcmp(a, "--path") == 0) {
-            path = v;
-        } else if (strcmp(a, "--body") == 0) {
-            body_file = v;
-        } else if (strcmp(a, "--label") == 0) {
-            label = v;
-        } else if (strcmp(a, "--rate") == 0) {
-            rate = strtol(v, NULL, 10);
-        } else if (strcmp(a, "--duration") == 0) {
-            duration = strtol(v, NULL, 10);
-        } else if (strcmp(a, "--warmup") == 0) {
-            warmup = strtol(v, NULL, 10);
-        } else {
-            usage(stderr);
-            goto exit;
-        }
-        i += 2;
+    int plain = 0;
+    const struct bench_flag flags[] = {
+        {"--host", .text = &host},
+        {"--port", .text = &port},
+        {"--ca", .text = &ca},
+        {"--plain", .on = &plain},
+        {"--path", .text = &path},
+        {"--body", .text = &body_file},
+        {"--label", .text = &label},
+        {"--rate", .whole = &rate},
+        {"--duration", .whole = &duration},
+        {"--warmup", .whole = &warmup},
+        {.name = NULL},
+    };
+    int parsed = bench_flags_parse(argc, argv, flags);
+    if (parsed != 0) {
+        usage(parsed == BENCH_FLAGS_HELP ? stdout : stderr);
+        rc = parsed == BENCH_FLAGS_HELP ? 0 : 2;
+        goto exit;
+    }
+    if (plain) {
+        ca = NULL;
     }
     if (port == NULL || body_file == NULL || rate < 1 || rate > 100000 || duration < 1 ||
         duration > 120 || warmup < 0 || warmup > 100000) {

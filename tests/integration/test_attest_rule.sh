@@ -120,7 +120,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$mport/readyz" >/dev/null && b
 post() { curl -s --cacert "$tmp/tls/ca.crt" -H 'Content-Type: application/json' --data-binary @"$1" "https://127.0.0.1:$port/validate"; }
 # poll until the answer for $1 contains $2 (the policy reload happens within ~1 s)
 until_answer() { for _ in $(seq 60); do post "$1" | grep -q "$2" && return 0; sleep 0.1; done; return 1; }
-check "served: no attestations yet, the pod is denied" bash -c "$(declare -f post); port=$port tmp=$tmp; post $tmp/good.json | grep -q '\"allowed\":false'"
+check "served: no attestations yet, the pod is denied" holds "post $tmp/good.json | grep -q '\"allowed\":false'"
 cp "$tmp/a/attestations/"*.json "$tmp/live/"
 check "served: attestations added to the rule's directory admit it without a restart" until_answer "$tmp/good.json" '"allowed":true'
 tests/attest/keygen.sh p256 "$tmp/new" >/dev/null

@@ -31,47 +31,45 @@ accounts() {
   is "$1" '.summary | [.read, .objects, .skipped, .owned, .errors]' "$2" &&
     is "$1" '.summary | .read == .objects + .skipped + .owned + .errors' true
 }
+# expect_audit NAME RC COUNTS DESCRIPTION [MORE]: audit NAME exited RC, its accounts are COUNTS
+# ([read, evaluated, skipped, owned, errors]), and the condition MORE holds
+expect_audit() {
+  check "$4" holds "rc $1 $2 && accounts $1 '$3'${5:+ && $5}"
+}
 
 audit anchors "$F/anchors.yaml"
-check "anchors and merge keys: both Deployments read, resources from the anchor" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc anchors 0 && accounts anchors '[2,2,0,0,0]' &&
-    is anchors '[.results[] | .allowed]' '[true,true]'"
+expect_audit anchors 0 '[2,2,0,0,0]' "anchors and merge keys: both Deployments read, resources from the anchor" \
+  "is anchors '[.results[] | .allowed]' '[true,true]'"
 
 start=$(date +%s%N)
 audit bomb "$F/bomb.yaml"
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 echo "  alias bomb refused in ${elapsed_ms} ms"
-check "alias bomb: an error naming the bound, exit 2" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc bomb 2 && accounts bomb '[1,0,0,0,1]' &&
-    q bomb '.errors[0].error' | grep -q 'aliases expand to too many nodes'"
+expect_audit bomb 2 '[1,0,0,0,1]' "alias bomb: an error naming the bound, exit 2" \
+  "q bomb '.errors[0].error' | grep -q 'aliases expand to too many nodes'"
 
 audit jsonl "$F/pods.jsonl"
-check "JSON Lines: every line evaluated" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc jsonl 1 && accounts jsonl '[3,3,0,0,0]' &&
-    is jsonl '[.results[] | .name]' '[\"a\",\"b\",\"c\"]' && is jsonl '.summary.denied' 1"
+expect_audit jsonl 1 '[3,3,0,0,0]' "JSON Lines: every line evaluated" \
+  "is jsonl '[.results[] | .name]' '[\"a\",\"b\",\"c\"]' && is jsonl '.summary.denied' 1"
 audit jsonl-stdin - <"$F/pods.jsonl"
 check "JSON Lines on stdin (jq -c .items[] | kadmit audit -)" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts jsonl-stdin '[3,3,0,0,0]'"
+  holds "accounts jsonl-stdin '[3,3,0,0,0]'"
 
 audit concat "$F/concatenated.json"
-check "concatenated JSON values: both evaluated" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc concat 1 && accounts concat '[2,2,0,0,0]'"
+expect_audit concat 1 '[2,2,0,0,0]' "concatenated JSON values: both evaluated"
 
 audit trailing "$F/trailing.json"
-check "trailing data after JSON: an error with its offset, the object before it evaluated" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc trailing 2 && accounts trailing '[2,1,0,0,1]' &&
-    q trailing '.errors[0].error' | grep -q 'bytes at byte offset 218 are not a JSON object or array'"
+expect_audit trailing 2 '[2,1,0,0,1]' "trailing data after JSON: an error with its offset, the object before it evaluated" \
+  "q trailing '.errors[0].error' | grep -q 'bytes at byte offset 218 are not a JSON object or array'"
 
 audit middle "$F/broken-middle.yaml"
-check "a broken YAML document between two good ones: file:line:column, the others evaluated" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc middle 2 && accounts middle '[3,2,0,0,1]' &&
-    is middle '[.results[].name]' '[\"before\",\"after\"]' &&
+expect_audit middle 2 '[3,2,0,0,1]' "a broken YAML document between two good ones: file:line:column, the others evaluated" \
+  "is middle '[.results[].name]' '[\"before\",\"after\"]' &&
     q middle '.errors[0].error' | grep -q 'broken-middle.yaml:12:5: '"
 
 audit yaml-list "$F/list.yaml"
-check "YAML List (kubectl get -o yaml): read item by item; a broken item and a non-List with items are errors" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc yaml-list 2 && accounts yaml-list '[7,5,0,0,2]' &&
-    is yaml-list '[.results[].name]' '[\"a\",\"c\",\"after\",\"d\",\"e\"]' &&
+expect_audit yaml-list 2 '[7,5,0,0,2]' "YAML List (kubectl get -o yaml): read item by item; a broken item and a non-List with items are errors" \
+  "is yaml-list '[.results[].name]' '[\"a\",\"c\",\"after\",\"d\",\"e\"]' &&
     is yaml-list '[.results[].source | sub(\".*/\"; \"\")]' '[\"list.yaml:4#items[0]\",\"list.yaml:18#items[2]\",\"list.yaml:34\",\"list.yaml:48#items[0]\",\"list.yaml:65#items[0]\"]' &&
     q yaml-list '.errors[0].source' | grep -q 'list.yaml:18#items\\[1\\]' &&
     q yaml-list '.errors[1].error' | grep -q 'whose kind is not a List'"
@@ -83,26 +81,24 @@ print('kind: List\nmetadata: {}')" >"$WORK/big-list.yaml"
 audit yaml-big --max-object-bytes 4096 "$WORK/big-list.yaml"
 audit yaml-big-item --max-object-bytes 170 "$F/list.yaml"
 check "a YAML List over the per-object cap is read item by item; an item over it is an error for that item" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts yaml-big '[3000,3000,0,0,0]' &&
+  holds "accounts yaml-big '[3000,3000,0,0,0]' &&
     accounts yaml-big-item '[7,2,0,0,5]' && q yaml-big-item '.errors[0].error' | grep -q 'List item larger than the per-object limit'"
 
 audit pods-only "$F/pods-only.json"
-check "pods-only snapshot: pods whose ReplicaSet is not in the input are evaluated" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc pods-only 1 && accounts pods-only '[3,3,0,0,0]' &&
-    is pods-only '.summary.denied' 2"
+expect_audit pods-only 1 '[3,3,0,0,0]' "pods-only snapshot: pods whose ReplicaSet is not in the input are evaluated" \
+  "is pods-only '.summary.denied' 2"
 
 audit owners "$F/owner-and-pods.json"
-check "owner and pods: pods and ReplicaSet counted as owned, the Deployment evaluated" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc owners 0 && accounts owners '[4,1,0,3,0]' &&
-    is owners '[.results[].kind]' '[\"Deployment\"]'"
+expect_audit owners 0 '[4,1,0,3,0]' "owner and pods: pods and ReplicaSet counted as owned, the Deployment evaluated" \
+  "is owners '[.results[].kind]' '[\"Deployment\"]'"
 audit owners-all --include-owned "$F/owner-and-pods.json"
 check "--include-owned evaluates every one" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts owners-all '[4,4,0,0,0]'"
+  holds "accounts owners-all '[4,4,0,0,0]'"
 
 audit ns-default "$F/no-namespace.yaml"
 audit ns-sandbox --namespace sandbox "$F/no-namespace.yaml"
 check "no namespace: judged in default (denied), --namespace sandbox reaches its exception" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc ns-default 1 && is ns-default '.results[0].namespace' '\"default\"' &&
+  holds "rc ns-default 1 && is ns-default '.results[0].namespace' '\"default\"' &&
     rc ns-sandbox 0 && is ns-sandbox '.results[0] | [.namespace, .allowed]' '[\"sandbox\",true]'"
 "$KADMIT" audit --policies "$F/policy.yaml" -o policyreport --fail-on never "$F/no-namespace.yaml" \
   >"$WORK/ns.policyreport.json" 2>/dev/null
@@ -115,7 +111,7 @@ audit empty-yaml "$F/empty.yaml"
 audit empty-json "$F/empty.json"
 audit empty-stdin - </dev/null
 check "empty input: exit 2 with a reason" \
-  bash -c "$(declare -f rc); WORK=$WORK; rc empty-yaml 2 && rc empty-json 2 && rc empty-stdin 2 &&
+  holds "rc empty-yaml 2 && rc empty-json 2 && rc empty-stdin 2 &&
     grep -q 'holds no documents' $WORK/empty-stdin.err"
 
 # Text: the accounting line, no kind/name repeated per finding, wrapped to COLUMNS, NO_COLOR.
@@ -154,12 +150,12 @@ start=$(date +%s%N)
 audit big "$WORK/list-input.json"
 echo "  71 MB List: $((($(date +%s%N) - start) / 1000000)) ms"
 check "a List over 64 MiB is read item by item; the 9 MiB item is an error, the rest evaluated" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; [ \$(stat -c %s $WORK/list-input.json) -gt 67108864 ] &&
+  holds "[ \$(stat -c %s $WORK/list-input.json) -gt 67108864 ] &&
     rc big 2 && accounts big '[17001,17000,0,0,1]' &&
     q big '.errors[0].error' | grep -q 'larger than the per-object limit'"
 audit big-limit --max-object-bytes 100 "$F/pods.jsonl"
 check "--max-object-bytes: the per-object cap is a flag" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; accounts big-limit '[3,0,0,0,3]'"
+  holds "accounts big-limit '[3,0,0,0,3]'"
 
 rc=0
 "$KADMIT" review --endpoint validate "$F/unknown-operation/request.json" >/dev/null 2>"$WORK/explode.err" || rc=$?
@@ -184,8 +180,8 @@ for tmp in "$WORK" /nonexistent; do
   TMPDIR=$tmp "$KADMIT" audit --policies "$F/policy.yaml" -o jsonl "$F/pods-only.json" \
     >"$WORK/waiting.jsonl" 2>/dev/null
   check "-o jsonl, TMPDIR=$tmp: pods before their ReplicaSet and Deployment are owned; pods without theirs reported last" \
-    bash -c "[ \"\$($(declare -f names); names $WORK/owned.jsonl)\" = Deployment/web,Pod/static,5 ] &&
-      [ \"\$($(declare -f names); names $WORK/waiting.jsonl)\" = Pod/static,Pod/web-6d4f-a,Pod/web-6d4f-b,0 ] &&
+    holds "[ \"\$(names $WORK/owned.jsonl)\" = Deployment/web,Pod/static,5 ] &&
+      [ \"\$(names $WORK/waiting.jsonl)\" = Pod/static,Pod/web-6d4f-a,Pod/web-6d4f-b,0 ] &&
       ! ls -A $WORK | grep -q kadmit-audit-"
 done
 for fmt in jsonl json; do
@@ -237,7 +233,7 @@ check "progress on a terminal (objects read, rate, MB of the input); none when p
 # RBAC: a role is judged with the bindings of the whole input, even those read after it
 audit rbac "$F/rbac.yaml"
 check "RBAC: roles related to later bindings (agent's secrets, agent's ClusterRole), ClusterRoleBinding denied" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc rbac 1 && accounts rbac '[10,10,0,0,0]' &&
+  holds "rc rbac 1 && accounts rbac '[10,10,0,0,0]' &&
     is rbac '[.results[] | select(.violations != []) | [.kind, .namespace, .name, .violations[0].action, .violations[0].path]]' \
       '[[\"ClusterRoleBinding\",\"\",\"agent-view\",\"enforce\",\"/subjects/0\"],[\"Role\",\"ai-agents\",\"agent-reader\",\"warn\",\"/rules/1/resources\"],[\"ClusterRole\",\"\",\"agent-events\",\"warn\",\"/rules/0/verbs\"]]' &&
     q rbac '.results[] | select(.name == \"agent-reader\" and .kind == \"Role\") | .violations[0].message' |
@@ -245,8 +241,7 @@ check "RBAC: roles related to later bindings (agent's secrets, agent's ClusterRo
 # the same Role alone: no binding in the input, so it is not an agent's role
 awk 'NR > 1 && /^---/ {exit} {print}' "$F/rbac.yaml" >"$WORK/role-alone.yaml"
 audit rbac-alone "$WORK/role-alone.yaml"
-check "RBAC: the agent-reader Role without its binding passes (a Role alone grants nothing)" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc rbac-alone 0 && accounts rbac-alone '[1,1,0,0,0]'"
+expect_audit rbac-alone 0 '[1,1,0,0,0]' "RBAC: the agent-reader Role without its binding passes (a Role alone grants nothing)"
 # past KA_AUDIT_MAX_RBAC_OBJECTS (65536) roles and bindings, each is an error item
 python3 - "$WORK/many-roles.json" <<'PY'
 import json, sys
@@ -256,27 +251,23 @@ items = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
 json.dump({"apiVersion": "v1", "kind": "List", "items": items}, open(sys.argv[1], "w"))
 PY
 audit many-rbac "$WORK/many-roles.json"
-check "RBAC: past 65536 roles and bindings in one audit, the rest are errors naming the limit" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc many-rbac 2 && accounts many-rbac '[65538,65536,0,0,2]' &&
-    q many-rbac '.errors[0].error' | grep -q KA_AUDIT_MAX_RBAC_OBJECTS"
+expect_audit many-rbac 2 '[65538,65536,0,0,2]' "RBAC: past 65536 roles and bindings in one audit, the rest are errors naming the limit" \
+  "q many-rbac '.errors[0].error' | grep -q KA_AUDIT_MAX_RBAC_OBJECTS"
 
 audit custom-kinds "$F/custom-kinds.yaml"
-check "a custom resource named Job (batch.volcano.sh) is skipped under its apiVersion, the batch Job judged" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc custom-kinds 1 && accounts custom-kinds '[2,1,1,0,0]' &&
-    is custom-kinds '[.results[] | .apiVersion]' '[\"batch/v1\"]' &&
+expect_audit custom-kinds 1 '[2,1,1,0,0]' "a custom resource named Job (batch.volcano.sh) is skipped under its apiVersion, the batch Job judged" \
+  "is custom-kinds '[.results[] | .apiVersion]' '[\"batch/v1\"]' &&
     is custom-kinds '.summary.skippedKinds' '{\"batch.volcano.sh/v1alpha1 Job\":1}'"
 
 audit separators "$F/separators.yaml"
-check "document separators as kubectl reads them: a comment or white space (form feed, no-break space) after ---; '--- !!map' an error naming it" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc separators 2 && accounts separators '[7,0,6,0,1]' &&
-    q separators '.errors[0].error' | grep -q 'invalid document separator ..--- !!map..: only spaces or a comment'"
+expect_audit separators 2 '[7,0,6,0,1]' "document separators as kubectl reads them: a comment or white space (form feed, no-break space) after ---; '--- !!map' an error naming it" \
+  "q separators '.errors[0].error' | grep -q 'invalid document separator ..--- !!map..: only spaces or a comment'"
 
 # an unrendered Helm template (istio/istio samples/ambient-argo/tag-chart/templates/shimservice.yaml,
 # cut to its first lines): "{{" is sniffed as JSON, as kubectl does; the error says to render it
 audit helm-template "$F/helm-template.yaml"
-check "an unrendered Helm template: an error that says to render it first" \
-  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc helm-template 2 && accounts helm-template '[1,0,0,0,1]' &&
-    q helm-template '.errors[0].error' | grep -q 'starts a template: render it first (helm template)'"
+expect_audit helm-template 2 '[1,0,0,0,1]' "an unrendered Helm template: an error that says to render it first" \
+  "q helm-template '.errors[0].error' | grep -q 'starts a template: render it first (helm template)'"
 
 audit helm-chart "$F/helm-chart"
 check "a Helm chart directory: Chart.yaml, values.yaml, a kind-less kustomization.yaml skipped as not Kubernetes objects, by file; the template and a document with metadata but no kind are errors" \

@@ -7,8 +7,7 @@
 set -u
 cd "${KADMIT_SOURCE_DIR:-.}"
 . tests/integration/lib/harness.sh
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+use_tmp
 C=tests/fixtures/checklist/complete
 test_policy "$tmp/policy.yaml" # the seed's images are tags; scans have their own tests
 

@@ -5,7 +5,6 @@
 set -u
 # the shared harness: ok, bad, finish, free_port (this script keeps its quiet check)
 . "$(dirname "$0")/lib/harness.sh"
-KADMIT=${KADMIT:-build/kadmit}
 # check NAME COMMAND...: passes when the command succeeds.
 check() {
     local name=$1

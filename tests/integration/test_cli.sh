@@ -3,8 +3,7 @@
 set -u
 . "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+use_tmp
 cases=tests/fixtures
 # The fixtures' expected answers are the shipped checklist's with image-scan-attestation off
 # (attestations are tested with real signatures in test_attest_rule.sh).

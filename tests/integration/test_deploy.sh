@@ -7,7 +7,6 @@
 set -u
 # the shared harness: ok, bad, finish, free_port (this script keeps its quiet check)
 . "$(dirname "$0")/lib/harness.sh"
-KADMIT=${KADMIT:-build/kadmit}
 root=$(pwd)
 
 # kubectl: the system one, else the one the e2e suite builds.

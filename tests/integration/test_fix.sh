@@ -8,9 +8,7 @@
 set -u
 . "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
-tmp=$(mktemp -d)
-case $KADMIT in /*) ;; *) KADMIT=$PWD/$KADMIT ;; esac
-trap 'rm -rf "$tmp"' EXIT
+use_tmp
 command -v patch >/dev/null || { echo "FAIL patch(1) is needed"; exit 1; }
 checklist_without_attestations "$tmp/checklist.yaml"
 

@@ -14,9 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib/harness.sh
-KADMIT=$(realpath "$KADMIT")
-tmp=$(mktemp -d)
-trap 'stop_server KILL; rm -rf "$tmp"' EXIT
+use_tmp 'stop_server KILL'
 
 idle=${KADMIT_HOSTILE_IDLE:-400}
 flood=${KADMIT_HOSTILE_FLOOD:-4000}

@@ -4,10 +4,8 @@
 set -u
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 . tests/integration/lib/harness.sh
-KADMIT=$(realpath "$KADMIT")
-tmp=$(mktemp -d)
 qs_pid=
-trap '[ -n "$qs_pid" ] && kill -TERM "$qs_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+use_tmp '[ -n "$qs_pid" ] && kill -TERM "$qs_pid" 2>/dev/null; wait 2>/dev/null'
 
 # quickstart ARGS...: start it, wait for its curl lines; $qs_pid, the lines in $tmp/curl
 quickstart() {

@@ -4,8 +4,7 @@
 set -u
 cd "${KADMIT_SOURCE_DIR:-.}"
 . tests/integration/lib/harness.sh
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+use_tmp
 
 "$KADMIT" rules -o markdown >"$tmp/rules.md"
 # The lines between the markers of one README.

@@ -195,4 +195,19 @@ static inline void ka_test_assert_text(const char *text, int want, const char *c
         return ka_test_run(suite_name, tests, argc, argv);                                         \
     }
 
+/* main() running `tests` with `*policy` loaded by `load`: ka_test_run_with_policy(). */
+#define KA_TEST_MAIN_WITH_POLICY(suite_name, tests, load, policy)                                  \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return ka_test_run_with_policy(suite_name, tests, argc, argv, load, policy);               \
+    }
+
+/* main() running `tests` in a fresh directory whose path is in the char array `dir`:
+ * ka_test_run_in_dir(). */
+#define KA_TEST_MAIN_IN_DIR(suite_name, tests, dir)                                                \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return ka_test_run_in_dir(suite_name, tests, argc, argv, dir, sizeof(dir));                \
+    }
+
 #endif

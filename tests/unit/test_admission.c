@@ -236,8 +236,4 @@ static const struct ka_test tests[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    return ka_test_run_with_policy("admission", tests, argc, argv,
-                                   ka_test_load_checklist_without_attestations, &policy);
-}
+KA_TEST_MAIN_WITH_POLICY("admission", tests, ka_test_load_checklist_without_attestations, &policy)

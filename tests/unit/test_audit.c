@@ -635,7 +635,4 @@ static const struct ka_test tests[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    return ka_test_run_with_policy("audit", tests, argc, argv, load_audit_policy, &policy);
-}
+KA_TEST_MAIN_WITH_POLICY("audit", tests, load_audit_policy, &policy)

@@ -300,7 +300,4 @@ static const struct ka_test tests[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    return ka_test_run_in_dir("certs", tests, argc, argv, tmpdir, sizeof(tmpdir));
-}
+KA_TEST_MAIN_IN_DIR("certs", tests, tmpdir)

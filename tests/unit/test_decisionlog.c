@@ -574,8 +574,4 @@ static const struct ka_test tests[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    return ka_test_run_with_policy("decisionlog", tests, argc, argv, ka_test_load_checklist,
-                                   &policy);
-}
+KA_TEST_MAIN_WITH_POLICY("decisionlog", tests, ka_test_load_checklist, &policy)

@@ -121,7 +121,4 @@ static const struct ka_test tests[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    return ka_test_run_in_dir("file", tests, argc, argv, tmpdir, sizeof(tmpdir));
-}
+KA_TEST_MAIN_IN_DIR("file", tests, tmpdir)

@@ -16,6 +16,20 @@ static int load(const char *text, struct ka_buf *diag, struct ka_policy **out)
     return ka_policy_load_buffer("p.yaml", text, strlen(text), NULL, out, diag);
 }
 
+/* `text` loaded, which must succeed (else its diagnostics are shown); the caller unrefs it. */
+static struct ka_policy *load_ok(const char *text)
+{
+    struct ka_buf diag;
+    struct ka_policy *p = NULL;
+    int ret = load(text, &diag, &p);
+    if (ret != 0) {
+        fprintf(stderr, "\n%s\n", diag.data ? diag.data : "");
+    }
+    ka_buf_free(&diag);
+    CU_ASSERT_EQUAL_FATAL(ret, 0);
+    return p;
+}
+
 #define HEAD "apiVersion: kadmit.dev/v1alpha1\nkind: Policy\nmetadata: {name: t}\nspec:\n"
 
 static void expect_diag(const char *text, const char *needle)
@@ -101,15 +115,11 @@ static void test_replacement_params(void)
                 "replacementControllers.alice must list the kinds that user manages");
     expect_diag(ATTEST "        replacementMaxAge: 3\n",
                 "param \"replacementMaxAge\" must be a duration");
-    struct ka_buf diag;
-    struct ka_policy *p = NULL;
-    CU_ASSERT_EQUAL(load(ATTEST "        replacementMaxAge: 0\n        keys: []\n"
-                                "        replacementControllers: {\"system:serviceaccount:ops:"
-                                "spine\": [StatefulSet, Deployment]}\n",
-                         &diag, &p),
-                    0);
+    struct ka_policy *p =
+        load_ok(ATTEST "        replacementMaxAge: 0\n        keys: []\n"
+                       "        replacementControllers: {\"system:serviceaccount:ops:"
+                       "spine\": [StatefulSet, Deployment]}\n");
     ka_policy_unref(p);
-    ka_buf_free(&diag);
 #undef ATTEST
 }
 
@@ -121,6 +131,10 @@ static void test_bad_selector(void)
                 "unknown operator \"Inn\"");
     expect_diag(HEAD "  rules:\n    - id: image-pinned\n      match: {kinds: [Pods]}\n",
                 "unknown kind \"Pods\"");
+    /* a relation rule's selector params are checked although the rule has no check of its own */
+    expect_diag(HEAD "  rules:\n    - id: pdb-coverage\n      params:\n        memorySpine:\n"
+                     "          matchExpressions: [{key: app, operator: Inn, values: [a]}]\n",
+                "unknown operator \"Inn\"");
 }
 
 static void test_exception_needs_reason(void)
@@ -141,13 +155,9 @@ static void test_wrong_api_version_and_yaml_error(void)
 
 static void test_params_merge_defaults(void)
 {
-    struct ka_buf diag;
-    struct ka_policy *p = NULL;
-    CU_ASSERT_EQUAL_FATAL(load(HEAD "  rules:\n    - id: termination-grace-period\n"
-                                    "      action: warn\n      params: {minSeconds: 90}\n"
-                                    "    - id: inject-probes\n",
-                               &diag, &p),
-                          0);
+    struct ka_policy *p = load_ok(HEAD "  rules:\n    - id: termination-grace-period\n"
+                                       "      action: warn\n      params: {minSeconds: 90}\n"
+                                       "    - id: inject-probes\n");
     size_t n = 0;
     const struct ka_rule *rules = ka_policy_rules(p, &n);
     CU_ASSERT_EQUAL_FATAL(n, 2);
@@ -158,7 +168,6 @@ static void test_params_merge_defaults(void)
     const cJSON *ex = ka_policy_excluded_namespaces(p);
     CU_ASSERT_EQUAL(cJSON_GetArraySize(ex), 4); /* the default list */
     ka_policy_unref(p);
-    ka_buf_free(&diag);
 }
 
 static void test_holder_swaps(void)
@@ -302,9 +311,7 @@ static void test_overlay_over_embedded_checklist(void)
     static const char text[] = OVERLAY("tune", "checklist") "  rules:\n"
                                                             "    - id: image-pinned\n"
                                                             "      action: warn\n";
-    struct ka_buf diag;
-    struct ka_policy *p = NULL;
-    CU_ASSERT_EQUAL_FATAL(load(text, &diag, &p), 0);
+    struct ka_policy *p = load_ok(text);
     size_t n = 0;
     const struct ka_rule *rules = ka_policy_rules(p, &n);
     struct ka_policy *checklist = NULL;
@@ -331,7 +338,6 @@ static void test_overlay_over_embedded_checklist(void)
     CU_ASSERT_STRING_EQUAL(origin_of(eff, "resources-required", "match"), "(not set)");
     cJSON_Delete(eff);
     ka_policy_unref(p);
-    ka_buf_free(&diag);
 }
 
 static void test_overlay_over_named_policy(void)
@@ -377,9 +383,7 @@ static void test_overlay_params_merge(void)
                                                             "      params:\n"
                                                             "        maxSeverity: {HIGH: 3}\n"
                                                             "        keyFiles: [/k/*.pem]\n";
-    struct ka_buf diag;
-    struct ka_policy *p = NULL;
-    CU_ASSERT_EQUAL_FATAL(load(text, &diag, &p), 0);
+    struct ka_policy *p = load_ok(text);
     const cJSON *params = rule_of(p, "image-scan-attestation")->params;
     const cJSON *sev = cJSON_GetObjectItemCaseSensitive(params, "maxSeverity");
     /* mappings merge key by key: the checklist's CRITICAL: 0 stays */
@@ -392,7 +396,6 @@ static void test_overlay_params_merge(void)
     /* params not given keep the checklist's values */
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItemCaseSensitive(params, "maxAge")->valuestring, "168h");
     ka_policy_unref(p);
-    ka_buf_free(&diag);
     expect_diag(OVERLAY("tune", "checklist") "  rules:\n    - id: image-pinned\n"
                                              "      params: {requireDigest: 1}\n",
                 "p.yaml:8:31: rule \"image-pinned\": param \"requireDigest\" must be");
@@ -404,9 +407,7 @@ static void test_overlay_exceptions_append_and_replace(void)
         OVERLAY("tune", "checklist") "  rules:\n    - id: probes-required\n"
                                      "      exceptions:\n"
                                      "        - {name: legacy, names: [old-*], reason: OPS-1}\n";
-    struct ka_buf diag;
-    struct ka_policy *p = NULL;
-    CU_ASSERT_EQUAL_FATAL(load(append, &diag, &p), 0);
+    struct ka_policy *p = load_ok(append);
     const cJSON *ex = rule_of(p, "probes-required")->exceptions;
     CU_ASSERT_EQUAL(cJSON_GetArraySize(ex), 2);
     CU_ASSERT_STRING_EQUAL(
@@ -415,13 +416,12 @@ static void test_overlay_exceptions_append_and_replace(void)
     CU_ASSERT_STRING_EQUAL(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(ex, 1), "name")->valuestring, "legacy");
     ka_policy_unref(p);
-    ka_buf_free(&diag);
 
     static const char replace[] =
         OVERLAY("tune", "checklist") "  rules:\n    - id: probes-required\n"
                                      "      exceptions:\n        replace:\n"
                                      "          - {name: legacy, names: [old-*], reason: OPS-1}\n";
-    CU_ASSERT_EQUAL_FATAL(load(replace, &diag, &p), 0);
+    p = load_ok(replace);
     ex = rule_of(p, "probes-required")->exceptions;
     CU_ASSERT_EQUAL_FATAL(cJSON_GetArraySize(ex), 1);
     CU_ASSERT_STRING_EQUAL(
@@ -439,7 +439,6 @@ static void test_overlay_exceptions_append_and_replace(void)
         "p.yaml:10");
     cJSON_Delete(eff);
     ka_policy_unref(p);
-    ka_buf_free(&diag);
     expect_diag(OVERLAY("tune", "checklist") "  rules:\n    - id: probes-required\n"
                                              "      exceptions: {replcae: []}\n",
                 "p.yaml:8:29: exceptions: unknown field \"replcae\"");
@@ -620,14 +619,13 @@ static void test_other_rules(void)
                                     "    - id: image-pinned\n      action: audit\n";
     static const char without[] = HEAD "  otherRules: \"off\"\n  rules:\n"
                                        "    - id: image-pinned\n      action: audit\n";
-    struct ka_buf diag;
     struct ka_policy *p = NULL;
     size_t want = 1;
     for (size_t d = 0; ka_rule_defs[d] != NULL; d++) {
         want += strcmp(ka_rule_defs[d]->id, "image-pinned") != 0 &&
                 ka_rule_defs[d]->default_action != KA_ACTION_OFF;
     }
-    CU_ASSERT_EQUAL_FATAL(load(with, &diag, &p), 0);
+    p = load_ok(with);
     size_t n = 0;
     const struct ka_rule *rules = ka_policy_rules(p, &n);
     CU_ASSERT_EQUAL(n, want);
@@ -637,12 +635,10 @@ static void test_other_rules(void)
         CU_ASSERT_PTR_NOT_NULL(rules[i].params);
     }
     ka_policy_unref(p);
-    ka_buf_free(&diag);
-    CU_ASSERT_EQUAL_FATAL(load(without, &diag, &p), 0);
+    p = load_ok(without);
     ka_policy_rules(p, &n);
     CU_ASSERT_EQUAL(n, 1);
     ka_policy_unref(p);
-    ka_buf_free(&diag);
     expect_diag(HEAD "  otherRules: all\n", "p.yaml:5:15: spec.otherRules must be default or off");
 }
 

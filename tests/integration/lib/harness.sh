@@ -3,6 +3,8 @@
 #   check NAME CMD...              CMD must succeed
 #   check_eq NAME EXPECTED ACTUAL  the two strings are equal
 #   check_contains NAME NEEDLE HAYSTACK
+#   holds CODE                     shell code over the script's functions and variables succeeds
+#                                  (check NAME holds "a && b"; in a subshell, without pipefail)
 #   finish                         prints "N passed, M failed"; the exit code of the script
 #   free_port                      a loopback TCP port nobody uses now (tests/lib/ports.sh)
 #   make_certs DIR                 CA + serving certificate for 127.0.0.1 (kadmit certs)
@@ -17,8 +19,10 @@
 #   metric NAME_WITH_LABELS        value of one line of /metrics
 #   clean_log LOG                  no sanitizer report and no crash in LOG
 #   test_policy FILE               the shipped checklist with image-scan-attestation off
-# Needs $KADMIT (default build/kadmit); start_server's callers keep logs in their own $tmp.
-KADMIT=${KADMIT:-build/kadmit}
+#   use_tmp [CLEANUP]              $tmp: a fresh directory, removed at exit after CLEANUP runs
+# Needs $KADMIT (default build/kadmit, made absolute here so scripts may cd); start_server's
+# callers keep logs in their own $tmp.
+KADMIT=$(realpath -m "${KADMIT:-build/kadmit}")
 passed=0
 failed=0
 ok() {
@@ -33,6 +37,13 @@ check() {
   local name=$1
   shift
   if "$@"; then ok "$name"; else bad "$name"; fi
+}
+holds() {
+  (set +o pipefail; eval "$1")
+}
+use_tmp() {
+  tmp=$(mktemp -d)
+  trap "${1:+$1; }rm -rf \"\$tmp\"" EXIT
 }
 finish() {
   echo "$passed passed, $failed failed"
