@@ -779,8 +779,26 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         return add_error(a, source, "document is not a Kubernetes object (not a mapping)");
     }
     const char *kind = str_at(obj, "kind");
+    if (kind == NULL && cJSON_GetObjectItemCaseSensitive(obj, "metadata") == NULL) {
+        /* no kind and no metadata: YAML of another tool, counted under its file's name */
+        char file[600];
+        snprintf(file, sizeof(file), "%s", source);
+        char *cut = strchr(file, '#');
+        if (cut != NULL) {
+            *cut = '\0';
+        }
+        cut = strrchr(file, ':');
+        if (cut != NULL && cut[1] != '\0' && strspn(cut + 1, "0123456789") == strlen(cut + 1)) {
+            *cut = '\0';
+        }
+        const char *base = strrchr(file, '/');
+        count_skipped(a, &a->skipped_not_objects, base != NULL ? base + 1 : file);
+        return 0;
+    }
     if (kind == NULL) {
-        return add_error(a, source, "document has no kind");
+        return add_error(a, source,
+                         "document has no kind (it has metadata, so it looks like a "
+                         "Kubernetes object missing its kind)");
     }
     if (strcmp(kind, "List") == 0 ||
         (strlen(kind) > 4 && strcmp(kind + strlen(kind) - 4, "List") == 0 &&
@@ -1510,8 +1528,10 @@ static int summary_json_fill(cJSON *sum, const struct ka_audit *a)
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
     cJSON *skinds = cJSON_AddObjectToObject(sum, "skippedKinds");
     cJSON *snamespaces = cJSON_AddObjectToObject(sum, "skippedNamespaces");
+    cJSON *snot = cJSON_AddObjectToObject(sum, "skippedNotKubernetes");
     if (sadm == NULL || sfin == NULL || tally_json(skinds, &a->skipped_kinds, "(other kinds)") ||
-        tally_json(snamespaces, &a->skipped_namespaces, "(other namespaces)")) {
+        tally_json(snamespaces, &a->skipped_namespaces, "(other namespaces)") ||
+        tally_json(snot, &a->skipped_not_objects, "(other files)")) {
         return KA_ENOMEM;
     }
     if (add_counts(sum, top, topv, 11) != 0 || add_counts(sadm, adm, admv, 5) != 0 ||
