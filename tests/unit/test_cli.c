@@ -163,9 +163,41 @@ static void test_binary_help_lists_every_flag(void)
     free(help);
 }
 
+/* README.md's tables: a row per command ("| `kadmit NAME") and one per serve flag ("| `--NAME` |").
+ */
+static void test_readme_lists_commands_and_serve_flags(void)
+{
+    const char *dir = getenv("KADMIT_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/README.md", dir != NULL ? dir : ".");
+    struct ka_buf readme;
+    ka_buf_init(&readme, 4u * 1024u * 1024u);
+    CU_ASSERT_EQUAL_FATAL(ka_buf_read_file(&readme, path), 0);
+    collect_all();
+    char want[128];
+    for (const struct ka_cli_command *c = ka_cli_commands; c->name != NULL; c++) {
+        snprintf(want, sizeof(want), "| `kadmit %s", c->name);
+        if (strstr(readme.data, want) == NULL) {
+            fprintf(stderr, "README.md: no row \"%s\" in the command table\n", want);
+        }
+        CU_ASSERT_PTR_NOT_NULL(strstr(readme.data, want));
+    }
+    for (size_t i = 0; i < n_tables; i++) {
+        for (size_t j = 0; strcmp(tables[i].command, "serve") == 0 && j < tables[i].n; j++) {
+            snprintf(want, sizeof(want), "| `--%s` |", tables[i].rows[j].name);
+            if (strstr(readme.data, want) == NULL) {
+                fprintf(stderr, "README.md: no row \"%s\" in serve's flags\n", want);
+            }
+            CU_ASSERT_PTR_NOT_NULL(strstr(readme.data, want));
+        }
+    }
+    ka_buf_free(&readme);
+}
+
 static const struct ka_test tests[] = {
     {"every_row_documented", test_every_row_documented},
     {"binary_help_lists_every_flag", test_binary_help_lists_every_flag},
+    {"readme_lists_commands_and_serve_flags", test_readme_lists_commands_and_serve_flags},
     {NULL, NULL},
 };
 
