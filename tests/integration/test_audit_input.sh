@@ -5,7 +5,8 @@
 # snapshot, a snapshot with owners and pods, namespace defaulting reaching an exception, empty
 # input, a List larger than the old 64 MiB file cap, an object over the per-object cap, YAML
 # Lists (`kubectl get -o yaml`) read item by item, custom resources named like a checked kind,
-# document separators as kubectl reads them.
+# document separators as kubectl reads them, a Helm chart directory (files that are not
+# Kubernetes objects).
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 source tests/integration/lib/harness.sh
@@ -267,6 +268,16 @@ expect_audit separators 2 '[7,0,6,0,1]' "document separators as kubectl reads th
 audit helm-template "$F/helm-template.yaml"
 expect_audit helm-template 2 '[1,0,0,0,1]' "an unrendered Helm template: an error that says to render it first" \
   "q helm-template '.errors[0].error' | grep -q 'starts a template: render it first (helm template)'"
+
+audit helm-chart "$F/helm-chart"
+check "a Helm chart directory: Chart.yaml, values.yaml, a kind-less kustomization.yaml skipped as not Kubernetes objects, by file; the template and a document with metadata but no kind are errors" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc helm-chart 2 && accounts helm-chart '[5,0,3,0,2]' &&
+    is helm-chart '.summary.skippedNotKubernetes' '{\"Chart.yaml\":1,\"kustomization.yaml\":1,\"values.yaml\":1}' &&
+    q helm-chart '[.errors[].error]' | grep -q 'document has no kind (it has metadata' &&
+    q helm-chart '[.errors[].error]' | grep -q 'a template: render it first (helm template)'"
+"$KADMIT" audit --policies "$F/policy.yaml" "$F/helm-chart" >"$WORK/helm-chart.txt" 2>/dev/null
+check "text: the accounting line names the non-Kubernetes files" \
+  bash -c "tr '\\n' ' ' <'$WORK/helm-chart.txt' | grep -q 'not Kubernetes *objects, no kind or metadata: *Chart.yaml 1, *kustomization.yaml 1, *values.yaml 1'"
 
 check "--help documents input formats, owned objects, --namespace and the accounting line" \
   bash -c "\"$KADMIT\" audit --help | grep -q 'anchors, aliases' && \"$KADMIT\" audit --help | grep -q 'jq -c' &&

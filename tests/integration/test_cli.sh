@@ -51,6 +51,9 @@ check "review needs --endpoint" bash -c "\"$KADMIT\" review $cases/rules/image-p
 # lint
 check "lint accepts the shipped policies" "$KADMIT" lint policies/
 check "the shipped checklist denies images without attestations" bash -c "COLUMNS=1000 \"$KADMIT\" audit tests/fixtures/manifests/agent-statefulset.yaml 2>/dev/null | grep -q 'image-scan-attestation: container \"agent\": image registry.chaozcode.com/agent:2.4.0 is referenced by tag'"
+# a tag-only image gets the one change that matters, not the missing-directory note
+check "a tag-only image is told how to get its digest" bash -c "COLUMNS=1000 \"$KADMIT\" audit tests/fixtures/manifests/agent-statefulset.yaml 2>/dev/null | grep 'image-scan-attestation: container \"agent\"' | grep -q 'crane digest registry.chaozcode.com/agent:2.4.0'"
+check "a tag-only image's denial does not bury it under the directory note" bash -c "! COLUMNS=1000 \"$KADMIT\" audit tests/fixtures/manifests/agent-statefulset.yaml 2>/dev/null | grep 'image-scan-attestation: container \"agent\"' | grep -q 'attestation directory'"
 cat >"$tmp/bad.yaml" <<'Y'
 apiVersion: kadmit.dev/v1alpha1
 kind: Policy

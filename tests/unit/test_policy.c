@@ -131,6 +131,10 @@ static void test_bad_selector(void)
                 "unknown operator \"Inn\"");
     expect_diag(HEAD "  rules:\n    - id: image-pinned\n      match: {kinds: [Pods]}\n",
                 "unknown kind \"Pods\"");
+    /* a relation rule's selector params are checked although the rule has no check of its own */
+    expect_diag(HEAD "  rules:\n    - id: pdb-coverage\n      params:\n        memorySpine:\n"
+                     "          matchExpressions: [{key: app, operator: Inn, values: [a]}]\n",
+                "unknown operator \"Inn\"");
 }
 
 static void test_exception_needs_reason(void)

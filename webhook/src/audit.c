@@ -779,8 +779,26 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         return add_error(a, source, "document is not a Kubernetes object (not a mapping)");
     }
     const char *kind = str_at(obj, "kind");
+    if (kind == NULL && cJSON_GetObjectItemCaseSensitive(obj, "metadata") == NULL) {
+        /* no kind and no metadata: YAML of another tool, counted under its file's name */
+        char file[600];
+        snprintf(file, sizeof(file), "%s", source);
+        char *cut = strchr(file, '#');
+        if (cut != NULL) {
+            *cut = '\0';
+        }
+        cut = strrchr(file, ':');
+        if (cut != NULL && cut[1] != '\0' && strspn(cut + 1, "0123456789") == strlen(cut + 1)) {
+            *cut = '\0';
+        }
+        const char *base = strrchr(file, '/');
+        count_skipped(a, &a->skipped_not_objects, base != NULL ? base + 1 : file);
+        return 0;
+    }
     if (kind == NULL) {
-        return add_error(a, source, "document has no kind");
+        return add_error(a, source,
+                         "document has no kind (it has metadata, so it looks like a "
+                         "Kubernetes object missing its kind)");
     }
     if (strcmp(kind, "List") == 0 ||
         (strlen(kind) > 4 && strcmp(kind + strlen(kind) - 4, "List") == 0 &&
@@ -953,35 +971,11 @@ static int is_manifest(const char *name)
                               (n > 6 && strcmp(name + n - 6, ".jsonl") == 0));
 }
 
-static int add_dir(struct ka_audit *a, const char *path, unsigned depth)
+/* ka_file_walk's visitor: each manifest file of a directory, or why a directory was skipped. */
+static int add_walked(void *ctx, const char *path, const char *problem)
 {
-    if (depth > 16) {
-        return add_error(a, path, "directories nested too deeply");
-    }
-    struct ka_file_list names;
-    int ret = ka_file_list_dir(path, NULL, SIZE_MAX, &names);
-    if (ret == KA_ENOMEM) {
-        return ret;
-    }
-    if (ret != 0) {
-        return add_error(a, path, "cannot open directory");
-    }
-    for (size_t i = 0; i < names.n && ret == 0; i++) {
-        char full[4096];
-        size_t plen = strlen(path);
-        snprintf(full, sizeof(full), "%.*s/%s",
-                 (int)(plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen), path, names.names[i]);
-        struct stat st;
-        if (stat(full, &st) == 0) {
-            if (S_ISDIR(st.st_mode)) {
-                ret = add_dir(a, full, depth + 1);
-            } else if (is_manifest(names.names[i])) {
-                ret = ka_audit_add_path(a, full);
-            }
-        }
-    }
-    ka_file_list_free(&names);
-    return ret;
+    struct ka_audit *a = ctx;
+    return problem != NULL ? add_error(a, path, problem) : ka_audit_add_path(a, path);
 }
 
 static int add_path(struct ka_audit *a, const char *path);
@@ -1016,7 +1010,7 @@ static int add_path(struct ka_audit *a, const char *path)
             return add_error(a, path, "no such file or directory");
         }
         if (S_ISDIR(st.st_mode)) {
-            return add_dir(a, path, 0);
+            return ka_file_walk(path, is_manifest, add_walked, a);
         }
     }
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
@@ -1510,8 +1504,10 @@ static int summary_json_fill(cJSON *sum, const struct ka_audit *a)
     cJSON *sfin = cJSON_AddObjectToObject(sum, "findings");
     cJSON *skinds = cJSON_AddObjectToObject(sum, "skippedKinds");
     cJSON *snamespaces = cJSON_AddObjectToObject(sum, "skippedNamespaces");
+    cJSON *snot = cJSON_AddObjectToObject(sum, "skippedNotKubernetes");
     if (sadm == NULL || sfin == NULL || tally_json(skinds, &a->skipped_kinds, "(other kinds)") ||
-        tally_json(snamespaces, &a->skipped_namespaces, "(other namespaces)")) {
+        tally_json(snamespaces, &a->skipped_namespaces, "(other namespaces)") ||
+        tally_json(snot, &a->skipped_not_objects, "(other files)")) {
         return KA_ENOMEM;
     }
     if (add_counts(sum, top, topv, 11) != 0 || add_counts(sadm, adm, admv, 5) != 0 ||

@@ -264,6 +264,9 @@ int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_coun
         ret = ret ? ret
                   : add_tally(out, m, &a->skipped_namespaces, &open, "excluded namespaces",
                               "other namespaces");
+        ret = ret ? ret
+                  : add_tally(out, m, &a->skipped_not_objects, &open,
+                              "not Kubernetes objects, no kind or metadata", "other files");
         if (ret == 0 && open[0] != ' ') {
             ret = ka_buf_adds(out, ")");
         }

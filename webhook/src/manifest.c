@@ -781,8 +781,11 @@ static int yaml_chunk(struct ka_manifest_reader *r, unsigned first_line, size_t 
         while (n > 0 && diag.data[n - 1] == '\n') {
             n--;
         }
-        snprintf(r->pending_error, sizeof(r->pending_error), "cannot parse: %.*s",
-                 (int)(n < 450 ? n : 450), diag.data != NULL ? diag.data : "");
+        /* an unrendered Helm template (a chart's templates/ directory) rarely parses */
+        int template = r->value.len > 1 && memmem(r->value.data, r->value.len, "{{", 2) != NULL;
+        snprintf(r->pending_error, sizeof(r->pending_error), "cannot parse: %.*s%s",
+                 (int)(n < 400 ? n : 400), diag.data != NULL ? diag.data : "",
+                 template ? "; it holds \"{{\", a template: render it first (helm template)" : "");
         r->pending_line = r->ys.error_line > 0 ? (unsigned)r->ys.error_line : first_line;
         ret = 0;
     }

@@ -149,6 +149,9 @@ struct ka_audit {
     size_t n_skipped; /* objects of kinds kadmit does not check (Service, ConfigMap...), and
                          objects in the policy's excluded namespaces (no rule looks at them) */
     struct ka_audit_name_tally skipped_kinds, skipped_namespaces;
+    /* documents that are not Kubernetes objects, by file name: a mapping with no kind and no
+     * metadata (a Helm chart's Chart.yaml and values.yaml, a kustomization.yaml without kind) */
+    struct ka_audit_name_tally skipped_not_objects;
     size_t n_owned;    /* objects whose controller (ownerReferences, controller: true) is in the
                           same input and was evaluated: a Deployment's ReplicaSets and Pods.
                           Their owner's template is what they run, so they are not reported

@@ -514,13 +514,16 @@ static int check_image(struct ka_rule_run *run, const char *container, const cha
     if (ret != 0) {
         goto done;
     }
-    char what[600];
+    /* an image without a digest fails whatever keys and files there are: the note about them
+     * would bury the one change that matters */
+    int pinned = ka_image_digest(image, NULL) == KA_DIGEST_SHA256;
+    char what[600], resolve[300];
     snprintf(what, sizeof(what), "%s%s%s%s", lead, why.data ? why.data : "no usable attestation",
-             st->note[0] ? "; " : "", st->note);
+             pinned && st->note[0] ? "; " : "", pinned ? st->note : "");
+    snprintf(resolve, sizeof(resolve), "get the digest with: crane digest %.200s", image);
     ret = ka_rule_report_stale(
         run, (enum ka_stale)stale, soften, container, path, what,
-        ka_image_digest(image, NULL) != KA_DIGEST_SHA256
-            ? "reference the image as repo@sha256:<digest>"
+        !pinned ? resolve
         : stale != KA_STALE_NONE
             ? "publish a fresh signed scan of this digest to the attestation directory; a new "
               "rollout of this image is denied until then"
