@@ -71,8 +71,8 @@ static int fixed_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
 static void bench_usage(FILE *f)
 {
     static const struct ka_cli_usage usage = {
-        "bench_fixed_server [--bench-plain] [--bench-echo-uid] --tls-cert FILE --tls-key FILE "
-        "[flags]",
+        "bench_fixed_server [--bench-plain] [--bench-echo-uid]\n"
+        "                   --tls-cert FILE --tls-key FILE [flags]",
         "kadmit serve's server answering every request with one fixed response.\n", NULL};
     ka_cli_settings_usage(f, &usage);
 }
