@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/pk.h>
 
+#include "bench_time.h"
 #include "kadmit/attest.h"
 #include "kadmit/buf.h"
 #include "kadmit/log.h"
@@ -37,13 +37,6 @@ static double cpu_ms(void)
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static long peak_rss_kib(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
 }
 
 static void digest_of(size_t i, char out[65])
@@ -146,7 +139,7 @@ int main(int argc, char **argv)
         bytes += file.len;
     }
     printf("generate: %zu signed attestations (%zu bytes) in %.0f ms\n", n, bytes, ms_since(&t0));
-    long rss0 = peak_rss_kib();
+    long rss0 = bench_peak_rss_kib();
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     double c0 = cpu_ms();
@@ -231,7 +224,7 @@ int main(int argc, char **argv)
     free(hits);
     free(misses);
     ka_buf_free(&why);
-    printf("rss:      peak %ld KiB (%ld KiB before load)\n", peak_rss_kib(), rss0);
+    printf("rss:      peak %ld KiB (%ld KiB before load)\n", bench_peak_rss_kib(), rss0);
     ret = 0;
 exit:
     if (getenv("KADMIT_BENCH_KEEP") == NULL) {

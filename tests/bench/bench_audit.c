@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_time.h"
 #include "kadmit/admission.h"
 #include "kadmit/audit.h"
 #include "kadmit/decisionlog.h"
@@ -23,13 +23,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long maxrss_kib(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
 }
 
 /* One object of a realistic mix; about a third break a rule. */
@@ -139,7 +132,7 @@ int main(int argc, char **argv)
     printf("snapshot: %d objects in %d namespaces, %.1f MiB (%s)\n", objects, namespaces,
            (double)snap.len / 1048576.0, path);
     ka_buf_free(&snap);
-    long rss0 = maxrss_kib();
+    long rss0 = bench_peak_rss_kib();
 
     struct ka_audit a;
     ka_audit_init(&a, policy);
@@ -157,7 +150,8 @@ int main(int argc, char **argv)
     for (int f = 0; f < 5; f++) {
         render(names[f], &a, f);
     }
-    printf("  peak RSS           %8ld KiB (%ld KiB before the audit)\n", maxrss_kib(), rss0);
+    printf("  peak RSS           %8ld KiB (%ld KiB before the audit)\n", bench_peak_rss_kib(),
+           rss0);
     ka_audit_free(&a);
     unlink(path);
 

@@ -1,7 +1,8 @@
-/* Timing for the benchmarks: this thread's CPU time, and a comparator to sort runs. */
+/* Timing for the benchmarks: this thread's CPU time, a comparator to sort runs, the peak RSS. */
 #ifndef KADMIT_BENCH_TIME_H
 #define KADMIT_BENCH_TIME_H
 
+#include <sys/resource.h>
 #include <time.h>
 
 /* This thread's CPU time in ns: time spent descheduled on a shared machine does not count
@@ -18,6 +19,14 @@ static inline int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Peak resident set size of this process, KiB. */
+static inline long bench_peak_rss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
 }
 
 #endif
