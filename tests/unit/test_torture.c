@@ -474,8 +474,8 @@ static void test_relations(void)
     CU_ASSERT_EQUAL(relations_once(objs, n_objs, 0, &ret, ref), 0);
     long total = t.calls;
     CU_ASSERT_EQUAL_FATAL(ret, 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "pdb-coverage StatefulSet/memory-spine 1\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "hpa-coverage StatefulSet/agent 0 not-evaluated\n"));
+    KA_ASSERT_HAS(ref, "pdb-coverage StatefulSet/memory-spine 1\n",
+                  "hpa-coverage StatefulSet/agent 0 not-evaluated\n");
     long n_error = 0, n_same = 0, n_bad = 0, n_leak = 0;
     for (long n = 1; n <= total; n++) {
         long leaked = relations_once(objs, n_objs, n, &ret, got);
@@ -567,9 +567,8 @@ static void test_reports(void)
     CU_ASSERT_EQUAL(reports_once(&a, 0, &ret, &ref), 0);
     long total = t.calls;
     CU_ASSERT_EQUAL_FATAL(ret, 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "<tr data-rule=\"resources-required\""));
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "\"kind\":\t\"ClusterPolicyReport\""));
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref, "\"name\":\t\"kadmit-checklist-2\""));
+    KA_ASSERT_HAS(ref, "<tr data-rule=\"resources-required\"", "\"kind\":\t\"ClusterPolicyReport\"",
+                  "\"name\":\t\"kadmit-checklist-2\"");
     long n_error = 0, n_same = 0, n_bad = 0, n_leak = 0;
     for (long n = 1; n <= total; n++) {
         long leaked = reports_once(&a, n, &ret, &got);
