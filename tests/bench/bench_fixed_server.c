@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kadmit/cli.h"
 #include "kadmit/config.h"
 #include "kadmit/error.h"
 #include "kadmit/log.h"
@@ -67,6 +68,15 @@ static int fixed_handler(void *ctx, enum ka_endpoint ep, const char *body, size_
     return ka_buf_add(response, fixed_response, sizeof(fixed_response) - 1);
 }
 
+static void bench_usage(FILE *f)
+{
+    static const struct ka_cli_usage usage = {
+        "bench_fixed_server [--bench-plain] [--bench-echo-uid]\n"
+        "                   --tls-cert FILE --tls-key FILE [flags]",
+        "kadmit serve's server answering every request with one fixed response.\n", NULL};
+    ka_cli_settings_usage(f, &usage);
+}
+
 int main(int argc, char **argv)
 {
     int ret = 2;
@@ -90,8 +100,7 @@ int main(int argc, char **argv)
         argv++;
         argc--;
     }
-    int done = ka_config_from_args(&cfg, argc, argv, "bench_fixed_server",
-                                   "serve (bench_fixed_server [--bench-plain] [--bench-echo-uid])");
+    int done = ka_config_from_args(&cfg, argc, argv, "bench_fixed_server", bench_usage);
     if (done >= 0) {
         ret = done;
         goto exit;

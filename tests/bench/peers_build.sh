@@ -25,17 +25,8 @@ KUBE_SCORE_VERSION=v1.20.0
 GATEKEEPER_VERSION=v3.23.1
 KYVERNO_VERSION=v1.19.1
 
-GO="${GO:-}"
-if [ -z "$GO" ]; then
-  if command -v go >/dev/null 2>&1; then GO="$(command -v go)";
-  elif [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go;
-  else echo "peers_build.sh: no go toolchain found (set GO=...)" >&2; exit 2; fi
-fi
-CACHE="${KADMIT_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kadmit-tools}"
-LOG="$CACHE/peers-build.log"
-mkdir -p "$CACHE"
-export CGO_ENABLED="${CGO_ENABLED:-0}"
-P="${TOOLS_BUILD_P:-1}"
+ME=peers_build.sh LOG_NAME=peers-build.log
+. "$(dirname "$0")/../tools/go_tools.sh"
 
 # build <output-path> <module> <version> <package dir inside the module>
 build() {
@@ -50,10 +41,8 @@ build() {
   cp -r "$src/." "$work" && chmod -R u+w "$work"
   if ! (cd "$work" && "$GO" mod download >>"$LOG" 2>&1 &&
     "$GO" build -p "$P" -trimpath -ldflags "-s -w" -o "$out.tmp" "./$pkg" >>"$LOG" 2>&1); then
-    echo "peers_build.sh: building $mod@$ver failed; last lines of $LOG:" >&2
-    tail -n 30 "$LOG" >&2
     rm -rf "$work" "$out.tmp"
-    exit 1
+    build_failed "$mod@$ver"
   fi
   mv "$out.tmp" "$out"
   rm -rf "$work"

@@ -321,30 +321,25 @@ kadmit_launch_image() {
   mkdir -p "$WORK/decision-log" && chmod 0777 "$WORK/decision-log"
   ln -sfn decision-log/decisions.jsonl "$WORK/decisions.jsonl"
   chmod -R o+rX "$PKI"
+  # The environment and volumes both runners take (podman's -e and -v syntax).
+  local run=(-e KADMIT_LOG_LEVEL=debug -e KADMIT_CLIENT_CA="$PKI/ca.crt"
+    -e KADMIT_CLIENT_ALLOWED_SUBJECTS="$KADMIT_CLIENT_CN"
+    -e KADMIT_DECISION_LOG="$WORK/decision-log/decisions.jsonl"
+    -v "$KADMIT_CERTS:/etc/kadmit/tls:ro" -v "$POLICY_DIR:/etc/kadmit/policies:ro"
+    -v "$WORK/attestations:/etc/kadmit/attestations:ro"
+    -v "$WORK/attestation-keys:/etc/kadmit/attestation-keys:ro" -v "$WORK:$WORK:ro"
+    -v "$WORK/decision-log:$WORK/decision-log:rw")
   if [ -n "${KADMIT_E2E_IMAGE_BUNDLE:-}" ]; then
-    "$REPO/tests/platforms/chroot-image.sh" "$KADMIT_E2E_IMAGE_BUNDLE" -e KADMIT_LOG_LEVEL=debug \
-      -e KADMIT_CLIENT_CA="$PKI/ca.crt" -e KADMIT_CLIENT_ALLOWED_SUBJECTS="$KADMIT_CLIENT_CN" \
-      -e KADMIT_DECISION_LOG="$WORK/decision-log/decisions.jsonl" \
-      -p "8443=$KADMIT_PORT" -p "9090=$KADMIT_METRICS_PORT" \
-      -v "$KADMIT_CERTS:/etc/kadmit/tls" -v "$POLICY_DIR:/etc/kadmit/policies" \
-      -v "$WORK/attestations:/etc/kadmit/attestations" \
-      -v "$WORK/attestation-keys:/etc/kadmit/attestation-keys" -v "$WORK:$WORK" \
-      -v "$WORK/decision-log:$WORK/decision-log:rw" >>"$LOGS/kadmit.log" 2>&1 &
-    PID_KADMIT=$!
-    return
+    "$REPO/tests/platforms/chroot-image.sh" "$KADMIT_E2E_IMAGE_BUNDLE" "${run[@]}" \
+      -p "8443=$KADMIT_PORT" -p "9090=$KADMIT_METRICS_PORT" >>"$LOGS/kadmit.log" 2>&1 &
+  else
+    podman --runtime runc --cgroup-manager cgroupfs run --rm --name "kadmit-e2e-$$" \
+      --read-only-tmpfs=false \
+      --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
+      --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 "${run[@]}" \
+      -p "127.0.0.1:$KADMIT_PORT:8443" -p "127.0.0.1:$KADMIT_METRICS_PORT:9090" \
+      "$KADMIT_E2E_IMAGE" >>"$LOGS/kadmit.log" 2>&1 &
   fi
-  podman --runtime runc --cgroup-manager cgroupfs run --rm --name "kadmit-e2e-$$" \
-    --read-only-tmpfs=false \
-    --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges \
-    --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -e KADMIT_LOG_LEVEL=debug \
-    -e KADMIT_CLIENT_CA="$PKI/ca.crt" -e KADMIT_CLIENT_ALLOWED_SUBJECTS="$KADMIT_CLIENT_CN" \
-    -e KADMIT_DECISION_LOG="$WORK/decision-log/decisions.jsonl" \
-    -p "127.0.0.1:$KADMIT_PORT:8443" -p "127.0.0.1:$KADMIT_METRICS_PORT:9090" \
-    -v "$KADMIT_CERTS:/etc/kadmit/tls:ro" -v "$POLICY_DIR:/etc/kadmit/policies:ro" \
-    -v "$WORK/attestations:/etc/kadmit/attestations:ro" \
-    -v "$WORK/attestation-keys:/etc/kadmit/attestation-keys:ro" -v "$WORK:$WORK:ro" \
-    -v "$WORK/decision-log:$WORK/decision-log:rw" \
-    "$KADMIT_E2E_IMAGE" >>"$LOGS/kadmit.log" 2>&1 &
   PID_KADMIT=$!
 }
 kadmit_launch() {

@@ -2,14 +2,14 @@
 # Run an unpacked image as deploy/base's Deployment runs it, without a container runtime: the
 # fallback of tests/platforms/image.sh and tests/e2e/run.sh where podman cannot run.
 #
-#   tests/platforms/chroot-image.sh BUNDLE [-p PORT=HOSTPORT]... [-v SRC:DST[:rw]]...
+#   tests/platforms/chroot-image.sh BUNDLE [-p PORT=HOSTPORT]... [-v SRC:DST[:ro|:rw]]...
 #                                    [-e NAME=VALUE]... [-- ARG...]
 #
 # BUNDLE is what `umoci unpack --image OCI:TAG BUNDLE` writes: rootfs/ and config.json, whose
 # process.args (the image's entrypoint and command, or the entrypoint and ARG... when given)
 # and process.user are what runs. In a private mount namespace (unshare), the root file system
 # is bind-mounted read-only, the -v directories are bind-mounted into it (read-only unless
-# :rw), with a fresh /proc and a /dev holding null, zero, random and urandom. No writable /tmp:
+# :rw; :ro is accepted, as podman takes it), with a fresh /proc and a /dev holding null, zero, random and urandom. No writable /tmp:
 # Kubernetes' readOnlyRootFilesystem gives none (podman runs get --read-only-tmpfs=false).
 # The process starts through `setpriv --no-new-privs` and
 # `chroot --userspec=UID:GID`, so it runs as the image's user with no capabilities (a setuid
@@ -74,7 +74,7 @@ exec unshare --mount --propagation private -- bash -euc '
   # Volumes last, in order (one may sit inside another, or under /tmp).
   for m in "${mounts[@]}"; do
     src=${m%%:*} dst=${m#*:} mode=ro
-    case "$dst" in *:rw) dst=${dst%:rw} mode=rw ;; esac
+    case "$dst" in *:rw) dst=${dst%:rw} mode=rw ;; *:ro) dst=${dst%:ro} ;; esac
     mkdir -p "$root/$dst"
     mount --bind "$src" "$root/$dst"
     [ "$mode" = rw ] || mount -o remount,bind,ro "$root/$dst"

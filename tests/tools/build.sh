@@ -20,18 +20,9 @@ set -euo pipefail
 COSIGN_VERSION=v3.1.3
 GGCR_VERSION=v0.22.1
 
-GO="${GO:-}"
-if [ -z "$GO" ]; then
-  if command -v go >/dev/null 2>&1; then GO="$(command -v go)";
-  elif [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go;
-  else echo "tools/build.sh: no go toolchain found (set GO=...)" >&2; exit 2; fi
-fi
-
-CACHE="${KADMIT_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kadmit-tools}"
-LOG="$CACHE/build.log"
-mkdir -p "$CACHE"
-export CGO_ENABLED="${CGO_ENABLED:-0}"
-P="${TOOLS_BUILD_P:-1}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ME=tools/build.sh LOG_NAME=build.log
+. "$HERE/go_tools.sh"
 
 # build <output-path> <package@version>
 build() {
@@ -42,10 +33,8 @@ build() {
   gobin="$(mktemp -d "$CACHE/.gobin.XXXXXX")"
   echo "=== $(date -u +%FT%TZ) go install $pkg with $("$GO" version)" >>"$LOG"
   if ! GOBIN="$gobin" "$GO" install -p "$P" -trimpath -ldflags "-s -w" "$pkg" >>"$LOG" 2>&1; then
-    echo "tools/build.sh: building $pkg failed; last lines of $LOG:" >&2
-    tail -n 30 "$LOG" >&2
     rm -rf "$gobin"
-    exit 1
+    build_failed "$pkg"
   fi
   mv "$gobin"/* "$out"
   rm -rf "$gobin"
@@ -56,16 +45,13 @@ build "$CACHE/crane-$GGCR_VERSION" "github.com/google/go-containerregistry/cmd/c
 build "$CACHE/cosign-$COSIGN_VERSION" "github.com/sigstore/cosign/v3/cmd/cosign@$COSIGN_VERSION"
 
 # referrers-registry: a local module; its cache name carries the source's hash
-HERE="$(cd "$(dirname "$0")" && pwd)"
 RR_SRC="$HERE/referrers-registry"
 RR_OUT="$CACHE/referrers-registry-$GGCR_VERSION-$(cat "$RR_SRC"/go.mod "$RR_SRC"/go.sum "$RR_SRC"/main.go | sha256sum | cut -c1-12)"
 if [ ! -x "$RR_OUT" ]; then
   echo "tools/build.sh: building $RR_SRC -> $RR_OUT (log: $LOG)" >&2
   echo "=== $(date -u +%FT%TZ) go build $RR_SRC with $("$GO" version)" >>"$LOG"
   if ! (cd "$RR_SRC" && "$GO" build -p "$P" -trimpath -ldflags "-s -w" -o "$RR_OUT.tmp" .) >>"$LOG" 2>&1; then
-    echo "tools/build.sh: building $RR_SRC failed; last lines of $LOG:" >&2
-    tail -n 30 "$LOG" >&2
-    exit 1
+    build_failed "$RR_SRC"
   fi
   mv "$RR_OUT.tmp" "$RR_OUT"
 fi

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kadmit/cli.h"
 #include "kadmit/config.h"
 #include "kadmit/error.h"
 #include "kadmit/limits.h"
@@ -139,7 +140,8 @@ static void test_help(void)
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    ka_config_usage(f, "serve");
+    static const struct ka_cli_usage usage = {"kadmit serve", NULL, NULL};
+    ka_cli_settings_usage(f, &usage);
     fclose(f);
     const char *flags[] = {"--listen",
                            "--metrics-listen",

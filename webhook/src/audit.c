@@ -971,35 +971,11 @@ static int is_manifest(const char *name)
                               (n > 6 && strcmp(name + n - 6, ".jsonl") == 0));
 }
 
-static int add_dir(struct ka_audit *a, const char *path, unsigned depth)
+/* ka_file_walk's visitor: each manifest file of a directory, or why a directory was skipped. */
+static int add_walked(void *ctx, const char *path, const char *problem)
 {
-    if (depth > 16) {
-        return add_error(a, path, "directories nested too deeply");
-    }
-    struct ka_file_list names;
-    int ret = ka_file_list_dir(path, NULL, SIZE_MAX, &names);
-    if (ret == KA_ENOMEM) {
-        return ret;
-    }
-    if (ret != 0) {
-        return add_error(a, path, "cannot open directory");
-    }
-    for (size_t i = 0; i < names.n && ret == 0; i++) {
-        char full[4096];
-        size_t plen = strlen(path);
-        snprintf(full, sizeof(full), "%.*s/%s",
-                 (int)(plen > 1 && path[plen - 1] == '/' ? plen - 1 : plen), path, names.names[i]);
-        struct stat st;
-        if (stat(full, &st) == 0) {
-            if (S_ISDIR(st.st_mode)) {
-                ret = add_dir(a, full, depth + 1);
-            } else if (is_manifest(names.names[i])) {
-                ret = ka_audit_add_path(a, full);
-            }
-        }
-    }
-    ka_file_list_free(&names);
-    return ret;
+    struct ka_audit *a = ctx;
+    return problem != NULL ? add_error(a, path, problem) : ka_audit_add_path(a, path);
 }
 
 static int add_path(struct ka_audit *a, const char *path);
@@ -1034,7 +1010,7 @@ static int add_path(struct ka_audit *a, const char *path)
             return add_error(a, path, "no such file or directory");
         }
         if (S_ISDIR(st.st_mode)) {
-            return add_dir(a, path, 0);
+            return ka_file_walk(path, is_manifest, add_walked, a);
         }
     }
     FILE *f = is_stdin ? stdin : fopen(path, "rb");

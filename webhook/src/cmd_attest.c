@@ -24,33 +24,13 @@
 
 #define MAX_ARGS 4096
 
-static void attest_usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: kadmit attest verify --key KEY [flags] IMAGE@sha256:DIGEST FILE|DIR...\n"
-        "       kadmit attest sync --dir DIR [flags] [IMAGE@sha256:DIGEST...]  (see its --help)\n"
-        "\n"
-        "Explain what each attestation file (DSSE envelope, JSON Lines of envelopes as\n"
-        "`cosign download attestation` prints, or Sigstore bundle) says about IMAGE, and\n"
-        "whether the image-scan-attestation rule would admit it. Directories are read like\n"
-        "the webhook reads attestationsDir (every file not starting with \".\").\n"
-        "\n"
-        "flags:\n"
-        "  --key FILE|GLOB       trusted PEM public key (ECDSA P-256/P-384, RSA >= 2048;\n"
-        "                        Ed25519 is not supported); globs may use braces\n"
-        "                        (keys/*.{pem,pub}); repeatable; required (alias: --keys)\n"
-        "  --keyid ID            keyid of the next --key: signatures that carry another\n"
-        "                        keyid are not tried with it (default: none, any keyid)\n"
-        "  --max-age D           oldest acceptable scan, e.g. 168h, 7d (default 168h)\n"
-        "  --max-future-skew D   how far in the future a scan may be dated (default 5m)\n"
-        "  --max-severity LIST   most findings allowed per severity, e.g. CRITICAL=0,HIGH=5;\n"
-        "                        -1 means no limit (default CRITICAL=0, others unlimited)\n"
-        "  --now RFC3339         evaluate as of this time (default: the current time)\n"
-        "  -h, --help            this text\n"
-        "\n"
-        "exit: 0 the image passes, 1 it does not, 2 bad usage or unreadable input\n");
-}
+static const struct ka_cli_usage verify_usage = {
+    "kadmit attest verify --key KEY [flags] IMAGE@sha256:DIGEST FILE|DIR...",
+    "Explain what each attestation file (DSSE envelope, JSON Lines of envelopes as\n"
+    "`cosign download attestation` prints, or Sigstore bundle) says about IMAGE, and\n"
+    "whether the image-scan-attestation rule would admit it. Directories are read\n"
+    "like the webhook reads attestationsDir (every file not starting with \".\").\n",
+    "exit: 0 the image passes, 1 it does not, 2 bad usage or unreadable input\n"};
 
 static void fmt_time(int64_t t, char *out, size_t n)
 {
@@ -268,16 +248,25 @@ static int attest_verify(int argc, char **argv)
     }
     int i = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_CALL("key", 0, &vf, key_flag),
-        KA_CLI_CALL("keys", 0, &vf, key_flag),
-        KA_CLI_STRING("keyid", 0, &vf.keyid),
-        KA_CLI_CALL("max-age", 0, &vf.params.max_age_s, duration_flag),
-        KA_CLI_CALL("max-future-skew", 0, &vf.params.max_future_skew_s, duration_flag),
-        KA_CLI_CALL("max-severity", 0, &vf.params, severity_flag),
-        KA_CLI_CALL("now", 0, &vf, now_flag),
+        KA_CLI_CALL("key", 0, &vf, key_flag, "FILE|GLOB",
+                    "trusted PEM public key (ECDSA P-256/P-384, RSA >= 2048; Ed25519 is not "
+                    "supported); globs may use braces (keys/*.{pem,pub}); repeatable; required"),
+        KA_CLI_CALL("keys", 0, &vf, key_flag, "FILE|GLOB", "the same as --key"),
+        KA_CLI_STRING("keyid", 0, &vf.keyid, "ID",
+                      "keyid of the next --key: signatures that carry another keyid are not "
+                      "tried with it (default: none, any keyid)"),
+        KA_CLI_CALL("max-age", 0, &vf.params.max_age_s, duration_flag, "D",
+                    "oldest acceptable scan, e.g. 168h, 7d (default 168h)"),
+        KA_CLI_CALL("max-future-skew", 0, &vf.params.max_future_skew_s, duration_flag, "D",
+                    "how far in the future a scan may be (default 5m)"),
+        KA_CLI_CALL("max-severity", 0, &vf.params, severity_flag, "LIST",
+                    "most findings per severity (default CRITICAL=0, others unlimited), e.g. "
+                    "CRITICAL=0,HIGH=5; -1 means no limit"),
+        KA_CLI_CALL("now", 0, &vf, now_flag, "RFC3339",
+                    "evaluate as of this time (default: the current time)"),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("attest verify", flags, argc, argv, attest_usage, &i);
+    int done = ka_cli_parse("attest verify", &verify_usage, flags, argc, argv, &i);
     if (done >= 0) {
         ret = done;
         goto exit;
@@ -292,7 +281,7 @@ static int attest_verify(int argc, char **argv)
     }
     if (argc - i < 2) {
         fprintf(stderr, "kadmit attest: need IMAGE@sha256:DIGEST and at least one FILE\n");
-        attest_usage(stderr);
+        ka_cli_usage(stderr, &verify_usage, flags);
         goto exit;
     }
     image = argv[i++];
@@ -383,36 +372,17 @@ exit:
 
 /* ---- kadmit attest sync ---------------------------------------------------------------------- */
 
-static void sync_usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: kadmit attest sync --dir DIR [flags] [IMAGE@sha256:DIGEST...]\n"
-        "\n"
-        "Fetch the cosign attestations of each image from its OCI registry into DIR as\n"
-        "registry-<hex>.jsonl (written atomically), for the image-scan-attestation rule to\n"
-        "verify like any other file. Tried per digest: the tag sha256-<hex>.att (DSSE\n"
-        "envelopes), the referrers API /v2/<repo>/referrers/sha256:<hex> and its fallback\n"
-        "tag sha256-<hex> (Sigstore bundles). Nothing is trusted here: signatures, subjects\n"
-        "and scans are checked by the rule when it loads the file.\n"
-        "\n"
-        "flags:\n"
-        "  --dir DIR            the attestation directory (the rule's attestationsDir)\n"
-        "  --images FILE        more images, one per line (# comments); re-read each round\n"
-        "  --auth FILE          registry credentials: a kubernetes.io/dockerconfigjson\n"
-        "                       Secret's .dockerconfigjson, mounted as a file (when it\n"
-        "                       does not exist, registries are asked without credentials)\n"
-        "  --interval D         keep running: fetch every image again every D (e.g. 10m);\n"
-        "                       default: fetch once and exit\n"
-        "  --timeout D          per HTTP request (default 30s)\n"
-        "  --attempts N         per HTTP request, with doubling backoff (default 3)\n"
-        "  --ca-file FILE       extra CA bundle for registries with a private CA\n"
-        "  --plain-http         talk http:// (a loopback test registry only)\n"
-        "  -h, --help           this text\n"
-        "\n"
-        "exit (without --interval): 0 every image has attestations written, 1 some image has\n"
-        "none or its registry failed (the report says which paths answered what), 2 bad usage\n");
-}
+static const struct ka_cli_usage sync_usage = {
+    "kadmit attest sync --dir DIR [flags] [IMAGE@sha256:DIGEST...]",
+    "Fetch the cosign attestations of each image from its OCI registry into DIR as\n"
+    "registry-<hex>.jsonl (written atomically), for the image-scan-attestation rule\n"
+    "to verify like any other file. Tried per digest: the tag sha256-<hex>.att (DSSE\n"
+    "envelopes), the referrers API /v2/<repo>/referrers/sha256:<hex> and its\n"
+    "fallback tag sha256-<hex> (Sigstore bundles). Nothing is trusted here:\n"
+    "signatures, subjects and scans are checked by the rule when it loads the file.\n",
+    "exit (without --interval): 0 every image has attestations written, 1 some image\n"
+    "has none or its registry failed (the report says which paths answered what),\n"
+    "2 bad usage\n"};
 
 static volatile sig_atomic_t sync_stop;
 static void sync_on_signal(int sig)
@@ -500,17 +470,25 @@ static int attest_sync(int argc, char **argv)
     ka_registry_opts_init(&o);
     int i = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_STRING("dir", 0, &dir),
-        KA_CLI_STRING("images", 0, &images),
-        KA_CLI_STRING("auth", 0, &auth),
-        KA_CLI_STRING("ca-file", 0, &o.ca_file),
-        KA_CLI_CALL("interval", 0, &interval, interval_flag),
-        KA_CLI_CALL("timeout", 0, &o.timeout_s, timeout_flag),
-        KA_CLI_CALL("attempts", 0, &o.attempts, attempts_flag),
-        KA_CLI_FLAG("plain-http", 0, &o.plain_http),
+        KA_CLI_STRING("dir", 0, &dir, "DIR",
+                      "the attestation directory (the rule's attestationsDir)"),
+        KA_CLI_STRING("images", 0, &images, "FILE",
+                      "more images, one per line (# comments); re-read each round"),
+        KA_CLI_STRING("auth", 0, &auth, "FILE",
+                      "registry credentials: a kubernetes.io/dockerconfigjson Secret's "
+                      ".dockerconfigjson, mounted as a file (when it does not exist, registries "
+                      "are asked without credentials)"),
+        KA_CLI_CALL("interval", 0, &interval, interval_flag, "D",
+                    "keep running: fetch every image again every D (e.g. 10m); default: fetch "
+                    "once and exit"),
+        KA_CLI_CALL("timeout", 0, &o.timeout_s, timeout_flag, "D",
+                    "per HTTP request (default 30s)"),
+        KA_CLI_CALL("attempts", 0, &o.attempts, attempts_flag, "N",
+                    "per HTTP request, with doubling backoff (default 3)"),
+        KA_CLI_REGISTRY_OPTS(&o),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("attest sync", flags, argc, argv, sync_usage, &i);
+    int done = ka_cli_parse("attest sync", &sync_usage, flags, argc, argv, &i);
     if (done >= 0) {
         return done;
     }
@@ -557,9 +535,15 @@ static int attest_sync(int argc, char **argv)
 
 int ka_cmd_attest(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        attest_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        char *verify_help[] = {"verify", "--help", NULL}, *sync_help[] = {"sync", "--help", NULL};
+        int ret = attest_verify(2, verify_help);
+        printf("\n");
+        return ret != 0 ? ret : attest_sync(2, sync_help);
+    }
+    if (argc < 2) {
+        fprintf(stderr, "usage: kadmit attest verify|sync ... (see kadmit attest --help)\n");
+        return 2;
     }
     if (strcmp(argv[1], "verify") == 0) {
         return attest_verify(argc - 1, argv + 1);

@@ -17,84 +17,46 @@
 
 #define KA_AUDIT_MAX_DECISION_LOGS 64
 
-static void audit_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: kadmit audit [flags] [FILE|DIR|-]... [--decision-log FILE]...\n"
-            "       kadmit audit --cluster [--kubeconfig FILE] [--context NAME] [flags]\n\n"
-            "Evaluates manifests and cluster snapshots as CREATE: kadmit's mutations are\n"
-            "applied, then every validation rule runs. Decision logs written by\n"
-            "`kadmit serve --decision-log` are read too: what was denied, warned or audited\n"
-            "at admission. Truncated or malformed log lines are reported with file:line.\n\n"
-            "Input is read as kubectl reads it:\n"
-            "  YAML   documents split on `---` lines, each parsed on its own (a broken one is\n"
-            "         an error with file:line:column; the others are still evaluated);\n"
-            "         anchors, aliases and `<<` merge keys work (alias expansion is bounded);\n"
-            "         a `kind: List` (`kubectl get -o yaml`) is read item by item\n"
-            "  JSON   one value, a `kind: List` (`kubectl get -o json`, read item by item),\n"
-            "         or values back to back or one per line (`jq -c`); bytes after them that\n"
-            "         are not JSON are an error with their offset\n"
-            "  AdmissionReview requests: their request.object\n"
-            "Each document or List item may be at most 8 MiB (--max-object-bytes); the input\n"
-            "itself is unbounded.\n\n"
-            "Owned objects: a Pod or ReplicaSet whose controller (ownerReferences) is in the\n"
-            "same input and is evaluated is counted as owned, not reported again (its\n"
-            "controller's template is what it runs). Without its controller in the input\n"
-            "(`kubectl get pods -o json`) it is evaluated. Until the input ends, the results\n"
-            "of objects waiting for their controller are kept in a temporary file in $TMPDIR\n"
-            "(else /tmp; in memory when there is none).\n\n"
-            "Every document is accounted for in the summary:\n"
-            "  read N: E evaluated, S skipped (kinds kadmit does not check: Service 3, ...;\n"
-            "  excluded namespaces: kube-system 2, ...; not Kubernetes objects, no kind or\n"
-            "  metadata: Chart.yaml 1, values.yaml 1, ...), O owned (...), X errors\n"
-            "An input without any document, or a document that cannot be read or evaluated,\n"
-            "makes the exit code 2 (the other documents are still reported).\n\n"
-            "  --policies PATH       policy file or directory (default: embedded checklist)\n"
-            "  --attestations DIR    attestation directory for image-scan-attestation\n"
-            "  --decision-log FILE   a decision log to read, \"-\" for stdin (repeatable, up to "
-            "64)\n"
-            "  -o, --output FMT      text (default), json, jsonl, markdown, html or policyreport;\n"
-            "                        text, json and jsonl (one JSON record per line, the\n"
-            "                        summary last) are written as results are decided\n"
-            "  -q, --quiet           no progress line on stderr (shown on a terminal only)\n"
-            "  --fail-on LEVEL       enforce (default): exit 1 when something is or would be\n"
-            "                        denied; warn: also when warned; never: exit 0\n"
-            "  --color auto|always|never   colour in text output (default auto: when stdout\n"
-            "                        is a terminal and NO_COLOR is not set)\n"
-            "Text output wraps to $COLUMNS, else the terminal's width, else 100 columns.\n"
-            "  --show-passed         text: also list objects without findings (default off)\n"
-            "  --include-owned       also report objects whose controller is in the input\n"
-            "  -n, --namespace NS    namespace of namespaced objects that name none (default\n"
-            "                        \"default\", where kubectl apply puts them): namespace\n"
-            "                        matches, exceptions and PolicyReports use it\n"
-            "  --max-object-bytes N  largest document or List item (default 8388608)\n"
-            "  --now TIME            time stamped into reports and used by time-dependent rules:\n"
-            "                        Unix seconds or RFC 3339 UTC (default: $KADMIT_NOW, else "
-            "the\n"
-            "                        current time)\n"
-            "  --policy-name NAME    policy name in PolicyReports (default checklist)\n"
-            "  --report-max-results N  split PolicyReports past N results (default 1000)\n"
-            "  --report-max-bytes N    ... or past about N bytes (default 1000000)\n"
-            "Relations (several objects together; rule type \"relation\" in `kadmit rules`):\n"
-            "pdb-coverage, hpa-coverage, network-policy-coverage, namespace-guardrails and\n"
-            "storage-class-exists are judged once the input is read, over a compact index of\n"
-            "the objects (labels, selectors; at most 65536 objects). Each result names the\n"
-            "workload (or namespace), what is missing and the kubectl object to add. When\n"
-            "the input has no object of a kind a relation needs (no NetworkPolicy at all),\n"
-            "the relation is \"not evaluated\" (PolicyReport result skip), not passed or\n"
-            "failed.\n\n"
-            "  --cluster             audit the cluster itself: runs `kubectl get <the kinds\n"
-            "                        kadmit checks and relations read> -A -o json` with your\n"
-            "                        kubeconfig and reads its output as it comes; no FILE\n"
-            "  --kubectl PATH        the kubectl to run (default: kubectl from $PATH)\n"
-            "  --kubeconfig FILE     passed to kubectl (default: $KUBECONFIG, ~/.kube/config)\n"
-            "  --context NAME        passed to kubectl\n"
-            "  --listed-kinds KINDS  the input lists every object of these kinds (comma-\n"
-            "                        separated, or all), as a `kubectl get KIND -A` does: a\n"
-            "                        relation whose kind has no object finds it missing\n"
-            "                        rather than reporting \"not evaluated\"\n"
-            "exit: 0 nothing fails, 1 something fails (--fail-on), 2 bad input or policy\n");
-}
+static const struct ka_cli_usage audit_usage = {
+    "kadmit audit [flags] [FILE|DIR|-]... [--decision-log FILE]...\n"
+    "kadmit audit --cluster [--kubeconfig FILE] [--context NAME] [flags]",
+    "Evaluates manifests and cluster snapshots as CREATE: kadmit's mutations are\n"
+    "applied, then every validation rule runs. Decision logs written by\n"
+    "`kadmit serve --decision-log` are read too: what was denied, warned or audited\n"
+    "at admission. Truncated or malformed log lines are reported with file:line.\n\n"
+    "Input is read as kubectl reads it:\n"
+    "  YAML   documents split on `---` lines, each parsed on its own (a broken one is\n"
+    "         an error with file:line:column; the others are still evaluated);\n"
+    "         anchors, aliases and `<<` merge keys work (alias expansion is bounded);\n"
+    "         a `kind: List` (`kubectl get -o yaml`) is read item by item\n"
+    "  JSON   one value, a `kind: List` (`kubectl get -o json`, read item by item),\n"
+    "         or values back to back or one per line (`jq -c`); bytes after them that\n"
+    "         are not JSON are an error with their offset\n"
+    "  AdmissionReview requests: their request.object\n"
+    "Each document or List item may be at most 8 MiB (--max-object-bytes); the input\n"
+    "itself is unbounded.\n\n"
+    "Owned objects: a Pod or ReplicaSet whose controller (ownerReferences) is in the\n"
+    "same input and is evaluated is counted as owned, not reported again (its\n"
+    "controller's template is what it runs). Without its controller in the input\n"
+    "(`kubectl get pods -o json`) it is evaluated. Until the input ends, the results\n"
+    "of objects waiting for their controller are kept in a temporary file in $TMPDIR\n"
+    "(else /tmp; in memory when there is none).\n\n"
+    "Every document is accounted for in the summary:\n"
+    "  read N: E evaluated, S skipped (kinds kadmit does not check: Service 3, ...;\n"
+    "  excluded namespaces: kube-system 2, ...; not Kubernetes objects, no kind or\n"
+    "  metadata: Chart.yaml 1, values.yaml 1, ...), O owned (...), X errors\n"
+    "An input without any document, or a document that cannot be read or evaluated,\n"
+    "makes the exit code 2 (the other documents are still reported).\n\n"
+    "Relations (several objects together; rule type \"relation\" in `kadmit rules`):\n"
+    "pdb-coverage, hpa-coverage, network-policy-coverage, namespace-guardrails and\n"
+    "storage-class-exists are judged once the input is read, over a compact index of\n"
+    "the objects (labels, selectors; at most 65536 objects). Each result names the\n"
+    "workload (or namespace), what is missing and the kubectl object to add. When\n"
+    "the input has no object of a kind a relation needs (no NetworkPolicy at all),\n"
+    "the relation is \"not evaluated\" (PolicyReport result skip), not passed or\n"
+    "failed.\n",
+    "Text output wraps to $COLUMNS, else the terminal's width, else 100 columns.\n"
+    "exit: 0 nothing fails, 1 something fails (--fail-on), 2 bad input or policy\n"};
 
 /* Unix seconds, or RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff]Z". */
 static int parse_now(const char *s, int64_t *out)
@@ -137,7 +99,16 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
-/* A namespace name: a DNS-1123 label. */
+/* A KA_CLI_CALL handler: a positive size (parse_size) into *(size_t *)target. */
+static int size_flag(void *target, const char *value, char *err, size_t err_len)
+{
+    if (parse_size(value, target) != 0) {
+        snprintf(err, err_len, "must be a positive number");
+        return KA_EINVAL;
+    }
+    return 0;
+}
+
 /* Text width: $COLUMNS, else the terminal's, else 100. */
 static size_t text_columns(void)
 {
@@ -380,7 +351,6 @@ int ka_cmd_audit(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *format = "text", *fail_on = "enforce",
                *color = "auto", *now_text = NULL, *policy_name = "checklist";
-    const char *max_results_text = NULL, *max_bytes_text = NULL, *max_object_text = NULL;
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
     const char *namespace_ = "default", *listed_kinds = NULL;
@@ -388,46 +358,57 @@ int ka_cmd_audit(int argc, char **argv)
     int show_passed = 0, include_owned = 0, quiet = 0, cluster = 0;
     int rc = 2, operands = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_STRING("policies", 'p', &policies),
-        KA_CLI_STRING("attestations", 'a', &attestations),
-        KA_CLI_STRING("output", 'o', &format),
-        KA_CLI_STRING("fail-on", 'f', &fail_on),
-        KA_CLI_STRING("color", 'c', &color),
-        KA_CLI_LIST("decision-log", 0, logs, &n_logs, KA_AUDIT_MAX_DECISION_LOGS),
-        KA_CLI_FLAG("show-passed", 0, &show_passed),
-        KA_CLI_FLAG("include-owned", 0, &include_owned),
-        KA_CLI_FLAG("quiet", 'q', &quiet),
-        KA_CLI_STRING("namespace", 'n', &namespace_),
-        KA_CLI_STRING("max-object-bytes", 0, &max_object_text),
-        KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW"),
-        KA_CLI_STRING("policy-name", 0, &policy_name),
-        KA_CLI_STRING("report-max-results", 0, &max_results_text),
-        KA_CLI_STRING("report-max-bytes", 0, &max_bytes_text),
-        KA_CLI_STRING("listed-kinds", 0, &listed_kinds),
-        KA_CLI_FLAG("cluster", 0, &cluster),
-        KA_CLI_STRING("kubectl", 0, &kubectl),
-        KA_CLI_STRING("kubeconfig", 0, &kubeconfig),
-        KA_CLI_STRING("context", 0, &context),
-        KA_CLI_HELP,
+        KA_CLI_POLICY_OPTS(&policies, &attestations),
+        KA_CLI_LIST("decision-log", 0, logs, &n_logs, KA_AUDIT_MAX_DECISION_LOGS, "FILE",
+                    "a decision log to read, \"-\" for stdin (repeatable, up to " KA_CLI_TEXT(
+                        KA_AUDIT_MAX_DECISION_LOGS) ")"),
+        KA_CLI_STRING("output", 'o', &format, "FMT",
+                      "text (default), json, jsonl, markdown, html or policyreport; text, json "
+                      "and jsonl (one JSON record per line, the summary last) are written as "
+                      "results are decided"),
+        KA_CLI_FLAG("quiet", 'q', &quiet, "no progress line on stderr (shown on a terminal only)"),
+        KA_CLI_STRING("fail-on", 'f', &fail_on, "LEVEL",
+                      "enforce (default): exit 1 when something is or would be denied; warn: "
+                      "also when warned; never: exit 0"),
+        KA_CLI_STRING("color", 'c', &color, "WHEN",
+                      "auto, always or never: colour in text output (default auto: when stdout "
+                      "is a terminal and NO_COLOR is not set)"),
+        KA_CLI_FLAG("show-passed", 0, &show_passed,
+                    "text: also list objects without findings (default off)"),
+        KA_CLI_FLAG("include-owned", 0, &include_owned,
+                    "also report objects whose controller is in the input"),
+        KA_CLI_NAMESPACE(&namespace_),
+        KA_CLI_CALL("max-object-bytes", 0, &max_object, size_flag, "N",
+                    "largest document or List item (default 8388608)"),
+        KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW", "TIME",
+                          "time stamped into reports and used by time-dependent rules: Unix "
+                          "seconds or RFC 3339 UTC (default: $KADMIT_NOW, else the current time)"),
+        KA_CLI_STRING("policy-name", 0, &policy_name, "NAME",
+                      "policy name in PolicyReports (default checklist)"),
+        KA_CLI_CALL("report-max-results", 0, &max_results, size_flag, "N",
+                    "split PolicyReports past N results (default 1000)"),
+        KA_CLI_CALL("report-max-bytes", 0, &max_bytes, size_flag, "N",
+                    "... or past about N bytes (default 1000000)"),
+        KA_CLI_FLAG("cluster", 0, &cluster,
+                    "audit the cluster itself: runs `kubectl get <the kinds kadmit checks and "
+                    "relations read> -A -o json` with your kubeconfig and reads its output as it "
+                    "comes; no FILE"),
+        KA_CLI_STRING("kubectl", 0, &kubectl, "PATH",
+                      "the kubectl to run (default: kubectl from $PATH)"),
+        KA_CLI_STRING("kubeconfig", 0, &kubeconfig, "FILE",
+                      "passed to kubectl (default: $KUBECONFIG, ~/.kube/config)"),
+        KA_CLI_STRING("context", 0, &context, "NAME", "passed to kubectl"),
+        KA_CLI_STRING("listed-kinds", 0, &listed_kinds, "KINDS",
+                      "the input lists every object of these kinds (comma-separated, or all), as "
+                      "a `kubectl get KIND -A` does: a relation whose kind has no object finds it "
+                      "missing rather than reporting \"not evaluated\""),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("audit", flags, argc, argv, audit_usage, &operands);
+    int done = ka_cli_parse("audit", &audit_usage, flags, argc, argv, &operands);
     if (done >= 0) {
         return done;
     }
     if (!ka_cli_namespace_ok("audit", namespace_)) {
-        return 2;
-    }
-    if (max_object_text != NULL && parse_size(max_object_text, &max_object) != 0) {
-        fprintf(stderr, "kadmit audit: --max-object-bytes must be a positive number\n");
-        return 2;
-    }
-    if (max_results_text != NULL && parse_size(max_results_text, &max_results) != 0) {
-        fprintf(stderr, "kadmit audit: --report-max-results must be a positive number\n");
-        return 2;
-    }
-    if (max_bytes_text != NULL && parse_size(max_bytes_text, &max_bytes) != 0) {
-        fprintf(stderr, "kadmit audit: --report-max-bytes must be a positive number\n");
         return 2;
     }
     static const char *const formats[] = {"text", "json",         "markdown",
@@ -470,7 +451,7 @@ int ka_cmd_audit(int argc, char **argv)
     }
     if (operands >= argc && n_logs == 0 && !cluster) {
         fprintf(stderr, "kadmit audit: name at least one FILE, DIR, - or --decision-log FILE\n");
-        audit_usage(stderr);
+        ka_cli_usage(stderr, &audit_usage, flags);
         return 2;
     }
     unsigned listed = 0;

@@ -11,47 +11,15 @@
 #include "kadmit/error.h"
 #include "kadmit/file.h"
 
-static void certs_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: kadmit certs --out-dir DIR [flags]\n"
-            "\n"
-            "Create a private CA and a serving certificate for the kadmit Service, or renew them.\n"
-            "Idempotent: a valid CA is kept; the serving certificate is re-issued only when it is\n"
-            "missing, invalid, not signed by the CA, lacks a required name, or expires within\n"
-            "--renew-before. Otherwise nothing is written. Writes DIR/ca.crt, DIR/ca.key,\n"
-            "DIR/tls.crt, DIR/tls.key (keys mode 0600, every file replaced atomically).\n"
-            "\n"
-            "flags:\n"
-            "  --out-dir DIR             directory of the four files (required; created 0700)\n"
-            "  --service NAME            Service name (default kadmit)\n"
-            "  --namespace NS            Service namespace (default kadmit-system)\n"
-            "  --dns NAME                extra DNS name, repeatable (default none)\n"
-            "  --ip ADDR                 extra IP address, repeatable, e.g. 127.0.0.1 (default "
-            "none)\n"
-            "  --key-type TYPE           ecdsa-p256|ecdsa-p384|rsa-2048|rsa-3072 for new keys\n"
-            "                            (default ecdsa-p256; when given, a serving certificate "
-            "with\n"
-            "                            another key type is re-issued)\n"
-            "  --ca-validity DURATION    lifetime of a new CA, <N>d|h|m|s (default 3650d)\n"
-            "  --validity DURATION       lifetime of a new serving certificate (default 365d;\n"
-            "                            never beyond the CA's)\n"
-            "  --renew-before DURATION   re-issue when it expires within this (default 30d)\n"
-            "  --force                   re-issue the serving certificate now (default off)\n"
-            "  --print-ca-bundle         print the caBundle (base64 of ca.crt, one line) on "
-            "stdout\n"
-            "                            (default off; status lines then go to stderr)\n"
-            "  --render-webhooks FILE|-  write the Mutating/ValidatingWebhookConfigurations with\n"
-            "                            caBundle filled in (default off)\n"
-            "  --webhook-url URL         with --render-webhooks: clientConfig.url = URL + path\n"
-            "                            instead of the Service, e.g. https://127.0.0.1:8443\n"
-            "                            (default: use the Service)\n"
-            "  --webhooks-template FILE  template instead of the built-in copy of\n"
-            "                            deploy/base/webhooks.yaml (default built-in)\n"
-            "  -h, --help                this help\n"
-            "\n"
-            "exit status: 0 done, 1 could not create or renew, 2 bad usage or input\n");
-}
+static const struct ka_cli_usage certs_usage = {
+    "kadmit certs --out-dir DIR [flags]",
+    "Create a private CA and a serving certificate for the kadmit Service, or renew\n"
+    "them. Idempotent: a valid CA is kept; the serving certificate is re-issued only\n"
+    "when it is missing, invalid, not signed by the CA, lacks a required name, or\n"
+    "expires within --renew-before. Otherwise nothing is written. Writes DIR/ca.crt,\n"
+    "DIR/ca.key, DIR/tls.crt, DIR/tls.key (keys mode 0600, every file replaced\n"
+    "atomically).\n",
+    "exit status: 0 done, 1 could not create or renew, 2 bad usage or input\n"};
 
 static void format_utc(time_t t, char *out, size_t size)
 {
@@ -76,23 +44,42 @@ static int parse_flags(int argc, char **argv, struct certs_cli *c)
     const char *key_type = NULL, *ca_validity = NULL, *validity = NULL, *renew_before = NULL;
     int operands = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_FLAG("force", 0, &c->opts.force),
-        KA_CLI_FLAG("print-ca-bundle", 0, &c->print_ca_bundle),
-        KA_CLI_STRING("out-dir", 0, &c->out_dir),
-        KA_CLI_STRING("service", 0, &c->opts.service),
-        KA_CLI_STRING("namespace", 0, &c->opts.namespace),
-        KA_CLI_LIST("dns", 0, c->opts.dns, &c->opts.n_dns, KA_CERTS_MAX_NAMES),
-        KA_CLI_LIST("ip", 0, c->opts.ip, &c->opts.n_ip, KA_CERTS_MAX_NAMES),
-        KA_CLI_STRING("key-type", 0, &key_type),
-        KA_CLI_STRING("ca-validity", 0, &ca_validity),
-        KA_CLI_STRING("validity", 0, &validity),
-        KA_CLI_STRING("renew-before", 0, &renew_before),
-        KA_CLI_STRING("render-webhooks", 0, &c->render_path),
-        KA_CLI_STRING("webhook-url", 0, &c->webhook_url),
-        KA_CLI_STRING("webhooks-template", 0, &c->template_path),
+        KA_CLI_STRING("out-dir", 0, &c->out_dir, "DIR",
+                      "directory of the four files (required; created 0700)"),
+        KA_CLI_STRING("service", 0, &c->opts.service, "NAME", "Service name (default kadmit)"),
+        KA_CLI_STRING("namespace", 0, &c->opts.namespace, "NS",
+                      "Service namespace (default kadmit-system)"),
+        KA_CLI_LIST("dns", 0, c->opts.dns, &c->opts.n_dns, KA_CERTS_MAX_NAMES, "NAME",
+                    "extra DNS name, repeatable (default none)"),
+        KA_CLI_LIST("ip", 0, c->opts.ip, &c->opts.n_ip, KA_CERTS_MAX_NAMES, "ADDR",
+                    "extra IP address, repeatable, e.g. 127.0.0.1 (default none)"),
+        KA_CLI_STRING("key-type", 0, &key_type, "TYPE",
+                      "ecdsa-p256|ecdsa-p384|rsa-2048|rsa-3072 for new keys (default ecdsa-p256; "
+                      "when given, a serving certificate with another key type is re-issued)"),
+        KA_CLI_STRING("ca-validity", 0, &ca_validity, "DURATION",
+                      "lifetime of a new CA, <N>d|h|m|s (default 3650d)"),
+        KA_CLI_STRING("validity", 0, &validity, "DURATION",
+                      "lifetime of a new serving certificate (default 365d; never beyond the "
+                      "CA's)"),
+        KA_CLI_STRING("renew-before", 0, &renew_before, "DURATION",
+                      "re-issue when it expires within this (default 30d)"),
+        KA_CLI_FLAG("force", 0, &c->opts.force,
+                    "re-issue the serving certificate now (default off)"),
+        KA_CLI_FLAG("print-ca-bundle", 0, &c->print_ca_bundle,
+                    "print the caBundle (base64 of ca.crt, one line) on stdout (default off; "
+                    "status lines then go to stderr)"),
+        KA_CLI_STRING("render-webhooks", 0, &c->render_path, "FILE|-",
+                      "write the Mutating/ValidatingWebhookConfigurations with caBundle filled "
+                      "in (default off)"),
+        KA_CLI_STRING("webhook-url", 0, &c->webhook_url, "URL",
+                      "with --render-webhooks: clientConfig.url = URL + path instead of the "
+                      "Service, e.g. https://127.0.0.1:8443 (default: use the Service)"),
+        KA_CLI_STRING("webhooks-template", 0, &c->template_path, "FILE",
+                      "template instead of the built-in copy of deploy/base/webhooks.yaml "
+                      "(default built-in)"),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("certs", flags, argc, argv, certs_usage, &operands);
+    int done = ka_cli_parse("certs", &certs_usage, flags, argc, argv, &operands);
     if (done >= 0) {
         return done == 0 ? -1 : 2;
     }

@@ -21,57 +21,36 @@
  * (cells of the LCS table); past it a change is one hunk from its first to its last line. */
 #define KA_DIFF_CONTEXT 3
 #define KA_DIFF_MAX_CELLS (4u * 1024u * 1024u)
-#define KA_FIX_MAX_DIR_DEPTH 16
 /* Images whose resolution (or failure) --resolve-digests remembers, so each is asked once. */
 #define KA_FIX_RESOLVE_CACHE 256
 
-static void fix_usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: kadmit fix [--policies PATH] [--attestations DIR] [-n NS] [-w | --diff]\n"
-        "                  [--resolve-digests [--auth FILE]] FILE|DIR|-...\n\n"
-        "Rewrites manifests so they meet the policy, editing the text in place: comments, key\n"
-        "order, quoting, indentation, flow or block style, CRLF line endings, document\n"
-        "separators and every document that needs no change stay byte for byte. JSON stays\n"
-        "JSON. Directories are read recursively (*.yaml, *.yml, *.json).\n\n"
-        "What it writes, and only when the value is determined:\n"
-        "  mutation rules         inject-metrics-sidecar, inject-probes (where the port says\n"
-        "                         so) applied to pods and workload templates\n"
-        "  termination-grace-period    terminationGracePeriodSeconds: the rule's minimum\n"
-        "  memory-spine-anti-affinity  a required kubernetes.io/hostname term selecting the\n"
-        "                         pod's own labels (replaces a preferred-only term)\n"
-        "  hpa-custom-metrics     a short scaleDown stabilizationWindowSeconds -> the minimum\n"
-        "  pdb-availability       minAvailable raised to the minimum (maxUnavailable dropped)\n"
-        "  resources-required     only the values given in the rule's params.fix\n"
-        "Never guessed (listed on stderr with why and what to run): image digests (crane\n"
-        "digest / skopeo inspect; resolved from the registry with --resolve-digests),\n"
-        "literal secrets (kubectl create secret + secretKeyRef),\n"
-        "metrics, probes without a known port, resources without params.fix, changes under\n"
-        "a YAML alias or to an anchor that aliases share.\n\n"
-        "  --policies PATH      policy file or directory (default: embedded checklist)\n"
-        "  --attestations DIR   attestation directory for image-scan-attestation\n"
-        "  -w, --write          write the files in place (atomically, mode kept)\n"
-        "  --diff               print a unified diff (applies with `patch -p0` or `git apply`)\n"
-        "                       instead of the fixed manifests\n"
-        "  --now TIME           time for time-dependent rules: Unix seconds (default:\n"
-        "                       $KADMIT_NOW, else the current time)\n"
-        "  -n, --namespace NS   namespace of namespaced objects that name none, as `kadmit\n"
-        "                       audit` takes it (default \"default\", where kubectl apply puts\n"
-        "                       them): namespace matches, exceptions and messages use it\n"
-        "  --resolve-digests    contact the registries: every image referenced by tag that\n"
-        "                       image-pinned or image-scan-attestation reports becomes\n"
-        "                       repo:tag@sha256:<digest>, the digest the registry serves for\n"
-        "                       the tag (its manifest's SHA-256, checked against the\n"
-        "                       Docker-Content-Digest header); each resolution is printed\n"
-        "  --auth FILE          with --resolve-digests: registry credentials, a\n"
-        "                       .dockerconfigjson (e.g. ~/.docker/config.json)\n"
-        "  --ca-file FILE       with --resolve-digests: extra CA bundle for the registries\n"
-        "  --plain-http         with --resolve-digests: talk http:// (loopback test registries)\n"
-        "Default output: the fixed manifests on stdout. Findings that remain go to stderr.\n"
-        "exit: 0 nothing to fix or all fixed, 1 findings remain that fix cannot fix (listed),\n"
-        "      2 bad input or policy\n");
-}
+static const struct ka_cli_usage fix_usage = {
+    "kadmit fix [--policies PATH] [--attestations DIR] [-n NS] [-w | --diff]\n"
+    "           [--resolve-digests [--auth FILE]] FILE|DIR|-...",
+    "Rewrites manifests so they meet the policy, editing the text in place: comments,\n"
+    "key order, quoting, indentation, flow or block style, CRLF line endings,\n"
+    "document separators and every document that needs no change stay byte for byte.\n"
+    "JSON stays JSON. Directories are read recursively (*.yaml, *.yml, *.json).\n\n"
+    "What it writes, and only when the value is determined:\n"
+    "  mutation rules      inject-metrics-sidecar, inject-probes (where the port\n"
+    "                      says so) applied to pods and workload templates\n"
+    "  termination-grace-period    terminationGracePeriodSeconds: the rule's minimum\n"
+    "  memory-spine-anti-affinity  a required kubernetes.io/hostname term selecting\n"
+    "                      the pod's own labels (replaces a preferred-only term)\n"
+    "  hpa-custom-metrics  a short scaleDown stabilizationWindowSeconds -> the\n"
+    "                      minimum\n"
+    "  pdb-availability    minAvailable raised to the minimum (maxUnavailable\n"
+    "                      dropped)\n"
+    "  resources-required  only the values given in the rule's params.fix\n"
+    "Never guessed (listed on stderr with why and what to run): image digests (crane\n"
+    "digest / skopeo inspect; resolved from the registry with --resolve-digests),\n"
+    "literal secrets (kubectl create secret + secretKeyRef), metrics, probes without\n"
+    "a known port, resources without params.fix, changes under a YAML alias or to an\n"
+    "anchor that aliases share.\n",
+    "Default output: the fixed manifests on stdout. Findings that remain go to\n"
+    "stderr.\n"
+    "exit: 0 nothing to fix or all fixed, 1 findings remain that fix cannot fix\n"
+    "      (listed), 2 bad input or policy\n"};
 
 /* ------------------------------------------------------------------------------------------
  * Unified diff
@@ -402,62 +381,63 @@ static int is_manifest(const char *name)
            (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
-static int fix_path(struct fix_run *run, const char *path, unsigned depth)
+/* ka_file_walk's visitor: each manifest file of a directory, or why a directory was skipped. */
+static int fix_walked(void *ctx, const char *path, const char *problem)
 {
-    struct stat st;
-    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))) {
-        return fix_file(run, path);
-    }
-    struct ka_file_list names;
-    if (depth > KA_FIX_MAX_DIR_DEPTH || ka_file_list_dir(path, NULL, SIZE_MAX, &names) != 0) {
-        fprintf(stderr, "kadmit fix: %s: %s\n", path,
-                depth > KA_FIX_MAX_DIR_DEPTH ? "directories nested too deeply"
-                                             : "no such file or directory");
+    struct fix_run *run = ctx;
+    if (problem != NULL) {
+        fprintf(stderr, "kadmit fix: %s: %s\n", path, problem);
         run->bad_input = 1;
         return 0;
     }
-    int ret = 0;
-    for (size_t i = 0; ret == 0 && i < names.n; i++) {
-        char full[4096];
-        struct stat cst;
-        if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, names.names[i]) < sizeof(full) &&
-            stat(full, &cst) == 0) {
-            if (S_ISDIR(cst.st_mode)) {
-                ret = fix_path(run, full, depth + 1);
-            } else if (is_manifest(names.names[i])) {
-                ret = fix_file(run, full);
-            }
-        }
+    return fix_file(run, path);
+}
+
+static int fix_path(struct fix_run *run, const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") != 0 && stat(path, &st) != 0) {
+        return fix_walked(run, path, "no such file or directory");
     }
-    ka_file_list_free(&names);
-    return ret;
+    if (strcmp(path, "-") == 0 || !S_ISDIR(st.st_mode)) {
+        return fix_file(run, path);
+    }
+    return ka_file_walk(path, is_manifest, fix_walked, run);
 }
 
 int ka_cmd_fix(int argc, char **argv)
 {
     const char *policies = NULL, *attestations = NULL, *now_text = NULL;
-    const char *auth = NULL, *ca_file = NULL, *namespace_ = "default";
+    const char *auth = NULL, *namespace_ = "default";
     struct fix_run run;
     memset(&run, 0, sizeof(run));
     static struct resolve_cache cache; /* ~60 KB: not on the stack */
     memset(&cache, 0, sizeof(cache));
     ka_registry_opts_init(&cache.opts);
     struct ka_fix_resolver resolver = {resolve_image, &cache};
-    int writes = 0, diffs = 0, operands = 0, resolve = 0, plain_http = 0;
+    int writes = 0, diffs = 0, operands = 0, resolve = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_STRING("policies", 'p', &policies),
-        KA_CLI_STRING("attestations", 'a', &attestations),
-        KA_CLI_FLAG("write", 'w', &writes),
-        KA_CLI_FLAG("diff", 0, &diffs),
-        KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW"),
-        KA_CLI_STRING("namespace", 'n', &namespace_),
-        KA_CLI_FLAG("resolve-digests", 0, &resolve),
-        KA_CLI_STRING("auth", 0, &auth),
-        KA_CLI_STRING("ca-file", 0, &ca_file),
-        KA_CLI_FLAG("plain-http", 0, &plain_http),
+        KA_CLI_POLICY_OPTS(&policies, &attestations),
+        KA_CLI_FLAG("write", 'w', &writes, "write the files in place (atomically, mode kept)"),
+        KA_CLI_FLAG("diff", 0, &diffs,
+                    "print a unified diff (applies with `patch -p0` or `git apply`) instead of "
+                    "the fixed manifests"),
+        KA_CLI_STRING_ENV("now", 0, &now_text, "KADMIT_NOW", "TIME",
+                          "time for time-dependent rules: Unix seconds (default: $KADMIT_NOW, "
+                          "else the current time)"),
+        KA_CLI_NAMESPACE(&namespace_),
+        KA_CLI_FLAG("resolve-digests", 0, &resolve,
+                    "contact the registries: every image referenced by tag that image-pinned or "
+                    "image-scan-attestation reports becomes repo:tag@sha256:<digest>, the digest "
+                    "the registry serves for the tag (its manifest's SHA-256, checked against "
+                    "the Docker-Content-Digest header); each resolution is printed"),
+        KA_CLI_STRING("auth", 0, &auth, "FILE",
+                      "with --resolve-digests: registry credentials, a .dockerconfigjson (e.g. "
+                      "~/.docker/config.json)"),
+        KA_CLI_REGISTRY_OPTS(&cache.opts),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("fix", flags, argc, argv, fix_usage, &operands);
+    int done = ka_cli_parse("fix", &fix_usage, flags, argc, argv, &operands);
     if (done >= 0) {
         return done;
     }
@@ -472,7 +452,7 @@ int ka_cmd_fix(int argc, char **argv)
     run.mode = writes ? FIX_WRITE : diffs ? FIX_DIFF : FIX_STDOUT;
     if (operands >= argc) {
         fprintf(stderr, "kadmit fix: name at least one FILE, DIR or -\n");
-        fix_usage(stderr);
+        ka_cli_usage(stderr, &fix_usage, flags);
         return 2;
     }
     for (int i = operands; i < argc; i++) {
@@ -497,8 +477,6 @@ int ka_cmd_fix(int argc, char **argv)
     }
     run.policy = policy;
     cache.opts.auth_file = auth;
-    cache.opts.ca_file = ca_file;
-    cache.opts.plain_http = plain_http;
     if (resolve) {
         run.resolver = &resolver;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
@@ -509,7 +487,7 @@ int ka_cmd_fix(int argc, char **argv)
     }
     int ret = 0;
     for (int i = operands; ret == 0 && i < argc; i++) {
-        ret = fix_path(&run, argv[i], 0);
+        ret = fix_path(&run, argv[i]);
     }
     for (size_t i = 0; i < cache.n; i++) {
         free(cache.e[i].image);

@@ -6,32 +6,29 @@
 #include "kadmit/error.h"
 #include "kadmit/policy.h"
 
-static void lint_usage(FILE *f)
-{
-    fprintf(f, "usage: kadmit lint [--strict] PATH...\n\n"
-               "Validates policy files or directories: unknown fields, wrong types, bad\n"
-               "selectors, duplicate or unknown rule ids, overlays whose base or rules do not\n"
-               "exist. Problems are printed as file:line:column: message. Warnings\n"
-               "(file:line:column: warning: ...) name what an admin may not have meant: a\n"
-               "field set by two overlays, a checklist rule left off without action: off, an\n"
-               "enforced rule that denies every object.\n"
-               "  --strict  exit 1 when there are warnings\n"
-               "exit: 0 valid, 1 warnings with --strict, 2 invalid\n");
-}
+static const struct ka_cli_usage lint_usage = {
+    "kadmit lint [--strict] PATH...",
+    "Validates policy files or directories: unknown fields, wrong types, bad\n"
+    "selectors, duplicate or unknown rule ids, overlays whose base or rules do not\n"
+    "exist. Problems are printed as file:line:column: message. Warnings\n"
+    "(file:line:column: warning: ...) name what an admin may not have meant: a\n"
+    "field set by two overlays, a checklist rule left off without action: off, an\n"
+    "enforced rule that denies every object.\n",
+    "exit: 0 valid, 1 warnings with --strict, 2 invalid\n"};
 
 int ka_cmd_lint(int argc, char **argv)
 {
     int strict = 0, first = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_FLAG("strict", 0, &strict),
+        KA_CLI_FLAG("strict", 0, &strict, "exit 1 when there are warnings"),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("lint", flags, argc, argv, lint_usage, &first);
+    int done = ka_cli_parse("lint", &lint_usage, flags, argc, argv, &first);
     if (done >= 0) {
         return done;
     }
     if (first == argc) {
-        lint_usage(stderr);
+        ka_cli_usage(stderr, &lint_usage, flags);
         return 2;
     }
     int rc = 0;

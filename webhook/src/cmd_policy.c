@@ -128,47 +128,45 @@ static int add_yaml(struct ka_buf *b, const cJSON *doc)
     return ret;
 }
 
-static void policy_usage(FILE *f)
-{
-    fprintf(f, "usage: kadmit policy show [--policies PATH] [-o yaml|json]\n"
-               "       kadmit policy show --embedded\n\n"
-               "Prints the effective policy: the complete policy (or the embedded checklist)\n"
-               "with every overlay applied. Every rule of the catalogue is listed with its\n"
-               "action, match, exclude, exceptions and params; each value names the file:line\n"
-               "it came from, (checklist default), (default) or (not set). The YAML output is\n"
-               "itself a complete policy; -o json puts the origins under status.origins.\n\n"
-               "  --policies PATH  policy file or directory (default: the embedded checklist)\n"
-               "  --embedded       print the embedded checklist as shipped, to build on it\n"
-               "  -o FMT           yaml (default) or json\n"
-               "exit: 0 printed, 2 bad usage or a policy that does not load\n");
-}
+static const struct ka_cli_usage policy_usage = {
+    "kadmit policy show [--policies PATH] [-o yaml|json]\n"
+    "kadmit policy show --embedded",
+    "Prints the effective policy: the complete policy (or the embedded checklist)\n"
+    "with every overlay applied. Every rule of the catalogue is listed with its\n"
+    "action, match, exclude, exceptions and params; each value names the file:line\n"
+    "it came from, (checklist default), (default) or (not set). The YAML output is\n"
+    "itself a complete policy; -o json puts the origins under status.origins.\n",
+    "exit: 0 printed, 2 bad usage or a policy that does not load\n"};
 
 int ka_cmd_policy(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        policy_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    if (strcmp(argv[1], "show") != 0) {
-        fprintf(stderr, "kadmit policy: unknown subcommand \"%s\"\n", argv[1]);
-        policy_usage(stderr);
-        return 2;
-    }
     const char *policies = NULL, *format = "yaml";
     int embedded = 0, operands = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_STRING("policies", 'p', &policies),
-        KA_CLI_FLAG("embedded", 0, &embedded),
-        KA_CLI_STRING("output", 'o', &format),
+        KA_CLI_POLICIES(&policies),
+        KA_CLI_FLAG("embedded", 0, &embedded,
+                    "print the embedded checklist as shipped, to build on it"),
+        KA_CLI_STRING("output", 'o', &format, "FMT", "yaml (default) or json"),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("policy show", flags, argc - 1, argv + 1, policy_usage, &operands);
+    if (argc < 2 || strcmp(argv[1], "show") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            ka_cli_usage(stdout, &policy_usage, flags);
+            return 0;
+        }
+        if (argc >= 2) {
+            fprintf(stderr, "kadmit policy: unknown subcommand \"%s\"\n", argv[1]);
+        }
+        ka_cli_usage(stderr, &policy_usage, flags);
+        return 2;
+    }
+    int done = ka_cli_parse("policy show", &policy_usage, flags, argc - 1, argv + 1, &operands);
     if (done >= 0) {
         return done;
     }
     if (operands < argc - 1 || (strcmp(format, "yaml") != 0 && strcmp(format, "json") != 0) ||
         (embedded && policies != NULL)) {
-        policy_usage(stderr);
+        ka_cli_usage(stderr, &policy_usage, flags);
         return 2;
     }
     if (embedded) {

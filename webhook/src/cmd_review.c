@@ -11,20 +11,12 @@
 #include "kadmit/limits.h"
 #include "kadmit/policy.h"
 
-static void review_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: kadmit review --endpoint validate|mutate [--policies PATH] "
-            "[--attestations DIR] [FILE|-]\n\n"
-            "Reads one AdmissionReview v1 request (FILE or stdin) and writes the exact\n"
-            "AdmissionReview v1 response the server would send.\n\n"
-            "  --endpoint E        validate or mutate (required)\n"
-            "  --policies PATH     policy file or directory (default: embedded checklist)\n"
-            "  --attestations DIR  attestation directory for image-scan-attestation\n"
-            "  --max-json-depth N  JSON nesting limit (default %d)\n"
-            "exit: 0 answered (allowed or denied), 2 bad input or policy\n",
-            KA_MAX_DEPTH_DEFAULT);
-}
+static const struct ka_cli_usage review_usage = {
+    "kadmit review --endpoint validate|mutate [--policies PATH]\n"
+    "              [--attestations DIR] [FILE|-]",
+    "Reads one AdmissionReview v1 request (FILE or stdin) and writes the exact\n"
+    "AdmissionReview v1 response the server would send.\n",
+    "exit: 0 answered (allowed or denied), 2 bad input or policy\n"};
 
 int ka_cmd_review(int argc, char **argv)
 {
@@ -32,13 +24,13 @@ int ka_cmd_review(int argc, char **argv)
     unsigned depth = KA_MAX_DEPTH_DEFAULT;
     int rc = 2, operands = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_STRING("endpoint", 'e', &endpoint),
-        KA_CLI_STRING("policies", 'p', &policies),
-        KA_CLI_STRING("attestations", 'a', &attestations),
-        KA_CLI_STRING("max-json-depth", 'd', &depth_text),
+        KA_CLI_STRING("endpoint", 'e', &endpoint, "E", "validate or mutate (required)"),
+        KA_CLI_POLICY_OPTS(&policies, &attestations),
+        KA_CLI_STRING("max-json-depth", 'd', &depth_text, "N",
+                      "JSON nesting limit (default " KA_CLI_TEXT(KA_MAX_DEPTH_DEFAULT) ")"),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("review", flags, argc, argv, review_usage, &operands);
+    int done = ka_cli_parse("review", &review_usage, flags, argc, argv, &operands);
     if (done >= 0) {
         return done;
     }
@@ -59,7 +51,7 @@ int ka_cmd_review(int argc, char **argv)
         ep = KA_ENDPOINT_MUTATE;
     } else {
         fprintf(stderr, "kadmit review: --endpoint must be validate or mutate\n");
-        review_usage(stderr);
+        ka_cli_usage(stderr, &review_usage, flags);
         return 2;
     }
     const char *file = operands < argc ? argv[operands] : "-";

@@ -151,32 +151,29 @@ cleanup:
     return ret;
 }
 
-static void rules_usage(FILE *f)
-{
-    fprintf(f, "usage: kadmit rules [-o text|json|markdown]\n\n"
-               "Lists every rule kadmit knows: id, kind of rule (validation or mutation), the\n"
-               "action the shipped checklist gives it (\"-\": not in the checklist) and what it\n"
-               "checks. json and markdown add the kinds each rule applies to and its params.\n"
-               "`kadmit explain RULE` tells one rule in full.\n\n"
-               "  -o, --output F  text (default), json or markdown\n"
-               "exit status: 0 listed, 2 bad usage\n");
-}
+static const struct ka_cli_usage rules_usage = {
+    "kadmit rules [-o text|json|markdown]",
+    "Lists every rule kadmit knows: id, kind of rule (validation or mutation), the\n"
+    "action the shipped checklist gives it (\"-\": not in the checklist) and what it\n"
+    "checks. json and markdown add the kinds each rule applies to and its params.\n"
+    "`kadmit explain RULE` tells one rule in full.\n",
+    "exit status: 0 listed, 2 bad usage\n"};
 
 int ka_cmd_rules(int argc, char **argv)
 {
     const char *format = "text";
     int operands = 0;
     const struct ka_cli_opt flags[] = {
-        KA_CLI_STRING("output", 'o', &format),
+        KA_CLI_STRING("output", 'o', &format, "FMT", "text (default), json or markdown"),
         KA_CLI_END,
     };
-    int done = ka_cli_parse("rules", flags, argc, argv, rules_usage, &operands);
+    int done = ka_cli_parse("rules", &rules_usage, flags, argc, argv, &operands);
     if (done >= 0) {
         return done;
     }
     if (operands < argc || (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
                             strcmp(format, "markdown") != 0)) {
-        rules_usage(stderr);
+        ka_cli_usage(stderr, &rules_usage, flags);
         return 2;
     }
     struct ka_policy *checklist = load_checklist();
@@ -196,14 +193,12 @@ int ka_cmd_rules(int argc, char **argv)
     return 0;
 }
 
-static void explain_usage(FILE *f)
-{
-    fprintf(f, "usage: kadmit explain RULE\n\n"
-               "Tells one rule: what it checks or does, the kinds it applies to, each param\n"
-               "with its type, default and meaning, and a policy file that configures it\n"
-               "with those defaults. `kadmit rules` lists the rule ids.\n"
-               "exit status: 0 explained, 2 unknown rule or bad usage\n");
-}
+static const struct ka_cli_usage explain_usage = {
+    "kadmit explain RULE",
+    "Tells one rule: what it checks or does, the kinds it applies to, each param\n"
+    "with its type, default and meaning, and a policy file that configures it\n"
+    "with those defaults. `kadmit rules` lists the rule ids.\n",
+    "exit status: 0 explained, 2 unknown rule or bad usage\n"};
 
 int ka_cmd_explain(int argc, char **argv)
 {
@@ -211,12 +206,12 @@ int ka_cmd_explain(int argc, char **argv)
     const struct ka_cli_opt flags[] = {
         KA_CLI_END,
     };
-    int done = ka_cli_parse("explain", flags, argc, argv, explain_usage, &rule);
+    int done = ka_cli_parse("explain", &explain_usage, flags, argc, argv, &rule);
     if (done >= 0) {
         return done;
     }
     if (argc - rule != 1) {
-        explain_usage(stderr);
+        ka_cli_usage(stderr, &explain_usage, flags);
         return 2;
     }
     const struct ka_rule_def *d = ka_rule_def_find(argv[rule]);

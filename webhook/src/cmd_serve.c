@@ -357,6 +357,16 @@ static int start_fetcher(struct serve *sv)
 
 /* ================================================================================ command */
 
+static void serve_usage(FILE *f)
+{
+    static const struct ka_cli_usage usage = {
+        "kadmit serve --tls-cert FILE --tls-key FILE [flags]",
+        "Runs the HTTPS admission webhook. Every flag can also be set by its environment\n"
+        "variable; flags win.\n",
+        "Signals: SIGHUP reloads certificate and policies; SIGTERM/SIGINT drain and exit.\n"};
+    ka_cli_settings_usage(f, &usage);
+}
+
 int ka_cmd_serve(int argc, char **argv)
 {
     int rc = 2;
@@ -368,7 +378,7 @@ int ka_cmd_serve(int argc, char **argv)
     ka_policy_holder_init(&sv.policy);
     ka_tls_holder_init(&sv.tls);
     ka_buf_init(&diag, 4096);
-    int done = ka_config_from_args(&sv.cfg, argc, argv, "kadmit serve", "serve");
+    int done = ka_config_from_args(&sv.cfg, argc, argv, "kadmit serve", serve_usage);
     if (done >= 0) {
         rc = done;
         goto exit;

@@ -1,6 +1,7 @@
 #include "kadmit/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -26,13 +27,13 @@ enum setting_type {
 };
 
 struct setting {
-    const char *name; /* flag name without "--" */
-    const char *env;  /* environment variable */
+    const char *name; /* flag name without "--"; the variable is KADMIT_NAME (env_name) */
     enum setting_type type;
     size_t offset; /* of the field in struct ka_config */
     size_t size;   /* of the field (strings) */
     unsigned long min, max;
-    const char *def; /* default, as text */
+    const char *def;     /* default, as text */
+    const char *metavar; /* the value's name in --help; NULL: the type's (metavar_of) */
     const char *help;
 };
 
@@ -40,108 +41,136 @@ struct setting {
 #define NUM(field) offsetof(struct ka_config, field), sizeof(unsigned long)
 #define XSTR(x) #x
 #define DEF(x) XSTR(x)
+/* Rows by kind: free text (a path) named by `metavar`, a checked string (address, level, TLS
+ * version) or a number with its range. */
+#define PATH_SETTING(name, field, metavar, def, help)                                              \
+    {                                                                                              \
+        name, SETTING_STRING, STR(field), 0, 0, def, metavar, help                                 \
+    }
+#define FILE_SETTING(name, field, help) PATH_SETTING(name, field, "FILE", "", help)
+#define TEXT_SETTING(name, type, field, def, help)                                                 \
+    {                                                                                              \
+        name, type, STR(field), 0, 0, def, NULL, help                                              \
+    }
+#define NUMBER_SETTING(name, type, field, min, max, def, help)                                     \
+    {                                                                                              \
+        name, type, NUM(field), min, max, def, NULL, help                                          \
+    }
 
 /* The settings table. One row per setting. */
 static const struct setting settings[] = {
-    {"listen", "KADMIT_LISTEN", SETTING_ADDR, STR(listen), 0, 0, "0.0.0.0:8443",
-     "HTTPS webhook address (HOST:PORT, [V6]:PORT)"},
-    {"metrics-listen", "KADMIT_METRICS_LISTEN", SETTING_ADDR, STR(metrics_listen), 0, 0,
-     "0.0.0.0:9090", "plain-HTTP address for /metrics, /healthz, /readyz"},
-    {"tls-cert", "KADMIT_TLS_CERT", SETTING_STRING, STR(tls_cert), 0, 0, "",
-     "PEM certificate chain (required; reloaded on change and SIGHUP)"},
-    {"tls-key", "KADMIT_TLS_KEY", SETTING_STRING, STR(tls_key), 0, 0, "",
-     "PEM private key (required; reloaded with the certificate)"},
-    {"client-ca", "KADMIT_CLIENT_CA", SETTING_STRING, STR(client_ca), 0, 0, "",
-     "PEM CA bundle: require and verify client certificates (empty: off)"},
-    {"client-allowed-subjects", "KADMIT_CLIENT_ALLOWED_SUBJECTS", SETTING_STRING,
-     STR(client_allowed_subjects), 0, 0, "",
-     "comma-separated subject Common Names a client certificate must have (needs --client-ca; "
-     "empty: any certificate from the CA)"},
-    {"allow-insecure-key-mode", "KADMIT_ALLOW_INSECURE_KEY_MODE", SETTING_UINT,
-     NUM(allow_insecure_key_mode), 0, 1, "0",
-     "1: serve even when --tls-key is readable by others or by a group kadmit does not run as"},
-    {"tls-min-version", "KADMIT_TLS_MIN_VERSION", SETTING_TLS, STR(tls_min_version), 0, 0, "1.2",
-     "oldest TLS version served: 1.2 or 1.3 (1.3 needs Mbed TLS 3.6)"},
-    {"policies", "KADMIT_POLICIES", SETTING_STRING, STR(policies), 0, 0, "",
-     "policy file or directory (empty: embedded checklist; reloaded on change and SIGHUP)"},
-    {"attestations", "KADMIT_ATTESTATIONS", SETTING_STRING, STR(attestations), 0, 0, "",
-     "directory of image scan attestations (reloaded on change)"},
-    {"attestation-source", "KADMIT_ATTESTATION_SOURCE", SETTING_STRING, STR(attestation_source), 0,
-     0, "files",
-     "files: only what is in --attestations; registry: also fetch the attestations of denied "
-     "digests from their registries in the background, into --attestations (admission never "
-     "waits; the denial says where the fetch stands)"},
-    {"registry-hosts", "KADMIT_REGISTRY_HOSTS", SETTING_STRING, STR(registry_hosts), 0, 0, "",
-     "comma-separated registry hosts --attestation-source registry may fetch from (ghcr.io,"
-     "registry.example:5000; docker.io is Docker Hub); images of other registries are denied "
-     "without a connection (required with --attestation-source registry: images come from "
-     "requests)"},
-    {"registry-images", "KADMIT_REGISTRY_IMAGES", SETTING_STRING, STR(registry_images), 0, 0, "",
-     "with --attestation-source registry: a list of images (one per line, # comments), read at "
-     "start and every minute and fetched before their first pod is denied"},
-    {"registry-auth", "KADMIT_REGISTRY_AUTH", SETTING_STRING, STR(registry_auth), 0, 0, "",
-     "registry credentials for --attestation-source registry: a kubernetes.io/dockerconfigjson "
-     "Secret's .dockerconfigjson file (missing: anonymous)"},
-    {"registry-ca-file", "KADMIT_REGISTRY_CA_FILE", SETTING_STRING, STR(registry_ca_file), 0, 0, "",
-     "extra CA bundle for registries with a private CA"},
-    {"registry-timeout", "KADMIT_REGISTRY_TIMEOUT", SETTING_SECONDS, NUM(registry_timeout), 1, 3600,
-     "30", "per registry HTTP request (3 attempts with backoff)"},
-    {"registry-refresh", "KADMIT_REGISTRY_REFRESH", SETTING_SECONDS, NUM(registry_refresh), 0,
-     KA_FETCH_REFRESH_MAX_S, DEF(KA_FETCH_REFRESH_DEFAULT_S),
-     "fetch a digest's attestations again this long after a successful fetch, for fresh scans "
-     "(0: never)"},
-    {"registry-plain-http", "KADMIT_REGISTRY_PLAIN_HTTP", SETTING_UINT, NUM(registry_plain_http), 0,
-     1, "0", "1: talk http:// to registries (a loopback test registry only)"},
-    {"log-level", "KADMIT_LOG_LEVEL", SETTING_LEVEL, STR(log_level), 0, 0, "info",
-     "debug, info, warn or error"},
-    {"max-body-bytes", "KADMIT_MAX_BODY_BYTES", SETTING_BYTES, NUM(max_body_bytes), KA_MAX_BODY_MIN,
-     KA_MAX_BODY_MAX, "3Mi", "largest request body; larger gets 413"},
-    {"max-json-depth", "KADMIT_MAX_JSON_DEPTH", SETTING_UINT, NUM(max_json_depth), KA_MAX_DEPTH_MIN,
-     KA_MAX_DEPTH_MAX, DEF(KA_MAX_DEPTH_DEFAULT), "deepest JSON nesting"},
-    {"max-json-values", "KADMIT_MAX_JSON_VALUES", SETTING_BYTES, NUM(max_json_values),
-     KA_MAX_JSON_VALUES_MIN, KA_MAX_JSON_VALUES_MAX, "256Ki",
-     "most JSON values (tree nodes) in one request; more gets 400"},
-    {"max-header-bytes", "KADMIT_MAX_HEADER_BYTES", SETTING_BYTES, NUM(max_header_bytes), 4096,
-     1024 * 1024, "16Ki", "largest request line + headers; larger gets 431"},
-    {"max-connections", "KADMIT_MAX_CONNECTIONS", SETTING_UINT, NUM(max_connections), 1, 100000,
-     DEF(KA_MAX_CONNECTIONS_DEFAULT),
-     "open TLS connections; past it a new one evicts the oldest handshaking or idle one"},
-    {"max-connections-per-source", "KADMIT_MAX_CONNECTIONS_PER_SOURCE", SETTING_UINT,
-     NUM(max_connections_per_source), 1, 100000, DEF(KA_MAX_CONNECTIONS_PER_SOURCE_DEFAULT),
-     "open TLS connections from one client address; past it its own oldest idle one goes"},
-    {"max-buffered-body-bytes", "KADMIT_MAX_BUFFERED_BODY_BYTES", SETTING_BYTES,
-     NUM(max_buffered_body_bytes), KA_MAX_BODY_MIN, 4096ul * 1024 * 1024, "64Mi",
-     "request body bytes buffered at once over all connections; past it the slowest sender is "
-     "shed (503)"},
-    {"metrics-max-connections", "KADMIT_METRICS_MAX_CONNECTIONS", SETTING_UINT,
-     NUM(metrics_max_connections), 4, 100000, DEF(KA_METRICS_MAX_CONNECTIONS_DEFAULT),
-     "open connections on the metrics/health port"},
-    {"metrics-connections-per-source", "KADMIT_METRICS_CONNECTIONS_PER_SOURCE", SETTING_UINT,
-     NUM(metrics_connections_per_source), 1, 100000, DEF(KA_METRICS_CONNECTIONS_PER_SOURCE_DEFAULT),
-     "open connections on the metrics/health port from one address (probes keep theirs)"},
-    {"metrics-timeout", "KADMIT_METRICS_TIMEOUT", SETTING_SECONDS, NUM(metrics_timeout), 1, 3600,
-     DEF(KA_METRICS_TIMEOUT_DEFAULT) "s", "seconds a metrics/health connection may stay idle"},
-    {"handshake-timeout", "KADMIT_HANDSHAKE_TIMEOUT", SETTING_SECONDS, NUM(handshake_timeout), 1,
-     300, DEF(KA_HANDSHAKE_TIMEOUT_DEFAULT) "s", "seconds to complete the TLS handshake"},
-    {"idle-timeout", "KADMIT_IDLE_TIMEOUT", SETTING_SECONDS, NUM(idle_timeout), 1, 3600,
-     DEF(KA_IDLE_TIMEOUT_DEFAULT) "s",
-     "seconds a keep-alive connection may stay idle (keep above the API server's 90s)"},
-    {"request-deadline", "KADMIT_REQUEST_DEADLINE", SETTING_SECONDS, NUM(request_deadline), 1, 30,
-     DEF(KA_REQUEST_DEADLINE_DEFAULT) "s",
-     "seconds to receive and answer one request (below the API server's 10s timeout)"},
-    {"drain-timeout", "KADMIT_DRAIN_TIMEOUT", SETTING_SECONDS, NUM(drain_timeout), 0, 3600,
-     DEF(KA_DRAIN_TIMEOUT_DEFAULT) "s", "seconds to finish requests in flight after SIGTERM"},
-    {"threads", "KADMIT_THREADS", SETTING_UINT, NUM(threads), 0, 64, "0",
-     "worker threads, each serving TLS and HTTP for its connections (0: one per CPU)"},
-    {"decision-log", "KADMIT_DECISION_LOG", SETTING_STRING, STR(decision_log), 0, 0, "",
-     "JSON-lines log of admissions with findings: a file, or - for stdout (empty: off)"},
-    {"decision-log-all", "KADMIT_DECISION_LOG_ALL", SETTING_UINT, NUM(decision_log_all), 0, 1, "0",
-     "1: log every admission, not only those with a finding"},
-    {"decision-log-max-bytes", "KADMIT_DECISION_LOG_MAX_BYTES", SETTING_BYTES,
-     NUM(decision_log_max_bytes), 0, 1024ul * 1024 * 1024 * 1024, "100Mi",
-     "rotate the decision log at this size (0: never; reopen on SIGHUP for logrotate)"},
-    {"decision-log-keep", "KADMIT_DECISION_LOG_KEEP", SETTING_UINT, NUM(decision_log_keep), 0, 100,
-     "5", "rotated decision logs kept (PATH.1 ... PATH.N)"},
+    TEXT_SETTING("listen", SETTING_ADDR, listen, "0.0.0.0:8443",
+                 "HTTPS webhook address (HOST:PORT, [V6]:PORT)"),
+    TEXT_SETTING("metrics-listen", SETTING_ADDR, metrics_listen, "0.0.0.0:9090",
+                 "plain-HTTP address for /metrics, /healthz, /readyz"),
+    FILE_SETTING("tls-cert", tls_cert,
+                 "PEM certificate chain (required; reloaded on change and SIGHUP)"),
+    FILE_SETTING("tls-key", tls_key, "PEM private key (required; reloaded with the certificate)"),
+    FILE_SETTING("client-ca", client_ca,
+                 "PEM CA bundle: require and verify client certificates (empty: off)"),
+    PATH_SETTING(
+        "client-allowed-subjects", client_allowed_subjects, "NAMES", "",
+        "comma-separated subject Common Names a client certificate must have (needs --client-ca; "
+        "empty: any certificate from the CA)"),
+    NUMBER_SETTING(
+        "allow-insecure-key-mode", SETTING_UINT, allow_insecure_key_mode, 0, 1, "0",
+        "1: serve even when --tls-key is readable by others or by a group kadmit does not run as"),
+    TEXT_SETTING("tls-min-version", SETTING_TLS, tls_min_version, "1.2",
+                 "oldest TLS version served: 1.2 or 1.3 (1.3 needs Mbed TLS 3.6)"),
+    PATH_SETTING(
+        "policies", policies, "PATH", "",
+        "policy file or directory (empty: embedded checklist; reloaded on change and SIGHUP)"),
+    PATH_SETTING("attestations", attestations, "DIR", "",
+                 "directory of image scan attestations (reloaded on change)"),
+    PATH_SETTING(
+        "attestation-source", attestation_source, "SOURCE", "files",
+        "files: only what is in --attestations; registry: also fetch the attestations of denied "
+        "digests from their registries in the background, into --attestations (admission never "
+        "waits; the denial says where the fetch stands)"),
+    PATH_SETTING(
+        "registry-hosts", registry_hosts, "HOSTS", "",
+        "comma-separated registry hosts --attestation-source registry may fetch from (ghcr.io,"
+        "registry.example:5000; docker.io is Docker Hub); images of other registries are denied "
+        "without a connection (required with --attestation-source registry: images come from "
+        "requests)"),
+    FILE_SETTING(
+        "registry-images", registry_images,
+        "with --attestation-source registry: a list of images (one per line, # comments), read at "
+        "start and every minute and fetched before their first pod is denied"),
+    FILE_SETTING(
+        "registry-auth", registry_auth,
+        "registry credentials for --attestation-source registry: a kubernetes.io/dockerconfigjson "
+        "Secret's .dockerconfigjson file (missing: anonymous)"),
+    FILE_SETTING("registry-ca-file", registry_ca_file,
+                 "extra CA bundle for registries with a private CA"),
+    NUMBER_SETTING("registry-timeout", SETTING_SECONDS, registry_timeout, 1, 3600, "30",
+                   "per registry HTTP request (3 attempts with backoff)"),
+    NUMBER_SETTING(
+        "registry-refresh", SETTING_SECONDS, registry_refresh, 0, KA_FETCH_REFRESH_MAX_S,
+        DEF(KA_FETCH_REFRESH_DEFAULT_S),
+        "fetch a digest's attestations again this long after a successful fetch, for fresh scans "
+        "(0: never)"),
+    NUMBER_SETTING("registry-plain-http", SETTING_UINT, registry_plain_http, 0, 1, "0",
+                   "1: talk http:// to registries (a loopback test registry only)"),
+    TEXT_SETTING("log-level", SETTING_LEVEL, log_level, "info", "debug, info, warn or error"),
+    NUMBER_SETTING("max-body-bytes", SETTING_BYTES, max_body_bytes, KA_MAX_BODY_MIN,
+                   KA_MAX_BODY_MAX, "3Mi", "largest request body; larger gets 413"),
+    NUMBER_SETTING("max-json-depth", SETTING_UINT, max_json_depth, KA_MAX_DEPTH_MIN,
+                   KA_MAX_DEPTH_MAX, DEF(KA_MAX_DEPTH_DEFAULT), "deepest JSON nesting"),
+    NUMBER_SETTING("max-json-values", SETTING_BYTES, max_json_values, KA_MAX_JSON_VALUES_MIN,
+                   KA_MAX_JSON_VALUES_MAX, "256Ki",
+                   "most JSON values (tree nodes) in one request; more gets 400"),
+    NUMBER_SETTING("max-header-bytes", SETTING_BYTES, max_header_bytes, 4096, 1024 * 1024, "16Ki",
+                   "largest request line + headers; larger gets 431"),
+    NUMBER_SETTING(
+        "max-connections", SETTING_UINT, max_connections, 1, 100000,
+        DEF(KA_MAX_CONNECTIONS_DEFAULT),
+        "open TLS connections; past it a new one evicts the oldest handshaking or idle one"),
+    NUMBER_SETTING(
+        "max-connections-per-source", SETTING_UINT, max_connections_per_source, 1, 100000,
+        DEF(KA_MAX_CONNECTIONS_PER_SOURCE_DEFAULT),
+        "open TLS connections from one client address; past it its own oldest idle one goes"),
+    NUMBER_SETTING(
+        "max-buffered-body-bytes", SETTING_BYTES, max_buffered_body_bytes, KA_MAX_BODY_MIN,
+        4096ul * 1024 * 1024, "64Mi",
+        "request body bytes buffered at once over all connections; past it the slowest sender is "
+        "shed (503)"),
+    NUMBER_SETTING("metrics-max-connections", SETTING_UINT, metrics_max_connections, 4, 100000,
+                   DEF(KA_METRICS_MAX_CONNECTIONS_DEFAULT),
+                   "open connections on the metrics/health port"),
+    NUMBER_SETTING(
+        "metrics-connections-per-source", SETTING_UINT, metrics_connections_per_source, 1, 100000,
+        DEF(KA_METRICS_CONNECTIONS_PER_SOURCE_DEFAULT),
+        "open connections on the metrics/health port from one address (probes keep theirs)"),
+    NUMBER_SETTING("metrics-timeout", SETTING_SECONDS, metrics_timeout, 1, 3600,
+                   DEF(KA_METRICS_TIMEOUT_DEFAULT) "s",
+                   "seconds a metrics/health connection may stay idle"),
+    NUMBER_SETTING("handshake-timeout", SETTING_SECONDS, handshake_timeout, 1, 300,
+                   DEF(KA_HANDSHAKE_TIMEOUT_DEFAULT) "s", "seconds to complete the TLS handshake"),
+    NUMBER_SETTING(
+        "idle-timeout", SETTING_SECONDS, idle_timeout, 1, 3600, DEF(KA_IDLE_TIMEOUT_DEFAULT) "s",
+        "seconds a keep-alive connection may stay idle (keep above the API server's 90s)"),
+    NUMBER_SETTING(
+        "request-deadline", SETTING_SECONDS, request_deadline, 1, 30,
+        DEF(KA_REQUEST_DEADLINE_DEFAULT) "s",
+        "seconds to receive and answer one request (below the API server's 10s timeout)"),
+    NUMBER_SETTING("drain-timeout", SETTING_SECONDS, drain_timeout, 0, 3600,
+                   DEF(KA_DRAIN_TIMEOUT_DEFAULT) "s",
+                   "seconds to finish requests in flight after SIGTERM"),
+    NUMBER_SETTING(
+        "threads", SETTING_UINT, threads, 0, 64, "0",
+        "worker threads, each serving TLS and HTTP for its connections (0: one per CPU)"),
+    FILE_SETTING(
+        "decision-log", decision_log,
+        "JSON-lines log of admissions with findings: a file, or - for stdout (empty: off)"),
+    NUMBER_SETTING("decision-log-all", SETTING_UINT, decision_log_all, 0, 1, "0",
+                   "1: log every admission, not only those with a finding"),
+    NUMBER_SETTING(
+        "decision-log-max-bytes", SETTING_BYTES, decision_log_max_bytes, 0,
+        1024ul * 1024 * 1024 * 1024, "100Mi",
+        "rotate the decision log at this size (0: never; reopen on SIGHUP for logrotate)"),
+    NUMBER_SETTING("decision-log-keep", SETTING_UINT, decision_log_keep, 0, 100, "5",
+                   "rotated decision logs kept (PATH.1 ... PATH.N)"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -276,6 +305,39 @@ void ka_config_init(struct ka_config *c)
     }
 }
 
+/* The setting's environment variable: KADMIT_ and its name in upper case, '-' as '_'. */
+static const char *env_name(const struct setting *st, char env[KA_CONFIG_ENV_MAX])
+{
+    size_t n = (size_t)snprintf(env, KA_CONFIG_ENV_MAX, "KADMIT_%s", st->name);
+    for (size_t i = 0; i < n && i < KA_CONFIG_ENV_MAX; i++) {
+        env[i] = env[i] == '-' ? '_' : (char)toupper((unsigned char)env[i]);
+    }
+    return env;
+}
+
+int ka_config_describe(size_t i, struct ka_config_doc *out)
+{
+    static const char *const metavars[] = {
+        [SETTING_STRING] = "TEXT", [SETTING_ADDR] = "HOST:PORT", [SETTING_LEVEL] = "LEVEL",
+        [SETTING_UINT] = "N",      [SETTING_BYTES] = "BYTES",    [SETTING_SECONDS] = "DURATION",
+        [SETTING_TLS] = "VERSION",
+    };
+    if (i >= N_SETTINGS) {
+        return KA_ENOTFOUND;
+    }
+    const struct setting *st = &settings[i];
+    env_name(st, out->env);
+    out->name = st->name;
+    out->metavar = st->metavar != NULL ? st->metavar : metavars[st->type];
+    out->help = st->help;
+    out->def = st->def;
+    out->ranged =
+        st->type == SETTING_UINT || st->type == SETTING_BYTES || st->type == SETTING_SECONDS;
+    out->min = st->min;
+    out->max = st->max;
+    return 0;
+}
+
 static const struct setting *find_setting(const char *name, size_t n)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
@@ -325,8 +387,9 @@ int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char 
         err[0] = '\0';
     }
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        const char *v = getenv(settings[i].env);
-        int ret = v != NULL ? apply(c, &settings[i], v, settings[i].env, err, err_len) : 0;
+        char env[KA_CONFIG_ENV_MAX];
+        const char *v = getenv(env_name(&settings[i], env));
+        int ret = v != NULL ? apply(c, &settings[i], v, env, err, err_len) : 0;
         if (ret != 0) {
             return ret;
         }
@@ -366,7 +429,7 @@ int ka_config_parse(struct ka_config *c, int argc, char **argv, int *help, char 
 }
 
 int ka_config_from_args(struct ka_config *c, int argc, char **argv, const char *who,
-                        const char *command)
+                        void (*usage)(FILE *f))
 {
     char err[512];
     int help = 0;
@@ -376,7 +439,7 @@ int ka_config_from_args(struct ka_config *c, int argc, char **argv, const char *
         return 2;
     }
     if (help) {
-        ka_config_usage(stdout, command);
+        usage(stdout);
         return 0;
     }
     enum ka_log_level level = KA_LOG_INFO;
@@ -384,27 +447,6 @@ int ka_config_from_args(struct ka_config *c, int argc, char **argv, const char *
         ka_log_threshold = level;
     }
     return -1;
-}
-
-void ka_config_usage(FILE *f, const char *command)
-{
-    fprintf(f,
-            "usage: kadmit %s --tls-cert FILE --tls-key FILE [flags]\n\n"
-            "Every flag can also be set by its environment variable; flags win.\n\n",
-            command);
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const struct setting *st = &settings[i];
-        char flag[64];
-        snprintf(flag, sizeof(flag), "--%s", st->name);
-        fprintf(f, "  %-22s %s\n", flag, st->help);
-        fprintf(f, "  %-22s env %s, default \"%s\"", "", st->env, st->def);
-        if (st->type == SETTING_UINT || st->type == SETTING_BYTES || st->type == SETTING_SECONDS) {
-            fprintf(f, ", range %lu..%lu", st->min, st->max);
-        }
-        fprintf(f, "\n");
-    }
-    fprintf(f, "\nSignals: SIGHUP reloads certificate and policies; SIGTERM/SIGINT drain and "
-               "exit.\n");
 }
 
 int ka_config_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *out_len)

@@ -198,3 +198,42 @@ uint64_t ka_file_fingerprint(uint64_t h, const char *path)
     closedir(d);
     return mix(h, entries);
 }
+
+static int walk(const char *dir, unsigned depth, int (*keep)(const char *name),
+                ka_file_visit_fn visit, void *ctx)
+{
+    if (depth > KA_FILE_WALK_MAX_DEPTH) {
+        return visit(ctx, dir, "directories nested too deeply");
+    }
+    struct ka_file_list names;
+    int ret = ka_file_list_dir(dir, NULL, SIZE_MAX, &names);
+    if (ret == KA_ENOMEM) {
+        return ret;
+    }
+    if (ret != 0) {
+        return visit(ctx, dir, "cannot open directory");
+    }
+    size_t len = strlen(dir);
+    len -= len > 1 && dir[len - 1] == '/';
+    for (size_t i = 0; ret == 0 && i < names.n; i++) {
+        char path[4096];
+        struct stat st;
+        if ((size_t)snprintf(path, sizeof(path), "%.*s/%s", (int)len, dir, names.names[i]) >=
+                sizeof(path) ||
+            stat(path, &st) != 0) {
+            continue; /* too long a path, or gone since it was listed */
+        }
+        if (S_ISDIR(st.st_mode)) {
+            ret = walk(path, depth + 1, keep, visit, ctx);
+        } else if (keep == NULL || keep(names.names[i])) {
+            ret = visit(ctx, path, NULL);
+        }
+    }
+    ka_file_list_free(&names);
+    return ret;
+}
+
+int ka_file_walk(const char *dir, int (*keep)(const char *name), ka_file_visit_fn visit, void *ctx)
+{
+    return walk(dir, 0, keep, visit, ctx);
+}

@@ -77,15 +77,28 @@ int ka_config_tls_version(const char *text);
 
 /**
  * ka_config_init() + ka_config_parse() as a program's main does it: a bad flag prints
- * "WHO: reason" to stderr; --help prints ka_config_usage(stdout, command); otherwise the log
- * threshold is set from --log-level. Returns -1 to go on, else the exit code (0 after --help,
- * 2 on a bad flag or value).
+ * "WHO: reason" to stderr; --help calls usage(stdout) (ka_cli_settings_usage prints the
+ * settings); otherwise the log threshold is set from --log-level. Returns -1 to go on, else the
+ * exit code (0 after --help, 2 on a bad flag or value).
  */
 int ka_config_from_args(struct ka_config *c, int argc, char **argv, const char *who,
-                        const char *command);
+                        void (*usage)(FILE *f));
 
-/** Print every setting: flag, variable, default, range and help. */
-void ka_config_usage(FILE *f, const char *command);
+#define KA_CONFIG_ENV_MAX 64 /* longest environment variable name, with its NUL */
+
+/* One setting as --help shows it (borrowed strings, but for `env`). */
+struct ka_config_doc {
+    const char *name;            /* flag name without "--" */
+    char env[KA_CONFIG_ENV_MAX]; /* its environment variable: KADMIT_NAME */
+    const char *metavar;         /* the value's name ("FILE", "DURATION") */
+    const char *help;
+    const char *def; /* default, as text */
+    int ranged;      /* a number: min and max apply */
+    unsigned long min, max;
+};
+
+/** Setting number `i` of the table, in table order. Returns 0, or KA_ENOTFOUND past the last. */
+int ka_config_describe(size_t i, struct ka_config_doc *out);
 
 /**
  * Parse "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses) into a socket address. Numeric

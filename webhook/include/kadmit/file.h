@@ -50,4 +50,23 @@ __attribute__((warn_unused_result)) int ka_file_list_dir(const char *dir,
  */
 uint64_t ka_file_fingerprint(uint64_t h, const char *path);
 
+#define KA_FILE_WALK_MAX_DEPTH 16 /* levels of directories ka_file_walk enters below its own */
+
+/*
+ * What ka_file_walk calls for each file it keeps (`problem` NULL) and for each directory it
+ * cannot enter (`problem` says why: "cannot open directory", "directories nested too deeply").
+ * Non-zero stops the walk.
+ */
+typedef int (*ka_file_visit_fn)(void *ctx, const char *path, const char *problem);
+
+/**
+ * Walk the directory `dir` depth first, names in sorted order and hidden ones skipped (as
+ * ka_file_list_dir): subdirectories are entered, and each file whose name `keep` accepts (NULL:
+ * every file) is visited as "DIR/NAME" (a trailing '/' of `dir` is not doubled). The manifest
+ * walkers of `kadmit audit` and `kadmit fix`. Returns the first non-zero visit result,
+ * KA_ENOMEM, or 0.
+ */
+__attribute__((warn_unused_result)) int ka_file_walk(const char *dir, int (*keep)(const char *name),
+                                                     ka_file_visit_fn visit, void *ctx);
+
 #endif
