@@ -76,7 +76,7 @@ sts "$AGENT" >"$tmp/sts.json"
 "$KADMIT" audit "${A[@]}" -o json "$tmp/sts.json" >"$tmp/sts-tag.out" 2>/dev/null
 check "the injected sidecar's image is checked (tag in the shipped policy: denied)" grep -q 'container \\"metrics-sidecar\\": image registry.chaozcode.com/agent-metrics:1.2.0 is referenced by tag' "$tmp/sts-tag.out"
 check "with the sidecar image pinned and attested, the agent StatefulSet is admitted" bash -c \
-  "\"$KADMIT\" audit --policies $tmp/pinned.yaml --attestations $tmp/a/attestations $tmp/sts.json 2>/dev/null | grep -q '^1 objects: 0 denied'"
+  "\"$KADMIT\" audit --policies $tmp/pinned.yaml --attestations $tmp/a/attestations $tmp/sts.json 2>/dev/null | grep -q '^1 object: 0 denied'"
 
 # Findings over the limit, and a scan too old, are denied with the reason.
 CRIT="registry.chaozcode.com/crit@sha256:$(hex crit)"

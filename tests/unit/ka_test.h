@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kadmit/audit.h"
 #include "kadmit/buf.h"
 #include "kadmit/policy.h"
 
@@ -187,6 +188,43 @@ static inline void ka_test_assert_text(const char *text, int want, const char *c
 #define KA_ASSERT_LACKS(text, ...)                                                                 \
     ka_test_assert_text((text), 0, (const char *const[]){__VA_ARGS__, NULL}, __LINE__, __FILE__,   \
                         __func__)
+
+/* The decision-log side of ka_audit_count(): admissions read, by outcome, and unreadable lines. */
+struct ka_test_admissions {
+    size_t read, denied, warned, audited, passed, problems;
+};
+
+static inline void ka_test_expect_admissions(const struct ka_audit *a,
+                                             struct ka_test_admissions want, unsigned line,
+                                             const char *file, const char *func)
+{
+    struct ka_audit_counts c;
+    ka_audit_count(a, &c);
+    const struct {
+        const char *name;
+        size_t got, want;
+    } counts[] = {
+        {"admissions", c.admissions, want.read},
+        {"admissions_denied", c.admissions_denied, want.denied},
+        {"admissions_warned", c.admissions_warned, want.warned},
+        {"admissions_audited", c.admissions_audited, want.audited},
+        {"admissions_passed", c.admissions_passed, want.passed},
+        {"log_problems", c.log_problems, want.problems},
+    };
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        char what[96];
+        snprintf(what, sizeof(what), "%s %zu, want %zu", counts[i].name, counts[i].got,
+                 counts[i].want);
+        CU_assertImplementation(counts[i].got == counts[i].want ? CU_TRUE : CU_FALSE, line, what,
+                                file, func, CU_FALSE);
+    }
+}
+
+/* KA_EXPECT_ADMISSIONS(&audit, .read = 2, .denied = 1, .problems = 4): the decision-log counts
+ * are exactly these (a count not named is 0), one assertion each at the caller's line. */
+#define KA_EXPECT_ADMISSIONS(audit, ...)                                                           \
+    ka_test_expect_admissions((audit), (struct ka_test_admissions){__VA_ARGS__}, __LINE__,         \
+                              __FILE__, __func__)
 
 /* main() for a test binary whose whole job is running `tests`: `KA_TEST_MAIN("policy", tests)`. */
 #define KA_TEST_MAIN(suite_name, tests)                                                            \

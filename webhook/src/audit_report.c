@@ -242,17 +242,22 @@ static int add_tally(struct ka_buf *out, const struct ka_audit_markup *m,
     return ret;
 }
 
+static const char *plural(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_counts *c,
                             const struct ka_audit_markup *m, struct ka_buf *out)
 {
     int ret = 0;
     if (c->read > 0 || c->admissions + c->log_problems == 0) {
         ret = ka_buf_printf(out,
-                            "%s%s%zu objects%s: %s%zu denied%s, %s%zu warned%s, %zu audit-only, "
+                            "%s%s%zu object%s%s: %s%zu denied%s, %s%zu warned%s, %zu audit-only, "
                             "%s%zu passed%s; %zu would be mutated%s",
-                            m->line, m->strong, c->objects, m->strong_end, m->deny, c->denied,
-                            m->end, m->warn, c->warned, m->end, c->audited, m->pass, c->passed,
-                            m->end, c->mutated, m->line_end);
+                            m->line, m->strong, c->objects, plural(c->objects), m->strong_end,
+                            m->deny, c->denied, m->end, m->warn, c->warned, m->end, c->audited,
+                            m->pass, c->passed, m->end, c->mutated, m->line_end);
         /* the accounting line: every document read is in exactly one of these */
         ret = ret ? ret
                   : ka_buf_printf(out, "%sread %zu: %zu evaluated, %zu skipped", m->line, c->read,
@@ -270,18 +275,19 @@ int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_coun
         if (ret == 0 && open[0] != ' ') {
             ret = ka_buf_adds(out, ")");
         }
-        ret = ret ? ret
-                  : ka_buf_printf(out, ", %zu owned (their controller was evaluated), %zu errors%s",
-                                  c->owned, c->errors, m->line_end);
+        ret =
+            ret ? ret
+                : ka_buf_printf(out, ", %zu owned (their controller was evaluated), %zu error%s%s",
+                                c->owned, c->errors, plural(c->errors), m->line_end);
     }
     if (ret == 0 && c->relations > 0) {
         ret = ka_buf_printf(out,
-                            "%s%s%zu relation checks%s (several objects together): %s%zu "
+                            "%s%s%zu relation check%s%s (several objects together): %s%zu "
                             "failed%s, %s%zu warned%s, %zu audit-only, %s%zu passed%s, %zu not "
                             "evaluated (the input lacks a kind they need)%s",
-                            m->line, m->strong, c->relations, m->strong_end, m->deny,
-                            c->relations_denied, m->end, m->warn, c->relations_warned, m->end,
-                            c->relations_audited, m->pass, c->relations_passed, m->end,
+                            m->line, m->strong, c->relations, plural(c->relations), m->strong_end,
+                            m->deny, c->relations_denied, m->end, m->warn, c->relations_warned,
+                            m->end, c->relations_audited, m->pass, c->relations_passed, m->end,
                             c->relations_not_evaluated, m->line_end);
     }
     if (ret == 0 && c->relations_not_evaluated > 0) {
@@ -294,19 +300,20 @@ int ka_audit_render_summary(const struct ka_audit *a, const struct ka_audit_coun
         ret = ret ? ret : ka_buf_adds(out, m->line_end);
     }
     if (ret == 0 && c->redeploy > 0) {
-        ret = ka_buf_printf(out,
-                            "%s%s%zu objects would be denied on redeploy%s: their images' signed "
-                            "scans are older than maxAge or now fail (running pods are still "
-                            "replaced; publish fresh scans before the next rollout)%s",
-                            m->line, m->deny, c->redeploy, m->end, m->line_end);
+        ret =
+            ka_buf_printf(out,
+                          "%s%s%zu object%s would be denied on redeploy%s: their images' signed "
+                          "scans are older than maxAge or now fail (running pods are still "
+                          "replaced; publish fresh scans before the next rollout)%s",
+                          m->line, m->deny, c->redeploy, plural(c->redeploy), m->end, m->line_end);
     }
     if (ret == 0 && c->admissions + c->log_problems > 0) {
         ret = ka_buf_printf(out,
-                            "%s%s%zu admissions%s in decision logs: %s%zu denied%s, %s%zu "
+                            "%s%s%zu admission%s%s in decision logs: %s%zu denied%s, %s%zu "
                             "warned%s, %zu audit-only, %s%zu passed%s; %zu log lines skipped%s",
-                            m->line, m->strong, c->admissions, m->strong_end, m->deny,
-                            c->admissions_denied, m->end, m->warn, c->admissions_warned, m->end,
-                            c->admissions_audited, m->pass, c->admissions_passed, m->end,
+                            m->line, m->strong, c->admissions, plural(c->admissions), m->strong_end,
+                            m->deny, c->admissions_denied, m->end, m->warn, c->admissions_warned,
+                            m->end, c->admissions_audited, m->pass, c->admissions_passed, m->end,
                             c->log_problems, m->line_end);
     }
     return ret;
