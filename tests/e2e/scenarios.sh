@@ -25,6 +25,7 @@ ALL_SCENARIOS=(
   policy-reload
   policy-overlay
   generate-name
+  argo-rollout
   no-annotations
   escaping
   image-attestation
@@ -798,6 +799,52 @@ sc_policy_overlay() {
   await_probes enforce enforce "overlay removed"
   pid_alive "$PID_KADMIT" || fail "kadmit (pid $PID_KADMIT) is no longer running"
   echo "ok: the same kadmit process (pid $PID_KADMIT) followed the overlay"
+}
+
+# rollout_yaml NAME [deploy_yaml's options]: deploy_yaml's Deployment as an Argo Rollout
+rollout_yaml() {
+  deploy_yaml "$@" | sed -e 's#^apiVersion: apps/v1$#apiVersion: argoproj.io/v1alpha1#' \
+    -e 's#^kind: Deployment$#kind: Rollout#'
+}
+
+# Argo Rollouts: with a Rollout CRD installed (argoproj.io/v1alpha1, Argo's group and names; its
+# schema is not what is tested), the shipped validating webhook judges a Rollout's template as a
+# Deployment's.
+sc_argo_rollout() {
+  local out t0
+  ns_create
+  step "install a Rollout CRD (argoproj.io, as Argo Rollouts does)"
+  k apply -f - >/dev/null <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: rollouts.argoproj.io}
+spec:
+  group: argoproj.io
+  scope: Namespaced
+  names: {kind: Rollout, listKind: RolloutList, plural: rollouts, singular: rollout}
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+EOF
+  k wait --for condition=established --timeout=30s crd/rollouts.argoproj.io >/dev/null \
+    || fail "the Rollout CRD was not established"
+  t0=$SECONDS
+  until k get rollouts.argoproj.io -n "$NS" >/dev/null 2>&1; do
+    [ $((SECONDS - t0)) -lt 30 ] || fail "rollouts.argoproj.io is not served"
+    sleep 0.5
+  done
+  step "a Rollout whose template has no requests/limits is denied, as a Deployment's would be"
+  expect_fail out create_yaml < <(rollout_yaml ro-nolimits resources=0)
+  assert_contains "$out" "denied the request" "kubectl error"
+  assert_contains "$out" "resources-required: Rollout $NS/ro-nolimits container \"app\": " "kubectl error"
+  assert_absent rollouts.argoproj.io ro-nolimits
+  step "the same Rollout with requests and limits is admitted"
+  expect_ok out create_yaml < <(rollout_yaml ro-ok)
+  k get rollouts.argoproj.io ro-ok -n "$NS" >/dev/null || fail "ro-ok was not stored"
+  k delete crd rollouts.argoproj.io >/dev/null
 }
 
 sc_generate_name() {

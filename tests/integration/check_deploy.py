@@ -166,7 +166,7 @@ VALIDATED = {("", "pods"), ("", "replicationcontrollers"), ("apps", "deployments
              ("policy", "poddisruptionbudgets"), ("networking.k8s.io", "ingresses"),
              ("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings"),
              ("rbac.authorization.k8s.io", "clusterroles"),
-             ("rbac.authorization.k8s.io", "clusterrolebindings")}
+             ("rbac.authorization.k8s.io", "clusterrolebindings"), ("argoproj.io", "rollouts")}
 
 
 def rule_set(hook):
@@ -211,7 +211,7 @@ def check_hooks(docs, label, want_bundle):
     check(f"{label}: mutating rules are exactly pods CREATE",
           rule_set(mh) == {("", "pods", ("CREATE",))}, rule_set(mh))
     got = rule_set(vh)
-    check(f"{label}: validating rules are exactly the 15 kinds on CREATE+UPDATE, and "
+    check(f"{label}: validating rules are exactly the 16 kinds on CREATE+UPDATE, and "
           "pods/ephemeralcontainers on UPDATE",
           got == {(g, r, ("CREATE", "UPDATE")) for g, r in VALIDATED}
           | {("", "pods/ephemeralcontainers", ("UPDATE",))}, got)

@@ -263,6 +263,12 @@ audit separators "$F/separators.yaml"
 expect_audit separators 2 '[7,0,6,0,1]' "document separators as kubectl reads them: a comment or white space (form feed, no-break space) after ---; '--- !!map' an error naming it" \
   "q separators '.errors[0].error' | grep -q 'invalid document separator ..--- !!map..: only spaces or a comment'"
 
+audit rollouts "$F/rollouts.yaml"
+check "Argo Rollouts: the template judged as a Deployment's, a workloadRef Rollout passes, its ReplicaSet owned, another group's Rollout skipped" \
+  bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc rollouts 1 && accounts rollouts '[4,2,1,1,0]' &&
+    is rollouts '[.results[] | [.kind, .name, .allowed]]' '[[\"Rollout\",\"agent\",false],[\"Rollout\",\"by-ref\",true]]' &&
+    is rollouts '.summary.skippedKinds' '{\"example.com/v1 Rollout\":1}'"
+
 # an unrendered Helm template (istio/istio samples/ambient-argo/tag-chart/templates/shimservice.yaml,
 # cut to its first lines): "{{" is sniffed as JSON, as kubectl does; the error says to render it
 audit helm-template "$F/helm-template.yaml"

@@ -110,6 +110,28 @@ check "--namespace: an object that names none is judged and named in it, as audi
   grep -q 'no-literal-secrets: Deployment sandbox/guestbook container' "$tmp/ns-err"
 "$KADMIT" fix --namespace Not_A_Namespace tests/fixtures/fix/no-namespace/input.yaml >/dev/null 2>&1
 check "--namespace must be a namespace name" [ $? -eq 2 ]
+cat >"$tmp/sidecar.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: sidecar, namespace: ai-agents}
+spec:
+  initContainers:
+    - name: memory-proxy
+      image: registry.example.com/memory-proxy:1.0
+      restartPolicy: Always
+      ports: [{name: http, containerPort: 8080}]
+      resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 100m, memory: 128Mi}}
+  containers:
+    - name: app
+      image: registry.example.com/app:1.0
+      resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {cpu: 100m, memory: 128Mi}}
+      readinessProbe: {httpGet: {path: /ready, port: 8080}}
+      livenessProbe: {httpGet: {path: /live, port: 8080}}
+EOF
+"$KADMIT" fix --policies "$tmp/checklist.yaml" "$tmp/sidecar.yaml" >/dev/null 2>"$tmp/sidecar.err"
+check "a native sidecar's missing probes are listed as a sidecar's (inject-probes writes app containers only)" \
+  bash -c "[ \$(grep -c 'probes-required: Pod ai-agents/sidecar container \"memory-proxy\"' '$tmp/sidecar.err') = 2 ] &&
+    grep -q 'not fixed: a native sidecar: inject-probes writes probes on app containers only' '$tmp/sidecar.err'"
 check "fix --help documents the flags" bash -c "\"$KADMIT\" fix --help | grep -q -- '--diff' && \"$KADMIT\" fix --help | grep -q 'params.fix'"
 
 # A directory: every manifest under it, in place; the result is what fixing each file gives.

@@ -29,6 +29,8 @@ static const struct {
     {"ClusterRole", KA_KIND_CLUSTERROLE, {KA_GROUP_RBAC}},
     {"RoleBinding", KA_KIND_ROLEBINDING, {KA_GROUP_RBAC}},
     {"ClusterRoleBinding", KA_KIND_CLUSTERROLEBINDING, {KA_GROUP_RBAC}},
+    /* Argo Rollouts: a Deployment with progressive delivery; only argoproj.io's Rollout */
+    {"Rollout", KA_KIND_ROLLOUT, {"argoproj.io"}},
 };
 
 enum ka_kind ka_kind_from_name(const char *name)
@@ -184,6 +186,7 @@ int ka_object_view(cJSON *root, const char *kind_name, const char *ns, struct ka
     case KA_KIND_REPLICASET:
     case KA_KIND_REPLICATIONCONTROLLER:
     case KA_KIND_JOB:
+    case KA_KIND_ROLLOUT: /* with spec.workloadRef instead, it has no template: nothing to judge */
         spec_keys = k_spec_tmpl_spec;
         meta_keys = k_spec_tmpl_meta;
         spec_path = "/spec/template/spec";

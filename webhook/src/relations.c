@@ -50,7 +50,8 @@ const char *ka_relation_kind_name(unsigned bit)
 
 static int is_workload(const char *kind)
 {
-    return kind != NULL && (strcmp(kind, "StatefulSet") == 0 || strcmp(kind, "Deployment") == 0);
+    return kind != NULL && (strcmp(kind, "StatefulSet") == 0 || strcmp(kind, "Deployment") == 0 ||
+                            strcmp(kind, "Rollout") == 0); /* Argo Rollouts: a Deployment's role */
 }
 
 int ka_relation_reads(const char *kind)
@@ -319,6 +320,7 @@ int ka_relation_index_add(struct ka_relation_index *idx, const struct ka_rule *r
     /* the kind as a static string: not copied */
     const char *static_kind = bit != 0                           ? ka_relation_kind_name(bit)
                               : strcmp(kind, "StatefulSet") == 0 ? "StatefulSet"
+                              : strcmp(kind, "Rollout") == 0     ? "Rollout"
                                                                  : "Deployment";
     if (e == NULL || put(e, "kind", cJSON_CreateStringReference(static_kind)) == NULL ||
         put(e, "name", cJSON_CreateString(name)) == NULL) {

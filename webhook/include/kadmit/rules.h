@@ -40,13 +40,15 @@ enum ka_kind {
     KA_KIND_CLUSTERROLE = 1 << 12,
     KA_KIND_ROLEBINDING = 1 << 13,
     KA_KIND_CLUSTERROLEBINDING = 1 << 14,
+    KA_KIND_ROLLOUT = 1 << 15, /* Argo Rollouts (argoproj.io): spec.template as a Deployment's */
 };
-#define KA_KIND_LAST KA_KIND_CLUSTERROLEBINDING /* the highest bit, for loops over the kinds */
+#define KA_KIND_LAST KA_KIND_ROLLOUT /* the highest bit, for loops over the kinds */
 /* Kinds without a namespace: a policy's `namespaces` globs do not apply to them. */
 #define KA_KINDS_CLUSTER_SCOPED (KA_KIND_CLUSTERROLE | KA_KIND_CLUSTERROLEBINDING)
 #define KA_KINDS_WORKLOAD                                                                          \
     (KA_KIND_POD | KA_KIND_DEPLOYMENT | KA_KIND_STATEFULSET | KA_KIND_DAEMONSET |                  \
-     KA_KIND_REPLICASET | KA_KIND_REPLICATIONCONTROLLER | KA_KIND_JOB | KA_KIND_CRONJOB)
+     KA_KIND_REPLICASET | KA_KIND_REPLICATIONCONTROLLER | KA_KIND_JOB | KA_KIND_CRONJOB |          \
+     KA_KIND_ROLLOUT)
 
 /** Kind name ("StatefulSet") to enum; KA_KIND_OTHER when unknown. */
 enum ka_kind ka_kind_from_name(const char *name);
