@@ -4,8 +4,7 @@
 set -u
 . "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
-tmp=$(mktemp -d)
-trap "rm -rf $tmp" EXIT
+use_tmp
 attest_setup "$tmp/a"
 A=(--policies "$tmp/a/checklist.yaml" --attestations "$tmp/a/attestations")
 

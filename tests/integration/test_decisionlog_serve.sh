@@ -4,9 +4,8 @@
 set -u
 . "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/attest.sh"
-tmp=$(mktemp -d)
 pid=""
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+use_tmp '[ -n "$pid" ] && kill -9 $pid 2>/dev/null'
 "$KADMIT" certs --out-dir "$tmp/tls" --ip 127.0.0.1 >/dev/null 2>&1
 checklist_without_attestations "$tmp/policy.yaml"
 start() { # extra flags...

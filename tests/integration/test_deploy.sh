@@ -28,8 +28,7 @@ if [ -z "$kubectl" ]; then
 fi
 echo "using kubectl: $kubectl ($("$kubectl" version --client 2>/dev/null | tr '\n' ' '))"
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+use_tmp
 # A copy of deploy/ and policies/ so the generated certificates never land in the worktree.
 cp -r "$root/deploy" "$root/policies" "$tmp/"
 rm -rf "$tmp/deploy/certs"
