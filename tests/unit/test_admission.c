@@ -224,6 +224,41 @@ static void test_kind_of_api_group(void)
     CU_ASSERT_EQUAL(ka_kind_of("", "CronJob"), KA_KIND_CRONJOB);
 }
 
+/* An autoscaling/v1 HPA as a real kube-apiserver 1.37 sends it to the shipped webhook
+ * (matchPolicy: Equivalent): converted to autoscaling/v2, requestKind naming v1. It is judged as
+ * the v1 object the user wrote, with the message `kadmit audit` gives for the file; once said in
+ * autoscaling/v2, the v2 message (found comparing the two on real manifests). */
+static void test_converted_request_kind(void)
+{
+    static const char *const fmt =
+        "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\",\"request\":{"
+        "\"uid\":\"u1\",\"kind\":{\"group\":\"autoscaling\",\"version\":\"v2\","
+        "\"kind\":\"HorizontalPodAutoscaler\"},\"requestKind\":{\"group\":\"autoscaling\","
+        "\"version\":\"%s\",\"kind\":\"HorizontalPodAutoscaler\"},\"namespace\":\"hpa\","
+        "\"operation\":\"CREATE\",\"object\":{\"apiVersion\":\"autoscaling/v2\","
+        "\"kind\":\"HorizontalPodAutoscaler\",\"metadata\":{\"name\":\"agent-v1\","
+        "\"namespace\":\"hpa\"},\"spec\":{\"maxReplicas\":10,\"metrics\":[{\"resource\":"
+        "{\"name\":\"cpu\",\"target\":{\"averageUtilization\":70,\"type\":\"Utilization\"}},"
+        "\"type\":\"Resource\"}],\"minReplicas\":2,\"scaleTargetRef\":{\"apiVersion\":"
+        "\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"agent\"}}}}}";
+    static const char *const versions[] = {"v1", "v2"};
+    static const char *const want[] = {"uses autoscaling/v1, which can only scale on CPU",
+                                       "scales on CPU/memory only"};
+    for (size_t i = 0; i < 2; i++) {
+        char body[1024];
+        snprintf(body, sizeof(body), fmt, versions[i]);
+        struct ka_buf out;
+        struct ka_review_summary *s = calloc(1, sizeof(*s));
+        CU_ASSERT_EQUAL_FATAL(review(body, KA_ENDPOINT_VALIDATE, &out, s), 0);
+        CU_ASSERT_EQUAL(s->allowed, 0);
+        CU_ASSERT_EQUAL_FATAL(s->n_findings, 1);
+        CU_ASSERT_STRING_EQUAL(s->findings[0].rule, "hpa-custom-metrics");
+        KA_ASSERT_HAS(out.data, want[i]);
+        ka_buf_free(&out);
+        free(s);
+    }
+}
+
 static const struct ka_test tests[] = {
     {"not_admission_reviews", test_not_admission_reviews},
     {"depth_limit", test_depth_limit},
@@ -233,6 +268,7 @@ static const struct ka_test tests[] = {
     {"summary_fields", test_summary_fields},
     {"many_findings_bounded", test_many_findings_bounded},
     {"kind_of_api_group", test_kind_of_api_group},
+    {"converted_request_kind", test_converted_request_kind},
     {NULL, NULL},
 };
 

@@ -144,6 +144,9 @@ struct review {
     struct ka_review_summary *s;
     cJSON *root;
     const char *api_version;
+    /* requestKind's group/version when it differs from kind's: the version the user sent, which
+     * the API server converted (matchPolicy: Equivalent); "" otherwise */
+    char request_api_version[128];
     const char *subresource;
     cJSON *object;
     cJSON *old_object;
@@ -169,6 +172,37 @@ static int requested_by_node(const cJSON *user_info)
         }
     }
     return 0;
+}
+
+/*
+ * With matchPolicy: Equivalent the API server converts an object sent in another version of the
+ * same kind (an autoscaling/v1 HPA arrives as autoscaling/v2) and says so in requestKind. Fills
+ * `out` with requestKind's apiVersion when its kind is the same and its group/version differs,
+ * else "", so the rules judge the version the user wrote, as `kadmit audit` does on the file.
+ */
+static void request_api_version(const cJSON *req, char *out, size_t len)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(req, "kind");
+    const cJSON *asked = cJSON_GetObjectItemCaseSensitive(req, "requestKind");
+    const char *group = str_at(asked, "group");
+    const char *version = str_at(asked, "version");
+    const char *name = str_at(asked, "kind");
+    out[0] = '\0';
+    if (group == NULL || version == NULL || version[0] == '\0' || name == NULL ||
+        str_at(kind, "kind") == NULL || strcmp(name, str_at(kind, "kind")) != 0) {
+        return;
+    }
+    const char *kind_group = str_at(kind, "group");
+    const char *kind_version = str_at(kind, "version");
+    if (kind_group != NULL && kind_version != NULL && strcmp(group, kind_group) == 0 &&
+        strcmp(version, kind_version) == 0) {
+        return;
+    }
+    int n = group[0] != '\0' ? snprintf(out, len, "%s/%s", group, version)
+                             : snprintf(out, len, "%s", version);
+    if (n < 0 || (size_t)n >= len) {
+        out[0] = '\0';
+    }
 }
 
 static int write_text(struct ka_buf *out, const char *text)
@@ -353,6 +387,9 @@ static int validate_object(struct review *r, cJSON *object, struct ka_review_sum
     int ret = ka_object_view(object, s->kind, s->namespace_, &obj, err, err_len);
     if (ret != 0) {
         return ret;
+    }
+    if (r->request_api_version[0] != '\0') {
+        obj.api_version = r->request_api_version; /* judge what the user wrote (autoscaling/v1) */
     }
     struct ka_eval ev;
     eval_init(&ev, r, &obj, s);
@@ -581,6 +618,7 @@ int ka_admission_review(const struct ka_policy *policy, enum ka_endpoint ep, con
     copy_field(summary->kind, sizeof(summary->kind), str_at(rk, "kind"));
     copy_field(summary->group, sizeof(summary->group), str_at(rk, "group"));
     copy_field(summary->version, sizeof(summary->version), str_at(rk, "version"));
+    request_api_version(req, r.request_api_version, sizeof(r.request_api_version));
     copy_field(summary->namespace_, sizeof(summary->namespace_), str_at(req, "namespace"));
     copy_field(summary->name, sizeof(summary->name), str_at(req, "name"));
     copy_field(summary->operation, sizeof(summary->operation), str_at(req, "operation"));
