@@ -263,6 +263,10 @@ audit separators "$F/separators.yaml"
 expect_audit separators 2 '[7,0,6,0,1]' "document separators as kubectl reads them: a comment or white space (form feed, no-break space) after ---; '--- !!map' an error naming it" \
   "q separators '.errors[0].error' | grep -q 'invalid document separator ..--- !!map..: only spaces or a comment'"
 
+audit no-apiversion "$F/no-apiversion.yaml"
+expect_audit no-apiversion 2 '[2,1,0,0,1]' "an object with a kind but no apiVersion is an error (kubectl refuses it), not judged as the core kind" \
+  "q no-apiversion '.errors[0].error' | grep -q 'Deployment has no apiVersion' && is no-apiversion '[.results[] | .name]' '[\"with-version\"]'"
+
 audit rollouts "$F/rollouts.yaml"
 check "Argo Rollouts: the template judged as a Deployment's, a workloadRef Rollout passes, its ReplicaSet owned, another group's Rollout skipped" \
   bash -c "$(declare -f is q accounts rc); WORK=$WORK; rc rollouts 1 && accounts rollouts '[4,2,1,1,0]' &&

@@ -813,7 +813,16 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         }
         return add_object(a, source, inner, str_at(req, "namespace"), depth + 1);
     }
-    if (ka_kind_of(str_at(obj, "apiVersion"), kind) == KA_KIND_OTHER) {
+    const char *api_version = str_at(obj, "apiVersion");
+    if (api_version == NULL || api_version[0] == '\0') {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "%.60s has no apiVersion (kubectl refuses it too; set the kind's group/version, "
+                 "e.g. apps/v1 or v1)",
+                 kind);
+        return add_error(a, source, msg);
+    }
+    if (ka_kind_of(api_version, kind) == KA_KIND_OTHER) {
         /* not checked on its own, but relations read it: indexed, and counted as skipped */
         if (ka_relation_kind_bit(kind) != 0) {
             const char *ons =
