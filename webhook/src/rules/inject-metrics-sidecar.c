@@ -1,7 +1,7 @@
 /*
  * inject-metrics-sidecar: Every agent pod exports metrics: selected pods get the metrics sidecar
- * (unless a container of that name exists) and the scrape annotations where absent. Mutations only
- * add.
+ * (unless a container of that name exists) and the scrape annotations where absent; a Job's pods
+ * get it as a native sidecar, so the Job still completes. Mutations only add.
  */
 #include "rule_api.h"
 
@@ -57,7 +57,18 @@ static int run_sidecar(struct ka_rule_run *run)
                 return KA_ENOMEM;
             }
         }
-        ret = ka_rule_append_to_spec_array(run, "containers", c);
+        /* A Job's pod completes when its containers have exited, which a sidecar in
+         * `containers` never does: there it goes in as a native sidecar (an init container with
+         * restartPolicy: Always, stopped by the kubelet once the main containers end). */
+        const char *list = "containers";
+        if (run->obj->job_pod) {
+            if (cJSON_AddStringToObject(c, "restartPolicy", "Always") == NULL) {
+                cJSON_Delete(c);
+                return KA_ENOMEM;
+            }
+            list = "initContainers";
+        }
+        ret = ka_rule_append_to_spec_array(run, list, c);
         if (ret != 0) {
             return ret;
         }
@@ -99,7 +110,9 @@ const struct ka_rule_def ka_rule_inject_metrics_sidecar = {
                "`prometheus.io` scrape annotations",
     .description = "Pods selected by match.selector (shipped: app: agent) get the metrics sidecar "
                    "unless a container of that name exists, plus the scrape annotations where "
-                   "absent. Nothing the user set is overwritten.",
+                   "absent; a Job's pods (and Job and CronJob templates) get it as a native "
+                   "sidecar (initContainers, restartPolicy: Always) so the Job completes. Nothing "
+                   "the user set is overwritten.",
     .mutating = 1,
     .kinds = KA_KINDS_WORKLOAD,
     .params = sidecar_params,
