@@ -26,6 +26,7 @@ ALL_SCENARIOS=(
   policy-overlay
   generate-name
   argo-rollout
+  api-server-changes
   no-annotations
   escaping
   image-attestation
@@ -810,6 +811,87 @@ rollout_yaml() {
 # Argo Rollouts: with a Rollout CRD installed (argoproj.io/v1alpha1, Argo's group and names; its
 # schema is not what is tested), the shipped validating webhook judges a Rollout's template as a
 # Deployment's.
+# What the API server does to an object before kadmit sees it, against what `kadmit audit` says
+# about the file (README "Where a manifest audit and admission differ"; found by running both on
+# the GKE ai-ml and kubernetes/website samples).
+sc_api_server_changes() {
+  local out f="$WORK/api-server-changes"
+  ns_create
+  mkdir -p "$f"
+  step "an autoscaling/v1 HPA, converted to v2 for the webhook, is judged as v1, as audit judges the file"
+  cat >"$f/hpa-v1.yaml" <<EOF
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: frontend-scaler, namespace: $NS}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: ReplicaSet, name: frontend}
+  minReplicas: 3
+  maxReplicas: 10
+  targetCPUUtilizationPercentage: 50
+EOF
+  expect_fail out k create -f "$f/hpa-v1.yaml"
+  assert_contains "$out" "hpa-custom-metrics: HorizontalPodAutoscaler $NS/frontend-scaler: uses autoscaling/v1, which can only scale on CPU" "kubectl error"
+  expect_fail out "$KADMIT" audit --policies "$POLICY_DIR" "$f/hpa-v1.yaml"
+  assert_contains "$out" "uses autoscaling/v1, which can only scale on CPU" "kadmit audit"
+
+  step "an agent pod its Job created gets the metrics sidecar as a native sidecar (the Job can complete)"
+  cat >"$f/job-pod.yaml" <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: loader-x1
+  labels: {app: agent, job-name: loader}
+  ownerReferences:
+  - {apiVersion: batch/v1, kind: Job, name: loader, uid: 00000000-0000-0000-0000-000000000001, controller: true}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 120
+  containers:
+  - name: loader
+    image: $IMG_APP
+    resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {cpu: 500m, memory: 256Mi}}
+EOF
+  expect_ok out k create -n "$NS" -f "$f/job-pod.yaml"
+  assert_eq "$(jget pod loader-x1 '[.spec.containers[].name] | join(",")')" loader "containers of the Job's pod"
+  assert_eq "$(jget pod loader-x1 '.spec.initContainers[] | select(.name=="metrics-sidecar") | .restartPolicy')" Always "metrics-sidecar as a native sidecar"
+
+  step "a bare pod without resources where a LimitRange gives defaults: admitted (the LimitRanger plugin fills them in), a manifest audit denies it"
+  cat >"$f/limitrange.yaml" <<EOF
+apiVersion: v1
+kind: LimitRange
+metadata: {name: defaults, namespace: $NS}
+spec:
+  limits:
+  - type: Container
+    default: {cpu: 500m, memory: 256Mi}
+    defaultRequest: {cpu: 100m, memory: 128Mi}
+EOF
+  pod_yaml bare resources=0 >"$f/bare.yaml"
+  expect_ok out k apply -f "$f/limitrange.yaml"
+  expect_ok out create_yaml <"$f/bare.yaml"
+  assert_eq "$(jget pod bare '.spec.containers[0].resources.limits.memory')" 256Mi "limit the LimitRange filled in"
+  expect_fail out "$KADMIT" audit --policies "$POLICY_DIR" -n "$NS" "$f/limitrange.yaml" "$f/bare.yaml"
+  assert_contains "$out" "resources-required" "kadmit audit of the manifests"
+  step "a Deployment without resources there is denied: the LimitRanger does not fill in templates"
+  cat >"$f/deployment.yaml" <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: $IMG_APP
+        readinessProbe: {tcpSocket: {port: 8080}}
+        livenessProbe: {tcpSocket: {port: 8080}}
+EOF
+  expect_fail out create_yaml <"$f/deployment.yaml"
+  assert_contains "$out" "resources-required: Deployment $NS/web" "kubectl error"
+}
+
 sc_argo_rollout() {
   local out t0
   ns_create
