@@ -11,6 +11,8 @@
  * LLM servers are configured by names that contain TOKEN but count tokens: MAX_TOTAL_TOKENS=4096,
  * MAX_BATCH_PREFILL_TOKENS, TOKENIZERS_PARALLELISM=false. A literal that is only a number or a
  * boolean is such a setting, not a credential, so it passes while allowNumbersAndBooleans is on.
+ * Their tokenizer settings take words (TOKENIZER_MODE=auto, vLLM's and TGI's tokenizer names):
+ * allowNames lets them pass by name.
  */
 #include "rule_api.h"
 
@@ -19,6 +21,9 @@ static const struct ka_param_def secrets_params[] = {
      "[\"*API_KEY*\",\"*APIKEY*\",\"*TOKEN*\",\"*SECRET*\",\"*PASSWORD*\",\"*PASSWD*\","
      "\"*CREDENTIAL*\",\"*PRIVATE_KEY*\"]",
      "globs of env var names that look like secrets (case-insensitive)"},
+    {"allowNames", KA_P_STRINGS, "[\"*TOKENIZER*\"]",
+     "globs of names that pass although `names` matches them: settings named after tokens, such "
+     "as TOKENIZER_MODE=auto or HF_TOKENIZER=org/model (case-insensitive)"},
     {"allowSuffixes", KA_P_STRINGS, "[\"_PATH\",\"_FILE\",\"_DIR\",\"_NAME\",\"_REF\"]",
      "name suffixes that pass anyway: the var refers to a secret (a file, a Secret's name), "
      "it does not hold one (case-insensitive)"},
@@ -60,7 +65,8 @@ static int literal_secret(const struct ka_rule_run *run, const cJSON *e, char *w
     if (var == NULL || !cJSON_IsString(value) || value->valuestring[0] == '\0') {
         return 0;
     }
-    if (!ka_glob_match_any(param(run, "names"), var, 1)) {
+    if (!ka_glob_match_any(param(run, "names"), var, 1) ||
+        ka_glob_match_any(param(run, "allowNames"), var, 1)) {
         return 0;
     }
     if (param_bool(run, "allowNumbersAndBooleans") && number_or_boolean(value->valuestring)) {
@@ -99,7 +105,8 @@ const struct ka_rule_def ka_rule_no_literal_secrets = {
                    "of a credential pair; add it to allowSuffixes if your ids are not secret. A "
                    "literal that is only a decimal number or true/false passes while "
                    "allowNumbersAndBooleans is on: MAX_TOTAL_TOKENS=4096 counts tokens, it is not "
-                   "one.",
+                   "one. Names matching allowNames (*TOKENIZER* by default: TOKENIZER_MODE=auto "
+                   "names a tokenizer) pass whatever their value.",
     .kinds = KA_KINDS_WORKLOAD,
     .params = secrets_params,
     .run = run_secrets,
