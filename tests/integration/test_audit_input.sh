@@ -5,8 +5,8 @@
 # snapshot, a snapshot with owners and pods, namespace defaulting reaching an exception, empty
 # input, a List larger than the old 64 MiB file cap, an object over the per-object cap, YAML
 # Lists (`kubectl get -o yaml`) read item by item, custom resources named like a checked kind,
-# document separators as kubectl reads them, a Helm chart directory (files that are not
-# Kubernetes objects).
+# document separators and YAML directives as kubectl reads them, a Helm chart directory (files
+# that are not Kubernetes objects).
 set -uo pipefail
 cd "${KADMIT_SOURCE_DIR:-$(dirname "$0")/../..}"
 source tests/integration/lib/harness.sh
@@ -266,6 +266,10 @@ expect_audit separators 2 '[7,0,6,0,1]' "document separators as kubectl reads th
 audit no-apiversion "$F/no-apiversion.yaml"
 expect_audit no-apiversion 2 '[2,1,0,0,1]' "an object with a kind but no apiVersion is an error (kubectl refuses it), not judged as the core kind" \
   "q no-apiversion '.errors[0].error' | grep -q 'Deployment has no apiVersion' && is no-apiversion '[.results[] | .name]' '[\"with-version\"]'"
+
+audit directive "$F/directive.yaml"
+expect_audit directive 2 '[2,0,1,0,1]' "a %YAML directive is an error naming it (kubectl refuses it), the document after it is read" \
+  "q directive '.errors[0]' | grep -q '\"source\":\"[^\"]*directive.yaml:1\".*YAML directive \\\\\"%YAML 1.1\\\\\": kubectl'"
 
 audit rollouts "$F/rollouts.yaml"
 check "Argo Rollouts: the template judged as a Deployment's, a workloadRef Rollout passes, its ReplicaSet owned, another group's Rollout skipped" \

@@ -3,7 +3,8 @@
 # optional policy.yaml and exit), each checked five ways: stdout is the expected file, a second
 # fix changes nothing, -w writes the same bytes, --diff applied with `patch -p0` and with
 # `git apply -p0` reproduces them, and `kadmit audit` of the result shows exactly the findings
-# fix listed as left (so none that fix claimed to fix). Then bad input and flags.
+# fix listed as left (so none that fix claimed to fix), and the same input errors. Then bad input
+# and flags.
 # KADMIT_REGEN=1 rewrites expected.* and exit from the current binary (review the diff!).
 set -u
 . "$(dirname "$0")/lib/harness.sh"
@@ -19,9 +20,12 @@ fix_notes() { grep -E '^[^ ]+:[0-9]+: ' "$1" | grep -v ': warning: ' | sed 's/^[
 audit_findings() {
   "$KADMIT" audit --policies "$1" -o json "$2" 2>/dev/null | python3 -c '
 import json, sys
-for r in json.load(sys.stdin)["results"]:
+audit = json.load(sys.stdin)
+for r in audit["results"]:
     for v in [] if r.get("relation") else r.get("violations", []):
-        print(v["message"])' | sort
+        print(v["message"])
+for e in audit["errors"]:
+    print(e["error"])' | sort
 }
 
 for dir in tests/fixtures/fix/*/; do
@@ -92,6 +96,16 @@ cp "$tmp/bad.yaml" "$tmp/bad.orig"
 check "unparseable YAML exits 2" [ $? -eq 2 ]
 check "unparseable YAML is left as it was" cmp "$tmp/bad.yaml" "$tmp/bad.orig"
 check "unparseable YAML says where" grep -q "bad.yaml:[0-9]*: cannot parse" "$tmp/err"
+# A %YAML directive parses, but kubectl refuses it (it reads the text between "---" lines alone):
+# exit 2 and the file unchanged, as audit reports the same error.
+printf '%%YAML 1.2\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: r/a:1}]\n' >"$tmp/directive.yaml"
+cp "$tmp/directive.yaml" "$tmp/directive.orig"
+"$KADMIT" fix -w "$tmp/directive.yaml" >/dev/null 2>"$tmp/err"
+check "a YAML directive exits 2" [ $? -eq 2 ]
+check "a YAML directive leaves the file as it was" cmp "$tmp/directive.yaml" "$tmp/directive.orig"
+check "a YAML directive is named, with what to do" \
+  grep -q 'directive.yaml:1: YAML directive "%YAML 1.2": kubectl .* delete the line' "$tmp/err"
+check "a YAML directive: fix's summary counts the input error" grep -q '; 1 input error (left unchanged)$' "$tmp/err"
 "$KADMIT" fix --policies tests/fixtures/fix/anchors/policy.yaml tests/fixtures/fix/anchors/input.yaml \
   >/dev/null 2>"$tmp/err"
 check "anchors: a fix under an alias is reported, not written" \

@@ -795,10 +795,9 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         count_skipped(a, &a->skipped_not_objects, base != NULL ? base + 1 : file);
         return 0;
     }
-    if (kind == NULL) {
-        return add_error(a, source,
-                         "document has no kind (it has metadata, so it looks like a "
-                         "Kubernetes object missing its kind)");
+    char why[200];
+    if (kind == NULL && ka_object_identity_error(obj, why, sizeof(why))) {
+        return add_error(a, source, why);
     }
     if (strcmp(kind, "List") == 0 ||
         (strlen(kind) > 4 && strcmp(kind + strlen(kind) - 4, "List") == 0 &&
@@ -813,15 +812,10 @@ static int add_object(struct ka_audit *a, const char *source, cJSON *obj, const 
         }
         return add_object(a, source, inner, str_at(req, "namespace"), depth + 1);
     }
-    const char *api_version = str_at(obj, "apiVersion");
-    if (api_version == NULL || api_version[0] == '\0') {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "%.60s has no apiVersion (kubectl refuses it too; set the kind's group/version, "
-                 "e.g. apps/v1 or v1)",
-                 kind);
-        return add_error(a, source, msg);
+    if (ka_object_identity_error(obj, why, sizeof(why))) {
+        return add_error(a, source, why);
     }
+    const char *api_version = str_at(obj, "apiVersion");
     if (ka_kind_of(api_version, kind) == KA_KIND_OTHER) {
         /* not checked on its own, but relations read it: indexed, and counted as skipped */
         if (ka_relation_kind_bit(kind) != 0) {

@@ -252,7 +252,8 @@ struct fix_run {
     struct ka_review_opts opts;
     enum fix_mode mode;
     size_t files, files_changed, ops, remaining;
-    int bad_input;
+    size_t errors; /* inputs left unread or unchanged: unreadable files, parse errors, documents
+                      kubectl would refuse; any makes the exit 2 */
     const struct ka_fix_resolver *resolver; /* --resolve-digests, else NULL */
 };
 
@@ -333,7 +334,7 @@ static int fix_file(struct fix_run *run, const char *path)
     if (ret != 0) {
         fprintf(stderr, "kadmit fix: %s: %s\n", name,
                 ret == KA_ELIMIT ? "file larger than 64 MiB" : ka_strerror(ret));
-        run->bad_input = 1;
+        run->errors++;
         ret = ret == KA_ENOMEM ? ret : 0;
         goto cleanup;
     }
@@ -347,9 +348,10 @@ static int fix_file(struct fix_run *run, const char *path)
     run->ops += res.n_ops;
     print_notes(&res);
     if (res.parse_error) {
-        run->bad_input = 1;
+        run->errors++;
     } else {
-        run->remaining += res.n_notes;
+        run->errors += res.n_errors;
+        run->remaining += res.n_notes - res.n_errors;
     }
     int changed = res.text.len != data.len ||
                   (data.len > 0 && memcmp(res.text.data, data.data, data.len) != 0);
@@ -387,7 +389,7 @@ static int fix_walked(void *ctx, const char *path, const char *problem)
     struct fix_run *run = ctx;
     if (problem != NULL) {
         fprintf(stderr, "kadmit fix: %s: %s\n", path, problem);
-        run->bad_input = 1;
+        run->errors++;
         return 0;
     }
     return fix_file(run, path);
@@ -500,10 +502,15 @@ int ka_cmd_fix(int argc, char **argv)
     }
     ka_policy_unref(policy);
     fprintf(stderr,
-            "kadmit fix: %zu change%s in %zu of %zu file%s; %zu finding%s left to fix by hand\n",
+            "kadmit fix: %zu change%s in %zu of %zu file%s; %zu finding%s left to fix by hand",
             run.ops, run.ops == 1 ? "" : "s", run.files_changed, run.files,
             run.files == 1 ? "" : "s", run.remaining, run.remaining == 1 ? "" : "s");
-    if (ret != 0 || run.bad_input) {
+    if (run.errors > 0) {
+        fprintf(stderr, "; %zu input error%s (left unchanged)", run.errors,
+                run.errors == 1 ? "" : "s");
+    }
+    fputc('\n', stderr);
+    if (ret != 0 || run.errors > 0) {
         if (ret != 0) {
             fprintf(stderr, "kadmit fix: %s\n", ka_strerror(ret));
         }

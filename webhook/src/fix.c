@@ -1426,6 +1426,33 @@ int ka_fix_bytes(const struct ka_policy *policy, const struct ka_review_opts *op
     return ka_fix_bytes_resolving(policy, opts, NULL, name, data, len, out);
 }
 
+/* A document (or a List item) kubectl would refuse because it cannot tell what it is: noted as
+ * an input error (the command exits 2, as audit does) and left as it is, never judged as a guess
+ * at its kind. 1 when so, 0 when the document is identified, or KA_ENOMEM. */
+static int unidentified(struct doc_fix *d, cJSON *doc)
+{
+    size_t n = targets_of(doc, d->objs, d->prefixes, KA_FIX_MAX_TARGETS);
+    for (size_t t = 0; t < n; t++) {
+        char msg[200], src[700];
+        if (!cJSON_IsObject(d->objs[t]) ||
+            !ka_object_identity_error(d->objs[t], msg, sizeof(msg))) {
+            continue;
+        }
+        if (d->prefixes[t][0] != '\0') {
+            snprintf(src, sizeof(src), "%s#items[%zu]", d->source, t); /* as audit names it */
+        } else {
+            snprintf(src, sizeof(src), "%s", d->source);
+        }
+        if (add_note(d->res, src, "", msg, "fix leaves a document it cannot identify unchanged") ==
+            NULL) {
+            return KA_ENOMEM;
+        }
+        d->res->n_errors++;
+        return 1;
+    }
+    return 0;
+}
+
 int ka_fix_bytes_resolving(const struct ka_policy *policy, const struct ka_review_opts *opts,
                            const struct ka_fix_resolver *resolver, const char *name,
                            const char *data, size_t len, struct ka_fix_result *out)
@@ -1451,14 +1478,18 @@ int ka_fix_bytes_resolving(const struct ka_policy *policy, const struct ka_revie
         goto cleanup;
     }
     int pret = ka_yaml_parse(&s, name, data, len, 0, &diag);
-    if (pret != 0) {
+    char src[600], msg[512];
+    unsigned directive = pret == 0 ? ka_yaml_directive(data, len, msg, sizeof(msg)) : 0;
+    if (pret != 0 || directive > 0) {
         if (pret == KA_ENOMEM) {
             ret = pret;
             goto cleanup;
         }
-        char src[600], msg[512];
-        snprintf(src, sizeof(src), "%.500s:%d", name, s.error_line);
-        snprintf(msg, sizeof(msg), "cannot parse: %.400s", diag.data ? diag.data : "");
+        snprintf(src, sizeof(src), "%.500s:%d", name,
+                 directive > 0 ? (int)directive : s.error_line);
+        if (directive == 0) {
+            snprintf(msg, sizeof(msg), "cannot parse: %.400s", diag.data ? diag.data : "");
+        }
         size_t n = strlen(msg);
         if (n > 0 && msg[n - 1] == '\n') {
             msg[n - 1] = '\0';
@@ -1479,13 +1510,17 @@ int ka_fix_bytes_resolving(const struct ka_policy *policy, const struct ka_revie
         if (start > 0 && data[start - 1] != '\n') {
             start = s.doc_starts[i];
         }
-        char src[600];
         snprintf(src, sizeof(src), "%.500s:%u", name, s.doc_lines[i]);
         d.source = src;
         d.n_refused = 0;
         ka_buf_reset(&d.text);
         ret = ka_buf_add(&out->text, data + prev, start - prev);
-        if (ret == 0) {
+        int unknown = ret == 0 ? unidentified(&d, s.docs[i]) : 0;
+        if (unknown < 0) {
+            ret = unknown;
+        } else if (unknown) {
+            ret = ka_buf_add(&d.text, data + start, end - start);
+        } else if (ret == 0) {
             ret = fix_list_items(&d, s.docs[i], &s, data, start, end);
             if (ret == KA_ENOTFOUND) {
                 d.n_refused = 0;

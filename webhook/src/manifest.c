@@ -787,6 +787,11 @@ static int yaml_chunk(struct ka_manifest_reader *r, unsigned first_line, size_t 
                  (int)(n < 400 ? n : 400), diag.data != NULL ? diag.data : "",
                  template ? "; it holds \"{{\", a template: render it first (helm template)" : "");
         r->pending_line = r->ys.error_line > 0 ? (unsigned)r->ys.error_line : first_line;
+        unsigned at = ka_yaml_directive(r->value.data, r->value.len, r->pending_error,
+                                        sizeof(r->pending_error));
+        if (at > 0) {
+            r->pending_line = first_line + at - 1;
+        }
         ret = 0;
     }
     ka_buf_free(&diag);

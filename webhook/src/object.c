@@ -75,6 +75,29 @@ const char *ka_kind_name(enum ka_kind kind)
     return "";
 }
 
+int ka_object_identity_error(const cJSON *obj, char *msg, size_t len)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+    const cJSON *api_version = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
+    if (!cJSON_IsString(kind) || kind->valuestring[0] == '\0') {
+        if (cJSON_GetObjectItemCaseSensitive(obj, "metadata") == NULL) {
+            return 0; /* not an object at all: another tool's YAML, the caller's to skip */
+        }
+        snprintf(msg, len,
+                 "document has no kind (it has metadata, so it looks like a Kubernetes "
+                 "object missing its kind)");
+        return 1;
+    }
+    if (!cJSON_IsString(api_version) || api_version->valuestring[0] == '\0') {
+        snprintf(msg, len,
+                 "%.60s has no apiVersion (kubectl refuses it too; set the kind's group/version, "
+                 "e.g. apps/v1 or v1)",
+                 kind->valuestring);
+        return 1;
+    }
+    return 0;
+}
+
 static const char *string_at(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);

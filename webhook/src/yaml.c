@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,4 +615,26 @@ cleanup:
     anchors_reset(&b);
     free(b.anchors);
     return ret;
+}
+
+unsigned ka_yaml_directive(const char *data, size_t len, char *msg, size_t msg_len)
+{
+    unsigned line = 1;
+    for (size_t i = 0; i < len; line++) {
+        const char *nl = memchr(data + i, '\n', len - i);
+        size_t end = nl != NULL ? (size_t)(nl - data) : len;
+        if (data[i] == '%') {
+            size_t n = end - i;
+            while (n > 0 && (data[i + n - 1] == '\r' || data[i + n - 1] == ' ')) {
+                n--;
+            }
+            snprintf(msg, msg_len,
+                     "YAML directive \"%.*s\": kubectl reads the text between \"---\" lines as "
+                     "documents of their own and refuses a directive; delete the line",
+                     (int)(n < 40 ? n : 40), data + i);
+            return line;
+        }
+        i = end + 1;
+    }
+    return 0;
 }

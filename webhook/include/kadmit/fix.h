@@ -50,6 +50,8 @@ struct ka_fix_result {
     struct ka_fix_note *notes;
     size_t n_notes;
     int parse_error; /* the input is not YAML/JSON kadmit reads: text is the input unchanged */
+    size_t n_errors; /* documents kubectl would refuse (no kind, no apiVersion): left unchanged,
+                        each with a note */
 };
 
 void ka_fix_result_init(struct ka_fix_result *r);

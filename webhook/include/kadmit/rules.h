@@ -58,6 +58,10 @@ enum ka_kind ka_kind_from_name(const char *name);
 enum ka_kind ka_kind_of(const char *api_version, const char *name);
 /** One kind's name ("StatefulSet"), or "" for KA_KIND_OTHER and combinations. Static. */
 const char *ka_kind_name(enum ka_kind kind);
+/** Whether a mapping that looks like a Kubernetes object cannot be identified as one, as kubectl
+ *  refuses it: metadata but no kind, or a kind but no apiVersion. 1 with the reason in `msg`
+ *  (audit's error, fix's note), else 0. Lists and AdmissionReviews are the caller's to unwrap. */
+int ka_object_identity_error(const cJSON *obj, char *msg, size_t len);
 
 /* A view of one Kubernetes object: where its pod spec and pod metadata are. Borrowed. */
 struct ka_object {

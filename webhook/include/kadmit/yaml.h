@@ -65,6 +65,15 @@ __attribute__((warn_unused_result)) int ka_yaml_parse(struct ka_yaml_stream *s, 
                                                       const char *data, size_t len,
                                                       unsigned max_depth, struct ka_buf *diag);
 
+/**
+ * A YAML directive (`%YAML 1.2`, `%TAG ...`): the first line of `data` that starts with `%`.
+ * kubectl splits a stream at `---` lines and parses each part alone, so a directive becomes a
+ * part of its own that it refuses ("found incompatible YAML document", "did not find expected
+ * <document start>"). Returns its 1-based line and writes the message that says so to `msg`,
+ * or 0 when there is none.
+ */
+unsigned ka_yaml_directive(const char *data, size_t len, char *msg, size_t msg_len);
+
 /** Position of a node parsed into `s` (line 0 when unknown). */
 void ka_yaml_position(const struct ka_yaml_stream *s, const cJSON *node, unsigned *line,
                       unsigned *column);
