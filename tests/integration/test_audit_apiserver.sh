@@ -80,7 +80,7 @@ for d in yaml.safe_load_all(open(sys.argv[1])):
         print(c["args"][0])
 PY
 sa() { "$WORK/bin/kubectl" "$@"; }
-for kind in pods statefulsets poddisruptionbudgets horizontalpodautoscalers networkpolicies \
+for kind in pods replicationcontrollers statefulsets poddisruptionbudgets horizontalpodautoscalers networkpolicies \
   resourcequotas limitranges storageclasses clusterroles; do
   [ "$(sa auth can-i list "$kind" -A)" = yes ] || fail "SA cannot list $kind (kadmit audit --cluster lists it)"
 done

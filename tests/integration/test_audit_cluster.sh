@@ -3,7 +3,8 @@
 # checklist's complete namespace (tests/fixtures/checklist/complete/) is created with some objects
 # left out, and the audit - which runs `kubectl get <kinds> -A -o json` itself with the given
 # kubeconfig - finds exactly those gaps. A kind the cluster has no object of is listed, so its
-# absence is a finding, not "not evaluated". kubectl missing or failing is exit 2 with its stderr.
+# absence is a finding, not "not evaluated". A ReplicationController, and an Argo Rollout once
+# its CRD is served, are listed too. kubectl missing or failing is exit 2 with its stderr.
 #
 # Needs etcd and kube-apiserver binaries: $KADMIT_E2E_BIN (a directory), else the ones
 # tests/e2e/build.sh has cached for $KADMIT_E2E_K8S (`build.sh --cached`). Prints SKIP without them.
@@ -66,6 +67,65 @@ k apply -f "$C" >/dev/null
 check_eq "the complete namespace in the cluster: exit 0" 0 $?
 check_eq "the complete namespace in the cluster: 7 relation results pass" "7 0" \
   "$(jq -r 'select(.type == "summary") | "\(.relations.passed) \(.relations.denied)"' "$WORK/full.jsonl")"
+
+# Kinds outside the checklist's namespace: a ReplicationController, and an Argo Rollout once its
+# CRD is installed (audit asks discovery first: listing a kind the cluster does not serve would
+# fail the whole `kubectl get`). Both are judged; no limits, so resources-required fails.
+workload_yaml() { # KIND APIVERSION NAME
+  local selector="{matchLabels: {app: $3}}"
+  [ "$1" = ReplicationController ] && selector="{app: $3}"
+  cat <<EOF
+apiVersion: $2
+kind: $1
+metadata: {name: $3, namespace: other}
+spec:
+  replicas: 1
+  selector: $selector
+  template:
+    metadata: {labels: {app: $3}}
+    spec:
+      containers: [{name: web, image: "registry.example.com/web:1.0"}]
+EOF
+}
+judged() { # FILE KIND NAME: the object has a result with a resources-required violation
+  jq -s -e --arg k "$2" --arg n "$3" 'any(.[]; .type == "result" and .kind == $k and
+    .name == $n and any(.violations[]?; .rule == "resources-required"))' "$1" >/dev/null
+}
+k create namespace other >/dev/null
+workload_yaml ReplicationController v1 rc-web | k apply -f - >/dev/null
+"$KADMIT" audit --cluster --kubectl "$KUBECTL" --kubeconfig "$WORK/admin.kubeconfig" \
+  --policies "$WORK/policy.yaml" -o jsonl >"$WORK/rc.jsonl" 2>"$WORK/rc.err"
+check_eq "no Rollout CRD: audit --cluster still runs (exit 1, the ReplicationController fails)" 1 $?
+check "a ReplicationController is listed and judged" judged "$WORK/rc.jsonl" ReplicationController rc-web
+k apply -f - >/dev/null <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: rollouts.argoproj.io}
+spec:
+  group: argoproj.io
+  scope: Namespaced
+  names: {kind: Rollout, listKind: RolloutList, plural: rollouts, singular: rollout}
+  versions:
+    - name: v1alpha1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+EOF
+k wait --for condition=established --timeout=30s crd/rollouts.argoproj.io >/dev/null
+t0=$SECONDS
+until workload_yaml Rollout argoproj.io/v1alpha1 ro-web | k apply -f - >/dev/null 2>&1; do
+  [ $((SECONDS - t0)) -lt 30 ] || break
+  sleep 0.5
+done
+"$KADMIT" audit --cluster --kubectl "$KUBECTL" --kubeconfig "$WORK/admin.kubeconfig" \
+  --policies "$WORK/policy.yaml" -o jsonl >"$WORK/ro.jsonl" 2>"$WORK/ro.err"
+check_eq "with the Rollout CRD: exit 1" 1 $?
+check "an Argo Rollout is listed and judged where the cluster serves them" \
+  judged "$WORK/ro.jsonl" Rollout ro-web
+check "... and the ReplicationController still is" judged "$WORK/ro.jsonl" ReplicationController rc-web
+k delete namespace other --wait=false >/dev/null
+k delete crd rollouts.argoproj.io >/dev/null
 
 # kubectl failing: exit 2, its stderr shown, no report.
 "$KADMIT" audit --cluster --kubectl "$KUBECTL" --kubeconfig "$WORK/admin.kubeconfig" --context nope \

@@ -395,6 +395,24 @@ static void test_kinds(void)
     CU_ASSERT_STRING_EQUAL(ka_relation_kind_name(KA_REL_STORAGECLASS), "StorageClass");
     const char *kinds = ka_relations_cluster_kinds();
     KA_ASSERT_HAS(kinds, "networkpolicies", "storageclasses");
+    /* every built-in kind the rules check is listed, as kubectl names it (ReplicationControllers
+     * were missing); Rollouts are a custom resource, added only where served */
+    for (unsigned bit = 1; bit <= KA_KIND_LAST; bit <<= 1) {
+        const char *name = ka_kind_name((enum ka_kind)bit);
+        if (bit == KA_KIND_ROLLOUT || name[0] == '\0') {
+            continue;
+        }
+        char plural[64] = ","; /* ",roles," is not found in ",clusterroles," */
+        size_t n = 1;
+        for (; name[n - 1] != '\0' && n < sizeof(plural) - 4; n++) {
+            char c = name[n - 1];
+            plural[n] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+        snprintf(plural + n, sizeof(plural) - n, "%s,", plural[n - 1] == 's' ? "es" : "s");
+        char listed[1024];
+        snprintf(listed, sizeof(listed), ",%s,", kinds);
+        KA_ASSERT_HAS(listed, plural);
+    }
 }
 
 int main(int argc, char **argv)

@@ -1,5 +1,6 @@
 /* `kadmit audit`: evaluate manifests and snapshots as CREATE, read decision logs, and report. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,33 +276,36 @@ static void show_progress(void *ctx, size_t documents, size_t bytes)
     fflush(stderr);
 }
 
-/* `kubectl get <kinds> -A -o json` read as it comes. *failed: kubectl could not be run or
- * exited non-zero (its stderr, inherited, says why; one line here says what ran). */
-static int audit_cluster(struct ka_audit *a, const char *kubectl, const char *kubeconfig,
-                         const char *context, int *failed)
+/* Where kubectl runs against: --kubectl, --kubeconfig, --context. */
+struct kubectl_target {
+    const char *kubectl, *kubeconfig, *context;
+};
+
+/* Run `kubectl ARGS... [--kubeconfig F] [--context C]` with its stdout on *fd, its stderr
+ * inherited (or, when quiet, discarded: a later call says the same). The pid, or -1 with the
+ * reason printed. */
+static pid_t kubectl_spawn(const struct kubectl_target *t, const char *const *argv, int quiet,
+                           int *fd)
 {
-    const char *args[12];
+    const char *args[16];
     size_t n = 0;
-    args[n++] = kubectl;
-    args[n++] = "get";
-    args[n++] = ka_relations_cluster_kinds();
-    args[n++] = "--all-namespaces";
-    args[n++] = "-o";
-    args[n++] = "json";
-    if (kubeconfig != NULL) {
-        args[n++] = "--kubeconfig";
-        args[n++] = kubeconfig;
+    args[n++] = t->kubectl;
+    for (size_t i = 0; argv[i] != NULL && n < 11; i++) {
+        args[n++] = argv[i];
     }
-    if (context != NULL) {
+    if (t->kubeconfig != NULL) {
+        args[n++] = "--kubeconfig";
+        args[n++] = t->kubeconfig;
+    }
+    if (t->context != NULL) {
         args[n++] = "--context";
-        args[n++] = context;
+        args[n++] = t->context;
     }
     args[n] = NULL;
     int fds[2];
     if (pipe(fds) != 0) {
         fprintf(stderr, "kadmit audit: --cluster: pipe: %s\n", strerror(errno));
-        *failed = 1;
-        return 0;
+        return -1;
     }
     fflush(NULL);
     pid_t pid = fork();
@@ -309,38 +313,97 @@ static int audit_cluster(struct ka_audit *a, const char *kubectl, const char *ku
         fprintf(stderr, "kadmit audit: --cluster: fork: %s\n", strerror(errno));
         close(fds[0]);
         close(fds[1]);
-        *failed = 1;
-        return 0;
+        return -1;
     }
     if (pid == 0) {
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        execvp(kubectl, (char *const *)args);
+        int null = quiet ? open("/dev/null", O_WRONLY) : -1;
+        if (null >= 0) {
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+        execvp(t->kubectl, (char *const *)args);
         fprintf(stderr,
                 "kadmit audit: --cluster: cannot run %s: %s (install kubectl or give "
                 "--kubectl PATH)\n",
-                kubectl, strerror(errno));
+                t->kubectl, strerror(errno));
         _exit(127);
     }
     close(fds[1]);
-    FILE *f = fdopen(fds[0], "rb");
+    *fd = fds[0];
+    return pid;
+}
+
+/* kubectl's exit status: 0, its exit code, or 128 + the signal that ended it. */
+static int kubectl_wait(pid_t pid)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Whether the cluster serves Argo Rollouts (discovery, which every authenticated user may read):
+ * listing rollouts.argoproj.io where its CRD is not installed would fail the whole `kubectl get`.
+ * When discovery fails, the `get` that follows fails too and says why. */
+static int serves_rollouts(const struct kubectl_target *t)
+{
+    static const char *const argv[] = {"api-resources", "--api-group", "argoproj.io", "-o",
+                                       "name",          NULL};
+    int fd = -1;
+    pid_t pid = kubectl_spawn(t, argv, 1, &fd);
+    if (pid < 0) {
+        return 0;
+    }
+    char out[8192];
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(fd, out + len, sizeof(out) - 1 - len)) != 0) {
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0 || (len += (size_t)got) == sizeof(out) - 1) {
+            break; /* the names are short: a full buffer is someone else's output */
+        }
+    }
+    out[len] = '\0';
+    close(fd);
+    int status = kubectl_wait(pid);
+    const char *at = strstr(out, "rollouts.argoproj.io\n");
+    return status == 0 && at != NULL && (at == out || at[-1] == '\n');
+}
+
+/* `kubectl get <kinds> -A -o json` read as it comes. *failed: kubectl could not be run or
+ * exited non-zero (its stderr, inherited, says why; one line here says what ran). */
+static int audit_cluster(struct ka_audit *a, const struct kubectl_target *t, int *failed)
+{
+    char kinds[1024];
+    snprintf(kinds, sizeof(kinds), "%s%s", ka_relations_cluster_kinds(),
+             serves_rollouts(t) ? ",rollouts.argoproj.io" : "");
+    const char *const argv[] = {"get", kinds, "--all-namespaces", "-o", "json", NULL};
+    int fd = -1;
+    pid_t pid = kubectl_spawn(t, argv, 0, &fd);
+    if (pid < 0) {
+        *failed = 1;
+        return 0;
+    }
+    FILE *f = fdopen(fd, "rb");
     int ret = f != NULL ? ka_audit_add_file(a, "cluster", f) : KA_ENOMEM;
     if (f != NULL) {
         fclose(f);
     } else {
-        close(fds[0]);
+        close(fd);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 127) {
+    int status = kubectl_wait(pid);
+    if (status != 0) {
+        if (status != 127) {
             fprintf(stderr,
                     "kadmit audit: --cluster: `%s get %s --all-namespaces -o json` failed (%s "
                     "%d): the audit is incomplete\n",
-                    kubectl, ka_relations_cluster_kinds(), WIFEXITED(status) ? "exit" : "signal",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+                    t->kubectl, kinds, status > 128 ? "signal" : "exit",
+                    status > 128 ? status - 128 : status);
         }
         *failed = 1;
     }
@@ -354,7 +417,7 @@ int ka_cmd_audit(int argc, char **argv)
     const char *logs[KA_AUDIT_MAX_DECISION_LOGS];
     size_t n_logs = 0, max_results = 0, max_bytes = 0, max_object = 0;
     const char *namespace_ = "default", *listed_kinds = NULL;
-    const char *kubectl = "kubectl", *kubeconfig = NULL, *context = NULL;
+    struct kubectl_target target = {"kubectl", NULL, NULL};
     int show_passed = 0, include_owned = 0, quiet = 0, cluster = 0;
     int rc = 2, operands = 0;
     const struct ka_cli_opt flags[] = {
@@ -391,13 +454,13 @@ int ka_cmd_audit(int argc, char **argv)
                     "... or past about N bytes (default 1000000)"),
         KA_CLI_FLAG("cluster", 0, &cluster,
                     "audit the cluster itself: runs `kubectl get <the kinds kadmit checks and "
-                    "relations read> -A -o json` with your kubeconfig and reads its output as it "
-                    "comes; no FILE"),
-        KA_CLI_STRING("kubectl", 0, &kubectl, "PATH",
+                    "relations read, and Argo Rollouts where served> -A -o json` with your "
+                    "kubeconfig and reads its output as it comes; no FILE"),
+        KA_CLI_STRING("kubectl", 0, &target.kubectl, "PATH",
                       "the kubectl to run (default: kubectl from $PATH)"),
-        KA_CLI_STRING("kubeconfig", 0, &kubeconfig, "FILE",
+        KA_CLI_STRING("kubeconfig", 0, &target.kubeconfig, "FILE",
                       "passed to kubectl (default: $KUBECONFIG, ~/.kube/config)"),
-        KA_CLI_STRING("context", 0, &context, "NAME", "passed to kubectl"),
+        KA_CLI_STRING("context", 0, &target.context, "NAME", "passed to kubectl"),
         KA_CLI_STRING("listed-kinds", 0, &listed_kinds, "KINDS",
                       "the input lists every object of these kinds (comma-separated, or all), as "
                       "a `kubectl get KIND -A` does: a relation whose kind has no object finds it "
@@ -445,7 +508,7 @@ int ka_cmd_audit(int argc, char **argv)
         fprintf(stderr, "kadmit audit: --cluster reads the cluster; give no FILE, DIR or -\n");
         return 2;
     }
-    if (!cluster && (kubeconfig != NULL || context != NULL)) {
+    if (!cluster && (target.kubeconfig != NULL || target.context != NULL)) {
         fprintf(stderr, "kadmit audit: --kubeconfig and --context go with --cluster\n");
         return 2;
     }
@@ -509,7 +572,7 @@ int ka_cmd_audit(int argc, char **argv)
         pr.name = "the cluster";
         pr.total = 0;
         int failed = 0;
-        ret = audit_cluster(&audit, kubectl, kubeconfig, context, &failed);
+        ret = audit_cluster(&audit, &target, &failed);
         if (ret == 0 && failed) {
             rc = 2;
             goto cleanup;

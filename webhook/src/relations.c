@@ -62,7 +62,8 @@ int ka_relation_reads(const char *kind)
 const char *ka_relations_cluster_kinds(void)
 {
     /* the object rules' kinds and the relations' */
-    return "pods,deployments,statefulsets,daemonsets,replicasets,jobs,cronjobs,"
+    return "pods,deployments,statefulsets,daemonsets,replicasets,replicationcontrollers,jobs,"
+           "cronjobs,"
            "horizontalpodautoscalers,poddisruptionbudgets,ingresses,roles,rolebindings,"
            "clusterroles,clusterrolebindings,networkpolicies,resourcequotas,limitranges,"
            "storageclasses";

@@ -229,7 +229,8 @@ int ka_relation_check_selectors(const cJSON *params, char *err, size_t err_len,
                                 const cJSON **where);
 
 /** The kinds `kadmit audit --cluster` lists with kubectl, comma-separated, as kubectl names
- * them (static). */
+ * them (static): every kind kadmit checks but custom resources (Argo Rollouts, listed only where
+ * the cluster serves them), and the relations' kinds. */
 const char *ka_relations_cluster_kinds(void);
 
 #endif
