@@ -108,10 +108,15 @@ static const struct owner {
     const char *group; /* its API group ("" for core) */
     enum ka_kind creates;
 } owners[] = {
-    {"ReplicaSet", "apps", KA_KIND_POD},        {"StatefulSet", "apps", KA_KIND_POD},
-    {"DaemonSet", "apps", KA_KIND_POD},         {"Job", "batch", KA_KIND_POD},
-    {"ReplicationController", "", KA_KIND_POD}, {"Deployment", "apps", KA_KIND_REPLICASET},
+    {"ReplicaSet", "apps", KA_KIND_POD},
+    {"StatefulSet", "apps", KA_KIND_POD},
+    {"DaemonSet", "apps", KA_KIND_POD},
+    {"Job", "batch", KA_KIND_POD},
+    {"ReplicationController", "", KA_KIND_POD},
+    {"Deployment", "apps", KA_KIND_REPLICASET},
     {"CronJob", "batch", KA_KIND_JOB},
+    /* Argo Rollouts' controller: listed by the admin, its namespace is the install's */
+    {"Rollout", "argoproj.io", KA_KIND_REPLICASET},
 };
 
 static const struct owner *owner_find(const char *kind)
@@ -207,7 +212,7 @@ static int check_params(const cJSON *params, char *err, size_t err_len, const cJ
             snprintf(err, err_len,
                      "replacementControllers.%.80s must list the kinds that user manages "
                      "(ReplicaSet, StatefulSet, DaemonSet, Job, ReplicationController, "
-                     "Deployment, CronJob)",
+                     "Deployment, CronJob, Rollout)",
                      user->string);
             return KA_EPOLICY;
         }
