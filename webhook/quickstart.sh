@@ -27,7 +27,8 @@ trap 'rm -f "$log"' EXIT
   --tls-cert "$certs/tls.crt" --tls-key "$certs/tls.key" "$@" 2> >(tee -i "$log" >&2) &
 pid=$!
 # A background job ignores SIGINT: Ctrl-C reaches kadmit as SIGTERM (the same clean drain).
-trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
+trapped=
+trap 'trapped=1; kill -TERM "$pid" 2>/dev/null || true' INT TERM
 while ! grep -q '"port":[1-9]' "$log"; do
   if ! kill -0 "$pid" 2>/dev/null; then
     wait "$pid" || exit $?
@@ -58,6 +59,9 @@ kadmit is serving. Try it from another terminal:
 MSG
 while :; do
   rc=0
-  wait "$pid" || rc=$? # returns early when a trap ran, while kadmit drains
-  kill -0 "$pid" 2>/dev/null || exit "$rc"
+  wait "$pid" || rc=$?
+  # a trap cuts the wait short (128 + the signal), even when kadmit exits at once: wait again
+  # for kadmit's own status (asking `kill -0` instead raced with kadmit's exit)
+  [ -n "$trapped" ] || exit "$rc"
+  trapped=
 done
